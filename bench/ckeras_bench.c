@@ -31,7 +31,7 @@ typedef struct workload {
 
 typedef struct options {
     const char *workloads_path, *jsonl_path, *system, *only, *variant;
-    int reps, warmup;   /* reps 0: as many as fit in target_s, at least 10 */
+    int reps, warmup; /* reps 0: as many as fit in target_s, at least 10 */
     double target_s;
     bool infer, train;
 } options;
@@ -139,7 +139,8 @@ static double forward_flops(const workload *w)
         if (s->lstm)
             f += w->T * (2 * B * (in + H) * 4 * H + 13 * B * H);
         else
-            f += 2 * B * in * H + 2 * B * H + (strcmp(s->activation, "softmax") == 0 ? 3 * B * H : 0);
+            f += 2 * B * in * H + 2 * B * H +
+                 (strcmp(s->activation, "softmax") == 0 ? 3 * B * H : 0);
         in = H;
     }
     return f;
@@ -209,7 +210,8 @@ static int time_mode(ck_model *m, const workload *w, bool train, const options *
     int reps = o->reps;
     if (reps == 0) {
         double t0 = now_ms();
-        ck_status st = train ? ck_model_train_on_batch(m, &tx, &ty, NULL) : ck_model_predict(m, x, w->batch, pred);
+        ck_status st = train ? ck_model_train_on_batch(m, &tx, &ty, NULL)
+                             : ck_model_predict(m, x, w->batch, pred);
         double one = st == CK_OK ? now_ms() - t0 : 1.0;
         reps = (int)(o->target_s * 1e3 / (one > 1e-3 ? one : 1e-3));
         reps = reps < 10 ? 10 : reps > 2000 ? 2000 : reps;
@@ -223,7 +225,8 @@ static int time_mode(ck_model *m, const workload *w, bool train, const options *
                              : ck_model_predict(m, x, w->batch, pred);
         double t = now_ms() - t0;
         if (st != CK_OK) {
-            fprintf(stderr, "ckeras_bench: %s %s: %s\n", w->id, train ? "train" : "infer", ck_last_error());
+            fprintf(stderr, "ckeras_bench: %s %s: %s\n", w->id, train ? "train" : "infer",
+                    ck_last_error());
             status = -1;
         } else if (i >= o->warmup) {
             r->times[r->n++] = t;
@@ -263,25 +266,30 @@ static double current_rss_mb(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
-static void write_jsonl(FILE *f, const options *o, const workload *w, const char *mode, const result *r)
+static void write_jsonl(FILE *f, const options *o, const workload *w, const char *mode,
+                        const result *r)
 {
     const char *core = getenv("OPENBLAS_CORETYPE");
-    fprintf(f, "{\"tool\":\"bench\",\"system\":\"%s\",\"workload\":\"%s\",\"mode\":\"%s\",\"batch\":%d,"
-               "\"threads\":2,\"round\":0,\"times_ms\":[",
-            o->system, w->id, mode, w->batch);
+    fprintf(
+        f,
+        "{\"tool\":\"bench\",\"system\":\"%s\",\"workload\":\"%s\",\"mode\":\"%s\",\"batch\":%d,"
+        "\"threads\":2,\"round\":0,\"times_ms\":[",
+        o->system, w->id, mode, w->batch);
     for (int i = 0; i < r->n; i++)
         fprintf(f, "%s%.4f", i ? "," : "", r->times[i]);
-    fprintf(f, "],\"note\":\"ckeras %s, OPENBLAS_CORETYPE=%s\"}\n", CK_VERSION_STRING, core ? core : "unset");
+    fprintf(f, "],\"note\":\"ckeras %s, OPENBLAS_CORETYPE=%s\"}\n", CK_VERSION_STRING,
+            core ? core : "unset");
 }
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ckeras_bench [--workloads FILE] [--only W1,W2] [--mode infer|train|both]\n"
-            "                    [--reps N | --target-s SECONDS] [--warmup N] [--variant relu|tanh]\n"
-            "                    [--system NAME] [--jsonl FILE]\n"
-            "Each workload and mode runs in its own process, so RSS MB is its own peak\n"
-            "and +MB what it added to the process it started in.\n");
+    fprintf(
+        stderr,
+        "usage: ckeras_bench [--workloads FILE] [--only W1,W2] [--mode infer|train|both]\n"
+        "                    [--reps N | --target-s SECONDS] [--warmup N] [--variant relu|tanh]\n"
+        "                    [--system NAME] [--jsonl FILE]\n"
+        "Each workload and mode runs in its own process, so RSS MB is its own peak\n"
+        "and +MB what it added to the process it started in.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -293,15 +301,24 @@ static int parse_args(int argc, char **argv, options *o)
     }
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
-        if (strcmp(a, "--workloads") == 0) o->workloads_path = v;
-        else if (strcmp(a, "--only") == 0) o->only = v;
-        else if (strcmp(a, "--mode") == 0) mode = v;
-        else if (strcmp(a, "--reps") == 0) o->reps = atoi(v);
-        else if (strcmp(a, "--warmup") == 0) o->warmup = atoi(v);
-        else if (strcmp(a, "--target-s") == 0) o->target_s = atof(v);
-        else if (strcmp(a, "--variant") == 0) o->variant = v;
-        else if (strcmp(a, "--system") == 0) o->system = v;
-        else if (strcmp(a, "--jsonl") == 0) o->jsonl_path = v;
+        if (strcmp(a, "--workloads") == 0)
+            o->workloads_path = v;
+        else if (strcmp(a, "--only") == 0)
+            o->only = v;
+        else if (strcmp(a, "--mode") == 0)
+            mode = v;
+        else if (strcmp(a, "--reps") == 0)
+            o->reps = atoi(v);
+        else if (strcmp(a, "--warmup") == 0)
+            o->warmup = atoi(v);
+        else if (strcmp(a, "--target-s") == 0)
+            o->target_s = atof(v);
+        else if (strcmp(a, "--variant") == 0)
+            o->variant = v;
+        else if (strcmp(a, "--system") == 0)
+            o->system = v;
+        else if (strcmp(a, "--jsonl") == 0)
+            o->jsonl_path = v;
         else {
             usage();
             return -1;
@@ -332,9 +349,9 @@ static int run_one(const workload *w, bool train, const options *o, FILE *jl)
         if (train)
             fl = 3 * fl + 10.0 * (double)ck_model_count_params(m);
         double peak = peak_rss_mb();
-        printf("%-14s %-3s %3d %-6s %10.3f [%9.3f -%9.3f] %9.1f %8.2f %7.1f %7.1f\n", o->system, w->id,
-               w->batch, train ? "train" : "infer", r.med, r.lo, r.hi, w->batch / (r.med * 1e-3),
-               fl / (r.med * 1e-3) / 1e9, peak, peak - rss_start);
+        printf("%-14s %-3s %3d %-6s %10.3f [%9.3f -%9.3f] %9.1f %8.2f %7.1f %7.1f\n", o->system,
+               w->id, w->batch, train ? "train" : "infer", r.med, r.lo, r.hi,
+               w->batch / (r.med * 1e-3), fl / (r.med * 1e-3) / 1e9, peak, peak - rss_start);
         fflush(stdout);
         if (jl) {
             write_jsonl(jl, o, w, train ? "train" : "infer", &r);
@@ -348,8 +365,12 @@ static int run_one(const workload *w, bool train, const options *o, FILE *jl)
 
 int main(int argc, char **argv)
 {
-    options o = {.workloads_path = "../shared/bench/workloads.json", .system = NULL, .variant = "relu",
-                 .reps = 0, .warmup = 5, .target_s = 1.5};
+    options o = {.workloads_path = "../shared/bench/workloads.json",
+                 .system = NULL,
+                 .variant = "relu",
+                 .reps = 0,
+                 .warmup = 5,
+                 .target_s = 1.5};
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     char sysname[64];
@@ -361,8 +382,8 @@ int main(int argc, char **argv)
     if (n <= 0)
         return 1;
     FILE *jl = o.jsonl_path ? fopen(o.jsonl_path, "a") : NULL;
-    printf("%-14s %-3s %3s %-6s %10s %21s %9s %8s %7s %7s\n", "system", "wl", "B", "mode", "ms/batch",
-           "[min - max]", "seq/s", "GFLOP/s", "RSS MB", "+MB");
+    printf("%-14s %-3s %3s %-6s %10s %21s %9s %8s %7s %7s\n", "system", "wl", "B", "mode",
+           "ms/batch", "[min - max]", "seq/s", "GFLOP/s", "RSS MB", "+MB");
     fflush(stdout);
     int failures = 0;
     for (int i = 0; i < n; i++) {
@@ -378,7 +399,8 @@ int main(int argc, char **argv)
             if (pid == 0)
                 _exit(run_one(&ws[i], train, &o, jl) == 0 ? 0 : 1);
             int wstatus = 0;
-            if (pid < 0 || waitpid(pid, &wstatus, 0) < 0 || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+            if (pid < 0 || waitpid(pid, &wstatus, 0) < 0 || !WIFEXITED(wstatus) ||
+                WEXITSTATUS(wstatus) != 0)
                 failures++;
         }
     }

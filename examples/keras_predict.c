@@ -55,8 +55,10 @@ static int parse_args(int argc, char **argv, options *o)
         }
     }
     if (!o->model) {
-        fprintf(stderr, "usage: %s MODEL.h5 [INPUT.h5:/dataset] [--expect FILE.h5:/dataset]\n"
-                        "       [--timesteps N] [--keras3-summary]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s MODEL.h5 [INPUT.h5:/dataset] [--expect FILE.h5:/dataset]\n"
+                "       [--timesteps N] [--keras3-summary]\n",
+                argv[0]);
         return 2;
     }
     return 0;
@@ -193,7 +195,8 @@ int main(int argc, char **argv)
     if (!ok(ck_model_load(o.model, &model), o.model))
         return 1;
     ck_tensor x = {0}, y = {0};
-    bool good = ok(ck_model_summary(model, stdout, o.style), "summary") && make_input(model, &o, &x);
+    bool good = ok(ck_model_summary(model, stdout, o.style), "summary") &&
+                make_input(model, &o, &x);
     size_t per_sample = good ? output_sample_size(model, &x) : 0;
     good = good && per_sample > 0;
     if (good) {

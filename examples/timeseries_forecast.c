@@ -64,8 +64,10 @@ static int parse_args(int argc, char **argv, options *o)
                      : strcmp(argv[i], "--seed") == 0   ? parse_int(val, 0, &o->seed)
                                                         : false;
         if (!valid) {
-            fprintf(stderr, "usage: %s [--epochs N] [--window N] [--points N] [--seed N]\n"
-                            "bad or unknown option '%s'\n", argv[0], argv[i]);
+            fprintf(stderr,
+                    "usage: %s [--epochs N] [--window N] [--points N] [--seed N]\n"
+                    "bad or unknown option '%s'\n",
+                    argv[0], argv[i]);
             return 2;
         }
     }
@@ -102,9 +104,9 @@ static ck_model *build_and_train(const options *o, float *x, float *y, int n_tra
     good = ok(ck_model_add(model, ck_lstm(32)), "ck_lstm") && good;
     good = ok(ck_model_add(model, ck_dense(1)), "ck_dense") && good;
     good = good && ok(ck_model_summary(model, stdout, CK_SUMMARY_KERAS2), "summary");
-    good = good && ok(ck_model_compile(model, .optimizer = ck_adam(.learning_rate = 0.005),
-                                       .loss = "mse"),
-                      "ck_model_compile");
+    good = good &&
+           ok(ck_model_compile(model, .optimizer = ck_adam(.learning_rate = 0.005), .loss = "mse"),
+              "ck_model_compile");
     ck_tensor tx = {3, {n_train, o->window, 1}, x}, ty = {2, {n_train, 1}, y};
     ck_history *history = NULL;
     good = good && ok(ck_model_fit(model, &tx, &ty, &history, .epochs = o->epochs, .batch_size = 32,
@@ -119,7 +121,8 @@ static ck_model *build_and_train(const options *o, float *x, float *y, int n_tra
 }
 
 /* Prints the last SHOWN forecasts and the errors over the whole test span. */
-static void report(const float *truth, const float *forecast, const float *last_seen, int n, int first_t)
+static void report(const float *truth, const float *forecast, const float *last_seen, int n,
+                   int first_t)
 {
     double mse = 0.0, mae = 0.0, naive = 0.0;
     printf("\n%6s %10s %10s %10s\n", "t", "truth", "forecast", "error");
@@ -153,12 +156,14 @@ int main(int argc, char **argv)
     if (good) {
         make_series(series, o.points, (uint64_t)o.seed);
         make_windows(series, n_windows, o.window, x, target);
-        printf("Series of %d points, windows of %d -> next value; %d for training, %d for testing\n",
-               o.points, o.window, n_train, n_test);
+        printf(
+            "Series of %d points, windows of %d -> next value; %d for training, %d for testing\n",
+            o.points, o.window, n_train, n_test);
         model = build_and_train(&o, x, target, n_train);
     }
     float *test_x = x ? x + (size_t)n_train * (size_t)o.window : NULL;
-    good = good && model && ok(ck_model_predict(model, test_x, n_test, forecast), "ck_model_predict");
+    good = good && model &&
+           ok(ck_model_predict(model, test_x, n_test, forecast), "ck_model_predict");
     if (good) {
         for (int i = 0; i < n_test; i++)
             last_seen[i] = test_x[(size_t)i * (size_t)o.window + (size_t)o.window - 1];

@@ -55,9 +55,9 @@ const char *ck_status_name(ck_status status);
 /* Tensors: non-owning views used to pass arrays in and out.           */
 /* ------------------------------------------------------------------ */
 typedef struct ck_tensor {
-    int rank;                    /* number of axes, batch included */
-    int64_t dims[CK_MAX_RANK];   /* dims[0] is the batch size */
-    float *data;                 /* row-major, owned by the caller */
+    int rank;                  /* number of axes, batch included */
+    int64_t dims[CK_MAX_RANK]; /* dims[0] is the batch size */
+    float *data;               /* row-major, owned by the caller */
 } ck_tensor;
 
 /* ------------------------------------------------------------------ */
@@ -65,19 +65,19 @@ typedef struct ck_tensor {
 /* Keras default". Unused fields are ignored.                           */
 /* ------------------------------------------------------------------ */
 typedef struct ck_init {
-    const char *name;  /* "glorot_uniform", "orthogonal", "constant", ... */
-    double value;      /* constant */
-    double mean;       /* random_normal, truncated_normal */
-    double stddev;     /* random_normal, truncated_normal (0 means Keras's 0.05) */
-    double minval;     /* random_uniform (0,0 means Keras's -0.05, 0.05) */
+    const char *name; /* "glorot_uniform", "orthogonal", "constant", ... */
+    double value;     /* constant */
+    double mean;      /* random_normal, truncated_normal */
+    double stddev;    /* random_normal, truncated_normal (0 means Keras's 0.05) */
+    double minval;    /* random_uniform (0,0 means Keras's -0.05, 0.05) */
     double maxval;
-    double gain;       /* orthogonal, identity (0 means 1.0) */
-    double scale;      /* variance_scaling (0 means 1.0) */
-    const char *mode;          /* variance_scaling: "fan_in" (default), "fan_out", "fan_avg" */
-    const char *distribution;  /* variance_scaling: "truncated_normal" (default),
+    double gain;              /* orthogonal, identity (0 means 1.0) */
+    double scale;             /* variance_scaling (0 means 1.0) */
+    const char *mode;         /* variance_scaling: "fan_in" (default), "fan_out", "fan_avg" */
+    const char *distribution; /* variance_scaling: "truncated_normal" (default),
                                   "untruncated_normal", "uniform" */
 } ck_init;
-#define CK_INIT(init_name, ...) ((ck_init){ .name = (init_name), __VA_ARGS__ })
+#define CK_INIT(init_name, ...) ((ck_init){.name = (init_name), __VA_ARGS__})
 
 /* ------------------------------------------------------------------ */
 /* Layers                                                              */
@@ -88,105 +88,106 @@ typedef struct ck_layer ck_layer;
  * ck_input(5, 126) or ck_input(CK_NONE, 126) for open timesteps;
  * ck_input_named("frames", 5, 126) also names it (keras.Input(name=...)). */
 typedef struct ck_input_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int64_t shape[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
-    int64_t batch_size;  /* Keras batch_size (batch_input_shape[0]); 0: None */
+    int64_t batch_size; /* Keras batch_size (batch_input_shape[0]); 0: None */
 } ck_input_options;
 ck_layer *ck_input_new(const ck_input_options *opts);
-#define ck_input(...) ck_input_new(&(ck_input_options){ .shape = { __VA_ARGS__ } })
+#define ck_input(...) ck_input_new(&(ck_input_options){.shape = {__VA_ARGS__}})
 #define ck_input_named(input_name, ...) \
-    ck_input_new(&(ck_input_options){ .name = (input_name), .shape = { __VA_ARGS__ } })
+    ck_input_new(&(ck_input_options){.name = (input_name), .shape = {__VA_ARGS__}})
 
 /* keras.layers.Dense */
 typedef struct ck_dense_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int units;
-    const char *activation;      /* NULL: linear */
-    bool no_bias;                /* Keras use_bias=False */
-    ck_init kernel_initializer;  /* default glorot_uniform */
-    ck_init bias_initializer;    /* default zeros */
+    const char *activation;     /* NULL: linear */
+    bool no_bias;               /* Keras use_bias=False */
+    ck_init kernel_initializer; /* default glorot_uniform */
+    ck_init bias_initializer;   /* default zeros */
     const char *name;
 } ck_dense_options;
 ck_layer *ck_dense_new(const ck_dense_options *opts);
-#define ck_dense(...) ck_dense_new(&(ck_dense_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_dense(...) ck_dense_new(&(ck_dense_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.LSTM */
 typedef struct ck_lstm_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int units;
-    const char *activation;            /* default "tanh" */
-    const char *recurrent_activation;  /* default "sigmoid" */
-    bool no_bias;                      /* Keras use_bias=False */
-    ck_init kernel_initializer;        /* default glorot_uniform */
-    ck_init recurrent_initializer;     /* default orthogonal */
-    ck_init bias_initializer;          /* default zeros */
-    bool no_unit_forget_bias;          /* Keras unit_forget_bias=False */
+    const char *activation;           /* default "tanh" */
+    const char *recurrent_activation; /* default "sigmoid" */
+    bool no_bias;                     /* Keras use_bias=False */
+    ck_init kernel_initializer;       /* default glorot_uniform */
+    ck_init recurrent_initializer;    /* default orthogonal */
+    ck_init bias_initializer;         /* default zeros */
+    bool no_unit_forget_bias;         /* Keras unit_forget_bias=False */
     bool return_sequences;
-    bool return_state;                 /* h_T, c_T readable with ck_lstm_get_state */
+    bool return_state; /* h_T, c_T readable with ck_lstm_get_state */
     bool go_backwards;
     bool stateful;
-    bool zero_output_for_mask;         /* with a mask: zeros, not the last output, at masked steps */
-    double dropout;                    /* on the inputs, training only */
-    double recurrent_dropout;          /* on h_{t-1}, training only */
+    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
+    double dropout;            /* on the inputs, training only */
+    double recurrent_dropout;  /* on h_{t-1}, training only */
     const char *name;
 } ck_lstm_options;
 ck_layer *ck_lstm_new(const ck_lstm_options *opts);
-#define ck_lstm(...) ck_lstm_new(&(ck_lstm_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_lstm(...) ck_lstm_new(&(ck_lstm_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* The final (h, c) of the last forward, batch x units each (Keras
  * return_state=True). */
 ck_status ck_lstm_get_state(ck_layer *lstm, float *h, float *c, int64_t batch);
 /* Initial state for the following forwards (Keras initial_state=[h0, c0]);
  * ck_model_reset_states() returns to zeros. */
-ck_status ck_lstm_set_initial_state(ck_layer *lstm, const float *h0, const float *c0, int64_t batch);
+ck_status ck_lstm_set_initial_state(ck_layer *lstm, const float *h0, const float *c0,
+                                    int64_t batch);
 
 /* ---- GRU, SimpleRNN, Bidirectional (recurrent layers) ------------------ */
 /* keras.layers.GRU: ck_gru(32, .return_sequences = true). Gate order z, r, h.
  * With reset_after (the Keras 2.3+ and Keras 3 default) the bias is (2, 3u):
  * the input bias row, then the recurrent bias row. */
 typedef struct ck_gru_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int units;
-    const char *activation;            /* default "tanh" */
-    const char *recurrent_activation;  /* default "sigmoid" */
-    bool no_bias;                      /* Keras use_bias=False */
-    ck_init kernel_initializer;        /* default glorot_uniform */
-    ck_init recurrent_initializer;     /* default orthogonal */
-    ck_init bias_initializer;          /* default zeros */
-    bool no_reset_after;               /* Keras reset_after=False (the Keras <= 2.2 default) */
+    const char *activation;           /* default "tanh" */
+    const char *recurrent_activation; /* default "sigmoid" */
+    bool no_bias;                     /* Keras use_bias=False */
+    ck_init kernel_initializer;       /* default glorot_uniform */
+    ck_init recurrent_initializer;    /* default orthogonal */
+    ck_init bias_initializer;         /* default zeros */
+    bool no_reset_after;              /* Keras reset_after=False (the Keras <= 2.2 default) */
     bool return_sequences;
-    bool return_state;                 /* h_T readable with ck_rnn_get_state */
+    bool return_state; /* h_T readable with ck_rnn_get_state */
     bool go_backwards;
     bool stateful;
-    bool zero_output_for_mask;         /* with a mask: zeros, not the last output, at masked steps */
-    double dropout;                    /* on the inputs, training only */
-    double recurrent_dropout;          /* on h_{t-1}, training only */
+    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
+    double dropout;            /* on the inputs, training only */
+    double recurrent_dropout;  /* on h_{t-1}, training only */
     const char *name;
 } ck_gru_options;
 ck_layer *ck_gru_new(const ck_gru_options *opts);
-#define ck_gru(...) ck_gru_new(&(ck_gru_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_gru(...) ck_gru_new(&(ck_gru_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.SimpleRNN: h_t = activation(x_t W + h_{t-1} U + b). */
 typedef struct ck_simple_rnn_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int units;
-    const char *activation;            /* default "tanh" */
-    bool no_bias;                      /* Keras use_bias=False */
-    ck_init kernel_initializer;        /* default glorot_uniform */
-    ck_init recurrent_initializer;     /* default orthogonal */
-    ck_init bias_initializer;          /* default zeros */
+    const char *activation;        /* default "tanh" */
+    bool no_bias;                  /* Keras use_bias=False */
+    ck_init kernel_initializer;    /* default glorot_uniform */
+    ck_init recurrent_initializer; /* default orthogonal */
+    ck_init bias_initializer;      /* default zeros */
     bool return_sequences;
-    bool return_state;                 /* h_T readable with ck_rnn_get_state */
+    bool return_state; /* h_T readable with ck_rnn_get_state */
     bool go_backwards;
     bool stateful;
-    bool zero_output_for_mask;         /* with a mask: zeros, not the last output, at masked steps */
+    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
     double dropout;
     double recurrent_dropout;
     const char *name;
 } ck_simple_rnn_options;
 ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *opts);
-#define ck_simple_rnn(...) ck_simple_rnn_new(&(ck_simple_rnn_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_simple_rnn(...) ck_simple_rnn_new(&(ck_simple_rnn_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* The final h of the last forward of a GRU or SimpleRNN (batch x units). */
 ck_status ck_rnn_get_state(ck_layer *rnn, float *h, int64_t batch);
@@ -201,56 +202,57 @@ ck_status ck_rnn_set_initial_state(ck_layer *rnn, const float *h0, int64_t batch
  * flipped; with return_sequences its output is flipped back in time before
  * merging. merge_mode None (two outputs) is not supported. */
 typedef struct ck_bidirectional_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     ck_layer *layer;
-    const char *merge_mode;  /* "concat" (default), "sum", "mul", "ave" */
+    const char *merge_mode; /* "concat" (default), "sum", "mul", "ave" */
     const char *name;
 } ck_bidirectional_options;
 ck_layer *ck_bidirectional_new(const ck_bidirectional_options *opts);
-#define ck_bidirectional(...) ck_bidirectional_new(&(ck_bidirectional_options){ .layer = __VA_ARGS__ })
+#define ck_bidirectional(...) \
+    ck_bidirectional_new(&(ck_bidirectional_options){.layer = __VA_ARGS__})
 /* ---- end GRU, SimpleRNN, Bidirectional --------------------------------- */
 
 /* keras.layers.Softmax */
 typedef struct ck_softmax_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int axis;          /* only -1 (the default, also when 0) is supported */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    int axis;     /* only -1 (the default, also when 0) is supported */
     const char *name;
 } ck_softmax_options;
 ck_layer *ck_softmax_new(const ck_softmax_options *opts);
-#define ck_softmax(...) ck_softmax_new(&(ck_softmax_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_softmax(...) ck_softmax_new(&(ck_softmax_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Activation */
 typedef struct ck_activation_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     const char *activation;
     const char *name;
 } ck_activation_options;
 ck_layer *ck_activation_new(const ck_activation_options *opts);
-#define ck_activation(...) ck_activation_new(&(ck_activation_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_activation(...) ck_activation_new(&(ck_activation_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Dropout (identity at inference) */
 typedef struct ck_dropout_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     double rate;
     const char *name;
 } ck_dropout_options;
 ck_layer *ck_dropout_new(const ck_dropout_options *opts);
-#define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* ---- keras.layers.Embedding ------------------------------------------- */
 /* Maps integer ids (stored as float in the input, any rank) to rows of an
  * (input_dim, output_dim) table: input (batch, t) gives (batch, t, output_dim).
  * Ids must be whole numbers in [0, input_dim). ck_embedding(28, 32) */
 typedef struct ck_embedding_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int input_dim;                   /* vocabulary size */
-    int output_dim;                  /* vector size */
-    ck_init embeddings_initializer;  /* default random_uniform(-0.05, 0.05) */
-    bool mask_zero;                  /* id 0 is padding: masks those steps downstream */
+    int ck_opts_;   /* internal: lets the constructor macros start with a designator */
+    int input_dim;  /* vocabulary size */
+    int output_dim; /* vector size */
+    ck_init embeddings_initializer; /* default random_uniform(-0.05, 0.05) */
+    bool mask_zero;                 /* id 0 is padding: masks those steps downstream */
     const char *name;
 } ck_embedding_options;
 ck_layer *ck_embedding_new(const ck_embedding_options *opts);
-#define ck_embedding(...) ck_embedding_new(&(ck_embedding_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_embedding(...) ck_embedding_new(&(ck_embedding_options){.ck_opts_ = 0, __VA_ARGS__})
 /* ---- end Embedding ----------------------------------------------------- */
 
 /* keras.layers.Masking: a step whose features all equal mask_value is
@@ -258,12 +260,12 @@ ck_layer *ck_embedding_new(const ck_embedding_options *opts);
  * layers carry their state over it; the loss leaves it out).
  *     ck_masking(.mask_value = 0.0) */
 typedef struct ck_masking_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    double mask_value;  /* default 0.0 */
+    int ck_opts_;      /* internal: lets the constructor macros start with a designator */
+    double mask_value; /* default 0.0 */
     const char *name;
 } ck_masking_options;
 ck_layer *ck_masking_new(const ck_masking_options *opts);
-#define ck_masking(...) ck_masking_new(&(ck_masking_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_masking(...) ck_masking_new(&(ck_masking_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* ------------------------------------------------------------------ */
 /* Shape, noise, normalization, convolution and pooling layers.        */
@@ -275,153 +277,159 @@ ck_layer *ck_masking_new(const ck_masking_options *opts);
  * belongs to a model is refused and stays there):
  *     ck_time_distributed(.layer = ck_dense(8, .activation = "relu")) */
 typedef struct ck_time_distributed_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     ck_layer *layer;
     const char *name;
 } ck_time_distributed_options;
 ck_layer *ck_time_distributed_new(const ck_time_distributed_options *opts);
-#define ck_time_distributed(...) ck_time_distributed_new(&(ck_time_distributed_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_time_distributed(...) \
+    ck_time_distributed_new(&(ck_time_distributed_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.RepeatVector: (batch, F) -> (batch, n, F). */
 typedef struct ck_repeat_vector_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int n;
     const char *name;
 } ck_repeat_vector_options;
 ck_layer *ck_repeat_vector_new(const ck_repeat_vector_options *opts);
-#define ck_repeat_vector(...) ck_repeat_vector_new(&(ck_repeat_vector_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_repeat_vector(...) \
+    ck_repeat_vector_new(&(ck_repeat_vector_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Flatten */
 typedef struct ck_flatten_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     const char *name;
 } ck_flatten_options;
 ck_layer *ck_flatten_new(const ck_flatten_options *opts);
-#define ck_flatten(...) ck_flatten_new(&(ck_flatten_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_flatten(...) ck_flatten_new(&(ck_flatten_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Reshape: ck_reshape(2, -1); batch excluded, one -1 is inferred. */
 typedef struct ck_reshape_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int64_t target_shape[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
 } ck_reshape_options;
 ck_layer *ck_reshape_new(const ck_reshape_options *opts);
-#define ck_reshape(...) ck_reshape_new(&(ck_reshape_options){ .target_shape = { __VA_ARGS__ } })
+#define ck_reshape(...) ck_reshape_new(&(ck_reshape_options){.target_shape = {__VA_ARGS__}})
 
 /* keras.layers.Permute: ck_permute(2, 1); 1-based axes, batch excluded. */
 typedef struct ck_permute_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int dims[CK_MAX_RANK - 1];             /* ends at the first 0 */
+    int ck_opts_;              /* internal: lets the constructor macros start with a designator */
+    int dims[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
 } ck_permute_options;
 ck_layer *ck_permute_new(const ck_permute_options *opts);
-#define ck_permute(...) ck_permute_new(&(ck_permute_options){ .dims = { __VA_ARGS__ } })
+#define ck_permute(...) ck_permute_new(&(ck_permute_options){.dims = {__VA_ARGS__}})
 
 /* keras.layers.SpatialDropout1D: drops whole channels, training only. */
 typedef struct ck_spatial_dropout1d_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     double rate;
     const char *name;
 } ck_spatial_dropout1d_options;
 ck_layer *ck_spatial_dropout1d_new(const ck_spatial_dropout1d_options *opts);
-#define ck_spatial_dropout1d(...) ck_spatial_dropout1d_new(&(ck_spatial_dropout1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_spatial_dropout1d(...) \
+    ck_spatial_dropout1d_new(&(ck_spatial_dropout1d_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.GaussianNoise: adds N(0, stddev^2) noise, training only. */
 typedef struct ck_gaussian_noise_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     double stddev;
     const char *name;
 } ck_gaussian_noise_options;
 ck_layer *ck_gaussian_noise_new(const ck_gaussian_noise_options *opts);
-#define ck_gaussian_noise(...) ck_gaussian_noise_new(&(ck_gaussian_noise_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_gaussian_noise(...) \
+    ck_gaussian_noise_new(&(ck_gaussian_noise_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.LayerNormalization; weights gamma (scale) then beta (center). */
 typedef struct ck_layer_normalization_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int axis;                    /* only the last axis: -1 (also when 0) */
-    double epsilon;              /* default 1e-3 */
-    bool no_center;              /* Keras center=False: no beta */
-    bool no_scale;               /* Keras scale=False: no gamma */
-    ck_init beta_initializer;    /* default zeros */
-    ck_init gamma_initializer;   /* default ones */
+    int ck_opts_;              /* internal: lets the constructor macros start with a designator */
+    int axis;                  /* only the last axis: -1 (also when 0) */
+    double epsilon;            /* default 1e-3 */
+    bool no_center;            /* Keras center=False: no beta */
+    bool no_scale;             /* Keras scale=False: no gamma */
+    ck_init beta_initializer;  /* default zeros */
+    ck_init gamma_initializer; /* default ones */
     const char *name;
 } ck_layer_normalization_options;
 ck_layer *ck_layer_normalization_new(const ck_layer_normalization_options *opts);
 #define ck_layer_normalization(...) \
-    ck_layer_normalization_new(&(ck_layer_normalization_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_layer_normalization_new(&(ck_layer_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.BatchNormalization; weights gamma, beta, then the
  * non-trainable moving_mean and moving_variance. Training normalizes with
  * the batch statistics and updates the moving ones; inference uses the
  * moving ones. */
 typedef struct ck_batch_normalization_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int axis;                    /* only the last axis: -1 (also when 0) */
-    double momentum;             /* default 0.99 */
-    double epsilon;              /* default 1e-3 */
-    bool no_center;              /* Keras center=False: no beta */
-    bool no_scale;               /* Keras scale=False: no gamma */
-    ck_init beta_initializer;    /* default zeros */
-    ck_init gamma_initializer;   /* default ones */
-    ck_init moving_mean_initializer;      /* default zeros */
-    ck_init moving_variance_initializer;  /* default ones */
+    int ck_opts_;              /* internal: lets the constructor macros start with a designator */
+    int axis;                  /* only the last axis: -1 (also when 0) */
+    double momentum;           /* default 0.99 */
+    double epsilon;            /* default 1e-3 */
+    bool no_center;            /* Keras center=False: no beta */
+    bool no_scale;             /* Keras scale=False: no gamma */
+    ck_init beta_initializer;  /* default zeros */
+    ck_init gamma_initializer; /* default ones */
+    ck_init moving_mean_initializer;     /* default zeros */
+    ck_init moving_variance_initializer; /* default ones */
     const char *name;
 } ck_batch_normalization_options;
 ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options *opts);
 #define ck_batch_normalization(...) \
-    ck_batch_normalization_new(&(ck_batch_normalization_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_batch_normalization_new(&(ck_batch_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Conv1D: ck_conv1d(64, 3, .activation = "relu").
  * kernel (kernel_size, channels, filters), bias (filters). */
 typedef struct ck_conv1d_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
     int filters;
     int kernel_size;
-    int strides;                 /* default 1 */
-    const char *padding;         /* "valid" (default), "same" or "causal" */
-    int dilation_rate;           /* default 1 */
-    const char *activation;      /* NULL: linear */
-    bool no_bias;                /* Keras use_bias=False */
-    ck_init kernel_initializer;  /* default glorot_uniform */
-    ck_init bias_initializer;    /* default zeros */
+    int strides;                /* default 1 */
+    const char *padding;        /* "valid" (default), "same" or "causal" */
+    int dilation_rate;          /* default 1 */
+    const char *activation;     /* NULL: linear */
+    bool no_bias;               /* Keras use_bias=False */
+    ck_init kernel_initializer; /* default glorot_uniform */
+    ck_init bias_initializer;   /* default zeros */
     const char *name;
 } ck_conv1d_options;
 ck_layer *ck_conv1d_new(const ck_conv1d_options *opts);
-#define ck_conv1d(...) ck_conv1d_new(&(ck_conv1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_conv1d(...) ck_conv1d_new(&(ck_conv1d_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.MaxPooling1D and AveragePooling1D. "same" padding never
  * counts the padded positions. */
 typedef struct ck_pooling1d_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int pool_size;               /* default 2 */
-    int strides;                 /* default pool_size */
-    const char *padding;         /* "valid" (default) or "same" */
+    int ck_opts_;        /* internal: lets the constructor macros start with a designator */
+    int pool_size;       /* default 2 */
+    int strides;         /* default pool_size */
+    const char *padding; /* "valid" (default) or "same" */
     const char *name;
 } ck_pooling1d_options;
 ck_layer *ck_max_pooling1d_new(const ck_pooling1d_options *opts);
 ck_layer *ck_average_pooling1d_new(const ck_pooling1d_options *opts);
-#define ck_max_pooling1d(...) ck_max_pooling1d_new(&(ck_pooling1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
-#define ck_average_pooling1d(...) ck_average_pooling1d_new(&(ck_pooling1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_max_pooling1d(...) \
+    ck_max_pooling1d_new(&(ck_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_average_pooling1d(...) \
+    ck_average_pooling1d_new(&(ck_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.GlobalAveragePooling1D and GlobalMaxPooling1D over the steps. */
 typedef struct ck_global_pooling1d_options {
     int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    bool keepdims;               /* output (batch, 1, channels) */
+    bool keepdims; /* output (batch, 1, channels) */
     const char *name;
 } ck_global_pooling1d_options;
 ck_layer *ck_global_average_pooling1d_new(const ck_global_pooling1d_options *opts);
 ck_layer *ck_global_max_pooling1d_new(const ck_global_pooling1d_options *opts);
 #define ck_global_average_pooling1d(...) \
-    ck_global_average_pooling1d_new(&(ck_global_pooling1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_global_average_pooling1d_new(&(ck_global_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
 #define ck_global_max_pooling1d(...) \
-    ck_global_max_pooling1d_new(&(ck_global_pooling1d_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_global_max_pooling1d_new(&(ck_global_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
 /* ----------------- end of shape ... pooling layers ----------------- */
 
 /* Frees a layer that was never added to a model. */
 void ck_layer_free(ck_layer *layer);
 
 const char *ck_layer_name(const ck_layer *layer);
-const char *ck_layer_class_name(const ck_layer *layer);   /* "LSTM", "Dense", ... */
+const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense", ... */
 size_t ck_layer_count_params(const ck_layer *layer);
 /* Output shape after build; dims[0] is CK_NONE (the batch). */
 ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
@@ -448,13 +456,13 @@ typedef enum ck_keras_semantics {
 } ck_keras_semantics;
 
 typedef struct ck_model_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    const char *name;             /* default "sequential" */
-    uint64_t seed;                /* seeds every initializer, dropout and shuffle; 0 is a valid seed */
+    int ck_opts_;     /* internal: lets the constructor macros start with a designator */
+    const char *name; /* default "sequential" */
+    uint64_t seed;    /* seeds every initializer, dropout and shuffle; 0 is a valid seed */
     ck_keras_semantics semantics; /* how version-dependent names are read */
 } ck_model_options;
 ck_model *ck_sequential_new(const ck_model_options *opts);
-#define ck_sequential(...) ck_sequential_new(&(ck_model_options){ .ck_opts_ = 0, __VA_ARGS__ })
+#define ck_sequential(...) ck_sequential_new(&(ck_model_options){.ck_opts_ = 0, __VA_ARGS__})
 void ck_model_free(ck_model *model);
 
 /* Appends a layer; the model takes ownership of it in every case.
@@ -466,7 +474,7 @@ ck_status ck_model_build(ck_model *model);
 bool ck_model_is_built(const ck_model *model);
 
 const char *ck_model_name(const ck_model *model);
-int ck_model_layer_count(const ck_model *model);     /* InputLayer not counted, as in Keras */
+int ck_model_layer_count(const ck_model *model); /* InputLayer not counted, as in Keras */
 ck_layer *ck_model_layer(ck_model *model, int index);
 ck_layer *ck_model_get_layer(ck_model *model, const char *name);
 size_t ck_model_count_params(const ck_model *model);
@@ -477,10 +485,10 @@ ck_status ck_model_input_shape(const ck_model *model, int *rank, int64_t dims[CK
 ck_status ck_model_output_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
 
 typedef enum ck_summary_style {
-    CK_SUMMARY_KERAS2 = 0,   /* tf.keras <= 2.6 (style A), the default */
-    CK_SUMMARY_KERAS2_7,     /* keras 2.7 - 2.12 (style B) */
-    CK_SUMMARY_KERAS2_13,    /* keras 2.13 - 2.15 (style C, memory sizes) */
-    CK_SUMMARY_KERAS3        /* Keras 3 box table, 76 columns */
+    CK_SUMMARY_KERAS2 = 0, /* tf.keras <= 2.6 (style A), the default */
+    CK_SUMMARY_KERAS2_7,   /* keras 2.7 - 2.12 (style B) */
+    CK_SUMMARY_KERAS2_13,  /* keras 2.13 - 2.15 (style C, memory sizes) */
+    CK_SUMMARY_KERAS3      /* Keras 3 box table, 76 columns */
 } ck_summary_style;
 ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
 

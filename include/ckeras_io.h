@@ -22,19 +22,21 @@ ck_status ck_model_save(ck_model *model, const char *path);
 ck_status ck_model_load(const char *path, ck_model **model);
 
 typedef struct ck_weights_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    bool by_name;        /* match layers by name instead of order */
-    bool keras3_layout;  /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
+    int ck_opts_;       /* internal: lets the constructor macros start with a designator */
+    bool by_name;       /* match layers by name instead of order */
+    bool keras3_layout; /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
 } ck_weights_options;
 /* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5. */
-ck_status ck_model_save_weights_with(ck_model *model, const char *path, const ck_weights_options *opts);
+ck_status ck_model_save_weights_with(ck_model *model, const char *path,
+                                     const ck_weights_options *opts);
 /* Loads weights of any supported layout into a built model; on any error the
  * model's weights are left unchanged. */
-ck_status ck_model_load_weights_with(ck_model *model, const char *path, const ck_weights_options *opts);
+ck_status ck_model_load_weights_with(ck_model *model, const char *path,
+                                     const ck_weights_options *opts);
 #define ck_model_save_weights(model, path, ...) \
-    ck_model_save_weights_with((model), (path), &(ck_weights_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_model_save_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
 #define ck_model_load_weights(model, path, ...) \
-    ck_model_load_weights_with((model), (path), &(ck_weights_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_model_load_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* Architecture as Keras JSON (model.to_json()); free with ck_free(). */
 char *ck_model_to_json(ck_model *model);

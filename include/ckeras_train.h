@@ -24,44 +24,44 @@ enum {
  * config reader does this for every key present in a saved config).
  * epsilon = 0 is refused (it divides 0 by 0 for an untouched weight). */
 typedef struct ck_optimizer_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    const char *name;            /* "sgd", "adam", "rmsprop", "adagrad" (Keras names, any case) */
-    double learning_rate;        /* 0: 0.01 for SGD, 0.001 otherwise */
-    double momentum;             /* sgd, rmsprop */
-    bool nesterov;               /* sgd */
-    double beta_1, beta_2;       /* adam: 0.9, 0.999 */
-    double epsilon;              /* 1e-7 */
-    bool amsgrad;                /* adam */
-    double rho;                  /* rmsprop: 0.9 */
-    bool centered;               /* rmsprop */
-    double initial_accumulator_value; /* adagrad: 0.1 */
+    int ck_opts_;          /* internal: lets the constructor macros start with a designator */
+    const char *name;      /* "sgd", "adam", "rmsprop", "adagrad" (Keras names, any case) */
+    double learning_rate;  /* 0: 0.01 for SGD, 0.001 otherwise */
+    double momentum;       /* sgd, rmsprop */
+    bool nesterov;         /* sgd */
+    double beta_1, beta_2; /* adam: 0.9, 0.999 */
+    double epsilon;        /* 1e-7 */
+    bool amsgrad;          /* adam */
+    double rho;            /* rmsprop: 0.9 */
+    bool centered;         /* rmsprop */
+    double initial_accumulator_value;            /* adagrad: 0.1 */
     double clipnorm, clipvalue, global_clipnorm; /* 0: off */
-    unsigned explicit_fields;    /* CK_OPT_* bits: these fields are used as given, even 0 */
+    unsigned explicit_fields; /* CK_OPT_* bits: these fields are used as given, even 0 */
 } ck_optimizer_options;
 
 /* Optimizer values, Keras style: .optimizer = ck_adam(.learning_rate = 1e-4) */
-#define ck_sgd(...) ((ck_optimizer_options){ .ck_opts_ = 0, .name = "sgd", __VA_ARGS__ })
-#define ck_adam(...) ((ck_optimizer_options){ .ck_opts_ = 0, .name = "adam", __VA_ARGS__ })
-#define ck_rmsprop(...) ((ck_optimizer_options){ .ck_opts_ = 0, .name = "rmsprop", __VA_ARGS__ })
-#define ck_adagrad(...) ((ck_optimizer_options){ .ck_opts_ = 0, .name = "adagrad", __VA_ARGS__ })
+#define ck_sgd(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "sgd", __VA_ARGS__})
+#define ck_adam(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adam", __VA_ARGS__})
+#define ck_rmsprop(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "rmsprop", __VA_ARGS__})
+#define ck_adagrad(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adagrad", __VA_ARGS__})
 
 typedef struct ck_compile_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    ck_optimizer_options optimizer;  /* .optimizer = ck_adam() */
-    const char *loss;                /* "categorical_crossentropy", "mse", ... */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    ck_optimizer_options optimizer; /* .optimizer = ck_adam() */
+    const char *loss;               /* "categorical_crossentropy", "mse", ... */
     bool from_logits;
-    double huber_delta;              /* loss "huber": 0 means Keras's 1.0 */
-    const char *metrics[8];          /* e.g. {"accuracy"}; NULL-terminated */
+    double huber_delta;     /* loss "huber": 0 means Keras's 1.0 */
+    const char *metrics[8]; /* e.g. {"accuracy"}; NULL-terminated */
 } ck_compile_options;
 ck_status ck_model_compile_with(ck_model *model, const ck_compile_options *opts);
 /* ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
  *                  .metrics = {"accuracy"}) */
 #define ck_model_compile(model, ...) \
-    ck_model_compile_with((model), &(ck_compile_options){ .ck_opts_ = 0, __VA_ARGS__ })
+    ck_model_compile_with((model), &(ck_compile_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* Per-epoch results handed to callbacks. NAN where not computed. */
 typedef struct ck_epoch_logs {
-    int epoch;                 /* 0-based */
+    int epoch; /* 0-based */
     double loss, val_loss;
     int n_metrics;
     const char *metric_names[8];
@@ -71,21 +71,21 @@ typedef struct ck_epoch_logs {
 typedef bool (*ck_epoch_callback)(ck_model *model, const ck_epoch_logs *logs, void *user_data);
 
 typedef struct ck_early_stopping {
-    const char *monitor;         /* NULL: off; "val_loss", "loss", "val_accuracy", ... */
+    const char *monitor; /* NULL: off; "val_loss", "loss", "val_accuracy", ... */
     int patience;
     double min_delta;
     bool restore_best_weights;
 } ck_early_stopping;
 
 typedef struct ck_fit_options {
-    int ck_opts_;  /* internal: lets the constructor macros start with a designator */
-    int epochs;                  /* 0: 1 */
-    int batch_size;              /* 0: 32 */
-    double validation_split;     /* last fraction of x/y, as in Keras */
+    int ck_opts_;            /* internal: lets the constructor macros start with a designator */
+    int epochs;              /* 0: 1 */
+    int batch_size;          /* 0: 32 */
+    double validation_split; /* last fraction of x/y, as in Keras */
     const ck_tensor *validation_x, *validation_y;
-    bool no_shuffle;             /* Keras shuffle=False */
-    int verbose;                 /* 0 silent (default), 1 progress bar, 2 one line per epoch */
-    FILE *log;                   /* where verbose output goes; NULL: stdout */
+    bool no_shuffle; /* Keras shuffle=False */
+    int verbose;     /* 0 silent (default), 1 progress bar, 2 one line per epoch */
+    FILE *log;       /* where verbose output goes; NULL: stdout */
     ck_epoch_callback on_epoch_end;
     void *user_data;
     ck_early_stopping early_stopping;
@@ -98,7 +98,7 @@ typedef struct ck_history ck_history;
 ck_status ck_model_fit_with(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                             const ck_fit_options *opts, ck_history **history);
 #define ck_model_fit(model, x, y, history, ...) \
-    ck_model_fit_with((model), (x), (y), &(ck_fit_options){ .ck_opts_ = 0, __VA_ARGS__ }, (history))
+    ck_model_fit_with((model), (x), (y), &(ck_fit_options){.ck_opts_ = 0, __VA_ARGS__}, (history))
 
 int ck_history_epochs(const ck_history *history);
 /* key: "loss", "val_loss", a metric name or "val_" + metric name. */

@@ -24,23 +24,38 @@ static double clip01(double v)
 /* Element-wise reference in double, straight from the Keras definitions. */
 static double ref_act(const char *name, double x)
 {
-    if (!strcmp(name, "linear")) return x;
-    if (!strcmp(name, "relu")) return x > 0 ? x : 0;
-    if (!strcmp(name, "sigmoid")) return ref_sigmoid(x);
-    if (!strcmp(name, "tanh")) return tanh(x);
+    if (!strcmp(name, "linear"))
+        return x;
+    if (!strcmp(name, "relu"))
+        return x > 0 ? x : 0;
+    if (!strcmp(name, "sigmoid"))
+        return ref_sigmoid(x);
+    if (!strcmp(name, "tanh"))
+        return tanh(x);
     if (!strcmp(name, "hard_sigmoid") || !strcmp(name, "hard_sigmoid_keras2"))
         return clip01(0.2 * x + 0.5);
-    if (!strcmp(name, "hard_sigmoid_keras3")) return clip01(x / 6.0 + 0.5);
-    if (!strcmp(name, "elu")) return x > 0 ? x : exp(x) - 1.0;
-    if (!strcmp(name, "selu")) return SELU_SCALE * (x > 0 ? x : SELU_ALPHA * (exp(x) - 1.0));
-    if (!strcmp(name, "softplus")) return log(1.0 + exp(x));
-    if (!strcmp(name, "softsign")) return x / (1.0 + fabs(x));
-    if (!strcmp(name, "swish") || !strcmp(name, "silu")) return x * ref_sigmoid(x);
-    if (!strcmp(name, "gelu")) return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    if (!strcmp(name, "exponential")) return exp(x);
-    if (!strcmp(name, "relu6")) return x < 0 ? 0 : (x > 6 ? 6 : x);
-    if (!strcmp(name, "leaky_relu")) return x > 0 ? x : 0.2 * x;
-    if (!strcmp(name, "mish")) return x * tanh(log(1.0 + exp(x)));
+    if (!strcmp(name, "hard_sigmoid_keras3"))
+        return clip01(x / 6.0 + 0.5);
+    if (!strcmp(name, "elu"))
+        return x > 0 ? x : exp(x) - 1.0;
+    if (!strcmp(name, "selu"))
+        return SELU_SCALE * (x > 0 ? x : SELU_ALPHA * (exp(x) - 1.0));
+    if (!strcmp(name, "softplus"))
+        return log(1.0 + exp(x));
+    if (!strcmp(name, "softsign"))
+        return x / (1.0 + fabs(x));
+    if (!strcmp(name, "swish") || !strcmp(name, "silu"))
+        return x * ref_sigmoid(x);
+    if (!strcmp(name, "gelu"))
+        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    if (!strcmp(name, "exponential"))
+        return exp(x);
+    if (!strcmp(name, "relu6"))
+        return x < 0 ? 0 : (x > 6 ? 6 : x);
+    if (!strcmp(name, "leaky_relu"))
+        return x > 0 ? x : 0.2 * x;
+    if (!strcmp(name, "mish"))
+        return x * tanh(log(1.0 + exp(x)));
     if (!strcmp(name, "hard_silu") || !strcmp(name, "hard_swish"))
         return x * (x < -3 ? 0 : (x > 3 ? 6 : x + 3)) / 6.0;
     ck_abort_msg("no reference for %s", name);
@@ -48,9 +63,26 @@ static double ref_act(const char *name, double x)
 }
 
 static const char *const elementwise[] = {
-    "linear", "relu", "sigmoid", "tanh", "hard_sigmoid", "hard_sigmoid_keras2",
-    "hard_sigmoid_keras3", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
-    "exponential", "relu6", "leaky_relu", "mish", "hard_silu", "hard_swish",
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "hard_sigmoid",
+    "hard_sigmoid_keras2",
+    "hard_sigmoid_keras3",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "exponential",
+    "relu6",
+    "leaky_relu",
+    "mish",
+    "hard_silu",
+    "hard_swish",
 };
 #define N_ELEMENTWISE (int)(sizeof elementwise / sizeof elementwise[0])
 
@@ -109,19 +141,34 @@ END_TEST
 START_TEST(test_known_values)
 {
     /* Constants a reader can check by hand. */
-    struct { const char *name; float x; double want; } cases[] = {
-        {"relu", -3.0f, 0.0}, {"relu", 2.5f, 2.5},
-        {"sigmoid", 0.0f, 0.5}, {"tanh", 0.5f, 0.46211715726000974},
-        {"hard_sigmoid", 1.0f, 0.7}, {"hard_sigmoid", -2.5f, 0.0}, {"hard_sigmoid", 2.6f, 1.0},
-        {"hard_sigmoid_keras3", 1.0f, 0.5 + 1.0 / 6.0}, {"hard_sigmoid_keras3", -2.9f, 0.5 - 2.9 / 6.0},
+    struct {
+        const char *name;
+        float x;
+        double want;
+    } cases[] = {
+        {"relu", -3.0f, 0.0},
+        {"relu", 2.5f, 2.5},
+        {"sigmoid", 0.0f, 0.5},
+        {"tanh", 0.5f, 0.46211715726000974},
+        {"hard_sigmoid", 1.0f, 0.7},
+        {"hard_sigmoid", -2.5f, 0.0},
+        {"hard_sigmoid", 2.6f, 1.0},
+        {"hard_sigmoid_keras3", 1.0f, 0.5 + 1.0 / 6.0},
+        {"hard_sigmoid_keras3", -2.9f, 0.5 - 2.9 / 6.0},
         {"hard_sigmoid_keras3", 3.0f, 1.0},
         {"elu", -1.0f, -0.6321205588285577},
-        {"selu", 1.0f, 1.0507009873554805}, {"selu", -1.0f, -1.1113307378125625},
-        {"softplus", 0.0f, 0.6931471805599453}, {"softsign", 3.0f, 0.75},
-        {"swish", 1.0f, 0.7310585786300049}, {"silu", -1.0f, -0.2689414213699951},
-        {"gelu", 1.0f, 0.8413447460685429}, {"gelu", -1.0f, -0.15865525393145707},
+        {"selu", 1.0f, 1.0507009873554805},
+        {"selu", -1.0f, -1.1113307378125625},
+        {"softplus", 0.0f, 0.6931471805599453},
+        {"softsign", 3.0f, 0.75},
+        {"swish", 1.0f, 0.7310585786300049},
+        {"silu", -1.0f, -0.2689414213699951},
+        {"gelu", 1.0f, 0.8413447460685429},
+        {"gelu", -1.0f, -0.15865525393145707},
         {"exponential", 1.0f, 2.718281828459045},
-        {"relu6", 7.5f, 6.0}, {"relu6", 4.0f, 4.0}, {"leaky_relu", -2.0f, -0.4},
+        {"relu6", 7.5f, 6.0},
+        {"relu6", 4.0f, 4.0},
+        {"leaky_relu", -2.0f, -0.4},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         float v = cases[k].x;
@@ -135,7 +182,8 @@ END_TEST
 START_TEST(test_extremes_are_stable)
 {
     float x[] = {-100.0f, -30.0f, 30.0f, 100.0f};
-    const char *bounded[] = {"sigmoid", "tanh", "softplus", "softsign", "swish", "gelu", "elu", "selu"};
+    const char *bounded[] = {"sigmoid", "tanh", "softplus", "softsign",
+                             "swish",   "gelu", "elu",      "selu"};
     for (size_t a = 0; a < sizeof bounded / sizeof bounded[0]; a++) {
         float y[4];
         ck_act_forward(parse(bounded[a]), x, y, 4, 0);
@@ -191,7 +239,8 @@ END_TEST
 START_TEST(test_softmax_backward)
 {
     /* L = sum_j w_j y_j; dL/dx_i by finite differences on each row. */
-    float x[6] = {0.3f, -1.2f, 0.8f, 2.0f, 1.5f, -0.5f}, y[6], dy[6] = {1.0f, -2.0f, 0.5f, 0.3f, 0.7f, -1.1f};
+    float x[6] = {0.3f, -1.2f, 0.8f, 2.0f, 1.5f, -0.5f}, y[6],
+          dy[6] = {1.0f, -2.0f, 0.5f, 0.3f, 0.7f, -1.1f};
     float dx[6];
     ck_act_forward(CK_ACT_SOFTMAX, x, y, 6, 3);
     ck_act_backward(CK_ACT_SOFTMAX, x, y, dy, dx, 6, 3);
@@ -242,9 +291,10 @@ START_TEST(test_names)
     ck_assert_fails(ck_act_parse("relu7", &a), CK_ERR_NAME);
     const char *msg = ck_last_error();
     ck_assert_ptr_nonnull(strstr(msg, "relu7"));
-    const char *must_list[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "hard_sigmoid", "elu",
-                               "selu", "softplus", "softsign", "swish", "silu", "gelu",
-                               "exponential", "relu6", "leaky_relu"};
+    const char *must_list[] = {"linear",   "relu",         "sigmoid", "tanh",
+                               "softmax",  "hard_sigmoid", "elu",     "selu",
+                               "softplus", "softsign",     "swish",   "silu",
+                               "gelu",     "exponential",  "relu6",   "leaky_relu"};
     for (size_t k = 0; k < sizeof must_list / sizeof must_list[0]; k++)
         ck_assert_msg(strstr(msg, must_list[k]), "message does not list %s: %s", must_list[k], msg);
     ck_assert_fails(ck_act_parse("Relu", &a), CK_ERR_NAME);

@@ -58,7 +58,8 @@ static long fail_each_allocation(const char *what, alloc_path path, void *ctx)
         ck_debug_fail_alloc_after(0);
         ck_assert_msg(st == CK_ERR_MEMORY, "%s: failing allocation #%ld gave %s (%s), expected %s",
                       what, n, ck_status_name(st), ck_last_error(), "CK_ERR_MEMORY");
-        ck_assert_msg(ck_last_error()[0] != '\0', "%s: no message after allocation #%ld failed", what, n);
+        ck_assert_msg(ck_last_error()[0] != '\0', "%s: no message after allocation #%ld failed",
+                      what, n);
     }
     ck_abort_msg("%s made more than %d allocations", what, MAX_ALLOCS);
     return 0;
@@ -194,7 +195,8 @@ static ck_status path_save(void *ctx, long n)
 {
     save_ctx *c = ctx;
     ck_debug_fail_alloc_after(n);
-    return c->weights_only ? ck_model_save_weights(c->model, c->path) : ck_model_save(c->model, c->path);
+    return c->weights_only ? ck_model_save_weights(c->model, c->path)
+                           : ck_model_save(c->model, c->path);
 }
 
 /* After every failed save the file written before must still load. */
@@ -258,11 +260,13 @@ static ck_status path_json(void *ctx, long n)
 
 START_TEST(load_path)
 {
-    ck_assert_int_gt(fail_each_allocation("load model", path_load_model, (void *)path_of("model.h5")), 0);
+    ck_assert_int_gt(
+        fail_each_allocation("load model", path_load_model, (void *)path_of("model.h5")), 0);
     const char *k2[] = {path_of("w.h5"), NULL}, *k2_by_name[] = {path_of("w.h5"), "by_name"},
                *k3[] = {path_of("w.weights.h5"), NULL};
     ck_assert_int_gt(fail_each_allocation("load weights", path_load_weights, k2), 0);
-    ck_assert_int_gt(fail_each_allocation("load weights by name", path_load_weights, k2_by_name), 0);
+    ck_assert_int_gt(fail_each_allocation("load weights by name", path_load_weights, k2_by_name),
+                     0);
     ck_assert_int_gt(fail_each_allocation("load .weights.h5", path_load_weights, k3), 0);
 
     ck_model *m;

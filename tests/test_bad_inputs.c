@@ -62,7 +62,8 @@ static void assert_model_unchanged(void)
 {
     float y[BATCH * OUT];
     predict_all(y);
-    ck_assert_msg(memcmp(y, y_ref, sizeof y) == 0, "the failed call changed the model's predictions");
+    ck_assert_msg(memcmp(y, y_ref, sizeof y) == 0,
+                  "the failed call changed the model's predictions");
 }
 
 /* ---------------------------------------------------------------- bad files */
@@ -170,9 +171,9 @@ static void make_files(void)
 
 static void remove_files(void)
 {
-    const char *names[] = {"good.h5", "good.weights.h5", "int.h5", "nan.h5", "inf.h5",
-                           "other_shapes.h5", "empty.h5", "text.h5", "truncated.h5", "corrupt.h5",
-                           "bare.h5", "out.h5"};
+    const char *names[] = {"good.h5",      "good.weights.h5", "int.h5",   "nan.h5",
+                           "inf.h5",       "other_shapes.h5", "empty.h5", "text.h5",
+                           "truncated.h5", "corrupt.h5",      "bare.h5",  "out.h5"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(path_of(names[i]));
     rmdir(dir);
@@ -203,12 +204,30 @@ static ck_tensor y_view(void)
 }
 
 /* predict / predict_tensor */
-static ck_status predict_null_model(void) { return ck_model_predict(NULL, x_ref, 1, y_out); }
-static ck_status predict_null_x(void) { return ck_model_predict(model, NULL, 1, y_out); }
-static ck_status predict_null_y(void) { return ck_model_predict(model, x_ref, 1, NULL); }
-static ck_status predict_zero_batch(void) { return ck_model_predict(model, x_ref, 0, y_out); }
-static ck_status predict_negative_batch(void) { return ck_model_predict(model, x_ref, -5, y_out); }
-static ck_status predict_batch_overflows_int64(void) { return ck_model_predict(model, x_ref, INT64_MAX, y_out); }
+static ck_status predict_null_model(void)
+{
+    return ck_model_predict(NULL, x_ref, 1, y_out);
+}
+static ck_status predict_null_x(void)
+{
+    return ck_model_predict(model, NULL, 1, y_out);
+}
+static ck_status predict_null_y(void)
+{
+    return ck_model_predict(model, x_ref, 1, NULL);
+}
+static ck_status predict_zero_batch(void)
+{
+    return ck_model_predict(model, x_ref, 0, y_out);
+}
+static ck_status predict_negative_batch(void)
+{
+    return ck_model_predict(model, x_ref, -5, y_out);
+}
+static ck_status predict_batch_overflows_int64(void)
+{
+    return ck_model_predict(model, x_ref, INT64_MAX, y_out);
+}
 /* batch * 12 floats fits int64 but its bytes overflow size_t (a regression:
  * this used to read far past the buffer). */
 static ck_status predict_batch_overflows_bytes(void)
@@ -222,8 +241,14 @@ static ck_status predict_input_value(float v)
     x.data[BATCH * T * F - 1] = v;
     return ck_model_predict_tensor(model, &x, &y);
 }
-static ck_status predict_nan_input(void) { return predict_input_value(NAN); }
-static ck_status predict_inf_input(void) { return predict_input_value(INFINITY); }
+static ck_status predict_nan_input(void)
+{
+    return predict_input_value(NAN);
+}
+static ck_status predict_inf_input(void)
+{
+    return predict_input_value(INFINITY);
+}
 
 static ck_status predict_shape(int rank, int64_t n, int64_t t, int64_t f)
 {
@@ -231,13 +256,34 @@ static ck_status predict_shape(int rank, int64_t n, int64_t t, int64_t f)
     x.rank = rank;
     return ck_model_predict_tensor(model, &x, &y);
 }
-static ck_status predict_rank_too_low(void) { return predict_shape(2, BATCH, T * F, 0); }
-static ck_status predict_rank_zero(void) { return predict_shape(0, BATCH, T, F); }
-static ck_status predict_rank_too_high(void) { return predict_shape(CK_MAX_RANK + 1, BATCH, T, F); }
-static ck_status predict_wrong_features(void) { return predict_shape(3, 1, T, F + 1); }
-static ck_status predict_wrong_timesteps(void) { return predict_shape(3, 1, T - 1, F); }
-static ck_status predict_negative_dim(void) { return predict_shape(3, 1, -T, F); }
-static ck_status predict_huge_dims(void) { return predict_shape(3, INT64_MAX, INT64_MAX, F); }
+static ck_status predict_rank_too_low(void)
+{
+    return predict_shape(2, BATCH, T * F, 0);
+}
+static ck_status predict_rank_zero(void)
+{
+    return predict_shape(0, BATCH, T, F);
+}
+static ck_status predict_rank_too_high(void)
+{
+    return predict_shape(CK_MAX_RANK + 1, BATCH, T, F);
+}
+static ck_status predict_wrong_features(void)
+{
+    return predict_shape(3, 1, T, F + 1);
+}
+static ck_status predict_wrong_timesteps(void)
+{
+    return predict_shape(3, 1, T - 1, F);
+}
+static ck_status predict_negative_dim(void)
+{
+    return predict_shape(3, 1, -T, F);
+}
+static ck_status predict_huge_dims(void)
+{
+    return predict_shape(3, INT64_MAX, INT64_MAX, F);
+}
 static ck_status predict_output_too_small(void)
 {
     ck_tensor x = x_tensor(BATCH, T, F), y = {.rank = 2, .dims = {1, OUT}, .data = y_out};
@@ -245,8 +291,14 @@ static ck_status predict_output_too_small(void)
 }
 
 /* model building */
-static ck_status add_after_build(void) { return ck_model_add(model, ck_dense(.units = 2)); }
-static ck_status add_failed_layer(void) { return ck_model_add(model, ck_dense(.units = -3)); }
+static ck_status add_after_build(void)
+{
+    return ck_model_add(model, ck_dense(.units = 2));
+}
+static ck_status add_failed_layer(void)
+{
+    return ck_model_add(model, ck_dense(.units = -3));
+}
 static ck_status add_unknown_activation(void)
 {
     return ck_model_add(model, ck_dense(.units = 2, .activation = "no_such_activation"));
@@ -255,7 +307,10 @@ static ck_status add_unknown_initializer(void)
 {
     return ck_model_add(model, ck_lstm(.units = 2, .kernel_initializer = CK_INIT("no_such_init")));
 }
-static ck_status add_to_null_model(void) { return ck_model_add(NULL, ck_dense(.units = 2)); }
+static ck_status add_to_null_model(void)
+{
+    return ck_model_add(NULL, ck_dense(.units = 2));
+}
 
 /* compile */
 static ck_status compile_unknown_loss(void)
@@ -276,7 +331,8 @@ static ck_status compile_nan_rate(void)
 }
 
 /* training */
-static ck_status fit_shapes(int64_t xn, int64_t f, int64_t yn, int64_t k, float x_value, float y_value)
+static ck_status fit_shapes(int64_t xn, int64_t f, int64_t yn, int64_t k, float x_value,
+                            float y_value)
 {
     ck_tensor x = x_tensor(xn, T, f), y = y_tensor(yn, k);
     if (x_value != 0.0f)
@@ -285,27 +341,61 @@ static ck_status fit_shapes(int64_t xn, int64_t f, int64_t yn, int64_t k, float 
         y.data[1] = y_value;
     return ck_model_fit(model, &x, &y, NULL, .epochs = 1, .batch_size = 2);
 }
-static ck_status fit_null_x(void) { ck_tensor y = y_tensor(BATCH, OUT); return ck_model_fit(model, NULL, &y, NULL); }
+static ck_status fit_null_x(void)
+{
+    ck_tensor y = y_tensor(BATCH, OUT);
+    return ck_model_fit(model, NULL, &y, NULL);
+}
 static ck_status fit_null_model(void)
 {
     ck_tensor x = x_tensor(BATCH, T, F), y = y_tensor(BATCH, OUT);
     return ck_model_fit(NULL, &x, &y, NULL);
 }
-static ck_status fit_nan_input(void) { return fit_shapes(BATCH, F, BATCH, OUT, NAN, 0); }
-static ck_status fit_inf_target(void) { return fit_shapes(BATCH, F, BATCH, OUT, 0, INFINITY); }
-static ck_status fit_sample_mismatch(void) { return fit_shapes(BATCH, F, BATCH - 1, OUT, 0, 0); }
-static ck_status fit_wrong_features(void) { return fit_shapes(1, F + 1, 1, OUT, 0, 0); }
-static ck_status fit_wrong_classes(void) { return fit_shapes(1, F, 1, OUT + 1, 0, 0); }
-static ck_status fit_huge_batch_dim(void) { return fit_shapes(INT64_MAX, F, INT64_MAX, OUT, 0, 0); }
+static ck_status fit_nan_input(void)
+{
+    return fit_shapes(BATCH, F, BATCH, OUT, NAN, 0);
+}
+static ck_status fit_inf_target(void)
+{
+    return fit_shapes(BATCH, F, BATCH, OUT, 0, INFINITY);
+}
+static ck_status fit_sample_mismatch(void)
+{
+    return fit_shapes(BATCH, F, BATCH - 1, OUT, 0, 0);
+}
+static ck_status fit_wrong_features(void)
+{
+    return fit_shapes(1, F + 1, 1, OUT, 0, 0);
+}
+static ck_status fit_wrong_classes(void)
+{
+    return fit_shapes(1, F, 1, OUT + 1, 0, 0);
+}
+static ck_status fit_huge_batch_dim(void)
+{
+    return fit_shapes(INT64_MAX, F, INT64_MAX, OUT, 0, 0);
+}
 static ck_status fit_options(ck_fit_options o)
 {
     ck_tensor x = x_tensor(BATCH, T, F), y = y_tensor(BATCH, OUT);
     return ck_model_fit_with(model, &x, &y, &o, NULL);
 }
-static ck_status fit_negative_epochs(void) { return fit_options((ck_fit_options){.epochs = -1}); }
-static ck_status fit_negative_batch_size(void) { return fit_options((ck_fit_options){.batch_size = -3}); }
-static ck_status fit_bad_validation_split(void) { return fit_options((ck_fit_options){.validation_split = 1.5}); }
-static ck_status fit_nan_validation_split(void) { return fit_options((ck_fit_options){.validation_split = NAN}); }
+static ck_status fit_negative_epochs(void)
+{
+    return fit_options((ck_fit_options){.epochs = -1});
+}
+static ck_status fit_negative_batch_size(void)
+{
+    return fit_options((ck_fit_options){.batch_size = -3});
+}
+static ck_status fit_bad_validation_split(void)
+{
+    return fit_options((ck_fit_options){.validation_split = 1.5});
+}
+static ck_status fit_nan_validation_split(void)
+{
+    return fit_options((ck_fit_options){.validation_split = NAN});
+}
 static ck_status train_on_batch_null_y(void)
 {
     ck_tensor x = x_tensor(BATCH, T, F);
@@ -329,22 +419,61 @@ static ck_status fit_uncompiled(void)
 }
 
 /* weight files */
-static ck_status load_weights_file(const char *name) { return ck_model_load_weights(model, path_of(name)); }
-static ck_status weights_missing(void) { return load_weights_file("no_such_file.h5"); }
-static ck_status weights_directory(void) { return ck_model_load_weights(model, dir); }
-static ck_status weights_empty(void) { return load_weights_file("empty.h5"); }
-static ck_status weights_text(void) { return load_weights_file("text.h5"); }
-static ck_status weights_truncated(void) { return load_weights_file("truncated.h5"); }
-static ck_status weights_corrupt(void) { return load_weights_file("corrupt.h5"); }
-static ck_status weights_no_keras_data(void) { return load_weights_file("bare.h5"); }
-static ck_status weights_wrong_dtype(void) { return load_weights_file("int.h5"); }
-static ck_status weights_other_shapes(void) { return load_weights_file("other_shapes.h5"); }
-static ck_status weights_nan(void) { return load_weights_file("nan.h5"); }
-static ck_status weights_inf(void) { return load_weights_file("inf.h5"); }
+static ck_status load_weights_file(const char *name)
+{
+    return ck_model_load_weights(model, path_of(name));
+}
+static ck_status weights_missing(void)
+{
+    return load_weights_file("no_such_file.h5");
+}
+static ck_status weights_directory(void)
+{
+    return ck_model_load_weights(model, dir);
+}
+static ck_status weights_empty(void)
+{
+    return load_weights_file("empty.h5");
+}
+static ck_status weights_text(void)
+{
+    return load_weights_file("text.h5");
+}
+static ck_status weights_truncated(void)
+{
+    return load_weights_file("truncated.h5");
+}
+static ck_status weights_corrupt(void)
+{
+    return load_weights_file("corrupt.h5");
+}
+static ck_status weights_no_keras_data(void)
+{
+    return load_weights_file("bare.h5");
+}
+static ck_status weights_wrong_dtype(void)
+{
+    return load_weights_file("int.h5");
+}
+static ck_status weights_other_shapes(void)
+{
+    return load_weights_file("other_shapes.h5");
+}
+static ck_status weights_nan(void)
+{
+    return load_weights_file("nan.h5");
+}
+static ck_status weights_inf(void)
+{
+    return load_weights_file("inf.h5");
+}
 /* Regression (fuzz_h5_weights): a global heap object of size 0 used to
  * hang libhdf5 1.10 forever; the file is kept in the fuzz corpus. */
 #define HEAP_LOOP_FILE "tests/fuzz/corpus/fuzz_h5_weights_raw/hang_gcol_zero_size.h5"
-static ck_status weights_heap_loop(void) { return ck_model_load_weights(model, HEAP_LOOP_FILE); }
+static ck_status weights_heap_loop(void)
+{
+    return ck_model_load_weights(model, HEAP_LOOP_FILE);
+}
 /* Regression (fuzz_h5_weights): a compact dataset whose stored bytes are
  * missing used to crash H5Dread. The file holds Keras 3 weights for the
  * fuzz target's model, so it is loaded into that architecture. */
@@ -356,12 +485,19 @@ static ck_status weights_compact_no_data(void)
     ck_model_add(m, ck_batch_normalization());
     ck_model_add(m, ck_gru(3));
     ck_model_add(m, ck_dense(.units = 2, .activation = "softmax"));
-    ck_status st = ck_model_load_weights(m, "tests/fuzz/corpus/fuzz_h5_weights_raw/crash_compact_no_data.h5");
+    ck_status st = ck_model_load_weights(
+        m, "tests/fuzz/corpus/fuzz_h5_weights_raw/crash_compact_no_data.h5");
     ck_model_free(m);
     return st;
 }
-static ck_status weights_null_path(void) { return ck_model_load_weights(model, NULL); }
-static ck_status weights_null_model(void) { return ck_model_load_weights(NULL, path_of("good.h5")); }
+static ck_status weights_null_path(void)
+{
+    return ck_model_load_weights(model, NULL);
+}
+static ck_status weights_null_model(void)
+{
+    return ck_model_load_weights(NULL, path_of("good.h5"));
+}
 static ck_status weights_k3_by_name(void)
 {
     return ck_model_load_weights(model, path_of("good.weights.h5"), .by_name = true);
@@ -375,11 +511,26 @@ static ck_status load_model_file(const char *name)
     ck_assert_ptr_null(m);
     return st;
 }
-static ck_status load_missing(void) { return load_model_file("no_such_file.h5"); }
-static ck_status load_empty(void) { return load_model_file("empty.h5"); }
-static ck_status load_text(void) { return load_model_file("text.h5"); }
-static ck_status load_truncated(void) { return load_model_file("truncated.h5"); }
-static ck_status load_weights_only(void) { return load_model_file("good.h5"); }
+static ck_status load_missing(void)
+{
+    return load_model_file("no_such_file.h5");
+}
+static ck_status load_empty(void)
+{
+    return load_model_file("empty.h5");
+}
+static ck_status load_text(void)
+{
+    return load_model_file("text.h5");
+}
+static ck_status load_truncated(void)
+{
+    return load_model_file("truncated.h5");
+}
+static ck_status load_weights_only(void)
+{
+    return load_model_file("good.h5");
+}
 static ck_status load_heap_loop(void)
 {
     ck_model *m = (ck_model *)&model;
@@ -392,17 +543,33 @@ static ck_status load_heap_loop(void)
 static ck_status load_heap_bad_index(void)
 {
     ck_model *m = (ck_model *)&model;
-    ck_status st = ck_model_load("tests/fuzz/corpus/fuzz_h5_weights_raw/crash_heap_bad_index.h5", &m);
+    ck_status st = ck_model_load("tests/fuzz/corpus/fuzz_h5_weights_raw/crash_heap_bad_index.h5",
+                                 &m);
     ck_assert_ptr_null(m);
     return st;
 }
-static ck_status load_null_path(void) { return load_model_file(NULL); }
-static ck_status load_null_out(void) { return ck_model_load(path_of("good.h5"), NULL); }
+static ck_status load_null_path(void)
+{
+    return load_model_file(NULL);
+}
+static ck_status load_null_out(void)
+{
+    return ck_model_load(path_of("good.h5"), NULL);
+}
 
 /* saving */
-static ck_status save_missing_dir(void) { return ck_model_save(model, path_of("no_dir/out.h5")); }
-static ck_status save_null_path(void) { return ck_model_save(model, NULL); }
-static ck_status save_weights_null_model(void) { return ck_model_save_weights(NULL, path_of("out.h5")); }
+static ck_status save_missing_dir(void)
+{
+    return ck_model_save(model, path_of("no_dir/out.h5"));
+}
+static ck_status save_null_path(void)
+{
+    return ck_model_save(model, NULL);
+}
+static ck_status save_weights_null_model(void)
+{
+    return ck_model_save_weights(NULL, path_of("out.h5"));
+}
 
 /* JSON configs: *out must come back NULL */
 static ck_status from_json(const char *json)
@@ -414,30 +581,46 @@ static ck_status from_json(const char *json)
 }
 #define INPUT_LAYER "{\"class_name\":\"InputLayer\",\"config\":{\"batch_input_shape\":[null,4,3]}}"
 #define SEQUENTIAL(layers) "{\"class_name\":\"Sequential\",\"config\":{\"layers\":[" layers "]}}"
-static ck_status json_null(void) { return from_json(NULL); }
-static ck_status json_invalid(void) { return from_json("{\"class_name\": \"Sequential\", "); }
-static ck_status json_empty(void) { return from_json(""); }
-static ck_status json_no_layers(void) { return from_json(SEQUENTIAL("")); }
+static ck_status json_null(void)
+{
+    return from_json(NULL);
+}
+static ck_status json_invalid(void)
+{
+    return from_json("{\"class_name\": \"Sequential\", ");
+}
+static ck_status json_empty(void)
+{
+    return from_json("");
+}
+static ck_status json_no_layers(void)
+{
+    return from_json(SEQUENTIAL(""));
+}
 static ck_status json_unknown_class(void)
 {
     return from_json(SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"NoSuchLayer\",\"config\":{}}"));
 }
 static ck_status json_unknown_activation(void)
 {
-    return from_json(SEQUENTIAL(
-        INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":2,\"activation\":\"nope\"}}"));
+    return from_json(
+        SEQUENTIAL(INPUT_LAYER
+                   ",{\"class_name\":\"Dense\",\"config\":{\"units\":2,\"activation\":\"nope\"}}"));
 }
 static ck_status json_negative_units(void)
 {
-    return from_json(SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":-2}}"));
+    return from_json(
+        SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":-2}}"));
 }
 static ck_status json_huge_units(void)
 {
-    return from_json(SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":1e15}}"));
+    return from_json(
+        SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":1e15}}"));
 }
 static ck_status json_wrong_type(void)
 {
-    return from_json(SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":\"two\"}}"));
+    return from_json(
+        SEQUENTIAL(INPUT_LAYER ",{\"class_name\":\"Dense\",\"config\":{\"units\":\"two\"}}"));
 }
 static ck_status json_unknown_model_class(void)
 {
@@ -462,7 +645,8 @@ static ck_status json_too_many_layers(void)
     static const char dense[] = "{\"class_name\":\"Dense\",\"config\":{\"units\":1}},";
     size_t n = 10001, cap = 256 + n * strlen(dense);
     char *json = malloc(cap);
-    int len = snprintf(json, cap, "{\"class_name\":\"Sequential\",\"config\":{\"layers\":[%s,", INPUT_LAYER);
+    int len = snprintf(json, cap, "{\"class_name\":\"Sequential\",\"config\":{\"layers\":[%s,",
+                       INPUT_LAYER);
     for (size_t i = 0; i < n; i++, len += (int)strlen(dense))
         memcpy(json + len, dense, strlen(dense) + 1);
     snprintf(json + len - 1, cap - (size_t)len + 1, "]}}");
@@ -472,9 +656,20 @@ static ck_status json_too_many_layers(void)
 }
 
 /* smaller entry points */
-static ck_status activation_unknown(void) { float v[3] = {0}; return ck_apply_activation("nope", v, 3, 3); }
-static ck_status activation_null(void) { return ck_apply_activation("relu", NULL, 3, 3); }
-static ck_status activation_bad_axis(void) { float v[4] = {0}; return ck_apply_activation("softmax", v, 4, 3); }
+static ck_status activation_unknown(void)
+{
+    float v[3] = {0};
+    return ck_apply_activation("nope", v, 3, 3);
+}
+static ck_status activation_null(void)
+{
+    return ck_apply_activation("relu", NULL, 3, 3);
+}
+static ck_status activation_bad_axis(void)
+{
+    float v[4] = {0};
+    return ck_apply_activation("softmax", v, 4, 3);
+}
 static ck_status layer_weight_index(void)
 {
     const char *name;
@@ -496,8 +691,14 @@ static ck_status lstm_initial_state_nan(void)
     float h[UNITS] = {NAN}, c[UNITS] = {0};
     return ck_lstm_set_initial_state(ck_model_layer(model, 0), h, c, 1);
 }
-static ck_status summary_null_file(void) { return ck_model_summary(model, NULL, CK_SUMMARY_KERAS2); }
-static ck_status summary_unknown_style(void) { return ck_model_summary(model, stderr, (ck_summary_style)99); }
+static ck_status summary_null_file(void)
+{
+    return ck_model_summary(model, NULL, CK_SUMMARY_KERAS2);
+}
+static ck_status summary_unknown_style(void)
+{
+    return ck_model_summary(model, stderr, (ck_summary_style)99);
+}
 
 /* ---------------------------------------------------------------- the table */
 
@@ -507,7 +708,10 @@ typedef struct bad_case {
     ck_status expected;
 } bad_case;
 
-#define CASE(fn, code) {#fn, fn, code}
+#define CASE(fn, code) \
+    {                  \
+#fn, fn, code  \
+    }
 static const bad_case cases[] = {
     CASE(predict_null_model, CK_ERR_ARGUMENT),
     CASE(predict_null_x, CK_ERR_ARGUMENT),
@@ -607,8 +811,8 @@ START_TEST(bad_input_fails_and_keeps_model)
 {
     const bad_case *c = &cases[_i];
     ck_status st = c->call();
-    ck_assert_msg(st == c->expected, "%s returned %s, expected %s (%s)", c->name, ck_status_name(st),
-                  ck_status_name(c->expected), ck_last_error());
+    ck_assert_msg(st == c->expected, "%s returned %s, expected %s (%s)", c->name,
+                  ck_status_name(st), ck_status_name(c->expected), ck_last_error());
     ck_assert_msg(ck_last_error()[0] != '\0', "%s left no error message", c->name);
     assert_model_unchanged();
 }

@@ -249,8 +249,9 @@ START_TEST(test_memorise_tiny_text)
     ck_assert_ok(ck_model_add(m, ck_embedding(c.vocab.size, 8)));
     ck_assert_ok(ck_model_add(m, ck_lstm(32, .return_sequences = true, .stateful = true)));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = c.vocab.size)));
-    ck_status st = ck_model_compile(m, .optimizer = ck_adam(.learning_rate = 0.01, .global_clipnorm = 1),
-                                    .loss = "sparse_categorical_crossentropy", .from_logits = true);
+    ck_status st = ck_model_compile(
+        m, .optimizer = ck_adam(.learning_rate = 0.01, .global_clipnorm = 1),
+        .loss = "sparse_categorical_crossentropy", .from_logits = true);
     lm_rng rng = {2};
     double first = 0, loss = 0;
     if (st == CK_OK)

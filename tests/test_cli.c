@@ -16,7 +16,7 @@
 #define HANH_EXPECTED "fixtures/keras/hanh_action.expected.h5"
 
 typedef struct run_result {
-    int status;      /* exit status, or 128 + signal */
+    int status; /* exit status, or 128 + signal */
     char *out, *err;
 } run_result;
 
@@ -109,7 +109,8 @@ static void run_free(run_result *r)
  * on stderr that contains `needle`. */
 static void assert_error(const run_result *r, int code, const char *needle)
 {
-    ck_assert_msg(r->status == code, "exit status %d, expected %d (stderr: %s)", r->status, code, r->err);
+    ck_assert_msg(r->status == code, "exit status %d, expected %d (stderr: %s)", r->status, code,
+                  r->err);
     ck_assert_str_eq(r->out, "");
     ck_assert_msg(strncmp(r->err, "ckeras: error: ", 15) == 0, "stderr: %s", r->err);
     const char *nl = strchr(r->err, '\n');
@@ -145,7 +146,8 @@ END_TEST
 START_TEST(test_help)
 {
     make_tmpdir();
-    const char *words[] = {"summary", "predict", "fit", "evaluate", "convert", "--version", "--config"};
+    const char *words[] = {"summary", "predict",   "fit",     "evaluate",
+                           "convert", "--version", "--config"};
     const char *flags[] = {"--help", "-h"};
     for (int f = 0; f < 2; f++) {
         run_result r;
@@ -163,10 +165,11 @@ START_TEST(test_help)
     ck_assert_ptr_null(strstr(r.out, "--epochs"));
     run_free(&r);
     /* Every fit option of the issue is documented. */
-    const char *fit_opts[] = {"--x", "--y", "--loss", "--optimizer", "--learning-rate", "--epochs",
-                              "--batch-size", "--no-shuffle", "--seed", "--validation-split",
-                              "--verbose", "--momentum", "--nesterov", "--beta-1", "--beta-2",
-                              "--epsilon", "--rho", "--clipnorm", "--clipvalue", "-o, --output"};
+    const char *fit_opts[] = {
+        "--x",       "--y",          "--loss",       "--optimizer", "--learning-rate",
+        "--epochs",  "--batch-size", "--no-shuffle", "--seed",      "--validation-split",
+        "--verbose", "--momentum",   "--nesterov",   "--beta-1",    "--beta-2",
+        "--epsilon", "--rho",        "--clipnorm",   "--clipvalue", "-o, --output"};
     run_cli(&r, "fit", "-h", NULL);
     assert_success(&r);
     for (size_t i = 0; i < sizeof fit_opts / sizeof fit_opts[0]; i++)
@@ -179,7 +182,10 @@ END_TEST
 START_TEST(test_usage_errors)
 {
     make_tmpdir();
-    struct { const char *args[8]; const char *needle; } cases[] = {
+    struct {
+        const char *args[8];
+        const char *needle;
+    } cases[] = {
         {{NULL}, "no command"},
         {{"frobnicate"}, "unknown command 'frobnicate'"},
         {{"--frob"}, "unknown option '--frob'"},
@@ -249,7 +255,8 @@ static void assert_rows_match(const char *out, const float *want, int rows, int 
             ck_assert_msg(end != p, "row %d: expected %d numbers: %s", i, cols, out);
             ck_assert_msg(fabs(v - want[i * cols + j]) <= tol, "y[%d][%d] = %.9g, expected %.9g", i,
                           j, v, (double)want[i * cols + j]);
-            ck_assert_msg(*end == (j + 1 < cols ? ' ' : '\n'), "bad separator after y[%d][%d]", i, j);
+            ck_assert_msg(*end == (j + 1 < cols ? ' ' : '\n'), "bad separator after y[%d][%d]", i,
+                          j);
             p = end + 1;
         }
     }
@@ -267,8 +274,10 @@ START_TEST(test_summary_fixture)
     assert_success(&r);
     ck_assert_ptr_nonnull(strstr(r.out, "Total params: 596,675\n"));
     ck_assert_ptr_nonnull(strstr(r.out, "Trainable params: 596,675\n"));
-    ck_assert_ptr_nonnull(strstr(r.out, "lstm_3 (LSTM)                (None, 30, 64)            442112"));
-    ck_assert_ptr_nonnull(strstr(r.out, "dense_5 (Dense)              (None, 3)                 99"));
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "lstm_3 (LSTM)                (None, 30, 64)            442112"));
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "dense_5 (Dense)              (None, 3)                 99"));
     run_free(&r);
     run_cli(&r, "summary", "--style", "keras3", model, NULL);
     assert_success(&r);
@@ -293,12 +302,15 @@ START_TEST(test_summary_style_follows_keras_version)
     run_result r;
     run_cli(&r, "summary", "--config", tmp("k3.json"), NULL);
     assert_success(&r);
-    ck_assert_msg(strstr(r.out, "│ d (Dense)                       │ (None, 2)              │             8 │"), "%s",
-                  r.out);
+    ck_assert_msg(
+        strstr(r.out,
+               "│ d (Dense)                       │ (None, 2)              │             8 │"),
+        "%s", r.out);
     run_free(&r);
     run_cli(&r, "summary", "--config", tmp("k3.json"), "--style", "keras2", NULL);
     assert_success(&r);
-    ck_assert_msg(strstr(r.out, "d (Dense)                    (None, 2)                 8"), "%s", r.out);
+    ck_assert_msg(strstr(r.out, "d (Dense)                    (None, 2)                 8"), "%s",
+                  r.out);
     run_free(&r);
     remove_tmpdir();
 }
@@ -345,7 +357,7 @@ START_TEST(test_predict_fixture)
         ck_assert_close(y.data[i], want[i], 1e-5);
     ck_npy_free(&y);
     /* -o out.h5: dataset /y. */
-    run_cli(&r3, "predict", model, input, "--output=" , NULL);
+    run_cli(&r3, "predict", model, input, "--output=", NULL);
     assert_error(&r3, 2, "must end in .npy or .h5");
     run_free(&r3);
     run_cli(&r3, "predict", model, input, "-o", tmp("y.h5"), NULL);
@@ -415,7 +427,8 @@ START_TEST(test_convert_round_trip)
     ck_assert_int_eq(access(tmp("m.json"), R_OK), 0);
     run_free(&r);
     /* Keras 3 weights + JSON predict exactly like the original. */
-    run_cli(&r, "predict", "--config", tmp("m.json"), "--weights", tmp("m.weights.h5"), input, NULL);
+    run_cli(&r, "predict", "--config", tmp("m.json"), "--weights", tmp("m.weights.h5"), input,
+            NULL);
     assert_success(&r);
     ck_assert_str_eq(r.out, direct.out);
     run_free(&r);
@@ -587,7 +600,7 @@ START_TEST(test_fit_tiny_one_step)
     memcpy(want_k, k0, sizeof want_k);
     memcpy(want_b, b0, sizeof want_b);
     sgd_step(m, x, labels, 0.5, want_k, want_b);
-    const char *ys[] = {"y.npy", "y1.npy"};   /* (N,) and (N, 1) targets */
+    const char *ys[] = {"y.npy", "y1.npy"}; /* (N,) and (N, 1) targets */
     for (int v = 0; v < 2; v++) {
         run_result r;
         run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp(ys[v]), "--loss",
@@ -727,7 +740,8 @@ START_TEST(test_predict_fuzz_corpus)
     closedir(d);
     ck_assert_int_ge(files, 3);
     run_result r;
-    run_cli(&r, "predict", tmp("tiny.h5"), RAW_CORPUS "/crash_compact_no_data.h5:/layers/batch_normalization/vars/2", NULL);
+    run_cli(&r, "predict", tmp("tiny.h5"),
+            RAW_CORPUS "/crash_compact_no_data.h5:/layers/batch_normalization/vars/2", NULL);
     assert_error(&r, 1, "corrupt");
     run_free(&r);
     run_cli(&r, "predict", tmp("tiny.h5"), RAW_CORPUS "/small_k2.h5:/dense", NULL);
@@ -850,8 +864,8 @@ START_TEST(test_file_loss_keeps_from_logits)
     make_tmpdir();
     float x[N * F], labels[N];
     ck_model *m = write_tiny(x, labels);
-    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "sparse_categorical_crossentropy",
-                                  .from_logits = true));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(),
+                                  .loss = "sparse_categorical_crossentropy", .from_logits = true));
     ck_assert_ok(ck_model_save(m, tmp("logits.h5")));
     ck_model_free(m);
     run_result a, b, c;

@@ -80,7 +80,8 @@ START_TEST(test_summary_row)
 {
     ck_model *m = make_model(35, 28, 32, 0);
     char *text = ck_test_summary(m, CK_SUMMARY_KERAS2);
-    ck_assert_msg(strstr(text, "embedding (Embedding)        (None, 35, 32)            896       \n"),
+    ck_assert_msg(strstr(text,
+                         "embedding (Embedding)        (None, 35, 32)            896       \n"),
                   "summary:\n%s", text);
     ck_assert_ptr_nonnull(strstr(text, "Total params: 896\n"));
     free(text);

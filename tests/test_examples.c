@@ -55,7 +55,8 @@ static void assert_usage_errors(const char *program, const char *const *args, si
 {
     for (size_t i = 0; i < n; i++) {
         run_result r = run(program, args[i]);
-        ck_assert_msg(r.status == 2, "%s '%s' exited with %d:\n%s", program, args[i], r.status, r.out);
+        ck_assert_msg(r.status == 2, "%s '%s' exited with %d:\n%s", program, args[i], r.status,
+                      r.out);
         free(r.out);
     }
 }
@@ -121,8 +122,8 @@ START_TEST(action_command_line_errors)
     ck_assert_int_eq(r.status, 0);
     assert_has(r, "--data DIR");
     free(r.out);
-    const char *bad[] = {"--epochs 0", "--bogus", "--actions solo", "--actions a,b,a",
-                         "--frames", "--seed -1", "--features 12x"};
+    const char *bad[] = {"--epochs 0", "--bogus",   "--actions solo", "--actions a,b,a",
+                         "--frames",   "--seed -1", "--features 12x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = run("action_recognition", bad[i]);
         ck_assert_msg(r.status == 2, "'%s' exited with %d:\n%s", bad[i], r.status, r.out);
@@ -144,7 +145,9 @@ START_TEST(action_short_run)
     char args[256];
     snprintf(args, sizeof args, "--epochs 2 --sequences 12 --out '%s/small.h5'", tmp_dir);
     run_result r = run("action_recognition", args);
-    assert_has(r, "Data: synthetic hand keypoints, 29 training and 7 validation sequences of 5 frames x 126 features");
+    assert_has(
+        r,
+        "Data: synthetic hand keypoints, 29 training and 7 validation sequences of 5 frames x 126 features");
     for (size_t i = 0; i < sizeof flagship_rows / sizeof flagship_rows[0]; i++)
         assert_has(r, flagship_rows[i]);
     if (!training_available()) {
@@ -186,7 +189,8 @@ END_TEST
 START_TEST(action_default_run_accuracy)
 {
 #ifdef UNDER_SANITIZER
-    printf("SKIP: action_default_run_accuracy: the full default run is too slow under sanitizers\n");
+    printf(
+        "SKIP: action_default_run_accuracy: the full default run is too slow under sanitizers\n");
     return;
 #endif
     if (!training_available() || !saving_available()) {
@@ -209,8 +213,10 @@ END_TEST
 START_TEST(action_other_shapes)
 {
     char args[256];
-    snprintf(args, sizeof args, "--epochs 1 --sequences 3 --frames 3 --features 130 --actions a,b,c,d "
-                                "--out '%s/shapes.h5'", tmp_dir);
+    snprintf(args, sizeof args,
+             "--epochs 1 --sequences 3 --frames 3 --features 130 --actions a,b,c,d "
+             "--out '%s/shapes.h5'",
+             tmp_dir);
     run_result r = run("action_recognition", args);
     /* LSTM(64) on 130 features: 4*64*(130+64+1); Dense(4) on 32: 32*4+4. */
     assert_has(r, "lstm (LSTM)                  (None, 3, 64)             49920");
@@ -226,13 +232,22 @@ END_TEST
 static void write_npy(const char *path, const double *v, int n)
 {
     char header[128];
-    int len = snprintf(header, sizeof header, "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
     while ((len + 11) % 64 != 0)
         header[len++] = ' ';
     header[len++] = '\n';
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff),
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(len & 0xff),
                              (unsigned char)(len >> 8)};
     fwrite(pre, 1, sizeof pre, f);
     fwrite(header, 1, (size_t)len, f);
@@ -272,7 +287,8 @@ START_TEST(action_reads_npy_tree)
     snprintf(args, sizeof args, "--data '%s' --epochs 1 --out '%s/npy.h5'", root, tmp_dir);
     run_result r = run("action_recognition", args);
     char want[256];
-    snprintf(want, sizeof want, "Data: %s, 10 training and 2 validation sequences of 3 frames x 6 features", root);
+    snprintf(want, sizeof want,
+             "Data: %s, 10 training and 2 validation sequences of 3 frames x 6 features", root);
     assert_has(r, want);
     /* LSTM(64) on 6 features: 4*64*(6+64+1). */
     assert_has(r, "lstm (LSTM)                  (None, 3, 64)             18176");
@@ -323,7 +339,8 @@ START_TEST(timeseries_short_run)
 {
     /* The default settings: a second or two, and clearly better than naive. */
     run_result r = run("timeseries_forecast", "");
-    assert_has(r, "Series of 800 points, windows of 24 -> next value; 620 for training, 156 for testing");
+    assert_has(
+        r, "Series of 800 points, windows of 24 -> next value; 620 for training, 156 for testing");
     assert_has(r, "lstm (LSTM)                  (None, 32)                4352");
     if (!training_available()) {
         printf("SKIP: timeseries_short_run: training is not implemented yet\n");
@@ -334,7 +351,8 @@ START_TEST(timeseries_short_run)
         double naive = number_after(r.out, "Naive last-value MSE: ");
         ck_assert_msg(isfinite(mse) && mse > 0.0, "MSE %g", mse);
         /* Noise variance is 0.01; the naive forecast scores about 0.11. */
-        ck_assert_msg(mse < 0.5 * naive && mse < 0.05, "LSTM MSE %g vs naive %g:\n%s", mse, naive, r.out);
+        ck_assert_msg(mse < 0.5 * naive && mse < 0.05, "LSTM MSE %g vs naive %g:\n%s", mse, naive,
+                      r.out);
     }
     free(r.out);
     const char *bad[] = {"--window 0", "--epochs", "--points 20", "--bogus 1"};

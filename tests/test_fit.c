@@ -88,11 +88,13 @@ START_TEST(same_seed_same_history)
     for (int r = 0; r < 2; r++) {
         ck_model *m = ck_sequential(.seed = 42);
         ck_assert_ok(ck_model_add(m, ck_input(5, 3)));
-        ck_assert_ok(ck_model_add(m, ck_lstm(.units = 4, .dropout = 0.2, .recurrent_dropout = 0.1)));
+        ck_assert_ok(
+            ck_model_add(m, ck_lstm(.units = 4, .dropout = 0.2, .recurrent_dropout = 0.1)));
         ck_assert_ok(ck_model_add(m, ck_dropout(.rate = 0.3)));
         ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax")));
         ck_assert_ok(ck_model_compile(m, .optimizer = {.name = "rmsprop"},
-                                      .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"}));
+                                      .loss = "sparse_categorical_crossentropy",
+                                      .metrics = {"accuracy"}));
         ck_assert_ok(ck_model_fit(m, &xt, &yt, &h[r], .epochs = 4, .batch_size = 8,
                                   .validation_split = 0.25));
         params[r] = malloc(m->n_params * sizeof(float));
@@ -137,7 +139,7 @@ END_TEST
 
 typedef struct watch {
     int calls, stop_at;
-    float *saved;       /* weights after epoch 0 */
+    float *saved; /* weights after epoch 0 */
     size_t n;
 } watch;
 
@@ -161,7 +163,8 @@ START_TEST(callback_stops)
     ck_model *m = xor_model(1);
     watch w = {.stop_at = 2};
     ck_history *h = NULL;
-    ck_assert_fails(ck_model_fit(m, &x, &y, &h, .epochs = 10, .on_epoch_end = on_epoch, .user_data = &w),
+    ck_assert_fails(ck_model_fit(m, &x, &y, &h, .epochs = 10, .on_epoch_end = on_epoch,
+                                 .user_data = &w),
                     CK_ERR_STOPPED);
     ck_assert_int_eq(w.calls, 2);
     ck_assert_int_eq(ck_history_epochs(h), 2);
@@ -178,10 +181,12 @@ START_TEST(early_stopping_restores_best)
     watch w = {0};
     ck_history *h = NULL;
     /* No epoch can beat the first by 1e9, so training stops after 1 + patience epochs. */
-    ck_assert_fails(ck_model_fit(m, &x, &y, &h, .epochs = 50, .on_epoch_end = on_epoch, .user_data = &w,
-                                 .validation_x = &x, .validation_y = &y,
-                                 .early_stopping = {.monitor = "val_loss", .patience = 2,
-                                                    .min_delta = 1e9, .restore_best_weights = true}),
+    ck_assert_fails(ck_model_fit(m, &x, &y, &h, .epochs = 50, .on_epoch_end = on_epoch,
+                                 .user_data = &w, .validation_x = &x, .validation_y = &y,
+                                 .early_stopping = {.monitor = "val_loss",
+                                                    .patience = 2,
+                                                    .min_delta = 1e9,
+                                                    .restore_best_weights = true}),
                     CK_ERR_STOPPED);
     ck_assert_int_eq(ck_history_epochs(h), 3);
     /* The callback sees the epoch that triggers the stop too. */
@@ -212,7 +217,8 @@ START_TEST(early_stopping_restore_at_end_by_semantics)
         /* Only epoch 0 counts as an improvement; patience outlasts the run. */
         ck_assert_ok(ck_model_fit(m, &x, &y, NULL, .epochs = 4, .on_epoch_end = on_epoch,
                                   .user_data = &w,
-                                  .early_stopping = {.monitor = "loss", .patience = 10,
+                                  .early_stopping = {.monitor = "loss",
+                                                     .patience = 10,
                                                      .min_delta = 1e9,
                                                      .restore_best_weights = true}));
         ck_assert_int_eq(w.calls, 4);
@@ -245,8 +251,10 @@ START_TEST(validation_with_other_timesteps)
     ck_assert_ok(ck_model_add(m, ck_lstm(.units = 4)));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax")));
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(.learning_rate = 0.01),
-                                  .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"}));
-    ck_tensor xt = {3, {N, T, 3}, x}, yt = {1, {N}, y}, vxt = {3, {NV, TV, 3}, vx}, vyt = {1, {NV}, vy};
+                                  .loss = "sparse_categorical_crossentropy",
+                                  .metrics = {"accuracy"}));
+    ck_tensor xt = {3, {N, T, 3}, x}, yt = {1, {N}, y}, vxt = {3, {NV, TV, 3}, vx},
+              vyt = {1, {NV}, vy};
     ck_history *h = NULL;
     ck_assert_ok(ck_model_fit(m, &xt, &yt, &h, .epochs = 1, .batch_size = 4, .validation_x = &vxt,
                               .validation_y = &vyt));
@@ -334,13 +342,15 @@ START_TEST(bad_arguments)
     ck_assert_fails(ck_model_fit(m, &x, &y3, NULL), CK_ERR_SHAPE);
     ck_assert_fails(ck_model_fit(m, &x3, &y3, NULL), CK_ERR_SHAPE);
     ck_assert_fails(ck_model_fit(m, &x, &y, NULL, .validation_split = 1.5), CK_ERR_ARGUMENT);
-    ck_assert_ok(ck_model_compile(m, .optimizer = {.name = "sgd"}, .loss = "sparse_categorical_crossentropy"));
+    ck_assert_ok(ck_model_compile(m, .optimizer = {.name = "sgd"},
+                                  .loss = "sparse_categorical_crossentropy"));
     ck_assert_fails(ck_model_fit(m, &x, &ybad, NULL), CK_ERR_ARGUMENT);
     ck_model *raw = ck_sequential();
     ck_assert_ok(ck_model_add(raw, ck_input(2)));
     ck_assert_ok(ck_model_add(raw, ck_dense(.units = 1)));
     ck_assert_fails(ck_model_fit(raw, &x, &y, NULL), CK_ERR_STATE);
-    ck_assert_fails(ck_model_compile(raw, .optimizer = {.name = "sgd"}, .loss = "hinge"), CK_ERR_NAME);
+    ck_assert_fails(ck_model_compile(raw, .optimizer = {.name = "sgd"}, .loss = "hinge"),
+                    CK_ERR_NAME);
     ck_model_free(raw);
     ck_model_free(m);
 }
@@ -353,7 +363,8 @@ START_TEST(progress_lines)
     FILE *f = tmpfile();
     ck_assert_ok(ck_model_fit(m, &x, &y, NULL, .epochs = 2, .batch_size = 2, .verbose = 2, .log = f,
                               .validation_split = 0.5));
-    ck_assert_ok(ck_model_fit(m, &x, &y, NULL, .epochs = 1, .batch_size = 1, .verbose = 1, .log = f));
+    ck_assert_ok(
+        ck_model_fit(m, &x, &y, NULL, .epochs = 1, .batch_size = 1, .verbose = 1, .log = f));
     char text[2048] = "";
     rewind(f);
     size_t len = fread(text, 1, sizeof text - 1, f);
@@ -361,8 +372,10 @@ START_TEST(progress_lines)
     fclose(f);
     double l, a, vl, va;
     int s1, s2;
-    ck_assert_msg(sscanf(text, "Epoch 1/2\n%d/%d - 0s - loss: %lf - accuracy: %lf - val_loss: %lf - "
-                               "val_accuracy: %lf\nEpoch 2/2\n", &s1, &s2, &l, &a, &vl, &va) == 6,
+    ck_assert_msg(sscanf(text,
+                         "Epoch 1/2\n%d/%d - 0s - loss: %lf - accuracy: %lf - val_loss: %lf - "
+                         "val_accuracy: %lf\nEpoch 2/2\n",
+                         &s1, &s2, &l, &a, &vl, &va) == 6,
                   "unexpected output:\n%s", text);
     ck_assert_int_eq(s1, 1);
     ck_assert_int_eq(s2, 1);

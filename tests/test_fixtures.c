@@ -9,13 +9,13 @@
 #define FIX "fixtures/keras/"
 
 /* ck_test_shared returns a static buffer, so keep a copy per path. */
-#define SHARED(var, rel)                              \
-    char var[512];                                    \
-    do {                                              \
-        const char *p_ = ck_test_shared(rel);         \
-        if (!p_)                                      \
-            return;                                   \
-        snprintf(var, sizeof var, "%s", p_);          \
+#define SHARED(var, rel)                      \
+    char var[512];                            \
+    do {                                      \
+        const char *p_ = ck_test_shared(rel); \
+        if (!p_)                              \
+            return;                           \
+        snprintf(var, sizeof var, "%s", p_);  \
     } while (0)
 
 /* Largest |a - b| over n values. */
@@ -43,7 +43,8 @@ static void check_predictions(ck_model *m, const char *expected, const char *x_n
     ck_assert_ptr_nonnull(out);
     ck_assert_ok(ck_model_predict(m, x, xd[0], out));
     double diff = max_abs_diff(out, y, ny);
-    ck_assert_msg(diff <= tol, "%s: max |diff| = %g over %zu outputs (tol %g)", expected, diff, ny, tol);
+    ck_assert_msg(diff <= tol, "%s: max |diff| = %g over %zu outputs (tol %g)", expected, diff, ny,
+                  tol);
     free(out);
     free(x);
     free(y);
@@ -220,7 +221,8 @@ START_TEST(keras2c_optimizer_state)
     int rank;
     long long d[6];
     /* Slot 10 is v of the first kernel: Variable_9 in the file. */
-    size_t n = ck_test_read_h5(path, "/optimizer_weights/training/Adam/Variable_9:0", &want, &rank, d);
+    size_t n = ck_test_read_h5(path, "/optimizer_weights/training/Adam/Variable_9:0", &want, &rank,
+                               d);
     ck_assert_uint_eq(n, 32 * 20);
     ck_assert_int_eq(memcmp(ck_test_slot(m, 10), want, n * sizeof(float)), 0);
     free(want);

@@ -50,7 +50,8 @@ static void set_weight(ck_model *m, int layer, int index, const float *v, size_t
 
 /* Predicts on a (batch, T, F) input, T possibly different from the model's
  * declared timesteps when those are open. */
-static void predict3(ck_model *m, const float *x, int64_t b, int64_t t, int64_t f, float *y, size_t cap)
+static void predict3(ck_model *m, const float *x, int64_t b, int64_t t, int64_t f, float *y,
+                     size_t cap)
 {
     ck_tensor tx = {.rank = 3, .dims = {b, t, f}, .data = (float *)x};
     ck_tensor ty = {.rank = 1, .dims = {(int64_t)cap}, .data = y};
@@ -69,12 +70,18 @@ static void assert_close_arrays(const float *got, const double *want, size_t n, 
 
 static double ref_act(const char *name, double x)
 {
-    if (!strcmp(name, "tanh")) return tanh(x);
-    if (!strcmp(name, "relu")) return x > 0 ? x : 0;
-    if (!strcmp(name, "sigmoid")) return 1.0 / (1.0 + exp(-x));
-    if (!strcmp(name, "hard_sigmoid")) return fmin(1.0, fmax(0.0, 0.2 * x + 0.5));
-    if (!strcmp(name, "linear")) return x;
-    if (!strcmp(name, "elu")) return x > 0 ? x : exp(x) - 1.0;
+    if (!strcmp(name, "tanh"))
+        return tanh(x);
+    if (!strcmp(name, "relu"))
+        return x > 0 ? x : 0;
+    if (!strcmp(name, "sigmoid"))
+        return 1.0 / (1.0 + exp(-x));
+    if (!strcmp(name, "hard_sigmoid"))
+        return fmin(1.0, fmax(0.0, 0.2 * x + 0.5));
+    if (!strcmp(name, "linear"))
+        return x;
+    if (!strcmp(name, "elu"))
+        return x > 0 ? x : exp(x) - 1.0;
     ck_abort_msg("no reference for %s", name);
     return 0;
 }
@@ -88,7 +95,8 @@ typedef struct ref_lstm {
 
 /* One sample, straight from the equations: z = x W + h R + b;
  * i, f, o = ract(z); c = f c + i act(z_c); h = o act(c). */
-static void ref_lstm_sample(const ref_lstm *r, const float *x, int T, double *h, double *c, double *y)
+static void ref_lstm_sample(const ref_lstm *r, const float *x, int T, double *h, double *c,
+                            double *y)
 {
     int U = r->U, G = 4 * U;
     double *z = malloc(sizeof(double) * (size_t)G);
@@ -117,8 +125,8 @@ static void ref_lstm_sample(const ref_lstm *r, const float *x, int T, double *h,
 }
 
 /* Whole batch; h0/c0 may be NULL (zeros); hT/cT may be NULL. */
-static void ref_lstm_run(const ref_lstm *r, const float *x, int B, int T, const float *h0, const float *c0,
-                         double *y, double *hT, double *cT)
+static void ref_lstm_run(const ref_lstm *r, const float *x, int B, int T, const float *h0,
+                         const float *c0, double *y, double *hT, double *cT)
 {
     int U = r->U;
     size_t out_sample = (size_t)(r->return_sequences ? T * U : U);
@@ -128,7 +136,8 @@ static void ref_lstm_run(const ref_lstm *r, const float *x, int B, int T, const 
             h[j] = h0 ? h0[b * U + j] : 0.0;
             c[j] = c0 ? c0[b * U + j] : 0.0;
         }
-        ref_lstm_sample(r, x + (size_t)b * (size_t)T * (size_t)r->F, T, h, c, y + (size_t)b * out_sample);
+        ref_lstm_sample(r, x + (size_t)b * (size_t)T * (size_t)r->F, T, h, c,
+                        y + (size_t)b * out_sample);
         if (hT)
             memcpy(hT + b * U, h, sizeof(double) * (size_t)U);
         if (cT)
@@ -156,11 +165,15 @@ static ck_model *random_lstm_model(ck_lstm_options o, int64_t T, int F, ref_lstm
             t.data[i] = (float)urand(-s, s);
     }
     *r = (ref_lstm){
-        .F = F, .U = o.units,
+        .F = F,
+        .U = o.units,
         .act = o.activation ? o.activation : "tanh",
         .ract = o.recurrent_activation ? o.recurrent_activation : "sigmoid",
-        .use_bias = !o.no_bias, .go_backwards = o.go_backwards, .return_sequences = o.return_sequences,
-        .W = layer_weight(m, 0, 0).data, .R = layer_weight(m, 0, 1).data,
+        .use_bias = !o.no_bias,
+        .go_backwards = o.go_backwards,
+        .return_sequences = o.return_sequences,
+        .W = layer_weight(m, 0, 0).data,
+        .R = layer_weight(m, 0, 1).data,
         .b = o.no_bias ? NULL : layer_weight(m, 0, 2).data,
     };
     return m;
@@ -209,13 +222,17 @@ END_TEST
 /* Above 64 units inference uses heap scratch instead of the stack. */
 START_TEST(test_lstm_wide)
 {
-    static const struct { int units; const char *act, *ract; } c[] = {
-        {65, "tanh", "sigmoid"}, {100, "relu", "hard_sigmoid"}, {130, "elu", "tanh"}};
+    static const struct {
+        int units;
+        const char *act, *ract;
+    } c[] = {{65, "tanh", "sigmoid"}, {100, "relu", "hard_sigmoid"}, {130, "elu", "tanh"}};
     for (int k = 0; k < 3; k++)
         for (int v = 0; v < 4; v++) {
-            ck_lstm_options o = {.units = c[k].units, .activation = c[k].act,
+            ck_lstm_options o = {.units = c[k].units,
+                                 .activation = c[k].act,
                                  .recurrent_activation = c[k].ract,
-                                 .return_sequences = v & 1, .go_backwards = v >> 1};
+                                 .return_sequences = v & 1,
+                                 .go_backwards = v >> 1};
             compare_lstm(o, 3, 4, 7);
         }
     compare_lstm((ck_lstm_options){.units = 64}, 2, 3, 5); /* at the boundary */
@@ -229,8 +246,8 @@ START_TEST(test_go_backwards_sequence_order)
      * first step has seen only the last input step. */
     enum { B = 2, T = 5, F = 3, U = 4 };
     ref_lstm r;
-    ck_model *seq = random_lstm_model((ck_lstm_options){.units = U, .go_backwards = true,
-                                                        .return_sequences = true}, T, F, &r);
+    ck_model *seq = random_lstm_model(
+        (ck_lstm_options){.units = U, .go_backwards = true, .return_sequences = true}, T, F, &r);
     ck_model *last = ck_sequential();
     ck_assert_ok(ck_model_add(last, ck_input(T, F)));
     ck_assert_ok(ck_model_add(last, ck_lstm(U, .go_backwards = true)));
@@ -283,7 +300,10 @@ static void arange(float *x, int n)
 
 START_TEST(test_lstm_keras_golden)
 {
-    static const struct { ck_lstm_options o; double rows[3]; } cases[] = {
+    static const struct {
+        ck_lstm_options o;
+        double rows[3];
+    } cases[] = {
         {{.units = 3}, {0.6288687, 0.86899155, 0.9460773}},
         {{.units = 3, .go_backwards = true}, {0.35622165, 0.74789524, 0.8872726}},
         {{.units = 3, .no_unit_forget_bias = true}, {0.57019705, 0.8661914, 0.9459622}},
@@ -297,7 +317,8 @@ START_TEST(test_lstm_keras_golden)
         for (int b = 0; b < 3; b++)
             for (int j = 0; j < 3; j++)
                 ck_assert_msg(fabs(y[b * 3 + j] - cases[k].rows[b]) < 2e-6,
-                              "case %zu row %d: %.8f, Keras %.8f", k, b, y[b * 3 + j], cases[k].rows[b]);
+                              "case %zu row %d: %.8f, Keras %.8f", k, b, y[b * 3 + j],
+                              cases[k].rows[b]);
         ck_model_free(m);
     }
 }
@@ -448,9 +469,14 @@ static void ref_flagship(ck_model *m, const float *x, double out[3])
     double *seq = malloc(sizeof(double) * 5 * 128), h[128], c[128], d1[64], d2[32];
     memcpy(in, x, sizeof(float) * 5 * 126);
     for (int l = 0; l < 3; l++) {
-        ref_lstm r = {.F = feats[l], .U = units[l], .act = "relu", .ract = "sigmoid",
-                      .use_bias = true, .return_sequences = l < 2,
-                      .W = layer_weight(m, l, 0).data, .R = layer_weight(m, l, 1).data,
+        ref_lstm r = {.F = feats[l],
+                      .U = units[l],
+                      .act = "relu",
+                      .ract = "sigmoid",
+                      .use_bias = true,
+                      .return_sequences = l < 2,
+                      .W = layer_weight(m, l, 0).data,
+                      .R = layer_weight(m, l, 1).data,
                       .b = layer_weight(m, l, 2).data};
         memset(h, 0, sizeof h);
         memset(c, 0, sizeof c);
@@ -634,8 +660,11 @@ START_TEST(test_lstm_stateful_halves)
     enum { B = 2, T = 6, H = 3, F = 3, U = 6 };
     for (int seq = 0; seq < 2; seq++) {
         ref_lstm r;
-        ck_lstm_options o = {.units = U, .stateful = true, .return_sequences = seq,
-                             .activation = "elu", .recurrent_activation = "hard_sigmoid"};
+        ck_lstm_options o = {.units = U,
+                             .stateful = true,
+                             .return_sequences = seq,
+                             .activation = "elu",
+                             .recurrent_activation = "hard_sigmoid"};
         ck_model *m = random_lstm_model(o, CK_NONE, F, &r);
         float *x = random_floats(B * T * F, -1, 1), first[B * H * F], second[B * H * F];
         for (int b = 0; b < B; b++) {
@@ -651,8 +680,10 @@ START_TEST(test_lstm_stateful_halves)
             predict3(m, second, B, H, F, y2, half_n);
             for (int b = 0; b < B; b++) {
                 if (seq) {
-                    assert_close_arrays(y1 + b * H * U, want + b * T * U, H * U, 2e-5, "first half");
-                    assert_close_arrays(y2 + b * H * U, want + (b * T + H) * U, H * U, 2e-5, "second half");
+                    assert_close_arrays(y1 + b * H * U, want + b * T * U, H * U, 2e-5,
+                                        "first half");
+                    assert_close_arrays(y2 + b * H * U, want + (b * T + H) * U, H * U, 2e-5,
+                                        "second half");
                 } else {
                     assert_close_arrays(y2 + b * U, want + b * U, U, 2e-5, "end of second half");
                 }
@@ -677,7 +708,8 @@ START_TEST(test_open_timesteps)
 {
     /* Input(None, F): any sequence length works and matches the reference. */
     ref_lstm r;
-    ck_model *m = random_lstm_model((ck_lstm_options){.units = 4, .return_sequences = true}, CK_NONE, 3, &r);
+    ck_model *m = random_lstm_model((ck_lstm_options){.units = 4, .return_sequences = true},
+                                    CK_NONE, 3, &r);
     for (int T = 1; T <= 7; T += 3) {
         float *x = random_floats(2 * (size_t)T * 3, -1, 1), y[2 * 7 * 4];
         double want[2 * 7 * 4];

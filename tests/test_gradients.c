@@ -14,8 +14,8 @@
 typedef struct probe {
     ck_model *m;
     ck_tensor x;
-    float *r;       /* dL/d(output) */
-    ck_rng rng0;    /* RNG state before the forward */
+    float *r;    /* dL/d(output) */
+    ck_rng rng0; /* RNG state before the forward */
 } probe;
 
 static void fill(float *v, size_t n, ck_rng *rng, double lo, double hi)
@@ -140,16 +140,18 @@ static ck_model *single(ck_layer *input, ck_layer *layer)
     return m;
 }
 
-static const char *const dense_acts[] = {"linear", "tanh", "sigmoid", "relu", "elu", "selu",
-                                         "softmax", "softplus", "swish", "gelu", "softsign"};
+static const char *const dense_acts[] = {"linear", "tanh", "sigmoid", "relu",
+                                         "elu",    "selu", "softmax", "softplus",
+                                         "swish",  "gelu", "softsign"};
 #define N_DENSE_ACTS (int)(sizeof dense_acts / sizeof dense_acts[0])
 
 START_TEST(dense_2d)
 {
     const char *act = dense_acts[_i % N_DENSE_ACTS];
     bool no_bias = _i >= N_DENSE_ACTS;
-    probe *p = probe_new(single(ck_input(5), ck_dense(.units = 4, .activation = act, .no_bias = no_bias,
-                                                      .bias_initializer = CK_INIT("random_uniform"))),
+    probe *p = probe_new(single(ck_input(5),
+                                ck_dense(.units = 4, .activation = act, .no_bias = no_bias,
+                                         .bias_initializer = CK_INIT("random_uniform"))),
                          2, (int64_t[]){3, 5}, 100 + (uint64_t)_i);
     check_weights(p, act);
     check_input(p, act);
@@ -195,10 +197,11 @@ START_TEST(lstm_options)
     char what[128];
     snprintf(what, sizeof what, "LSTM case %d (%s/%s)", _i, c->act, c->ract);
     ck_layer *l = ck_lstm(.units = 3, .return_sequences = c->seq, .go_backwards = c->backwards,
-                          .no_bias = c->no_bias, .no_unit_forget_bias = c->no_ufb, .activation = c->act,
-                          .recurrent_activation = c->ract, .dropout = c->dropout,
-                          .recurrent_dropout = c->recurrent_dropout,
-                          .bias_initializer = CK_INIT("random_uniform", .minval = -0.5, .maxval = 0.5));
+                          .no_bias = c->no_bias, .no_unit_forget_bias = c->no_ufb,
+                          .activation = c->act, .recurrent_activation = c->ract,
+                          .dropout = c->dropout, .recurrent_dropout = c->recurrent_dropout,
+                          .bias_initializer = CK_INIT("random_uniform", .minval = -0.5,
+                                                      .maxval = 0.5));
     probe *p = probe_new(single(ck_input(4, 3), l), 3, (int64_t[]){2, 4, 3}, 300 + (uint64_t)_i);
     check_weights(p, what);
     check_input(p, what);
@@ -213,8 +216,8 @@ START_TEST(weightless_layers)
     probe_free(p);
     const char *acts[] = {"tanh", "sigmoid", "elu", "softplus", "hard_sigmoid"};
     for (int i = 0; i < 5; i++) {
-        p = probe_new(single(ck_input(6), ck_activation(.activation = acts[i])), 2, (int64_t[]){2, 6},
-                      401 + (uint64_t)i);
+        p = probe_new(single(ck_input(6), ck_activation(.activation = acts[i])), 2,
+                      (int64_t[]){2, 6}, 401 + (uint64_t)i);
         check_input(p, acts[i]);
         probe_free(p);
     }

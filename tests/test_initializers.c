@@ -204,13 +204,13 @@ START_TEST(test_variance_scaling)
     stats s = moments(w, n);
     /* Bound: the uniform limit sqrt(3 var), or 2 untruncated stddevs. */
     double bound = c->uniform ? sqrt(3.0 * c->var) : 2.0 * sqrt(c->var) / 0.87962566103423978;
-    ck_assert_msg(fmax(-s.min, s.max) <= bound * (1 + 1e-6), "%s: max |w| %g over bound %g", c->name,
-                  fmax(-s.min, s.max), bound);
+    ck_assert_msg(fmax(-s.min, s.max) <= bound * (1 + 1e-6), "%s: max |w| %g over bound %g",
+                  c->name, fmax(-s.min, s.max), bound);
     ck_assert_msg(fmax(-s.min, s.max) >= bound * 0.99, "%s: max |w| %g far below bound %g", c->name,
                   fmax(-s.min, s.max), bound);
     ck_assert_close(s.mean, 0.0, 4.0 * sqrt(c->var / (double)n));
-    ck_assert_msg(fabs(s.std * s.std / c->var - 1.0) < 0.03, "%s: variance %g, expected %g", c->name,
-                  s.std * s.std, c->var);
+    ck_assert_msg(fabs(s.std * s.std / c->var - 1.0) < 0.03, "%s: variance %g, expected %g",
+                  c->name, s.std * s.std, c->var);
     free(w);
 }
 END_TEST
@@ -232,7 +232,8 @@ START_TEST(test_variance_scaling_options)
 {
     int64_t d[2] = {100, 400};
     float *w = fill(CK_INIT("variance_scaling", .scale = 2.0, .mode = "fan_out",
-                            .distribution = "untruncated_normal"), 2, d, 4);
+                            .distribution = "untruncated_normal"),
+                    2, d, 4);
     stats s = moments(w, 40000);
     ck_assert_close(s.std * s.std / (2.0 / 400.0), 1.0, 0.03);
     ck_assert(s.max > 2.0 * sqrt(2.0 / 400.0) / 0.8796); /* not truncated */
@@ -253,7 +254,8 @@ END_TEST
 /* ---------------------------------------------------------------- orthogonal */
 
 /* max |W W^T - g^2 I| (rows) or |W^T W - g^2 I| (columns). */
-static double orthonormal_error(const float *w, int64_t rows, int64_t cols, bool by_rows, double gain)
+static double orthonormal_error(const float *w, int64_t rows, int64_t cols, bool by_rows,
+                                double gain)
 {
     int64_t n = by_rows ? rows : cols, len = by_rows ? cols : rows;
     double worst = 0;
@@ -327,9 +329,11 @@ START_TEST(test_unknown_names)
     ck_assert_fails(ck_init_check(&bad), CK_ERR_NAME);
     const char *msg = ck_last_error();
     ck_assert_ptr_nonnull(strstr(msg, "glorot_uniformm"));
-    const char *listed[] = {"zeros", "ones", "constant", "random_normal", "random_uniform",
-                            "truncated_normal", "glorot_uniform", "glorot_normal", "he_normal",
-                            "he_uniform", "lecun_normal", "lecun_uniform", "orthogonal", "identity"};
+    const char *listed[] = {"zeros",          "ones",           "constant",
+                            "random_normal",  "random_uniform", "truncated_normal",
+                            "glorot_uniform", "glorot_normal",  "he_normal",
+                            "he_uniform",     "lecun_normal",   "lecun_uniform",
+                            "orthogonal",     "identity"};
     for (size_t k = 0; k < sizeof listed / sizeof listed[0]; k++) {
         ck_assert_msg(strstr(msg, listed[k]), "message does not list %s: %s", listed[k], msg);
         ck_assert_ok(ck_init_check(&CK_INIT(listed[k])));
@@ -340,7 +344,8 @@ START_TEST(test_unknown_names)
     int64_t d[1] = {4};
     ck_assert_fails(ck_init_fill(&bad, v, 1, d, &r), CK_ERR_NAME);
     ck_assert_fails(ck_init_check(&CK_INIT("variance_scaling", .mode = "fan_sum")), CK_ERR_NAME);
-    ck_assert_fails(ck_init_check(&CK_INIT("variance_scaling", .distribution = "cauchy")), CK_ERR_NAME);
+    ck_assert_fails(ck_init_check(&CK_INIT("variance_scaling", .distribution = "cauchy")),
+                    CK_ERR_NAME);
     ck_assert_fails(ck_init_check(&CK_INIT("random_normal", .stddev = -1)), CK_ERR_ARGUMENT);
     ck_assert_fails(ck_init_check(&CK_INIT("constant", .value = NAN)), CK_ERR_NUMERIC);
 
@@ -472,14 +477,16 @@ static ck_model *one_lstm(ck_lstm_options o)
 START_TEST(test_lstm_bias_forget_block)
 {
     /* Keras replaces the forget block with ones; it does not add 1. */
-    ck_model *m = one_lstm((ck_lstm_options){.units = 5, .bias_initializer = CK_INIT("constant", .value = 0.03)});
+    ck_model *m = one_lstm(
+        (ck_lstm_options){.units = 5, .bias_initializer = CK_INIT("constant", .value = 0.03)});
     ck_tensor b = weight(m, 0, 2, "bias");
     ck_assert_int_eq(b.dims[0], 20);
     for (int j = 0; j < 20; j++)
         ck_assert_float_eq(b.data[j], j >= 5 && j < 10 ? 1.0f : 0.03f);
     ck_model_free(m);
 
-    m = one_lstm((ck_lstm_options){.units = 5, .bias_initializer = CK_INIT("constant", .value = 0.03),
+    m = one_lstm((ck_lstm_options){.units = 5,
+                                   .bias_initializer = CK_INIT("constant", .value = 0.03),
                                    .no_unit_forget_bias = true});
     b = weight(m, 0, 2, "bias");
     for (int j = 0; j < 20; j++)
@@ -492,7 +499,8 @@ START_TEST(test_lstm_bias_forget_block)
     ck_model_free(m);
 
     /* Explicit initializers reach the weights. */
-    m = one_lstm((ck_lstm_options){.units = 3, .kernel_initializer = CK_INIT("constant", .value = 0.01),
+    m = one_lstm((ck_lstm_options){.units = 3,
+                                   .kernel_initializer = CK_INIT("constant", .value = 0.01),
                                    .recurrent_initializer = CK_INIT("identity", .gain = 2.0)});
     ck_tensor k = weight(m, 0, 0, "kernel"), r = weight(m, 0, 1, "recurrent_kernel");
     for (int i = 0; i < 6 * 12; i++)
@@ -508,8 +516,9 @@ START_TEST(test_dense_initializers)
 {
     ck_model *m = ck_sequential(.seed = 8);
     ck_assert_ok(ck_model_add(m, ck_input(10)));
-    ck_assert_ok(ck_model_add(m, ck_dense(7, .kernel_initializer = CK_INIT("random_uniform", .minval = 1, .maxval = 2),
-                                          .bias_initializer = CK_INIT("constant", .value = -0.5))));
+    ck_assert_ok(ck_model_add(
+        m, ck_dense(7, .kernel_initializer = CK_INIT("random_uniform", .minval = 1, .maxval = 2),
+                    .bias_initializer = CK_INIT("constant", .value = -0.5))));
     ck_assert_ok(ck_model_build(m));
     ck_tensor k = weight(m, 0, 0, "kernel"), b = weight(m, 0, 1, "bias");
     ck_assert_int_eq(k.dims[0], 10);

@@ -224,7 +224,8 @@ START_TEST(trainable_round_trip)
         }
         ck_assert(!ck_layer_is_trainable(b->layers[0]));
         ck_assert(ck_layer_is_trainable(b->layers[1]));
-        ck_assert_uint_eq(ck_model_count_non_trainable_params(b), ck_model_count_non_trainable_params(a));
+        ck_assert_uint_eq(ck_model_count_non_trainable_params(b),
+                          ck_model_count_non_trainable_params(a));
         ck_assert_uint_eq(ck_model_count_trainable_params(b), ck_model_count_trainable_params(a));
         ck_model_free(b);
     }
@@ -354,8 +355,8 @@ static void assert_spec_same(ck_model *a, ck_model *b, const float *x, const cha
                       memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0,
                   "%s: weights differ after the round trip", what);
     float *ya = spec_predict(a, x), *yb = spec_predict(b, x);
-    ck_assert_msg(memcmp(ya, yb, spec_output_size(a) * sizeof(float)) == 0, "%s: predictions differ",
-                  what);
+    ck_assert_msg(memcmp(ya, yb, spec_output_size(a) * sizeof(float)) == 0,
+                  "%s: predictions differ", what);
     free(ya);
     free(yb);
 }
@@ -410,7 +411,8 @@ START_TEST(compiled_model_round_trip)
     ck_assert_ok(ck_model_add(a, ck_dense(.units = 2)));
     ck_assert_ok(ck_model_compile(a, .optimizer = {.name = "adam"}, .loss = "mse"));
     float xs[6] = {0.5f, -1.0f, 1.5f, 0.25f, -0.5f, 2.0f}, ys[6] = {1, 0, 0, 1, 1, 1};
-    ck_tensor x = {.rank = 2, .dims = {3, 2}, .data = xs}, y = {.rank = 2, .dims = {3, 2}, .data = ys};
+    ck_tensor x = {.rank = 2, .dims = {3, 2}, .data = xs},
+              y = {.rank = 2, .dims = {3, 2}, .data = ys};
     ck_assert_ok(ck_model_train_on_batch(a, &x, &y, NULL));
     const char *path = ck_test_path("compiled.h5");
     ck_assert_ok(ck_model_save(a, path));
@@ -429,8 +431,15 @@ END_TEST
 
 /* ---------------------------------------------------------------- legacy writers */
 
-enum { VLEN = 1, NO_COLON = 2, SPLIT = 4, TOP_LEVEL = 8, AS_F64 = 16, INT_KERNEL = 32,
-       NO_BIAS_DATA = 64 };
+enum {
+    VLEN = 1,
+    NO_COLON = 2,
+    SPLIT = 4,
+    TOP_LEVEL = 8,
+    AS_F64 = 16,
+    INT_KERNEL = 32,
+    NO_BIAS_DATA = 64
+};
 
 static void write_vlen_list(hid_t obj, const char *name, const char **items, int n)
 {
@@ -521,7 +530,13 @@ static void write_legacy(const char *path, const ck_model *src, int flags)
 
 START_TEST(legacy_writer_variants)
 {
-    const int variants[] = {0, VLEN, NO_COLON, SPLIT, SPLIT | VLEN, TOP_LEVEL, AS_F64,
+    const int variants[] = {0,
+                            VLEN,
+                            NO_COLON,
+                            SPLIT,
+                            SPLIT | VLEN,
+                            TOP_LEVEL,
+                            AS_F64,
                             VLEN | NO_COLON | SPLIT | TOP_LEVEL};
     ck_model *src = tiny_model(11);
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
@@ -708,34 +723,38 @@ static void expect_json_failure(const char *json, ck_status code, const char *fr
 
 START_TEST(json_errors)
 {
-    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": [", CK_ERR_FORMAT,
-                        "JSON");
+    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": [",
+                        CK_ERR_FORMAT, "JSON");
     expect_json_failure("", CK_ERR_FORMAT, "JSON");
     expect_json_failure("[1, 2]", CK_ERR_FORMAT, "object");
-    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
-                        "{\"class_name\": \"Conv9D\", \"config\": {\"name\": \"weird\"}}]}}",
-                        CK_ERR_UNSUPPORTED, "Conv9D");
+    expect_json_failure(
+        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
+        "{\"class_name\": \"Conv9D\", \"config\": {\"name\": \"weird\"}}]}}",
+        CK_ERR_UNSUPPORTED, "Conv9D");
     expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
                         "{\"class_name\": \"Dense\", \"config\": {\"units\": 2}}]}}",
                         CK_ERR_UNSUPPORTED, "input shape");
-    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
-                        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\"}}]}}",
-                        CK_ERR_FORMAT, "units");
+    expect_json_failure(
+        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\"}}]}}",
+        CK_ERR_FORMAT, "units");
     expect_json_failure("{\"class_name\": \"Subclassed\", \"config\": {}}", CK_ERR_UNSUPPORTED,
                         "Subclassed");
     /* A regularizer or constraint would change training: refused, not dropped. */
-    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 2, 3]}},"
-                        "{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"kernel_regularizer\": "
-                        "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}}}]}}",
-                        CK_ERR_UNSUPPORTED, "kernel_regularizer");
-    expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
-                        "{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"kernel_constraint\": "
-                        "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2}}}}]}}",
-                        CK_ERR_UNSUPPORTED, "kernel_constraint");
+    expect_json_failure(
+        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 2, 3]}},"
+        "{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"kernel_regularizer\": "
+        "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}}}]}}",
+        CK_ERR_UNSUPPORTED, "kernel_regularizer");
+    expect_json_failure(
+        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"kernel_constraint\": "
+        "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2}}}}]}}",
+        CK_ERR_UNSUPPORTED, "kernel_constraint");
 }
 END_TEST
 
@@ -745,7 +764,8 @@ START_TEST(json_layer_cap)
     char *json = malloc(cap), *p = json;
     p += sprintf(p, "{\"class_name\": \"Sequential\", \"config\": {\"layers\": [");
     for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "%s{\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.1}}", i ? "," : "");
+        p += sprintf(p, "%s{\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.1}}",
+                     i ? "," : "");
     sprintf(p, "]}}");
     expect_json_failure(json, CK_ERR_FORMAT, "10000");
     free(json);
@@ -803,7 +823,9 @@ START_TEST(json_fixed_batch_size)
     ck_assert_msg(strstr(json, "\"batch_input_shape\":[2,3,4]"), "%s", json);
     free(json);
     char *text = ck_test_summary(m, CK_SUMMARY_KERAS2);
-    ck_assert_msg(strstr(text, "lstm (LSTM)                  (2, 5)                    200       \n"), "%s", text);
+    ck_assert_msg(strstr(text,
+                         "lstm (LSTM)                  (2, 5)                    200       \n"),
+                  "%s", text);
     free(text);
     float x[2 * 3 * 4] = {0}, y[2 * 5];
     ck_assert_ok(ck_model_predict(m, x, 2, y));
@@ -842,10 +864,14 @@ START_TEST(json_keras3_functional_chain)
     /* Keras lists a Functional model's InputLayer in the summary; tf.keras 2
      * prints its shape as a list. */
     char *k3 = ck_test_summary(m, CK_SUMMARY_KERAS3), *k2 = ck_test_summary(m, CK_SUMMARY_KERAS2);
-    ck_assert_msg(strstr(k3, "│ inp (InputLayer)                │ (None, 3)              │             0 │\n"
-                             "├─────"), "%s", k3);
-    ck_assert_msg(strstr(k2, "=\ninp (InputLayer)             [(None, 3)]               0         \n"
-                             "_____"), "%s", k2);
+    ck_assert_msg(
+        strstr(k3, "│ inp (InputLayer)                │ (None, 3)              │             0 │\n"
+                   "├─────"),
+        "%s", k3);
+    ck_assert_msg(strstr(k2,
+                         "=\ninp (InputLayer)             [(None, 3)]               0         \n"
+                         "_____"),
+                  "%s", k2);
     free(k3);
     free(k2);
     ck_model_free(m);

@@ -82,7 +82,8 @@ static void write_gates(hid_t g, const ck_weight *w, const char *prefix, const c
 {
     int gates = (int)strlen(file_order);
     int64_t u = w[1].dims[0];
-    float *piece = malloc((size_t)(w[0].dims[0] > u ? w[0].dims[0] : u) * (size_t)u * sizeof *piece);
+    float *piece = malloc((size_t)(w[0].dims[0] > u ? w[0].dims[0] : u) * (size_t)u *
+                          sizeof *piece);
     for (int j = 0; j < gates; j++) {
         int64_t block = strchr(fused_order, file_order[j]) - fused_order;
         for (int t = 0; t < 3; t++) {
@@ -133,7 +134,8 @@ static void write_keras1(const char *path, const ck_model *ref)
             char prefix[48];
             snprintf(prefix, sizeof prefix, "%s%s", k ? "backward_" : "", names[i]);
             bool lstm = l->weights[k + 1].dims[1] == 4 * l->weights[k + 1].dims[0];
-            write_gates(g, &l->weights[k], prefix, lstm ? "icfo" : "zrh", lstm ? "ifco" : "zrh", &nm);
+            write_gates(g, &l->weights[k], prefix, lstm ? "icfo" : "zrh", lstm ? "ifco" : "zrh",
+                        &nm);
         }
         if (nm.n == 0)
             write_plain(g, l, names[i], &nm);
@@ -149,7 +151,8 @@ static ck_model *keras1_model(uint64_t seed)
     ck_assert_ok(ck_model_add(m, ck_input(4, 3)));
     ck_assert_ok(ck_model_add(m, ck_lstm(.units = 5, .return_sequences = true)));
     ck_assert_ok(ck_model_add(m, ck_dropout(.rate = 0.3)));
-    ck_assert_ok(ck_model_add(m, ck_gru(.units = 3, .no_reset_after = true, .return_sequences = true)));
+    ck_assert_ok(
+        ck_model_add(m, ck_gru(.units = 3, .no_reset_after = true, .return_sequences = true)));
     ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_lstm(.units = 2))));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 2, .activation = "softmax")));
     ck_assert_ok(ck_model_build(m));
@@ -218,7 +221,8 @@ START_TEST(keras1_mismatches)
     ck_assert_ok(ck_model_add(wide, ck_input(4, 3)));
     ck_assert_ok(ck_model_add(wide, ck_lstm(.units = 6, .return_sequences = true)));
     ck_assert_ok(ck_model_add(wide, ck_dropout(.rate = 0.3)));
-    ck_assert_ok(ck_model_add(wide, ck_gru(.units = 3, .no_reset_after = true, .return_sequences = true)));
+    ck_assert_ok(
+        ck_model_add(wide, ck_gru(.units = 3, .no_reset_after = true, .return_sequences = true)));
     ck_assert_ok(ck_model_add(wide, ck_bidirectional(ck_lstm(.units = 2))));
     ck_assert_ok(ck_model_add(wide, ck_dense(.units = 2, .activation = "softmax")));
     ck_assert_fails(ck_model_load_weights(wide, path), CK_ERR_SHAPE);
@@ -335,7 +339,8 @@ START_TEST(cudnn_weights)
     ck_model *old = ck_sequential(.seed = 42);
     ck_assert_ok(ck_model_add(old, ck_input(4, 3)));
     ck_assert_ok(ck_model_add(old, ck_lstm(.units = 5, .return_sequences = true)));
-    ck_assert_ok(ck_model_add(old, ck_gru(.units = 3, .return_sequences = true, .no_reset_after = true)));
+    ck_assert_ok(
+        ck_model_add(old, ck_gru(.units = 3, .return_sequences = true, .no_reset_after = true)));
     ck_assert_ok(ck_model_add(old, ck_bidirectional(ck_lstm(.units = 2))));
     ck_assert_ok(ck_model_add(old, ck_dense(.units = 2)));
     ck_assert_fails(ck_model_load_weights(old, path), CK_ERR_SHAPE);
@@ -418,8 +423,8 @@ static const cJSON *item(const cJSON *obj, const char *key)
 START_TEST(keras_archive_config)
 {
     ck_model *a = flagship_like(12, CK_KERAS3);
-    ck_assert_ok(ck_model_compile(a, .optimizer = {.name = "adam"}, .loss = "categorical_crossentropy",
-                                  .metrics = {"accuracy"}));
+    ck_assert_ok(ck_model_compile(a, .optimizer = {.name = "adam"},
+                                  .loss = "categorical_crossentropy", .metrics = {"accuracy"}));
     const char *path = ck_test_path("cfg.keras");
     ck_assert_ok(ck_model_save(a, path));
     char *text = zip_member(path, "config.json");
@@ -497,8 +502,9 @@ START_TEST(allocation_failures)
         st[2] = done & 4 ? CK_OK : ck_model_load_weights(k1, k1_path);
         ck_debug_fail_alloc_after(0);
         for (int i = 0; i < 3; i++) {
-            ck_assert_msg(st[i] == CK_OK || st[i] == CK_ERR_MEMORY, "step %d: %s, allocation %ld: %s", i,
-                          ck_status_name(st[i]), n, ck_last_error());
+            ck_assert_msg(st[i] == CK_OK || st[i] == CK_ERR_MEMORY,
+                          "step %d: %s, allocation %ld: %s", i, ck_status_name(st[i]), n,
+                          ck_last_error());
             done |= st[i] == CK_OK ? 1 << i : 0;
         }
         ck_assert(st[1] == CK_OK || m == NULL);
@@ -532,7 +538,8 @@ static ck_model *compiled_trained(uint64_t seed)
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
     ck_assert_ok(ck_model_compile(m, .optimizer = {.name = "adam"}, .loss = "mse"));
     float xs[4] = {0.5f, -1.0f, 1.5f, 0.25f}, ys[4] = {1, 0, 0, 1};
-    ck_tensor x = {.rank = 2, .dims = {2, 2}, .data = xs}, y = {.rank = 2, .dims = {2, 2}, .data = ys};
+    ck_tensor x = {.rank = 2, .dims = {2, 2}, .data = xs},
+              y = {.rank = 2, .dims = {2, 2}, .data = ys};
     for (int i = 0; i < 3; i++)
         ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
     return m;
@@ -616,7 +623,8 @@ START_TEST(non_finite_weights_refused)
     poison(h5, "model_weights/dense/dense/kernel:0", 7, NAN);
     ck_assert_fails(ck_model_load(h5, &loaded), CK_ERR_NUMERIC);
     ck_assert_ptr_null(loaded);
-    ck_assert_msg(strstr(ck_last_error(), "NaN") && strstr(ck_last_error(), "#7"), "%s", ck_last_error());
+    ck_assert_msg(strstr(ck_last_error(), "NaN") && strstr(ck_last_error(), "#7"), "%s",
+                  ck_last_error());
     ck_assert_fails(ck_model_load_weights(b, h5), CK_ERR_NUMERIC);
     ck_assert_ok(ck_model_save_weights(a, k3));
     poison(k3, "layers/lstm_1/cell/vars/1", 0, -INFINITY);

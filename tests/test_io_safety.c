@@ -255,8 +255,10 @@ static void patch_zip_size(const char *path, const char *member, uint32_t size)
     size_t name_len = strlen(member);
     int patched = 0;
     for (size_t i = 0; i + 46 + name_len <= n; i++) {
-        bool local = memcmp(buf + i, "PK\3\4", 4) == 0 && memcmp(buf + i + 30, member, name_len) == 0;
-        bool central = memcmp(buf + i, "PK\1\2", 4) == 0 && memcmp(buf + i + 46, member, name_len) == 0;
+        bool local = memcmp(buf + i, "PK\3\4", 4) == 0 &&
+                     memcmp(buf + i + 30, member, name_len) == 0;
+        bool central = memcmp(buf + i, "PK\1\2", 4) == 0 &&
+                       memcmp(buf + i + 46, member, name_len) == 0;
         if (!local && !central)
             continue;
         size_t at = i + (local ? 22 : 24);
@@ -294,7 +296,7 @@ START_TEST(gcol_bytes_in_float_data_accepted)
     ck_test_make_dir("ckios");
     ck_model *m = tiny_model();
     unsigned char fake[32] = {'G', 'C', 'O', 'L', 1, 0, 0, 0, 0x00, 0x10};
-    memcpy(m->params, fake, sizeof fake);   /* kernel (4, 2): exactly 32 bytes */
+    memcpy(m->params, fake, sizeof fake); /* kernel (4, 2): exactly 32 bytes */
     ck_assert_uint_ge(m->n_params, 8);
     float before[8];
     memcpy(before, m->params, sizeof before);
@@ -347,7 +349,8 @@ END_TEST
 /* The corpus inputs that hung or crashed libhdf5 stay refused. */
 START_TEST(heap_corpus_still_refused)
 {
-    const char *files[] = {RAW_CORPUS "hang_gcol_zero_size.h5", RAW_CORPUS "crash_heap_bad_index.h5"};
+    const char *files[] = {RAW_CORPUS "hang_gcol_zero_size.h5",
+                           RAW_CORPUS "crash_heap_bad_index.h5"};
     for (int i = 0; i < 2; i++) {
         ck_model *m = NULL;
         ck_assert_fails(ck_model_load(files[i], &m), CK_ERR_FORMAT);
@@ -407,7 +410,8 @@ static void save_trained(const char *path)
     ck_model *m = tiny_model();
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"));
     float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[4] = {1, 0, 0, 1};
-    ck_tensor tx = {.rank = 2, .dims = {2, 4}, .data = x}, ty = {.rank = 2, .dims = {2, 2}, .data = y};
+    ck_tensor tx = {.rank = 2, .dims = {2, 4}, .data = x},
+              ty = {.rank = 2, .dims = {2, 2}, .data = y};
     ck_assert_ok(ck_model_fit(m, &tx, &ty, NULL, .epochs = 1, .batch_size = 2));
     ck_assert_ok(ck_model_save(m, path));
     ck_model_free(m);
@@ -450,7 +454,7 @@ static void swap_slot_names(const char *path)
     hid_t g = H5Gopen2(f, "optimizer_weights", H5P_DEFAULT);
     ck_strlist names;
     ck_assert_ok(ck_h5_read_strings(g, "weight_names", &names));
-    ck_assert_int_eq(names.n, 5);   /* iter, m kernel, m bias, v kernel, v bias */
+    ck_assert_int_eq(names.n, 5); /* iter, m kernel, m bias, v kernel, v bias */
     char *t = names.items[1];
     names.items[1] = names.items[3];
     names.items[3] = t;

@@ -17,13 +17,15 @@ static double loss_of(const char *name, bool logits, bool fused, const float *p,
 static void assert_vec(const float *got, const double *want, size_t n, double tol)
 {
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "[%zu] = %.9g, expected %.9g", i, got[i], want[i]);
+        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "[%zu] = %.9g, expected %.9g", i, got[i],
+                      want[i]);
 }
 
 START_TEST(categorical_probabilities)
 {
     float p[] = {0.2f, 0.7f, 0.1f}, y[] = {0, 1, 0}, g[3];
-    ck_assert_close(loss_of("categorical_crossentropy", false, false, p, y, 1, 3, g), 0.356674944, 1e-6);
+    ck_assert_close(loss_of("categorical_crossentropy", false, false, p, y, 1, 3, g), 0.356674944,
+                    1e-6);
     /* d/dp of -log(p1 / sum p): -1/p1 + 1 on the target, 1 elsewhere. */
     assert_vec(g, (double[]){1.0, 1.0 - 1.0 / 0.7, 1.0}, 3, 1e-5);
     /* Fused with a softmax output: p - y w.r.t. the logits. */
@@ -31,8 +33,8 @@ START_TEST(categorical_probabilities)
     assert_vec(g, (double[]){0.2, -0.3, 0.1}, 3, 1e-7);
     /* Clipping at 1e-7. */
     float p0[] = {0, 1, 0}, y0[] = {1, 0, 0};
-    ck_assert_close(loss_of("categorical_crossentropy", false, false, p0, y0, 1, 3, NULL), 16.1180957,
-                    1e-5);
+    ck_assert_close(loss_of("categorical_crossentropy", false, false, p0, y0, 1, 3, NULL),
+                    16.1180957, 1e-5);
 }
 END_TEST
 
@@ -40,10 +42,12 @@ START_TEST(categorical_logits_and_sparse)
 {
     float z[] = {1, 2, 3, 1, 2, 3}, y[] = {0, 0, 1, 1, 0, 0}, ids[] = {2, 0}, g[6];
     double l0 = 0.407605964, l1 = 2.407605964;
-    ck_assert_close(loss_of("categorical_crossentropy", true, false, z, y, 2, 3, g), (l0 + l1) / 2, 1e-6);
+    ck_assert_close(loss_of("categorical_crossentropy", true, false, z, y, 2, 3, g), (l0 + l1) / 2,
+                    1e-6);
     double sm[] = {0.0900305732, 0.244728471, 0.665240956};
-    assert_vec(g, (double[]){sm[0] / 2, sm[1] / 2, (sm[2] - 1) / 2, (sm[0] - 1) / 2, sm[1] / 2, sm[2] / 2},
-               6, 1e-6);
+    assert_vec(
+        g, (double[]){sm[0] / 2, sm[1] / 2, (sm[2] - 1) / 2, (sm[0] - 1) / 2, sm[1] / 2, sm[2] / 2},
+        6, 1e-6);
     float gs[6];
     ck_assert_close(loss_of("sparse_categorical_crossentropy", true, false, z, ids, 2, 3, gs),
                     (l0 + l1) / 2, 1e-6);
@@ -151,7 +155,8 @@ START_TEST(metrics)
 
     float p[] = {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f}, onehot[] = {0, 1, 0, 0, 0, 1}, ids[] = {1, 2};
     ck_assert_close(ck_metric_sum(CK_METRIC_CATEGORICAL_ACCURACY, p, onehot, 2, 3, NULL), 1.0, 0);
-    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, ids, 2, 3, NULL), 1.0, 0);
+    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, ids, 2, 3, NULL), 1.0,
+                    0);
     float pb[] = {0.6f, 0.4f, 0.5f}, yb[] = {1, 0, 1};
     ck_assert_close(ck_metric_sum(CK_METRIC_BINARY_ACCURACY, pb, yb, 1, 3, NULL), 2.0 / 3.0, 1e-12);
     float pr[] = {1, 3}, yr[] = {0, 1};
@@ -163,7 +168,8 @@ START_TEST(metrics)
     ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, both_right, 2, 3, NULL),
                     2.0, 0);
     ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, both_right, 2, 3,
-                                  keep_second), 1.0, 0);
+                                  keep_second),
+                    1.0, 0);
     ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, ids, 2, 3, keep_second),
                     0.0, 0);
     ck_assert_int_eq(ck_mask_kept(keep_second, 2), 1);
@@ -173,7 +179,8 @@ END_TEST
 
 /* The SGD(lr=1) step gives -gradient; compare it with finite differences
  * of the evaluated loss, which exercises the fused gradient end to end. */
-static void check_model_gradient(ck_model *m, const char *loss, const ck_tensor *x, const ck_tensor *y)
+static void check_model_gradient(ck_model *m, const char *loss, const ck_tensor *x,
+                                 const ck_tensor *y)
 {
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1.0), .loss = loss));
     size_t n = m->n_trainable;
@@ -275,8 +282,10 @@ START_TEST(huber_delta_and_loss_options)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[256];
-        snprintf(text, sizeof text, "{\"optimizer_config\": \"sgd\", \"loss\": {\"class_name\": "
-                 "\"SparseCategoricalCrossentropy\", \"config\": %s}}", bad[i][0]);
+        snprintf(text, sizeof text,
+                 "{\"optimizer_config\": \"sgd\", \"loss\": {\"class_name\": "
+                 "\"SparseCategoricalCrossentropy\", \"config\": %s}}",
+                 bad[i][0]);
         cJSON *j = cJSON_Parse(text);
         ck_assert_fails(ck_train_config_from_json(m, j), CK_ERR_UNSUPPORTED);
         ck_assert_msg(strstr(ck_last_error(), bad[i][1]), "%s: %s", bad[i][1], ck_last_error());

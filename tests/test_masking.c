@@ -13,20 +13,38 @@
 #define U 4
 
 /* Recurrent layer under test, built fresh for every model. */
-typedef enum rnn_kind { K_LSTM, K_GRU, K_GRU_V1, K_SIMPLE, K_BIDIR_LSTM, K_BIDIR_GRU, K_COUNT } rnn_kind;
-static const char *const kind_names[] = {"LSTM", "GRU", "GRU(reset_after=False)", "SimpleRNN",
-                                         "Bidirectional(LSTM)", "Bidirectional(GRU, sum)"};
+typedef enum rnn_kind {
+    K_LSTM,
+    K_GRU,
+    K_GRU_V1,
+    K_SIMPLE,
+    K_BIDIR_LSTM,
+    K_BIDIR_GRU,
+    K_COUNT
+} rnn_kind;
+static const char *const kind_names[] = {"LSTM",
+                                         "GRU",
+                                         "GRU(reset_after=False)",
+                                         "SimpleRNN",
+                                         "Bidirectional(LSTM)",
+                                         "Bidirectional(GRU, sum)"};
 
 static ck_layer *make_rnn(rnn_kind k, bool seq, bool back)
 {
     switch (k) {
-    case K_LSTM: return ck_lstm(U, .return_sequences = seq, .go_backwards = back);
-    case K_GRU: return ck_gru(U, .return_sequences = seq, .go_backwards = back);
-    case K_GRU_V1: return ck_gru(U, .return_sequences = seq, .go_backwards = back, .no_reset_after = true);
-    case K_SIMPLE: return ck_simple_rnn(U, .return_sequences = seq, .go_backwards = back);
-    case K_BIDIR_LSTM: return ck_bidirectional(ck_lstm(U, .return_sequences = seq, .go_backwards = back));
+    case K_LSTM:
+        return ck_lstm(U, .return_sequences = seq, .go_backwards = back);
+    case K_GRU:
+        return ck_gru(U, .return_sequences = seq, .go_backwards = back);
+    case K_GRU_V1:
+        return ck_gru(U, .return_sequences = seq, .go_backwards = back, .no_reset_after = true);
+    case K_SIMPLE:
+        return ck_simple_rnn(U, .return_sequences = seq, .go_backwards = back);
+    case K_BIDIR_LSTM:
+        return ck_bidirectional(ck_lstm(U, .return_sequences = seq, .go_backwards = back));
     default:
-        return ck_bidirectional(ck_gru(U, .return_sequences = seq, .go_backwards = back), .merge_mode = "sum");
+        return ck_bidirectional(ck_gru(U, .return_sequences = seq, .go_backwards = back),
+                                .merge_mode = "sum");
     }
 }
 
@@ -65,14 +83,15 @@ static int out_width(rnn_kind k)
 static void assert_rows_close(const float *a, const float *b, int n, const char *what, int row)
 {
     for (int j = 0; j < n; j++)
-        ck_assert_msg(fabsf(a[j] - b[j]) < 1e-5f, "%s: row %d, [%d] = %.7g, expected %.7g", what, row, j,
-                      (double)a[j], (double)b[j]);
+        ck_assert_msg(fabsf(a[j] - b[j]) < 1e-5f, "%s: row %d, [%d] = %.7g, expected %.7g", what,
+                      row, j, (double)a[j], (double)b[j]);
 }
 
 static void assert_zero_row(const float *a, int n, const char *what, int row)
 {
     for (int j = 0; j < n; j++)
-        ck_assert_msg(a[j] == 0.0f, "%s: masked row %d, [%d] = %g, expected 0", what, row, j, (double)a[j]);
+        ck_assert_msg(a[j] == 0.0f, "%s: masked row %d, [%d] = %g, expected 0", what, row, j,
+                      (double)a[j]);
 }
 
 /* Sample 0 holds `len` real steps placed at `start` among T_PAD zero steps;
@@ -81,7 +100,8 @@ static void assert_zero_row(const float *a, int n, const char *what, int row)
 static void check_padding(rnn_kind k, bool seq, bool back, int start, int len)
 {
     char what[160];
-    snprintf(what, sizeof what, "%s seq=%d back=%d start=%d len=%d", kind_names[k], seq, back, start, len);
+    snprintf(what, sizeof what, "%s seq=%d back=%d start=%d len=%d", kind_names[k], seq, back,
+             start, len);
     ck_model *m = masked_model(k, seq, back);
     int W = out_width(k);
     float x[2 * T_PAD * F] = {0}, real[T_PAD * F];
@@ -117,8 +137,8 @@ START_TEST(padding_equals_truncation)
     bool bidir = k == K_BIDIR_LSTM || k == K_BIDIR_GRU;
     for (int seq = 0; seq < 2; seq++)
         for (int back = 0; back < (bidir ? 1 : 2); back++) {
-            check_padding(k, seq, back, 0, 3);  /* trailing zeros */
-            check_padding(k, seq, back, 2, 3);  /* leading zeros */
+            check_padding(k, seq, back, 0, 3); /* trailing zeros */
+            check_padding(k, seq, back, 2, 3); /* leading zeros */
             check_padding(k, seq, back, 0, T_PAD);
         }
 }
@@ -177,7 +197,8 @@ START_TEST(middle_mask_matches_naive_lstm)
     for (int b = 0; b < 2; b++) {
         naive_lstm(m->layers[1], x + b * T_PAD * F, keep_pattern[b], ref);
         for (int t = 0; t < T_PAD; t++)
-            assert_rows_close(out + (b * T_PAD + t) * U, ref + t * U, U, "naive LSTM", b * T_PAD + t);
+            assert_rows_close(out + (b * T_PAD + t) * U, ref + t * U, U, "naive LSTM",
+                              b * T_PAD + t);
     }
     /* Sample 1 starts masked: zeros until its first kept step. */
     assert_zero_row(out + T_PAD * U, U, "leading masked step", T_PAD);
@@ -200,15 +221,17 @@ START_TEST(initial_state_and_fully_masked)
         fill(h0, 2 * U, 40);
         fill(c0, 2 * U, 41);
         ck_layer *l = m->layers[1];
-        ck_assert_ok(gru ? ck_rnn_set_initial_state(l, h0, 2) : ck_lstm_set_initial_state(l, h0, c0, 2));
+        ck_assert_ok(gru ? ck_rnn_set_initial_state(l, h0, 2)
+                         : ck_lstm_set_initial_state(l, h0, c0, 2));
         float x[2 * T_PAD * F] = {0}, xs[2 * 3 * F], out[2 * T_PAD * 2 * U], ref[2 * T_PAD * 2 * U];
-        fill(x + T_PAD * F + 2 * F, 3 * F, 42);  /* sample 1: 2 leading masked steps */
+        fill(x + T_PAD * F + 2 * F, 3 * F, 42); /* sample 1: 2 leading masked steps */
         fill(xs, 3 * F, 43);
         memcpy(xs + 3 * F, x + T_PAD * F + 2 * F, sizeof(float) * 3 * F);
         run(m, x, 2, T_PAD, out);
         run(m, xs, 2, 3, ref);
         assert_zero_row(out, U, gru ? "GRU fully masked" : "LSTM fully masked", 0);
-        assert_rows_close(out + U, ref + U, U, gru ? "GRU carried initial state" : "LSTM carried initial state", 1);
+        assert_rows_close(out + U, ref + U, U,
+                          gru ? "GRU carried initial state" : "LSTM carried initial state", 1);
         /* After a forward, the carried state of the fully masked sample is still h0. */
         float h[2 * U], c[2 * U];
         run(m, x, 2, T_PAD, out);
@@ -344,8 +367,8 @@ typedef struct probe {
     ck_model *m;
     ck_tensor x;
     float xd[2 * T_PAD * F];
-    float r[2 * T_PAD * 2 * U];  /* dL/d(output), L = sum(r * output) */
-    ck_rng rng0;                  /* rewound before every forward: fixed dropout masks */
+    float r[2 * T_PAD * 2 * U]; /* dL/d(output), L = sum(r * output) */
+    ck_rng rng0;                /* rewound before every forward: fixed dropout masks */
 } probe;
 
 static double objective(probe *p)
@@ -422,7 +445,8 @@ static void check_gradients(ck_model *m, const char *what)
             for (int f = 0; f < F; f++) {
                 size_t i = (size_t)((b * T_PAD + t) * F + f);
                 if (!keep_pattern[b][t]) {
-                    ck_assert_msg(dxv[i] == 0.0f, "%s: masked input gradient %g", what, (double)dxv[i]);
+                    ck_assert_msg(dxv[i] == 0.0f, "%s: masked input gradient %g", what,
+                                  (double)dxv[i]);
                     continue;
                 }
                 ai[k] = dxv[i];
@@ -454,7 +478,8 @@ START_TEST(gradients_stacked_and_options)
     ck_model *m = ck_sequential(.seed = 5);
     ck_assert_ok(ck_model_add(m, ck_input(T_PAD, F)));
     ck_assert_ok(ck_model_add(m, ck_masking()));
-    ck_assert_ok(ck_model_add(m, ck_lstm(U, .return_sequences = true, .zero_output_for_mask = true)));
+    ck_assert_ok(
+        ck_model_add(m, ck_lstm(U, .return_sequences = true, .zero_output_for_mask = true)));
     ck_assert_ok(ck_model_add(m, ck_dense(3, .activation = "tanh")));
     ck_assert_ok(ck_model_add(m, ck_gru(U, .go_backwards = true)));
     check_gradients(m, "Masking > LSTM(seq, zero_output) > Dense > GRU(back)");
@@ -470,15 +495,17 @@ START_TEST(gradients_stacked_and_options)
     m = ck_sequential(.seed = 7);
     ck_assert_ok(ck_model_add(m, ck_input(T_PAD, F)));
     ck_assert_ok(ck_model_add(m, ck_masking()));
-    ck_assert_ok(ck_model_add(m, ck_lstm(U, .return_sequences = true, .zero_output_for_mask = true)));
+    ck_assert_ok(
+        ck_model_add(m, ck_lstm(U, .return_sequences = true, .zero_output_for_mask = true)));
     check_gradients(m, "LSTM zero_output");
     ck_model_free(m);
 
     m = ck_sequential(.seed = 8);
     ck_assert_ok(ck_model_add(m, ck_input(T_PAD, F)));
     ck_assert_ok(ck_model_add(m, ck_masking()));
-    ck_assert_ok(ck_model_add(m, ck_simple_rnn(U, .return_sequences = true, .recurrent_dropout = 0.3,
-                                               .zero_output_for_mask = true)));
+    ck_assert_ok(
+        ck_model_add(m, ck_simple_rnn(U, .return_sequences = true, .recurrent_dropout = 0.3,
+                                      .zero_output_for_mask = true)));
     check_gradients(m, "SimpleRNN recurrent_dropout, zero_output");
     ck_model_free(m);
 }
@@ -557,7 +584,8 @@ START_TEST(loss_over_kept_steps)
     for (int b = 0; b < 2; b++)
         for (int t = 0; t < T_PAD; t++)
             if (!keep_pattern[b][t])
-                y2[b * T_PAD + t] = (float)((int)y[b * T_PAD + t] + 1) - 3 * ((int)y[b * T_PAD + t] == 2);
+                y2[b * T_PAD + t] = (float)((int)y[b * T_PAD + t] + 1) -
+                                    3 * ((int)y[b * T_PAD + t] == 2);
     ck_tensor ty2 = ty;
     ty2.data = y2;
     double loss2, step1, step2;
@@ -620,8 +648,8 @@ START_TEST(masked_loss_equals_compacted)
         loss.mask_mean_over_kept = false;
         float g2[R * W];
         double l2 = ck_loss_compute_masked(&loss, out, targets, R, W, mask, g2);
-        ck_assert_msg(fabs(l2 - lc * k / R) < 1e-9, "%s: tf.keras 2 masked %g, want %g", names[n], l2,
-                      lc * k / R);
+        ck_assert_msg(fabs(l2 - lc * k / R) < 1e-9, "%s: tf.keras 2 masked %g, want %g", names[n],
+                      l2, lc * k / R);
         for (int i = 0; i < R * W; i++)
             ck_assert_float_eq_tol(g2[i], g[i] * (float)k / R, 1e-7f);
         loss.mask_mean_over_kept = true;
@@ -681,7 +709,8 @@ START_TEST(config_round_trip)
     ck_assert_int_eq(ck_error_status(), CK_ERR_ARGUMENT);
 
     /* zero_output_for_mask round-trips on every recurrent layer. */
-    ck_layer *rnns[] = {ck_lstm(2, .zero_output_for_mask = true), ck_gru(2, .zero_output_for_mask = true),
+    ck_layer *rnns[] = {ck_lstm(2, .zero_output_for_mask = true),
+                        ck_gru(2, .zero_output_for_mask = true),
                         ck_simple_rnn(2, .zero_output_for_mask = true), ck_lstm(2)};
     for (int i = 0; i < 4; i++) {
         cfg = config_of(rnns[i]);
@@ -748,7 +777,7 @@ START_TEST(unmasked_model_unchanged)
     float x[T_PAD * F], out[T_PAD * U], ref[T_PAD * U];
     const int all[T_PAD] = {1, 1, 1, 1, 1};
     fill(x, T_PAD * F, 2);
-    x[F] = x[F + 1] = x[F + 2] = 0;  /* zeros are data without a Masking layer */
+    x[F] = x[F + 1] = x[F + 2] = 0; /* zeros are data without a Masking layer */
     ck_assert_ok(ck_model_predict(m, x, 1, out));
     naive_lstm(m->layers[0], x, all, ref);
     for (int t = 0; t < T_PAD; t++)

@@ -124,7 +124,7 @@ static void grad_check(ck_model *m, ck_tensor *x, bool training)
     int nonzero = 0;
     for (size_t i = 0; i < m->n_params + nx; i++) {
         if (i >= m->n_trainable && i < m->n_params)
-            continue;  /* non-trainable (moving statistics): no gradient */
+            continue; /* non-trainable (moving statistics): no gradient */
         float *p = i < m->n_params ? &m->params[i] : &x->data[i - m->n_params];
         float keep = *p;
         *p = keep + (float)h;
@@ -217,7 +217,9 @@ START_TEST(test_repeat_flatten_reshape_permute_forward)
     int64_t d[CK_MAX_RANK];
     ck_assert_ok(ck_model_output_shape(m, &r, d));
     ck_assert_int_eq(r, 3);
-    ck_assert_int_eq(d[0], 2); ck_assert_int_eq(d[1], 2); ck_assert_int_eq(d[2], 3);
+    ck_assert_int_eq(d[0], 2);
+    ck_assert_int_eq(d[1], 2);
+    ck_assert_int_eq(d[2], 3);
     ck_assert_ok(ck_model_predict(m, x, 1, y));
     /* y[k][i][j] = x[i][j][k] */
     for (int i = 0; i < 2; i++)
@@ -282,7 +284,7 @@ START_TEST(test_spatial_dropout_drops_whole_channels)
     ck_model *m = model_of((int64_t[]){T, C, 0}, ck_spatial_dropout1d(.rate = 0.5), NULL);
     ck_assert_ok(ck_model_predict(m, x, B, y));
     for (int i = 0; i < B * T * C; i++)
-        ck_assert_float_eq(y[i], x[i]);  /* identity at inference */
+        ck_assert_float_eq(y[i], x[i]); /* identity at inference */
     ck_tensor tx = tensor3(x, B, T, C);
     ck_assert_ok(ck_model_forward(m, &tx, true));
     const float *yt = m->act_views[0].data;
@@ -407,7 +409,8 @@ START_TEST(test_batch_normalization_forward)
     ck_assert_float_eq_tol(bn->weights[3].data[1], 0.99 * 1 + 0.01 * 4, 1e-6);
     ck_model_free(m);
 
-    m = model_of((int64_t[]){2, 0}, ck_batch_normalization(.momentum = 0.5, .no_scale = true), NULL);
+    m = model_of((int64_t[]){2, 0}, ck_batch_normalization(.momentum = 0.5, .no_scale = true),
+                 NULL);
     ck_assert_ok(ck_model_forward(m, &tx, true));
     ck_assert_float_eq_tol(m->layers[0]->weights[1].data[0], 0.5 * 0 + 0.5 * 2, 1e-6);
     ck_model_free(m);
@@ -491,11 +494,14 @@ START_TEST(test_conv1d_hand_cases)
         float want[5];
     } cases[] = {
         {{.filters = 1, .kernel_size = 2}, 4, {5.5f, 8.5f, 11.5f, 14.5f}},
-        {{.filters = 1, .kernel_size = 2, .padding = "causal"}, 5, {2.5f, 5.5f, 8.5f, 11.5f, 14.5f}},
+        {{.filters = 1, .kernel_size = 2, .padding = "causal"},
+         5,
+         {2.5f, 5.5f, 8.5f, 11.5f, 14.5f}},
         {{.filters = 1, .kernel_size = 2, .padding = "same"}, 5, {5.5f, 8.5f, 11.5f, 14.5f, 5.5f}},
         {{.filters = 1, .kernel_size = 2, .strides = 2}, 2, {5.5f, 11.5f}},
         {{.filters = 1, .kernel_size = 2, .dilation_rate = 2}, 3, {7.5f, 10.5f, 13.5f}},
-        {{.filters = 1, .kernel_size = 2, .activation = "relu", .padding = "causal"}, 5,
+        {{.filters = 1, .kernel_size = 2, .activation = "relu", .padding = "causal"},
+         5,
          {2.5f, 5.5f, 8.5f, 11.5f, 14.5f}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -542,7 +548,8 @@ END_TEST
 
 START_TEST(test_conv1d_params_config_errors)
 {
-    ck_model *m = model_of((int64_t[]){5, 126, 0}, ck_conv1d(.filters = 32, .kernel_size = 3), NULL);
+    ck_model *m = model_of((int64_t[]){5, 126, 0}, ck_conv1d(.filters = 32, .kernel_size = 3),
+                           NULL);
     ck_assert_uint_eq(ck_model_count_params(m), 12128);
     expect_output_shape(m, 2, 3, 32, 0);
     const char *name;
@@ -550,10 +557,12 @@ START_TEST(test_conv1d_params_config_errors)
     ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), 0, &name, &v));
     ck_assert_str_eq(name, "kernel");
     ck_assert_int_eq(v.rank, 3);
-    ck_assert_int_eq(v.dims[0], 3); ck_assert_int_eq(v.dims[1], 126); ck_assert_int_eq(v.dims[2], 32);
+    ck_assert_int_eq(v.dims[0], 3);
+    ck_assert_int_eq(v.dims[1], 126);
+    ck_assert_int_eq(v.dims[2], 32);
     ck_model_free(m);
-    m = model_of((int64_t[]){7, 3, 0}, ck_conv1d(2, 3, .no_bias = true, .strides = 2, .padding = "same"),
-                 NULL);
+    m = model_of((int64_t[]){7, 3, 0},
+                 ck_conv1d(2, 3, .no_bias = true, .strides = 2, .padding = "same"), NULL);
     ck_assert_uint_eq(ck_model_count_params(m), 18);
     expect_output_shape(m, 2, 4, 2, 0);
     ck_model_free(m);
@@ -570,15 +579,18 @@ START_TEST(test_conv1d_params_config_errors)
     l = layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":5,\"strides\":1}");
     ck_assert_ptr_nonnull(l);
     ck_layer_free(l);
-    ck_assert_ptr_null(layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],\"groups\":2}"));
+    ck_assert_ptr_null(
+        layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],\"groups\":2}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
     ck_assert_ptr_null(layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],"
                                                  "\"data_format\":\"channels_first\"}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
-    ck_assert_ptr_null(layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],"
-                                                 "\"kernel_regularizer\":{\"class_name\":\"L2\"}}"));
+    ck_assert_ptr_null(layer_from_json("Conv1D",
+                                       "{\"filters\":4,\"kernel_size\":[3],"
+                                       "\"kernel_regularizer\":{\"class_name\":\"L2\"}}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
-    ck_assert_ptr_null(layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],\"strides\":[0]}"));
+    ck_assert_ptr_null(
+        layer_from_json("Conv1D", "{\"filters\":4,\"kernel_size\":[3],\"strides\":[0]}"));
 
     ck_assert_ptr_null(ck_conv1d(4, 3, .strides = 2, .dilation_rate = 2));
     ck_assert_int_eq(ck_error_status(), CK_ERR_ARGUMENT);
@@ -591,7 +603,8 @@ END_TEST
 START_TEST(test_conv1d_gradients)
 {
     check_layer(ck_conv1d(.filters = 3, .kernel_size = 3), 2, 7, 2, true);
-    check_layer(ck_conv1d(3, 4, .padding = "same", .strides = 2, .activation = "tanh"), 2, 7, 2, true);
+    check_layer(ck_conv1d(3, 4, .padding = "same", .strides = 2, .activation = "tanh"), 2, 7, 2,
+                true);
     check_layer(ck_conv1d(2, 2, .padding = "causal", .dilation_rate = 2, .no_bias = true), 2, 6, 3,
                 true);
     check_layer(ck_conv1d(2, 3, .padding = "same", .activation = "sigmoid"), 1, 5, 2, true);
@@ -689,7 +702,8 @@ START_TEST(test_time_distributed_dense)
     ck_assert_str_eq(td->weights[0].k3_scope, "layer");
     ck_assert_str_eq(td->weights[1].name, "bias");
     /* same numbers as the plain Dense on 3-D input */
-    ck_model *ref = model_of((int64_t[]){T, F, 0}, ck_dense(.units = U, .activation = "tanh"), NULL);
+    ck_model *ref = model_of((int64_t[]){T, F, 0}, ck_dense(.units = U, .activation = "tanh"),
+                             NULL);
     fill(m->params, m->n_params);
     memcpy(ref->params, m->params, m->n_params * sizeof(float));
     float x[B * T * F], y[B * T * U], y_ref[B * T * U];
@@ -705,8 +719,8 @@ START_TEST(test_time_distributed_dense)
     ck_assert_uint_eq(ck_model_count_params(m), 136);
     ck_model_free(m);
 
-    check_layer(ck_time_distributed(.layer = ck_dense(.units = 3, .activation = "sigmoid")), 2, 3, 4,
-                true);
+    check_layer(ck_time_distributed(.layer = ck_dense(.units = 3, .activation = "sigmoid")), 2, 3,
+                4, true);
     /* any layer: Conv1D on every step of (batch, steps, length, channels) */
     m = model_of((int64_t[]){3, 6, 2, 0},
                  ck_time_distributed(.layer = ck_conv1d(.filters = 2, .kernel_size = 3)), NULL);
@@ -714,7 +728,9 @@ START_TEST(test_time_distributed_dense)
     int64_t d[CK_MAX_RANK];
     ck_assert_ok(ck_model_output_shape(m, &r, d));
     ck_assert_int_eq(r, 3);
-    ck_assert_int_eq(d[0], 3); ck_assert_int_eq(d[1], 4); ck_assert_int_eq(d[2], 2);
+    ck_assert_int_eq(d[0], 3);
+    ck_assert_int_eq(d[1], 4);
+    ck_assert_int_eq(d[2], 2);
     fill(m->params, m->n_params);
     float x4[72];
     fill(x4, 72);
@@ -722,7 +738,8 @@ START_TEST(test_time_distributed_dense)
     grad_check(m, &tx, true);
     ck_model_free(m);
 
-    build_fails((int64_t[]){4, 0}, ck_time_distributed(.layer = ck_dense(.units = 2)), CK_ERR_SHAPE);
+    build_fails((int64_t[]){4, 0}, ck_time_distributed(.layer = ck_dense(.units = 2)),
+                CK_ERR_SHAPE);
     ck_assert_ptr_null(ck_time_distributed(.layer = ck_dense(.units = 0)));
     ck_assert_int_eq(ck_error_status(), CK_ERR_ARGUMENT);
 }
@@ -730,10 +747,12 @@ END_TEST
 
 START_TEST(test_time_distributed_config)
 {
-    ck_layer *l = ck_time_distributed(
-        .layer = ck_dense(.units = 4, .activation = "relu", .name = "inner"), .name = "td");
+    ck_layer *l = ck_time_distributed(.layer = ck_dense(.units = 4, .activation = "relu",
+                                                        .name = "inner"),
+                                      .name = "td");
     char *json = config_round_trip(l);
-    ck_assert_msg(strstr(json, "\"layer\":{\"class_name\":\"Dense\",\"config\":{\"name\":\"inner\""),
+    ck_assert_msg(strstr(json,
+                         "\"layer\":{\"class_name\":\"Dense\",\"config\":{\"name\":\"inner\""),
                   "%s", json);
     free(json);
     ck_layer_free(l);
@@ -816,7 +835,8 @@ START_TEST(test_config_round_trips)
     l = layer_from_json("Permute", "{\"dims\":[3,1,2]}");
     ck_assert_ptr_nonnull(l);
     ck_layer_free(l);
-    l = layer_from_json("BatchNormalization", "{\"axis\":-1,\"fused\":true,\"synchronized\":false}");
+    l = layer_from_json("BatchNormalization",
+                        "{\"axis\":-1,\"fused\":true,\"synchronized\":false}");
     ck_assert_ptr_nonnull(l);
     ck_layer_free(l);
     /* A config's 0 is a value, not "the default" as in the C options. */
@@ -848,11 +868,19 @@ START_TEST(test_allocation_failures)
         ck_debug_fail_alloc_after(n);
         ck_layer *layers[] = {
             ck_time_distributed(.layer = ck_dense(.units = 4, .activation = "tanh")),
-            ck_gaussian_noise(.stddev = 0.1), ck_spatial_dropout1d(.rate = 0.2),
-            ck_layer_normalization(), ck_conv1d(4, 2, .padding = "same", .activation = "relu"),
-            ck_batch_normalization(), ck_permute(2, 1), ck_permute(2, 1),
-            ck_max_pooling1d(), ck_average_pooling1d(.pool_size = 1), ck_flatten(),
-            ck_reshape(3, 4), ck_global_average_pooling1d(), ck_repeat_vector(.n = 2),
+            ck_gaussian_noise(.stddev = 0.1),
+            ck_spatial_dropout1d(.rate = 0.2),
+            ck_layer_normalization(),
+            ck_conv1d(4, 2, .padding = "same", .activation = "relu"),
+            ck_batch_normalization(),
+            ck_permute(2, 1),
+            ck_permute(2, 1),
+            ck_max_pooling1d(),
+            ck_average_pooling1d(.pool_size = 1),
+            ck_flatten(),
+            ck_reshape(3, 4),
+            ck_global_average_pooling1d(),
+            ck_repeat_vector(.n = 2),
             ck_global_max_pooling1d(),
         };
         ck_model *m = ck_sequential();

@@ -9,18 +9,18 @@
 
 static void assert_message_has(const char *part)
 {
-    ck_assert_msg(strstr(ck_last_error(), part), "message '%s' does not mention '%s'", ck_last_error(),
-                  part);
+    ck_assert_msg(strstr(ck_last_error(), part), "message '%s' does not mention '%s'",
+                  ck_last_error(), part);
 }
 
 /* Asserts a constructor failed with `code` and a message. */
-#define assert_ctor_fails(expr, code)                                                       \
-    do {                                                                                    \
-        ck_layer *l_ = (expr);                                                              \
-        ck_assert_msg(l_ == NULL, "%s succeeded", #expr);                                  \
-        ck_assert_msg(ck_error_status() == (code), "%s: %s, expected %s (%s)", #expr,      \
+#define assert_ctor_fails(expr, code)                                                            \
+    do {                                                                                         \
+        ck_layer *l_ = (expr);                                                                   \
+        ck_assert_msg(l_ == NULL, "%s succeeded", #expr);                                        \
+        ck_assert_msg(ck_error_status() == (code), "%s: %s, expected %s (%s)", #expr,            \
                       ck_status_name(ck_error_status()), ck_status_name(code), ck_last_error()); \
-        ck_assert_msg(ck_last_error()[0] != '\0', "%s left no message", #expr);            \
+        ck_assert_msg(ck_last_error()[0] != '\0', "%s left no message", #expr);                  \
     } while (0)
 
 static ck_model *small_model(void)
@@ -403,13 +403,14 @@ END_TEST
 
 START_TEST(test_config_helpers)
 {
-    cJSON *cfg = cJSON_Parse("{\"units\": 4, \"half\": 2.5, \"flag\": true, \"s\": \"x\", \"nil\": null,"
-                             " \"a1\": \"relu\","
-                             " \"a2\": {\"module\": \"builtins\", \"class_name\": \"function\","
-                             "        \"config\": \"tanh\", \"registered_name\": \"function\"},"
-                             " \"a3\": {\"class_name\": \"Activation\", \"config\": {\"name\": \"elu\"}},"
-                             " \"a4\": \"swishh\", \"a5\": 3,"
-                             " \"init\": {\"class_name\": \"RandomUniform\", \"config\": {\"minval\": -1, \"maxval\": 2}}}");
+    cJSON *cfg = cJSON_Parse(
+        "{\"units\": 4, \"half\": 2.5, \"flag\": true, \"s\": \"x\", \"nil\": null,"
+        " \"a1\": \"relu\","
+        " \"a2\": {\"module\": \"builtins\", \"class_name\": \"function\","
+        "        \"config\": \"tanh\", \"registered_name\": \"function\"},"
+        " \"a3\": {\"class_name\": \"Activation\", \"config\": {\"name\": \"elu\"}},"
+        " \"a4\": \"swishh\", \"a5\": 3,"
+        " \"init\": {\"class_name\": \"RandomUniform\", \"config\": {\"minval\": -1, \"maxval\": 2}}}");
     ck_assert_ptr_nonnull(cfg);
     int i = -1;
     double d = -1;
@@ -446,8 +447,8 @@ START_TEST(test_config_helpers)
     ck_assert_double_eq(init.maxval, 2);
     ck_assert_fails(ck_config_get_init(cfg, "s", &init), CK_ERR_NAME);
     assert_message_has("'s'");
-    static const char *const known[] = {"units", "half", "flag", "s", "a1", "a2", "a3", "a4", "a5",
-                                        "init", NULL};
+    static const char *const known[] = {"units", "half", "flag", "s",    "a1", "a2",
+                                        "a3",    "a4",   "a5",   "init", NULL};
     ck_assert_ok(ck_config_check_keys(cfg, "Test", known));
     ck_assert_fails(ck_config_check_keys(cfg, "Test", known + 1), CK_ERR_UNSUPPORTED);
     assert_message_has("units");
@@ -556,7 +557,8 @@ START_TEST(test_frozen_layer_keeps_weights)
         x[i] = (float)((i * 7) % 5) - 2.0f;
     for (int i = 0; i < 8 * 2; i++)
         y[i] = (float)(i % 3);
-    ck_tensor tx = {.rank = 2, .dims = {8, 3}, .data = x}, ty = {.rank = 2, .dims = {8, 2}, .data = y};
+    ck_tensor tx = {.rank = 2, .dims = {8, 3}, .data = x},
+              ty = {.rank = 2, .dims = {8, 2}, .data = y};
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
     ck_assert_ok(ck_model_fit(m, &tx, &ty, NULL, .epochs = 3, .batch_size = 4, .verbose = 0));
     ck_tensor k;

@@ -73,7 +73,7 @@ START_TEST(test_float64_converted)
     ck_assert_int_eq(t.rank, 1);
     ck_assert_int_eq(t.dims[0], 3);
     ck_assert_float_eq(t.data[0], 0.1f);
-    ck_assert(isinf(t.data[1]) && t.data[1] < 0);   /* out of float range */
+    ck_assert(isinf(t.data[1]) && t.data[1] < 0); /* out of float range */
     ck_assert_float_eq(t.data[2], 2.5f);
     ck_npy_free(&t);
 }
@@ -85,7 +85,12 @@ START_TEST(test_signed_integers)
     const int16_t i2[3] = {-32768, 1, 32767};
     const int32_t i4[3] = {-2000000000, 7, 2000000000};
     const int64_t i8[3] = {-5, INT64_C(1) << 40, 3};
-    struct { const char *descr; const void *data; size_t n; float want[3]; } cases[] = {
+    struct {
+        const char *descr;
+        const void *data;
+        size_t n;
+        float want[3];
+    } cases[] = {
         {"|i1", i1, sizeof i1, {-128, 0, 127}},
         {"<i2", i2, sizeof i2, {-32768, 1, 32767}},
         {"<i4", i4, sizeof i4, {-2e9f, 7, 2e9f}},
@@ -109,7 +114,12 @@ START_TEST(test_unsigned_and_bool)
     const uint32_t u4[3] = {4000000000u, 0, 9};
     const uint64_t u8[3] = {UINT64_MAX, 1, 2};
     const uint8_t b1[3] = {0, 1, 1};
-    struct { const char *descr; const void *data; size_t n; float want[3]; } cases[] = {
+    struct {
+        const char *descr;
+        const void *data;
+        size_t n;
+        float want[3];
+    } cases[] = {
         {"|u1", u1, sizeof u1, {0, 200, 255}},
         {"<u2", u2, sizeof u2, {65535, 2, 3}},
         {"<u4", u4, sizeof u4, {4e9f, 0, 9}},
@@ -173,10 +183,10 @@ START_TEST(test_versions_2_and_3)
         ck_assert_ok(ck_npy_parse(b, len, &t));
         ck_assert_float_eq(t.data[1], 5.0f);
         ck_npy_free(&t);
-        b[6] = 4;   /* unknown major version */
+        b[6] = 4; /* unknown major version */
         ck_assert_fails(ck_npy_parse(b, len, &t), CK_ERR_UNSUPPORTED);
         b[6] = (unsigned char)major;
-        b[7] = 1;   /* unknown minor version */
+        b[7] = 1; /* unknown minor version */
         ck_assert_fails(ck_npy_parse(b, len, &t), CK_ERR_UNSUPPORTED);
         free(b);
     }
@@ -234,12 +244,12 @@ START_TEST(test_corrupt_headers)
     const char *bad[] = {
         "",
         "[]",
-        "{'descr': '<f4', 'fortran_order': False}",                         /* no shape */
+        "{'descr': '<f4', 'fortran_order': False}", /* no shape */
         "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}",
         "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}",
         "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}",
         "{'descr': '<f4', 'fortran_order': False, 'shape': [2]}",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (2)}",           /* int, not tuple */
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2)}", /* int, not tuple */
         "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}",
         "{'descr': '<f4', 'fortran_order': False, 'shape': (2,,)}",
         "{'descr': '<f4', 'fortran_order': False, 'shape': (2 1)}",
@@ -264,7 +274,8 @@ END_TEST
 START_TEST(test_header_length_capped)
 {
     /* A v2 header claiming 100000 bytes is refused before anything else. */
-    unsigned char b[16] = {0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 0xa0, 0x86, 0x01, 0x00, '{', '}', ' ', '\n'};
+    unsigned char b[16] = {0x93, 'N',  'U',  'M',  'P', 'Y', 2,   0,
+                           0xa0, 0x86, 0x01, 0x00, '{', '}', ' ', '\n'};
     ck_tensor t;
     ck_assert_fails(ck_npy_parse(b, sizeof b, &t), CK_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "limit"));
@@ -300,10 +311,10 @@ START_TEST(test_huge_shapes_overflow)
 {
     const float v[4] = {0};
     const char *shapes[] = {
-        "(9223372036854775807, 9223372036854775807)",   /* count overflows */
-        "(99999999999999999999,)",                       /* does not fit int64 */
-        "(2305843009213693952,)",                        /* count * 8 bytes overflows */
-        "(1000000, 1000000)",                            /* fits, but the data is absent */
+        "(9223372036854775807, 9223372036854775807)", /* count overflows */
+        "(99999999999999999999,)",                    /* does not fit int64 */
+        "(2305843009213693952,)",                     /* count * 8 bytes overflows */
+        "(1000000, 1000000)",                         /* fits, but the data is absent */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         ck_tensor t;
@@ -410,7 +421,8 @@ START_TEST(test_write_read_round_trip)
         ck_assert_int_eq((10 + hlen) % 64, 0);
         ck_assert_int_eq(raw[6], 1);
         ck_assert_int_eq(raw[9 + hlen], '\n');
-        ck_assert_int_eq(memcmp(raw + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (", 51), 0);
+        ck_assert_int_eq(
+            memcmp(raw + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (", 51), 0);
         free(raw);
         ck_tensor r;
         ck_assert_ok(ck_npy_read(path, &r));
@@ -429,7 +441,8 @@ START_TEST(test_write_read_round_trip)
     size_t len;
     unsigned char *raw = read_all(path, &len);
     ck_assert_int_eq(len, 128 + 24 * 4);
-    ck_assert_int_eq(memcmp(raw + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), }", 58), 0);
+    ck_assert_int_eq(
+        memcmp(raw + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), }", 58), 0);
     free(raw);
     unlink(path);
     rmdir(tmpdir);

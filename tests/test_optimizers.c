@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#define NP 6  /* W (2x2) then b (2), the model's parameter order */
+#define NP 6 /* W (2x2) then b (2), the model's parameter order */
 
 static const float X[2] = {1.0f, 2.0f};
 static const double W0[NP] = {0.1, 0.2, 0.3, 0.4, 0.5, -0.5};
@@ -149,11 +149,15 @@ END_TEST
 
 START_TEST(adam_variants)
 {
-    ck_optimizer_options keras = {.name = "adam", .learning_rate = 0.001, .beta_1 = 0.9, .beta_2 = 0.999,
-                                  .epsilon = 1e-7};
+    ck_optimizer_options keras = {
+        .name = "adam", .learning_rate = 0.001, .beta_1 = 0.9, .beta_2 = 0.999, .epsilon = 1e-7};
     check_steps((ck_optimizer_options){.name = "Adam"}, keras, 3);
-    ck_optimizer_options custom = {.name = "adam", .learning_rate = 0.1, .beta_1 = 0.5, .beta_2 = 0.6,
-                                   .epsilon = 1e-3, .amsgrad = true};
+    ck_optimizer_options custom = {.name = "adam",
+                                   .learning_rate = 0.1,
+                                   .beta_1 = 0.5,
+                                   .beta_2 = 0.6,
+                                   .epsilon = 1e-3,
+                                   .amsgrad = true};
     check_steps(custom, custom, 3);
     custom.amsgrad = false;
     check_steps(custom, custom, 3);
@@ -162,10 +166,11 @@ END_TEST
 
 START_TEST(rmsprop_variants)
 {
-    ck_optimizer_options keras = {.name = "rmsprop", .learning_rate = 0.001, .rho = 0.9, .epsilon = 1e-7};
+    ck_optimizer_options keras = {
+        .name = "rmsprop", .learning_rate = 0.001, .rho = 0.9, .epsilon = 1e-7};
     check_steps((ck_optimizer_options){.name = "rmsprop"}, keras, 3);
-    ck_optimizer_options o = {.name = "rmsprop", .learning_rate = 0.01, .rho = 0.8, .epsilon = 1e-7,
-                              .momentum = 0.5};
+    ck_optimizer_options o = {
+        .name = "rmsprop", .learning_rate = 0.01, .rho = 0.8, .epsilon = 1e-7, .momentum = 0.5};
     check_steps(o, o, 3);
     o.centered = true;
     check_steps(o, o, 3);
@@ -176,11 +181,13 @@ END_TEST
 
 START_TEST(adagrad_defaults)
 {
-    ck_optimizer_options keras = {.name = "adagrad", .learning_rate = 0.001, .initial_accumulator_value = 0.1,
+    ck_optimizer_options keras = {.name = "adagrad",
+                                  .learning_rate = 0.001,
+                                  .initial_accumulator_value = 0.1,
                                   .epsilon = 1e-7};
     check_steps((ck_optimizer_options){.name = "adagrad"}, keras, 3);
-    ck_optimizer_options o = {.name = "adagrad", .learning_rate = 0.5, .initial_accumulator_value = 1.0,
-                              .epsilon = 1e-7};
+    ck_optimizer_options o = {
+        .name = "adagrad", .learning_rate = 0.5, .initial_accumulator_value = 1.0, .epsilon = 1e-7};
     check_steps(o, o, 3);
 }
 END_TEST
@@ -191,11 +198,16 @@ START_TEST(clipping)
     check_steps(o, o, 2);
     o = (ck_optimizer_options){.name = "sgd", .learning_rate = 1.0, .clipvalue = 0.3};
     check_steps(o, o, 2);
-    o = (ck_optimizer_options){.name = "adam", .learning_rate = 0.01, .beta_1 = 0.9, .beta_2 = 0.999,
-                               .epsilon = 1e-7, .global_clipnorm = 1.0};
+    o = (ck_optimizer_options){.name = "adam",
+                               .learning_rate = 0.01,
+                               .beta_1 = 0.9,
+                               .beta_2 = 0.999,
+                               .epsilon = 1e-7,
+                               .global_clipnorm = 1.0};
     check_steps(o, o, 2);
     /* First step by hand: ||grad W|| = sqrt(1.45) > 0.5 is scaled, ||grad b|| = sqrt(0.29) too. */
-    ck_model *m = tiny_model(&(ck_optimizer_options){.name = "sgd", .learning_rate = 1.0, .clipnorm = 0.5});
+    ck_model *m = tiny_model(
+        &(ck_optimizer_options){.name = "sgd", .learning_rate = 1.0, .clipnorm = 0.5});
     ck_tensor x = {2, {1, 2}, (float *)X}, y = {2, {1, 2}, (float *)Y[0]};
     ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
     ck_assert_close(m->params[0], 0.1 - 0.2 * 0.5 / sqrt(1.45), 1e-7);
@@ -209,9 +221,12 @@ START_TEST(invalid_options)
     ck_model *m = ck_sequential();
     ck_assert_ok(ck_model_add(m, ck_input(2)));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 1)));
-    ck_assert_fails(ck_model_compile(m, .optimizer = {.name = "adamw"}, .loss = "mse"), CK_ERR_NAME);
-    ck_assert_fails(ck_model_compile(m, .optimizer = {.name = NULL}, .loss = "mse"), CK_ERR_ARGUMENT);
-    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(.clipnorm = 1, .clipvalue = 1), .loss = "mse"),
+    ck_assert_fails(ck_model_compile(m, .optimizer = {.name = "adamw"}, .loss = "mse"),
+                    CK_ERR_NAME);
+    ck_assert_fails(ck_model_compile(m, .optimizer = {.name = NULL}, .loss = "mse"),
+                    CK_ERR_ARGUMENT);
+    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(.clipnorm = 1, .clipvalue = 1),
+                                     .loss = "mse"),
                     CK_ERR_ARGUMENT);
     ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = -1), .loss = "mse"),
                     CK_ERR_ARGUMENT);
@@ -291,14 +306,16 @@ START_TEST(training_config_round_trip)
     char *text2 = cJSON_PrintUnformatted(j2);
     ck_assert_str_eq(text, text2);
     /* tf.keras 2.2 style: "lr" and a plain loss name. */
-    cJSON *old = cJSON_Parse("{\"optimizer_config\": {\"class_name\": \"Adam\", \"config\": {\"lr\": "
-                             "0.004, \"beta_1\": 0.9, \"beta_2\": 0.999, \"decay\": 0.0, \"epsilon\": "
-                             "1e-07, \"amsgrad\": false}}, \"loss\": \"mean_squared_error\", "
-                             "\"metrics\": [\"mae\"], \"sample_weight_mode\": null}");
+    cJSON *old = cJSON_Parse(
+        "{\"optimizer_config\": {\"class_name\": \"Adam\", \"config\": {\"lr\": "
+        "0.004, \"beta_1\": 0.9, \"beta_2\": 0.999, \"decay\": 0.0, \"epsilon\": "
+        "1e-07, \"amsgrad\": false}}, \"loss\": \"mean_squared_error\", "
+        "\"metrics\": [\"mae\"], \"sample_weight_mode\": null}");
     ck_assert_ok(ck_train_config_from_json(m2, old));
     cJSON *j3 = ck_train_config_to_json(m2);
     cJSON *lr = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j3, "optimizer_config"),
-                                                        "config"), "learning_rate");
+                                                        "config"),
+                                    "learning_rate");
     ck_assert_close(lr->valuedouble, 0.004, 1e-12);
     cJSON *bad = cJSON_Parse("{\"optimizer_config\": {\"class_name\": \"Adam\", \"config\": "
                              "{\"learning_rate\": 0.1, \"decay\": 0.5}}, \"loss\": \"mse\"}");
@@ -342,15 +359,16 @@ START_TEST(explicit_zeros_kept)
     ck_assert_close(got[1].learning_rate, 0.001, 0);
     ck_assert_close(got[2].initial_accumulator_value, 0, 0);
     /* The steps follow the formulas with those zeros. */
-    ck_optimizer_options adam0 = {.name = "adam", .learning_rate = 0.01, .beta_1 = 0, .beta_2 = 0,
-                                  .epsilon = 1e-7};
+    ck_optimizer_options adam0 = {
+        .name = "adam", .learning_rate = 0.01, .beta_1 = 0, .beta_2 = 0, .epsilon = 1e-7};
     check_steps(got[0], adam0, 3);
-    ck_optimizer_options rms0 = {.name = "rmsprop", .learning_rate = 0.001, .rho = 0, .epsilon = 1e-7};
+    ck_optimizer_options rms0 = {
+        .name = "rmsprop", .learning_rate = 0.001, .rho = 0, .epsilon = 1e-7};
     check_steps(got[1], rms0, 3);
     /* From C, zero means the default unless its explicit bit is set. */
     ck_optimizer_options c = {.name = "adam", .beta_1 = 0, .explicit_fields = CK_OPT_BETA_1};
-    ck_optimizer_options keras = {.name = "adam", .learning_rate = 0.001, .beta_1 = 0, .beta_2 = 0.999,
-                                  .epsilon = 1e-7};
+    ck_optimizer_options keras = {
+        .name = "adam", .learning_rate = 0.001, .beta_1 = 0, .beta_2 = 0.999, .epsilon = 1e-7};
     check_steps(c, keras, 2);
     /* Zero epsilon would divide 0 by 0: refused, not replaced. */
     ck_model *m = ck_sequential();
@@ -375,8 +393,9 @@ START_TEST(keras3_options_refused)
         ck_assert_fails(ck_optimizer_from_json(j, &o), CK_ERR_UNSUPPORTED);
         cJSON_Delete(j);
     }
-    cJSON *j = cJSON_Parse("{\"class_name\": \"Adam\", \"config\": {\"gradient_accumulation_steps\": "
-                           "null, \"loss_scale_factor\": null, \"use_ema\": false}}");
+    cJSON *j = cJSON_Parse(
+        "{\"class_name\": \"Adam\", \"config\": {\"gradient_accumulation_steps\": "
+        "null, \"loss_scale_factor\": null, \"use_ema\": false}}");
     ck_optimizer_options o;
     ck_assert_ok(ck_optimizer_from_json(j, &o));
     cJSON_Delete(j);
@@ -454,8 +473,9 @@ START_TEST(train_config_json_out_of_memory)
     ck_model *m = ck_sequential();
     ck_assert_ok(ck_model_add(m, ck_input(2)));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax")));
-    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(.clipnorm = 1), .loss = "categorical_crossentropy",
-                                  .from_logits = true, .metrics = {"accuracy", "mse"}));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(.clipnorm = 1),
+                                  .loss = "categorical_crossentropy", .from_logits = true,
+                                  .metrics = {"accuracy", "mse"}));
     cJSON *full = ck_train_config_to_json(m);
     char *want = cJSON_PrintUnformatted(full);
     cJSON_Delete(full);

@@ -52,9 +52,9 @@ static void set_random_weights(ck_model *m)
 }
 
 /* Keras's constant-initializer test layers: kernel 0.01, recurrent 0.02, bias 0.03. */
-#define K_INITS                                                                              \
-    .kernel_initializer = CK_INIT("constant", .value = 0.01),                                \
-    .recurrent_initializer = CK_INIT("constant", .value = 0.02),                             \
+#define K_INITS                                                  \
+    .kernel_initializer = CK_INIT("constant", .value = 0.01),    \
+    .recurrent_initializer = CK_INIT("constant", .value = 0.02), \
     .bias_initializer = CK_INIT("constant", .value = 0.03)
 
 /* y has room for exactly `ny` values. */
@@ -91,11 +91,11 @@ static double act_d(const char *name, double x)
 }
 
 typedef struct ref_rnn {
-    const char *cls;  /* "GRU", "SimpleRNN", "LSTM" */
+    const char *cls; /* "GRU", "SimpleRNN", "LSTM" */
     int units;
     const char *act, *ract;
     bool seq, backwards, bias, reset_after;
-    const float *W, *U, *b;  /* Keras layouts */
+    const float *W, *U, *b; /* Keras layouts */
 } ref_rnn;
 
 static int ref_gates(const ref_rnn *p)
@@ -114,7 +114,8 @@ static void ref_affine(const float *in, int n, const float *M, int G, const floa
     }
 }
 
-static void ref_affine_d(const double *in, int n, const float *M, int G, const float *brow, double *v)
+static void ref_affine_d(const double *in, int n, const float *M, int G, const float *brow,
+                         double *v)
 {
     for (int j = 0; j < G; j++) {
         double s = brow ? brow[j] : 0;
@@ -162,7 +163,8 @@ static void ref_step(const ref_rnn *p, const float *xt, int F, double *h, double
             rhu[j] = s;
         }
         for (int j = 0; j < u; j++) {
-            double pre = p->reset_after ? xv[2 * u + j] + r[j] * hv[2 * u + j] : xv[2 * u + j] + rhu[j];
+            double pre = p->reset_after ? xv[2 * u + j] + r[j] * hv[2 * u + j]
+                                        : xv[2 * u + j] + rhu[j];
             hh[j] = act_d(p->act, pre);
         }
         for (int j = 0; j < u; j++)
@@ -187,13 +189,15 @@ static void ref_run(const ref_rnn *p, const float *x, int B, int T, int F, doubl
     }
 }
 
-static ref_rnn ref_from_layer(ck_layer *l, const char *cls, int units, const char *act, const char *ract,
-                              bool seq, bool backwards, bool bias, bool reset_after, int first_weight)
+static ref_rnn ref_from_layer(ck_layer *l, const char *cls, int units, const char *act,
+                              const char *ract, bool seq, bool backwards, bool bias,
+                              bool reset_after, int first_weight)
 {
     ck_tensor w[3] = {0};
     for (int i = 0; i < (bias ? 3 : 2); i++)
         ck_assert_ok(ck_layer_weight(l, first_weight + i, NULL, &w[i]));
-    return (ref_rnn){cls, units, act, ract, seq, backwards, bias, reset_after, w[0].data, w[1].data, w[2].data};
+    return (ref_rnn){cls,  units,       act,       ract,      seq,      backwards,
+                     bias, reset_after, w[0].data, w[1].data, w[2].data};
 }
 
 /* ------------------------------------------------------ Keras golden numbers */
@@ -202,8 +206,10 @@ START_TEST(test_gru_keras_golden)
 {
     float *x = arange(72);
     float y[9];
-    const double def[] = {0.5217289, 0.6371659, 0.39384964}, back[] = {0.24406259, 0.611516, 0.3928808};
-    const double no_ra[] = {0.51447755, 0.6426879, 0.40208298}, no_b[] = {0.49988455, 0.64701194, 0.4103359};
+    const double def[] = {0.5217289, 0.6371659, 0.39384964},
+                 back[] = {0.24406259, 0.611516, 0.3928808};
+    const double no_ra[] = {0.51447755, 0.6426879, 0.40208298},
+                 no_b[] = {0.49988455, 0.64701194, 0.4103359};
     struct {
         ck_layer *l;
         const double *expect;
@@ -294,10 +300,11 @@ START_TEST(test_simple_rnn_by_hand)
 {
     const float x[] = {1, 2, 3};
     float y[3];
-    ck_model *m = model_of(ck_simple_rnn(1, .activation = "linear", .return_sequences = true,
-                                         .kernel_initializer = CK_INIT("constant", .value = 0.5),
-                                         .recurrent_initializer = CK_INIT("constant", .value = 0.5)),
-                           3, 1);
+    ck_model *m = model_of(
+        ck_simple_rnn(1, .activation = "linear", .return_sequences = true,
+                      .kernel_initializer = CK_INIT("constant", .value = 0.5),
+                      .recurrent_initializer = CK_INIT("constant", .value = 0.5)),
+        3, 1);
     predict_n(m, x, 1, 3, 1, y, sizeof y / sizeof y[0]);
     ck_assert_close(y[0], 0.5, 1e-7);
     ck_assert_close(y[1], 1.25, 1e-7);
@@ -326,7 +333,7 @@ START_TEST(test_bidirectional_keras_golden)
     float *x = arange(24);
     float y[16];
     const double concat[] = {0.39687276, 0.39687276, 0.10004295, 0.10004295,
-                             0.7237238, 0.7237238, 0.53391594, 0.53391594};
+                             0.7237238,  0.7237238,  0.53391594, 0.53391594};
     const double ave[] = {0.24845785, 0.6288199};
     ck_model *m = model_of(ck_bidirectional(ck_simple_rnn(2, K_INITS)), 3, 4);
     predict_n(m, x, 2, 3, 4, y, sizeof y / sizeof y[0]);
@@ -338,13 +345,14 @@ START_TEST(test_bidirectional_keras_golden)
     ck_model_free(m);
 
     const double gru_sum[] = {0.20937867, 0.34462988, 0.40290534, 0.59829646, 0.6734641, 0.6479671};
-    m = model_of(ck_bidirectional(ck_gru(2, K_INITS, .return_sequences = true), .merge_mode = "sum"), 3, 4);
+    m = model_of(
+        ck_bidirectional(ck_gru(2, K_INITS, .return_sequences = true), .merge_mode = "sum"), 3, 4);
     predict_n(m, x, 2, 3, 4, y, sizeof y / sizeof y[0]);
     assert_rows(y, 6, 2, gru_sum, true);
     ck_model_free(m);
 
     /* x reshaped (2, 4, 3). */
-    const double lstm[] = {0.1990008, 0.1990008, 0.12659755, 0.12659755,
+    const double lstm[] = {0.1990008,  0.1990008,  0.12659755, 0.12659755,
                            0.52335435, 0.52335435, 0.44717982, 0.44717982};
     m = model_of(ck_bidirectional(ck_lstm(2, K_INITS)), 4, 3);
     predict_n(m, x, 2, 4, 3, y, sizeof y / sizeof y[0]);
@@ -352,7 +360,7 @@ START_TEST(test_bidirectional_keras_golden)
     ck_model_free(m);
 
     const double stateful[] = {0.26234663, 0.26234663, 0.16959146, 0.16959146,
-                               0.6137073, 0.6137073, 0.5381646, 0.5381646};
+                               0.6137073,  0.6137073,  0.5381646,  0.5381646};
     m = model_of(ck_bidirectional(ck_lstm(2, K_INITS, .stateful = true)), 4, 3);
     for (int round = 0; round < 2; round++) {
         predict_n(m, x, 2, 4, 3, y, sizeof y / sizeof y[0]);
@@ -377,7 +385,8 @@ typedef struct rnn_case {
 
 static rnn_case decode_case(int i)
 {
-    static const char *const acts[][2] = {{NULL, NULL}, {"relu", "hard_sigmoid"}, {"linear", "sigmoid"}};
+    static const char *const acts[][2] = {
+        {NULL, NULL}, {"relu", "hard_sigmoid"}, {"linear", "sigmoid"}};
     rnn_case c = {.seq = i & 1, .backwards = i & 2, .bias = !(i & 4), .reset_after = !(i & 8)};
     c.act = acts[(i >> 4) % 3][0];
     c.ract = acts[(i >> 4) % 3][1];
@@ -387,14 +396,18 @@ static rnn_case decode_case(int i)
 static ck_layer *make_layer(const char *cls, const rnn_case *c, int units)
 {
     if (strcmp(cls, "GRU") == 0)
-        return ck_gru(units, .activation = c->act, .recurrent_activation = c->ract, .no_bias = !c->bias,
-                      .no_reset_after = !c->reset_after, .return_sequences = c->seq, .go_backwards = c->backwards);
+        return ck_gru(units, .activation = c->act, .recurrent_activation = c->ract,
+                      .no_bias = !c->bias, .no_reset_after = !c->reset_after,
+                      .return_sequences = c->seq, .go_backwards = c->backwards);
     if (strcmp(cls, "LSTM") == 0)
-        return ck_lstm_new(&(ck_lstm_options){.units = units, .activation = c->act,
-                                              .recurrent_activation = c->ract, .no_bias = !c->bias,
-                                              .return_sequences = c->seq, .go_backwards = c->backwards});
-    return ck_simple_rnn(units, .activation = c->act, .no_bias = !c->bias, .return_sequences = c->seq,
-                         .go_backwards = c->backwards);
+        return ck_lstm_new(&(ck_lstm_options){.units = units,
+                                              .activation = c->act,
+                                              .recurrent_activation = c->ract,
+                                              .no_bias = !c->bias,
+                                              .return_sequences = c->seq,
+                                              .go_backwards = c->backwards});
+    return ck_simple_rnn(units, .activation = c->act, .no_bias = !c->bias,
+                         .return_sequences = c->seq, .go_backwards = c->backwards);
 }
 
 static void check_against_reference(const char *cls, int i)
@@ -406,12 +419,13 @@ static void check_against_reference(const char *cls, int i)
     double ref[B * T * U];
     fill_random(x, sizeof x / sizeof x[0], -1.5, 1.5);
     predict_n(m, x, B, T, F, y, sizeof y / sizeof y[0]);
-    ref_rnn p = ref_from_layer(ck_model_layer(m, 0), cls, U, c.act, c.ract ? c.ract : "sigmoid", c.seq,
-                               c.backwards, c.bias, c.reset_after, 0);
+    ref_rnn p = ref_from_layer(ck_model_layer(m, 0), cls, U, c.act, c.ract ? c.ract : "sigmoid",
+                               c.seq, c.backwards, c.bias, c.reset_after, 0);
     ref_run(&p, x, B, T, F, ref);
     int n = B * (c.seq ? T : 1) * U;
     for (int k = 0; k < n; k++)
-        ck_assert_msg(fabs(y[k] - ref[k]) < 2e-5 * fmax(1, fabs(ref[k])), "%s case %d value %d: %.7g vs %.7g", cls, i, k, y[k], ref[k]);
+        ck_assert_msg(fabs(y[k] - ref[k]) < 2e-5 * fmax(1, fabs(ref[k])),
+                      "%s case %d value %d: %.7g vs %.7g", cls, i, k, y[k], ref[k]);
     ck_model_free(m);
 }
 
@@ -429,7 +443,8 @@ START_TEST(test_simple_rnn_reference)
 }
 END_TEST
 
-static void merge_ref(const char *mode, const double *f, const double *b, int rows, int T_, bool seq, double *out)
+static void merge_ref(const char *mode, const double *f, const double *b, int rows, int T_,
+                      bool seq, double *out)
 {
     int width = strcmp(mode, "concat") == 0 ? 2 * U : U;
     for (int r = 0; r < rows; r++) {
@@ -440,7 +455,9 @@ static void merge_ref(const char *mode, const double *f, const double *b, int ro
                 out[r * width + j] = a;
                 out[r * width + U + j] = c;
             } else {
-                out[r * width + j] = strcmp(mode, "sum") == 0 ? a + c : strcmp(mode, "mul") == 0 ? a * c : (a + c) / 2;
+                out[r * width + j] = strcmp(mode, "sum") == 0   ? a + c
+                                     : strcmp(mode, "mul") == 0 ? a * c
+                                                                : (a + c) / 2;
             }
         }
     }
@@ -467,8 +484,8 @@ START_TEST(test_bidirectional_reference)
     int rows = B * (c.seq ? T : 1), width = strcmp(mode, "concat") == 0 ? 2 * U : U;
     merge_ref(mode, rf, rb, rows, T, c.seq, ref);
     for (int k = 0; k < rows * width; k++)
-        ck_assert_msg(fabs(y[k] - ref[k]) < 2e-5 * fmax(1, fabs(ref[k])), "%s %s seq=%d value %d: %.7g vs %.7g", cls, mode, c.seq, k,
-                      y[k], ref[k]);
+        ck_assert_msg(fabs(y[k] - ref[k]) < 2e-5 * fmax(1, fabs(ref[k])),
+                      "%s %s seq=%d value %d: %.7g vs %.7g", cls, mode, c.seq, k, y[k], ref[k]);
     ck_model_free(m);
 }
 END_TEST
@@ -477,7 +494,8 @@ END_TEST
 
 /* Loss sum(y * r) of one training forward of the model's only layer, with
  * the dropout masks drawn from a copy of `rng` so every call sees the same. */
-static double loss_of(ck_layer *l, const ck_tensor *x, ck_tensor *y, const float *r, const ck_rng *rng)
+static double loss_of(ck_layer *l, const ck_tensor *x, ck_tensor *y, const float *r,
+                      const ck_rng *rng)
 {
     ck_rng local = *rng;
     ck_run_ctx ctx = {.training = true, .rng = &local};
@@ -490,8 +508,8 @@ static double loss_of(ck_layer *l, const ck_tensor *x, ck_tensor *y, const float
 
 static void assert_grad(double analytic, double numeric, const char *what, size_t i)
 {
-    ck_assert_msg(fabs(analytic - numeric) <= 2e-3 + 2e-2 * fabs(numeric), "%s #%zu: analytic %.6g, numeric %.6g",
-                  what, i, analytic, numeric);
+    ck_assert_msg(fabs(analytic - numeric) <= 2e-3 + 2e-2 * fabs(numeric),
+                  "%s #%zu: analytic %.6g, numeric %.6g", what, i, analytic, numeric);
 }
 
 static void grad_check(ck_model *m, int Bn, int Tn, int Fn)
@@ -570,7 +588,8 @@ START_TEST(test_dropout_gradients)
 {
     ck_layer *layers[] = {
         ck_gru(4, .dropout = 0.3, .recurrent_dropout = 0.4, .return_sequences = true),
-        ck_gru(4, .dropout = 0.3, .recurrent_dropout = 0.4, .no_reset_after = true, .go_backwards = true),
+        ck_gru(4, .dropout = 0.3, .recurrent_dropout = 0.4, .no_reset_after = true,
+               .go_backwards = true),
         ck_simple_rnn(4, .dropout = 0.3, .recurrent_dropout = 0.4, .return_sequences = true),
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
@@ -587,7 +606,8 @@ START_TEST(test_bidirectional_gradients)
     static const char *const classes[] = {"LSTM", "GRU", "SimpleRNN"};
     static const char *const modes[] = {"concat", "sum", "mul", "ave"};
     rnn_case c = {.seq = _i & 1, .bias = true, .reset_after = true};
-    ck_model *m = model_of(ck_bidirectional(make_layer(classes[(_i / 2) % 3], &c, 3), .merge_mode = modes[_i / 6]),
+    ck_model *m = model_of(ck_bidirectional(make_layer(classes[(_i / 2) % 3], &c, 3),
+                                            .merge_mode = modes[_i / 6]),
                            3, 2);
     set_random_weights(m);
     grad_check(m, 2, 3, 2);
@@ -670,8 +690,8 @@ START_TEST(test_output_shapes)
     static const char *const modes[] = {"concat", "sum", "mul", "ave"};
     for (int seq = 0; seq < 2; seq++)
         for (int k = 0; k < 4; k++) {
-            ck_model *m = model_of(ck_bidirectional(ck_gru(4, .return_sequences = seq), .merge_mode = modes[k]), 5,
-                                   3);
+            ck_model *m = model_of(
+                ck_bidirectional(ck_gru(4, .return_sequences = seq), .merge_mode = modes[k]), 5, 3);
             int rank;
             int64_t dims[CK_MAX_RANK];
             ck_assert_ok(ck_model_output_shape(m, &rank, dims));
@@ -697,7 +717,8 @@ START_TEST(test_summary_rows)
 {
     ck_model *m = ck_sequential_new(NULL);
     ck_assert_ok(ck_model_add(m, ck_input(5, 126)));
-    ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_lstm_new(&(ck_lstm_options){.units = 64, .return_sequences = true}))));
+    ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_lstm_new(
+                                     &(ck_lstm_options){.units = 64, .return_sequences = true}))));
     ck_assert_ok(ck_model_add(m, ck_gru(32, .return_sequences = true)));
     ck_assert_ok(ck_model_add(m, ck_simple_rnn(16)));
     char *s = ck_test_summary(m, CK_SUMMARY_KERAS2_7);
@@ -712,7 +733,9 @@ START_TEST(test_summary_rows)
     }
     /* The 30-character name cell wraps; the shape and count stay on its first line. */
     const char *bi = strstr(s, " bidirectional (Bidirectiona");
-    ck_assert_msg(bi && strstr(bi, "(None, 5, 128)") && strstr(bi, "97792") < strstr(bi, " gru (GRU)"), "%s", s);
+    ck_assert_msg(bi && strstr(bi, "(None, 5, 128)") &&
+                      strstr(bi, "97792") < strstr(bi, " gru (GRU)"),
+                  "%s", s);
     ck_assert_msg(strstr(s, "Total params: 114,128"), "%s", s);
     free(s);
     ck_model_free(m);
@@ -761,13 +784,15 @@ static void round_trip(ck_layer *layer)
 
 START_TEST(test_config_round_trip)
 {
-    round_trip(ck_gru(5, .activation = "relu", .recurrent_activation = "hard_sigmoid", .no_reset_after = true,
-                      .go_backwards = true, .return_sequences = true, .dropout = 0.25,
-                      .bias_initializer = CK_INIT("constant", .value = 0.5)));
+    round_trip(ck_gru(5, .activation = "relu", .recurrent_activation = "hard_sigmoid",
+                      .no_reset_after = true, .go_backwards = true, .return_sequences = true,
+                      .dropout = 0.25, .bias_initializer = CK_INIT("constant", .value = 0.5)));
     round_trip(ck_gru(3, .no_bias = true, .stateful = true));
-    round_trip(ck_simple_rnn(6, .activation = "sigmoid", .recurrent_dropout = 0.5, .return_sequences = true));
-    round_trip(ck_bidirectional(ck_lstm_new(&(ck_lstm_options){.units = 3, .return_sequences = true}),
-                                .merge_mode = "mul"));
+    round_trip(ck_simple_rnn(6, .activation = "sigmoid", .recurrent_dropout = 0.5,
+                             .return_sequences = true));
+    round_trip(
+        ck_bidirectional(ck_lstm_new(&(ck_lstm_options){.units = 3, .return_sequences = true}),
+                         .merge_mode = "mul"));
     round_trip(ck_bidirectional(ck_gru(2, .name = "g"), .merge_mode = "ave", .name = "bi"));
 }
 END_TEST
@@ -803,7 +828,8 @@ static ck_layer *from_json(const char *json)
 {
     cJSON *cfg = cJSON_Parse(json);
     ck_assert_ptr_nonnull(cfg);
-    const ck_layer_ops *ops = ck_layer_ops_find(cJSON_GetObjectItem(cfg, "class_name")->valuestring);
+    const ck_layer_ops *ops = ck_layer_ops_find(
+        cJSON_GetObjectItem(cfg, "class_name")->valuestring);
     ck_assert_ptr_nonnull(ops);
     ck_layer *l = ops->from_config(cJSON_GetObjectItem(cfg, "config"), CK_KERAS3);
     cJSON_Delete(cfg);
@@ -840,8 +866,9 @@ START_TEST(test_config_from_keras)
         " \"go_backwards\": true}}}}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
     /* merge_mode None returns two tensors. */
-    ck_assert_ptr_null(from_json("{\"class_name\": \"Bidirectional\", \"config\": {\"merge_mode\": null,"
-                                 " \"layer\": {\"class_name\": \"SimpleRNN\", \"config\": {\"units\": 4}}}}"));
+    ck_assert_ptr_null(
+        from_json("{\"class_name\": \"Bidirectional\", \"config\": {\"merge_mode\": null,"
+                  " \"layer\": {\"class_name\": \"SimpleRNN\", \"config\": {\"units\": 4}}}}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
     /* A Keras 2.2 GRU config: reset_after false, hard_sigmoid. */
     l = from_json("{\"class_name\": \"GRU\", \"config\": {\"units\": 2, \"reset_after\": false,"
@@ -851,9 +878,10 @@ START_TEST(test_config_from_keras)
     ck_assert_uint_eq(m->n_params, 3 * 2 * (3 + 2 + 1));
     ck_model_free(m);
     /* Unsupported values are errors, not ignored. */
-    ck_assert_ptr_null(from_json("{\"class_name\": \"GRU\", \"config\": {\"units\": 2, \"time_major\": true}}"));
     ck_assert_ptr_null(
-        from_json("{\"class_name\": \"SimpleRNN\", \"config\": {\"units\": 2, \"kernel_regularizer\": \"l2\"}}"));
+        from_json("{\"class_name\": \"GRU\", \"config\": {\"units\": 2, \"time_major\": true}}"));
+    ck_assert_ptr_null(from_json(
+        "{\"class_name\": \"SimpleRNN\", \"config\": {\"units\": 2, \"kernel_regularizer\": \"l2\"}}"));
     ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
 }
 END_TEST
@@ -893,7 +921,8 @@ START_TEST(test_errors)
     m = model_of(ck_gru(2, .stateful = true), 3, 1);
     float x[6] = {0}, y[4];
     predict_n(m, x, 2, 3, 1, y, sizeof y / sizeof y[0]);
-    ck_tensor tx = {.rank = 3, .dims = {1, 3, 1}, .data = x}, ty = {.rank = 1, .dims = {4}, .data = y};
+    ck_tensor tx = {.rank = 3, .dims = {1, 3, 1}, .data = x},
+              ty = {.rank = 1, .dims = {4}, .data = y};
     ck_assert_fails(ck_model_predict_tensor(m, &tx, &ty), CK_ERR_SHAPE);
     ck_assert_fails(ck_rnn_get_state(ck_model_layer(m, 0), NULL, 1), CK_ERR_ARGUMENT);
     ck_model_free(m);
@@ -931,8 +960,10 @@ END_TEST
  * range, B*T*G over it (G = 64..256 here), B*T*F over it. */
 START_TEST(test_blas_int_range)
 {
-    ck_layer *layers[] = {ck_lstm_new(&(ck_lstm_options){.units = 64}), ck_gru(64), ck_simple_rnn(64)};
-    const int64_t dims[][3] = {{1 << 20, 1 << 12, 2}, {1 << 16, 1 << 10, 2}, {1 << 8, 1 << 8, 1 << 16}};
+    ck_layer *layers[] = {ck_lstm_new(&(ck_lstm_options){.units = 64}), ck_gru(64),
+                          ck_simple_rnn(64)};
+    const int64_t dims[][3] = {
+        {1 << 20, 1 << 12, 2}, {1 << 16, 1 << 10, 2}, {1 << 8, 1 << 8, 1 << 16}};
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         ck_model *m = model_of(layers[i], CK_NONE, 2);
         ck_layer *l = ck_model_layer(m, 0);
@@ -990,10 +1021,11 @@ END_TEST
 /* Running a layer twice with the same batch must not allocate again. */
 START_TEST(test_no_allocation_after_first_call)
 {
-    ck_layer *layers[] = {ck_gru(8, .return_sequences = true), ck_simple_rnn(8),
-                          ck_bidirectional(ck_gru(8, .no_reset_after = true)),
-                          ck_lstm_new(&(ck_lstm_options){.units = 80, .return_sequences = true,
-                                                         .dropout = 0.2, .recurrent_dropout = 0.2})};
+    ck_layer *layers[] = {
+        ck_gru(8, .return_sequences = true), ck_simple_rnn(8),
+        ck_bidirectional(ck_gru(8, .no_reset_after = true)),
+        ck_lstm_new(&(ck_lstm_options){
+            .units = 80, .return_sequences = true, .dropout = 0.2, .recurrent_dropout = 0.2})};
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         ck_model *m = model_of(layers[i], 5, 4);
         float x[2 * 5 * 4] = {0};
@@ -1023,10 +1055,13 @@ START_TEST(test_allocation_failures)
         if (st == CK_OK)
             st = ck_model_add(m, ck_input(4, 3));
         if (st == CK_OK)
-            st = ck_model_add(m, ck_bidirectional(ck_gru(3, .return_sequences = true, .recurrent_dropout = 0.5)));
+            st = ck_model_add(
+                m, ck_bidirectional(ck_gru(3, .return_sequences = true, .recurrent_dropout = 0.5)));
         if (st == CK_OK)
-            st = ck_model_add(m, ck_lstm_new(&(ck_lstm_options){.units = 2, .return_sequences = true,
-                                                                  .dropout = 0.5, .recurrent_dropout = 0.5}));
+            st = ck_model_add(m, ck_lstm_new(&(ck_lstm_options){.units = 2,
+                                                                .return_sequences = true,
+                                                                .dropout = 0.5,
+                                                                .recurrent_dropout = 0.5}));
         if (st == CK_OK)
             st = ck_model_add(m, ck_simple_rnn(2, .dropout = 0.5));
         if (st == CK_OK)

@@ -60,8 +60,8 @@ static const char flagship_a[] =
     "Non-trainable params: 0\n"
     "_________________________________________________________________\n";
 
-#define FLAGSHIP_B_ROWS                                                    \
-    "Model: \"sequential\"\n"                                              \
+#define FLAGSHIP_B_ROWS                                                   \
+    "Model: \"sequential\"\n"                                             \
     "_________________________________________________________________\n" \
     " Layer (type)                Output Shape              Param #   \n" \
     "=================================================================\n" \
@@ -79,15 +79,13 @@ static const char flagship_a[] =
     "                                                                 \n" \
     "=================================================================\n"
 
-static const char flagship_b[] =
-    FLAGSHIP_B_ROWS
+static const char flagship_b[] = FLAGSHIP_B_ROWS
     "Total params: 203,459\n"
     "Trainable params: 203,459\n"
     "Non-trainable params: 0\n"
     "_________________________________________________________________\n";
 
-static const char flagship_c[] =
-    FLAGSHIP_B_ROWS
+static const char flagship_c[] = FLAGSHIP_B_ROWS
     "Total params: 203459 (794.76 KB)\n"
     "Trainable params: 203459 (794.76 KB)\n"
     "Non-trainable params: 0 (0.00 Byte)\n"
@@ -116,7 +114,10 @@ static const char flagship_k3[] =
 
 START_TEST(test_flagship_summaries)
 {
-    static const struct { ck_summary_style style; const char *text; } cases[] = {
+    static const struct {
+        ck_summary_style style;
+        const char *text;
+    } cases[] = {
         {CK_SUMMARY_KERAS2, flagship_a},
         {CK_SUMMARY_KERAS2_7, flagship_b},
         {CK_SUMMARY_KERAS2_13, flagship_c},
@@ -271,14 +272,16 @@ START_TEST(test_open_axis_and_big_numbers)
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 4000)));
     char *a = ck_test_summary(m, CK_SUMMARY_KERAS2);
     /* 300*4000 + 4000 = 1,204,000 */
-    ck_assert_ptr_nonnull(strstr(a, "dense (Dense)                (None, None, 4000)        1204000   \n"));
+    ck_assert_ptr_nonnull(
+        strstr(a, "dense (Dense)                (None, None, 4000)        1204000   \n"));
     ck_assert_ptr_nonnull(strstr(a, "Total params: 1,204,000\n"));
     free(a);
     char *c = ck_test_summary(m, CK_SUMMARY_KERAS2_13);
     ck_assert_ptr_nonnull(strstr(c, "Total params: 1204000 (4.59 MB)\n"));
     free(c);
     char *k3 = ck_test_summary(m, CK_SUMMARY_KERAS3);
-    ck_assert_ptr_nonnull(strstr(k3, "│ dense (Dense)                   │ (None, None, 4000)     │     1,204,000 │\n"));
+    ck_assert_ptr_nonnull(strstr(
+        k3, "│ dense (Dense)                   │ (None, None, 4000)     │     1,204,000 │\n"));
     ck_assert_ptr_nonnull(strstr(k3, " Total params: 1,204,000 (4.59 MB)\n"));
     free(k3);
     ck_model_free(m);
@@ -299,14 +302,16 @@ START_TEST(test_keras3_optimizer_params)
     ck_assert_ptr_nonnull(strstr(before, " Total params: 15 (60.00 B)\n"));
     free(before);
     float x[4] = {1, 2, 3, 4}, y[3] = {0, 1, 0};
-    ck_tensor tx = {.rank = 2, .dims = {1, 4}, .data = x}, ty = {.rank = 2, .dims = {1, 3}, .data = y};
+    ck_tensor tx = {.rank = 2, .dims = {1, 4}, .data = x},
+              ty = {.rank = 2, .dims = {1, 3}, .data = y};
     ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, NULL));
     char *after = ck_test_summary(m, CK_SUMMARY_KERAS3);
     /* 2 * 15 + 2 variables; 31 float32 and one int64: 132 bytes. */
     ck_assert_msg(strstr(after, " Total params: 47 (192.00 B)\n"
                                 " Trainable params: 15 (60.00 B)\n"
                                 " Non-trainable params: 0 (0.00 B)\n"
-                                " Optimizer params: 32 (132.00 B)\n"), "%s", after);
+                                " Optimizer params: 32 (132.00 B)\n"),
+                  "%s", after);
     free(after);
     char *k2 = ck_test_summary(m, CK_SUMMARY_KERAS2);
     ck_assert_ptr_null(strstr(k2, "Optimizer"));
@@ -328,8 +333,8 @@ START_TEST(test_auto_and_explicit_names)
     ck_assert_ok(ck_model_add(m, ck_dropout(.rate = 0.1)));
     ck_assert_ok(ck_model_add(m, ck_softmax()));
     ck_assert_ok(ck_model_add(m, ck_activation("relu", .name = "my relu")));
-    const char *want[] = {"lstm", "lstm_1", "lstm_2", "dense_1", "dense", "dense_2", "dropout",
-                          "softmax", "my relu"};
+    const char *want[] = {"lstm",    "lstm_1",  "lstm_2",  "dense_1", "dense",
+                          "dense_2", "dropout", "softmax", "my relu"};
     ck_assert_int_eq(ck_model_layer_count(m), 9);
     for (int i = 0; i < 9; i++)
         ck_assert_str_eq(ck_layer_name(ck_model_layer(m, i)), want[i]);
@@ -343,7 +348,8 @@ START_TEST(test_auto_and_explicit_names)
 
     /* Names are per model: a second model starts again at "dense". */
     m = ck_sequential(.name = "second");
-    ck_assert_ok(ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3}, .name = "features"})));
+    ck_assert_ok(
+        ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3}, .name = "features"})));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
     ck_assert_str_eq(ck_layer_name(ck_model_layer(m, 0)), "dense");
     ck_assert_str_eq(ck_model_name(m), "second");

@@ -68,13 +68,13 @@ static const struct finger {
 
 /* How one action moves the signing (right) hand over a sequence. */
 typedef struct motion {
-    double curl[5];          /* 0 extended .. 1 fully bent, thumb first */
-    double x, y;             /* wrist position at the start */
-    double dx, dy;           /* drift over the whole sequence */
+    double curl[5];           /* 0 extended .. 1 fully bent, thumb first */
+    double x, y;              /* wrist position at the start */
+    double dx, dy;            /* drift over the whole sequence */
     double wave_x, wave_roll; /* oscillation amplitudes (image units, radians) */
-    double cycles;           /* oscillations per sequence */
-    double roll;             /* hand rotation in the image plane */
-    double grow;             /* relative size change (moving towards the camera) */
+    double cycles;            /* oscillations per sequence */
+    double roll;              /* hand rotation in the image plane */
+    double grow;              /* relative size change (moving towards the camera) */
 } motion;
 
 static const struct {
@@ -84,9 +84,11 @@ static const struct {
     /* open hand raised beside the head, waving */
     {"hello", {{0.10, 0, 0, 0, 0}, 0.68, 0.30, 0.0, 0.0, 0.06, 0.45, 1.5, 0.15, 0.0}},
     /* flat hand, thumb tucked, from the chin forwards and down */
-    {"thanks", {{0.60, 0.05, 0.05, 0.05, 0.05}, 0.55, 0.42, -0.04, 0.22, 0.0, 0.0, 0.0, -0.35, 0.35}},
+    {"thanks",
+     {{0.60, 0.05, 0.05, 0.05, 0.05}, 0.55, 0.42, -0.04, 0.22, 0.0, 0.0, 0.0, -0.35, 0.35}},
     /* thumb, index and pinky out, middle and ring bent, held still */
-    {"iloveyou", {{0.0, 0.0, 0.95, 0.95, 0.0}, 0.62, 0.50, 0.0, -0.05, 0.015, 0.10, 2.0, 0.05, 0.10}},
+    {"iloveyou",
+     {{0.0, 0.0, 0.95, 0.95, 0.0}, 0.62, 0.50, 0.0, -0.05, 0.015, 0.10, 2.0, 0.05, 0.10}},
 };
 
 /* Any other action name gets its own motion, derived from the name. */
@@ -183,7 +185,8 @@ static void make_sequence(const motion *m, int frames, int features, float *x, r
     double size = 0.16 * rng_uniform(r, 0.75, 1.3), speed = rng_uniform(r, 0.6, 1.4);
     double start = rng_uniform(r, 0.0, 0.2), wave_phase = rng_uniform(r, 0.0, 2.0 * PI);
     double roll = m->roll + rng_normal(r, 0.12);
-    pose right = {.size = size}, left = {.mirrored = true, .size = size, .roll = rng_normal(r, 0.2)};
+    pose right = {.size = size},
+         left = {.mirrored = true, .size = size, .roll = rng_normal(r, 0.2)};
     for (int f = 0; f < 5; f++) {
         right.curl[f] = fmin(1.0, fmax(0.0, m->curl[f] + rng_normal(r, 0.1)));
         left.curl[f] = rng_uniform(r, 0.2, 0.6);
@@ -252,7 +255,8 @@ int ar_generate(ar_dataset *d, const char *const *actions, int n_actions, int pe
                 int frames, int features, uint64_t seed)
 {
     if (features < AR_HAND_FEATURES) {
-        fprintf(stderr, "error: synthetic frames need at least %d features (2 hands x 21 x 3), got %d\n",
+        fprintf(stderr,
+                "error: synthetic frames need at least %d features (2 hands x 21 x 3), got %d\n",
                 AR_HAND_FEATURES, features);
         return -1;
     }
@@ -298,7 +302,8 @@ int ar_split(ar_dataset *d, int n_tail, ar_dataset *tail)
     }
     if (dataset_alloc(tail, n_tail, d->frames, d->features, d->n_actions) != 0)
         return -1;
-    memcpy(tail->x, d->x + (size_t)keep * seq_size(d), sizeof(float) * (size_t)n_tail * seq_size(d));
+    memcpy(tail->x, d->x + (size_t)keep * seq_size(d),
+           sizeof(float) * (size_t)n_tail * seq_size(d));
     for (int i = 0; i < n_tail; i++)
         set_label(tail, i, d->label[keep + i]);
     d->n = keep;
@@ -401,13 +406,16 @@ static int read_npy(const char *path, float **out, long *got)
     if (data_at > len)
         goto done;
     char header[1024];
-    size_t hl = data_at - 8 - hlen_size < sizeof header - 1 ? data_at - 8 - hlen_size : sizeof header - 1;
+    size_t hl = data_at - 8 - hlen_size < sizeof header - 1 ? data_at - 8 - hlen_size
+                                                            : sizeof header - 1;
     memcpy(header, buf + 8 + hlen_size, hl);
     header[hl] = '\0';
     const char *descr = header_value(header, "'descr'");
     const char *order = header_value(header, "'fortran_order'");
     long count = shape_count(header_value(header, "'shape'"));
-    int width = descr && strncmp(descr, "'<f4'", 5) == 0 ? 4 : descr && strncmp(descr, "'<f8'", 5) == 0 ? 8 : 0;
+    int width = descr && strncmp(descr, "'<f4'", 5) == 0   ? 4
+                : descr && strncmp(descr, "'<f8'", 5) == 0 ? 8
+                                                           : 0;
     why = "only little-endian float32/float64 arrays are supported";
     if (!width)
         goto done;
@@ -464,7 +472,8 @@ static int name_cmp(const void *pa, const void *pb)
     const char *a = *(char *const *)pa, *b = *(char *const *)pb;
     char *ea, *eb;
     long na = strtol(a, &ea, 10), nb = strtol(b, &eb, 10);
-    bool num_a = ea != a && (*ea == '\0' || *ea == '.'), num_b = eb != b && (*eb == '\0' || *eb == '.');
+    bool num_a = ea != a && (*ea == '\0' || *ea == '.'),
+         num_b = eb != b && (*eb == '\0' || *eb == '.');
     if (num_a && num_b && na != nb)
         return na < nb ? -1 : 1;
     if (num_a != num_b)
@@ -561,7 +570,8 @@ static int load_sequence(ar_dataset *d, int *cap, const char *seq_dir, int label
         if (d->features == 0)
             d->features = (int)got;
         if (got != d->features || got == 0) {
-            fprintf(stderr, "error: %s has %ld values, expected %d features\n", path, got, d->features);
+            fprintf(stderr, "error: %s has %ld values, expected %d features\n", path, got,
+                    d->features);
             free(v);
             goto done;
         }
@@ -608,7 +618,8 @@ int ar_load_dir(ar_dataset *d, const char *dir, const char *const *actions, int 
             fprintf(stderr, "error: %s has no sequence directories\n", action_dir);
         int rc = seqs.n ? 0 : -1;
         for (int s = 0; rc == 0 && s < seqs.n; s++)
-            rc = join_path(seq_dir, action_dir, seqs.names[s]) ? load_sequence(d, &cap, seq_dir, a) : -1;
+            rc = join_path(seq_dir, action_dir, seqs.names[s]) ? load_sequence(d, &cap, seq_dir, a)
+                                                               : -1;
         names_free(&seqs);
         if (rc != 0)
             goto fail;

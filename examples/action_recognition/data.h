@@ -13,9 +13,9 @@
 /* N sequences of `frames` x `features` floats with one-hot labels. */
 typedef struct ar_dataset {
     int n, frames, features, n_actions;
-    float *x;    /* n * frames * features */
-    float *y;    /* n * n_actions, one-hot */
-    int *label;  /* n class ids */
+    float *x;   /* n * frames * features */
+    float *y;   /* n * n_actions, one-hot */
+    int *label; /* n class ids */
 } ar_dataset;
 
 /* Synthetic sequences, `per_action` of each action, in a seeded random

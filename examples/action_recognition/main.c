@@ -96,8 +96,13 @@ static bool parse_actions(options *o, const char *list)
 /* Returns 0 to run, 1 after --help, 2 on a bad command line. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.frames = 5, .features = AR_HAND_FEATURES, .epochs = 50, .sequences = 200,
-                   .batch_size = 32, .seed = 7, .out = "action.h5"};
+    *o = (options){.frames = 5,
+                   .features = AR_HAND_FEATURES,
+                   .epochs = 50,
+                   .sequences = 200,
+                   .batch_size = 32,
+                   .seed = 7,
+                   .out = "action.h5"};
     if (!parse_actions(o, "hello,thanks,iloveyou"))
         return 2;
     /* Every option but --help takes one value. */
@@ -217,9 +222,9 @@ static ck_model *build_model(const options *o)
 
 static bool train(ck_model *model, const options *o, const ar_dataset *tr, const ar_dataset *val)
 {
-    if (!ok(ck_model_compile(model,
-                             .optimizer = ck_adam(.learning_rate = LEARNING_RATE, .clipnorm = CLIPNORM),
-                             .loss = "categorical_crossentropy", .metrics = {"accuracy"}),
+    if (!ok(ck_model_compile(
+                model, .optimizer = ck_adam(.learning_rate = LEARNING_RATE, .clipnorm = CLIPNORM),
+                .loss = "categorical_crossentropy", .metrics = {"accuracy"}),
             "ck_model_compile"))
         return false;
     ck_tensor x = {3, {tr->n, tr->frames, tr->features}, tr->x};
@@ -228,16 +233,17 @@ static bool train(ck_model *model, const options *o, const ar_dataset *tr, const
     ck_tensor vy = {2, {val->n, val->n_actions}, val->y};
     ck_history *history = NULL;
     double start = seconds_now();
-    printf("\nTraining for %d epochs (Adam, lr %g, clipnorm %g, batch %d)\n", o->epochs, LEARNING_RATE,
-           CLIPNORM, o->batch_size);
+    printf("\nTraining for %d epochs (Adam, lr %g, clipnorm %g, batch %d)\n", o->epochs,
+           LEARNING_RATE, CLIPNORM, o->batch_size);
     fflush(stdout);
     bool good = ok(ck_model_fit(model, &x, &y, &history, .epochs = o->epochs,
                                 .batch_size = o->batch_size, .validation_x = &vx,
                                 .validation_y = &vy, .verbose = isatty(STDOUT_FILENO) ? 1 : 2),
                    "ck_model_fit");
     double val_acc = 0.0;
-    if (good && ok(ck_history_get(history, "val_accuracy", ck_history_epochs(history) - 1, &val_acc),
-                   "ck_history_get"))
+    if (good &&
+        ok(ck_history_get(history, "val_accuracy", ck_history_epochs(history) - 1, &val_acc),
+           "ck_history_get"))
         printf("Trained in %.1f s; final val_accuracy %.4f\n", seconds_now() - start, val_acc);
     ck_history_free(history);
     return good;

@@ -149,10 +149,22 @@ static bool parse_one(options *o, const char *flag, const char *val, bool *used_
 /* Returns 0 to go on, 1 for --help, -1 on a bad option. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.text = "../shared/data/timemachine.txt", .optimizer = "sgd",
-                   .prefix = "time traveller", .epochs = 500, .hidden = 256, .batch = 32,
-                   .steps = 35, .embed_dim = 32, .gen_len = 50, .sample_every = 10, .lr = 1.0,
-                   .clip = 1.0, .temperature = 0.6, .time_limit = 600, .seed = 42, .sampling = LM_SEQUENTIAL,
+    *o = (options){.text = "../shared/data/timemachine.txt",
+                   .optimizer = "sgd",
+                   .prefix = "time traveller",
+                   .epochs = 500,
+                   .hidden = 256,
+                   .batch = 32,
+                   .steps = 35,
+                   .embed_dim = 32,
+                   .gen_len = 50,
+                   .sample_every = 10,
+                   .lr = 1.0,
+                   .clip = 1.0,
+                   .temperature = 0.6,
+                   .time_limit = 600,
+                   .seed = 42,
+                   .sampling = LM_SEQUENTIAL,
                    .onehot = true};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
@@ -189,15 +201,18 @@ static ck_model *build_model(const options *o, int vocab)
         fprintf(stderr, "char_lm: model: %s\n", ck_last_error());
         return NULL;
     }
-    bool ok = o->onehot ? check(ck_model_add(m, ck_input(CK_NONE, vocab)), "input")
-                        : check(ck_model_add(m, ck_input(CK_NONE)), "input") &&
-                              check(ck_model_add(m, ck_embedding(vocab, o->embed_dim)), "embedding");
+    bool ok = o->onehot
+                  ? check(ck_model_add(m, ck_input(CK_NONE, vocab)), "input")
+                  : check(ck_model_add(m, ck_input(CK_NONE)), "input") &&
+                        check(ck_model_add(m, ck_embedding(vocab, o->embed_dim)), "embedding");
     ok = ok &&
          check(ck_model_add(m, ck_lstm(o->hidden, .return_sequences = true, .stateful = true)),
                "lstm") &&
          check(ck_model_add(m, ck_dense(.units = vocab)), "dense") &&
-         check(ck_model_compile(m, .optimizer = {.name = o->optimizer, .learning_rate = o->lr,
-                                                 .global_clipnorm = o->clip},
+         check(ck_model_compile(m,
+                                .optimizer = {.name = o->optimizer,
+                                              .learning_rate = o->lr,
+                                              .global_clipnorm = o->clip},
                                 .loss = "sparse_categorical_crossentropy", .from_logits = true),
                "compile");
     if (!ok) {
@@ -231,7 +246,8 @@ static ck_tensor encode(encoder *e, const float *ids, int batch, int steps)
 }
 
 /* Trains one epoch; *ppl = exp(mean cross-entropy over its batches). */
-static bool train_epoch(ck_model *m, const options *o, const lm_epoch *ep, encoder *enc, double *ppl)
+static bool train_epoch(ck_model *m, const options *o, const lm_epoch *ep, encoder *enc,
+                        double *ppl)
 {
     size_t per_batch = (size_t)ep->batch * (size_t)ep->steps;
     double sum = 0;
@@ -241,7 +257,8 @@ static bool train_epoch(ck_model *m, const options *o, const lm_epoch *ep, encod
         if (o->sampling == LM_RANDOM && !check(ck_model_reset_states(m), "reset_states"))
             return false;
         ck_tensor x = encode(enc, ep->x + (size_t)b * per_batch, ep->batch, ep->steps);
-        ck_tensor y = {.rank = 2, .dims = {ep->batch, ep->steps}, .data = ep->y + (size_t)b * per_batch};
+        ck_tensor y = {
+            .rank = 2, .dims = {ep->batch, ep->steps}, .data = ep->y + (size_t)b * per_batch};
         double loss;
         if (!check(ck_model_train_on_batch(m, &x, &y, &loss), "train_on_batch"))
             return false;
@@ -272,13 +289,14 @@ static int pick(const float *logits, int vocab, double temperature, lm_rng *rng)
 
 /* Feeds the prefix, then one character at a time on the carried state.
  * <unk> (id 0) is never generated. Writes a NUL-terminated string. */
-static bool generate(ck_model *m, const options *o, const lm_vocab *v, encoder *enc, double temperature,
-                     lm_rng *rng, char *out)
+static bool generate(ck_model *m, const options *o, const lm_vocab *v, encoder *enc,
+                     double temperature, lm_rng *rng, char *out)
 {
     size_t plen = strlen(o->prefix);
     if (plen == 0 || !check(ck_model_reset_states(m), "reset_states"))
         return false;
-    float *ids = malloc(plen * sizeof(float)), *logits = malloc(plen * (size_t)v->size * sizeof(float));
+    float *ids = malloc(plen * sizeof(float)),
+          *logits = malloc(plen * (size_t)v->size * sizeof(float));
     bool ok = ids && logits;
     if (!ok)
         fprintf(stderr, "char_lm: out of memory\n");
@@ -325,8 +343,8 @@ static bool train(ck_model *m, const options *o, const lm_corpus *c, encoder *en
     for (; epoch <= o->epochs; epoch++) {
         lm_epoch ep;
         if (!lm_epoch_make(c, o->sampling, o->batch, o->steps, &rng, &ep)) {
-            fprintf(stderr, "char_lm: %s\n", ep.n_batches ? "out of memory"
-                                                          : "the text is too short for one batch");
+            fprintf(stderr, "char_lm: %s\n",
+                    ep.n_batches ? "out of memory" : "the text is too short for one batch");
             return false;
         }
         double t0 = now_seconds(), ppl = 0;
@@ -339,7 +357,8 @@ static bool train(ck_model *m, const options *o, const lm_corpus *c, encoder *en
         all_tokens += tokens;
         if (!below2 && ppl < 2.0)
             below2 = epoch;
-        printf("epoch %4d  perplexity %8.3f  %8.0f tokens/s  %7.1f s\n", epoch, ppl, tokens / dt, elapsed);
+        printf("epoch %4d  perplexity %8.3f  %8.0f tokens/s  %7.1f s\n", epoch, ppl, tokens / dt,
+               elapsed);
         bool last = epoch == o->epochs || (o->time_limit > 0 && elapsed >= o->time_limit);
         if ((last || (o->sample_every && epoch % o->sample_every == 0)) &&
             !print_sample(m, o, &c->vocab, enc, 0, &rng))
@@ -349,8 +368,8 @@ static bool train(ck_model *m, const options *o, const lm_corpus *c, encoder *en
             break;
     }
     double total = now_seconds() - start;
-    printf("trained %d epochs in %.1f s, %.0f tokens/s; ", epoch > o->epochs ? o->epochs : epoch, total,
-           all_tokens / total);
+    printf("trained %d epochs in %.1f s, %.0f tokens/s; ", epoch > o->epochs ? o->epochs : epoch,
+           total, all_tokens / total);
     if (below2)
         printf("perplexity below 2.0 from epoch %d\n", below2);
     else
@@ -372,7 +391,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "char_lm: %s\n", err);
         return 1;
     }
-    printf("text %s: %zu tokens, vocabulary %d (with <unk>)\n", o.text, corpus.n, corpus.vocab.size);
+    printf("text %s: %zu tokens, vocabulary %d (with <unk>)\n", o.text, corpus.n,
+           corpus.vocab.size);
     printf("hidden %d, batch %d, steps %d, %s sampling, %s input, %s lr %g, clip %g, seed %llu\n",
            o.hidden, o.batch, o.steps, o.sampling == LM_SEQUENTIAL ? "sequential" : "random",
            o.onehot ? "one-hot" : "embedding", o.optimizer, o.lr, o.clip, o.seed);

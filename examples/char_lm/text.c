@@ -164,7 +164,8 @@ static bool make_sequential(const lm_corpus *c, size_t offset, int batch, int st
     return true;
 }
 
-static bool make_random(const lm_corpus *c, size_t offset, int batch, int steps, lm_rng *rng, lm_epoch *e)
+static bool make_random(const lm_corpus *c, size_t offset, int batch, int steps, lm_rng *rng,
+                        lm_epoch *e)
 {
     size_t n_windows = (c->n - offset - 1) / (size_t)steps;
     if (!alloc_epoch(e, batch, steps, (int)(n_windows / (size_t)batch)))

@@ -10,7 +10,8 @@
 
 static bool is_h5_name(const char *s)
 {
-    return ck_str_ends_with(s, ".h5") || ck_str_ends_with(s, ".hdf5") || ck_str_ends_with(s, ".keras");
+    return ck_str_ends_with(s, ".h5") || ck_str_ends_with(s, ".hdf5") ||
+           ck_str_ends_with(s, ".keras");
 }
 
 /* Splits "FILE.h5:/path" at the last ":/"; NULL when spec has none or
@@ -48,7 +49,8 @@ static int read_any(const char *spec, const char *what, ck_tensor *out)
         return st == CK_OK ? CLI_OK : cli_lib_error(spec);
     }
     if (is_h5_name(spec))
-        return cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what, spec);
+        return cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
+                         spec);
     if (ck_npy_read(spec, out) != CK_OK)
         return cli_lib_error(spec);
     return CLI_OK;
@@ -78,8 +80,8 @@ int cli_check_output_distinct(const char *output, const char *const *inputs, int
         bool same = ck_io_same_file(output, file);
         free(file);
         if (same)
-            return cli_error(CLI_USAGE, "-o %s is also an input (%s): write to another file", output,
-                             inputs[i]);
+            return cli_error(CLI_USAGE, "-o %s is also an input (%s): write to another file",
+                             output, inputs[i]);
     }
     return CLI_OK;
 }
@@ -92,7 +94,8 @@ static ck_status write_y(hid_t file, void *ctx)
 
 int cli_check_array_output(const char *path)
 {
-    if (ck_str_ends_with(path, ".npy") || ck_str_ends_with(path, ".h5") || ck_str_ends_with(path, ".hdf5"))
+    if (ck_str_ends_with(path, ".npy") || ck_str_ends_with(path, ".h5") ||
+        ck_str_ends_with(path, ".hdf5"))
         return CLI_OK;
     return cli_error(CLI_USAGE, "-o %s: the output must end in .npy or .h5", path);
 }

@@ -36,8 +36,8 @@ enum {
 typedef struct cli_args {
     const char *positional[CLI_MAX_POSITIONAL];
     int n_positional;
-    uint64_t given;          /* bit i: option i of the table appeared */
-    bool compile_given;      /* any option that changes the compile settings */
+    uint64_t given;     /* bit i: option i of the table appeared */
+    bool compile_given; /* any option that changes the compile settings */
     bool help;
     /* model source */
     const char *config, *weights;
@@ -59,11 +59,11 @@ typedef struct cli_command cli_command;
 struct cli_command {
     const char *name;
     unsigned bit;
-    const char *operands;    /* e.g. "MODEL INPUT" (MODEL is left out with --config) */
-    const char *brief;       /* one line for 'ckeras --help' */
-    const char *summary;     /* paragraph for 'ckeras COMMAND --help' */
+    const char *operands; /* e.g. "MODEL INPUT" (MODEL is left out with --config) */
+    const char *brief;    /* one line for 'ckeras --help' */
+    const char *summary;  /* paragraph for 'ckeras COMMAND --help' */
     int (*run)(const cli_command *cmd, const cli_args *args);
-    const char *required;    /* options the command cannot run without, for its usage line */
+    const char *required; /* options the command cannot run without, for its usage line */
 };
 
 /* ---- options.c ---- */

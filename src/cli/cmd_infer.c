@@ -28,7 +28,8 @@ static int parse_style(const char *name, const ck_model *m, ck_summary_style *ou
             *out = summary_styles[i].style;
             return CLI_OK;
         }
-    return cli_error(CLI_USAGE, "unknown --style '%s' (keras2, keras2.7, keras2.13 or keras3)", name);
+    return cli_error(CLI_USAGE, "unknown --style '%s' (keras2, keras2.7, keras2.13 or keras3)",
+                     name);
 }
 
 int cli_cmd_summary(const cli_command *cmd, const cli_args *a)
@@ -180,8 +181,8 @@ static int convert_target_of(const char *out, convert_target *t)
     else if (ck_str_ends_with(out, ".keras"))
         *t = OUT_KERAS_ARCHIVE;
     else
-        return cli_error(CLI_USAGE, "-o %s: the output must end in .weights.h5, .json, .h5 or .keras",
-                         out);
+        return cli_error(CLI_USAGE,
+                         "-o %s: the output must end in .weights.h5, .json, .h5 or .keras", out);
     return CLI_OK;
 }
 

@@ -31,7 +31,8 @@ static const char *entry_name(const cJSON *e)
 {
     if (cJSON_IsString(e))
         return e->valuestring;
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "config"), "name");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(e, "config"), "name");
     if (cJSON_IsString(name))
         return name->valuestring;
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(e, "class_name");
@@ -42,7 +43,8 @@ static const char *entry_name(const cJSON *e)
 static void collect_metrics(const cJSON *list, train_setup *s)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, list) {
+    cJSON_ArrayForEach(e, list)
+    {
         if (cJSON_IsArray(e)) {
             collect_metrics(e, s);
         } else if (s->n_metrics < CLI_MAX_METRICS && entry_name(e)) {
@@ -86,9 +88,14 @@ static int check_optimizer_options(const cli_args *a, const char *optimizer)
     static const struct {
         const char *option, *owners[3];
     } table[] = {
-        {"momentum", {"sgd", "rmsprop"}}, {"nesterov", {"sgd"}},      {"beta-1", {"adam"}},
-        {"beta-2", {"adam"}},             {"amsgrad", {"adam"}},      {"rho", {"rmsprop"}},
-        {"centered", {"rmsprop"}},        {"epsilon", {"adam", "rmsprop", "adagrad"}},
+        {"momentum", {"sgd", "rmsprop"}},
+        {"nesterov", {"sgd"}},
+        {"beta-1", {"adam"}},
+        {"beta-2", {"adam"}},
+        {"amsgrad", {"adam"}},
+        {"rho", {"rmsprop"}},
+        {"centered", {"rmsprop"}},
+        {"epsilon", {"adam", "rmsprop", "adagrad"}},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (!cli_given(a, table[i].option))
@@ -97,7 +104,8 @@ static int check_optimizer_options(const cli_args *a, const char *optimizer)
         for (int k = 0; k < 3 && table[i].owners[k]; k++)
             owned |= strcasecmp(optimizer, table[i].owners[k]) == 0;
         if (!owned)
-            return cli_error(CLI_USAGE, "--%s does not apply to optimizer %s", table[i].option, optimizer);
+            return cli_error(CLI_USAGE, "--%s does not apply to optimizer %s", table[i].option,
+                             optimizer);
     }
     return CLI_OK;
 }
@@ -225,7 +233,8 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     if (!a->output)
         return cli_error(CLI_USAGE, "fit needs -o OUT.h5 for the trained model");
     if (!ck_str_ends_with(a->output, ".h5") && !ck_str_ends_with(a->output, ".hdf5"))
-        return cli_error(CLI_USAGE, "-o %s: the trained model is saved as a Keras .h5 file", a->output);
+        return cli_error(CLI_USAGE, "-o %s: the trained model is saved as a Keras .h5 file",
+                         a->output);
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
     const char *data[] = {a->x, a->y, a->weights};
@@ -243,7 +252,9 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
         .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
         .validation_split = a->validation_split,
         .no_shuffle = a->no_shuffle,
-        .verbose = cli_given(a, "verbose") ? (int)a->verbose : isatty(STDOUT_FILENO) ? 1 : 2,
+        .verbose = cli_given(a, "verbose") ? (int)a->verbose
+                   : isatty(STDOUT_FILENO) ? 1
+                                           : 2,
         .log = stdout,
     };
     ck_history *history = NULL;

@@ -21,16 +21,16 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
     *out = NULL;
     ck_model *m = NULL;
     const char *source = a->config ? a->config : path;
-    int rc = a->config ? model_from_config(a->config, &m)
-                       : ck_model_load(path, &m) == CK_OK ? CLI_OK : cli_lib_error(path);
+    int rc = a->config                          ? model_from_config(a->config, &m)
+             : ck_model_load(path, &m) == CK_OK ? CLI_OK
+                                                : cli_lib_error(path);
     if (rc != CLI_OK) {
         ck_model_free(m);
         return rc;
     }
     if (ck_model_build(m) != CK_OK) {
         rc = cli_lib_error(source);
-    } else if (a->weights &&
-               ck_model_load_weights(m, a->weights, .by_name = a->by_name) != CK_OK) {
+    } else if (a->weights && ck_model_load_weights(m, a->weights, .by_name = a->by_name) != CK_OK) {
         rc = cli_lib_error(a->weights);
     }
     if (rc != CLI_OK) {

@@ -64,8 +64,7 @@ static const cli_command commands[] = {
      "weights, optimizer state) to -o OUT.h5. Requires --x, --y and -o.",
      cli_cmd_fit, " --x X --y Y -o OUT"},
     {"evaluate", CMD_EVALUATE, "MODEL", "print loss and metrics on --x/--y",
-     "Print the loss and metrics of the model on --x/--y.",
-     cli_cmd_evaluate, " --x X --y Y"},
+     "Print the loss and metrics of the model on --x/--y.", cli_cmd_evaluate, " --x X --y Y"},
     {"convert", CMD_CONVERT, "MODEL", "write the model in another file layout (-o)",
      "Write the model in another layout, chosen by the suffix of -o:\n"
      "  OUT.weights.h5  Keras 3 weights, plus the architecture in OUT.json\n"
@@ -85,7 +84,8 @@ static void print_help(FILE *out)
                  "--config ARCH.json --weights W.h5. Arrays are FILE.npy or FILE.h5:/dataset.\n\n"
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-9s %-12s %s\n", commands[i].name, commands[i].operands, commands[i].brief);
+        fprintf(out, "  %-9s %-12s %s\n", commands[i].name, commands[i].operands,
+                commands[i].brief);
     fprintf(out, "\nRun 'ckeras COMMAND --help' for the options of a command.\n");
 }
 
@@ -112,7 +112,8 @@ static int run(int argc, char **argv)
     }
     const cli_command *cmd = find_command(word);
     if (!cmd)
-        return cli_error(CLI_USAGE, "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert)",
+        return cli_error(CLI_USAGE,
+                         "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert)",
                          word[0] == '-' ? "option" : "command", word);
     cli_args args;
     int rc = cli_parse_args(cmd, argc - 2, argv + 2, &args);

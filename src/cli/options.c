@@ -12,14 +12,14 @@
 typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING } arg_kind;
 
 typedef struct cli_option {
-    const char *name;        /* long name without "--" */
-    char short_name;         /* 0: none */
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0: none */
     arg_kind kind;
-    size_t offset;           /* field in cli_args */
-    unsigned commands;       /* CMD_* bits */
-    bool compile;            /* changes the compile settings */
-    double min, max;         /* numeric range */
-    unsigned open;           /* OPEN_MIN / OPEN_MAX: that bound is excluded */
+    size_t offset;     /* field in cli_args */
+    unsigned commands; /* CMD_* bits */
+    bool compile;      /* changes the compile settings */
+    double min, max;   /* numeric range */
+    unsigned open;     /* OPEN_MIN / OPEN_MAX: that bound is excluded */
     const char *metavar;
     const char *help;
 } cli_option;
@@ -27,7 +27,7 @@ typedef struct cli_option {
 #define FIELD(f) offsetof(cli_args, f)
 #define TRAIN (CMD_FIT | CMD_EVALUATE)
 #define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT)
-#define BIG 1e18   /* no upper bound */
+#define BIG 1e18 /* no upper bound */
 enum { OPEN_MIN = 1, OPEN_MAX = 2 };
 
 static const cli_option options[] = {
@@ -42,8 +42,10 @@ static const cli_option options[] = {
      "output file (the suffix selects the format)"},
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
      "keras2 (default), keras2.7, keras2.13 or keras3"},
-    {"x", 0, ARG_STRING, FIELD(x), TRAIN, false, 0, 0, 0, "X", "inputs: FILE.npy or FILE.h5:/dataset"},
-    {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y", "targets: FILE.npy or FILE.h5:/dataset"},
+    {"x", 0, ARG_STRING, FIELD(x), TRAIN, false, 0, 0, 0, "X",
+     "inputs: FILE.npy or FILE.h5:/dataset"},
+    {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y",
+     "targets: FILE.npy or FILE.h5:/dataset"},
     {"batch-size", 0, ARG_INT, FIELD(batch_size), CMD_PREDICT | TRAIN, false, 1, INT_MAX, 0, "N",
      "samples per batch (default 32)"},
     {"loss", 0, ARG_STRING, FIELD(loss), TRAIN, true, 0, 0, 0, "NAME",
@@ -56,24 +58,32 @@ static const cli_option options[] = {
      "sgd, adam, rmsprop or adagrad (default rmsprop, as Keras compile)"},
     {"learning-rate", 0, ARG_DOUBLE, FIELD(learning_rate), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "learning rate (default: the optimizer's Keras default)"},
-    {"momentum", 0, ARG_DOUBLE, FIELD(momentum), CMD_FIT, true, 0, 1, 0, "F", "sgd, rmsprop momentum"},
-    {"nesterov", 0, ARG_FLAG, FIELD(nesterov), CMD_FIT, true, 0, 0, 0, NULL, "sgd: Nesterov momentum"},
-    {"beta-1", 0, ARG_DOUBLE, FIELD(beta_1), CMD_FIT, true, 0, 1, OPEN_MAX, "F", "adam beta_1 (0.9)"},
-    {"beta-2", 0, ARG_DOUBLE, FIELD(beta_2), CMD_FIT, true, 0, 1, OPEN_MAX, "F", "adam beta_2 (0.999)"},
-    {"epsilon", 0, ARG_DOUBLE, FIELD(epsilon), CMD_FIT, true, 0, BIG, OPEN_MIN, "F", "optimizer epsilon (1e-7)"},
+    {"momentum", 0, ARG_DOUBLE, FIELD(momentum), CMD_FIT, true, 0, 1, 0, "F",
+     "sgd, rmsprop momentum"},
+    {"nesterov", 0, ARG_FLAG, FIELD(nesterov), CMD_FIT, true, 0, 0, 0, NULL,
+     "sgd: Nesterov momentum"},
+    {"beta-1", 0, ARG_DOUBLE, FIELD(beta_1), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
+     "adam beta_1 (0.9)"},
+    {"beta-2", 0, ARG_DOUBLE, FIELD(beta_2), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
+     "adam beta_2 (0.999)"},
+    {"epsilon", 0, ARG_DOUBLE, FIELD(epsilon), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
+     "optimizer epsilon (1e-7)"},
     {"rho", 0, ARG_DOUBLE, FIELD(rho), CMD_FIT, true, 0, 1, 0, "F", "rmsprop rho (0.9)"},
     {"amsgrad", 0, ARG_FLAG, FIELD(amsgrad), CMD_FIT, true, 0, 0, 0, NULL, "adam: AMSGrad variant"},
-    {"centered", 0, ARG_FLAG, FIELD(centered), CMD_FIT, true, 0, 0, 0, NULL, "rmsprop: centered variant"},
+    {"centered", 0, ARG_FLAG, FIELD(centered), CMD_FIT, true, 0, 0, 0, NULL,
+     "rmsprop: centered variant"},
     {"clipnorm", 0, ARG_DOUBLE, FIELD(clipnorm), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "clip each gradient to this norm"},
     {"clipvalue", 0, ARG_DOUBLE, FIELD(clipvalue), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "clip each gradient value to [-F, F]"},
-    {"epochs", 0, ARG_INT, FIELD(epochs), CMD_FIT, false, 1, INT_MAX, 0, "N", "passes over the data (default 1)"},
+    {"epochs", 0, ARG_INT, FIELD(epochs), CMD_FIT, false, 1, INT_MAX, 0, "N",
+     "passes over the data (default 1)"},
     {"no-shuffle", 0, ARG_FLAG, FIELD(no_shuffle), CMD_FIT, false, 0, 0, 0, NULL,
      "keep sample order (Keras shuffle=False)"},
-    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT, false, 0, BIG, 0, "N", "seed for shuffling and dropout"},
-    {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX, "F",
-     "hold out this last fraction of the data, 0 <= F < 1"},
+    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT, false, 0, BIG, 0, "N",
+     "seed for shuffling and dropout"},
+    {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX,
+     "F", "hold out this last fraction of the data, 0 <= F < 1"},
     {"verbose", 0, ARG_INT, FIELD(verbose), CMD_FIT, false, 0, 2, 0, "0|1|2",
      "0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal, else 2)"},
 };
@@ -119,8 +129,8 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
     if (end == text || *end != '\0' || errno != 0 || hex || !in_range(o, v)) {
         const char *what = o->kind == ARG_INT ? "an integer" : "a number";
         if (o->max >= BIG)
-            return cli_error(CLI_USAGE, "--%s needs %s %s %.10g and below %.0e, got '%s'", o->name, what,
-                             o->open & OPEN_MIN ? ">" : ">=", o->min, BIG, text);
+            return cli_error(CLI_USAGE, "--%s needs %s %s %.10g and below %.0e, got '%s'", o->name,
+                             what, o->open & OPEN_MIN ? ">" : ">=", o->min, BIG, text);
         return cli_error(CLI_USAGE, "--%s needs %s in %c%.10g, %.10g%c, got '%s'", o->name, what,
                          o->open & OPEN_MIN ? '(' : '[', o->min, o->max,
                          o->open & OPEN_MAX ? ')' : ']', text);
@@ -172,7 +182,8 @@ static int parse_option(const cli_command *cmd, int argc, char **argv, int *i, c
         o = word[2] == '\0' ? find_short(word[1]) : NULL;
     }
     if (!o)
-        return cli_error(CLI_USAGE, "unknown option '%s' (see 'ckeras %s --help')", word, cmd->name);
+        return cli_error(CLI_USAGE, "unknown option '%s' (see 'ckeras %s --help')", word,
+                         cmd->name);
     if (o->kind == ARG_FLAG) {
         if (inline_value)
             return cli_error(CLI_USAGE, "option --%s takes no value", o->name);
@@ -239,8 +250,8 @@ void cli_print_command_help(const cli_command *cmd, FILE *out)
     const char *required = cmd->required ? cmd->required : "";
     fprintf(out, "usage: ckeras %s %s%s [options]\n", cmd->name, cmd->operands, required);
     if (strstr(cmd->operands, "MODEL"))
-        fprintf(out, "       ckeras %s --config ARCH.json [--weights W.h5]%s%s [options]\n", cmd->name,
-                cmd->operands + strlen("MODEL"), required);
+        fprintf(out, "       ckeras %s --config ARCH.json [--weights W.h5]%s%s [options]\n",
+                cmd->name, cmd->operands + strlen("MODEL"), required);
     fprintf(out, "\n%s\n\noptions:\n", cmd->summary);
     for (int i = 0; i < N_OPTIONS; i++) {
         const cli_option *o = &options[i];

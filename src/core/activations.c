@@ -111,25 +111,41 @@ static void softmax_rows(const float *x, float *y, size_t n, size_t len)
 static float act_one(ck_act act, float x)
 {
     switch (act) {
-    case CK_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case CK_ACT_SIGMOID: return sigmoidf(x);
-    case CK_ACT_TANH: return tanhf(x);
+    case CK_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case CK_ACT_SIGMOID:
+        return sigmoidf(x);
+    case CK_ACT_TANH:
+        return tanhf(x);
     case CK_ACT_HARD_SIGMOID:
-    case CK_ACT_HARD_SIGMOID_K2: return clampf(0.2f * x + 0.5f, 0.0f, 1.0f);
-    case CK_ACT_HARD_SIGMOID_K3: return clampf(x / 6.0f + 0.5f, 0.0f, 1.0f);
-    case CK_ACT_ELU: return x > 0.0f ? x : expm1f(x);
+    case CK_ACT_HARD_SIGMOID_K2:
+        return clampf(0.2f * x + 0.5f, 0.0f, 1.0f);
+    case CK_ACT_HARD_SIGMOID_K3:
+        return clampf(x / 6.0f + 0.5f, 0.0f, 1.0f);
+    case CK_ACT_ELU:
+        return x > 0.0f ? x : expm1f(x);
     case CK_ACT_SELU:
         return (float)SELU_SCALE * (x > 0.0f ? x : (float)SELU_ALPHA * expm1f(x));
-    case CK_ACT_SOFTPLUS: return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
-    case CK_ACT_SOFTSIGN: return x / (1.0f + fabsf(x));
-    case CK_ACT_SWISH: return x * sigmoidf(x);
-    case CK_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case CK_ACT_EXPONENTIAL: return expf(x);
-    case CK_ACT_RELU6: return clampf(x, 0.0f, 6.0f);
-    case CK_ACT_LEAKY_RELU: return x > 0.0f ? x : LEAKY_SLOPE * x;
-    case CK_ACT_MISH: return x * tanhf(act_one(CK_ACT_SOFTPLUS, x));
-    case CK_ACT_HARD_SILU: return x * clampf(x + 3.0f, 0.0f, 6.0f) / 6.0f;
-    default: return x;
+    case CK_ACT_SOFTPLUS:
+        return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
+    case CK_ACT_SOFTSIGN:
+        return x / (1.0f + fabsf(x));
+    case CK_ACT_SWISH:
+        return x * sigmoidf(x);
+    case CK_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case CK_ACT_EXPONENTIAL:
+        return expf(x);
+    case CK_ACT_RELU6:
+        return clampf(x, 0.0f, 6.0f);
+    case CK_ACT_LEAKY_RELU:
+        return x > 0.0f ? x : LEAKY_SLOPE * x;
+    case CK_ACT_MISH:
+        return x * tanhf(act_one(CK_ACT_SOFTPLUS, x));
+    case CK_ACT_HARD_SILU:
+        return x * clampf(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+    default:
+        return x;
     }
 }
 
@@ -137,15 +153,23 @@ static float act_one(ck_act act, float x)
 static float act_deriv(ck_act act, float x, float y)
 {
     switch (act) {
-    case CK_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case CK_ACT_SIGMOID: return y * (1.0f - y);
-    case CK_ACT_TANH: return 1.0f - y * y;
+    case CK_ACT_RELU:
+        return x > 0.0f ? 1.0f : 0.0f;
+    case CK_ACT_SIGMOID:
+        return y * (1.0f - y);
+    case CK_ACT_TANH:
+        return 1.0f - y * y;
     case CK_ACT_HARD_SIGMOID:
-    case CK_ACT_HARD_SIGMOID_K2: return (x > -2.5f && x < 2.5f) ? 0.2f : 0.0f;
-    case CK_ACT_HARD_SIGMOID_K3: return (x > -3.0f && x < 3.0f) ? 1.0f / 6.0f : 0.0f;
-    case CK_ACT_ELU: return x > 0.0f ? 1.0f : y + 1.0f;
-    case CK_ACT_SELU: return x > 0.0f ? (float)SELU_SCALE : y + (float)(SELU_SCALE * SELU_ALPHA);
-    case CK_ACT_SOFTPLUS: return sigmoidf(x);
+    case CK_ACT_HARD_SIGMOID_K2:
+        return (x > -2.5f && x < 2.5f) ? 0.2f : 0.0f;
+    case CK_ACT_HARD_SIGMOID_K3:
+        return (x > -3.0f && x < 3.0f) ? 1.0f / 6.0f : 0.0f;
+    case CK_ACT_ELU:
+        return x > 0.0f ? 1.0f : y + 1.0f;
+    case CK_ACT_SELU:
+        return x > 0.0f ? (float)SELU_SCALE : y + (float)(SELU_SCALE * SELU_ALPHA);
+    case CK_ACT_SOFTPLUS:
+        return sigmoidf(x);
     case CK_ACT_SOFTSIGN: {
         float d = 1.0f + fabsf(x);
         return 1.0f / (d * d);
@@ -159,15 +183,20 @@ static float act_deriv(ck_act act, float x, float y)
         float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
         return cdf + x * pdf;
     }
-    case CK_ACT_EXPONENTIAL: return y;
-    case CK_ACT_RELU6: return (x > 0.0f && x < 6.0f) ? 1.0f : 0.0f;
-    case CK_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : LEAKY_SLOPE;
+    case CK_ACT_EXPONENTIAL:
+        return y;
+    case CK_ACT_RELU6:
+        return (x > 0.0f && x < 6.0f) ? 1.0f : 0.0f;
+    case CK_ACT_LEAKY_RELU:
+        return x > 0.0f ? 1.0f : LEAKY_SLOPE;
     case CK_ACT_MISH: {
         float t = tanhf(act_one(CK_ACT_SOFTPLUS, x));
         return t + x * sigmoidf(x) * (1.0f - t * t);
     }
-    case CK_ACT_HARD_SILU: return x <= -3.0f ? 0.0f : (x >= 3.0f ? 1.0f : (2.0f * x + 3.0f) / 6.0f);
-    default: return 1.0f;
+    case CK_ACT_HARD_SILU:
+        return x <= -3.0f ? 0.0f : (x >= 3.0f ? 1.0f : (2.0f * x + 3.0f) / 6.0f);
+    default:
+        return 1.0f;
     }
 }
 
@@ -247,8 +276,9 @@ ck_status ck_apply_activation(const char *name, float *x, size_t n, size_t axis_
     if (!x && n)
         return ck_error(CK_ERR_ARGUMENT, "ck_apply_activation: x is NULL");
     if (axis_len && n % axis_len)
-        return ck_error(CK_ERR_SHAPE, "ck_apply_activation: n=%zu is not a multiple of axis_len=%zu",
-                        n, axis_len);
+        return ck_error(CK_ERR_SHAPE,
+                        "ck_apply_activation: n=%zu is not a multiple of axis_len=%zu", n,
+                        axis_len);
     CK_TRY(ck_act_parse(name, &act));
     ck_act_forward(ck_act_resolve(act, CK_KERAS2), x, x, n, axis_len);
     return CK_OK;

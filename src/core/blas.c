@@ -18,7 +18,8 @@ static bool one_row_prefers_gemv(void)
         char name[32] = "";
         for (size_t i = 0; core && core[i] && i + 1 < sizeof name; i++)
             name[i] = (char)tolower((unsigned char)core[i]);
-        bool avx512 = strstr(name, "skylakex") || strstr(name, "cooperlake") || strstr(name, "sapphire");
+        bool avx512 = strstr(name, "skylakex") || strstr(name, "cooperlake") ||
+                      strstr(name, "sapphire");
         v = !avx512;
         atomic_store(&cached, v);
     }
@@ -32,8 +33,10 @@ void ck_gemm(int M, int N, int K, const float *A, int lda, const float *B, int l
         /* sgemv may scale an uninitialised y by 0 and keep NaN bit patterns. */
         if (beta == 0.0f)
             memset(C, 0, sizeof(float) * (size_t)N);
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta == 0.0f ? 1.0f : beta, C, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta == 0.0f ? 1.0f : beta,
+                    C, 1);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
 }

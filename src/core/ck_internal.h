@@ -10,24 +10,23 @@
 
 /* ---------------- errors ---------------- */
 /* Records a message for ck_last_error() and returns `status`. */
-ck_status ck_error(ck_status status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+ck_status ck_error(ck_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ck_clear_error(void);
 /* Status of the last ck_error() on this thread (CK_OK after ck_clear_error). */
 ck_status ck_error_status(void);
 
 /* Propagates a failure from a call that already set the message. */
-#define CK_TRY(expr)                          \
-    do {                                      \
-        ck_status ck_try_status_ = (expr);    \
-        if (ck_try_status_ != CK_OK)          \
-            return ck_try_status_;            \
+#define CK_TRY(expr)                       \
+    do {                                   \
+        ck_status ck_try_status_ = (expr); \
+        if (ck_try_status_ != CK_OK)       \
+            return ck_try_status_;         \
     } while (0)
 
 /* ---------------- memory ---------------- */
 /* Allocation wrappers: set CK_ERR_MEMORY on failure and route every
  * allocation through one place (the fault-injection tests hook it). */
-void *ck_alloc(size_t count, size_t size);   /* zeroed, overflow-checked */
+void *ck_alloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void *ck_realloc_array(void *ptr, size_t count, size_t size);
 char *ck_strdup(const char *s);
 /* a*b without overflow; false if it would overflow. */
@@ -76,7 +75,7 @@ typedef enum ck_act {
     CK_ACT_SIGMOID,
     CK_ACT_TANH,
     CK_ACT_SOFTMAX,
-    CK_ACT_HARD_SIGMOID,        /* resolved to _K2 or _K3 by the model's semantics */
+    CK_ACT_HARD_SIGMOID, /* resolved to _K2 or _K3 by the model's semantics */
     CK_ACT_HARD_SIGMOID_K2,
     CK_ACT_HARD_SIGMOID_K3,
     CK_ACT_ELU,
@@ -100,15 +99,14 @@ ck_act ck_act_resolve(ck_act act, ck_keras_semantics semantics);
 /* y = f(x) over n values (x == y allowed); softmax over groups of axis_len. */
 void ck_act_forward(ck_act act, const float *x, float *y, size_t n, size_t axis_len);
 /* dx = dy * f'(x), given x and y = f(x) (dx may alias dy). */
-void ck_act_backward(ck_act act, const float *x, const float *y, const float *dy,
-                     float *dx, size_t n, size_t axis_len);
+void ck_act_backward(ck_act act, const float *x, const float *y, const float *dy, float *dx,
+                     size_t n, size_t axis_len);
 
 /* ---------------- initializers ---------------- */
 /* Checks the name and the options, so errors surface at layer creation. */
 ck_status ck_init_check(const ck_init *init);
 /* Fills w (row-major, shape dims[0..rank-1]) the way Keras does. */
-ck_status ck_init_fill(const ck_init *init, float *w, int rank, const int64_t *dims,
-                       ck_rng *rng);
+ck_status ck_init_fill(const ck_init *init, float *w, int rank, const int64_t *dims, ck_rng *rng);
 /* Keras JSON for an initializer ({"class_name": "GlorotUniform", ...}). */
 cJSON *ck_init_to_json(const ck_init *init);
 /* Parses a Keras initializer config (string or {"class_name", "config"}). */
@@ -119,7 +117,7 @@ ck_status ck_init_from_json(const cJSON *json, ck_init *out);
 #define CK_NAME_MAX 128
 
 typedef struct ck_weight {
-    char name[32];                 /* Keras weight name: "kernel", "bias", ... */
+    char name[32]; /* Keras weight name: "kernel", "bias", ... */
     /* Sub-object path of the weight inside its layer, for writing files:
      * Keras 2 names ("lstm_cell" -> lstm/lstm_cell/kernel:0) and Keras 3
      * object paths ("cell" -> layers/lstm/cell/vars/0). Empty: directly
@@ -128,22 +126,22 @@ typedef struct ck_weight {
     char k3_scope[64];
     int rank;
     int64_t dims[4];
-    size_t size;                   /* number of floats */
+    size_t size; /* number of floats */
     ck_init init;
     bool trainable;
-    float *data;                   /* slice of the model's parameter array */
-    float *grad;                   /* matching slice of the gradient array */
+    float *data; /* slice of the model's parameter array */
+    float *grad; /* matching slice of the gradient array */
 } ck_weight;
 
 /* ---------------- layers ---------------- */
 typedef struct ck_run_ctx {
-    bool training;                 /* dropout and friends active */
+    bool training; /* dropout and friends active */
     ck_rng *rng;
 } ck_run_ctx;
 
 typedef struct ck_layer_ops {
-    const char *class_name;        /* Keras class name: "LSTM" */
-    const char *base_name;         /* default name stem: "lstm" */
+    const char *class_name; /* Keras class name: "LSTM" */
+    const char *base_name;  /* default name stem: "lstm" */
     /* Output shape for an input shape (open dims stay open). Used for build
      * and, with concrete dims, to size buffers before forward. */
     ck_status (*output_shape)(const ck_layer *l, const ck_shape *in, ck_shape *out);
@@ -155,8 +153,8 @@ typedef struct ck_layer_ops {
     ck_status (*forward)(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx);
     /* Adds weight gradients into w->grad; writes dx when dx != NULL.
      * x and y are the tensors of the last training forward. */
-    ck_status (*backward)(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
-                          const ck_tensor *dy, ck_tensor *dx);
+    ck_status (*backward)(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
+                          ck_tensor *dx);
     /* Keras compute_mask: sets *out to the mask of the output, or NULL when
      * it has none. A mask holds one value per output row (every axis but
      * the last; 1 keep, 0 masked). in_mask is the input's mask (NULL: none);
@@ -170,7 +168,7 @@ typedef struct ck_layer_ops {
     ck_status (*get_config)(const ck_layer *l, cJSON *config);
     /* Creates a layer from a Keras config object. */
     ck_layer *(*from_config)(const cJSON *config, ck_keras_semantics semantics);
-    void (*reset_state)(ck_layer *l);  /* optional */
+    void (*reset_state)(ck_layer *l); /* optional */
     /* True when a batch must not be split: outputs depend on state carried
      * between calls (stateful, an initial state), or the layer returns its
      * final state (return_state), which must cover the whole batch. Optional. */
@@ -179,18 +177,18 @@ typedef struct ck_layer_ops {
      * loss (the layer skips it when fused_loss_grad is set). Optional:
      * without it the output counts as linear. */
     ck_act (*output_activation)(const ck_layer *l);
-    void (*destroy)(ck_layer *l);      /* frees the layer's own buffers and the struct */
+    void (*destroy)(ck_layer *l); /* frees the layer's own buffers and the struct */
 } ck_layer_ops;
 
 struct ck_layer {
     const ck_layer_ops *ops;
     char name[CK_NAME_MAX];
     bool built;
-    ck_shape in_shape;             /* batch axis CK_NONE */
+    ck_shape in_shape; /* batch axis CK_NONE */
     ck_shape out_shape;
     ck_weight weights[CK_MAX_WEIGHTS];
     int n_weights;
-    ck_model *model;               /* owner, set by ck_model_add */
+    ck_model *model; /* owner, set by ck_model_add */
     /* Set by compile on the output layer when the loss hands backward the
      * gradient w.r.t. the pre-activation (softmax or sigmoid followed by
      * cross-entropy): backward then skips the output activation. */
@@ -245,24 +243,24 @@ struct ck_model {
     char name[CK_NAME_MAX];
     uint64_t seed;
     ck_keras_semantics semantics;
-    ck_rng rng;                    /* initializers, dropout, shuffling */
-    ck_layer *input;               /* InputLayer, NULL until added */
-    bool functional;               /* from a Functional config: the summary lists the InputLayer */
-    ck_layer **layers;             /* excludes the InputLayer */
+    ck_rng rng;        /* initializers, dropout, shuffling */
+    ck_layer *input;   /* InputLayer, NULL until added */
+    bool functional;   /* from a Functional config: the summary lists the InputLayer */
+    ck_layer **layers; /* excludes the InputLayer */
     int n_layers, cap_layers;
     bool built;
-    bool error_sticky;             /* an add failed: build refuses */
-    float *params;                 /* all weights, trainable first */
-    float *grads;                  /* same layout as params */
+    bool error_sticky; /* an add failed: build refuses */
+    float *params;     /* all weights, trainable first */
+    float *grads;      /* same layout as params */
     size_t n_params, n_trainable;
     /* forward buffers: acts[i] is the output of layer i */
     ck_buf *acts;
     ck_tensor *act_views;
-    ck_buf *masks;                 /* masks made by layer i (Embedding, Masking) */
-    const float **mask_views;      /* mask of act i (maybe an earlier layer's), NULL: none */
-    ck_tensor last_input;          /* view of the input of the last forward */
-    ck_buf grad_bufs[2];           /* ping-pong gradients between layers */
-    void *train;                   /* training state (src/core/train.c) */
+    ck_buf *masks;            /* masks made by layer i (Embedding, Masking) */
+    const float **mask_views; /* mask of act i (maybe an earlier layer's), NULL: none */
+    ck_tensor last_input;     /* view of the input of the last forward */
+    ck_buf grad_bufs[2];      /* ping-pong gradients between layers */
+    void *train;              /* training state (src/core/train.c) */
 };
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */

@@ -18,7 +18,7 @@ typedef enum ck_loss_kind {
 typedef struct ck_loss {
     ck_loss_kind kind;
     bool from_logits;
-    double delta;            /* huber: where the quadratic part ends (Keras default 1) */
+    double delta; /* huber: where the quadratic part ends (Keras default 1) */
     /* How a masked loss is reduced: false (tf.keras 2) divides the sum over
      * kept rows by all rows, true (Keras 3) by the kept rows only. */
     bool mask_mean_over_kept;
@@ -58,7 +58,7 @@ typedef enum ck_metric_kind {
     CK_METRIC_BINARY_ACCURACY,
     CK_METRIC_MSE,
     CK_METRIC_MAE,
-    CK_METRIC_ACCURACY       /* "accuracy": resolved by ck_metric_resolve once shapes are known */
+    CK_METRIC_ACCURACY /* "accuracy": resolved by ck_metric_resolve once shapes are known */
 } ck_metric_kind;
 
 /* Resolves a metric name ("accuracy"/"acc" to CK_METRIC_ACCURACY); a named
@@ -84,8 +84,8 @@ double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size
 
 /* One optimizer algorithm: one file in src/optim each. */
 typedef struct ck_optimizer_kind {
-    const char *name;        /* lower-case Keras name: "adam" */
-    const char *class_name;  /* Keras class: "Adam" */
+    const char *name;       /* lower-case Keras name: "adam" */
+    const char *class_name; /* Keras class: "Adam" */
     /* Replaces zero fields not in o->explicit_fields with the Keras
      * defaults (ck_optimizer_default) and checks the ranges. */
     ck_status (*prepare)(ck_optimizer_options *o);
@@ -106,19 +106,19 @@ extern const ck_optimizer_kind ck_optimizer_sgd, ck_optimizer_adam, ck_optimizer
 
 typedef struct ck_optimizer {
     const ck_optimizer_kind *kind;
-    ck_optimizer_options o;  /* defaults filled in; o.name is the Keras class name */
+    ck_optimizer_options o; /* defaults filled in; o.name is the Keras class name */
     int n_slots;
     const char *slot_names[CK_OPT_MAX_SLOTS];
     float slot_init[CK_OPT_MAX_SLOTS];
-    bool created;            /* state exists (after the first step or for a loader) */
-    int64_t iterations;      /* Keras "iter": steps taken */
+    bool created;       /* state exists (after the first step or for a loader) */
+    int64_t iterations; /* Keras "iter": steps taken */
     /* iterations as the float slot 0 that savers and loaders go through
      * (ck_optimizer_iter_slot); a loader's write is adopted at the next step. */
     float iter_slot;
-    float *state;            /* n_slots arrays of n floats, parallel to the trainable weights */
-    float *backup;           /* n floats: the weights before the current step */
+    float *state;  /* n_slots arrays of n floats, parallel to the trainable weights */
+    float *backup; /* n floats: the weights before the current step */
     size_t n;
-    double *norms;           /* clipnorm: one gradient norm per trainable weight */
+    double *norms; /* clipnorm: one gradient norm per trainable weight */
     size_t n_norms;
 } ck_optimizer;
 

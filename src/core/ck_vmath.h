@@ -8,7 +8,8 @@
 /* Hot element-wise loops get one clone per vector width, picked at load
  * time, so a generic x86-64 build still uses AVX2 or AVX-512. Files using
  * it are built with -O3 (see CMakeLists.txt). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define CK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 #else
 #define CK_CLONES
@@ -70,7 +71,11 @@ CK_INLINE float ck_tanh1(float v)
     /* Small |x|: odd polynomial (no cancellation); else via exp(-2|x|). */
     float z = v * v;
     float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * v + v;
+                    1.33314422036e-1f) *
+                       z -
+                   3.33332819422e-1f) *
+                      z * v +
+                  v;
     float t = ck_exp_poly(-2.0f * a);
     float large = (1.0f - t) / (1.0f + t);
     large = v < 0.0f ? -large : large;

@@ -78,8 +78,9 @@ ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char
      * {"config": {"name": ...}}. */
     if (cJSON_IsObject(v)) {
         const cJSON *cfg_inner = cJSON_GetObjectItemCaseSensitive(v, "config");
-        const cJSON *name = cJSON_IsString(cfg_inner) ? cfg_inner
-                                                      : cJSON_GetObjectItemCaseSensitive(cfg_inner, "name");
+        const cJSON *name = cJSON_IsString(cfg_inner)
+                                ? cfg_inner
+                                : cJSON_GetObjectItemCaseSensitive(cfg_inner, "name");
         if (!cJSON_IsString(name))
             name = cJSON_GetObjectItemCaseSensitive(v, "class_name");
         v = name;
@@ -109,16 +110,17 @@ static bool in_list(const char *key, const char *const *list)
 
 ck_status ck_config_check_keys(const cJSON *cfg, const char *class_name, const char *const *known)
 {
-    static const char *const common[] = {"name", "trainable", "dtype", "batch_input_shape",
-                                         "batch_shape", "input_shape", "batch_size", "input_dim",
-                                         "input_length", NULL};
+    static const char *const common[] = {
+        "name",        "trainable",  "dtype",     "batch_input_shape", "batch_shape",
+        "input_shape", "batch_size", "input_dim", "input_length",      NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, cfg)
     {
-        if (!it->string || cJSON_IsNull(it) || in_list(it->string, common) || in_list(it->string, known))
+        if (!it->string || cJSON_IsNull(it) || in_list(it->string, common) ||
+            in_list(it->string, known))
             continue;
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras", class_name,
-                        it->string);
+        return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
+                        class_name, it->string);
     }
     return CK_OK;
 }

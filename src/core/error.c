@@ -42,17 +42,28 @@ const char *ck_last_error(void)
 const char *ck_status_name(ck_status status)
 {
     switch (status) {
-    case CK_OK: return "CK_OK";
-    case CK_ERR_ARGUMENT: return "CK_ERR_ARGUMENT";
-    case CK_ERR_SHAPE: return "CK_ERR_SHAPE";
-    case CK_ERR_NAME: return "CK_ERR_NAME";
-    case CK_ERR_STATE: return "CK_ERR_STATE";
-    case CK_ERR_MEMORY: return "CK_ERR_MEMORY";
-    case CK_ERR_IO: return "CK_ERR_IO";
-    case CK_ERR_FORMAT: return "CK_ERR_FORMAT";
-    case CK_ERR_UNSUPPORTED: return "CK_ERR_UNSUPPORTED";
-    case CK_ERR_NUMERIC: return "CK_ERR_NUMERIC";
-    case CK_ERR_STOPPED: return "CK_ERR_STOPPED";
+    case CK_OK:
+        return "CK_OK";
+    case CK_ERR_ARGUMENT:
+        return "CK_ERR_ARGUMENT";
+    case CK_ERR_SHAPE:
+        return "CK_ERR_SHAPE";
+    case CK_ERR_NAME:
+        return "CK_ERR_NAME";
+    case CK_ERR_STATE:
+        return "CK_ERR_STATE";
+    case CK_ERR_MEMORY:
+        return "CK_ERR_MEMORY";
+    case CK_ERR_IO:
+        return "CK_ERR_IO";
+    case CK_ERR_FORMAT:
+        return "CK_ERR_FORMAT";
+    case CK_ERR_UNSUPPORTED:
+        return "CK_ERR_UNSUPPORTED";
+    case CK_ERR_NUMERIC:
+        return "CK_ERR_NUMERIC";
+    case CK_ERR_STOPPED:
+        return "CK_ERR_STOPPED";
     }
     return "CK_ERR_UNKNOWN";
 }

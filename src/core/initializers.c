@@ -4,8 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_ZEROS, K_ONES, K_CONSTANT, K_RANDOM_NORMAL, K_RANDOM_UNIFORM,
-               K_TRUNCATED_NORMAL, K_VARIANCE, K_ORTHOGONAL, K_IDENTITY } init_kind;
+typedef enum {
+    K_ZEROS,
+    K_ONES,
+    K_CONSTANT,
+    K_RANDOM_NORMAL,
+    K_RANDOM_UNIFORM,
+    K_TRUNCATED_NORMAL,
+    K_VARIANCE,
+    K_ORTHOGONAL,
+    K_IDENTITY
+} init_kind;
 
 /* The VarianceScaling presets carry Keras's (scale, mode, distribution). */
 static const struct init_entry {
@@ -68,14 +77,17 @@ ck_status ck_init_check(const ck_init *init)
         return ck_error(CK_ERR_NAME, "unknown initializer '%s' (valid: %s)", init->name, list);
     }
     if (init->mode && !find_word(init->mode, modes, 3))
-        return ck_error(CK_ERR_NAME, "unknown variance_scaling mode '%s' (valid: fan_in, fan_out, fan_avg)",
+        return ck_error(CK_ERR_NAME,
+                        "unknown variance_scaling mode '%s' (valid: fan_in, fan_out, fan_avg)",
                         init->mode);
     if (init->distribution && !find_word(init->distribution, distributions, 4))
         return ck_error(CK_ERR_NAME,
                         "unknown variance_scaling distribution '%s' (valid: truncated_normal, "
-                        "untruncated_normal, uniform)", init->distribution);
+                        "untruncated_normal, uniform)",
+                        init->distribution);
     if (init->stddev < 0 || init->scale < 0)
-        return ck_error(CK_ERR_ARGUMENT, "initializer '%s': stddev and scale must be >= 0", init->name);
+        return ck_error(CK_ERR_ARGUMENT, "initializer '%s': stddev and scale must be >= 0",
+                        init->name);
     if (!isfinite(init->value) || !isfinite(init->mean) || !isfinite(init->gain))
         return ck_error(CK_ERR_NUMERIC, "initializer '%s': options must be finite", init->name);
     return CK_OK;
@@ -112,11 +124,13 @@ static void fill_variance(const ck_init *init, const struct init_entry *e, float
 {
     double fan_in, fan_out, scale = e->scale ? e->scale : (init->scale ? init->scale : 1.0);
     const char *mode = e->mode ? e->mode : (init->mode ? init->mode : "fan_in");
-    const char *dist = e->distribution ? e->distribution
-                                       : (init->distribution ? init->distribution : "truncated_normal");
+    const char *dist = e->distribution
+                           ? e->distribution
+                           : (init->distribution ? init->distribution : "truncated_normal");
     compute_fans(rank, dims, &fan_in, &fan_out);
-    double fan = strcmp(mode, "fan_in") == 0 ? fan_in
-                 : strcmp(mode, "fan_out") == 0 ? fan_out : (fan_in + fan_out) / 2.0;
+    double fan = strcmp(mode, "fan_in") == 0    ? fan_in
+                 : strcmp(mode, "fan_out") == 0 ? fan_out
+                                                : (fan_in + fan_out) / 2.0;
     scale /= fan > 1.0 ? fan : 1.0;
     if (strcmp(dist, "uniform") == 0) {
         double limit = sqrt(3.0 * scale);
@@ -264,7 +278,9 @@ cJSON *ck_init_to_json(const ck_init *init)
     if (!e || !ok)
         return complete_or_null(j, ok);
     switch (e->kind) {
-    case K_CONSTANT: ok = ok && cJSON_AddNumberToObject(cfg, "value", init->value); break;
+    case K_CONSTANT:
+        ok = ok && cJSON_AddNumberToObject(cfg, "value", init->value);
+        break;
     case K_RANDOM_NORMAL:
     case K_TRUNCATED_NORMAL:
         ok = ok && cJSON_AddNumberToObject(cfg, "mean", init->mean);
@@ -282,9 +298,9 @@ cJSON *ck_init_to_json(const ck_init *init)
         if (!e->mode) {
             ok = ok && cJSON_AddNumberToObject(cfg, "scale", init->scale ? init->scale : 1.0);
             ok = ok && cJSON_AddStringToObject(cfg, "mode", init->mode ? init->mode : "fan_in");
-            ok = ok && cJSON_AddStringToObject(cfg, "distribution", init->distribution
-                                                                        ? init->distribution
-                                                                        : "truncated_normal");
+            ok = ok && cJSON_AddStringToObject(cfg, "distribution",
+                                               init->distribution ? init->distribution
+                                                                  : "truncated_normal");
         }
         ok = ok && cJSON_AddNullToObject(cfg, "seed");
         break;
@@ -295,7 +311,8 @@ cJSON *ck_init_to_json(const ck_init *init)
     case K_IDENTITY:
         ok = ok && cJSON_AddNumberToObject(cfg, "gain", init->gain ? init->gain : 1.0);
         break;
-    default: break;
+    default:
+        break;
     }
     return complete_or_null(j, ok);
 }
@@ -306,8 +323,8 @@ static double num_or(const cJSON *cfg, const char *key, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-static const char *word_or_null(const cJSON *cfg, const char *key, const char *const *words, size_t n,
-                                bool *bad)
+static const char *word_or_null(const cJSON *cfg, const char *key, const char *const *words,
+                                size_t n, bool *bad)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
     if (!v || cJSON_IsNull(v))
@@ -330,7 +347,8 @@ ck_status ck_init_from_json(const cJSON *json, ck_init *out)
         name = cJSON_IsString(cls) ? cls->valuestring : NULL;
     }
     if (!name)
-        return ck_error(CK_ERR_FORMAT, "initializer config is neither a name nor {\"class_name\": ...}");
+        return ck_error(CK_ERR_FORMAT,
+                        "initializer config is neither a name nor {\"class_name\": ...}");
     const struct init_entry *e = find_init(name);
     if (!e)
         return ck_init_check(&(ck_init){.name = name});

@@ -23,9 +23,10 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
                                const ck_init *init, bool trainable)
 {
     if (l->n_weights >= CK_MAX_WEIGHTS || rank < 0 || rank > 4) {
-        ck_error(CK_ERR_STATE,
-                 "layer %s: weight %s would be weight #%d of rank %d (at most %d weights of rank <= 4)",
-                 l->name, name, l->n_weights, rank, CK_MAX_WEIGHTS);
+        ck_error(
+            CK_ERR_STATE,
+            "layer %s: weight %s would be weight #%d of rank %d (at most %d weights of rank <= 4)",
+            l->name, name, l->n_weights, rank, CK_MAX_WEIGHTS);
         return NULL;
     }
     ck_weight *w = &l->weights[l->n_weights];
@@ -99,8 +100,8 @@ ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tens
     if (!layer->built)
         return ck_error(CK_ERR_STATE, "layer %s is not built yet", layer->name);
     if (index < 0 || index >= layer->n_weights)
-        return ck_error(CK_ERR_ARGUMENT, "layer %s has no weight #%d (it has %d)", layer->name, index,
-                        layer->n_weights);
+        return ck_error(CK_ERR_ARGUMENT, "layer %s has no weight #%d (it has %d)", layer->name,
+                        index, layer->n_weights);
     const ck_weight *w = &layer->weights[index];
     if (!w->data)
         return ck_error(CK_ERR_STATE, "layer %s is not built yet", layer->name);
@@ -119,8 +120,10 @@ ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable)
     /* The weights' places in the parameter array depend on the flag, so it
      * cannot change once they are declared. */
     if (layer->frozen != !trainable && layer->built && layer->n_weights > 0)
-        return ck_error(CK_ERR_STATE, "layer %s is already built; set trainable before building "
-                        "the model", layer->name);
+        return ck_error(CK_ERR_STATE,
+                        "layer %s is already built; set trainable before building "
+                        "the model",
+                        layer->name);
     layer->frozen = !trainable;
     return CK_OK;
 }

@@ -220,7 +220,8 @@ double ck_loss_compute_masked(const ck_loss *loss, const float *out, const float
 {
     size_t kept = ck_mask_kept(mask, rows);
     size_t count = loss->mask_mean_over_kept ? kept : rows;
-    bool categorical = loss->kind == CK_LOSS_CATEGORICAL_CE || loss->kind == CK_LOSS_SPARSE_CATEGORICAL_CE;
+    bool categorical = loss->kind == CK_LOSS_CATEGORICAL_CE ||
+                       loss->kind == CK_LOSS_SPARSE_CATEGORICAL_CE;
     double denom = categorical ? (double)count : (double)count * (double)width;
     double scale = kept ? 1.0 / denom : 0, total = 0;
     for (size_t r = 0; r < rows; r++) {

@@ -61,9 +61,10 @@ ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank
         *out = sparse ? CK_METRIC_SPARSE_CATEGORICAL_ACCURACY : CK_METRIC_CATEGORICAL_ACCURACY;
     /* Shapes Keras would reject, such as flattened one-hot targets. */
     if (width > 1 && sparse != ck_loss_is_sparse(loss))
-        return ck_error(CK_ERR_SHAPE, "metric accuracy: targets of rank %d for outputs of rank %d "
-                        "and width %zu do not fit loss %s", y_rank, out_rank, width,
-                        ck_loss_name(loss));
+        return ck_error(CK_ERR_SHAPE,
+                        "metric accuracy: targets of rank %d for outputs of rank %d "
+                        "and width %zu do not fit loss %s",
+                        y_rank, out_rank, width, ck_loss_name(loss));
     return CK_OK;
 }
 

@@ -87,8 +87,8 @@ static ck_status add_input(ck_model *m, ck_layer *l)
 {
     if (m->input || m->n_layers > 0) {
         ck_layer_free(l);
-        return ck_error(CK_ERR_STATE, "model %s: the input layer must be added first, and only once",
-                        m->name);
+        return ck_error(CK_ERR_STATE,
+                        "model %s: the input layer must be added first, and only once", m->name);
     }
     if (!l->name[0])
         ck_model_unique_name(m, "input_1", l->name, sizeof l->name);
@@ -112,7 +112,8 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
     }
     /* Not freed: it belongs to the other model. */
     if (l->model)
-        return ck_error(CK_ERR_STATE, "layer %s already belongs to model %s", l->name, l->model->name);
+        return ck_error(CK_ERR_STATE, "layer %s already belongs to model %s", l->name,
+                        l->model->name);
     if (m->built) {
         ck_layer_free(l);
         return ck_error(CK_ERR_STATE, "model %s is already built; add layers before building",
@@ -121,9 +122,9 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
     if (strcmp(l->ops->class_name, "InputLayer") == 0)
         return add_input(m, l);
     if (l->name[0] && name_taken(m, l->name)) {
-        ck_status st = ck_error(CK_ERR_NAME,
-                                "model %s already has a layer named '%s'; layer names must be unique",
-                                m->name, l->name);
+        ck_status st = ck_error(
+            CK_ERR_NAME, "model %s already has a layer named '%s'; layer names must be unique",
+            m->name, l->name);
         ck_layer_free(l);
         return st;
     }
@@ -234,11 +235,12 @@ ck_status ck_model_build(ck_model *m)
     if (m->built)
         return CK_OK;
     if (m->error_sticky)
-        return ck_error(CK_ERR_STATE,
-                        "model %s: a layer could not be created or added, so the model is incomplete",
-                        m->name);
+        return ck_error(
+            CK_ERR_STATE,
+            "model %s: a layer could not be created or added, so the model is incomplete", m->name);
     if (!m->input)
-        return ck_error(CK_ERR_STATE, "model %s has no input shape: add ck_input(...) first", m->name);
+        return ck_error(CK_ERR_STATE, "model %s has no input shape: add ck_input(...) first",
+                        m->name);
     if (m->n_layers == 0)
         return ck_error(CK_ERR_STATE, "model %s has no layers", m->name);
     /* A failed build must leave no trace, the RNG position included, so a
@@ -357,11 +359,12 @@ static ck_status check_input(const ck_model *m, const ck_tensor *x)
     ck_shape_format(s, want, sizeof want);
     ck_shape_format(&gs, got, sizeof got);
     if (x->rank != s->rank)
-        return ck_error(CK_ERR_SHAPE, "model %s expects input of shape %s, got %s", m->name, want, got);
+        return ck_error(CK_ERR_SHAPE, "model %s expects input of shape %s, got %s", m->name, want,
+                        got);
     for (int i = 0; i < x->rank; i++)
         if (x->dims[i] <= 0 || (i > 0 && s->dims[i] > 0 && s->dims[i] != x->dims[i]))
-            return ck_error(CK_ERR_SHAPE, "model %s expects input of shape %s, got %s", m->name, want,
-                            got);
+            return ck_error(CK_ERR_SHAPE, "model %s expects input of shape %s, got %s", m->name,
+                            want, got);
     size_t n = ck_tensor_size(x);
     if (n == 0)
         return ck_error(CK_ERR_SHAPE, "input shape %s is too large", got);
@@ -377,7 +380,8 @@ ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
     if (!m || !x || !y || !x->data || !y->data)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_predict: NULL argument");
     if (x->rank < 1 || x->rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_SHAPE, "input rank %d is not between 1 and %d", x->rank, CK_MAX_RANK);
+        return ck_error(CK_ERR_SHAPE, "input rank %d is not between 1 and %d", x->rank,
+                        CK_MAX_RANK);
     CK_TRY(ck_model_build(m));
     CK_TRY(check_input(m, x));
     size_t capacity = ck_tensor_size(y);
@@ -418,8 +422,8 @@ ck_status ck_model_predict(ck_model *m, const float *x, int64_t batch, float *y)
     const ck_shape *in = &m->input->out_shape, *out = &m->layers[m->n_layers - 1]->out_shape;
     size_t out_n = ck_shape_sample_size(out);
     if (ck_shape_sample_size(in) == 0 || out_n == 0)
-        return ck_error(CK_ERR_SHAPE,
-                        "model %s has open input axes; use ck_model_predict_tensor", m->name);
+        return ck_error(CK_ERR_SHAPE, "model %s has open input axes; use ck_model_predict_tensor",
+                        m->name);
     ck_tensor tx = {.rank = in->rank, .data = (float *)x};
     memcpy(tx.dims, in->dims, sizeof tx.dims);
     tx.dims[0] = batch;

@@ -125,7 +125,8 @@ static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape
 
 /* A Functional model's layer list starts with its InputLayer, whose output
  * shape tf.keras 2 prints as a list of one tuple. */
-static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen, char *shape, size_t slen)
+static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen, char *shape,
+                         size_t slen)
 {
     char tuple[80];
     snprintf(name, nlen, "%s (InputLayer)", m->input->name);
@@ -135,8 +136,8 @@ static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen
 
 /* The cells of row i (-1: a Functional model's InputLayer); Keras 3 puts
  * thousands separators in the counts. */
-static void row_fields(const ck_model *m, int i, bool keras3, char *name, size_t nlen, char *shape, size_t slen,
-                       char *params, size_t plen)
+static void row_fields(const ck_model *m, int i, bool keras3, char *name, size_t nlen, char *shape,
+                       size_t slen, char *params, size_t plen)
 {
     if (i < 0) {
         input_fields(m, keras3, name, nlen, shape, slen);
@@ -204,7 +205,8 @@ static void k3_border(FILE *out, const int runs[3], const char *l, const char *h
 /* One cell split the way rich wraps table text: greedily at spaces, a
  * word longer than the column folded into column-wide pieces. Fills the
  * start and length of each line; returns the number of lines (>= 1). */
-static int k3_wrap(const char *s, int width, const char *starts[K3_MAX_LINES], int lens[K3_MAX_LINES])
+static int k3_wrap(const char *s, int width, const char *starts[K3_MAX_LINES],
+                   int lens[K3_MAX_LINES])
 {
     int n = 0;
     const char *line = NULL, *end = NULL;
@@ -288,9 +290,10 @@ static void summary_keras3(ck_model *m, FILE *out)
     size_t opt_bytes, opt = ck_optimizer_param_count(m, &opt_bytes);
     /* Keras 3 adds the built optimizer's variables to the total. */
     size_t counts[4] = {tr + nt + opt, tr, nt, opt};
-    double bytes[4] = {4.0 * (double)(tr + nt) + (double)opt_bytes, 4.0 * (double)tr, 4.0 * (double)nt,
-                       (double)opt_bytes};
-    const char *labels[4] = {"Total params", "Trainable params", "Non-trainable params", "Optimizer params"};
+    double bytes[4] = {4.0 * (double)(tr + nt) + (double)opt_bytes, 4.0 * (double)tr,
+                       4.0 * (double)nt, (double)opt_bytes};
+    const char *labels[4] = {"Total params", "Trainable params", "Non-trainable params",
+                             "Optimizer params"};
     for (int k = 0; k < (opt ? 4 : 3); k++) {
         char num[32], mem[32];
         with_commas(counts[k], num, sizeof num);

@@ -18,11 +18,11 @@ typedef struct train_state {
     ck_loss loss;
     ck_optimizer opt;
     int n_metrics;
-    char *metric_names[MAX_METRICS];   /* as given, e.g. "accuracy" */
+    char *metric_names[MAX_METRICS]; /* as given, e.g. "accuracy" */
     ck_metric_kind metrics[MAX_METRICS];
-    ck_buf xb, yb, dout;                /* gathered batch and d(loss)/d(output) */
-    ck_buf frozen;                      /* non-trainable weights before a training step */
-    char *slot_names;                   /* ck_optimizer_slot names, built on demand */
+    ck_buf xb, yb, dout; /* gathered batch and d(loss)/d(output) */
+    ck_buf frozen;       /* non-trainable weights before a training step */
+    char *slot_names;    /* ck_optimizer_slot names, built on demand */
 } train_state;
 
 void ck_train_state_free(void *state)
@@ -61,8 +61,10 @@ static ck_status setup(train_state *s, ck_model *m, const ck_compile_options *o)
     CK_TRY(ck_loss_parse(o->loss, o->from_logits, &s->loss));
     if (o->huber_delta != 0) {
         if (s->loss.kind != CK_LOSS_HUBER || !(o->huber_delta > 0 && isfinite(o->huber_delta)))
-            return ck_error(CK_ERR_ARGUMENT, "compile: huber_delta %g needs loss huber and a finite "
-                            "value > 0", o->huber_delta);
+            return ck_error(CK_ERR_ARGUMENT,
+                            "compile: huber_delta %g needs loss huber and a finite "
+                            "value > 0",
+                            o->huber_delta);
         s->loss.delta = o->huber_delta;
     }
     s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3;
@@ -98,8 +100,8 @@ static ck_status compiled_state(ck_model *m, const char *fn, train_state **s)
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "%s: model is NULL", fn);
     if (!m->train)
-        return ck_error(CK_ERR_STATE, "%s: model %s is not compiled; call ck_model_compile first", fn,
-                        m->name);
+        return ck_error(CK_ERR_STATE, "%s: model %s is not compiled; call ck_model_compile first",
+                        fn, m->name);
     *s = m->train;
     return CK_OK;
 }
@@ -203,8 +205,10 @@ static void add_totals(totals *t, const train_state *s, const layout *lay, const
 static ck_status step(ck_model *m, train_state *s, const ck_tensor *out, double loss)
 {
     if (!isfinite(loss))
-        return ck_error(CK_ERR_NUMERIC, "the loss is %s; training stopped, the weights are the last "
-                        "finite ones", isnan(loss) ? "NaN" : "infinite");
+        return ck_error(CK_ERR_NUMERIC,
+                        "the loss is %s; training stopped, the weights are the last "
+                        "finite ones",
+                        isnan(loss) ? "NaN" : "infinite");
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
     ck_tensor dy = *out;
     dy.data = s->dout.data;
@@ -232,8 +236,8 @@ static ck_status forward_and_step(ck_model *m, train_state *s, const layout *lay
         on_logits.from_logits = true;
         on_logits.fused = false;
     }
-    double loss = ck_loss_compute_masked(&on_logits, s->loss.fused && logits ? logits : out->data, y, n / width,
-                                         width, mask, train ? s->dout.data : NULL);
+    double loss = ck_loss_compute_masked(&on_logits, s->loss.fused && logits ? logits : out->data,
+                                         y, n / width, width, mask, train ? s->dout.data : NULL);
     if (loss_out)
         *loss_out = loss;
     if (t)
@@ -314,7 +318,7 @@ ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tens
 struct ck_history {
     int n_keys, n_epochs;
     char keys[MAX_KEYS][CK_NAME_MAX + 4];
-    double *values;  /* n_epochs rows of n_keys */
+    double *values; /* n_epochs rows of n_keys */
 };
 
 static ck_history *history_new(const train_state *s, bool has_val)
@@ -513,11 +517,11 @@ typedef struct fit_run {
     ck_model *m;
     train_state *s;
     const ck_fit_options *o;
-    const ck_tensor *x, *y;     /* training data (first n of the given x, y) */
-    ck_tensor vx, vy;           /* validation data; vx.data NULL when none */
-    layout lay, vlay;           /* of the training and the validation data */
+    const ck_tensor *x, *y; /* training data (first n of the given x, y) */
+    ck_tensor vx, vy;       /* validation data; vx.data NULL when none */
+    layout lay, vlay;       /* of the training and the validation data */
     size_t n, batch;
-    size_t *order;              /* per-epoch sample order */
+    size_t *order; /* per-epoch sample order */
     ck_history *h;
     progress prog;
     /* early stopping and checkpointing */
@@ -535,9 +539,11 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
     r->vlay = r->lay;
     if (o->validation_x || o->validation_y) {
         if (!o->validation_x || !o->validation_y)
-            return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: validation_x and validation_y go together");
+            return ck_error(CK_ERR_ARGUMENT,
+                            "ck_model_fit: validation_x and validation_y go together");
         /* Open axes (timesteps) may differ from the training data. */
-        CK_TRY(data_layout(r->m, r->s, o->validation_x, o->validation_y, "validation data", &r->vlay));
+        CK_TRY(
+            data_layout(r->m, r->s, o->validation_x, o->validation_y, "validation data", &r->vlay));
         r->vx = *o->validation_x;
         r->vy = *o->validation_y;
         return CK_OK;
@@ -561,8 +567,10 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
 static ck_status check_monitor(const fit_run *r, const char *monitor)
 {
     if (monitor && history_key(r->h, monitor) < 0)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: cannot monitor '%s'; it is not computed "
-                        "(loss, metrics, and val_ versions with validation data)", monitor);
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: cannot monitor '%s'; it is not computed "
+                        "(loss, metrics, and val_ versions with validation data)",
+                        monitor);
     return CK_OK;
 }
 
@@ -570,7 +578,8 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y)
 {
     const ck_fit_options *o = r->o;
     if (o->epochs < 0 || o->batch_size < 0 || o->verbose < 0 || o->verbose > 2)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: epochs and batch_size must be >= 0, verbose 0-2");
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: epochs and batch_size must be >= 0, verbose 0-2");
     CK_TRY(data_layout(r->m, r->s, x, y, "ck_model_fit", &r->lay));
     CK_TRY(prepare_validation(r, x, y));
     r->batch = o->batch_size ? (size_t)o->batch_size : 32;
@@ -588,7 +597,8 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y)
         if (!r->best_weights)
             return CK_ERR_MEMORY;
     }
-    r->prog = (progress){.out = o->log ? o->log : stdout, .verbose = o->verbose,
+    r->prog = (progress){.out = o->log ? o->log : stdout,
+                         .verbose = o->verbose,
                          .epochs = o->epochs ? o->epochs : 1,
                          .steps = (r->n + r->batch - 1) / r->batch};
     r->prog.tty = isatty(fileno(r->prog.out));
@@ -719,13 +729,15 @@ static ck_status epoch_loop(fit_run *r, ck_status *stop)
         bool es_stop = early_stop(r, epoch);
         bool user_stop = r->o->on_epoch_end && r->o->on_epoch_end(r->m, &logs, r->o->user_data);
         if (es_stop) {
-            *stop = ck_error(CK_ERR_STOPPED, "early stopping after epoch %d: %s did not improve for "
-                             "%d epochs", epoch + 1, r->es_monitor, r->o->early_stopping.patience);
+            *stop = ck_error(CK_ERR_STOPPED,
+                             "early stopping after epoch %d: %s did not improve for "
+                             "%d epochs",
+                             epoch + 1, r->es_monitor, r->o->early_stopping.patience);
             return CK_OK;
         }
         if (user_stop) {
-            *stop = ck_error(CK_ERR_STOPPED, "training stopped by the epoch callback after epoch %d",
-                             epoch + 1);
+            *stop = ck_error(CK_ERR_STOPPED,
+                             "training stopped by the epoch callback after epoch %d", epoch + 1);
             return CK_OK;
         }
     }
@@ -831,8 +843,8 @@ ck_status ck_optimizer_slot(ck_model *m, int i, const char **name, float **data,
     if (!name || !data || !rank || !dims)
         return ck_error(CK_ERR_ARGUMENT, "ck_optimizer_slot: NULL argument");
     if (i < 0 || i >= count)
-        return ck_error(CK_ERR_ARGUMENT, "optimizer slot %d does not exist (the optimizer has %d)", i,
-                        count);
+        return ck_error(CK_ERR_ARGUMENT, "optimizer slot %d does not exist (the optimizer has %d)",
+                        i, count);
     train_state *s = m->train;
     CK_TRY(build_slot_names(m, s, count));
     *name = s->slot_names + (size_t)i * SLOT_NAME_MAX;
@@ -931,21 +943,23 @@ static ck_status check_loss_options(const cJSON *cfg)
     const cJSON *ls = cJSON_GetObjectItemCaseSensitive(cfg, "label_smoothing");
     if (cJSON_IsNumber(ls) && ls->valuedouble != 0)
         return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option label_smoothing is not "
-                        "supported");
+                                            "supported");
     const cJSON *red = cJSON_GetObjectItemCaseSensitive(cfg, "reduction");
     if (red && !cJSON_IsNull(red) &&
         !(cJSON_IsString(red) && (strcmp(red->valuestring, "auto") == 0 ||
                                   strcmp(red->valuestring, "sum_over_batch_size") == 0)))
-        return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option reduction %s is not "
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: loss option reduction %s is not "
                         "supported (auto and sum_over_batch_size are)",
                         cJSON_IsString(red) ? red->valuestring : "(not a string)");
     const cJSON *ignore = cJSON_GetObjectItemCaseSensitive(cfg, "ignore_class");
     if (ignore && !cJSON_IsNull(ignore))
         return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option ignore_class is not "
-                        "supported");
+                                            "supported");
     const cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
     if (axis && !cJSON_IsNull(axis) && !(cJSON_IsNumber(axis) && axis->valuedouble == -1))
-        return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option axis other than -1 is not "
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: loss option axis other than -1 is not "
                         "supported");
     return CK_OK;
 }
@@ -959,7 +973,8 @@ static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(j, "class_name");
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
     if (!cJSON_IsString(cls))
-        return ck_error(CK_ERR_UNSUPPORTED, "training_config: only a single named loss is supported");
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: only a single named loss is supported");
     CK_TRY(check_loss_options(cfg));
     o->loss = cls->valuestring;
     o->from_logits = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "from_logits"));
@@ -967,7 +982,7 @@ static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
     if (delta && !cJSON_IsNull(delta)) {
         if (!cJSON_IsNumber(delta) || !(delta->valuedouble > 0))
             return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option delta must be a "
-                            "number > 0");
+                                                "number > 0");
         o->huber_delta = delta->valuedouble;
     }
     return CK_OK;
@@ -990,7 +1005,8 @@ static ck_status metrics_from_json(const cJSON *j, ck_compile_options *o, int *n
         if (!cJSON_IsString(name))
             return ck_error(CK_ERR_FORMAT, "training_config: a metric has no name");
         if (*n >= MAX_METRICS)
-            return ck_error(CK_ERR_UNSUPPORTED, "training_config: more than %d metrics", MAX_METRICS);
+            return ck_error(CK_ERR_UNSUPPORTED, "training_config: more than %d metrics",
+                            MAX_METRICS);
         o->metrics[(*n)++] = name->valuestring;
     }
     return CK_OK;
@@ -999,7 +1015,8 @@ static ck_status metrics_from_json(const cJSON *j, ck_compile_options *o, int *n
 ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
 {
     if (!m || !cJSON_IsObject(tc))
-        return ck_error(CK_ERR_ARGUMENT, "ck_train_config_from_json: need a model and a JSON object");
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_train_config_from_json: need a model and a JSON object");
     ck_compile_options o = {0};
     int n = 0;
     /* tf.keras 2 training_config says optimizer_config; Keras 3 compile_config says optimizer. */

@@ -9,8 +9,8 @@
 
 /* Sanity limits, so hostile files fail cleanly instead of exhausting memory. */
 #define CK_IO_MAX_LAYERS 10000
-#define CK_IO_MAX_JSON (64u << 20)      /* model_config, config.json */
-#define CK_IO_MAX_STRINGS 1000000       /* entries in a name-list attribute */
+#define CK_IO_MAX_JSON (64u << 20) /* model_config, config.json */
+#define CK_IO_MAX_STRINGS 1000000  /* entries in a name-list attribute */
 #define CK_IO_MAX_ZIP_MEMBER (4ull << 30)
 
 /* Version strings written to files. tf.keras 2.15.0 is the last Keras 2
@@ -115,8 +115,8 @@ ck_status ck_k1_read_layer(hid_t g, const ck_strlist *names, const ck_model *m, 
  * true when the file layer (group g, 3 arrays per recurrent layer) has
  * the CuDNN bias shape for l. */
 bool ck_cudnn_applies(hid_t g, const ck_strlist *names, const ck_layer *l);
-ck_status ck_cudnn_read_layer(hid_t g, const ck_strlist *names, const ck_model *m, const ck_layer *l,
-                              float *stage);
+ck_status ck_cudnn_read_layer(hid_t g, const ck_strlist *names, const ck_model *m,
+                              const ck_layer *l, float *stage);
 /* Keras 3 object-path layout (weights_k3.c). */
 bool ck_k3_is_layout(hid_t file);
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage);
@@ -140,9 +140,9 @@ ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root);
 
 /* ---------------- .keras zip (keras_zip.c) ---------------- */
 typedef struct ck_keras_zip {
-    char *config;          /* config.json */
-    char *metadata;        /* metadata.json, NULL if absent */
-    void *weights;         /* model.weights.h5 */
+    char *config;   /* config.json */
+    char *metadata; /* metadata.json, NULL if absent */
+    void *weights;  /* model.weights.h5 */
     size_t weights_size;
 } ck_keras_zip;
 bool ck_is_zip_file(const char *path);

@@ -53,8 +53,8 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
     if (*out)
         return CK_OK;
     if (nests_too_deep(text, len))
-        return ck_error(CK_ERR_FORMAT, "%s nests arrays and objects more than %d levels deep", subject,
-                        CJSON_NESTING_LIMIT);
+        return ck_error(CK_ERR_FORMAT, "%s nests arrays and objects more than %d levels deep",
+                        subject, CJSON_NESTING_LIMIT);
     return ck_error(CK_ERR_FORMAT, "%s is not valid JSON (error near byte %ld)", subject,
                     end ? (long)(end - text) : -1L);
 }
@@ -90,8 +90,9 @@ static ck_status create_layer(const cJSON *entry, int index, ck_keras_semantics 
                         index);
     const ck_layer_ops *ops = ck_layer_ops_find(cls);
     if (!ops)
-        return ck_error(CK_ERR_UNSUPPORTED, "layer #%d '%s': layer class '%s' is not supported by ckeras",
-                        index, entry_name(entry), cls);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "layer #%d '%s': layer class '%s' is not supported by ckeras", index,
+                        entry_name(entry), cls);
     ck_clear_error();
     *out = ops->from_config(cfg, sem);
     bool trainable = true;
@@ -150,8 +151,9 @@ static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON
         cJSON_AddItemToObject(entry, "config", in_cfg);
         in_cfg = NULL;
     }
-    ck_status st = entry && !in_cfg ? add_entry(m, entry, 0, m->semantics)
-                                    : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    ck_status st = entry && !in_cfg
+                       ? add_entry(m, entry, 0, m->semantics)
+                       : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
     cJSON_Delete(in_cfg);
     cJSON_Delete(entry);
     return st;
@@ -165,7 +167,8 @@ static ck_status check_layer_list(const cJSON *layers)
     if (n == 0)
         return ck_error(CK_ERR_FORMAT, "model config has no layers");
     if (n > CK_IO_MAX_LAYERS)
-        return ck_error(CK_ERR_FORMAT, "model config has %d layers (more than %d)", n, CK_IO_MAX_LAYERS);
+        return ck_error(CK_ERR_FORMAT, "model config has %d layers (more than %d)", n,
+                        CK_IO_MAX_LAYERS);
     return CK_OK;
 }
 
@@ -225,16 +228,20 @@ static ck_status producer_name(const cJSON *entry, const char **out)
     if (n_nodes == 0)
         return CK_OK;
     if (n_nodes > 1)
-        return ck_error(CK_ERR_UNSUPPORTED, "layer '%s' is called more than once (shared layers are "
-                                            "not supported)", layer);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "layer '%s' is called more than once (shared layers are "
+                        "not supported)",
+                        layer);
     const cJSON *node = cJSON_GetArrayItem(nodes, 0), *args = node, *kwargs = NULL, *tensor;
     if (cJSON_IsObject(node)) {
         args = get(node, "args");
         kwargs = get(node, "kwargs");
     }
     if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) != 1)
-        return ck_error(CK_ERR_UNSUPPORTED, "layer '%s' has several inputs; ckeras supports only "
-                                            "single-chain Functional models", layer);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "layer '%s' has several inputs; ckeras supports only "
+                        "single-chain Functional models",
+                        layer);
     tensor = cJSON_GetArrayItem(args, 0);
     if (cJSON_IsObject(tensor)) {
         tensor = get(get(tensor, "config"), "keras_history");
@@ -295,16 +302,19 @@ static ck_status chain_order(const cJSON *const *entries, int n, int *order)
         if (st != CK_OK)
             break;
         if (!from && (start >= 0 || !is_input(entries[i])))
-            st = ck_error(CK_ERR_UNSUPPORTED, "layer '%s' is a second model input; ckeras supports "
-                                              "only single-chain Functional models", entry_name(entries[i]));
+            st = ck_error(CK_ERR_UNSUPPORTED,
+                          "layer '%s' is a second model input; ckeras supports "
+                          "only single-chain Functional models",
+                          entry_name(entries[i]));
         else if (!from)
             start = i;
         else if (p < 0)
             st = ck_error(CK_ERR_FORMAT, "layer '%s' takes its input from unknown layer '%s'",
                           entry_name(entries[i]), from);
         else if (next[p] >= 0)
-            st = ck_error(CK_ERR_UNSUPPORTED, "layer '%s' feeds several layers (a branching model); "
-                                              "ckeras supports only single-chain Functional models",
+            st = ck_error(CK_ERR_UNSUPPORTED,
+                          "layer '%s' feeds several layers (a branching model); "
+                          "ckeras supports only single-chain Functional models",
                           from);
         else
             next[p] = i;
@@ -380,8 +390,10 @@ ck_status ck_io_model_from_config(const cJSON *root, ck_keras_semantics sem, ck_
     else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
         st = functional_from_config(cfg, sem, out);
     else
-        st = ck_error(CK_ERR_UNSUPPORTED, "model class '%s' is not supported (Sequential and "
-                                          "single-chain Functional models are)", cls);
+        st = ck_error(CK_ERR_UNSUPPORTED,
+                      "model class '%s' is not supported (Sequential and "
+                      "single-chain Functional models are)",
+                      cls);
     if (st == CK_OK)
         st = ck_model_build(*out);
     if (st != CK_OK) {
@@ -436,7 +448,8 @@ static cJSON *layer_json(const ck_layer *l, bool is_input_layer)
 cJSON *ck_io_model_config(const ck_model *m)
 {
     if (!m->input) {
-        ck_error(CK_ERR_STATE, "model %s has no input layer, so Keras could not rebuild it", m->name);
+        ck_error(CK_ERR_STATE, "model %s has no input layer, so Keras could not rebuild it",
+                 m->name);
         return NULL;
     }
     cJSON *root = cJSON_CreateObject();

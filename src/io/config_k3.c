@@ -24,7 +24,8 @@ static const char *nested_module(const char *key)
  * null for built-in classes. */
 static bool tag_object(cJSON *obj, const char *module)
 {
-    return cJSON_AddStringToObject(obj, "module", module) && cJSON_AddNullToObject(obj, "registered_name");
+    return cJSON_AddStringToObject(obj, "module", module) &&
+           cJSON_AddNullToObject(obj, "registered_name");
 }
 
 static bool convert_layer_config(cJSON *cfg, const char *cls);
@@ -59,7 +60,8 @@ static bool convert_layer_config(cJSON *cfg, const char *cls)
     /* tf.keras writes BatchNormalization's axis as a list; Keras 3 takes
      * an int there. */
     cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
-    if (strcmp(cls, "BatchNormalization") == 0 && cJSON_IsArray(axis) && cJSON_GetArraySize(axis) == 1) {
+    if (strcmp(cls, "BatchNormalization") == 0 && cJSON_IsArray(axis) &&
+        cJSON_GetArraySize(axis) == 1) {
         cJSON *only = cJSON_CreateNumber(cJSON_GetArrayItem(axis, 0)->valuedouble);
         if (!only || !cJSON_ReplaceItemInObjectCaseSensitive(cfg, "axis", only)) {
             cJSON_Delete(only);
@@ -149,7 +151,8 @@ static bool convert_training(cJSON *tc)
         cJSON_Delete(opt);
         return false;
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(opt, "config"), "decay");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(opt, "config"),
+                                            "decay");
     return tag_object(opt, "keras.optimizers") &&
            convert_loss(cJSON_GetObjectItemCaseSensitive(tc, "loss")) &&
            cJSON_AddFalseToObject(tc, "run_eagerly") &&
@@ -166,7 +169,8 @@ ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root)
         return ck_error_status() != CK_OK ? ck_error_status() : CK_ERR_MEMORY;
     if (!convert_training(tc) || !cJSON_AddItemToObject(root, "compile_config", tc)) {
         cJSON_Delete(tc);
-        return ck_error(CK_ERR_MEMORY, "out of memory writing the compile config of model %s", m->name);
+        return ck_error(CK_ERR_MEMORY, "out of memory writing the compile config of model %s",
+                        m->name);
     }
     return CK_OK;
 }

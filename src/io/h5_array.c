@@ -50,8 +50,8 @@ static ck_status read_shape(const array_handles *h, const char *path, const char
 {
     int rank = H5Sget_simple_extent_ndims(h->space);
     if (rank < 0 || rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_FORMAT, "'%s': dataset %s has rank %d (at most %d is supported)", path,
-                        dataset, rank, CK_MAX_RANK);
+        return ck_error(CK_ERR_FORMAT, "'%s': dataset %s has rank %d (at most %d is supported)",
+                        path, dataset, rank, CK_MAX_RANK);
     hsize_t dims[CK_MAX_RANK];
     if (rank > 0 && H5Sget_simple_extent_dims(h->space, dims, NULL) != rank)
         return ck_error(CK_ERR_FORMAT, "'%s': dataset %s has a corrupt shape", path, dataset);
@@ -74,14 +74,17 @@ static ck_status read_values(const array_handles *h, const char *path, const cha
     size_t n = 0;
     CK_TRY(read_shape(h, path, dataset, out, &n));
     if (!ck_h5_dataset_is_sane(h->obj))
-        return ck_error(CK_ERR_FORMAT, "'%s': dataset %s is corrupt (its stored data does not match "
-                        "its shape)", path, dataset);
+        return ck_error(CK_ERR_FORMAT,
+                        "'%s': dataset %s is corrupt (its stored data does not match "
+                        "its shape)",
+                        path, dataset);
     out->data = ck_alloc(n ? n : 1, sizeof(float));
     if (!out->data)
         return CK_ERR_MEMORY;
     /* HDF5 converts every integer and float type to float32 here. */
     if (n && H5Dread(h->obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data) < 0)
-        return ck_error(CK_ERR_FORMAT, "'%s': dataset %s cannot be read (corrupt file?)", path, dataset);
+        return ck_error(CK_ERR_FORMAT, "'%s': dataset %s cannot be read (corrupt file?)", path,
+                        dataset);
     return CK_OK;
 }
 

@@ -31,7 +31,7 @@ enum { OBJECT_HEADER = 16 };
 enum { REF_LEN = 4, REF_ADDR = 8 };
 
 typedef struct heap_object {
-    uint64_t collection;   /* file offset of its collection */
+    uint64_t collection; /* file offset of its collection */
     unsigned idx;
     uint64_t size;
 } heap_object;
@@ -39,7 +39,7 @@ typedef struct heap_object {
 typedef struct collection {
     uint64_t addr, size;
     bool malformed;
-    size_t malformed_at;   /* file offset of the first bad object */
+    size_t malformed_at; /* file offset of the first bad object */
 } collection;
 
 /* The raw data of a contiguous dataset: floats, never string references. */
@@ -66,8 +66,9 @@ static uint64_t read_le(const unsigned char *p, int bytes)
 
 static ck_status corrupt(const char *label, size_t offset)
 {
-    return ck_error(CK_ERR_FORMAT, "%s is a corrupt HDF5 file (malformed global heap data at byte %zu)",
-                    label, offset);
+    return ck_error(CK_ERR_FORMAT,
+                    "%s is a corrupt HDF5 file (malformed global heap data at byte %zu)", label,
+                    offset);
 }
 
 static ck_status push(void **items, size_t *n, size_t *cap, size_t item_size, const void *item)
@@ -123,7 +124,8 @@ static ck_status walk_collection(const unsigned char *b, size_t size, size_t at,
 static bool inside_collection(const heap_table *t, size_t offset)
 {
     for (size_t i = 0; i < t->n_coll; i++)
-        if (offset >= t->collections[i].addr && offset - t->collections[i].addr < t->collections[i].size)
+        if (offset >= t->collections[i].addr &&
+            offset - t->collections[i].addr < t->collections[i].size)
             return true;
     return false;
 }

@@ -58,11 +58,14 @@ static ck_status refuse_non_hard_links(hid_t file, const char *label)
     link_check c = {.type = H5L_TYPE_HARD};
     herr_t rc = visit_links(file, H5_INDEX_NAME, H5_ITER_NATIVE, check_link, &c);
     if (rc < 0)
-        return ck_error(CK_ERR_FORMAT, "%s is a corrupt HDF5 file (its groups cannot be listed)", label);
+        return ck_error(CK_ERR_FORMAT, "%s is a corrupt HDF5 file (its groups cannot be listed)",
+                        label);
     if (rc > 0)
-        return ck_error(CK_ERR_FORMAT, "%s: '%s' is %s link; only hard links are accepted", label, c.name,
-                        c.type == H5L_TYPE_EXTERNAL ? "an external" :
-                        c.type == H5L_TYPE_SOFT ? "a soft" : "a user-defined");
+        return ck_error(CK_ERR_FORMAT, "%s: '%s' is %s link; only hard links are accepted", label,
+                        c.name,
+                        c.type == H5L_TYPE_EXTERNAL ? "an external"
+                        : c.type == H5L_TYPE_SOFT   ? "a soft"
+                                                    : "a user-defined");
     return CK_OK;
 }
 
@@ -316,7 +319,8 @@ static ck_status write_fixed_chunk(hid_t obj, const char *name, const char *cons
         memcpy(buf + i * width, items[i], strlen(items[i]));
     hsize_t dim = n;
     hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(1, &dim, NULL), a = -1;
-    bool ok = t >= 0 && s >= 0 && H5Tset_size(t, width) >= 0 && H5Tset_strpad(t, H5T_STR_NULLPAD) >= 0;
+    bool ok = t >= 0 && s >= 0 && H5Tset_size(t, width) >= 0 &&
+              H5Tset_strpad(t, H5T_STR_NULLPAD) >= 0;
     if (ok)
         a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
     ok = ok && a >= 0 && H5Awrite(a, t, buf) >= 0;
@@ -340,7 +344,8 @@ ck_status ck_h5_write_strings(hid_t obj, const char *name, const char *const *it
         width = len > width ? len : width;
     }
     if (width > OBJECT_HEADER_LIMIT)
-        return ck_error(CK_ERR_ARGUMENT, "name '%.40s...' is too long for an HDF5 attribute", items[0]);
+        return ck_error(CK_ERR_ARGUMENT, "name '%.40s...' is too long for an HDF5 attribute",
+                        items[0]);
     /* numpy.array_split into k parts: the first n % k parts are one longer. */
     size_t k = 1;
     while ((count + k - 1) / k * width > OBJECT_HEADER_LIMIT)
@@ -396,8 +401,9 @@ static ck_status check_dataset(hid_t d, const char *path, const char *layer, con
     if (s >= 0)
         H5Sclose(s);
     if (cls != H5T_FLOAT && !(any_number && cls == H5T_INTEGER))
-        return ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': dataset '%s' holds %s values, not floats",
-                        layer, w->name, path, type_class_name(cls));
+        return ck_error(CK_ERR_FORMAT,
+                        "layer '%s', weight '%s': dataset '%s' holds %s values, not floats", layer,
+                        w->name, path, type_class_name(cls));
     if (rank < 0 || rank > H5S_MAX_RANK)
         return ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': dataset '%s' has a corrupt shape",
                         layer, w->name, path);
@@ -428,18 +434,21 @@ ck_status ck_h5_read_weight(hid_t loc, const char *path, const char *layer, cons
                         w->name, path);
     ck_status st = check_dataset(d, path, layer, w, any_number);
     if (st == CK_OK && !ck_h5_dataset_is_sane(d))
-        st = ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': dataset '%s' is corrupt (its stored "
-                      "data does not match its shape)", layer, w->name, path);
+        st = ck_error(CK_ERR_FORMAT,
+                      "layer '%s', weight '%s': dataset '%s' is corrupt (its stored "
+                      "data does not match its shape)",
+                      layer, w->name, path);
     /* HDF5 converts float64 (and other float widths) to float32 here. */
     if (st == CK_OK && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
-        st = ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': dataset '%s' cannot be read (corrupt file?)",
-                      layer, w->name, path);
+        st = ck_error(CK_ERR_FORMAT,
+                      "layer '%s', weight '%s': dataset '%s' cannot be read (corrupt file?)", layer,
+                      w->name, path);
     H5Dclose(d);
     /* A NaN or Inf weight would silently poison every prediction. */
     size_t bad = st == CK_OK ? ck_vfind_nonfinite(dst, w->size) : w->size;
     if (bad < w->size)
-        st = ck_error(CK_ERR_NUMERIC, "layer '%s', weight '%s': value #%zu is %s", layer, w->name, bad,
-                      dst[bad] != dst[bad] ? "NaN" : "infinite");
+        st = ck_error(CK_ERR_NUMERIC, "layer '%s', weight '%s': value #%zu is %s", layer, w->name,
+                      bad, dst[bad] != dst[bad] ? "NaN" : "infinite");
     return st;
 }
 
@@ -449,8 +458,8 @@ static ck_status write_dataset(hid_t loc, const char *path, int rank, const int6
     CK_TRY(ck_io_debug_write_point());
     hsize_t hd[CK_MAX_RANK];
     if (rank < 0 || rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_ARGUMENT, "cannot write dataset '%s' of rank %d (at most %d)", path, rank,
-                        CK_MAX_RANK);
+        return ck_error(CK_ERR_ARGUMENT, "cannot write dataset '%s' of rank %d (at most %d)", path,
+                        rank, CK_MAX_RANK);
     for (int i = 0; i < rank; i++)
         hd[i] = (hsize_t)dims[i];
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);

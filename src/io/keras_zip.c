@@ -34,13 +34,17 @@ static ck_status check_declared_size(const zip_stat_t *st, const char *path, con
         return ck_error(CK_ERR_FORMAT, "'%s': member %s has no compressed size", path, member);
     struct stat sb;
     if (stat(path, &sb) == 0 && st->comp_size > (zip_uint64_t)sb.st_size)
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s claims %llu compressed bytes, more than the "
-                        "archive holds (corrupt archive)", path, member, (unsigned long long)st->comp_size);
+        return ck_error(CK_ERR_FORMAT,
+                        "'%s': member %s claims %llu compressed bytes, more than the "
+                        "archive holds (corrupt archive)",
+                        path, member, (unsigned long long)st->comp_size);
     bool stored = st->comp_method == ZIP_CM_STORE;
     if (stored ? st->size != st->comp_size
                : st->size / MAX_DEFLATE_RATIO > st->comp_size + MAX_DEFLATE_SLACK)
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s declares %llu bytes from %llu %s bytes "
-                        "(corrupt archive)", path, member, (unsigned long long)st->size,
+        return ck_error(CK_ERR_FORMAT,
+                        "'%s': member %s declares %llu bytes from %llu %s bytes "
+                        "(corrupt archive)",
+                        path, member, (unsigned long long)st->size,
                         (unsigned long long)st->comp_size, stored ? "stored" : "compressed");
     return CK_OK;
 }
@@ -70,7 +74,8 @@ static ck_status read_member(zip_t *za, const char *path, const char *member, si
         zip_fclose(zf);
     if (got < 0 || (zip_uint64_t)got != st.size) {
         free(buf);
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read (corrupt archive)", path, member);
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read (corrupt archive)", path,
+                        member);
     }
     *data = buf;
     *size = (size_t)st.size;

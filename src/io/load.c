@@ -88,7 +88,8 @@ static ck_keras_semantics zip_semantics(const ck_keras_zip *z)
     return sem;
 }
 
-static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m, bool by_name)
+static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m,
+                                  bool by_name)
 {
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);

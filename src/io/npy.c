@@ -15,8 +15,8 @@
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 typedef struct npy_dtype {
-    char kind;        /* 'f', 'i', 'u', 'b' */
-    int size;         /* bytes per value */
+    char kind; /* 'f', 'i', 'u', 'b' */
+    int size;  /* bytes per value */
     bool big_endian;
 } npy_dtype;
 
@@ -25,7 +25,7 @@ typedef struct npy_header {
     bool fortran_order;
     int rank;
     int64_t dims[CK_MAX_RANK];
-    unsigned seen;    /* bit per key, to catch missing and repeated keys */
+    unsigned seen; /* bit per key, to catch missing and repeated keys */
 } npy_header;
 
 enum { KEY_DESCR = 1, KEY_FORTRAN = 2, KEY_SHAPE = 4, KEY_ALL = 7 };
@@ -101,9 +101,9 @@ static ck_status parse_descr(cursor *c, npy_dtype *dt)
     char s[16];
     CK_TRY(parse_string(c, s, sizeof s));
     if (strlen(s) != 3 || !strchr("<>|=", s[0]) || !strchr("fiub", s[1]) || !strchr("1248", s[2]))
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        ".npy dtype '%s' is not supported (use float32/64, int8-64, uint8-64 or bool)",
-                        s);
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            ".npy dtype '%s' is not supported (use float32/64, int8-64, uint8-64 or bool)", s);
     dt->kind = s[1];
     dt->size = s[2] - '0';
     bool valid = dt->kind == 'f' ? dt->size >= 4 : dt->kind == 'b' ? dt->size == 1 : true;
@@ -128,7 +128,7 @@ static ck_status parse_dim(cursor *c, int64_t *out)
     }
     if (c->p == start)
         return corrupt("shape must be a tuple of non-negative integers");
-    if (c->p < c->end && *c->p == 'L')   /* Python 2 long literal */
+    if (c->p < c->end && *c->p == 'L') /* Python 2 long literal */
         c->p++;
     *out = v;
     return CK_OK;
@@ -144,7 +144,8 @@ static ck_status parse_shape(cursor *c, npy_header *h)
         return CK_OK;
     for (;;) {
         if (h->rank == CK_MAX_RANK)
-            return ck_error(CK_ERR_UNSUPPORTED, ".npy arrays of more than %d dimensions are not supported",
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            ".npy arrays of more than %d dimensions are not supported",
                             CK_MAX_RANK);
         CK_TRY(parse_dim(c, &h->dims[h->rank++]));
         bool comma = accept(c, ',');
@@ -165,9 +166,10 @@ static ck_status parse_entry(cursor *c, npy_header *h)
     CK_TRY(parse_string(c, key, sizeof key));
     if (!accept(c, ':'))
         return corrupt("expected ':' after a key");
-    unsigned bit = strcmp(key, "descr") == 0 ? KEY_DESCR
-                 : strcmp(key, "fortran_order") == 0 ? KEY_FORTRAN
-                 : strcmp(key, "shape") == 0 ? KEY_SHAPE : 0;
+    unsigned bit = strcmp(key, "descr") == 0           ? KEY_DESCR
+                   : strcmp(key, "fortran_order") == 0 ? KEY_FORTRAN
+                   : strcmp(key, "shape") == 0         ? KEY_SHAPE
+                                                       : 0;
     if (!bit)
         return ck_error(CK_ERR_FORMAT, "corrupt .npy header: unexpected key '%s'", key);
     if (h->seen & bit)
@@ -205,8 +207,9 @@ static ck_status parse_dict(const char *text, size_t len, npy_header *h)
     if (h->seen != KEY_ALL)
         return corrupt("'descr', 'fortran_order' and 'shape' are all required");
     if (h->fortran_order)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        ".npy array is in Fortran order; save it in C order (np.ascontiguousarray)");
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            ".npy array is in Fortran order; save it in C order (np.ascontiguousarray)");
     return CK_OK;
 }
 
@@ -216,7 +219,8 @@ static ck_status split_prefix(const unsigned char *b, size_t len, size_t *start,
     if (len < 10 || memcmp(b, npy_magic, sizeof npy_magic) != 0)
         return ck_error(CK_ERR_FORMAT, "not a .npy file (bad magic)");
     if ((b[6] < 1 || b[6] > 3) || b[7] != 0)
-        return ck_error(CK_ERR_UNSUPPORTED, ".npy format version %u.%u is not supported", b[6], b[7]);
+        return ck_error(CK_ERR_UNSUPPORTED, ".npy format version %u.%u is not supported", b[6],
+                        b[7]);
     if (b[6] == 1) {
         *start = 10;
         *hlen = (size_t)b[8] | (size_t)b[9] << 8;
@@ -264,7 +268,7 @@ static float convert_value(const unsigned char *p, const npy_dtype *dt)
         return (float)u;
     int bits = 8 * dt->size;
     if (bits < 64 && (u >> (bits - 1)) & 1)
-        u |= ~UINT64_C(0) << bits;   /* sign-extend */
+        u |= ~UINT64_C(0) << bits; /* sign-extend */
     int64_t s;
     memcpy(&s, &u, sizeof s);
     return (float)s;
@@ -304,7 +308,8 @@ static ck_status check_data_length(const npy_layout *l, size_t file_size)
 {
     size_t have = file_size - l->data_start;
     if (have < l->bytes)
-        return ck_error(CK_ERR_FORMAT, "truncated .npy file: the shape needs %zu data bytes, %zu present",
+        return ck_error(CK_ERR_FORMAT,
+                        "truncated .npy file: the shape needs %zu data bytes, %zu present",
                         l->bytes, have);
     if (have > l->bytes)
         return ck_error(CK_ERR_FORMAT, ".npy file has %zu bytes after the data", have - l->bytes);
@@ -381,9 +386,10 @@ ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_
     FILE *f;
     size_t size = 0;
     CK_TRY(open_regular(path, &f, &size));
-    ck_status st = size > limit ? ck_error(CK_ERR_FORMAT, "%s has %zu bytes, more than the %zu-byte limit",
-                                           path, size, limit)
-                                : read_up_to(f, path, 0, size, buf);
+    ck_status st = size > limit
+                       ? ck_error(CK_ERR_FORMAT, "%s has %zu bytes, more than the %zu-byte limit",
+                                  path, size, limit)
+                       : read_up_to(f, path, 0, size, buf);
     fclose(f);
     if (st != CK_OK) {
         free(*buf);

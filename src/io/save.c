@@ -38,7 +38,8 @@ static ck_status sync_path(const char *path, int flags)
         return ck_error(CK_ERR_IO, "cannot reopen '%s': %s", path, strerror(errno));
     int rc = fsync(fd);
     close(fd);
-    return rc == 0 ? CK_OK : ck_error(CK_ERR_IO, "cannot flush '%s' to disk: %s", path, strerror(errno));
+    return rc == 0 ? CK_OK
+                   : ck_error(CK_ERR_IO, "cannot flush '%s' to disk: %s", path, strerror(errno));
 }
 
 /* After the rename, flushing the directory makes the new name durable.
@@ -93,8 +94,8 @@ static ck_status write_replace(const char *path, ck_file_writer fn, void *ctx)
     char *tmp = NULL;
     int fd = create_temp(path, &tmp);
     if (fd < 0) {
-        ck_status st = tmp ? ck_error(CK_ERR_IO, "cannot create a temporary file beside '%s': %s", path,
-                                      strerror(errno))
+        ck_status st = tmp ? ck_error(CK_ERR_IO, "cannot create a temporary file beside '%s': %s",
+                                      path, strerror(errno))
                            : CK_ERR_MEMORY;
         free(tmp);
         return st;
@@ -158,7 +159,8 @@ bool ck_str_ends_with(const char *s, const char *suffix)
 bool ck_io_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 typedef struct h5_job {
@@ -206,7 +208,8 @@ static ck_status write_model(hid_t file, void *ctx)
     CK_TRY(ck_h5_write_string(file, "backend", "tensorflow"));
     cJSON *training = ck_train_config_to_json(m);
     if (!training && m->train)
-        return ck_error(CK_ERR_MEMORY, "out of memory writing the training config of model %s", m->name);
+        return ck_error(CK_ERR_MEMORY, "out of memory writing the training config of model %s",
+                        m->name);
     if (training)
         CK_TRY(write_json_attr(file, "training_config", training));
     hid_t g = H5Gcreate2(file, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -245,7 +248,8 @@ static ck_status weights_image(ck_model *m, const char *path, void **buf, size_t
     if (f < 0)
         return ck_error(CK_ERR_IO, "cannot create model.weights.h5 in memory for '%s'", path);
     ck_status st = ck_k3_write(f, m);
-    ssize_t n = st == CK_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0) : -1;
+    ssize_t n = st == CK_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0)
+                                                                  : -1;
     if (st == CK_OK && n <= 0)
         st = ck_error(CK_ERR_IO, "cannot serialize model.weights.h5 for '%s'", path);
     if (st == CK_OK && !(*buf = ck_alloc((size_t)n, 1)))
@@ -308,16 +312,17 @@ typedef enum save_kind { SAVE_MODEL_H5, SAVE_KERAS, SAVE_WEIGHTS_K2, SAVE_WEIGHT
 
 static ck_status save_as(ck_model *m, const char *path, save_kind kind)
 {
-    static const ck_h5_writer writers[] = {
-        [SAVE_MODEL_H5] = write_model, [SAVE_WEIGHTS_K2] = write_weights_k2,
-        [SAVE_WEIGHTS_K3] = write_weights_k3};
+    static const ck_h5_writer writers[] = {[SAVE_MODEL_H5] = write_model,
+                                           [SAVE_WEIGHTS_K2] = write_weights_k2,
+                                           [SAVE_WEIGHTS_K3] = write_weights_k3};
     if (!m || !path || !*path)
         return ck_error(CK_ERR_ARGUMENT, "%s: NULL model or empty path",
                         kind <= SAVE_KERAS ? "ck_model_save" : "ck_model_save_weights");
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = kind == SAVE_KERAS ? save_keras(m, path) : ck_io_atomic_h5(path, writers[kind], m);
+    ck_status st = kind == SAVE_KERAS ? save_keras(m, path)
+                                      : ck_io_atomic_h5(path, writers[kind], m);
     ck_h5_quiet_end(&q);
     return st;
 }

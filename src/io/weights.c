@@ -53,13 +53,15 @@ ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name)
         st = ck_k2_read(root, m, by_name, stage);
         H5Gclose(root);
     } else if (ck_k3_is_layout(file)) {
-        st = by_name ? ck_error(CK_ERR_UNSUPPORTED,
-                                "by_name loading needs a legacy .h5 file; Keras 3 .weights.h5 files "
-                                "identify layers by position only")
-                     : ck_k3_read(file, m, stage);
+        st = by_name
+                 ? ck_error(CK_ERR_UNSUPPORTED,
+                            "by_name loading needs a legacy .h5 file; Keras 3 .weights.h5 files "
+                            "identify layers by position only")
+                 : ck_k3_read(file, m, stage);
     } else {
-        st = ck_error(CK_ERR_FORMAT, "the HDF5 file holds no Keras weights (no layer_names attribute, "
-                                     "no model_weights group and no Keras 3 'layers' group)");
+        st = ck_error(CK_ERR_FORMAT,
+                      "the HDF5 file holds no Keras weights (no layer_names attribute, "
+                      "no model_weights group and no Keras 3 'layers' group)");
     }
     if (st == CK_OK)
         ck_stage_commit(stage, m);

@@ -70,20 +70,22 @@ static ck_status read_plain(hid_t g, const file_layer *fl, const ck_model *m, co
 {
     for (int k = 0; k < l->n_weights; k++) {
         const ck_weight *w = &l->weights[k];
-        CK_TRY(ck_h5_read_weight(g, fl->weights.items[k], l->name, w, false, ck_stage_slot(stage, m, w)));
+        CK_TRY(ck_h5_read_weight(g, fl->weights.items[k], l->name, w, false,
+                                 ck_stage_slot(stage, m, w)));
     }
     return CK_OK;
 }
 
-static ck_status read_layer(hid_t root, const file_layers *f, const file_layer *fl, const ck_model *m,
-                            ck_layer *l, float *stage)
+static ck_status read_layer(hid_t root, const file_layers *f, const file_layer *fl,
+                            const ck_model *m, ck_layer *l, float *stage)
 {
     bool per_gate = f->keras1 && ck_k1_applies(l, fl->weights.n);
     if (fl->weights.n != l->n_weights && !per_gate)
-        return ck_error(CK_ERR_SHAPE,
-                        "weight count mismatch for layer '%s' (file layer '%s'): the model expects %d "
-                        "weights, the file has %d",
-                        l->name, fl->name, l->n_weights, fl->weights.n);
+        return ck_error(
+            CK_ERR_SHAPE,
+            "weight count mismatch for layer '%s' (file layer '%s'): the model expects %d "
+            "weights, the file has %d",
+            l->name, fl->name, l->n_weights, fl->weights.n);
     hid_t g = H5Gopen2(root, fl->name, H5P_DEFAULT);
     if (g < 0)
         return ck_error(CK_ERR_FORMAT, "layer group '%s' cannot be opened", fl->name);
@@ -114,9 +116,8 @@ static ck_status read_by_order(hid_t root, const file_layers *f, ck_model *m, fl
     for (int i = 0; i < f->names.n; i++)
         file_n += f->layers[i].weights.n > 0;
     if (file_n != model_n)
-        return ck_error(CK_ERR_SHAPE,
-                        "the file has %d layers with weights but model %s has %d", file_n, m->name,
-                        model_n);
+        return ck_error(CK_ERR_SHAPE, "the file has %d layers with weights but model %s has %d",
+                        file_n, m->name, model_n);
     int li = 0;
     for (int i = 0; i < f->names.n; i++) {
         if (f->layers[i].weights.n == 0)
@@ -182,8 +183,10 @@ static ck_status write_top_level(hid_t root, const ck_model *m)
 {
     hid_t g = H5Gcreate2(root, "top_level_model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return ck_error(CK_ERR_IO, "cannot create group top_level_model_weights (model %s has a "
-                                   "layer of that name?)", m->name);
+        return ck_error(CK_ERR_IO,
+                        "cannot create group top_level_model_weights (model %s has a "
+                        "layer of that name?)",
+                        m->name);
     ck_status st = ck_h5_write_strings(g, "weight_names", NULL, 0);
     H5Gclose(g);
     return st;
@@ -355,7 +358,8 @@ static ck_status try_read_optimizer(hid_t g, ck_model *m)
     }
     bool keras22 = is_keras22_layout(&names);
     if (st == CK_OK && n > 0 && slots_in_file(&names, slots, n, keras22) != n)
-        st = ck_error(CK_ERR_SHAPE, "the file has %d optimizer weights, the optimizer has %d", names.n, n);
+        st = ck_error(CK_ERR_SHAPE, "the file has %d optimizer weights, the optimizer has %d",
+                      names.n, n);
     if (st == CK_OK && !keras22)
         st = check_slot_names(&names, slots, n);
     if (st == CK_OK)
@@ -367,7 +371,8 @@ static ck_status try_read_optimizer(hid_t g, ck_model *m)
 
 ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_model *m)
 {
-    if (!is_legacy_layout(training_config) || H5Lexists(file, "optimizer_weights", H5P_DEFAULT) <= 0)
+    if (!is_legacy_layout(training_config) ||
+        H5Lexists(file, "optimizer_weights", H5P_DEFAULT) <= 0)
         return CK_OK;
     hid_t g = H5Gopen2(file, "optimizer_weights", H5P_DEFAULT);
     if (g < 0)

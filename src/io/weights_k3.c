@@ -39,7 +39,7 @@ static void snake_case(const char *cls, char *out, size_t len)
 /* Object paths of every layer, in model order. */
 static ck_status layer_paths(const ck_model *m, char (**paths)[K3_PATH_MAX])
 {
-    char (*p)[K3_PATH_MAX] = ck_alloc((size_t)m->n_layers + 1, sizeof *p);
+    char(*p)[K3_PATH_MAX] = ck_alloc((size_t)m->n_layers + 1, sizeof *p);
     if (!p)
         return CK_ERR_MEMORY;
     for (int i = 0; i < m->n_layers; i++) {
@@ -105,7 +105,8 @@ bool ck_k3_is_layout(hid_t file)
 }
 
 /* Keras 3 refuses a vars group whose size differs from the layer's. */
-static ck_status check_var_count(hid_t file, const ck_layer *l, const ck_weight *w, const char *vars)
+static ck_status check_var_count(hid_t file, const ck_layer *l, const ck_weight *w,
+                                 const char *vars)
 {
     if (!ck_h5_has_link(file, vars))
         return ck_error(CK_ERR_FORMAT, "layer '%s': group '%s' is missing", l->name, vars);
@@ -139,7 +140,7 @@ static ck_status read_layer(hid_t file, const char *path, const ck_model *m, con
 
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage)
 {
-    char (*paths)[K3_PATH_MAX];
+    char(*paths)[K3_PATH_MAX];
     CK_TRY(layer_paths(m, &paths));
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < m->n_layers; i++)
@@ -165,7 +166,7 @@ static ck_status create_roots(hid_t file)
 ck_status ck_k3_write(hid_t file, ck_model *m)
 {
     CK_TRY(create_roots(file));
-    char (*paths)[K3_PATH_MAX];
+    char(*paths)[K3_PATH_MAX];
     CK_TRY(layer_paths(m, &paths));
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < m->n_layers; i++) {

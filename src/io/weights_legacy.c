@@ -121,7 +121,8 @@ static int64_t cudnn_bias_len(const ck_layer *l, int k)
 
 bool ck_cudnn_applies(hid_t g, const ck_strlist *names, const ck_layer *l)
 {
-    if (!recurrent_class(l) || l->n_weights == 0 || l->n_weights % 3 != 0 || names->n != l->n_weights)
+    if (!recurrent_class(l) || l->n_weights == 0 || l->n_weights % 3 != 0 ||
+        names->n != l->n_weights)
         return false;
     for (int k = 0; k < l->n_weights; k += 3) {
         int64_t want = cudnn_bias_len(l, k), dims[4];
@@ -157,8 +158,8 @@ static void cudnn_recurrent(const float *src, float *dst, int64_t u, int gates)
                 dst[a * cols + j * u + b] = src[b * cols + j * u + a];
 }
 
-static ck_status cudnn_triplet(hid_t g, const ck_strlist *names, const ck_model *m, const ck_layer *l,
-                               int k, float *tmp, float *stage)
+static ck_status cudnn_triplet(hid_t g, const ck_strlist *names, const ck_model *m,
+                               const ck_layer *l, int k, float *tmp, float *stage)
 {
     const ck_weight *w = &l->weights[k], *r = &l->weights[k + 1], *b = &l->weights[k + 2];
     int64_t u = r->dims[0], cols = r->dims[1];
@@ -177,8 +178,8 @@ static ck_status cudnn_triplet(hid_t g, const ck_strlist *names, const ck_model 
     return CK_OK;
 }
 
-ck_status ck_cudnn_read_layer(hid_t g, const ck_strlist *names, const ck_model *m, const ck_layer *l,
-                              float *stage)
+ck_status ck_cudnn_read_layer(hid_t g, const ck_strlist *names, const ck_model *m,
+                              const ck_layer *l, float *stage)
 {
     size_t largest = 1;
     for (int k = 0; k < l->n_weights; k++) {

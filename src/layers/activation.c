@@ -71,8 +71,8 @@ static ck_status act_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, cons
     return CK_OK;
 }
 
-static ck_status act_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                              ck_tensor *dx)
+static ck_status act_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                              const ck_tensor *dy, ck_tensor *dx)
 {
     activation *a = (activation *)l;
     if (!dx)

@@ -13,9 +13,9 @@ typedef struct batch_norm {
     ck_norm_common n;
     double momentum;
     ck_init mean_init, var_init;
-    bool batch_stats;   /* the last forward used batch statistics */
-    ck_buf mean, inv;   /* per channel, from the last forward */
-    double *sums;       /* per-channel accumulators */
+    bool batch_stats; /* the last forward used batch statistics */
+    ck_buf mean, inv; /* per channel, from the last forward */
+    double *sums;     /* per-channel accumulators */
     size_t sums_cap;
 } batch_norm;
 
@@ -195,10 +195,19 @@ static ck_status bn_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     /* fused only picks a TensorFlow kernel; the result is the same. */
-    static const char *const known[] = {"axis", "momentum", "epsilon", "center", "scale",
-                                        "beta_initializer", "gamma_initializer",
-                                        "moving_mean_initializer", "moving_variance_initializer",
-                                        "synchronized", "renorm", "fused", NULL};
+    static const char *const known[] = {"axis",
+                                        "momentum",
+                                        "epsilon",
+                                        "center",
+                                        "scale",
+                                        "beta_initializer",
+                                        "gamma_initializer",
+                                        "moving_mean_initializer",
+                                        "moving_variance_initializer",
+                                        "synchronized",
+                                        "renorm",
+                                        "fused",
+                                        NULL};
     static const char *const unsupported[] = {"synchronized", "renorm", NULL};
     (void)semantics;
     ck_batch_normalization_options o = {0};
@@ -208,8 +217,8 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
                             &o.no_scale, &o.beta_initializer, &o.gamma_initializer) != CK_OK ||
         ck_config_get_double(cfg, "momentum", &o.momentum) != CK_OK ||
         ck_config_get_init(cfg, "moving_mean_initializer", &o.moving_mean_initializer) != CK_OK ||
-        ck_config_get_init(cfg, "moving_variance_initializer",
-                           &o.moving_variance_initializer) != CK_OK ||
+        ck_config_get_init(cfg, "moving_variance_initializer", &o.moving_variance_initializer) !=
+            CK_OK ||
         ck_config_get_string(cfg, "name", &o.name) != CK_OK)
         return NULL;
     batch_norm *bn = (batch_norm *)ck_batch_normalization_new(&o);

@@ -22,8 +22,8 @@ typedef struct bidir {
     ck_layer base;
     ck_layer *fwd, *bwd;
     merge_mode mode;
-    char inner_name[CK_NAME_MAX];  /* wrapped layer's name without "forward_"; "" = default */
-    ck_buf yf, yb;                 /* inner outputs of the last forward */
+    char inner_name[CK_NAME_MAX]; /* wrapped layer's name without "forward_"; "" = default */
+    ck_buf yf, yb;                /* inner outputs of the last forward */
     ck_tensor tyf, tyb;
     ck_buf dyf, dyb, dxb;
 } bidir;
@@ -78,7 +78,8 @@ static ck_layer *mirror_of(const ck_layer *l)
 static ck_status check_inner(const ck_layer *l)
 {
     if (!is_wrappable(l))
-        return ck_error(CK_ERR_UNSUPPORTED, "Bidirectional: can wrap LSTM, GRU or SimpleRNN, not %s",
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "Bidirectional: can wrap LSTM, GRU or SimpleRNN, not %s",
                         l->ops->class_name);
     cJSON *cfg = inner_config(l);
     if (!cfg)
@@ -88,12 +89,14 @@ static ck_status check_inner(const ck_layer *l)
                      !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "return_sequences"));
     cJSON_Delete(cfg);
     if (return_state)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "Bidirectional: return_state=True gives several outputs, which a Sequential model cannot pass on");
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            "Bidirectional: return_state=True gives several outputs, which a Sequential model cannot pass on");
     /* Keras overrides it with return_sequences; refuse rather than differ. */
     if (zero_last)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "Bidirectional: a wrapped layer with zero_output_for_mask=True needs return_sequences=True");
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            "Bidirectional: a wrapped layer with zero_output_for_mask=True needs return_sequences=True");
     return CK_OK;
 }
 
@@ -108,7 +111,8 @@ static ck_status parse_merge_mode(const char *name, merge_mode *out)
             *out = (merge_mode)i;
             return CK_OK;
         }
-    return ck_error(CK_ERR_ARGUMENT, "Bidirectional: merge_mode '%s' is not one of concat, sum, mul, ave", name);
+    return ck_error(CK_ERR_ARGUMENT,
+                    "Bidirectional: merge_mode '%s' is not one of concat, sum, mul, ave", name);
 }
 
 static void bidir_destroy(ck_layer *l)
@@ -150,7 +154,8 @@ static ck_layer *bidir_create(ck_layer *inner, const char *merge, const char *na
     s->fwd = inner;
     s->mode = mode;
     snprintf(s->inner_name, sizeof s->inner_name, "%s", strip_prefix(inner->name, "forward_"));
-    if (ck_layer_init(&s->base, &ck_bidirectional_layer_ops, name) != CK_OK || !(s->bwd = mirror_of(inner))) {
+    if (ck_layer_init(&s->base, &ck_bidirectional_layer_ops, name) != CK_OK ||
+        !(s->bwd = mirror_of(inner))) {
         bidir_destroy(&s->base);
         return NULL;
     }
@@ -180,8 +185,8 @@ static ck_status name_inner(bidir *s, ck_layer *inner, const char *prefix)
     const char *base = s->inner_name[0] ? s->inner_name : inner->ops->base_name;
     int n = snprintf(inner->name, sizeof inner->name, "%s%s", prefix, base);
     if (n < 0 || (size_t)n >= sizeof inner->name)
-        return ck_error(CK_ERR_ARGUMENT, "Bidirectional %s: wrapped layer name '%s' is too long", s->base.name,
-                        base);
+        return ck_error(CK_ERR_ARGUMENT, "Bidirectional %s: wrapped layer name '%s' is too long",
+                        s->base.name, base);
     inner->model = s->base.model;
     return CK_OK;
 }
@@ -207,9 +212,11 @@ static ck_status adopt_weights(ck_layer *l, const ck_layer *inner, const char *k
             return ck_error_status();
         int n2 = snprintf(o->k2_scope, sizeof o->k2_scope, "%s/%s", inner->name, w->k2_scope);
         int n3 = snprintf(o->k3_scope, sizeof o->k3_scope, "%s/%s", k3_name, w->k3_scope);
-        if (n2 < 0 || n3 < 0 || (size_t)n2 >= sizeof o->k2_scope || (size_t)n3 >= sizeof o->k3_scope)
-            return ck_error(CK_ERR_UNSUPPORTED, "Bidirectional %s: weight path %s/%s is too long for ckeras",
-                            l->name, inner->name, w->k2_scope);
+        if (n2 < 0 || n3 < 0 || (size_t)n2 >= sizeof o->k2_scope ||
+            (size_t)n3 >= sizeof o->k3_scope)
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "Bidirectional %s: weight path %s/%s is too long for ckeras", l->name,
+                            inner->name, w->k2_scope);
     }
     return CK_OK;
 }
@@ -258,7 +265,8 @@ static size_t mirror_row(const ck_tensor *t, size_t i)
     return b * T + (T - 1 - i % T);
 }
 
-static ck_status run_inner(ck_layer *inner, const ck_tensor *x, ck_buf *buf, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status run_inner(ck_layer *inner, const ck_tensor *x, ck_buf *buf, ck_tensor *y,
+                           const ck_run_ctx *ctx)
 {
     ck_shape in = {.rank = x->rank}, out;
     memcpy(in.dims, x->dims, sizeof in.dims);
@@ -294,10 +302,19 @@ static ck_status bidir_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, co
         }
         for (size_t j = 0; j < U; j++) {
             switch (s->mode) {
-            case MERGE_CONCAT: o[j] = f[j]; o[U + j] = b[j]; break;
-            case MERGE_SUM: o[j] = f[j] + b[j]; break;
-            case MERGE_MUL: o[j] = f[j] * b[j]; break;
-            case MERGE_AVE: o[j] = 0.5f * (f[j] + b[j]); break;
+            case MERGE_CONCAT:
+                o[j] = f[j];
+                o[U + j] = b[j];
+                break;
+            case MERGE_SUM:
+                o[j] = f[j] + b[j];
+                break;
+            case MERGE_MUL:
+                o[j] = f[j] * b[j];
+                break;
+            case MERGE_AVE:
+                o[j] = 0.5f * (f[j] + b[j]);
+                break;
             }
         }
     }
@@ -319,17 +336,27 @@ static void split_grad(bidir *s, const float *dy)
         }
         for (size_t j = 0; j < U; j++) {
             switch (s->mode) {
-            case MERGE_CONCAT: df[j] = g[j]; db[j] = g[U + j]; break;
-            case MERGE_SUM: df[j] = db[j] = g[j]; break;
-            case MERGE_MUL: df[j] = g[j] * s->yb.data[m + j]; db[j] = g[j] * s->yf.data[i * U + j]; break;
-            case MERGE_AVE: df[j] = db[j] = 0.5f * g[j]; break;
+            case MERGE_CONCAT:
+                df[j] = g[j];
+                db[j] = g[U + j];
+                break;
+            case MERGE_SUM:
+                df[j] = db[j] = g[j];
+                break;
+            case MERGE_MUL:
+                df[j] = g[j] * s->yb.data[m + j];
+                db[j] = g[j] * s->yf.data[i * U + j];
+                break;
+            case MERGE_AVE:
+                df[j] = db[j] = 0.5f * g[j];
+                break;
             }
         }
     }
 }
 
-static ck_status bidir_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                                ck_tensor *dx)
+static ck_status bidir_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                                const ck_tensor *dy, ck_tensor *dx)
 {
     (void)y;
     bidir *s = (bidir *)l;
@@ -359,7 +386,8 @@ static ck_status bidir_get_config(const ck_layer *l, cJSON *cfg)
     cJSON *inner = inner_config(s->fwd);
     if (!inner)
         return ck_error_status();
-    cJSON_AddStringToObject(inner, "name", s->inner_name[0] ? s->inner_name : s->fwd->ops->base_name);
+    cJSON_AddStringToObject(inner, "name",
+                            s->inner_name[0] ? s->inner_name : s->fwd->ops->base_name);
     cJSON_AddBoolToObject(inner, "trainable", true);
     cJSON_AddStringToObject(inner, "dtype", "float32");
     cJSON *wrapped = cJSON_AddObjectToObject(cfg, "layer");
@@ -383,7 +411,8 @@ static ck_layer *inner_from_json(const cJSON *obj, const char *key, ck_keras_sem
     }
     const ck_layer_ops *ops = ck_layer_ops_find(cls->valuestring);
     if (!ops) {
-        ck_error(CK_ERR_UNSUPPORTED, "Bidirectional: unknown wrapped layer class '%s'", cls->valuestring);
+        ck_error(CK_ERR_UNSUPPORTED, "Bidirectional: unknown wrapped layer class '%s'",
+                 cls->valuestring);
         return NULL;
     }
     return ops->from_config(cfg, semantics);
@@ -403,8 +432,9 @@ static ck_status check_backward(const bidir *s, const cJSON *obj, ck_keras_seman
     if (a && !b)
         st = ck_error_status();
     else if (!same)
-        st = ck_error(CK_ERR_UNSUPPORTED,
-                      "Bidirectional: a backward_layer that differs from the mirror of 'layer' is not supported");
+        st = ck_error(
+            CK_ERR_UNSUPPORTED,
+            "Bidirectional: a backward_layer that differs from the mirror of 'layer' is not supported");
     cJSON_Delete(a);
     cJSON_Delete(b);
     ck_layer_free(given);
@@ -416,11 +446,13 @@ static ck_layer *bidir_from_config(const cJSON *cfg, ck_keras_semantics semantic
     static const char *const known[] = {"layer", "merge_mode", "backward_layer", NULL};
     const char *merge = NULL, *name = NULL;
     if (ck_config_check_keys(cfg, "Bidirectional", known) != CK_OK ||
-        ck_config_get_string(cfg, "merge_mode", &merge) != CK_OK || ck_config_get_string(cfg, "name", &name) != CK_OK)
+        ck_config_get_string(cfg, "merge_mode", &merge) != CK_OK ||
+        ck_config_get_string(cfg, "name", &name) != CK_OK)
         return NULL;
     if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cfg, "merge_mode"))) {
-        ck_error(CK_ERR_UNSUPPORTED,
-                 "Bidirectional: merge_mode=None gives two outputs, which a Sequential model cannot pass on");
+        ck_error(
+            CK_ERR_UNSUPPORTED,
+            "Bidirectional: merge_mode=None gives two outputs, which a Sequential model cannot pass on");
         return NULL;
     }
     const cJSON *layer = cJSON_GetObjectItemCaseSensitive(cfg, "layer");
@@ -430,7 +462,8 @@ static ck_layer *bidir_from_config(const cJSON *cfg, ck_keras_semantics semantic
     }
     ck_layer *l = bidir_create(inner_from_json(layer, "layer", semantics), merge, name);
     const cJSON *back = cJSON_GetObjectItemCaseSensitive(cfg, "backward_layer");
-    if (l && back && !cJSON_IsNull(back) && check_backward((const bidir *)l, back, semantics) != CK_OK) {
+    if (l && back && !cJSON_IsNull(back) &&
+        check_backward((const bidir *)l, back, semantics) != CK_OK) {
         ck_layer_free(l);
         return NULL;
     }

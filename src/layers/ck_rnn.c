@@ -19,12 +19,14 @@ static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opt
         return ck_error(CK_ERR_ARGUMENT, "%s: units must be positive, got %d", cls, o->units);
     if (o->units > (1 << 20))
         return ck_error(CK_ERR_ARGUMENT, "%s: units=%d is too large", cls, o->units);
-    if (!(o->dropout >= 0 && o->dropout < 1) || !(o->recurrent_dropout >= 0 && o->recurrent_dropout < 1))
+    if (!(o->dropout >= 0 && o->dropout < 1) ||
+        !(o->recurrent_dropout >= 0 && o->recurrent_dropout < 1))
         return ck_error(CK_ERR_ARGUMENT, "%s: dropout rates must be in [0, 1)", cls);
     CK_TRY(ck_act_parse(o->activation ? o->activation : "tanh", &out->act));
     CK_TRY(ck_act_parse(o->recurrent_activation ? o->recurrent_activation : "sigmoid", &out->ract));
     if (out->act == CK_ACT_SOFTMAX || out->ract == CK_ACT_SOFTMAX)
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: softmax is not supported as a cell activation", cls);
+        return ck_error(CK_ERR_UNSUPPORTED, "%s: softmax is not supported as a cell activation",
+                        cls);
     CK_TRY(ck_init_check(&o->kernel_initializer));
     CK_TRY(ck_init_check(&o->recurrent_initializer));
     CK_TRY(ck_init_check(&o->bias_initializer));
@@ -44,8 +46,8 @@ static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opt
     return CK_OK;
 }
 
-ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name, const ck_rnn_raw_opts *raw,
-                      int gate_blocks, bool has_cell)
+ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name,
+                      const ck_rnn_raw_opts *raw, int gate_blocks, bool has_cell)
 {
     ck_rnn_opts o;
     if (opts_init(ops->class_name, raw, &o) != CK_OK)
@@ -61,8 +63,8 @@ ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name, co
 
 void ck_rnn_release(ck_rnn *r)
 {
-    ck_buf *bufs[] = {&r->h, &r->c, &r->h0, &r->c0, &r->xmask, &r->hmask, &r->xdrop, &r->hraw, &r->hmasked,
-                      &r->dh, &r->keep};
+    ck_buf *bufs[] = {&r->h,     &r->c,    &r->h0,      &r->c0, &r->xmask, &r->hmask,
+                      &r->xdrop, &r->hraw, &r->hmasked, &r->dh, &r->keep};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
 }
@@ -71,7 +73,8 @@ ck_status ck_rnn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *o
 {
     const ck_rnn *r = (const ck_rnn *)l;
     if (in->rank != 3 || in->dims[2] <= 0)
-        return ck_error(CK_ERR_SHAPE, "%s needs input of shape (batch, timesteps, features) with known features",
+        return ck_error(CK_ERR_SHAPE,
+                        "%s needs input of shape (batch, timesteps, features) with known features",
                         l->ops->class_name);
     if (in->dims[2] > INT32_MAX / 4 || in->dims[1] > INT32_MAX / 4)
         return ck_error(CK_ERR_SHAPE, "%s: input dimensions are too large", l->ops->class_name);
@@ -90,7 +93,8 @@ ck_status ck_rnn_build_weights(ck_rnn *r, int G, int bias_rank, const int64_t *b
     if (!ck_layer_add_weight(l, "kernel", 2, kd, &r->o.kernel_init, true) ||
         !ck_layer_add_weight(l, "recurrent_kernel", 2, rd, &r->o.recurrent_init, true))
         return ck_error_status();
-    if (r->o.use_bias && !ck_layer_add_weight(l, "bias", bias_rank, bias_dims, &r->o.bias_init, true))
+    if (r->o.use_bias &&
+        !ck_layer_add_weight(l, "bias", bias_rank, bias_dims, &r->o.bias_init, true))
         return ck_error_status();
     for (int i = 0; i < l->n_weights; i++) {
         snprintf(l->weights[i].k2_scope, sizeof l->weights[i].k2_scope, "%s", k2_scope);
@@ -103,12 +107,14 @@ ck_status ck_rnn_dims_get(const ck_rnn *r, const ck_tensor *x, ck_rnn_dims *d)
 {
     /* output_shape bounds T and F one at a time; the BLAS calls take
      * products of them (and of the batch) as int arguments. */
-    int64_t B = x->dims[0], T = x->dims[1], F = x->dims[2], G = (int64_t)r->gate_blocks * r->o.units;
+    int64_t B = x->dims[0], T = x->dims[1], F = x->dims[2],
+            G = (int64_t)r->gate_blocks * r->o.units;
     int64_t widest = F > G ? F : G;
     if (B > INT_MAX || T > INT_MAX / G || B * T > INT_MAX / widest)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "%s %s: batch %lld x timesteps %lld x width %lld exceeds the int range of the BLAS calls",
-                        r->base.ops->class_name, r->base.name, (long long)B, (long long)T, (long long)widest);
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            "%s %s: batch %lld x timesteps %lld x width %lld exceeds the int range of the BLAS calls",
+            r->base.ops->class_name, r->base.name, (long long)B, (long long)T, (long long)widest);
     *d = (ck_rnn_dims){(int)B, (int)T, (int)F, r->o.units};
     return CK_OK;
 }
@@ -167,7 +173,8 @@ static ck_status start_state(ck_rnn *r, int B)
         return CK_OK;
     }
     if (r->state_batch != B)
-        return ck_error(CK_ERR_SHAPE, "%s %s: the carried/initial state has batch %lld but the input has %d",
+        return ck_error(CK_ERR_SHAPE,
+                        "%s %s: the carried/initial state has batch %lld but the input has %d",
                         r->base.ops->class_name, r->base.name, (long long)r->state_batch, B);
     memcpy(r->h.data, r->h0.data, n * sizeof(float));
     if (r->has_cell)
@@ -193,8 +200,8 @@ ck_status ck_rnn_begin(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *x, cons
     return CK_OK;
 }
 
-void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *W, const float *bias_row,
-                    float *out)
+void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *W,
+                    const float *bias_row, float *out)
 {
     size_t rows = (size_t)d->B * (size_t)d->T;
     float beta = 0.0f;
@@ -203,8 +210,7 @@ void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *
             memcpy(out + i * (size_t)G, bias_row, sizeof(float) * (size_t)G);
         beta = 1.0f;
     }
-    ck_gemm((int)rows, G, d->F, xin, d->F, W, G, beta,
-                out, G);
+    ck_gemm((int)rows, G, d->F, xin, d->F, W, G, beta, out, G);
 }
 
 static size_t row(const ck_rnn_dims *d, int b, int t)
@@ -268,7 +274,8 @@ void ck_rnn_masked_output(float *y, int T, int U, int b, int step, bool zero_out
         memcpy(out, out - U, (size_t)U * sizeof(float));
 }
 
-void ck_rnn_masked_last(float *y, const float *mask, int B, int T, int U, int t_last, bool zero_output)
+void ck_rnn_masked_last(float *y, const float *mask, int B, int T, int U, int t_last,
+                        bool zero_output)
 {
     for (int b = 0; mask && b < B; b++) {
         bool any = false;
@@ -329,7 +336,8 @@ void ck_rnn_add_output_grad(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy
         for (int b = 0; b < d->B; b++) {
             if (!ck_rnn_output_live(mask, d->T, b, t, r->o.zero_output_for_mask))
                 continue;
-            const float *src = r->o.return_sequences ? dy->data + row(d, b, step) : dy->data + (size_t)b * U;
+            const float *src = r->o.return_sequences ? dy->data + row(d, b, step)
+                                                     : dy->data + (size_t)b * U;
             float *dst = r->dh.data + (size_t)b * U;
             for (size_t j = 0; j < U; j++)
                 dst[j] += src[j];
@@ -342,7 +350,8 @@ void ck_rnn_mask_rows(const ck_rnn *r, const ck_rnn_dims *d, int t, float *rows,
 {
     for (int b = 0; r->base.mask && b < d->B; b++)
         if (!ck_rnn_kept(r->base.mask, d->T, b, t))
-            memset(rows + ((size_t)b * (size_t)d->T + (size_t)t) * (size_t)G, 0, (size_t)G * sizeof(float));
+            memset(rows + ((size_t)b * (size_t)d->T + (size_t)t) * (size_t)G, 0,
+                   (size_t)G * sizeof(float));
 }
 
 void ck_rnn_mask_carry_grad(ck_rnn *r, const ck_rnn_dims *d, int t)
@@ -368,19 +377,19 @@ void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst)
             dst[j] += src[i * (size_t)G + (size_t)j];
 }
 
-void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const float *x, const float *dpre,
-                           const ck_weight *W, float *dbias, float *dx)
+void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const float *x,
+                           const float *dpre, const ck_weight *W, float *dbias, float *dx)
 {
     size_t BT = (size_t)d->B * (size_t)d->T;
     const float *xin = r->o.dropout > 0 ? r->xdrop.data : x;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->F, G, (int)BT, 1.0f, xin, d->F, dpre, G, 1.0f,
-                W->grad, G);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->F, G, (int)BT, 1.0f, xin, d->F, dpre, G,
+                1.0f, W->grad, G);
     if (dbias)
         ck_rnn_sum_rows(dpre, BT, G, dbias);
     if (!dx)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, d->F, G, 1.0f, dpre, G, W->data, G, 0.0f, dx,
-                d->F);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, d->F, G, 1.0f, dpre, G, W->data,
+                G, 0.0f, dx, d->F);
     if (r->o.dropout > 0)
         apply_xmask(r, d, dx, dx);
 }
@@ -424,8 +433,9 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
     CK_TRY(ck_config_add(cfg, "bias_initializer", ck_init_to_json(&o->bias_init)));
     if (r->has_cell)
         CK_TRY(put_bool(cfg, "unit_forget_bias", o->unit_forget_bias));
-    static const char *const nulls[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                                        "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+    static const char *const nulls[] = {"kernel_regularizer", "recurrent_regularizer",
+                                        "bias_regularizer",   "activity_regularizer",
+                                        "kernel_constraint",  "recurrent_constraint",
                                         "bias_constraint"};
     for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
         CK_TRY(ck_config_check(cJSON_AddNullToObject(cfg, nulls[i])));
@@ -437,8 +447,8 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
     return CK_OK;
 }
 
-ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const *known, ck_rnn_raw_opts *o,
-                            const char **name)
+ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const *known,
+                            ck_rnn_raw_opts *o, const char **name)
 {
     bool use_bias = true, unit_forget_bias = true, time_major = false;
     CK_TRY(ck_config_check_keys(cfg, cls, known));
@@ -487,10 +497,12 @@ static bool finite_all(const float *v, size_t n, size_t *bad)
     return true;
 }
 
-static ck_status state_set(ck_rnn *r, const char *fn, const float *h0, const float *c0, int64_t batch)
+static ck_status state_set(ck_rnn *r, const char *fn, const float *h0, const float *c0,
+                           int64_t batch)
 {
     if (!h0 || (r->has_cell && !c0) || batch <= 0 || batch > INT32_MAX)
-        return ck_error(CK_ERR_ARGUMENT, "%s: need %s and a positive batch", fn, r->has_cell ? "h0, c0" : "h0");
+        return ck_error(CK_ERR_ARGUMENT, "%s: need %s and a positive batch", fn,
+                        r->has_cell ? "h0, c0" : "h0");
     size_t n = (size_t)batch * (size_t)r->o.units, bad = 0;
     /* c0 is non-NULL exactly when the layer has a cell state (checked above
      * and by the callers). */
@@ -509,14 +521,15 @@ static ck_status state_set(ck_rnn *r, const char *fn, const float *h0, const flo
 static ck_status state_get(const ck_rnn *r, const char *fn, float *h, float *c, int64_t batch)
 {
     if (!h || (r->has_cell && !c) || batch <= 0)
-        return ck_error(CK_ERR_ARGUMENT, "%s: need %s and a positive batch", fn, r->has_cell ? "h, c" : "h");
+        return ck_error(CK_ERR_ARGUMENT, "%s: need %s and a positive batch", fn,
+                        r->has_cell ? "h, c" : "h");
     if (r->last_batch == 0)
         return ck_error(CK_ERR_STATE, "%s: layer %s has not run yet", fn, r->base.name);
     /* The running state holds the last forward's batch only; predict keeps
      * a return_state layer's batch whole (has_state), so this is the call's. */
     if (batch != r->last_batch)
-        return ck_error(CK_ERR_STATE, "%s: layer %s last ran on a batch of %lld, not %lld", fn, r->base.name,
-                        (long long)r->last_batch, (long long)batch);
+        return ck_error(CK_ERR_STATE, "%s: layer %s last ran on a batch of %lld, not %lld", fn,
+                        r->base.name, (long long)r->last_batch, (long long)batch);
     size_t n = (size_t)batch * (size_t)r->o.units;
     memcpy(h, r->h.data, n * sizeof(float));
     if (c)
@@ -533,13 +546,14 @@ static ck_status state_handle(ck_layer *layer, const char *fn, bool lstm, ck_rnn
     bool ok = lstm ? layer->ops == &ck_lstm_layer_ops
                    : layer->ops == &ck_gru_layer_ops || layer->ops == &ck_simple_rnn_layer_ops;
     if (!ok)
-        return ck_error(CK_ERR_ARGUMENT, "%s: layer %s is a %s, not %s", fn, layer->name, layer->ops->class_name,
-                        lstm ? "an LSTM" : "a GRU or SimpleRNN");
+        return ck_error(CK_ERR_ARGUMENT, "%s: layer %s is a %s, not %s", fn, layer->name,
+                        layer->ops->class_name, lstm ? "an LSTM" : "a GRU or SimpleRNN");
     *out = (ck_rnn *)layer;
     return CK_OK;
 }
 
-ck_status ck_lstm_set_initial_state(ck_layer *layer, const float *h0, const float *c0, int64_t batch)
+ck_status ck_lstm_set_initial_state(ck_layer *layer, const float *h0, const float *c0,
+                                    int64_t batch)
 {
     ck_rnn *r = NULL;
     CK_TRY(state_handle(layer, "ck_lstm_set_initial_state", true, &r));

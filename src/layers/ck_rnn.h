@@ -15,10 +15,10 @@
 /* The options every Keras RNN layer has, already defaulted and checked. */
 typedef struct ck_rnn_opts {
     int units;
-    ck_act act, ract;  /* ract unused by SimpleRNN */
+    ck_act act, ract; /* ract unused by SimpleRNN */
     bool use_bias, return_sequences, return_state, go_backwards, stateful;
     bool zero_output_for_mask;
-    bool unit_forget_bias;  /* LSTM only */
+    bool unit_forget_bias; /* LSTM only */
     double dropout, recurrent_dropout;
     ck_init kernel_init, recurrent_init, bias_init;
 } ck_rnn_opts;
@@ -28,7 +28,7 @@ typedef struct ck_rnn_raw_opts {
     int units;
     const char *activation, *recurrent_activation;
     bool no_bias, return_sequences, return_state, go_backwards, stateful, zero_output_for_mask;
-    bool no_unit_forget_bias;  /* LSTM only */
+    bool no_unit_forget_bias; /* LSTM only */
     double dropout, recurrent_dropout;
     ck_init kernel_initializer, recurrent_initializer, bias_initializer;
 } ck_rnn_raw_opts;
@@ -37,18 +37,18 @@ typedef struct ck_rnn_raw_opts {
 typedef struct ck_rnn {
     ck_layer base;
     ck_rnn_opts o;
-    int gate_blocks;   /* the cell's pre-activation width is gate_blocks * u */
-    bool has_cell;     /* LSTM: a second state c next to h */
-    ck_buf h, c;       /* (B,u) running state */
-    ck_buf h0, c0;     /* (B,u) initial or carried state */
-    int64_t state_batch;  /* batch of h0/c0; 0 = zeros */
-    int64_t last_batch;   /* batch of the last complete forward; 0 = none */
-    ck_buf xmask, hmask;  /* dropout masks (B,F) and (B,u), scaled */
-    ck_buf xdrop;      /* (B,T,F) x * xmask */
-    ck_buf hraw;       /* (B,T,u) h_{t-1} per real timestep (training) */
-    ck_buf hmasked;    /* (B,T,u) h_{t-1} * hmask, only with recurrent dropout */
-    ck_buf dh;         /* (B,u) gradient flowing into h during BPTT */
-    ck_buf keep;       /* (B,u) with a mask: h_{t-1} (forward) or dh (backward) to carry */
+    int gate_blocks;     /* the cell's pre-activation width is gate_blocks * u */
+    bool has_cell;       /* LSTM: a second state c next to h */
+    ck_buf h, c;         /* (B,u) running state */
+    ck_buf h0, c0;       /* (B,u) initial or carried state */
+    int64_t state_batch; /* batch of h0/c0; 0 = zeros */
+    int64_t last_batch;  /* batch of the last complete forward; 0 = none */
+    ck_buf xmask, hmask; /* dropout masks (B,F) and (B,u), scaled */
+    ck_buf xdrop;        /* (B,T,F) x * xmask */
+    ck_buf hraw;         /* (B,T,u) h_{t-1} per real timestep (training) */
+    ck_buf hmasked;      /* (B,T,u) h_{t-1} * hmask, only with recurrent dropout */
+    ck_buf dh;           /* (B,u) gradient flowing into h during BPTT */
+    ck_buf keep;         /* (B,u) with a mask: h_{t-1} (forward) or dh (backward) to carry */
 } ck_rnn;
 
 /* Dimensions of one call, read from the input tensor. */
@@ -60,8 +60,8 @@ typedef struct ck_rnn_dims {
  * glorot_uniform, orthogonal, zeros, unit_forget_bias) and allocates a layer
  * struct of `size` bytes whose first member is a ck_rnn; NULL (nothing
  * leaked) on error. */
-ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name, const ck_rnn_raw_opts *raw,
-                      int gate_blocks, bool has_cell);
+ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name,
+                      const ck_rnn_raw_opts *raw, int gate_blocks, bool has_cell);
 void ck_rnn_release(ck_rnn *r);
 
 ck_status ck_rnn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out);
@@ -152,7 +152,8 @@ void ck_rnn_masked_output(float *y, int T, int U, int b, int step, bool zero_out
 /* Zeroes the rows of a last-step output (B,U), already holding h, whose
  * Keras output is zero: no kept step at all, or with zero_output_for_mask
  * a masked last step (t_last is the real timestep processed last). */
-void ck_rnn_masked_last(float *y, const float *mask, int B, int T, int U, int t_last, bool zero_output);
+void ck_rnn_masked_last(float *y, const float *mask, int B, int T, int U, int t_last,
+                        bool zero_output);
 /* Whether the output at real timestep t depends on the state (it does not
  * when zero_output_for_mask zeroes it). */
 static inline bool ck_rnn_output_live(const float *mask, int T, int b, int t, bool zero_output)

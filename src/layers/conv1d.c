@@ -12,7 +12,7 @@ typedef struct conv1d {
     int filters, kernel_size, strides, dilation;
     ck_padding padding;
     ck_affine aff;
-    ck_buf cols;   /* (B*T_out, k*C) windows of the last forward */
+    ck_buf cols; /* (B*T_out, k*C) windows of the last forward */
     ck_buf dcols;
 } conv1d;
 
@@ -21,13 +21,15 @@ extern const ck_layer_ops ck_conv1d_layer_ops;
 static ck_status check_options(const ck_conv1d_options *o, ck_affine *aff, ck_padding *pad)
 {
     if (o->filters <= 0 || o->kernel_size <= 0)
-        return ck_error(CK_ERR_ARGUMENT, "Conv1D: filters and kernel_size must be positive, got %d "
-                        "and %d", o->filters, o->kernel_size);
+        return ck_error(CK_ERR_ARGUMENT,
+                        "Conv1D: filters and kernel_size must be positive, got %d "
+                        "and %d",
+                        o->filters, o->kernel_size);
     if (o->strides < 0 || o->dilation_rate < 0)
         return ck_error(CK_ERR_ARGUMENT, "Conv1D: strides and dilation_rate must be positive");
     if (o->strides > 1 && o->dilation_rate > 1)
         return ck_error(CK_ERR_ARGUMENT, "Conv1D: strides > 1 is not supported together with "
-                        "dilation_rate > 1 (as in Keras)");
+                                         "dilation_rate > 1 (as in Keras)");
     CK_TRY(ck_padding_parse("Conv1D", o->padding, true, pad));
     return ck_affine_setup(aff, o->filters, o->activation, o->no_bias, &o->kernel_initializer,
                            &o->bias_initializer);
@@ -67,8 +69,10 @@ static ck_status conv_output_shape(const ck_layer *l, const ck_shape *in, ck_sha
     out->dims[1] = ck_window_out_len(in->dims[1], span(cv), cv->strides, cv->padding);
     out->dims[2] = cv->filters;
     if (out->dims[1] == 0)
-        return ck_error(CK_ERR_SHAPE, "Conv1D: %lld steps are fewer than the kernel span %lld "
-                        "with padding \"valid\"", (long long)in->dims[1], (long long)span(cv));
+        return ck_error(CK_ERR_SHAPE,
+                        "Conv1D: %lld steps are fewer than the kernel span %lld "
+                        "with padding \"valid\"",
+                        (long long)in->dims[1], (long long)span(cv));
     return CK_OK;
 }
 
@@ -82,8 +86,8 @@ static ck_status conv_build(ck_layer *l)
 /* to_cols: copies every window of the input src into dst (the cols);
  * otherwise adds the cols src back onto the input gradient dst. Padded
  * positions are zeros one way and dropped the other. */
-static void unroll(const conv1d *cv, const ck_tensor *x, int64_t t_out, const float *src, float *dst,
-                   bool to_cols)
+static void unroll(const conv1d *cv, const ck_tensor *x, int64_t t_out, const float *src,
+                   float *dst, bool to_cols)
 {
     int64_t T = x->dims[1], C = x->dims[2], k = cv->kernel_size;
     int64_t pad = ck_window_pad_left(T, span(cv), cv->strides, cv->padding);
@@ -143,10 +147,10 @@ static ck_status conv_get_config(const ck_layer *l, cJSON *cfg)
 
 static ck_layer *conv_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    static const char *const known[] = {"filters", "kernel_size", "strides", "padding",
-                                        "data_format", "dilation_rate", "groups", "activation",
-                                        "use_bias", "kernel_initializer", "bias_initializer",
-                                        "lora_rank", NULL};
+    static const char *const known[] = {
+        "filters",          "kernel_size", "strides",    "padding",  "data_format",
+        "dilation_rate",    "groups",      "activation", "use_bias", "kernel_initializer",
+        "bias_initializer", "lora_rank",   NULL};
     (void)semantics;
     ck_conv1d_options o = {0};
     int groups = 1;

@@ -81,9 +81,9 @@ static ck_status dense_get_config(const ck_layer *l, cJSON *cfg)
 
 static ck_layer *dense_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    static const char *const known[] = {"units", "activation", "use_bias", "kernel_initializer",
-                                        "bias_initializer", "lora_rank",
-                                        "quantization_config", NULL};
+    static const char *const known[] = {
+        "units",     "activation",          "use_bias", "kernel_initializer", "bias_initializer",
+        "lora_rank", "quantization_config", NULL};
     (void)semantics;
     ck_dense_options o = {0};
     if (ck_config_check_keys(cfg, "Dense", known) != CK_OK ||

@@ -38,7 +38,8 @@ static ck_status dropout_output_shape(const ck_layer *l, const ck_shape *in, ck_
     return CK_OK;
 }
 
-static ck_status dropout_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status dropout_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                 const ck_run_ctx *ctx)
 {
     dropout *d = (dropout *)l;
     size_t n = ck_tensor_size(x);
@@ -55,8 +56,8 @@ static ck_status dropout_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, 
     return CK_OK;
 }
 
-static ck_status dropout_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                                  ck_tensor *dx)
+static ck_status dropout_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                                  const ck_tensor *dy, ck_tensor *dx)
 {
     dropout *d = (dropout *)l;
     (void)y;

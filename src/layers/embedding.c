@@ -49,7 +49,8 @@ static ck_status embedding_output_shape(const ck_layer *l, const ck_shape *in, c
 {
     const embedding *e = (const embedding *)l;
     if (in->rank < 1 || in->rank >= CK_MAX_RANK)
-        return ck_error(CK_ERR_SHAPE, "Embedding needs an input of rank 1 to %d (batch included), got %d",
+        return ck_error(CK_ERR_SHAPE,
+                        "Embedding needs an input of rank 1 to %d (batch included), got %d",
                         CK_MAX_RANK - 1, in->rank);
     *out = *in;
     out->dims[in->rank] = e->output_dim;
@@ -80,7 +81,8 @@ static ck_status check_ids(const embedding *e, const ck_tensor *x)
     return CK_OK;
 }
 
-static ck_status embedding_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status embedding_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                   const ck_run_ctx *ctx)
 {
     (void)ctx;
     const embedding *e = (const embedding *)l;
@@ -111,8 +113,8 @@ static ck_status embedding_backward(ck_layer *l, const ck_tensor *x, const ck_te
     return CK_OK;
 }
 
-static ck_status embedding_compute_mask(ck_layer *l, const ck_tensor *x, const float *in_mask, ck_buf *buf,
-                                        const float **out)
+static ck_status embedding_compute_mask(ck_layer *l, const ck_tensor *x, const float *in_mask,
+                                        ck_buf *buf, const float **out)
 {
     (void)in_mask;
     *out = NULL;
@@ -146,9 +148,11 @@ static ck_status check_inactive_options(const cJSON *cfg)
     CK_TRY(ck_config_get_bool(cfg, "sparse", &sparse));
     CK_TRY(ck_config_get_int(cfg, "lora_rank", &lora, false));
     if (sparse)
-        return ck_error(CK_ERR_UNSUPPORTED, "Embedding: option 'sparse' is not supported by ckeras");
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "Embedding: option 'sparse' is not supported by ckeras");
     if (lora)
-        return ck_error(CK_ERR_UNSUPPORTED, "Embedding: option 'lora_rank' is not supported by ckeras");
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "Embedding: option 'lora_rank' is not supported by ckeras");
     return CK_OK;
 }
 
@@ -157,7 +161,8 @@ static ck_layer *embedding_from_config(const cJSON *cfg, ck_keras_semantics sema
     /* Regularizers and constraints are absent from the list, so a non-null
      * one is rejected rather than ignored. */
     static const char *const known[] = {"input_dim", "output_dim", "embeddings_initializer",
-                                        "mask_zero", "sparse", "lora_rank", NULL};
+                                        "mask_zero", "sparse",     "lora_rank",
+                                        NULL};
     (void)semantics;
     ck_embedding_options o = {0};
     if (ck_config_check_keys(cfg, "Embedding", known) != CK_OK ||

@@ -18,17 +18,17 @@
 typedef struct gru {
     ck_rnn rnn;
     bool reset_after;
-    ck_buf xp;     /* (B,T,3u) pre-activations */
-    ck_buf rec;    /* (B,3u) recurrent product of the current step */
-    ck_buf rh;     /* (B,T,u) training, (B,u) inference: h_{t-1} U_h + b_rh
+    ck_buf xp;    /* (B,T,3u) pre-activations */
+    ck_buf rec;   /* (B,3u) recurrent product of the current step */
+    ck_buf rh;    /* (B,T,u) training, (B,u) inference: h_{t-1} U_h + b_rh
                       with reset_after, else r * h_{t-1} (the input of U_h) */
-    ck_buf gates;  /* (B,T,3u) training, (B,3u) inference: z, r, hh */
+    ck_buf gates; /* (B,T,3u) training, (B,3u) inference: z, r, hh */
     /* backward */
-    ck_buf dpre;   /* (B,T,3u) gradient w.r.t. the pre-activations (input side) */
-    ck_buf drec;   /* reset_after: (B,T,3u) gradient w.r.t. the recurrent product;
+    ck_buf dpre;  /* (B,T,3u) gradient w.r.t. the pre-activations (input side) */
+    ck_buf drec;  /* reset_after: (B,T,3u) gradient w.r.t. the recurrent product;
                       else (B,u) gradient w.r.t. r * h_{t-1} of one step */
-    ck_buf carry;  /* (B,u) the part of dh_{t-1} flowing through z * h_{t-1} */
-    ck_buf dhm;    /* (B,u) gradient w.r.t. the h_{t-1} fed to the recurrent kernel */
+    ck_buf carry; /* (B,u) the part of dh_{t-1} flowing through z * h_{t-1} */
+    ck_buf dhm;   /* (B,u) gradient w.r.t. the h_{t-1} fed to the recurrent kernel */
 } gru;
 
 extern const ck_layer_ops ck_gru_layer_ops;
@@ -104,8 +104,8 @@ static void gate_h(ck_act act, const float *pre_h, float *g, float *h, int U)
 
 /* One timestep for the whole batch. hin (row stride ldh) is h_{t-1} as fed
  * to U; gates and rh rows for this step start at g/rh with strides gld/rld. */
-static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int ldh, float *g, int gld,
-                     float *rh, int rld, ck_act act, ck_act ract)
+static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int ldh, float *g,
+                     int gld, float *rh, int rld, ck_act act, ck_act ract)
 {
     ck_layer *l = &s->rnn.base;
     int U = d->U, G = 3 * U, ldx = d->T * G;
@@ -115,8 +115,7 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
         const float *brec = s->rnn.o.use_bias ? l->weights[2].data + G : NULL;
         for (int b = 0; b < d->B && brec; b++)
             memcpy(rec + (size_t)b * (size_t)G, brec, sizeof(float) * (size_t)G);
-        ck_gemm(d->B, G, U, hin, ldh, Uk, G,
-                    brec ? 1.0f : 0.0f, rec, G);
+        ck_gemm(d->B, G, U, hin, ldh, Uk, G, brec ? 1.0f : 0.0f, rec, G);
         for (int b = 0; b < d->B; b++) {
             float *pre = xp + (size_t)b * (size_t)ldx, *gb = g + (size_t)b * (size_t)gld;
             const float *rb = rec + (size_t)b * (size_t)G;
@@ -138,8 +137,7 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
         for (int j = 0; j < U; j++)
             rhb[j] = gb[U + j] * hb[j];
     }
-    ck_gemm(d->B, U, U, rh, rld, Uk + 2 * U, G, 1.0f,
-                xp + 2 * U, ldx);
+    ck_gemm(d->B, U, U, rh, rld, Uk + 2 * U, G, 1.0f, xp + 2 * U, ldx);
     for (int b = 0; b < d->B; b++)
         gate_h(act, xp + (size_t)b * (size_t)ldx + 2 * U, g + (size_t)b * (size_t)gld,
                s->rnn.h.data + (size_t)b * (size_t)U, U);
@@ -158,7 +156,8 @@ static ck_status gru_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, cons
     const float *xin;
     CK_TRY(ck_rnn_begin(r, &d, x, ctx, &xin));
     CK_TRY(gru_reserve(s, &d, train));
-    ck_rnn_project(&d, G, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL, s->xp.data);
+    ck_rnn_project(&d, G, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL,
+                   s->xp.data);
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
@@ -183,7 +182,8 @@ static ck_status gru_reserve_backward(gru *s, const ck_rnn_dims *d)
 
 /* Per sample: dz and dhh from dh, then their pre-activation gradients;
  * with reset_after also dr and the recurrent-product gradient. */
-static void step_backward_a(const gru *s, const ck_rnn_dims *d, int b, int t, ck_act act, ck_act ract)
+static void step_backward_a(const gru *s, const ck_rnn_dims *d, int b, int t, ck_act act,
+                            ck_act ract)
 {
     int U = d->U, G = 3 * U;
     size_t bt = (size_t)b * (size_t)d->T + (size_t)t, bu = (size_t)b * (size_t)U;
@@ -233,8 +233,8 @@ static void step_backward_h(gru *s, const ck_rnn_dims *d, int t)
     int U = d->U, G = 3 * U, ld = d->T * G;
     const float *Uk = l->weights[1].data;
     if (s->reset_after)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->B, U, G, 1.0f, s->drec.data + (size_t)t * (size_t)G,
-                    ld, Uk, G, 0.0f, s->dhm.data, U);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->B, U, G, 1.0f,
+                    s->drec.data + (size_t)t * (size_t)G, ld, Uk, G, 0.0f, s->dhm.data, U);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->B, U, 2 * U, 1.0f,
                     s->dpre.data + (size_t)t * (size_t)G, ld, Uk, G, 1.0f, s->dhm.data, U);
@@ -250,18 +250,20 @@ static void recurrent_weight_grads(gru *s, const ck_rnn_dims *d)
     const float *hm = ck_rnn_hprev_fed(&s->rnn);
     float *dU = l->weights[1].grad;
     if (s->reset_after) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, BT, 1.0f, hm, U, s->drec.data, G, 1.0f, dU, G);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, BT, 1.0f, hm, U, s->drec.data, G,
+                    1.0f, dU, G);
         if (s->rnn.o.use_bias)
             ck_rnn_sum_rows(s->drec.data, (size_t)BT, G, l->weights[2].grad + G);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, 2 * U, BT, 1.0f, hm, U, s->dpre.data, G, 1.0f, dU, G);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, U, BT, 1.0f, s->rh.data, U, s->dpre.data + 2 * U, G,
-                1.0f, dU + 2 * U, G);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, 2 * U, BT, 1.0f, hm, U, s->dpre.data, G,
+                1.0f, dU, G);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, U, BT, 1.0f, s->rh.data, U,
+                s->dpre.data + 2 * U, G, 1.0f, dU + 2 * U, G);
 }
 
-static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                              ck_tensor *dx)
+static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                              const ck_tensor *dy, ck_tensor *dx)
 {
     (void)y;
     gru *s = (gru *)l;
@@ -283,8 +285,8 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
             ck_rnn_mask_rows(r, &d, t, s->drec.data, G);
         if (!s->reset_after) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, U, U, 1.0f,
-                        s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G, l->weights[1].data + 2 * U, G,
-                        0.0f, s->drec.data, U);
+                        s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G,
+                        l->weights[1].data + 2 * U, G, 0.0f, s->drec.data, U);
             for (int b = 0; b < d.B; b++)
                 step_backward_b(s, &d, b, t, ract);
         }
@@ -310,11 +312,27 @@ static ck_status gru_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {
-        "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-        "recurrent_initializer", "bias_initializer", "dropout", "recurrent_dropout", "reset_after",
-        "implementation", "return_sequences", "return_state", "go_backwards", "stateful", "unroll",
-        "time_major", "seed", "use_cudnn", "zero_output_for_mask", NULL};
+    static const char *const known[] = {"units",
+                                        "activation",
+                                        "recurrent_activation",
+                                        "use_bias",
+                                        "kernel_initializer",
+                                        "recurrent_initializer",
+                                        "bias_initializer",
+                                        "dropout",
+                                        "recurrent_dropout",
+                                        "reset_after",
+                                        "implementation",
+                                        "return_sequences",
+                                        "return_state",
+                                        "go_backwards",
+                                        "stateful",
+                                        "unroll",
+                                        "time_major",
+                                        "seed",
+                                        "use_cudnn",
+                                        "zero_output_for_mask",
+                                        NULL};
     ck_rnn_raw_opts o = {0};
     const char *name = NULL;
     /* Every writer that has reset_after writes it; a config without it comes

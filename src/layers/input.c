@@ -26,7 +26,8 @@ ck_layer *ck_input_new(const ck_input_options *o)
     }
     for (int i = 0; i < rank; i++)
         if (o->shape[i] < 0 && o->shape[i] != CK_NONE) {
-            ck_error(CK_ERR_SHAPE, "Input: axis %d has negative size %lld", i, (long long)o->shape[i]);
+            ck_error(CK_ERR_SHAPE, "Input: axis %d has negative size %lld", i,
+                     (long long)o->shape[i]);
             return NULL;
         }
     ck_layer *l = ck_alloc(1, sizeof *l);
@@ -81,7 +82,8 @@ static ck_layer *input_from_config(const cJSON *cfg, ck_keras_semantics semantic
         shape = cJSON_GetObjectItemCaseSensitive(cfg, "batch_shape");
     int n = cJSON_GetArraySize(shape);
     if (!cJSON_IsArray(shape) || n < 2 || n > CK_MAX_RANK) {
-        ck_error(CK_ERR_FORMAT, "InputLayer: batch_input_shape must list 2 to %d axes", CK_MAX_RANK);
+        ck_error(CK_ERR_FORMAT, "InputLayer: batch_input_shape must list 2 to %d axes",
+                 CK_MAX_RANK);
         return NULL;
     }
     ck_input_options o = {0};

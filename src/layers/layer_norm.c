@@ -9,7 +9,7 @@
 typedef struct layer_norm {
     ck_layer base;
     ck_norm_common n;
-    ck_buf mean, inv;   /* per row, from the last forward */
+    ck_buf mean, inv; /* per row, from the last forward */
 } layer_norm;
 
 extern const ck_layer_ops ck_layer_normalization_layer_ops;
@@ -104,8 +104,14 @@ static ck_status ln_get_config(const ck_layer *l, cJSON *cfg)
 
 static ck_layer *ln_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    static const char *const known[] = {"axis", "epsilon", "center", "scale", "rms_scaling",
-                                        "beta_initializer", "gamma_initializer", NULL};
+    static const char *const known[] = {"axis",
+                                        "epsilon",
+                                        "center",
+                                        "scale",
+                                        "rms_scaling",
+                                        "beta_initializer",
+                                        "gamma_initializer",
+                                        NULL};
     static const char *const unsupported[] = {"rms_scaling", NULL};
     (void)semantics;
     ck_layer_normalization_options o = {0};

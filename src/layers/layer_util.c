@@ -28,7 +28,8 @@ ck_status ck_shape_same(const ck_layer *l, const ck_shape *in, ck_shape *out, in
                         int max_rank)
 {
     if (in->rank < min_rank || in->rank > max_rank)
-        return ck_error(CK_ERR_SHAPE, "%s needs an input of rank %d%s (batch included), got rank %d",
+        return ck_error(CK_ERR_SHAPE,
+                        "%s needs an input of rank %d%s (batch included), got rank %d",
                         l->ops->class_name, min_rank, max_rank > min_rank ? " or more" : "",
                         in->rank);
     if (in->dims[in->rank - 1] <= 0)
@@ -43,10 +44,10 @@ ck_status ck_config_get_int1(const cJSON *cfg, const char *key, int *out)
     if (!cJSON_IsArray(v))
         return ck_config_get_int(cfg, key, out, false);
     const cJSON *x = cJSON_GetArrayItem(v, 0);
-    if (cJSON_GetArraySize(v) != 1 || !cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble) ||
-        fabs(x->valuedouble) > 1e9)
-        return ck_error(CK_ERR_FORMAT, "layer config '%s' must be an integer or a list of one integer",
-                        key);
+    if (cJSON_GetArraySize(v) != 1 || !cJSON_IsNumber(x) ||
+        x->valuedouble != floor(x->valuedouble) || fabs(x->valuedouble) > 1e9)
+        return ck_error(CK_ERR_FORMAT,
+                        "layer config '%s' must be an integer or a list of one integer", key);
     *out = (int)x->valuedouble;
     return CK_OK;
 }
@@ -57,8 +58,8 @@ ck_status ck_config_get_int_list(const cJSON *cfg, const char *class_name, const
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(cfg, key), *v;
     *n = cJSON_GetArraySize(list);
     if (!cJSON_IsArray(list) || *n < 1 || *n > max)
-        return ck_error(CK_ERR_FORMAT, "%s: '%s' must be a list of 1 to %d integers", class_name, key,
-                        max);
+        return ck_error(CK_ERR_FORMAT, "%s: '%s' must be a list of 1 to %d integers", class_name,
+                        key, max);
     int i = 0;
     cJSON_ArrayForEach(v, list)
     {
@@ -72,7 +73,7 @@ ck_status ck_config_get_int_list(const cJSON *cfg, const char *class_name, const
 
 ck_status ck_config_get_size1(const cJSON *cfg, const char *key, int *out)
 {
-    int v = INT_MIN;  /* ck_config_get_int1 never yields it */
+    int v = INT_MIN; /* ck_config_get_int1 never yields it */
     CK_TRY(ck_config_get_int1(cfg, key, &v));
     if (v == INT_MIN)
         return CK_OK;
@@ -136,8 +137,10 @@ ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name
     const char *fmt = NULL;
     CK_TRY(ck_config_get_string(cfg, "data_format", &fmt));
     if (fmt && strcmp(fmt, "channels_last") != 0)
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: data_format '%s' is not supported by ckeras "
-                        "(only channels_last)", class_name, fmt);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: data_format '%s' is not supported by ckeras "
+                        "(only channels_last)",
+                        class_name, fmt);
     return CK_OK;
 }
 
@@ -145,20 +148,25 @@ ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) != 1)
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: normalizing over several axes is not supported "
-                        "by ckeras", class_name);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: normalizing over several axes is not supported "
+                        "by ckeras",
+                        class_name);
     return ck_config_get_int1(cfg, "axis", axis);
 }
 
 ck_status ck_check_last_axis(const char *class_name, int axis, const ck_shape *in)
 {
     if (axis != -1 && axis != in->rank - 1)
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: axis %d is not supported by ckeras (only the "
-                        "last axis, -1)", class_name, axis);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: axis %d is not supported by ckeras (only the "
+                        "last axis, -1)",
+                        class_name, axis);
     return CK_OK;
 }
 
-ck_status ck_padding_parse(const char *class_name, const char *s, bool allow_causal, ck_padding *out)
+ck_status ck_padding_parse(const char *class_name, const char *s, bool allow_causal,
+                           ck_padding *out)
 {
     if (!s || strcmp(s, "valid") == 0)
         *out = CK_PAD_VALID;
@@ -202,8 +210,10 @@ ck_status ck_norm_setup(ck_norm_common *n, const char *class_name, int axis, dou
     if (!(epsilon >= 0 && epsilon < 1e30))
         return ck_error(CK_ERR_ARGUMENT, "%s: epsilon must be a finite number > 0", class_name);
     if (axis != 0 && axis != -1 && axis < 1)
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: axis %d is not supported by ckeras (only the last "
-                        "axis, -1)", class_name, axis);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: axis %d is not supported by ckeras (only the last "
+                        "axis, -1)",
+                        class_name, axis);
     CK_TRY(ck_init_check(beta));
     CK_TRY(ck_init_check(gamma));
     n->axis = axis ? axis : -1;
@@ -248,8 +258,7 @@ ck_status ck_norm_get_config(const ck_layer *l, const ck_norm_common *n, bool k3
     bool k3 = ck_layer_semantics(l) == CK_KERAS3;
     int axis = !k3 && n->axis == -1 && l->built ? l->in_shape.rank - 1 : n->axis;
     bool list = k3 ? k3_list && l->built : l->built || n->axis > 0;
-    CK_TRY(list ? ck_config_add_int1(cfg, "axis", axis)
-                : ck_config_add_number(cfg, "axis", axis));
+    CK_TRY(list ? ck_config_add_int1(cfg, "axis", axis) : ck_config_add_number(cfg, "axis", axis));
     CK_TRY(ck_config_add_number(cfg, "epsilon", n->epsilon));
     CK_TRY(ck_config_add_bool(cfg, "center", n->center));
     CK_TRY(ck_config_add_bool(cfg, "scale", n->scale));
@@ -295,7 +304,8 @@ ck_status ck_affine_setup(ck_affine *a, int units, const char *activation, bool 
     return CK_OK;
 }
 
-ck_status ck_affine_build(ck_layer *l, const ck_affine *a, int kernel_rank, const int64_t *kernel_dims)
+ck_status ck_affine_build(ck_layer *l, const ck_affine *a, int kernel_rank,
+                          const int64_t *kernel_dims)
 {
     int64_t bdims[1] = {a->units};
     if (!ck_layer_add_weight(l, "kernel", kernel_rank, kernel_dims, &a->kernel_init, true))
@@ -325,8 +335,8 @@ ck_status ck_affine_forward(ck_layer *l, ck_affine *a, const float *x, int N, in
     return CK_OK;
 }
 
-ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, int K, const float *y,
-                             const float *dy, float *dx)
+ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, int K,
+                             const float *y, const float *dy, float *dx)
 {
     int U = a->units;
     ck_act act = ck_act_resolve(a->act, ck_layer_semantics(l));
@@ -346,16 +356,16 @@ ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, i
                 gb[u] += dz[(size_t)n * (size_t)U + (size_t)u];
     }
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, U, 1.0f, dz, U, l->weights[0].data,
-                    U, 0.0f, dx, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, U, 1.0f, dz, U,
+                    l->weights[0].data, U, 0.0f, dx, K);
     return CK_OK;
 }
 
 ck_status ck_affine_get_config(const ck_affine *a, cJSON *cfg)
 {
-    static const char *const nulls[] = {"kernel_regularizer", "bias_regularizer",
+    static const char *const nulls[] = {"kernel_regularizer",   "bias_regularizer",
                                         "activity_regularizer", "kernel_constraint",
-                                        "bias_constraint", NULL};
+                                        "bias_constraint",      NULL};
     CK_TRY(ck_config_add_string(cfg, "activation", ck_act_name(a->act)));
     CK_TRY(ck_config_add_bool(cfg, "use_bias", a->use_bias));
     CK_TRY(ck_config_add(cfg, "kernel_initializer", ck_init_to_json(&a->kernel_init)));

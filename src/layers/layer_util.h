@@ -69,7 +69,8 @@ void ck_norm_config_epsilon(ck_norm_common *n, const cJSON *cfg);
 const float *ck_norm_gamma(const ck_layer *l, const ck_norm_common *n);
 const float *ck_norm_beta(const ck_layer *l, const ck_norm_common *n);
 /* Adds dgamma += sum dy*xhat and dbeta += sum dy, for one channel c. */
-void ck_norm_param_grads(ck_layer *l, const ck_norm_common *n, int64_t c, double dy_xhat, double dy);
+void ck_norm_param_grads(ck_layer *l, const ck_norm_common *n, int64_t c, double dy_xhat,
+                         double dy);
 /* The shared config fields. The axis is written as Keras does: tf.keras
  * turns it into [index] when building and keeps a list it was given;
  * Keras 3 makes it [-1] when building only if k3_list (LayerNormalization). */
@@ -84,20 +85,21 @@ typedef struct ck_affine {
     int units;
     ck_act act;
     bool use_bias;
-    ck_init kernel_init, bias_init;  /* Keras defaults glorot_uniform, zeros */
-    ck_buf z;   /* pre-activations of the last training forward */
-    ck_buf dz;  /* backward scratch */
+    ck_init kernel_init, bias_init; /* Keras defaults glorot_uniform, zeros */
+    ck_buf z;                       /* pre-activations of the last training forward */
+    ck_buf dz;                      /* backward scratch */
 } ck_affine;
 ck_status ck_affine_setup(ck_affine *a, int units, const char *activation, bool no_bias,
                           const ck_init *kernel, const ck_init *bias);
 /* Declares the kernel (kernel_dims, whose product is K x units) and the bias. */
-ck_status ck_affine_build(ck_layer *l, const ck_affine *a, int kernel_rank, const int64_t *kernel_dims);
+ck_status ck_affine_build(ck_layer *l, const ck_affine *a, int kernel_rank,
+                          const int64_t *kernel_dims);
 ck_status ck_affine_forward(ck_layer *l, ck_affine *a, const float *x, int N, int K, float *y,
                             bool training);
 /* From y and dy of the last training forward: adds the kernel and bias
  * gradients, and writes the (N, K) input gradient when dx != NULL. */
-ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, int K, const float *y,
-                             const float *dy, float *dx);
+ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, int K,
+                             const float *y, const float *dy, float *dx);
 /* activation, use_bias, the initializers and the null regularizers and
  * constraints, in Keras order (after the layer's own leading fields). */
 ck_status ck_affine_get_config(const ck_affine *a, cJSON *cfg);
@@ -109,7 +111,8 @@ void ck_affine_free(ck_affine *a);
 
 typedef enum ck_padding { CK_PAD_VALID, CK_PAD_SAME, CK_PAD_CAUSAL } ck_padding;
 /* NULL means "valid". */
-ck_status ck_padding_parse(const char *class_name, const char *s, bool allow_causal, ck_padding *out);
+ck_status ck_padding_parse(const char *class_name, const char *s, bool allow_causal,
+                           ck_padding *out);
 const char *ck_padding_name(ck_padding p);
 /* Output length of a window of `span` inputs (dilated kernel or pool) moved
  * by `stride` along `len` inputs (Keras conv_output_length); CK_NONE stays

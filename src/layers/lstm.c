@@ -17,12 +17,12 @@
 
 typedef struct lstm {
     ck_rnn rnn;
-    ck_buf z;        /* (B,T,4u): x W, then the full pre-activations (with h U and the bias) */
+    ck_buf z; /* (B,T,4u): x W, then the full pre-activations (with h U and the bias) */
     /* training caches, indexed by real timestep t */
-    ck_buf gates;    /* (B,T,4u) activated i, f, g, o */
-    ck_buf cells;    /* (B,T,u) c_t */
-    ck_buf act_c;    /* (B,T,u) act(c_t) */
-    ck_buf cstart;   /* (B,u) c before the first step of the last training forward */
+    ck_buf gates;  /* (B,T,4u) activated i, f, g, o */
+    ck_buf cells;  /* (B,T,u) c_t */
+    ck_buf act_c;  /* (B,T,u) act(c_t) */
+    ck_buf cstart; /* (B,u) c before the first step of the last training forward */
     /* backward scratch (also the inference scratch of wide layers) */
     ck_buf dz, dc, tmp;
 } lstm;
@@ -109,8 +109,9 @@ CK_INLINE float act_value(ck_act a, float x)
 
 /* Gates, c and h in one pass. Called with constant activations so that
  * each call site inlines into its own vectorized loop. */
-CK_INLINE void fused_step_forward(ck_act act, ck_act ract, int U, const float *restrict z, float *restrict g,
-                                  float *restrict h, float *restrict c, float *restrict actc)
+CK_INLINE void fused_step_forward(ck_act act, ck_act ract, int U, const float *restrict z,
+                                  float *restrict g, float *restrict h, float *restrict c,
+                                  float *restrict actc)
 {
     for (int j = 0; j < U; j++) {
         float gi = act_value(ract, z[j]), gf = act_value(ract, z[U + j]);
@@ -127,12 +128,12 @@ CK_INLINE void fused_step_forward(ck_act act, ck_act ract, int U, const float *r
 }
 
 /* The same for any activation pair, one gate block at a time. */
-static void generic_step_forward(int U, ck_act act, ck_act ract, const float *z, float *g, float *h, float *c,
-                                 float *actc)
+static void generic_step_forward(int U, ck_act act, ck_act ract, const float *z, float *g, float *h,
+                                 float *c, float *actc)
 {
-    ck_act_forward(ract, z, g, (size_t)U * 2, 0);                 /* i, f */
-    ck_act_forward(act, z + 2 * U, g + 2 * U, (size_t)U, 0);       /* candidate */
-    ck_act_forward(ract, z + 3 * U, g + 3 * U, (size_t)U, 0);      /* o */
+    ck_act_forward(ract, z, g, (size_t)U * 2, 0);             /* i, f */
+    ck_act_forward(act, z + 2 * U, g + 2 * U, (size_t)U, 0);  /* candidate */
+    ck_act_forward(ract, z + 3 * U, g + 3 * U, (size_t)U, 0); /* o */
     for (int j = 0; j < U; j++)
         c[j] = g[U + j] * c[j] + g[j] * g[2 * U + j];
     ck_act_forward(act, c, actc, (size_t)U, 0);
@@ -144,8 +145,8 @@ static void generic_step_forward(int U, ck_act act, ck_act ract, const float *z,
  * GEMM: adds the bias (NULL: none) into z, which then holds the 4u full
  * pre-activations the backward pass needs, activates the gates into g and
  * updates c and h. Keras's default pairings take the fused loop. */
-CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *bias, float *z, float *g, float *h,
-                                float *c, float *actc)
+CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *bias, float *z,
+                                float *g, float *h, float *c, float *actc)
 {
     if (bias)
         for (int j = 0; j < 4 * U; j++)
@@ -159,7 +160,8 @@ CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *bia
 }
 
 /* Cell pass of step t for the whole batch; a masked sample keeps h and c. */
-static void cells_forward(lstm *s, const ck_rnn_dims *d, int t, bool train, float *gbuf, float *abuf)
+static void cells_forward(lstm *s, const ck_rnn_dims *d, int t, bool train, float *gbuf,
+                          float *abuf)
 {
     ck_rnn *r = &s->rnn;
     ck_layer *l = &r->base;
@@ -174,7 +176,8 @@ static void cells_forward(lstm *s, const ck_rnn_dims *d, int t, bool train, floa
         float *g = train ? s->gates.data + bt * G : gbuf;
         float *ac = train ? s->act_c.data + bt * (size_t)U : abuf;
         if (ck_rnn_kept(l->mask, d->T, b, t))
-            cell_step(U, act, ract, bias, s->z.data + bt * G, g, r->h.data + (size_t)b * (size_t)U, cb, ac);
+            cell_step(U, act, ract, bias, s->z.data + bt * G, g, r->h.data + (size_t)b * (size_t)U,
+                      cb, ac);
         if (train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
     }
@@ -203,7 +206,8 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
-        ck_gemm(d.B, G, U, hin, ldh, l->weights[1].data, G, 1.0f, s->z.data + (size_t)t * (size_t)G, d.T * G);
+        ck_gemm(d.B, G, U, hin, ldh, l->weights[1].data, G, 1.0f, s->z.data + (size_t)t * (size_t)G,
+                d.T * G);
         cells_forward(s, &d, t, train, gbuf, abuf);
         ck_rnn_emit(r, &d, step, y->data);
     }
@@ -229,8 +233,8 @@ CK_INLINE float deriv_from_output(ck_act a, float y)
 /* The whole cell derivative in one pass. Called with constant activations
  * so that each call site inlines into its own branch-free loop. */
 CK_INLINE void fused_step_backward(ck_act act, ck_act ract, int U, const float *restrict g,
-                                   const float *restrict ac, const float *restrict cprev, const float *restrict dh,
-                                   float *restrict dc, float *restrict dz)
+                                   const float *restrict ac, const float *restrict cprev,
+                                   const float *restrict dh, float *restrict dc, float *restrict dz)
 {
     for (int j = 0; j < U; j++) {
         float gi = g[j], gf = g[U + j], gg = g[2 * U + j], go = g[3 * U + j];
@@ -244,8 +248,9 @@ CK_INLINE void fused_step_backward(ck_act act, ck_act ract, int U, const float *
 }
 
 /* The same for any activation pair, one gate block at a time. */
-static void generic_step_backward(const lstm *s, ck_act act, ck_act ract, size_t bt, const float *cprev,
-                                  const float *dh, float *dc, float *dz, float *tmp)
+static void generic_step_backward(const lstm *s, ck_act act, ck_act ract, size_t bt,
+                                  const float *cprev, const float *dh, float *dc, float *dz,
+                                  float *tmp)
 {
     int U = s->rnn.o.units;
     const float *g = s->gates.data + bt * 4 * (size_t)U, *z = s->z.data + bt * 4 * (size_t)U;
@@ -275,8 +280,9 @@ static void generic_step_backward(const lstm *s, ck_act act, ck_act ract, size_t
  * dz = [dz_i, dz_f, dz_g, dz_o]; dc becomes the gradient for c_{t-1}.
  * Keras's default pairings (sigmoid gates; tanh or relu) take the fused
  * loop. */
-CK_CLONES static void cell_step_backward(const lstm *s, ck_act act, ck_act ract, size_t bt, const float *cprev,
-                                         const float *dh, float *dc, float *dz, float *tmp)
+CK_CLONES static void cell_step_backward(const lstm *s, ck_act act, ck_act ract, size_t bt,
+                                         const float *cprev, const float *dh, float *dc, float *dz,
+                                         float *tmp)
 {
     int U = s->rnn.o.units;
     const float *g = s->gates.data + bt * 4 * (size_t)U, *ac = s->act_c.data + bt * (size_t)U;
@@ -303,15 +309,16 @@ static void cells_backward(lstm *s, const ck_rnn_dims *d, int step)
         if (!ck_rnn_kept(l->mask, d->T, b, t))
             continue;
         const float *cprev = step == 0 ? s->cstart.data + bu
-                                       : s->cells.data + ((size_t)b * (size_t)d->T + (size_t)tp) * (size_t)U;
-        cell_step_backward(s, act, ract, bt, cprev, r->dh.data + bu, s->dc.data + bu, s->dz.data + bt * G,
-                           s->tmp.data);
+                                       : s->cells.data +
+                                             ((size_t)b * (size_t)d->T + (size_t)tp) * (size_t)U;
+        cell_step_backward(s, act, ract, bt, cprev, r->dh.data + bu, s->dc.data + bu,
+                           s->dz.data + bt * G, s->tmp.data);
     }
     ck_rnn_mask_rows(r, d, t, s->dz.data, (int)G);
 }
 
-static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                               ck_tensor *dx)
+static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                               const ck_tensor *dy, ck_tensor *dx)
 {
     (void)y;
     lstm *s = (lstm *)l;
@@ -331,13 +338,14 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
         cells_backward(s, &d, step);
         if (step == 0)
             break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, U, G, 1.0f, s->dz.data + (size_t)t * (size_t)G,
-                    d.T * G, l->weights[1].data, G, 0.0f, r->dh.data, U);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, U, G, 1.0f,
+                    s->dz.data + (size_t)t * (size_t)G, d.T * G, l->weights[1].data, G, 0.0f,
+                    r->dh.data, U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, (int)BT, 1.0f, ck_rnn_hprev_fed(r), U, s->dz.data,
-                G, 1.0f, l->weights[1].grad, G);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, (int)BT, 1.0f, ck_rnn_hprev_fed(r),
+                U, s->dz.data, G, 1.0f, l->weights[1].grad, G);
     ck_rnn_input_backward(r, &d, G, x->data, s->dz.data, &l->weights[0],
                           r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
     return CK_OK;
@@ -352,12 +360,26 @@ static ck_status lstm_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {
-        "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-        "recurrent_initializer", "bias_initializer", "unit_forget_bias", "dropout",
-        "recurrent_dropout", "implementation",
-        "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
-        "seed", "zero_output_for_mask", NULL};
+    static const char *const known[] = {"units",
+                                        "activation",
+                                        "recurrent_activation",
+                                        "use_bias",
+                                        "kernel_initializer",
+                                        "recurrent_initializer",
+                                        "bias_initializer",
+                                        "unit_forget_bias",
+                                        "dropout",
+                                        "recurrent_dropout",
+                                        "implementation",
+                                        "return_sequences",
+                                        "return_state",
+                                        "go_backwards",
+                                        "stateful",
+                                        "unroll",
+                                        "time_major",
+                                        "seed",
+                                        "zero_output_for_mask",
+                                        NULL};
     ck_rnn_raw_opts o = {0};
     const char *name = NULL;
     if (ck_rnn_config_get(cfg, "LSTM", known, &o, &name) != CK_OK)

@@ -12,7 +12,7 @@
 typedef struct masking {
     ck_layer base;
     double mask_value;
-    ck_buf keep;  /* (rows) of the last forward: the output mask, and for backward */
+    ck_buf keep; /* (rows) of the last forward: the output mask, and for backward */
 } masking;
 
 extern const ck_layer_ops ck_masking_layer_ops;
@@ -67,7 +67,8 @@ static void apply_keep(const float *keep, const float *in, float *out, size_t ro
     }
 }
 
-static ck_status masking_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status masking_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                 const ck_run_ctx *ctx)
 {
     (void)ctx;
     masking *s = (masking *)l;
@@ -77,8 +78,8 @@ static ck_status masking_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, 
     return CK_OK;
 }
 
-static ck_status masking_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                                  ck_tensor *dx)
+static ck_status masking_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                                  const ck_tensor *dy, ck_tensor *dx)
 {
     (void)y;
     masking *s = (masking *)l;
@@ -91,8 +92,8 @@ static ck_status masking_backward(ck_layer *l, const ck_tensor *x, const ck_tens
 /* Keras replaces any incoming mask with its own. The model calls this
  * right after forward on the same x, so the rows forward kept are the mask;
  * they stay valid until the next forward, as the mask must. */
-static ck_status masking_compute_mask(ck_layer *l, const ck_tensor *x, const float *in_mask, ck_buf *buf,
-                                      const float **out)
+static ck_status masking_compute_mask(ck_layer *l, const ck_tensor *x, const float *in_mask,
+                                      ck_buf *buf, const float **out)
 {
     (void)x, (void)in_mask, (void)buf;
     *out = ((const masking *)l)->keep.data;

@@ -6,8 +6,8 @@
 
 typedef struct permute {
     ck_layer base;
-    int rank;                     /* batch excluded */
-    int dims[CK_MAX_RANK - 1];    /* 1-based input axis of each output axis */
+    int rank;                  /* batch excluded */
+    int dims[CK_MAX_RANK - 1]; /* 1-based input axis of each output axis */
 } permute;
 
 extern const ck_layer_ops ck_permute_layer_ops;
@@ -46,8 +46,10 @@ static ck_status permute_output_shape(const ck_layer *l, const ck_shape *in, ck_
 {
     const permute *p = (const permute *)l;
     if (in->rank != p->rank + 1)
-        return ck_error(CK_ERR_SHAPE, "Permute with %d dims needs an input of rank %d (batch "
-                        "included), got rank %d", p->rank, p->rank + 1, in->rank);
+        return ck_error(CK_ERR_SHAPE,
+                        "Permute with %d dims needs an input of rank %d (batch "
+                        "included), got rank %d",
+                        p->rank, p->rank + 1, in->rank);
     out->rank = in->rank;
     out->dims[0] = in->dims[0];
     for (int i = 0; i < p->rank; i++)
@@ -64,9 +66,9 @@ static void transpose(const permute *p, const ck_tensor *x, const float *src, fl
     int64_t in_stride[CK_MAX_RANK], step[CK_MAX_RANK], extent[CK_MAX_RANK], idx[CK_MAX_RANK] = {0};
     in_stride[r] = 1;
     for (int a = r - 1; a >= 0; a--)
-        in_stride[a] = in_stride[a + 1] * x->dims[a + 1];  /* of input axis a; a = 0: a sample */
+        in_stride[a] = in_stride[a + 1] * x->dims[a + 1]; /* of input axis a; a = 0: a sample */
     for (int i = 0; i < r; i++) {
-        step[i] = in_stride[p->dims[i]];  /* stride of input axis dims[i] */
+        step[i] = in_stride[p->dims[i]]; /* stride of input axis dims[i] */
         extent[i] = x->dims[p->dims[i]];
     }
     size_t sample = (size_t)in_stride[0], n = ck_tensor_size(x);
@@ -77,7 +79,7 @@ static void transpose(const permute *p, const ck_tensor *x, const float *src, fl
                 dst[base + (size_t)off] = src[base + o];
             else
                 dst[base + o] = src[base + (size_t)off];
-            for (int i = r - 1; i >= 0; i--) {  /* odometer increment */
+            for (int i = r - 1; i >= 0; i--) { /* odometer increment */
                 off += step[i];
                 if (++idx[i] < extent[i])
                     break;
@@ -88,7 +90,8 @@ static void transpose(const permute *p, const ck_tensor *x, const float *src, fl
     }
 }
 
-static ck_status permute_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status permute_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                 const ck_run_ctx *ctx)
 {
     (void)ctx;
     transpose((const permute *)l, x, x->data, y->data, false);
@@ -122,7 +125,7 @@ static ck_layer *permute_from_config(const cJSON *cfg, ck_keras_semantics semant
         ck_config_get_string(cfg, "name", &o.name) != CK_OK)
         return NULL;
     for (int i = 0; i < n; i++)
-        o.dims[i] = dims[i] >= 1 && dims[i] <= n ? (int)dims[i] : -1;  /* -1: rejected below */
+        o.dims[i] = dims[i] >= 1 && dims[i] <= n ? (int)dims[i] : -1; /* -1: rejected below */
     return ck_permute_new(&o);
 }
 

@@ -8,7 +8,7 @@
 
 typedef struct pool1d {
     ck_layer base;
-    int size, strides;      /* ignored when global */
+    int size, strides; /* ignored when global */
     ck_padding padding;
     bool max, global, keepdims;
 } pool1d;
@@ -80,8 +80,10 @@ static ck_status pool_output_shape(const ck_layer *l, const ck_shape *in, ck_sha
     }
     out->dims[1] = ck_window_out_len(in->dims[1], p->size, p->strides, p->padding);
     if (out->dims[1] == 0)
-        return ck_error(CK_ERR_SHAPE, "%s: %lld steps are fewer than pool_size %d with padding "
-                        "\"valid\"", l->ops->class_name, (long long)in->dims[1], p->size);
+        return ck_error(CK_ERR_SHAPE,
+                        "%s: %lld steps are fewer than pool_size %d with padding "
+                        "\"valid\"",
+                        l->ops->class_name, (long long)in->dims[1], p->size);
     return CK_OK;
 }
 

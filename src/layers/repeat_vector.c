@@ -27,13 +27,16 @@ ck_layer *ck_repeat_vector_new(const ck_repeat_vector_options *o)
 static ck_status repeat_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out)
 {
     if (in->rank != 2)
-        return ck_error(CK_ERR_SHAPE, "RepeatVector needs an input of rank 2 (batch, features), "
-                        "got rank %d", in->rank);
+        return ck_error(CK_ERR_SHAPE,
+                        "RepeatVector needs an input of rank 2 (batch, features), "
+                        "got rank %d",
+                        in->rank);
     *out = (ck_shape){.rank = 3, .dims = {in->dims[0], ((const repeat_vector *)l)->n, in->dims[1]}};
     return CK_OK;
 }
 
-static ck_status repeat_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status repeat_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                const ck_run_ctx *ctx)
 {
     (void)ctx;
     int n = ((repeat_vector *)l)->n;
@@ -57,7 +60,8 @@ static ck_status repeat_backward(ck_layer *l, const ck_tensor *x, const ck_tenso
     for (int64_t b = 0; b < x->dims[0]; b++)
         for (int t = 0; t < n; t++)
             for (size_t f = 0; f < F; f++)
-                dx->data[(size_t)b * F + f] += dy->data[((size_t)b * (size_t)n + (size_t)t) * F + f];
+                dx->data[(size_t)b * F + f] +=
+                    dy->data[((size_t)b * (size_t)n + (size_t)t) * F + f];
     return CK_OK;
 }
 

@@ -7,8 +7,8 @@
 
 typedef struct reshape {
     ck_layer base;
-    int rank;                         /* of target, batch excluded */
-    int64_t target[CK_MAX_RANK - 1];  /* at most one -1 */
+    int rank;                        /* of target, batch excluded */
+    int64_t target[CK_MAX_RANK - 1]; /* at most one -1 */
 } reshape;
 
 extern const ck_layer_ops ck_reshape_layer_ops, ck_flatten_layer_ops;
@@ -19,7 +19,8 @@ static ck_layer *reshape_create(const ck_layer_ops *ops, const int64_t *target, 
     for (; rank < CK_MAX_RANK - 1 && target[rank] != 0; rank++) {
         inferred += target[rank] == -1;
         if (target[rank] < -1 || inferred > 1) {
-            ck_error(CK_ERR_ARGUMENT, "%s: target_shape sizes must be positive, with at most one -1",
+            ck_error(CK_ERR_ARGUMENT,
+                     "%s: target_shape sizes must be positive, with at most one -1",
                      ops->class_name);
             return NULL;
         }
@@ -65,19 +66,23 @@ static ck_status reshape_output_shape(const ck_layer *l, const ck_shape *in, ck_
         else if (!ck_size_mul(known, (size_t)r->target[i], &known))
             return ck_error(CK_ERR_SHAPE, "%s: target_shape is too large", l->ops->class_name);
     }
-    if (in_size == 0)  /* an open input axis: only the -1 axis may absorb it */
+    if (in_size == 0) /* an open input axis: only the -1 axis may absorb it */
         return missing >= 0 ? CK_OK
-                            : ck_error(CK_ERR_SHAPE, "%s: the input has an open axis; use -1 in "
-                                       "target_shape", l->ops->class_name);
+                            : ck_error(CK_ERR_SHAPE,
+                                       "%s: the input has an open axis; use -1 in "
+                                       "target_shape",
+                                       l->ops->class_name);
     if (missing >= 0 && in_size % known == 0)
         out->dims[missing] = (int64_t)(in_size / known);
     else if (missing >= 0 || known != in_size)
-        return ck_error(CK_ERR_SHAPE, "%s: cannot reshape %zu values per sample into the target shape",
+        return ck_error(CK_ERR_SHAPE,
+                        "%s: cannot reshape %zu values per sample into the target shape",
                         l->ops->class_name, in_size);
     return CK_OK;
 }
 
-static ck_status reshape_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status reshape_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                 const ck_run_ctx *ctx)
 {
     (void)l, (void)ctx;
     memcpy(y->data, x->data, ck_tensor_size(x) * sizeof(float));

@@ -12,9 +12,9 @@
 
 typedef struct simple_rnn {
     ck_rnn rnn;
-    ck_buf z;     /* (B,T,u) pre-activations */
-    ck_buf hseq;  /* (B,T,u) h_t per real timestep (training) */
-    ck_buf dpre;  /* (B,T,u) gradient w.r.t. the pre-activations */
+    ck_buf z;    /* (B,T,u) pre-activations */
+    ck_buf hseq; /* (B,T,u) h_t per real timestep (training) */
+    ck_buf dpre; /* (B,T,u) gradient w.r.t. the pre-activations */
 } simple_rnn;
 
 extern const ck_layer_ops ck_simple_rnn_layer_ops;
@@ -56,7 +56,8 @@ static ck_status simple_rnn_build(ck_layer *l)
     return ck_rnn_build_weights(r, r->o.units, 1, bd, "simple_rnn_cell", "cell");
 }
 
-static ck_status simple_rnn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
+static ck_status simple_rnn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
+                                    const ck_run_ctx *ctx)
 {
     simple_rnn *s = (simple_rnn *)l;
     ck_rnn *r = &s->rnn;
@@ -70,12 +71,13 @@ static ck_status simple_rnn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *
     CK_TRY(ck_buf_reserve(&s->z, BTU));
     if (train)
         CK_TRY(ck_buf_reserve(&s->hseq, BTU));
-    ck_rnn_project(&d, d.U, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL, s->z.data);
+    ck_rnn_project(&d, d.U, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL,
+                   s->z.data);
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ld;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ld);
-        ck_gemm(d.B, d.U, d.U, hin, ld,
-                    l->weights[1].data, d.U, 1.0f, s->z.data + (size_t)t * U, d.T * d.U);
+        ck_gemm(d.B, d.U, d.U, hin, ld, l->weights[1].data, d.U, 1.0f, s->z.data + (size_t)t * U,
+                d.T * d.U);
         for (int b = 0; b < d.B; b++) {
             size_t bt = ((size_t)b * (size_t)d.T + (size_t)t) * U;
             float *hb = r->h.data + (size_t)b * U;
@@ -88,8 +90,8 @@ static ck_status simple_rnn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *
     return ck_rnn_finish(r, &d, y->data);
 }
 
-static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y, const ck_tensor *dy,
-                                     ck_tensor *dx)
+static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
+                                     const ck_tensor *dy, ck_tensor *dx)
 {
     (void)y;
     simple_rnn *s = (simple_rnn *)l;
@@ -111,13 +113,14 @@ static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_t
         ck_rnn_mask_rows(r, &d, t, s->dpre.data, d.U);
         if (step == 0)
             break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, d.U, d.U, 1.0f, s->dpre.data + (size_t)t * U,
-                    d.T * d.U, l->weights[1].data, d.U, 0.0f, r->dh.data, d.U);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, d.U, d.U, 1.0f,
+                    s->dpre.data + (size_t)t * U, d.T * d.U, l->weights[1].data, d.U, 0.0f,
+                    r->dh.data, d.U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.U, d.U, (int)BT, 1.0f, ck_rnn_hprev_fed(r), d.U,
-                s->dpre.data, d.U, 1.0f, l->weights[1].grad, d.U);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.U, d.U, (int)BT, 1.0f,
+                ck_rnn_hprev_fed(r), d.U, s->dpre.data, d.U, 1.0f, l->weights[1].grad, d.U);
     ck_rnn_input_backward(r, &d, d.U, x->data, s->dpre.data, &l->weights[0],
                           r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
     return CK_OK;
@@ -131,10 +134,23 @@ static ck_status simple_rnn_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *simple_rnn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {
-        "units", "activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
-        "dropout", "recurrent_dropout", "return_sequences", "return_state", "go_backwards", "stateful",
-        "unroll", "time_major", "seed", "zero_output_for_mask", NULL};
+    static const char *const known[] = {"units",
+                                        "activation",
+                                        "use_bias",
+                                        "kernel_initializer",
+                                        "recurrent_initializer",
+                                        "bias_initializer",
+                                        "dropout",
+                                        "recurrent_dropout",
+                                        "return_sequences",
+                                        "return_state",
+                                        "go_backwards",
+                                        "stateful",
+                                        "unroll",
+                                        "time_major",
+                                        "seed",
+                                        "zero_output_for_mask",
+                                        NULL};
     ck_rnn_raw_opts o = {0};
     const char *name = NULL;
     if (ck_rnn_config_get(cfg, "SimpleRNN", known, &o, &name) != CK_OK)

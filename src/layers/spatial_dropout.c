@@ -8,8 +8,8 @@
 typedef struct spatial_dropout {
     ck_layer base;
     double rate;
-    bool masked;     /* the last forward applied `mask` */
-    ck_buf mask;     /* (batch, channels): 0 or 1/(1-rate) */
+    bool masked; /* the last forward applied `mask` */
+    ck_buf mask; /* (batch, channels): 0 or 1/(1-rate) */
 } spatial_dropout;
 
 extern const ck_layer_ops ck_spatial_dropout1d_layer_ops;

@@ -22,7 +22,7 @@ ck_layer *ck_time_distributed_new(const ck_time_distributed_options *o)
             ck_error(CK_ERR_ARGUMENT, "TimeDistributed: the wrapped layer is NULL");
         return NULL;
     }
-    if (inner->model) {  /* owned by a model: not ours to free */
+    if (inner->model) { /* owned by a model: not ours to free */
         ck_error(CK_ERR_STATE, "TimeDistributed: layer %s already belongs to a model", inner->name);
         return NULL;
     }
@@ -53,12 +53,15 @@ static ck_status td_output_shape(const ck_layer *l, const ck_shape *in, ck_shape
     const time_distributed *td = (const time_distributed *)l;
     ck_shape folded, inner_out;
     if (in->rank < 3)
-        return ck_error(CK_ERR_SHAPE, "TimeDistributed needs an input of rank 3 or more (batch, "
-                        "steps, ...), got rank %d", in->rank);
+        return ck_error(CK_ERR_SHAPE,
+                        "TimeDistributed needs an input of rank 3 or more (batch, "
+                        "steps, ...), got rank %d",
+                        in->rank);
     fold(in, &folded);
     CK_TRY(td->inner->ops->output_shape(td->inner, &folded, &inner_out));
     if (inner_out.rank + 1 > CK_MAX_RANK)
-        return ck_error(CK_ERR_SHAPE, "TimeDistributed: the output would exceed rank %d", CK_MAX_RANK);
+        return ck_error(CK_ERR_SHAPE, "TimeDistributed: the output would exceed rank %d",
+                        CK_MAX_RANK);
     out->rank = inner_out.rank + 1;
     out->dims[0] = in->dims[0];
     out->dims[1] = in->dims[1];
@@ -83,7 +86,8 @@ static ck_status td_build(ck_layer *l)
     inner->built = true;
     for (int k = 0; k < inner->n_weights; k++) {
         const ck_weight *iw = &inner->weights[k];
-        ck_weight *w = ck_layer_add_weight(l, iw->name, iw->rank, iw->dims, &iw->init, iw->trainable);
+        ck_weight *w = ck_layer_add_weight(l, iw->name, iw->rank, iw->dims, &iw->init,
+                                           iw->trainable);
         if (!w)
             return ck_error_status();
         snprintf(w->k2_scope, sizeof w->k2_scope, "%s", iw->k2_scope);

@@ -37,7 +37,8 @@ static void adagrad_update(const ck_optimizer_options *o, double t, float *w, co
 
 static bool adagrad_to_json(const ck_optimizer_options *o, cJSON *cfg)
 {
-    return cJSON_AddNumberToObject(cfg, "initial_accumulator_value", o->initial_accumulator_value) &&
+    return cJSON_AddNumberToObject(cfg, "initial_accumulator_value",
+                                   o->initial_accumulator_value) &&
            cJSON_AddNumberToObject(cfg, "epsilon", o->epsilon);
 }
 

@@ -14,7 +14,8 @@ static ck_status adam_prepare(ck_optimizer_options *o)
     ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
     if (!(o->beta_1 >= 0 && o->beta_1 < 1) || !(o->beta_2 >= 0 && o->beta_2 < 1) ||
         !(o->epsilon > 0))
-        return ck_error(CK_ERR_ARGUMENT, "Adam: beta_1 and beta_2 must be in [0, 1) and epsilon > 0");
+        return ck_error(CK_ERR_ARGUMENT,
+                        "Adam: beta_1 and beta_2 must be in [0, 1) and epsilon > 0");
     return CK_OK;
 }
 
@@ -30,7 +31,8 @@ static int adam_slots(const ck_optimizer_options *o, const char **names, float *
 /* The two forms are separate loops so each vectorizes (sqrt and divide
  * dominate a scalar loop over every weight). */
 CK_CLONES static void adam_plain(float *restrict w, const float *restrict g, float *restrict m,
-                                 float *restrict v, size_t n, float b1, float b2, float alpha, float eps)
+                                 float *restrict v, size_t n, float b1, float b2, float alpha,
+                                 float eps)
 {
     for (size_t i = 0; i < n; i++) {
         m[i] += (g[i] - m[i]) * (1 - b1);
@@ -40,8 +42,8 @@ CK_CLONES static void adam_plain(float *restrict w, const float *restrict g, flo
 }
 
 CK_CLONES static void adam_amsgrad(float *restrict w, const float *restrict g, float *restrict m,
-                                   float *restrict v, float *restrict vhat, size_t n, float b1, float b2,
-                                   float alpha, float eps)
+                                   float *restrict v, float *restrict vhat, size_t n, float b1,
+                                   float b2, float alpha, float eps)
 {
     for (size_t i = 0; i < n; i++) {
         m[i] += (g[i] - m[i]) * (1 - b1);

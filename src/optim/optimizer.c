@@ -27,16 +27,19 @@ static ck_status check_common(const ck_optimizer_options *o)
     const struct {
         const char *key;
         double v;
-    } nonneg[] = {{"learning_rate", o->learning_rate}, {"clipnorm", o->clipnorm},
-                  {"clipvalue", o->clipvalue}, {"global_clipnorm", o->global_clipnorm}};
+    } nonneg[] = {{"learning_rate", o->learning_rate},
+                  {"clipnorm", o->clipnorm},
+                  {"clipvalue", o->clipvalue},
+                  {"global_clipnorm", o->global_clipnorm}};
     for (size_t i = 0; i < sizeof nonneg / sizeof nonneg[0]; i++)
         if (!(nonneg[i].v >= 0 && isfinite(nonneg[i].v)))
             return ck_error(CK_ERR_ARGUMENT, "optimizer %s: %s must be a finite value >= 0, got %g",
                             o->name, nonneg[i].key, nonneg[i].v);
     if ((o->clipnorm > 0) + (o->clipvalue > 0) + (o->global_clipnorm > 0) > 1)
-        return ck_error(CK_ERR_ARGUMENT,
-                        "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm can be set",
-                        o->name);
+        return ck_error(
+            CK_ERR_ARGUMENT,
+            "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm can be set",
+            o->name);
     return CK_OK;
 }
 
@@ -51,10 +54,12 @@ ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *optio
     memset(opt, 0, sizeof *opt);
     const char *name = options->name;
     if (!name)
-        return ck_error(CK_ERR_ARGUMENT, "compile: an optimizer is required, e.g. .optimizer = ck_adam()");
+        return ck_error(CK_ERR_ARGUMENT,
+                        "compile: an optimizer is required, e.g. .optimizer = ck_adam()");
     opt->kind = find_kind(name);
     if (!opt->kind)
-        return ck_error(CK_ERR_NAME, "unknown optimizer '%s' (valid: sgd, adam, rmsprop, adagrad)", name);
+        return ck_error(CK_ERR_NAME, "unknown optimizer '%s' (valid: sgd, adam, rmsprop, adagrad)",
+                        name);
     opt->o = *options;
     CK_TRY(check_common(&opt->o));
     CK_TRY(opt->kind->prepare(&opt->o));
@@ -129,8 +134,10 @@ static ck_status weight_norms(ck_optimizer *opt, ck_model *m)
                 continue;
             opt->norms[k] = l2_norm(w->grad, w->size);
             if (!isfinite(opt->norms[k]))
-                return ck_error(CK_ERR_NUMERIC, "the gradient of %s/%s is %s; the step was not "
-                                "applied", m->layers[l]->name, w->name,
+                return ck_error(CK_ERR_NUMERIC,
+                                "the gradient of %s/%s is %s; the step was not "
+                                "applied",
+                                m->layers[l]->name, w->name,
                                 isnan(opt->norms[k]) ? "NaN" : "infinite");
             k++;
         }
@@ -149,7 +156,8 @@ static ck_status check_gradients(ck_optimizer *opt, ck_model *m, double *global_
         return weight_norms(opt, m);
     if (opt->o.global_clipnorm > 0) {
         *global_norm = l2_norm(g, n);
-        return isfinite(*global_norm) ? CK_OK : non_finite("the global gradient norm", *global_norm);
+        return isfinite(*global_norm) ? CK_OK
+                                      : non_finite("the global gradient norm", *global_norm);
     }
     size_t bad = ck_vfind_nonfinite(g, n);
     if (bad < n) {
@@ -221,8 +229,10 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
         memcpy(m->params, opt->backup, n * sizeof(float));
         opt->iterations--;
         opt->iter_slot = (float)opt->iterations;
-        return ck_error(CK_ERR_NUMERIC, "the update made weight #%zu non-finite; training stopped, the "
-                        "weights are the last finite ones", bad);
+        return ck_error(CK_ERR_NUMERIC,
+                        "the update made weight #%zu non-finite; training stopped, the "
+                        "weights are the last finite ones",
+                        bad);
     }
     return CK_OK;
 }
@@ -243,19 +253,31 @@ void ck_optimizer_free(ck_optimizer *opt)
 typedef struct option_key {
     const char *key;
     size_t offset;
-    unsigned bit;  /* CK_OPT_* when a zero value differs from the default */
+    unsigned bit; /* CK_OPT_* when a zero value differs from the default */
 } option_key;
-#define OPTION(field) {#field, offsetof(ck_optimizer_options, field), 0}
-#define OPTION_BIT(field, bit) {#field, offsetof(ck_optimizer_options, field), bit}
+#define OPTION(field)                                    \
+    {                                                    \
+#field, offsetof(ck_optimizer_options, field), 0 \
+    }
+#define OPTION_BIT(field, bit)                             \
+    {                                                      \
+#field, offsetof(ck_optimizer_options, field), bit \
+    }
 static const option_key number_keys[] = {
-    OPTION_BIT(learning_rate, CK_OPT_LEARNING_RATE), OPTION(momentum),
-    OPTION_BIT(beta_1, CK_OPT_BETA_1), OPTION_BIT(beta_2, CK_OPT_BETA_2),
-    OPTION_BIT(epsilon, CK_OPT_EPSILON), OPTION_BIT(rho, CK_OPT_RHO),
-    OPTION_BIT(initial_accumulator_value, CK_OPT_INITIAL_ACCUMULATOR_VALUE), OPTION(clipnorm),
-    OPTION(clipvalue), OPTION(global_clipnorm),
+    OPTION_BIT(learning_rate, CK_OPT_LEARNING_RATE),
+    OPTION(momentum),
+    OPTION_BIT(beta_1, CK_OPT_BETA_1),
+    OPTION_BIT(beta_2, CK_OPT_BETA_2),
+    OPTION_BIT(epsilon, CK_OPT_EPSILON),
+    OPTION_BIT(rho, CK_OPT_RHO),
+    OPTION_BIT(initial_accumulator_value, CK_OPT_INITIAL_ACCUMULATOR_VALUE),
+    OPTION(clipnorm),
+    OPTION(clipvalue),
+    OPTION(global_clipnorm),
 };
 static const option_key bool_keys[] = {OPTION(nesterov), OPTION(amsgrad), OPTION(centered)};
-static const option_key clip_keys[] = {OPTION(clipnorm), OPTION(clipvalue), OPTION(global_clipnorm)};
+static const option_key clip_keys[] = {OPTION(clipnorm), OPTION(clipvalue),
+                                       OPTION(global_clipnorm)};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static double *number_field(ck_optimizer_options *o, const option_key *k)
@@ -324,8 +346,10 @@ ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out)
         return ck_error(CK_ERR_FORMAT, "optimizer_config needs a class_name and a config object");
     const ck_optimizer_kind *kind = find_kind(cls->valuestring);
     if (!kind)
-        return ck_error(CK_ERR_UNSUPPORTED, "optimizer %s is not supported by ckeras (sgd, adam, "
-                        "rmsprop, adagrad are)", cls->valuestring);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "optimizer %s is not supported by ckeras (sgd, adam, "
+                        "rmsprop, adagrad are)",
+                        cls->valuestring);
     CK_TRY(check_unsupported(cfg));
     *out = (ck_optimizer_options){.name = kind->name};
     for (size_t i = 0; i < N_OF(number_keys); i++) {
@@ -336,13 +360,15 @@ ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out)
         if (!v || cJSON_IsNull(v))
             continue;
         if (!cJSON_IsNumber(v))
-            return ck_error(CK_ERR_UNSUPPORTED, "optimizer %s: %s must be a number (schedules are "
-                            "not supported)", kind->class_name, number_keys[i].key);
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "optimizer %s: %s must be a number (schedules are "
+                            "not supported)",
+                            kind->class_name, number_keys[i].key);
         *number_field(out, &number_keys[i]) = v->valuedouble;
         out->explicit_fields |= number_keys[i].bit;
     }
     for (size_t i = 0; i < N_OF(bool_keys); i++)
-        *(bool *)(void *)((char *)out + bool_keys[i].offset) =
-            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, bool_keys[i].key));
+        *(bool *)(void *)((char *)out + bool_keys[i].offset) = cJSON_IsTrue(
+            cJSON_GetObjectItemCaseSensitive(cfg, bool_keys[i].key));
     return CK_OK;
 }

@@ -11,7 +11,8 @@ static ck_status rmsprop_prepare(ck_optimizer_options *o)
     ck_optimizer_default(o, CK_OPT_LEARNING_RATE, &o->learning_rate, 0.001);
     ck_optimizer_default(o, CK_OPT_RHO, &o->rho, 0.9);
     ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
-    if (!(o->rho >= 0 && o->rho < 1) || !(o->momentum >= 0 && o->momentum <= 1) || !(o->epsilon > 0))
+    if (!(o->rho >= 0 && o->rho < 1) || !(o->momentum >= 0 && o->momentum <= 1) ||
+        !(o->epsilon > 0))
         return ck_error(CK_ERR_ARGUMENT,
                         "RMSprop: rho must be in [0, 1), momentum in [0, 1] and epsilon > 0");
     return CK_OK;
@@ -37,7 +38,8 @@ static void rmsprop_update(const ck_optimizer_options *o, double t, float *w, co
     (void)t;
     float lr = (float)o->learning_rate, rho = (float)o->rho, eps = (float)o->epsilon;
     float mu = (float)o->momentum;
-    float *v = slot[0], *mom = mu > 0 ? slot[1] : NULL, *mg = o->centered ? slot[mu > 0 ? 2 : 1] : NULL;
+    float *v = slot[0], *mom = mu > 0 ? slot[1] : NULL,
+          *mg = o->centered ? slot[mu > 0 ? 2 : 1] : NULL;
     for (size_t i = 0; i < n; i++) {
         v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];
         float denom = v[i] + eps;

@@ -34,10 +34,14 @@ static const cli_command commands[] = {
 };
 
 static const char *const option_names[] = {
-    "help", "config", "weights", "by-name", "output", "style", "x", "y", "batch-size", "loss",
-    "metrics", "from-logits", "optimizer", "learning-rate", "momentum", "nesterov", "beta-1",
-    "beta-2", "epsilon", "rho", "amsgrad", "centered", "clipnorm", "clipvalue", "epochs",
-    "no-shuffle", "seed", "validation-split", "verbose", "no-such-option"};
+    "help",       "config",        "weights",  "by-name",
+    "output",     "style",         "x",        "y",
+    "batch-size", "loss",          "metrics",  "from-logits",
+    "optimizer",  "learning-rate", "momentum", "nesterov",
+    "beta-1",     "beta-2",        "epsilon",  "rho",
+    "amsgrad",    "centered",      "clipnorm", "clipvalue",
+    "epochs",     "no-shuffle",    "seed",     "validation-split",
+    "verbose",    "no-such-option"};
 
 enum { MAX_WORDS = 64 };
 

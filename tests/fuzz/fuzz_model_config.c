@@ -28,7 +28,8 @@ static void predict_once(ck_model *m)
 {
     int in_rank, out_rank;
     int64_t in_dims[CK_MAX_RANK], out_dims[CK_MAX_RANK];
-    if (ck_model_count_params(m) > MAX_PARAMS || ck_model_input_shape(m, &in_rank, in_dims) != CK_OK ||
+    if (ck_model_count_params(m) > MAX_PARAMS ||
+        ck_model_input_shape(m, &in_rank, in_dims) != CK_OK ||
         ck_model_output_shape(m, &out_rank, out_dims) != CK_OK)
         return;
     size_t n_in = sample_size(in_rank, in_dims), n_out = sample_size(out_rank, out_dims);

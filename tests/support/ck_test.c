@@ -18,7 +18,8 @@ const char *ck_test_shared(const char *relative)
     return path;
 }
 
-size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank, long long dims[6])
+size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank,
+                       long long dims[6])
 {
     size_t n = 0;
     *data = NULL;

@@ -20,33 +20,35 @@ const char *ck_test_shared(const char *relative);
 #define CK_SHARED_OR_SKIP(var, rel)        \
     const char *var = ck_test_shared(rel); \
     if (!var)                              \
-        return
+    return
 
 /* |a - b| <= tol, with a message naming the index. */
-#define ck_assert_close(a, b, tol)                                                          \
+#define ck_assert_close(a, b, tol)                                                               \
     ck_assert_msg(fabs((double)(a) - (double)(b)) <= (tol), "%s = %.9g, expected %.9g (tol %g)", \
                   #a, (double)(a), (double)(b), (double)(tol))
 
 /* Asserts a ckeras call succeeds, printing ck_last_error() if not. */
-#define ck_assert_ok(expr)                                                                  \
-    do {                                                                                    \
-        ck_status st_ = (expr);                                                             \
-        ck_assert_msg(st_ == CK_OK, "%s failed: %s: %s", #expr, ck_status_name(st_), ck_last_error()); \
+#define ck_assert_ok(expr)                                                           \
+    do {                                                                             \
+        ck_status st_ = (expr);                                                      \
+        ck_assert_msg(st_ == CK_OK, "%s failed: %s: %s", #expr, ck_status_name(st_), \
+                      ck_last_error());                                              \
     } while (0)
 
 /* Asserts a call fails with `code` and leaves a non-empty message. */
-#define ck_assert_fails(expr, code)                                                         \
-    do {                                                                                    \
-        ck_status st_ = (expr);                                                             \
-        ck_assert_msg(st_ == (code), "%s returned %s, expected %s (%s)", #expr,           \
-                      ck_status_name(st_), ck_status_name(code), ck_last_error());          \
-        ck_assert_msg(ck_last_error()[0] != '\0', "%s left no error message", #expr);       \
+#define ck_assert_fails(expr, code)                                                   \
+    do {                                                                              \
+        ck_status st_ = (expr);                                                       \
+        ck_assert_msg(st_ == (code), "%s returned %s, expected %s (%s)", #expr,       \
+                      ck_status_name(st_), ck_status_name(code), ck_last_error());    \
+        ck_assert_msg(ck_last_error()[0] != '\0', "%s left no error message", #expr); \
     } while (0)
 
 /* Reads a whole float dataset (any float type converted to float32) from an
  * HDF5 file. *data is malloc'ed; dims receives up to 6 sizes. Returns the
  * number of values, 0 on failure. */
-size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank, long long dims[6]);
+size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank,
+                       long long dims[6]);
 
 /* A scratch directory per test binary: make, path of a file in it (the
  * last four results stay valid), and remove with its files. */
