@@ -2,7 +2,7 @@
  * Keras (or an independent numpy forward pass) computed. */
 #include "ck_test.h"
 
-#include "ck_internal.h"
+#include "ck_io.h"
 
 #include <string.h>
 

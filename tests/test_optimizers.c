@@ -2,7 +2,7 @@
  * formulas, re-derived here in double precision. The model is
  * out = x W + b with MSE, so the gradient has a closed form. */
 #include "ck_test.h"
-#include "ck_train.h"
+#include "ck_io.h"
 
 #include <string.h>
 

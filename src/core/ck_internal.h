@@ -239,6 +239,14 @@ ck_status ck_config_check_keys(const cJSON *cfg, const char *class_name, const c
 ck_status ck_config_check(const cJSON *cfg);
 
 /* ---------------- model ---------------- */
+/* What the model may do with its training state, which it cannot see. */
+typedef struct ck_train_hooks {
+    void (*free)(void *state);
+    /* Keras 3's count of optimizer variables once the optimizer is built
+     * (after the first step), 0 before; *bytes gets their memory size. */
+    size_t (*optimizer_params)(const void *state, size_t *bytes);
+} ck_train_hooks;
+
 struct ck_model {
     char name[CK_NAME_MAX];
     uint64_t seed;
@@ -260,7 +268,10 @@ struct ck_model {
     const float **mask_views; /* mask of act i (maybe an earlier layer's), NULL: none */
     ck_tensor last_input;     /* view of the input of the last forward */
     ck_buf grad_bufs[2];      /* ping-pong gradients between layers */
-    void *train;              /* training state (src/core/train.c) */
+    /* Training state (src/train), NULL until compiled; the model reaches it
+     * only through the hooks it was given with it. */
+    void *train;
+    const ck_train_hooks *train_hooks;
 };
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
@@ -270,30 +281,7 @@ ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy);
 /* Unique default name for a layer within the model ("lstm", "lstm_1", ...). */
 void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t len);
-
-/* ---------------- training state, for saving and loading ---------------- */
-/* Frees training state; implemented by train.c. */
-void ck_train_state_free(void *state);
-/* Keras training_config JSON ({"loss", "metrics", "optimizer_config", ...})
- * or NULL when the model is not compiled. */
-cJSON *ck_train_config_to_json(const ck_model *m);
-/* Compiles the model from a Keras training_config object. */
-ck_status ck_train_config_from_json(ck_model *m, const cJSON *training_config);
-/* Optimizer state arrays in Keras optimizer_weights order (iteration count
- * first). 0 when not compiled or before the first step. */
-int ck_optimizer_slot_count(const ck_model *m);
-/* Slot i: a Keras-style name ("Adam/iter:0", "Adam/dense/kernel/m:0"), its
- * data (writable, so loading can fill it) and shape. */
-ck_status ck_optimizer_slot(ck_model *m, int i, const char **name, float **data, int *rank,
-                            int64_t dims[4]);
-/* Makes the optimizer slots exist (as after one step) so a loader can fill them. */
-ck_status ck_optimizer_create_slots(ck_model *m);
-/* Undoes ck_optimizer_create_slots when the saved state did not fit, so
- * the model starts with a fresh optimizer and saves none. */
-void ck_optimizer_drop_slots(ck_model *m);
-/* Keras 3's count of optimizer variables once the optimizer is built (after
- * the first step): the slot arrays plus the int64 iteration and the float
- * learning_rate; 0 before. *bytes gets their memory size. */
-size_t ck_optimizer_param_count(const ck_model *m, size_t *bytes);
+/* Replaces the training state, freeing the old one through its hooks. */
+void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks);
 
 #endif /* CK_INTERNAL_H */

@@ -55,7 +55,7 @@ void ck_model_free(ck_model *m)
 {
     if (!m)
         return;
-    ck_train_state_free(m->train);
+    ck_model_set_train(m, NULL, NULL);
     release_buffers(m);
     for (int i = 0; i < m->n_layers; i++)
         ck_layer_free(m->layers[i]);
@@ -64,6 +64,14 @@ void ck_model_free(ck_model *m)
     free(m->params);
     free(m->grads);
     free(m);
+}
+
+void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks)
+{
+    if (m->train)
+        m->train_hooks->free(m->train);
+    m->train = state;
+    m->train_hooks = hooks;
 }
 
 static bool name_taken(const ck_model *m, const char *name)

@@ -287,7 +287,8 @@ static void summary_keras3(ck_model *m, FILE *out)
     }
     k3_border(out, runs, "└", "─", "┴", "┘");
     size_t tr = ck_model_count_trainable_params(m), nt = ck_model_count_non_trainable_params(m);
-    size_t opt_bytes, opt = ck_optimizer_param_count(m, &opt_bytes);
+    size_t opt_bytes = 0;
+    size_t opt = m->train ? m->train_hooks->optimizer_params(m->train, &opt_bytes) : 0;
     /* Keras 3 adds the built optimizer's variables to the total. */
     size_t counts[4] = {tr + nt + opt, tr, nt, opt};
     double bytes[4] = {4.0 * (double)(tr + nt) + (double)opt_bytes, 4.0 * (double)tr,

@@ -3,7 +3,8 @@
 #ifndef CK_IO_H
 #define CK_IO_H
 
-#include "ck_internal.h"
+#include "ck_callback.h"
+#include "ck_train.h"
 
 #include <hdf5.h>
 
@@ -122,6 +123,20 @@ bool ck_k3_is_layout(hid_t file);
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage);
 ck_status ck_k3_write(hid_t file, ck_model *m);
 
+/* ---------------- optimizer state (optimizer_slots.c) ---------------- */
+/* Optimizer state arrays in Keras optimizer_weights order (iteration count
+ * first). 0 when not compiled or before the first step. */
+int ck_optimizer_slot_count(const ck_model *m);
+/* Slot i: a Keras-style name ("Adam/iter:0", "Adam/dense/kernel/m:0"), its
+ * data (writable, so loading can fill it) and shape. */
+ck_status ck_optimizer_slot(ck_model *m, int i, const char **name, float **data, int *rank,
+                            int64_t dims[4]);
+/* Makes the optimizer slots exist (as after one step) so a loader can fill them. */
+ck_status ck_optimizer_create_slots(ck_model *m);
+/* Undoes ck_optimizer_create_slots when the saved state did not fit, so
+ * the model starts with a fresh optimizer and saves none. */
+void ck_optimizer_drop_slots(ck_model *m);
+
 /* ---------------- JSON configs (config.c) ---------------- */
 /* Parses JSON text of at most CK_IO_MAX_JSON bytes; errors name `subject`
  * ("model_config", "training_config", "config.json"). */
@@ -172,5 +187,9 @@ bool ck_str_ends_with(const char *s, const char *suffix);
 void ck_io_debug_fail_write_after(long n);
 /* Called before each dataset write; returns the injected failure. */
 ck_status ck_io_debug_write_point(void);
+
+/* ---------------- fit callbacks ---------------- */
+/* Keras's ModelCheckpoint (checkpoint.c): saves the model after each epoch. */
+extern const ck_callback_kind ck_checkpoint_callback;
 
 #endif /* CK_IO_H */

@@ -1,6 +1,6 @@
 /* keras.optimizers.Adagrad as in Keras 3: acc += g^2; w -= lr g / sqrt(acc + eps).
  * (tf.keras 2 put eps outside the root; with acc >= 0.1 the two agree to ~1e-7.) */
-#include "ck_train.h"
+#include "ck_optim.h"
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* keras.optimizers.Adam in the "epsilon hat" form Keras uses:
  * alpha = lr sqrt(1 - b2^t) / (1 - b1^t), w -= alpha m / (sqrt(v) + eps);
  * amsgrad uses the running maximum of v instead of v. */
-#include "ck_train.h"
+#include "ck_optim.h"
 #include "ck_vmath.h"
 
 #include <math.h>

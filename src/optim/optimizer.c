@@ -1,7 +1,7 @@
 /* What every optimizer shares: lookup by Keras name, state arrays laid out
  * parallel to the model's trainable weights, gradient clipping, the step
  * and the Keras optimizer_config JSON. The algorithms live one per file. */
-#include "ck_train.h"
+#include "ck_optim.h"
 #include "ck_vmath.h"
 
 #include <math.h>

@@ -2,7 +2,7 @@
  * v = rho v + (1 - rho) g^2; step = lr g / sqrt(v + eps), or
  * lr g / sqrt(v - mg^2 + eps) when centered (mg = rho mg + (1 - rho) g);
  * with momentum: mom = mu mom + step, w -= mom. */
-#include "ck_train.h"
+#include "ck_optim.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* keras.optimizers.SGD: w -= lr g; with momentum m = mu m - lr g, then
  * w += m, or w += mu m - lr g (Nesterov, with the updated m). */
-#include "ck_train.h"
+#include "ck_optim.h"
 
 static ck_status sgd_prepare(ck_optimizer_options *o)
 {

@@ -1,6 +1,6 @@
 #include "ck_test.h"
 
-#include "ck_internal.h"
+#include "ck_io.h"
 
 #include <hdf5.h>
 #include <dirent.h>

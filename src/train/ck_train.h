@@ -1,9 +1,11 @@
-/* Internal training interfaces: losses, metrics and optimizers.
- * train.c drives them; nothing here is public API. */
+/* Internal training interfaces (src/train): losses, metrics, the state
+ * compile gives a model, and its Keras training_config. Nothing here is
+ * public API. */
 #ifndef CK_TRAIN_H
 #define CK_TRAIN_H
 
 #include "ck_internal.h"
+#include "ck_optim.h"
 
 /* ---------------- losses (losses.c) ---------------- */
 typedef enum ck_loss_kind {
@@ -79,64 +81,35 @@ size_t ck_mask_kept(const float *mask, size_t rows);
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
                      size_t width, const float *mask);
 
-/* ---------------- optimizers (src/optim) ---------------- */
-#define CK_OPT_MAX_SLOTS 3
+/* ---------------- training state (compile.c) ---------------- */
+/* At most this many metrics per model (ck_compile_options.metrics). */
+#define CK_MAX_METRICS 8
 
-/* One optimizer algorithm: one file in src/optim each. */
-typedef struct ck_optimizer_kind {
-    const char *name;       /* lower-case Keras name: "adam" */
-    const char *class_name; /* Keras class: "Adam" */
-    /* Replaces zero fields not in o->explicit_fields with the Keras
-     * defaults (ck_optimizer_default) and checks the ranges. */
-    ck_status (*prepare)(ck_optimizer_options *o);
-    /* Names of the per-weight state slots in Keras order ("m", "v"), and
-     * each slot's initial value; returns how many. */
-    int (*slots)(const ck_optimizer_options *o, const char **names, float *init);
-    /* One update of n weights w with gradients g; slot[k] is the k-th state
-     * array over the same n entries; t is the 1-based step number. */
-    void (*update)(const ck_optimizer_options *o, double t, float *w, const float *g,
-                   float *const *slot, size_t n);
-    /* Adds the algorithm's own keys to a Keras optimizer config; false
-     * when cJSON runs out of memory. */
-    bool (*to_json)(const ck_optimizer_options *o, cJSON *config);
-} ck_optimizer_kind;
+/* What compile gives a model: the loss, optimizer and metrics, and the
+ * buffers a step reuses. The model keeps it as m->train and frees it
+ * through the hooks compile handed over with it. */
+typedef struct ck_train_state {
+    ck_loss loss;
+    ck_optimizer opt;
+    int n_metrics;
+    char *metric_names[CK_MAX_METRICS]; /* as given, e.g. "accuracy" */
+    ck_metric_kind metrics[CK_MAX_METRICS];
+    ck_buf xb, yb, dout; /* gathered batch and d(loss)/d(output) */
+    ck_buf frozen;       /* non-trainable weights before a training step */
+    char *slot_names;    /* optimizer slot names for files (src/io), built on demand */
+} ck_train_state;
 
-extern const ck_optimizer_kind ck_optimizer_sgd, ck_optimizer_adam, ck_optimizer_rmsprop,
-    ck_optimizer_adagrad;
+/* The model's training state; NULL when it is not compiled. */
+ck_train_state *ck_train_state_of(const ck_model *m);
+/* The same, or CK_ERR_STATE naming the calling function `fn` when the
+ * model is not compiled. */
+ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);
 
-typedef struct ck_optimizer {
-    const ck_optimizer_kind *kind;
-    ck_optimizer_options o; /* defaults filled in; o.name is the Keras class name */
-    int n_slots;
-    const char *slot_names[CK_OPT_MAX_SLOTS];
-    float slot_init[CK_OPT_MAX_SLOTS];
-    bool created;       /* state exists (after the first step or for a loader) */
-    int64_t iterations; /* Keras "iter": steps taken */
-    /* iterations as the float slot 0 that savers and loaders go through
-     * (ck_optimizer_iter_slot); a loader's write is adopted at the next step. */
-    float iter_slot;
-    float *state;  /* n_slots arrays of n floats, parallel to the trainable weights */
-    float *backup; /* n floats: the weights before the current step */
-    size_t n;
-    double *norms; /* clipnorm: one gradient norm per trainable weight */
-    size_t n_norms;
-} ck_optimizer;
-
-/* Sets *field to def unless it is nonzero or `bit` is in o->explicit_fields. */
-void ck_optimizer_default(const ck_optimizer_options *o, unsigned bit, double *field, double def);
-/* The iteration count as a float slot for saving and loading. */
-float *ck_optimizer_iter_slot(ck_optimizer *opt);
-
-/* Finds the algorithm by Keras name (any case) and fills in its defaults. */
-ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *options);
-/* Allocates the slot arrays for n weights (no-op when they exist). */
-ck_status ck_optimizer_ensure_state(ck_optimizer *opt, size_t n);
-/* Clips the model's trainable gradients as the options ask, then updates the weights. */
-ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m);
-/* Keras optimizer_config JSON: {"class_name": ..., "config": {...}}. */
-cJSON *ck_optimizer_to_json(const ck_optimizer *opt);
-/* Reads a Keras optimizer_config object into options. */
-ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out);
-void ck_optimizer_free(ck_optimizer *opt);
+/* ---------------- training_config (training_config.c) ---------------- */
+/* Keras training_config JSON ({"loss", "metrics", "optimizer_config", ...})
+ * or NULL when the model is not compiled. */
+cJSON *ck_train_config_to_json(const ck_model *m);
+/* Compiles the model from a Keras training_config object. */
+ck_status ck_train_config_from_json(ck_model *m, const cJSON *training_config);
 
 #endif /* CK_TRAIN_H */

@@ -1,0 +1,68 @@
+/* The optimizer interface (src/optim): one algorithm per file, listed in
+ * the kinds table of optimizer.c. Training (src/train) drives it; nothing
+ * here is public API. */
+#ifndef CK_OPTIM_H
+#define CK_OPTIM_H
+
+#include "ck_internal.h"
+
+#define CK_OPT_MAX_SLOTS 3
+
+/* One optimizer algorithm: one file in src/optim each. */
+typedef struct ck_optimizer_kind {
+    const char *name;       /* lower-case Keras name: "adam" */
+    const char *class_name; /* Keras class: "Adam" */
+    /* Replaces zero fields not in o->explicit_fields with the Keras
+     * defaults (ck_optimizer_default) and checks the ranges. */
+    ck_status (*prepare)(ck_optimizer_options *o);
+    /* Names of the per-weight state slots in Keras order ("m", "v"), and
+     * each slot's initial value; returns how many. */
+    int (*slots)(const ck_optimizer_options *o, const char **names, float *init);
+    /* One update of n weights w with gradients g; slot[k] is the k-th state
+     * array over the same n entries; t is the 1-based step number. */
+    void (*update)(const ck_optimizer_options *o, double t, float *w, const float *g,
+                   float *const *slot, size_t n);
+    /* Adds the algorithm's own keys to a Keras optimizer config; false
+     * when cJSON runs out of memory. */
+    bool (*to_json)(const ck_optimizer_options *o, cJSON *config);
+} ck_optimizer_kind;
+
+extern const ck_optimizer_kind ck_optimizer_sgd, ck_optimizer_adam, ck_optimizer_rmsprop,
+    ck_optimizer_adagrad;
+
+typedef struct ck_optimizer {
+    const ck_optimizer_kind *kind;
+    ck_optimizer_options o; /* defaults filled in; o.name is the Keras class name */
+    int n_slots;
+    const char *slot_names[CK_OPT_MAX_SLOTS];
+    float slot_init[CK_OPT_MAX_SLOTS];
+    bool created;       /* state exists (after the first step or for a loader) */
+    int64_t iterations; /* Keras "iter": steps taken */
+    /* iterations as the float slot 0 that savers and loaders go through
+     * (ck_optimizer_iter_slot); a loader's write is adopted at the next step. */
+    float iter_slot;
+    float *state;  /* n_slots arrays of n floats, parallel to the trainable weights */
+    float *backup; /* n floats: the weights before the current step */
+    size_t n;
+    double *norms; /* clipnorm: one gradient norm per trainable weight */
+    size_t n_norms;
+} ck_optimizer;
+
+/* Sets *field to def unless it is nonzero or `bit` is in o->explicit_fields. */
+void ck_optimizer_default(const ck_optimizer_options *o, unsigned bit, double *field, double def);
+/* The iteration count as a float slot for saving and loading. */
+float *ck_optimizer_iter_slot(ck_optimizer *opt);
+
+/* Finds the algorithm by Keras name (any case) and fills in its defaults. */
+ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *options);
+/* Allocates the slot arrays for n weights (no-op when they exist). */
+ck_status ck_optimizer_ensure_state(ck_optimizer *opt, size_t n);
+/* Clips the model's trainable gradients as the options ask, then updates the weights. */
+ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m);
+/* Keras optimizer_config JSON: {"class_name": ..., "config": {...}}. */
+cJSON *ck_optimizer_to_json(const ck_optimizer *opt);
+/* Reads a Keras optimizer_config object into options. */
+ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out);
+void ck_optimizer_free(ck_optimizer *opt);
+
+#endif /* CK_OPTIM_H */

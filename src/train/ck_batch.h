@@ -1,0 +1,76 @@
+/* Between the files of src/train: how a data set is laid out for the loss
+ * and the metrics, the running totals of an epoch, one batch, and the
+ * history fit returns. */
+#ifndef CK_BATCH_H
+#define CK_BATCH_H
+
+#include "ck_callback.h"
+#include "ck_train.h"
+
+/* ---------------- batches (batch.c) ---------------- */
+/* Floats per sample of x and y, the loss's view of the output: rows of
+ * `width` values (samples, or samples x timesteps), and the metrics as
+ * these shapes resolve them. */
+typedef struct ck_layout {
+    size_t x_sample, y_sample, rows_per_sample, width;
+    ck_metric_kind metrics[CK_MAX_METRICS];
+} ck_layout;
+
+/* Checks x and y against the model and the loss (`what` names them in
+ * messages) and works out their layout. */
+ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_tensor *x,
+                         const ck_tensor *y, const char *what, ck_layout *lay);
+
+/* Running sums over an epoch, reduced the Keras way: the loss weighted by
+ * batch size, metrics averaged over the rows the output mask keeps (Keras
+ * hands the mask to metrics as sample weights). */
+typedef struct ck_totals {
+    double loss, samples, rows;
+    double metric[CK_MAX_METRICS];
+} ck_totals;
+double ck_totals_loss(const ck_totals *t);
+double ck_totals_metric(const ck_totals *t, int k);
+
+/* Forward on one batch (x, targets y) and, when training, backward and one
+ * optimizer step. The loss (*loss_out, may be NULL) and the totals (t, may
+ * be NULL) are those of the forward, before the step. */
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, const ck_tensor *x,
+                       const float *y, bool train, ck_totals *t, double *loss_out);
+/* Samples [start, start + count) of x, whose samples are `sample` floats. */
+ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t count);
+/* Totals of an inference pass over x, y in batches of `batch`. */
+ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
+                          const ck_layout *lay, size_t batch, ck_totals *t);
+
+/* ---------------- history (history.c) ---------------- */
+/* An empty history with keys loss, the metrics, and their val_ versions
+ * when has_val. */
+ck_history *ck_history_new(const ck_train_state *s, bool has_val);
+ck_status ck_history_append(ck_history *h, const ck_epoch_logs *logs);
+
+/* ---------------- the callbacks of one fit (callbacks.c) ---------------- */
+typedef struct ck_callback_list {
+    ck_callback **items;
+    int n;
+} ck_callback_list;
+
+/* Creates the callbacks of `kinds` that fit->options ask for, in order. */
+ck_status ck_callbacks_new(ck_callback_list *l, const ck_callback_kind *const *kinds, int n_kinds,
+                           ck_fit_info *fit);
+void ck_callbacks_free(ck_callback_list *l);
+
+typedef enum ck_callback_event {
+    CK_ON_TRAIN_BEGIN,
+    CK_ON_TRAIN_END,
+    CK_ON_EPOCH_BEGIN,
+    CK_ON_EPOCH_END,
+    CK_ON_BATCH_BEGIN,
+    CK_ON_BATCH_END
+} ck_callback_event;
+
+/* Calls every callback's hook for `event` in order; index is the epoch or
+ * the batch, logs as the hook takes them. Stops at the first failure. */
+ck_status ck_callbacks_call(const ck_callback_list *l, ck_callback_event event, size_t index,
+                            const ck_epoch_logs *logs);
+
+#endif /* CK_BATCH_H */

@@ -1,0 +1,104 @@
+/* compile: the loss, optimizer and metrics a model trains with, kept as
+ * the model's training state. */
+#include "ck_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void state_free(void *state)
+{
+    ck_train_state *s = state;
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_metrics; i++)
+        free(s->metric_names[i]);
+    ck_optimizer_free(&s->opt);
+    ck_buf_free(&s->xb);
+    ck_buf_free(&s->yb);
+    ck_buf_free(&s->dout);
+    ck_buf_free(&s->frozen);
+    free(s->slot_names);
+    free(s);
+}
+
+/* Keras 3 counts the built optimizer's variables in a summary: the slot
+ * arrays plus the int64 iteration and the float learning_rate. */
+static size_t optimizer_params(const void *state, size_t *bytes)
+{
+    const ck_train_state *s = state;
+    *bytes = 0;
+    if (!s->opt.created)
+        return 0;
+    size_t slots = (size_t)s->opt.n_slots * s->opt.n;
+    *bytes = 4 * (slots + 1) + 8;
+    return slots + 2;
+}
+
+static const ck_train_hooks hooks = {.free = state_free, .optimizer_params = optimizer_params};
+
+static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)
+{
+    for (int i = 0; i < CK_MAX_METRICS && o->metrics[i]; i++) {
+        CK_TRY(ck_metric_parse(o->metrics[i], &s->loss, &s->metrics[i]));
+        s->metric_names[i] = ck_strdup(o->metrics[i]);
+        if (!s->metric_names[i])
+            return CK_ERR_MEMORY;
+        s->n_metrics = i + 1;
+    }
+    return CK_OK;
+}
+
+static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
+{
+    const ck_layer *last = m->layers[m->n_layers - 1];
+    CK_TRY(ck_loss_parse(o->loss, o->from_logits, &s->loss));
+    if (o->huber_delta != 0) {
+        if (s->loss.kind != CK_LOSS_HUBER || !(o->huber_delta > 0 && isfinite(o->huber_delta)))
+            return ck_error(CK_ERR_ARGUMENT,
+                            "compile: huber_delta %g needs loss huber and a finite "
+                            "value > 0",
+                            o->huber_delta);
+        s->loss.delta = o->huber_delta;
+    }
+    s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3;
+    s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
+    /* Only layers that skip their activation on request report it. */
+    ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
+    s->loss.fused = ck_loss_fuses_with(&s->loss, act);
+    CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
+    return setup_metrics(s, o);
+}
+
+ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
+{
+    if (!m || !o)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
+    CK_TRY(ck_model_build(m));
+    ck_train_state *s = ck_alloc(1, sizeof *s);
+    if (!s)
+        return CK_ERR_MEMORY;
+    ck_status st = setup(s, m, o);
+    if (st != CK_OK) {
+        state_free(s);
+        return st;
+    }
+    ck_model_set_train(m, s, &hooks);
+    m->layers[m->n_layers - 1]->fused_loss_grad = s->loss.fused;
+    return CK_OK;
+}
+
+ck_train_state *ck_train_state_of(const ck_model *m)
+{
+    return m ? m->train : NULL;
+}
+
+ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "%s: model is NULL", fn);
+    if (!m->train)
+        return ck_error(CK_ERR_STATE, "%s: model %s is not compiled; call ck_model_compile first",
+                        fn, m->name);
+    *s = m->train;
+    return CK_OK;
+}

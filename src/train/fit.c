@@ -1,0 +1,185 @@
+/* fit: the Keras training loop. Every epoch shuffles with the model's RNG,
+ * trains batch by batch (batch.c), runs the validation pass, appends to the
+ * history and hands the epoch to the callbacks, which print progress, save
+ * checkpoints and stop training early. */
+#include "ck_batch.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fit_run {
+    ck_fit_info info; /* what the callbacks see */
+    ck_model *m;
+    ck_train_state *s;
+    const ck_fit_options *o;
+    const ck_tensor *x, *y; /* training data (first n of the given x, y) */
+    ck_tensor vx, vy;       /* validation data; vx.data NULL when none */
+    ck_layout lay, vlay;    /* of the training and the validation data */
+    size_t n, batch;
+    size_t *order; /* per-epoch sample order */
+    ck_history *h;
+    ck_callback_list callbacks;
+} fit_run;
+
+static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_tensor *y)
+{
+    const ck_fit_options *o = r->o;
+    size_t total = (size_t)x->dims[0];
+    r->n = total;
+    r->vlay = r->lay;
+    if (o->validation_x || o->validation_y) {
+        if (!o->validation_x || !o->validation_y)
+            return ck_error(CK_ERR_ARGUMENT,
+                            "ck_model_fit: validation_x and validation_y go together");
+        /* Open axes (timesteps) may differ from the training data. */
+        CK_TRY(ck_data_layout(r->m, r->s, o->validation_x, o->validation_y, "validation data",
+                              &r->vlay));
+        r->vx = *o->validation_x;
+        r->vy = *o->validation_y;
+        return CK_OK;
+    }
+    if (!(o->validation_split >= 0 && o->validation_split < 1))
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: validation_split must be in [0, 1), got %g",
+                        o->validation_split);
+    if (o->validation_split == 0)
+        return CK_OK;
+    /* Keras keeps the first floor(N (1 - split)) samples for training. */
+    r->n = (size_t)floor((double)total * (1.0 - o->validation_split));
+    if (r->n == 0 || r->n == total)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: validation_split %g of %zu samples leaves an empty set",
+                        o->validation_split, total);
+    r->vx = ck_batch_view(x, r->lay.x_sample, r->n, total - r->n);
+    r->vy = ck_batch_view(y, r->lay.y_sample, r->n, total - r->n);
+    return CK_OK;
+}
+
+static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
+                             const ck_callback_kind *const *kinds, int n_kinds)
+{
+    const ck_fit_options *o = r->o;
+    if (o->epochs < 0 || o->batch_size < 0 || o->verbose < 0 || o->verbose > 2)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: epochs and batch_size must be >= 0, verbose 0-2");
+    CK_TRY(ck_data_layout(r->m, r->s, x, y, "ck_model_fit", &r->lay));
+    CK_TRY(prepare_validation(r, x, y));
+    r->batch = o->batch_size ? (size_t)o->batch_size : 32;
+    r->order = ck_alloc(r->n, sizeof *r->order);
+    r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL) : NULL;
+    if (!r->h)
+        return CK_ERR_MEMORY;
+    r->info = (ck_fit_info){.model = r->m,
+                            .options = o,
+                            .epochs = o->epochs ? o->epochs : 1,
+                            .steps = (r->n + r->batch - 1) / r->batch,
+                            .has_validation = r->vx.data != NULL,
+                            .history = r->h};
+    CK_TRY(ck_callbacks_new(&r->callbacks, kinds, n_kinds, &r->info));
+    return ck_callbacks_call(&r->callbacks, CK_ON_TRAIN_BEGIN, 0, NULL);
+}
+
+static void fill_logs(ck_epoch_logs *logs, const ck_train_state *s, const ck_totals *t)
+{
+    logs->loss = ck_totals_loss(t);
+    logs->n_metrics = s->n_metrics;
+    for (int k = 0; k < s->n_metrics; k++) {
+        logs->metric_names[k] = s->metric_names[k];
+        logs->metrics[k] = ck_totals_metric(t, k);
+    }
+}
+
+static void gather(const float *src, size_t sample, const size_t *idx, size_t count, float *dst)
+{
+    for (size_t i = 0; i < count; i++)
+        memcpy(dst + i * sample, src + idx[i] * sample, sample * sizeof *dst);
+}
+
+static void shuffle(fit_run *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        r->order[i] = i;
+    /* Fisher-Yates from the model's RNG: the same seed gives the same order. */
+    for (size_t i = r->n; !r->o->no_shuffle && i > 1; i--) {
+        size_t j = (size_t)ck_rng_below(&r->m->rng, i), tmp = r->order[i - 1];
+        r->order[i - 1] = r->order[j];
+        r->order[j] = tmp;
+    }
+}
+
+static ck_status train_epoch(fit_run *r, ck_epoch_logs *logs)
+{
+    ck_train_state *s = r->s;
+    ck_totals t = {0};
+    shuffle(r);
+    CK_TRY(ck_buf_reserve(&s->xb, r->batch * r->lay.x_sample));
+    CK_TRY(ck_buf_reserve(&s->yb, r->batch * r->lay.y_sample));
+    for (size_t start = 0, batch = 0; start < r->n; start += r->batch, batch++) {
+        size_t b = r->n - start < r->batch ? r->n - start : r->batch;
+        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_BEGIN, batch, NULL));
+        gather(r->x->data, r->lay.x_sample, r->order + start, b, s->xb.data);
+        gather(r->y->data, r->lay.y_sample, r->order + start, b, s->yb.data);
+        ck_tensor xb = *r->x;
+        xb.dims[0] = (int64_t)b;
+        xb.data = s->xb.data;
+        CK_TRY(ck_run_batch(r->m, s, &r->lay, &xb, s->yb.data, true, &t, NULL));
+        fill_logs(logs, s, &t);
+        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_END, batch, logs));
+    }
+    return CK_OK;
+}
+
+static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
+{
+    ck_totals t;
+    logs->val_loss = NAN;
+    for (int k = 0; k < CK_MAX_METRICS; k++)
+        logs->val_metrics[k] = NAN;
+    if (!r->vx.data)
+        return CK_OK;
+    CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, &r->vlay, r->batch, &t));
+    logs->val_loss = ck_totals_loss(&t);
+    for (int k = 0; k < r->s->n_metrics; k++)
+        logs->val_metrics[k] = ck_totals_metric(&t, k);
+    return CK_OK;
+}
+
+/* Runs the epochs until the last one or a callback's stop request (Keras
+ * stop_training, honoured after the epoch, when every callback saw it). */
+static ck_status run_epochs(fit_run *r)
+{
+    for (int epoch = 0; epoch < r->info.epochs && !r->info.stop_reason[0]; epoch++) {
+        ck_epoch_logs logs = {.epoch = epoch};
+        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_EPOCH_BEGIN, (size_t)epoch, NULL));
+        CK_TRY(train_epoch(r, &logs));
+        CK_TRY(validate_epoch(r, &logs));
+        CK_TRY(ck_history_append(r->h, &logs));
+        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_EPOCH_END, (size_t)epoch, &logs));
+    }
+    CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_TRAIN_END, 0, NULL));
+    if (r->info.stop_reason[0])
+        return ck_error(CK_ERR_STOPPED, "%s", r->info.stop_reason);
+    return CK_OK;
+}
+
+ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, const ck_fit_options *o,
+                       const ck_callback_kind *const *kinds, int n_kinds, ck_history **history)
+{
+    if (history)
+        *history = NULL;
+    fit_run r = {.m = m, .o = o, .x = x, .y = y};
+    CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
+    if (!o)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
+    ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
+    if (st == CK_OK)
+        st = run_epochs(&r);
+    ck_callbacks_free(&r.callbacks);
+    free(r.order);
+    /* The history of the epochs that ran is returned even when training stopped early. */
+    if (history && ck_history_epochs(r.h) > 0)
+        *history = r.h;
+    else
+        ck_history_free(r.h);
+    return st;
+}

@@ -1,0 +1,159 @@
+/* Keras's training_config (tf.keras 2 .h5 files) and compile_config
+ * (Keras 3): the loss, metrics and optimizer of a compiled model as JSON,
+ * and back. */
+#include "ck_train.h"
+
+#include <string.h>
+
+static cJSON *loss_to_json(const ck_loss *loss)
+{
+    bool huber = loss->kind == CK_LOSS_HUBER;
+    if (!loss->from_logits && (!huber || loss->delta == 1.0))
+        return cJSON_CreateString(ck_loss_name(loss));
+    cJSON *obj = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(obj, "config");
+    bool ok = cfg && cJSON_AddStringToObject(obj, "class_name", ck_loss_class_name(loss)) &&
+              cJSON_AddStringToObject(cfg, "name", ck_loss_name(loss)) &&
+              cJSON_AddStringToObject(cfg, "reduction", "auto") &&
+              (huber ? cJSON_AddNumberToObject(cfg, "delta", loss->delta)
+                     : cJSON_AddBoolToObject(cfg, "from_logits", true));
+    if (!ok) {
+        cJSON_Delete(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static bool metrics_to_json(const ck_train_state *s, cJSON *root)
+{
+    cJSON *metrics = cJSON_AddArrayToObject(root, "metrics");
+    for (int k = 0; metrics && k < s->n_metrics; k++) {
+        cJSON *name = cJSON_CreateString(s->metric_names[k]);
+        if (!name || !cJSON_AddItemToArray(metrics, name)) {
+            cJSON_Delete(name);
+            return false;
+        }
+    }
+    return metrics != NULL;
+}
+
+/* Adds item to obj, or frees it when either is missing or adding fails. */
+static bool add_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(obj, key, item))
+        return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+cJSON *ck_train_config_to_json(const ck_model *m)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    if (!s)
+        return NULL;
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) && metrics_to_json(s, root) &&
+              cJSON_AddNullToObject(root, "weighted_metrics") &&
+              cJSON_AddNullToObject(root, "loss_weights") &&
+              add_item(root, "optimizer_config", ck_optimizer_to_json(&s->opt));
+    if (!ok) {
+        cJSON_Delete(root);
+        ck_error(CK_ERR_MEMORY, "out of memory writing the training config");
+        return NULL;
+    }
+    return root;
+}
+
+/* Loss options ckeras cannot honour are refused rather than ignored. */
+static ck_status check_loss_options(const cJSON *cfg)
+{
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(cfg, "label_smoothing");
+    if (cJSON_IsNumber(ls) && ls->valuedouble != 0)
+        return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option label_smoothing is not "
+                                            "supported");
+    const cJSON *red = cJSON_GetObjectItemCaseSensitive(cfg, "reduction");
+    if (red && !cJSON_IsNull(red) &&
+        !(cJSON_IsString(red) && (strcmp(red->valuestring, "auto") == 0 ||
+                                  strcmp(red->valuestring, "sum_over_batch_size") == 0)))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: loss option reduction %s is not "
+                        "supported (auto and sum_over_batch_size are)",
+                        cJSON_IsString(red) ? red->valuestring : "(not a string)");
+    const cJSON *ignore = cJSON_GetObjectItemCaseSensitive(cfg, "ignore_class");
+    if (ignore && !cJSON_IsNull(ignore))
+        return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option ignore_class is not "
+                                            "supported");
+    const cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
+    if (axis && !cJSON_IsNull(axis) && !(cJSON_IsNumber(axis) && axis->valuedouble == -1))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: loss option axis other than -1 is not "
+                        "supported");
+    return CK_OK;
+}
+
+static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
+{
+    if (cJSON_IsString(j)) {
+        o->loss = j->valuestring;
+        return CK_OK;
+    }
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(j, "class_name");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    if (!cJSON_IsString(cls))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: only a single named loss is supported");
+    CK_TRY(check_loss_options(cfg));
+    o->loss = cls->valuestring;
+    o->from_logits = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "from_logits"));
+    const cJSON *delta = cJSON_GetObjectItemCaseSensitive(cfg, "delta");
+    if (delta && !cJSON_IsNull(delta)) {
+        if (!cJSON_IsNumber(delta) || !(delta->valuedouble > 0))
+            return ck_error(CK_ERR_UNSUPPORTED, "training_config: loss option delta must be a "
+                                                "number > 0");
+        o->huber_delta = delta->valuedouble;
+    }
+    return CK_OK;
+}
+
+/* Metric names from a flat or per-output nested list of names or objects. */
+static ck_status metrics_from_json(const cJSON *j, ck_compile_options *o, int *n)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, j)
+    {
+        if (cJSON_IsArray(item)) {
+            CK_TRY(metrics_from_json(item, o, n));
+            continue;
+        }
+        const cJSON *name = cJSON_IsObject(item)
+                                ? cJSON_GetObjectItemCaseSensitive(
+                                      cJSON_GetObjectItemCaseSensitive(item, "config"), "name")
+                                : item;
+        if (!cJSON_IsString(name))
+            return ck_error(CK_ERR_FORMAT, "training_config: a metric has no name");
+        if (*n >= CK_MAX_METRICS)
+            return ck_error(CK_ERR_UNSUPPORTED, "training_config: more than %d metrics",
+                            CK_MAX_METRICS);
+        o->metrics[(*n)++] = name->valuestring;
+    }
+    return CK_OK;
+}
+
+ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
+{
+    if (!m || !cJSON_IsObject(tc))
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_train_config_from_json: need a model and a JSON object");
+    ck_compile_options o = {0};
+    int n = 0;
+    /* tf.keras 2 training_config says optimizer_config; Keras 3 compile_config says optimizer. */
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(tc, "optimizer_config");
+    if (!opt)
+        opt = cJSON_GetObjectItemCaseSensitive(tc, "optimizer");
+    if (cJSON_IsString(opt))
+        o.optimizer.name = opt->valuestring;
+    else
+        CK_TRY(ck_optimizer_from_json(opt, &o.optimizer));
+    CK_TRY(loss_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss"), &o));
+    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), &o, &n));
+    return ck_model_compile_with(m, &o);
+}
