@@ -40,3 +40,17 @@ void ck_gemm(int M, int N, int K, const float *A, int lda, const float *B, int l
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
                 ldc);
 }
+
+void ck_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
+}
+
+void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
+}

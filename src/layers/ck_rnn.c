@@ -3,7 +3,6 @@
 #include "ck_blas.h"
 #include "layer_util.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -382,14 +381,12 @@ void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const f
 {
     size_t BT = (size_t)d->B * (size_t)d->T;
     const float *xin = r->o.dropout > 0 ? r->xdrop.data : x;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->F, G, (int)BT, 1.0f, xin, d->F, dpre, G,
-                1.0f, W->grad, G);
+    ck_gemm_tn(d->F, G, (int)BT, xin, d->F, dpre, G, 1.0f, W->grad, G);
     if (dbias)
         ck_rnn_sum_rows(dpre, BT, G, dbias);
     if (!dx)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, d->F, G, 1.0f, dpre, G, W->data,
-                G, 0.0f, dx, d->F);
+    ck_gemm_nt((int)BT, d->F, G, dpre, G, W->data, G, 0.0f, dx, d->F);
     if (r->o.dropout > 0)
         apply_xmask(r, d, dx, dx);
 }

@@ -11,7 +11,6 @@
 #include "ck_rnn.h"
 #include "ck_blas.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,11 +232,11 @@ static void step_backward_h(gru *s, const ck_rnn_dims *d, int t)
     int U = d->U, G = 3 * U, ld = d->T * G;
     const float *Uk = l->weights[1].data;
     if (s->reset_after)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->B, U, G, 1.0f,
-                    s->drec.data + (size_t)t * (size_t)G, ld, Uk, G, 0.0f, s->dhm.data, U);
+        ck_gemm_nt(d->B, U, G, s->drec.data + (size_t)t * (size_t)G, ld, Uk, G, 0.0f, s->dhm.data,
+                   U);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->B, U, 2 * U, 1.0f,
-                    s->dpre.data + (size_t)t * (size_t)G, ld, Uk, G, 1.0f, s->dhm.data, U);
+        ck_gemm_nt(d->B, U, 2 * U, s->dpre.data + (size_t)t * (size_t)G, ld, Uk, G, 1.0f,
+                   s->dhm.data, U);
     ck_rnn_mask_hgrad(&s->rnn, d, s->dhm.data);
     for (size_t i = 0; i < (size_t)d->B * (size_t)U; i++)
         s->rnn.dh.data[i] = s->carry.data[i] + s->dhm.data[i];
@@ -250,16 +249,13 @@ static void recurrent_weight_grads(gru *s, const ck_rnn_dims *d)
     const float *hm = ck_rnn_hprev_fed(&s->rnn);
     float *dU = l->weights[1].grad;
     if (s->reset_after) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, BT, 1.0f, hm, U, s->drec.data, G,
-                    1.0f, dU, G);
+        ck_gemm_tn(U, G, BT, hm, U, s->drec.data, G, 1.0f, dU, G);
         if (s->rnn.o.use_bias)
             ck_rnn_sum_rows(s->drec.data, (size_t)BT, G, l->weights[2].grad + G);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, 2 * U, BT, 1.0f, hm, U, s->dpre.data, G,
-                1.0f, dU, G);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, U, BT, 1.0f, s->rh.data, U,
-                s->dpre.data + 2 * U, G, 1.0f, dU + 2 * U, G);
+    ck_gemm_tn(U, 2 * U, BT, hm, U, s->dpre.data, G, 1.0f, dU, G);
+    ck_gemm_tn(U, U, BT, s->rh.data, U, s->dpre.data + 2 * U, G, 1.0f, dU + 2 * U, G);
 }
 
 static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
@@ -284,9 +280,8 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
         if (s->reset_after)
             ck_rnn_mask_rows(r, &d, t, s->drec.data, G);
         if (!s->reset_after) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, U, U, 1.0f,
-                        s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G,
-                        l->weights[1].data + 2 * U, G, 0.0f, s->drec.data, U);
+            ck_gemm_nt(d.B, U, U, s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G,
+                       l->weights[1].data + 2 * U, G, 0.0f, s->drec.data, U);
             for (int b = 0; b < d.B; b++)
                 step_backward_b(s, &d, b, t, ract);
         }

@@ -1,7 +1,6 @@
 #include "layer_util.h"
 #include "ck_blas.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -347,8 +346,7 @@ ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, i
         ck_act_backward(act, a->z.data, y, dy, a->dz.data, (size_t)N * (size_t)U, (size_t)U);
         dz = a->dz.data;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, U, N, 1.0f, x, K, dz, U, 1.0f,
-                l->weights[0].grad, U);
+    ck_gemm_tn(K, U, N, x, K, dz, U, 1.0f, l->weights[0].grad, U);
     if (a->use_bias) {
         float *gb = l->weights[1].grad;
         for (int n = 0; n < N; n++)
@@ -356,8 +354,7 @@ ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, i
                 gb[u] += dz[(size_t)n * (size_t)U + (size_t)u];
     }
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, U, 1.0f, dz, U,
-                    l->weights[0].data, U, 0.0f, dx, K);
+        ck_gemm_nt(N, K, U, dz, U, l->weights[0].data, U, 0.0f, dx, K);
     return CK_OK;
 }
 

@@ -11,7 +11,6 @@
 #include "ck_rnn.h"
 #include "ck_vmath.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -338,14 +337,12 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
         cells_backward(s, &d, step);
         if (step == 0)
             break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, U, G, 1.0f,
-                    s->dz.data + (size_t)t * (size_t)G, d.T * G, l->weights[1].data, G, 0.0f,
-                    r->dh.data, U);
+        ck_gemm_nt(d.B, U, G, s->dz.data + (size_t)t * (size_t)G, d.T * G, l->weights[1].data, G,
+                   0.0f, r->dh.data, U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, G, (int)BT, 1.0f, ck_rnn_hprev_fed(r),
-                U, s->dz.data, G, 1.0f, l->weights[1].grad, G);
+    ck_gemm_tn(U, G, (int)BT, ck_rnn_hprev_fed(r), U, s->dz.data, G, 1.0f, l->weights[1].grad, G);
     ck_rnn_input_backward(r, &d, G, x->data, s->dz.data, &l->weights[0],
                           r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
     return CK_OK;

@@ -6,7 +6,6 @@
 #include "ck_rnn.h"
 #include "ck_blas.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,14 +112,13 @@ static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_t
         ck_rnn_mask_rows(r, &d, t, s->dpre.data, d.U);
         if (step == 0)
             break;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.B, d.U, d.U, 1.0f,
-                    s->dpre.data + (size_t)t * U, d.T * d.U, l->weights[1].data, d.U, 0.0f,
-                    r->dh.data, d.U);
+        ck_gemm_nt(d.B, d.U, d.U, s->dpre.data + (size_t)t * U, d.T * d.U, l->weights[1].data, d.U,
+                   0.0f, r->dh.data, d.U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.U, d.U, (int)BT, 1.0f,
-                ck_rnn_hprev_fed(r), d.U, s->dpre.data, d.U, 1.0f, l->weights[1].grad, d.U);
+    ck_gemm_tn(d.U, d.U, (int)BT, ck_rnn_hprev_fed(r), d.U, s->dpre.data, d.U, 1.0f,
+               l->weights[1].grad, d.U);
     ck_rnn_input_backward(r, &d, d.U, x->data, s->dpre.data, &l->weights[0],
                           r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
     return CK_OK;
