@@ -80,3 +80,8 @@ void ck_buf_free(ck_buf *b)
     b->data = NULL;
     b->cap = 0;
 }
+
+void ck_free(void *ptr)
+{
+    free(ptr);
+}

@@ -79,14 +79,20 @@ ck_status ck_h5_write_floats(hid_t loc, const char *path, int rank, const int64_
 bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4]);
 /* Writes an int64 scalar dataset (Keras's optimizer iteration count). */
 ck_status ck_h5_write_int64(hid_t loc, const char *path, int64_t value);
+typedef ck_status (*ck_h5_writer)(hid_t file, void *ctx);
+/* ck_io_atomic_file for an HDF5 file that fn fills. */
+ck_status ck_io_atomic_h5(const char *path, ck_h5_writer fn, void *ctx);
+/* Test hook: the n-th dataset write from now fails (0 disables). */
+void ck_io_debug_fail_write_after(long n);
 
-/* ---------------- staging (weights.c) ---------------- */
+/* ---------------- staged loading (stage.c) ---------------- */
 /* Loads go into a copy of the parameter array, committed only once
  * everything has been read and checked. */
 float *ck_stage_new(const ck_model *m);
 float *ck_stage_slot(float *stage, const ck_model *m, const ck_weight *w);
 void ck_stage_commit(float *stage, ck_model *m);
 
+/* ---------------- weights (weights.c) ---------------- */
 /* Loads weights from an open HDF5 file of any supported layout. */
 ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name);
 
@@ -167,8 +173,7 @@ ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
 
-/* ---------------- saving (save.c) ---------------- */
-typedef ck_status (*ck_h5_writer)(hid_t file, void *ctx);
+/* ---------------- files and paths (files.c) ---------------- */
 typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 /* Creates a temporary file beside `path` (beside the file a symbolic link
  * points to), lets fn write it, fsyncs and renames it over that file; on
@@ -177,16 +182,21 @@ typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
-/* ck_io_atomic_file for an HDF5 file that fn fills. */
-ck_status ck_io_atomic_h5(const char *path, ck_h5_writer fn, void *ctx);
 /* True when both paths name the same existing file (device and inode, so
  * symbolic and hard links count), e.g. an output that is also an input. */
 bool ck_io_same_file(const char *a, const char *b);
 bool ck_str_ends_with(const char *s, const char *suffix);
-/* Test hook: the n-th dataset write from now fails (0 disables). */
-void ck_io_debug_fail_write_after(long n);
-/* Called before each dataset write; returns the injected failure. */
-ck_status ck_io_debug_write_point(void);
+/* Opens a regular file for reading and gives its size. Pipes and devices
+ * are refused: a device such as /dev/zero never ends. Errors name the path. */
+ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size);
+/* Grows *buf to n bytes plus a NUL and fills bytes [from, n) from f. */
+ck_status ck_file_read_range(FILE *f, const char *path, size_t from, size_t n, char **buf);
+/* Reads a whole regular file into a new buffer with a NUL appended, so
+ * text files can be used as strings; *len excludes the NUL. Files over
+ * `limit` bytes are refused. Release with free(). Errors name the path. */
+ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_t *len);
+/* ck_read_file_limited without a size limit. */
+ck_status ck_read_file(const char *path, char **buf, size_t *len);
 
 /* ---------------- fit callbacks ---------------- */
 /* Keras's ModelCheckpoint (checkpoint.c): saves the model after each epoch. */

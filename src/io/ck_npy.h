@@ -26,14 +26,6 @@ ck_status ck_npy_read(const char *path, ck_tensor *out);
  * 64 bytes) atomically (ck_io_atomic_file). t->rank may be 0..CK_MAX_RANK. */
 ck_status ck_npy_write(const char *path, const ck_tensor *t);
 
-/* Reads a whole regular file into a new buffer with a NUL appended, so
- * text files can be used as strings; *len excludes the NUL. Pipes and
- * devices are refused (a device such as /dev/zero never ends), as are
- * files over `limit` bytes. Release with free(). Errors name the path. */
-ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_t *len);
-/* ck_read_file_limited without a size limit. */
-ck_status ck_read_file(const char *path, char **buf, size_t *len);
-
 /* Frees the data of a tensor filled by ck_npy_parse/ck_npy_read. */
 void ck_npy_free(ck_tensor *t);
 

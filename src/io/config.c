@@ -486,8 +486,3 @@ char *ck_model_to_json(ck_model *m)
     cJSON_Delete(root);
     return text;
 }
-
-void ck_free(void *ptr)
-{
-    free(ptr);
-}

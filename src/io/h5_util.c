@@ -452,10 +452,27 @@ ck_status ck_h5_read_weight(hid_t loc, const char *path, const char *layer, cons
     return st;
 }
 
+/* Per thread, like the allocation-failure hook, so a test that injects a
+ * failure never hits another thread's save. */
+static _Thread_local long fail_countdown;
+
+void ck_io_debug_fail_write_after(long n)
+{
+    fail_countdown = n;
+}
+
+/* Called before each dataset write; returns the injected failure. */
+static ck_status write_point(void)
+{
+    if (fail_countdown > 0 && --fail_countdown == 0)
+        return ck_error(CK_ERR_IO, "injected write failure (test hook)");
+    return CK_OK;
+}
+
 static ck_status write_dataset(hid_t loc, const char *path, int rank, const int64_t *dims,
                                hid_t file_type, hid_t mem_type, const void *data)
 {
-    CK_TRY(ck_io_debug_write_point());
+    CK_TRY(write_point());
     hsize_t hd[CK_MAX_RANK];
     if (rank < 0 || rank > CK_MAX_RANK)
         return ck_error(CK_ERR_ARGUMENT, "cannot write dataset '%s' of rank %d (at most %d)", path,
@@ -504,4 +521,27 @@ bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4])
     if (d >= 0)
         H5Dclose(d);
     return ok;
+}
+
+typedef struct h5_job {
+    ck_h5_writer fn;
+    void *ctx;
+} h5_job;
+
+static ck_status write_h5_file(const char *tmp, void *ctx)
+{
+    const h5_job *job = ctx;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return ck_error(CK_ERR_IO, "cannot create HDF5 file '%s'", tmp);
+    ck_status st = job->fn(f, job->ctx);
+    if (H5Fclose(f) < 0 && st == CK_OK)
+        st = ck_error(CK_ERR_IO, "cannot finish writing '%s'", tmp);
+    return st;
+}
+
+ck_status ck_io_atomic_h5(const char *path, ck_h5_writer fn, void *ctx)
+{
+    h5_job job = {fn, ctx};
+    return ck_io_atomic_file(path, write_h5_file, &job);
 }

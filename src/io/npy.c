@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -339,88 +338,22 @@ ck_status ck_npy_parse(const void *buf, size_t len, ck_tensor *out)
     return CK_OK;
 }
 
-/* Only regular files are read: their size is known up front, whereas a
- * device such as /dev/zero never ends and would exhaust memory. */
-static ck_status open_regular(const char *path, FILE **f, size_t *size)
-{
-    *f = fopen(path, "rb");
-    if (!*f)
-        return ck_error(CK_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    ck_status st = CK_OK;
-    if (fstat(fileno(*f), &sb) != 0)
-        st = ck_error(CK_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = ck_error(CK_ERR_IO, "%s is not a regular file", path);
-    else if ((uint64_t)sb.st_size >= SIZE_MAX)
-        st = ck_error(CK_ERR_IO, "%s is too large", path);
-    if (st != CK_OK) {
-        fclose(*f);
-        *f = NULL;
-        return st;
-    }
-    *size = (size_t)sb.st_size;
-    return CK_OK;
-}
-
-/* Grows *buf to n bytes (plus a NUL) and fills bytes [from, n) from f. */
-static ck_status read_up_to(FILE *f, const char *path, size_t from, size_t n, char **buf)
-{
-    char *b = ck_realloc_array(*buf, n + 1, 1);
-    if (!b)
-        return CK_ERR_MEMORY;
-    *buf = b;
-    if (fread(b + from, 1, n - from, f) != n - from)
-        return ck_error(CK_ERR_IO, "cannot read %s: %s", path,
-                        ferror(f) ? strerror(errno) : "the file shrank while being read");
-    b[n] = '\0';
-    return CK_OK;
-}
-
-ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_t *len)
-{
-    if (!path || !buf || !len)
-        return ck_error(CK_ERR_ARGUMENT, "ck_read_file: NULL argument");
-    *buf = NULL;
-    *len = 0;
-    FILE *f;
-    size_t size = 0;
-    CK_TRY(open_regular(path, &f, &size));
-    ck_status st = size > limit
-                       ? ck_error(CK_ERR_FORMAT, "%s has %zu bytes, more than the %zu-byte limit",
-                                  path, size, limit)
-                       : read_up_to(f, path, 0, size, buf);
-    fclose(f);
-    if (st != CK_OK) {
-        free(*buf);
-        *buf = NULL;
-        return st;
-    }
-    *len = size;
-    return CK_OK;
-}
-
-ck_status ck_read_file(const char *path, char **buf, size_t *len)
-{
-    return ck_read_file_limited(path, SIZE_MAX - 1, buf, len);
-}
-
 /* Reads the header first and the data only when the file has exactly the
  * size the header implies. */
 static ck_status read_npy_bytes(const char *path, char **buf, size_t *len)
 {
     FILE *f;
     size_t size = 0;
-    CK_TRY(open_regular(path, &f, &size));
+    CK_TRY(ck_file_open_regular(path, &f, &size));
     size_t prefix = size < 12 + CK_NPY_MAX_HEADER ? size : 12 + CK_NPY_MAX_HEADER;
     npy_layout l = {0};
-    ck_status st = read_up_to(f, path, 0, prefix, buf);
+    ck_status st = ck_file_read_range(f, path, 0, prefix, buf);
     if (st == CK_OK)
         st = parse_layout((const unsigned char *)*buf, prefix, &l);
     if (st == CK_OK)
         st = check_data_length(&l, size);
     if (st == CK_OK)
-        st = read_up_to(f, path, prefix, size, buf);
+        st = ck_file_read_range(f, path, prefix, size, buf);
     fclose(f);
     *len = size;
     return st;

@@ -1,0 +1,213 @@
+/* Files and paths: atomic replacement (write beside the target, flush,
+ * rename over it), reading whole regular files, and path tests. */
+/* realpath() is an X/Open extension to POSIX. */
+#define _XOPEN_SOURCE 700
+
+#include "ck_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static ck_status sync_path(const char *path, int flags)
+{
+    int fd = open(path, flags);
+    if (fd < 0)
+        return ck_error(CK_ERR_IO, "cannot reopen '%s': %s", path, strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? CK_OK
+                   : ck_error(CK_ERR_IO, "cannot flush '%s' to disk: %s", path, strerror(errno));
+}
+
+/* After the rename, flushing the directory makes the new name durable.
+ * Some file systems refuse fsync on directories; the data is safe then.
+ * No allocation here: a failure could not be reported any more. */
+static void sync_parent(const char *path)
+{
+    char copy[4096];
+    if (strlen(path) >= sizeof copy)
+        return;
+    strcpy(copy, path);
+    int fd = open(dirname(copy), O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Creates path.tmp-NNNNNN exclusively. Mode 0666 lets the kernel apply
+ * the umask, which a library cannot read without changing it (umask is
+ * process-global, so umask(0) + umask(old) would race with other threads
+ * creating files). */
+static int create_temp(const char *path, char **tmp)
+{
+    static unsigned long counter;
+    size_t len = strlen(path) + sizeof ".tmp-" + 24;
+    if (!(*tmp = ck_alloc(len, 1)))
+        return -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned long salt = (unsigned long)getpid() * 2654435761u ^ (unsigned long)time(NULL) ^
+                             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) * 40503u;
+        snprintf(*tmp, len, "%s.tmp-%06lx", path, salt & 0xffffff);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* A replacement keeps the permissions of the file it replaces; a new file
+ * gets those the kernel gave the temporary file (0666 less the umask). */
+static mode_t target_mode(const char *path, int tmp_fd)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 || fstat(tmp_fd, &sb) == 0)
+        return sb.st_mode & 0777;
+    return 0644;
+}
+
+static ck_status write_replace(const char *path, ck_file_writer fn, void *ctx)
+{
+    char *tmp = NULL;
+    int fd = create_temp(path, &tmp);
+    if (fd < 0) {
+        ck_status st = tmp ? ck_error(CK_ERR_IO, "cannot create a temporary file beside '%s': %s",
+                                      path, strerror(errno))
+                           : CK_ERR_MEMORY;
+        free(tmp);
+        return st;
+    }
+    mode_t mode = target_mode(path, fd);
+    close(fd);
+    ck_status st = fn(tmp, ctx);
+    /* After fn: libzip replaces the file it writes, dropping its mode. */
+    if (st == CK_OK)
+        (void)chmod(tmp, mode);
+    if (st == CK_OK)
+        st = sync_path(tmp, O_RDONLY);
+    if (st == CK_OK && rename(tmp, path) != 0)
+        st = ck_error(CK_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
+    if (st == CK_OK)
+        sync_parent(path);
+    else
+        unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx)
+{
+    /* Saving through a symbolic link replaces the file it points to, not
+     * the link itself. */
+    struct stat sb;
+    char *target = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) ? realpath(path, NULL) : NULL;
+    ck_status st = write_replace(target ? target : path, fn, ctx);
+    free(target);
+    return st;
+}
+
+typedef struct bytes_job {
+    const void *data;
+    size_t len;
+} bytes_job;
+
+static ck_status write_bytes(const char *tmp, void *ctx)
+{
+    const bytes_job *job = ctx;
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return ck_error(CK_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+    bool ok = fwrite(job->data, 1, job->len, f) == job->len;
+    ok = fclose(f) == 0 && ok;
+    return ok ? CK_OK : ck_error(CK_ERR_IO, "cannot write '%s'", tmp);
+}
+
+ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len)
+{
+    return ck_io_atomic_file(path, write_bytes, &(bytes_job){data, len});
+}
+
+bool ck_str_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+bool ck_io_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Only regular files are read: their size is known up front, whereas a
+ * device such as /dev/zero never ends and would exhaust memory. */
+ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size)
+{
+    *f = fopen(path, "rb");
+    if (!*f)
+        return ck_error(CK_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    ck_status st = CK_OK;
+    if (fstat(fileno(*f), &sb) != 0)
+        st = ck_error(CK_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = ck_error(CK_ERR_IO, "%s is not a regular file", path);
+    else if ((uint64_t)sb.st_size >= SIZE_MAX)
+        st = ck_error(CK_ERR_IO, "%s is too large", path);
+    if (st != CK_OK) {
+        fclose(*f);
+        *f = NULL;
+        return st;
+    }
+    *size = (size_t)sb.st_size;
+    return CK_OK;
+}
+
+/* Grows *buf to n bytes (plus a NUL) and fills bytes [from, n) from f. */
+ck_status ck_file_read_range(FILE *f, const char *path, size_t from, size_t n, char **buf)
+{
+    char *b = ck_realloc_array(*buf, n + 1, 1);
+    if (!b)
+        return CK_ERR_MEMORY;
+    *buf = b;
+    if (fread(b + from, 1, n - from, f) != n - from)
+        return ck_error(CK_ERR_IO, "cannot read %s: %s", path,
+                        ferror(f) ? strerror(errno) : "the file shrank while being read");
+    b[n] = '\0';
+    return CK_OK;
+}
+
+ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_t *len)
+{
+    if (!path || !buf || !len)
+        return ck_error(CK_ERR_ARGUMENT, "ck_read_file: NULL argument");
+    *buf = NULL;
+    *len = 0;
+    FILE *f;
+    size_t size = 0;
+    CK_TRY(ck_file_open_regular(path, &f, &size));
+    ck_status st = size > limit
+                       ? ck_error(CK_ERR_FORMAT, "%s has %zu bytes, more than the %zu-byte limit",
+                                  path, size, limit)
+                       : ck_file_read_range(f, path, 0, size, buf);
+    fclose(f);
+    if (st != CK_OK) {
+        free(*buf);
+        *buf = NULL;
+        return st;
+    }
+    *len = size;
+    return CK_OK;
+}
+
+ck_status ck_read_file(const char *path, char **buf, size_t *len)
+{
+    return ck_read_file_limited(path, SIZE_MAX - 1, buf, len);
+}
