@@ -391,56 +391,40 @@ void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const f
         apply_xmask(r, d, dx, dx);
 }
 
-static ck_status put_bool(cJSON *cfg, const char *key, bool v)
-{
-    return ck_config_check(cJSON_AddBoolToObject(cfg, key, v));
-}
-
-static ck_status put_number(cJSON *cfg, const char *key, double v)
-{
-    return ck_config_check(cJSON_AddNumberToObject(cfg, key, v));
-}
-
-static ck_status put_string(cJSON *cfg, const char *key, const char *v)
-{
-    return ck_config_check(cJSON_AddStringToObject(cfg, key, v));
-}
-
 static ck_status put_flags(const ck_rnn_opts *o, cJSON *cfg)
 {
-    CK_TRY(put_bool(cfg, "return_sequences", o->return_sequences));
-    CK_TRY(put_bool(cfg, "return_state", o->return_state));
-    CK_TRY(put_bool(cfg, "go_backwards", o->go_backwards));
-    CK_TRY(put_bool(cfg, "stateful", o->stateful));
-    CK_TRY(put_bool(cfg, "unroll", false));
-    return put_bool(cfg, "time_major", false);
+    CK_TRY(ck_config_add_bool(cfg, "return_sequences", o->return_sequences));
+    CK_TRY(ck_config_add_bool(cfg, "return_state", o->return_state));
+    CK_TRY(ck_config_add_bool(cfg, "go_backwards", o->go_backwards));
+    CK_TRY(ck_config_add_bool(cfg, "stateful", o->stateful));
+    CK_TRY(ck_config_add_bool(cfg, "unroll", false));
+    return ck_config_add_bool(cfg, "time_major", false);
 }
 
 ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
 {
     const ck_rnn_opts *o = &r->o;
     CK_TRY(put_flags(o, cfg));
-    CK_TRY(put_number(cfg, "units", o->units));
-    CK_TRY(put_string(cfg, "activation", ck_act_name(o->act)));
+    CK_TRY(ck_config_add_number(cfg, "units", o->units));
+    CK_TRY(ck_config_add_string(cfg, "activation", ck_act_name(o->act)));
     if (with_ract)
-        CK_TRY(put_string(cfg, "recurrent_activation", ck_act_name(o->ract)));
-    CK_TRY(put_bool(cfg, "use_bias", o->use_bias));
+        CK_TRY(ck_config_add_string(cfg, "recurrent_activation", ck_act_name(o->ract)));
+    CK_TRY(ck_config_add_bool(cfg, "use_bias", o->use_bias));
     CK_TRY(ck_config_add(cfg, "kernel_initializer", ck_init_to_json(&o->kernel_init)));
     CK_TRY(ck_config_add(cfg, "recurrent_initializer", ck_init_to_json(&o->recurrent_init)));
     CK_TRY(ck_config_add(cfg, "bias_initializer", ck_init_to_json(&o->bias_init)));
     if (r->has_cell)
-        CK_TRY(put_bool(cfg, "unit_forget_bias", o->unit_forget_bias));
+        CK_TRY(ck_config_add_bool(cfg, "unit_forget_bias", o->unit_forget_bias));
     static const char *const nulls[] = {"kernel_regularizer", "recurrent_regularizer",
                                         "bias_regularizer",   "activity_regularizer",
                                         "kernel_constraint",  "recurrent_constraint",
-                                        "bias_constraint"};
-    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
-        CK_TRY(ck_config_check(cJSON_AddNullToObject(cfg, nulls[i])));
-    CK_TRY(put_number(cfg, "dropout", o->dropout));
-    CK_TRY(put_number(cfg, "recurrent_dropout", o->recurrent_dropout));
+                                        "bias_constraint",    NULL};
+    CK_TRY(ck_config_add_nulls(cfg, nulls));
+    CK_TRY(ck_config_add_number(cfg, "dropout", o->dropout));
+    CK_TRY(ck_config_add_number(cfg, "recurrent_dropout", o->recurrent_dropout));
     /* Written only when set, as tf.keras does. */
     if (o->zero_output_for_mask)
-        CK_TRY(put_bool(cfg, "zero_output_for_mask", true));
+        CK_TRY(ck_config_add_bool(cfg, "zero_output_for_mask", true));
     return CK_OK;
 }
 

@@ -52,7 +52,7 @@ static ck_status noise_get_config(const ck_layer *l, cJSON *cfg)
 {
     /* No seed: older tf.keras releases do not accept one. */
     double stddev = ((const gaussian_noise *)l)->stddev;
-    return ck_config_check(cJSON_AddNumberToObject(cfg, "stddev", stddev));
+    return ck_config_add_number(cfg, "stddev", stddev);
 }
 
 static ck_layer *noise_from_config(const cJSON *cfg, ck_keras_semantics semantics)

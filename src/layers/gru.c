@@ -300,8 +300,8 @@ static ck_status gru_get_config(const ck_layer *l, cJSON *cfg)
 {
     const gru *s = (const gru *)l;
     CK_TRY(ck_rnn_config_put(&s->rnn, cfg, true));
-    CK_TRY(ck_config_check(cJSON_AddBoolToObject(cfg, "reset_after", s->reset_after)));
-    return ck_config_check(cJSON_AddNumberToObject(cfg, "implementation", 2));
+    CK_TRY(ck_config_add_bool(cfg, "reset_after", s->reset_after));
+    return ck_config_add_number(cfg, "implementation", 2);
 }
 
 static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)

@@ -1,7 +1,6 @@
 #include "layer_util.h"
 #include "ck_blas.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,123 +34,6 @@ ck_status ck_shape_same(const ck_layer *l, const ck_shape *in, ck_shape *out, in
         return ck_error(CK_ERR_SHAPE, "%s needs a known last axis", l->ops->class_name);
     *out = *in;
     return CK_OK;
-}
-
-ck_status ck_config_get_int1(const cJSON *cfg, const char *key, int *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (!cJSON_IsArray(v))
-        return ck_config_get_int(cfg, key, out, false);
-    const cJSON *x = cJSON_GetArrayItem(v, 0);
-    if (cJSON_GetArraySize(v) != 1 || !cJSON_IsNumber(x) ||
-        x->valuedouble != floor(x->valuedouble) || fabs(x->valuedouble) > 1e9)
-        return ck_error(CK_ERR_FORMAT,
-                        "layer config '%s' must be an integer or a list of one integer", key);
-    *out = (int)x->valuedouble;
-    return CK_OK;
-}
-
-ck_status ck_config_get_int_list(const cJSON *cfg, const char *class_name, const char *key,
-                                 int64_t *out, int max, int *n)
-{
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(cfg, key), *v;
-    *n = cJSON_GetArraySize(list);
-    if (!cJSON_IsArray(list) || *n < 1 || *n > max)
-        return ck_error(CK_ERR_FORMAT, "%s: '%s' must be a list of 1 to %d integers", class_name,
-                        key, max);
-    int i = 0;
-    cJSON_ArrayForEach(v, list)
-    {
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-            fabs(v->valuedouble) > 1e12)
-            return ck_error(CK_ERR_FORMAT, "%s: '%s' must hold integers", class_name, key);
-        out[i++] = (int64_t)v->valuedouble;
-    }
-    return CK_OK;
-}
-
-ck_status ck_config_get_size1(const cJSON *cfg, const char *key, int *out)
-{
-    int v = INT_MIN; /* ck_config_get_int1 never yields it */
-    CK_TRY(ck_config_get_int1(cfg, key, &v));
-    if (v == INT_MIN)
-        return CK_OK;
-    if (v <= 0)
-        return ck_error(CK_ERR_FORMAT, "layer config '%s' must be positive, got %d", key, v);
-    *out = v;
-    return CK_OK;
-}
-
-ck_status ck_config_add(cJSON *cfg, const char *key, cJSON *item)
-{
-    if (item && cJSON_AddItemToObject(cfg, key, item))
-        return CK_OK;
-    cJSON_Delete(item);
-    return ck_error(CK_ERR_MEMORY, "out of memory writing layer config '%s'", key);
-}
-
-static ck_status added(const cJSON *item, const char *key)
-{
-    return item ? CK_OK : ck_error(CK_ERR_MEMORY, "out of memory writing layer config '%s'", key);
-}
-
-ck_status ck_config_add_number(cJSON *cfg, const char *key, double v)
-{
-    return added(cJSON_AddNumberToObject(cfg, key, v), key);
-}
-
-ck_status ck_config_add_string(cJSON *cfg, const char *key, const char *v)
-{
-    return added(cJSON_AddStringToObject(cfg, key, v), key);
-}
-
-ck_status ck_config_add_bool(cJSON *cfg, const char *key, bool v)
-{
-    return added(cJSON_AddBoolToObject(cfg, key, v), key);
-}
-
-ck_status ck_config_add_nulls(cJSON *cfg, const char *const *keys)
-{
-    for (; *keys; keys++)
-        CK_TRY(added(cJSON_AddNullToObject(cfg, *keys), *keys));
-    return CK_OK;
-}
-
-ck_status ck_config_add_int1(cJSON *cfg, const char *key, int v)
-{
-    return ck_config_add(cfg, key, cJSON_CreateIntArray(&v, 1));
-}
-
-ck_status ck_config_reject_true(const cJSON *cfg, const char *class_name, const char *const *keys)
-{
-    for (; *keys; keys++)
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, *keys)))
-            return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
-                            class_name, *keys);
-    return CK_OK;
-}
-
-ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name)
-{
-    const char *fmt = NULL;
-    CK_TRY(ck_config_get_string(cfg, "data_format", &fmt));
-    if (fmt && strcmp(fmt, "channels_last") != 0)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "%s: data_format '%s' is not supported by ckeras "
-                        "(only channels_last)",
-                        class_name, fmt);
-    return CK_OK;
-}
-
-ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
-    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) != 1)
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "%s: normalizing over several axes is not supported "
-                        "by ckeras",
-                        class_name);
-    return ck_config_get_int1(cfg, "axis", axis);
 }
 
 ck_status ck_check_last_axis(const char *class_name, int axis, const ck_shape *in)

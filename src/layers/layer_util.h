@@ -1,6 +1,6 @@
 /* Helpers shared by the dense, shape, noise, normalization, convolution and
- * pooling layers: allocation, Keras config quirks, the affine map of Dense
- * and Conv1D, and 1-D window arithmetic. */
+ * pooling layers: allocation, shape checks, the normalization and affine
+ * maps, and 1-D window arithmetic. */
 #ifndef CK_LAYER_UTIL_H
 #define CK_LAYER_UTIL_H
 
@@ -18,35 +18,6 @@ ck_init ck_init_or(ck_init init, const char *name);
 ck_status ck_shape_same(const ck_layer *l, const ck_shape *in, ck_shape *out, int min_rank,
                         int max_rank);
 
-/* Keras stores 1-D sizes as 1-tuples ([3]) in Keras 2 and as ints elsewhere;
- * accepts both. A missing key leaves *out unchanged. */
-ck_status ck_config_get_int1(const cJSON *cfg, const char *key, int *out);
-/* Adds item under key, or frees it and fails when memory ran out (item may
- * be NULL from a failed cJSON_Create*). */
-ck_status ck_config_add(cJSON *cfg, const char *key, cJSON *item);
-/* A required list of 1 to max integers (Reshape target_shape, Permute dims). */
-ck_status ck_config_get_int_list(const cJSON *cfg, const char *class_name, const char *key,
-                                 int64_t *out, int max, int *n);
-/* Same as ck_config_get_int1, for a size that must be positive when present. */
-ck_status ck_config_get_size1(const cJSON *cfg, const char *key, int *out);
-/* Typed cJSON_Add*ToObject that fail with CK_ERR_MEMORY (naming the key)
- * when cJSON could not allocate, so get_config can CK_TRY every field. */
-ck_status ck_config_add_number(cJSON *cfg, const char *key, double v);
-ck_status ck_config_add_string(cJSON *cfg, const char *key, const char *v);
-ck_status ck_config_add_bool(cJSON *cfg, const char *key, bool v);
-/* Adds every key (NULL-terminated) with the value null (unset regularizers
- * and constraints). */
-ck_status ck_config_add_nulls(cJSON *cfg, const char *const *keys);
-/* Writes v as Keras writes a 1-tuple: [v]. */
-ck_status ck_config_add_int1(cJSON *cfg, const char *key, int v);
-/* Fails naming the option when a boolean option that ckeras does not
- * implement is true (keys NULL-terminated). */
-ck_status ck_config_reject_true(const cJSON *cfg, const char *class_name, const char *const *keys);
-/* Only data_format "channels_last" (or absent) is supported. */
-ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name);
-
-/* The normalized axis: an int or a one-element list (tf.keras writes [2]). */
-ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis);
 /* Only the last axis is supported: -1 or its positive index. */
 ck_status ck_check_last_axis(const char *class_name, int axis, const ck_shape *in);
 

@@ -351,7 +351,7 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
 static ck_status lstm_get_config(const ck_layer *l, cJSON *cfg)
 {
     CK_TRY(ck_rnn_config_put((const ck_rnn *)l, cfg, true));
-    return ck_config_check(cJSON_AddNumberToObject(cfg, "implementation", 2));
+    return ck_config_add_number(cfg, "implementation", 2);
 }
 
 static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics)

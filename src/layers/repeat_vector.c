@@ -67,7 +67,7 @@ static ck_status repeat_backward(ck_layer *l, const ck_tensor *x, const ck_tenso
 
 static ck_status repeat_get_config(const ck_layer *l, cJSON *cfg)
 {
-    return ck_config_check(cJSON_AddNumberToObject(cfg, "n", ((const repeat_vector *)l)->n));
+    return ck_config_add_number(cfg, "n", ((const repeat_vector *)l)->n);
 }
 
 static ck_layer *repeat_from_config(const cJSON *cfg, ck_keras_semantics semantics)

@@ -129,7 +129,7 @@ static ck_layer *reshape_from_config(const cJSON *cfg, ck_keras_semantics semant
 static ck_status flatten_get_config(const ck_layer *l, cJSON *cfg)
 {
     (void)l;
-    return ck_config_check(cJSON_AddStringToObject(cfg, "data_format", "channels_last"));
+    return ck_config_add_string(cfg, "data_format", "channels_last");
 }
 
 static ck_layer *flatten_from_config(const cJSON *cfg, ck_keras_semantics semantics)
