@@ -3,6 +3,7 @@
  * summary row and the Keras config. */
 #include "ck_test.h"
 #include "ck_internal.h"
+#include "ck_layers.h"
 
 #include <string.h>
 

@@ -3,6 +3,7 @@
  * output repeated) and the loss honours (mean over the kept steps). */
 #include "ck_test.h"
 #include "ck_internal.h"
+#include "ck_layers.h"
 #include "ck_train.h"
 #include "ckeras_io.h"
 

@@ -4,6 +4,7 @@
 #include "ck_test.h"
 
 #include "ck_internal.h"
+#include "ck_layers.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -6,6 +6,7 @@
  * round trips and error handling. */
 #include "ck_test.h"
 #include "ck_internal.h"
+#include "ck_layers.h"
 
 #include <stdint.h>
 #include <string.h>

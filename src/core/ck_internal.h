@@ -217,8 +217,6 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
                                const ck_init *init, bool trainable);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
 
-/* Layer registry: one line per layer in src/layers/registry.def. */
-const ck_layer_ops *ck_layer_ops_find(const char *class_name);
 
 /* Config helpers for get_config/from_config implementations. */
 ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool required);

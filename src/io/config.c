@@ -3,6 +3,7 @@
  * are one chain of layers are accepted; everything else is refused with a
  * message naming what is not supported. */
 #include "ck_io.h"
+#include "ck_layers.h"
 
 #include <stdlib.h>
 #include <string.h>

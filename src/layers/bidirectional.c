@@ -10,6 +10,7 @@
  * return_sequences Keras forces zero_output_for_mask on them, so masked
  * steps of the merged output are zeros. */
 #include "ck_internal.h"
+#include "ck_layers.h"
 #include "ck_rnn.h"
 
 #include <stdlib.h>

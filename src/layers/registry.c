@@ -1,4 +1,4 @@
-#include "ck_internal.h"
+#include "ck_layers.h"
 
 #include <string.h>
 

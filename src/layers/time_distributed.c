@@ -3,6 +3,7 @@
  * The wrapper lists the inner layer's weights as its own (Keras 2 names
  * them "time_distributed/kernel:0"); both point into the model's arrays. */
 #include "layer_util.h"
+#include "ck_layers.h"
 
 #include <stdlib.h>
 #include <string.h>
