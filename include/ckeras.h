@@ -111,25 +111,31 @@ typedef struct ck_dense_options {
 ck_layer *ck_dense_new(const ck_dense_options *opts);
 #define ck_dense(...) ck_dense_new(&(ck_dense_options){.ck_opts_ = 0, __VA_ARGS__})
 
+/* The options every Keras recurrent layer takes, declared once: each
+ * options struct below starts with them (units first, so that
+ * ck_lstm(64, ...) sets the units). */
+#define CK_RNN_OPTIONS                                                                        \
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */         \
+    int units;                                                                                \
+    const char *activation;        /* default "tanh" */                                       \
+    bool no_bias;                  /* Keras use_bias=False */                                 \
+    ck_init kernel_initializer;    /* default glorot_uniform */                               \
+    ck_init recurrent_initializer; /* default orthogonal */                                   \
+    ck_init bias_initializer;      /* default zeros */                                        \
+    bool return_sequences;                                                                    \
+    bool return_state; /* the final state: ck_lstm_get_state, ck_rnn_get_state */             \
+    bool go_backwards;                                                                        \
+    bool stateful;                                                                            \
+    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */ \
+    double dropout;            /* on the inputs, training only */                             \
+    double recurrent_dropout;  /* on h_{t-1}, training only */                                \
+    const char *name;
+
 /* keras.layers.LSTM */
 typedef struct ck_lstm_options {
-    int ck_opts_; /* internal: lets the constructor macros start with a designator */
-    int units;
-    const char *activation;           /* default "tanh" */
+    CK_RNN_OPTIONS
     const char *recurrent_activation; /* default "sigmoid" */
-    bool no_bias;                     /* Keras use_bias=False */
-    ck_init kernel_initializer;       /* default glorot_uniform */
-    ck_init recurrent_initializer;    /* default orthogonal */
-    ck_init bias_initializer;         /* default zeros */
     bool no_unit_forget_bias;         /* Keras unit_forget_bias=False */
-    bool return_sequences;
-    bool return_state; /* h_T, c_T readable with ck_lstm_get_state */
-    bool go_backwards;
-    bool stateful;
-    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
-    double dropout;            /* on the inputs, training only */
-    double recurrent_dropout;  /* on h_{t-1}, training only */
-    const char *name;
 } ck_lstm_options;
 ck_layer *ck_lstm_new(const ck_lstm_options *opts);
 #define ck_lstm(...) ck_lstm_new(&(ck_lstm_options){.ck_opts_ = 0, __VA_ARGS__})
@@ -147,44 +153,16 @@ ck_status ck_lstm_set_initial_state(ck_layer *lstm, const float *h0, const float
  * With reset_after (the Keras 2.3+ and Keras 3 default) the bias is (2, 3u):
  * the input bias row, then the recurrent bias row. */
 typedef struct ck_gru_options {
-    int ck_opts_; /* internal: lets the constructor macros start with a designator */
-    int units;
-    const char *activation;           /* default "tanh" */
+    CK_RNN_OPTIONS
     const char *recurrent_activation; /* default "sigmoid" */
-    bool no_bias;                     /* Keras use_bias=False */
-    ck_init kernel_initializer;       /* default glorot_uniform */
-    ck_init recurrent_initializer;    /* default orthogonal */
-    ck_init bias_initializer;         /* default zeros */
     bool no_reset_after;              /* Keras reset_after=False (the Keras <= 2.2 default) */
-    bool return_sequences;
-    bool return_state; /* h_T readable with ck_rnn_get_state */
-    bool go_backwards;
-    bool stateful;
-    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
-    double dropout;            /* on the inputs, training only */
-    double recurrent_dropout;  /* on h_{t-1}, training only */
-    const char *name;
 } ck_gru_options;
 ck_layer *ck_gru_new(const ck_gru_options *opts);
 #define ck_gru(...) ck_gru_new(&(ck_gru_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.SimpleRNN: h_t = activation(x_t W + h_{t-1} U + b). */
 typedef struct ck_simple_rnn_options {
-    int ck_opts_; /* internal: lets the constructor macros start with a designator */
-    int units;
-    const char *activation;        /* default "tanh" */
-    bool no_bias;                  /* Keras use_bias=False */
-    ck_init kernel_initializer;    /* default glorot_uniform */
-    ck_init recurrent_initializer; /* default orthogonal */
-    ck_init bias_initializer;      /* default zeros */
-    bool return_sequences;
-    bool return_state; /* h_T readable with ck_rnn_get_state */
-    bool go_backwards;
-    bool stateful;
-    bool zero_output_for_mask; /* with a mask: zeros, not the last output, at masked steps */
-    double dropout;
-    double recurrent_dropout;
-    const char *name;
+    CK_RNN_OPTIONS
 } ck_simple_rnn_options;
 ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *opts);
 #define ck_simple_rnn(...) ck_simple_rnn_new(&(ck_simple_rnn_options){.ck_opts_ = 0, __VA_ARGS__})

@@ -12,8 +12,9 @@ extern const ck_layer_ops ck_lstm_layer_ops;
 extern const ck_layer_ops ck_gru_layer_ops;
 extern const ck_layer_ops ck_simple_rnn_layer_ops;
 
-static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opts *out)
+static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *raw, ck_rnn_opts *out)
 {
+    const ck_rnn_common_options *o = &raw->c;
     if (o->units <= 0)
         return ck_error(CK_ERR_ARGUMENT, "%s: units must be positive, got %d", cls, o->units);
     if (o->units > (1 << 20))
@@ -22,7 +23,8 @@ static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opt
         !(o->recurrent_dropout >= 0 && o->recurrent_dropout < 1))
         return ck_error(CK_ERR_ARGUMENT, "%s: dropout rates must be in [0, 1)", cls);
     CK_TRY(ck_act_parse(o->activation ? o->activation : "tanh", &out->act));
-    CK_TRY(ck_act_parse(o->recurrent_activation ? o->recurrent_activation : "sigmoid", &out->ract));
+    CK_TRY(ck_act_parse(raw->recurrent_activation ? raw->recurrent_activation : "sigmoid",
+                        &out->ract));
     if (out->act == CK_ACT_SOFTMAX || out->ract == CK_ACT_SOFTMAX)
         return ck_error(CK_ERR_UNSUPPORTED, "%s: softmax is not supported as a cell activation",
                         cls);
@@ -36,7 +38,7 @@ static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opt
     out->go_backwards = o->go_backwards;
     out->stateful = o->stateful;
     out->zero_output_for_mask = o->zero_output_for_mask;
-    out->unit_forget_bias = !o->no_unit_forget_bias;
+    out->unit_forget_bias = !raw->no_unit_forget_bias;
     out->dropout = o->dropout;
     out->recurrent_dropout = o->recurrent_dropout;
     out->kernel_init = ck_init_or(o->kernel_initializer, "glorot_uniform");
@@ -45,13 +47,13 @@ static ck_status opts_init(const char *cls, const ck_rnn_raw_opts *o, ck_rnn_opt
     return CK_OK;
 }
 
-ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name,
-                      const ck_rnn_raw_opts *raw, int gate_blocks, bool has_cell)
+ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const ck_rnn_raw_opts *raw,
+                      int gate_blocks, bool has_cell)
 {
     ck_rnn_opts o;
     if (opts_init(ops->class_name, raw, &o) != CK_OK)
         return NULL;
-    ck_rnn *r = ck_layer_alloc(size, ops, name);
+    ck_rnn *r = ck_layer_alloc(size, ops, raw->c.name);
     if (!r)
         return NULL;
     r->o = o;
@@ -429,13 +431,14 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
 }
 
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const *known,
-                            ck_rnn_raw_opts *o, const char **name)
+                            ck_rnn_raw_opts *raw)
 {
+    ck_rnn_common_options *o = &raw->c;
     bool use_bias = true, unit_forget_bias = true, time_major = false;
     CK_TRY(ck_config_check_keys(cfg, cls, known));
     CK_TRY(ck_config_get_int(cfg, "units", &o->units, true));
     CK_TRY(ck_config_get_activation(cfg, "activation", &o->activation));
-    CK_TRY(ck_config_get_activation(cfg, "recurrent_activation", &o->recurrent_activation));
+    CK_TRY(ck_config_get_activation(cfg, "recurrent_activation", &raw->recurrent_activation));
     CK_TRY(ck_config_get_bool(cfg, "use_bias", &use_bias));
     CK_TRY(ck_config_get_bool(cfg, "unit_forget_bias", &unit_forget_bias));
     CK_TRY(ck_config_get_init(cfg, "kernel_initializer", &o->kernel_initializer));
@@ -449,11 +452,11 @@ ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const
     CK_TRY(ck_config_get_bool(cfg, "stateful", &o->stateful));
     CK_TRY(ck_config_get_bool(cfg, "zero_output_for_mask", &o->zero_output_for_mask));
     CK_TRY(ck_config_get_bool(cfg, "time_major", &time_major));
-    CK_TRY(ck_config_get_string(cfg, "name", name));
+    CK_TRY(ck_config_get_string(cfg, "name", &o->name));
     if (time_major)
         return ck_error(CK_ERR_UNSUPPORTED, "%s: time_major=True is not supported by ckeras", cls);
     o->no_bias = !use_bias;
-    o->no_unit_forget_bias = !unit_forget_bias;
+    raw->no_unit_forget_bias = !unit_forget_bias;
     return CK_OK;
 }
 

@@ -12,6 +12,9 @@
 
 #include "ck_internal.h"
 
+#include <stddef.h>
+#include <string.h>
+
 /* The options every Keras RNN layer has, already defaulted and checked. */
 typedef struct ck_rnn_opts {
     int units;
@@ -23,15 +26,27 @@ typedef struct ck_rnn_opts {
     ck_init kernel_init, recurrent_init, bias_init;
 } ck_rnn_opts;
 
-/* The options as given by a constructor, before defaults. */
+/* The CK_RNN_OPTIONS of every recurrent layer's options struct (ckeras.h),
+ * before defaults. */
+typedef struct ck_rnn_common_options {
+    CK_RNN_OPTIONS
+} ck_rnn_common_options;
+
+/* What a constructor or a config gives, before defaults. */
 typedef struct ck_rnn_raw_opts {
-    int units;
-    const char *activation, *recurrent_activation;
-    bool no_bias, return_sequences, return_state, go_backwards, stateful, zero_output_for_mask;
-    bool no_unit_forget_bias; /* LSTM only */
-    double dropout, recurrent_dropout;
-    ck_init kernel_initializer, recurrent_initializer, bias_initializer;
+    ck_rnn_common_options c;
+    const char *recurrent_activation; /* LSTM, GRU */
+    bool no_unit_forget_bias;         /* LSTM only */
 } ck_rnn_raw_opts;
+
+/* Copies the CK_RNN_OPTIONS fields at the start of *opts (of `type`, one of
+ * the public options structs) into *common. */
+#define CK_RNN_TAKE_OPTIONS(type, opts, common)                                       \
+    do {                                                                              \
+        _Static_assert(offsetof(type, name) == offsetof(ck_rnn_common_options, name), \
+                       #type " must start with CK_RNN_OPTIONS");                      \
+        memcpy((common), (opts), sizeof(ck_rnn_common_options));                      \
+    } while (0)
 
 /* Common head of the recurrent layers (first member of each). */
 typedef struct ck_rnn {
@@ -60,8 +75,8 @@ typedef struct ck_rnn_dims {
  * glorot_uniform, orthogonal, zeros, unit_forget_bias) and allocates a layer
  * struct of `size` bytes whose first member is a ck_rnn; NULL (nothing
  * leaked) on error. */
-ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const char *name,
-                      const ck_rnn_raw_opts *raw, int gate_blocks, bool has_cell);
+ck_rnn *ck_rnn_create(size_t size, const ck_layer_ops *ops, const ck_rnn_raw_opts *raw,
+                      int gate_blocks, bool has_cell);
 void ck_rnn_release(ck_rnn *r);
 
 ck_status ck_rnn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out);
@@ -127,7 +142,7 @@ void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst);
 ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract);
 /* Reads the shared fields; `known` lists the layer's accepted keys. */
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *class_name, const char *const *known,
-                            ck_rnn_raw_opts *o, const char **name);
+                            ck_rnn_raw_opts *o);
 
 void ck_rnn_reset_state(ck_layer *l);
 /* Stateful, an initial state, or return_state (whose state must cover the

@@ -32,9 +32,9 @@ typedef struct gru {
 
 extern const ck_layer_ops ck_gru_layer_ops;
 
-static ck_layer *gru_create(const ck_rnn_raw_opts *raw, bool reset_after, const char *name)
+static ck_layer *gru_create(const ck_rnn_raw_opts *raw, bool reset_after)
 {
-    gru *s = (gru *)ck_rnn_create(sizeof *s, &ck_gru_layer_ops, name, raw, 3, false);
+    gru *s = (gru *)ck_rnn_create(sizeof *s, &ck_gru_layer_ops, raw, 3, false);
     if (!s)
         return NULL;
     s->reset_after = reset_after;
@@ -47,23 +47,9 @@ ck_layer *ck_gru_new(const ck_gru_options *o)
         ck_error(CK_ERR_ARGUMENT, "GRU: options are NULL");
         return NULL;
     }
-    ck_rnn_raw_opts raw = {
-        .units = o->units,
-        .activation = o->activation,
-        .recurrent_activation = o->recurrent_activation,
-        .no_bias = o->no_bias,
-        .return_sequences = o->return_sequences,
-        .return_state = o->return_state,
-        .go_backwards = o->go_backwards,
-        .stateful = o->stateful,
-        .zero_output_for_mask = o->zero_output_for_mask,
-        .dropout = o->dropout,
-        .recurrent_dropout = o->recurrent_dropout,
-        .kernel_initializer = o->kernel_initializer,
-        .recurrent_initializer = o->recurrent_initializer,
-        .bias_initializer = o->bias_initializer,
-    };
-    return gru_create(&raw, !o->no_reset_after, o->name);
+    ck_rnn_raw_opts raw = {.recurrent_activation = o->recurrent_activation};
+    CK_RNN_TAKE_OPTIONS(ck_gru_options, o, &raw.c);
+    return gru_create(&raw, !o->no_reset_after);
 }
 
 static ck_status gru_build(ck_layer *l)
@@ -329,14 +315,13 @@ static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)
                                         "zero_output_for_mask",
                                         NULL};
     ck_rnn_raw_opts o = {0};
-    const char *name = NULL;
     /* Every writer that has reset_after writes it; a config without it comes
      * from Keras <= 2.1, whose GRU had no reset_after (False). */
     bool reset_after = false;
-    if (ck_rnn_config_get(cfg, "GRU", known, &o, &name) != CK_OK ||
+    if (ck_rnn_config_get(cfg, "GRU", known, &o) != CK_OK ||
         ck_config_get_bool(cfg, "reset_after", &reset_after) != CK_OK)
         return NULL;
-    return gru_create(&o, reset_after, name);
+    return gru_create(&o, reset_after);
 }
 
 static void gru_destroy(ck_layer *l)

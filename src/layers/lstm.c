@@ -28,9 +28,9 @@ typedef struct lstm {
 
 extern const ck_layer_ops ck_lstm_layer_ops;
 
-static ck_layer *lstm_create(const ck_rnn_raw_opts *raw, const char *name)
+static ck_layer *lstm_create(const ck_rnn_raw_opts *raw)
 {
-    ck_rnn *r = ck_rnn_create(sizeof(lstm), &ck_lstm_layer_ops, name, raw, 4, true);
+    ck_rnn *r = ck_rnn_create(sizeof(lstm), &ck_lstm_layer_ops, raw, 4, true);
     return r ? &r->base : NULL;
 }
 
@@ -40,24 +40,10 @@ ck_layer *ck_lstm_new(const ck_lstm_options *o)
         ck_error(CK_ERR_ARGUMENT, "LSTM: options are NULL");
         return NULL;
     }
-    ck_rnn_raw_opts raw = {
-        .units = o->units,
-        .activation = o->activation,
-        .recurrent_activation = o->recurrent_activation,
-        .no_bias = o->no_bias,
-        .no_unit_forget_bias = o->no_unit_forget_bias,
-        .return_sequences = o->return_sequences,
-        .return_state = o->return_state,
-        .go_backwards = o->go_backwards,
-        .stateful = o->stateful,
-        .zero_output_for_mask = o->zero_output_for_mask,
-        .dropout = o->dropout,
-        .recurrent_dropout = o->recurrent_dropout,
-        .kernel_initializer = o->kernel_initializer,
-        .recurrent_initializer = o->recurrent_initializer,
-        .bias_initializer = o->bias_initializer,
-    };
-    return lstm_create(&raw, o->name);
+    ck_rnn_raw_opts raw = {.recurrent_activation = o->recurrent_activation,
+                           .no_unit_forget_bias = o->no_unit_forget_bias};
+    CK_RNN_TAKE_OPTIONS(ck_lstm_options, o, &raw.c);
+    return lstm_create(&raw);
 }
 
 static ck_status lstm_build(ck_layer *l)
@@ -378,10 +364,9 @@ static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics
                                         "zero_output_for_mask",
                                         NULL};
     ck_rnn_raw_opts o = {0};
-    const char *name = NULL;
-    if (ck_rnn_config_get(cfg, "LSTM", known, &o, &name) != CK_OK)
+    if (ck_rnn_config_get(cfg, "LSTM", known, &o) != CK_OK)
         return NULL;
-    return lstm_create(&o, name);
+    return lstm_create(&o);
 }
 
 static void lstm_destroy(ck_layer *l)

@@ -18,9 +18,9 @@ typedef struct simple_rnn {
 
 extern const ck_layer_ops ck_simple_rnn_layer_ops;
 
-static ck_layer *simple_rnn_create(const ck_rnn_raw_opts *raw, const char *name)
+static ck_layer *simple_rnn_create(const ck_rnn_raw_opts *raw)
 {
-    ck_rnn *r = ck_rnn_create(sizeof(simple_rnn), &ck_simple_rnn_layer_ops, name, raw, 1, false);
+    ck_rnn *r = ck_rnn_create(sizeof(simple_rnn), &ck_simple_rnn_layer_ops, raw, 1, false);
     return r ? &r->base : NULL;
 }
 
@@ -30,22 +30,9 @@ ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *o)
         ck_error(CK_ERR_ARGUMENT, "SimpleRNN: options are NULL");
         return NULL;
     }
-    ck_rnn_raw_opts raw = {
-        .units = o->units,
-        .activation = o->activation,
-        .no_bias = o->no_bias,
-        .return_sequences = o->return_sequences,
-        .return_state = o->return_state,
-        .go_backwards = o->go_backwards,
-        .stateful = o->stateful,
-        .zero_output_for_mask = o->zero_output_for_mask,
-        .dropout = o->dropout,
-        .recurrent_dropout = o->recurrent_dropout,
-        .kernel_initializer = o->kernel_initializer,
-        .recurrent_initializer = o->recurrent_initializer,
-        .bias_initializer = o->bias_initializer,
-    };
-    return simple_rnn_create(&raw, o->name);
+    ck_rnn_raw_opts raw = {0};
+    CK_RNN_TAKE_OPTIONS(ck_simple_rnn_options, o, &raw.c);
+    return simple_rnn_create(&raw);
 }
 
 static ck_status simple_rnn_build(ck_layer *l)
@@ -150,10 +137,9 @@ static ck_layer *simple_rnn_from_config(const cJSON *cfg, ck_keras_semantics sem
                                         "zero_output_for_mask",
                                         NULL};
     ck_rnn_raw_opts o = {0};
-    const char *name = NULL;
-    if (ck_rnn_config_get(cfg, "SimpleRNN", known, &o, &name) != CK_OK)
+    if (ck_rnn_config_get(cfg, "SimpleRNN", known, &o) != CK_OK)
         return NULL;
-    return simple_rnn_create(&o, name);
+    return simple_rnn_create(&o);
 }
 
 static void simple_rnn_destroy(ck_layer *l)
