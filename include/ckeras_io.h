@@ -21,6 +21,24 @@ ck_status ck_model_save(ck_model *model, const char *path);
  * model loaded but uncompiled, like Keras's load_model(compile=False). */
 ck_status ck_model_load(const char *path, ck_model **model);
 
+/* The file formats ckeras reads and writes, chosen by a file name's suffix
+ * (ck_file_format_of) or, for CK_FORMAT_AUTO, as documented below. */
+typedef enum ck_file_format {
+    CK_FORMAT_AUTO = 0,      /* load: by content; save: .keras archive or else .h5 */
+    CK_FORMAT_KERAS,         /* .keras: Keras 3 archive (config.json, weights) */
+    CK_FORMAT_KERAS_WEIGHTS, /* .weights.h5: Keras 3 weights only */
+    CK_FORMAT_H5,            /* .h5, .hdf5: Keras 2 legacy HDF5 (whole model) */
+    CK_FORMAT_JSON,          /* .json: the architecture only (model.to_json()) */
+    CK_FORMAT_NPY            /* .npy: a NumPy array (ck_npy_read, ck_npy_write), no model */
+} ck_file_format;
+/* The format a file name's suffix names; CK_FORMAT_AUTO for none. */
+ck_file_format ck_file_format_of(const char *path);
+/* ck_model_load / ck_model_save for a given format: a .json file gives a
+ * model with freshly initialised weights; a .weights.h5 file saves the
+ * weights only. CK_ERR_UNSUPPORTED for formats that hold no model. */
+ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
+ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
+
 typedef struct ck_weights_options {
     int ck_opts_;       /* internal: lets the constructor macros start with a designator */
     bool by_name;       /* match layers by name instead of order */

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool is_h5_name(const char *s)
+/* A model file (HDF5 or .keras) where an array is expected: the HDF5
+ * dataset is missing from the spec. */
+static bool is_model_file_name(const char *s)
 {
-    return ck_str_ends_with(s, ".h5") || ck_str_ends_with(s, ".hdf5") ||
-           ck_str_ends_with(s, ".keras");
+    ck_file_format f = ck_file_format_of(s);
+    return f == CK_FORMAT_H5 || f == CK_FORMAT_KERAS_WEIGHTS || f == CK_FORMAT_KERAS;
 }
 
 /* Splits "FILE.h5:/path" at the last ":/"; NULL when spec has none or
@@ -48,7 +50,7 @@ static int read_any(const char *spec, const char *what, ck_tensor *out)
         free(file);
         return st == CK_OK ? CLI_OK : cli_lib_error(spec);
     }
-    if (is_h5_name(spec))
+    if (is_model_file_name(spec))
         return cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
                          spec);
     if (ck_npy_read(spec, out) != CK_OK)
@@ -92,10 +94,18 @@ static ck_status write_y(hid_t file, void *ctx)
     return ck_h5_write_floats(file, "y", t->rank, t->dims, t->data);
 }
 
+/* Arrays are written as .npy or as the dataset /y of an HDF5 file. */
+static bool is_array_output(const char *path, bool *npy)
+{
+    ck_file_format f = ck_file_format_of(path);
+    *npy = f == CK_FORMAT_NPY;
+    return *npy || f == CK_FORMAT_H5 || f == CK_FORMAT_KERAS_WEIGHTS;
+}
+
 int cli_check_array_output(const char *path)
 {
-    if (ck_str_ends_with(path, ".npy") || ck_str_ends_with(path, ".h5") ||
-        ck_str_ends_with(path, ".hdf5"))
+    bool npy;
+    if (is_array_output(path, &npy))
         return CLI_OK;
     return cli_error(CLI_USAGE, "-o %s: the output must end in .npy or .h5", path);
 }
@@ -105,8 +115,10 @@ int cli_write_array(const char *path, const ck_tensor *t)
     int rc = cli_check_array_output(path);
     if (rc != CLI_OK)
         return rc;
+    bool npy;
+    is_array_output(path, &npy);
     ck_status st;
-    if (ck_str_ends_with(path, ".npy")) {
+    if (npy) {
         st = ck_npy_write(path, t);
     } else {
         ck_h5_quiet q;

@@ -130,27 +130,6 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
 
 /* ---------------------------------------------------------------- convert */
 
-typedef enum { OUT_KERAS3_WEIGHTS, OUT_JSON, OUT_KERAS2_MODEL, OUT_KERAS_ARCHIVE } convert_target;
-
-static int write_json(ck_model *m, const char *path)
-{
-    char *json = ck_model_to_json(m);
-    if (!json)
-        return cli_lib_error(NULL);
-    size_t n = strlen(json);
-    /* The text keeps the trailing newline of a text file. */
-    char *text = ck_alloc(n + 2, 1);
-    ck_status st = CK_ERR_MEMORY;
-    if (text) {
-        memcpy(text, json, n);
-        text[n] = '\n';
-        st = ck_io_atomic_bytes(path, text, n + 1);
-    }
-    free(text);
-    ck_free(json);
-    return st == CK_OK ? CLI_OK : cli_lib_error(path);
-}
-
 /* OUT.weights.h5 gets its architecture in OUT.json, as Keras 3 users keep
  * them; both are checked against the inputs before anything is written. */
 static int write_keras3(ck_model *m, const char *out, const char *const *inputs, int n_inputs)
@@ -162,25 +141,18 @@ static int write_keras3(ck_model *m, const char *out, const char *const *inputs,
     memcpy(json_path, out, stem);
     memcpy(json_path + stem, ".json", sizeof ".json");
     int rc = cli_check_output_distinct(json_path, inputs, n_inputs);
-    if (rc == CLI_OK && ck_model_save_weights(m, out, .keras3_layout = true) != CK_OK)
+    if (rc == CLI_OK && ck_model_save_as(m, out, CK_FORMAT_KERAS_WEIGHTS) != CK_OK)
         rc = cli_lib_error(out);
-    if (rc == CLI_OK)
-        rc = write_json(m, json_path);
+    if (rc == CLI_OK && ck_model_save_as(m, json_path, CK_FORMAT_JSON) != CK_OK)
+        rc = cli_lib_error(json_path);
     free(json_path);
     return rc;
 }
 
-static int convert_target_of(const char *out, convert_target *t)
+static int convert_target_of(const char *out, ck_file_format *f)
 {
-    if (ck_str_ends_with(out, ".weights.h5"))
-        *t = OUT_KERAS3_WEIGHTS;
-    else if (ck_str_ends_with(out, ".json"))
-        *t = OUT_JSON;
-    else if (ck_str_ends_with(out, ".h5") || ck_str_ends_with(out, ".hdf5"))
-        *t = OUT_KERAS2_MODEL;
-    else if (ck_str_ends_with(out, ".keras"))
-        *t = OUT_KERAS_ARCHIVE;
-    else
+    *f = ck_file_format_of(out);
+    if (*f == CK_FORMAT_AUTO || *f == CK_FORMAT_NPY)
         return cli_error(CLI_USAGE,
                          "-o %s: the output must end in .weights.h5, .json, .h5 or .keras", out);
     return CLI_OK;
@@ -189,7 +161,7 @@ static int convert_target_of(const char *out, convert_target *t)
 int cli_cmd_convert(const cli_command *cmd, const cli_args *a)
 {
     const char *path;
-    convert_target target = OUT_KERAS2_MODEL;
+    ck_file_format target = CK_FORMAT_H5;
     int rc = cli_take_operands(cmd, a, &path, 1);
     if (rc != CLI_OK)
         return rc;
@@ -205,18 +177,10 @@ int cli_cmd_convert(const cli_command *cmd, const cli_args *a)
     rc = cli_load_model(a, path, &m);
     if (rc != CLI_OK)
         return rc;
-    switch (target) {
-    case OUT_KERAS3_WEIGHTS:
+    if (target == CK_FORMAT_KERAS_WEIGHTS)
         rc = write_keras3(m, a->output, inputs, 3);
-        break;
-    case OUT_JSON:
-        rc = write_json(m, a->output);
-        break;
-    case OUT_KERAS2_MODEL:
-    case OUT_KERAS_ARCHIVE:
-        rc = ck_model_save(m, a->output) == CK_OK ? CLI_OK : cli_lib_error(a->output);
-        break;
-    }
+    else if (ck_model_save_as(m, a->output, target) != CK_OK)
+        rc = cli_lib_error(a->output);
     ck_model_free(m);
     return rc;
 }

@@ -232,7 +232,7 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
 {
     if (!a->output)
         return cli_error(CLI_USAGE, "fit needs -o OUT.h5 for the trained model");
-    if (!ck_str_ends_with(a->output, ".h5") && !ck_str_ends_with(a->output, ".hdf5"))
+    if (ck_file_format_of(a->output) != CK_FORMAT_H5)
         return cli_error(CLI_USAGE, "-o %s: the trained model is saved as a Keras .h5 file",
                          a->output);
     /* Replacing MODEL with its trained self loses nothing; replacing a data

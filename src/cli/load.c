@@ -5,25 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int model_from_config(const char *path, ck_model **out)
-{
-    char *json = NULL;
-    size_t len = 0;
-    if (ck_read_file_limited(path, CK_IO_MAX_JSON, &json, &len) != CK_OK)
-        return cli_lib_error(path);
-    ck_status st = ck_model_from_json(json, out);
-    free(json);
-    return st == CK_OK ? CLI_OK : cli_lib_error(path);
-}
-
 int cli_load_model(const cli_args *a, const char *path, ck_model **out)
 {
     *out = NULL;
     ck_model *m = NULL;
     const char *source = a->config ? a->config : path;
-    int rc = a->config                          ? model_from_config(a->config, &m)
-             : ck_model_load(path, &m) == CK_OK ? CLI_OK
-                                                : cli_lib_error(path);
+    /* --config names a JSON architecture whatever its file name. */
+    ck_file_format format = a->config ? CK_FORMAT_JSON : CK_FORMAT_AUTO;
+    int rc = ck_model_load_as(source, format, &m) == CK_OK ? CLI_OK : cli_lib_error(source);
     if (rc != CLI_OK) {
         ck_model_free(m);
         return rc;

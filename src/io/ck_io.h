@@ -159,6 +159,20 @@ cJSON *ck_io_model_config_k3(const ck_model *m);
 /* Adds "compile_config" to a config.json root when the model is compiled. */
 ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root);
 
+/* ---------------- file formats (formats.c) ---------------- */
+/* The format of a file's content: the first row whose content test
+ * matches, else CK_FORMAT_H5 (whose reader explains what is wrong). */
+ck_file_format ck_file_format_sniff(const char *path);
+/* The loaders and savers of the table's rows; the caller checks the
+ * arguments, builds the model before saving and silences HDF5. */
+ck_status ck_io_load_h5(const char *path, ck_model **out);      /* load.c */
+ck_status ck_io_load_keras(const char *path, ck_model **out);   /* load.c */
+ck_status ck_io_load_json(const char *path, ck_model **out);    /* json_file.c */
+ck_status ck_io_save_h5(ck_model *m, const char *path);         /* save.c */
+ck_status ck_io_save_keras(ck_model *m, const char *path);      /* save.c */
+ck_status ck_io_save_weights_k3(ck_model *m, const char *path); /* save.c */
+ck_status ck_io_save_json(ck_model *m, const char *path);       /* json_file.c */
+
 /* ---------------- .keras zip (keras_zip.c) ---------------- */
 typedef struct ck_keras_zip {
     char *config;   /* config.json */

@@ -1,5 +1,6 @@
-/* Public loading entry points: whole models (.h5, .keras) and weights of
- * any supported layout into a built model. */
+/* Loading: whole models from .h5 and .keras files (the loaders of the
+ * format table, formats.c), and weights of any supported layout into a
+ * built model. */
 #include "ck_io.h"
 
 #include <stdlib.h>
@@ -66,7 +67,7 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     return st;
 }
 
-static ck_status load_h5_model(const char *path, ck_model **out)
+ck_status ck_io_load_h5(const char *path, ck_model **out)
 {
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
@@ -100,7 +101,7 @@ static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_mo
     return st;
 }
 
-static ck_status load_zip_model(const char *path, ck_model **out)
+ck_status ck_io_load_keras(const char *path, ck_model **out)
 {
     ck_keras_zip z;
     CK_TRY(ck_keras_zip_read(path, &z));
@@ -118,26 +119,9 @@ static ck_status load_zip_model(const char *path, ck_model **out)
     return st;
 }
 
-ck_status ck_model_load(const char *path, ck_model **model)
-{
-    if (model)
-        *model = NULL;
-    if (!path || !model)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
-    ck_h5_quiet q;
-    ck_h5_quiet_begin(&q);
-    ck_status st = ck_is_zip_file(path) ? load_zip_model(path, model) : load_h5_model(path, model);
-    ck_h5_quiet_end(&q);
-    if (st != CK_OK) {
-        ck_model_free(*model);
-        *model = NULL;
-    }
-    return st;
-}
-
 static ck_status load_weights(ck_model *m, const char *path, bool by_name)
 {
-    if (ck_is_zip_file(path)) {
+    if (ck_file_format_sniff(path) == CK_FORMAT_KERAS) {
         ck_keras_zip z;
         CK_TRY(ck_keras_zip_read(path, &z));
         ck_status st = read_zip_weights(&z, path, m, by_name);

@@ -112,7 +112,7 @@ static ck_status write_archive(const char *tmp, void *ctx)
     return ck_keras_zip_write(tmp, ctx);
 }
 
-static ck_status save_keras(ck_model *m, const char *path)
+ck_status ck_io_save_keras(ck_model *m, const char *path)
 {
     ck_keras_zip z = {0};
     ck_status st = config_json(m, &z.config);
@@ -127,33 +127,25 @@ static ck_status save_keras(ck_model *m, const char *path)
 }
 
 /* ---------------- entry points ---------------- */
-
-typedef enum save_kind { SAVE_MODEL_H5, SAVE_KERAS, SAVE_WEIGHTS_K2, SAVE_WEIGHTS_K3 } save_kind;
-
-static ck_status save_as(ck_model *m, const char *path, save_kind kind)
+ck_status ck_io_save_h5(ck_model *m, const char *path)
 {
-    static const ck_h5_writer writers[] = {[SAVE_MODEL_H5] = write_model,
-                                           [SAVE_WEIGHTS_K2] = write_weights_k2,
-                                           [SAVE_WEIGHTS_K3] = write_weights_k3};
-    if (!m || !path || !*path)
-        return ck_error(CK_ERR_ARGUMENT, "%s: NULL model or empty path",
-                        kind <= SAVE_KERAS ? "ck_model_save" : "ck_model_save_weights");
-    CK_TRY(ck_model_build(m));
-    ck_h5_quiet q;
-    ck_h5_quiet_begin(&q);
-    ck_status st = kind == SAVE_KERAS ? save_keras(m, path)
-                                      : ck_io_atomic_h5(path, writers[kind], m);
-    ck_h5_quiet_end(&q);
-    return st;
+    return ck_io_atomic_h5(path, write_model, m);
 }
 
-ck_status ck_model_save(ck_model *m, const char *path)
+ck_status ck_io_save_weights_k3(ck_model *m, const char *path)
 {
-    return save_as(m, path, path && ck_str_ends_with(path, ".keras") ? SAVE_KERAS : SAVE_MODEL_H5);
+    return ck_io_atomic_h5(path, write_weights_k3, m);
 }
 
 ck_status ck_model_save_weights_with(ck_model *m, const char *path, const ck_weights_options *opts)
 {
-    bool k3 = (opts && opts->keras3_layout) || (path && ck_str_ends_with(path, ".weights.h5"));
-    return save_as(m, path, k3 ? SAVE_WEIGHTS_K3 : SAVE_WEIGHTS_K2);
+    if (!m || !path || !*path)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_save_weights: NULL model or empty path");
+    bool k3 = (opts && opts->keras3_layout) || ck_file_format_of(path) == CK_FORMAT_KERAS_WEIGHTS;
+    CK_TRY(ck_model_build(m));
+    ck_h5_quiet q;
+    ck_h5_quiet_begin(&q);
+    ck_status st = k3 ? ck_io_save_weights_k3(m, path) : ck_io_atomic_h5(path, write_weights_k2, m);
+    ck_h5_quiet_end(&q);
+    return st;
 }

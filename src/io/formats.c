@@ -1,0 +1,120 @@
+/* The file formats ckeras reads and writes: one row each, with the file
+ * name suffixes that name it, a test of the content (for loading a file
+ * whatever its name), and the whole-model loader and saver. Loading,
+ * saving, converting and the command-line tool all go through this table. */
+#include "ck_io.h"
+
+typedef struct format_row {
+    ck_file_format format;
+    const char *name;                /* for messages */
+    const char *suffixes[3];         /* NULL-terminated; longer suffixes before shorter ones */
+    bool (*sniff)(const char *path); /* NULL: recognised by name only */
+    ck_status (*load)(const char *path, ck_model **out);
+    ck_status (*save)(ck_model *m, const char *path);
+} format_row;
+
+static const format_row formats[] = {
+    {CK_FORMAT_KERAS,
+     "Keras 3 archive",
+     {".keras"},
+     ck_is_zip_file,
+     ck_io_load_keras,
+     ck_io_save_keras},
+    {CK_FORMAT_KERAS_WEIGHTS,
+     "Keras 3 weights file",
+     {".weights.h5"},
+     NULL,
+     ck_io_load_h5,
+     ck_io_save_weights_k3},
+    {CK_FORMAT_H5, "Keras HDF5 file", {".h5", ".hdf5"}, NULL, ck_io_load_h5, ck_io_save_h5},
+    {CK_FORMAT_JSON, "JSON architecture", {".json"}, NULL, ck_io_load_json, ck_io_save_json},
+    {CK_FORMAT_NPY, "NumPy array file", {".npy"}, NULL, NULL, NULL},
+};
+#define N_FORMATS (sizeof formats / sizeof formats[0])
+
+static const format_row *row_of(ck_file_format format)
+{
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (formats[i].format == format)
+            return &formats[i];
+    return NULL;
+}
+
+ck_file_format ck_file_format_of(const char *path)
+{
+    for (size_t i = 0; path && i < N_FORMATS; i++)
+        for (const char *const *s = formats[i].suffixes; *s; s++)
+            if (ck_str_ends_with(path, *s))
+                return formats[i].format;
+    return CK_FORMAT_AUTO;
+}
+
+/* A file no content test recognises is read as HDF5, whose reader says
+ * what is wrong with it. */
+ck_file_format ck_file_format_sniff(const char *path)
+{
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (formats[i].sniff && formats[i].sniff(path))
+            return formats[i].format;
+    return CK_FORMAT_H5;
+}
+
+/* The row of `format`, or an error naming `fn` when it cannot load (or,
+ * with `save`, save) a model. */
+static ck_status usable_row(const char *fn, ck_file_format format, bool save,
+                            const format_row **out)
+{
+    *out = row_of(format);
+    if (!*out)
+        return ck_error(CK_ERR_ARGUMENT, "%s: unknown file format %d", fn, (int)format);
+    bool can = save ? (*out)->save != NULL : (*out)->load != NULL;
+    return can ? CK_OK : ck_error(CK_ERR_UNSUPPORTED, "%s: a %s holds no model", fn, (*out)->name);
+}
+
+ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model)
+{
+    if (model)
+        *model = NULL;
+    if (!path || !model)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
+    const format_row *row;
+    CK_TRY(usable_row("ck_model_load",
+                      format == CK_FORMAT_AUTO ? ck_file_format_sniff(path) : format, false, &row));
+    ck_h5_quiet q;
+    ck_h5_quiet_begin(&q);
+    ck_status st = row->load(path, model);
+    ck_h5_quiet_end(&q);
+    if (st != CK_OK) {
+        ck_model_free(*model);
+        *model = NULL;
+    }
+    return st;
+}
+
+ck_status ck_model_load(const char *path, ck_model **model)
+{
+    return ck_model_load_as(path, CK_FORMAT_AUTO, model);
+}
+
+/* ck_model_save writes a .keras archive for that suffix and the Keras 2
+ * legacy .h5 layout for any other name. */
+ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
+{
+    if (!m || !path || !*path)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_save: NULL model or empty path");
+    if (format == CK_FORMAT_AUTO)
+        format = ck_file_format_of(path) == CK_FORMAT_KERAS ? CK_FORMAT_KERAS : CK_FORMAT_H5;
+    const format_row *row;
+    CK_TRY(usable_row("ck_model_save", format, true, &row));
+    CK_TRY(ck_model_build(m));
+    ck_h5_quiet q;
+    ck_h5_quiet_begin(&q);
+    ck_status st = row->save(m, path);
+    ck_h5_quiet_end(&q);
+    return st;
+}
+
+ck_status ck_model_save(ck_model *m, const char *path)
+{
+    return ck_model_save_as(m, path, CK_FORMAT_AUTO);
+}
