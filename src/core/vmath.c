@@ -19,25 +19,25 @@ static inline float exp_full(float x)
     return x < -103.972084f ? 0.0f : y;
 }
 
-CK_CLONES void ck_vexp(const float *x, float *y, size_t n)
+CK_CLONES static void vexp_loop(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = exp_full(x[i]);
 }
 
-CK_CLONES void ck_vsigmoid(const float *x, float *y, size_t n)
+CK_CLONES static void vsigmoid_loop(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = ck_sigmoid1(x[i]);
 }
 
-CK_CLONES void ck_vtanh(const float *x, float *y, size_t n)
+CK_CLONES static void vtanh_loop(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = ck_tanh1(x[i]);
 }
 
-CK_CLONES size_t ck_vfind_nonfinite(const float *x, size_t n)
+CK_CLONES static size_t find_nonfinite_loop(const float *x, size_t n)
 {
     /* Integer test on the exponent bits: an OR-reduction the compiler
      * vectorizes, with a scalar rescan only in the block that failed. */
@@ -63,4 +63,26 @@ CK_CLONES size_t ck_vfind_nonfinite(const float *x, size_t n)
             }
     }
     return n;
+}
+
+/* The cloned loops stay static: GCC would export the dispatcher of an
+ * extern clone from the shared library, whatever -fvisibility says. */
+void ck_vexp(const float *x, float *y, size_t n)
+{
+    vexp_loop(x, y, n);
+}
+
+void ck_vsigmoid(const float *x, float *y, size_t n)
+{
+    vsigmoid_loop(x, y, n);
+}
+
+void ck_vtanh(const float *x, float *y, size_t n)
+{
+    vtanh_loop(x, y, n);
+}
+
+size_t ck_vfind_nonfinite(const float *x, size_t n)
+{
+    return find_nonfinite_loop(x, n);
 }
