@@ -13,6 +13,10 @@
  *    Booleans whose Keras default is True are spelled negatively
  *    (.no_bias, .no_unit_forget_bias) so that a zero field keeps the default.
  *  - Arrays are float32, row-major, batch first (Keras's None axis).
+ *  - Threads: different models may be used from different threads at once;
+ *    one model (and its layers) must not be used from two threads at once.
+ *    Functions that take no model or layer may be called from any thread
+ *    (docs/reliability.md, "Threads").
  */
 #ifndef CKERAS_H
 #define CKERAS_H
@@ -24,6 +28,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Marks the functions libckeras exports; everything else in the shared
+ * library is hidden. */
+#if defined(__GNUC__)
+#define CK_API __attribute__((visibility("default")))
+#else
+#define CK_API
 #endif
 
 #define CK_VERSION_STRING "0.1.0"
@@ -47,9 +59,9 @@ typedef enum ck_status {
 } ck_status;
 
 /* Message describing the last error on the calling thread ("" if none). */
-const char *ck_last_error(void);
+CK_API const char *ck_last_error(void);
 /* Short constant name of a status code, e.g. "CK_ERR_SHAPE". */
-const char *ck_status_name(ck_status status);
+CK_API const char *ck_status_name(ck_status status);
 
 /* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */
@@ -59,6 +71,10 @@ typedef struct ck_tensor {
     int64_t dims[CK_MAX_RANK]; /* dims[0] is the batch size */
     float *data;               /* row-major, owned by the caller */
 } ck_tensor;
+/* Number of values of t (0 when a dim is not positive or the count overflows). */
+CK_API size_t ck_tensor_size(const ck_tensor *t);
+/* Writes a shape as Keras prints it, "(None, 5, 64)"; negative dims are None. */
+CK_API void ck_shape_string(int rank, const int64_t *dims, char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Initializers (Keras names). A zeroed struct means "the layer's       */
@@ -93,7 +109,7 @@ typedef struct ck_input_options {
     const char *name;
     int64_t batch_size; /* Keras batch_size (batch_input_shape[0]); 0: None */
 } ck_input_options;
-ck_layer *ck_input_new(const ck_input_options *opts);
+CK_API ck_layer *ck_input_new(const ck_input_options *opts);
 #define ck_input(...) ck_input_new(&(ck_input_options){.shape = {__VA_ARGS__}})
 #define ck_input_named(input_name, ...) \
     ck_input_new(&(ck_input_options){.name = (input_name), .shape = {__VA_ARGS__}})
@@ -108,7 +124,7 @@ typedef struct ck_dense_options {
     ck_init bias_initializer;   /* default zeros */
     const char *name;
 } ck_dense_options;
-ck_layer *ck_dense_new(const ck_dense_options *opts);
+CK_API ck_layer *ck_dense_new(const ck_dense_options *opts);
 #define ck_dense(...) ck_dense_new(&(ck_dense_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* The options every Keras recurrent layer takes, declared once: each
@@ -137,16 +153,16 @@ typedef struct ck_lstm_options {
     const char *recurrent_activation; /* default "sigmoid" */
     bool no_unit_forget_bias;         /* Keras unit_forget_bias=False */
 } ck_lstm_options;
-ck_layer *ck_lstm_new(const ck_lstm_options *opts);
+CK_API ck_layer *ck_lstm_new(const ck_lstm_options *opts);
 #define ck_lstm(...) ck_lstm_new(&(ck_lstm_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* The final (h, c) of the last forward, batch x units each (Keras
  * return_state=True). */
-ck_status ck_lstm_get_state(ck_layer *lstm, float *h, float *c, int64_t batch);
+CK_API ck_status ck_lstm_get_state(ck_layer *lstm, float *h, float *c, int64_t batch);
 /* Initial state for the following forwards (Keras initial_state=[h0, c0]);
  * ck_model_reset_states() returns to zeros. */
-ck_status ck_lstm_set_initial_state(ck_layer *lstm, const float *h0, const float *c0,
-                                    int64_t batch);
+CK_API ck_status ck_lstm_set_initial_state(ck_layer *lstm, const float *h0, const float *c0,
+                                           int64_t batch);
 
 /* ---- GRU, SimpleRNN, Bidirectional (recurrent layers) ------------------ */
 /* keras.layers.GRU: ck_gru(32, .return_sequences = true). Gate order z, r, h.
@@ -157,21 +173,21 @@ typedef struct ck_gru_options {
     const char *recurrent_activation; /* default "sigmoid" */
     bool no_reset_after;              /* Keras reset_after=False (the Keras <= 2.2 default) */
 } ck_gru_options;
-ck_layer *ck_gru_new(const ck_gru_options *opts);
+CK_API ck_layer *ck_gru_new(const ck_gru_options *opts);
 #define ck_gru(...) ck_gru_new(&(ck_gru_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.SimpleRNN: h_t = activation(x_t W + h_{t-1} U + b). */
 typedef struct ck_simple_rnn_options {
     CK_RNN_OPTIONS
 } ck_simple_rnn_options;
-ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *opts);
+CK_API ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *opts);
 #define ck_simple_rnn(...) ck_simple_rnn_new(&(ck_simple_rnn_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* The final h of the last forward of a GRU or SimpleRNN (batch x units). */
-ck_status ck_rnn_get_state(ck_layer *rnn, float *h, int64_t batch);
+CK_API ck_status ck_rnn_get_state(ck_layer *rnn, float *h, int64_t batch);
 /* Initial h for the following forwards of a GRU or SimpleRNN (Keras
  * initial_state); ck_model_reset_states() returns to zeros. */
-ck_status ck_rnn_set_initial_state(ck_layer *rnn, const float *h0, int64_t batch);
+CK_API ck_status ck_rnn_set_initial_state(ck_layer *rnn, const float *h0, int64_t batch);
 
 /* keras.layers.Bidirectional around an LSTM, GRU or SimpleRNN:
  *     ck_bidirectional(ck_lstm(64, .return_sequences = true), .merge_mode = "sum")
@@ -185,7 +201,7 @@ typedef struct ck_bidirectional_options {
     const char *merge_mode; /* "concat" (default), "sum", "mul", "ave" */
     const char *name;
 } ck_bidirectional_options;
-ck_layer *ck_bidirectional_new(const ck_bidirectional_options *opts);
+CK_API ck_layer *ck_bidirectional_new(const ck_bidirectional_options *opts);
 #define ck_bidirectional(...) \
     ck_bidirectional_new(&(ck_bidirectional_options){.layer = __VA_ARGS__})
 /* ---- end GRU, SimpleRNN, Bidirectional --------------------------------- */
@@ -196,7 +212,7 @@ typedef struct ck_softmax_options {
     int axis;     /* only -1 (the default, also when 0) is supported */
     const char *name;
 } ck_softmax_options;
-ck_layer *ck_softmax_new(const ck_softmax_options *opts);
+CK_API ck_layer *ck_softmax_new(const ck_softmax_options *opts);
 #define ck_softmax(...) ck_softmax_new(&(ck_softmax_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Activation */
@@ -205,7 +221,7 @@ typedef struct ck_activation_options {
     const char *activation;
     const char *name;
 } ck_activation_options;
-ck_layer *ck_activation_new(const ck_activation_options *opts);
+CK_API ck_layer *ck_activation_new(const ck_activation_options *opts);
 #define ck_activation(...) ck_activation_new(&(ck_activation_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Dropout (identity at inference) */
@@ -214,7 +230,7 @@ typedef struct ck_dropout_options {
     double rate;
     const char *name;
 } ck_dropout_options;
-ck_layer *ck_dropout_new(const ck_dropout_options *opts);
+CK_API ck_layer *ck_dropout_new(const ck_dropout_options *opts);
 #define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* ---- keras.layers.Embedding ------------------------------------------- */
@@ -229,7 +245,7 @@ typedef struct ck_embedding_options {
     bool mask_zero;                 /* id 0 is padding: masks those steps downstream */
     const char *name;
 } ck_embedding_options;
-ck_layer *ck_embedding_new(const ck_embedding_options *opts);
+CK_API ck_layer *ck_embedding_new(const ck_embedding_options *opts);
 #define ck_embedding(...) ck_embedding_new(&(ck_embedding_options){.ck_opts_ = 0, __VA_ARGS__})
 /* ---- end Embedding ----------------------------------------------------- */
 
@@ -242,7 +258,7 @@ typedef struct ck_masking_options {
     double mask_value; /* default 0.0 */
     const char *name;
 } ck_masking_options;
-ck_layer *ck_masking_new(const ck_masking_options *opts);
+CK_API ck_layer *ck_masking_new(const ck_masking_options *opts);
 #define ck_masking(...) ck_masking_new(&(ck_masking_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* ------------------------------------------------------------------ */
@@ -259,7 +275,7 @@ typedef struct ck_time_distributed_options {
     ck_layer *layer;
     const char *name;
 } ck_time_distributed_options;
-ck_layer *ck_time_distributed_new(const ck_time_distributed_options *opts);
+CK_API ck_layer *ck_time_distributed_new(const ck_time_distributed_options *opts);
 #define ck_time_distributed(...) \
     ck_time_distributed_new(&(ck_time_distributed_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -269,7 +285,7 @@ typedef struct ck_repeat_vector_options {
     int n;
     const char *name;
 } ck_repeat_vector_options;
-ck_layer *ck_repeat_vector_new(const ck_repeat_vector_options *opts);
+CK_API ck_layer *ck_repeat_vector_new(const ck_repeat_vector_options *opts);
 #define ck_repeat_vector(...) \
     ck_repeat_vector_new(&(ck_repeat_vector_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -278,7 +294,7 @@ typedef struct ck_flatten_options {
     int ck_opts_; /* internal: lets the constructor macros start with a designator */
     const char *name;
 } ck_flatten_options;
-ck_layer *ck_flatten_new(const ck_flatten_options *opts);
+CK_API ck_layer *ck_flatten_new(const ck_flatten_options *opts);
 #define ck_flatten(...) ck_flatten_new(&(ck_flatten_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.Reshape: ck_reshape(2, -1); batch excluded, one -1 is inferred. */
@@ -287,7 +303,7 @@ typedef struct ck_reshape_options {
     int64_t target_shape[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
 } ck_reshape_options;
-ck_layer *ck_reshape_new(const ck_reshape_options *opts);
+CK_API ck_layer *ck_reshape_new(const ck_reshape_options *opts);
 #define ck_reshape(...) ck_reshape_new(&(ck_reshape_options){.target_shape = {__VA_ARGS__}})
 
 /* keras.layers.Permute: ck_permute(2, 1); 1-based axes, batch excluded. */
@@ -296,7 +312,7 @@ typedef struct ck_permute_options {
     int dims[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
 } ck_permute_options;
-ck_layer *ck_permute_new(const ck_permute_options *opts);
+CK_API ck_layer *ck_permute_new(const ck_permute_options *opts);
 #define ck_permute(...) ck_permute_new(&(ck_permute_options){.dims = {__VA_ARGS__}})
 
 /* keras.layers.SpatialDropout1D: drops whole channels, training only. */
@@ -305,7 +321,7 @@ typedef struct ck_spatial_dropout1d_options {
     double rate;
     const char *name;
 } ck_spatial_dropout1d_options;
-ck_layer *ck_spatial_dropout1d_new(const ck_spatial_dropout1d_options *opts);
+CK_API ck_layer *ck_spatial_dropout1d_new(const ck_spatial_dropout1d_options *opts);
 #define ck_spatial_dropout1d(...) \
     ck_spatial_dropout1d_new(&(ck_spatial_dropout1d_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -315,7 +331,7 @@ typedef struct ck_gaussian_noise_options {
     double stddev;
     const char *name;
 } ck_gaussian_noise_options;
-ck_layer *ck_gaussian_noise_new(const ck_gaussian_noise_options *opts);
+CK_API ck_layer *ck_gaussian_noise_new(const ck_gaussian_noise_options *opts);
 #define ck_gaussian_noise(...) \
     ck_gaussian_noise_new(&(ck_gaussian_noise_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -330,7 +346,7 @@ typedef struct ck_layer_normalization_options {
     ck_init gamma_initializer; /* default ones */
     const char *name;
 } ck_layer_normalization_options;
-ck_layer *ck_layer_normalization_new(const ck_layer_normalization_options *opts);
+CK_API ck_layer *ck_layer_normalization_new(const ck_layer_normalization_options *opts);
 #define ck_layer_normalization(...) \
     ck_layer_normalization_new(&(ck_layer_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -351,7 +367,7 @@ typedef struct ck_batch_normalization_options {
     ck_init moving_variance_initializer; /* default ones */
     const char *name;
 } ck_batch_normalization_options;
-ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options *opts);
+CK_API ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options *opts);
 #define ck_batch_normalization(...) \
     ck_batch_normalization_new(&(ck_batch_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
 
@@ -370,7 +386,7 @@ typedef struct ck_conv1d_options {
     ck_init bias_initializer;   /* default zeros */
     const char *name;
 } ck_conv1d_options;
-ck_layer *ck_conv1d_new(const ck_conv1d_options *opts);
+CK_API ck_layer *ck_conv1d_new(const ck_conv1d_options *opts);
 #define ck_conv1d(...) ck_conv1d_new(&(ck_conv1d_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* keras.layers.MaxPooling1D and AveragePooling1D. "same" padding never
@@ -382,8 +398,8 @@ typedef struct ck_pooling1d_options {
     const char *padding; /* "valid" (default) or "same" */
     const char *name;
 } ck_pooling1d_options;
-ck_layer *ck_max_pooling1d_new(const ck_pooling1d_options *opts);
-ck_layer *ck_average_pooling1d_new(const ck_pooling1d_options *opts);
+CK_API ck_layer *ck_max_pooling1d_new(const ck_pooling1d_options *opts);
+CK_API ck_layer *ck_average_pooling1d_new(const ck_pooling1d_options *opts);
 #define ck_max_pooling1d(...) \
     ck_max_pooling1d_new(&(ck_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
 #define ck_average_pooling1d(...) \
@@ -395,8 +411,8 @@ typedef struct ck_global_pooling1d_options {
     bool keepdims; /* output (batch, 1, channels) */
     const char *name;
 } ck_global_pooling1d_options;
-ck_layer *ck_global_average_pooling1d_new(const ck_global_pooling1d_options *opts);
-ck_layer *ck_global_max_pooling1d_new(const ck_global_pooling1d_options *opts);
+CK_API ck_layer *ck_global_average_pooling1d_new(const ck_global_pooling1d_options *opts);
+CK_API ck_layer *ck_global_max_pooling1d_new(const ck_global_pooling1d_options *opts);
 #define ck_global_average_pooling1d(...) \
     ck_global_average_pooling1d_new(&(ck_global_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
 #define ck_global_max_pooling1d(...) \
@@ -404,24 +420,24 @@ ck_layer *ck_global_max_pooling1d_new(const ck_global_pooling1d_options *opts);
 /* ----------------- end of shape ... pooling layers ----------------- */
 
 /* Frees a layer that was never added to a model. */
-void ck_layer_free(ck_layer *layer);
+CK_API void ck_layer_free(ck_layer *layer);
 
-const char *ck_layer_name(const ck_layer *layer);
-const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense", ... */
-size_t ck_layer_count_params(const ck_layer *layer);
+CK_API const char *ck_layer_name(const ck_layer *layer);
+CK_API const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense", ... */
+CK_API size_t ck_layer_count_params(const ck_layer *layer);
 /* Output shape after build; dims[0] is CK_NONE (the batch). */
-ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
+CK_API ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
 /* Number of weights and access to weight i in Keras order (kernel, recurrent_kernel, bias). */
-int ck_layer_weight_count(const ck_layer *layer);
-ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view);
+CK_API int ck_layer_weight_count(const ck_layer *layer);
+CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view);
 /* Keras layer.trainable: a frozen layer's weights are non-trainable (fit
  * leaves them unchanged, the summary counts them as non-trainable, configs
  * save "trainable": false; a frozen BatchNormalization also normalizes with
  * its moving statistics during fit, as in Keras). Must be called before the
  * model is built: changing it afterwards fails with CK_ERR_STATE, since the
  * weights are already laid out. */
-ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable);
-bool ck_layer_is_trainable(const ck_layer *layer);
+CK_API ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable);
+CK_API bool ck_layer_is_trainable(const ck_layer *layer);
 
 /* ------------------------------------------------------------------ */
 /* Sequential model                                                    */
@@ -439,28 +455,38 @@ typedef struct ck_model_options {
     uint64_t seed;    /* seeds every initializer, dropout and shuffle; 0 is a valid seed */
     ck_keras_semantics semantics; /* how version-dependent names are read */
 } ck_model_options;
-ck_model *ck_sequential_new(const ck_model_options *opts);
+CK_API ck_model *ck_sequential_new(const ck_model_options *opts);
 #define ck_sequential(...) ck_sequential_new(&(ck_model_options){.ck_opts_ = 0, __VA_ARGS__})
-void ck_model_free(ck_model *model);
+CK_API void ck_model_free(ck_model *model);
 
 /* Appends a layer; the model takes ownership of it in every case.
  * Passing NULL (a failed constructor) returns that constructor's error. */
-ck_status ck_model_add(ck_model *model, ck_layer *layer);
+CK_API ck_status ck_model_add(ck_model *model, ck_layer *layer);
 /* Infers every shape from the input layer and creates the weights with their
  * initializers. Called implicitly by summary/predict/compile when possible. */
-ck_status ck_model_build(ck_model *model);
-bool ck_model_is_built(const ck_model *model);
+CK_API ck_status ck_model_build(ck_model *model);
+CK_API bool ck_model_is_built(const ck_model *model);
 
-const char *ck_model_name(const ck_model *model);
-int ck_model_layer_count(const ck_model *model); /* InputLayer not counted, as in Keras */
-ck_layer *ck_model_layer(ck_model *model, int index);
-ck_layer *ck_model_get_layer(ck_model *model, const char *name);
-size_t ck_model_count_params(const ck_model *model);
-size_t ck_model_count_trainable_params(const ck_model *model);
-size_t ck_model_count_non_trainable_params(const ck_model *model);
+CK_API const char *ck_model_name(const ck_model *model);
+CK_API int ck_model_layer_count(const ck_model *model); /* InputLayer not counted, as in Keras */
+CK_API ck_layer *ck_model_layer(ck_model *model, int index);
+CK_API ck_layer *ck_model_get_layer(ck_model *model, const char *name);
+CK_API size_t ck_model_count_params(const ck_model *model);
+CK_API size_t ck_model_count_trainable_params(const ck_model *model);
+CK_API size_t ck_model_count_non_trainable_params(const ck_model *model);
 /* Per-sample input and output shapes (batch axis excluded). */
-ck_status ck_model_input_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
-ck_status ck_model_output_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
+CK_API ck_status ck_model_input_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
+CK_API ck_status ck_model_output_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
+/* Keras model.compute_output_shape: the output shape for an input shape,
+ * both with the batch axis (open axes, CK_NONE, stay open). Needs a built
+ * model. */
+CK_API ck_status ck_model_compute_output_shape(const ck_model *model, int rank, const int64_t *dims,
+                                               int *out_rank, int64_t out_dims[CK_MAX_RANK]);
+/* The semantics the model was created or loaded with. */
+CK_API ck_keras_semantics ck_model_semantics(const ck_model *model);
+/* Reseeds the model's generator as ck_model_options.seed does: initial
+ * weights (when not built yet), dropout, noise and shuffling draw from it. */
+CK_API ck_status ck_model_set_seed(ck_model *model, uint64_t seed);
 
 typedef enum ck_summary_style {
     CK_SUMMARY_KERAS2 = 0, /* tf.keras <= 2.6 (style A), the default */
@@ -468,25 +494,25 @@ typedef enum ck_summary_style {
     CK_SUMMARY_KERAS2_13,  /* keras 2.13 - 2.15 (style C, memory sizes) */
     CK_SUMMARY_KERAS3      /* Keras 3 box table, 76 columns */
 } ck_summary_style;
-ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
+CK_API ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
 
 /* Inference. x holds batch samples of the model's input shape; y receives
  * batch samples of the output shape. */
-ck_status ck_model_predict(ck_model *model, const float *x, int64_t batch, float *y);
+CK_API ck_status ck_model_predict(ck_model *model, const float *x, int64_t batch, float *y);
 /* Same, for inputs whose open axes (e.g. timesteps) are given by x->dims.
  * On entry y->rank/dims describe the capacity of y->data (any shape of that
  * total size, e.g. rank 1); on return they hold the output shape. */
-ck_status ck_model_predict_tensor(ck_model *model, const ck_tensor *x, ck_tensor *y);
+CK_API ck_status ck_model_predict_tensor(ck_model *model, const ck_tensor *x, ck_tensor *y);
 
 /* Stateful recurrent layers: zero every carried state. */
-ck_status ck_model_reset_states(ck_model *model);
+CK_API ck_status ck_model_reset_states(ck_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Activations, usable on their own                                    */
 /* ------------------------------------------------------------------ */
 /* Applies a Keras activation in place over n values; softmax acts on
  * consecutive groups of `axis_len` values (axis_len = n for one vector). */
-ck_status ck_apply_activation(const char *name, float *x, size_t n, size_t axis_len);
+CK_API ck_status ck_apply_activation(const char *name, float *x, size_t n, size_t axis_len);
 
 #ifdef __cplusplus
 }

@@ -14,12 +14,12 @@ extern "C" {
  * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
  * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
  * compile_config when compiled, no optimizer state). */
-ck_status ck_model_save(ck_model *model, const char *path);
+CK_API ck_status ck_model_save(ck_model *model, const char *path);
 /* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a Keras 3 .keras zip.
  * hard_sigmoid and other version-dependent semantics follow keras_version.
  * A training_config ckeras cannot compile (e.g. a custom loss) leaves the
  * model loaded but uncompiled, like Keras's load_model(compile=False). */
-ck_status ck_model_load(const char *path, ck_model **model);
+CK_API ck_status ck_model_load(const char *path, ck_model **model);
 
 /* The file formats ckeras reads and writes, chosen by a file name's suffix
  * (ck_file_format_of) or, for CK_FORMAT_AUTO, as documented below. */
@@ -32,12 +32,12 @@ typedef enum ck_file_format {
     CK_FORMAT_NPY            /* .npy: a NumPy array (ck_npy_read, ck_npy_write), no model */
 } ck_file_format;
 /* The format a file name's suffix names; CK_FORMAT_AUTO for none. */
-ck_file_format ck_file_format_of(const char *path);
+CK_API ck_file_format ck_file_format_of(const char *path);
 /* ck_model_load / ck_model_save for a given format: a .json file gives a
  * model with freshly initialised weights; a .weights.h5 file saves the
  * weights only. CK_ERR_UNSUPPORTED for formats that hold no model. */
-ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
-ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
+CK_API ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
+CK_API ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
 
 typedef struct ck_weights_options {
     int ck_opts_;       /* internal: lets the constructor macros start with a designator */
@@ -45,31 +45,44 @@ typedef struct ck_weights_options {
     bool keras3_layout; /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
 } ck_weights_options;
 /* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5. */
-ck_status ck_model_save_weights_with(ck_model *model, const char *path,
-                                     const ck_weights_options *opts);
+CK_API ck_status ck_model_save_weights_with(ck_model *model, const char *path,
+                                            const ck_weights_options *opts);
 /* Loads weights of any supported layout into a built model; on any error the
  * model's weights are left unchanged. */
-ck_status ck_model_load_weights_with(ck_model *model, const char *path,
-                                     const ck_weights_options *opts);
+CK_API ck_status ck_model_load_weights_with(ck_model *model, const char *path,
+                                            const ck_weights_options *opts);
 #define ck_model_save_weights(model, path, ...) \
     ck_model_save_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
 #define ck_model_load_weights(model, path, ...) \
     ck_model_load_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* Architecture as Keras JSON (model.to_json()); free with ck_free(). */
-char *ck_model_to_json(ck_model *model);
+CK_API char *ck_model_to_json(ck_model *model);
 /* Builds a model from Keras JSON (model_config / to_json / config.json):
  * Sequential, or Functional models that are a single chain of layers.
  * Semantics follow the JSON's keras_version; without one, Keras 3 when the
  * JSON has Keras 3's "module" key, else Keras 2. */
-ck_status ck_model_from_json(const char *json, ck_model **model);
-void ck_free(void *ptr);
+CK_API ck_status ck_model_from_json(const char *json, ck_model **model);
+CK_API void ck_free(void *ptr);
 
 /* Reads one dataset of an HDF5 file ("/x", "/group/y"): any integer or
  * float type, converted to float32, rank 0..CK_MAX_RANK. out->data is
  * allocated (free with ck_free). The file is screened like a model file:
  * corrupt files, external and soft links are refused with an error. */
-ck_status ck_h5_read_array(const char *path, const char *dataset, ck_tensor *out);
+CK_API ck_status ck_h5_read_array(const char *path, const char *dataset, ck_tensor *out);
+
+/* Writes t as the float32 dataset `dataset` ("/y") of a new HDF5 file,
+ * replacing path atomically. */
+CK_API ck_status ck_h5_write_array(const char *path, const char *dataset, const ck_tensor *t);
+
+/* NumPy .npy arrays (format versions 1.0 to 3.0). Reading accepts float,
+ * signed and unsigned integer and bool dtypes in either byte order,
+ * converted to float32; C order only; rank 0..CK_MAX_RANK. out->data is
+ * allocated (free with ck_free). Pipes and devices are refused. */
+CK_API ck_status ck_npy_read(const char *path, ck_tensor *out);
+/* Writes t as a little-endian float32 .npy (version 1.0), replacing path
+ * atomically; t->rank may be 0..CK_MAX_RANK. */
+CK_API ck_status ck_npy_write(const char *path, const ck_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -53,11 +53,21 @@ typedef struct ck_compile_options {
     double huber_delta;     /* loss "huber": 0 means Keras's 1.0 */
     const char *metrics[8]; /* e.g. {"accuracy"}; NULL-terminated */
 } ck_compile_options;
-ck_status ck_model_compile_with(ck_model *model, const ck_compile_options *opts);
+CK_API ck_status ck_model_compile_with(ck_model *model, const ck_compile_options *opts);
 /* ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
  *                  .metrics = {"accuracy"}) */
 #define ck_model_compile(model, ...) \
     ck_model_compile_with((model), &(ck_compile_options){.ck_opts_ = 0, __VA_ARGS__})
+CK_API bool ck_model_is_compiled(const ck_model *model);
+/* The compile options in effect: the loss by its Keras function name, the
+ * optimizer by its Keras class name with every default filled in. The
+ * strings belong to the model until it is compiled again or freed.
+ * CK_ERR_STATE when the model is not compiled. */
+CK_API ck_status ck_model_get_compile_options(const ck_model *model, ck_compile_options *opts);
+/* The compiled metrics, in the order of ck_model_evaluate's values, by the
+ * names given to compile; NULL for an index out of range. */
+CK_API int ck_model_metric_count(const ck_model *model);
+CK_API const char *ck_model_metric_name(const ck_model *model, int index);
 
 /* Per-epoch results handed to callbacks. NAN where not computed. */
 typedef struct ck_epoch_logs {
@@ -95,22 +105,23 @@ typedef struct ck_fit_options {
 
 typedef struct ck_history ck_history;
 /* x: (N, ...) inputs; y: (N, ...) targets (class ids (N,) or (N,1) for sparse losses). */
-ck_status ck_model_fit_with(ck_model *model, const ck_tensor *x, const ck_tensor *y,
-                            const ck_fit_options *opts, ck_history **history);
+CK_API ck_status ck_model_fit_with(ck_model *model, const ck_tensor *x, const ck_tensor *y,
+                                   const ck_fit_options *opts, ck_history **history);
 #define ck_model_fit(model, x, y, history, ...) \
     ck_model_fit_with((model), (x), (y), &(ck_fit_options){.ck_opts_ = 0, __VA_ARGS__}, (history))
 
-int ck_history_epochs(const ck_history *history);
+CK_API int ck_history_epochs(const ck_history *history);
 /* key: "loss", "val_loss", a metric name or "val_" + metric name. */
-ck_status ck_history_get(const ck_history *history, const char *key, int epoch, double *value);
-void ck_history_free(ck_history *history);
+CK_API ck_status ck_history_get(const ck_history *history, const char *key, int epoch,
+                                double *value);
+CK_API void ck_history_free(ck_history *history);
 
 /* loss and one value per compiled metric (metrics may be NULL). */
-ck_status ck_model_evaluate(ck_model *model, const ck_tensor *x, const ck_tensor *y, int batch_size,
-                            double *loss, double *metrics);
+CK_API ck_status ck_model_evaluate(ck_model *model, const ck_tensor *x, const ck_tensor *y,
+                                   int batch_size, double *loss, double *metrics);
 /* One optimizer step on one batch; *loss (may be NULL) is the batch loss before the step. */
-ck_status ck_model_train_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
-                                  double *loss);
+CK_API ck_status ck_model_train_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
+                                         double *loss);
 
 #ifdef __cplusplus
 }

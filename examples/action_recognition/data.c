@@ -7,6 +7,8 @@
  * MediaPipe finds no hand. */
 #include "data.h"
 
+#include <ckeras.h>
+
 #include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
@@ -319,136 +321,17 @@ void ar_dataset_free(ar_dataset *d)
 }
 
 /* ------------------------------------------------------------ .npy files */
-static uint64_t read_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        unsigned char *grown = realloc(buf, cap * 2);
-        if (!grown)
-            free(buf);
-        buf = grown;
-        cap *= 2;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-/* The value text after 'key': in a .npy header dict, or NULL. */
-static const char *header_value(const char *header, const char *key)
-{
-    const char *p = strstr(header, key);
-    if (!p)
-        return NULL;
-    p = strchr(p + strlen(key), ':');
-    if (!p)
-        return NULL;
-    for (p++; *p == ' '; p++)
-        ;
-    return p;
-}
-
-/* Number of values a shape tuple such as "(1662,)" or "(1, 126)" holds. */
-static long shape_count(const char *p)
-{
-    if (!p || *p != '(')
-        return -1;
-    long count = 1;
-    for (p++; *p && *p != ')';) {
-        char *end;
-        long dim = strtol(p, &end, 10);
-        if (end == p || dim < 0 || (dim > 0 && count > 1000000000L / dim))
-            return -1;
-        count *= dim;
-        for (p = end; *p == ' ' || *p == ','; p++)
-            ;
-    }
-    return *p == ')' ? count : -1;
-}
-
-/* Reads a little-endian float32/float64 .npy array of exactly `want`
- * values (want = 0: any length, stored in *got). Returns 0 or -1. */
+/* Reads one frame file; *got is its number of values. Returns 0 or -1. */
 static int read_npy(const char *path, float **out, long *got)
 {
-    size_t len = 0;
-    unsigned char *buf = read_file(path, &len);
-    if (!buf) {
-        fprintf(stderr, "error: cannot read %s\n", path);
+    ck_tensor t;
+    if (ck_npy_read(path, &t) != CK_OK) {
+        fprintf(stderr, "error: %s\n", ck_last_error());
         return -1;
     }
-    int rc = -1;
-    const char *why = "not a .npy file";
-    if (len < 12 || memcmp(buf, "\x93NUMPY", 6) != 0 || buf[6] < 1 || buf[6] > 3)
-        goto done;
-    /* Version 1 has a 2-byte header length, later versions 4 bytes. */
-    size_t hlen_size = buf[6] == 1 ? 2 : 4;
-    size_t data_at = 8 + hlen_size + (size_t)read_le(buf + 8, (int)hlen_size);
-    why = "truncated header";
-    if (data_at > len)
-        goto done;
-    char header[1024];
-    size_t hl = data_at - 8 - hlen_size < sizeof header - 1 ? data_at - 8 - hlen_size
-                                                            : sizeof header - 1;
-    memcpy(header, buf + 8 + hlen_size, hl);
-    header[hl] = '\0';
-    const char *descr = header_value(header, "'descr'");
-    const char *order = header_value(header, "'fortran_order'");
-    long count = shape_count(header_value(header, "'shape'"));
-    int width = descr && strncmp(descr, "'<f4'", 5) == 0   ? 4
-                : descr && strncmp(descr, "'<f8'", 5) == 0 ? 8
-                                                           : 0;
-    why = "only little-endian float32/float64 arrays are supported";
-    if (!width)
-        goto done;
-    why = "Fortran-ordered or malformed header";
-    if (!order || strncmp(order, "False", 5) != 0 || count < 0)
-        goto done;
-    why = "data size does not match the shape";
-    if ((len - data_at) != (size_t)count * (size_t)width)
-        goto done;
-    *out = malloc(sizeof(float) * (size_t)(count ? count : 1));
-    why = "out of memory";
-    if (!*out)
-        goto done;
-    for (long i = 0; i < count; i++) {
-        uint64_t bits = read_le(buf + data_at + (size_t)i * (size_t)width, width);
-        if (width == 4) {
-            uint32_t b32 = (uint32_t)bits;
-            float v;
-            memcpy(&v, &b32, sizeof v);
-            (*out)[i] = v;
-        } else {
-            double v;
-            memcpy(&v, &bits, sizeof v);
-            (*out)[i] = (float)v;
-        }
-    }
-    *got = count;
-    rc = 0;
-done:
-    if (rc != 0)
-        fprintf(stderr, "error: %s: %s\n", path, why);
-    free(buf);
-    return rc;
+    *out = t.data;
+    *got = (long)ck_tensor_size(&t);
+    return 0;
 }
 
 /* ------------------------------------------------------------ directories */
@@ -572,7 +455,7 @@ static int load_sequence(ar_dataset *d, int *cap, const char *seq_dir, int label
         if (got != d->features || got == 0) {
             fprintf(stderr, "error: %s has %ld values, expected %d features\n", path, got,
                     d->features);
-            free(v);
+            ck_free(v);
             goto done;
         }
         if (d->n == *cap) {
@@ -585,14 +468,14 @@ static int load_sequence(ar_dataset *d, int *cap, const char *seq_dir, int label
                 d->label = lab;
             if (!x || !lab) {
                 fprintf(stderr, "error: out of memory reading %s\n", seq_dir);
-                free(v);
+                ck_free(v);
                 goto done;
             }
             *cap = grown_cap;
         }
         memcpy(d->x + (size_t)d->n * seq_size(d) + (size_t)t * (size_t)d->features, v,
                sizeof(float) * (size_t)d->features);
-        free(v);
+        ck_free(v);
     }
     d->label[d->n++] = label;
     rc = 0;

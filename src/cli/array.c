@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A model file (HDF5 or .keras) where an array is expected: the HDF5
@@ -33,7 +34,7 @@ static char *spec_file(const char *spec)
 {
     const char *colon = dataset_part(spec);
     size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-    char *file = ck_alloc(n + 1, 1);
+    char *file = calloc(n + 1, 1);
     if (file)
         memcpy(file, spec, n);
     return file;
@@ -65,10 +66,19 @@ int cli_read_array(const char *spec, const char *what, ck_tensor *out)
     if (rc == CLI_OK && (out->rank < 1 || out->dims[0] < 1))
         rc = cli_error(CLI_FAIL, "%s (%s) has no samples: the first axis is the batch", what, spec);
     if (rc != CLI_OK) {
-        free(out->data);
+        ck_free(out->data);
         out->data = NULL;
     }
     return rc;
+}
+
+/* Both paths name the same existing file (device and inode, so symbolic
+ * and hard links count). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n)
@@ -78,20 +88,14 @@ int cli_check_output_distinct(const char *output, const char *const *inputs, int
             continue;
         char *file = spec_file(inputs[i]);
         if (!file)
-            return cli_lib_error(output);
-        bool same = ck_io_same_file(output, file);
+            return cli_no_memory();
+        bool same = same_file(output, file);
         free(file);
         if (same)
             return cli_error(CLI_USAGE, "-o %s is also an input (%s): write to another file",
                              output, inputs[i]);
     }
     return CLI_OK;
-}
-
-static ck_status write_y(hid_t file, void *ctx)
-{
-    const ck_tensor *t = ctx;
-    return ck_h5_write_floats(file, "y", t->rank, t->dims, t->data);
 }
 
 /* Arrays are written as .npy or as the dataset /y of an HDF5 file. */
@@ -117,14 +121,6 @@ int cli_write_array(const char *path, const ck_tensor *t)
         return rc;
     bool npy;
     is_array_output(path, &npy);
-    ck_status st;
-    if (npy) {
-        st = ck_npy_write(path, t);
-    } else {
-        ck_h5_quiet q;
-        ck_h5_quiet_begin(&q);
-        st = ck_io_atomic_h5(path, write_y, (void *)t);
-        ck_h5_quiet_end(&q);
-    }
+    ck_status st = npy ? ck_npy_write(path, t) : ck_h5_write_array(path, "y", t);
     return st == CK_OK ? CLI_OK : cli_lib_error(path);
 }

@@ -2,9 +2,7 @@
 #ifndef CK_CLI_H
 #define CK_CLI_H
 
-#include "ck_internal.h"
-#include "ck_io.h"
-#include "ck_npy.h"
+#include "ckeras.h"
 
 /* Exit statuses. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -15,6 +13,8 @@ int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Same, with the library's message (ck_last_error), prefixed by `subject`
  * (a path or an argument name) unless the message already names it. */
 int cli_lib_error(const char *subject);
+/* cli_error for a failed allocation. */
+int cli_no_memory(void);
 /* The recorded message, "" if none. */
 const char *cli_error_message(void);
 
@@ -79,7 +79,7 @@ int cli_take_operands(const cli_command *cmd, const cli_args *args, const char *
 /* ---- array.c ---- */
 /* Reads an array given as FILE.npy or FILE.h5:/dataset; `what` names the
  * argument in messages ("INPUT", "--x"). Rank >= 1 with at least one
- * sample. Free out->data with free(). */
+ * sample. Free out->data with ck_free(). */
 int cli_read_array(const char *spec, const char *what, ck_tensor *out);
 /* Usage error unless path ends in .npy, .h5 or .hdf5. */
 int cli_check_array_output(const char *path);

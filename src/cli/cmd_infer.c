@@ -20,7 +20,7 @@ static const struct {
  * table for Keras 3 files, tf.keras 2's otherwise. */
 static int parse_style(const char *name, const ck_model *m, ck_summary_style *out)
 {
-    *out = m && m->semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
+    *out = m && ck_model_semantics(m) == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
     if (!name)
         return CLI_OK;
     for (size_t i = 0; i < sizeof summary_styles / sizeof summary_styles[0]; i++)
@@ -88,9 +88,9 @@ static int predict_array(ck_model *m, const cli_args *a, const ck_tensor *x)
     if (rc != CLI_OK)
         return rc;
     size_t n = ck_tensor_size(&y);
-    y.data = n ? ck_alloc(n, sizeof(float)) : NULL;
+    y.data = n ? calloc(n, sizeof(float)) : NULL;
     if (!y.data)
-        return n ? cli_lib_error("INPUT") : cli_error(CLI_FAIL, "the model output is empty");
+        return n ? cli_no_memory() : cli_error(CLI_FAIL, "the model output is empty");
     rc = predict_batches(m, x, &y, a->batch_size ? a->batch_size : DEFAULT_BATCH);
     if (rc == CLI_OK && a->output)
         rc = cli_write_array(a->output, &y);
@@ -122,7 +122,7 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
     rc = cli_read_array(ops[1], "INPUT", &x);
     if (rc == CLI_OK) {
         rc = predict_array(m, a, &x);
-        free(x.data);
+        ck_free(x.data);
     }
     ck_model_free(m);
     return rc;
@@ -135,9 +135,9 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
 static int write_keras3(ck_model *m, const char *out, const char *const *inputs, int n_inputs)
 {
     size_t stem = strlen(out) - strlen(".weights.h5");
-    char *json_path = ck_alloc(stem + sizeof ".json", 1);
+    char *json_path = malloc(stem + sizeof ".json");
     if (!json_path)
-        return cli_lib_error(NULL);
+        return cli_no_memory();
     memcpy(json_path, out, stem);
     memcpy(json_path + stem, ".json", sizeof ".json");
     int rc = cli_check_output_distinct(json_path, inputs, n_inputs);

@@ -8,78 +8,26 @@
 
 #define DEFAULT_BATCH 32
 
-/* The compile settings in effect and the metric names to print. Strings
- * point into `config` (the model's training config) or `metrics_text`. */
+/* The compile settings fit and evaluate use; metric names point into
+ * metrics_text (--metrics) or the loaded model. */
 typedef struct train_setup {
-    bool recompile;
     ck_compile_options opts;
-    const char *metric_names[CLI_MAX_METRICS];
     int n_metrics;
-    cJSON *config;
     char *metrics_text;
 } train_setup;
 
-static void setup_free(train_setup *s)
-{
-    cJSON_Delete(s->config);
-    free(s->metrics_text);
-}
-
-/* A Keras loss or metric entry: "name", {"config": {"name": ...}} or
- * {"class_name": ...}; NULL when it is none of these. */
-static const char *entry_name(const cJSON *e)
-{
-    if (cJSON_IsString(e))
-        return e->valuestring;
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(e, "config"), "name");
-    if (cJSON_IsString(name))
-        return name->valuestring;
-    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(e, "class_name");
-    return cJSON_IsString(cls) ? cls->valuestring : NULL;
-}
-
-/* Keras 2 nests metric lists per output ([["accuracy"]]); flatten them. */
-static void collect_metrics(const cJSON *list, train_setup *s)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, list)
-    {
-        if (cJSON_IsArray(e)) {
-            collect_metrics(e, s);
-        } else if (s->n_metrics < CLI_MAX_METRICS && entry_name(e)) {
-            s->metric_names[s->n_metrics++] = entry_name(e);
-        }
-    }
-}
-
-/* from_logits of a Keras loss entry ({"config": {"from_logits": true}}). */
-static bool entry_from_logits(const cJSON *e)
-{
-    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(e, "config");
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "from_logits"));
-}
-
 static int split_metrics(const char *text, train_setup *s)
 {
-    s->metrics_text = ck_strdup(text);
+    s->metrics_text = strdup(text);
     if (!s->metrics_text)
-        return cli_lib_error(NULL);
+        return cli_no_memory();
     char *save = NULL;
     for (char *tok = strtok_r(s->metrics_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (s->n_metrics == CLI_MAX_METRICS)
             return cli_error(CLI_USAGE, "--metrics: at most %d metrics", CLI_MAX_METRICS);
-        s->metric_names[s->n_metrics++] = tok;
+        s->opts.metrics[s->n_metrics++] = tok;
     }
     return CLI_OK;
-}
-
-/* The optimizer class of the file's training config, NULL if none. */
-static const char *file_optimizer(const cJSON *config)
-{
-    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(config, "optimizer_config");
-    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(oc, "class_name");
-    return cJSON_IsString(cls) ? cls->valuestring : entry_name(oc);
 }
 
 /* Keras refuses an argument its optimizer class does not have. */
@@ -112,9 +60,9 @@ static int check_optimizer_options(const cli_args *a, const char *optimizer)
 
 /* --optimizer, else the file's optimizer class, else Keras's compile()
  * default; the hyperparameters not given take Keras defaults. */
-static int set_optimizer(const cli_args *a, const cJSON *config, ck_optimizer_options *o)
+static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optimizer_options *o)
 {
-    o->name = a->optimizer ? a->optimizer : file_optimizer(config);
+    o->name = a->optimizer ? a->optimizer : file_optimizer;
     if (!o->name)
         o->name = "rmsprop";
     int rc = check_optimizer_options(a, o->name);
@@ -140,34 +88,33 @@ static int set_optimizer(const cli_args *a, const cJSON *config, ck_optimizer_op
 static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
 {
     memset(s, 0, sizeof *s);
-    s->config = ck_train_config_to_json(m);
-    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(s->config, "loss");
-    s->recompile = !m->train || a->compile_given;
-    if (cli_given(a, "seed")) {
-        m->seed = (uint64_t)a->seed;
-        ck_rng_seed(&m->rng, m->seed);
-    }
-    if (a->metrics) {
-        int rc = split_metrics(a->metrics, s);
+    /* The strings of `file` live until the compile below replaces them. */
+    ck_compile_options file = {0};
+    bool compiled = ck_model_is_compiled(m);
+    if (compiled && ck_model_get_compile_options(m, &file) != CK_OK)
+        return cli_lib_error(NULL);
+    if (cli_given(a, "seed"))
+        ck_model_set_seed(m, (uint64_t)a->seed);
+    if (!compiled || a->compile_given) {
+        int rc = a->metrics ? split_metrics(a->metrics, s) : CLI_OK;
         if (rc != CLI_OK)
             return rc;
-    } else {
-        collect_metrics(cJSON_GetObjectItemCaseSensitive(s->config, "metrics"), s);
+        if (!a->metrics)
+            memcpy(s->opts.metrics, file.metrics, sizeof file.metrics);
+        s->opts.loss = a->loss ? a->loss : file.loss;
+        if (!s->opts.loss)
+            return cli_error(CLI_USAGE,
+                             "--loss is required: model %s has no training configuration",
+                             ck_model_name(m));
+        /* The file's loss keeps its from_logits unless --loss replaces it. */
+        s->opts.from_logits = a->from_logits || (!a->loss && file.from_logits);
+        rc = set_optimizer(a, file.optimizer.name, &s->opts.optimizer);
+        if (rc != CLI_OK)
+            return rc;
+        if (ck_model_compile_with(m, &s->opts) != CK_OK)
+            return cli_lib_error(NULL);
     }
-    if (!s->recompile)
-        return CLI_OK;
-    s->opts.loss = a->loss ? a->loss : entry_name(loss);
-    if (!s->opts.loss)
-        return cli_error(CLI_USAGE, "--loss is required: model %s has no training configuration",
-                         ck_model_name(m));
-    /* The file's loss keeps its from_logits unless --loss replaces it. */
-    s->opts.from_logits = a->from_logits || (!a->loss && entry_from_logits(loss));
-    for (int i = 0; i < s->n_metrics; i++)
-        s->opts.metrics[i] = s->metric_names[i];
-    int rc = set_optimizer(a, s->config, &s->opts.optimizer);
-    if (rc != CLI_OK)
-        return rc;
-    return ck_model_compile_with(m, &s->opts) == CK_OK ? CLI_OK : cli_lib_error(NULL);
+    return CLI_OK;
 }
 
 /* Reads --x and --y and checks them against the model and each other. */
@@ -184,8 +131,8 @@ static int read_xy(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
         rc = cli_error(CLI_FAIL, "--y has %lld samples but --x has %lld", (long long)y->dims[0],
                        (long long)x->dims[0]);
     if (rc != CLI_OK) {
-        free(x->data);
-        free(y->data);
+        ck_free(x->data);
+        ck_free(y->data);
         x->data = y->data = NULL;
     }
     return rc;
@@ -209,12 +156,12 @@ static int start_training(const cli_command *cmd, const cli_args *a, ck_model **
     if (rc == CLI_OK) {
         rc = prepare_training(*m, a, s);
         if (rc != CLI_OK) {
-            free(x->data);
-            free(y->data);
+            ck_free(x->data);
+            ck_free(y->data);
         }
     }
     if (rc != CLI_OK) {
-        setup_free(s);
+        free(s->metrics_text);
         ck_model_free(*m);
     }
     return rc;
@@ -222,9 +169,9 @@ static int start_training(const cli_command *cmd, const cli_args *a, ck_model **
 
 static void finish_training(ck_model *m, ck_tensor *x, ck_tensor *y, train_setup *s)
 {
-    free(x->data);
-    free(y->data);
-    setup_free(s);
+    ck_free(x->data);
+    ck_free(y->data);
+    free(s->metrics_text);
     ck_model_free(m);
 }
 
@@ -281,8 +228,8 @@ int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
         rc = cli_lib_error(NULL);
     } else {
         printf("loss: %.9g\n", loss);
-        for (int i = 0; i < s.n_metrics; i++)
-            printf("%s: %.9g\n", s.metric_names[i], metrics[i]);
+        for (int i = 0; i < ck_model_metric_count(m); i++)
+            printf("%s: %.9g\n", ck_model_metric_name(m, i), metrics[i]);
     }
     finish_training(m, &x, &y, &s);
     return rc;

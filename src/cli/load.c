@@ -30,47 +30,30 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
     return CLI_OK;
 }
 
-static void format_tensor_shape(const ck_tensor *t, char *buf, size_t len)
-{
-    ck_shape s = {.rank = t->rank};
-    memcpy(s.dims, t->dims, sizeof s.dims);
-    ck_shape_format(&s, buf, len);
-}
-
 int cli_check_input(ck_model *m, const ck_tensor *x, const char *what)
 {
-    ck_shape want = {0};
-    int64_t dims[CK_MAX_RANK];
-    if (ck_model_input_shape(m, &want.rank, dims) != CK_OK)
+    int64_t sample[CK_MAX_RANK], want[CK_MAX_RANK] = {CK_NONE};
+    int rank;
+    if (ck_model_input_shape(m, &rank, sample) != CK_OK)
         return cli_lib_error(NULL);
     /* Prepend the batch axis so the message reads like Keras. */
-    want.dims[0] = CK_NONE;
-    memcpy(want.dims + 1, dims, sizeof(int64_t) * (size_t)want.rank);
-    want.rank++;
-    bool fits = x->rank == want.rank;
+    memcpy(want + 1, sample, sizeof(int64_t) * (size_t)rank);
+    rank++;
+    bool fits = x->rank == rank;
     for (int i = 1; fits && i < x->rank; i++)
-        fits = want.dims[i] < 0 || want.dims[i] == x->dims[i];
+        fits = want[i] < 0 || want[i] == x->dims[i];
     if (fits)
         return CLI_OK;
     char got_s[128], want_s[128];
-    format_tensor_shape(x, got_s, sizeof got_s);
-    ck_shape_format(&want, want_s, sizeof want_s);
+    ck_shape_string(x->rank, x->dims, got_s, sizeof got_s);
+    ck_shape_string(rank, want, want_s, sizeof want_s);
     return cli_error(CLI_FAIL, "%s has shape %s but model %s expects %s", what, got_s,
                      ck_model_name(m), want_s);
 }
 
 int cli_output_shape(ck_model *m, const ck_tensor *x, ck_tensor *y)
 {
-    ck_shape s = {.rank = x->rank};
-    memcpy(s.dims, x->dims, sizeof s.dims);
-    for (int i = 0; i < m->n_layers; i++) {
-        ck_shape next;
-        ck_layer *l = m->layers[i];
-        if (l->ops->output_shape(l, &s, &next) != CK_OK)
-            return cli_lib_error(NULL);
-        s = next;
-    }
-    y->rank = s.rank;
-    memcpy(y->dims, s.dims, sizeof y->dims);
+    if (ck_model_compute_output_shape(m, x->rank, x->dims, &y->rank, y->dims) != CK_OK)
+        return cli_lib_error(NULL);
     return CLI_OK;
 }

@@ -2,7 +2,6 @@
  * Every failure ends as exactly one "ckeras: error: ..." line on stderr. */
 #include "cli.h"
 
-#include <hdf5.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -44,6 +43,11 @@ int cli_lib_error(const char *subject)
     if (!subject || strstr(msg, subject))
         return cli_error(CLI_FAIL, "%s", msg);
     return cli_error(CLI_FAIL, "%s: %s", subject, msg);
+}
+
+int cli_no_memory(void)
+{
+    return cli_error(CLI_FAIL, "out of memory");
 }
 
 const char *cli_error_message(void)
@@ -139,8 +143,6 @@ static void print_error_line(void)
 
 int main(int argc, char **argv)
 {
-    /* HDF5 prints its own error stack by default; ours is one line. */
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc = run(argc, argv);
     /* ferror: a write that failed earlier (fit flushes every line). */
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)

@@ -50,8 +50,6 @@ typedef struct ck_shape {
 } ck_shape;
 /* Product of dims[1..]; 0 if any of them is open. */
 size_t ck_shape_sample_size(const ck_shape *s);
-/* Product of all dims of a concrete tensor. */
-size_t ck_tensor_size(const ck_tensor *t);
 /* Formats "(None, 5, 64)" as Keras prints a shape tuple. */
 void ck_shape_format(const ck_shape *s, char *buf, size_t len);
 bool ck_shape_equal(const ck_shape *a, const ck_shape *b);
@@ -308,6 +306,9 @@ ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy);
 /* Unique default name for a layer within the model ("lstm", "lstm_1", ...). */
 void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t len);
+/* The output shape for an input shape (batch axis included), through
+ * every layer's output_shape. */
+ck_status ck_model_shape_for(const ck_model *m, const ck_shape *in, ck_shape *out);
 /* Replaces the training state, freeing the old one through its hooks. */
 void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks);
 

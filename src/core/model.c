@@ -533,3 +533,47 @@ ck_status ck_model_output_shape(const ck_model *m, int *rank, int64_t dims[CK_MA
     copy_sample_shape(&m->layers[m->n_layers - 1]->out_shape, rank, dims);
     return CK_OK;
 }
+
+ck_status ck_model_shape_for(const ck_model *m, const ck_shape *in, ck_shape *out)
+{
+    ck_shape shape = *in;
+    for (int i = 0; i < m->n_layers; i++) {
+        ck_shape next;
+        CK_TRY(m->layers[i]->ops->output_shape(m->layers[i], &shape, &next));
+        shape = next;
+    }
+    *out = shape;
+    return CK_OK;
+}
+
+ck_status ck_model_compute_output_shape(const ck_model *m, int rank, const int64_t *dims,
+                                        int *out_rank, int64_t out_dims[CK_MAX_RANK])
+{
+    if (!m || !dims || !out_rank || !out_dims)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_compute_output_shape: NULL argument");
+    if (!m->built)
+        return ck_error(CK_ERR_STATE, "model %s is not built", m->name);
+    if (rank < 1 || rank > CK_MAX_RANK)
+        return ck_error(CK_ERR_SHAPE, "ck_model_compute_output_shape: rank %d is not in 1..%d",
+                        rank, CK_MAX_RANK);
+    ck_shape in = {.rank = rank}, out;
+    memcpy(in.dims, dims, (size_t)rank * sizeof *dims);
+    CK_TRY(ck_model_shape_for(m, &in, &out));
+    *out_rank = out.rank;
+    memcpy(out_dims, out.dims, sizeof out.dims);
+    return CK_OK;
+}
+
+ck_keras_semantics ck_model_semantics(const ck_model *m)
+{
+    return m ? m->semantics : CK_KERAS2;
+}
+
+ck_status ck_model_set_seed(ck_model *m, uint64_t seed)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_set_seed: model is NULL");
+    m->seed = seed;
+    ck_rng_seed(&m->rng, seed);
+    return CK_OK;
+}

@@ -47,6 +47,14 @@ void ck_shape_format(const ck_shape *s, char *buf, size_t len)
         snprintf(buf + used, len - used, s->rank == 1 ? ",)" : ")");
 }
 
+void ck_shape_string(int rank, const int64_t *dims, char *buf, size_t len)
+{
+    ck_shape s = {.rank = rank < 0 ? 0 : rank > CK_MAX_RANK ? CK_MAX_RANK : rank};
+    if (dims)
+        memcpy(s.dims, dims, (size_t)s.rank * sizeof *dims);
+    ck_shape_format(&s, buf, len);
+}
+
 bool ck_shape_equal(const ck_shape *a, const ck_shape *b)
 {
     return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) == 0;

@@ -1,5 +1,5 @@
-/* NumPy .npy arrays (format versions 1.0, 2.0 and 3.0), converted to and
- * from float32. Internal to ckeras: used by the command-line tool and tests. */
+/* NumPy .npy arrays: the parser behind the public ck_npy_read, exposed for
+ * the fuzzer and the tests. */
 #ifndef CK_NPY_H
 #define CK_NPY_H
 
@@ -17,14 +17,6 @@
  * out->data is allocated (release with ck_npy_free); on failure *out is
  * zeroed. Never reads outside buf[0..len). */
 ck_status ck_npy_parse(const void *buf, size_t len, ck_tensor *out);
-
-/* Reads a .npy file with ck_npy_parse; errors name the path. The data is
- * read only when the file's size is the one its header implies. */
-ck_status ck_npy_read(const char *path, ck_tensor *out);
-
-/* Writes t as a little-endian float32 .npy (version 1.0, header padded to
- * 64 bytes) atomically (ck_io_atomic_file). t->rank may be 0..CK_MAX_RANK. */
-ck_status ck_npy_write(const char *path, const ck_tensor *t);
 
 /* Frees the data of a tensor filled by ck_npy_parse/ck_npy_read. */
 void ck_npy_free(ck_tensor *t);

@@ -139,13 +139,6 @@ bool ck_str_ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-bool ck_io_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Only regular files are read: their size is known up front, whereas a
  * device such as /dev/zero never ends and would exhaust memory. */
 ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size)

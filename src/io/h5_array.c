@@ -1,7 +1,7 @@
 /* One numeric dataset of any HDF5 file as a float32 array: the reader
- * behind FILE.h5:/dataset arguments (ckeras tool, examples). It goes
+ * behind FILE.h5:/dataset arguments (ckeras tool, examples), which goes
  * through the same screening as model files, since such a file is just as
- * untrusted. */
+ * untrusted; and the writer of a one-dataset file. */
 #include "ck_io.h"
 
 #include <stdlib.h>
@@ -105,5 +105,27 @@ ck_status ck_h5_read_array(const char *path, const char *dataset, ck_tensor *out
         free(out->data);
         memset(out, 0, sizeof *out);
     }
+    return st;
+}
+
+typedef struct array_job {
+    const char *dataset;
+    const ck_tensor *t;
+} array_job;
+
+static ck_status write_array(hid_t file, void *ctx)
+{
+    const array_job *job = ctx;
+    return ck_h5_write_floats(file, job->dataset, job->t->rank, job->t->dims, job->t->data);
+}
+
+ck_status ck_h5_write_array(const char *path, const char *dataset, const ck_tensor *t)
+{
+    if (!path || !dataset || !t || (!t->data && ck_tensor_size(t) > 0))
+        return ck_error(CK_ERR_ARGUMENT, "ck_h5_write_array: NULL argument");
+    ck_h5_quiet q;
+    ck_h5_quiet_begin(&q);
+    ck_status st = ck_io_atomic_h5(path, write_array, &(array_job){dataset, t});
+    ck_h5_quiet_end(&q);
     return st;
 }

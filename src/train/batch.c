@@ -33,13 +33,9 @@ ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_te
                          const ck_tensor *y, const char *what, ck_layout *lay)
 {
     CK_TRY(check_shapes(m, x, y, what));
-    ck_shape shape = {.rank = x->rank};
-    memcpy(shape.dims, x->dims, sizeof shape.dims);
-    for (int i = 0; i < m->n_layers; i++) {
-        ck_shape out;
-        CK_TRY(m->layers[i]->ops->output_shape(m->layers[i], &shape, &out));
-        shape = out;
-    }
+    ck_shape in = {.rank = x->rank}, shape;
+    memcpy(in.dims, x->dims, sizeof in.dims);
+    CK_TRY(ck_model_shape_for(m, &in, &shape));
     size_t n = (size_t)x->dims[0], out_sample = ck_shape_sample_size(&shape);
     lay->x_sample = ck_tensor_size(x) / n;
     lay->y_sample = ck_tensor_size(y) / n;

@@ -102,3 +102,37 @@ ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s)
     *s = m->train;
     return CK_OK;
 }
+
+bool ck_model_is_compiled(const ck_model *m)
+{
+    return ck_train_state_of(m) != NULL;
+}
+
+ck_status ck_model_get_compile_options(const ck_model *m, ck_compile_options *out)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    if (!out)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_get_compile_options: NULL argument");
+    if (!s)
+        return ck_error(CK_ERR_STATE, "ck_model_get_compile_options: model %s is not compiled",
+                        m ? m->name : "(NULL)");
+    *out = (ck_compile_options){.optimizer = s->opt.o,
+                                .loss = ck_loss_name(&s->loss),
+                                .from_logits = s->loss.from_logits,
+                                .huber_delta = s->loss.kind == CK_LOSS_HUBER ? s->loss.delta : 0};
+    for (int k = 0; k < s->n_metrics; k++)
+        out->metrics[k] = s->metric_names[k];
+    return CK_OK;
+}
+
+int ck_model_metric_count(const ck_model *m)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    return s ? s->n_metrics : 0;
+}
+
+const char *ck_model_metric_name(const ck_model *m, int index)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    return s && index >= 0 && index < s->n_metrics ? s->metric_names[index] : NULL;
+}
