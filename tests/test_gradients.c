@@ -1,9 +1,7 @@
-/* Backward passes against central finite differences. The objective is
- * L = sum(r * output) for a fixed random r, so dL/d(output) = r. The
- * model's RNG is rewound before every forward, so dropout masks stay
- * fixed while the numeric side perturbs one value at a time. */
+/* Backward passes against central finite differences (ck_gradcheck.h):
+ * Dense, LSTM, weightless layers, Dropout and a stack. */
+#include "ck_gradcheck.h"
 #include "ck_test.h"
-#include "ck_internal.h"
 
 #include <string.h>
 
@@ -11,125 +9,54 @@
 #define H 1e-3
 #define TOL 1e-2
 
-typedef struct probe {
-    ck_model *m;
-    ck_tensor x;
-    float *r;    /* dL/d(output) */
-    ck_rng rng0; /* RNG state before the forward */
-} probe;
-
 static void fill(float *v, size_t n, ck_rng *rng, double lo, double hi)
 {
     for (size_t i = 0; i < n; i++)
         v[i] = (float)(lo + (hi - lo) * ck_rng_uniform(rng));
 }
 
-static const ck_tensor *forward(probe *p)
+/* A training forward from the probe's generator state. */
+static const ck_tensor *forward(ck_fd *p)
 {
-    p->m->rng = p->rng0;
+    p->m->rng = p->rng;
     ck_assert_ok(ck_model_forward(p->m, &p->x, true));
     return &p->m->act_views[p->m->n_layers - 1];
 }
 
-static double objective(probe *p)
+/* Builds the model and draws x and r. */
+static ck_fd *probe_new(ck_model *m, int rank, const int64_t *dims, uint64_t seed)
 {
-    const ck_tensor *y = forward(p);
-    double s = 0;
-    for (size_t i = 0; i < ck_tensor_size(y); i++)
-        s += (double)p->r[i] * y->data[i];
-    return s;
-}
-
-/* Relative error of two gradient vectors, as a norm ratio. */
-static double rel_error(const double *a, const double *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff += (a[i] - b[i]) * (a[i] - b[i]);
-        scale += fmax(a[i] * a[i], b[i] * b[i]);
-    }
-    ck_assert_msg(scale > 1e-10, "gradient is identically zero");
-    return sqrt(diff / scale);
-}
-
-static double numeric(probe *p, float *v)
-{
-    float saved = *v;
-    *v = saved + (float)H;
-    double lp = objective(p);
-    *v = saved - (float)H;
-    double lm = objective(p);
-    *v = saved;
-    return (lp - lm) / (2 * H);
-}
-
-/* Builds the model, draws x and r, and runs the analytic backward. */
-static probe *probe_new(ck_model *m, int rank, const int64_t *dims, uint64_t seed)
-{
-    probe *p = calloc(1, sizeof *p);
+    ck_fd *p = calloc(1, sizeof *p);
     ck_rng rng;
     ck_rng_seed(&rng, seed);
     ck_assert_ok(ck_model_build(m));
-    p->m = m;
-    p->x.rank = rank;
+    *p = (ck_fd){.m = m, .x = {.rank = rank}, .rng = m->rng, .training = true, .h = H};
     memcpy(p->x.dims, dims, sizeof(int64_t) * (size_t)rank);
     p->x.data = malloc(ck_tensor_size(&p->x) * sizeof(float));
     fill(p->x.data, ck_tensor_size(&p->x), &rng, -1, 1);
-    p->rng0 = m->rng;
     const ck_tensor *y = forward(p);
-    p->r = malloc(ck_tensor_size(y) * sizeof(float));
-    fill(p->r, ck_tensor_size(y), &rng, -1, 1);
+    float *r = malloc(ck_tensor_size(y) * sizeof(float));
+    fill(r, ck_tensor_size(y), &rng, -1, 1);
+    p->r = r;
     return p;
 }
 
-static void probe_free(probe *p)
+static void probe_free(ck_fd *p)
 {
     ck_model_free(p->m);
     free(p->x.data);
-    free(p->r);
+    free((float *)p->r);
     free(p);
 }
 
-static void check_weights(probe *p, const char *what)
+static void check_weights(ck_fd *p, const char *what)
 {
-    ck_model *m = p->m;
-    const ck_tensor *y = forward(p);
-    ck_tensor dy = *y;
-    dy.data = p->r;
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    ck_assert_ok(ck_model_backward(m, &dy));
-    size_t n = m->n_trainable;
-    double *a = malloc(n * sizeof *a), *num = malloc(n * sizeof *num);
-    for (size_t i = 0; i < n; i++)
-        a[i] = m->grads[i];
-    for (size_t i = 0; i < n; i++)
-        num[i] = numeric(p, &m->params[i]);
-    double err = rel_error(a, num, n);
-    ck_assert_msg(err < TOL, "%s: weight gradient relative error %g", what, err);
-    free(a);
-    free(num);
+    ck_fd_check_weights(p, what, TOL);
 }
 
-/* Input gradient of the first layer, through its own backward. */
-static void check_input(probe *p, const char *what)
+static void check_input(ck_fd *p, const char *what)
 {
-    ck_layer *l = p->m->layers[0];
-    const ck_tensor *y = forward(p);
-    ck_tensor dy = *y, dx = p->x;
-    dy.data = p->r;
-    size_t n = ck_tensor_size(&p->x);
-    dx.data = malloc(n * sizeof(float));
-    ck_assert_ok(l->ops->backward(l, &p->x, y, &dy, &dx));
-    double *a = malloc(n * sizeof *a), *num = malloc(n * sizeof *num);
-    for (size_t i = 0; i < n; i++)
-        a[i] = dx.data[i];
-    for (size_t i = 0; i < n; i++)
-        num[i] = numeric(p, &p->x.data[i]);
-    double err = rel_error(a, num, n);
-    ck_assert_msg(err < TOL, "%s: input gradient relative error %g", what, err);
-    free(dx.data);
-    free(a);
-    free(num);
+    ck_fd_check_input(p, what, TOL);
 }
 
 static ck_model *single(ck_layer *input, ck_layer *layer)
@@ -149,7 +76,7 @@ START_TEST(dense_2d)
 {
     const char *act = dense_acts[_i % N_DENSE_ACTS];
     bool no_bias = _i >= N_DENSE_ACTS;
-    probe *p = probe_new(single(ck_input(5),
+    ck_fd *p = probe_new(single(ck_input(5),
                                 ck_dense(.units = 4, .activation = act, .no_bias = no_bias,
                                          .bias_initializer = CK_INIT("random_uniform"))),
                          2, (int64_t[]){3, 5}, 100 + (uint64_t)_i);
@@ -162,7 +89,7 @@ END_TEST
 START_TEST(dense_3d)
 {
     const char *act = dense_acts[_i];
-    probe *p = probe_new(single(ck_input(4, 5), ck_dense(.units = 3, .activation = act)), 3,
+    ck_fd *p = probe_new(single(ck_input(4, 5), ck_dense(.units = 3, .activation = act)), 3,
                          (int64_t[]){2, 4, 5}, 200 + (uint64_t)_i);
     check_weights(p, act);
     check_input(p, act);
@@ -202,7 +129,7 @@ START_TEST(lstm_options)
                           .dropout = c->dropout, .recurrent_dropout = c->recurrent_dropout,
                           .bias_initializer = CK_INIT("random_uniform", .minval = -0.5,
                                                       .maxval = 0.5));
-    probe *p = probe_new(single(ck_input(4, 3), l), 3, (int64_t[]){2, 4, 3}, 300 + (uint64_t)_i);
+    ck_fd *p = probe_new(single(ck_input(4, 3), l), 3, (int64_t[]){2, 4, 3}, 300 + (uint64_t)_i);
     check_weights(p, what);
     check_input(p, what);
     probe_free(p);
@@ -211,7 +138,7 @@ END_TEST
 
 START_TEST(weightless_layers)
 {
-    probe *p = probe_new(single(ck_input(2, 4), ck_softmax()), 3, (int64_t[]){3, 2, 4}, 400);
+    ck_fd *p = probe_new(single(ck_input(2, 4), ck_softmax()), 3, (int64_t[]){3, 2, 4}, 400);
     check_input(p, "Softmax");
     probe_free(p);
     const char *acts[] = {"tanh", "sigmoid", "elu", "softplus", "hard_sigmoid"};
@@ -226,7 +153,7 @@ END_TEST
 
 START_TEST(dropout_uses_forward_mask)
 {
-    probe *p = probe_new(single(ck_input(50), ck_dropout(.rate = 0.4)), 2, (int64_t[]){4, 50}, 500);
+    ck_fd *p = probe_new(single(ck_input(50), ck_dropout(.rate = 0.4)), 2, (int64_t[]){4, 50}, 500);
     check_input(p, "Dropout");
     /* With dy = 1, backward must return exactly the forward's mask: y / x. */
     ck_layer *l = p->m->layers[0];
@@ -261,7 +188,7 @@ START_TEST(stacked_lstm_dense)
                                          .bias_initializer = CK_INIT("constant", .value = 0.3))));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 4, .activation = "tanh")));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax")));
-    probe *p = probe_new(m, 3, (int64_t[]){2, 5, 3}, 600);
+    ck_fd *p = probe_new(m, 3, (int64_t[]){2, 5, 3}, 600);
     /* The first layers' weight gradients go through every later layer's input gradient. */
     check_weights(p, "stacked");
     probe_free(p);

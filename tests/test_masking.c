@@ -1,6 +1,7 @@
 /* Keras masking: Embedding(mask_zero) and Masking make a (batch, steps)
  * mask that recurrent layers consume (state carried over masked steps,
  * output repeated) and the loss honours (mean over the kept steps). */
+#include "ck_gradcheck.h"
 #include "ck_test.h"
 #include "ck_internal.h"
 #include "ck_layers.h"
@@ -360,85 +361,30 @@ START_TEST(embedding_mask_zero)
 }
 END_TEST
 
-/* ---- gradients against central differences (as in test_gradients.c) ---- */
+/* ---- gradients against central differences (ck_gradcheck.h) ---- */
 #define H 1e-3
 #define TOL 1e-2
-
-typedef struct probe {
-    ck_model *m;
-    ck_tensor x;
-    float xd[2 * T_PAD * F];
-    float r[2 * T_PAD * 2 * U]; /* dL/d(output), L = sum(r * output) */
-    ck_rng rng0;                /* rewound before every forward: fixed dropout masks */
-} probe;
-
-static double objective(probe *p)
-{
-    p->m->rng = p->rng0;
-    ck_assert_ok(ck_model_forward(p->m, &p->x, true));
-    const ck_tensor *y = &p->m->act_views[p->m->n_layers - 1];
-    double s = 0;
-    for (size_t i = 0; i < ck_tensor_size(y); i++)
-        s += (double)p->r[i] * y->data[i];
-    return s;
-}
-
-static double numeric(probe *p, float *v)
-{
-    float saved = *v;
-    *v = saved + (float)H;
-    double lp = objective(p);
-    *v = saved - (float)H;
-    double lm = objective(p);
-    *v = saved;
-    return (lp - lm) / (2 * H);
-}
-
-static double rel_error(const double *a, const double *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff += (a[i] - b[i]) * (a[i] - b[i]);
-        scale += fmax(a[i] * a[i], b[i] * b[i]);
-    }
-    ck_assert_msg(scale > 1e-10, "gradient is identically zero");
-    return sqrt(diff / scale);
-}
 
 /* Weight gradients of the whole model, and the input gradient of layer 1
  * (the first after Masking) at the kept steps; masked steps get exactly 0. */
 static void check_gradients(ck_model *m, const char *what)
 {
-    probe p = {.m = m, .x = {.rank = 3, .dims = {2, T_PAD, F}}};
-    p.x.data = p.xd;
-    masked_input(p.xd);
+    float xd[2 * T_PAD * F], r[2 * T_PAD * 2 * U];
+    ck_fd fd = {.m = m,
+                .x = {.rank = 3, .dims = {2, T_PAD, F}, .data = xd},
+                .r = r,
+                .training = true,
+                .h = H};
+    masked_input(xd);
     ck_assert_ok(ck_model_build(m));
-    p.rng0 = m->rng;
-    fill(p.r, sizeof p.r / sizeof p.r[0], 33);
-    objective(&p);
-    ck_tensor dy = m->act_views[m->n_layers - 1];
-    dy.data = p.r;
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    ck_assert_ok(ck_model_backward(m, &dy));
-    size_t n = m->n_trainable;
-    double *a = malloc(n * sizeof *a), *num = malloc(n * sizeof *num);
-    for (size_t i = 0; i < n; i++)
-        a[i] = m->grads[i];
-    for (size_t i = 0; i < n; i++)
-        num[i] = numeric(&p, &m->params[i]);
-    double err = rel_error(a, num, n);
-    ck_assert_msg(err < TOL, "%s: weight gradient relative error %g", what, err);
-    free(a);
-    free(num);
+    fd.rng = m->rng;
+    fill(r, sizeof r / sizeof r[0], 33);
+    ck_fd_check_weights(&fd, what, TOL);
 
     if (m->n_layers != 2)
         return;
-    objective(&p);
-    ck_layer *l = m->layers[1];
     float dxv[2 * T_PAD * F];
-    ck_tensor dx = p.x;
-    dx.data = dxv;
-    ck_assert_ok(l->ops->backward(l, &m->act_views[0], &m->act_views[1], &dy, &dx));
+    ck_fd_last_input_grad(&fd, dxv);
     double ai[2 * T_PAD * F], ni[2 * T_PAD * F];
     size_t k = 0;
     for (int b = 0; b < 2; b++)
@@ -451,9 +397,9 @@ static void check_gradients(ck_model *m, const char *what)
                     continue;
                 }
                 ai[k] = dxv[i];
-                ni[k++] = numeric(&p, &p.xd[i]);
+                ni[k++] = ck_fd_derivative(&fd, &xd[i]);
             }
-    err = rel_error(ai, ni, k);
+    double err = ck_fd_rel_error(ai, ni, k);
     ck_assert_msg(err < TOL, "%s: input gradient relative error %g", what, err);
 }
 

@@ -1,6 +1,7 @@
 /* Shape, noise, normalization, convolution and pooling layers: hand-derived
  * forwards, naive references, Keras parameter counts, shapes, config round
  * trips and central finite-difference checks of every backward. */
+#include "ck_gradcheck.h"
 #include "ck_test.h"
 
 #include "ck_internal.h"
@@ -84,66 +85,22 @@ static void expect_output_shape(ck_model *m, int rank, int64_t d1, int64_t d2, i
         ck_assert_int_eq(d[2], d3);
 }
 
-/* sum(y * r) after a forward of the whole model; the RNG is reseeded so
- * that dropout masks and noise repeat exactly between evaluations. */
-static double weighted_loss(ck_model *m, const ck_tensor *x, const float *r, bool training)
-{
-    ck_rng_seed(&m->rng, 1234);
-    ck_assert_ok(ck_model_forward(m, x, training));
-    const ck_tensor *y = &m->act_views[m->n_layers - 1];
-    double s = 0;
-    for (size_t i = 0; i < ck_tensor_size(y); i++)
-        s += (double)y->data[i] * r[i];
-    return s;
-}
-
-static void assert_grad(const char *what, size_t i, double analytic, double numeric)
-{
-    ck_assert_msg(fabs(analytic - numeric) <= 2e-3 + 2e-2 * fabs(numeric),
-                  "%s #%zu: backward %.6g, finite difference %.6g", what, i, analytic, numeric);
-}
-
 /* Checks the weight and input gradients of the single layer of m with
- * central differences of loss = sum(y * r), r fixed and random (dy = r). */
+ * central differences of loss = sum(y * r), r fixed and random (dy = r);
+ * the generator restarts from seed 1234 for every forward, so dropout
+ * masks and noise repeat exactly between evaluations. */
 static void grad_check(ck_model *m, ck_tensor *x, bool training)
 {
-    const double h = 4e-3;
-    ck_layer *l = m->layers[0];
     ck_assert_int_eq(m->n_layers, 1);
-    size_t nx = ck_tensor_size(x);
-    float *r = malloc(sizeof(float) * 4096), *dx = calloc(nx, sizeof(float));
-    float *grads = malloc(sizeof(float) * (m->n_params + 1));
+    float *r = malloc(sizeof(float) * 4096);
     fill(r, 4096);
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    weighted_loss(m, x, r, training);
-    ck_tensor *y = &m->act_views[0], dy = *y, tdx = *x;
-    ck_assert_uint_le(ck_tensor_size(y), 4096);
-    dy.data = r;
-    tdx.data = dx;
-    ck_assert_ok(l->ops->backward(l, x, y, &dy, &tdx));
-    memcpy(grads, m->grads, m->n_params * sizeof(float));
-    int nonzero = 0;
-    for (size_t i = 0; i < m->n_params + nx; i++) {
-        if (i >= m->n_trainable && i < m->n_params)
-            continue; /* non-trainable (moving statistics): no gradient */
-        float *p = i < m->n_params ? &m->params[i] : &x->data[i - m->n_params];
-        float keep = *p;
-        *p = keep + (float)h;
-        double up = weighted_loss(m, x, r, training);
-        *p = keep - (float)h;
-        double down = weighted_loss(m, x, r, training);
-        *p = keep;
-        double numeric = (up - down) / (2 * h);
-        nonzero += fabs(numeric) > 1e-3;
-        if (i < m->n_params)
-            assert_grad("weight", i, grads[i], numeric);
-        else
-            assert_grad("input", i - m->n_params, dx[i - m->n_params], numeric);
-    }
+    ck_fd fd = {.m = m, .x = *x, .r = r, .training = training, .h = 4e-3};
+    ck_rng_seed(&fd.rng, 1234);
+    ck_fd_objective(&fd);
+    ck_assert_uint_le(ck_tensor_size(&m->act_views[0]), 4096);
+    int nonzero = ck_fd_check_each(&fd, 2e-3, 2e-2);
     ck_assert_msg(nonzero > 0, "every gradient is zero: the check proves nothing");
     free(r);
-    free(dx);
-    free(grads);
 }
 
 /* A one-layer model on random input of (b, t, c) (c = 0: rank 2), with

@@ -4,6 +4,7 @@
  * every option combination, parameter counts, summary rows, output shapes,
  * central finite-difference gradient checks of weights and inputs, config
  * round trips and error handling. */
+#include "ck_gradcheck.h"
 #include "ck_test.h"
 #include "ck_internal.h"
 #include "ck_layers.h"
@@ -493,66 +494,28 @@ END_TEST
 
 /* ------------------------------------------------------- gradient checks */
 
-/* Loss sum(y * r) of one training forward of the model's only layer, with
- * the dropout masks drawn from a copy of `rng` so every call sees the same. */
-static double loss_of(ck_layer *l, const ck_tensor *x, ck_tensor *y, const float *r,
-                      const ck_rng *rng)
-{
-    ck_rng local = *rng;
-    ck_run_ctx ctx = {.training = true, .rng = &local};
-    ck_assert_ok(l->ops->forward(l, x, y, &ctx));
-    double s = 0;
-    for (size_t i = 0; i < ck_tensor_size(y); i++)
-        s += (double)y->data[i] * r[i];
-    return s;
-}
-
-static void assert_grad(double analytic, double numeric, const char *what, size_t i)
-{
-    ck_assert_msg(fabs(analytic - numeric) <= 2e-3 + 2e-2 * fabs(numeric),
-                  "%s #%zu: analytic %.6g, numeric %.6g", what, i, analytic, numeric);
-}
-
+/* Weight and input gradients of the model's only layer against central
+ * differences of sum(y * r); the dropout masks come from a generator
+ * seeded 99 before every forward, so every evaluation sees the same. */
 static void grad_check(ck_model *m, int Bn, int Tn, int Fn)
 {
     ck_layer *l = ck_model_layer(m, 0);
-    float x[64], y[256], r[256], dx[64];
-    ck_tensor tx = {.rank = 3, .dims = {Bn, Tn, Fn}, .data = x}, ty = {.data = y}, tdx = tx;
+    float x[64], r[256];
+    ck_fd fd = {.m = m,
+                .x = {.rank = 3, .dims = {Bn, Tn, Fn}, .data = x},
+                .r = r,
+                .training = true,
+                .h = 1e-2};
+    ck_rng_seed(&fd.rng, 99);
     ck_shape in = {.rank = 3, .dims = {Bn, Tn, Fn}}, out;
     ck_assert_ok(l->ops->output_shape(l, &in, &out));
-    ty.rank = out.rank;
+    ck_tensor ty = {.rank = out.rank};
     memcpy(ty.dims, out.dims, sizeof ty.dims);
     ck_assert_int_le(ck_tensor_size(&ty), 256);
     ck_assert_int_le(Bn * Tn * Fn, 64);
     fill_random(x, (size_t)(Bn * Tn * Fn), -1, 1);
     fill_random(r, ck_tensor_size(&ty), -1, 1);
-    ck_rng rng;
-    ck_rng_seed(&rng, 99);
-    tdx.data = dx;
-    ck_tensor tr = ty;
-    tr.data = r;
-    loss_of(l, &tx, &ty, r, &rng);
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    ck_assert_ok(l->ops->backward(l, &tx, &ty, &tr, &tdx));
-    const float eps = 1e-2f;
-    for (size_t i = 0; i < m->n_params; i++) {
-        float p = m->params[i];
-        m->params[i] = p + eps;
-        double lp = loss_of(l, &tx, &ty, r, &rng);
-        m->params[i] = p - eps;
-        double lm = loss_of(l, &tx, &ty, r, &rng);
-        m->params[i] = p;
-        assert_grad(m->grads[i], (lp - lm) / (2 * eps), "weight", i);
-    }
-    for (size_t i = 0; i < (size_t)(Bn * Tn * Fn); i++) {
-        float p = x[i];
-        x[i] = p + eps;
-        double lp = loss_of(l, &tx, &ty, r, &rng);
-        x[i] = p - eps;
-        double lm = loss_of(l, &tx, &ty, r, &rng);
-        x[i] = p;
-        assert_grad(dx[i], (lp - lm) / (2 * eps), "input", i);
-    }
+    ck_fd_check_each(&fd, 2e-3, 2e-2);
 }
 
 /* Smooth activations only, so central differences are exact enough. */
