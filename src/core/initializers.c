@@ -46,12 +46,45 @@ static const char *const modes[] = {"fan_in", "fan_out", "fan_avg"};
 static const char *const distributions[] = {"truncated_normal", "untruncated_normal", "uniform",
                                             "normal"};
 
-static const struct init_entry *find_init(const char *name)
+/* Other spellings Keras loaders accept: Keras 2's compatibility aliases,
+ * the Keras 3.0-3.6 class names (which Keras 3.7+ keeps as aliases) and
+ * their snake_case forms. */
+static const struct {
+    const char *alias, *name;
+} init_aliases[] = {
+    {"normal", "random_normal"},
+    {"uniform", "random_uniform"},
+    {"zero", "zeros"},
+    {"one", "ones"},
+    {"OrthogonalInitializer", "orthogonal"},
+    {"orthogonal_initializer", "orthogonal"},
+    {"IdentityInitializer", "identity"},
+    {"identity_initializer", "identity"},
+};
+
+static const struct init_entry *find_exact(const char *name)
 {
     for (size_t i = 0; i < N_INITS; i++)
         if (strcmp(name, inits[i].name) == 0 || strcmp(name, inits[i].class_name) == 0)
             return &inits[i];
+    for (size_t i = 0; i < sizeof init_aliases / sizeof init_aliases[0]; i++)
+        if (strcmp(name, init_aliases[i].alias) == 0)
+            return find_exact(init_aliases[i].name);
     return NULL;
+}
+
+/* tf.keras 2.x also registers every initializer under its name plus "V2"
+ * (GlorotUniformV2, glorot_uniformV2, ZerosV2, ...). */
+static const struct init_entry *find_init(const char *name)
+{
+    const struct init_entry *e = find_exact(name);
+    size_t n = strlen(name);
+    if (e || n < 3 || n >= CK_NAME_MAX || strcmp(name + n - 2, "V2") != 0)
+        return e;
+    char base[CK_NAME_MAX];
+    memcpy(base, name, n - 2);
+    base[n - 2] = '\0';
+    return find_exact(base);
 }
 
 static const char *find_word(const char *s, const char *const *words, size_t n)
