@@ -439,6 +439,46 @@ CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, 
 CK_API ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable);
 CK_API bool ck_layer_is_trainable(const ck_layer *layer);
 
+/* ---- Regularizers and constraints (keras.regularizers, keras.constraints) */
+/* Keras's L1, L2 and L1L2: the penalty l1 * sum|w| + l2 * sum w^2. */
+typedef struct ck_regularizer {
+    const char *name; /* "l1", "l2", "l1_l2" (or the class names L1, L2, L1L2) */
+    double l1, l2;    /* factors; 0 with "l1" or "l2" means Keras's 0.01 */
+} ck_regularizer;
+#define ck_l1(v) (&(ck_regularizer){.name = "l1", .l1 = (v)})
+#define ck_l2(v) (&(ck_regularizer){.name = "l2", .l2 = (v)})
+#define ck_l1_l2(a, b) (&(ck_regularizer){.name = "l1_l2", .l1 = (a), .l2 = (b)})
+
+/* Keras's MaxNorm, NonNeg, UnitNorm and MinMaxNorm. Zero fields mean the
+ * Keras defaults (max_value 2 for max_norm, 1 for min_max_norm; min_value
+ * 0; rate 1; axis 0, the norm of each column of a kernel). */
+typedef struct ck_constraint {
+    const char *name; /* "max_norm", "non_neg", "unit_norm", "min_max_norm" (or class names) */
+    double max_value, min_value, rate;
+    int axis[CK_MAX_RANK]; /* the axes the norm runs over; negative counts from the end */
+    int n_axis;            /* 0: the single axis[0] */
+} ck_constraint;
+#define ck_max_norm(...) (&(ck_constraint){.name = "max_norm", __VA_ARGS__})
+#define ck_non_neg(...) (&(ck_constraint){.name = "non_neg", __VA_ARGS__})
+#define ck_unit_norm(...) (&(ck_constraint){.name = "unit_norm", __VA_ARGS__})
+#define ck_min_max_norm(...) (&(ck_constraint){.name = "min_max_norm", __VA_ARGS__})
+
+/* Keras kernel_regularizer, recurrent_regularizer, bias_regularizer,
+ * embeddings_regularizer, gamma_regularizer and beta_regularizer: `weight`
+ * is "kernel", "recurrent", "bias", "embeddings", "gamma" or "beta";
+ * "activity" sets activity_regularizer (a penalty on the layer's output).
+ * NULL removes it. Penalties are added to the training loss and to the
+ * loss fit and evaluate report, as Keras does; configs save them. For a
+ * layer wrapped by Bidirectional or TimeDistributed, set them on the layer
+ * before wrapping it. Not thread-safe for the same layer or model. */
+CK_API ck_status ck_layer_set_regularizer(ck_layer *layer, const char *weight,
+                                          const ck_regularizer *regularizer);
+/* Keras kernel_constraint etc. (same `weight` names, no "activity"):
+ * the weight is projected after every optimizer step. NULL removes it.
+ * Not thread-safe for the same layer or model. */
+CK_API ck_status ck_layer_set_constraint(ck_layer *layer, const char *weight,
+                                         const ck_constraint *constraint);
+
 /* ------------------------------------------------------------------ */
 /* Sequential model                                                    */
 /* ------------------------------------------------------------------ */

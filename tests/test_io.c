@@ -742,19 +742,6 @@ START_TEST(json_errors)
         CK_ERR_FORMAT, "units");
     expect_json_failure("{\"class_name\": \"Subclassed\", \"config\": {}}", CK_ERR_UNSUPPORTED,
                         "Subclassed");
-    /* A regularizer or constraint would change training: refused, not dropped. */
-    expect_json_failure(
-        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 2, 3]}},"
-        "{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"kernel_regularizer\": "
-        "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}}}]}}",
-        CK_ERR_UNSUPPORTED, "kernel_regularizer");
-    expect_json_failure(
-        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
-        "{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"kernel_constraint\": "
-        "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2}}}}]}}",
-        CK_ERR_UNSUPPORTED, "kernel_constraint");
 }
 END_TEST
 

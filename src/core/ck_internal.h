@@ -29,6 +29,7 @@ ck_status ck_error_status(void);
 void *ck_alloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void *ck_realloc_array(void *ptr, size_t count, size_t size);
 char *ck_strdup(const char *s);
+bool ck_str_ends_with(const char *s, const char *suffix);
 /* a*b without overflow; false if it would overflow. */
 bool ck_size_mul(size_t a, size_t b, size_t *out);
 /* Test hook: fail the n-th allocation from now on (0 disables). */
@@ -110,9 +111,75 @@ cJSON *ck_init_to_json(const ck_init *init);
 /* Parses a Keras initializer config (string or {"class_name", "config"}). */
 ck_status ck_init_from_json(const cJSON *json, ck_init *out);
 
+/* ---------------- regularizers (regularizers.c) ---------------- */
+typedef enum ck_reg_kind {
+    CK_REG_NONE = 0,
+    CK_REG_L1,
+    CK_REG_L2,
+    CK_REG_L1L2,
+    CK_REG_OTHER /* a class ckeras cannot compute (OrthogonalRegularizer, custom) */
+} ck_reg_kind;
+typedef struct ck_reg {
+    ck_reg_kind kind;
+    double l1, l2;
+    char *raw;            /* CK_REG_OTHER: the Keras JSON as read, written back on save */
+    char other_class[48]; /* CK_REG_OTHER: its class name, for messages */
+} ck_reg;
+/* Keras regularizer JSON (any release's form); an unknown class is kept as
+ * CK_REG_OTHER. null gives CK_REG_NONE. */
+ck_status ck_reg_from_json(const cJSON *json, ck_reg *out);
+ck_status ck_reg_from_options(const ck_regularizer *opts, ck_reg *out);
+/* The Keras JSON, or a JSON null for CK_REG_NONE; NULL when out of memory. */
+cJSON *ck_reg_to_json(const ck_reg *r);
+/* Keras's class name of the regularizer (for messages). */
+const char *ck_reg_class_name(const ck_reg *r);
+/* l1 * sum|w| + l2 * sum w^2. */
+double ck_reg_penalty(const ck_reg *r, const float *w, size_t n);
+/* g += scale * d penalty / dw. */
+void ck_reg_add_grad(const ck_reg *r, const float *w, float *g, size_t n, double scale);
+ck_status ck_reg_copy(const ck_reg *src, ck_reg *dst);
+void ck_reg_free(ck_reg *r);
+
+/* ---------------- constraints (constraints.c) ---------------- */
+typedef enum ck_con_kind {
+    CK_CON_NONE = 0,
+    CK_CON_MAX_NORM,
+    CK_CON_NON_NEG,
+    CK_CON_UNIT_NORM,
+    CK_CON_MIN_MAX_NORM,
+    CK_CON_OTHER /* RadialConstraint, custom: kept, not applied */
+} ck_con_kind;
+typedef struct ck_con {
+    ck_con_kind kind;
+    double max_value, min_value, rate;
+    int axis[CK_MAX_RANK];
+    int n_axis;     /* >= 1 */
+    bool axis_list; /* written as a list, as it was read */
+    char *raw;      /* CK_CON_OTHER: the Keras JSON as read */
+    char other_class[48];
+} ck_con;
+ck_status ck_con_from_json(const cJSON *json, ck_con *out);
+ck_status ck_con_from_options(const ck_constraint *opts, ck_con *out);
+cJSON *ck_con_to_json(const ck_con *c);
+const char *ck_con_class_name(const ck_con *c);
+/* Projects w (shape dims) in place, as Keras does after an optimizer step;
+ * fails when an axis does not exist for this rank. */
+ck_status ck_con_apply(const ck_con *c, float *w, int rank, const int64_t *dims);
+ck_status ck_con_copy(const ck_con *src, ck_con *dst);
+void ck_con_free(ck_con *c);
+
 /* ---------------- weights ---------------- */
 #define CK_MAX_WEIGHTS 8
 #define CK_NAME_MAX 128
+
+/* A layer's <key>_regularizer and <key>_constraint ("kernel", "recurrent",
+ * "bias", "embeddings", "gamma", "beta"). They apply to the weight named
+ * key or key + "_kernel". */
+typedef struct ck_weight_rule {
+    char key[24];
+    ck_reg reg;
+    ck_con con;
+} ck_weight_rule;
 
 typedef struct ck_weight {
     char name[32]; /* Keras weight name: "kernel", "bias", ... */
@@ -127,6 +194,11 @@ typedef struct ck_weight {
     size_t size; /* number of floats */
     ck_init init;
     bool trainable;
+    bool declared_trainable; /* as the layer declared it (before freezing) */
+    /* Regularizer and constraint of this weight, NULL when it has none (in
+     * the declaring layer, or the wrapped layer for Bidirectional and
+     * TimeDistributed). */
+    const ck_weight_rule *rule;
     float *data; /* slice of the model's parameter array */
     float *grad; /* matching slice of the gradient array */
 } ck_weight;
@@ -203,7 +275,27 @@ struct ck_layer {
      * when it has none; set by the caller of forward and still valid in the
      * matching backward. */
     const float *mask;
+    /* Keras's per-weight regularizers and constraints, and the
+     * activity_regularizer on the layer's output. */
+    ck_weight_rule rules[CK_MAX_WEIGHTS];
+    int n_rules;
+    ck_reg activity;
+    /* A wrapped layer has an activity_regularizer, which ckeras does not
+     * apply inside Bidirectional or TimeDistributed. */
+    bool nested_activity;
 };
+
+/* The rule for `key`, created when `create` (NULL when absent, or when
+ * the table is full, with an error set). */
+ck_weight_rule *ck_layer_rule(ck_layer *l, const char *key, bool create);
+/* The rule that applies to a weight named `weight`, NULL when none. */
+const ck_weight_rule *ck_layer_rule_for(const ck_layer *l, const char *weight);
+/* Points each weight at its rule again (after rules change). */
+void ck_layer_link_rules(ck_layer *l);
+/* The layer's Keras config: its own fields, with every *_regularizer and
+ * *_constraint key holding the layer's rule (and activity_regularizer
+ * added when set). Wrappers use it for the layer they hold. */
+ck_status ck_layer_get_config(const ck_layer *l, cJSON *cfg);
 
 /* compute_mask of layers that pass their input's mask on unchanged. */
 ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck_buf *buf,

@@ -42,7 +42,9 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
         w->dims[i] = dims[i];
     }
     w->init = *init;
+    w->declared_trainable = trainable;
     w->trainable = trainable && !l->frozen;
+    w->rule = ck_layer_rule_for(l, name);
     l->n_weights++;
     return w;
 }
@@ -54,8 +56,14 @@ ck_keras_semantics ck_layer_semantics(const ck_layer *l)
 
 void ck_layer_free(ck_layer *layer)
 {
-    if (layer)
-        layer->ops->destroy(layer);
+    if (!layer)
+        return;
+    for (int i = 0; i < layer->n_rules; i++) {
+        ck_reg_free(&layer->rules[i].reg);
+        ck_con_free(&layer->rules[i].con);
+    }
+    ck_reg_free(&layer->activity);
+    layer->ops->destroy(layer);
 }
 
 const char *ck_layer_name(const ck_layer *layer)

@@ -62,6 +62,12 @@ char *ck_strdup(const char *s)
     return p;
 }
 
+bool ck_str_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 ck_status ck_buf_reserve(ck_buf *b, size_t n)
 {
     if (n <= b->cap)

@@ -196,7 +196,6 @@ typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
-bool ck_str_ends_with(const char *s, const char *suffix);
 /* Opens a regular file for reading and gives its size. Pipes and devices
  * are refused: a device such as /dev/zero never ends. Errors name the path. */
 ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size);

@@ -89,23 +89,15 @@ static ck_status create_layer(const cJSON *entry, int index, ck_keras_semantics 
     if (!cls || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "layer #%d of the model config has no class_name or config",
                         index);
-    const ck_layer_ops *ops = ck_layer_ops_find(cls);
-    if (!ops)
+    if (!ck_layer_ops_find(cls))
         return ck_error(CK_ERR_UNSUPPORTED,
                         "layer #%d '%s': layer class '%s' is not supported by ckeras", index,
                         entry_name(entry), cls);
-    ck_clear_error();
-    *out = ops->from_config(cfg, sem);
-    bool trainable = true;
-    if (*out && (ck_config_get_bool(cfg, "trainable", &trainable) != CK_OK ||
-                 ck_layer_set_trainable(*out, trainable) != CK_OK)) {
-        ck_layer_free(*out);
-        *out = NULL;
-    }
+    *out = ck_layer_from_config(cls, cfg, sem);
     if (*out)
         return CK_OK;
-    ck_status st = ck_error_status() != CK_OK ? ck_error_status() : CK_ERR_FORMAT;
-    return ck_error(st, "layer #%d '%s' (%s): %s", index, entry_name(entry), cls, ck_last_error());
+    return ck_error(ck_error_status(), "layer #%d '%s' (%s): %s", index, entry_name(entry), cls,
+                    ck_last_error());
 }
 
 static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_keras_semantics sem)
@@ -439,7 +431,7 @@ static cJSON *layer_json(const ck_layer *l, bool is_input_layer)
     if (!is_input_layer)
         cJSON_AddBoolToObject(cfg, "trainable", ck_layer_is_trainable(l));
     cJSON_AddStringToObject(cfg, "dtype", "float32");
-    if (l->ops->get_config(l, cfg) != CK_OK) {
+    if (ck_layer_get_config(l, cfg) != CK_OK) {
         cJSON_Delete(entry);
         return NULL;
     }

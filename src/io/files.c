@@ -1,5 +1,5 @@
-/* Files and paths: atomic replacement (write beside the target, flush,
- * rename over it), reading whole regular files, and path tests. */
+/* Files: atomic replacement (write beside the target, flush, rename over
+ * it) and reading whole regular files. */
 /* realpath() is an X/Open extension to POSIX. */
 #define _XOPEN_SOURCE 700
 
@@ -131,12 +131,6 @@ static ck_status write_bytes(const char *tmp, void *ctx)
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len)
 {
     return ck_io_atomic_file(path, write_bytes, &(bytes_job){data, len});
-}
-
-bool ck_str_ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 /* Only regular files are read: their size is known up front, whereas a
