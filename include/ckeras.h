@@ -544,6 +544,16 @@ CK_API ck_status ck_model_predict(ck_model *model, const float *x, int64_t batch
  * total size, e.g. rank 1); on return they hold the output shape. */
 CK_API ck_status ck_model_predict_tensor(ck_model *model, const ck_tensor *x, ck_tensor *y);
 
+/* What loading the model tolerated, one line each ("" when nothing): an
+ * unknown initializer that loaded weights make irrelevant, a regularizer
+ * ckeras keeps but cannot compute, ... The string belongs to the model.
+ * Safe to call concurrently with other reads of the model. */
+CK_API const char *ck_model_warnings(const ck_model *model);
+/* The keras_version of the file the model was loaded from ("2.4.0",
+ * "3.3.3", ...); "" for a model built in C or from JSON without one.
+ * Safe to call concurrently with other reads of the model. */
+CK_API const char *ck_model_keras_version(const ck_model *model);
+
 /* Stateful recurrent layers: zero every carried state. */
 CK_API ck_status ck_model_reset_states(ck_model *model);
 

@@ -15,11 +15,6 @@ extern "C" {
  * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
  * compile_config when compiled, no optimizer state). */
 CK_API ck_status ck_model_save(ck_model *model, const char *path);
-/* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a Keras 3 .keras zip.
- * hard_sigmoid and other version-dependent semantics follow keras_version.
- * A training_config ckeras cannot compile (e.g. a custom loss) leaves the
- * model loaded but uncompiled, like Keras's load_model(compile=False). */
-CK_API ck_status ck_model_load(const char *path, ck_model **model);
 
 /* The file formats ckeras reads and writes, chosen by a file name's suffix
  * (ck_file_format_of) or, for CK_FORMAT_AUTO, as documented below. */
@@ -33,9 +28,43 @@ typedef enum ck_file_format {
 } ck_file_format;
 /* The format a file name's suffix names; CK_FORMAT_AUTO for none. */
 CK_API ck_file_format ck_file_format_of(const char *path);
-/* ck_model_load / ck_model_save for a given format: a .json file gives a
- * model with freshly initialised weights; a .weights.h5 file saves the
- * weights only. CK_ERR_UNSUPPORTED for formats that hold no model. */
+
+/* Keras's custom_objects for names ckeras does not know: a custom
+ * activation or initializer `from` ("my_act", or its registered name
+ * "Custom>my_act") is read as the built-in `to` ("relu"). */
+typedef struct ck_name_map {
+    const char *from, *to;
+} ck_name_map;
+
+typedef struct ck_load_options {
+    int ck_opts_;           /* internal: lets the constructor macros start with a designator */
+    const ck_name_map *map; /* n_map entries */
+    int n_map;
+    ck_file_format format; /* CK_FORMAT_AUTO: by content */
+} ck_load_options;
+
+/* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a .keras zip (Keras
+ * 3, or tf.keras 2.13+). hard_sigmoid and other version-dependent
+ * semantics follow keras_version. The file's weights are loaded without
+ * running any initializer, so an unknown or custom initializer is only a
+ * warning (ck_model_warnings), as are other config entries that cannot
+ * change the numbers; what would change them (an unknown activation or
+ * layer, a float16 or quantised dtype policy, ...) fails with
+ * CK_ERR_UNSUPPORTED or CK_ERR_NAME naming the layer, the key, the value
+ * and the Keras version that wrote the file. A training_config ckeras
+ * cannot compile (e.g. a custom loss) leaves the model loaded but
+ * uncompiled, like Keras's load_model(compile=False).
+ *     ck_model_load("m.h5", &m);
+ *     ck_model_load("m.h5", &m, .map = (ck_name_map[]){{"my_act", "relu"}}, .n_map = 1);
+ * Safe to call concurrently from several threads (each gets its own model). */
+CK_API ck_status ck_model_load_with(const char *path, ck_model **model,
+                                    const ck_load_options *opts);
+#define ck_model_load(path, model, ...) \
+    ck_model_load_with((path), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
+/* ck_model_load(path, model, .format = format) / ck_model_save for a given
+ * format: a .json file gives a model with freshly initialised weights; a
+ * .weights.h5 file saves the weights only. CK_ERR_UNSUPPORTED for formats
+ * that hold no model. */
 CK_API ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
 CK_API ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
 
@@ -61,8 +90,14 @@ CK_API char *ck_model_to_json(ck_model *model);
 /* Builds a model from Keras JSON (model_config / to_json / config.json):
  * Sequential, or Functional models that are a single chain of layers.
  * Semantics follow the JSON's keras_version; without one, Keras 3 when the
- * JSON has Keras 3's "module" key, else Keras 2. */
-CK_API ck_status ck_model_from_json(const char *json, ck_model **model);
+ * JSON has Keras 3's "module" key, else Keras 2. The weights are
+ * initialized; an unknown initializer is replaced by the layer's default
+ * (with a warning) unless opts maps it (opts->format is not used). Safe to
+ * call concurrently. */
+CK_API ck_status ck_model_from_json_with(const char *json, ck_model **model,
+                                         const ck_load_options *opts);
+#define ck_model_from_json(json, model, ...) \
+    ck_model_from_json_with((json), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
 CK_API void ck_free(void *ptr);
 
 /* Reads one dataset of an HDF5 file ("/x", "/group/y"): any integer or

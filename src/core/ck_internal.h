@@ -355,6 +355,11 @@ ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name
 /* The normalized axis: an int or a one-element list (tf.keras writes [2]). */
 ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis);
 
+/* Puts `value` in the place of `item` (a member of `parent`) under the same
+ * key and returns it; NULL (value freed) when value is NULL. Unlike a
+ * replacement by key, it touches only this member when keys repeat. */
+cJSON *ck_json_replace(cJSON *parent, cJSON *item, cJSON *value);
+
 /* ---------------- model ---------------- */
 /* What the model may do with its training state, which it cannot see. */
 typedef struct ck_train_hooks {
@@ -389,7 +394,17 @@ struct ck_model {
      * only through the hooks it was given with it. */
     void *train;
     const ck_train_hooks *train_hooks;
+    /* The keras_version of the file the model came from ("" when built in
+     * C), and what loading it tolerated, one line each (NULL: nothing). */
+    char keras_version[32];
+    char *warnings;
+    /* Set by loaders that fill every weight from a file afterwards: build
+     * then runs no initializer (an unknown one is irrelevant). */
+    bool skip_init;
 };
+
+/* Records one line in the model's warnings (ck_model_warnings). */
+ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);

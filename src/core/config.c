@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const cJSON *item(const cJSON *cfg, const char *key)
@@ -90,7 +91,9 @@ ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char
     if (!cJSON_IsString(v))
         return ck_error(CK_ERR_FORMAT, "layer config '%s' must be an activation name", key);
     ck_act act;
-    CK_TRY(ck_act_parse(v->valuestring, &act));
+    ck_status st = ck_act_parse(v->valuestring, &act);
+    if (st != CK_OK)
+        return ck_error(st, "option '%s': %s", key, ck_last_error());
     *out = v->valuestring;
     return CK_OK;
 }
@@ -100,6 +103,17 @@ ck_status ck_config_check(const cJSON *cfg)
     if (!cfg)
         return ck_error(CK_ERR_MEMORY, "out of memory building a layer config");
     return CK_OK;
+}
+
+cJSON *ck_json_replace(cJSON *parent, cJSON *item, cJSON *value)
+{
+    if (!value)
+        return NULL;
+    /* The key moves over: both strings come from cJSON's allocator. */
+    value->string = item->string;
+    item->string = NULL;
+    cJSON_ReplaceItemViaPointer(parent, item, value);
+    return value;
 }
 
 static bool in_list(const char *key, const char *const *list)
@@ -121,8 +135,12 @@ ck_status ck_config_check_keys(const cJSON *cfg, const char *class_name, const c
         if (!it->string || cJSON_IsNull(it) || in_list(it->string, common) ||
             in_list(it->string, known))
             continue;
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
-                        class_name, it->string);
+        char *value = cJSON_PrintUnformatted(it);
+        ck_status st = ck_error(CK_ERR_UNSUPPORTED,
+                                "%s: option '%s' = %.60s is not supported by ckeras", class_name,
+                                it->string, value ? value : "?");
+        free(value);
+        return st;
     }
     return CK_OK;
 }
@@ -216,7 +234,7 @@ ck_status ck_config_reject_true(const cJSON *cfg, const char *class_name, const 
 {
     for (; *keys; keys++)
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, *keys)))
-            return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
+            return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' = true is not supported by ckeras",
                             class_name, *keys);
     return CK_OK;
 }

@@ -159,11 +159,7 @@ ck_status ck_layer_get_config(const ck_layer *l, cJSON *cfg)
         CK_TRY(v->string ? rule_value(l, v->string, &value) : CK_OK);
         if (!value)
             continue;
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(cfg, v->string, value)) {
-            cJSON_Delete(value);
-            return ck_error(CK_ERR_MEMORY, "out of memory writing the config of layer %s", l->name);
-        }
-        v = value;
+        v = ck_json_replace(cfg, v, value);
     }
     return add_activity(l, cfg);
 }

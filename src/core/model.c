@@ -4,6 +4,8 @@
 #include "ck_vmath.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +65,7 @@ void ck_model_free(ck_model *m)
     free(m->layers);
     free(m->params);
     free(m->grads);
+    free(m->warnings);
     free(m);
 }
 
@@ -72,6 +75,33 @@ void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks)
         m->train_hooks->free(m->train);
     m->train = state;
     m->train_hooks = hooks;
+}
+
+ck_status ck_model_warn(ck_model *m, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = m->warnings ? strlen(m->warnings) : 0, add = strlen(line);
+    char *grown = ck_realloc_array(m->warnings, old + add + 2, 1);
+    if (!grown)
+        return CK_ERR_MEMORY;
+    memcpy(grown + old, line, add);
+    memcpy(grown + old + add, "\n", 2);
+    m->warnings = grown;
+    return CK_OK;
+}
+
+const char *ck_model_warnings(const ck_model *m)
+{
+    return m && m->warnings ? m->warnings : "";
+}
+
+const char *ck_model_keras_version(const ck_model *m)
+{
+    return m ? m->keras_version : "";
 }
 
 static bool name_taken(const ck_model *m, const char *name)
@@ -224,7 +254,7 @@ static ck_status init_params(ck_model *m)
 {
     for (int i = 0; i < m->n_layers; i++) {
         ck_layer *l = m->layers[i];
-        for (int k = 0; k < l->n_weights; k++) {
+        for (int k = 0; !m->skip_init && k < l->n_weights; k++) {
             ck_weight *w = &l->weights[k];
             ck_status st = ck_init_fill(&w->init, w->data, w->rank, w->dims, &m->rng);
             if (st != CK_OK)
@@ -272,6 +302,8 @@ ck_status ck_model_build(ck_model *m)
         return st;
     }
     m->built = true;
+    /* Only the weights of the first build come from a file. */
+    m->skip_init = false;
     return CK_OK;
 }
 

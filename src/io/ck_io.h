@@ -143,6 +143,39 @@ ck_status ck_optimizer_create_slots(ck_model *m);
  * the model starts with a fresh optimizer and saves none. */
 void ck_optimizer_drop_slots(ck_model *m);
 
+/* ---------------- loading a model config ---------------- */
+/* What reading a model config knows besides the JSON. */
+typedef struct ck_io_load {
+    ck_keras_semantics semantics;
+    const char *keras_version;   /* of the writer; NULL when unknown */
+    const ck_load_options *opts; /* never NULL */
+    bool weights_follow;         /* the file's weights are loaded next */
+    ck_model *model;             /* once created: where warnings go */
+} ck_io_load;
+/* A load of JSON from `keras_version` (NULL: unknown, semantics as given). */
+ck_io_load ck_io_load_init(const ck_load_options *opts, const char *keras_version,
+                           ck_keras_semantics semantics, bool weights_follow);
+/* " (written by Keras 2.4.0)" for messages, "" when the version is unknown. */
+void ck_io_writer_note(const ck_io_load *ld, char *buf, size_t len);
+
+/* Readies a copy of a layer's config (config_prepare.c) for the layer,
+ * whatever release wrote it: checks the dtype policy (a compute dtype
+ * other than float32, a quantised layer: refused), applies the caller's
+ * name map to activations and initializers, and replaces initializers
+ * ckeras does not know with null, with a warning. Wrapped layers too. */
+ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *class_name,
+                              cJSON *cfg);
+/* The model-level "dtype" of a Keras 3 config (DTypePolicyMap). */
+ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg);
+
+/* Keras 3 Functional op entries (config_mask_ops.c): sets mask_op[i] for
+ * every op entry that only recomputes the mask of a Masking or
+ * Embedding(mask_zero=True) layer for a later layer's "mask" keyword;
+ * any other op entry, or a mask from elsewhere, is refused. */
+ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op);
+/* The producer named by a Keras 3 node's "mask" keyword, NULL when none. */
+const char *ck_io_mask_source(const cJSON *kwargs);
+
 /* ---------------- JSON configs (config.c) ---------------- */
 /* Parses JSON text of at most CK_IO_MAX_JSON bytes; errors name `subject`
  * ("model_config", "training_config", "config.json"). */
@@ -150,8 +183,8 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
 /* {"class_name": "Sequential", "config": {...}} as Keras writes model_config. */
 cJSON *ck_io_model_config(const ck_model *m);
 /* Builds a model from a parsed model_config / to_json / config.json. The
- * JSON's own keras_version, when present, overrides `semantics`. */
-ck_status ck_io_model_from_config(const cJSON *root, ck_keras_semantics semantics, ck_model **out);
+ * JSON's own keras_version, when present, overrides the load's. */
+ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out);
 
 /* Keras 3 config.json (config_k3.c): the model_config with module,
  * registered_name and build_config added as Keras 3 serializes them. */
@@ -165,9 +198,9 @@ ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root);
 ck_file_format ck_file_format_sniff(const char *path);
 /* The loaders and savers of the table's rows; the caller checks the
  * arguments, builds the model before saving and silences HDF5. */
-ck_status ck_io_load_h5(const char *path, ck_model **out);      /* load.c */
-ck_status ck_io_load_keras(const char *path, ck_model **out);   /* load.c */
-ck_status ck_io_load_json(const char *path, ck_model **out);    /* json_file.c */
+ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out);
+ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out);
+ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out);
 ck_status ck_io_save_h5(ck_model *m, const char *path);         /* save.c */
 ck_status ck_io_save_keras(ck_model *m, const char *path);      /* save.c */
 ck_status ck_io_save_weights_k3(ck_model *m, const char *path); /* save.c */

@@ -82,10 +82,11 @@ static const char *entry_name(const cJSON *entry)
     return name ? name : "?";
 }
 
-static ck_status create_layer(const cJSON *entry, int index, ck_keras_semantics sem, ck_layer **out)
+static ck_status create_layer(const cJSON *entry, int index, ck_io_load *ld, ck_layer **out)
 {
     const char *cls = get_str(entry, "class_name");
     const cJSON *cfg = get(entry, "config");
+    *out = NULL;
     if (!cls || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "layer #%d of the model config has no class_name or config",
                         index);
@@ -93,17 +94,22 @@ static ck_status create_layer(const cJSON *entry, int index, ck_keras_semantics 
         return ck_error(CK_ERR_UNSUPPORTED,
                         "layer #%d '%s': layer class '%s' is not supported by ckeras", index,
                         entry_name(entry), cls);
-    *out = ck_layer_from_config(cls, cfg, sem);
+    cJSON *ready = cJSON_Duplicate(cfg, true);
+    ck_status st = ready ? ck_io_prepare_layer(ld, entry_name(entry), cls, ready)
+                         : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    if (st == CK_OK)
+        *out = ck_layer_from_config(cls, ready, ld->semantics);
+    cJSON_Delete(ready);
     if (*out)
         return CK_OK;
-    return ck_error(ck_error_status(), "layer #%d '%s' (%s): %s", index, entry_name(entry), cls,
-                    ck_last_error());
+    st = ck_error_status() != CK_OK ? ck_error_status() : CK_ERR_FORMAT;
+    return ck_error(st, "layer #%d '%s' (%s): %s", index, entry_name(entry), cls, ck_last_error());
 }
 
-static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_keras_semantics sem)
+static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_io_load *ld)
 {
     ck_layer *l;
-    CK_TRY(create_layer(entry, index, sem, &l));
+    CK_TRY(create_layer(entry, index, ld, &l));
     return ck_model_add(m, l);
 }
 
@@ -117,7 +123,8 @@ static bool is_input(const cJSON *entry)
  * on the first layer, or (a model built with model.build(shape), tf.keras
  * 2.0-2.3) as the model's build_input_shape; Keras names the implicit input
  * "<layer>_input". */
-static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON *model_cfg)
+static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON *model_cfg,
+                                    ck_io_load *ld)
 {
     const cJSON *cfg = get(first, "config");
     const cJSON *shape = get(cfg, "batch_input_shape");
@@ -145,7 +152,7 @@ static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON
         in_cfg = NULL;
     }
     ck_status st = entry && !in_cfg
-                       ? add_entry(m, entry, 0, m->semantics)
+                       ? add_entry(m, entry, 0, ld)
                        : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
     cJSON_Delete(in_cfg);
     cJSON_Delete(entry);
@@ -165,42 +172,53 @@ static ck_status check_layer_list(const cJSON *layers)
     return CK_OK;
 }
 
-static ck_status new_model(const cJSON *cfg, const char *default_name, ck_keras_semantics sem,
+static ck_status new_model(const cJSON *cfg, const char *default_name, ck_io_load *ld,
                            ck_model **out)
 {
     const char *name = get_str(cfg, "name");
-    *out = ck_sequential(.name = name ? name : default_name, .semantics = sem);
-    return *out ? CK_OK : ck_error_status();
+    CK_TRY(ck_io_check_model_dtype(ld, cfg));
+    *out = ck_sequential(.name = name ? name : default_name, .semantics = ld->semantics);
+    if (!*out)
+        return ck_error_status();
+    snprintf((*out)->keras_version, sizeof(*out)->keras_version, "%s",
+             ld->keras_version ? ld->keras_version : "");
+    (*out)->skip_init = ld->weights_follow;
+    ld->model = *out;
+    return CK_OK;
 }
 
 /* config is {"name", "layers": [...]}, or the bare list in Keras 2.0.x. */
-static ck_status sequential_from_config(const cJSON *cfg, ck_keras_semantics sem, ck_model **out)
+static ck_status sequential_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
 {
     const cJSON *layers = cJSON_IsArray(cfg) ? cfg : get(cfg, "layers");
     CK_TRY(check_layer_list(layers));
-    CK_TRY(new_model(cJSON_IsObject(cfg) ? cfg : NULL, "sequential", sem, out));
+    CK_TRY(new_model(cJSON_IsObject(cfg) ? cfg : NULL, "sequential", ld, out));
     const cJSON *first = cJSON_GetArrayItem(layers, 0);
-    ck_status st = is_input(first) ? CK_OK : add_implicit_input(*out, first, cfg);
+    ck_status st = is_input(first) ? CK_OK : add_implicit_input(*out, first, cfg, ld);
     int index = 0;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, layers)
     {
         if (st != CK_OK)
             break;
-        st = add_entry(*out, entry, index++, sem);
+        st = add_entry(*out, entry, index++, ld);
     }
     return st;
 }
 
 /* ---------------- Functional chains ---------------- */
 
-/* Keyword arguments may carry options (training, mask=None) but no tensors. */
+/* Keyword arguments may carry options (training, mask=None) but no tensors,
+ * except a Keras 3 mask that ck_io_find_mask_ops found ckeras derives. */
 static ck_status check_kwargs(const cJSON *kwargs, const char *layer)
 {
     const cJSON *v;
     cJSON_ArrayForEach(v, kwargs)
     {
-        if (!cJSON_IsNull(v) && !cJSON_IsBool(v) && !cJSON_IsNumber(v) && !cJSON_IsString(v))
+        bool derived_mask = v->string && strcmp(v->string, "mask") == 0 &&
+                            ck_io_mask_source(kwargs);
+        if (!derived_mask && !cJSON_IsNull(v) && !cJSON_IsBool(v) && !cJSON_IsNumber(v) &&
+            !cJSON_IsString(v))
             return ck_error(CK_ERR_UNSUPPORTED,
                             "layer '%s' is called with extra argument '%s'; ckeras supports only "
                             "single-chain Functional models",
@@ -335,29 +353,46 @@ static ck_status check_endpoints(const cJSON *cfg, const cJSON *const *entries, 
     return CK_OK;
 }
 
-static ck_status functional_from_config(const cJSON *cfg, ck_keras_semantics sem, ck_model **out)
+/* The layer entries of a Functional config, without the op entries that
+ * only recompute masks ckeras derives. */
+static ck_status functional_entries(const cJSON *layers, const cJSON ***entries, int *n)
 {
-    const cJSON *layers = get(cfg, "layers");
-    CK_TRY(check_layer_list(layers));
-    int n = cJSON_GetArraySize(layers);
-    const cJSON **entries = ck_alloc((size_t)n, sizeof *entries);
-    int *order = entries ? ck_alloc((size_t)n, sizeof *order) : NULL;
-    ck_status st = order ? CK_OK : CK_ERR_MEMORY;
-    int i = 0;
+    int total = cJSON_GetArraySize(layers), i = 0;
+    *entries = ck_alloc((size_t)total, sizeof **entries);
+    bool *mask_op = *entries ? ck_alloc((size_t)total, sizeof *mask_op) : NULL;
+    if (!mask_op)
+        return CK_ERR_MEMORY;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, layers)
     {
-        if (st == CK_OK)
-            entries[i++] = entry;
+        (*entries)[i++] = entry;
     }
+    ck_status st = ck_io_find_mask_ops(*entries, total, mask_op);
+    *n = 0;
+    for (i = 0; st == CK_OK && i < total; i++)
+        if (!mask_op[i])
+            (*entries)[(*n)++] = (*entries)[i];
+    free(mask_op);
+    return st;
+}
+
+static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
+{
+    const cJSON *layers = get(cfg, "layers");
+    CK_TRY(check_layer_list(layers));
+    const cJSON **entries = NULL;
+    int n = 0, *order = NULL;
+    ck_status st = functional_entries(layers, &entries, &n);
+    if (st == CK_OK)
+        st = (order = ck_alloc((size_t)n + 1, sizeof *order)) ? CK_OK : CK_ERR_MEMORY;
     if (st == CK_OK)
         st = chain_order(entries, n, order);
     if (st == CK_OK)
         st = check_endpoints(cfg, entries, order, n);
     if (st == CK_OK)
-        st = new_model(cfg, "model", sem, out);
-    for (i = 0; st == CK_OK && i < n; i++)
-        st = add_entry(*out, entries[order[i]], order[i], sem);
+        st = new_model(cfg, "model", ld, out);
+    for (int i = 0; st == CK_OK && i < n; i++)
+        st = add_entry(*out, entries[order[i]], order[i], ld);
     if (st == CK_OK)
         (*out)->functional = true;
     free(entries);
@@ -365,38 +400,48 @@ static ck_status functional_from_config(const cJSON *cfg, ck_keras_semantics sem
     return st;
 }
 
-ck_status ck_io_model_from_config(const cJSON *root, ck_keras_semantics sem, ck_model **out)
+static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
+{
+    const char *cls = get_str(root, "class_name");
+    const cJSON *cfg = get(root, "config");
+    if (!cls || !cfg)
+        return ck_error(CK_ERR_FORMAT, "model config needs 'class_name' and 'config'");
+    if (strcmp(cls, "Sequential") == 0)
+        CK_TRY(sequential_from_config(cfg, ld, out));
+    else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
+        CK_TRY(functional_from_config(cfg, ld, out));
+    else
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "model class '%s' is not supported (Sequential and "
+                        "single-chain Functional models are)",
+                        cls);
+    return ck_model_build(*out);
+}
+
+ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
 {
     *out = NULL;
     if (!cJSON_IsObject(root))
         return ck_error(CK_ERR_FORMAT, "model config must be a JSON object");
     const char *version = get_str(root, "keras_version");
-    if (version)
-        sem = ck_io_semantics_of(version);
-    const char *cls = get_str(root, "class_name");
-    const cJSON *cfg = get(root, "config");
-    ck_status st;
-    if (!cls || !cfg)
-        st = ck_error(CK_ERR_FORMAT, "model config needs 'class_name' and 'config'");
-    else if (strcmp(cls, "Sequential") == 0)
-        st = sequential_from_config(cfg, sem, out);
-    else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
-        st = functional_from_config(cfg, sem, out);
-    else
-        st = ck_error(CK_ERR_UNSUPPORTED,
-                      "model class '%s' is not supported (Sequential and "
-                      "single-chain Functional models are)",
-                      cls);
-    if (st == CK_OK)
-        st = ck_model_build(*out);
-    if (st != CK_OK) {
-        ck_model_free(*out);
-        *out = NULL;
+    ck_io_load own = *ld;
+    if (version && !ld->keras_version) {
+        own.keras_version = version;
+        own.semantics = ck_io_semantics_of(version);
     }
+    ck_status st = model_from_config(root, &own, out);
+    if (st == CK_OK)
+        return CK_OK;
+    char note[64];
+    ck_io_writer_note(&own, note, sizeof note);
+    if (note[0] && st != CK_ERR_MEMORY)
+        ck_error(st, "%s%s", ck_last_error(), note);
+    ck_model_free(*out);
+    *out = NULL;
     return st;
 }
 
-ck_status ck_model_from_json(const char *json, ck_model **model)
+ck_status ck_model_from_json_with(const char *json, ck_model **model, const ck_load_options *opts)
 {
     if (model)
         *model = NULL;
@@ -406,8 +451,8 @@ ck_status ck_model_from_json(const char *json, ck_model **model)
     CK_TRY(ck_io_parse_json("model JSON", json, strnlen(json, CK_IO_MAX_JSON + 1), &root));
     /* Without a keras_version, a "module" key marks the Keras 3 format
      * (config.json); tf.keras 2.13+ writes it too but always adds the version. */
-    ck_keras_semantics sem = get(root, "module") ? CK_KERAS3 : CK_KERAS2;
-    ck_status st = ck_io_model_from_config(root, sem, model);
+    ck_io_load ld = ck_io_load_init(opts, NULL, get(root, "module") ? CK_KERAS3 : CK_KERAS2, false);
+    ck_status st = ck_io_model_from_config(root, &ld, model);
     cJSON_Delete(root);
     return st;
 }

@@ -9,7 +9,7 @@ typedef struct format_row {
     const char *name;                /* for messages */
     const char *suffixes[3];         /* NULL-terminated; longer suffixes before shorter ones */
     bool (*sniff)(const char *path); /* NULL: recognised by name only */
-    ck_status (*load)(const char *path, ck_model **out);
+    ck_status (*load)(const char *path, const ck_load_options *opts, ck_model **out);
     ck_status (*save)(ck_model *m, const char *path);
 } format_row;
 
@@ -71,18 +71,19 @@ static ck_status usable_row(const char *fn, ck_file_format format, bool save,
     return can ? CK_OK : ck_error(CK_ERR_UNSUPPORTED, "%s: a %s holds no model", fn, (*out)->name);
 }
 
-ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model)
+ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_options *opts)
 {
     if (model)
         *model = NULL;
     if (!path || !model)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
+    ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
     const format_row *row;
     CK_TRY(usable_row("ck_model_load",
                       format == CK_FORMAT_AUTO ? ck_file_format_sniff(path) : format, false, &row));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = row->load(path, model);
+    ck_status st = row->load(path, opts, model);
     ck_h5_quiet_end(&q);
     if (st != CK_OK) {
         ck_model_free(*model);
@@ -91,9 +92,9 @@ ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **m
     return st;
 }
 
-ck_status ck_model_load(const char *path, ck_model **model)
+ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model)
 {
-    return ck_model_load_as(path, CK_FORMAT_AUTO, model);
+    return ck_model_load(path, model, .format = format);
 }
 
 /* ck_model_save writes a .keras archive for that suffix and the Keras 2

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-ck_status ck_io_load_json(const char *path, ck_model **out)
+ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out)
 {
     char *json = NULL;
     size_t len = 0;
     CK_TRY(ck_read_file_limited(path, CK_IO_MAX_JSON, &json, &len));
-    ck_status st = ck_model_from_json(json, out);
+    ck_status st = ck_model_from_json_with(json, out, opts);
     free(json);
     return st;
 }

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ck_status parse_config(const char *text, ck_keras_semantics sem, ck_model **out)
+static ck_status parse_config(const char *text, ck_io_load *ld, ck_model **out)
 {
     cJSON *root;
     CK_TRY(ck_io_parse_json("model_config", text, strlen(text), &root));
-    ck_status st = ck_io_model_from_config(root, sem, out);
+    ck_status st = ck_io_model_from_config(root, ld, out);
     cJSON_Delete(root);
     return st;
 }
@@ -45,7 +45,8 @@ static ck_status apply_training_config(hid_t file, ck_model *m)
     return st == CK_ERR_MEMORY ? st : CK_OK;
 }
 
-static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
+static ck_status read_h5_model(hid_t file, const char *path, const ck_load_options *opts,
+                               ck_model **out)
 {
     if (!ck_h5_has_attr(file, "model_config"))
         return ck_error(CK_ERR_FORMAT,
@@ -56,8 +57,9 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     ck_status st = ck_h5_read_string(file, "model_config", &config);
     if (st == CK_OK && ck_h5_has_attr(file, "keras_version"))
         st = ck_h5_read_string(file, "keras_version", &version);
+    ck_io_load ld = ck_io_load_init(opts, version, CK_KERAS2, true);
     if (st == CK_OK)
-        st = parse_config(config, ck_io_semantics_of(version), out);
+        st = parse_config(config, &ld, out);
     if (st == CK_OK)
         st = ck_weights_read_h5(file, *out, false);
     if (st == CK_OK)
@@ -67,26 +69,28 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     return st;
 }
 
-ck_status ck_io_load_h5(const char *path, ck_model **out)
+ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out)
 {
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = read_h5_model(file, path, out);
+    ck_status st = read_h5_model(file, path, opts, out);
     H5Fclose(file);
     return st;
 }
 
-/* .keras: the semantics come from metadata.json (tf.keras 2.13+ also
- * wrote .keras files). */
-static ck_keras_semantics zip_semantics(const ck_keras_zip *z)
+/* .keras: the writer's version comes from metadata.json (tf.keras 2.13+
+ * also wrote .keras files); *buf keeps it. */
+static const char *zip_version(const ck_keras_zip *z, char *buf, size_t len)
 {
-    ck_keras_semantics sem = CK_KERAS3;
     cJSON *meta = z->metadata ? cJSON_Parse(z->metadata) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
-    if (cJSON_IsString(v))
-        sem = ck_io_semantics_of(v->valuestring);
+    const char *version = NULL;
+    if (cJSON_IsString(v) && strlen(v->valuestring) < len) {
+        snprintf(buf, len, "%s", v->valuestring);
+        version = buf;
+    }
     cJSON_Delete(meta);
-    return sem;
+    return version;
 }
 
 static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m,
@@ -101,14 +105,17 @@ static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_mo
     return st;
 }
 
-ck_status ck_io_load_keras(const char *path, ck_model **out)
+ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out)
 {
     ck_keras_zip z;
     CK_TRY(ck_keras_zip_read(path, &z));
     cJSON *root = NULL;
+    char version[32];
+    ck_io_load ld = ck_io_load_init(opts, zip_version(&z, version, sizeof version), CK_KERAS3,
+                                    true);
     ck_status st = ck_io_parse_json("config.json", z.config, strlen(z.config), &root);
     if (st == CK_OK)
-        st = ck_io_model_from_config(root, zip_semantics(&z), out);
+        st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
         st = read_zip_weights(&z, path, *out, false);
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");

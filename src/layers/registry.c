@@ -33,10 +33,10 @@ static cJSON *without_penalties(const cJSON *cfg)
     for (cJSON *v = copy ? copy->child : NULL; v; v = v->next) {
         if (!v->string || cJSON_IsNull(v) || !is_penalty_key(v->string))
             continue;
-        cJSON *null = cJSON_CreateNull();
-        if (!null || !cJSON_ReplaceItemInObjectCaseSensitive(copy, v->string, null)) {
-            cJSON_Delete(null);
+        cJSON *null = ck_json_replace(copy, v, cJSON_CreateNull());
+        if (!null) {
             cJSON_Delete(copy);
+            ck_error(CK_ERR_MEMORY, "out of memory reading a layer config");
             return NULL;
         }
         v = null;
@@ -80,8 +80,8 @@ ck_layer *ck_layer_from_config(const char *class_name, const cJSON *cfg,
         ck_error(CK_ERR_UNSUPPORTED, "layer class '%s' is not supported by ckeras", class_name);
         return NULL;
     }
-    cJSON *plain = without_penalties(cfg);
     ck_clear_error();
+    cJSON *plain = without_penalties(cfg);
     ck_layer *l = plain ? ops->from_config(plain, semantics) : NULL;
     cJSON_Delete(plain);
     bool trainable = true;
