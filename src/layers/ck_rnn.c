@@ -430,12 +430,46 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
     return CK_OK;
 }
 
+/* Keys every Keras RNN layer may write: enable_caching_device (tf.keras,
+ * when not the default) and use_cudnn only choose how the same numbers are
+ * computed; seed only draws dropout masks. */
+static const char *const rnn_keys[] = {"units",
+                                       "activation",
+                                       "use_bias",
+                                       "kernel_initializer",
+                                       "recurrent_initializer",
+                                       "bias_initializer",
+                                       "dropout",
+                                       "recurrent_dropout",
+                                       "return_sequences",
+                                       "return_state",
+                                       "go_backwards",
+                                       "stateful",
+                                       "unroll",
+                                       "time_major",
+                                       "seed",
+                                       "zero_output_for_mask",
+                                       "enable_caching_device",
+                                       "use_cudnn"};
+
+static ck_status check_rnn_keys(const cJSON *cfg, const char *cls, const char *const *own)
+{
+    const char *known[sizeof rnn_keys / sizeof rnn_keys[0] + 8];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof rnn_keys / sizeof rnn_keys[0]; i++)
+        known[n++] = rnn_keys[i];
+    for (; *own && n + 1 < sizeof known / sizeof known[0]; own++)
+        known[n++] = *own;
+    known[n] = NULL;
+    return ck_config_check_keys(cfg, cls, known);
+}
+
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const *known,
                             ck_rnn_raw_opts *raw)
 {
     ck_rnn_common_options *o = &raw->c;
     bool use_bias = true, unit_forget_bias = true, time_major = false;
-    CK_TRY(ck_config_check_keys(cfg, cls, known));
+    CK_TRY(check_rnn_keys(cfg, cls, known));
     CK_TRY(ck_config_get_int(cfg, "units", &o->units, true));
     CK_TRY(ck_config_get_activation(cfg, "activation", &o->activation));
     CK_TRY(ck_config_get_activation(cfg, "recurrent_activation", &raw->recurrent_activation));

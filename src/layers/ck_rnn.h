@@ -140,7 +140,8 @@ void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst);
 /* Config fields every RNN writes (recurrent_activation only when the cell
  * has one, unit_forget_bias only for LSTM), and the reverse. */
 ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract);
-/* Reads the shared fields; `known` lists the layer's accepted keys. */
+/* Reads the shared fields; `known` lists the keys of the layer beyond
+ * those every Keras RNN has (NULL-terminated). */
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *class_name, const char *const *known,
                             ck_rnn_raw_opts *o);
 

@@ -293,26 +293,7 @@ static ck_status gru_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "recurrent_activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "reset_after",
-                                        "implementation",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "use_cudnn",
-                                        "zero_output_for_mask",
+    static const char *const known[] = {"recurrent_activation", "reset_after", "implementation",
                                         NULL};
     ck_rnn_raw_opts o = {0};
     /* Every writer that has reset_after writes it; a config without it comes

@@ -343,26 +343,8 @@ static ck_status lstm_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "recurrent_activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "unit_forget_bias",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "implementation",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "zero_output_for_mask",
-                                        NULL};
+    static const char *const known[] = {"recurrent_activation", "unit_forget_bias",
+                                        "implementation", NULL};
     ck_rnn_raw_opts o = {0};
     if (ck_rnn_config_get(cfg, "LSTM", known, &o) != CK_OK)
         return NULL;

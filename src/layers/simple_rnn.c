@@ -119,23 +119,7 @@ static ck_status simple_rnn_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *simple_rnn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "zero_output_for_mask",
-                                        NULL};
+    static const char *const known[] = {NULL};
     ck_rnn_raw_opts o = {0};
     if (ck_rnn_config_get(cfg, "SimpleRNN", known, &o) != CK_OK)
         return NULL;
