@@ -224,11 +224,16 @@ typedef struct ck_activation_options {
 CK_API ck_layer *ck_activation_new(const ck_activation_options *opts);
 #define ck_activation(...) ck_activation_new(&(ck_activation_options){.ck_opts_ = 0, __VA_ARGS__})
 
-/* keras.layers.Dropout (identity at inference) */
+/* keras.layers.Dropout (identity at inference). noise_shape is Keras's:
+ * one size per axis, batch first, CK_NONE for "the input's size"; a 1
+ * shares one draw along that axis, e.g. {CK_NONE, 1, CK_NONE} drops the
+ * same features at every step of a sequence. */
 typedef struct ck_dropout_options {
     int ck_opts_; /* internal: lets the constructor macros start with a designator */
     double rate;
     const char *name;
+    int64_t noise_shape[CK_MAX_RANK];
+    int noise_rank; /* 0: no noise_shape (one draw per value) */
 } ck_dropout_options;
 CK_API ck_layer *ck_dropout_new(const ck_dropout_options *opts);
 #define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){.ck_opts_ = 0, __VA_ARGS__})
