@@ -31,6 +31,16 @@ typedef struct ck_h5_quiet {
     void *data;
 } ck_h5_quiet;
 void ck_h5_quiet_begin(ck_h5_quiet *q);
+/* The link-walking API changed its info type in HDF5 1.12. */
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t ck_h5_link_info;
+#define ck_h5_visit_links H5Lvisit2
+#define ck_h5_iterate_links_by_name H5Literate_by_name2
+#else
+typedef H5L_info_t ck_h5_link_info;
+#define ck_h5_visit_links H5Lvisit
+#define ck_h5_iterate_links_by_name H5Literate_by_name
+#endif
 void ck_h5_quiet_end(const ck_h5_quiet *q);
 
 /* Opens an HDF5 file read-only; CK_ERR_IO when unreadable, CK_ERR_FORMAT
