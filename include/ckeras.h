@@ -540,6 +540,11 @@ typedef enum ck_summary_style {
     CK_SUMMARY_KERAS3      /* Keras 3 box table, 76 columns */
 } ck_summary_style;
 CK_API ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
+/* The layout of the Keras that wrote the model (from its keras_version:
+ * 2.0-2.6, 2.7-2.12, 2.13-2.15 and tf_keras 2.16+, 3.x); for a model built
+ * in C, KERAS3 with Keras 3 semantics, else KERAS2. Safe to call
+ * concurrently with other reads of the model. */
+CK_API ck_summary_style ck_model_summary_style(const ck_model *model);
 
 /* Inference. x holds batch samples of the model's input shape; y receives
  * batch samples of the output shape. */

@@ -16,11 +16,10 @@ static const struct {
     {"keras3", CK_SUMMARY_KERAS3},
 };
 
-/* --style, or the layout of the Keras that wrote the model: the Keras 3
- * table for Keras 3 files, tf.keras 2's otherwise. */
+/* --style, or the layout of the Keras that wrote the model. */
 static int parse_style(const char *name, const ck_model *m, ck_summary_style *out)
 {
-    *out = m && ck_model_semantics(m) == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
+    *out = ck_model_summary_style(m);
     if (!name)
         return CLI_OK;
     for (size_t i = 0; i < sizeof summary_styles / sizeof summary_styles[0]; i++)
