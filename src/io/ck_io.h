@@ -175,6 +175,9 @@ void ck_io_writer_note(const ck_io_load *ld, char *buf, size_t len);
  * ckeras does not know with null, with a warning. Wrapped layers too. */
 ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *class_name,
                               cJSON *cfg);
+/* Warns about regularizers and constraints that are kept for saving but
+ * that ckeras cannot compute. */
+ck_status ck_io_warn_kept_rules(ck_model *m);
 /* The model-level "dtype" of a Keras 3 config (DTypePolicyMap). */
 ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg);
 

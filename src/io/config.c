@@ -415,7 +415,8 @@ static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model *
                         "model class '%s' is not supported (Sequential and "
                         "single-chain Functional models are)",
                         cls);
-    return ck_model_build(*out);
+    CK_TRY(ck_model_build(*out));
+    return ck_io_warn_kept_rules(*out);
 }
 
 ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)

@@ -239,3 +239,43 @@ ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *cla
     }
     return CK_OK;
 }
+
+/* A regularizer or constraint ckeras cannot compute (OrthogonalRegularizer,
+ * a custom class) changes nothing at inference; it is kept for saving and
+ * training refuses it. */
+static ck_status warn_rule(ck_model *m, const ck_layer *l, const ck_weight_rule *r)
+{
+    if (r->reg.kind == CK_REG_OTHER)
+        CK_TRY(ck_model_warn(
+            m, "layer '%s': %s_regularizer %s is kept but not computed; fit refuses it", l->name,
+            r->key, ck_reg_class_name(&r->reg)));
+    if (r->con.kind == CK_CON_OTHER)
+        CK_TRY(ck_model_warn(m,
+                             "layer '%s': %s_constraint %s is kept but not applied; fit refuses it",
+                             l->name, r->key, ck_con_class_name(&r->con)));
+    return CK_OK;
+}
+
+ck_status ck_io_warn_kept_rules(ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        const ck_weight_rule *seen[CK_MAX_WEIGHTS];
+        int n_seen = 0;
+        if (l->activity.kind == CK_REG_OTHER)
+            CK_TRY(ck_model_warn(
+                m, "layer '%s': activity_regularizer %s is kept but not computed; fit refuses it",
+                l->name, ck_reg_class_name(&l->activity)));
+        for (int k = 0; k < l->n_weights; k++) {
+            const ck_weight_rule *r = l->weights[k].rule;
+            bool dup = false;
+            for (int j = 0; r && j < n_seen; j++)
+                dup = dup || seen[j] == r;
+            if (!r || dup)
+                continue;
+            seen[n_seen++] = r;
+            CK_TRY(warn_rule(m, l, r));
+        }
+    }
+    return CK_OK;
+}
