@@ -438,9 +438,10 @@ CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, 
 /* Keras layer.trainable: a frozen layer's weights are non-trainable (fit
  * leaves them unchanged, the summary counts them as non-trainable, configs
  * save "trainable": false; a frozen BatchNormalization also normalizes with
- * its moving statistics during fit, as in Keras). Must be called before the
- * model is built: changing it afterwards fails with CK_ERR_STATE, since the
- * weights are already laid out. */
+ * its moving statistics during fit, as in Keras). May be changed on a built
+ * or loaded model (transfer learning): counts and configs follow at once,
+ * training at the next compile, as in Keras. Not thread-safe for the same
+ * model. */
 CK_API ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable);
 CK_API bool ck_layer_is_trainable(const ck_layer *layer);
 
@@ -505,8 +506,16 @@ CK_API ck_model *ck_sequential_new(const ck_model_options *opts);
 CK_API void ck_model_free(ck_model *model);
 
 /* Appends a layer; the model takes ownership of it in every case.
- * Passing NULL (a failed constructor) returns that constructor's error. */
+ * Passing NULL (a failed constructor) returns that constructor's error.
+ * On a built or loaded model the layer is built at once (a new head for
+ * transfer learning): every existing weight keeps its value, the new
+ * weights are initialised, and the model must be compiled again. On
+ * failure the model is unchanged. Not thread-safe for the same model. */
 CK_API ck_status ck_model_add(ck_model *model, ck_layer *layer);
+/* Keras Sequential.pop(): removes and frees the last layer. A built model
+ * keeps its other weights and must be compiled again. Not thread-safe for
+ * the same model. */
+CK_API ck_status ck_model_pop(ck_model *model);
 /* Infers every shape from the input layer and creates the weights with their
  * initializers. Called implicitly by summary/predict/compile when possible. */
 CK_API ck_status ck_model_build(ck_model *model);

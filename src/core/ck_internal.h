@@ -386,6 +386,7 @@ struct ck_model {
     /* forward buffers: acts[i] is the output of layer i */
     ck_buf *acts;
     ck_tensor *act_views;
+    int n_acts;               /* entries of acts, act_views, masks, mask_views */
     ck_buf *masks;            /* masks made by layer i (Embedding, Masking) */
     const float **mask_views; /* mask of act i (maybe an earlier layer's), NULL: none */
     ck_tensor last_input;     /* view of the input of the last forward */
@@ -402,6 +403,13 @@ struct ck_model {
      * then runs no initializer (an unknown one is irrelevant). */
     bool skip_init;
 };
+
+/* Whether a weight trains now (declared trainable, layer not frozen). */
+bool ck_weight_trains(const ck_layer *l, const ck_weight *w);
+/* Lays the parameters out again when trainable flags changed since the
+ * model was built (trainable weights first); called by compile, so a
+ * change takes effect at the next compile, as in Keras. */
+ck_status ck_model_apply_trainable(ck_model *m);
 
 /* Records one line in the model's warnings (ck_model_warnings). */
 ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

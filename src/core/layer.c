@@ -125,13 +125,8 @@ ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable)
 {
     if (!layer)
         return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_trainable: layer is NULL");
-    /* The weights' places in the parameter array depend on the flag, so it
-     * cannot change once they are declared. */
-    if (layer->frozen != !trainable && layer->built && layer->n_weights > 0)
-        return ck_error(CK_ERR_STATE,
-                        "layer %s is already built; set trainable before building "
-                        "the model",
-                        layer->name);
+    /* On a built model the weights keep their places in the parameter
+     * array until the next compile moves them (ck_model_apply_trainable). */
     layer->frozen = !trainable;
     return CK_OK;
 }

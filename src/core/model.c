@@ -37,9 +37,9 @@ ck_model *ck_sequential_new(const ck_model_options *opts)
 
 static void release_buffers(ck_model *m)
 {
-    for (int i = 0; m->acts && i < m->n_layers; i++)
+    for (int i = 0; m->acts && i < m->n_acts; i++)
         ck_buf_free(&m->acts[i]);
-    for (int i = 0; m->masks && i < m->n_layers; i++)
+    for (int i = 0; m->masks && i < m->n_acts; i++)
         ck_buf_free(&m->masks[i]);
     free(m->acts);
     free(m->act_views);
@@ -135,6 +135,8 @@ static ck_status add_input(ck_model *m, ck_layer *l)
     return CK_OK;
 }
 
+static ck_status add_to_built(ck_model *m, ck_layer *l);
+
 ck_status ck_model_add(ck_model *m, ck_layer *l)
 {
     if (!m) {
@@ -152,11 +154,6 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
     if (l->model)
         return ck_error(CK_ERR_STATE, "layer %s already belongs to model %s", l->name,
                         l->model->name);
-    if (m->built) {
-        ck_layer_free(l);
-        return ck_error(CK_ERR_STATE, "model %s is already built; add layers before building",
-                        m->name);
-    }
     if (strcmp(l->ops->class_name, "InputLayer") == 0)
         return add_input(m, l);
     if (l->name[0] && name_taken(m, l->name)) {
@@ -180,7 +177,7 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
         ck_model_unique_name(m, l->ops->base_name, l->name, sizeof l->name);
     l->model = m;
     m->layers[m->n_layers++] = l;
-    return CK_OK;
+    return m->built ? add_to_built(m, l) : CK_OK;
 }
 
 static void unbuild(ck_model *m)
@@ -250,9 +247,11 @@ static ck_status allocate_params(ck_model *m)
     return CK_OK;
 }
 
-static ck_status init_params(ck_model *m)
+/* Fills the weights of layers from `first` on with their initializers
+ * (unless a file provides them), then lets each layer adjust them. */
+static ck_status init_params(ck_model *m, int first)
 {
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = first; i < m->n_layers; i++) {
         ck_layer *l = m->layers[i];
         for (int k = 0; !m->skip_init && k < l->n_weights; k++) {
             ck_weight *w = &l->weights[k];
@@ -266,12 +265,18 @@ static ck_status init_params(ck_model *m)
     return CK_OK;
 }
 
-ck_status ck_model_build(ck_model *m)
+static ck_status alloc_activations(ck_model *m)
 {
-    if (!m)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_build: model is NULL");
-    if (m->built)
-        return CK_OK;
+    m->acts = ck_alloc((size_t)m->n_layers, sizeof *m->acts);
+    m->act_views = m->acts ? ck_alloc((size_t)m->n_layers, sizeof *m->act_views) : NULL;
+    m->masks = m->act_views ? ck_alloc((size_t)m->n_layers, sizeof *m->masks) : NULL;
+    m->mask_views = m->masks ? ck_alloc((size_t)m->n_layers, sizeof *m->mask_views) : NULL;
+    m->n_acts = m->mask_views ? m->n_layers : 0;
+    return m->mask_views ? CK_OK : CK_ERR_MEMORY;
+}
+
+static ck_status check_buildable(const ck_model *m)
+{
     if (m->error_sticky)
         return ck_error(
             CK_ERR_STATE,
@@ -281,6 +286,16 @@ ck_status ck_model_build(ck_model *m)
                         m->name);
     if (m->n_layers == 0)
         return ck_error(CK_ERR_STATE, "model %s has no layers", m->name);
+    return CK_OK;
+}
+
+ck_status ck_model_build(ck_model *m)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_build: model is NULL");
+    if (m->built)
+        return CK_OK;
+    CK_TRY(check_buildable(m));
     /* A failed build must leave no trace, the RNG position included, so a
      * retry gives the same weights as a first-time build. */
     ck_rng rng_before = m->rng;
@@ -288,14 +303,9 @@ ck_status ck_model_build(ck_model *m)
     if (st == CK_OK)
         st = allocate_params(m);
     if (st == CK_OK)
-        st = init_params(m);
-    if (st == CK_OK) {
-        m->acts = ck_alloc((size_t)m->n_layers, sizeof *m->acts);
-        m->act_views = m->acts ? ck_alloc((size_t)m->n_layers, sizeof *m->act_views) : NULL;
-        m->masks = m->act_views ? ck_alloc((size_t)m->n_layers, sizeof *m->masks) : NULL;
-        m->mask_views = m->masks ? ck_alloc((size_t)m->n_layers, sizeof *m->mask_views) : NULL;
-        st = m->mask_views ? CK_OK : CK_ERR_MEMORY;
-    }
+        st = init_params(m, 0);
+    if (st == CK_OK)
+        st = alloc_activations(m);
     if (st != CK_OK) {
         unbuild(m);
         m->rng = rng_before;
@@ -304,6 +314,195 @@ ck_status ck_model_build(ck_model *m)
     m->built = true;
     /* Only the weights of the first build come from a file. */
     m->skip_init = false;
+    return CK_OK;
+}
+
+/* ---------------- changing a built model ---------------- */
+
+/* What a rebuild replaces, to put it back when the rebuild fails. */
+typedef struct layer_state {
+    ck_weight weights[CK_MAX_WEIGHTS];
+    int n_weights;
+    ck_shape in_shape, out_shape;
+    bool built;
+} layer_state;
+
+typedef struct model_state {
+    layer_state *layers;
+    int n_layers;
+    float *params, *grads, *values;
+    size_t n_params, n_trainable;
+    ck_rng rng;
+} model_state;
+
+static ck_status save_state(const ck_model *m, model_state *s)
+{
+    *s = (model_state){.n_layers = m->n_layers,
+                       .params = m->params,
+                       .grads = m->grads,
+                       .n_params = m->n_params,
+                       .n_trainable = m->n_trainable,
+                       .rng = m->rng};
+    s->layers = ck_alloc((size_t)m->n_layers + 1, sizeof *s->layers);
+    s->values = s->layers ? ck_alloc(m->n_params + 1, sizeof(float)) : NULL;
+    if (!s->values) {
+        free(s->layers);
+        return CK_ERR_MEMORY;
+    }
+    memcpy(s->values, m->params, m->n_params * sizeof(float));
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        layer_state *ls = &s->layers[i];
+        memcpy(ls->weights, l->weights, sizeof ls->weights);
+        ls->n_weights = l->n_weights;
+        ls->in_shape = l->in_shape;
+        ls->out_shape = l->out_shape;
+        ls->built = l->built;
+    }
+    return CK_OK;
+}
+
+/* The saved values of layer i's weights back into its (new) slots; after
+ * after_init, which also points wrapped layers at the new slots. */
+static void restore_values(ck_model *m, const model_state *s, int i)
+{
+    ck_layer *l = m->layers[i];
+    const layer_state *ls = &s->layers[i];
+    if (!ls->built)
+        return;
+    if (l->ops->after_init)
+        l->ops->after_init(l);
+    for (int k = 0; k < l->n_weights && k < ls->n_weights; k++)
+        if (l->weights[k].size == ls->weights[k].size)
+            memcpy(l->weights[k].data, s->values + (ls->weights[k].data - s->params),
+                   l->weights[k].size * sizeof(float));
+}
+
+static void drop_state(model_state *s, bool keep_old_arrays)
+{
+    if (!keep_old_arrays) {
+        free(s->params);
+        free(s->grads);
+    }
+    free(s->values);
+    free(s->layers);
+}
+
+static void roll_back(ck_model *m, model_state *s)
+{
+    release_buffers(m);
+    free(m->params);
+    free(m->grads);
+    m->params = s->params;
+    m->grads = s->grads;
+    m->n_params = s->n_params;
+    m->n_trainable = s->n_trainable;
+    m->rng = s->rng;
+    for (int i = 0; i < s->n_layers; i++) {
+        ck_layer *l = m->layers[i];
+        const layer_state *ls = &s->layers[i];
+        memcpy(l->weights, ls->weights, sizeof ls->weights);
+        l->n_weights = ls->n_weights;
+        l->in_shape = ls->in_shape;
+        l->out_shape = ls->out_shape;
+        l->built = ls->built;
+        restore_values(m, s, i);
+    }
+    /* Without activation buffers the model rebuilds them at its next use. */
+    if (alloc_activations(m) != CK_OK)
+        release_buffers(m);
+}
+
+/* Lays the model out again after layers were added or removed or trainable
+ * flags changed: the first `kept` layers keep their weights' values, the
+ * others are initialised. All or nothing. */
+static ck_status rebuild(ck_model *m, int kept)
+{
+    model_state s;
+    CK_TRY(save_state(m, &s));
+    release_buffers(m);
+    m->params = m->grads = NULL;
+    ck_status st = infer_shapes(m);
+    if (st == CK_OK)
+        st = allocate_params(m);
+    for (int i = 0; st == CK_OK && i < kept; i++)
+        restore_values(m, &s, i);
+    if (st == CK_OK)
+        st = init_params(m, kept);
+    if (st == CK_OK)
+        st = alloc_activations(m);
+    if (st != CK_OK) {
+        ck_error(st, "model %s: %s", m->name, ck_last_error());
+        roll_back(m, &s);
+    }
+    drop_state(&s, st != CK_OK);
+    return st;
+}
+
+/* A model whose layers change must be compiled again (Keras recompiles
+ * too): the optimizer state and the fused output belong to the old one. */
+static void uncompile(ck_model *m)
+{
+    ck_model_set_train(m, NULL, NULL);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i]->fused_loss_grad = false;
+}
+
+/* Appends a layer to a built model, keeping every existing weight. */
+static ck_status add_to_built(ck_model *m, ck_layer *l)
+{
+    ck_shape out;
+    ck_status st = l->ops->output_shape(l, &m->layers[m->n_layers - 2]->out_shape, &out);
+    if (st == CK_OK) {
+        uncompile(m);
+        st = rebuild(m, m->n_layers - 1);
+    }
+    if (st != CK_OK) {
+        ck_error(st, "cannot add layer %s to model %s: %s", l->name, m->name, ck_last_error());
+        m->n_layers--;
+        ck_layer_free(l);
+    }
+    return st;
+}
+
+ck_status ck_model_pop(ck_model *m)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_pop: model is NULL");
+    if (m->n_layers == 0)
+        return ck_error(CK_ERR_STATE, "model %s has no layers to pop", m->name);
+    ck_layer *last = m->layers[--m->n_layers];
+    if (m->built && m->n_layers == 0) {
+        unbuild(m);
+        m->built = false;
+    } else if (m->built) {
+        ck_status st = rebuild(m, m->n_layers);
+        if (st != CK_OK) {
+            m->n_layers++;
+            return st;
+        }
+    }
+    uncompile(m);
+    ck_layer_free(last);
+    return CK_OK;
+}
+
+bool ck_weight_trains(const ck_layer *l, const ck_weight *w)
+{
+    return w->declared_trainable && !l->frozen;
+}
+
+ck_status ck_model_apply_trainable(ck_model *m)
+{
+    bool stale = false;
+    for (int i = 0; m->built && i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_weights; k++)
+            stale = stale || m->layers[i]->weights[k].trainable !=
+                                 ck_weight_trains(m->layers[i], &m->layers[i]->weights[k]);
+    if (!stale)
+        return CK_OK;
+    CK_TRY(rebuild(m, m->n_layers));
+    uncompile(m);
     return CK_OK;
 }
 
@@ -512,13 +711,15 @@ ck_layer *ck_model_get_layer(ck_model *m, const char *name)
     return NULL;
 }
 
+/* Counts follow the trainable flags at once, as Keras's do; the parameter
+ * layout catches up at the next compile. */
 static size_t count_params(const ck_model *m, int which)
 {
     size_t n = 0;
     for (int i = 0; m && i < m->n_layers; i++)
         for (int k = 0; k < m->layers[i]->n_weights; k++) {
             const ck_weight *w = &m->layers[i]->weights[k];
-            if (which < 0 || (which == 1) == w->trainable)
+            if (which < 0 || (which == 1) == ck_weight_trains(m->layers[i], w))
                 n += w->size;
         }
     return n;

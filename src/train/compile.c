@@ -74,6 +74,7 @@ ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
     if (!m || !o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_apply_trainable(m));
     ck_train_state *s = ck_alloc(1, sizeof *s);
     if (!s)
         return CK_ERR_MEMORY;
