@@ -69,8 +69,10 @@ CK_API ck_status ck_model_load_as(const char *path, ck_file_format format, ck_mo
 CK_API ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
 
 typedef struct ck_weights_options {
-    int ck_opts_;       /* internal: lets the constructor macros start with a designator */
-    bool by_name;       /* match layers by name instead of order */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    bool by_name; /* match layers by name instead of order */
+    bool
+        skip_mismatch; /* with by_name: a layer whose weights do not fit keeps its own (a warning) */
     bool keras3_layout; /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
 } ck_weights_options;
 /* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5. */

@@ -197,6 +197,35 @@ START_TEST(test_add_under_allocation_failures)
 }
 END_TEST
 
+/* Keras load_weights(by_name=True, skip_mismatch=True): the layers that
+ * fit load, a head of another size keeps its weights, with a warning. */
+START_TEST(test_skip_mismatch_by_name)
+{
+    ck_model *src = base_model();
+    const char *path = ck_test_path("base_weights.h5");
+    ck_assert_ok(ck_model_save_weights(src, path));
+    ck_model *m = ck_sequential(.seed = 99);
+    ck_assert_ok(ck_model_add(m, ck_input(S, F)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(5, .return_sequences = true, .name = "encoder")));
+    ck_assert_ok(ck_model_add(m, ck_gru(4, .name = "summary")));
+    ck_assert_ok(ck_model_add(m, ck_dense(7, .name = "old_head")));
+    ck_assert_ok(ck_model_build(m));
+    size_t n;
+    float *head = weights_of(m, "old_head", &n), *enc = weights_of(src, "encoder", &n);
+    ck_assert_fails(ck_model_load_weights(m, path, .by_name = true), CK_ERR_SHAPE);
+    ck_assert(!same_weights(m, "encoder", enc)); /* all or nothing */
+    ck_assert_fails(ck_model_load_weights(m, path, .skip_mismatch = true), CK_ERR_ARGUMENT);
+    ck_assert_ok(ck_model_load_weights(m, path, .by_name = true, .skip_mismatch = true));
+    ck_assert(same_weights(m, "encoder", enc));
+    ck_assert(same_weights(m, "old_head", head));
+    ck_assert_ptr_nonnull(strstr(ck_model_warnings(m), "layer 'old_head' skipped (skip_mismatch)"));
+    free(head);
+    free(enc);
+    ck_model_free(m);
+    ck_model_free(src);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transfer");
@@ -207,6 +236,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_trainable_takes_effect_at_compile);
     tcase_add_test(tc, test_pop_and_failed_add);
     tcase_add_test(tc, test_add_under_allocation_failures);
+    tcase_add_test(tc, test_skip_mismatch_by_name);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -103,12 +103,13 @@ float *ck_stage_slot(float *stage, const ck_model *m, const ck_weight *w);
 void ck_stage_commit(float *stage, ck_model *m);
 
 /* ---------------- weights (weights.c) ---------------- */
-/* Loads weights from an open HDF5 file of any supported layout. */
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name);
+/* Loads weights from an open HDF5 file of any supported layout (opts may
+ * be NULL: by order). */
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts);
 
 /* ---------------- layouts ---------------- */
 /* Keras 2 legacy (weights_k2.c): `root` is / or /model_weights. */
-ck_status ck_k2_read(hid_t root, ck_model *m, bool by_name, float *stage);
+ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage);
 ck_status ck_k2_write(hid_t root, ck_model *m);
 /* Optimizer state of a compiled model (/optimizer_weights). */
 ck_status ck_k2_write_optimizer(hid_t file, ck_model *m);

@@ -61,7 +61,7 @@ static ck_status read_h5_model(hid_t file, const char *path, const ck_load_optio
     if (st == CK_OK)
         st = parse_config(config, &ld, out);
     if (st == CK_OK)
-        st = ck_weights_read_h5(file, *out, false);
+        st = ck_weights_read_h5(file, *out, NULL);
     if (st == CK_OK)
         st = apply_training_config(file, *out);
     free(config);
@@ -94,13 +94,13 @@ static const char *zip_version(const ck_keras_zip *z, char *buf, size_t len)
 }
 
 static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m,
-                                  bool by_name)
+                                  const ck_weights_options *opts)
 {
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
     hid_t file;
     CK_TRY(ck_h5_open_image(z->weights, z->weights_size, label, &file));
-    ck_status st = ck_weights_read_h5(file, m, by_name);
+    ck_status st = ck_weights_read_h5(file, m, opts);
     H5Fclose(file);
     return st;
 }
@@ -117,7 +117,7 @@ ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_mod
     if (st == CK_OK)
         st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
-        st = read_zip_weights(&z, path, *out, false);
+        st = read_zip_weights(&z, path, *out, NULL);
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
     if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
         st = CK_ERR_MEMORY;
@@ -126,18 +126,18 @@ ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_mod
     return st;
 }
 
-static ck_status load_weights(ck_model *m, const char *path, bool by_name)
+static ck_status load_weights(ck_model *m, const char *path, const ck_weights_options *opts)
 {
     if (ck_file_format_sniff(path) == CK_FORMAT_KERAS) {
         ck_keras_zip z;
         CK_TRY(ck_keras_zip_read(path, &z));
-        ck_status st = read_zip_weights(&z, path, m, by_name);
+        ck_status st = read_zip_weights(&z, path, m, opts);
         ck_keras_zip_free(&z);
         return st;
     }
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = ck_weights_read_h5(file, m, by_name);
+    ck_status st = ck_weights_read_h5(file, m, opts);
     H5Fclose(file);
     return st;
 }
@@ -146,10 +146,13 @@ ck_status ck_model_load_weights_with(ck_model *m, const char *path, const ck_wei
 {
     if (!m || !path)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load_weights: NULL argument");
+    if (opts && opts->skip_mismatch && !opts->by_name)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_load_weights: skip_mismatch needs by_name, as in Keras");
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = load_weights(m, path, opts && opts->by_name);
+    ck_status st = load_weights(m, path, opts);
     ck_h5_quiet_end(&q);
     return st;
 }

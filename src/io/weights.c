@@ -22,15 +22,16 @@ static bool legacy_root(hid_t file, hid_t *root)
     return false;
 }
 
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name)
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts)
 {
+    bool by_name = opts && opts->by_name;
     float *stage = ck_stage_new(m);
     if (!stage)
         return CK_ERR_MEMORY;
     hid_t root;
     ck_status st;
     if (legacy_root(file, &root)) {
-        st = ck_k2_read(root, m, by_name, stage);
+        st = ck_k2_read(root, m, opts, stage);
         H5Gclose(root);
     } else if (ck_k3_is_layout(file)) {
         st = by_name

@@ -129,22 +129,42 @@ static ck_status read_by_order(hid_t root, const file_layers *f, ck_model *m, fl
     return CK_OK;
 }
 
+/* skip_mismatch: a layer whose weights do not fit keeps its own (the
+ * staged values it may have half-read go back), with a warning. */
+static ck_status skip_layer(ck_model *m, const ck_layer *l, float *stage)
+{
+    for (int k = 0; k < l->n_weights; k++)
+        memcpy(ck_stage_slot(stage, m, &l->weights[k]), l->weights[k].data,
+               l->weights[k].size * sizeof(float));
+    ck_status st = ck_model_warn(m, "layer '%s' skipped (skip_mismatch): %s", l->name,
+                                 ck_last_error());
+    ck_clear_error();
+    return st;
+}
+
 /* by_name: file layers without a namesake in the model are ignored, and
  * model layers absent from the file keep their weights (as in Keras). */
-static ck_status read_by_name(hid_t root, const file_layers *f, ck_model *m, float *stage)
+static ck_status read_by_name(hid_t root, const file_layers *f, ck_model *m, bool skip_mismatch,
+                              float *stage)
 {
     for (int i = 0; i < f->names.n; i++)
-        for (int k = 0; k < m->n_layers; k++)
-            if (strcmp(m->layers[k]->name, f->layers[i].name) == 0)
-                CK_TRY(read_layer(root, f, &f->layers[i], m, m->layers[k], stage));
+        for (int k = 0; k < m->n_layers; k++) {
+            if (strcmp(m->layers[k]->name, f->layers[i].name) != 0)
+                continue;
+            ck_status st = read_layer(root, f, &f->layers[i], m, m->layers[k], stage);
+            if (st == CK_ERR_SHAPE && skip_mismatch)
+                st = skip_layer(m, m->layers[k], stage);
+            CK_TRY(st);
+        }
     return CK_OK;
 }
 
-ck_status ck_k2_read(hid_t root, ck_model *m, bool by_name, float *stage)
+ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage)
 {
     file_layers f;
     CK_TRY(read_file_layers(root, &f));
-    ck_status st = by_name ? read_by_name(root, &f, m, stage) : read_by_order(root, &f, m, stage);
+    ck_status st = opts && opts->by_name ? read_by_name(root, &f, m, opts->skip_mismatch, stage)
+                                         : read_by_order(root, &f, m, stage);
     file_layers_free(&f);
     return st;
 }
