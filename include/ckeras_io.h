@@ -102,6 +102,20 @@ CK_API ck_status ck_model_from_json_with(const char *json, ck_model **model,
     ck_model_from_json_with((json), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
 CK_API void ck_free(void *ptr);
 
+/* What a Keras file holds, read without building a model: its kind, the
+ * writer's keras_version, whether it has a model config, a training config
+ * and optimizer state, and every layer group with its weight names and
+ * shapes (ckeras inspect). Text, one item per line; free with ck_free.
+ * NULL on failure. Safe to call concurrently. */
+CK_API char *ck_file_describe(const char *path);
+/* For a file that holds weights only: a Keras JSON architecture (the
+ * model.to_json() form) inferred from the weight shapes of a stack of
+ * LSTM, GRU, SimpleRNN and Dense layers, for the user to complete
+ * (activations, timesteps, weightless layers such as Dropout). NULL with
+ * CK_ERR_UNSUPPORTED when the shapes are not such a stack. Free with
+ * ck_free. Safe to call concurrently. */
+CK_API char *ck_file_template(const char *path);
+
 /* Reads one dataset of an HDF5 file ("/x", "/group/y"): any integer or
  * float type, converted to float32, rank 0..CK_MAX_RANK. out->data is
  * allocated (free with ck_free). The file is screened like a model file:

@@ -108,6 +108,26 @@ void ck_stage_commit(float *stage, ck_model *m);
 ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts);
 
 /* ---------------- layouts ---------------- */
+/* The layer groups of a legacy weights root, as layer_names lists them,
+ * and each one's weight_names. */
+typedef struct ck_k2_layer {
+    const char *name;
+    ck_strlist weights;
+} ck_k2_layer;
+typedef struct ck_k2_file {
+    ck_strlist names;
+    ck_k2_layer *layers;
+    /* Keras 2 reads a file without keras_version as Keras 1. */
+    bool keras1;
+} ck_k2_file;
+ck_status ck_k2_file_read(hid_t root, ck_k2_file *out);
+void ck_k2_file_free(ck_k2_file *f);
+/* The group holding the Keras 2 weights of a file: the root (save_weights)
+ * or /model_weights (a whole model); false when neither. */
+bool ck_k2_root(hid_t file, hid_t *root);
+/* The group that holds the layers of a Keras 3 object-path file ("layers",
+ * or tf.keras 2.13/2.14's "_layer_checkpoint_dependencies"), NULL when none. */
+const char *ck_k3_layer_root(hid_t file);
 /* Keras 2 legacy (weights_k2.c): `root` is / or /model_weights. */
 ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage);
 ck_status ck_k2_write(hid_t root, ck_model *m);

@@ -6,7 +6,7 @@
 
 /* Keras 2 load_weights also accepts a whole-model file, whose weights sit
  * under /model_weights. */
-static bool legacy_root(hid_t file, hid_t *root)
+bool ck_k2_root(hid_t file, hid_t *root)
 {
     if (ck_h5_has_attr(file, "layer_names")) {
         *root = H5Gopen2(file, "/", H5P_DEFAULT);
@@ -30,7 +30,7 @@ ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *
         return CK_ERR_MEMORY;
     hid_t root;
     ck_status st;
-    if (legacy_root(file, &root)) {
+    if (ck_k2_root(file, &root)) {
         st = ck_k2_read(root, m, opts, stage);
         H5Gclose(root);
     } else if (ck_k3_is_layout(file)) {

@@ -158,7 +158,7 @@ static bool is_group(hid_t file, const char *path)
     return g >= 0;
 }
 
-static const char *layer_root(hid_t file)
+const char *ck_k3_layer_root(hid_t file)
 {
     for (size_t i = 0; i < sizeof layer_roots / sizeof layer_roots[0]; i++)
         if (is_group(file, layer_roots[i]))
@@ -168,7 +168,7 @@ static const char *layer_root(hid_t file)
 
 bool ck_k3_is_layout(hid_t file)
 {
-    return layer_root(file) != NULL;
+    return ck_k3_layer_root(file) != NULL;
 }
 
 /* Keras 3 refuses a vars group whose size differs from the layer's. */
@@ -208,7 +208,7 @@ static ck_status read_layer(hid_t file, const char *path, const ck_model *m, con
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage)
 {
     char(*paths)[K3_PATH_MAX];
-    CK_TRY(layer_paths(file, layer_root(file), m, &paths));
+    CK_TRY(layer_paths(file, ck_k3_layer_root(file), m, &paths));
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < m->n_layers; i++)
         st = read_layer(file, paths[i], m, m->layers[i], stage);
