@@ -231,6 +231,210 @@ START_TEST(test_config_round_trip)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- training */
+
+/* Dense(2), kernel [[1, -1], [0.5, 2]], zero bias, input [1, 2], target 0:
+ * the prediction is [2, 3] and the MSE 6.5. */
+static ck_model *dense_model(ck_keras_semantics semantics, const ck_regularizer *kernel_reg,
+                             const ck_constraint *kernel_con)
+{
+    ck_model *m = ck_sequential(.semantics = semantics);
+    ck_layer *d = ck_dense(2, .name = "d");
+    if (kernel_reg)
+        ck_assert_ok(ck_layer_set_regularizer(d, "kernel", kernel_reg));
+    if (kernel_con)
+        ck_assert_ok(ck_layer_set_constraint(d, "kernel", kernel_con));
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, d));
+    ck_assert_ok(ck_model_build(m));
+    const float k[4] = {1, -1, 0.5f, 2};
+    memcpy(d->weights[0].data, k, sizeof k);
+    memset(d->weights[1].data, 0, 2 * sizeof(float));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
+    return m;
+}
+
+static float x1[2] = {1, 2}, y1[2] = {0, 0};
+static ck_tensor tx1 = {.rank = 2, .dims = {1, 2}, .data = x1},
+                 ty1 = {.rank = 2, .dims = {1, 2}, .data = y1};
+
+/* Keras: loss = MSE + 0.5 * sum(W^2) = 6.5 + 3.125; the step follows
+ * dMSE/dW = x^T [2, 3] plus 2 * 0.5 * W. */
+START_TEST(test_l2_in_loss_and_step)
+{
+    ck_model *m = dense_model(CK_KERAS2, ck_l2(0.5), NULL);
+    double loss;
+    ck_assert_ok(ck_model_evaluate(m, &tx1, &ty1, 1, &loss, NULL));
+    ck_assert_close(loss, 9.625, 1e-6);
+    ck_assert_ok(ck_model_train_on_batch(m, &tx1, &ty1, &loss));
+    ck_assert_close(loss, 9.625, 1e-6);
+    const float *k = m->layers[0]->weights[0].data, *b = m->layers[0]->weights[1].data;
+    const double want[4] = {0.7, -1.2, 0.05, 1.2};
+    for (int i = 0; i < 4; i++)
+        ck_assert_close(k[i], want[i], 1e-6);
+    ck_assert_close(b[0], -0.2, 1e-6);
+    ck_assert_close(b[1], -0.3, 1e-6);
+    ck_model_free(m);
+}
+END_TEST
+
+/* MaxNorm(1) after the same step: column 0 ([0.7, 0.05], norm 0.7018)
+ * stays, column 1 ([-1.2, 1.2], norm 1.697) is scaled to norm 1. */
+START_TEST(test_max_norm_after_step)
+{
+    ck_model *m = dense_model(CK_KERAS2, ck_l2(0.5), ck_max_norm(.max_value = 1));
+    ck_assert_ok(ck_model_train_on_batch(m, &tx1, &ty1, NULL));
+    const float *k = m->layers[0]->weights[0].data;
+    double n1 = sqrt(1.2 * 1.2 * 2);
+    ck_assert_close(k[0], 0.7 * 0.70178344 / (0.70178344 + 1e-7), 1e-6);
+    ck_assert_close(k[1], -1.2 / (n1 + 1e-7), 1e-6);
+    ck_assert_close(k[3], 1.2 / (n1 + 1e-7), 1e-6);
+    ck_model_free(m);
+}
+END_TEST
+
+/* An activity penalty on the output: tf.keras 2 and Keras 3.14+ divide it
+ * by the batch size, Keras 3.0-3.13 do not. Batch [1, 2], [1, 2] gives
+ * outputs [2, 3] twice: 0.1 * 10 = 1. */
+START_TEST(test_activity_penalty_scale)
+{
+    float x2[4] = {1, 2, 1, 2}, y2[4] = {0};
+    ck_tensor tx = {.rank = 2, .dims = {2, 2}, .data = x2},
+              ty = {.rank = 2, .dims = {2, 2}, .data = y2};
+    const struct {
+        ck_keras_semantics sem;
+        const char *version;
+        double penalty;
+    } rows[] = {{CK_KERAS2, "2.15.0", 0.5}, {CK_KERAS3, "3.3.3", 1.0}, {CK_KERAS3, "3.14.0", 0.5}};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        ck_model *m = dense_model(rows[r].sem, NULL, NULL);
+        ck_assert_ok(ck_layer_set_regularizer(m->layers[0], "activity", ck_l1(0.1)));
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", rows[r].version);
+        double loss;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 2, &loss, NULL));
+        ck_assert_close(loss, 6.5 + rows[r].penalty, 1e-6);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* The gradient of the whole loss (MSE, L1L2 on the kernel, an activity
+ * penalty and a bias penalty) against finite differences of evaluate. */
+START_TEST(test_penalty_gradients)
+{
+    ck_model *m = ck_sequential(.seed = 4);
+    ck_layer *h = ck_dense(3, .activation = "tanh"), *o = ck_dense(2);
+    ck_assert_ok(ck_layer_set_regularizer(h, "kernel", ck_l1_l2(0.03, 0.2)));
+    ck_assert_ok(ck_layer_set_regularizer(h, "activity", ck_l2(0.3)));
+    ck_assert_ok(ck_layer_set_regularizer(o, "bias", ck_l2(0.5)));
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, h));
+    ck_assert_ok(ck_model_add(m, o));
+    ck_assert_ok(ck_model_build(m));
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (float)(0.3 + 0.5 * sin(1.3 * (double)i));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
+    float x[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, y[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
+    ck_tensor tx = {.rank = 2, .dims = {3, 2}, .data = x},
+              ty = {.rank = 2, .dims = {3, 2}, .data = y};
+    size_t n = m->n_params;
+    float *before = malloc(n * sizeof(float)), *numeric = malloc(n * sizeof(float));
+    memcpy(before, m->params, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        double lp, lm, eps = 1e-3;
+        m->params[i] = before[i] + (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lp, NULL));
+        m->params[i] = before[i] - (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lm, NULL));
+        m->params[i] = before[i];
+        numeric[i] = (float)((lp - lm) / (2 * eps));
+    }
+    ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, NULL));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < 2e-3,
+                      "parameter %zu: step %g, finite differences %g", i, before[i] - m->params[i],
+                      numeric[i]);
+    free(before);
+    free(numeric);
+    ck_model_free(m);
+}
+END_TEST
+
+/* A frozen layer's penalty: a constant in tf.keras 2's loss, left out by
+ * Keras 3. */
+START_TEST(test_frozen_penalty_by_semantics)
+{
+    for (int sem = CK_KERAS2; sem <= CK_KERAS3; sem++) {
+        ck_model *m = dense_model((ck_keras_semantics)sem, ck_l2(0.5), NULL);
+        ck_assert_ok(ck_layer_set_trainable(m->layers[0], false));
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse"));
+        double loss;
+        ck_assert_ok(ck_model_evaluate(m, &tx1, &ty1, 1, &loss, NULL));
+        ck_assert_close(loss, sem == CK_KERAS2 ? 9.625 : 6.5, 1e-6);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* fit reports the loss with the penalty, and L2 keeps the weights smaller
+ * than the same training without it. */
+START_TEST(test_fit_with_l2)
+{
+    float x[64 * 2], y[64 * 2];
+    for (int i = 0; i < 64 * 2; i++) {
+        x[i] = (float)sin(0.7 * i);
+        y[i] = (float)(3 * cos(0.3 * i));
+    }
+    ck_tensor tx = {.rank = 2, .dims = {64, 2}, .data = x},
+              ty = {.rank = 2, .dims = {64, 2}, .data = y};
+    double norm[2];
+    for (int with = 0; with < 2; with++) {
+        ck_model *m = dense_model(CK_KERAS3, with ? ck_l2(0.1) : NULL, NULL);
+        double before;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 64, &before, NULL));
+        ck_history *h = NULL;
+        ck_assert_ok(ck_model_compile(
+            m, .optimizer = ck_sgd(.learning_rate = 0, .explicit_fields = CK_OPT_LEARNING_RATE),
+            .loss = "mse"));
+        ck_assert_ok(ck_model_fit(m, &tx, &ty, &h, .epochs = 1, .batch_size = 64));
+        double reported;
+        ck_assert_ok(ck_history_get(h, "loss", 0, &reported));
+        ck_assert_close(reported, before, 1e-5);
+        ck_history_free(h);
+        ck_assert_ok(
+            ck_model_compile(m, .optimizer = ck_adam(.learning_rate = 0.05), .loss = "mse"));
+        ck_assert_ok(ck_model_fit(m, &tx, &ty, NULL, .epochs = 30, .batch_size = 16));
+        const float *k = m->layers[0]->weights[0].data;
+        norm[with] = 0;
+        for (int i = 0; i < 4; i++)
+            norm[with] += k[i] * k[i];
+        ck_model_free(m);
+    }
+    ck_assert_msg(norm[1] < norm[0], "L2 %g, none %g", norm[1], norm[0]);
+}
+END_TEST
+
+/* A regularizer ckeras cannot compute loads (a warning) but training is
+ * refused rather than silently different. */
+START_TEST(test_unknown_regularizer_refuses_training)
+{
+    const char *json =
+        "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, \"kernel_regularizer\": "
+        "{\"class_name\": \"OrthogonalRegularizer\", \"config\": {\"factor\": 0.01, \"mode\": \"rows\"}}}}]}}";
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(json, &m));
+    ck_assert_ptr_nonnull(strstr(ck_model_warnings(m), "OrthogonalRegularizer"));
+    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse"), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "OrthogonalRegularizer"));
+    char *back = ck_model_to_json(m);
+    ck_assert_ptr_nonnull(strstr(back, "\"mode\":\"rows\""));
+    ck_free(back);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("regularizers");
@@ -242,6 +446,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_constraint_errors);
     tcase_add_test(tc, test_layer_api);
     tcase_add_test(tc, test_config_round_trip);
+    tcase_add_test(tc, test_l2_in_loss_and_step);
+    tcase_add_test(tc, test_max_norm_after_step);
+    tcase_add_test(tc, test_activity_penalty_scale);
+    tcase_add_test(tc, test_penalty_gradients);
+    tcase_add_test(tc, test_frozen_penalty_by_semantics);
+    tcase_add_test(tc, test_fit_with_l2);
+    tcase_add_test(tc, test_unknown_regularizer_refuses_training);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -417,7 +417,8 @@ ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
 /* Back-propagates dy (gradient of the loss w.r.t. the model output) through
- * the last training forward, accumulating into model->grads. */
+ * the last training forward, accumulating into model->grads. Activity
+ * regularizers add their gradients on the way, dy's data included. */
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy);
 /* Unique default name for a layer within the model ("lstm", "lstm_1", ...). */
 void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t len);
@@ -426,5 +427,20 @@ void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t
 ck_status ck_model_shape_for(const ck_model *m, const ck_shape *in, ck_shape *out);
 /* Replaces the training state, freeing the old one through its hooks. */
 void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks);
+
+/* ---------------- regularization in training (penalties.c) ---------------- */
+/* The weight penalties plus the activity penalties of the outputs of the
+ * last forward (divided by the batch size where Keras does). */
+double ck_model_penalty(const ck_model *m);
+/* Adds the weight penalties' gradients to the trainable weights' grads. */
+void ck_model_penalty_grads(ck_model *m);
+/* Adds the gradient of layer i's activity penalty to dy, the gradient
+ * w.r.t. its output in the last training forward. */
+void ck_model_activity_grad(const ck_model *m, int i, float *dy);
+/* Projects the trainable weights by their constraints (after a step). */
+ck_status ck_model_apply_constraints(ck_model *m);
+/* Fails when a regularizer or constraint that training needs is one ckeras
+ * cannot compute (kept from a file, e.g. OrthogonalRegularizer). */
+ck_status ck_model_check_penalties(const ck_model *m);
 
 #endif /* CK_INTERNAL_H */

@@ -581,6 +581,7 @@ ck_status ck_model_backward(ck_model *m, const ck_tensor *dy)
         if (!l->ops->backward)
             return ck_error(CK_ERR_UNSUPPORTED, "layer %s (%s) has no backward pass", l->name,
                             l->ops->class_name);
+        ck_model_activity_grad(m, i, cur->data);
         CK_TRY(l->ops->backward(l, x, &m->act_views[i], cur, dx));
         cur = dx;
     }

@@ -93,7 +93,9 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
     ck_tensor dy = *out;
     dy.data = s->dout.data;
     CK_TRY(ck_model_backward(m, &dy));
-    return ck_optimizer_step(&s->opt, m);
+    ck_model_penalty_grads(m);
+    CK_TRY(ck_optimizer_step(&s->opt, m));
+    return ck_model_apply_constraints(m);
 }
 
 /* Forward on one batch and, when training, backward and one optimizer
@@ -116,8 +118,10 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_layou
         on_logits.from_logits = true;
         on_logits.fused = false;
     }
+    /* Keras's loss (trained and reported) includes the regularization. */
     double loss = ck_loss_compute_masked(&on_logits, s->loss.fused && logits ? logits : out->data,
-                                         y, n / width, width, mask, train ? s->dout.data : NULL);
+                                         y, n / width, width, mask, train ? s->dout.data : NULL) +
+                  ck_model_penalty(m);
     if (loss_out)
         *loss_out = loss;
     if (t)

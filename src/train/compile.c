@@ -64,7 +64,8 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     /* Only layers that skip their activation on request report it. */
     ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
-    s->loss.fused = ck_loss_fuses_with(&s->loss, act);
+    /* An activity penalty needs the gradient w.r.t. the probabilities. */
+    s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
     return setup_metrics(s, o);
 }
@@ -74,6 +75,7 @@ ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
     if (!m || !o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_check_penalties(m));
     CK_TRY(ck_model_apply_trainable(m));
     ck_train_state *s = ck_alloc(1, sizeof *s);
     if (!s)
