@@ -7,15 +7,6 @@
 extern "C" {
 #endif
 
-/* Whole model in the Keras 2 legacy .h5 layout (model_config, model_weights,
- * training_config and optimizer state when compiled). Atomic: the file is
- * written beside the target and renamed over it. keras_version is "2.15.0"
- * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
- * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
- * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
- * compile_config when compiled, no optimizer state). */
-CK_API ck_status ck_model_save(ck_model *model, const char *path);
-
 /* The file formats ckeras reads and writes, chosen by a file name's suffix
  * (ck_file_format_of) or, for CK_FORMAT_AUTO, as documented below. */
 typedef enum ck_file_format {
@@ -28,6 +19,26 @@ typedef enum ck_file_format {
 } ck_file_format;
 /* The format a file name's suffix names; CK_FORMAT_AUTO for none. */
 CK_API ck_file_format ck_file_format_of(const char *path);
+
+typedef struct ck_save_options {
+    int ck_opts_;      /* internal: lets the constructor macros start with a designator */
+    bool no_optimizer; /* Keras include_optimizer=False: no training config, no optimizer state */
+    ck_file_format format; /* CK_FORMAT_AUTO: by the suffix, as below */
+} ck_save_options;
+
+/* Whole model in the Keras 2 legacy .h5 layout (model_config, model_weights,
+ * training_config and optimizer state when compiled). Atomic: the file is
+ * written beside the target and renamed over it. keras_version is "2.15.0"
+ * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
+ * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
+ * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
+ * compile_config when compiled, no optimizer state).
+ *     ck_model_save(m, "m.h5");  ck_model_save(m, "m.h5", .no_optimizer = true);
+ * Not thread-safe for the same model; different models may be saved
+ * concurrently. */
+CK_API ck_status ck_model_save_with(ck_model *model, const char *path, const ck_save_options *opts);
+#define ck_model_save(model, path, ...) \
+    ck_model_save_with((model), (path), &(ck_save_options){.ck_opts_ = 0, __VA_ARGS__})
 
 /* Keras's custom_objects for names ckeras does not know: a custom
  * activation or initializer `from` ("my_act", or its registered name
@@ -61,10 +72,10 @@ CK_API ck_status ck_model_load_with(const char *path, ck_model **model,
                                     const ck_load_options *opts);
 #define ck_model_load(path, model, ...) \
     ck_model_load_with((path), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
-/* ck_model_load(path, model, .format = format) / ck_model_save for a given
- * format: a .json file gives a model with freshly initialised weights; a
- * .weights.h5 file saves the weights only. CK_ERR_UNSUPPORTED for formats
- * that hold no model. */
+/* ck_model_load(path, model, .format = format) and ck_model_save(model,
+ * path, .format = format): a .json file gives a model with freshly
+ * initialised weights; a .weights.h5 file saves the weights only.
+ * CK_ERR_UNSUPPORTED for formats that hold no model. */
 CK_API ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
 CK_API ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
 

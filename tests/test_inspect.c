@@ -53,6 +53,34 @@ START_TEST(test_describe_whole_model)
 }
 END_TEST
 
+/* Keras include_optimizer=False: neither a training config nor optimizer
+ * state, in .h5 and .keras; the model loads uncompiled. */
+START_TEST(test_save_without_optimizer)
+{
+    ck_model *m = stack_model();
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"));
+    const char *paths[] = {ck_test_path("no_opt.h5"), ck_test_path("no_opt.keras")};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ok(ck_model_save(m, paths[i], .no_optimizer = true));
+        char *text = ck_file_describe(paths[i]);
+        assert_has(text, "model config: yes\ntraining config: no\noptimizer state: no\n");
+        ck_free(text);
+        ck_model *back = NULL;
+        ck_assert_ok(ck_model_load(paths[i], &back));
+        float x[S * F] = {0}, y[2] = {0};
+        ck_tensor tx = {.rank = 3, .dims = {1, S, F}, .data = x},
+                  ty = {.rank = 2, .dims = {1, 2}, .data = y};
+        ck_assert_int_eq(ck_model_train_on_batch(back, &tx, &ty, NULL), CK_ERR_STATE);
+        ck_model_free(back);
+    }
+    ck_assert_ok(ck_model_save(m, paths[0]));
+    char *text = ck_file_describe(paths[0]);
+    assert_has(text, "training config: yes\n");
+    ck_free(text);
+    ck_model_free(m);
+}
+END_TEST
+
 /* Weights only, in both layouts: the template rebuilds the architecture. */
 static void template_round_trip(const char *name, bool keras3_layout)
 {
@@ -117,6 +145,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("files");
     tcase_add_checked_fixture(tc, ck_test_scratch_fixture, ck_test_remove_dir);
     tcase_add_test(tc, test_describe_whole_model);
+    tcase_add_test(tc, test_save_without_optimizer);
     tcase_add_test(tc, test_template_from_keras2_weights);
     tcase_add_test(tc, test_template_from_keras3_weights);
     tcase_add_test(tc, test_template_refuses_other_layers);

@@ -235,10 +235,10 @@ ck_file_format ck_file_format_sniff(const char *path);
 ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out);
 ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out);
 ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out);
-ck_status ck_io_save_h5(ck_model *m, const char *path);         /* save.c */
-ck_status ck_io_save_keras(ck_model *m, const char *path);      /* save.c */
-ck_status ck_io_save_weights_k3(ck_model *m, const char *path); /* save.c */
-ck_status ck_io_save_json(ck_model *m, const char *path);       /* json_file.c */
+ck_status ck_io_save_h5(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_weights_k3(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_json(ck_model *m, const char *path, const ck_save_options *opts);
 
 /* ---------------- .keras zip (keras_zip.c) ---------------- */
 typedef struct ck_keras_zip {

@@ -10,7 +10,7 @@ typedef struct format_row {
     const char *suffixes[3];         /* NULL-terminated; longer suffixes before shorter ones */
     bool (*sniff)(const char *path); /* NULL: recognised by name only */
     ck_status (*load)(const char *path, const ck_load_options *opts, ck_model **out);
-    ck_status (*save)(ck_model *m, const char *path);
+    ck_status (*save)(ck_model *m, const char *path, const ck_save_options *opts);
 } format_row;
 
 static const format_row formats[] = {
@@ -99,10 +99,11 @@ ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **m
 
 /* ck_model_save writes a .keras archive for that suffix and the Keras 2
  * legacy .h5 layout for any other name. */
-ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
+ck_status ck_model_save_with(ck_model *m, const char *path, const ck_save_options *opts)
 {
     if (!m || !path || !*path)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_save: NULL model or empty path");
+    ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
     if (format == CK_FORMAT_AUTO)
         format = ck_file_format_of(path) == CK_FORMAT_KERAS ? CK_FORMAT_KERAS : CK_FORMAT_H5;
     const format_row *row;
@@ -110,12 +111,12 @@ ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = row->save(m, path);
+    ck_status st = row->save(m, path, opts);
     ck_h5_quiet_end(&q);
     return st;
 }
 
-ck_status ck_model_save(ck_model *m, const char *path)
+ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
 {
-    return ck_model_save_as(m, path, CK_FORMAT_AUTO);
+    return ck_model_save(m, path, .format = format);
 }

@@ -16,8 +16,9 @@ ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_mode
 }
 
 /* The text ends with a newline, as a text file does. */
-ck_status ck_io_save_json(ck_model *m, const char *path)
+ck_status ck_io_save_json(ck_model *m, const char *path, const ck_save_options *opts)
 {
+    (void)opts;
     char *json = ck_model_to_json(m);
     if (!json)
         return ck_error_status();
