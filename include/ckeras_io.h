@@ -126,6 +126,10 @@ CK_API char *ck_file_describe(const char *path);
  * CK_ERR_UNSUPPORTED when the shapes are not such a stack. Free with
  * ck_free. Safe to call concurrently. */
 CK_API char *ck_file_template(const char *path);
+/* Writes text and a final newline to path (a template from
+ * ck_file_template, say), replacing it atomically as every file ckeras
+ * writes. Safe to call concurrently for different paths. */
+CK_API ck_status ck_text_write(const char *path, const char *text);
 
 /* Reads one dataset of an HDF5 file ("/x", "/group/y"): any integer or
  * float type, converted to float32, rank 0..CK_MAX_RANK. out->data is

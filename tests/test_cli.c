@@ -633,6 +633,82 @@ START_TEST(test_fit_tiny_one_step)
 }
 END_TEST
 
+/* fit -o picks the format by suffix: a .keras archive, Keras 3 weights
+ * (which inspect describes and turns into a template that loads them). */
+START_TEST(test_fit_output_formats_and_inspect)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model *m = write_tiny(x, labels);
+    const char *outs[] = {"t.keras", "t.weights.h5"};
+    const char *kinds[] = {"kind: .keras archive\n", "kind: Keras 3 weights (.weights.h5)\n"};
+    for (int i = 0; i < 2; i++) {
+        run_result r;
+        run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--epochs", "1", "--verbose", "0", "-o",
+                tmp(outs[i]), NULL);
+        assert_success(&r);
+        run_free(&r);
+        run_cli(&r, "inspect", tmp(outs[i]), NULL);
+        assert_success(&r);
+        ck_assert_msg(strstr(r.out, kinds[i]), "%s", r.out);
+        ck_assert_msg(strstr(r.out, "layers (1") || strstr(r.out, "layer groups (1"), "%s", r.out);
+        run_free(&r);
+    }
+    run_result r;
+    run_cli(&r, "inspect", tmp("t.weights.h5"), "-o", tmp("template.json"), NULL);
+    assert_success(&r);
+    ck_assert_msg(strstr(r.out, "vars/0 (4, 3)"), "%s", r.out);
+    run_free(&r);
+    run_cli(&r, "predict", "--config", tmp("template.json"), "--weights", tmp("t.weights.h5"),
+            tmp("x.npy"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "-o", tmp("t.npy"),
+            NULL);
+    assert_error(&r, 2, "OUT.weights.h5");
+    run_free(&r);
+    ck_model_free(m);
+    remove_tmpdir();
+}
+END_TEST
+
+/* --map reads a custom activation as a built-in one; --verbose prints
+ * what loading tolerated (here a custom initializer). */
+START_TEST(test_map_and_verbose_warnings)
+{
+    make_tmpdir();
+    FILE *f = fopen(tmp("custom.json"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(
+        "{\"class_name\": \"Sequential\", \"keras_version\": \"2.2.4\", \"config\": {\"name\": \"s\", "
+        "\"layers\": [{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, "
+        "\"batch_input_shape\": [null, 3], \"activation\": \"my_act\", \"kernel_initializer\": "
+        "\"weight_variable\"}}]}}",
+        f);
+    fclose(f);
+    run_result r;
+    run_cli(&r, "summary", "--config", tmp("custom.json"), NULL);
+    assert_error(&r, 1, "my_act");
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act=relu", NULL);
+    assert_success(&r);
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act=relu", "--verbose",
+            NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "d (Dense)"));
+    ck_assert_msg(strstr(r.err, "ckeras: warning: layer 'd': kernel_initializer 'weight_variable'"),
+                  "%s", r.err);
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act", NULL);
+    assert_error(&r, 2, "FROM=TO");
+    run_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_fit_options_and_errors)
 {
     make_tmpdir();
@@ -905,6 +981,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_evaluate_tiny);
     tcase_add_test(tc, test_fit_tiny_one_step);
     tcase_add_test(tc, test_fit_options_and_errors);
+    tcase_add_test(tc, test_fit_output_formats_and_inspect);
+    tcase_add_test(tc, test_map_and_verbose_warnings);
     tcase_add_test(tc, test_predict_fuzz_corpus);
     tcase_add_test(tc, test_output_must_not_be_an_input);
     tcase_add_test(tc, test_convert_to_keras_archive);

@@ -25,7 +25,8 @@ enum {
     CMD_FIT = 1 << 2,
     CMD_EVALUATE = 1 << 3,
     CMD_CONVERT = 1 << 4,
-    CMD_ALL = (1 << 5) - 1
+    CMD_INSPECT = 1 << 5,
+    CMD_ALL = (1 << 6) - 1
 };
 
 #define CLI_MAX_POSITIONAL 4
@@ -42,6 +43,7 @@ typedef struct cli_args {
     /* model source */
     const char *config, *weights;
     bool by_name;
+    const char *map; /* FROM=TO[,FROM=TO...]: names for custom objects */
     /* input / output */
     const char *output, *x, *y, *style;
     long long batch_size;
@@ -92,7 +94,8 @@ int cli_write_array(const char *path, const ck_tensor *t);
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n);
 
 /* ---- load.c ---- */
-/* Builds the model from MODEL or --config, then applies --weights. */
+/* Builds the model from MODEL or --config (with --map), then applies
+ * --weights; with --verbose, prints what loading tolerated to stderr. */
 int cli_load_model(const cli_args *args, const char *path, ck_model **out);
 /* Checks x (batch first) against the model's input shape; `what` names
  * the argument in the message. */
@@ -106,5 +109,6 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *args);
 int cli_cmd_convert(const cli_command *cmd, const cli_args *args);
 int cli_cmd_fit(const cli_command *cmd, const cli_args *args);
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *args);
+int cli_cmd_inspect(const cli_command *cmd, const cli_args *args);
 
 #endif /* CK_CLI_H */

@@ -179,8 +179,11 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
 {
     if (!a->output)
         return cli_error(CLI_USAGE, "fit needs -o OUT.h5 for the trained model");
-    if (ck_file_format_of(a->output) != CK_FORMAT_H5)
-        return cli_error(CLI_USAGE, "-o %s: the trained model is saved as a Keras .h5 file",
+    ck_file_format format = ck_file_format_of(a->output);
+    if (format != CK_FORMAT_H5 && format != CK_FORMAT_KERAS && format != CK_FORMAT_KERAS_WEIGHTS)
+        return cli_error(CLI_USAGE,
+                         "-o %s: the trained model is saved as OUT.h5 or OUT.keras (whole model) "
+                         "or OUT.weights.h5 (Keras 3 weights)",
                          a->output);
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
@@ -207,7 +210,7 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     ck_history *history = NULL;
     if (ck_model_fit_with(m, &x, &y, &fo, &history) != CK_OK)
         rc = cli_lib_error(NULL);
-    else if (ck_model_save(m, a->output) != CK_OK)
+    else if (ck_model_save_as(m, a->output, format) != CK_OK)
         rc = cli_lib_error(a->output);
     ck_history_free(history);
     finish_training(m, &x, &y, &s);

@@ -64,11 +64,20 @@ static const cli_command commands[] = {
      "unless -o is given: OUT.npy (float32 .npy) or OUT.h5 (dataset /y).",
      cli_cmd_predict, NULL},
     {"fit", CMD_FIT, "MODEL", "train on --x/--y and save the trained model to -o",
-     "Train the model on --x/--y and save the trained whole model (architecture,\n"
-     "weights, optimizer state) to -o OUT.h5. Requires --x, --y and -o.",
+     "Train the model on --x/--y and save it to -o: OUT.h5 (the whole model with its\n"
+     "optimizer state), OUT.keras (Keras 3 archive) or OUT.weights.h5 (Keras 3\n"
+     "weights only). Requires --x, --y and -o.",
      cli_cmd_fit, " --x X --y Y -o OUT"},
     {"evaluate", CMD_EVALUATE, "MODEL", "print loss and metrics on --x/--y",
      "Print the loss and metrics of the model on --x/--y.", cli_cmd_evaluate, " --x X --y Y"},
+    {"inspect", CMD_INSPECT, "FILE", "show what a Keras file holds; a JSON template for weights",
+     "Show what a Keras file holds without building a model: its kind, the keras_version\n"
+     "that wrote it, whether it has a model config, a training config and optimizer\n"
+     "state, and every layer group with its weight names and shapes. For a file that\n"
+     "holds weights only, also a Keras JSON architecture inferred from the shapes of\n"
+     "its LSTM/GRU/SimpleRNN/Dense stack (written to -o OUT.json when given), to\n"
+     "complete (activations, timesteps) and pass back with --config.",
+     cli_cmd_inspect, NULL},
     {"convert", CMD_CONVERT, "MODEL", "write the model in another file layout (-o)",
      "Write the model in another layout, chosen by the suffix of -o:\n"
      "  OUT.weights.h5  Keras 3 weights, plus the architecture in OUT.json\n"
@@ -116,9 +125,10 @@ static int run(int argc, char **argv)
     }
     const cli_command *cmd = find_command(word);
     if (!cmd)
-        return cli_error(CLI_USAGE,
-                         "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert)",
-                         word[0] == '-' ? "option" : "command", word);
+        return cli_error(
+            CLI_USAGE,
+            "unknown %s '%s' (commands: summary, predict, fit, evaluate, inspect, convert)",
+            word[0] == '-' ? "option" : "command", word);
     cli_args args;
     int rc = cli_parse_args(cmd, argc - 2, argv + 2, &args);
     if (rc != CLI_OK)

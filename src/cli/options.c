@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING } arg_kind;
+/* ARG_LEVEL: an integer that may be left out ("--verbose" alone is 1). */
+typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING, ARG_LEVEL } arg_kind;
 
 typedef struct cli_option {
     const char *name; /* long name without "--" */
@@ -27,18 +28,21 @@ typedef struct cli_option {
 #define FIELD(f) offsetof(cli_args, f)
 #define TRAIN (CMD_FIT | CMD_EVALUATE)
 #define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT)
-#define BIG 1e18 /* no upper bound */
+#define BIG 1e18                            /* no upper bound */
+#define MODEL_CMDS (CMD_ALL & ~CMD_INSPECT) /* the commands that load a model */
 enum { OPEN_MIN = 1, OPEN_MAX = 2 };
 
 static const cli_option options[] = {
     {"help", 'h', ARG_FLAG, FIELD(help), CMD_ALL, false, 0, 0, 0, NULL, "show this help and exit"},
-    {"config", 0, ARG_STRING, FIELD(config), CMD_ALL, false, 0, 0, 0, "ARCH.json",
+    {"config", 0, ARG_STRING, FIELD(config), MODEL_CMDS, false, 0, 0, 0, "ARCH.json",
      "architecture as Keras JSON (model.to_json()), instead of MODEL"},
-    {"weights", 0, ARG_STRING, FIELD(weights), CMD_ALL, false, 0, 0, 0, "W.h5",
+    {"weights", 0, ARG_STRING, FIELD(weights), MODEL_CMDS, false, 0, 0, 0, "W.h5",
      "load these weights (Keras 2 .h5 or Keras 3 .weights.h5)"},
-    {"by-name", 0, ARG_FLAG, FIELD(by_name), CMD_ALL, false, 0, 0, 0, NULL,
+    {"by-name", 0, ARG_FLAG, FIELD(by_name), MODEL_CMDS, false, 0, 0, 0, NULL,
      "match --weights to layers by name instead of by order"},
-    {"output", 'o', ARG_STRING, FIELD(output), OUT_CMDS, false, 0, 0, 0, "OUT",
+    {"map", 0, ARG_STRING, FIELD(map), MODEL_CMDS, false, 0, 0, 0, "FROM=TO,...",
+     "read a custom activation or initializer FROM as the built-in TO (Keras custom_objects)"},
+    {"output", 'o', ARG_STRING, FIELD(output), OUT_CMDS | CMD_INSPECT, false, 0, 0, 0, "OUT",
      "output file (the suffix selects the format)"},
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
      "keras2 (default), keras2.7, keras2.13 or keras3"},
@@ -84,8 +88,9 @@ static const cli_option options[] = {
      "seed for shuffling and dropout"},
     {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX,
      "F", "hold out this last fraction of the data, 0 <= F < 1"},
-    {"verbose", 0, ARG_INT, FIELD(verbose), CMD_FIT, false, 0, 2, 0, "0|1|2",
-     "0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal, else 2)"},
+    {"verbose", 0, ARG_LEVEL, FIELD(verbose), MODEL_CMDS, false, 0, 2, 0, "[0|1|2]",
+     "print what loading tolerated (warnings); fit: 0 silent, 1 progress bar, 2 one line per epoch "
+     "(default: 1 on a terminal, else 2)"},
 };
 enum { N_OPTIONS = sizeof options / sizeof options[0] };
 
@@ -120,14 +125,14 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
     errno = 0;
     long long iv = 0;
     double v;
-    if (o->kind == ARG_INT)
+    if (o->kind == ARG_INT || o->kind == ARG_LEVEL)
         v = (double)(iv = strtoll(text, &end, 10));
     else
         v = strtod(text, &end);
     /* strtod also reads hexadecimal, which no Keras user means. */
     bool hex = strpbrk(text, "xX") != NULL;
     if (end == text || *end != '\0' || errno != 0 || hex || !in_range(o, v)) {
-        const char *what = o->kind == ARG_INT ? "an integer" : "a number";
+        const char *what = o->kind == ARG_DOUBLE ? "a number" : "an integer";
         if (o->max >= BIG)
             return cli_error(CLI_USAGE, "--%s needs %s %s %.10g and below %.0e, got '%s'", o->name,
                              what, o->open & OPEN_MIN ? ">" : ">=", o->min, BIG, text);
@@ -136,7 +141,7 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
                          o->open & OPEN_MAX ? ')' : ']', text);
     }
     char *field = (char *)a + o->offset;
-    if (o->kind == ARG_INT) {
+    if (o->kind != ARG_DOUBLE) {
         memcpy(field, &iv, sizeof iv);
     } else {
         memcpy(field, &v, sizeof v);
@@ -189,6 +194,12 @@ static int parse_option(const cli_command *cmd, int argc, char **argv, int *i, c
             return cli_error(CLI_USAGE, "option --%s takes no value", o->name);
         return store(cmd, o, NULL, a);
     }
+    /* A level takes the next word only when that is a number (which may
+     * then be out of range). */
+    const char *next = *i + 1 < argc ? argv[*i + 1] : "";
+    bool number_next = next[0] && strspn(next, "-0123456789") == strlen(next);
+    if (o->kind == ARG_LEVEL && !inline_value && !number_next)
+        inline_value = "1";
     if (!inline_value) {
         if (*i + 1 >= argc)
             return cli_error(CLI_USAGE, "option --%s needs a value (%s)", o->name, o->metavar);

@@ -133,6 +133,22 @@ ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len)
     return ck_io_atomic_file(path, write_bytes, &(bytes_job){data, len});
 }
 
+/* The text ends with a newline, as a text file does. */
+ck_status ck_text_write(const char *path, const char *text)
+{
+    if (!path || !text)
+        return ck_error(CK_ERR_ARGUMENT, "ck_text_write: NULL argument");
+    size_t n = strlen(text);
+    char *buf = ck_alloc(n + 2, 1);
+    if (!buf)
+        return CK_ERR_MEMORY;
+    memcpy(buf, text, n);
+    buf[n] = '\n';
+    ck_status st = ck_io_atomic_bytes(path, buf, n + 1);
+    free(buf);
+    return st;
+}
+
 /* Only regular files are read: their size is known up front, whereas a
  * device such as /dev/zero never ends and would exhaust memory. */
 ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size)

@@ -15,22 +15,13 @@ ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_mode
     return st;
 }
 
-/* The text ends with a newline, as a text file does. */
 ck_status ck_io_save_json(ck_model *m, const char *path, const ck_save_options *opts)
 {
     (void)opts;
     char *json = ck_model_to_json(m);
     if (!json)
         return ck_error_status();
-    size_t n = strlen(json);
-    char *text = ck_alloc(n + 2, 1);
-    ck_status st = CK_ERR_MEMORY;
-    if (text) {
-        memcpy(text, json, n);
-        text[n] = '\n';
-        st = ck_io_atomic_bytes(path, text, n + 1);
-    }
-    free(text);
+    ck_status st = ck_text_write(path, json);
     ck_free(json);
     return st;
 }
