@@ -137,7 +137,6 @@ const char *ck_reg_class_name(const ck_reg *r);
 double ck_reg_penalty(const ck_reg *r, const float *w, size_t n);
 /* g += scale * d penalty / dw. */
 void ck_reg_add_grad(const ck_reg *r, const float *w, float *g, size_t n, double scale);
-ck_status ck_reg_copy(const ck_reg *src, ck_reg *dst);
 void ck_reg_free(ck_reg *r);
 
 /* ---------------- constraints (constraints.c) ---------------- */
@@ -165,7 +164,6 @@ const char *ck_con_class_name(const ck_con *c);
 /* Projects w (shape dims) in place, as Keras does after an optimizer step;
  * fails when an axis does not exist for this rank. */
 ck_status ck_con_apply(const ck_con *c, float *w, int rank, const int64_t *dims);
-ck_status ck_con_copy(const ck_con *src, ck_con *dst);
 void ck_con_free(ck_con *c);
 
 /* ---------------- weights ---------------- */
@@ -355,6 +353,19 @@ ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name
 /* The normalized axis: an int or a one-element list (tf.keras writes [2]). */
 ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis);
 
+/* obj[key], NULL when absent or null; obj[key] when it is a string. */
+const cJSON *ck_json_get(const cJSON *obj, const char *key);
+const char *ck_json_str(const cJSON *obj, const char *key);
+/* A serialized Keras object, in any release's form: "name" or
+ * {"class_name": name, "config": {...}, ...}; *cfg is NULL for a name.
+ * Fails naming `what` ("regularizer") when it is neither. */
+ck_status ck_json_class(const cJSON *json, const char *what, const char **name, const cJSON **cfg);
+/* Keeps a serialized object ckeras cannot compute verbatim (*raw, to be
+ * written back) with its class name (for messages). */
+ck_status ck_json_keep(const cJSON *json, const char *name, char **raw, char *cls, size_t len);
+/* {"class_name": cls, "config": {}}, *cfg pointing at the config; NULL
+ * when out of memory. */
+cJSON *ck_json_class_new(const char *cls, cJSON **cfg);
 /* Puts `value` in the place of `item` (a member of `parent`) under the same
  * key and returns it; NULL (value freed) when value is NULL. Unlike a
  * replacement by key, it touches only this member when keys repeat. */

@@ -4,18 +4,13 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const cJSON *item(const cJSON *cfg, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
 ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool required)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v) {
         if (required)
             return ck_error(CK_ERR_FORMAT, "layer config is missing '%s'", key);
@@ -29,7 +24,7 @@ ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool re
 
 ck_status ck_config_get_double(const cJSON *cfg, const char *key, double *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -40,7 +35,7 @@ ck_status ck_config_get_double(const cJSON *cfg, const char *key, double *out)
 
 ck_status ck_config_get_bool(const cJSON *cfg, const char *key, bool *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsBool(v))
@@ -51,7 +46,7 @@ ck_status ck_config_get_bool(const cJSON *cfg, const char *key, bool *out)
 
 ck_status ck_config_get_string(const cJSON *cfg, const char *key, const char **out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsString(v))
@@ -62,7 +57,7 @@ ck_status ck_config_get_string(const cJSON *cfg, const char *key, const char **o
 
 ck_status ck_config_get_init(const cJSON *cfg, const char *key, ck_init *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     ck_status st = ck_init_from_json(v, out);
@@ -73,7 +68,7 @@ ck_status ck_config_get_init(const cJSON *cfg, const char *key, ck_init *out)
 
 ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char **out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     /* Keras 3 may serialise an activation as an object: a function is
@@ -103,6 +98,47 @@ ck_status ck_config_check(const cJSON *cfg)
     if (!cfg)
         return ck_error(CK_ERR_MEMORY, "out of memory building a layer config");
     return CK_OK;
+}
+
+const cJSON *ck_json_get(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
+const char *ck_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = ck_json_get(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+ck_status ck_json_class(const cJSON *json, const char *what, const char **name, const cJSON **cfg)
+{
+    *name = cJSON_IsString(json) ? json->valuestring : ck_json_str(json, "class_name");
+    *cfg = cJSON_IsObject(json) ? ck_json_get(json, "config") : NULL;
+    if (!*name)
+        return ck_error(CK_ERR_FORMAT, "%s config is neither a name nor {\"class_name\": ...}",
+                        what);
+    return CK_OK;
+}
+
+ck_status ck_json_keep(const cJSON *json, const char *name, char **raw, char *cls, size_t len)
+{
+    *raw = cJSON_PrintUnformatted(json);
+    snprintf(cls, len, "%s", name);
+    return *raw ? CK_OK : ck_error(CK_ERR_MEMORY, "out of memory keeping a %s config", name);
+}
+
+cJSON *ck_json_class_new(const char *cls, cJSON **cfg)
+{
+    cJSON *j = cJSON_CreateObject();
+    *cfg = cJSON_AddStringToObject(j, "class_name", cls) ? cJSON_AddObjectToObject(j, "config")
+                                                         : NULL;
+    if (!*cfg) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
 }
 
 cJSON *ck_json_replace(cJSON *parent, cJSON *item, cJSON *value)

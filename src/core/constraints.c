@@ -117,21 +117,13 @@ ck_status ck_con_from_json(const cJSON *json, ck_con *out)
     *out = (ck_con){0};
     if (!json || cJSON_IsNull(json))
         return CK_OK;
-    const char *name = cJSON_IsString(json) ? json->valuestring : NULL;
-    const cJSON *cfg = NULL;
-    if (cJSON_IsObject(json)) {
-        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(json, "class_name");
-        name = cJSON_IsString(cls) ? cls->valuestring : NULL;
-        cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
-    }
-    if (!name)
-        return ck_error(CK_ERR_FORMAT,
-                        "constraint config is neither a name nor {\"class_name\": ...}");
+    const char *name;
+    const cJSON *cfg;
+    CK_TRY(ck_json_class(json, "constraint", &name, &cfg));
     const struct con_kind *k = find_kind(name);
     if (!k) {
-        *out = (ck_con){.kind = CK_CON_OTHER, .raw = cJSON_PrintUnformatted(json)};
-        snprintf(out->other_class, sizeof out->other_class, "%s", name);
-        return out->raw ? CK_OK : ck_error(CK_ERR_MEMORY, "out of memory reading a constraint");
+        out->kind = CK_CON_OTHER;
+        return ck_json_keep(json, name, &out->raw, out->other_class, sizeof out->other_class);
     }
     set_defaults(k, out);
     CK_TRY(number(cfg, "max_value", &out->max_value));
@@ -176,11 +168,8 @@ cJSON *ck_con_to_json(const ck_con *c)
     if (c->kind == CK_CON_OTHER)
         return cJSON_Parse(c->raw);
     const struct con_kind *k = kind_of(c->kind);
-    cJSON *j = cJSON_CreateObject();
-    cJSON *cfg = cJSON_AddStringToObject(j, "class_name", k->class_name)
-                     ? cJSON_AddObjectToObject(j, "config")
-                     : NULL;
-    bool ok = cfg != NULL;
+    cJSON *cfg, *j = ck_json_class_new(k->class_name, &cfg);
+    bool ok = j != NULL;
     if (ok && c->kind == CK_CON_MIN_MAX_NORM)
         ok = cJSON_AddNumberToObject(cfg, "min_value", c->min_value);
     if (ok && (c->kind == CK_CON_MAX_NORM || c->kind == CK_CON_MIN_MAX_NORM))
@@ -276,14 +265,6 @@ ck_status ck_con_apply(const ck_con *c, float *w, int rank, const int64_t *dims)
         return CK_OK;
     }
     return apply_norm(c, k->desired, w, rank, dims);
-}
-
-ck_status ck_con_copy(const ck_con *src, ck_con *dst)
-{
-    *dst = *src;
-    if (src->raw && !(dst->raw = ck_strdup(src->raw)))
-        return CK_ERR_MEMORY;
-    return CK_OK;
 }
 
 void ck_con_free(ck_con *c)

@@ -370,18 +370,9 @@ static const char *word_or_null(const cJSON *cfg, const char *key, const char *c
 
 ck_status ck_init_from_json(const cJSON *json, ck_init *out)
 {
-    const char *name = NULL;
-    const cJSON *cfg = NULL;
-    if (cJSON_IsString(json)) {
-        name = json->valuestring;
-    } else if (cJSON_IsObject(json)) {
-        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(json, "class_name");
-        cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
-        name = cJSON_IsString(cls) ? cls->valuestring : NULL;
-    }
-    if (!name)
-        return ck_error(CK_ERR_FORMAT,
-                        "initializer config is neither a name nor {\"class_name\": ...}");
+    const char *name;
+    const cJSON *cfg;
+    CK_TRY(ck_json_class(json, "initializer", &name, &cfg));
     const struct init_entry *e = find_init(name);
     if (!e)
         return ck_init_check(&(ck_init){.name = name});

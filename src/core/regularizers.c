@@ -49,31 +49,19 @@ static ck_status factor(const cJSON *cfg, const char *key, double dflt, double *
     return CK_OK;
 }
 
-static ck_status keep_raw(const cJSON *json, const char *name, ck_reg *out)
-{
-    *out = (ck_reg){.kind = CK_REG_OTHER, .raw = cJSON_PrintUnformatted(json)};
-    snprintf(out->other_class, sizeof out->other_class, "%s", name);
-    return out->raw ? CK_OK : ck_error(CK_ERR_MEMORY, "out of memory reading a regularizer");
-}
-
 ck_status ck_reg_from_json(const cJSON *json, ck_reg *out)
 {
     *out = (ck_reg){0};
     if (!json || cJSON_IsNull(json))
         return CK_OK;
-    const char *name = cJSON_IsString(json) ? json->valuestring : NULL;
-    const cJSON *cfg = NULL;
-    if (cJSON_IsObject(json)) {
-        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(json, "class_name");
-        name = cJSON_IsString(cls) ? cls->valuestring : NULL;
-        cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
-    }
-    if (!name)
-        return ck_error(CK_ERR_FORMAT,
-                        "regularizer config is neither a name nor {\"class_name\": ...}");
+    const char *name;
+    const cJSON *cfg;
+    CK_TRY(ck_json_class(json, "regularizer", &name, &cfg));
     const struct reg_kind *k = find_kind(name);
-    if (!k)
-        return keep_raw(json, name, out);
+    if (!k) {
+        out->kind = CK_REG_OTHER;
+        return ck_json_keep(json, name, &out->raw, out->other_class, sizeof out->other_class);
+    }
     out->kind = k->kind;
     CK_TRY(factor(cfg, "l1", k->l1, &out->l1));
     return factor(cfg, "l2", k->l2, &out->l2);
@@ -102,11 +90,8 @@ cJSON *ck_reg_to_json(const ck_reg *r)
     if (r->kind == CK_REG_OTHER)
         return cJSON_Parse(r->raw);
     const struct reg_kind *k = kind_of(r->kind);
-    cJSON *j = cJSON_CreateObject();
-    cJSON *cfg = cJSON_AddStringToObject(j, "class_name", k->class_name)
-                     ? cJSON_AddObjectToObject(j, "config")
-                     : NULL;
-    bool ok = cfg != NULL;
+    cJSON *cfg, *j = ck_json_class_new(k->class_name, &cfg);
+    bool ok = j != NULL;
     if (ok && r->kind != CK_REG_L2)
         ok = cJSON_AddNumberToObject(cfg, "l1", r->l1);
     if (ok && r->kind != CK_REG_L1)
@@ -142,14 +127,6 @@ void ck_reg_add_grad(const ck_reg *r, const float *w, float *g, size_t n, double
         double sign = w[i] > 0 ? 1.0 : w[i] < 0 ? -1.0 : 0.0;
         g[i] += (float)(a * sign + b * (double)w[i]);
     }
-}
-
-ck_status ck_reg_copy(const ck_reg *src, ck_reg *dst)
-{
-    *dst = *src;
-    if (src->raw && !(dst->raw = ck_strdup(src->raw)))
-        return CK_ERR_MEMORY;
-    return CK_OK;
 }
 
 void ck_reg_free(ck_reg *r)

@@ -60,32 +60,20 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
                     end ? (long)(end - text) : -1L);
 }
 
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* ---------------- layers ---------------- */
 
 static const char *entry_name(const cJSON *entry)
 {
-    const char *name = get_str(get(entry, "config"), "name");
+    const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
     if (!name)
-        name = get_str(entry, "name");
+        name = ck_json_str(entry, "name");
     return name ? name : "?";
 }
 
 static ck_status create_layer(const cJSON *entry, int index, ck_io_load *ld, ck_layer **out)
 {
-    const char *cls = get_str(entry, "class_name");
-    const cJSON *cfg = get(entry, "config");
+    const char *cls = ck_json_str(entry, "class_name");
+    const cJSON *cfg = ck_json_get(entry, "config");
     *out = NULL;
     if (!cls || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "layer #%d of the model config has no class_name or config",
@@ -115,7 +103,7 @@ static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_io_loa
 
 static bool is_input(const cJSON *entry)
 {
-    const char *cls = get_str(entry, "class_name");
+    const char *cls = ck_json_str(entry, "class_name");
     return cls && strcmp(cls, "InputLayer") == 0;
 }
 
@@ -126,12 +114,12 @@ static bool is_input(const cJSON *entry)
 static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON *model_cfg,
                                     ck_io_load *ld)
 {
-    const cJSON *cfg = get(first, "config");
-    const cJSON *shape = get(cfg, "batch_input_shape");
+    const cJSON *cfg = ck_json_get(first, "config");
+    const cJSON *shape = ck_json_get(cfg, "batch_input_shape");
     if (!shape)
-        shape = get(cfg, "batch_shape");
+        shape = ck_json_get(cfg, "batch_shape");
     if (!shape && cJSON_IsObject(model_cfg))
-        shape = get(model_cfg, "build_input_shape");
+        shape = ck_json_get(model_cfg, "build_input_shape");
     if (!shape)
         return ck_error(CK_ERR_UNSUPPORTED,
                         "model config has no input shape (no InputLayer, no batch_input_shape on "
@@ -175,7 +163,7 @@ static ck_status check_layer_list(const cJSON *layers)
 static ck_status new_model(const cJSON *cfg, const char *default_name, ck_io_load *ld,
                            ck_model **out)
 {
-    const char *name = get_str(cfg, "name");
+    const char *name = ck_json_str(cfg, "name");
     CK_TRY(ck_io_check_model_dtype(ld, cfg));
     *out = ck_sequential(.name = name ? name : default_name, .semantics = ld->semantics);
     if (!*out)
@@ -190,7 +178,7 @@ static ck_status new_model(const cJSON *cfg, const char *default_name, ck_io_loa
 /* config is {"name", "layers": [...]}, or the bare list in Keras 2.0.x. */
 static ck_status sequential_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
 {
-    const cJSON *layers = cJSON_IsArray(cfg) ? cfg : get(cfg, "layers");
+    const cJSON *layers = cJSON_IsArray(cfg) ? cfg : ck_json_get(cfg, "layers");
     CK_TRY(check_layer_list(layers));
     CK_TRY(new_model(cJSON_IsObject(cfg) ? cfg : NULL, "sequential", ld, out));
     const cJSON *first = cJSON_GetArrayItem(layers, 0);
@@ -233,7 +221,7 @@ static ck_status check_kwargs(const cJSON *kwargs, const char *layer)
 static ck_status producer_name(const cJSON *entry, const char **out)
 {
     const char *layer = entry_name(entry);
-    const cJSON *nodes = get(entry, "inbound_nodes");
+    const cJSON *nodes = ck_json_get(entry, "inbound_nodes");
     int n_nodes = cJSON_IsArray(nodes) ? cJSON_GetArraySize(nodes) : 0;
     *out = NULL;
     if (n_nodes == 0)
@@ -245,8 +233,8 @@ static ck_status producer_name(const cJSON *entry, const char **out)
                         layer);
     const cJSON *node = cJSON_GetArrayItem(nodes, 0), *args = node, *kwargs = NULL, *tensor;
     if (cJSON_IsObject(node)) {
-        args = get(node, "args");
-        kwargs = get(node, "kwargs");
+        args = ck_json_get(node, "args");
+        kwargs = ck_json_get(node, "kwargs");
     }
     if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) != 1)
         return ck_error(CK_ERR_UNSUPPORTED,
@@ -255,7 +243,7 @@ static ck_status producer_name(const cJSON *entry, const char **out)
                         layer);
     tensor = cJSON_GetArrayItem(args, 0);
     if (cJSON_IsObject(tensor)) {
-        tensor = get(get(tensor, "config"), "keras_history");
+        tensor = ck_json_get(ck_json_get(tensor, "config"), "keras_history");
     } else if (cJSON_IsArray(tensor)) {
         kwargs = cJSON_GetArrayItem(tensor, 3);
     }
@@ -345,8 +333,8 @@ static ck_status check_endpoints(const cJSON *cfg, const cJSON *const *entries, 
                                  int n)
 {
     const char *in, *out;
-    CK_TRY(single_ref(get(cfg, "input_layers"), "inputs", &in));
-    CK_TRY(single_ref(get(cfg, "output_layers"), "outputs", &out));
+    CK_TRY(single_ref(ck_json_get(cfg, "input_layers"), "inputs", &in));
+    CK_TRY(single_ref(ck_json_get(cfg, "output_layers"), "outputs", &out));
     if ((in && strcmp(in, entry_name(entries[order[0]])) != 0) ||
         (out && strcmp(out, entry_name(entries[order[n - 1]])) != 0))
         return ck_error(CK_ERR_UNSUPPORTED, "the model's output is not the end of its layer chain");
@@ -378,7 +366,7 @@ static ck_status functional_entries(const cJSON *layers, const cJSON ***entries,
 
 static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
 {
-    const cJSON *layers = get(cfg, "layers");
+    const cJSON *layers = ck_json_get(cfg, "layers");
     CK_TRY(check_layer_list(layers));
     const cJSON **entries = NULL;
     int n = 0, *order = NULL;
@@ -402,8 +390,8 @@ static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_mod
 
 static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
 {
-    const char *cls = get_str(root, "class_name");
-    const cJSON *cfg = get(root, "config");
+    const char *cls = ck_json_str(root, "class_name");
+    const cJSON *cfg = ck_json_get(root, "config");
     if (!cls || !cfg)
         return ck_error(CK_ERR_FORMAT, "model config needs 'class_name' and 'config'");
     if (strcmp(cls, "Sequential") == 0)
@@ -424,7 +412,7 @@ ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **
     *out = NULL;
     if (!cJSON_IsObject(root))
         return ck_error(CK_ERR_FORMAT, "model config must be a JSON object");
-    const char *version = get_str(root, "keras_version");
+    const char *version = ck_json_str(root, "keras_version");
     ck_io_load own = *ld;
     if (version && !ld->keras_version) {
         own.keras_version = version;
@@ -452,7 +440,8 @@ ck_status ck_model_from_json_with(const char *json, ck_model **model, const ck_l
     CK_TRY(ck_io_parse_json("model JSON", json, strnlen(json, CK_IO_MAX_JSON + 1), &root));
     /* Without a keras_version, a "module" key marks the Keras 3 format
      * (config.json); tf.keras 2.13+ writes it too but always adds the version. */
-    ck_io_load ld = ck_io_load_init(opts, NULL, get(root, "module") ? CK_KERAS3 : CK_KERAS2, false);
+    ck_io_load ld = ck_io_load_init(opts, NULL, ck_json_get(root, "module") ? CK_KERAS3 : CK_KERAS2,
+                                    false);
     ck_status st = ck_io_model_from_config(root, &ld, model);
     cJSON_Delete(root);
     return st;

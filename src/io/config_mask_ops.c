@@ -9,56 +9,45 @@
 #include <math.h>
 #include <string.h>
 
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static const char *entry_name(const cJSON *entry)
 {
-    const char *name = get_str(entry, "name");
-    return name ? name : get_str(get(entry, "config"), "name");
+    const char *name = ck_json_str(entry, "name");
+    return name ? name : ck_json_str(ck_json_get(entry, "config"), "name");
 }
 
 /* Operations (keras.src.ops.*) are serialized like layers but are not
  * layers. */
 static bool is_op_entry(const cJSON *entry)
 {
-    const char *module = get_str(entry, "module");
+    const char *module = ck_json_str(entry, "module");
     return module && strncmp(module, "keras.src.ops.", 14) == 0;
 }
 
 static const cJSON *first_node(const cJSON *entry)
 {
-    const cJSON *node = cJSON_GetArrayItem(get(entry, "inbound_nodes"), 0);
+    const cJSON *node = cJSON_GetArrayItem(ck_json_get(entry, "inbound_nodes"), 0);
     return cJSON_IsObject(node) ? node : NULL;
 }
 
 /* The producer named by a serialized Keras 3 tensor argument. */
 static const char *tensor_source(const cJSON *arg)
 {
-    if (!cJSON_IsObject(arg) || !cJSON_IsString(get(arg, "class_name")) ||
-        strcmp(get_str(arg, "class_name"), "__keras_tensor__") != 0)
+    if (!cJSON_IsObject(arg) || !cJSON_IsString(ck_json_get(arg, "class_name")) ||
+        strcmp(ck_json_str(arg, "class_name"), "__keras_tensor__") != 0)
         return NULL;
-    const cJSON *name = cJSON_GetArrayItem(get(get(arg, "config"), "keras_history"), 0);
+    const cJSON *name = cJSON_GetArrayItem(ck_json_get(ck_json_get(arg, "config"), "keras_history"),
+                                           0);
     return cJSON_IsString(name) ? name->valuestring : NULL;
 }
 
 const char *ck_io_mask_source(const cJSON *kwargs)
 {
-    return tensor_source(get(kwargs, "mask"));
+    return tensor_source(ck_json_get(kwargs, "mask"));
 }
 
 static const char *arg_source(const cJSON *entry, int i)
 {
-    return tensor_source(cJSON_GetArrayItem(get(first_node(entry), "args"), i));
+    return tensor_source(cJSON_GetArrayItem(ck_json_get(first_node(entry), "args"), i));
 }
 
 static int find(const cJSON *const *entries, int n, const char *name)
@@ -71,18 +60,18 @@ static int find(const cJSON *const *entries, int n, const char *name)
 
 static const char *class_of(const cJSON *entry)
 {
-    const char *cls = get_str(entry, "class_name");
+    const char *cls = ck_json_str(entry, "class_name");
     return cls ? cls : "?";
 }
 
 /* Any(axis=-1, keepdims=False): one value per step, as Masking's mask. */
 static bool is_any_last_axis(const cJSON *op)
 {
-    const cJSON *cfg = get(op, "config"), *axis = get(cfg, "axis");
+    const cJSON *cfg = ck_json_get(op, "config"), *axis = ck_json_get(cfg, "axis");
     if (cJSON_IsArray(axis) && cJSON_GetArraySize(axis) == 1)
         axis = cJSON_GetArrayItem(axis, 0);
     return strcmp(class_of(op), "Any") == 0 && cJSON_IsNumber(axis) && axis->valuedouble == -1 &&
-           !cJSON_IsTrue(get(cfg, "keepdims"));
+           !cJSON_IsTrue(ck_json_get(cfg, "keepdims"));
 }
 
 /* The layer (not op) whose input is the tensor `source`. */
@@ -99,14 +88,14 @@ static const cJSON *consumer_of(const cJSON *const *entries, int n, const char *
 /* Whether `layer` makes the mask NotEqual(its input, value) [+ Any]. */
 static bool derives(const cJSON *layer, double value, bool with_any)
 {
-    const cJSON *cfg = get(layer, "config");
+    const cJSON *cfg = ck_json_get(layer, "config");
     const char *cls = class_of(layer);
     if (strcmp(cls, "Masking") == 0) {
-        const cJSON *mv = get(cfg, "mask_value");
+        const cJSON *mv = ck_json_get(cfg, "mask_value");
         return with_any && fabs((cJSON_IsNumber(mv) ? mv->valuedouble : 0.0) - value) == 0;
     }
-    return strcmp(cls, "Embedding") == 0 && !with_any && cJSON_IsTrue(get(cfg, "mask_zero")) &&
-           value == 0;
+    return strcmp(cls, "Embedding") == 0 && !with_any &&
+           cJSON_IsTrue(ck_json_get(cfg, "mask_zero")) && value == 0;
 }
 
 /* The mask named by a layer's "mask" keyword must come from ops that
@@ -122,7 +111,7 @@ static ck_status check_mask(const cJSON *const *entries, int n, const char *laye
                         layer, mask ? mask : "?");
     int any = is_any_last_axis(entries[k]) ? k : -1;
     int ne = any >= 0 ? find(entries, n, arg_source(entries[k], 0)) : k;
-    const cJSON *args = ne >= 0 ? get(first_node(entries[ne]), "args") : NULL;
+    const cJSON *args = ne >= 0 ? ck_json_get(first_node(entries[ne]), "args") : NULL;
     const cJSON *value = cJSON_GetArrayItem(args, 1);
     const char *root = ne >= 0 ? arg_source(entries[ne], 0) : NULL;
     const cJSON *maker = root ? consumer_of(entries, n, root) : NULL;
@@ -142,7 +131,7 @@ static ck_status check_mask(const cJSON *const *entries, int n, const char *laye
 ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
 {
     for (int i = 0; i < n; i++) {
-        const char *mask = ck_io_mask_source(get(first_node(entries[i]), "kwargs"));
+        const char *mask = ck_io_mask_source(ck_json_get(first_node(entries[i]), "kwargs"));
         if (mask && !is_op_entry(entries[i]))
             CK_TRY(check_mask(entries, n, entry_name(entries[i]), mask, mask_op));
     }
@@ -150,6 +139,6 @@ ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
         if (is_op_entry(entries[i]) && !mask_op[i])
             return ck_error(CK_ERR_UNSUPPORTED, "op '%s' (%s from %s) is not supported by ckeras",
                             entry_name(entries[i]) ? entry_name(entries[i]) : "?",
-                            class_of(entries[i]), get_str(entries[i], "module"));
+                            class_of(entries[i]), ck_json_str(entries[i], "module"));
     return CK_OK;
 }

@@ -27,18 +27,6 @@ void ck_io_writer_note(const ck_io_load *ld, char *buf, size_t len)
         buf[0] = '\0';
 }
 
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* ---------------- dtype policies ---------------- */
 
 /* Keras 3.3 names a quantised policy "int8_from_float32"; 3.4+ serialise
@@ -89,10 +77,10 @@ static ck_status check_policy(const char *where, const cJSON *dtype);
 /* DTypePolicyMap: {"default_policy": ..., "policy_map": {path: policy}}. */
 static ck_status check_policy_map(const char *where, const cJSON *cfg)
 {
-    const cJSON *map = get(cfg, "policy_map"), *p;
-    CK_TRY(check_policy(where, get(cfg, "default_policy")));
-    if (cJSON_IsObject(get(map, "config")))
-        map = get(map, "config");
+    const cJSON *map = ck_json_get(cfg, "policy_map"), *p;
+    CK_TRY(check_policy(where, ck_json_get(cfg, "default_policy")));
+    if (cJSON_IsObject(ck_json_get(map, "config")))
+        map = ck_json_get(map, "config");
     cJSON_ArrayForEach(p, map)
     {
         char where[CK_NAME_MAX + 16];
@@ -108,26 +96,26 @@ static ck_status check_policy(const char *where, const cJSON *dtype)
         return CK_OK;
     if (cJSON_IsString(dtype))
         return check_policy_name(where, dtype->valuestring);
-    const char *cls = get_str(dtype, "class_name");
-    const cJSON *cfg = get(dtype, "config");
+    const char *cls = ck_json_str(dtype, "class_name");
+    const cJSON *cfg = ck_json_get(dtype, "config");
     if (!cJSON_IsObject(dtype) || !cls)
         return ck_error(CK_ERR_FORMAT, "option 'dtype'%s is neither a name nor a dtype policy",
                         where);
     if (is_quantized_class(cls)) {
-        const char *mode = get_str(cfg, "mode");
+        const char *mode = ck_json_str(cfg, "mode");
         return quantized(where, mode ? mode : "a", cls);
     }
     if (strcmp(cls, "DTypePolicyMap") == 0)
         return check_policy_map(where, cfg);
-    const char *name = get_str(cfg, "name");
+    const char *name = ck_json_str(cfg, "name");
     return name ? check_policy_name(where, name) : CK_OK;
 }
 
 ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg)
 {
     (void)ld;
-    const char *name = get_str(model_cfg, "name");
-    ck_status st = check_policy("", get(model_cfg, "dtype"));
+    const char *name = ck_json_str(model_cfg, "name");
+    ck_status st = check_policy("", ck_json_get(model_cfg, "dtype"));
     return st == CK_OK ? CK_OK : ck_error(st, "model '%s': %s", name ? name : "?", ck_last_error());
 }
 
@@ -155,12 +143,12 @@ static const char *object_name(const cJSON *v)
 {
     if (cJSON_IsString(v))
         return v->valuestring;
-    const char *cls = get_str(v, "class_name");
-    const cJSON *cfg = get(v, "config");
+    const char *cls = ck_json_str(v, "class_name");
+    const cJSON *cfg = ck_json_get(v, "config");
     if (cls && (strcmp(cls, "function") == 0 || strcmp(cls, "__lambda__") == 0) &&
         cJSON_IsString(cfg))
         return cfg->valuestring;
-    const char *registered = get_str(v, "registered_name");
+    const char *registered = ck_json_str(v, "registered_name");
     return registered ? registered : cls;
 }
 
@@ -211,11 +199,11 @@ static bool is_wrapped_key(const char *key)
 
 static ck_status prepare_wrapped(ck_io_load *ld, const char *layer, cJSON *entry)
 {
-    const char *cls = get_str(entry, "class_name");
+    const char *cls = ck_json_str(entry, "class_name");
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(entry, "config");
     if (!cls || !cJSON_IsObject(cfg))
         return CK_OK;
-    const char *inner = get_str(cfg, "name");
+    const char *inner = ck_json_str(cfg, "name");
     char path[2 * CK_NAME_MAX + 2];
     snprintf(path, sizeof path, "%s/%s", layer, inner ? inner : cls);
     return ck_io_prepare_layer(ld, path, cls, cfg);
@@ -225,7 +213,7 @@ ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *cla
 {
     /* An InputLayer's dtype is the type of the data fed in, not a policy. */
     if (strcmp(class_name, "InputLayer") != 0)
-        CK_TRY(check_policy("", get(cfg, "dtype")));
+        CK_TRY(check_policy("", ck_json_get(cfg, "dtype")));
     for (cJSON *v = cfg->child; v; v = v->next) {
         const char *key = v->string;
         if (!key || cJSON_IsNull(v))

@@ -262,18 +262,23 @@ static void report(FILE *out, const file_info *fi)
     }
 }
 
-char *ck_file_describe(const char *path)
+/* describe() for a public entry point `fn`, with HDF5's own printing off. */
+static ck_status describe_quietly(const char *fn, const char *path, file_info *fi)
 {
-    if (!path) {
-        ck_error(CK_ERR_ARGUMENT, "ck_file_describe: path is NULL");
-        return NULL;
-    }
+    *fi = (file_info){0};
+    if (!path)
+        return ck_error(CK_ERR_ARGUMENT, "%s: path is NULL", fn);
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    file_info fi;
-    ck_status st = describe(path, &fi);
+    ck_status st = describe(path, fi);
     ck_h5_quiet_end(&q);
-    if (st != CK_OK)
+    return st;
+}
+
+char *ck_file_describe(const char *path)
+{
+    file_info fi;
+    if (describe_quietly("ck_file_describe", path, &fi) != CK_OK)
         return NULL;
     char *text = NULL;
     size_t len = 0;
@@ -444,16 +449,9 @@ static char *infer_template(const file_info *fi)
 
 char *ck_file_template(const char *path)
 {
-    if (!path) {
-        ck_error(CK_ERR_ARGUMENT, "ck_file_template: path is NULL");
-        return NULL;
-    }
-    ck_h5_quiet q;
-    ck_h5_quiet_begin(&q);
     file_info fi;
-    ck_status st = describe(path, &fi);
-    ck_h5_quiet_end(&q);
-    char *text = st == CK_OK ? infer_template(&fi) : NULL;
+    char *text = describe_quietly("ck_file_template", path, &fi) == CK_OK ? infer_template(&fi)
+                                                                          : NULL;
     info_free(&fi);
     return text;
 }
