@@ -6,6 +6,7 @@
 #include "ck_test.h"
 
 #include "ck_internal.h"
+#include "ck_io.h"
 
 #include <string.h>
 
@@ -422,7 +423,8 @@ START_TEST(test_unknown_regularizer_refuses_training)
         "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
         "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3]}},"
         "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, \"kernel_regularizer\": "
-        "{\"class_name\": \"OrthogonalRegularizer\", \"config\": {\"factor\": 0.01, \"mode\": \"rows\"}}}}]}}";
+        "{\"module\": \"keras.regularizers\", \"class_name\": \"OrthogonalRegularizer\", \"config\": "
+        "{\"factor\": 0.01, \"mode\": \"rows\"}, \"registered_name\": null}}}]}}";
     ck_model *m = NULL;
     ck_assert_ok(ck_model_from_json(json, &m));
     ck_assert_ptr_nonnull(strstr(ck_model_warnings(m), "OrthogonalRegularizer"));
@@ -431,6 +433,27 @@ START_TEST(test_unknown_regularizer_refuses_training)
     char *back = ck_model_to_json(m);
     ck_assert_ptr_nonnull(strstr(back, "\"mode\":\"rows\""));
     ck_free(back);
+    /* A .keras config keeps it as read: its one "module", no second one. */
+    const char *path = ck_test_path("orthogonal.keras");
+    ck_assert_ok(ck_model_save(m, path));
+    ck_keras_zip z;
+    ck_assert_ok(ck_keras_zip_read(path, &z));
+    cJSON *cfg = cJSON_Parse(z.config);
+    const cJSON *layers = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "config"), "layers"), *v;
+    const cJSON *reg = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(layers, 1), "config"), "kernel_regularizer");
+    int modules = 0;
+    cJSON_ArrayForEach(v, reg)
+    {
+        modules += strcmp(v->string, "module") == 0;
+    }
+    ck_assert_int_eq(modules, 1);
+    cJSON_Delete(cfg);
+    ck_keras_zip_free(&z);
+    ck_model *again = NULL;
+    ck_assert_ok(ck_model_load(path, &again));
+    ck_assert_ptr_nonnull(strstr(ck_model_warnings(again), "OrthogonalRegularizer"));
+    ck_model_free(again);
     ck_model_free(m);
 }
 END_TEST
@@ -439,6 +462,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("regularizers");
     TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, ck_test_scratch_fixture, ck_test_remove_dir);
     tcase_add_test(tc, test_penalties);
     tcase_add_test(tc, test_regularizer_forms);
     tcase_add_test(tc, test_max_norm_and_unit_norm);
