@@ -474,9 +474,10 @@ typedef struct ck_constraint {
  * is "kernel", "recurrent", "bias", "embeddings", "gamma" or "beta";
  * "activity" sets activity_regularizer (a penalty on the layer's output).
  * NULL removes it. Penalties are added to the training loss and to the
- * loss fit and evaluate report, as Keras does; configs save them. For a
- * layer wrapped by Bidirectional or TimeDistributed, set them on the layer
- * before wrapping it. Not thread-safe for the same layer or model. */
+ * loss fit and evaluate report, as Keras does; configs save them. The
+ * option must be one of the layer's own (CK_ERR_NAME otherwise): for a layer
+ * wrapped by Bidirectional or TimeDistributed, set them on the layer before
+ * wrapping it. Not thread-safe for the same layer or model. */
 CK_API ck_status ck_layer_set_regularizer(ck_layer *layer, const char *weight,
                                           const ck_regularizer *regularizer);
 /* Keras kernel_constraint etc. (same `weight` names, no "activity"):

@@ -176,6 +176,13 @@ START_TEST(test_layer_api)
     ck_assert_ok(ck_layer_set_regularizer(d, "activity", ck_l1(0.5)));
     ck_assert_ok(ck_layer_set_constraint(d, "bias", ck_max_norm()));
     ck_assert_fails(ck_layer_set_regularizer(d, "kernal", ck_l2(0.1)), CK_ERR_NAME);
+    ck_assert_fails(ck_layer_set_regularizer(d, "recurrent", ck_l2(0.1)), CK_ERR_NAME);
+    ck_layer *drop = ck_dropout(.rate = 0.5), *bi = ck_bidirectional(ck_lstm(2));
+    ck_assert_fails(ck_layer_set_constraint(drop, "kernel", ck_non_neg()), CK_ERR_NAME);
+    ck_assert_fails(ck_layer_set_regularizer(bi, "kernel", ck_l2(0.1)), CK_ERR_NAME);
+    ck_assert_ok(ck_layer_set_regularizer(drop, "activity", ck_l2(0.1)));
+    ck_layer_free(drop);
+    ck_layer_free(bi);
     ck_assert_fails(ck_layer_set_regularizer(d, "bias", &(ck_regularizer){.name = "l3"}),
                     CK_ERR_NAME);
     const ck_weight_rule *k = ck_layer_rule_for(d, "kernel"), *b = ck_layer_rule_for(d, "bias");

@@ -7,10 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The keys a C program may set; configs may carry others Keras invents. */
-static const char *const c_api_keys[] = {"kernel", "recurrent", "bias", "embeddings",
-                                         "gamma",  "beta",      NULL};
-
 ck_weight_rule *ck_layer_rule(ck_layer *l, const char *key, bool create)
 {
     for (int i = 0; i < l->n_rules; i++)
@@ -53,24 +49,31 @@ void ck_layer_link_rules(ck_layer *l)
     }
 }
 
-static bool known_key(const char *key)
+/* A regularizer or constraint is one of the layer's own Keras options
+ * ("kernel_regularizer" for a Dense, not for a Dropout or a Bidirectional,
+ * whose wrapped layer holds it), so that its config can save it. */
+static ck_status check_option(const ck_layer *l, const char *weight, const char *suffix)
 {
-    for (const char *const *k = c_api_keys; *k; k++)
-        if (strcmp(*k, key) == 0)
-            return true;
-    return false;
+    char key[48];
+    snprintf(key, sizeof key, "%s%s", weight, suffix);
+    cJSON *cfg = cJSON_CreateObject();
+    ck_status st = cfg ? l->ops->get_config(l, cfg) : ck_error(CK_ERR_MEMORY, "out of memory");
+    bool has = st == CK_OK && cJSON_GetObjectItemCaseSensitive(cfg, key);
+    cJSON_Delete(cfg);
+    if (st != CK_OK || has)
+        return st;
+    return ck_error(CK_ERR_NAME, "layer %s (%s) has no option '%s'",
+                    l->name[0] ? l->name : "(unnamed)", l->ops->class_name, key);
 }
 
 ck_status ck_layer_set_regularizer(ck_layer *layer, const char *weight, const ck_regularizer *r)
 {
     if (!layer || !weight)
         return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_regularizer: NULL argument");
+    /* Keras 3 gives every layer an activity_regularizer. */
     bool activity = strcmp(weight, "activity") == 0;
-    if (!activity && !known_key(weight))
-        return ck_error(CK_ERR_NAME,
-                        "ck_layer_set_regularizer: unknown weight '%s' (valid: kernel, "
-                        "recurrent, bias, embeddings, gamma, beta, activity)",
-                        weight);
+    if (!activity)
+        CK_TRY(check_option(layer, weight, "_regularizer"));
     ck_reg reg = {0};
     if (r)
         CK_TRY(ck_reg_from_options(r, &reg));
@@ -88,11 +91,7 @@ ck_status ck_layer_set_constraint(ck_layer *layer, const char *weight, const ck_
 {
     if (!layer || !weight)
         return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_constraint: NULL argument");
-    if (!known_key(weight))
-        return ck_error(CK_ERR_NAME,
-                        "ck_layer_set_constraint: unknown weight '%s' (valid: kernel, "
-                        "recurrent, bias, embeddings, gamma, beta)",
-                        weight);
+    CK_TRY(check_option(layer, weight, "_constraint"));
     ck_con con = {0};
     if (c)
         CK_TRY(ck_con_from_options(c, &con));
