@@ -17,23 +17,25 @@ typedef enum ck_export_weights {
 
 /* What an export produced, for printing. */
 typedef struct ck_export_report {
-    size_t params;            /* parameters of the model */
-    size_t weight_bytes;      /* constant data: weight arrays, scales, biases (flash) */
-    size_t state_bytes;       /* NAME_STATE_BYTES: all the RAM the generated code uses besides its stack */
-    bool streaming;           /* NAME_step was generated */
-    int64_t timesteps;        /* time steps NAME_predict takes; 0 when the input has no time axis */
-    int64_t samples;          /* inputs the difference below was measured on */
-    double max_abs_diff;      /* largest |output with the stored weights - float output| on them */
+    char name[65];       /* prefix of the generated names */
+    size_t params;       /* parameters of the model */
+    size_t weight_bytes; /* constant data: weight arrays, scales, biases (flash) */
+    size_t
+        state_bytes;   /* NAME_STATE_BYTES: all the RAM the generated code uses besides its stack */
+    bool streaming;    /* NAME_step was generated */
+    int64_t timesteps; /* time steps NAME_predict takes; 0 when the input has no time axis */
+    int64_t samples;   /* inputs the difference below was measured on */
+    double max_abs_diff; /* largest |output with the stored weights - float output| on them */
 } ck_export_report;
 
 /* Options of ck_model_export_c. Start from ck_export_default_options()
  * (a zeroed struct means the same) and set what differs. */
 typedef struct ck_export_options {
-    int ck_opts_;             /* internal: lets initializers start with a designator */
-    const char *c_path;       /* the .c file to write (required) */
-    const char *header_path;  /* also write the declarations to this .h, which the .c
+    int ck_opts_;            /* internal: lets initializers start with a designator */
+    const char *c_path;      /* the .c file to write (required) */
+    const char *header_path; /* also write the declarations to this .h, which the .c
                                  includes by its file name; NULL: they open the .c */
-    const char *name;         /* prefix of the generated names (a C identifier); NULL:
+    const char *name;        /* prefix of the generated names (a C identifier); NULL:
                                  the model's name */
     ck_export_weights weights;
     int64_t timesteps;        /* length of NAME_predict's input when the model's time axis

@@ -77,7 +77,8 @@ static size_t sample_size(ck_model *m, bool output)
 {
     int rank;
     int64_t dims[CK_MAX_RANK];
-    ck_assert_ok(output ? ck_model_output_shape(m, &rank, dims) : ck_model_input_shape(m, &rank, dims));
+    ck_assert_ok(output ? ck_model_output_shape(m, &rank, dims)
+                        : ck_model_input_shape(m, &rank, dims));
     size_t n = 1;
     for (int i = 0; i < rank; i++)
         n *= (size_t)dims[i];
@@ -110,8 +111,10 @@ static void check_steps(const float *pred, size_t out, int64_t n)
     for (int64_t i = 0; i < n; i++) {
         const float *steps = z + 2 + (size_t)i * T * step_out, *p = pred + (size_t)i * out;
         size_t k = 0;
-        double d = seq ? max_diff(steps, p, out, &k) : max_diff(steps + (T - 1) * step_out, p, out, &k);
-        ck_assert_msg(d == 0.0, "sample %lld: streaming differs from predict by %g at %zu", (long long)i, d, k);
+        double d = seq ? max_diff(steps, p, out, &k)
+                       : max_diff(steps + (T - 1) * step_out, p, out, &k);
+        ck_assert_msg(d == 0.0, "sample %lld: streaming differs from predict by %g at %zu",
+                      (long long)i, d, k);
     }
     free(z);
 }
@@ -119,7 +122,8 @@ static void check_steps(const float *pred, size_t out, int64_t n)
 /* Exports m, builds it with each compiler, runs it on x and compares with
  * ckeras: float32 within tol (relative to 1 + |y|); float16 and int8 must
  * move the outputs as far as the report says the rounded weights do. */
-static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_weights w, double tol)
+static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_weights w,
+                             double tol)
 {
     size_t in = sample_size(m, false), out = sample_size(m, true);
     float *ref = malloc(sizeof(float) * out * (size_t)n);
@@ -147,11 +151,14 @@ static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_w
         o.report = &rep;
         ck_assert_ok(ck_model_export_c(m, &o));
         remove(ck_test_path("steps.bin"));
-        ck_assert_int_eq(ck_export_sh("cd '%s' && %s " CK_EXPORT_CFLAGS " model.c harness.c -lm -o run > cc.log 2>&1 "
+        ck_assert_int_eq(ck_export_sh("cd '%s' && %s " CK_EXPORT_CFLAGS
+                                      " model.c harness.c -lm -o run > cc.log 2>&1 "
                                       "|| (head -c 3000 cc.log; false)",
                                       ck_test_path(""), compilers[c]),
                          0);
-        ck_assert_int_eq(ck_export_sh("cd '%s' && ./run %lld x.bin pred.bin steps.bin", ck_test_path(""), (long long)n), 0);
+        ck_assert_int_eq(ck_export_sh("cd '%s' && ./run %lld x.bin pred.bin steps.bin",
+                                      ck_test_path(""), (long long)n),
+                         0);
         float *pred = ck_export_read_floats("pred.bin", out * (size_t)n);
         size_t k = 0;
         double worst = 0;
@@ -163,12 +170,14 @@ static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_w
             }
         }
         if (w == CK_EXPORT_FLOAT32) {
-            ck_assert_msg(worst <= tol, "%s: output %zu is %.9g, ckeras %.9g", compilers[c], k, pred[k], ref[k]);
+            ck_assert_msg(worst <= tol, "%s: output %zu is %.9g, ckeras %.9g", compilers[c], k,
+                          pred[k], ref[k]);
         } else {
             double moved = max_diff(pred, ref, out * (size_t)n, &k);
-            ck_assert_msg(fabs(moved - rep.max_abs_diff) <= 1e-4 && rep.max_abs_diff > 0,
-                          "%s: the generated code moves the outputs by %g, the rounded weights by %g", compilers[c],
-                          moved, rep.max_abs_diff);
+            ck_assert_msg(
+                fabs(moved - rep.max_abs_diff) <= 1e-4 && rep.max_abs_diff > 0,
+                "%s: the generated code moves the outputs by %g, the rounded weights by %g",
+                compilers[c], moved, rep.max_abs_diff);
         }
         if (rep.streaming)
             check_steps(pred, out, n);
@@ -225,9 +234,9 @@ static ck_model *model_of(ck_layer *const *layers, size_t n, ck_keras_semantics 
     randomize(m, 11, 0.5f);
     return m;
 }
-#define MODEL(sem, ...)                                                                  \
-    model_of((ck_layer *const[]){__VA_ARGS__}, sizeof((ck_layer *const[]){__VA_ARGS__}) / \
-             sizeof(ck_layer *), (sem))
+#define MODEL(sem, ...)                        \
+    model_of((ck_layer *const[]){__VA_ARGS__}, \
+             sizeof((ck_layer *const[]){__VA_ARGS__}) / sizeof(ck_layer *), (sem))
 
 /* Runs a model on 3 uniform samples and frees it. */
 static void check_and_free(ck_model *m)
@@ -241,8 +250,9 @@ static void check_and_free(ck_model *m)
 
 START_TEST(dense_and_activations)
 {
-    check_and_free(MODEL(CK_KERAS2, ck_input(7), ck_dense(9, .activation = "tanh"), ck_dense(5, .no_bias = true),
-                         ck_activation(.activation = "sigmoid"), ck_dense(4, .activation = "softmax")));
+    check_and_free(MODEL(CK_KERAS2, ck_input(7), ck_dense(9, .activation = "tanh"),
+                         ck_dense(5, .no_bias = true), ck_activation(.activation = "sigmoid"),
+                         ck_dense(4, .activation = "softmax")));
 }
 END_TEST
 
@@ -251,9 +261,11 @@ END_TEST
  * and built into one program per compiler. */
 START_TEST(every_activation_matches)
 {
-    static const char *const names[] = {"relu", "sigmoid", "tanh", "softmax", "hard_sigmoid", "elu", "selu",
-                                        "softplus", "softsign", "swish", "gelu", "exponential", "relu6",
-                                        "leaky_relu", "mish", "hard_silu", "linear", "hard_sigmoid"};
+    static const char *const names[] = {"relu",         "sigmoid",     "tanh", "softmax",
+                                        "hard_sigmoid", "elu",         "selu", "softplus",
+                                        "softsign",     "swish",       "gelu", "exponential",
+                                        "relu6",        "leaky_relu",  "mish", "hard_silu",
+                                        "linear",       "hard_sigmoid"};
     enum { N_ACTS = sizeof names / sizeof names[0], N = 241 };
     float x[N], ref[N_ACTS][N];
     for (int i = 0; i < N; i++)
@@ -266,10 +278,13 @@ START_TEST(every_activation_matches)
     fprintf(main_c, "static const float x[%d] = {", N);
     for (int i = 0; i < N; i++)
         fprintf(main_c, "%.9ef,", (double)x[i]);
-    fprintf(main_c, "};\nint main(void)\n{\n    float y[%d];\n    FILE *f = fopen(\"acts.bin\", \"wb\");\n", N);
+    fprintf(main_c,
+            "};\nint main(void)\n{\n    float y[%d];\n    FILE *f = fopen(\"acts.bin\", \"wb\");\n",
+            N);
     for (int a = 0; a < N_ACTS; a++) {
         /* The last hard_sigmoid is Keras 3's. */
-        ck_model *m = MODEL(a == N_ACTS - 1 ? CK_KERAS3 : CK_KERAS2, ck_input(N), ck_activation(.activation = names[a]));
+        ck_model *m = MODEL(a == N_ACTS - 1 ? CK_KERAS3 : CK_KERAS2, ck_input(N),
+                            ck_activation(.activation = names[a]));
         char c_name[16], h_name[16], name[8];
         snprintf(c_name, sizeof c_name, "a%d.c", a);
         snprintf(h_name, sizeof h_name, "a%d.h", a);
@@ -281,23 +296,28 @@ START_TEST(every_activation_matches)
         ck_assert_ok(ck_model_export_c(m, &o));
         ck_assert_ok(ck_model_predict(m, x, 1, ref[a]));
         ck_model_free(m);
-        fprintf(main_c, "    {\n        static a%d_state s;\n        a%d_predict(x, y, &s);\n    }\n"
-                        "    fwrite(y, sizeof y, 1, f);\n", a, a);
+        fprintf(main_c,
+                "    {\n        static a%d_state s;\n        a%d_predict(x, y, &s);\n    }\n"
+                "    fwrite(y, sizeof y, 1, f);\n",
+                a, a);
     }
     fprintf(main_c, "    return fclose(f) != 0;\n}\n");
     fclose(main_c);
     for (size_t c = 0; c < sizeof compilers / sizeof compilers[0]; c++) {
         if (!ck_export_have(compilers[c]))
             continue;
-        ck_assert_int_eq(ck_export_sh("cd '%s' && %s " CK_EXPORT_CFLAGS " a[0-9]*.c acts.c -lm -o acts > cc.log 2>&1 && ./acts || (head -c 3000 cc.log; false)",
-                                      ck_test_path(""), compilers[c]),
-                         0);
+        ck_assert_int_eq(
+            ck_export_sh(
+                "cd '%s' && %s " CK_EXPORT_CFLAGS
+                " a[0-9]*.c acts.c -lm -o acts > cc.log 2>&1 && ./acts || (head -c 3000 cc.log; false)",
+                ck_test_path(""), compilers[c]),
+            0);
         float *got = ck_export_read_floats("acts.bin", (size_t)N_ACTS * N);
         for (int a = 0; a < N_ACTS; a++)
             for (int i = 0; i < N; i++)
                 ck_assert_msg(memcmp(&got[a * N + i], &ref[a][i], sizeof(float)) == 0,
-                              "%s: %s(%g) = %.9g, ckeras %.9g", compilers[c], names[a], (double)x[i],
-                              (double)got[a * N + i], (double)ref[a][i]);
+                              "%s: %s(%g) = %.9g, ckeras %.9g", compilers[c], names[a],
+                              (double)x[i], (double)got[a * N + i], (double)ref[a][i]);
         free(got);
     }
 }
@@ -306,18 +326,22 @@ END_TEST
 START_TEST(lstm_gru_simple_rnn)
 {
     check_and_free(MODEL(CK_KERAS2, ck_input(6, 5), ck_lstm(8, .return_sequences = true),
-                         ck_gru(7, .return_sequences = true), ck_simple_rnn(6, .activation = "relu"), ck_dense(3)));
+                         ck_gru(7, .return_sequences = true),
+                         ck_simple_rnn(6, .activation = "relu"), ck_dense(3)));
     /* Keras 3 hard_sigmoid, the old GRU, a sequence output. */
-    check_and_free(MODEL(CK_KERAS3, ck_input(5, 4), ck_gru(6, .no_reset_after = true, .return_sequences = true,
-                                                            .recurrent_activation = "hard_sigmoid"),
-                         ck_lstm(5, .return_sequences = true, .no_bias = true, .activation = "relu")));
+    check_and_free(
+        MODEL(CK_KERAS3, ck_input(5, 4),
+              ck_gru(6, .no_reset_after = true, .return_sequences = true,
+                     .recurrent_activation = "hard_sigmoid"),
+              ck_lstm(5, .return_sequences = true, .no_bias = true, .activation = "relu")));
 }
 END_TEST
 
 START_TEST(recurrent_directions_and_state)
 {
     /* go_backwards cannot stream: the whole model runs layer by layer. */
-    check_and_free(MODEL(CK_KERAS2, ck_input(6, 3), ck_lstm(5, .go_backwards = true, .return_sequences = true),
+    check_and_free(MODEL(CK_KERAS2, ck_input(6, 3),
+                         ck_lstm(5, .go_backwards = true, .return_sequences = true),
                          ck_simple_rnn(4, .go_backwards = true)));
     check_and_free(MODEL(CK_KERAS2, ck_input(4, 3), ck_gru(5, .stateful = true), ck_dense(2)));
 }
@@ -327,37 +351,41 @@ START_TEST(bidirectional_every_merge)
 {
     static const char *const modes[] = {"concat", "sum", "mul", "ave"};
     for (size_t i = 0; i < 4; i++)
-        check_and_free(MODEL(CK_KERAS2, ck_input(5, 3),
-                             ck_bidirectional(ck_lstm(4, .return_sequences = true), .merge_mode = modes[i]),
-                             ck_bidirectional(ck_gru(3), .merge_mode = modes[i]), ck_dense(2)));
+        check_and_free(
+            MODEL(CK_KERAS2, ck_input(5, 3),
+                  ck_bidirectional(ck_lstm(4, .return_sequences = true), .merge_mode = modes[i]),
+                  ck_bidirectional(ck_gru(3), .merge_mode = modes[i]), ck_dense(2)));
 }
 END_TEST
 
 START_TEST(time_distributed_and_normalization)
 {
-    check_and_free(MODEL(CK_KERAS2, ck_input(5, 6), ck_time_distributed(.layer = ck_dense(4, .activation = "elu")),
-                         ck_batch_normalization(), ck_layer_normalization(), ck_lstm(3, .return_sequences = true),
-                         ck_time_distributed(.layer = ck_dense(2, .activation = "softmax"))));
+    check_and_free(MODEL(
+        CK_KERAS2, ck_input(5, 6), ck_time_distributed(.layer = ck_dense(4, .activation = "elu")),
+        ck_batch_normalization(), ck_layer_normalization(), ck_lstm(3, .return_sequences = true),
+        ck_time_distributed(.layer = ck_dense(2, .activation = "softmax"))));
 }
 END_TEST
 
 START_TEST(identities_and_shapes)
 {
-    check_and_free(MODEL(CK_KERAS2, ck_input(6, 4), ck_dropout(.rate = 0.5), ck_gaussian_noise(.stddev = 1),
-                         ck_spatial_dropout1d(.rate = 0.3), ck_permute(2, 1), ck_reshape(3, 8), ck_flatten(),
-                         ck_dense(5), ck_repeat_vector(.n = 3), ck_simple_rnn(2, .return_sequences = true)));
+    check_and_free(MODEL(CK_KERAS2, ck_input(6, 4), ck_dropout(.rate = 0.5),
+                         ck_gaussian_noise(.stddev = 1), ck_spatial_dropout1d(.rate = 0.3),
+                         ck_permute(2, 1), ck_reshape(3, 8), ck_flatten(), ck_dense(5),
+                         ck_repeat_vector(.n = 3), ck_simple_rnn(2, .return_sequences = true)));
 }
 END_TEST
 
 START_TEST(convolution_and_pooling)
 {
-    check_and_free(MODEL(CK_KERAS2, ck_input(12, 3), ck_conv1d(4, 3, .padding = "same", .activation = "relu"),
-                         ck_conv1d(5, 2, .padding = "causal", .dilation_rate = 2),
-                         ck_conv1d(4, 3, .strides = 2), ck_max_pooling1d(.pool_size = 2, .padding = "same"),
-                         ck_average_pooling1d(.pool_size = 2, .strides = 1), ck_global_max_pooling1d(),
-                         ck_dense(2)));
-    check_and_free(MODEL(CK_KERAS2, ck_input(9, 3), ck_conv1d(2, 2), ck_global_average_pooling1d(.keepdims = true),
-                         ck_flatten()));
+    check_and_free(
+        MODEL(CK_KERAS2, ck_input(12, 3), ck_conv1d(4, 3, .padding = "same", .activation = "relu"),
+              ck_conv1d(5, 2, .padding = "causal", .dilation_rate = 2),
+              ck_conv1d(4, 3, .strides = 2), ck_max_pooling1d(.pool_size = 2, .padding = "same"),
+              ck_average_pooling1d(.pool_size = 2, .strides = 1), ck_global_max_pooling1d(),
+              ck_dense(2)));
+    check_and_free(MODEL(CK_KERAS2, ck_input(9, 3), ck_conv1d(2, 2),
+                         ck_global_average_pooling1d(.keepdims = true), ck_flatten()));
 }
 END_TEST
 
@@ -367,7 +395,8 @@ static float *masked_inputs(int64_t n, int T, int F)
     float *x = uniform_inputs((size_t)n * (size_t)T * (size_t)F, 31);
     int rows[][2] = {{0, 0}, {0, 1}, {1, 2}, {2, T - 1}, {3, 0}, {3, T - 1}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        memset(x + ((size_t)rows[i][0] * (size_t)T + (size_t)rows[i][1]) * (size_t)F, 0, sizeof(float) * (size_t)F);
+        memset(x + ((size_t)rows[i][0] * (size_t)T + (size_t)rows[i][1]) * (size_t)F, 0,
+               sizeof(float) * (size_t)F);
     for (int t = 0; t < T; t++) /* sample 4: every row masked */
         memset(x + ((size_t)4 * (size_t)T + (size_t)t) * (size_t)F, 0, sizeof(float) * (size_t)F);
     return x;
@@ -377,12 +406,13 @@ START_TEST(masking)
 {
     float *x = masked_inputs(5, 5, 3);
     ck_model *models[] = {
-        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(), ck_lstm(4, .return_sequences = true), ck_gru(3),
-              ck_dense(2)),
-        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(), ck_simple_rnn(4, .return_sequences = true,
-                                                                     .zero_output_for_mask = true),
+        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(), ck_lstm(4, .return_sequences = true),
+              ck_gru(3), ck_dense(2)),
+        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(),
+              ck_simple_rnn(4, .return_sequences = true, .zero_output_for_mask = true),
               ck_lstm(3, .zero_output_for_mask = true)),
-        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(), ck_bidirectional(ck_lstm(3, .return_sequences = true)),
+        MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(),
+              ck_bidirectional(ck_lstm(3, .return_sequences = true)),
               ck_bidirectional(ck_gru(2), .merge_mode = "sum")),
         MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(), ck_dense(4), ck_global_average_pooling1d()),
     };
@@ -397,7 +427,8 @@ END_TEST
 START_TEST(embedding_with_mask_zero)
 {
     ck_model *m = MODEL(CK_KERAS2, ck_input(6), ck_embedding(10, 4, .mask_zero = true),
-                        ck_lstm(5, .return_sequences = true), ck_lstm(3), ck_dense(2, .activation = "softmax"));
+                        ck_lstm(5, .return_sequences = true), ck_lstm(3),
+                        ck_dense(2, .activation = "softmax"));
     float x[3 * 6] = {0, 0, 3, 9, 1, 2, 5, 0, 7, 7, 0, 4, 1, 2, 3, 4, 5, 0};
     check_model(m, x, 3);
     check_model_with(m, x, 3, CK_EXPORT_INT8, 0);
@@ -442,8 +473,8 @@ END_TEST
  * layer and the reason. */
 START_TEST(refusals_write_nothing)
 {
-    ck_model *m = MODEL(CK_KERAS2, ck_input(4, 2), ck_embedding(5, 3, .mask_zero = true, .name = "words"),
-                        ck_flatten());
+    ck_model *m = MODEL(CK_KERAS2, ck_input(4, 2),
+                        ck_embedding(5, 3, .mask_zero = true, .name = "words"), ck_flatten());
     ck_export_options o = ck_export_default_options();
     o.c_path = ck_test_path("refused.c");
     o.header_path = ck_test_path("refused.h");
@@ -484,9 +515,10 @@ static void check_fixture(ck_model *m, const char *expected, const char *source)
     o.c_path = ck_test_path("fixture.c");
     o.sources[0] = source;
     ck_assert_ok(ck_model_export_c(m, &o));
-    ck_assert_int_eq(ck_export_sh("grep -q \"Source:  %s (SHA-256 $(sha256sum '%s' | cut -c1-64))\" '%s'", source,
-                                  source, o.c_path),
-                     0);
+    ck_assert_int_eq(
+        ck_export_sh("grep -q \"Source:  %s (SHA-256 $(sha256sum '%s' | cut -c1-64))\" '%s'",
+                     source, source, o.c_path),
+        0);
     free(x);
 }
 

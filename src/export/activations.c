@@ -9,8 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { DEP_EXP_RANGE = 1u << 0, DEP_EXP_POLY = 1u << 1, DEP_CLAMP = 1u << 2, DEP_SIGMOID_LIBM = 1u << 3,
-       DEP_SOFTPLUS = 1u << 4 };
+enum {
+    DEP_EXP_RANGE = 1u << 0,
+    DEP_EXP_POLY = 1u << 1,
+    DEP_CLAMP = 1u << 2,
+    DEP_SIGMOID_LIBM = 1u << 3,
+    DEP_SOFTPLUS = 1u << 4
+};
 
 typedef struct snippet {
     unsigned bit;
@@ -71,8 +76,10 @@ static const act_snippet acts[] = {
      "    large = (1.0f - t) / (1.0f + t);\n"
      "    large = x < 0.0f ? -large : large;\n"
      "    return a < 0.625f ? small : large;"},
-    {CK_ACT_HARD_SIGMOID_K2, "act_hard_sigmoid_keras2", DEP_CLAMP, "return clampf_(0.2f * x + 0.5f, 0.0f, 1.0f);"},
-    {CK_ACT_HARD_SIGMOID_K3, "act_hard_sigmoid_keras3", DEP_CLAMP, "return clampf_(x / 6.0f + 0.5f, 0.0f, 1.0f);"},
+    {CK_ACT_HARD_SIGMOID_K2, "act_hard_sigmoid_keras2", DEP_CLAMP,
+     "return clampf_(0.2f * x + 0.5f, 0.0f, 1.0f);"},
+    {CK_ACT_HARD_SIGMOID_K3, "act_hard_sigmoid_keras3", DEP_CLAMP,
+     "return clampf_(x / 6.0f + 0.5f, 0.0f, 1.0f);"},
     {CK_ACT_ELU, "act_elu", 0, "return x > 0.0f ? x : expm1f(x);"},
     {CK_ACT_SELU, "act_selu", 0,
      "return 1.0507009873554805f * (x > 0.0f ? x : 1.6732632423543772f * expm1f(x));"},
@@ -89,7 +96,8 @@ static const act_snippet acts[] = {
     {CK_ACT_RELU6, "act_relu6", DEP_CLAMP, "return clampf_(x, 0.0f, 6.0f);"},
     {CK_ACT_LEAKY_RELU, "act_leaky_relu", 0, "return x > 0.0f ? x : 0.2f * x;"},
     {CK_ACT_MISH, "act_mish", DEP_SOFTPLUS, "return x * tanhf(softplus_(x));"},
-    {CK_ACT_HARD_SILU, "act_hard_silu", DEP_CLAMP, "return x * clampf_(x + 3.0f, 0.0f, 6.0f) / 6.0f;"},
+    {CK_ACT_HARD_SILU, "act_hard_silu", DEP_CLAMP,
+     "return x * clampf_(x + 3.0f, 0.0f, 6.0f) / 6.0f;"},
 };
 
 static const act_snippet *find_act(ck_act act)
@@ -197,7 +205,8 @@ void ck_exp_helpers_emit(ck_exp *x, ck_text *out)
             ck_text_printf(out, "%s", support[i].code);
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
         if (x->acts & (1u << acts[i].act))
-            ck_text_printf(out, "static float %s(float x)\n{\n    %s\n}\n\n", acts[i].fn, acts[i].body);
+            ck_text_printf(out, "static float %s(float x)\n{\n    %s\n}\n\n", acts[i].fn,
+                           acts[i].body);
     if (x->helpers & CK_HELP_MV_F32)
         ck_text_printf(out, "%s", mv_f32_code);
     if (x->helpers & (CK_HELP_H2F | CK_HELP_MV_F16))

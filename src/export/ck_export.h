@@ -53,34 +53,35 @@ typedef struct ck_exp_rnn {
 struct ck_exp_layer {
     const ck_exp_emitter *em;
     const char *cls, *name;
-    char id[24];                /* C identifier stem of its functions: "l2", "l2f" */
-    const cJSON *cfg;           /* the layer's Keras config */
-    const ck_weight *w;         /* weights in Keras order */
+    char id[24];        /* C identifier stem of its functions: "l2", "l2f" */
+    const cJSON *cfg;   /* the layer's Keras config */
+    const ck_weight *w; /* weights in Keras order */
     int n_w;
-    ck_shape in, out;           /* batch axis of size 1 */
+    ck_shape in, out; /* batch axis of size 1 */
     /* set by plan */
     ck_exp_kind kind;
-    bool steps;                 /* can run one frame (time step) at a time */
-    bool collapses;             /* consumes the time axis (an RNN's last output) */
-    bool makes_mask;            /* writes the mask of its output (Masking, mask_zero) */
-    size_t row_in, row_out;     /* CK_EXP_ROW: values per input and output row */
-    size_t scratch;             /* floats of the shared scratch buffer it uses */
-    ck_exp_rnn rnn;             /* CK_EXP_RNN */
-    void *priv;                 /* emitter's own parsed options, freed by the driver */
-    ck_exp_layer *sub;          /* wrapped layers (ck_alloc'ed, freed by the driver) */
+    bool steps;             /* can run one frame (time step) at a time */
+    bool collapses;         /* consumes the time axis (an RNN's last output) */
+    bool makes_mask;        /* writes the mask of its output (Masking, mask_zero) */
+    size_t row_in, row_out; /* CK_EXP_ROW: values per input and output row */
+    size_t scratch;         /* floats of the shared scratch buffer it uses */
+    ck_exp_rnn rnn;         /* CK_EXP_RNN */
+    void *priv;             /* emitter's own parsed options, freed by the driver */
+    ck_exp_layer *sub;      /* wrapped layers (ck_alloc'ed, freed by the driver) */
     int n_sub;
-    bool flip_time;             /* a Bidirectional's backward copy: go_backwards flipped */
+    bool flip_time; /* a Bidirectional's backward copy: go_backwards flipped */
     /* set by the driver */
-    bool mask_in;               /* its input carries a mask */
-    bool mask_out;              /* its output carries one */
-    bool frame_mode;            /* runs one frame at a time (part of the streaming prefix) */
+    bool mask_in;    /* its input carries a mask */
+    bool mask_out;   /* its output carries one */
+    bool frame_mode; /* runs one frame at a time (part of the streaming prefix) */
 };
 
 /* The emitter of a Keras class, NULL when there is none. */
 const ck_exp_emitter *ck_exp_emitter_find(const char *class_name);
 
 /* Fails naming the layer: "cannot export layer 'lstm' (LSTM): ...". */
-ck_status ck_exp_refuse(const ck_exp_layer *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ck_status ck_exp_refuse(const ck_exp_layer *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Refuses any config key outside `known` (NULL-terminated) whose value is
  * not null, so an option the emitter does not handle is never ignored. */
 ck_status ck_exp_check_keys(const ck_exp_layer *L, const char *const *known);
@@ -88,10 +89,12 @@ ck_status ck_exp_check_keys(const ck_exp_layer *L, const char *const *known);
 ck_status ck_exp_get_int(const ck_exp_layer *L, const char *key, int *out);
 ck_status ck_exp_get_bool(const ck_exp_layer *L, const char *key, bool *out);
 /* An activation field, resolved for the model's Keras semantics. */
-ck_status ck_exp_get_act(ck_exp *x, const ck_exp_layer *L, const char *key, const char *fallback, ck_act *out);
+ck_status ck_exp_get_act(ck_exp *x, const ck_exp_layer *L, const char *key, const char *fallback,
+                         ck_act *out);
 /* Sets up a wrapped layer (Bidirectional, TimeDistributed) from a
  * {"class_name", "config"} object: emitter, config, id "<parent id><suffix>". */
-ck_status ck_exp_sub_layer(const ck_exp_layer *parent, const cJSON *obj, const char *suffix, ck_exp_layer *sub);
+ck_status ck_exp_sub_layer(const ck_exp_layer *parent, const cJSON *obj, const char *suffix,
+                           ck_exp_layer *sub);
 
 /* Allocates L->sub for n wrapped layers. */
 ck_status ck_exp_alloc_subs(ck_exp_layer *L, int n);
@@ -124,18 +127,18 @@ typedef struct ck_exp_rounded {
 } ck_exp_rounded;
 
 struct ck_exp {
-    const char *name;           /* prefix of the public generated names */
+    const char *name; /* prefix of the public generated names */
     ck_keras_semantics semantics;
     ck_exp_store store;
-    ck_text weights, code;      /* static const arrays; static functions */
-    unsigned helpers;           /* CK_HELP_* */
-    unsigned acts;              /* bit a: activation a is used */
-    size_t weight_bytes;        /* flash taken by the arrays */
-    size_t acc_floats;          /* int8 accumulator the matrix products need */
-    ck_text state;              /* members of NAME_state */
+    ck_text weights, code; /* static const arrays; static functions */
+    unsigned helpers;      /* CK_HELP_* */
+    unsigned acts;         /* bit a: activation a is used */
+    size_t weight_bytes;   /* flash taken by the arrays */
+    size_t acc_floats;     /* int8 accumulator the matrix products need */
+    ck_text state;         /* members of NAME_state */
     size_t state_floats;
-    int64_t timesteps;          /* T of the model input, 0 without a time axis */
-    ck_exp_rounded *rounded;    /* matrices not stored as float32 */
+    int64_t timesteps;       /* T of the model input, 0 without a time axis */
+    ck_exp_rounded *rounded; /* matrices not stored as float32 */
     size_t n_rounded;
 };
 
@@ -146,7 +149,7 @@ void ck_exp_state(ck_exp *x, const ck_exp_layer *L, const char *what, size_t n);
 /* A (rows, cols) matrix as emitted: float32, float16 or int8 with one
  * scale per column (per_row: one per row, for lookup tables). */
 typedef struct ck_exp_matrix {
-    char sym[40];               /* array name; int8 adds <sym>_s for the scales */
+    char sym[40]; /* array name; int8 adds <sym>_s for the scales */
     ck_exp_store store;
     size_t rows, cols;
     bool per_row;
@@ -154,16 +157,18 @@ typedef struct ck_exp_matrix {
 /* Emits a matrix stored as the export options ask (float32 when
  * `quantize` is false). Refuses non-finite values and, for float16,
  * values beyond its range, naming the layer and the weight. */
-ck_status ck_exp_matrix_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data, size_t rows,
-                             size_t cols, bool quantize, bool per_row, ck_exp_matrix *m);
+ck_status ck_exp_matrix_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data,
+                             size_t rows, size_t cols, bool quantize, bool per_row,
+                             ck_exp_matrix *m);
 /* A C float literal that reads back as exactly v ("1.0f", "-2.5e-07f"). */
 void ck_exp_float_literal(float v, char *buf, size_t len);
 /* Emits `static const float <id>_<what>[n]` (biases, normalization). */
-ck_status ck_exp_floats_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data, size_t n);
+ck_status ck_exp_floats_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data,
+                             size_t n);
 /* Code adding x[0..K) times rows [row0, row0 + K) of columns [col0, col0 +
  * N) of m to y[0..N): expressions are C text of the generated function. */
-void ck_exp_matvec(ck_exp *x, const ck_exp_matrix *m, const char *xe, const char *row0, size_t K, size_t col0,
-                   size_t N, const char *ye);
+void ck_exp_matvec(ck_exp *x, const ck_exp_matrix *m, const char *xe, const char *row0, size_t K,
+                   size_t col0, size_t N, const char *ye);
 /* Code copying row `row` (C expression) of a per-row matrix into y. */
 void ck_exp_lookup(ck_exp *x, const ck_exp_matrix *m, const char *row, const char *ye);
 /* What the export does to a value: the float the generated code uses for
@@ -187,7 +192,8 @@ ck_status ck_exp_rnn_plan(ck_exp *x, ck_exp_layer *L, const char *const *extra_k
 ck_status ck_exp_rnn_weights(const ck_exp_layer *L, size_t G, size_t bias_size);
 /* Code setting the n floats at `dst` to the bias array from `offset` (or
  * to zeros without a bias). */
-void ck_exp_rnn_bias_init(ck_exp *x, const ck_exp_layer *L, const char *dst, size_t offset, size_t n);
+void ck_exp_rnn_bias_init(ck_exp *x, const ck_exp_layer *L, const char *dst, size_t offset,
+                          size_t n);
 /* After the cell: <id>_begin, and <id>_step (frame mode) or <id>_forward. */
 void ck_exp_rnn_emit_driver(ck_exp *x, const ck_exp_layer *L);
 

@@ -44,12 +44,14 @@ static bool listed(const char *key, const char *const *list)
 ck_status ck_exp_check_keys(const ck_exp_layer *L, const char *const *known)
 {
     /* What every config may carry without changing inference. */
-    static const char *const common[] = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
-                                         "input_shape", "batch_size", "input_dim", "input_length", NULL};
+    static const char *const common[] = {
+        "name",        "trainable",  "dtype",     "batch_input_shape", "batch_shape",
+        "input_shape", "batch_size", "input_dim", "input_length",      NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, L->cfg)
     {
-        if (!it->string || cJSON_IsNull(it) || listed(it->string, common) || listed(it->string, known))
+        if (!it->string || cJSON_IsNull(it) || listed(it->string, common) ||
+            listed(it->string, known))
             continue;
         return ck_exp_refuse(L, "option '%s' is not exported", it->string);
     }
@@ -75,7 +77,8 @@ ck_status ck_exp_get_bool(const ck_exp_layer *L, const char *key, bool *out)
     return rewrap(L, ck_config_get_bool(L->cfg, key, out));
 }
 
-ck_status ck_exp_get_act(ck_exp *x, const ck_exp_layer *L, const char *key, const char *fallback, ck_act *out)
+ck_status ck_exp_get_act(ck_exp *x, const ck_exp_layer *L, const char *key, const char *fallback,
+                         ck_act *out)
 {
     const char *name = NULL;
     CK_TRY(rewrap(L, ck_config_get_activation(L->cfg, key, &name)));
@@ -84,13 +87,15 @@ ck_status ck_exp_get_act(ck_exp *x, const ck_exp_layer *L, const char *key, cons
     return CK_OK;
 }
 
-ck_status ck_exp_sub_layer(const ck_exp_layer *parent, const cJSON *obj, const char *suffix, ck_exp_layer *sub)
+ck_status ck_exp_sub_layer(const ck_exp_layer *parent, const cJSON *obj, const char *suffix,
+                           ck_exp_layer *sub)
 {
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(obj, "class_name");
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(obj, "config");
     if (!cJSON_IsString(cls) || !cJSON_IsObject(cfg))
         return ck_exp_refuse(parent, "the wrapped layer has no class_name and config");
-    *sub = (ck_exp_layer){.cls = cls->valuestring, .name = parent->name, .cfg = cfg, .in = parent->in};
+    *sub = (ck_exp_layer){
+        .cls = cls->valuestring, .name = parent->name, .cfg = cfg, .in = parent->in};
     sub->em = ck_exp_emitter_find(sub->cls);
     if (!sub->em)
         return ck_exp_refuse(parent, "a wrapped %s is not exported", sub->cls);
@@ -121,16 +126,18 @@ ck_status ck_exp_alloc_subs(ck_exp_layer *L, int n)
 
 void ck_exp_row_open(ck_exp *x, const ck_exp_layer *L)
 {
-    ck_text_printf(&x->code,
-                   "static void %s_row(const float *restrict x, float *restrict y, %s_state *restrict s, int r)\n{\n"
-                   "    (void)s;\n    (void)r;\n",
-                   L->id, x->name);
+    ck_text_printf(
+        &x->code,
+        "static void %s_row(const float *restrict x, float *restrict y, %s_state *restrict s, int r)\n{\n"
+        "    (void)s;\n    (void)r;\n",
+        L->id, x->name);
 }
 
 void ck_exp_forward_open(ck_exp *x, const ck_exp_layer *L)
 {
-    ck_text_printf(&x->code,
-                   "static void %s_forward(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n"
-                   "    (void)s;\n",
-                   L->id, x->name);
+    ck_text_printf(
+        &x->code,
+        "static void %s_forward(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n"
+        "    (void)s;\n",
+        L->id, x->name);
 }

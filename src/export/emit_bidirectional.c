@@ -19,7 +19,8 @@ static ck_status bidir_plan(ck_exp *x, ck_exp_layer *L)
     L->priv = m;
     CK_TRY(ck_exp_check_keys(L, known));
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(L->cfg, "merge_mode");
-    for (*m = MERGE_CONCAT; cJSON_IsString(mode) && strcmp(mode->valuestring, merge_names[*m]) != 0;)
+    for (*m = MERGE_CONCAT;
+         cJSON_IsString(mode) && strcmp(mode->valuestring, merge_names[*m]) != 0;)
         if (++*m > MERGE_AVE)
             return ck_exp_refuse(L, "merge_mode '%s' is not exported", mode->valuestring);
     CK_TRY(ck_exp_alloc_subs(L, 2));
@@ -58,8 +59,8 @@ static ck_status bidir_emit(ck_exp *x, ck_exp_layer *L)
     for (int d = 0; d < 2; d++)
         CK_TRY(L->sub[d].em->emit(x, &L->sub[d]));
     ck_exp_forward_open(x, L);
-    ck_text_printf(&x->code, "    %s_forward(x, s->%s_y, s);\n    %s_forward(x, s->%s_y, s);\n", f->id, f->id, b->id,
-                   b->id);
+    ck_text_printf(&x->code, "    %s_forward(x, s->%s_y, s);\n    %s_forward(x, s->%s_y, s);\n",
+                   f->id, f->id, b->id, b->id);
     ck_text_printf(&x->code,
                    "    for (int i = 0; i < %lld; i++) {\n"
                    "        const float *restrict f = s->%s_y + (long)i * %zu;\n"
@@ -67,14 +68,19 @@ static ck_status bidir_emit(ck_exp *x, ck_exp_layer *L)
                    "        float *restrict o = y + (long)i * %zu;\n",
                    T, f->id, U, b->id, T, U, *m == MERGE_CONCAT ? 2 * U : U);
     if (seq && L->mask_in)
-        ck_text_printf(&x->code, "        if (s->mask[i] == 0.0f) {\n            memset(o, 0, sizeof(float) * %zu);\n"
-                                 "            continue;\n        }\n",
-                       *m == MERGE_CONCAT ? 2 * U : U);
+        ck_text_printf(
+            &x->code,
+            "        if (s->mask[i] == 0.0f) {\n            memset(o, 0, sizeof(float) * %zu);\n"
+            "            continue;\n        }\n",
+            *m == MERGE_CONCAT ? 2 * U : U);
     if (*m == MERGE_CONCAT)
-        ck_text_printf(&x->code, "        memcpy(o, f, sizeof(float) * %zu);\n        memcpy(o + %zu, b, sizeof(float) * %zu);\n",
-                       U, U, U);
+        ck_text_printf(
+            &x->code,
+            "        memcpy(o, f, sizeof(float) * %zu);\n        memcpy(o + %zu, b, sizeof(float) * %zu);\n",
+            U, U, U);
     else
-        ck_text_printf(&x->code, "        for (int j = 0; j < %zu; j++)\n            o[j] = %s;\n", U, merge_expr(*m));
+        ck_text_printf(&x->code, "        for (int j = 0; j < %zu; j++)\n            o[j] = %s;\n",
+                       U, merge_expr(*m));
     ck_text_printf(&x->code, "    }\n}\n\n");
     return CK_OK;
 }

@@ -15,9 +15,10 @@ typedef struct conv_opts {
 
 static ck_status conv_plan(ck_exp *x, ck_exp_layer *L)
 {
-    static const char *const known[] = {"filters", "kernel_size", "strides", "padding", "data_format",
-                                        "dilation_rate", "groups", "activation", "use_bias",
-                                        "kernel_initializer", "bias_initializer", NULL};
+    static const char *const known[] = {
+        "filters",     "kernel_size",        "strides",          "padding",
+        "data_format", "dilation_rate",      "groups",           "activation",
+        "use_bias",    "kernel_initializer", "bias_initializer", NULL};
     conv_opts *o = ck_alloc(1, sizeof *o);
     if (!o)
         return CK_ERR_MEMORY;
@@ -38,7 +39,8 @@ static ck_status conv_plan(ck_exp *x, ck_exp_layer *L)
     if (o->groups != 1)
         return ck_exp_refuse(L, "option 'groups' = %d is not exported", o->groups);
     size_t C = (size_t)L->in.dims[2];
-    if (L->n_w != 1 + o->use_bias || L->w[0].size != (size_t)o->kernel_size * C * (size_t)o->filters)
+    if (L->n_w != 1 + o->use_bias ||
+        L->w[0].size != (size_t)o->kernel_size * C * (size_t)o->filters)
         return ck_exp_refuse(L, "its weights do not match its config");
     L->kind = CK_EXP_WHOLE;
     return CK_OK;
@@ -47,16 +49,20 @@ static ck_status conv_plan(ck_exp *x, ck_exp_layer *L)
 static ck_status conv_emit(ck_exp *x, ck_exp_layer *L)
 {
     const conv_opts *o = L->priv;
-    int64_t T = L->in.dims[1], T_out = L->out.dims[1], span = (int64_t)o->dilation * (o->kernel_size - 1) + 1;
+    int64_t T = L->in.dims[1], T_out = L->out.dims[1],
+            span = (int64_t)o->dilation * (o->kernel_size - 1) + 1;
     size_t C = (size_t)L->in.dims[2], F = (size_t)o->filters;
     ck_exp_matrix W;
     char row0[48], xe[48], n[32];
-    CK_TRY(ck_exp_matrix_emit(x, L, "kernel", L->w[0].data, (size_t)o->kernel_size * C, F, true, false, &W));
+    CK_TRY(ck_exp_matrix_emit(x, L, "kernel", L->w[0].data, (size_t)o->kernel_size * C, F, true,
+                              false, &W));
     if (o->use_bias)
         CK_TRY(ck_exp_floats_emit(x, L, "bias", L->w[1].data, F));
     ck_exp_forward_open(x, L);
-    ck_text_printf(&x->code, "    for (int t = 0; t < %lld; t++) {\n        float *restrict yt = y + (long)t * %zu;\n",
-                   (long long)T_out, F);
+    ck_text_printf(
+        &x->code,
+        "    for (int t = 0; t < %lld; t++) {\n        float *restrict yt = y + (long)t * %zu;\n",
+        (long long)T_out, F);
     if (o->use_bias)
         ck_text_printf(&x->code, "        memcpy(yt, %s_bias, sizeof(float) * %zu);\n", L->id, F);
     else
@@ -65,8 +71,9 @@ static ck_status conv_emit(ck_exp *x, ck_exp_layer *L)
                    "        for (int j = 0; j < %d; j++) {\n"
                    "            const int step = t * %d - %lld + j * %d;\n"
                    "            if (step < 0 || step >= %lld)\n                continue;\n",
-                   o->kernel_size, o->strides, (long long)ck_window_pad_left(T, span, o->strides, o->padding),
-                   o->dilation, (long long)T);
+                   o->kernel_size, o->strides,
+                   (long long)ck_window_pad_left(T, span, o->strides, o->padding), o->dilation,
+                   (long long)T);
     snprintf(row0, sizeof row0, "j * %zu", C);
     snprintf(xe, sizeof xe, "x + (long)step * %zu", C);
     ck_exp_matvec(x, &W, xe, row0, C, 0, F, "yt");

@@ -11,8 +11,8 @@ typedef struct dense_opts {
 
 static ck_status dense_plan(ck_exp *x, ck_exp_layer *L)
 {
-    static const char *const known[] = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
-                                        NULL};
+    static const char *const known[] = {
+        "units", "activation", "use_bias", "kernel_initializer", "bias_initializer", NULL};
     dense_opts *o = ck_alloc(1, sizeof *o);
     if (!o)
         return CK_ERR_MEMORY;

@@ -12,7 +12,8 @@ typedef struct embedding_opts {
 
 static ck_status embedding_plan(ck_exp *x, ck_exp_layer *L)
 {
-    static const char *const known[] = {"input_dim", "output_dim", "embeddings_initializer", "mask_zero", NULL};
+    static const char *const known[] = {"input_dim", "output_dim", "embeddings_initializer",
+                                        "mask_zero", NULL};
     embedding_opts *o = ck_alloc(1, sizeof *o);
     (void)x;
     if (!o)
@@ -36,14 +37,16 @@ static ck_status embedding_emit(ck_exp *x, ck_exp_layer *L)
 {
     const embedding_opts *o = L->priv;
     ck_exp_matrix E;
-    CK_TRY(ck_exp_matrix_emit(x, L, "table", L->w[0].data, (size_t)o->input_dim, (size_t)o->output_dim, true, true,
-                              &E));
+    CK_TRY(ck_exp_matrix_emit(x, L, "table", L->w[0].data, (size_t)o->input_dim,
+                              (size_t)o->output_dim, true, true, &E));
     ck_exp_row_open(x, L);
     if (o->mask_zero)
         ck_text_printf(&x->code, "    s->mask[r] = x[0] != 0.0f ? 1.0f : 0.0f;\n");
-    ck_text_printf(&x->code, "    if (!(x[0] >= 0.0f && x[0] < %d.0f)) {\n        memset(y, 0, sizeof(float) * %d);\n"
-                             "        return;\n    }\n",
-                   o->input_dim, o->output_dim);
+    ck_text_printf(
+        &x->code,
+        "    if (!(x[0] >= 0.0f && x[0] < %d.0f)) {\n        memset(y, 0, sizeof(float) * %d);\n"
+        "        return;\n    }\n",
+        o->input_dim, o->output_dim);
     ck_exp_lookup(x, &E, "(long)x[0]", "y");
     ck_text_printf(&x->code, "}\n\n");
     return CK_OK;

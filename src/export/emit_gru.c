@@ -35,11 +35,13 @@ static void gates(ck_exp *x, const ck_exp_layer *L, char out[3][96], size_t U)
     ck_exp_act_call(x, L->rnn.ract, rs, out[1], 96);
 }
 
-static void reset_after_cell(ck_exp *x, const ck_exp_layer *L, const ck_exp_matrix *W, const ck_exp_matrix *R)
+static void reset_after_cell(ck_exp *x, const ck_exp_layer *L, const ck_exp_matrix *W,
+                             const ck_exp_matrix *R)
 {
     size_t F = (size_t)L->in.dims[2], U = (size_t)L->rnn.units, G = 3 * U;
     char g[3][96], pre[96];
-    ck_text_printf(&x->code, "    float *restrict xz = s->scratch, *restrict rec = s->scratch + %zu;\n", G);
+    ck_text_printf(&x->code,
+                   "    float *restrict xz = s->scratch, *restrict rec = s->scratch + %zu;\n", G);
     ck_exp_rnn_bias_init(x, L, "xz", 0, G);
     ck_exp_rnn_bias_init(x, L, "rec", G, G);
     ck_exp_matvec(x, W, "x", "0", F, 0, G, "xz");
@@ -55,13 +57,15 @@ static void reset_after_cell(ck_exp *x, const ck_exp_layer *L, const ck_exp_matr
                    U, g[0], g[1], g[2]);
 }
 
-static void reset_before_cell(ck_exp *x, const ck_exp_layer *L, const ck_exp_matrix *W, const ck_exp_matrix *R)
+static void reset_before_cell(ck_exp *x, const ck_exp_layer *L, const ck_exp_matrix *W,
+                              const ck_exp_matrix *R)
 {
     size_t F = (size_t)L->in.dims[2], U = (size_t)L->rnn.units, G = 3 * U;
     char g[3][96], hs[64], ye[32];
-    ck_text_printf(&x->code,
-                   "    float *restrict xz = s->scratch, *restrict rec = s->scratch + %zu, *restrict rh = s->scratch + %zu;\n",
-                   G, G + 2 * U);
+    ck_text_printf(
+        &x->code,
+        "    float *restrict xz = s->scratch, *restrict rec = s->scratch + %zu, *restrict rh = s->scratch + %zu;\n",
+        G, G + 2 * U);
     ck_exp_rnn_bias_init(x, L, "xz", 0, G);
     ck_text_printf(&x->code, "    memset(rec, 0, sizeof(float) * %zu);\n", 2 * U);
     ck_exp_matvec(x, W, "x", "0", F, 0, G, "xz");
@@ -91,7 +95,8 @@ static ck_status gru_emit(ck_exp *x, ck_exp_layer *L)
     CK_TRY(ck_exp_matrix_emit(x, L, "recurrent", L->w[1].data, U, G, true, false, &R));
     if (L->rnn.use_bias)
         CK_TRY(ck_exp_floats_emit(x, L, "bias", L->w[2].data, (o->reset_after ? 2 : 1) * G));
-    ck_text_printf(&x->code, "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
+    ck_text_printf(&x->code,
+                   "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
                    x->name);
     ck_text_printf(&x->code, "    float *restrict h = s->%s_h;\n", L->id);
     if (o->reset_after)

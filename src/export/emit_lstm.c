@@ -26,10 +26,13 @@ static ck_status lstm_emit(ck_exp *x, ck_exp_layer *L)
         snprintf(z[k], sizeof z[k], "z[j + %zu]", (size_t)k * U);
         ck_exp_act_call(x, k == 2 ? r->act : r->ract, z[k], g[k], sizeof g[k]);
     }
-    ck_text_printf(&x->code, "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
+    ck_text_printf(&x->code,
+                   "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
                    x->name);
-    ck_text_printf(&x->code, "    float *restrict z = s->scratch, *restrict h = s->%s_h, *restrict c = s->%s_c;\n",
-                   L->id, L->id);
+    ck_text_printf(
+        &x->code,
+        "    float *restrict z = s->scratch, *restrict h = s->%s_h, *restrict c = s->%s_c;\n",
+        L->id, L->id);
     ck_exp_rnn_bias_init(x, L, "z", 0, G);
     ck_exp_matvec(x, &W, "x", "0", F, 0, G, "z");
     ck_exp_matvec(x, &R, "h", "0", U, 0, G, "z");

@@ -38,17 +38,24 @@ static ck_status norm_plan(ck_exp_layer *L, const char *const *known, int stats)
 
 static ck_status bn_plan(ck_exp *x, ck_exp_layer *L)
 {
-    static const char *const known[] = {"axis", "epsilon", "center", "scale", "beta_initializer",
-                                        "gamma_initializer", "momentum", "moving_mean_initializer",
-                                        "moving_variance_initializer", NULL};
+    static const char *const known[] = {"axis",
+                                        "epsilon",
+                                        "center",
+                                        "scale",
+                                        "beta_initializer",
+                                        "gamma_initializer",
+                                        "momentum",
+                                        "moving_mean_initializer",
+                                        "moving_variance_initializer",
+                                        NULL};
     (void)x;
     return norm_plan(L, known, 2);
 }
 
 static ck_status ln_plan(ck_exp *x, ck_exp_layer *L)
 {
-    static const char *const known[] = {"axis", "epsilon", "center", "scale", "beta_initializer",
-                                        "gamma_initializer", NULL};
+    static const char *const known[] = {
+        "axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer", NULL};
     (void)x;
     return norm_plan(L, known, 0);
 }
@@ -81,11 +88,13 @@ static ck_status bn_emit(ck_exp *x, ck_exp_layer *L)
     CK_TRY(ck_exp_floats_emit(x, L, "mean", mean->data, C));
     CK_TRY(emit_affine_params(x, L));
     ck_exp_row_open(x, L);
-    ck_text_printf(&x->code, "    for (int c = 0; c < %zu; c++) {\n        const float v = (x[c] - %s_mean[c]) * %s_inv[c];\n",
-                   C, L->id, L->id);
-    ck_text_printf(&x->code, "        y[c] = %s%s%s + %s%s%s;\n    }\n}\n\n", o->scale ? "v * " : "v", o->scale ? L->id : "",
-                   o->scale ? "_gamma[c]" : "", o->center ? L->id : "0.0f", o->center ? "_beta" : "",
-                   o->center ? "[c]" : "");
+    ck_text_printf(
+        &x->code,
+        "    for (int c = 0; c < %zu; c++) {\n        const float v = (x[c] - %s_mean[c]) * %s_inv[c];\n",
+        C, L->id, L->id);
+    ck_text_printf(&x->code, "        y[c] = %s%s%s + %s%s%s;\n    }\n}\n\n",
+                   o->scale ? "v * " : "v", o->scale ? L->id : "", o->scale ? "_gamma[c]" : "",
+                   o->center ? L->id : "0.0f", o->center ? "_beta" : "", o->center ? "[c]" : "");
     return CK_OK;
 }
 
@@ -95,17 +104,18 @@ static ck_status ln_emit(ck_exp *x, ck_exp_layer *L)
     size_t C = L->row_in;
     CK_TRY(emit_affine_params(x, L));
     ck_exp_row_open(x, L);
-    ck_text_printf(&x->code,
-                   "    double sum = 0.0, sq = 0.0, mean, inv;\n"
-                   "    for (int c = 0; c < %zu; c++)\n        sum += x[c];\n"
-                   "    mean = sum / %zu.0;\n"
-                   "    for (int c = 0; c < %zu; c++)\n        sq += (x[c] - mean) * (x[c] - mean);\n"
-                   "    inv = 1.0 / sqrt(sq / %zu.0 + %.17g);\n"
-                   "    for (int c = 0; c < %zu; c++) {\n        const double v = (x[c] - mean) * inv;\n",
-                   C, C, C, C, o->epsilon, C);
-    ck_text_printf(&x->code, "        y[c] = (float)((%s%s%s) + (%s%s%s));\n    }\n}\n\n", o->scale ? "v * " : "v",
-                   o->scale ? L->id : "", o->scale ? "_gamma[c]" : "", o->center ? L->id : "0.0",
-                   o->center ? "_beta" : "", o->center ? "[c]" : "");
+    ck_text_printf(
+        &x->code,
+        "    double sum = 0.0, sq = 0.0, mean, inv;\n"
+        "    for (int c = 0; c < %zu; c++)\n        sum += x[c];\n"
+        "    mean = sum / %zu.0;\n"
+        "    for (int c = 0; c < %zu; c++)\n        sq += (x[c] - mean) * (x[c] - mean);\n"
+        "    inv = 1.0 / sqrt(sq / %zu.0 + %.17g);\n"
+        "    for (int c = 0; c < %zu; c++) {\n        const double v = (x[c] - mean) * inv;\n",
+        C, C, C, C, o->epsilon, C);
+    ck_text_printf(&x->code, "        y[c] = (float)((%s%s%s) + (%s%s%s));\n    }\n}\n\n",
+                   o->scale ? "v * " : "v", o->scale ? L->id : "", o->scale ? "_gamma[c]" : "",
+                   o->center ? L->id : "0.0", o->center ? "_beta" : "", o->center ? "[c]" : "");
     return CK_OK;
 }
 

@@ -46,24 +46,30 @@ static void emit_window(ck_exp *x, const ck_exp_layer *L, size_t C)
 {
     const pool_opts *o = L->priv;
     if (o->max) {
-        ck_text_printf(&x->code,
-                       "            int best = start;\n"
-                       "            for (int k = start + 1; k < end; k++)\n"
-                       "                best = x[(long)k * %zu + c] > x[(long)best * %zu + c] ? k : best;\n"
-                       "            y[(long)t * %zu + c] = x[(long)best * %zu + c];\n",
-                       C, C, C, C);
+        ck_text_printf(
+            &x->code,
+            "            int best = start;\n"
+            "            for (int k = start + 1; k < end; k++)\n"
+            "                best = x[(long)k * %zu + c] > x[(long)best * %zu + c] ? k : best;\n"
+            "            y[(long)t * %zu + c] = x[(long)best * %zu + c];\n",
+            C, C, C, C);
         return;
     }
-    const char *skip = L->mask_in && o->global ? "                if (s->mask[k] != 0.0f)\n    " : "";
+    const char *skip = L->mask_in && o->global ? "                if (s->mask[k] != 0.0f)\n    "
+                                               : "";
     ck_text_printf(&x->code,
                    "            double sum = 0.0;\n"
                    "            for (int k = start; k < end; k++)\n%s"
                    "                sum += x[(long)k * %zu + c];\n",
                    skip, C);
     if (L->mask_in && o->global)
-        ck_text_printf(&x->code, "            y[(long)t * %zu + c] = kept > 0 ? (float)(sum / kept) : 0.0f;\n", C);
+        ck_text_printf(
+            &x->code, "            y[(long)t * %zu + c] = kept > 0 ? (float)(sum / kept) : 0.0f;\n",
+            C);
     else
-        ck_text_printf(&x->code, "            y[(long)t * %zu + c] = (float)(sum / (double)(end - start));\n", C);
+        ck_text_printf(&x->code,
+                       "            y[(long)t * %zu + c] = (float)(sum / (double)(end - start));\n",
+                       C);
 }
 
 static ck_status pool_emit(ck_exp *x, ck_exp_layer *L)
@@ -73,27 +79,30 @@ static ck_status pool_emit(ck_exp *x, ck_exp_layer *L)
     size_t C = (size_t)L->in.dims[2];
     ck_exp_forward_open(x, L);
     if (L->mask_in && o->global && !o->max)
-        ck_text_printf(&x->code, "    double kept = 0.0;\n    for (int k = 0; k < %lld; k++)\n"
-                                 "        kept += s->mask[k] != 0.0f;\n", (long long)T);
+        ck_text_printf(&x->code,
+                       "    double kept = 0.0;\n    for (int k = 0; k < %lld; k++)\n"
+                       "        kept += s->mask[k] != 0.0f;\n",
+                       (long long)T);
     ck_text_printf(&x->code,
                    "    for (int t = 0; t < %lld; t++) {\n"
                    "        int start = t * %d - %lld, end = start + %d;\n"
                    "        start = start < 0 ? 0 : start;\n"
                    "        end = end > %lld ? %lld : end;\n"
                    "        for (int c = 0; c < %zu; c++) {\n",
-                   (long long)T_out, o->strides, (long long)ck_window_pad_left(T, o->size, o->strides, o->padding),
-                   o->size, (long long)T, (long long)T, C);
+                   (long long)T_out, o->strides,
+                   (long long)ck_window_pad_left(T, o->size, o->strides, o->padding), o->size,
+                   (long long)T, (long long)T, C);
     emit_window(x, L, C);
     ck_text_printf(&x->code, "        }\n    }\n}\n\n");
     return CK_OK;
 }
 
-#define POOL(sym, cls, max, global)                                          \
-    static ck_status sym##_plan(ck_exp *x, ck_exp_layer *L)                  \
-    {                                                                        \
-        (void)x;                                                             \
-        return pool_plan(L, max, global);                                    \
-    }                                                                        \
+#define POOL(sym, cls, max, global)                         \
+    static ck_status sym##_plan(ck_exp *x, ck_exp_layer *L) \
+    {                                                       \
+        (void)x;                                            \
+        return pool_plan(L, max, global);                   \
+    }                                                       \
     const ck_exp_emitter ck_exp_##sym = {cls, sym##_plan, pool_emit};
 POOL(max_pooling1d, "MaxPooling1D", true, false)
 POOL(average_pooling1d, "AveragePooling1D", false, false)

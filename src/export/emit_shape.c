@@ -63,8 +63,10 @@ static ck_status repeat_emit(ck_exp *x, ck_exp_layer *L)
 {
     size_t F = ck_exp_size(&L->in);
     ck_exp_forward_open(x, L);
-    ck_text_printf(&x->code, "    for (int t = 0; t < %lld; t++)\n        memcpy(y + (long)t * %zu, x, sizeof(float) * %zu);\n}\n\n",
-                   (long long)L->out.dims[1], F, F);
+    ck_text_printf(
+        &x->code,
+        "    for (int t = 0; t < %lld; t++)\n        memcpy(y + (long)t * %zu, x, sizeof(float) * %zu);\n}\n\n",
+        (long long)L->out.dims[1], F, F);
     return CK_OK;
 }
 

@@ -18,7 +18,8 @@ static ck_status simple_rnn_emit(ck_exp *x, ck_exp_layer *L)
     CK_TRY(ck_exp_matrix_emit(x, L, "recurrent", L->w[1].data, U, U, true, false, &R));
     if (L->rnn.use_bias)
         CK_TRY(ck_exp_floats_emit(x, L, "bias", L->w[2].data, U));
-    ck_text_printf(&x->code, "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
+    ck_text_printf(&x->code,
+                   "static void %s_cell(const float *restrict x, %s_state *restrict s)\n{\n", L->id,
                    x->name);
     ck_text_printf(&x->code, "    float *restrict z = s->scratch, *restrict h = s->%s_h;\n", L->id);
     ck_exp_rnn_bias_init(x, L, "z", 0, U);

@@ -16,7 +16,8 @@ static ck_status td_plan(ck_exp *x, ck_exp_layer *L)
     in->out = L->out;
     CK_TRY(in->em->plan(x, in));
     if ((in->kind != CK_EXP_ROW && in->kind != CK_EXP_ALIAS) || in->makes_mask)
-        return ck_exp_refuse(L, "a wrapped %s is not exported (only layers that act on each row)", in->cls);
+        return ck_exp_refuse(L, "a wrapped %s is not exported (only layers that act on each row)",
+                             in->cls);
     L->kind = in->kind;
     L->steps = true;
     L->row_in = in->row_in;

@@ -74,15 +74,18 @@ static ck_status check_options(plan *p)
     if (!o->c_path || !o->c_path[0])
         return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: c_path is required");
     if (o->header_path && strcmp(o->header_path, o->c_path) == 0)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: header_path and c_path are the same file");
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_export_c: header_path and c_path are the same file");
     if ((unsigned)o->weights > CK_EXPORT_INT8)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: unknown weights storage %d", (int)o->weights);
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: unknown weights storage %d",
+                        (int)o->weights);
     if (o->timesteps < 0)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: timesteps must be positive");
     if (o->name && !is_identifier(o->name))
-        return ck_error(CK_ERR_ARGUMENT,
-                        "export name '%s' is not a C identifier of at most %d characters (letters, digits, _)",
-                        o->name, MAX_NAME);
+        return ck_error(
+            CK_ERR_ARGUMENT,
+            "export name '%s' is not a C identifier of at most %d characters (letters, digits, _)",
+            o->name, MAX_NAME);
     if (o->name)
         snprintf(p->name, sizeof p->name, "%s", o->name);
     else
@@ -101,12 +104,15 @@ static ck_status input_shape(plan *p)
     for (int i = 1; i < in->rank; i++) {
         if (in->dims[i] > 0)
             continue;
-        int64_t given = p->opts->timesteps ? p->opts->timesteps : sample && sample->rank == in->rank ? sample->dims[i] : 0;
+        int64_t given = p->opts->timesteps                   ? p->opts->timesteps
+                        : sample && sample->rank == in->rank ? sample->dims[i]
+                                                             : 0;
         if (i != 1 || given <= 0)
-            return ck_error(CK_ERR_UNSUPPORTED,
-                            "cannot export model '%s': input axis %d is open (None); give the number of "
-                            "timesteps (timesteps, --timesteps N) or a sample input",
-                            p->model->name, i);
+            return ck_error(
+                CK_ERR_UNSUPPORTED,
+                "cannot export model '%s': input axis %d is open (None); give the number of "
+                "timesteps (timesteps, --timesteps N) or a sample input",
+                p->model->name, i);
         p->input.dims[i] = given;
     }
     p->x.timesteps = p->input.rank >= 2 ? p->input.dims[1] : 0;
@@ -135,8 +141,12 @@ static ck_status plan_layer(plan *p, int i, const ck_shape *in, bool mask)
 {
     ck_layer *l = p->model->layers[i];
     ck_exp_layer *L = &p->layers[i];
-    *L = (ck_exp_layer){.cls = l->ops->class_name, .name = l->name, .w = l->weights, .n_w = l->n_weights,
-                        .in = *in, .mask_in = mask};
+    *L = (ck_exp_layer){.cls = l->ops->class_name,
+                        .name = l->name,
+                        .w = l->weights,
+                        .n_w = l->n_weights,
+                        .in = *in,
+                        .mask_in = mask};
     snprintf(L->id, sizeof L->id, "l%d", i);
     L->em = ck_exp_emitter_find(L->cls);
     if (!L->em)
@@ -149,8 +159,9 @@ static ck_status plan_layer(plan *p, int i, const ck_shape *in, bool mask)
     CK_TRY(L->em->plan(&p->x, L));
     mask_flow(l, L);
     if (L->makes_mask && L->out.rank != 3)
-        return ck_exp_refuse(L, "a mask on a rank-%d output is not exported (only (batch, steps, features))",
-                             L->out.rank);
+        return ck_exp_refuse(
+            L, "a mask on a rank-%d output is not exported (only (batch, steps, features))",
+            L->out.rank);
     if (L->scratch > p->scratch)
         p->scratch = L->scratch;
     return CK_OK;
@@ -224,10 +235,13 @@ static void call_layer(plan *p, const ck_exp_layer *L, const char *in, const cha
     if (L->kind == CK_EXP_ROW) {
         size_t n_in = L->frame_mode ? frame_size(p, &L->in, false) : ck_exp_size(&L->in);
         size_t rows = n_in / L->row_in;
-        ck_text_printf(c, "    for (int r = 0; r < %zu; r++)\n        %s_row(%s + (long)r * %zu, %s + (long)r * %zu, s, r);\n",
-                       rows, L->id, in, L->row_in, out, L->row_out);
+        ck_text_printf(
+            c,
+            "    for (int r = 0; r < %zu; r++)\n        %s_row(%s + (long)r * %zu, %s + (long)r * %zu, s, r);\n",
+            rows, L->id, in, L->row_in, out, L->row_out);
     } else {
-        ck_text_printf(c, "    %s_%s(%s, %s, s);\n", L->id, L->frame_mode ? "step" : "forward", in, out);
+        ck_text_printf(c, "    %s_%s(%s, %s, s);\n", L->id, L->frame_mode ? "step" : "forward", in,
+                       out);
     }
 }
 
@@ -277,13 +291,17 @@ static void emit_streaming_api(plan *p)
     const ck_exp_layer *last = &p->layers[p->prefix_end - 1];
     size_t fi = frame_size(p, &p->input, false), fo = frame_size(p, &last->out, last->collapses);
     bool post = p->prefix_end < p->n;
-    ck_text_printf(c, "/* One time step through the layers before the time axis ends. */\n"
-                      "static const float *frame(const float *x, %s_state *s)\n{\n    (void)s;\n", nm);
+    ck_text_printf(c,
+                   "/* One time step through the layers before the time axis ends. */\n"
+                   "static const float *frame(const float *x, %s_state *s)\n{\n    (void)s;\n",
+                   nm);
     const char *fr = emit_chain(p, 0, p->prefix_end, "x", NULL);
     ck_text_printf(c, "    return %s;\n}\n\n", fr);
     if (post) {
-        ck_text_printf(c, "/* The layers after the time axis, on frame()'s output. */\n"
-                          "static void post(float *y, %s_state *s)\n{\n", nm);
+        ck_text_printf(c,
+                       "/* The layers after the time axis, on frame()'s output. */\n"
+                       "static void post(float *y, %s_state *s)\n{\n",
+                       nm);
         emit_copy_out(p, emit_chain(p, p->prefix_end, p->n, fr, "y"), "y", out_size(p));
         ck_text_printf(c, "}\n\n");
     }
@@ -295,22 +313,30 @@ static void emit_streaming_api(plan *p)
     ck_text_printf(c, "void %s_predict(const float *x, float *y, %s_state *s)\n{\n", nm, nm);
     for (int i = 0; i < p->prefix_end; i++)
         if (p->layers[i].kind == CK_EXP_RNN)
-            ck_text_printf(c, "    %s_begin(s, %d);\n", p->layers[i].id, !p->layers[i].rnn.stateful);
-    ck_text_printf(c, "%s    for (int t = 0; t < %lld; t++)\n", last->collapses && !post ? "    const float *o = x;\n" : "",
+            ck_text_printf(c, "    %s_begin(s, %d);\n", p->layers[i].id,
+                           !p->layers[i].rnn.stateful);
+    ck_text_printf(c, "%s    for (int t = 0; t < %lld; t++)\n",
+                   last->collapses && !post ? "    const float *o = x;\n" : "",
                    (long long)p->x.timesteps);
     if (post)
         ck_text_printf(c, "        frame(x + (long)t * %zu, s);\n    post(y, s);\n}\n\n", fi);
     else if (last->collapses) /* only the last frame's output is the model's */
-        ck_text_printf(c, "        o = frame(x + (long)t * %zu, s);\n    memcpy(y, o, sizeof(float) * %zu);\n}\n\n", fi, fo);
+        ck_text_printf(
+            c,
+            "        o = frame(x + (long)t * %zu, s);\n    memcpy(y, o, sizeof(float) * %zu);\n}\n\n",
+            fi, fo);
     else
-        ck_text_printf(c, "        memcpy(y + (long)t * %zu, frame(x + (long)t * %zu, s), sizeof(float) * %zu);\n}\n\n",
-                       fo, fi, fo);
+        ck_text_printf(
+            c,
+            "        memcpy(y + (long)t * %zu, frame(x + (long)t * %zu, s), sizeof(float) * %zu);\n}\n\n",
+            fo, fi, fo);
 }
 
 static void emit_whole_api(plan *p)
 {
     ck_text *c = &p->x.code;
-    ck_text_printf(c, "void %s_predict(const float *x, float *y, %s_state *s)\n{\n", p->name, p->name);
+    ck_text_printf(c, "void %s_predict(const float *x, float *y, %s_state *s)\n{\n", p->name,
+                   p->name);
     const char *res = emit_chain(p, 0, p->n, "x", "y");
     emit_copy_out(p, res, "y", out_size(p));
     if (strcmp(res, "x") == 0) /* every layer is an identity */
@@ -327,7 +353,8 @@ static ck_status emit_layers(plan *p)
         emit_streaming_api(p);
     else
         emit_whole_api(p);
-    ck_text_printf(&p->x.code, "void %s_reset(%s_state *s)\n{\n    memset(s, 0, sizeof *s);\n}\n", p->name, p->name);
+    ck_text_printf(&p->x.code, "void %s_reset(%s_state *s)\n{\n    memset(s, 0, sizeof *s);\n}\n",
+                   p->name, p->name);
     return CK_OK;
 }
 
@@ -365,21 +392,32 @@ static void emit_declarations(const plan *p, ck_text *t)
     format_dims(&p->input, in, sizeof in);
     format_dims(os, out, sizeof out);
     upper(nm, guard, sizeof guard);
-    ck_text_printf(t, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", guard, guard);
-    ck_text_printf(t, "#define %s_INPUT_RANK %d\n#define %s_INPUT_SHAPE {%s}\n#define %s_INPUT_SIZE %zu\n", nm,
-                   p->input.rank - 1, nm, in, nm, ck_exp_size(&p->input));
-    ck_text_printf(t, "#define %s_OUTPUT_RANK %d\n#define %s_OUTPUT_SHAPE {%s}\n#define %s_OUTPUT_SIZE %zu\n", nm,
-                   os->rank - 1, nm, out, nm, ck_exp_size(os));
+    ck_text_printf(t,
+                   "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+                   guard, guard);
+    ck_text_printf(
+        t, "#define %s_INPUT_RANK %d\n#define %s_INPUT_SHAPE {%s}\n#define %s_INPUT_SIZE %zu\n", nm,
+        p->input.rank - 1, nm, in, nm, ck_exp_size(&p->input));
+    ck_text_printf(
+        t, "#define %s_OUTPUT_RANK %d\n#define %s_OUTPUT_SHAPE {%s}\n#define %s_OUTPUT_SIZE %zu\n",
+        nm, os->rank - 1, nm, out, nm, ck_exp_size(os));
     if (p->streaming) {
         const ck_exp_layer *last = &p->layers[p->prefix_end - 1];
-        size_t fo = p->prefix_end < p->n ? ck_exp_size(os) : frame_size(p, &last->out, last->collapses);
-        ck_text_printf(t, "#define %s_TIMESTEPS %lld\n#define %s_FRAME_SIZE %zu\n#define %s_STEP_OUTPUT_SIZE %zu\n",
-                       nm, (long long)p->x.timesteps, nm, frame_size(p, &p->input, false), nm, fo);
+        size_t fo = p->prefix_end < p->n ? ck_exp_size(os)
+                                         : frame_size(p, &last->out, last->collapses);
+        ck_text_printf(
+            t,
+            "#define %s_TIMESTEPS %lld\n#define %s_FRAME_SIZE %zu\n#define %s_STEP_OUTPUT_SIZE %zu\n",
+            nm, (long long)p->x.timesteps, nm, frame_size(p, &p->input, false), nm, fo);
     }
-    ck_text_printf(t, "#define %s_STATE_BYTES %zu\n#define %s_WEIGHT_BYTES %zu\n\n", nm, state_bytes(p), nm,
-                   p->x.weight_bytes);
-    ck_text_printf(t, "/* Everything the model keeps between and during calls. */\ntypedef struct %s_state {\n", nm);
-    ck_text_printf(t, "    float a0[%zu];\n    float a1[%zu];\n", p->buf[0] ? p->buf[0] : 1, p->buf[1] ? p->buf[1] : 1);
+    ck_text_printf(t, "#define %s_STATE_BYTES %zu\n#define %s_WEIGHT_BYTES %zu\n\n", nm,
+                   state_bytes(p), nm, p->x.weight_bytes);
+    ck_text_printf(
+        t,
+        "/* Everything the model keeps between and during calls. */\ntypedef struct %s_state {\n",
+        nm);
+    ck_text_printf(t, "    float a0[%zu];\n    float a1[%zu];\n", p->buf[0] ? p->buf[0] : 1,
+                   p->buf[1] ? p->buf[1] : 1);
     if (p->scratch)
         ck_text_printf(t, "    float scratch[%zu];\n", p->scratch);
     if (p->x.acc_floats)
@@ -388,21 +426,28 @@ static void emit_declarations(const plan *p, ck_text *t)
         ck_text_printf(t, "    float mask[%zu];\n", p->mask);
     ck_text_append(t, p->x.state.buf ? p->x.state.buf : "", p->x.state.len);
     ck_text_printf(t, "} %s_state;\n\n", nm);
-    ck_text_printf(t, "/* x: %s_INPUT_SIZE floats, y: %s_OUTPUT_SIZE floats (not overlapping x). */\n"
-                      "void %s_predict(const float *x, float *y, %s_state *s);\n",
+    ck_text_printf(t,
+                   "/* x: %s_INPUT_SIZE floats, y: %s_OUTPUT_SIZE floats (not overlapping x). */\n"
+                   "void %s_predict(const float *x, float *y, %s_state *s);\n",
                    nm, nm, nm, nm);
     if (p->streaming)
-        ck_text_printf(t, "/* x_t: %s_FRAME_SIZE floats (one time step), y: %s_STEP_OUTPUT_SIZE floats. */\n"
-                          "void %s_step(const float *x_t, float *y, %s_state *s);\n",
-                       nm, nm, nm, nm);
-    ck_text_printf(t, "/* Zeroes the state (a zeroed state is a reset one). */\nvoid %s_reset(%s_state *s);\n\n", nm, nm);
+        ck_text_printf(
+            t,
+            "/* x_t: %s_FRAME_SIZE floats (one time step), y: %s_STEP_OUTPUT_SIZE floats. */\n"
+            "void %s_step(const float *x_t, float *y, %s_state *s);\n",
+            nm, nm, nm, nm);
+    ck_text_printf(
+        t,
+        "/* Zeroes the state (a zeroed state is a reset one). */\nvoid %s_reset(%s_state *s);\n\n",
+        nm, nm);
     ck_text_printf(t, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", guard);
 }
 
 static const char *weights_label(ck_export_weights w)
 {
-    static const char *const labels[] = {"float32", "float16 kernels, float32 biases",
-                                         "int8 kernels with a float scale per output channel, float32 biases"};
+    static const char *const labels[] = {
+        "float32", "float16 kernels, float32 biases",
+        "int8 kernels with a float scale per output channel, float32 biases"};
     return labels[w];
 }
 
@@ -424,7 +469,8 @@ static ck_status emit_summary(const plan *p, ck_text *t)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return ck_error(CK_ERR_MEMORY, "out of memory writing the summary");
-    ck_status st = ck_model_summary(p->model, f, p->x.semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2);
+    ck_status st = ck_model_summary(
+        p->model, f, p->x.semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2);
     fclose(f);
     for (char *line = buf, *next; st == CK_OK && line && *line; line = next) {
         next = strchr(line, '\n');
@@ -441,16 +487,22 @@ static ck_status emit_comment(const plan *p, ck_text *t, const char *file)
     char in[128], out[128];
     format_dims(&p->input, in, sizeof in);
     format_dims(&p->layers[p->n - 1].out, out, sizeof out);
-    ck_text_printf(t, "/*\n * %s: Keras model \"%s\" exported by ckeras %s. Do not edit.\n", file, p->model->name,
-                   CK_VERSION_STRING);
-    ck_text_printf(t, " * C99 that needs only <math.h>, <stdint.h> and <string.h>: no heap, no global\n"
-                      " * mutable state; all RAM is the %s_state the caller passes.\n *\n", p->name);
+    ck_text_printf(t, "/*\n * %s: Keras model \"%s\" exported by ckeras %s. Do not edit.\n", file,
+                   p->model->name, CK_VERSION_STRING);
+    ck_text_printf(
+        t,
+        " * C99 that needs only <math.h>, <stdint.h> and <string.h>: no heap, no global\n"
+        " * mutable state; all RAM is the %s_state the caller passes.\n *\n",
+        p->name);
     emit_sources(p, t);
-    ck_text_printf(t, " * Keras:   %s semantics (hard_sigmoid is %s)\n", p->x.semantics == CK_KERAS3 ? "Keras 3" : "Keras 2",
-                   p->x.semantics == CK_KERAS3 ? "clip(x / 6 + 0.5, 0, 1)" : "clip(0.2 x + 0.5, 0, 1)");
-    ck_text_printf(t, " * Options: name %s, weights %s\n", p->name, weights_label(p->opts->weights));
-    ck_text_printf(t, " * Weights: %zu parameters in %zu bytes of constant data\n", ck_model_count_params(p->model),
-                   p->x.weight_bytes);
+    ck_text_printf(t, " * Keras:   %s semantics (hard_sigmoid is %s)\n",
+                   p->x.semantics == CK_KERAS3 ? "Keras 3" : "Keras 2",
+                   p->x.semantics == CK_KERAS3 ? "clip(x / 6 + 0.5, 0, 1)"
+                                               : "clip(0.2 x + 0.5, 0, 1)");
+    ck_text_printf(t, " * Options: name %s, weights %s\n", p->name,
+                   weights_label(p->opts->weights));
+    ck_text_printf(t, " * Weights: %zu parameters in %zu bytes of constant data\n",
+                   ck_model_count_params(p->model), p->x.weight_bytes);
     ck_text_printf(t, " * State:   %zu bytes (%s_STATE_BYTES)\n", state_bytes(p), p->name);
     ck_text_printf(t, " * Input (%s), output (%s)%s\n", in, out,
                    p->streaming ? "; streams one time step at a time with _step" : "");
@@ -474,8 +526,9 @@ static ck_status build_source(plan *p, ck_text *src)
     else
         emit_declarations(p, src);
     ck_text_printf(src, "\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n");
-    ck_text_printf(src, "typedef char %s_state_size_check[sizeof(%s_state) == %s_STATE_BYTES ? 1 : -1];\n\n",
-                   p->name, p->name, p->name);
+    ck_text_printf(
+        src, "typedef char %s_state_size_check[sizeof(%s_state) == %s_STATE_BYTES ? 1 : -1];\n\n",
+        p->name, p->name, p->name);
     ck_text_append(src, p->x.weights.buf ? p->x.weights.buf : "", p->x.weights.len);
     ck_text_printf(src, "\n");
     ck_exp_helpers_emit(&p->x, src);
@@ -491,7 +544,8 @@ static ck_status write_files(plan *p)
         st = emit_comment(p, &hdr, base_name(p->opts->header_path));
         emit_declarations(p, &hdr);
     }
-    if (st == CK_OK && (src.failed || hdr.failed || p->x.code.failed || p->x.weights.failed || p->x.state.failed))
+    if (st == CK_OK &&
+        (src.failed || hdr.failed || p->x.code.failed || p->x.weights.failed || p->x.state.failed))
         st = ck_error(CK_ERR_MEMORY, "out of memory generating %s", p->opts->c_path);
     if (st == CK_OK && p->opts->header_path)
         st = ck_io_atomic_bytes(p->opts->header_path, hdr.buf, hdr.len);
@@ -531,9 +585,11 @@ static ck_status export_model(plan *p)
     CK_TRY(check_options(p));
     CK_TRY(ck_model_build(p->model));
     if (p->model->n_layers == 0)
-        return ck_error(CK_ERR_UNSUPPORTED, "cannot export model '%s': it has no layers", p->model->name);
+        return ck_error(CK_ERR_UNSUPPORTED, "cannot export model '%s': it has no layers",
+                        p->model->name);
     p->n = p->model->n_layers;
-    p->x = (ck_exp){.name = p->name, .semantics = p->model->semantics, .store = (ck_exp_store)p->opts->weights};
+    p->x = (ck_exp){
+        .name = p->name, .semantics = p->model->semantics, .store = (ck_exp_store)p->opts->weights};
     p->layers = ck_alloc((size_t)p->n, sizeof *p->layers);
     p->configs = ck_alloc((size_t)p->n, sizeof *p->configs);
     if (!p->layers || !p->configs)
@@ -543,6 +599,7 @@ static ck_status export_model(plan *p)
     CK_TRY(emit_layers(p));
     if (p->opts->report) {
         CK_TRY(ck_exp_report(p->model, &p->x, &p->input, out_size(p), p->opts, p->opts->report));
+        snprintf(p->opts->report->name, sizeof p->opts->report->name, "%s", p->name);
         p->opts->report->state_bytes = state_bytes(p);
         p->opts->report->streaming = p->streaming;
         p->opts->report->timesteps = p->input.rank >= 3 || p->streaming ? p->input.dims[1] : 0;

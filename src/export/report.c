@@ -19,7 +19,9 @@ static ck_status check_sample(const ck_tensor *t, const ck_shape *input)
         return CK_OK;
     char want[96];
     ck_shape_format(input, want, sizeof want);
-    return ck_error(CK_ERR_SHAPE, "the sample input does not have the exported input shape %s (batch first)", want);
+    return ck_error(CK_ERR_SHAPE,
+                    "the sample input does not have the exported input shape %s (batch first)",
+                    want);
 }
 
 /* Uniform values in [-1, 1), or whole ids in [0, ids) for an Embedding. */
@@ -30,7 +32,8 @@ static float *random_inputs(const ck_shape *input, uint64_t seed, int64_t ids)
     ck_rng rng;
     ck_rng_seed(&rng, seed);
     for (size_t i = 0; v && i < n; i++)
-        v[i] = ids > 0 ? (float)ck_rng_below(&rng, (uint64_t)ids) : (float)(2.0 * ck_rng_uniform(&rng) - 1.0);
+        v[i] = ids > 0 ? (float)ck_rng_below(&rng, (uint64_t)ids)
+                       : (float)(2.0 * ck_rng_uniform(&rng) - 1.0);
     return v;
 }
 
@@ -58,7 +61,8 @@ static void swap_rounded(const ck_exp *x, float *saved, bool round)
     }
 }
 
-static ck_status compare(ck_model *m, const ck_exp *x, const ck_tensor *xs, size_t n, ck_export_report *r)
+static ck_status compare(ck_model *m, const ck_exp *x, const ck_tensor *xs, size_t n,
+                         ck_export_report *r)
 {
     size_t saved_n = 0;
     for (size_t i = 0; i < x->n_rounded; i++)
@@ -99,8 +103,10 @@ ck_status ck_exp_report(ck_model *m, const ck_exp *x, const ck_shape *input, siz
         xs.dims[0] = RANDOM_SAMPLES;
         xs.data = owned;
     }
-    *r = (ck_export_report){.params = ck_model_count_params(m), .weight_bytes = x->weight_bytes,
-                            .timesteps = x->timesteps, .samples = xs.dims[0]};
+    *r = (ck_export_report){.params = ck_model_count_params(m),
+                            .weight_bytes = x->weight_bytes,
+                            .timesteps = x->timesteps,
+                            .samples = xs.dims[0]};
     ck_status st = compare(m, x, &xs, out_size * (size_t)xs.dims[0], r);
     free(owned);
     return st;

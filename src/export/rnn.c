@@ -12,10 +12,26 @@
 
 #include <stdio.h>
 
-static const char *const rnn_keys[] = {
-    "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
-    "bias_initializer", "unit_forget_bias", "dropout", "recurrent_dropout", "return_sequences", "return_state",
-    "go_backwards", "stateful", "unroll", "time_major", "zero_output_for_mask", "implementation", "seed", NULL};
+static const char *const rnn_keys[] = {"units",
+                                       "activation",
+                                       "recurrent_activation",
+                                       "use_bias",
+                                       "kernel_initializer",
+                                       "recurrent_initializer",
+                                       "bias_initializer",
+                                       "unit_forget_bias",
+                                       "dropout",
+                                       "recurrent_dropout",
+                                       "return_sequences",
+                                       "return_state",
+                                       "go_backwards",
+                                       "stateful",
+                                       "unroll",
+                                       "time_major",
+                                       "zero_output_for_mask",
+                                       "implementation",
+                                       "seed",
+                                       NULL};
 
 /* The shared keys plus the cell's own (extra, NULL-terminated). */
 static ck_status check_rnn_keys(const ck_exp_layer *L, const char *const *extra)
@@ -73,8 +89,10 @@ static void emit_begin(ck_exp *x, const ck_exp_layer *L)
 {
     const ck_exp_rnn *r = &L->rnn;
     const char *id = L->id;
-    ck_text_printf(&x->code, "static void %s_begin(%s_state *restrict s, int fresh)\n{\n", id, x->name);
-    ck_text_printf(&x->code, "    if (fresh) {\n        memset(s->%s_h, 0, sizeof s->%s_h);\n", id, id);
+    ck_text_printf(&x->code, "static void %s_begin(%s_state *restrict s, int fresh)\n{\n", id,
+                   x->name);
+    ck_text_printf(&x->code, "    if (fresh) {\n        memset(s->%s_h, 0, sizeof s->%s_h);\n", id,
+                   id);
     if (r->has_cell)
         ck_text_printf(&x->code, "        memset(s->%s_c, 0, sizeof s->%s_c);\n", id, id);
     ck_text_printf(&x->code, "    }\n");
@@ -119,9 +137,10 @@ static void emit_step(ck_exp *x, const ck_exp_layer *L)
     const ck_exp_rnn *r = &L->rnn;
     const char *id = L->id;
     size_t U = (size_t)r->units;
-    ck_text_printf(&x->code,
-                   "static void %s_step(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n",
-                   id, x->name);
+    ck_text_printf(
+        &x->code,
+        "static void %s_step(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n",
+        id, x->name);
     if (L->mask_in)
         ck_text_printf(&x->code, "    const int keep = s->mask[0] != 0.0f;\n");
     emit_cell_call(x, L, "x");
@@ -152,28 +171,34 @@ static void emit_row_output(ck_exp *x, const ck_exp_layer *L)
         ck_text_printf(&x->code, "        memcpy(row, s->%s_h, sizeof(float) * %zu);\n", id, U);
         return;
     }
-    ck_text_printf(&x->code, "        if (keep)\n            memcpy(row, s->%s_h, sizeof(float) * %zu);\n", id, U);
+    ck_text_printf(&x->code,
+                   "        if (keep)\n            memcpy(row, s->%s_h, sizeof(float) * %zu);\n",
+                   id, U);
     if (L->rnn.zero_output_for_mask)
-        ck_text_printf(&x->code, "        else\n            memset(row, 0, sizeof(float) * %zu);\n", U);
+        ck_text_printf(&x->code, "        else\n            memset(row, 0, sizeof(float) * %zu);\n",
+                       U);
     else
-        ck_text_printf(&x->code,
-                       "        else if (step == 0)\n            memset(row, 0, sizeof(float) * %zu);\n"
-                       "        else\n            memcpy(row, row - %zu, sizeof(float) * %zu);\n",
-                       U, U, U);
+        ck_text_printf(
+            &x->code,
+            "        else if (step == 0)\n            memset(row, 0, sizeof(float) * %zu);\n"
+            "        else\n            memcpy(row, row - %zu, sizeof(float) * %zu);\n",
+            U, U, U);
 }
 
 static void emit_forward(ck_exp *x, const ck_exp_layer *L)
 {
     const ck_exp_rnn *r = &L->rnn;
     long long T = (long long)L->in.dims[1], F = (long long)L->in.dims[2];
-    ck_text_printf(&x->code,
-                   "static void %s_forward(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n",
-                   L->id, x->name);
+    ck_text_printf(
+        &x->code,
+        "static void %s_forward(const float *restrict x, float *restrict y, %s_state *restrict s)\n{\n",
+        L->id, x->name);
     if (L->mask_in)
         ck_text_printf(&x->code, "    int keep = 1;\n");
     if (r->return_sequences)
         ck_text_printf(&x->code, "    float *restrict row;\n");
-    ck_text_printf(&x->code, "    %s_begin(s, %d);\n    for (int step = 0; step < %lld; step++) {\n", L->id,
+    ck_text_printf(&x->code,
+                   "    %s_begin(s, %d);\n    for (int step = 0; step < %lld; step++) {\n", L->id,
                    !r->stateful, T);
     if (r->go_backwards)
         ck_text_printf(&x->code, "        const int t = %lld - 1 - step;\n", T);
@@ -210,10 +235,12 @@ ck_status ck_exp_rnn_weights(const ck_exp_layer *L, size_t G, size_t bias_size)
     return ok ? CK_OK : ck_exp_refuse(L, "its weights do not have the shapes of its config");
 }
 
-void ck_exp_rnn_bias_init(ck_exp *x, const ck_exp_layer *L, const char *dst, size_t offset, size_t n)
+void ck_exp_rnn_bias_init(ck_exp *x, const ck_exp_layer *L, const char *dst, size_t offset,
+                          size_t n)
 {
     if (L->rnn.use_bias)
-        ck_text_printf(&x->code, "    memcpy(%s, %s_bias + %zu, sizeof(float) * %zu);\n", dst, L->id, offset, n);
+        ck_text_printf(&x->code, "    memcpy(%s, %s_bias + %zu, sizeof(float) * %zu);\n", dst,
+                       L->id, offset, n);
     else
         ck_text_printf(&x->code, "    memset(%s, 0, sizeof(float) * %zu);\n", dst, n);
 }

@@ -108,19 +108,21 @@ static void put_floats(ck_exp *x, const char *sym, const float *v, size_t n)
     x->weight_bytes += n * sizeof(float);
 }
 
-static ck_status check_values(const ck_exp_layer *L, const char *what, const float *v, size_t n, bool half)
+static ck_status check_values(const ck_exp_layer *L, const char *what, const float *v, size_t n,
+                              bool half)
 {
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(v[i]))
             return ck_exp_refuse(L, "%s value #%zu is not finite", what, i);
         if (half && fabsf(v[i]) > HALF_MAX)
-            return ck_exp_refuse(L, "%s value #%zu (%g) does not fit float16 weights (max %g)", what, i,
-                                 (double)v[i], (double)HALF_MAX);
+            return ck_exp_refuse(L, "%s value #%zu (%g) does not fit float16 weights (max %g)",
+                                 what, i, (double)v[i], (double)HALF_MAX);
     }
     return CK_OK;
 }
 
-ck_status ck_exp_floats_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data, size_t n)
+ck_status ck_exp_floats_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data,
+                             size_t n)
 {
     char sym[64];
     CK_TRY(check_values(L, what, data, n, false));
@@ -175,10 +177,12 @@ static ck_status remember_rounding(ck_exp *x, const float *data, const ck_exp_ma
     return CK_OK;
 }
 
-ck_status ck_exp_matrix_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data, size_t rows,
-                             size_t cols, bool quantize, bool per_row, ck_exp_matrix *m)
+ck_status ck_exp_matrix_emit(ck_exp *x, const ck_exp_layer *L, const char *what, const float *data,
+                             size_t rows, size_t cols, bool quantize, bool per_row,
+                             ck_exp_matrix *m)
 {
-    *m = (ck_exp_matrix){.store = quantize ? x->store : CK_EXP_F32, .rows = rows, .cols = cols, .per_row = per_row};
+    *m = (ck_exp_matrix){
+        .store = quantize ? x->store : CK_EXP_F32, .rows = rows, .cols = cols, .per_row = per_row};
     snprintf(m->sym, sizeof m->sym, "%s_%s", L->id, what);
     CK_TRY(check_values(L, what, data, rows * cols, m->store == CK_EXP_F16));
     if (m->store != CK_EXP_F32)
@@ -196,13 +200,14 @@ ck_status ck_exp_matrix_emit(ck_exp *x, const ck_exp_layer *L, const char *what,
     return CK_OK;
 }
 
-void ck_exp_matvec(ck_exp *x, const ck_exp_matrix *m, const char *xe, const char *row0, size_t K, size_t col0,
-                   size_t N, const char *ye)
+void ck_exp_matvec(ck_exp *x, const ck_exp_matrix *m, const char *xe, const char *row0, size_t K,
+                   size_t col0, size_t N, const char *ye)
 {
     static const char *const fn[] = {"mv_f32", "mv_f16", "mv_i8"};
     static const unsigned help[] = {CK_HELP_MV_F32, CK_HELP_MV_F16, CK_HELP_MV_I8};
     x->helpers |= help[m->store];
-    ck_text_printf(&x->code, "    %s(%s, %s + (long)(%s) * %zu + %zu, ", fn[m->store], xe, m->sym, row0, m->cols, col0);
+    ck_text_printf(&x->code, "    %s(%s, %s + (long)(%s) * %zu + %zu, ", fn[m->store], xe, m->sym,
+                   row0, m->cols, col0);
     if (m->store == CK_EXP_I8)
         ck_text_printf(&x->code, "%s_s + %zu, ", m->sym, col0);
     ck_text_printf(&x->code, "%zu, %zu, %zu, ", K, N, m->cols);
@@ -217,16 +222,20 @@ void ck_exp_lookup(ck_exp *x, const ck_exp_matrix *m, const char *row, const cha
     size_t D = m->cols;
     switch (m->store) {
     case CK_EXP_F32:
-        ck_text_printf(&x->code, "    memcpy(%s, %s + (long)(%s) * %zu, sizeof(float) * %zu);\n", ye, sym, row, D, D);
+        ck_text_printf(&x->code, "    memcpy(%s, %s + (long)(%s) * %zu, sizeof(float) * %zu);\n",
+                       ye, sym, row, D, D);
         return;
     case CK_EXP_F16:
-        ck_text_printf(&x->code, "    for (int j = 0; j < %zu; j++)\n        %s[j] = h2f(%s[(long)(%s) * %zu + j]);\n",
-                       D, ye, sym, row, D);
+        ck_text_printf(
+            &x->code,
+            "    for (int j = 0; j < %zu; j++)\n        %s[j] = h2f(%s[(long)(%s) * %zu + j]);\n",
+            D, ye, sym, row, D);
         return;
     case CK_EXP_I8:
-        ck_text_printf(&x->code,
-                       "    for (int j = 0; j < %zu; j++)\n        %s[j] = (float)%s[(long)(%s) * %zu + j] * %s_s[%s];\n",
-                       D, ye, sym, row, D, sym, row);
+        ck_text_printf(
+            &x->code,
+            "    for (int j = 0; j < %zu; j++)\n        %s[j] = (float)%s[(long)(%s) * %zu + j] * %s_s[%s];\n",
+            D, ye, sym, row, D, sym, row);
         return;
     }
 }
