@@ -25,7 +25,8 @@ enum {
     CMD_FIT = 1 << 2,
     CMD_EVALUATE = 1 << 3,
     CMD_CONVERT = 1 << 4,
-    CMD_ALL = (1 << 5) - 1
+    CMD_EXPORT = 1 << 5,
+    CMD_ALL = (1 << 6) - 1
 };
 
 #define CLI_MAX_POSITIONAL 4
@@ -53,6 +54,9 @@ typedef struct cli_args {
     long long epochs, seed, verbose;
     double validation_split;
     bool no_shuffle;
+    /* export */
+    const char *header, *name, *export_weights;
+    long long timesteps;
 } cli_args;
 
 typedef struct cli_command cli_command;
@@ -106,5 +110,6 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *args);
 int cli_cmd_convert(const cli_command *cmd, const cli_args *args);
 int cli_cmd_fit(const cli_command *cmd, const cli_args *args);
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *args);
+int cli_cmd_export(const cli_command *cmd, const cli_args *args);
 
 #endif /* CK_CLI_H */

@@ -77,6 +77,14 @@ static const cli_command commands[] = {
      "  OUT.keras       Keras 3 archive (no optimizer state)\n"
      "Every model is written as a Sequential model. -o must not be an input file.",
      cli_cmd_convert, " -o OUT"},
+    {"export", CMD_EXPORT, "MODEL", "write the model as one dependency-free C file (-o)",
+     "Write the model as C99 source for microcontrollers (-o OUT.c): static const\n"
+     "weights, no heap, NAME_predict, NAME_step for streaming models, NAME_reset.\n"
+     "--weights float32 (default), float16 or int8 stores the kernels; with --config,\n"
+     "--weights W.h5 is still the weights file. Prints the flash the weights take, the\n"
+     "RAM of the state, and how far the stored weights move the outputs on --x\n"
+     "(else on random inputs). See docs/export.md.",
+     cli_cmd_export, " -o OUT.c"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -116,9 +124,10 @@ static int run(int argc, char **argv)
     }
     const cli_command *cmd = find_command(word);
     if (!cmd)
-        return cli_error(CLI_USAGE,
-                         "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert)",
-                         word[0] == '-' ? "option" : "command", word);
+        return cli_error(
+            CLI_USAGE,
+            "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert, export)",
+            word[0] == '-' ? "option" : "command", word);
     cli_args args;
     int rc = cli_parse_args(cmd, argc - 2, argv + 2, &args);
     if (rc != CLI_OK)
