@@ -5,7 +5,9 @@
 #   scripts/setup.sh --dev   also clang (fuzzing, second compiler), clang-format, python3
 #                            (scripts/import-graph.py) and valgrind
 set -eu
-packages="gcc make cmake pkg-config libopenblas-dev libhdf5-dev check libcjson-dev libzip-dev"
+packages="gcc make cmake pkg-config libopenblas-dev libhdf5-dev check libcjson-dev libzip-dev libssl-dev"
+# The export tests cross-compile generated C for a Cortex-M4.
+packages="$packages gcc-arm-none-eabi libnewlib-arm-none-eabi"
 if [ "${1:-}" = "--dev" ]; then
     packages="$packages clang clang-format python3 libclang-rt-14-dev valgrind"
 fi
