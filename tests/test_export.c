@@ -344,6 +344,10 @@ START_TEST(recurrent_directions_and_state)
                          ck_lstm(5, .go_backwards = true, .return_sequences = true),
                          ck_simple_rnn(4, .go_backwards = true)));
     check_and_free(MODEL(CK_KERAS2, ck_input(4, 3), ck_gru(5, .stateful = true), ck_dense(2)));
+    /* An encoder that streams, then a decoder run whole at every step. */
+    check_and_free(MODEL(CK_KERAS2, ck_input(6, 3), ck_lstm(4), ck_repeat_vector(.n = 3),
+                         ck_gru(3, .return_sequences = true),
+                         ck_time_distributed(.layer = ck_dense(2))));
 }
 END_TEST
 
@@ -469,6 +473,35 @@ START_TEST(open_time_axis)
 }
 END_TEST
 
+/* Without a header the declarations open the .c, which a program can
+ * include as it is. */
+START_TEST(single_file)
+{
+    ck_model *m = MODEL(CK_KERAS2, ck_input(4, 3), ck_lstm(3), ck_dense(2));
+    float x[12] = {0.5f, -1, 0.25f, 1, 0, -0.5f, 0.75f, 0.125f, -0.25f, 1, 1, -1}, ref[2];
+    ck_assert_ok(ck_model_predict(m, x, 1, ref));
+    ck_export_write_floats("x.bin", x, 12);
+    ck_export_options o = ck_export_default_options();
+    o.c_path = ck_test_path("model.c");
+    o.name = "model";
+    ck_assert_ok(ck_model_export_c(m, &o));
+    FILE *f = fopen(ck_test_path("single.c"), "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#include \"model.c\"\n%s", strchr(harness, '\n') + 1);
+    fclose(f);
+    ck_assert_int_eq(ck_export_sh("cd '%s' && gcc " CK_EXPORT_CFLAGS
+                                  " single.c -lm -o single > cc.log 2>&1 && "
+                                  "./single 1 x.bin pred.bin steps.bin",
+                                  ck_test_path("")),
+                     0);
+    float *y = ck_export_read_floats("pred.bin", 2);
+    ck_assert_close(y[0], ref[0], 1e-5);
+    ck_assert_close(y[1], ref[1], 1e-5);
+    free(y);
+    ck_model_free(m);
+}
+END_TEST
+
 /* What cannot be exported fails before any file is written, naming the
  * layer and the reason. */
 START_TEST(refusals_write_nothing)
@@ -581,6 +614,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, embedding_with_mask_zero);
     tcase_add_test(tc, int8_and_float16_weights);
     tcase_add_test(tc, open_time_axis);
+    tcase_add_test(tc, single_file);
     tcase_add_test(tc, refusals_write_nothing);
     tcase_add_test(tc, fixture_whole_models);
     tcase_add_test(tc, fixture_weights_only);

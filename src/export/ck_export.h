@@ -38,7 +38,7 @@ typedef struct ck_exp_emitter {
     /* Reads L->cfg, refuses options it cannot export (ck_exp_refuse), sets
      * the kind and the sizes below and declares state. L->out is set. */
     ck_status (*plan)(ck_exp *x, ck_exp_layer *L);
-    /* Writes the layer's weights and functions. */
+    /* Writes the layer's weights and functions (NULL: identities, none). */
     ck_status (*emit)(ck_exp *x, ck_exp_layer *L);
 } ck_exp_emitter;
 

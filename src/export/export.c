@@ -235,10 +235,13 @@ static void call_layer(plan *p, const ck_exp_layer *L, const char *in, const cha
     if (L->kind == CK_EXP_ROW) {
         size_t n_in = L->frame_mode ? frame_size(p, &L->in, false) : ck_exp_size(&L->in);
         size_t rows = n_in / L->row_in;
-        ck_text_printf(
-            c,
-            "    for (int r = 0; r < %zu; r++)\n        %s_row(%s + (long)r * %zu, %s + (long)r * %zu, s, r);\n",
-            rows, L->id, in, L->row_in, out, L->row_out);
+        if (rows == 1)
+            ck_text_printf(c, "    %s_row(%s, %s, s, 0);\n", L->id, in, out);
+        else
+            ck_text_printf(c,
+                           "    for (int r = 0; r < %zu; r++)\n"
+                           "        %s_row(%s + (long)r * %zu, %s + (long)r * %zu, s, r);\n",
+                           rows, L->id, in, L->row_in, out, L->row_out);
     } else {
         ck_text_printf(c, "    %s_%s(%s, %s, s);\n", L->id, L->frame_mode ? "step" : "forward", in,
                        out);
@@ -475,6 +478,8 @@ static ck_status emit_summary(const plan *p, ck_text *t)
     for (char *line = buf, *next; st == CK_OK && line && *line; line = next) {
         next = strchr(line, '\n');
         int n = next ? (int)(next - line) : (int)strlen(line);
+        while (n > 0 && line[n - 1] == ' ')
+            n--;
         ck_text_printf(t, " *   %.*s\n", n, line);
         next = next ? next + 1 : NULL;
     }

@@ -104,16 +104,16 @@ static void emit_begin(ck_exp *x, const ck_exp_layer *L)
 }
 
 /* Runs the cell on frame `xe` (masked steps skip it). */
-static void emit_cell_call(ck_exp *x, const ck_exp_layer *L, const char *xe)
+static void emit_cell_call(ck_exp *x, const ck_exp_layer *L, const char *xe, const char *in)
 {
     if (!L->mask_in) {
-        ck_text_printf(&x->code, "    %s_cell(%s, s);\n", L->id, xe);
+        ck_text_printf(&x->code, "%s%s_cell(%s, s);\n", in, L->id, xe);
         return;
     }
-    ck_text_printf(&x->code, "    if (keep) {\n        %s_cell(%s, s);\n", L->id, xe);
+    ck_text_printf(&x->code, "%sif (keep) {\n%s    %s_cell(%s, s);\n", in, in, L->id, xe);
     if (!L->rnn.return_sequences)
-        ck_text_printf(&x->code, "        s->%s_seen[0] = 1.0f;\n", L->id);
-    ck_text_printf(&x->code, "    }\n");
+        ck_text_printf(&x->code, "%s    s->%s_seen[0] = 1.0f;\n", in, L->id);
+    ck_text_printf(&x->code, "%s}\n", in);
 }
 
 /* y = the last output: h, or zeros when no step was kept or (with
@@ -143,7 +143,7 @@ static void emit_step(ck_exp *x, const ck_exp_layer *L)
         id, x->name);
     if (L->mask_in)
         ck_text_printf(&x->code, "    const int keep = s->mask[0] != 0.0f;\n");
-    emit_cell_call(x, L, "x");
+    emit_cell_call(x, L, "x", "    ");
     if (!r->return_sequences)
         emit_last_output(x, L);
     else if (!L->mask_in)
@@ -208,7 +208,7 @@ static void emit_forward(ck_exp *x, const ck_exp_layer *L)
         ck_text_printf(&x->code, "        keep = s->mask[t] != 0.0f;\n");
     char xe[64];
     snprintf(xe, sizeof xe, "x + (long)t * %lld", F);
-    emit_cell_call(x, L, xe);
+    emit_cell_call(x, L, xe, "        ");
     if (r->return_sequences)
         emit_row_output(x, L);
     ck_text_printf(&x->code, "    }\n");

@@ -206,8 +206,11 @@ void ck_exp_matvec(ck_exp *x, const ck_exp_matrix *m, const char *xe, const char
     static const char *const fn[] = {"mv_f32", "mv_f16", "mv_i8"};
     static const unsigned help[] = {CK_HELP_MV_F32, CK_HELP_MV_F16, CK_HELP_MV_I8};
     x->helpers |= help[m->store];
-    ck_text_printf(&x->code, "    %s(%s, %s + (long)(%s) * %zu + %zu, ", fn[m->store], xe, m->sym,
-                   row0, m->cols, col0);
+    if (strcmp(row0, "0") == 0)
+        ck_text_printf(&x->code, "    %s(%s, %s + %zu, ", fn[m->store], xe, m->sym, col0);
+    else
+        ck_text_printf(&x->code, "    %s(%s, %s + (long)(%s) * %zu + %zu, ", fn[m->store], xe,
+                       m->sym, row0, m->cols, col0);
     if (m->store == CK_EXP_I8)
         ck_text_printf(&x->code, "%s_s + %zu, ", m->sym, col0);
     ck_text_printf(&x->code, "%zu, %zu, %zu, ", K, N, m->cols);
