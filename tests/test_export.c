@@ -142,14 +142,8 @@ static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_w
             continue;
         }
         ck_export_report rep;
-        ck_export_options o = ck_export_default_options();
-        o.c_path = ck_test_path("model.c");
-        o.header_path = ck_test_path("model.h");
-        o.name = "model";
-        o.weights = w;
-        o.sample = &sample;
-        o.report = &rep;
-        ck_assert_ok(ck_model_export_c(m, &o));
+        ck_export_files(m, ck_test_path("model.c"), ck_test_path("model.h"), "model", w, &sample,
+                        &rep);
         remove(ck_test_path("steps.bin"));
         ck_assert_int_eq(ck_export_sh("cd '%s' && %s " CK_EXPORT_CFLAGS
                                       " model.c harness.c -lm -o run > cc.log 2>&1 "
@@ -289,11 +283,8 @@ START_TEST(every_activation_matches)
         snprintf(c_name, sizeof c_name, "a%d.c", a);
         snprintf(h_name, sizeof h_name, "a%d.h", a);
         snprintf(name, sizeof name, "a%d", a);
-        ck_export_options o = ck_export_default_options();
-        o.c_path = ck_test_path(c_name);
-        o.header_path = ck_test_path(h_name);
-        o.name = name;
-        ck_assert_ok(ck_model_export_c(m, &o));
+        ck_export_files(m, ck_test_path(c_name), ck_test_path(h_name), name, CK_EXPORT_FLOAT32,
+                        NULL, NULL);
         ck_assert_ok(ck_model_predict(m, x, 1, ref[a]));
         ck_model_free(m);
         fprintf(main_c,

@@ -46,14 +46,8 @@ static double exported_accuracy(ck_model *m, ck_export_weights weights, const ch
     ck_assert_int_eq(ck_export_sh("mkdir -p '%s'", ck_test_path(sub)), 0);
     snprintf(c_path, sizeof c_path, "%s/action.c", ck_test_path(sub));
     snprintf(h_path, sizeof h_path, "%s/action.h", ck_test_path(sub));
-    ck_export_options o = ck_export_default_options();
     ck_export_report r;
-    o.c_path = c_path;
-    o.header_path = h_path;
-    o.name = "action";
-    o.weights = weights;
-    o.report = &r;
-    ck_assert_ok(ck_model_export_c(m, &o));
+    ck_export_files(m, c_path, h_path, "action", weights, NULL, &r);
     printf("%s: %zu bytes of weights, %zu bytes of state\n", sub, r.weight_bytes, r.state_bytes);
     const char *d = ck_test_path(sub);
     /* The example's data code reads .npy files through the library. */

@@ -60,13 +60,7 @@ static long text_data(const char *file)
 static void cross_compile(ck_model *m, ck_export_weights w, const char *label, long limit)
 {
     ck_export_report r;
-    ck_export_options o = ck_export_default_options();
-    o.c_path = ck_test_path("action.c");
-    o.header_path = ck_test_path("action.h");
-    o.name = "action";
-    o.weights = w;
-    o.report = &r;
-    ck_assert_ok(ck_model_export_c(m, &o));
+    ck_export_files(m, ck_test_path("action.c"), ck_test_path("action.h"), "action", w, NULL, &r);
     ck_assert_int_eq(ck_export_sh("cd '%s' && arm-none-eabi-gcc " M4_FLAGS
                                   " -std=c99 -pedantic -Wall -Wextra "
                                   "-Werror -c action.c -o action.o && arm-none-eabi-gcc " M4_FLAGS
