@@ -524,6 +524,31 @@ START_TEST(refusals_write_nothing)
 }
 END_TEST
 
+/* Every allocation of an export failing in turn: a clean CK_ERR_MEMORY,
+ * no file, nothing leaked (the sanitizer build checks that). */
+START_TEST(allocation_failures)
+{
+    ck_model *m = MODEL(CK_KERAS2, ck_input(5, 3), ck_masking(),
+                        ck_bidirectional(ck_gru(3, .return_sequences = true)), ck_lstm(4),
+                        ck_dense(2, .activation = "softmax"));
+    ck_status st = CK_ERR_MEMORY;
+    struct stat sb;
+    for (long n = 1; st == CK_ERR_MEMORY; n++) {
+        ck_export_report r;
+        ck_export_options o = ck_export_default_options();
+        o.c_path = ck_test_path("alloc.c");
+        o.weights = CK_EXPORT_INT8;
+        o.report = &r;
+        ck_debug_fail_alloc_after(n);
+        st = ck_model_export_c(m, &o);
+        ck_debug_fail_alloc_after(0);
+        ck_assert_msg(st == CK_OK || st == CK_ERR_MEMORY, "allocation %ld: %s", n, ck_last_error());
+        ck_assert_int_eq(stat(o.c_path, &sb) == 0, st == CK_OK);
+    }
+    ck_model_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------ real Keras files */
 
 static void check_fixture(ck_model *m, const char *expected, const char *source)
@@ -607,6 +632,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, open_time_axis);
     tcase_add_test(tc, single_file);
     tcase_add_test(tc, refusals_write_nothing);
+    tcase_add_test(tc, allocation_failures);
     tcase_add_test(tc, fixture_whole_models);
     tcase_add_test(tc, fixture_weights_only);
     suite_add_tcase(s, tc);

@@ -14,7 +14,13 @@
 
 void ck_exp_float_literal(float v, char *buf, size_t len)
 {
-    snprintf(buf, len, "%.9g", (double)v);
+    /* The shortest of 6 to 9 digits that reads back exactly keeps the
+     * generated files small (and quick to compile). */
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, len, "%.*g", digits, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
     if (!strpbrk(buf, ".en"))
         strncat(buf, ".0", len - strlen(buf) - 1);
     strncat(buf, "f", len - strlen(buf) - 1);
