@@ -81,7 +81,7 @@ static const cli_option options[] = {
     {"no-shuffle", 0, ARG_FLAG, FIELD(no_shuffle), CMD_FIT, false, 0, 0, 0, NULL,
      "keep sample order (Keras shuffle=False)"},
     {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT | CMD_EXPORT, false, 0, BIG, 0, "N",
-     "seed for shuffling and dropout"},
+     "seed for shuffling and dropout (fit), of the random inputs (export)"},
     {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX,
      "F", "hold out this last fraction of the data, 0 <= F < 1"},
     {"verbose", 0, ARG_INT, FIELD(verbose), CMD_FIT, false, 0, 2, 0, "0|1|2",
