@@ -381,6 +381,14 @@ START_TEST(convolution_and_pooling)
               ck_dense(2)));
     check_and_free(MODEL(CK_KERAS2, ck_input(9, 3), ck_conv1d(2, 2),
                          ck_global_average_pooling1d(.keepdims = true), ck_flatten()));
+    /* Causal convolutions with stride 1 stream: each keeps its past frames. */
+    check_and_free(
+        MODEL(CK_KERAS2, ck_input(8, 3),
+              ck_conv1d(4, 3, .padding = "causal", .dilation_rate = 2, .activation = "relu"),
+              ck_conv1d(3, 2, .padding = "causal"), ck_conv1d(2, 1, .padding = "causal"),
+              ck_lstm(5), ck_dense(2)));
+    check_and_free(MODEL(CK_KERAS2, ck_input(6, 2), ck_conv1d(3, 4, .padding = "causal"),
+                         ck_time_distributed(.layer = ck_dense(2))));
 }
 END_TEST
 

@@ -62,6 +62,7 @@ struct ck_exp_layer {
     ck_exp_kind kind;
     bool steps;             /* can run one frame (time step) at a time */
     bool collapses;         /* consumes the time axis (an RNN's last output) */
+    bool begins;            /* has <id>_begin(s, fresh), called when a sequence starts */
     bool makes_mask;        /* writes the mask of its output (Masking, mask_zero) */
     size_t row_in, row_out; /* CK_EXP_ROW: values per input and output row */
     size_t scratch;         /* floats of the shared scratch buffer it uses */

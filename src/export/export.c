@@ -315,7 +315,7 @@ static void emit_streaming_api(plan *p)
         ck_text_printf(c, "    memcpy(y, frame(x_t, s), sizeof(float) * %zu);\n}\n\n", fo);
     ck_text_printf(c, "void %s_predict(const float *x, float *y, %s_state *s)\n{\n", nm, nm);
     for (int i = 0; i < p->prefix_end; i++)
-        if (p->layers[i].kind == CK_EXP_RNN)
+        if (p->layers[i].begins)
             ck_text_printf(c, "    %s_begin(s, %d);\n", p->layers[i].id,
                            !p->layers[i].rnn.stateful);
     ck_text_printf(c, "%s    for (int t = 0; t < %lld; t++)\n",

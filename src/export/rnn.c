@@ -73,6 +73,7 @@ ck_status ck_exp_rnn_plan(ck_exp *x, ck_exp_layer *L, const char *const *extra_k
     L->out = r->return_sequences ? (ck_shape){3, {1, T, r->units}} : (ck_shape){2, {1, r->units}};
     L->kind = CK_EXP_RNN;
     L->steps = !r->go_backwards;
+    L->begins = true;
     L->collapses = !r->return_sequences;
     L->mask_out = L->mask_in && r->return_sequences;
     ck_exp_state(x, L, "h", (size_t)r->units);
