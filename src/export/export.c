@@ -4,7 +4,8 @@
  * leaves no file behind.
  *
  * Execution plan. A model whose input has a time axis (axis 1) runs "frame
- * by frame" as long as its layers can (rows, forward RNNs, identities):
+ * by frame" as long as its layers can (rows, forward RNNs, identities,
+ * causal convolutions):
  * that prefix becomes frame(), which takes one time step, and NAME_step and
  * NAME_predict both loop over it, so no buffer ever holds a whole
  * sequence. The layers after the time axis ends (an RNN's last output)
