@@ -31,7 +31,6 @@ typedef struct ck_export_report {
 /* Options of ck_model_export_c. Start from ck_export_default_options()
  * (a zeroed struct means the same) and set what differs. */
 typedef struct ck_export_options {
-    int ck_opts_;            /* internal: lets initializers start with a designator */
     const char *c_path;      /* the .c file to write (required) */
     const char *header_path; /* also write the declarations to this .h, which the .c
                                  includes by its file name; NULL: they open the .c */
