@@ -9,11 +9,11 @@ extern "C" {
 
 /* How kernels (Dense, recurrent, Conv1D, Embedding matrices) are stored in
  * the generated file. Biases and normalization weights are always float32. */
-typedef enum ck_export_weights {
+typedef enum ck_export_quantize {
     CK_EXPORT_FLOAT32 = 0, /* exact */
     CK_EXPORT_FLOAT16,     /* IEEE half, widened in the inner loops: half the flash */
     CK_EXPORT_INT8         /* symmetric int8, one float scale per output channel: a quarter */
-} ck_export_weights;
+} ck_export_quantize;
 
 /* What an export produced, for printing. */
 typedef struct ck_export_report {
@@ -36,7 +36,7 @@ typedef struct ck_export_options {
                                  includes by its file name; NULL: they open the .c */
     const char *name;        /* prefix of the generated names (a C identifier); NULL:
                                  the model's name */
-    ck_export_weights weights;
+    ck_export_quantize quantize;
     int64_t timesteps;        /* length of NAME_predict's input when the model's time axis
                                  is open (None); 0: taken from `sample` */
     const ck_tensor *sample;  /* inputs (batch first) for the report; NULL: random ones */

@@ -122,7 +122,7 @@ static void check_steps(const float *pred, size_t out, int64_t n)
 /* Exports m, builds it with each compiler, runs it on x and compares with
  * ckeras: float32 within tol (relative to 1 + |y|); float16 and int8 must
  * move the outputs as far as the report says the rounded weights do. */
-static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_weights w,
+static void check_model_with(ck_model *m, const float *x, int64_t n, ck_export_quantize w,
                              double tol)
 {
     size_t in = sample_size(m, false), out = sample_size(m, true);
@@ -518,10 +518,10 @@ START_TEST(refusals_write_nothing)
     const char *name;
     ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), 0, &name, &v));
     v.data[1] = 1e6f;
-    o.weights = CK_EXPORT_FLOAT16;
+    o.quantize = CK_EXPORT_FLOAT16;
     ck_assert_fails(ck_model_export_c(m, &o), CK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "layer 'big' (Dense): kernel value #1"));
-    o.weights = CK_EXPORT_FLOAT32;
+    o.quantize = CK_EXPORT_FLOAT32;
     o.name = "2bad";
     ck_assert_fails(ck_model_export_c(m, &o), CK_ERR_ARGUMENT);
     struct stat sb;
@@ -545,7 +545,7 @@ START_TEST(allocation_failures)
         ck_export_report r;
         ck_export_options o = ck_export_default_options();
         o.c_path = ck_test_path("alloc.c");
-        o.weights = CK_EXPORT_INT8;
+        o.quantize = CK_EXPORT_INT8;
         o.report = &r;
         ck_debug_fail_alloc_after(n);
         st = ck_model_export_c(m, &o);

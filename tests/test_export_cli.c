@@ -38,7 +38,7 @@ START_TEST(whole_model_with_header_and_int8)
     snprintf(c_path, sizeof c_path, "%s", ck_test_path("k2c.c"));
     snprintf(h_path, sizeof h_path, "%s", ck_test_path("k2c.h"));
     snprintf(args, sizeof args,
-             "export %s -o '%s' --header '%s' --name k2c --weights int8 "
+             "export %s -o '%s' --header '%s' --name k2c --quantize int8 "
              "--x ../shared/fixtures/keras/keras2c_model.expected.h5:/keras_truth/x",
              model, c_path, h_path);
     ck_assert_msg(ckeras(args) == 0, "%s", out);
@@ -62,7 +62,7 @@ START_TEST(config_and_weights_file)
     char args[1024];
     snprintf(
         args, sizeof args,
-        "export --config %s --weights ../shared/fixtures/keras/avishake_model_weights.h5 --weights float16 "
+        "export --config %s --weights ../shared/fixtures/keras/avishake_model_weights.h5 --quantize float16 "
         "-o '%s'",
         arch, ck_test_path("a.c"));
     ck_assert_msg(ckeras(args) == 0, "%s", out);
@@ -77,8 +77,12 @@ START_TEST(usage_and_refusals)
 {
     CK_SHARED_OR_SKIP(model, "fixtures/keras/keras2c_model.h5");
     char args[1024];
-    const char *bad[] = {"", "-o x.txt", "-o x.c --header x.hpp", "-o x.c --header x.c",
-                         "-o x.c --timesteps 0"};
+    const char *bad[] = {"",
+                         "-o x.txt",
+                         "-o x.c --header x.hpp",
+                         "-o x.c --header x.c",
+                         "-o x.c --timesteps 0",
+                         "-o x.c --quantize int4"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "export %s %s", model, bad[i]);
         ck_assert_msg(ckeras(args) == 2, "'%s': %s", bad[i], out);
@@ -87,6 +91,11 @@ START_TEST(usage_and_refusals)
     ck_assert_int_eq(ckeras(args), 1);
     assert_out("ckeras: error: export name 'no-good' is not a C identifier");
     ck_assert(!exists(ck_test_path("n.c")));
+    /* --weights is the weights file for export too, never the storage. */
+    snprintf(args, sizeof args, "export %s -o '%s' --weights int8", model, ck_test_path("w.c"));
+    ck_assert_int_eq(ckeras(args), 1);
+    assert_out("cannot open 'int8'");
+    ck_assert(!exists(ck_test_path("w.c")));
     /* The output may not overwrite an input. */
     snprintf(args, sizeof args, "export %s -o %s", model, model);
     ck_assert_int_eq(ckeras(args), 2);

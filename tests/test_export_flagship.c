@@ -38,16 +38,16 @@ static double train(void)
     return strtod(acc + strlen("Validation accuracy: "), NULL);
 }
 
-/* Exports the trained model with `weights` into DIR/<sub>, builds the
+/* Exports the trained model stored as `quantize` into DIR/<sub>, builds the
  * evaluation program and returns its accuracy (%). */
-static double exported_accuracy(ck_model *m, ck_export_weights weights, const char *sub)
+static double exported_accuracy(ck_model *m, ck_export_quantize quantize, const char *sub)
 {
     char c_path[512], h_path[512];
     ck_assert_int_eq(ck_export_sh("mkdir -p '%s'", ck_test_path(sub)), 0);
     snprintf(c_path, sizeof c_path, "%s/action.c", ck_test_path(sub));
     snprintf(h_path, sizeof h_path, "%s/action.h", ck_test_path(sub));
     ck_export_report r;
-    ck_export_files(m, c_path, h_path, "action", weights, NULL, &r);
+    ck_export_files(m, c_path, h_path, "action", quantize, NULL, &r);
     printf("%s: %zu bytes of weights, %zu bytes of state\n", sub, r.weight_bytes, r.state_bytes);
     const char *d = ck_test_path(sub);
     /* The example's data code reads .npy files through the library. */

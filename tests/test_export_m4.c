@@ -57,7 +57,7 @@ static long text_data(const char *file)
     return text + data;
 }
 
-static void cross_compile(ck_model *m, ck_export_weights w, const char *label, long limit)
+static void cross_compile(ck_model *m, ck_export_quantize w, const char *label, long limit)
 {
     ck_export_report r;
     ck_export_files(m, ck_test_path("action.c"), ck_test_path("action.h"), "action", w, NULL, &r);

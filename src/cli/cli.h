@@ -55,7 +55,7 @@ typedef struct cli_args {
     double validation_split;
     bool no_shuffle;
     /* export */
-    const char *header, *name, *export_weights;
+    const char *header, *name, *quantize;
     long long timesteps;
 } cli_args;
 

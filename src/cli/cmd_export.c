@@ -25,11 +25,23 @@ static int check_outputs(const cli_args *a, const char *model)
     return rc == CLI_OK && a->header ? cli_check_output_distinct(a->header, inputs, 4) : rc;
 }
 
-static ck_export_weights storage_of(const char *name)
+static const struct {
+    const char *name;
+    ck_export_quantize quantize;
+} quantize_kinds[] = {
+    {"float32", CK_EXPORT_FLOAT32}, {"float16", CK_EXPORT_FLOAT16}, {"int8", CK_EXPORT_INT8}};
+
+/* --quantize, float32 when absent. */
+static int parse_quantize(const char *name, ck_export_quantize *out)
 {
-    if (name && strcmp(name, "int8") == 0)
-        return CK_EXPORT_INT8;
-    return name && strcmp(name, "float16") == 0 ? CK_EXPORT_FLOAT16 : CK_EXPORT_FLOAT32;
+    *out = CK_EXPORT_FLOAT32;
+    for (size_t i = 0; name && i < sizeof quantize_kinds / sizeof quantize_kinds[0]; i++)
+        if (strcmp(quantize_kinds[i].name, name) == 0) {
+            *out = quantize_kinds[i].quantize;
+            return CLI_OK;
+        }
+    return name ? cli_error(CLI_USAGE, "unknown --quantize '%s' (float32, float16 or int8)", name)
+                : CLI_OK;
 }
 
 static void print_report(const cli_args *a, const ck_export_report *r)
@@ -40,20 +52,21 @@ static void print_report(const cli_args *a, const ck_export_report *r)
     if (r->streaming)
         printf(", %s_step (one time step at a time)", name);
     printf("\nFlash: %zu bytes of weights (%zu parameters, %s)\n", r->weight_bytes, r->params,
-           a->export_weights ? a->export_weights : "float32");
+           a->quantize ? a->quantize : "float32");
     printf("RAM:   %zu bytes of state (%s_STATE_BYTES)\n", r->state_bytes, name);
     printf("Largest output difference from the float model: %.3g on %lld %s\n", r->max_abs_diff,
            (long long)r->samples, a->x ? "inputs from --x" : "random inputs");
 }
 
-static int export_model(ck_model *m, const cli_args *a, const char *model, const ck_tensor *x)
+static int export_model(ck_model *m, const cli_args *a, const char *model,
+                        ck_export_quantize quantize, const ck_tensor *x)
 {
     ck_export_report report;
     ck_export_options o = ck_export_default_options();
     o.c_path = a->output;
     o.header_path = a->header;
     o.name = a->name;
-    o.weights = storage_of(a->export_weights);
+    o.quantize = quantize;
     o.timesteps = a->timesteps;
     o.sample = x;
     o.seed = (uint64_t)a->seed;
@@ -69,9 +82,12 @@ static int export_model(ck_model *m, const cli_args *a, const char *model, const
 int cli_cmd_export(const cli_command *cmd, const cli_args *a)
 {
     const char *model;
+    ck_export_quantize quantize;
     int rc = cli_take_operands(cmd, a, &model, 1);
     if (rc == CLI_OK)
         rc = check_outputs(a, model);
+    if (rc == CLI_OK)
+        rc = parse_quantize(a->quantize, &quantize);
     if (rc != CLI_OK)
         return rc;
     ck_model *m;
@@ -82,7 +98,7 @@ int cli_cmd_export(const cli_command *cmd, const cli_args *a)
     if (a->x)
         rc = cli_read_array(a->x, "--x", &x);
     if (rc == CLI_OK)
-        rc = export_model(m, a, model, a->x ? &x : NULL);
+        rc = export_model(m, a, model, quantize, a->x ? &x : NULL);
     ck_free(x.data);
     ck_model_free(m);
     return rc;

@@ -80,10 +80,9 @@ static const cli_command commands[] = {
     {"export", CMD_EXPORT, "MODEL", "write the model as one dependency-free C file (-o)",
      "Write the model as C99 source for microcontrollers (-o OUT.c): static const\n"
      "weights, no heap, NAME_predict, NAME_step for streaming models, NAME_reset.\n"
-     "--weights float32 (default), float16 or int8 stores the kernels; with --config,\n"
-     "--weights W.h5 is still the weights file. Prints the flash the weights take, the\n"
-     "RAM of the state, and how far the stored weights move the outputs on --x\n"
-     "(else on random inputs). See docs/export.md.",
+     "--quantize float16 or int8 stores the kernels in half or a quarter of the flash.\n"
+     "Prints the flash the weights take, the RAM of the state, and how far the stored\n"
+     "weights move the outputs on --x (else on random inputs). See docs/export.md.",
      cli_cmd_export, " -o OUT.c"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -92,6 +92,8 @@ static const cli_option options[] = {
      "prefix of the generated names (default: the model's name)"},
     {"timesteps", 0, ARG_INT, FIELD(timesteps), CMD_EXPORT, false, 1, INT_MAX, 0, "N",
      "time steps of NAME_predict when the model's time axis is open"},
+    {"quantize", 0, ARG_STRING, FIELD(quantize), CMD_EXPORT, false, 0, 0, 0, "TYPE",
+     "how the kernels are stored: float32 (default), float16 or int8"},
 };
 enum { N_OPTIONS = sizeof options / sizeof options[0] };
 
@@ -150,22 +152,6 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
     return CLI_OK;
 }
 
-/* For export, --weights float32|float16|int8 names how the weights are
- * stored; any other value is the weights file, as for every command. */
-static bool export_storage(const cli_command *cmd, const cli_option *o, const char *value,
-                           cli_args *a)
-{
-    static const char *const kinds[] = {"float32", "float16", "int8"};
-    if (cmd->bit != CMD_EXPORT || o->offset != FIELD(weights))
-        return false;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(value, kinds[i]) == 0) {
-            a->export_weights = value;
-            return true;
-        }
-    return false;
-}
-
 /* Stores one option; `value` is NULL for flags. */
 static int store(const cli_command *cmd, const cli_option *o, const char *value, cli_args *a)
 {
@@ -182,8 +168,6 @@ static int store(const cli_command *cmd, const cli_option *o, const char *value,
         return CLI_OK;
     }
     case ARG_STRING:
-        if (export_storage(cmd, o, value, a))
-            return CLI_OK;
         memcpy(field, &value, sizeof value);
         return CLI_OK;
     default:

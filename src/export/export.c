@@ -77,9 +77,9 @@ static ck_status check_options(plan *p)
     if (o->header_path && strcmp(o->header_path, o->c_path) == 0)
         return ck_error(CK_ERR_ARGUMENT,
                         "ck_model_export_c: header_path and c_path are the same file");
-    if ((unsigned)o->weights > CK_EXPORT_INT8)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: unknown weights storage %d",
-                        (int)o->weights);
+    if ((unsigned)o->quantize > CK_EXPORT_INT8)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: unknown quantize value %d",
+                        (int)o->quantize);
     if (o->timesteps < 0)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: timesteps must be positive");
     if (o->name && !is_identifier(o->name))
@@ -447,12 +447,12 @@ static void emit_declarations(const plan *p, ck_text *t)
     ck_text_printf(t, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", guard);
 }
 
-static const char *weights_label(ck_export_weights w)
+static const char *weights_label(ck_export_quantize q)
 {
     static const char *const labels[] = {
         "float32", "float16 kernels, float32 biases",
         "int8 kernels with a float scale per output channel, float32 biases"};
-    return labels[w];
+    return labels[q];
 }
 
 static void emit_sources(const plan *p, ck_text *t)
@@ -506,7 +506,7 @@ static ck_status emit_comment(const plan *p, ck_text *t, const char *file)
                    p->x.semantics == CK_KERAS3 ? "clip(x / 6 + 0.5, 0, 1)"
                                                : "clip(0.2 x + 0.5, 0, 1)");
     ck_text_printf(t, " * Options: name %s, weights %s\n", p->name,
-                   weights_label(p->opts->weights));
+                   weights_label(p->opts->quantize));
     ck_text_printf(t, " * Weights: %zu parameters in %zu bytes of constant data\n",
                    ck_model_count_params(p->model), p->x.weight_bytes);
     ck_text_printf(t, " * State:   %zu bytes (%s_STATE_BYTES)\n", state_bytes(p), p->name);
@@ -594,8 +594,9 @@ static ck_status export_model(plan *p)
         return ck_error(CK_ERR_UNSUPPORTED, "cannot export model '%s': it has no layers",
                         p->model->name);
     p->n = p->model->n_layers;
-    p->x = (ck_exp){
-        .name = p->name, .semantics = p->model->semantics, .store = (ck_exp_store)p->opts->weights};
+    p->x = (ck_exp){.name = p->name,
+                    .semantics = p->model->semantics,
+                    .store = (ck_exp_store)p->opts->quantize};
     p->layers = ck_alloc((size_t)p->n, sizeof *p->layers);
     p->configs = ck_alloc((size_t)p->n, sizeof *p->configs);
     if (!p->layers || !p->configs)

@@ -39,13 +39,13 @@ float *ck_export_read_floats(const char *name, size_t n)
 }
 
 void ck_export_files(ck_model *m, const char *c_path, const char *h_path, const char *name,
-                     ck_export_weights w, const ck_tensor *sample, ck_export_report *report)
+                     ck_export_quantize q, const ck_tensor *sample, ck_export_report *report)
 {
     ck_export_options o = ck_export_default_options();
     o.c_path = c_path;
     o.header_path = h_path;
     o.name = name;
-    o.weights = w;
+    o.quantize = q;
     o.sample = sample;
     o.report = report;
     ck_assert_ok(ck_model_export_c(m, &o));

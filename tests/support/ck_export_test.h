@@ -16,10 +16,10 @@ bool ck_export_have(const char *cc);
 /* Runs a shell command; returns its exit status (-1: did not exit). */
 int ck_export_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Exports m as `name` to c_path and h_path (NULL: no header) with w;
+/* Exports m as `name` to c_path and h_path (NULL: no header), stored as q;
  * sample and report may be NULL. Asserts success. */
 void ck_export_files(ck_model *m, const char *c_path, const char *h_path, const char *name,
-                     ck_export_weights w, const ck_tensor *sample, ck_export_report *report);
+                     ck_export_quantize q, const ck_tensor *sample, ck_export_report *report);
 
 /* Writes a float array to a raw file in the scratch directory. */
 void ck_export_write_floats(const char *name, const float *v, size_t n);
