@@ -102,21 +102,13 @@ static void teardown(void)
     ck_assert_int_eq(ck_export_sh("rm -rf '%s'", ck_test_path("")), 0);
 }
 
-/* Training the example is too slow under the sanitizers, and test_export
- * covers the exporter's memory use there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-
 int main(void)
 {
-#ifdef UNDER_SANITIZER
+    /* Training the example is too slow under the sanitizers, and
+     * test_export covers the exporter's memory use there. */
+#ifdef CK_TEST_UNDER_SANITIZER
     printf("SKIP: training the flagship example is too slow under the sanitizers\n");
-    return 77;
+    return CK_TEST_SKIP;
 #endif
     Suite *s = suite_create("export_flagship");
     TCase *tc = tcase_create("export_flagship");

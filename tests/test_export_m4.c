@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define M4_FLAGS "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os"
-#define SKIP_STATUS 77
 
 /* A device main loop: one frame at a time through the streaming API. */
 static const char device_main[] =
@@ -101,7 +100,7 @@ int main(void)
     if (!ck_export_have("arm-none-eabi-gcc") || !ck_export_have("arm-none-eabi-size")) {
         printf(
             "SKIP: arm-none-eabi-gcc is not installed (scripts/setup.sh installs gcc-arm-none-eabi)\n");
-        return SKIP_STATUS;
+        return CK_TEST_SKIP;
     }
     Suite *s = suite_create("export_m4");
     TCase *tc = tcase_create("export_m4");
