@@ -178,17 +178,9 @@ END_TEST
 /* The README's first command: the default run must reach 95% validation
  * accuracy and reload identically. Too slow for the sanitizer build, where
  * action_short_run covers the same code. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-
 START_TEST(action_default_run_accuracy)
 {
-#ifdef UNDER_SANITIZER
+#ifdef CK_TEST_UNDER_SANITIZER
     printf(
         "SKIP: action_default_run_accuracy: the full default run is too slow under sanitizers\n");
     return;

@@ -708,7 +708,7 @@ static void write_legacy_weights(hid_t root, const char *layout, const compat_ca
 
 static void vars_group(hid_t file, const char *path, const char *name, bool named)
 {
-    char vars[256];
+    char vars[272]; /* a path of up to 255 bytes, "/" and "vars" */
     snprintf(vars, sizeof vars, "%s%svars", path, path[0] ? "/" : "");
     hid_t g = make_group(file, vars);
     if (named)

@@ -26,7 +26,8 @@ enum {
     CMD_EVALUATE = 1 << 3,
     CMD_CONVERT = 1 << 4,
     CMD_INSPECT = 1 << 5,
-    CMD_ALL = (1 << 6) - 1
+    CMD_EXPORT = 1 << 6,
+    CMD_ALL = (1 << 7) - 1
 };
 
 #define CLI_MAX_POSITIONAL 4
@@ -55,6 +56,9 @@ typedef struct cli_args {
     long long epochs, seed, verbose;
     double validation_split;
     bool no_shuffle;
+    /* export */
+    const char *header, *name, *quantize;
+    long long timesteps;
 } cli_args;
 
 typedef struct cli_command cli_command;
@@ -110,5 +114,6 @@ int cli_cmd_convert(const cli_command *cmd, const cli_args *args);
 int cli_cmd_fit(const cli_command *cmd, const cli_args *args);
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *args);
 int cli_cmd_inspect(const cli_command *cmd, const cli_args *args);
+int cli_cmd_export(const cli_command *cmd, const cli_args *args);
 
 #endif /* CK_CLI_H */

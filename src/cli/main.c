@@ -86,6 +86,13 @@ static const cli_command commands[] = {
      "  OUT.keras       Keras 3 archive (no optimizer state)\n"
      "Every model is written as a Sequential model. -o must not be an input file.",
      cli_cmd_convert, " -o OUT"},
+    {"export", CMD_EXPORT, "MODEL", "write the model as one dependency-free C file (-o)",
+     "Write the model as C99 source for microcontrollers (-o OUT.c): static const\n"
+     "weights, no heap, NAME_predict, NAME_step for streaming models, NAME_reset.\n"
+     "--quantize float16 or int8 stores the kernels in half or a quarter of the flash.\n"
+     "Prints the flash the weights take, the RAM of the state, and how far the stored\n"
+     "weights move the outputs on --x (else on random inputs). See docs/export.md.",
+     cli_cmd_export, " -o OUT.c"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -127,7 +134,7 @@ static int run(int argc, char **argv)
     if (!cmd)
         return cli_error(
             CLI_USAGE,
-            "unknown %s '%s' (commands: summary, predict, fit, evaluate, inspect, convert)",
+            "unknown %s '%s' (commands: summary, predict, fit, evaluate, inspect, convert, export)",
             word[0] == '-' ? "option" : "command", word);
     cli_args args;
     int rc = cli_parse_args(cmd, argc - 2, argv + 2, &args);

@@ -27,7 +27,7 @@ typedef struct cli_option {
 
 #define FIELD(f) offsetof(cli_args, f)
 #define TRAIN (CMD_FIT | CMD_EVALUATE)
-#define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT)
+#define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT | CMD_EXPORT)
 #define BIG 1e18                            /* no upper bound */
 #define MODEL_CMDS (CMD_ALL & ~CMD_INSPECT) /* the commands that load a model */
 enum { OPEN_MIN = 1, OPEN_MAX = 2 };
@@ -46,7 +46,7 @@ static const cli_option options[] = {
      "output file (the suffix selects the format)"},
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
      "keras2 (default), keras2.7, keras2.13 or keras3"},
-    {"x", 0, ARG_STRING, FIELD(x), TRAIN, false, 0, 0, 0, "X",
+    {"x", 0, ARG_STRING, FIELD(x), TRAIN | CMD_EXPORT, false, 0, 0, 0, "X",
      "inputs: FILE.npy or FILE.h5:/dataset"},
     {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y",
      "targets: FILE.npy or FILE.h5:/dataset"},
@@ -84,13 +84,21 @@ static const cli_option options[] = {
      "passes over the data (default 1)"},
     {"no-shuffle", 0, ARG_FLAG, FIELD(no_shuffle), CMD_FIT, false, 0, 0, 0, NULL,
      "keep sample order (Keras shuffle=False)"},
-    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT, false, 0, BIG, 0, "N",
-     "seed for shuffling and dropout"},
+    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT | CMD_EXPORT, false, 0, BIG, 0, "N",
+     "seed for shuffling and dropout (fit), of the random inputs (export)"},
     {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX,
      "F", "hold out this last fraction of the data, 0 <= F < 1"},
     {"verbose", 0, ARG_LEVEL, FIELD(verbose), MODEL_CMDS, false, 0, 2, 0, "[0|1|2]",
      "print what loading tolerated (warnings); fit: 0 silent, 1 progress bar, 2 one line per epoch "
      "(default: 1 on a terminal, else 2)"},
+    {"header", 0, ARG_STRING, FIELD(header), CMD_EXPORT, false, 0, 0, 0, "OUT.h",
+     "also write the declarations to this header, which the .c includes"},
+    {"name", 0, ARG_STRING, FIELD(name), CMD_EXPORT, false, 0, 0, 0, "NAME",
+     "prefix of the generated names (default: the model's name)"},
+    {"timesteps", 0, ARG_INT, FIELD(timesteps), CMD_EXPORT, false, 1, INT_MAX, 0, "N",
+     "time steps of NAME_predict when the model's time axis is open"},
+    {"quantize", 0, ARG_STRING, FIELD(quantize), CMD_EXPORT, false, 0, 0, 0, "TYPE",
+     "how the kernels are stored: float32 (default), float16 or int8"},
 };
 enum { N_OPTIONS = sizeof options / sizeof options[0] };
 

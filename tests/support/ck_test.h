@@ -9,6 +9,19 @@
 
 #include "ckeras.h"
 
+/* Exit status of a test program that cannot run at all: every test is
+ * registered with SKIP_RETURN_CODE 77, so ctest reports it as skipped. */
+#define CK_TEST_SKIP 77
+
+/* Defined in the sanitizer build (gcc and clang announce it differently). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CK_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CK_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+
 /* Shared material lives beside the project root; tests run from the root. */
 #define CK_SHARED_DIR "../shared"
 
