@@ -52,6 +52,11 @@ double ck_loss_compute(const ck_loss *loss, const float *out, const float *y, si
  * divided as loss->mask_mean_over_kept says. */
 double ck_loss_compute_masked(const ck_loss *loss, const float *out, const float *y, size_t rows,
                               size_t width, const float *mask, float *grad);
+/* The same with Keras sample weights, one per row (NULL: all 1): each
+ * row's loss and gradient are scaled by its weight, the divisor stays the
+ * row count (sum_over_batch_size). */
+double ck_loss_compute_weighted(const ck_loss *loss, const float *out, const float *y, size_t rows,
+                                size_t width, const float *mask, const float *weights, float *grad);
 
 /* ---------------- metrics (metrics.c) ---------------- */
 typedef enum ck_metric_kind {
@@ -76,6 +81,8 @@ ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank
 /* Number of rows a mask keeps (all when mask is NULL). */
 size_t ck_mask_kept(const float *mask, size_t rows);
 
+/* Keras 3 metric direction: accuracies go up, errors down. */
+bool ck_metric_higher_is_better(ck_metric_kind kind);
 /* Sum over the kept rows (mask as for losses) of the per-row metric value;
  * the caller divides by the kept row count, as Keras weights metrics by the mask. */
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
@@ -94,9 +101,11 @@ typedef struct ck_train_state {
     int n_metrics;
     char *metric_names[CK_MAX_METRICS]; /* as given, e.g. "accuracy" */
     ck_metric_kind metrics[CK_MAX_METRICS];
-    ck_buf xb, yb, dout; /* gathered batch and d(loss)/d(output) */
-    ck_buf frozen;       /* non-trainable weights before a training step */
-    char *slot_names;    /* optimizer slot names for files (src/io), built on demand */
+    ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
+    ck_buf frozen;           /* non-trainable weights before a training step */
+    ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
+    struct ck_fit_info *fit; /* the fit in progress (ck_model_stop_training), or NULL */
+    char *slot_names;        /* optimizer slot names for files (src/io), built on demand */
 } ck_train_state;
 
 /* The model's training state; NULL when it is not compiled. */

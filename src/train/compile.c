@@ -17,6 +17,8 @@ static void state_free(void *state)
     ck_buf_free(&s->yb);
     ck_buf_free(&s->dout);
     ck_buf_free(&s->frozen);
+    ck_buf_free(&s->swb);
+    ck_buf_free(&s->rowb);
     free(s->slot_names);
     free(s);
 }

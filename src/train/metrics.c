@@ -114,3 +114,8 @@ double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size
             total += row_value(kind, out + r * width, y, r, width);
     return total;
 }
+
+bool ck_metric_higher_is_better(ck_metric_kind kind)
+{
+    return kind != CK_METRIC_MSE && kind != CK_METRIC_MAE;
+}

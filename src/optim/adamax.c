@@ -1,0 +1,53 @@
+/* keras.optimizers.Adamax (Keras 3): m += (g - m)(1 - b1),
+ * u = max(b2 u, |g|), w -= lr / (1 - b1^t) * m / (u + eps). tf.keras 2
+ * names the slots m and v and applies the same rule. */
+#include "ck_optim.h"
+
+#include <math.h>
+
+static ck_status adamax_prepare(ck_optimizer_options *o)
+{
+    ck_optimizer_default(o, CK_OPT_LEARNING_RATE, &o->learning_rate, 0.001);
+    ck_optimizer_default(o, CK_OPT_BETA_1, &o->beta_1, 0.9);
+    ck_optimizer_default(o, CK_OPT_BETA_2, &o->beta_2, 0.999);
+    ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
+    return ck_adam_check(o, "Adamax");
+}
+
+static int adamax_slots(const ck_optimizer_options *o, const char **names, float *init)
+{
+    (void)o;
+    names[0] = "m";
+    names[1] = "v";
+    init[0] = init[1] = 0.0f;
+    return 2;
+}
+
+static void adamax_update(const ck_optimizer_options *o, double t, float *w, const float *g,
+                          float *const *slot, size_t n)
+{
+    float *m = slot[0], *u = slot[1];
+    float c1 = (float)(1 - o->beta_1), b2 = (float)o->beta_2, eps = (float)o->epsilon;
+    float alpha = (float)o->learning_rate / (1 - (float)pow(o->beta_1, t));
+    for (size_t i = 0; i < n; i++) {
+        m[i] += (g[i] - m[i]) * c1;
+        u[i] = fmaxf(b2 * u[i], fabsf(g[i]));
+        w[i] -= alpha * m[i] / (u[i] + eps);
+    }
+}
+
+static bool adamax_to_json(const ck_optimizer_options *o, cJSON *cfg)
+{
+    return cJSON_AddNumberToObject(cfg, "beta_1", o->beta_1) &&
+           cJSON_AddNumberToObject(cfg, "beta_2", o->beta_2) &&
+           cJSON_AddNumberToObject(cfg, "epsilon", o->epsilon);
+}
+
+const ck_optimizer_kind ck_optimizer_adamax = {
+    .name = "adamax",
+    .class_name = "Adamax",
+    .prepare = adamax_prepare,
+    .slots = adamax_slots,
+    .update = adamax_update,
+    .to_json = adamax_to_json,
+};
