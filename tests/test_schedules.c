@@ -13,8 +13,8 @@ static void expect_rate(ck_lr_schedule s, double step, double want)
     double lr;
     ck_assert_ok(ck_lr_schedule_value(&s, step, &lr));
     /* Keras keeps the rate in float32. */
-    ck_assert_msg(fabs(lr - want) <= 1e-7 * fabs(want) + 1e-12, "%s at step %g: %.9g, expected %.9g",
-                  s.class_name, step, lr, want);
+    ck_assert_msg(fabs(lr - want) <= 1e-7 * fabs(want) + 1e-12,
+                  "%s at step %g: %.9g, expected %.9g", s.class_name, step, lr, want);
 }
 
 START_TEST(exponential_and_inverse_time)
@@ -58,7 +58,8 @@ START_TEST(piecewise_and_cosine)
     const double steps[] = {0, 10, 11, 20, 21}, want[] = {1.0, 1.0, 0.5, 0.5, 0.1};
     for (int i = 0; i < 5; i++)
         expect_rate(pw, steps[i], want[i]);
-    ck_lr_schedule c = ck_cosine_decay(.initial_learning_rate = 0.1, .decay_steps = 10, .alpha = 0.1);
+    ck_lr_schedule c = ck_cosine_decay(.initial_learning_rate = 0.1, .decay_steps = 10,
+                                       .alpha = 0.1);
     expect_rate(c, 5, 0.1 * (0.9 * 0.5 + 0.1));
     expect_rate(c, 10, 0.01);
     expect_rate(c, 25, 0.01);
@@ -99,8 +100,10 @@ static ck_model *line_model(ck_optimizer_options opt)
  * only the first step moves the weight. */
 START_TEST(schedule_applied_per_step)
 {
-    ck_model *m = line_model(ck_sgd(.learning_rate_schedule = ck_piecewise_constant_decay(
-                                         .n_boundaries = 1, .boundaries = {0}, .values = {0.25, 0})));
+    ck_model *m = line_model(
+        ck_sgd(.learning_rate_schedule = ck_piecewise_constant_decay(.n_boundaries = 1,
+                                                                     .boundaries = {0},
+                                                                     .values = {0.25, 0})));
     float one = 1, zero = 0;
     ck_tensor x = {2, {1, 1}, &one}, y = {2, {1, 1}, &zero};
     double lr;
@@ -120,8 +123,10 @@ START_TEST(schedule_applied_per_step)
     ck_model_free(m);
 
     /* ExponentialDecay over three steps: w -= lr_t 2 w with lr_t = 0.1 0.5^(t/2). */
-    m = line_model(ck_sgd(.learning_rate_schedule = ck_exponential_decay(
-                              .initial_learning_rate = 0.1, .decay_steps = 2, .decay_rate = 0.5)));
+    m = line_model(
+        ck_sgd(.learning_rate_schedule = ck_exponential_decay(.initial_learning_rate = 0.1,
+                                                              .decay_steps = 2,
+                                                              .decay_rate = 0.5)));
     double w = 1;
     for (int t = 0; t < 3; t++) {
         ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
@@ -170,12 +175,11 @@ static char *config_text(ck_keras_semantics semantics, ck_lr_schedule sched)
     ck_model *m = ck_sequential(.semantics = semantics);
     ck_assert_ok(ck_model_add(m, ck_input(1)));
     ck_assert_ok(ck_model_add(m, ck_dense(1)));
-    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(.learning_rate_schedule = sched),
-                                  .loss = "mse"));
+    ck_assert_ok(
+        ck_model_compile(m, .optimizer = ck_adam(.learning_rate_schedule = sched), .loss = "mse"));
     cJSON *j = ck_train_config_to_json(m);
-    cJSON *lr = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "optimizer_config"),
-                                                        "config"),
-                                    "learning_rate");
+    cJSON *lr = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "optimizer_config"), "config"), "learning_rate");
     char *text = cJSON_PrintUnformatted(lr);
     cJSON_Delete(j);
     ck_model_free(m);
@@ -199,14 +203,14 @@ START_TEST(saved_as_keras_writes_it)
                          "\"name\":null}}");
     free(k3);
     free(k2);
-    char *cos = config_text(CK_KERAS3, ck_cosine_decay(.initial_learning_rate = 0.1,
-                                                       .decay_steps = 100));
+    char *cos = config_text(CK_KERAS3,
+                            ck_cosine_decay(.initial_learning_rate = 0.1, .decay_steps = 100));
     ck_assert_ptr_nonnull(strstr(cos, "\"alpha\":0,\"warmup_target\":null,\"warmup_steps\":0,"
                                       "\"name\":\"CosineDecay\""));
     free(cos);
-    char *pw = config_text(CK_KERAS3, ck_piecewise_constant_decay(.n_boundaries = 1,
-                                                                  .boundaries = {5},
-                                                                  .values = {0.1, 0.01}));
+    char *pw = config_text(CK_KERAS3,
+                           ck_piecewise_constant_decay(.n_boundaries = 1, .boundaries = {5},
+                                                       .values = {0.1, 0.01}));
     ck_assert_ptr_nonnull(strstr(pw, "{\"boundaries\":[5],\"values\":[0.1,0.01],\"name\":"
                                      "\"PiecewiseConstant\"}"));
     free(pw);
@@ -247,9 +251,10 @@ END_TEST
 /* A saved model resumes its schedule at the saved step count. */
 START_TEST(schedule_survives_save_and_load)
 {
-    ck_model *m = line_model(ck_adam(.learning_rate_schedule = ck_exponential_decay(
-                                         .initial_learning_rate = 0.1, .decay_steps = 2,
-                                         .decay_rate = 0.5)));
+    ck_model *m = line_model(
+        ck_adam(.learning_rate_schedule = ck_exponential_decay(.initial_learning_rate = 0.1,
+                                                               .decay_steps = 2,
+                                                               .decay_rate = 0.5)));
     float one = 1, zero = 0;
     ck_tensor x = {2, {1, 1}, &one}, y = {2, {1, 1}, &zero};
     for (int t = 0; t < 3; t++)

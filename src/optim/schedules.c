@@ -116,13 +116,15 @@ ck_status ck_lr_schedule_prepare(ck_lr_schedule *s)
         s->end_learning_rate = 1e-4;
     if (s->power == 0)
         s->power = 1;
-    double v[] = {s->initial_learning_rate, s->decay_rate, s->end_learning_rate, s->power,
-                  s->alpha, s->warmup_target, s->warmup_steps};
+    double v[] = {
+        s->initial_learning_rate, s->decay_rate,  s->end_learning_rate, s->power, s->alpha,
+        s->warmup_target,         s->warmup_steps};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (!isfinite(v[i]))
             return ck_error(CK_ERR_ARGUMENT, "%s: every parameter must be finite", c->class_name);
     if (!(s->decay_steps > 0 && isfinite(s->decay_steps)) || s->warmup_steps < 0 ||
-        (s->warmup_target != 0 && s->warmup_steps <= 0 && strcmp(c->class_name, "CosineDecay") == 0))
+        (s->warmup_target != 0 && s->warmup_steps <= 0 &&
+         strcmp(c->class_name, "CosineDecay") == 0))
         return ck_error(CK_ERR_ARGUMENT,
                         "%s: decay_steps must be > 0 (and warmup_steps > 0 with a warmup_target)",
                         c->class_name);
@@ -294,7 +296,8 @@ ck_status ck_lr_schedule_from_json(const cJSON *json, ck_lr_schedule *s)
     char keys[96];
     snprintf(keys, sizeof keys, "initial_learning_rate decay_steps %s", c->keys);
     char *save = NULL;
-    for (char *k = strtok_r(keys, " ", &save); !is_piecewise(s) && k; k = strtok_r(NULL, " ", &save))
+    for (char *k = strtok_r(keys, " ", &save); !is_piecewise(s) && k;
+         k = strtok_r(NULL, " ", &save))
         CK_TRY(read_key(cfg, k, s));
     return ck_lr_schedule_prepare(s);
 }

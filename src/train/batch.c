@@ -283,6 +283,7 @@ ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tens
     ck_train_state *s = NULL;
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
+    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_train_on_batch"));
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, &lay, x, y->data, NULL, true, NULL, loss);
 }

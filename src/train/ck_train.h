@@ -114,6 +114,10 @@ ck_train_state *ck_train_state_of(const ck_model *m);
  * model is not compiled. */
 ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);
 
+/* CK_ERR_STATE naming `fn` while the model is fitting (a call from a fit
+ * callback that would change what fit is using). */
+ck_status ck_train_refuse_while_fitting(const ck_model *m, const char *fn);
+
 /* ---------------- training_config (training_config.c) ---------------- */
 /* Keras training_config JSON ({"loss", "metrics", "optimizer_config", ...})
  * or NULL when the model is not compiled. */

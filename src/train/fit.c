@@ -243,8 +243,7 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
-    if (r.s->fit)
-        return ck_error(CK_ERR_STATE, "ck_model_fit: model %s is already fitting", m->name);
+    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_fit"));
     r.s->fit = &r.info;
     ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
     if (st == CK_OK)

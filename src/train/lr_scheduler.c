@@ -13,8 +13,8 @@ static ck_status sched_begin(ck_callback *cb)
 {
     if (!cb->options || !options(cb)->schedule)
         return ck_error(CK_ERR_ARGUMENT, "LearningRateScheduler: a schedule function is required");
-    CK_TRY(ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit),
-                                    "LearningRateScheduler"));
+    CK_TRY(
+        ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit), "LearningRateScheduler"));
     return ck_history_add_key(cb->fit->history, "learning_rate");
 }
 
@@ -23,8 +23,8 @@ static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
     const ck_lr_scheduler_options *o = options(cb);
     double lr = o->schedule(epoch, ck_fit_learning_rate(cb->fit), o->user_data);
     if (!isfinite(lr))
-        return ck_error(CK_ERR_NUMERIC, "LearningRateScheduler: the schedule returned %g at epoch %d",
-                        lr, epoch);
+        return ck_error(CK_ERR_NUMERIC,
+                        "LearningRateScheduler: the schedule returned %g at epoch %d", lr, epoch);
     CK_TRY(ck_fit_set_learning_rate(cb->fit, lr, "LearningRateScheduler"));
     if (o->verbose)
         ck_fit_print(cb->fit, "\nEpoch %d: LearningRateScheduler setting learning rate to %g.",
