@@ -44,15 +44,16 @@ START_TEST(early_stopping_patience_and_start)
                      "EarlyStopping: loss did not improve for 2 epochs; stopped after epoch 3");
     ck_history_free(h);
     /* start_from_epoch 2: epochs 0 and 1 are not watched. */
-    ck_assert_ok(ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 20,
-                              .callbacks = {ck_cb_early_stopping("loss", 2, .start_from_epoch = 2)}));
+    ck_assert_ok(
+        ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 20,
+                     .callbacks = {ck_cb_early_stopping("loss", 2, .start_from_epoch = 2)}));
     ck_assert_int_eq(ck_history_epochs(h), 5);
     ck_history_free(h);
     /* A baseline the loss never beats: the first epoch improves on None but
      * does not reset the wait, so the stop follows epoch 2. */
-    ck_assert_ok(ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 20,
-                              .callbacks = {ck_cb_early_stopping("loss", 2, .use_baseline = true,
-                                                                 .baseline = 0.5)}));
+    ck_assert_ok(ck_model_fit(
+        m, &FLAT_X, &FLAT_Y, &h, .epochs = 20,
+        .callbacks = {ck_cb_early_stopping("loss", 2, .use_baseline = true, .baseline = 0.5)}));
     ck_assert_int_eq(ck_history_epochs(h), 2);
     ck_history_free(h);
     ck_model_free(m);
@@ -93,17 +94,17 @@ START_TEST(reduce_lr_on_plateau_fires)
 {
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
     ck_history *h;
-    ck_assert_ok(ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 15,
-                              .callbacks = {ck_cb_reduce_lr_on_plateau(
-                                  "loss", .factor = 0.5, .patience = 2, .cooldown = 2,
-                                  .min_lr = 0.01)}));
-    const double want[] = {0.1,   0.1,   0.1,    0.05,   0.05,   0.05, 0.025, 0.025,
+    ck_assert_ok(
+        ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 15,
+                     .callbacks = {ck_cb_reduce_lr_on_plateau("loss", .factor = 0.5, .patience = 2,
+                                                              .cooldown = 2, .min_lr = 0.01)}));
+    const double want[] = {0.1,   0.1,    0.1,    0.05,   0.05, 0.05, 0.025, 0.025,
                            0.025, 0.0125, 0.0125, 0.0125, 0.01, 0.01, 0.01};
     ck_assert_int_eq(ck_history_epochs(h), 15);
     for (int e = 0; e < 15; e++)
         ck_assert_msg(hist(h, "learning_rate", e) == (double)(float)want[e],
-                      "epoch %d: learning_rate %.9g, expected %.9g", e,
-                      hist(h, "learning_rate", e), want[e]);
+                      "epoch %d: learning_rate %.9g, expected %.9g", e, hist(h, "learning_rate", e),
+                      want[e]);
     double lr;
     ck_assert_ok(ck_model_get_learning_rate(m, &lr));
     ck_assert_close(lr, (float)0.01, 0);
@@ -113,9 +114,10 @@ START_TEST(reduce_lr_on_plateau_fires)
                     CK_ERR_ARGUMENT);
     ck_model_free(m);
     /* Keras refuses a rate that follows a schedule. */
-    m = line_model(ck_sgd(.learning_rate_schedule = ck_exponential_decay(
-                              .initial_learning_rate = 0.1, .decay_steps = 2, .decay_rate = 0.5)),
-                   "mse");
+    m = line_model(
+        ck_sgd(.learning_rate_schedule = ck_exponential_decay(.initial_learning_rate = 0.1,
+                                                              .decay_steps = 2, .decay_rate = 0.5)),
+        "mse");
     ck_assert_fails(ck_model_fit(m, &FLAT_X, &FLAT_Y, NULL,
                                  .callbacks = {ck_cb_reduce_lr_on_plateau("loss")}),
                     CK_ERR_STATE);
@@ -136,9 +138,9 @@ START_TEST(learning_rate_scheduler)
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
     ck_history *h;
     int calls = 0;
-    ck_assert_ok(ck_model_fit(m, &FALL_X, &FALL_Y, &h, .epochs = 3, .batch_size = 4,
-                              .callbacks = {ck_cb_learning_rate_scheduler(halve_after_first,
-                                                                          &calls)}));
+    ck_assert_ok(
+        ck_model_fit(m, &FALL_X, &FALL_Y, &h, .epochs = 3, .batch_size = 4,
+                     .callbacks = {ck_cb_learning_rate_scheduler(halve_after_first, &calls)}));
     ck_assert_int_eq(calls, 3);
     double w = 1, lr = 0.1;
     for (int e = 0; e < 3; e++) {
@@ -154,11 +156,10 @@ END_TEST
 
 START_TEST(python_float_format)
 {
-    const double v[] = {1.0, 0.1, 1e-05, 0.0001, 123456.789, 1e16, 1.5e16, -2.5, 0.5, 100.0,
-                        (double)0.1f};
-    const char *want[] = {"1.0",    "0.1",     "1e-05",   "0.0001", "123456.789",
-                          "1e+16", "1.5e+16", "-2.5",    "0.5",    "100.0",
-                          "0.10000000149011612"};
+    const double v[] = {1.0,    0.1,  1e-05, 0.0001, 123456.789,  1e16,
+                        1.5e16, -2.5, 0.5,   100.0,  (double)0.1f};
+    const char *want[] = {"1.0",     "0.1",  "1e-05", "0.0001", "123456.789",         "1e+16",
+                          "1.5e+16", "-2.5", "0.5",   "100.0",  "0.10000000149011612"};
     char buf[64];
     for (int i = 0; i < 11; i++) {
         ck_format_py_float(v[i], buf, sizeof buf);
@@ -206,10 +207,10 @@ START_TEST(model_checkpoint_names_and_contents)
     weights_log log = {0};
     char tmpl[512];
     snprintf(tmpl, sizeof tmpl, "%s/sub/ckpt-{epoch:02d}-{loss:.4f}.h5", ck_test_path(""));
-    ck_assert_ok(ck_model_fit(m, &FALL_X, &FALL_Y, NULL, .epochs = 3, .batch_size = 4,
-                              .callbacks = {ck_cb_model_checkpoint(tmpl),
-                                            ck_cb_lambda(.on_epoch_end = record_weight,
-                                                         .user_data = &log)}));
+    ck_assert_ok(ck_model_fit(
+        m, &FALL_X, &FALL_Y, NULL, .epochs = 3, .batch_size = 4,
+        .callbacks = {ck_cb_model_checkpoint(tmpl),
+                      ck_cb_lambda(.on_epoch_end = record_weight, .user_data = &log)}));
     /* The loss of epoch e is w_e^2 before its step, w_{e+1} = 0.9 w_e. */
     double w = 1;
     for (int e = 0; e < 3; e++) {
@@ -221,13 +222,11 @@ START_TEST(model_checkpoint_names_and_contents)
     }
     /* Only improving epochs: "max" on a falling loss keeps epoch 1 alone. */
     snprintf(tmpl, sizeof tmpl, "%s/best-{epoch}.weights.h5", ck_test_path(""));
-    ck_assert_ok(ck_model_fit(m, &FALL_X, &FALL_Y, NULL, .epochs = 3, .batch_size = 4,
-                              .callbacks = {ck_cb_model_checkpoint(tmpl, .monitor = "loss",
-                                                                   .mode = "max",
-                                                                   .save_best_only = true,
-                                                                   .save_weights_only = true),
-                                            ck_cb_lambda(.on_epoch_end = record_weight,
-                                                         .user_data = &log)}));
+    ck_assert_ok(ck_model_fit(
+        m, &FALL_X, &FALL_Y, NULL, .epochs = 3, .batch_size = 4,
+        .callbacks = {ck_cb_model_checkpoint(tmpl, .monitor = "loss", .mode = "max",
+                                             .save_best_only = true, .save_weights_only = true),
+                      ck_cb_lambda(.on_epoch_end = record_weight, .user_data = &log)}));
     ck_assert_int_eq(access(ck_test_path("best-1.weights.h5"), F_OK), 0);
     ck_assert_int_ne(access(ck_test_path("best-2.weights.h5"), F_OK), 0);
     ck_assert_float_eq(saved_weight(ck_test_path("best-1.weights.h5"), true), log.w[0]);
@@ -264,9 +263,9 @@ START_TEST(csv_logger_rows)
     ck_assert_str_eq(read_text(path), "epoch,learning_rate,loss,val_learning_rate,val_loss\r\n"
                                       "0,0.10000000149011612,1.0,NA,NA\r\n"
                                       "1,0.10000000149011612,1.0,NA,NA\r\n");
-    ck_assert_ok(ck_model_fit(m, &FLAT_X, &FLAT_Y, NULL, .epochs = 3, .initial_epoch = 2,
-                              .callbacks = {ck_cb_csv_logger(path, .separator = ";",
-                                                             .append = true)}));
+    ck_assert_ok(
+        ck_model_fit(m, &FLAT_X, &FLAT_Y, NULL, .epochs = 3, .initial_epoch = 2,
+                     .callbacks = {ck_cb_csv_logger(path, .separator = ";", .append = true)}));
     ck_assert_str_eq(read_text(path), "epoch,learning_rate,loss,val_learning_rate,val_loss\r\n"
                                       "0,0.10000000149011612,1.0,NA,NA\r\n"
                                       "1,0.10000000149011612,1.0,NA,NA\r\n"
@@ -284,8 +283,7 @@ START_TEST(terminate_on_nan)
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
     m->params[0] = 1e10f;
     ck_history *h;
-    ck_assert_ok(ck_model_fit(m, &x, &y, &h, .epochs = 5,
-                              .callbacks = {ck_cb_terminate_on_nan()}));
+    ck_assert_ok(ck_model_fit(m, &x, &y, &h, .epochs = 5, .callbacks = {ck_cb_terminate_on_nan()}));
     ck_assert_int_eq(ck_history_epochs(h), 1);
     ck_assert(isinf(hist(h, "loss", 0)));
     ck_assert_ptr_nonnull(strstr(ck_history_stop_reason(h), "TerminateOnNaN"));
@@ -430,8 +428,8 @@ START_TEST(sample_weights_of_the_loss)
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.01), "mse");
     const float sw[3] = {1, 0, 2};
     double loss;
-    ck_assert_ok(ck_model_evaluate_with(m, &WX, &WY,
-                                        &(ck_evaluate_options){.sample_weight = sw}, &loss, NULL));
+    ck_assert_ok(ck_model_evaluate_with(m, &WX, &WY, &(ck_evaluate_options){.sample_weight = sw},
+                                        &loss, NULL));
     ck_assert_close(loss, 19.0 / 3, 1e-6);
     ck_assert_ok(ck_model_test_on_batch(m, &WX, &WY, sw, &loss, NULL));
     ck_assert_close(loss, 19.0 / 3, 1e-6);
@@ -470,8 +468,8 @@ START_TEST(class_weights_of_the_loss)
         NULL));
     ck_assert_close(loss, 5 * log(2.0) / 3, 1e-6);
     ck_history *h;
-    ck_assert_ok(ck_model_fit(m, &WX, &ty, &h, .batch_size = 3, .class_weight = cw,
-                              .n_class_weights = 2));
+    ck_assert_ok(
+        ck_model_fit(m, &WX, &ty, &h, .batch_size = 3, .class_weight = cw, .n_class_weights = 2));
     ck_assert_close(hist(h, "loss", 0), 5 * log(2.0) / 3, 1e-6);
     ck_history_free(h);
     ck_assert_fails(ck_model_fit(m, &WX, &ty, NULL, .class_weight = cw, .n_class_weights = 2,
@@ -492,8 +490,7 @@ START_TEST(history_keys_for_plots)
     ck_tensor ty = {2, {3, 1}, y};
     ck_history *h;
     ck_assert_ok(ck_model_fit(m, &WX, &ty, &h, .epochs = 2, .validation_x = &WX,
-                              .validation_y = &ty,
-                              .callbacks = {ck_cb_reduce_lr_on_plateau()}));
+                              .validation_y = &ty, .callbacks = {ck_cb_reduce_lr_on_plateau()}));
     const char *keys[] = {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"};
     ck_assert_int_eq(ck_history_key_count(h), 5);
     for (int i = 0; i < 5; i++)
