@@ -119,8 +119,8 @@ int cli_parse_lr_schedule(const char *spec, ck_lr_schedule *out)
         const char *name, *class_name;
         int required, max;
     } kinds[] = {
-        {"exponential", "ExponentialDecay", 3, 4},  {"inverse_time", "InverseTimeDecay", 3, 4},
-        {"polynomial", "PolynomialDecay", 2, 5},    {"piecewise", "PiecewiseConstantDecay", 2, 2},
+        {"exponential", "ExponentialDecay", 3, 4}, {"inverse_time", "InverseTimeDecay", 3, 4},
+        {"polynomial", "PolynomialDecay", 2, 5},   {"piecewise", "PiecewiseConstantDecay", 2, 2},
         {"cosine", "CosineDecay", 2, 5},
     };
     char buf[1024], *f[8];

@@ -57,6 +57,34 @@ ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_te
 
 /* ------------------------------------------------------------------ one batch */
 
+ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout *lay)
+{
+    memset(t, 0, sizeof *t);
+    t->n_metrics = s->n_metrics;
+    t->width = lay->width;
+    size_t total = 0, at = 0;
+    for (int k = 0; k < s->n_metrics; k++) {
+        t->kinds[k] = lay->metrics[k];
+        total += ck_metric_state_size(t->kinds[k], lay->width);
+    }
+    if (total == 0)
+        return CK_OK;
+    double *buf = ck_alloc(total, sizeof *buf);
+    if (!buf)
+        return CK_ERR_MEMORY;
+    for (int k = 0; k < s->n_metrics; k++) {
+        t->state[k] = buf + at;
+        at += ck_metric_state_size(t->kinds[k], lay->width);
+    }
+    return CK_OK;
+}
+
+void ck_totals_free(ck_totals *t)
+{
+    free(t->state[0]);
+    memset(t->state, 0, sizeof t->state);
+}
+
 double ck_totals_loss(const ck_totals *t)
 {
     return t->samples > 0 ? t->loss / t->samples : NAN;
@@ -64,21 +92,17 @@ double ck_totals_loss(const ck_totals *t)
 
 double ck_totals_metric(const ck_totals *t, int k)
 {
-    if (t->samples == 0)
-        return NAN;
-    return t->rows > 0 ? t->metric[k] / t->rows : 0; /* Keras divide_no_nan */
+    return t->samples > 0 ? ck_metric_result(t->kinds[k], t->state[k], t->width) : NAN;
 }
 
-static void add_totals(ck_totals *t, const ck_train_state *s, const ck_layout *lay,
-                       const ck_tensor *out, const float *y, const float *mask, double loss,
-                       int64_t samples)
+static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const float *mask,
+                       double loss, int64_t samples)
 {
     size_t width = (size_t)out->dims[out->rank - 1], rows = ck_tensor_size(out) / width;
     t->loss += loss * (double)samples;
     t->samples += (double)samples;
-    t->rows += (double)ck_mask_kept(mask, rows);
-    for (int k = 0; k < s->n_metrics; k++)
-        t->metric[k] += ck_metric_sum(lay->metrics[k], out->data, y, rows, width, mask);
+    for (int k = 0; k < t->n_metrics; k++)
+        ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width, mask);
 }
 
 /* Backward and one optimizer step after a training forward whose loss
@@ -111,9 +135,9 @@ static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samp
 
 /* Forward on one batch and, when training, backward and one optimizer
  * step. The loss and metrics are those of the forward, before the step. */
-static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_layout *lay,
-                                  const ck_tensor *x, const float *y, const float *sw, bool train,
-                                  ck_totals *t, double *loss_out)
+static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                  const float *y, const float *sw, bool train, ck_totals *t,
+                                  double *loss_out)
 {
     CK_TRY(ck_model_forward(m, x, train));
     const ck_tensor *out = &m->act_views[m->n_layers - 1];
@@ -138,15 +162,15 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_layou
     if (loss_out)
         *loss_out = loss;
     if (t)
-        add_totals(t, s, lay, out, y, mask, loss, x->dims[0]);
+        add_totals(t, out, y, mask, loss, x->dims[0]);
     return train ? step(m, s, out, loss) : CK_OK;
 }
 
-ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, const ck_tensor *x,
-                       const float *y, const float *sw, bool train, ck_totals *t, double *loss_out)
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                       const float *sw, bool train, ck_totals *t, double *loss_out)
 {
     if (!train)
-        return forward_and_step(m, s, lay, x, y, sw, false, t, loss_out);
+        return forward_and_step(m, s, x, y, sw, false, t, loss_out);
     /* A training forward moves non-trainable state (BatchNormalization's
      * moving statistics); a refused step must not keep that move. */
     size_t n_frozen = m->n_params - m->n_trainable;
@@ -154,7 +178,7 @@ ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, con
     CK_TRY(ck_buf_reserve(&s->frozen, n_frozen));
     if (n_frozen)
         memcpy(s->frozen.data, frozen, n_frozen * sizeof *frozen);
-    ck_status st = forward_and_step(m, s, lay, x, y, sw, true, t, loss_out);
+    ck_status st = forward_and_step(m, s, x, y, sw, true, t, loss_out);
     if (st != CK_OK && n_frozen)
         memcpy(frozen, s->frozen.data, n_frozen * sizeof *frozen);
     return st;
@@ -172,12 +196,16 @@ ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, co
                           const float *sw, const ck_layout *lay, size_t batch, ck_totals *t)
 {
     size_t n = (size_t)x->dims[0];
-    memset(t, 0, sizeof *t);
+    CK_TRY(ck_totals_init(t, s, lay));
     for (size_t start = 0; start < n; start += batch) {
         size_t b = n - start < batch ? n - start : batch;
         ck_tensor xb = ck_batch_view(x, lay->x_sample, start, b);
-        CK_TRY(ck_run_batch(m, s, lay, &xb, y->data + start * lay->y_sample, sw ? sw + start : NULL,
-                            false, t, NULL));
+        ck_status st = ck_run_batch(m, s, &xb, y->data + start * lay->y_sample,
+                                    sw ? sw + start : NULL, false, t, NULL);
+        if (st != CK_OK) {
+            ck_totals_free(t);
+            return st;
+        }
     }
     return CK_OK;
 }
@@ -257,6 +285,7 @@ ck_status ck_model_evaluate_with(ck_model *m, const ck_tensor *x, const ck_tenso
         *loss = ck_totals_loss(&t);
     for (int k = 0; metrics && k < s->n_metrics; k++)
         metrics[k] = ck_totals_metric(&t, k);
+    ck_totals_free(&t);
     return CK_OK;
 }
 
@@ -285,5 +314,5 @@ ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tens
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
     CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_train_on_batch"));
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
-    return ck_run_batch(m, s, &lay, x, y->data, NULL, true, NULL, loss);
+    return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }

@@ -21,13 +21,19 @@ typedef struct ck_layout {
 ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_tensor *x,
                          const ck_tensor *y, const char *what, ck_layout *lay);
 
-/* Running sums over an epoch, reduced the Keras way: the loss weighted by
- * batch size, metrics averaged over the rows the output mask keeps (Keras
- * hands the mask to metrics as sample weights). */
+/* Running totals over an epoch, reduced the Keras way: the loss weighted
+ * by batch size, each metric's state (ck_metric_update; Keras hands the
+ * output mask to metrics as sample weights). */
 typedef struct ck_totals {
-    double loss, samples, rows;
-    double metric[CK_MAX_METRICS];
+    double loss, samples;
+    int n_metrics;
+    ck_metric_kind kinds[CK_MAX_METRICS];
+    size_t width;
+    double *state[CK_MAX_METRICS]; /* into one allocation, state[0] */
 } ck_totals;
+/* Zeroed totals for the metrics of `lay`; free with ck_totals_free. */
+ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout *lay);
+void ck_totals_free(ck_totals *t);
 double ck_totals_loss(const ck_totals *t);
 double ck_totals_metric(const ck_totals *t, int k);
 
@@ -35,8 +41,8 @@ double ck_totals_metric(const ck_totals *t, int k);
  * when training, backward and one optimizer step. The loss (*loss_out,
  * may be NULL) and the totals (t, may be NULL) are those of the forward,
  * before the step. */
-ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, const ck_tensor *x,
-                       const float *y, const float *sw, bool train, ck_totals *t, double *loss_out);
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                       const float *sw, bool train, ck_totals *t, double *loss_out);
 /* Keras's sample weights for fit and evaluate: sample_weight as given, or
  * class_weight looked up by each sample's class (others weigh 1). *out is
  * NULL when neither is given; free it with free(). */
@@ -46,7 +52,7 @@ ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const
 /* Samples [start, start + count) of x, whose samples are `sample` floats. */
 ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t count);
 /* Totals of an inference pass over x, y (sample weights sw or NULL) in
- * batches of `batch`. */
+ * batches of `batch`; t is set up here (free it with ck_totals_free). */
 ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
                           const float *sw, const ck_layout *lay, size_t batch, ck_totals *t);
 

@@ -65,6 +65,14 @@ typedef enum ck_metric_kind {
     CK_METRIC_BINARY_ACCURACY,
     CK_METRIC_MSE,
     CK_METRIC_MAE,
+    CK_METRIC_TOP_K,        /* top_k_categorical_accuracy, k = 5 */
+    CK_METRIC_SPARSE_TOP_K, /* sparse_top_k_categorical_accuracy, k = 5 */
+    CK_METRIC_PRECISION,    /* the metrics from here on keep counts over the epoch */
+    CK_METRIC_RECALL,
+    CK_METRIC_AUC,
+    CK_METRIC_F1_MACRO,
+    CK_METRIC_F1_MICRO,
+    CK_METRIC_F1_WEIGHTED,
     CK_METRIC_ACCURACY /* "accuracy": resolved by ck_metric_resolve once shapes are known */
 } ck_metric_kind;
 
@@ -83,10 +91,28 @@ size_t ck_mask_kept(const float *mask, size_t rows);
 
 /* Keras 3 metric direction: accuracies go up, errors down. */
 bool ck_metric_higher_is_better(ck_metric_kind kind);
-/* Sum over the kept rows (mask as for losses) of the per-row metric value;
- * the caller divides by the kept row count, as Keras weights metrics by the mask. */
+/* Sum over the kept rows (mask as for losses) of the per-row metric value
+ * of a mean metric (accuracies, errors, top-k); the caller divides by the
+ * kept row count, as Keras weights metrics by the mask. */
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
                      size_t width, const float *mask);
+
+/* A metric's running state over an epoch (Keras's metric variables):
+ * doubles, zeroed at the start, updated batch by batch. */
+size_t ck_metric_state_size(ck_metric_kind kind, size_t width);
+void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
+                      size_t rows, size_t width, const float *mask);
+/* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
+double ck_metric_result(ck_metric_kind kind, const double *state, size_t width);
+
+/* ---------------- counting metrics (counting_metrics.c) ---------------- */
+/* Precision, Recall, AUC and F1Score: confusion counts kept over the
+ * epoch, with ck_metric_state_size's contract. */
+bool ck_counting_metric(ck_metric_kind kind);
+size_t ck_counting_state_size(ck_metric_kind kind, size_t width);
+void ck_counting_update(ck_metric_kind kind, double *state, const float *out, const float *y,
+                        size_t rows, size_t width, const float *mask);
+double ck_counting_result(ck_metric_kind kind, const double *state, size_t width);
 
 /* ---------------- training state (compile.c) ---------------- */
 /* At most this many metrics per model (ck_compile_options.metrics). */

@@ -172,8 +172,8 @@ static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, c
     ck_tensor xb = *r->x;
     xb.dims[0] = (int64_t)b;
     xb.data = s->xb.data;
-    ck_status st = ck_run_batch(r->m, s, &r->lay, &xb, s->yb.data, r->sw ? s->swb.data : NULL, true,
-                                t, NULL);
+    ck_status st = ck_run_batch(r->m, s, &xb, s->yb.data, r->sw ? s->swb.data : NULL, true, t,
+                                NULL);
     fill_logs(logs, s, t);
     if (st == CK_ERR_NUMERIC && !isfinite(logs->loss)) {
         char message[512];
@@ -188,17 +188,21 @@ static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, c
 static ck_status train_epoch(fit_run *r, ck_epoch_logs *logs)
 {
     ck_train_state *s = r->s;
-    ck_totals t = {0};
+    ck_totals t;
     shuffle(r);
     CK_TRY(ck_buf_reserve(&s->xb, r->batch * r->lay.x_sample));
     CK_TRY(ck_buf_reserve(&s->yb, r->batch * r->lay.y_sample));
     CK_TRY(ck_buf_reserve(&s->swb, r->batch));
+    CK_TRY(ck_totals_init(&t, s, &r->lay));
+    ck_status st = CK_OK;
     /* Keras checks stop_training after every batch. */
-    for (size_t start = 0, batch = 0; start < r->n && !r->info.stop; start += r->batch, batch++) {
+    for (size_t start = 0, batch = 0; st == CK_OK && start < r->n && !r->info.stop;
+         start += r->batch, batch++) {
         size_t b = r->n - start < r->batch ? r->n - start : r->batch;
-        CK_TRY(train_batch(r, start, b, batch, &t, logs));
+        st = train_batch(r, start, b, batch, &t, logs);
     }
-    return CK_OK;
+    ck_totals_free(&t);
+    return st;
 }
 
 static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
@@ -213,6 +217,7 @@ static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
     logs->val_loss = ck_totals_loss(&t);
     for (int k = 0; k < r->s->n_metrics; k++)
         logs->val_metrics[k] = ck_totals_metric(&t, k);
+    ck_totals_free(&t);
     return CK_OK;
 }
 
