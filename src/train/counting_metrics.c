@@ -99,8 +99,10 @@ static double auc_result(const double *st)
                  *fn = st + 3 * AUC_THRESHOLDS;
     double area = 0;
     for (int i = 0; i + 1 < AUC_THRESHOLDS; i++) {
-        double x0 = divide_no_nan(fp[i], fp[i] + tn[i]), x1 = divide_no_nan(fp[i + 1], fp[i + 1] + tn[i + 1]);
-        double y0 = divide_no_nan(tp[i], tp[i] + fn[i]), y1 = divide_no_nan(tp[i + 1], tp[i + 1] + fn[i + 1]);
+        double x0 = divide_no_nan(fp[i], fp[i] + tn[i]),
+               x1 = divide_no_nan(fp[i + 1], fp[i + 1] + tn[i + 1]);
+        double y0 = divide_no_nan(tp[i], tp[i] + fn[i]),
+               y1 = divide_no_nan(tp[i + 1], tp[i + 1] + fn[i + 1]);
         area += (x0 - x1) * (y0 + y1) / 2;
     }
     return area;
