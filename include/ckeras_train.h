@@ -119,7 +119,9 @@ CK_API int ck_model_metric_count(const ck_model *model);
 CK_API const char *ck_model_metric_name(const ck_model *model, int index);
 
 /* ------------------------------------------------------------------ */
-/* Learning rate and step count of a compiled model                     */
+/* Learning rate and step count of a compiled model. Not thread-safe    */
+/* for the same model (a fit callback on the fitting thread may call    */
+/* them); different models may be used concurrently.                    */
 /* ------------------------------------------------------------------ */
 /* Keras model.optimizer.learning_rate: the rate the next step uses (the
  * schedule's value at the current step when there is one). */
@@ -340,7 +342,8 @@ typedef struct ck_evaluate_options {
     const float *class_weight;  /* as in ck_fit_options */
     int n_class_weights;
 } ck_evaluate_options;
-/* Keras evaluate(x, y, batch_size=..., sample_weight=...). */
+/* Keras evaluate(x, y, batch_size=..., sample_weight=...). Like
+ * ck_model_evaluate, not thread-safe for the same model. */
 CK_API ck_status ck_model_evaluate_with(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                         const ck_evaluate_options *opts, double *loss,
                                         double *metrics);
@@ -348,7 +351,8 @@ CK_API ck_status ck_model_evaluate_with(ck_model *model, const ck_tensor *x, con
 CK_API ck_status ck_model_train_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                          double *loss);
 /* Keras test_on_batch(x, y, sample_weight): the loss and metrics of one
- * batch without a step (sample_weight and metrics may be NULL). */
+ * batch without a step (sample_weight and metrics may be NULL). Not
+ * thread-safe for the same model. */
 CK_API ck_status ck_model_test_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                         const float *sample_weight, double *loss, double *metrics);
 

@@ -6,8 +6,8 @@
 
 #include <math.h>
 
-/* The defaults and ranges of the Adam family (Adam, AdamW, Nadam, Adamax). */
-ck_status ck_adam_check(const ck_optimizer_options *o, const char *cls)
+/* The ranges of the Adam family (Adam, AdamW, Nadam, Adamax). */
+static ck_status adam_check(const ck_optimizer_options *o, const char *cls)
 {
     if (!(o->beta_1 >= 0 && o->beta_1 < 1) || !(o->beta_2 >= 0 && o->beta_2 < 1) ||
         !(o->epsilon > 0))
@@ -16,13 +16,27 @@ ck_status ck_adam_check(const ck_optimizer_options *o, const char *cls)
     return CK_OK;
 }
 
-static ck_status adam_prepare(ck_optimizer_options *o)
+ck_status ck_adam_defaults(ck_optimizer_options *o, const char *cls)
 {
     ck_optimizer_default(o, CK_OPT_LEARNING_RATE, &o->learning_rate, 0.001);
     ck_optimizer_default(o, CK_OPT_BETA_1, &o->beta_1, 0.9);
     ck_optimizer_default(o, CK_OPT_BETA_2, &o->beta_2, 0.999);
     ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
-    return ck_adam_check(o, "Adam");
+    return adam_check(o, cls);
+}
+
+static ck_status adam_prepare(ck_optimizer_options *o)
+{
+    return ck_adam_defaults(o, "Adam");
+}
+
+int ck_adam_moment_slots(const ck_optimizer_options *o, const char **names, float *init)
+{
+    (void)o;
+    names[0] = "m";
+    names[1] = "v";
+    init[0] = init[1] = 0.0f;
+    return 2;
 }
 
 int ck_adam_slots(const ck_optimizer_options *o, const char **names, float *init)
@@ -71,12 +85,16 @@ void ck_adam_update(const ck_optimizer_options *o, double t, float *w, const flo
         adam_plain(w, g, slot[0], slot[1], n, c1, c2, alpha, eps);
 }
 
-bool ck_adam_to_json(const ck_optimizer_options *o, cJSON *cfg)
+bool ck_adam_betas_to_json(const ck_optimizer_options *o, cJSON *cfg)
 {
     return cJSON_AddNumberToObject(cfg, "beta_1", o->beta_1) &&
            cJSON_AddNumberToObject(cfg, "beta_2", o->beta_2) &&
-           cJSON_AddNumberToObject(cfg, "epsilon", o->epsilon) &&
-           cJSON_AddBoolToObject(cfg, "amsgrad", o->amsgrad);
+           cJSON_AddNumberToObject(cfg, "epsilon", o->epsilon);
+}
+
+bool ck_adam_to_json(const ck_optimizer_options *o, cJSON *cfg)
+{
+    return ck_adam_betas_to_json(o, cfg) && cJSON_AddBoolToObject(cfg, "amsgrad", o->amsgrad);
 }
 
 const ck_optimizer_kind ck_optimizer_adam = {

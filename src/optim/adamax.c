@@ -7,20 +7,7 @@
 
 static ck_status adamax_prepare(ck_optimizer_options *o)
 {
-    ck_optimizer_default(o, CK_OPT_LEARNING_RATE, &o->learning_rate, 0.001);
-    ck_optimizer_default(o, CK_OPT_BETA_1, &o->beta_1, 0.9);
-    ck_optimizer_default(o, CK_OPT_BETA_2, &o->beta_2, 0.999);
-    ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
-    return ck_adam_check(o, "Adamax");
-}
-
-static int adamax_slots(const ck_optimizer_options *o, const char **names, float *init)
-{
-    (void)o;
-    names[0] = "m";
-    names[1] = "v";
-    init[0] = init[1] = 0.0f;
-    return 2;
+    return ck_adam_defaults(o, "Adamax");
 }
 
 static void adamax_update(const ck_optimizer_options *o, double t, float *w, const float *g,
@@ -36,18 +23,11 @@ static void adamax_update(const ck_optimizer_options *o, double t, float *w, con
     }
 }
 
-static bool adamax_to_json(const ck_optimizer_options *o, cJSON *cfg)
-{
-    return cJSON_AddNumberToObject(cfg, "beta_1", o->beta_1) &&
-           cJSON_AddNumberToObject(cfg, "beta_2", o->beta_2) &&
-           cJSON_AddNumberToObject(cfg, "epsilon", o->epsilon);
-}
-
 const ck_optimizer_kind ck_optimizer_adamax = {
     .name = "adamax",
     .class_name = "Adamax",
     .prepare = adamax_prepare,
-    .slots = adamax_slots,
+    .slots = ck_adam_moment_slots,
     .update = adamax_update,
-    .to_json = adamax_to_json,
+    .to_json = ck_adam_betas_to_json,
 };

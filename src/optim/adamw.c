@@ -6,12 +6,8 @@
 
 static ck_status adamw_prepare(ck_optimizer_options *o)
 {
-    ck_optimizer_default(o, CK_OPT_LEARNING_RATE, &o->learning_rate, 0.001);
     ck_optimizer_default(o, CK_OPT_WEIGHT_DECAY, &o->weight_decay, 0.004);
-    ck_optimizer_default(o, CK_OPT_BETA_1, &o->beta_1, 0.9);
-    ck_optimizer_default(o, CK_OPT_BETA_2, &o->beta_2, 0.999);
-    ck_optimizer_default(o, CK_OPT_EPSILON, &o->epsilon, 1e-7);
-    return ck_adam_check(o, "AdamW");
+    return ck_adam_defaults(o, "AdamW");
 }
 
 const ck_optimizer_kind ck_optimizer_adamw = {

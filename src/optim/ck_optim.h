@@ -30,12 +30,17 @@ typedef struct ck_optimizer_kind {
 extern const ck_optimizer_kind ck_optimizer_sgd, ck_optimizer_adam, ck_optimizer_rmsprop,
     ck_optimizer_adagrad, ck_optimizer_nadam, ck_optimizer_adamax, ck_optimizer_adamw;
 
-/* Adam's pieces, shared with AdamW (adam.c). */
-ck_status ck_adam_check(const ck_optimizer_options *o, const char *cls);
+/* Adam's pieces, shared with AdamW, Nadam and Adamax (adam.c): the
+ * defaults and ranges of lr, beta_1, beta_2, epsilon (cls names the class
+ * in messages), the two moment slots m and v. */
+ck_status ck_adam_defaults(ck_optimizer_options *o, const char *cls);
+int ck_adam_moment_slots(const ck_optimizer_options *o, const char **names, float *init);
 int ck_adam_slots(const ck_optimizer_options *o, const char **names, float *init);
 void ck_adam_update(const ck_optimizer_options *o, double t, float *w, const float *g,
                     float *const *slot, size_t n);
 bool ck_adam_to_json(const ck_optimizer_options *o, cJSON *config);
+/* beta_1, beta_2 and epsilon (Nadam's and Adamax's whole config). */
+bool ck_adam_betas_to_json(const ck_optimizer_options *o, cJSON *config);
 
 /* ---------------- learning rate schedules (schedules.c) ---------------- */
 /* Checks a schedule and fills in its defaults. */
