@@ -55,7 +55,7 @@ typedef enum ck_status {
     CK_ERR_FORMAT,      /* file or JSON content is corrupt or not what was expected */
     CK_ERR_UNSUPPORTED, /* valid Keras, but not implemented by ckeras */
     CK_ERR_NUMERIC,     /* NaN or Inf where a finite number is required */
-    CK_ERR_STOPPED      /* training stopped early by a callback (not a failure) */
+    CK_ERR_STOPPED /* no longer returned: an early stop ends fit with CK_OK (ck_history_stop_reason) */
 } ck_status;
 
 /* Message describing the last error on the calling thread ("" if none). */

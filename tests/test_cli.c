@@ -757,6 +757,48 @@ START_TEST(test_fit_options_and_errors)
             "--optimizer", "nadamax", "-o", tmp("bad.h5"), NULL);
     assert_error(&r, 1, "nadamax");
     run_free(&r);
+    /* Training options that do not parse name themselves. */
+    const struct {
+        const char *option, *value, *needle;
+    } bad[] = {
+        {"--early-stopping", "loss", "expected MONITOR:PATIENCE[:restore]"},
+        {"--early-stopping", "loss:2:keep", "expected MONITOR:PATIENCE[:restore]"},
+        {"--lr-schedule", "exponential:0.1", "exponential takes 3 to 4 fields"},
+        {"--lr-schedule", "exponential:0.1:10:0.5:stairs", "must be staircase"},
+        {"--lr-schedule", "piecewise:1,2:0.1", "one value more than boundaries"},
+        {"--lr-schedule", "step:1", "unknown schedule"},
+        {"--reduce-lr-on-plateau", "loss:x", "expected MONITOR[:FACTOR"},
+        {"--freeze", "nope", "has no layer 'nope'"},
+        {"--class-weight", "nope.json", "cannot open"},
+        {"--validation-x", "x.npy", "--validation-x and --validation-y go together"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", bad[i].option, bad[i].value, "-o", tmp("bad.h5"),
+                NULL);
+        ck_assert_msg(r.status != 0 && strstr(r.err, bad[i].needle), "%s %s: %s", bad[i].option,
+                      bad[i].value, r.err);
+        run_free(&r);
+    }
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--save-best-only", "-o", tmp("bad.h5"), NULL);
+    assert_error(&r, 2, "--save-best-only needs --checkpoint");
+    run_free(&r);
+    /* A schedule and Nadam, saved in the training config. */
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--optimizer", "nadam", "--lr-schedule",
+            "cosine:0.1:10:0:0.2:2", "--epochs", "2", "--verbose", "0", "-o", tmp("sched.h5"),
+            NULL);
+    assert_success(&r);
+    run_free(&r);
+    ck_model *sm;
+    ck_assert_ok(ck_model_load(tmp("sched.h5"), &sm));
+    ck_compile_options co;
+    ck_assert_ok(ck_model_get_compile_options(sm, &co));
+    ck_assert_str_eq(co.optimizer.name, "Nadam");
+    ck_assert_str_eq(co.optimizer.learning_rate_schedule.class_name, "CosineDecay");
+    ck_assert_double_eq(co.optimizer.learning_rate_schedule.warmup_target, 0.2);
+    ck_model_free(sm);
     /* Keras refuses an argument its optimizer does not have. */
     run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss", "mse",
             "--optimizer", "adam", "--momentum", "0.9", "-o", tmp("bad.h5"), NULL);
@@ -964,6 +1006,112 @@ START_TEST(test_file_loss_keeps_from_logits)
 }
 END_TEST
 
+
+/* Loads a model file and returns a copy of layer `name`'s first weight. */
+static float *weight_copy(const char *path, const char *name, size_t *n)
+{
+    ck_model *m;
+    ck_assert_ok(ck_model_load(path, &m));
+    ck_layer *l = ck_model_get_layer(m, name);
+    ck_assert_ptr_nonnull(l);
+    const char *wname;
+    ck_tensor v;
+    ck_assert_ok(ck_layer_weight(l, 0, &wname, &v));
+    *n = ck_tensor_size(&v);
+    float *copy = malloc(*n * sizeof *copy);
+    memcpy(copy, v.data, *n * sizeof *copy);
+    ck_model_free(m);
+    return copy;
+}
+
+static bool same_weight(const char *a, const char *b, const char *layer)
+{
+    size_t na, nb;
+    float *wa = weight_copy(a, layer, &na), *wb = weight_copy(b, layer, &nb);
+    bool same = na == nb && memcmp(wa, wb, na * sizeof *wa) == 0;
+    free(wa);
+    free(wb);
+    return same;
+}
+
+/* Fine-tuning the real action model through the CLI: trained with
+ * balanced class weights on imbalanced classes, a
+ * schedule whose rate drops to 0 after two steps (so early stopping on the
+ * loss must fire), a checkpoint per epoch; then a resume from the last
+ * checkpoint with --initial-epoch, appending to the CSV log. */
+START_TEST(test_fine_tune_action_model)
+{
+    CK_SHARED_OR_SKIP(model, HANH);
+    make_tmpdir();
+    enum { S = 12, T = 30, D = 1662 };
+    static float x[S * T * D], y[S * 3];
+    uint64_t seed = 7;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        x[i] = (float)((seed >> 40) % 1000) / 1000.0f - 0.5f;
+    }
+    for (int i = 0; i < S; i++) /* classes 6 / 4 / 2 */
+        y[i * 3 + (i < 6 ? 0 : i < 10 ? 1 : 2)] = 1;
+    ck_assert_ok(ck_npy_write(tmp("x.npy"), &(ck_tensor){3, {S, T, D}, x}));
+    ck_assert_ok(ck_npy_write(tmp("y.npy"), &(ck_tensor){2, {S, 3}, y}));
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s/ckpt-{epoch:02d}.h5", tmpdir);
+    run_result r;
+    run_cli(&r, "fit", model, "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "categorical_crossentropy", "--metrics", "accuracy", "--optimizer", "adam",
+            "--lr-schedule", "piecewise:1:0.001,0", "--class-weight", "balanced",
+            "--early-stopping", "loss:2", "--checkpoint", pattern, "--csv-log", tmp("log.csv"),
+            "--epochs", "20", "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o",
+            tmp("tuned.h5"), NULL);
+    assert_success(&r);
+    const char *last = strstr(r.out, "saved ");
+    ck_assert_ptr_nonnull(last);
+    int epochs = 0;
+    ck_assert_int_eq(sscanf(last + strlen("saved ") + strlen(tmp("tuned.h5")),
+                            ": the model after epoch %d", &epochs),
+                     1);
+    ck_assert_msg(epochs >= 3 && epochs <= 5, "stopped after %d epochs: %s", epochs, r.out);
+    ck_assert_ptr_nonnull(strstr(last, "(EarlyStopping: loss did not improve for 2 epochs"));
+    run_free(&r);
+    /* One checkpoint per epoch run, none after, the last one the final model. */
+    char name[64];
+    for (int e = 1; e <= epochs + 1; e++) {
+        snprintf(name, sizeof name, "ckpt-%02d.h5", e);
+        ck_assert_int_eq(access(tmp(name), F_OK) == 0, e <= epochs);
+    }
+    snprintf(name, sizeof name, "ckpt-%02d.h5", epochs);
+    ck_assert(!same_weight(model, tmp("tuned.h5"), "dense_5"));
+    ck_assert(same_weight(tmp(name), tmp("tuned.h5"), "dense_5"));
+    /* Resume from the last checkpoint: two more epochs numbered on from it. */
+    char until[16], from[16];
+    snprintf(from, sizeof from, "%d", epochs);
+    snprintf(until, sizeof until, "%d", epochs + 2);
+    run_cli(&r, "fit", tmp(name), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--initial-epoch", from,
+            "--epochs", until, "--checkpoint", pattern, "--csv-log", tmp("log2.csv"),
+            "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o", tmp("resumed.h5"), NULL);
+    assert_success(&r);
+    char first[32];
+    snprintf(first, sizeof first, "Epoch %d/%d\n", epochs + 1, epochs + 2);
+    ck_assert_msg(strncmp(r.out, first, strlen(first)) == 0, "%s", r.out);
+    run_free(&r);
+    snprintf(name, sizeof name, "ckpt-%02d.h5", epochs + 2);
+    ck_assert_int_eq(access(tmp(name), F_OK), 0);
+    char *csv = slurp_text(tmp("log2.csv"));
+    char rows[64];
+    snprintf(rows, sizeof rows, "\r\n%d,", epochs);
+    ck_assert_msg(strncmp(csv, "epoch,accuracy,loss,", 20) == 0 && strstr(csv, rows), "%s", csv);
+    free(csv);
+    /* The optimizer continued from the checkpoint's step count. */
+    ck_model *m;
+    ck_assert_ok(ck_model_load(tmp("resumed.h5"), &m));
+    int64_t it;
+    ck_assert_ok(ck_model_get_iterations(m, &it));
+    ck_assert_int_eq(it, epochs + 2);
+    ck_model_free(m);
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -988,6 +1136,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_convert_to_keras_archive);
     tcase_add_test(tc, test_evaluate_eight_metrics);
     tcase_add_test(tc, test_file_loss_keeps_from_logits);
+    tcase_add_test(tc, test_fine_tune_action_model);
     suite_add_tcase(s, tc);
     return s;
 }

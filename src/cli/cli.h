@@ -33,6 +33,8 @@ enum {
 #define CLI_MAX_POSITIONAL 4
 /* A compiled model has at most 8 metrics (ck_compile_options.metrics). */
 #define CLI_MAX_METRICS 8
+/* Uses of a repeatable option (--freeze). */
+#define CLI_MAX_LIST 32
 
 /* Every option of every command; unused ones stay zero. */
 typedef struct cli_args {
@@ -53,9 +55,13 @@ typedef struct cli_args {
     bool from_logits, nesterov, amsgrad, centered;
     double learning_rate, momentum, beta_1, beta_2, epsilon, rho, clipnorm, clipvalue;
     /* fit */
-    long long epochs, seed, verbose;
+    long long epochs, seed, verbose, initial_epoch;
     double validation_split;
-    bool no_shuffle;
+    bool no_shuffle, save_best_only;
+    const char *validation_x, *validation_y, *early_stopping, *checkpoint, *csv_log;
+    const char *class_weight, *lr_schedule, *reduce_lr;
+    const char *freeze[CLI_MAX_LIST]; /* --freeze, one entry per use */
+    int n_freeze;
     /* export */
     const char *header, *name, *quantize;
     long long timesteps;
@@ -106,6 +112,28 @@ int cli_load_model(const cli_args *args, const char *path, ck_model **out);
 int cli_check_input(ck_model *m, const ck_tensor *x, const char *what);
 /* Shape of the model's output for input x (y->data untouched). */
 int cli_output_shape(ck_model *m, const ck_tensor *x, ck_tensor *y);
+
+/* ---- fit_options.c: fit's Keras callbacks and weights from the options ---- */
+typedef struct cli_fit_extras {
+    ck_early_stopping early_stopping;
+    ck_model_checkpoint_options checkpoint;
+    ck_csv_logger_options csv;
+    ck_reduce_lr_on_plateau_options reduce_lr;
+    char monitor[256], reduce_monitor[256];
+    float *class_weight; /* malloc'ed */
+    int n_class_weights;
+    ck_tensor vx, vy; /* --validation-x/--validation-y (data ck_free'd) */
+} cli_fit_extras;
+/* --freeze: marks the named layers non-trainable; the model must then be
+ * compiled again (Keras: trainable takes effect at the next compile). */
+int cli_freeze_layers(ck_model *m, const cli_args *a);
+/* --lr-schedule SPEC into the optimizer options. */
+int cli_parse_lr_schedule(const char *spec, ck_lr_schedule *out);
+/* --class-weight balanced|FILE for targets y. */
+int cli_class_weights(const cli_args *a, const ck_tensor *y, cli_fit_extras *ex);
+/* Fills fo's callbacks, validation data and initial epoch from the options. */
+int cli_fit_callbacks(ck_model *m, const cli_args *a, ck_fit_options *fo, cli_fit_extras *ex);
+void cli_fit_extras_free(cli_fit_extras *ex);
 
 /* ---- commands ---- */
 int cli_cmd_summary(const cli_command *cmd, const cli_args *args);

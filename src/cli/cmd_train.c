@@ -34,22 +34,22 @@ static int split_metrics(const char *text, train_setup *s)
 static int check_optimizer_options(const cli_args *a, const char *optimizer)
 {
     static const struct {
-        const char *option, *owners[3];
+        const char *option, *owners[6];
     } table[] = {
         {"momentum", {"sgd", "rmsprop"}},
         {"nesterov", {"sgd"}},
-        {"beta-1", {"adam"}},
-        {"beta-2", {"adam"}},
-        {"amsgrad", {"adam"}},
+        {"beta-1", {"adam", "nadam", "adamax", "adamw"}},
+        {"beta-2", {"adam", "nadam", "adamax", "adamw"}},
+        {"amsgrad", {"adam", "adamw"}},
         {"rho", {"rmsprop"}},
         {"centered", {"rmsprop"}},
-        {"epsilon", {"adam", "rmsprop", "adagrad"}},
+        {"epsilon", {"adam", "rmsprop", "adagrad", "nadam", "adamax", "adamw"}},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (!cli_given(a, table[i].option))
             continue;
         bool owned = false;
-        for (int k = 0; k < 3 && table[i].owners[k]; k++)
+        for (int k = 0; k < 6 && table[i].owners[k]; k++)
             owned |= strcasecmp(optimizer, table[i].owners[k]) == 0;
         if (!owned)
             return cli_error(CLI_USAGE, "--%s does not apply to optimizer %s", table[i].option,
@@ -79,7 +79,10 @@ static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optim
     o->centered = a->centered;
     o->clipnorm = a->clipnorm;
     o->clipvalue = a->clipvalue;
-    return CLI_OK;
+    if (a->lr_schedule && cli_given(a, "learning-rate"))
+        return cli_error(CLI_USAGE, "--lr-schedule replaces --learning-rate; give one of them");
+    return a->lr_schedule ? cli_parse_lr_schedule(a->lr_schedule, &o->learning_rate_schedule)
+                          : CLI_OK;
 }
 
 /* Keeps the compilation stored in the model file unless an option changes
@@ -95,6 +98,10 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
         return cli_lib_error(NULL);
     if (cli_given(a, "seed"))
         ck_model_set_seed(m, (uint64_t)a->seed);
+    /* Frozen layers train as such from the next compile on, as in Keras. */
+    int frozen = cli_freeze_layers(m, a);
+    if (frozen != CLI_OK)
+        return frozen;
     if (!compiled || a->compile_given) {
         int rc = a->metrics ? split_metrics(a->metrics, s) : CLI_OK;
         if (rc != CLI_OK)
@@ -175,6 +182,51 @@ static void finish_training(ck_model *m, ck_tensor *x, ck_tensor *y, train_setup
     ck_model_free(m);
 }
 
+/* The last line of fit: what was written where. */
+static void report_saved(const cli_args *a, const ck_history *h)
+{
+    int n = ck_history_epochs(h);
+    printf("saved %s: the model after epoch %d", a->output,
+           n ? ck_history_epoch_number(h, n - 1) + 1 : 0);
+    const char *reason = ck_history_stop_reason(h);
+    if (reason[0])
+        printf(" (%s)", reason);
+    if (a->checkpoint)
+        printf("; checkpoints %s", a->checkpoint);
+    if (a->csv_log)
+        printf("; log %s", a->csv_log);
+    printf("\n");
+}
+
+static int run_fit(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
+{
+
+    ck_fit_options fo = {
+        .epochs = a->epochs ? (int)a->epochs : 1,
+        .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
+        .validation_split = a->validation_split,
+        .no_shuffle = a->no_shuffle,
+        .verbose = cli_given(a, "verbose") ? (int)a->verbose
+                   : isatty(STDOUT_FILENO) ? 1
+                                           : 2,
+        .log = stdout,
+    };
+    cli_fit_extras ex = {0};
+    int rc = cli_class_weights(a, y, &ex);
+    if (rc == CLI_OK)
+        rc = cli_fit_callbacks(m, a, &fo, &ex);
+    ck_history *history = NULL;
+    if (rc == CLI_OK && ck_model_fit_with(m, x, y, &fo, &history) != CK_OK)
+        rc = cli_lib_error(NULL);
+    else if (rc == CLI_OK && ck_model_save_as(m, a->output, ck_file_format_of(a->output)) != CK_OK)
+        rc = cli_lib_error(a->output);
+    if (rc == CLI_OK && fo.verbose)
+        report_saved(a, history);
+    ck_history_free(history);
+    cli_fit_extras_free(&ex);
+    return rc;
+}
+
 int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
 {
     if (!a->output)
@@ -187,8 +239,8 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
                          a->output);
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
-    const char *data[] = {a->x, a->y, a->weights};
-    int rc0 = cli_check_output_distinct(a->output, data, 3);
+    const char *data[] = {a->x, a->y, a->weights, a->validation_x, a->validation_y, a->csv_log};
+    int rc0 = cli_check_output_distinct(a->output, data, 6);
     if (rc0 != CLI_OK)
         return rc0;
     ck_model *m;
@@ -197,22 +249,7 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     int rc = start_training(cmd, a, &m, &x, &y, &s);
     if (rc != CLI_OK)
         return rc;
-    ck_fit_options fo = {
-        .epochs = a->epochs ? (int)a->epochs : 1,
-        .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
-        .validation_split = a->validation_split,
-        .no_shuffle = a->no_shuffle,
-        .verbose = cli_given(a, "verbose") ? (int)a->verbose
-                   : isatty(STDOUT_FILENO) ? 1
-                                           : 2,
-        .log = stdout,
-    };
-    ck_history *history = NULL;
-    if (ck_model_fit_with(m, &x, &y, &fo, &history) != CK_OK)
-        rc = cli_lib_error(NULL);
-    else if (ck_model_save_as(m, a->output, format) != CK_OK)
-        rc = cli_lib_error(a->output);
-    ck_history_free(history);
+    rc = run_fit(m, a, &x, &y);
     finish_training(m, &x, &y, &s);
     return rc;
 }
@@ -226,14 +263,19 @@ int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
     if (rc != CLI_OK)
         return rc;
     double loss, metrics[8];
-    if (ck_model_evaluate(m, &x, &y, a->batch_size ? (int)a->batch_size : DEFAULT_BATCH, &loss,
-                          metrics) != CK_OK) {
+    cli_fit_extras ex = {0};
+    rc = cli_class_weights(a, &y, &ex);
+    ck_evaluate_options eo = {.batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
+                              .class_weight = ex.class_weight,
+                              .n_class_weights = ex.n_class_weights};
+    if (rc == CLI_OK && ck_model_evaluate_with(m, &x, &y, &eo, &loss, metrics) != CK_OK) {
         rc = cli_lib_error(NULL);
-    } else {
+    } else if (rc == CLI_OK) {
         printf("loss: %.9g\n", loss);
         for (int i = 0; i < ck_model_metric_count(m); i++)
             printf("%s: %.9g\n", ck_model_metric_name(m, i), metrics[i]);
     }
+    cli_fit_extras_free(&ex);
     finish_training(m, &x, &y, &s);
     return rc;
 }

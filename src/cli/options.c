@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* ARG_LEVEL: an integer that may be left out ("--verbose" alone is 1). */
-typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING, ARG_LEVEL } arg_kind;
+typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING, ARG_LEVEL, ARG_LIST } arg_kind;
 
 typedef struct cli_option {
     const char *name; /* long name without "--" */
@@ -59,7 +59,7 @@ static const cli_option options[] = {
     {"from-logits", 0, ARG_FLAG, FIELD(from_logits), TRAIN, true, 0, 0, 0, NULL,
      "the loss takes logits (Keras from_logits=True)"},
     {"optimizer", 0, ARG_STRING, FIELD(optimizer), CMD_FIT, true, 0, 0, 0, "NAME",
-     "sgd, adam, rmsprop or adagrad (default rmsprop, as Keras compile)"},
+     "sgd, adam, rmsprop, adagrad, nadam, adamax, adamw (default rmsprop, as Keras)"},
     {"learning-rate", 0, ARG_DOUBLE, FIELD(learning_rate), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "learning rate (default: the optimizer's Keras default)"},
     {"momentum", 0, ARG_DOUBLE, FIELD(momentum), CMD_FIT, true, 0, 1, 0, "F",
@@ -67,9 +67,9 @@ static const cli_option options[] = {
     {"nesterov", 0, ARG_FLAG, FIELD(nesterov), CMD_FIT, true, 0, 0, 0, NULL,
      "sgd: Nesterov momentum"},
     {"beta-1", 0, ARG_DOUBLE, FIELD(beta_1), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
-     "adam beta_1 (0.9)"},
+     "adam, nadam, adamax, adamw beta_1 (0.9)"},
     {"beta-2", 0, ARG_DOUBLE, FIELD(beta_2), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
-     "adam beta_2 (0.999)"},
+     "adam, nadam, adamax, adamw beta_2 (0.999)"},
     {"epsilon", 0, ARG_DOUBLE, FIELD(epsilon), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "optimizer epsilon (1e-7)"},
     {"rho", 0, ARG_DOUBLE, FIELD(rho), CMD_FIT, true, 0, 1, 0, "F", "rmsprop rho (0.9)"},
@@ -99,6 +99,28 @@ static const cli_option options[] = {
      "time steps of NAME_predict when the model's time axis is open"},
     {"quantize", 0, ARG_STRING, FIELD(quantize), CMD_EXPORT, false, 0, 0, 0, "TYPE",
      "how the kernels are stored: float32 (default), float16 or int8"},
+    {"validation-x", 0, ARG_STRING, FIELD(validation_x), CMD_FIT, false, 0, 0, 0, "X",
+     "validation inputs (Keras validation_data), with --validation-y"},
+    {"validation-y", 0, ARG_STRING, FIELD(validation_y), CMD_FIT, false, 0, 0, 0, "Y",
+     "validation targets"},
+    {"early-stopping", 0, ARG_STRING, FIELD(early_stopping), CMD_FIT, false, 0, 0, 0,
+     "MONITOR:PATIENCE[:restore]", "EarlyStopping, e.g. val_loss:5:restore"},
+    {"checkpoint", 0, ARG_STRING, FIELD(checkpoint), CMD_FIT, false, 0, 0, 0, "PATTERN",
+     "ModelCheckpoint after each epoch, e.g. ckpt-{epoch:02d}-{val_loss:.4f}.h5"},
+    {"save-best-only", 0, ARG_FLAG, FIELD(save_best_only), CMD_FIT, false, 0, 0, 0, NULL,
+     "--checkpoint saves only improvements of the early-stopping monitor (or val_loss/loss)"},
+    {"csv-log", 0, ARG_STRING, FIELD(csv_log), CMD_FIT, false, 0, 0, 0, "FILE",
+     "CSVLogger: one row of logs per epoch"},
+    {"initial-epoch", 0, ARG_INT, FIELD(initial_epoch), CMD_FIT, false, 0, INT_MAX, 0, "N",
+     "resume at this 0-based epoch (--epochs is the epoch to reach, as in Keras)"},
+    {"class-weight", 0, ARG_STRING, FIELD(class_weight), TRAIN, false, 0, 0, 0, "balanced|FILE",
+     "class weights: balanced (n / (classes * count)), .json {\"0\": w, ...} or .npy"},
+    {"freeze", 0, ARG_LIST, FIELD(freeze), CMD_FIT, true, 0, 0, 0, "LAYER",
+     "make LAYER non-trainable (repeatable, or a comma list)"},
+    {"lr-schedule", 0, ARG_STRING, FIELD(lr_schedule), CMD_FIT, true, 0, 0, 0, "SPEC",
+     "learning-rate schedule, e.g. exponential:0.01:1000:0.96 (see docs/cli.md)"},
+    {"reduce-lr-on-plateau", 0, ARG_STRING, FIELD(reduce_lr), CMD_FIT, false, 0, 0, 0, "SPEC",
+     "MONITOR[:FACTOR[:PATIENCE[:MIN_LR[:COOLDOWN]]]], e.g. val_loss:0.5:3"},
 };
 enum { N_OPTIONS = sizeof options / sizeof options[0] };
 
@@ -174,6 +196,11 @@ static int store(const cli_command *cmd, const cli_option *o, const char *value,
     }
     case ARG_STRING:
         memcpy(field, &value, sizeof value);
+        return CLI_OK;
+    case ARG_LIST:
+        if (a->n_freeze == CLI_MAX_LIST)
+            return cli_error(CLI_USAGE, "--%s: at most %d uses", o->name, CLI_MAX_LIST);
+        a->freeze[a->n_freeze++] = value;
         return CLI_OK;
     default:
         return parse_number(o, value, a);

@@ -277,6 +277,6 @@ ck_status ck_read_file(const char *path, char **buf, size_t *len);
 
 /* ---------------- fit callbacks ---------------- */
 /* Keras's ModelCheckpoint (checkpoint.c): saves the model after each epoch. */
-extern const ck_callback_kind ck_checkpoint_callback;
+extern const ck_callback_kind ck_checkpoint_callback, ck_csv_logger_callback;
 
 #endif /* CK_IO_H */

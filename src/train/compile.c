@@ -17,6 +17,8 @@ static void state_free(void *state)
     ck_buf_free(&s->yb);
     ck_buf_free(&s->dout);
     ck_buf_free(&s->frozen);
+    ck_buf_free(&s->swb);
+    ck_buf_free(&s->rowb);
     free(s->slot_names);
     free(s);
 }
@@ -74,6 +76,7 @@ ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
 {
     if (!m || !o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
+    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_compile"));
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_check_penalties(m));
     CK_TRY(ck_model_apply_trainable(m));
@@ -103,6 +106,18 @@ ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s)
         return ck_error(CK_ERR_STATE, "%s: model %s is not compiled; call ck_model_compile first",
                         fn, m->name);
     *s = m->train;
+    return CK_OK;
+}
+
+ck_status ck_train_refuse_while_fitting(const ck_model *m, const char *fn)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    if (s && s->fit)
+        return ck_error(CK_ERR_STATE,
+                        "%s: model %s is training; a fit callback may read the model, save it, "
+                        "predict, evaluate and change the learning rate, but not compile or "
+                        "train it",
+                        fn, m->name);
     return CK_OK;
 }
 
