@@ -181,6 +181,26 @@ typedef struct ck_keras_zip {
     size_t weights_size;
 } ck_keras_zip;
 bool ck_is_zip_file(const char *path);
+/* An archive open for reading. Opening checks that the central directory
+ * and the local headers agree (ZIP_CHECKCONS). */
+typedef struct ck_zip_in ck_zip_in;
+ck_status ck_keras_zip_open(const char *path, ck_zip_in **out);
+void ck_keras_zip_close(ck_zip_in *z);
+/* The members of an open archive: their number, and the name of one. */
+int64_t ck_keras_zip_count(const ck_zip_in *z);
+const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index);
+/* The most bytes a member may inflate to, and why, for the message. */
+typedef struct ck_zip_limit {
+    uint64_t bytes;
+    const char *why;
+} ck_zip_limit;
+/* Reads member `name` into a new buffer with a NUL appended (*size
+ * excludes it). Refused: a name that occurs twice, an encrypted member, a
+ * declared size over the limit or one its compressed bytes cannot
+ * produce, and data that does not match the declared size or CRC. An
+ * absent member is an error when required, else *data is NULL. */
+ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit *limit,
+                              bool required, void **data, size_t *size);
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
  * compressed, like Keras) as a new archive at path. */
 ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
