@@ -207,6 +207,14 @@ ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
 
+/* ---------------- data files (npz.c, strings.c) ---------------- */
+/* The bytes of the .npy member holding array `name` of an .npz (NULL: its
+ * only array), checked as ck_keras_zip_member checks members. */
+ck_status ck_npz_load_member(const char *path, const char *name, void **data, size_t *size);
+/* A list of n strings and a block of `chars` bytes for their text, in one
+ * allocation that ck_strings_free releases; the caller fills items[]. */
+ck_status ck_strings_alloc(int64_t n, size_t chars, ck_strings *out, char **block);
+
 /* ---------------- files and paths (files.c) ---------------- */
 typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 /* Creates a temporary file beside `path` (beside the file a symbolic link
