@@ -57,6 +57,41 @@ CK_API ck_status ck_npz_write(const char *path, const ck_npz_entry *entries, int
  * Invalid UTF-8, NUL bytes and code points outside Unicode are refused. */
 CK_API ck_status ck_strings_read(const char *path, const char *member, ck_strings *out);
 
+/* ids[i] = the index of labels[i] in classes[0..n_classes); an unknown
+ * label is an error naming it and its position. */
+CK_API ck_status ck_class_ids(const char *const *labels, int64_t n, const char *const *classes,
+                              int n_classes, int32_t *ids);
+/* Targets for class ids, built to fit the model's compiled loss and its
+ * output (batch, K): class ids (n,) for sparse_categorical_crossentropy,
+ * ids as 0/1 in (n, 1) for a one-unit output with 2 classes
+ * (binary_crossentropy), one-hot (n, K) otherwise. K must equal n_classes
+ * (or be 1 with 2 classes). y->data is allocated (free with ck_free).
+ * CK_ERR_STATE when the model is not compiled. */
+CK_API ck_status ck_model_class_targets(ck_model *model, const int32_t *ids, int64_t n,
+                                        int n_classes, ck_tensor *y);
+/* The class of each sample of targets y for n_classes classes: the
+ * argmax of one-hot rows (..., n_classes), the value of class ids (n,) or
+ * (n, 1), or y > 0.5 for 0/1 targets when n_classes is 2. ids has one
+ * entry per sample (the product of y's dimensions but the class axis). */
+CK_API ck_status ck_target_class_ids(const ck_tensor *y, int n_classes, int32_t *ids);
+
+/* ------------------------------------------------------------------ */
+/* Confusion matrix                                                    */
+/* ------------------------------------------------------------------ */
+typedef struct ck_confusion {
+    int n_classes;
+    int64_t *counts; /* n_classes x n_classes; row: true class, column: predicted class */
+} ck_confusion;
+/* Predicts x in batches of batch_size (0: 32) and counts each sample by
+ * its true class (ck_target_class_ids of y) and its predicted class: the
+ * argmax of the output's last axis, or for a one-unit output the output
+ * above 0.5 (above 0 when compiled with from_logits). Outputs with more
+ * axes count every position of the leading axes, as Keras's accuracy
+ * does. Same as tf.math.confusion_matrix(labels, predictions). */
+CK_API ck_status ck_model_confusion_matrix(ck_model *model, const ck_tensor *x, const ck_tensor *y,
+                                           int batch_size, ck_confusion *out);
+CK_API void ck_confusion_free(ck_confusion *confusion);
+
 #ifdef __cplusplus
 }
 #endif
