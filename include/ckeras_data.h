@@ -76,6 +76,34 @@ CK_API ck_status ck_model_class_targets(ck_model *model, const int32_t *ids, int
 CK_API ck_status ck_target_class_ids(const ck_tensor *y, int n_classes, int32_t *ids);
 
 /* ------------------------------------------------------------------ */
+/* The tutorial's folder layout: DIR/<class>/<sequence>/<frame>.npy     */
+/* ------------------------------------------------------------------ */
+typedef struct ck_sequence_dir_options {
+    int ck_opts_;               /* internal: lets the constructor macros start with a designator */
+    const char *const *classes; /* NULL: every subdirectory of DIR, sorted by name */
+    int n_classes;
+    int64_t frames; /* 0: every sequence has all its frames, the same number each */
+} ck_sequence_dir_options;
+
+typedef struct ck_sequence_data {
+    ck_tensor x;        /* (sequences, frames, ...frame shape), class by class */
+    int32_t *ids;       /* class id of each sequence */
+    ck_strings classes; /* class names in id order */
+} ck_sequence_data;
+
+/* Reads DIR/<class>/<sequence>/<frame>.npy as numpy's tutorials save
+ * keypoints (one float64 or float32 array per frame). Sequences are taken
+ * in numeric order of their names (2 before 10); frames are 0.npy,
+ * 1.npy, ... without gaps; with opts->frames only the first that many
+ * are read. Every frame must have the shape of the first. Names starting
+ * with '.' and files other than .npy are skipped. */
+CK_API ck_status ck_sequence_dir_read_with(const char *dir, const ck_sequence_dir_options *opts,
+                                           ck_sequence_data *out);
+#define ck_sequence_dir_read(dir, out, ...) \
+    ck_sequence_dir_read_with((dir), &(ck_sequence_dir_options){.ck_opts_ = 0, __VA_ARGS__}, (out))
+CK_API void ck_sequence_data_free(ck_sequence_data *data);
+
+/* ------------------------------------------------------------------ */
 /* Confusion matrix                                                    */
 /* ------------------------------------------------------------------ */
 typedef struct ck_confusion {
