@@ -120,6 +120,17 @@ CK_API ck_status ck_model_confusion_matrix(ck_model *model, const ck_tensor *x, 
                                            int batch_size, ck_confusion *out);
 CK_API void ck_confusion_free(ck_confusion *confusion);
 
+/* ------------------------------------------------------------------ */
+/* Pictures (standalone SVG files, replaced atomically)                 */
+/* ------------------------------------------------------------------ */
+/* One chart per quantity of the history (loss, then each metric), value
+ * against epoch, training solid and validation dashed. */
+CK_API ck_status ck_history_plot_svg(const ck_history *history, const char *path);
+/* The matrix as a grid of cells shaded by the share of the true class
+ * (row) and labelled with the count; class_names may be NULL (0, 1, ...). */
+CK_API ck_status ck_confusion_plot_svg(const ck_confusion *confusion,
+                                       const char *const *class_names, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -114,6 +114,10 @@ CK_API int ck_history_epochs(const ck_history *history);
 /* key: "loss", "val_loss", a metric name or "val_" + metric name. */
 CK_API ck_status ck_history_get(const ck_history *history, const char *key, int epoch,
                                 double *value);
+/* The keys of the history in order ("loss", metrics, "val_loss", ...),
+ * as Keras's history.history.keys(); NULL for an index out of range. */
+CK_API int ck_history_key_count(const ck_history *history);
+CK_API const char *ck_history_key(const ck_history *history, int index);
 CK_API void ck_history_free(ck_history *history);
 
 /* loss and one value per compiled metric (metrics may be NULL). */

@@ -4,10 +4,17 @@
 #   scripts/setup.sh         build and test dependencies
 #   scripts/setup.sh --dev   also clang (fuzzing, second compiler), clang-format, python3
 #                            (scripts/import-graph.py) and valgrind
+#   scripts/setup.sh --browser  also Chromium and libpng, for the test that looks at the
+#                            SVG pictures in a browser (test_plot_render; it reports SKIP
+#                            without them). Not part of CI: over a bare Debian 12 it is
+#                            about 400 packages, 300 MB to download and 800 MB installed.
 set -eu
-packages="gcc make cmake pkg-config libopenblas-dev libhdf5-dev check libcjson-dev libzip-dev"
+packages="gcc make cmake pkg-config libopenblas-dev libhdf5-dev check libcjson-dev libzip-dev libxml2-dev"
 if [ "${1:-}" = "--dev" ]; then
     packages="$packages clang clang-format python3 libclang-rt-14-dev valgrind"
+fi
+if [ "${1:-}" = "--browser" ]; then
+    packages="$packages chromium libpng-dev"
 fi
 missing=""
 for p in $packages; do

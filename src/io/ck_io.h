@@ -214,6 +214,28 @@ ck_status ck_npz_load_member(const char *path, const char *name, void **data, si
 /* A list of n strings and a block of `chars` bytes for their text, in one
  * allocation that ck_strings_free releases; the caller fills items[]. */
 ck_status ck_strings_alloc(int64_t n, size_t chars, ck_strings *out, char **block);
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+size_t ck_utf8_sequence(const unsigned char *s, size_t n);
+
+/* ---------------- SVG pictures (svg.c) ---------------- */
+/* A picture being written: text goes to `f`, an in-memory stream. */
+typedef struct ck_svg {
+    FILE *f;
+    char *buf;
+    size_t len;
+} ck_svg;
+/* Starts a width x height picture on a white background. */
+ck_status ck_svg_begin(ck_svg *s, double width, double height);
+/* Writes text as XML character data: markup characters escaped, control
+ * bytes and invalid UTF-8 replaced by U+FFFD, at most max_bytes of it
+ * (then an ellipsis). */
+void ck_svg_text(ck_svg *s, const char *text, size_t max_bytes);
+/* A <text> element at (x, y) with the given anchor and extra attributes. */
+void ck_svg_label(ck_svg *s, double x, double y, const char *anchor, const char *attrs,
+                  const char *text);
+/* Closes the picture and replaces path with it atomically; frees s. */
+ck_status ck_svg_finish(ck_svg *s, const char *path);
 
 /* ---------------- files and paths (files.c) ---------------- */
 typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);

@@ -34,9 +34,7 @@ void ck_strings_free(ck_strings *s)
     s->n = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
+size_t ck_utf8_sequence(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     size_t len = c < 0x80                 ? 1
@@ -59,7 +57,7 @@ static size_t utf8_sequence(const unsigned char *s, size_t n)
 static size_t first_invalid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
-    for (size_t k; i < n && s[i] != 0 && (k = utf8_sequence(s + i, n - i)) != 0; i += k)
+    for (size_t k; i < n && s[i] != 0 && (k = ck_utf8_sequence(s + i, n - i)) != 0; i += k)
         ;
     return i;
 }

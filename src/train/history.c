@@ -86,6 +86,16 @@ ck_status ck_history_get(const ck_history *h, const char *key, int epoch, double
     return CK_OK;
 }
 
+int ck_history_key_count(const ck_history *h)
+{
+    return h ? h->n_keys : 0;
+}
+
+const char *ck_history_key(const ck_history *h, int index)
+{
+    return h && index >= 0 && index < h->n_keys ? h->keys[index] : NULL;
+}
+
 void ck_history_free(ck_history *h)
 {
     if (!h)
