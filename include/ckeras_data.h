@@ -54,7 +54,8 @@ CK_API ck_status ck_npz_write(const char *path, const ck_npz_entry *entries, int
  *  - else a text file, one string per line (a final newline, '\r' before
  *    it, a UTF-8 byte-order mark and blanks around each line are
  *    dropped; an empty line is an error naming it).
- * Invalid UTF-8, NUL bytes and code points outside Unicode are refused. */
+ * Invalid UTF-8, NUL bytes and code points outside Unicode are refused;
+ * an array of numbers is CK_ERR_UNSUPPORTED. */
 CK_API ck_status ck_strings_read(const char *path, const char *member, ck_strings *out);
 
 /* ids[i] = the index of labels[i] in classes[0..n_classes); an unknown
@@ -74,6 +75,11 @@ CK_API ck_status ck_model_class_targets(ck_model *model, const int32_t *ids, int
  * (n, 1), or y > 0.5 for 0/1 targets when n_classes is 2. ids has one
  * entry per sample (the product of y's dimensions but the class axis). */
 CK_API ck_status ck_target_class_ids(const ck_tensor *y, int n_classes, int32_t *ids);
+
+/* The class of each row of model outputs `out` (the last axis holds the
+ * class scores): the argmax, or for a one-unit output out > threshold
+ * (0.5 for probabilities, 0 for logits). ids has one entry per row. */
+CK_API ck_status ck_output_class_ids(const ck_tensor *out, float threshold, int32_t *ids);
 
 /* ------------------------------------------------------------------ */
 /* The tutorial's folder layout: DIR/<class>/<sequence>/<frame>.npy     */

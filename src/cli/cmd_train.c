@@ -117,62 +117,67 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
     return CLI_OK;
 }
 
-/* Reads --x and --y and checks them against the model and each other. */
-static int read_xy(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
+/* What fit and evaluate work on: the compiled model, the samples, their
+ * targets and the class names. */
+typedef struct train_job {
+    ck_model *m;
+    ck_tensor x, y;
+    train_setup s;
+    cli_classes classes;
+} train_job;
+
+static void finish_training(train_job *j)
 {
-    memset(y, 0, sizeof *y);
-    int rc = cli_read_array(a->x, "--x", x);
-    if (rc != CLI_OK)
-        return rc;
-    rc = cli_check_input(m, x, "--x");
-    if (rc == CLI_OK)
-        rc = cli_read_array(a->y, "--y", y);
-    if (rc == CLI_OK && y->dims[0] != x->dims[0])
-        rc = cli_error(CLI_FAIL, "--y has %lld samples but --x has %lld", (long long)y->dims[0],
-                       (long long)x->dims[0]);
-    if (rc != CLI_OK) {
-        ck_free(x->data);
-        ck_free(y->data);
-        x->data = y->data = NULL;
-    }
-    return rc;
+    ck_free(j->x.data);
+    ck_free(j->y.data);
+    free(j->s.metrics_text);
+    cli_classes_free(&j->classes);
+    ck_model_free(j->m);
 }
 
-/* Loads MODEL, reads the data and compiles: the common start of fit and evaluate. */
-static int start_training(const cli_command *cmd, const cli_args *a, ck_model **m, ck_tensor *x,
-                          ck_tensor *y, train_setup *s)
+/* Loads MODEL, compiles it and reads the data: the common start of fit and
+ * evaluate. Targets built from class labels need the compiled loss. */
+static int start_training(const cli_command *cmd, const cli_args *a, train_job *j)
 {
     const char *path;
-    memset(s, 0, sizeof *s);
+    memset(j, 0, sizeof *j);
     int rc = cli_take_operands(cmd, a, &path, 1);
-    if (rc == CLI_OK && (!a->x || !a->y))
-        rc = cli_error(CLI_USAGE, "%s needs --x X and --y Y (see 'ckeras %s --help')", cmd->name,
-                       cmd->name);
     if (rc == CLI_OK)
-        rc = cli_load_model(a, path, m);
+        rc = cli_check_data_args(cmd, a);
+    if (rc == CLI_OK && a->classes)
+        rc = cli_parse_classes(a->classes, &j->classes);
+    if (rc == CLI_OK)
+        rc = cli_load_model(a, path, &j->m);
+    if (rc == CLI_OK)
+        rc = prepare_training(j->m, a, &j->s);
+    if (rc == CLI_OK)
+        rc = cli_read_xy(j->m, a, &j->classes, &j->x, &j->y);
     if (rc != CLI_OK)
-        return rc;
-    rc = read_xy(*m, a, x, y);
-    if (rc == CLI_OK) {
-        rc = prepare_training(*m, a, s);
-        if (rc != CLI_OK) {
-            ck_free(x->data);
-            ck_free(y->data);
-        }
-    }
-    if (rc != CLI_OK) {
-        free(s->metrics_text);
-        ck_model_free(*m);
-    }
+        finish_training(j);
     return rc;
 }
 
-static void finish_training(ck_model *m, ck_tensor *x, ck_tensor *y, train_setup *s)
+/* Samples in a seeded order when asked, and a warning when the held-out
+ * part misses classes. */
+static int prepare_split(const cli_args *a, train_job *j)
 {
-    ck_free(x->data);
-    ck_free(y->data);
-    free(s->metrics_text);
-    ck_model_free(m);
+    if (a->shuffle_before_split) {
+        int rc = cli_shuffle_samples(&j->x, &j->y, (uint64_t)a->seed);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    cli_warn_split(j->m, &j->y, a->validation_split, &j->classes);
+    return CLI_OK;
+}
+
+static int check_plot_output(const char *path, const char *const *inputs, int n)
+{
+    if (!path)
+        return CLI_OK;
+    size_t len = strlen(path);
+    if (len < 4 || strcasecmp(path + len - 4, ".svg") != 0)
+        return cli_error(CLI_USAGE, "--plot %s: the picture is written as SVG (FILE.svg)", path);
+    return cli_check_output_distinct(path, inputs, n);
 }
 
 int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
@@ -185,15 +190,15 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
     const char *data[] = {a->x, a->y, a->weights};
-    int rc0 = cli_check_output_distinct(a->output, data, 3);
-    if (rc0 != CLI_OK)
-        return rc0;
-    ck_model *m;
-    ck_tensor x, y;
-    train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    int rc = cli_check_output_distinct(a->output, data, 3);
+    if (rc == CLI_OK)
+        rc = check_plot_output(a->plot, data, 3);
+    train_job j;
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
+    rc = prepare_split(a, &j);
     ck_fit_options fo = {
         .epochs = a->epochs ? (int)a->epochs : 1,
         .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
@@ -205,32 +210,71 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
         .log = stdout,
     };
     ck_history *history = NULL;
-    if (ck_model_fit_with(m, &x, &y, &fo, &history) != CK_OK)
+    if (rc == CLI_OK && ck_model_fit_with(j.m, &j.x, &j.y, &fo, &history) != CK_OK)
         rc = cli_lib_error(NULL);
-    else if (ck_model_save(m, a->output) != CK_OK)
+    else if (rc == CLI_OK && ck_model_save(j.m, a->output) != CK_OK)
         rc = cli_lib_error(a->output);
+    else if (rc == CLI_OK && a->plot && ck_history_plot_svg(history, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
     ck_history_free(history);
-    finish_training(m, &x, &y, &s);
+    finish_training(&j);
+    return rc;
+}
+
+/* Rows: true class, columns: predicted class, names cut to 12 bytes. */
+static void print_confusion(const ck_confusion *cm, const cli_classes *c)
+{
+    char buf[16];
+    printf("confusion matrix (rows: true class, columns: predicted class):\n%12s", "");
+    for (int k = 0; k < cm->n_classes; k++)
+        printf(" %12.12s", cli_class_name(c, k, buf, sizeof buf));
+    for (int r = 0; r < cm->n_classes; r++) {
+        printf("\n%12.12s", cli_class_name(c, r, buf, sizeof buf));
+        for (int k = 0; k < cm->n_classes; k++)
+            printf(" %12lld", (long long)cm->counts[(size_t)r * (size_t)cm->n_classes + (size_t)k]);
+    }
+    putchar('\n');
+}
+
+static int confusion(const cli_args *a, train_job *j, int batch)
+{
+    ck_confusion cm;
+    int rc = cli_check_class_count(j->m, &j->classes);
+    if (rc == CLI_OK && ck_model_confusion_matrix(j->m, &j->x, &j->y, batch, &cm) != CK_OK)
+        rc = cli_lib_error(NULL);
+    if (rc != CLI_OK)
+        return rc;
+    print_confusion(&cm, &j->classes);
+    if (a->plot &&
+        ck_confusion_plot_svg(&cm, j->classes.n ? j->classes.names : NULL, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
+    ck_confusion_free(&cm);
     return rc;
 }
 
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
 {
-    ck_model *m;
-    ck_tensor x, y;
-    train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    const char *data[] = {a->x, a->y, a->weights};
+    if (a->plot && !a->confusion_matrix)
+        return cli_error(CLI_USAGE, "evaluate --plot draws the confusion matrix: add "
+                                    "--confusion-matrix");
+    train_job j;
+    int rc = check_plot_output(a->plot, data, 3);
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
+    int batch = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH;
     double loss, metrics[8];
-    if (ck_model_evaluate(m, &x, &y, a->batch_size ? (int)a->batch_size : DEFAULT_BATCH, &loss,
-                          metrics) != CK_OK) {
+    if (ck_model_evaluate(j.m, &j.x, &j.y, batch, &loss, metrics) != CK_OK) {
         rc = cli_lib_error(NULL);
     } else {
         printf("loss: %.9g\n", loss);
-        for (int i = 0; i < ck_model_metric_count(m); i++)
-            printf("%s: %.9g\n", ck_model_metric_name(m, i), metrics[i]);
+        for (int i = 0; i < ck_model_metric_count(j.m); i++)
+            printf("%s: %.9g\n", ck_model_metric_name(j.m, i), metrics[i]);
     }
-    finish_training(m, &x, &y, &s);
+    if (rc == CLI_OK && a->confusion_matrix)
+        rc = confusion(a, &j, batch);
+    finish_training(&j);
     return rc;
 }

@@ -129,7 +129,7 @@ static ck_status strings_from_npy(const unsigned char *buf, size_t len, const ch
     ck_npy_layout l;
     CK_TRY(ck_npy_parse_layout(buf, len, &l));
     if (l.kind != 'U' && l.kind != 'S')
-        return ck_error(CK_ERR_FORMAT, "%s holds numbers, not strings", label);
+        return ck_error(CK_ERR_UNSUPPORTED, "%s holds numbers, not strings", label);
     if (len - l.data_start != l.bytes)
         return ck_error(CK_ERR_FORMAT, "%s: the shape needs %zu data bytes, the file has %zu",
                         label, l.bytes, len - l.data_start);

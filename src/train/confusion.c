@@ -7,17 +7,6 @@
 
 #define DEFAULT_BATCH 32
 
-/* The predicted class of one output row of `width` values. */
-static int32_t predicted(const float *row, int64_t width, float threshold)
-{
-    if (width == 1)
-        return row[0] > threshold;
-    int32_t best = 0;
-    for (int64_t k = 1; k < width; k++)
-        best = row[k] > row[best] ? (int32_t)k : best;
-    return best;
-}
-
 typedef struct cm_run {
     ck_model *m;
     const ck_tensor *x;
@@ -32,8 +21,11 @@ static ck_status count(const cm_run *r, const int32_t *truth, ck_confusion *out)
     size_t in_sample = ck_tensor_size(r->x) / (size_t)r->x->dims[0];
     size_t out_sample = r->rows_per_sample * (size_t)r->width;
     float *buf = ck_alloc((size_t)r->batch * out_sample, sizeof(float));
-    if (!buf)
+    int32_t *pred = buf ? ck_alloc((size_t)r->batch * r->rows_per_sample, sizeof *pred) : NULL;
+    if (!pred) {
+        free(buf);
         return CK_ERR_MEMORY;
+    }
     ck_status st = CK_OK;
     for (int64_t start = 0; st == CK_OK && start < r->x->dims[0]; start += r->batch) {
         ck_tensor xc = *r->x;
@@ -41,13 +33,14 @@ static ck_status count(const cm_run *r, const int32_t *truth, ck_confusion *out)
         xc.data = r->x->data + (size_t)start * in_sample;
         ck_tensor yc = {1, {(int64_t)((size_t)xc.dims[0] * out_sample)}, buf};
         st = ck_model_predict_tensor(r->m, &xc, &yc);
+        if (st == CK_OK)
+            st = ck_output_class_ids(&yc, r->threshold, pred);
         size_t first = (size_t)start * r->rows_per_sample;
-        for (size_t i = 0; st == CK_OK && i < (size_t)xc.dims[0] * r->rows_per_sample; i++) {
-            int32_t p = predicted(buf + i * (size_t)r->width, r->width, r->threshold);
-            out->counts[(size_t)truth[first + i] * (size_t)out->n_classes + (size_t)p]++;
-        }
+        for (size_t i = 0; st == CK_OK && i < (size_t)xc.dims[0] * r->rows_per_sample; i++)
+            out->counts[(size_t)truth[first + i] * (size_t)out->n_classes + (size_t)pred[i]]++;
     }
     free(buf);
+    free(pred);
     return st;
 }
 

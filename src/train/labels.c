@@ -120,3 +120,20 @@ size_t ck_target_rows(const ck_tensor *y, int n_classes)
     bool scores;
     return target_rows(y, n_classes, &scores);
 }
+
+ck_status ck_output_class_ids(const ck_tensor *out, float threshold, int32_t *ids)
+{
+    if (!out || !out->data || !ids || out->rank < 1 || out->rank > CK_MAX_RANK ||
+        out->dims[out->rank - 1] < 1)
+        return ck_error(CK_ERR_ARGUMENT, "ck_output_class_ids: no outputs or no ids");
+    int64_t width = out->dims[out->rank - 1];
+    size_t rows = ck_tensor_size(out) / (size_t)width;
+    for (size_t i = 0; i < rows; i++) {
+        const float *row = out->data + i * (size_t)width;
+        int32_t best = 0;
+        for (int64_t k = 1; k < width; k++)
+            best = row[k] > row[best] ? (int32_t)k : best;
+        ids[i] = width == 1 ? row[0] > threshold : best;
+    }
+    return CK_OK;
+}
