@@ -7,41 +7,18 @@
 #include "ck_cli_test.h"
 #include "ck_svg_check.h"
 
-#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define DATA "tests/data/"
 
-static char dir[128];
-
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ck_cli_data_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_test_make_dir("ck_cli_data");
 }
 
-static void teardown(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *at(const char *fmt, ...)
-{
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8], rel[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    snprintf(b, 512, "%s/%s", dir, rel);
-    return b;
-}
+#define at ck_test_pathf
 
 static void write_text(const char *path, const char *text)
 {
@@ -212,23 +189,6 @@ END_TEST
 
 /* ------------------------------------------------------------ --data folders */
 
-/* A float64 vector as np.save writes it. */
-static void write_f64(const char *path, const double *v, int n)
-{
-    char header[128];
-    int len = snprintf(header, sizeof header,
-                       "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
-    while ((len + 11) % 64 != 0)
-        header[len++] = ' ';
-    header[len++] = '\n';
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len, 0};
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fwrite(pre, 1, sizeof pre, f);
-    fwrite(header, 1, (size_t)len, f);
-    fwrite(v, sizeof *v, (size_t)n, f);
-    fclose(f);
-}
 
 static const char *const actions[] = {"hello", "thanks", "iloveyou"};
 
@@ -258,7 +218,7 @@ static const char *write_mp_data(void)
                     if (t < 3)
                         x[((c * 4 + s) * 3 + t) * 4 + k] = (float)v[k];
                 }
-                write_f64(at("MP_Data/%s/%d/%d.npy", actions[c], s, t), v, 4);
+                ck_test_write_npy_f64(at("MP_Data/%s/%d/%d.npy", actions[c], s, t), v, 4);
             }
         }
     }
@@ -604,7 +564,7 @@ static Suite *suite(void)
     Suite *s = suite_create("cli_data");
     TCase *tc = tcase_create("cli_data");
     tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, ck_test_remove_dir);
     tcase_add_test(tc, test_npz_inputs);
     tcase_add_test(tc, test_string_labels);
     tcase_add_test(tc, test_bad_labels);

@@ -3,58 +3,20 @@
  * them, class and sequence order, and broken trees. */
 #include "ck_test.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char root[128];
+static char root[512];
 
 static void make_root(void)
 {
-    snprintf(root, sizeof root, "/tmp/ck_seqdir_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    ck_test_make_dir("ck_seqdir");
+    snprintf(root, sizeof root, "%s", ck_test_path(""));
 }
 
-static void remove_root(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *at(const char *fmt, ...)
-{
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4], rel[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    snprintf(b, 512, "%s/%s", root, rel);
-    return b;
-}
-
-/* A float64 vector as np.save writes it: version 1.0, header padded to 64. */
-static void write_f64(const char *path, const double *v, int n)
-{
-    char header[128];
-    int len = snprintf(header, sizeof header,
-                       "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
-    while ((len + 11) % 64 != 0)
-        header[len++] = ' ';
-    header[len++] = '\n';
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len, 0};
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fwrite(pre, 1, sizeof pre, f);
-    fwrite(header, 1, (size_t)len, f);
-    fwrite(v, sizeof *v, (size_t)n, f); /* the test hosts are little-endian */
-    fclose(f);
-}
+#define at ck_test_pathf
 
 /* Frame t of sequence s of class c: values 100c + 10s + t + k/10. */
 static void write_frame(int c, const char *cls, int s, int t, int n)
@@ -62,7 +24,7 @@ static void write_frame(int c, const char *cls, int s, int t, int n)
     double v[8];
     for (int k = 0; k < n; k++)
         v[k] = 100.0 * c + 10.0 * s + t + 0.1 * k;
-    write_f64(at("%s/%d/%d.npy", cls, s, t), v, n);
+    ck_test_write_npy_f64(at("%s/%d/%d.npy", cls, s, t), v, n);
 }
 
 /* classes[c] gets `seqs` sequences of `frames` frames of 3 values. */
@@ -130,7 +92,7 @@ START_TEST(test_tutorial_layout)
     ck_assert_float_eq(d.x.data[0], 100.0f);
     ck_assert_float_eq(d.x.data[3], 101.0f);
     ck_sequence_data_free(&d);
-    remove_root();
+    ck_test_remove_dir();
 }
 END_TEST
 
@@ -198,7 +160,7 @@ START_TEST(test_broken_trees)
     ck_assert_ok(ck_sequence_dir_read(root, &d, .classes = actions, .n_classes = 3));
     ck_assert_int_eq(d.x.dims[0], 9);
     ck_sequence_data_free(&d);
-    remove_root();
+    ck_test_remove_dir();
 }
 END_TEST
 
