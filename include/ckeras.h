@@ -591,5 +591,6 @@ CK_API ck_status ck_apply_activation(const char *name, float *x, size_t n, size_
 #include "ckeras_train.h"
 #include "ckeras_io.h"
 #include "ckeras_export.h"
+#include "ckeras_data.h"
 
 #endif /* CKERAS_H */

@@ -149,6 +149,13 @@ CK_API ck_status ck_npy_read(const char *path, ck_tensor *out);
 /* Writes t as a little-endian float32 .npy (version 1.0), replacing path
  * atomically; t->rank may be 0..CK_MAX_RANK. */
 CK_API ck_status ck_npy_write(const char *path, const ck_tensor *t);
+/* Reads the next .npy array of a stream (a pipe, standard input): arrays
+ * follow each other with nothing between them. At the end of the stream,
+ * before an array starts, *end is set and out is empty. Memory grows with
+ * the bytes that arrive, not with what a header claims. */
+CK_API ck_status ck_npy_read_stream(FILE *stream, ck_tensor *out, bool *end);
+/* Writes t to a stream as ck_npy_write writes a file, and flushes it. */
+CK_API ck_status ck_npy_write_stream(FILE *stream, const ck_tensor *t);
 
 #ifdef __cplusplus
 }

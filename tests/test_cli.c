@@ -3,22 +3,17 @@
  * "ckeras: error:" line on stderr. */
 #include "ck_test.h"
 
+#include "ck_cli_test.h"
+
 #include "ck_io.h"
 #include "ck_npy.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define HANH "fixtures/keras/hanh_action.h5"
 #define HANH_EXPECTED "fixtures/keras/hanh_action.expected.h5"
-
-typedef struct run_result {
-    int status; /* exit status, or 128 + signal */
-    char *out, *err;
-} run_result;
 
 static char tmpdir[64];
 
@@ -60,68 +55,6 @@ static char *slurp_text(const char *path)
     size_t len;
     ck_assert_ok(ck_read_file(path, &buf, &len));
     return buf;
-}
-
-/* Runs ckeras with the given arguments (NULL-terminated). */
-static void run_cli(run_result *r, const char *first, ...)
-{
-    const char *dir = getenv("CK_BUILD_DIR");
-    ck_assert_msg(dir != NULL, "CK_BUILD_DIR is not set (run the tests through ctest)");
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s/ckeras", dir);
-    const char *argv[40] = {bin};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        ck_assert_int_lt(argc, 39);
-        argv[argc++] = a;
-    }
-    va_end(ap);
-    argv[argc] = NULL;
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/.stdout", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/.stderr", tmpdir);
-    fflush(stdout);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    r->out = slurp_text(out_path);
-    r->err = slurp_text(err_path);
-    ck_assert_msg(r->status != 127, "cannot execute %s", bin);
-}
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Exit `code`, nothing on stdout, exactly one "ckeras: error: ..." line
- * on stderr that contains `needle`. */
-static void assert_error(const run_result *r, int code, const char *needle)
-{
-    ck_assert_msg(r->status == code, "exit status %d, expected %d (stderr: %s)", r->status, code,
-                  r->err);
-    ck_assert_str_eq(r->out, "");
-    ck_assert_msg(strncmp(r->err, "ckeras: error: ", 15) == 0, "stderr: %s", r->err);
-    const char *nl = strchr(r->err, '\n');
-    ck_assert_msg(nl && nl[1] == '\0', "stderr is not exactly one line: %s", r->err);
-    ck_assert_msg(strstr(r->err, needle), "stderr lacks '%s': %s", needle, r->err);
-}
-
-static void assert_success(const run_result *r)
-{
-    ck_assert_msg(r->status == 0, "exit status %d, stderr: %s", r->status, r->err);
-    ck_assert_str_eq(r->err, "");
 }
 
 static void copy_path(char *dst, size_t cap, const char *src)

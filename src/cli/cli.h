@@ -62,6 +62,9 @@ typedef struct cli_args {
     const char *class_weight, *lr_schedule, *reduce_lr;
     const char *freeze[CLI_MAX_LIST]; /* --freeze, one entry per use */
     int n_freeze;
+    /* data */
+    const char *classes, *data, *plot;
+    bool shuffle_before_split, argmax, confusion_matrix;
     /* export */
     const char *header, *name, *quantize;
     long long timesteps;
@@ -89,19 +92,62 @@ void cli_print_command_help(const cli_command *cmd, FILE *out);
 int cli_take_operands(const cli_command *cmd, const cli_args *args, const char **out, int n);
 
 /* ---- array.c ---- */
-/* Reads an array given as FILE.npy or FILE.h5:/dataset; `what` names the
- * argument in messages ("INPUT", "--x"). Rank >= 1 with at least one
- * sample. Free out->data with ck_free(). */
+/* Reads an array given as FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset, or
+ * - (the .npy arrays of standard input, joined along the first axis);
+ * `what` names the argument in messages ("INPUT", "--x"). Rank >= 1 with
+ * at least one sample. Free out->data with ck_free(). */
 int cli_read_array(const char *spec, const char *what, ck_tensor *out);
-/* Usage error unless path ends in .npy, .h5 or .hdf5. */
+/* Appends the samples of t to *all (empty: data NULL); the shapes after
+ * the first axis must agree. */
+int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what);
+/* Reads string labels (FILE.npy, FILE.npz[:NAME] or a text file). When
+ * the spec holds numbers (an array of numbers, an HDF5 dataset, -),
+ * *numbers is set and out stays empty. */
+int cli_read_strings(const char *spec, ck_strings *out, bool *numbers);
+/* Usage error unless path ends in .npy, .h5 or .hdf5, or is - (standard
+ * output, which must not be a terminal). */
 int cli_check_array_output(const char *path);
 /* Writes a float32 array as .npy or, for .h5/.hdf5, as dataset /y; the
- * file is replaced atomically. */
+ * file is replaced atomically. - writes the .npy to standard output. */
 int cli_write_array(const char *path, const ck_tensor *t);
 /* Usage error when `output` is the same file as one of the n inputs
  * (paths or FILE.h5:/dataset specs; NULL entries are skipped): an atomic
  * replacement would still lose the input's other contents. */
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n);
+
+/* ---- classes.c ---- */
+/* Class names: from --classes, or from a --data folder. */
+typedef struct cli_classes {
+    int n;
+    const char **names;
+    char *text;       /* --classes, split in place */
+    ck_strings owned; /* the names of a --data folder */
+} cli_classes;
+/* Splits --classes "a,b,c"; empty or repeated names are usage errors. */
+int cli_parse_classes(const char *list, cli_classes *out);
+void cli_classes_free(cli_classes *c);
+/* Usage error unless the model's outputs have one score per class (or
+ * one output for two classes). */
+int cli_check_class_count(ck_model *m, const cli_classes *c);
+/* Usage error unless the data is given once: --x and --y, or --data. */
+int cli_check_data_args(const cli_command *cmd, const cli_args *a);
+/* The samples and targets of fit and evaluate: --x and --y, where --y may
+ * hold string labels of --classes, or the --data folder. */
+int cli_read_xy(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor *x, ck_tensor *y);
+/* The predicted class of every output row: ids (y's shape without its
+ * last axis) in a new tensor. */
+int cli_output_classes(const ck_tensor *y, ck_tensor *ids);
+/* Prints one line per sample: its classes, by name when c has names. */
+void cli_print_classes(const ck_tensor *ids, const cli_classes *c);
+/* Name of class i ("3" without names); buf holds numbers. */
+const char *cli_class_name(const cli_classes *c, int i, char *buf, size_t len);
+
+/* ---- split.c ---- */
+/* --shuffle-before-split: reorders the samples of x and y alike. */
+int cli_shuffle_samples(ck_tensor *x, ck_tensor *y, uint64_t seed);
+/* Warns on stderr when --validation-split would hold out samples that
+ * lack classes the training part has (as on class-sorted data). */
+void cli_warn_split(ck_model *m, const ck_tensor *y, double split, const cli_classes *c);
 
 /* ---- load.c ---- */
 /* Builds the model from MODEL or --config (with --map), then applies

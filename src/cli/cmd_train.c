@@ -124,62 +124,67 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
     return CLI_OK;
 }
 
-/* Reads --x and --y and checks them against the model and each other. */
-static int read_xy(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
+/* What fit and evaluate work on: the compiled model, the samples, their
+ * targets and the class names. */
+typedef struct train_job {
+    ck_model *m;
+    ck_tensor x, y;
+    train_setup s;
+    cli_classes classes;
+} train_job;
+
+static void finish_training(train_job *j)
 {
-    memset(y, 0, sizeof *y);
-    int rc = cli_read_array(a->x, "--x", x);
-    if (rc != CLI_OK)
-        return rc;
-    rc = cli_check_input(m, x, "--x");
-    if (rc == CLI_OK)
-        rc = cli_read_array(a->y, "--y", y);
-    if (rc == CLI_OK && y->dims[0] != x->dims[0])
-        rc = cli_error(CLI_FAIL, "--y has %lld samples but --x has %lld", (long long)y->dims[0],
-                       (long long)x->dims[0]);
-    if (rc != CLI_OK) {
-        ck_free(x->data);
-        ck_free(y->data);
-        x->data = y->data = NULL;
-    }
-    return rc;
+    ck_free(j->x.data);
+    ck_free(j->y.data);
+    free(j->s.metrics_text);
+    cli_classes_free(&j->classes);
+    ck_model_free(j->m);
 }
 
-/* Loads MODEL, reads the data and compiles: the common start of fit and evaluate. */
-static int start_training(const cli_command *cmd, const cli_args *a, ck_model **m, ck_tensor *x,
-                          ck_tensor *y, train_setup *s)
+/* Loads MODEL, compiles it and reads the data: the common start of fit and
+ * evaluate. Targets built from class labels need the compiled loss. */
+static int start_training(const cli_command *cmd, const cli_args *a, train_job *j)
 {
     const char *path;
-    memset(s, 0, sizeof *s);
+    memset(j, 0, sizeof *j);
     int rc = cli_take_operands(cmd, a, &path, 1);
-    if (rc == CLI_OK && (!a->x || !a->y))
-        rc = cli_error(CLI_USAGE, "%s needs --x X and --y Y (see 'ckeras %s --help')", cmd->name,
-                       cmd->name);
     if (rc == CLI_OK)
-        rc = cli_load_model(a, path, m);
+        rc = cli_check_data_args(cmd, a);
+    if (rc == CLI_OK && a->classes)
+        rc = cli_parse_classes(a->classes, &j->classes);
+    if (rc == CLI_OK)
+        rc = cli_load_model(a, path, &j->m);
+    if (rc == CLI_OK)
+        rc = prepare_training(j->m, a, &j->s);
+    if (rc == CLI_OK)
+        rc = cli_read_xy(j->m, a, &j->classes, &j->x, &j->y);
     if (rc != CLI_OK)
-        return rc;
-    rc = read_xy(*m, a, x, y);
-    if (rc == CLI_OK) {
-        rc = prepare_training(*m, a, s);
-        if (rc != CLI_OK) {
-            ck_free(x->data);
-            ck_free(y->data);
-        }
-    }
-    if (rc != CLI_OK) {
-        free(s->metrics_text);
-        ck_model_free(*m);
-    }
+        finish_training(j);
     return rc;
 }
 
-static void finish_training(ck_model *m, ck_tensor *x, ck_tensor *y, train_setup *s)
+/* Samples in a seeded order when asked, and a warning when the held-out
+ * part misses classes. */
+static int prepare_split(const cli_args *a, train_job *j)
 {
-    ck_free(x->data);
-    ck_free(y->data);
-    free(s->metrics_text);
-    ck_model_free(m);
+    if (a->shuffle_before_split) {
+        int rc = cli_shuffle_samples(&j->x, &j->y, (uint64_t)a->seed);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    cli_warn_split(j->m, &j->y, a->validation_split, &j->classes);
+    return CLI_OK;
+}
+
+static int check_plot_output(const char *path, const char *const *inputs, int n)
+{
+    if (!path)
+        return CLI_OK;
+    size_t len = strlen(path);
+    if (len < 4 || strcasecmp(path + len - 4, ".svg") != 0)
+        return cli_error(CLI_USAGE, "--plot %s: the picture is written as SVG (FILE.svg)", path);
+    return cli_check_output_distinct(path, inputs, n);
 }
 
 /* The last line of fit: what was written where. */
@@ -195,12 +200,13 @@ static void report_saved(const cli_args *a, const ck_history *h)
         printf("; checkpoints %s", a->checkpoint);
     if (a->csv_log)
         printf("; log %s", a->csv_log);
+    if (a->plot)
+        printf("; curves %s", a->plot);
     printf("\n");
 }
 
-static int run_fit(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
+static int run_fit(train_job *j, const cli_args *a)
 {
-
     ck_fit_options fo = {
         .epochs = a->epochs ? (int)a->epochs : 1,
         .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
@@ -212,14 +218,17 @@ static int run_fit(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
         .log = stdout,
     };
     cli_fit_extras ex = {0};
-    int rc = cli_class_weights(a, y, &ex);
+    int rc = cli_class_weights(a, &j->y, &ex);
     if (rc == CLI_OK)
-        rc = cli_fit_callbacks(m, a, &fo, &ex);
+        rc = cli_fit_callbacks(j->m, a, &fo, &ex);
     ck_history *history = NULL;
-    if (rc == CLI_OK && ck_model_fit_with(m, x, y, &fo, &history) != CK_OK)
+    if (rc == CLI_OK && ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) != CK_OK)
         rc = cli_lib_error(NULL);
-    else if (rc == CLI_OK && ck_model_save_as(m, a->output, ck_file_format_of(a->output)) != CK_OK)
+    else if (rc == CLI_OK &&
+             ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) != CK_OK)
         rc = cli_lib_error(a->output);
+    else if (rc == CLI_OK && a->plot && ck_history_plot_svg(history, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
     if (rc == CLI_OK && fo.verbose)
         report_saved(a, history);
     ck_history_free(history);
@@ -240,42 +249,81 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
     const char *data[] = {a->x, a->y, a->weights, a->validation_x, a->validation_y, a->csv_log};
-    int rc0 = cli_check_output_distinct(a->output, data, 6);
-    if (rc0 != CLI_OK)
-        return rc0;
-    ck_model *m;
-    ck_tensor x, y;
-    train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    int rc = cli_check_output_distinct(a->output, data, 6);
+    if (rc == CLI_OK)
+        rc = check_plot_output(a->plot, data, 6);
+    train_job j;
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
-    rc = run_fit(m, a, &x, &y);
-    finish_training(m, &x, &y, &s);
+    rc = prepare_split(a, &j);
+    if (rc == CLI_OK)
+        rc = run_fit(&j, a);
+    finish_training(&j);
+    return rc;
+}
+
+/* Rows: true class, columns: predicted class, names cut to 12 bytes. */
+static void print_confusion(const ck_confusion *cm, const cli_classes *c)
+{
+    char buf[16];
+    printf("confusion matrix (rows: true class, columns: predicted class):\n%12s", "");
+    for (int k = 0; k < cm->n_classes; k++)
+        printf(" %12.12s", cli_class_name(c, k, buf, sizeof buf));
+    for (int r = 0; r < cm->n_classes; r++) {
+        printf("\n%12.12s", cli_class_name(c, r, buf, sizeof buf));
+        for (int k = 0; k < cm->n_classes; k++)
+            printf(" %12lld", (long long)cm->counts[(size_t)r * (size_t)cm->n_classes + (size_t)k]);
+    }
+    putchar('\n');
+}
+
+static int confusion(const cli_args *a, train_job *j, int batch)
+{
+    ck_confusion cm;
+    int rc = cli_check_class_count(j->m, &j->classes);
+    if (rc == CLI_OK && ck_model_confusion_matrix(j->m, &j->x, &j->y, batch, &cm) != CK_OK)
+        rc = cli_lib_error(NULL);
+    if (rc != CLI_OK)
+        return rc;
+    print_confusion(&cm, &j->classes);
+    if (a->plot &&
+        ck_confusion_plot_svg(&cm, j->classes.n ? j->classes.names : NULL, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
+    ck_confusion_free(&cm);
     return rc;
 }
 
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
 {
-    ck_model *m;
-    ck_tensor x, y;
-    train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    const char *data[] = {a->x, a->y, a->weights};
+    if (a->plot && !a->confusion_matrix)
+        return cli_error(CLI_USAGE, "evaluate --plot draws the confusion matrix: add "
+                                    "--confusion-matrix");
+    train_job j;
+    int rc = check_plot_output(a->plot, data, 3);
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
-    double loss, metrics[8];
+    int batch = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH;
+    double loss, metrics[CLI_MAX_METRICS];
     cli_fit_extras ex = {0};
-    rc = cli_class_weights(a, &y, &ex);
-    ck_evaluate_options eo = {.batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
+    rc = cli_class_weights(a, &j.y, &ex);
+    ck_evaluate_options eo = {.batch_size = batch,
                               .class_weight = ex.class_weight,
                               .n_class_weights = ex.n_class_weights};
-    if (rc == CLI_OK && ck_model_evaluate_with(m, &x, &y, &eo, &loss, metrics) != CK_OK) {
+    if (rc == CLI_OK && ck_model_evaluate_with(j.m, &j.x, &j.y, &eo, &loss, metrics) != CK_OK) {
         rc = cli_lib_error(NULL);
     } else if (rc == CLI_OK) {
         printf("loss: %.9g\n", loss);
-        for (int i = 0; i < ck_model_metric_count(m); i++)
-            printf("%s: %.9g\n", ck_model_metric_name(m, i), metrics[i]);
+        for (int i = 0; i < ck_model_metric_count(j.m); i++)
+            printf("%s: %.9g\n", ck_model_metric_name(j.m, i), metrics[i]);
     }
+    if (rc == CLI_OK && a->confusion_matrix)
+        rc = confusion(a, &j, batch);
     cli_fit_extras_free(&ex);
-    finish_training(m, &x, &y, &s);
+    finish_training(&j);
     return rc;
 }

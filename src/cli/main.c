@@ -60,8 +60,10 @@ static const cli_command commands[] = {
      "Print the Keras-style summary of a model (--style picks the Keras version's layout).",
      cli_cmd_summary, NULL},
     {"predict", CMD_PREDICT, "MODEL INPUT", "run the model on INPUT",
-     "Run the model on INPUT (FILE.npy or FILE.h5:/dataset). Prints one line per sample\n"
-     "unless -o is given: OUT.npy (float32 .npy) or OUT.h5 (dataset /y).",
+     "Run the model on INPUT (FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, or - for .npy\n"
+     "arrays on standard input: batches, samples, or frames of a sliding window). Prints\n"
+     "one line per sample (its class with --argmax) unless -o is given: OUT.npy, OUT.h5\n"
+     "(dataset /y) or - (.npy on standard output).",
      cli_cmd_predict, NULL},
     {"fit", CMD_FIT, "MODEL", "train on --x/--y and save the trained model to -o",
      "Train the model on --x/--y and save it to -o: OUT.h5 (the whole model with its\n"
@@ -69,7 +71,9 @@ static const cli_command commands[] = {
      "weights only). Requires --x, --y and -o.",
      cli_cmd_fit, " --x X --y Y -o OUT"},
     {"evaluate", CMD_EVALUATE, "MODEL", "print loss and metrics on --x/--y",
-     "Print the loss and metrics of the model on --x/--y.", cli_cmd_evaluate, " --x X --y Y"},
+     "Print the loss and metrics of the model on --x/--y (or --data DIR), and with\n"
+     "--confusion-matrix the confusion matrix (--plot draws it as SVG).",
+     cli_cmd_evaluate, " --x X --y Y"},
     {"inspect", CMD_INSPECT, "FILE", "show what a Keras file holds; a JSON template for weights",
      "Show what a Keras file holds without building a model: its kind, the keras_version\n"
      "that wrote it, whether it has a model config, a training config and optimizer\n"
@@ -101,7 +105,8 @@ static void print_help(FILE *out)
     fprintf(out, "usage: ckeras COMMAND [arguments] [options]\n"
                  "       ckeras --version | --help | COMMAND --help\n\n"
                  "MODEL is a whole-model Keras .h5/.keras file, or is replaced by\n"
-                 "--config ARCH.json --weights W.h5. Arrays are FILE.npy or FILE.h5:/dataset.\n\n"
+                 "--config ARCH.json --weights W.h5. Arrays are FILE.npy, FILE.npz:NAME,\n"
+                 "FILE.h5:/dataset or - (standard input).\n\n"
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-9s %-12s %s\n", commands[i].name, commands[i].operands,

@@ -248,11 +248,61 @@ typedef struct ck_keras_zip {
     size_t weights_size;
 } ck_keras_zip;
 bool ck_is_zip_file(const char *path);
+/* An archive open for reading. Opening checks that the central directory
+ * and the local headers agree (ZIP_CHECKCONS). */
+typedef struct ck_zip_in ck_zip_in;
+ck_status ck_keras_zip_open(const char *path, ck_zip_in **out);
+void ck_keras_zip_close(ck_zip_in *z);
+/* The members of an open archive: their number, and the name of one. */
+int64_t ck_keras_zip_count(const ck_zip_in *z);
+const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index);
+/* The most bytes a member may inflate to, and why, for the message. */
+typedef struct ck_zip_limit {
+    uint64_t bytes;
+    const char *why;
+} ck_zip_limit;
+/* Reads member `name` into a new buffer with a NUL appended (*size
+ * excludes it). Refused: a name that occurs twice, an encrypted member, a
+ * declared size over the limit or one its compressed bytes cannot
+ * produce, and data that does not match the declared size or CRC. An
+ * absent member is an error when required, else *data is NULL. */
+ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit *limit,
+                              bool required, void **data, size_t *size);
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
  * compressed, like Keras) as a new archive at path. */
 ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
+
+/* ---------------- data files (npz.c, strings.c) ---------------- */
+/* The bytes of the .npy member holding array `name` of an .npz (NULL: its
+ * only array), checked as ck_keras_zip_member checks members. */
+ck_status ck_npz_load_member(const char *path, const char *name, void **data, size_t *size);
+/* A list of n strings and a block of `chars` bytes for their text, in one
+ * allocation that ck_strings_free releases; the caller fills items[]. */
+ck_status ck_strings_alloc(int64_t n, size_t chars, ck_strings *out, char **block);
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+size_t ck_utf8_sequence(const unsigned char *s, size_t n);
+
+/* ---------------- SVG pictures (svg.c) ---------------- */
+/* A picture being written: text goes to `f`, an in-memory stream. */
+typedef struct ck_svg {
+    FILE *f;
+    char *buf;
+    size_t len;
+} ck_svg;
+/* Starts a width x height picture on a white background. */
+ck_status ck_svg_begin(ck_svg *s, double width, double height);
+/* Writes text as XML character data: markup characters escaped, control
+ * bytes and invalid UTF-8 replaced by U+FFFD, at most max_bytes of it
+ * (then an ellipsis). */
+void ck_svg_text(ck_svg *s, const char *text, size_t max_bytes);
+/* A <text> element at (x, y) with the given anchor and extra attributes. */
+void ck_svg_label(ck_svg *s, double x, double y, const char *anchor, const char *attrs,
+                  const char *text);
+/* Closes the picture and replaces path with it atomically; frees s. */
+ck_status ck_svg_finish(ck_svg *s, const char *path);
 
 /* ---------------- files and paths (files.c) ---------------- */
 typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
