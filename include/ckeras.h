@@ -64,6 +64,25 @@ CK_API const char *ck_last_error(void);
 CK_API const char *ck_status_name(ck_status status);
 
 /* ------------------------------------------------------------------ */
+/* Threads and matrix products                                         */
+/* ------------------------------------------------------------------ */
+/* How many threads (the calling one included) a single matrix product may
+ * use; the default is OPENBLAS_NUM_THREADS when set, else the number of
+ * online CPUs; at most 64. Products too small to gain (estimated under
+ * about 8 us on one thread) always run on the calling thread, and a
+ * product's result is the same for every thread count. Process-wide;
+ * may be called from any thread at any time and applies to products that
+ * start after it returns. The threads are ckeras's own pool: ckeras sets
+ * OpenBLAS to one thread (openblas_set_num_threads(1)) on its first
+ * product, which also applies to the application's own OpenBLAS calls.
+ * When several threads run products at once (e.g. predicts on different
+ * models), one of them uses the pool and the others run on their own
+ * thread. */
+CK_API ck_status ck_set_num_threads(int n);
+/* The current setting; callable from any thread. */
+CK_API int ck_get_num_threads(void);
+
+/* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */
 /* ------------------------------------------------------------------ */
 typedef struct ck_tensor {

@@ -1,8 +1,17 @@
 /* The one door to BLAS (src/core/blas.c): every matrix product of the
- * library goes through these functions, so another backend replaces one
- * file. All matrices are row-major; lda, ldb and ldc are row strides. */
+ * library goes through these functions. All matrices are row-major; lda,
+ * ldb and ldc are row strides. Products large enough to gain from it are
+ * split over the thread pool (ck_pool.h) in pieces that do not depend on
+ * the thread count, so results are the same for any ck_set_num_threads. */
 #ifndef CK_BLAS_H
 #define CK_BLAS_H
+
+#include "ckeras.h"
+
+/* Sets OpenBLAS to one thread, once: the pool is ckeras's only source of
+ * threads. Every OpenBLAS or LAPACK call runs after it (the products
+ * below call it themselves). */
+void ck_blas_start(void);
 
 /* C (M x N) = A (M x K) . B (K x N) + beta C. One-row products go to sgemv
  * where that is faster. */
