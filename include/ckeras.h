@@ -81,6 +81,9 @@ CK_API const char *ck_status_name(ck_status status);
 CK_API ck_status ck_set_num_threads(int n);
 /* The current setting; callable from any thread. */
 CK_API int ck_get_num_threads(void);
+/* Which libraries run the matrix products, e.g. "libxsmm 1.17, OpenBLAS
+ * (Cooperlake kernels)"; a constant string, callable from any thread. */
+CK_API const char *ck_blas_backend(void);
 
 /* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */

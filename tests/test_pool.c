@@ -86,15 +86,19 @@ static float *filled(size_t n, double phase)
 
 enum { PM = 300, PN = 700, PK = 200 };
 
-/* One large product of each form, split over the pool. */
+/* One large product of each form (split over the pool) and a packed one. */
 static float *products(int threads)
 {
     ck_assert_ok(ck_set_num_threads(threads));
     float *A = filled((size_t)PM * PK, 0.1), *B = filled((size_t)PK * PN, 0.2);
-    float *C = calloc(3 * (size_t)PM * PN, sizeof *C);
+    float *C = calloc(4 * (size_t)PM * PN, sizeof *C);
     ck_gemm(PM, PN, PK, A, PK, B, PN, 0.0f, C, PN);
     ck_gemm_tn(PK, PN, PM, A, PK, C, PN, 0.0f, C + (size_t)PM * PN, PN);
     ck_gemm_nt(PM, PK, PN, C, PN, B, PN, 0.0f, C + 2 * (size_t)PM * PN, PK);
+    ck_packed p = {0};
+    ck_assert_ok(ck_pack(&p, B, PK, PN, PN, false));
+    ck_gemm_packed(64, A, PK, &p, 0.0f, C + 3 * (size_t)PM * PN, PN);
+    ck_packed_free(&p);
     free(A), free(B);
     return C;
 }
@@ -104,7 +108,7 @@ START_TEST(products_do_not_depend_on_threads)
     float *one = products(1);
     for (int threads = 2; threads <= 3; threads++) {
         float *more = products(threads);
-        ck_assert_msg(memcmp(one, more, 3 * (size_t)PM * PN * sizeof *one) == 0,
+        ck_assert_msg(memcmp(one, more, 4 * (size_t)PM * PN * sizeof *one) == 0,
                       "%d threads gave other products than 1", threads);
         free(more);
     }
@@ -128,7 +132,10 @@ static float *model_results(int threads, size_t *n)
     *n = (size_t)MB * 256 + m->n_params;
     float *out = malloc(*n * sizeof *out);
     ck_assert_ok(ck_model_predict(m, x, MB, out));
-    ck_fd fd = {.m = m, .x = {.rank = 3, .dims = {MB, MT, MF}, .data = x}, .r = r, .rng = m->rng,
+    ck_fd fd = {.m = m,
+                .x = {.rank = 3, .dims = {MB, MT, MF}, .data = x},
+                .r = r,
+                .rng = m->rng,
                 .training = true};
     ck_fd_backward(&fd);
     memcpy(out + (size_t)MB * 256, m->grads, m->n_params * sizeof *out);

@@ -1,4 +1,5 @@
 #include "ck_blas.h"
+#include "ck_blas_backend.h"
 #include "ck_internal.h"
 #include "ck_pool.h"
 
@@ -7,18 +8,22 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------- when to split ---------------- */
 
 /* Single-thread throughput of the small products on the project machine
- * (flops and bytes per microsecond), and the estimated time above which
+ * (flops and bytes per microsecond), and the estimated times above which
  * a second thread pays for its wake-up and the split (docs/performance.md,
- * "Threads"): for OpenBLAS calls, where every piece packs its operands
+ * "Threads"): for the backend's units, which share one packed copy, from
+ * about 8 us; for OpenBLAS calls, where every piece packs its operands
  * again, from about 100 us (OpenBLAS's own two threads, which share the
  * packing, gained 1.08x at 30 us and 1.5x at 180 us). */
 #define FLOPS_PER_US 150e3
 #define BYTES_PER_US 50e3
+#define SPLIT_US 8.0
 #define OPENBLAS_SPLIT_US 100.0
 /* OpenBLAS pieces: about this long each, at least two, at most eight. */
 #define PIECE_US 50.0
@@ -30,6 +35,11 @@ static double estimate_us(int M, int N, int K)
     double bytes = 4.0 * ((double)K * N + (double)M * K + (double)M * N);
     double by_flops = flops / FLOPS_PER_US, by_bytes = bytes / BYTES_PER_US;
     return by_flops > by_bytes ? by_flops : by_bytes;
+}
+
+bool ck_blas_worth_splitting(int M, int N, int K)
+{
+    return estimate_us(M, N, K) > SPLIT_US;
 }
 
 /* ---------------- OpenBLAS calls ---------------- */
@@ -163,4 +173,81 @@ void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
                 float *C, int ldc)
 {
     run_split(&(product){false, true, M, N, K, A, lda, B, ldb, beta, C, ldc});
+}
+
+/* ---------------- packed weights ---------------- */
+
+static atomic_bool force_fallback;
+
+void ck_blas_force_fallback(bool on)
+{
+    atomic_store(&force_fallback, on);
+}
+
+bool ck_packed_holds(const ck_packed *p, const float *B, int K, int N, int ld, bool trans)
+{
+    return p->B == B && p->K == K && p->N == N && p->ld == ld && p->trans == trans &&
+           p->fallback == atomic_load(&force_fallback);
+}
+
+ck_status ck_pack(ck_packed *p, const float *B, int K, int N, int ld, bool trans)
+{
+    ck_blas_start();
+    p->B = B;
+    p->K = K;
+    p->N = N;
+    p->ld = ld;
+    p->trans = trans;
+    p->fallback = atomic_load(&force_fallback);
+    if (p->fallback) {
+        ck_backend_free(p);
+        return CK_OK;
+    }
+    ck_status st = ck_backend_pack(p);
+    if (st != CK_OK)
+        ck_packed_free(p);
+    return st;
+}
+
+/* Products of more rows go to OpenBLAS, which is as fast there (large
+ * input projections); a copy used once pays back from about this many
+ * rows (packing costs about what a product of this size saves). */
+#define PACK_MAX_ROWS 512
+#define PACK_ONCE_MIN_ROWS 128
+
+void ck_gemm_packed(int M, const float *A, int lda, ck_packed *p, float beta, float *C, int ldc)
+{
+    if (p->impl && M <= PACK_MAX_ROWS && !atomic_load(&force_fallback) &&
+        ck_backend_gemm(p, M, A, lda, beta, C, ldc))
+        return;
+    run_split(&(product){false, p->trans, M, p->N, p->K, A, lda, p->B, p->ld, beta, C, ldc});
+}
+
+bool ck_pack_pays(int rows, bool one_use)
+{
+    return rows <= PACK_MAX_ROWS && (!one_use || rows >= PACK_ONCE_MIN_ROWS);
+}
+
+void ck_packed_free(ck_packed *p)
+{
+    ck_backend_free(p);
+    *p = (ck_packed){0};
+}
+
+/* ---------------- public ---------------- */
+
+static char backend_text[128];
+
+static void describe_backend(void)
+{
+    const char *core = openblas_get_corename();
+    snprintf(backend_text, sizeof backend_text, "%s, OpenBLAS (%s kernels)", ck_backend_name(),
+             core ? core : "unknown");
+}
+
+const char *ck_blas_backend(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, describe_backend);
+    return backend_text;
 }

@@ -28,6 +28,8 @@ ck_status ck_error_status(void);
  * allocation through one place (the fault-injection tests hook it). */
 void *ck_alloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void *ck_realloc_array(void *ptr, size_t count, size_t size);
+/* Not zeroed, on a 64-byte (cache line, AVX-512 vector) boundary. */
+void *ck_alloc_aligned(size_t count, size_t size);
 char *ck_strdup(const char *s);
 /* a*b without overflow; false if it would overflow. */
 bool ck_size_mul(size_t a, size_t b, size_t *out);
