@@ -449,7 +449,11 @@ CK_API const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense
 CK_API size_t ck_layer_count_params(const ck_layer *layer);
 /* Output shape after build; dims[0] is CK_NONE (the batch). */
 CK_API ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
-/* Number of weights and access to weight i in Keras order (kernel, recurrent_kernel, bias). */
+/* Number of weights and access to weight i in Keras order (kernel,
+ * recurrent_kernel, bias). The view may be written, but writes reach the
+ * next predict or fit only through a view taken after the last predict or
+ * fit: the model keeps some weights copied into its matrix library's
+ * layout, and taking a view is what tells it to copy them again. */
 CK_API int ck_layer_weight_count(const ck_layer *layer);
 CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view);
 /* Keras layer.trainable: a frozen layer's weights are non-trainable (fit

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* ---------------- errors ---------------- */
 /* Records a message for ck_last_error() and returns `status`. */
@@ -216,6 +217,17 @@ ck_status ck_layer_init(ck_layer *l, const ck_layer_ops *ops, const char *name);
 ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const int64_t *dims,
                                const ck_init *init, bool trainable);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
+/* Makes p hold op(B) (see ck_pack in ck_blas.h) of l's current weights:
+ * packed again only after the model's weights changed; a layer outside a
+ * model packs at every call. */
+typedef struct ck_packed ck_packed;
+ck_status ck_layer_pack(const ck_layer *l, ck_packed *p, const float *B, int K, int N, int ld,
+                        bool trans);
+/* out (rows x N, ldo) = x (rows x K, ldx) . W (K x N, contiguous) + beta
+ * out, through l's packed copy p of W where that pays (ck_pack_pays). */
+ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, int rows,
+                               const float *x, int ldx, const float *W, int K, int N, float beta,
+                               float *out, int ldo);
 
 
 /* Config helpers for get_config/from_config implementations. */
@@ -299,7 +311,15 @@ struct ck_model {
      * only through the hooks it was given with it. */
     void *train;
     const ck_train_hooks *train_hooks;
+    /* Counts changes of the weights (ck_model_weights_changed), so that
+     * layers know when their packed copies (ck_layer_pack) are stale. */
+    atomic_ulong weights_version;
 };
+
+/* Every writer of a built model's weights calls this: build, loaders,
+ * optimizer steps, restores, and ck_layer_weight, which hands out a
+ * writable view. */
+void ck_model_weights_changed(ck_model *m);
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);

@@ -272,7 +272,13 @@ ck_status ck_model_build(ck_model *m)
         return st;
     }
     m->built = true;
+    ck_model_weights_changed(m);
     return CK_OK;
+}
+
+void ck_model_weights_changed(ck_model *m)
+{
+    atomic_fetch_add(&m->weights_version, 1);
 }
 
 bool ck_model_is_built(const ck_model *m)

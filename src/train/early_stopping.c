@@ -34,8 +34,10 @@ static ck_status es_begin(ck_callback *cb)
 static void restore_best(early_stopping *es)
 {
     ck_model *m = es->base.fit->model;
-    if (es->best_weights && !isnan(es->best))
+    if (es->best_weights && !isnan(es->best)) {
         memcpy(m->params, es->best_weights, m->n_params * sizeof(float));
+        ck_model_weights_changed(m);
+    }
 }
 
 static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
