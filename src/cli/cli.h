@@ -44,7 +44,7 @@ typedef struct cli_args {
     bool by_name;
     /* input / output */
     const char *output, *x, *y, *style;
-    long long batch_size;
+    long long batch_size, threads;
     /* compile */
     const char *loss, *optimizer, *metrics;
     bool from_logits, nesterov, amsgrad, centered;
