@@ -64,6 +64,28 @@ CK_API const char *ck_last_error(void);
 CK_API const char *ck_status_name(ck_status status);
 
 /* ------------------------------------------------------------------ */
+/* Threads and matrix products                                         */
+/* ------------------------------------------------------------------ */
+/* How many threads (the calling one included) a single matrix product may
+ * use; the default is OPENBLAS_NUM_THREADS when set, else the number of
+ * online CPUs; at most 64. Products too small to gain (estimated under
+ * about 8 us on one thread) always run on the calling thread, and a
+ * product's result is the same for every thread count. Process-wide;
+ * may be called from any thread at any time and applies to products that
+ * start after it returns. The threads are ckeras's own pool: ckeras sets
+ * OpenBLAS to one thread (openblas_set_num_threads(1)) on its first
+ * product, which also applies to the application's own OpenBLAS calls.
+ * When several threads run products at once (e.g. predicts on different
+ * models), one of them uses the pool and the others run on their own
+ * thread. */
+CK_API ck_status ck_set_num_threads(int n);
+/* The current setting; callable from any thread. */
+CK_API int ck_get_num_threads(void);
+/* Which libraries run the matrix products, e.g. "libxsmm 1.17, OpenBLAS
+ * (Cooperlake kernels)"; a constant string, callable from any thread. */
+CK_API const char *ck_blas_backend(void);
+
+/* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */
 /* ------------------------------------------------------------------ */
 typedef struct ck_tensor {
@@ -432,7 +454,11 @@ CK_API const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense
 CK_API size_t ck_layer_count_params(const ck_layer *layer);
 /* Output shape after build; dims[0] is CK_NONE (the batch). */
 CK_API ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
-/* Number of weights and access to weight i in Keras order (kernel, recurrent_kernel, bias). */
+/* Number of weights and access to weight i in Keras order (kernel,
+ * recurrent_kernel, bias). The view may be written, but writes reach the
+ * next predict or fit only through a view taken after the last predict or
+ * fit: the model keeps some weights copied into its matrix library's
+ * layout, and taking a view is what tells it to copy them again. */
 CK_API int ck_layer_weight_count(const ck_layer *layer);
 CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view);
 /* Keras layer.trainable: a frozen layer's weights are non-trainable (fit

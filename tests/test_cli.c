@@ -70,7 +70,9 @@ START_TEST(test_version)
     run_result r;
     run_cli(&r, "--version", NULL);
     assert_success(&r);
-    ck_assert_str_eq(r.out, "ckeras " CK_VERSION_STRING "\n");
+    const char *first = "ckeras " CK_VERSION_STRING "\nmatrix products: ";
+    ck_assert_msg(strncmp(r.out, first, strlen(first)) == 0, "unexpected: %s", r.out);
+    ck_assert_msg(strstr(r.out, "OpenBLAS") != NULL, "no BLAS named: %s", r.out);
     run_free(&r);
     remove_tmpdir();
 }
@@ -275,6 +277,14 @@ START_TEST(test_predict_fixture)
     run_cli(&r3, "predict", "--batch-size", "3", model, input, NULL);
     assert_success(&r3);
     assert_rows_match(r3.out, first, 4, 3, 1e-6);
+    run_free(&r3);
+    /* The thread count never changes a result. */
+    run_cli(&r3, "predict", "--threads", "2", model, input, NULL);
+    assert_success(&r3);
+    ck_assert_str_eq(r3.out, r.out);
+    run_free(&r3);
+    run_cli(&r3, "predict", "--threads", "0", model, input, NULL);
+    assert_error(&r3, 2, "--threads needs an integer in [1, 64]");
     run_free(&r3);
     /* -o out.npy: float32 with the output shape. */
     run_cli(&r3, "predict", model, input, "-o", tmp("y.npy"), NULL);

@@ -49,7 +49,7 @@ typedef struct cli_args {
     const char *map; /* FROM=TO[,FROM=TO...]: names for custom objects */
     /* input / output */
     const char *output, *x, *y, *style;
-    long long batch_size;
+    long long batch_size, threads;
     /* compile */
     const char *loss, *optimizer, *metrics;
     bool from_logits, nesterov, amsgrad, centered;

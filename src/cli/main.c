@@ -132,7 +132,7 @@ static int run(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(word, "--version") == 0) {
-        printf("ckeras %s\n", CK_VERSION_STRING);
+        printf("ckeras %s\nmatrix products: %s\n", CK_VERSION_STRING, ck_blas_backend());
         return CLI_OK;
     }
     const cli_command *cmd = find_command(word);
@@ -149,6 +149,8 @@ static int run(int argc, char **argv)
         cli_print_command_help(cmd, stdout);
         return CLI_OK;
     }
+    if (cli_given(&args, "threads") && ck_set_num_threads((int)args.threads) != CK_OK)
+        return cli_lib_error("--threads");
     return cmd->run(cmd, &args);
 }
 

@@ -62,6 +62,8 @@ static const cli_option options[] = {
      "fit: training curves; evaluate --confusion-matrix: the matrix, as SVG"},
     {"batch-size", 0, ARG_INT, FIELD(batch_size), CMD_PREDICT | TRAIN, false, 1, INT_MAX, 0, "N",
      "samples per batch (default 32)"},
+    {"threads", 0, ARG_INT, FIELD(threads), CMD_PREDICT | TRAIN, false, 1, 64, 0, "N",
+     "threads per matrix product (default: OPENBLAS_NUM_THREADS, else the CPU count)"},
     {"loss", 0, ARG_STRING, FIELD(loss), TRAIN, true, 0, 0, 0, "NAME",
      "Keras loss name or alias (default: the model's training config)"},
     {"metrics", 0, ARG_STRING, FIELD(metrics), TRAIN, true, 0, 0, 0, "LIST",

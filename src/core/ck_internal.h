@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* ---------------- errors ---------------- */
 /* Records a message for ck_last_error() and returns `status`. */
@@ -28,6 +29,8 @@ ck_status ck_error_status(void);
  * allocation through one place (the fault-injection tests hook it). */
 void *ck_alloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void *ck_realloc_array(void *ptr, size_t count, size_t size);
+/* Not zeroed, on a 64-byte (cache line, AVX-512 vector) boundary. */
+void *ck_alloc_aligned(size_t count, size_t size);
 char *ck_strdup(const char *s);
 bool ck_str_ends_with(const char *s, const char *suffix);
 /* a*b without overflow; false if it would overflow. */
@@ -304,6 +307,17 @@ ck_status ck_layer_init(ck_layer *l, const ck_layer_ops *ops, const char *name);
 ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const int64_t *dims,
                                const ck_init *init, bool trainable);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
+/* Makes p hold op(B) (see ck_pack in ck_blas.h) of l's current weights:
+ * packed again only after the model's weights changed; a layer outside a
+ * model packs at every call. */
+typedef struct ck_packed ck_packed;
+ck_status ck_layer_pack(const ck_layer *l, ck_packed *p, const float *B, int K, int N, int ld,
+                        bool trans);
+/* out (rows x N, ldo) = x (rows x K, ldx) . W (K x N, contiguous) + beta
+ * out, through l's packed copy p of W where that pays (ck_pack_pays). */
+ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, int rows,
+                               const float *x, int ldx, const float *W, int K, int N, float beta,
+                               float *out, int ldo);
 
 
 /* Config helpers for get_config/from_config implementations. */
@@ -413,7 +427,15 @@ struct ck_model {
     /* Set by loaders that fill every weight from a file afterwards: build
      * then runs no initializer (an unknown one is irrelevant). */
     bool skip_init;
+    /* Counts changes of the weights (ck_model_weights_changed), so that
+     * layers know when their packed copies (ck_layer_pack) are stale. */
+    atomic_ulong weights_version;
 };
+
+/* Every writer of a built model's weights calls this: build, rebuilds,
+ * loaders, optimizer steps, constraints, restores, and ck_layer_weight,
+ * which hands out a writable view. */
+void ck_model_weights_changed(ck_model *m);
 
 /* Whether a weight trains now (declared trainable, layer not frozen). */
 bool ck_weight_trains(const ck_layer *l, const ck_weight *w);

@@ -1,3 +1,4 @@
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 #include <math.h>
@@ -210,6 +211,7 @@ static ck_status fill_orthogonal(const ck_init *init, float *w, int rank, const 
             a[i + (size_t)j * (size_t)m] = ck_rng_normal(rng);
     int info = 0, lwork = -1;
     double query;
+    ck_blas_start();
     dgeqrf_(&m, &n, a, &m, tau, &query, &lwork, &info);
     lwork = (int)query > n ? (int)query : n;
     double *work = ck_alloc((size_t)lwork + (size_t)n, sizeof(double));

@@ -1,3 +1,4 @@
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 #include <string.h>
@@ -118,6 +119,33 @@ ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tens
     view->rank = w->rank;
     memcpy(view->dims, w->dims, sizeof w->dims);
     view->data = w->data;
+    /* The caller may write through the view before the next forward. */
+    if (layer->model)
+        ck_model_weights_changed(layer->model);
+    return CK_OK;
+}
+
+ck_status ck_layer_pack(const ck_layer *l, ck_packed *p, const float *B, int K, int N, int ld,
+                        bool trans)
+{
+    unsigned long version = l->model ? atomic_load(&l->model->weights_version) : 0;
+    if (version != 0 && p->version == version && ck_packed_holds(p, B, K, N, ld, trans))
+        return CK_OK;
+    CK_TRY(ck_pack(p, B, K, N, ld, trans));
+    p->version = version;
+    return CK_OK;
+}
+
+ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, int rows,
+                               const float *x, int ldx, const float *W, int K, int N, float beta,
+                               float *out, int ldo)
+{
+    if (!ck_pack_pays(rows, training)) {
+        ck_gemm(rows, N, K, x, ldx, W, N, beta, out, ldo);
+        return CK_OK;
+    }
+    CK_TRY(ck_layer_pack(l, p, W, K, N, N, false));
+    ck_gemm_packed(rows, x, ldx, p, beta, out, ldo);
     return CK_OK;
 }
 

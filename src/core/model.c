@@ -314,6 +314,7 @@ ck_status ck_model_build(ck_model *m)
     m->built = true;
     /* Only the weights of the first build come from a file. */
     m->skip_init = false;
+    ck_model_weights_changed(m);
     return CK_OK;
 }
 
@@ -436,6 +437,8 @@ static ck_status rebuild(ck_model *m, int kept)
         roll_back(m, &s);
     }
     drop_state(&s, st != CK_OK);
+    /* New arrays, or the old ones put back: packed copies are stale either way. */
+    ck_model_weights_changed(m);
     return st;
 }
 
@@ -504,6 +507,11 @@ ck_status ck_model_apply_trainable(ck_model *m)
     CK_TRY(rebuild(m, m->n_layers));
     uncompile(m);
     return CK_OK;
+}
+
+void ck_model_weights_changed(ck_model *m)
+{
+    atomic_fetch_add(&m->weights_version, 1);
 }
 
 bool ck_model_is_built(const ck_model *m)

@@ -70,6 +70,7 @@ void ck_model_activity_grad(const ck_model *m, int i, float *dy)
 
 ck_status ck_model_apply_constraints(ck_model *m)
 {
+    ck_model_weights_changed(m);
     for (int i = 0; i < m->n_layers; i++)
         for (int k = 0; k < m->layers[i]->n_weights; k++) {
             ck_weight *w = &m->layers[i]->weights[k];

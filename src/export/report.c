@@ -71,9 +71,12 @@ static ck_status compare(ck_model *m, const ck_exp *x, const ck_tensor *xs, size
     float *saved = ck_alloc(saved_n ? saved_n : 1, sizeof *saved);
     ck_status st = y0 && y1 && saved ? run(m, xs, y0, n) : CK_ERR_MEMORY;
     if (st == CK_OK) {
+        /* Packed copies of the weights must follow each swap. */
         swap_rounded(x, saved, true);
+        ck_model_weights_changed(m);
         st = run(m, xs, y1, n);
         swap_rounded(x, saved, false);
+        ck_model_weights_changed(m);
     }
     if (st == CK_OK)
         st = ck_model_reset_states(m);

@@ -68,6 +68,9 @@ void ck_rnn_release(ck_rnn *r)
                       &r->xdrop, &r->hraw, &r->hmasked, &r->dh, &r->keep};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
+    ck_packed *packs[] = {&r->kernel, &r->rec[0], &r->rec[1], &r->rec_t[0], &r->rec_t[1]};
+    for (size_t i = 0; i < sizeof packs / sizeof packs[0]; i++)
+        ck_packed_free(packs[i]);
 }
 
 ck_status ck_rnn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out)
@@ -201,8 +204,8 @@ ck_status ck_rnn_begin(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *x, cons
     return CK_OK;
 }
 
-void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *W,
-                    const float *bias_row, float *out)
+ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, const float *xin,
+                         const float *bias_row, float *out)
 {
     size_t rows = (size_t)d->B * (size_t)d->T;
     float beta = 0.0f;
@@ -211,7 +214,20 @@ void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *
             memcpy(out + i * (size_t)G, bias_row, sizeof(float) * (size_t)G);
         beta = 1.0f;
     }
-    ck_gemm((int)rows, G, d->F, xin, d->F, W, G, beta, out, G);
+    return ck_layer_weight_gemm(&r->base, &r->kernel, training, (int)rows, xin, d->F,
+                                r->base.weights[0].data, d->F, G, beta, out, G);
+}
+
+ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
+                                ck_packed **out)
+{
+    const ck_weight *w = &r->base.weights[1];
+    int u = (int)w->dims[0], G = (int)w->dims[1];
+    ck_packed *p = transposed ? &r->rec_t[slot] : &r->rec[slot];
+    CK_TRY(transposed ? ck_layer_pack(&r->base, p, w->data + col, n, u, G, true)
+                      : ck_layer_pack(&r->base, p, w->data + col, u, n, G, false));
+    *out = p;
+    return CK_OK;
 }
 
 static size_t row(const ck_rnn_dims *d, int b, int t)

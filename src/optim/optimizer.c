@@ -282,6 +282,7 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
     opt->iterations++;
     opt->iter_slot = (float)opt->iterations;
     opt->kind->update(&now, (double)opt->iterations, m->params, m->grads, slot, n);
+    ck_model_weights_changed(m);
     size_t bad = ck_vfind_nonfinite(m->params, n);
     if (bad < n) {
         memcpy(m->params, opt->backup, n * sizeof(float));

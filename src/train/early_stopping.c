@@ -49,6 +49,7 @@ static void restore_best(early_stopping *es)
     if (!es->have_best_weights)
         return;
     memcpy(m->params, es->best_weights, m->n_params * sizeof(float));
+    ck_model_weights_changed(m);
     if (es->o->verbose)
         ck_fit_print(es->base.fit, "Restoring model weights from the end of the best epoch: %d.",
                      es->best_epoch + 1);
