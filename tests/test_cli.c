@@ -9,6 +9,7 @@
 #include "ck_npy.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -576,6 +577,46 @@ START_TEST(test_fit_tiny_one_step)
 }
 END_TEST
 
+/* A run that diverges keeps its finished steps: the last finite weights are
+ * saved to -o, the exit is a failure, and the message names the layer and
+ * a remedy. Plain SGD with a huge rate on a linear output grows the
+ * weights geometrically until they overflow. */
+START_TEST(test_fit_divergence_saves_last_finite_weights)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model_free(write_tiny(x, labels));
+    ck_model *m = ck_sequential(.seed = 7);
+    ck_assert_ok(ck_model_add(m, ck_input(F)));
+    ck_assert_ok(ck_model_add(m, ck_dense(.units = 1, .name = "head")));
+    ck_assert_ok(ck_model_build(m));
+    ck_assert_ok(ck_model_save(m, tmp("linear.h5")));
+    float *k0, *b0;
+    dense_weights(m, &k0, &b0);
+    run_result r;
+    run_cli(&r, "fit", tmp("linear.h5"), "--x", tmp("x.npy"), "--y", tmp("y1.npy"), "--loss", "mse",
+            "--optimizer", "sgd", "--learning-rate", "1e15", "--epochs", "50", "--batch-size", "8",
+            "--no-shuffle", "--verbose", "0", "-o", tmp("diverged.h5"), NULL);
+    assert_error(&r, 1, "the last finite weights were saved to");
+    ck_assert_msg(strstr(r.err, "head") && strstr(r.err, "clip"), "%s", r.err);
+    run_free(&r);
+    ck_model *t;
+    ck_assert_ok(ck_model_load(tmp("diverged.h5"), &t));
+    float *k, *b;
+    dense_weights(t, &k, &b);
+    bool moved = false;
+    for (int i = 0; i < F; i++) {
+        ck_assert(isfinite(k[i]));
+        moved |= fabsf(k[i] - k0[i]) > 1.0f;
+    }
+    ck_assert_msg(moved, "the saved weights are the initial ones: no step was kept");
+    ck_assert(isfinite(b[0]));
+    ck_model_free(t);
+    ck_model_free(m);
+    remove_tmpdir();
+}
+END_TEST
+
 /* fit -o picks the format by suffix: a .keras archive, Keras 3 weights
  * (which inspect describes and turns into a template that loads them). */
 START_TEST(test_fit_output_formats_and_inspect)
@@ -1071,6 +1112,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_convert_round_trip);
     tcase_add_test(tc, test_evaluate_tiny);
     tcase_add_test(tc, test_fit_tiny_one_step);
+    tcase_add_test(tc, test_fit_divergence_saves_last_finite_weights);
     tcase_add_test(tc, test_fit_options_and_errors);
     tcase_add_test(tc, test_fit_output_formats_and_inspect);
     tcase_add_test(tc, test_map_and_verbose_warnings);

@@ -205,6 +205,23 @@ static void report_saved(const cli_args *a, const ck_history *h)
     printf("\n");
 }
 
+/* Training stopped on a non-finite value: the library kept the last finite
+ * weights, so every finished epoch is saved rather than lost, and the run
+ * still fails. */
+static int save_after_divergence(train_job *j, const cli_args *a, ck_history *h, cli_fit_extras *ex)
+{
+    int rc = cli_lib_error(NULL);
+    char reason[1024];
+    snprintf(reason, sizeof reason, "%s", cli_error_message());
+    if (ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) == CK_OK)
+        rc = cli_error(CLI_FAIL, "%s; the last finite weights were saved to %s", reason, a->output);
+    else
+        rc = cli_lib_error(a->output);
+    ck_history_free(h);
+    cli_fit_extras_free(ex);
+    return rc;
+}
+
 static int run_fit(train_job *j, const cli_args *a)
 {
     ck_fit_options fo = {
@@ -222,7 +239,10 @@ static int run_fit(train_job *j, const cli_args *a)
     if (rc == CLI_OK)
         rc = cli_fit_callbacks(j->m, a, &fo, &ex);
     ck_history *history = NULL;
-    if (rc == CLI_OK && ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) != CK_OK)
+    ck_status st = rc == CLI_OK ? ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) : CK_OK;
+    if (st == CK_ERR_NUMERIC)
+        return save_after_divergence(j, a, history, &ex);
+    if (st != CK_OK)
         rc = cli_lib_error(NULL);
     else if (rc == CLI_OK &&
              ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) != CK_OK)

@@ -122,10 +122,25 @@ static void scale_to_norm(float *g, size_t n, double norm, double limit)
         g[i] *= s;
 }
 
+/* The layer and weight that hold parameter `index`, as "lstm_1/kernel". */
+static void name_param(const ck_model *m, size_t index, char *buf, size_t len)
+{
+    snprintf(buf, len, "parameter #%zu", index);
+    for (int l = 0; l < m->n_layers; l++)
+        for (int i = 0; i < m->layers[l]->n_weights; i++) {
+            const ck_weight *w = &m->layers[l]->weights[i];
+            size_t at = (size_t)(w->data - m->params);
+            if (index >= at && index < at + w->size)
+                snprintf(buf, len, "%s/%s", m->layers[l]->name, w->name);
+        }
+}
+
 static ck_status non_finite(const char *what, double v)
 {
-    return ck_error(CK_ERR_NUMERIC, "%s is %s; the step was not applied", what,
-                    isnan(v) ? "NaN" : "infinite");
+    return ck_error(CK_ERR_NUMERIC,
+                    "%s is %s; the step was not applied (clip the gradients, e.g. clipnorm=1.0, "
+                    "or lower the learning rate)",
+                    what, isnan(v) ? "NaN" : "infinite");
 }
 
 /* clipnorm: the norm of every trainable weight's gradient, kept for the
@@ -149,12 +164,11 @@ static ck_status weight_norms(ck_optimizer *opt, ck_model *m)
             if (!w->trainable)
                 continue;
             opt->norms[k] = l2_norm(w->grad, w->size);
-            if (!isfinite(opt->norms[k]))
-                return ck_error(CK_ERR_NUMERIC,
-                                "the gradient of %s/%s is %s; the step was not "
-                                "applied",
-                                m->layers[l]->name, w->name,
-                                isnan(opt->norms[k]) ? "NaN" : "infinite");
+            if (!isfinite(opt->norms[k])) {
+                char what[CK_NAME_MAX + 32];
+                snprintf(what, sizeof what, "the gradient of %s/%s", m->layers[l]->name, w->name);
+                return non_finite(what, opt->norms[k]);
+            }
             k++;
         }
     return CK_OK;
@@ -177,8 +191,9 @@ static ck_status check_gradients(ck_optimizer *opt, ck_model *m, double *global_
     }
     size_t bad = ck_vfind_nonfinite(g, n);
     if (bad < n) {
-        char what[48];
-        snprintf(what, sizeof what, "gradient #%zu", bad);
+        char owner[CK_NAME_MAX + 32], what[CK_NAME_MAX + 48];
+        name_param(m, bad, owner, sizeof owner);
+        snprintf(what, sizeof what, "the gradient of %s", owner);
         return non_finite(what, g[bad]);
     }
     return CK_OK;
@@ -288,10 +303,12 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
         memcpy(m->params, opt->backup, n * sizeof(float));
         opt->iterations--;
         opt->iter_slot = (float)opt->iterations;
+        char owner[CK_NAME_MAX + 32];
+        name_param(m, bad, owner, sizeof owner);
         return ck_error(CK_ERR_NUMERIC,
-                        "the update made weight #%zu non-finite; training stopped, the "
-                        "weights are the last finite ones",
-                        bad);
+                        "the update made %s non-finite; training stopped, the weights are the "
+                        "last finite ones (lower the learning rate or clip the gradients)",
+                        owner);
     }
     return CK_OK;
 }

@@ -107,13 +107,29 @@ static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const
 
 /* Backward and one optimizer step after a training forward whose loss
  * gradient is in s->dout. */
+/* The first layer whose output holds a non-finite value, or NULL. */
+static const char *first_non_finite_layer(const ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        size_t n = ck_tensor_size(&m->act_views[i]);
+        if (ck_vfind_nonfinite(m->act_views[i].data, n) < n)
+            return m->layers[i]->name;
+    }
+    return NULL;
+}
+
 static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, double loss)
 {
-    if (!isfinite(loss))
+    if (!isfinite(loss)) {
+        const char *layer = first_non_finite_layer(m);
         return ck_error(CK_ERR_NUMERIC,
-                        "the loss is %s; training stopped, the weights are the last "
-                        "finite ones",
-                        isnan(loss) ? "NaN" : "infinite");
+                        "the loss is %s%s%s%s; training stopped, the weights are the last "
+                        "finite ones (clip the gradients, e.g. clipnorm=1.0, or lower the "
+                        "learning rate)",
+                        isnan(loss) ? "NaN" : "infinite",
+                        layer ? " (the first non-finite output is layer '" : "", layer ? layer : "",
+                        layer ? "')" : "");
+    }
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
     ck_tensor dy = *out;
     dy.data = s->dout.data;
