@@ -334,6 +334,7 @@ START_TEST(test_stdin_and_stdout)
     assert_success(&got);
     ck_assert_str_eq(got.out, want.out);
     run_free(&got);
+    run_free(&want);
 
     /* -o -: one .npy per input array on standard output. */
     run_cli_input(&got, at("in.npy"), "predict", model, "-", "-o", "-", NULL);

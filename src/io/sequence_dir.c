@@ -134,7 +134,8 @@ static ck_status check_frames(reader *r, const char *seq, name_list *files)
             return ck_error(CK_ERR_FORMAT, "%s/%s is not a frame (frames are 0.npy, 1.npy, ...)",
                             seq, f);
     }
-    qsort(files->names, files->n, sizeof *files->names, numeric_cmp);
+    if (files->n)
+        qsort(files->names, files->n, sizeof *files->names, numeric_cmp);
     int64_t need = r->o->frames ? r->o->frames : r->frames ? r->frames : (int64_t)files->n;
     for (size_t i = 0; i < files->n && (int64_t)i < need; i++) {
         unsigned long long v;
@@ -225,7 +226,8 @@ static ck_status read_class(reader *r, const char *dir, const char *cls, int32_t
     name_list seqs;
     CK_TRY(list_dir(cdir, true, &seqs));
     ck_status st = seqs.n ? CK_OK : ck_error(CK_ERR_FORMAT, "%s has no sequence directories", cdir);
-    qsort(seqs.names, seqs.n, sizeof *seqs.names, numeric_cmp);
+    if (seqs.n)
+        qsort(seqs.names, seqs.n, sizeof *seqs.names, numeric_cmp);
     for (size_t s = 0; st == CK_OK && s < seqs.n; s++)
         if ((st = join(seq, cdir, seqs.names[s])) == CK_OK)
             st = read_sequence(r, seq, id);
@@ -239,7 +241,8 @@ static ck_status class_names(const char *dir, const ck_sequence_dir_options *o, 
 {
     if (!o->classes) {
         CK_TRY(list_dir(dir, true, out));
-        qsort(out->names, out->n, sizeof *out->names, byte_cmp);
+        if (out->n)
+            qsort(out->names, out->n, sizeof *out->names, byte_cmp);
         if (out->n == 0)
             return ck_error(CK_ERR_FORMAT, "%s has no class directories", dir);
         return CK_OK;
