@@ -165,7 +165,7 @@ static ck_status weight_norms(ck_optimizer *opt, ck_model *m)
                 continue;
             opt->norms[k] = l2_norm(w->grad, w->size);
             if (!isfinite(opt->norms[k])) {
-                char what[CK_NAME_MAX + 32];
+                char what[CK_NAME_MAX + 64];
                 snprintf(what, sizeof what, "the gradient of %s/%s", m->layers[l]->name, w->name);
                 return non_finite(what, opt->norms[k]);
             }
@@ -191,7 +191,7 @@ static ck_status check_gradients(ck_optimizer *opt, ck_model *m, double *global_
     }
     size_t bad = ck_vfind_nonfinite(g, n);
     if (bad < n) {
-        char owner[CK_NAME_MAX + 32], what[CK_NAME_MAX + 48];
+        char owner[CK_NAME_MAX + 48], what[CK_NAME_MAX + 96];
         name_param(m, bad, owner, sizeof owner);
         snprintf(what, sizeof what, "the gradient of %s", owner);
         return non_finite(what, g[bad]);
@@ -303,7 +303,7 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
         memcpy(m->params, opt->backup, n * sizeof(float));
         opt->iterations--;
         opt->iter_slot = (float)opt->iterations;
-        char owner[CK_NAME_MAX + 32];
+        char owner[CK_NAME_MAX + 48];
         name_param(m, bad, owner, sizeof owner);
         return ck_error(CK_ERR_NUMERIC,
                         "the update made %s non-finite; training stopped, the weights are the "
