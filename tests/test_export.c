@@ -608,6 +608,19 @@ static void check_fixture(ck_model *m, const char *expected, const char *source)
         ck_export_sh("grep -q \"Source:  %s (SHA-256 $(sha256sum '%s' | cut -c1-64))\" '%s'",
                      source, source, o.c_path),
         0);
+    /* Standard headers only, and every object constant: the file is safe to
+     * run from several threads and to place in flash. */
+    ck_assert_int_eq(ck_export_sh("test \"$(grep -h '^#include' '%s' | grep -v '\"model.h\"' | "
+                                  "sort | tr -d '\\n')\" = "
+                                  "'#include <math.h>#include <stdint.h>#include <string.h>'",
+                                  o.c_path),
+                     0);
+    if (build_with("gcc"))
+        ck_assert_int_eq(ck_export_sh("cd '%s' && gcc " CK_EXPORT_CFLAGS
+                                      " -c model.c -o model.o && "
+                                      "test -z \"$(nm model.o | awk '$2 ~ /^[BbDdCGgSsVv]$/')\"",
+                                      ck_test_path("")),
+                         0);
     check_built(m, x, dims[0], CK_EXPORT_FLOAT32, 1e-5, &rep);
     free(x);
 }
