@@ -31,6 +31,8 @@ void *ck_realloc_array(void *ptr, size_t count, size_t size);
 char *ck_strdup(const char *s);
 /* a*b without overflow; false if it would overflow. */
 bool ck_size_mul(size_t a, size_t b, size_t *out);
+/* The current value of a ck_set_limit limit. */
+uint64_t ck_limit_get(ck_limit which);
 /* Test hook: fail the n-th allocation from now on (0 disables). */
 void ck_debug_fail_alloc_after(long n);
 
