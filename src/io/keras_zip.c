@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
 
 /* Deflate expands at most about 1032:1 (258 bytes from one 2-bit code);
@@ -13,98 +13,190 @@
 #define MAX_DEFLATE_RATIO 1032u
 #define MAX_DEFLATE_SLACK 64u
 
+struct ck_zip_in {
+    zip_t *za;
+    const char *path;
+    uint64_t archive_size;
+};
+
 bool ck_is_zip_file(const char *path)
 {
     unsigned char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd;
+    size_t size;
+    if (ck_io_open_input(path, &fd, &size) != CK_OK) {
+        ck_clear_error();
         return false;
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
+    }
+    bool zip = read(fd, magic, sizeof magic) == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
+    close(fd);
+    return zip;
+}
+
+static ck_status zip_failure(const char *path, zip_error_t *ze)
+{
+    int code = zip_error_code_zip(ze);
+    if (code == ZIP_ER_EXISTS) {
+        zip_error_fini(ze);
+        return ck_error(CK_ERR_FORMAT,
+                        "'%s' has more than one member with the same name (ambiguous "
+                        "archive)",
+                        path);
+    }
+    ck_status st = ck_error(
+        CK_ERR_FORMAT, "'%s' is not a readable .keras archive: %s%s", path, zip_error_strerror(ze),
+        code == ZIP_ER_NOZIP || code == ZIP_ER_INCONS ? " (truncated or corrupt zip)" : "");
+    zip_error_fini(ze);
+    return st;
+}
+
+ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
+{
+    *out = NULL;
+    int fd;
+    size_t size;
+    CK_TRY(ck_io_open_input(path, &fd, &size));
+    FILE *f = fdopen(fd, "rb");
+    ck_zip_in *z = f ? ck_alloc(1, sizeof *z) : NULL;
+    if (!z) {
+        f ? fclose(f) : close(fd);
+        return ck_error(CK_ERR_MEMORY, "out of memory opening '%s'", path);
+    }
+    zip_error_t ze;
+    zip_error_init(&ze);
+    /* The source owns f from here on. */
+    zip_source_t *src = zip_source_filep_create(f, 0, -1, &ze);
+    if (!src)
+        fclose(f);
+    /* ZIP_CHECKCONS: the central directory must agree with every local
+     * header (names, sizes, CRCs), so no member can hide behind another. */
+    z->za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+    if (!z->za) {
+        if (src)
+            zip_source_free(src);
+        free(z);
+        return zip_failure(path, &ze);
+    }
+    zip_error_fini(&ze);
+    z->path = path;
+    z->archive_size = size;
+    *out = z;
+    return CK_OK;
+}
+
+void ck_keras_zip_close(ck_zip_in *z)
+{
+    if (z)
+        zip_discard(z->za);
+    free(z);
 }
 
 /* The declared size is what gets allocated, so it must be one the member's
  * compressed bytes can produce: equal to them when stored (Keras stores
  * model.weights.h5), within deflate's maximum ratio otherwise. Those bytes
  * must in turn lie in the archive, whose size bounds the allocation. */
-static ck_status check_declared_size(const zip_stat_t *st, const char *path, const char *member)
+static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, const char *member,
+                                     const ck_zip_limit *limit)
 {
-    if (!(st->valid & ZIP_STAT_COMP_SIZE) || !(st->valid & ZIP_STAT_COMP_METHOD))
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s has no compressed size", path, member);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && st->comp_size > (zip_uint64_t)sb.st_size)
+    if (!(st->valid & ZIP_STAT_SIZE) || !(st->valid & ZIP_STAT_COMP_SIZE) ||
+        !(st->valid & ZIP_STAT_COMP_METHOD))
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s has no size", z->path, member);
+    if (st->valid & ZIP_STAT_ENCRYPTION_METHOD && st->encryption_method != ZIP_EM_NONE)
+        return ck_error(CK_ERR_UNSUPPORTED, "'%s': member %s is encrypted; Keras archives are not",
+                        z->path, member);
+    if (st->size > limit->bytes)
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s declares %llu bytes, more than %llu (%s)",
+                        z->path, member, (unsigned long long)st->size,
+                        (unsigned long long)limit->bytes, limit->why);
+    if (st->comp_size > z->archive_size)
         return ck_error(CK_ERR_FORMAT,
                         "'%s': member %s claims %llu compressed bytes, more than the "
                         "archive holds (corrupt archive)",
-                        path, member, (unsigned long long)st->comp_size);
+                        z->path, member, (unsigned long long)st->comp_size);
     bool stored = st->comp_method == ZIP_CM_STORE;
     if (stored ? st->size != st->comp_size
                : st->size / MAX_DEFLATE_RATIO > st->comp_size + MAX_DEFLATE_SLACK)
         return ck_error(CK_ERR_FORMAT,
                         "'%s': member %s declares %llu bytes from %llu %s bytes "
                         "(corrupt archive)",
-                        path, member, (unsigned long long)st->size,
+                        z->path, member, (unsigned long long)st->size,
                         (unsigned long long)st->comp_size, stored ? "stored" : "compressed");
     return CK_OK;
 }
 
-/* Reads one member; text members get a terminating NUL. */
-static ck_status read_member(zip_t *za, const char *path, const char *member, size_t limit,
-                             bool required, void **data, size_t *size)
+/* Index of the only member called `name`; -1 when there is none. Python's
+ * zipfile, which Keras uses, reads the last of several members with one
+ * name, libzip the first: such an archive means different things to
+ * different readers and is refused. */
+static ck_status find_member(const ck_zip_in *z, const char *name, zip_int64_t *index)
 {
-    zip_stat_t st;
+    *index = -1;
+    zip_int64_t n = zip_get_num_entries(z->za, 0);
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *entry = zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        if (!entry || strcmp(entry, name) != 0)
+            continue;
+        if (*index >= 0)
+            return ck_error(CK_ERR_FORMAT,
+                            "'%s' has more than one member named %s (ambiguous archive)", z->path,
+                            name);
+        *index = i;
+    }
+    return CK_OK;
+}
+
+/* Reads exactly the declared bytes; the extra read must find the end,
+ * which is where libzip checks the CRC. */
+static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const char *member,
+                                char *buf, zip_uint64_t size)
+{
+    zip_file_t *zf = zip_fopen_index(z->za, (zip_uint64_t)index, 0);
+    if (!zf)
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be opened: %s", z->path, member,
+                        zip_strerror(z->za));
+    char extra;
+    zip_int64_t got = zip_fread(zf, buf, size);
+    zip_int64_t more = got >= 0 && (zip_uint64_t)got == size ? zip_fread(zf, &extra, 1) : -1;
+    ck_status st = CK_OK;
+    if (got < 0 || more < 0)
+        st = ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read: %s (corrupt archive)",
+                      z->path, member, zip_file_strerror(zf));
+    else if ((zip_uint64_t)got != size || more != 0)
+        st = ck_error(CK_ERR_FORMAT,
+                      "'%s': member %s does not have the %llu bytes it declares "
+                      "(corrupt archive)",
+                      z->path, member, (unsigned long long)size);
+    zip_fclose(zf);
+    return st;
+}
+
+ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_limit *limit,
+                              bool required, void **data, size_t *size)
+{
     *data = NULL;
     *size = 0;
+    zip_int64_t index;
+    CK_TRY(find_member(z, member, &index));
+    if (index < 0)
+        return required ? ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 .keras file?)",
+                                   z->path, member)
+                        : CK_OK;
+    zip_stat_t st;
     zip_stat_init(&st);
-    if (zip_stat(za, member, 0, &st) != 0) {
-        if (!required)
-            return CK_OK;
-        return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 .keras file?)", path, member);
-    }
-    if (!(st.valid & ZIP_STAT_SIZE) || st.size > limit)
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s is too large or has no size", path, member);
-    CK_TRY(check_declared_size(&st, path, member));
+    if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0)
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s is corrupt", z->path, member);
+    CK_TRY(check_declared_size(z, &st, member, limit));
     char *buf = ck_alloc((size_t)st.size + 1, 1);
     if (!buf)
         return CK_ERR_MEMORY;
-    zip_file_t *zf = zip_fopen(za, member, 0);
-    zip_int64_t got = zf ? zip_fread(zf, buf, st.size) : -1;
-    if (zf)
-        zip_fclose(zf);
-    if (got < 0 || (zip_uint64_t)got != st.size) {
+    ck_status rc = inflate_member(z, index, member, buf, st.size);
+    if (rc != CK_OK) {
         free(buf);
-        return ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read (corrupt archive)", path,
-                        member);
+        return rc;
     }
     *data = buf;
     *size = (size_t)st.size;
     return CK_OK;
-}
-
-ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out)
-{
-    *out = (ck_keras_zip){0};
-    int err = 0;
-    zip_t *za = zip_open(path, ZIP_RDONLY, &err);
-    if (!za)
-        return ck_error(err == ZIP_ER_OPEN || err == ZIP_ER_NOENT ? CK_ERR_IO : CK_ERR_FORMAT,
-                        "cannot open '%s' as a .keras archive (libzip error %d)", path, err);
-    size_t size;
-    void *text = NULL;
-    ck_status st = read_member(za, path, "config.json", CK_IO_MAX_JSON, true, &text, &size);
-    out->config = text;
-    if (st == CK_OK)
-        st = read_member(za, path, "metadata.json", 1u << 20, false, &text, &size);
-    if (st == CK_OK)
-        out->metadata = text;
-    if (st == CK_OK)
-        st = read_member(za, path, "model.weights.h5", CK_IO_MAX_ZIP_MEMBER, true, &out->weights,
-                         &out->weights_size);
-    zip_discard(za);
-    if (st != CK_OK)
-        ck_keras_zip_free(out);
-    return st;
 }
 
 static bool add_member(zip_t *za, const char *name, const void *data, size_t size)

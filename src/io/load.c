@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ck_status parse_config(const char *text, ck_keras_semantics sem, ck_model **out)
 {
@@ -59,7 +60,7 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     if (st == CK_OK)
         st = parse_config(config, ck_io_semantics_of(version), out);
     if (st == CK_OK)
-        st = ck_weights_read_h5(file, *out, false);
+        st = ck_weights_read_h5(file, *out, false, true);
     if (st == CK_OK)
         st = apply_training_config(file, *out);
     free(config);
@@ -78,10 +79,10 @@ ck_status ck_io_load_h5(const char *path, ck_model **out)
 
 /* .keras: the semantics come from metadata.json (tf.keras 2.13+ also
  * wrote .keras files). */
-static ck_keras_semantics zip_semantics(const ck_keras_zip *z)
+static ck_keras_semantics zip_semantics(const char *metadata)
 {
     ck_keras_semantics sem = CK_KERAS3;
-    cJSON *meta = z->metadata ? cJSON_Parse(z->metadata) : NULL;
+    cJSON *meta = metadata ? cJSON_Parse(metadata) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
     if (cJSON_IsString(v))
         sem = ck_io_semantics_of(v->valuestring);
@@ -89,48 +90,105 @@ static ck_keras_semantics zip_semantics(const ck_keras_zip *z)
     return sem;
 }
 
-static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m,
-                                  bool by_name)
+/* The most a model.weights.h5 for m can need: every weight plus as many
+ * optimizer slots, all as float64, and HDF5's bookkeeping per weight. A
+ * larger member cannot be m's, so it is refused before it is inflated
+ * (a zip bomb of a few kilobytes would otherwise take gigabytes). */
+static uint64_t weights_bound(const ck_model *m)
 {
+    uint64_t weights = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        weights += (uint64_t)m->layers[i]->n_weights;
+    return (uint64_t)m->n_params * sizeof(double) * (1 + CK_OPT_MAX_SLOTS) + (weights + 64) * 16384;
+}
+
+static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m, bool by_name)
+{
+    uint64_t user = ck_limit_get(CK_LIMIT_ARCHIVE_MEMBER), bound = weights_bound(m);
+    char why[CK_NAME_MAX + 96];
+    if (bound < user)
+        snprintf(why, sizeof why, "the most model %s with %zu parameters can need", m->name,
+                 m->n_params);
+    else
+        snprintf(why, sizeof why, "the limit CK_LIMIT_ARCHIVE_MEMBER");
+    ck_zip_limit limit = {bound < user ? bound : user, why};
+    void *image;
+    size_t size;
+    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, &image, &size));
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
     hid_t file;
-    CK_TRY(ck_h5_open_image(z->weights, z->weights_size, label, &file));
-    ck_status st = ck_weights_read_h5(file, m, by_name);
+    ck_status st = ck_h5_open_image(&image, size, label, &file);
+    free(image);
+    if (st != CK_OK)
+        return st;
+    st = ck_weights_read_h5(file, m, by_name, true);
     H5Fclose(file);
+    return st;
+}
+
+static ck_status read_zip_text(ck_zip_in *z, const char *member, uint64_t max, bool required,
+                               char **text)
+{
+    ck_zip_limit limit = {max, "the size limit of a JSON member"};
+    size_t size;
+    CK_TRY(ck_keras_zip_member(z, member, &limit, required, (void **)text, &size));
+    size_t len = *text ? strlen(*text) : 0;
+    if (*text && len != size) {
+        free(*text);
+        *text = NULL;
+        return ck_error(CK_ERR_FORMAT, "%s holds a NUL byte at offset %zu (not JSON text)", member,
+                        len);
+    }
+    return CK_OK;
+}
+
+static ck_status read_zip_model(ck_zip_in *z, const char *path, ck_model **out)
+{
+    char *config = NULL, *metadata = NULL;
+    cJSON *root = NULL;
+    ck_status st = read_zip_text(z, "config.json", CK_IO_MAX_JSON, true, &config);
+    if (st == CK_OK)
+        st = read_zip_text(z, "metadata.json", CK_IO_MAX_METADATA, false, &metadata);
+    if (st == CK_OK)
+        st = ck_io_parse_json("config.json", config, strlen(config), &root);
+    if (st == CK_OK)
+        st = ck_io_model_from_config(root, zip_semantics(metadata), out);
+    if (st == CK_OK)
+        st = read_zip_weights(z, path, *out, false);
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
+    if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
+        st = CK_ERR_MEMORY;
+    cJSON_Delete(root);
+    free(config);
+    free(metadata);
+    return st;
+}
+
+/* Loads the whole model into *out, or (out NULL) m's weights. */
+static ck_status with_zip(const char *path, ck_model *m, bool by_name, ck_model **out)
+{
+    ck_zip_in *z;
+    CK_TRY(ck_keras_zip_open(path, &z));
+    ck_status st = out ? read_zip_model(z, path, out) : read_zip_weights(z, path, m, by_name);
+    ck_keras_zip_close(z);
     return st;
 }
 
 ck_status ck_io_load_keras(const char *path, ck_model **out)
 {
-    ck_keras_zip z;
-    CK_TRY(ck_keras_zip_read(path, &z));
-    cJSON *root = NULL;
-    ck_status st = ck_io_parse_json("config.json", z.config, strlen(z.config), &root);
-    if (st == CK_OK)
-        st = ck_io_model_from_config(root, zip_semantics(&z), out);
-    if (st == CK_OK)
-        st = read_zip_weights(&z, path, *out, false);
-    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
-    if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
-        st = CK_ERR_MEMORY;
-    cJSON_Delete(root);
-    ck_keras_zip_free(&z);
-    return st;
+    return with_zip(path, NULL, false, out);
 }
 
 static ck_status load_weights(ck_model *m, const char *path, bool by_name)
 {
-    if (ck_file_format_sniff(path) == CK_FORMAT_KERAS) {
-        ck_keras_zip z;
-        CK_TRY(ck_keras_zip_read(path, &z));
-        ck_status st = read_zip_weights(&z, path, m, by_name);
-        ck_keras_zip_free(&z);
-        return st;
-    }
+    ck_file_format format;
+    CK_TRY(ck_file_format_detect(path, &format));
+    if (format == CK_FORMAT_KERAS)
+        return with_zip(path, m, by_name, NULL);
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = ck_weights_read_h5(file, m, by_name);
+    ck_status st = ck_weights_read_h5(file, m, by_name, false);
     H5Fclose(file);
     return st;
 }
