@@ -6,6 +6,7 @@
 #include "ckeras.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdarg.h>
 
 /* ---------------- errors ---------------- */
@@ -217,6 +218,9 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
                                const ck_init *init, bool trainable);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
 
+/* A new, unbuilt layer with l's name and configuration (through its
+ * get_config and from_config), for a model's spare workspaces. */
+ck_layer *ck_layer_clone(const ck_layer *l, ck_keras_semantics semantics);
 
 /* Config helpers for get_config/from_config implementations. */
 ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool required);
@@ -265,6 +269,58 @@ ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name
 /* The normalized axis: an int or a one-element list (tf.keras writes [2]). */
 ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis);
 
+/* ---------------- who uses a model (guard.c) ---------------- */
+/* The kinds of use a public call declares on entry (see guard.c). */
+typedef enum ck_access {
+    CK_ACCESS_READ,   /* reads: many threads at once, and from fit callbacks */
+    CK_ACCESS_UPDATE, /* changes values in place: alone, or from a fit callback */
+    CK_ACCESS_CHANGE, /* changes layers or training settings: alone, never during fit */
+    CK_ACCESS_TRAIN   /* fit, train_on_batch: alone */
+} ck_access;
+
+typedef struct ck_guard {
+    pthread_mutex_t lock;
+    int readers;              /* READ calls in progress on threads that own nothing */
+    int depth;                /* calls in progress on the owning thread */
+    pthread_t owner;          /* the thread of an UPDATE, CHANGE or TRAIN call */
+    ck_access owner_access;   /* the outermost call's kind */
+    unsigned long generation; /* counts changes, so spare workspaces know to recopy */
+    bool primary_busy;        /* the model's own buffers are running a predict */
+    ck_model **spares;        /* idle workspaces for concurrent predicts */
+    int n_spares, cap_spares;
+} ck_guard;
+
+void ck_guard_init(ck_guard *g);
+void ck_guard_destroy(ck_guard *g);
+/* Enters a public call `fn` of kind a, or fails with CK_ERR_STATE naming
+ * fn and what the model is busy with. Pair with ck_model_leave. */
+ck_status ck_model_enter(ck_model *m, ck_access a, const char *fn);
+void ck_model_leave(ck_model *m, ck_access a);
+/* The same for a layer's model; a layer outside a model needs none. */
+ck_status ck_layer_enter(ck_layer *l, ck_access a, const char *fn);
+void ck_layer_leave(ck_layer *l, ck_access a);
+/* Whether any call is in progress on the model. */
+bool ck_model_busy(ck_model *m);
+/* st = call, made between ck_model_enter and ck_model_leave (st is the
+ * refusal when the model may not be used so now). */
+#define CK_GUARDED(st, m, access, fn, call)         \
+    do {                                            \
+        (st) = ck_model_enter((m), (access), (fn)); \
+        if ((st) == CK_OK) {                        \
+            (st) = (call);                          \
+            ck_model_leave((m), (access));          \
+        }                                           \
+    } while (0)
+/* The same for a call on a layer (l not NULL). */
+#define CK_LAYER_GUARDED(st, l, access, fn, call)   \
+    do {                                            \
+        (st) = ck_layer_enter((l), (access), (fn)); \
+        if ((st) == CK_OK) {                        \
+            (st) = (call);                          \
+            ck_layer_leave((l), (access));          \
+        }                                           \
+    } while (0)
+
 /* ---------------- model ---------------- */
 /* What the model may do with its training state, which it cannot see. */
 typedef struct ck_train_hooks {
@@ -299,6 +355,8 @@ struct ck_model {
      * only through the hooks it was given with it. */
     void *train;
     const ck_train_hooks *train_hooks;
+    ck_guard guard;       /* who uses the model now */
+    unsigned long copied; /* of a spare workspace: the generation its weights are from */
 };
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */

@@ -310,10 +310,12 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
     if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS3)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: unknown style %d", (int)style);
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_summary"));
     if (style == CK_SUMMARY_KERAS3)
         summary_keras3(m, out);
     else
         summary_keras2(m, out, style);
+    ck_model_leave(m, CK_ACCESS_READ);
     if (ferror(out))
         return ck_error(CK_ERR_IO, "ck_model_summary: write failed");
     return CK_OK;

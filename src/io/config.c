@@ -493,7 +493,10 @@ char *ck_model_to_json(ck_model *m)
         ck_error(CK_ERR_ARGUMENT, "ck_model_to_json: model is NULL");
         return NULL;
     }
+    if (ck_model_enter(m, CK_ACCESS_READ, "ck_model_to_json") != CK_OK)
+        return NULL;
     cJSON *root = ck_io_model_config(m);
+    ck_model_leave(m, CK_ACCESS_READ);
     char *text = NULL;
     if (root && cJSON_AddStringToObject(root, "keras_version", ck_io_keras_version(m->semantics)) &&
         cJSON_AddStringToObject(root, "backend", "tensorflow"))

@@ -125,10 +125,12 @@ ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
     const format_row *row;
     CK_TRY(usable_row("ck_model_save", format, true, &row));
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
     ck_status st = row->save(m, path);
     ck_h5_quiet_end(&q);
+    ck_model_leave(m, CK_ACCESS_READ);
     return st;
 }
 

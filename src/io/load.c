@@ -200,7 +200,9 @@ ck_status ck_model_load_weights_with(ck_model *m, const char *path, const ck_wei
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = load_weights(m, path, opts && opts->by_name);
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_load_weights",
+               load_weights(m, path, opts && opts->by_name));
     ck_h5_quiet_end(&q);
     return st;
 }

@@ -164,8 +164,8 @@ ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, co
     return CK_OK;
 }
 
-ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
-                            double *loss, double *metrics)
+static ck_status evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
+                          double *loss, double *metrics)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
@@ -182,11 +182,31 @@ ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y,
     return CK_OK;
 }
 
-ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
+                            double *loss, double *metrics)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_evaluate",
+               evaluate(m, x, y, batch_size, loss, metrics));
+    return st;
+}
+
+static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, &lay, x, y->data, true, NULL, loss);
+}
+
+ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_train_on_batch: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, loss));
+    return st;
 }

@@ -69,10 +69,8 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     return setup_metrics(s, o);
 }
 
-ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
+static ck_status compile(ck_model *m, const ck_compile_options *o)
 {
-    if (!m || !o)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
     CK_TRY(ck_model_build(m));
     ck_train_state *s = ck_alloc(1, sizeof *s);
     if (!s)
@@ -85,6 +83,15 @@ ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
     ck_model_set_train(m, s, &hooks);
     m->layers[m->n_layers - 1]->fused_loss_grad = s->loss.fused;
     return CK_OK;
+}
+
+ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
+{
+    if (!m || !o)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_CHANGE, "ck_model_compile", compile(m, o));
+    return st;
 }
 
 ck_train_state *ck_train_state_of(const ck_model *m)
