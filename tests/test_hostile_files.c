@@ -544,6 +544,27 @@ START_TEST(keras_zip_bomb_refused_before_inflating)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- names are data */
+
+START_TEST(summary_escapes_names)
+{
+    ck_model *m = ck_sequential(.name = "evil\nckeras: error: forged\r\x1b[31m");
+    ck_assert_ok(ck_model_add(m, ck_input(3)));
+    ck_assert_ok(ck_model_add(m, ck_dense(2, .name = "d\x1b]0;title\x07")));
+    for (int style = CK_SUMMARY_KERAS2; style <= CK_SUMMARY_KERAS3; style++) {
+        char *text = ck_test_summary(m, (ck_summary_style)style);
+        ck_assert_ptr_null(strchr(text, '\x1b'));
+        ck_assert_ptr_null(strchr(text, '\r'));
+        ck_assert_ptr_null(strchr(text, '\x07'));
+        ck_assert_ptr_nonnull(
+            strstr(text, "Model: \"evil\\nckeras: error: forged\\r\\x1b[31m\"\n"));
+        ck_assert_ptr_nonnull(strstr(text, "d\\x1b]0;title\\x07 (Dense)"));
+        free(text);
+    }
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hostile_files");
@@ -562,6 +583,7 @@ static Suite *suite(void)
     tcase_add_test(tc, keras_encrypted_member_named);
     tcase_add_test(tc, keras_not_zip_and_truncated_named);
     tcase_add_test(tc, keras_zip_bomb_refused_before_inflating);
+    tcase_add_test(tc, summary_escapes_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -112,10 +112,39 @@ static void row_style_b(FILE *out, const char *fields[3])
     }
 }
 
+/* Names come from files, so they may hold newlines, carriage returns or
+ * terminal escapes that would forge lines or recolour the terminal: such
+ * bytes are printed as Python does in a repr (\\n, \\x1b, ...). */
+static void escaped(const char *name, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 5 < len; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            n += (size_t)snprintf(out + n, len - n, "\\%c",
+                                  *p == '\n'   ? 'n'
+                                  : *p == '\r' ? 'r'
+                                               : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            n += (size_t)snprintf(out + n, len - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+}
+
+static void print_model_name(FILE *out, const ck_model *m)
+{
+    char safe[4 * CK_NAME_MAX];
+    escaped(m->name, safe, sizeof safe);
+    fprintf(out, "Model: \"%s\"\n", safe);
+}
+
 static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape, size_t slen,
                          char *params, size_t plen, bool commas)
 {
-    snprintf(name, nlen, "%s (%s)", l->name, l->ops->class_name);
+    char safe[4 * CK_NAME_MAX];
+    escaped(l->name, safe, sizeof safe);
+    snprintf(name, nlen, "%s (%s)", safe, l->ops->class_name);
     ck_shape_format(&l->out_shape, shape, slen);
     if (commas)
         with_commas(ck_layer_count_params(l), params, plen);
@@ -128,8 +157,9 @@ static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape
 static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen, char *shape,
                          size_t slen)
 {
-    char tuple[80];
-    snprintf(name, nlen, "%s (InputLayer)", m->input->name);
+    char tuple[80], safe[4 * CK_NAME_MAX];
+    escaped(m->input->name, safe, sizeof safe);
+    snprintf(name, nlen, "%s (InputLayer)", safe);
     ck_shape_format(&m->input->out_shape, tuple, sizeof tuple);
     snprintf(shape, slen, keras3 ? "%s" : "[%s]", tuple);
 }
@@ -151,12 +181,12 @@ static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
 {
     void (*row)(FILE *, const char **) = style == CK_SUMMARY_KERAS2 ? row_style_a : row_style_b;
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    fprintf(out, "Model: \"%s\"\n", m->name);
+    print_model_name(out, m);
     rule(out, '_', K2_WIDTH);
     row(out, header);
     rule(out, '=', K2_WIDTH);
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
-        char name[CK_NAME_MAX + 48], shape[96], params[32];
+        char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
         row_fields(m, i, false, name, sizeof name, shape, sizeof shape, params, sizeof params);
         const char *fields[3] = {name, shape, params};
         row(out, fields);
@@ -273,12 +303,12 @@ static void summary_keras3(ck_model *m, FILE *out)
         prev = pos[c];
     }
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    fprintf(out, "Model: \"%s\"\n", m->name);
+    print_model_name(out, m);
     k3_border(out, runs, "┏", "━", "┳", "┓");
     k3_row(out, runs, "┃", header);
     k3_border(out, runs, "┡", "━", "╇", "┩");
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
-        char name[CK_NAME_MAX + 48], shape[96], params[32];
+        char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
         row_fields(m, i, true, name, sizeof name, shape, sizeof shape, params, sizeof params);
         const char *fields[3] = {name, shape, params};
         k3_row(out, runs, "│", fields);
