@@ -1,10 +1,14 @@
+/* MAP_ANONYMOUS and MAP_NORESERVE are not POSIX. */
+#define _DEFAULT_SOURCE
 #include "ck_blas.h"
+#include "ck_internal.h"
 
 #include <cblas.h>
 #include <ctype.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* OpenBLAS's AVX2-and-older sgemm kernels run a one-row product several
  * times slower than sgemv; its AVX-512 kernels are faster than sgemv
@@ -53,4 +57,28 @@ void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
                 ldc);
+}
+
+/* OpenBLAS gives each thread that calls it a work buffer of 128 MiB of
+ * address space, and when it cannot map one (ulimit -v) it retries
+ * forever. Mapping as much ourselves first, once per thread, turns that
+ * hang into an "out of memory" error. */
+#define OPENBLAS_BUFFER (128u << 20)
+#define BUFFER_SLACK (8u << 20)
+
+ck_status ck_blas_ready(void)
+{
+    static _Thread_local bool ready;
+    if (ready)
+        return CK_OK;
+    void *probe = mmap(NULL, OPENBLAS_BUFFER + BUFFER_SLACK, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED)
+        return ck_error(CK_ERR_MEMORY,
+                        "out of memory: OpenBLAS needs %u MiB of address space for "
+                        "its work buffer",
+                        OPENBLAS_BUFFER >> 20);
+    munmap(probe, OPENBLAS_BUFFER + BUFFER_SLACK);
+    ready = true;
+    return CK_OK;
 }

@@ -1,5 +1,6 @@
 /* The Sequential model: owns the layers and one contiguous parameter array
  * (with a matching gradient array), and only walks the layers. */
+#include "ck_blas.h"
 #include "ck_internal.h"
 #include "ck_vmath.h"
 
@@ -273,6 +274,7 @@ static ck_status build(ck_model *m)
         return ck_error(CK_ERR_STATE, "model %s has no layers", m->name);
     /* A failed build must leave no trace, the RNG position included, so a
      * retry gives the same weights as a first-time build. */
+    CK_TRY(ck_blas_ready());
     ck_rng rng_before = m->rng;
     ck_status st = infer_shapes(m);
     if (st == CK_OK)
@@ -345,6 +347,7 @@ ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck
 
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training)
 {
+    CK_TRY(ck_blas_ready());
     ck_run_ctx ctx = {.training = training, .rng = &m->rng};
     const ck_tensor *in = x;
     const float *mask = NULL;
