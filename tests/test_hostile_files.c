@@ -565,6 +565,20 @@ START_TEST(summary_escapes_names)
 }
 END_TEST
 
+START_TEST(model_size_limit_checked_before_allocating)
+{
+    uint64_t old = ck_set_limit(CK_LIMIT_MODEL_BYTES, 1000);
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(100)));
+    ck_assert_ok(ck_model_add(m, ck_dense(100)));
+    ck_assert_fails(ck_model_build(m), CK_ERR_MEMORY);
+    assert_error_has("CK_LIMIT_MODEL_BYTES");
+    ck_set_limit(CK_LIMIT_MODEL_BYTES, old);
+    ck_assert_ok(ck_model_build(m));
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hostile_files");
@@ -584,6 +598,7 @@ static Suite *suite(void)
     tcase_add_test(tc, keras_not_zip_and_truncated_named);
     tcase_add_test(tc, keras_zip_bomb_refused_before_inflating);
     tcase_add_test(tc, summary_escapes_names);
+    tcase_add_test(tc, model_size_limit_checked_before_allocating);
     suite_add_tcase(s, tc);
     return s;
 }

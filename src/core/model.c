@@ -227,6 +227,15 @@ static ck_status allocate_params(ck_model *m)
             total += w->size;
             trainable += w->trainable ? w->size : 0;
         }
+    /* Checked before anything is allocated: a few bytes of hostile config
+     * can declare gigabytes of weights. */
+    uint64_t limit = ck_limit_get(CK_LIMIT_MODEL_BYTES);
+    if (total > limit / sizeof(float))
+        return ck_error(
+            CK_ERR_MEMORY,
+            "model %s declares %zu weights (%llu bytes), more than CK_LIMIT_MODEL_BYTES "
+            "(%llu bytes)",
+            m->name, total, (unsigned long long)total * sizeof(float), (unsigned long long)limit);
     m->params = ck_alloc(total, sizeof(float));
     m->grads = m->params ? ck_alloc(total, sizeof(float)) : NULL;
     if (!m->grads)
