@@ -55,13 +55,35 @@ typedef enum ck_status {
     CK_ERR_FORMAT,      /* file or JSON content is corrupt or not what was expected */
     CK_ERR_UNSUPPORTED, /* valid Keras, but not implemented by ckeras */
     CK_ERR_NUMERIC,     /* NaN or Inf where a finite number is required */
-    CK_ERR_STOPPED      /* training stopped early by a callback (not a failure) */
+    CK_ERR_STOPPED /* no longer returned: an early stop ends fit with CK_OK (ck_history_stop_reason) */
 } ck_status;
 
 /* Message describing the last error on the calling thread ("" if none). */
 CK_API const char *ck_last_error(void);
 /* Short constant name of a status code, e.g. "CK_ERR_SHAPE". */
 CK_API const char *ck_status_name(ck_status status);
+
+/* ------------------------------------------------------------------ */
+/* Threads and matrix products                                         */
+/* ------------------------------------------------------------------ */
+/* How many threads (the calling one included) a single matrix product may
+ * use; the default is OPENBLAS_NUM_THREADS when set, else the number of
+ * online CPUs; at most 64. Products too small to gain (estimated under
+ * about 8 us on one thread) always run on the calling thread, and a
+ * product's result is the same for every thread count. Process-wide;
+ * may be called from any thread at any time and applies to products that
+ * start after it returns. The threads are ckeras's own pool: ckeras sets
+ * OpenBLAS to one thread (openblas_set_num_threads(1)) on its first
+ * product, which also applies to the application's own OpenBLAS calls.
+ * When several threads run products at once (e.g. predicts on different
+ * models), one of them uses the pool and the others run on their own
+ * thread. */
+CK_API ck_status ck_set_num_threads(int n);
+/* The current setting; callable from any thread. */
+CK_API int ck_get_num_threads(void);
+/* Which libraries run the matrix products, e.g. "libxsmm 1.17, OpenBLAS
+ * (Cooperlake kernels)"; a constant string, callable from any thread. */
+CK_API const char *ck_blas_backend(void);
 
 /* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */
@@ -224,11 +246,16 @@ typedef struct ck_activation_options {
 CK_API ck_layer *ck_activation_new(const ck_activation_options *opts);
 #define ck_activation(...) ck_activation_new(&(ck_activation_options){.ck_opts_ = 0, __VA_ARGS__})
 
-/* keras.layers.Dropout (identity at inference) */
+/* keras.layers.Dropout (identity at inference). noise_shape is Keras's:
+ * one size per axis, batch first, CK_NONE for "the input's size"; a 1
+ * shares one draw along that axis, e.g. {CK_NONE, 1, CK_NONE} drops the
+ * same features at every step of a sequence. */
 typedef struct ck_dropout_options {
     int ck_opts_; /* internal: lets the constructor macros start with a designator */
     double rate;
     const char *name;
+    int64_t noise_shape[CK_MAX_RANK];
+    int noise_rank; /* 0: no noise_shape (one draw per value) */
 } ck_dropout_options;
 CK_API ck_layer *ck_dropout_new(const ck_dropout_options *opts);
 #define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){.ck_opts_ = 0, __VA_ARGS__})
@@ -427,17 +454,63 @@ CK_API const char *ck_layer_class_name(const ck_layer *layer); /* "LSTM", "Dense
 CK_API size_t ck_layer_count_params(const ck_layer *layer);
 /* Output shape after build; dims[0] is CK_NONE (the batch). */
 CK_API ck_status ck_layer_output_shape(const ck_layer *layer, int *rank, int64_t dims[CK_MAX_RANK]);
-/* Number of weights and access to weight i in Keras order (kernel, recurrent_kernel, bias). */
+/* Number of weights and access to weight i in Keras order (kernel,
+ * recurrent_kernel, bias). The view may be written, but writes reach the
+ * next predict or fit only through a view taken after the last predict or
+ * fit: the model keeps some weights copied into its matrix library's
+ * layout, and taking a view is what tells it to copy them again. */
 CK_API int ck_layer_weight_count(const ck_layer *layer);
 CK_API ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view);
 /* Keras layer.trainable: a frozen layer's weights are non-trainable (fit
  * leaves them unchanged, the summary counts them as non-trainable, configs
  * save "trainable": false; a frozen BatchNormalization also normalizes with
- * its moving statistics during fit, as in Keras). Must be called before the
- * model is built: changing it afterwards fails with CK_ERR_STATE, since the
- * weights are already laid out. */
+ * its moving statistics during fit, as in Keras). May be changed on a built
+ * or loaded model (transfer learning): counts and configs follow at once,
+ * training at the next compile, as in Keras. Not thread-safe for the same
+ * model. */
 CK_API ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable);
 CK_API bool ck_layer_is_trainable(const ck_layer *layer);
+
+/* ---- Regularizers and constraints (keras.regularizers, keras.constraints) */
+/* Keras's L1, L2 and L1L2: the penalty l1 * sum|w| + l2 * sum w^2. */
+typedef struct ck_regularizer {
+    const char *name; /* "l1", "l2", "l1_l2" (or the class names L1, L2, L1L2) */
+    double l1, l2;    /* factors; 0 with "l1" or "l2" means Keras's 0.01 */
+} ck_regularizer;
+#define ck_l1(v) (&(ck_regularizer){.name = "l1", .l1 = (v)})
+#define ck_l2(v) (&(ck_regularizer){.name = "l2", .l2 = (v)})
+#define ck_l1_l2(a, b) (&(ck_regularizer){.name = "l1_l2", .l1 = (a), .l2 = (b)})
+
+/* Keras's MaxNorm, NonNeg, UnitNorm and MinMaxNorm. Zero fields mean the
+ * Keras defaults (max_value 2 for max_norm, 1 for min_max_norm; min_value
+ * 0; rate 1; axis 0, the norm of each column of a kernel). */
+typedef struct ck_constraint {
+    const char *name; /* "max_norm", "non_neg", "unit_norm", "min_max_norm" (or class names) */
+    double max_value, min_value, rate;
+    int axis[CK_MAX_RANK]; /* the axes the norm runs over; negative counts from the end */
+    int n_axis;            /* 0: the single axis[0] */
+} ck_constraint;
+#define ck_max_norm(...) (&(ck_constraint){.name = "max_norm", __VA_ARGS__})
+#define ck_non_neg(...) (&(ck_constraint){.name = "non_neg", __VA_ARGS__})
+#define ck_unit_norm(...) (&(ck_constraint){.name = "unit_norm", __VA_ARGS__})
+#define ck_min_max_norm(...) (&(ck_constraint){.name = "min_max_norm", __VA_ARGS__})
+
+/* Keras kernel_regularizer, recurrent_regularizer, bias_regularizer,
+ * embeddings_regularizer, gamma_regularizer and beta_regularizer: `weight`
+ * is "kernel", "recurrent", "bias", "embeddings", "gamma" or "beta";
+ * "activity" sets activity_regularizer (a penalty on the layer's output).
+ * NULL removes it. Penalties are added to the training loss and to the
+ * loss fit and evaluate report, as Keras does; configs save them. The
+ * option must be one of the layer's own (CK_ERR_NAME otherwise): for a layer
+ * wrapped by Bidirectional or TimeDistributed, set them on the layer before
+ * wrapping it. Not thread-safe for the same layer or model. */
+CK_API ck_status ck_layer_set_regularizer(ck_layer *layer, const char *weight,
+                                          const ck_regularizer *regularizer);
+/* Keras kernel_constraint etc. (same `weight` names, no "activity"):
+ * the weight is projected after every optimizer step. NULL removes it.
+ * Not thread-safe for the same layer or model. */
+CK_API ck_status ck_layer_set_constraint(ck_layer *layer, const char *weight,
+                                         const ck_constraint *constraint);
 
 /* ------------------------------------------------------------------ */
 /* Sequential model                                                    */
@@ -460,8 +533,16 @@ CK_API ck_model *ck_sequential_new(const ck_model_options *opts);
 CK_API void ck_model_free(ck_model *model);
 
 /* Appends a layer; the model takes ownership of it in every case.
- * Passing NULL (a failed constructor) returns that constructor's error. */
+ * Passing NULL (a failed constructor) returns that constructor's error.
+ * On a built or loaded model the layer is built at once (a new head for
+ * transfer learning): every existing weight keeps its value, the new
+ * weights are initialised, and the model must be compiled again. On
+ * failure the model is unchanged. Not thread-safe for the same model. */
 CK_API ck_status ck_model_add(ck_model *model, ck_layer *layer);
+/* Keras Sequential.pop(): removes and frees the last layer. A built model
+ * keeps its other weights and must be compiled again. Not thread-safe for
+ * the same model. */
+CK_API ck_status ck_model_pop(ck_model *model);
 /* Infers every shape from the input layer and creates the weights with their
  * initializers. Called implicitly by summary/predict/compile when possible. */
 CK_API ck_status ck_model_build(ck_model *model);
@@ -495,6 +576,11 @@ typedef enum ck_summary_style {
     CK_SUMMARY_KERAS3      /* Keras 3 box table, 76 columns */
 } ck_summary_style;
 CK_API ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
+/* The layout of the Keras that wrote the model (from its keras_version:
+ * 2.0-2.6, 2.7-2.12, 2.13-2.15 and tf_keras 2.16+, 3.x); for a model built
+ * in C, KERAS3 with Keras 3 semantics, else KERAS2. Safe to call
+ * concurrently with other reads of the model. */
+CK_API ck_summary_style ck_model_summary_style(const ck_model *model);
 
 /* Inference. x holds batch samples of the model's input shape; y receives
  * batch samples of the output shape. */
@@ -503,6 +589,16 @@ CK_API ck_status ck_model_predict(ck_model *model, const float *x, int64_t batch
  * On entry y->rank/dims describe the capacity of y->data (any shape of that
  * total size, e.g. rank 1); on return they hold the output shape. */
 CK_API ck_status ck_model_predict_tensor(ck_model *model, const ck_tensor *x, ck_tensor *y);
+
+/* What loading the model tolerated, one line each ("" when nothing): an
+ * unknown initializer that loaded weights make irrelevant, a regularizer
+ * ckeras keeps but cannot compute, ... The string belongs to the model.
+ * Safe to call concurrently with other reads of the model. */
+CK_API const char *ck_model_warnings(const ck_model *model);
+/* The keras_version of the file the model was loaded from ("2.4.0",
+ * "3.3.3", ...); "" for a model built in C or from JSON without one.
+ * Safe to call concurrently with other reads of the model. */
+CK_API const char *ck_model_keras_version(const ck_model *model);
 
 /* Stateful recurrent layers: zero every carried state. */
 CK_API ck_status ck_model_reset_states(ck_model *model);
@@ -533,5 +629,7 @@ CK_API ck_status ck_apply_activation(const char *name, float *x, size_t n, size_
 
 #include "ckeras_train.h"
 #include "ckeras_io.h"
+#include "ckeras_export.h"
+#include "ckeras_data.h"
 
 #endif /* CKERAS_H */

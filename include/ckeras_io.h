@@ -7,20 +7,6 @@
 extern "C" {
 #endif
 
-/* Whole model in the Keras 2 legacy .h5 layout (model_config, model_weights,
- * training_config and optimizer state when compiled). Atomic: the file is
- * written beside the target and renamed over it. keras_version is "2.15.0"
- * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
- * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
- * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
- * compile_config when compiled, no optimizer state). */
-CK_API ck_status ck_model_save(ck_model *model, const char *path);
-/* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a Keras 3 .keras zip.
- * hard_sigmoid and other version-dependent semantics follow keras_version.
- * A training_config ckeras cannot compile (e.g. a custom loss) leaves the
- * model loaded but uncompiled, like Keras's load_model(compile=False). */
-CK_API ck_status ck_model_load(const char *path, ck_model **model);
-
 /* The file formats ckeras reads and writes, chosen by a file name's suffix
  * (ck_file_format_of) or, for CK_FORMAT_AUTO, as documented below. */
 typedef enum ck_file_format {
@@ -33,15 +19,71 @@ typedef enum ck_file_format {
 } ck_file_format;
 /* The format a file name's suffix names; CK_FORMAT_AUTO for none. */
 CK_API ck_file_format ck_file_format_of(const char *path);
-/* ck_model_load / ck_model_save for a given format: a .json file gives a
- * model with freshly initialised weights; a .weights.h5 file saves the
- * weights only. CK_ERR_UNSUPPORTED for formats that hold no model. */
+
+typedef struct ck_save_options {
+    int ck_opts_;      /* internal: lets the constructor macros start with a designator */
+    bool no_optimizer; /* Keras include_optimizer=False: no training config, no optimizer state */
+    ck_file_format format; /* CK_FORMAT_AUTO: by the suffix, as below */
+} ck_save_options;
+
+/* Whole model in the Keras 2 legacy .h5 layout (model_config, model_weights,
+ * training_config and optimizer state when compiled). Atomic: the file is
+ * written beside the target and renamed over it. keras_version is "2.15.0"
+ * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
+ * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
+ * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
+ * compile_config when compiled, no optimizer state).
+ *     ck_model_save(m, "m.h5");  ck_model_save(m, "m.h5", .no_optimizer = true);
+ * Not thread-safe for the same model; different models may be saved
+ * concurrently. */
+CK_API ck_status ck_model_save_with(ck_model *model, const char *path, const ck_save_options *opts);
+#define ck_model_save(model, path, ...) \
+    ck_model_save_with((model), (path), &(ck_save_options){.ck_opts_ = 0, __VA_ARGS__})
+
+/* Keras's custom_objects for names ckeras does not know: a custom
+ * activation or initializer `from` ("my_act", or its registered name
+ * "Custom>my_act") is read as the built-in `to` ("relu"). */
+typedef struct ck_name_map {
+    const char *from, *to;
+} ck_name_map;
+
+typedef struct ck_load_options {
+    int ck_opts_;           /* internal: lets the constructor macros start with a designator */
+    const ck_name_map *map; /* n_map entries */
+    int n_map;
+    ck_file_format format; /* CK_FORMAT_AUTO: by content */
+} ck_load_options;
+
+/* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a .keras zip (Keras
+ * 3, or tf.keras 2.13+). hard_sigmoid and other version-dependent
+ * semantics follow keras_version. The file's weights are loaded without
+ * running any initializer, so an unknown or custom initializer is only a
+ * warning (ck_model_warnings), as are other config entries that cannot
+ * change the numbers; what would change them (an unknown activation or
+ * layer, a float16 or quantised dtype policy, ...) fails with
+ * CK_ERR_UNSUPPORTED or CK_ERR_NAME naming the layer, the key, the value
+ * and the Keras version that wrote the file. A training_config ckeras
+ * cannot compile (e.g. a custom loss) leaves the model loaded but
+ * uncompiled, like Keras's load_model(compile=False).
+ *     ck_model_load("m.h5", &m);
+ *     ck_model_load("m.h5", &m, .map = (ck_name_map[]){{"my_act", "relu"}}, .n_map = 1);
+ * Safe to call concurrently from several threads (each gets its own model). */
+CK_API ck_status ck_model_load_with(const char *path, ck_model **model,
+                                    const ck_load_options *opts);
+#define ck_model_load(path, model, ...) \
+    ck_model_load_with((path), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
+/* ck_model_load(path, model, .format = format) and ck_model_save(model,
+ * path, .format = format): a .json file gives a model with freshly
+ * initialised weights; a .weights.h5 file saves the weights only.
+ * CK_ERR_UNSUPPORTED for formats that hold no model. */
 CK_API ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model);
 CK_API ck_status ck_model_save_as(ck_model *model, const char *path, ck_file_format format);
 
 typedef struct ck_weights_options {
-    int ck_opts_;       /* internal: lets the constructor macros start with a designator */
-    bool by_name;       /* match layers by name instead of order */
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    bool by_name; /* match layers by name instead of order */
+    bool
+        skip_mismatch; /* with by_name: a layer whose weights do not fit keeps its own (a warning) */
     bool keras3_layout; /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
 } ck_weights_options;
 /* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5. */
@@ -61,9 +103,33 @@ CK_API char *ck_model_to_json(ck_model *model);
 /* Builds a model from Keras JSON (model_config / to_json / config.json):
  * Sequential, or Functional models that are a single chain of layers.
  * Semantics follow the JSON's keras_version; without one, Keras 3 when the
- * JSON has Keras 3's "module" key, else Keras 2. */
-CK_API ck_status ck_model_from_json(const char *json, ck_model **model);
+ * JSON has Keras 3's "module" key, else Keras 2. The weights are
+ * initialized; an unknown initializer is replaced by the layer's default
+ * (with a warning) unless opts maps it (opts->format is not used). Safe to
+ * call concurrently. */
+CK_API ck_status ck_model_from_json_with(const char *json, ck_model **model,
+                                         const ck_load_options *opts);
+#define ck_model_from_json(json, model, ...) \
+    ck_model_from_json_with((json), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
 CK_API void ck_free(void *ptr);
+
+/* What a Keras file holds, read without building a model: its kind, the
+ * writer's keras_version, whether it has a model config, a training config
+ * and optimizer state, and every layer group with its weight names and
+ * shapes (ckeras inspect). Text, one item per line; free with ck_free.
+ * NULL on failure. Safe to call concurrently. */
+CK_API char *ck_file_describe(const char *path);
+/* For a file that holds weights only: a Keras JSON architecture (the
+ * model.to_json() form) inferred from the weight shapes of a stack of
+ * LSTM, GRU, SimpleRNN and Dense layers, for the user to complete
+ * (activations, timesteps, weightless layers such as Dropout). NULL with
+ * CK_ERR_UNSUPPORTED when the shapes are not such a stack. Free with
+ * ck_free. Safe to call concurrently. */
+CK_API char *ck_file_template(const char *path);
+/* Writes text and a final newline to path (a template from
+ * ck_file_template, say), replacing it atomically as every file ckeras
+ * writes. Safe to call concurrently for different paths. */
+CK_API ck_status ck_text_write(const char *path, const char *text);
 
 /* Reads one dataset of an HDF5 file ("/x", "/group/y"): any integer or
  * float type, converted to float32, rank 0..CK_MAX_RANK. out->data is
@@ -83,6 +149,13 @@ CK_API ck_status ck_npy_read(const char *path, ck_tensor *out);
 /* Writes t as a little-endian float32 .npy (version 1.0), replacing path
  * atomically; t->rank may be 0..CK_MAX_RANK. */
 CK_API ck_status ck_npy_write(const char *path, const ck_tensor *t);
+/* Reads the next .npy array of a stream (a pipe, standard input): arrays
+ * follow each other with nothing between them. At the end of the stream,
+ * before an array starts, *end is set and out is empty. Memory grows with
+ * the bytes that arrive, not with what a header claims. */
+CK_API ck_status ck_npy_read_stream(FILE *stream, ck_tensor *out, bool *end);
+/* Writes t to a stream as ck_npy_write writes a file, and flushes it. */
+CK_API ck_status ck_npy_write_stream(FILE *stream, const ck_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -2,12 +2,22 @@
 # Installs the Debian 12 packages ckeras needs, only those that are missing,
 # so it is fast when everything is already there. Run as root (or via sudo).
 #   scripts/setup.sh         build and test dependencies
-#   scripts/setup.sh --dev   also clang (fuzzing, second compiler), clang-format, python3
+#   scripts/setup.sh --dev   also clang's fuzzing runtime, clang-format, python3
 #                            (scripts/import-graph.py) and valgrind
+#   scripts/setup.sh --browser  also Chromium and libpng, for the test that looks at the
+#                            SVG pictures in a browser (test_plot_render; it reports SKIP
+#                            without them). Not part of CI: over a bare Debian 12 it is
+#                            about 400 packages, 300 MB to download and 800 MB installed.
 set -eu
-packages="gcc make cmake pkg-config libopenblas-dev libhdf5-dev check libcjson-dev libzip-dev"
+packages="gcc make cmake pkg-config libopenblas-dev libxsmm-dev libhdf5-dev check libcjson-dev libzip-dev libssl-dev libxml2-dev"
+# The export tests build generated C with gcc and clang (the plain build's
+# tests; the sanitizer build does not) and cross-compile it for a Cortex-M4.
+packages="$packages clang gcc-arm-none-eabi libnewlib-arm-none-eabi"
 if [ "${1:-}" = "--dev" ]; then
-    packages="$packages clang clang-format python3 libclang-rt-14-dev valgrind"
+    packages="$packages clang-format python3 libclang-rt-14-dev valgrind"
+fi
+if [ "${1:-}" = "--browser" ]; then
+    packages="$packages chromium libpng-dev"
 fi
 missing=""
 for p in $packages; do

@@ -188,10 +188,11 @@ START_TEST(test_stateful_halves_equal_whole)
     /* Without a reset the state carries on, so the first half now differs... */
     ck_assert_ok(run_part(m, x, 0, ST / 2, again));
     ck_assert_msg(max_diff_part(whole, 0, ST / 2, again) > 1e-3, "state was not carried");
-    /* ...and after a reset it starts from zeros again. */
+    /* ...and after a reset it starts from zeros again (up to rounding: a
+     * product over fewer timesteps may use other kernels). */
     ck_assert_ok(ck_model_reset_states(m));
     ck_assert_ok(run_part(m, x, 0, ST / 2, again));
-    ck_assert_msg(max_diff_part(whole, 0, ST / 2, again) == 0, "reset did not zero the state");
+    ck_assert_msg(max_diff_part(whole, 0, ST / 2, again) < 1e-6, "reset did not zero the state");
     /* The second half from a zero state differs from the carried one. */
     ck_assert_ok(ck_model_reset_states(m));
     ck_assert_ok(run_part(m, x, ST / 2, ST / 2, again));

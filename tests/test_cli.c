@@ -3,22 +3,17 @@
  * "ckeras: error:" line on stderr. */
 #include "ck_test.h"
 
+#include "ck_cli_test.h"
+
 #include "ck_io.h"
 #include "ck_npy.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define HANH "fixtures/keras/hanh_action.h5"
 #define HANH_EXPECTED "fixtures/keras/hanh_action.expected.h5"
-
-typedef struct run_result {
-    int status; /* exit status, or 128 + signal */
-    char *out, *err;
-} run_result;
 
 static char tmpdir[64];
 
@@ -62,68 +57,6 @@ static char *slurp_text(const char *path)
     return buf;
 }
 
-/* Runs ckeras with the given arguments (NULL-terminated). */
-static void run_cli(run_result *r, const char *first, ...)
-{
-    const char *dir = getenv("CK_BUILD_DIR");
-    ck_assert_msg(dir != NULL, "CK_BUILD_DIR is not set (run the tests through ctest)");
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s/ckeras", dir);
-    const char *argv[40] = {bin};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        ck_assert_int_lt(argc, 39);
-        argv[argc++] = a;
-    }
-    va_end(ap);
-    argv[argc] = NULL;
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/.stdout", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/.stderr", tmpdir);
-    fflush(stdout);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen(out_path, "w", stdout) || !freopen(err_path, "w", stderr))
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int ws;
-    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    r->out = slurp_text(out_path);
-    r->err = slurp_text(err_path);
-    ck_assert_msg(r->status != 127, "cannot execute %s", bin);
-}
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Exit `code`, nothing on stdout, exactly one "ckeras: error: ..." line
- * on stderr that contains `needle`. */
-static void assert_error(const run_result *r, int code, const char *needle)
-{
-    ck_assert_msg(r->status == code, "exit status %d, expected %d (stderr: %s)", r->status, code,
-                  r->err);
-    ck_assert_str_eq(r->out, "");
-    ck_assert_msg(strncmp(r->err, "ckeras: error: ", 15) == 0, "stderr: %s", r->err);
-    const char *nl = strchr(r->err, '\n');
-    ck_assert_msg(nl && nl[1] == '\0', "stderr is not exactly one line: %s", r->err);
-    ck_assert_msg(strstr(r->err, needle), "stderr lacks '%s': %s", needle, r->err);
-}
-
-static void assert_success(const run_result *r)
-{
-    ck_assert_msg(r->status == 0, "exit status %d, stderr: %s", r->status, r->err);
-    ck_assert_str_eq(r->err, "");
-}
-
 static void copy_path(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src);
@@ -137,7 +70,9 @@ START_TEST(test_version)
     run_result r;
     run_cli(&r, "--version", NULL);
     assert_success(&r);
-    ck_assert_str_eq(r.out, "ckeras " CK_VERSION_STRING "\n");
+    const char *first = "ckeras " CK_VERSION_STRING "\nmatrix products: ";
+    ck_assert_msg(strncmp(r.out, first, strlen(first)) == 0, "unexpected: %s", r.out);
+    ck_assert_msg(strstr(r.out, "OpenBLAS") != NULL, "no BLAS named: %s", r.out);
     run_free(&r);
     remove_tmpdir();
 }
@@ -343,6 +278,14 @@ START_TEST(test_predict_fixture)
     assert_success(&r3);
     assert_rows_match(r3.out, first, 4, 3, 1e-6);
     run_free(&r3);
+    /* The thread count never changes a result. */
+    run_cli(&r3, "predict", "--threads", "2", model, input, NULL);
+    assert_success(&r3);
+    ck_assert_str_eq(r3.out, r.out);
+    run_free(&r3);
+    run_cli(&r3, "predict", "--threads", "0", model, input, NULL);
+    assert_error(&r3, 2, "--threads needs an integer in [1, 64]");
+    run_free(&r3);
     /* -o out.npy: float32 with the output shape. */
     run_cli(&r3, "predict", model, input, "-o", tmp("y.npy"), NULL);
     assert_success(&r3);
@@ -441,9 +384,10 @@ START_TEST(test_convert_round_trip)
     assert_success(&r);
     ck_assert_str_eq(r.out, direct.out);
     run_free(&r);
+    /* ckeras writes keras_version 2.15.0, so the summary is tf.keras 2.15's. */
     run_cli(&r, "summary", tmp("back.h5"), NULL);
     assert_success(&r);
-    ck_assert_ptr_nonnull(strstr(r.out, "Total params: 596,675"));
+    ck_assert_ptr_nonnull(strstr(r.out, "Total params: 596675 (2.28 MB)"));
     run_free(&r);
     run_free(&direct);
     remove_tmpdir();
@@ -632,6 +576,82 @@ START_TEST(test_fit_tiny_one_step)
 }
 END_TEST
 
+/* fit -o picks the format by suffix: a .keras archive, Keras 3 weights
+ * (which inspect describes and turns into a template that loads them). */
+START_TEST(test_fit_output_formats_and_inspect)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model *m = write_tiny(x, labels);
+    const char *outs[] = {"t.keras", "t.weights.h5"};
+    const char *kinds[] = {"kind: .keras archive\n", "kind: Keras 3 weights (.weights.h5)\n"};
+    for (int i = 0; i < 2; i++) {
+        run_result r;
+        run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--epochs", "1", "--verbose", "0", "-o",
+                tmp(outs[i]), NULL);
+        assert_success(&r);
+        run_free(&r);
+        run_cli(&r, "inspect", tmp(outs[i]), NULL);
+        assert_success(&r);
+        ck_assert_msg(strstr(r.out, kinds[i]), "%s", r.out);
+        ck_assert_msg(strstr(r.out, "layers (1") || strstr(r.out, "layer groups (1"), "%s", r.out);
+        run_free(&r);
+    }
+    run_result r;
+    run_cli(&r, "inspect", tmp("t.weights.h5"), "-o", tmp("template.json"), NULL);
+    assert_success(&r);
+    ck_assert_msg(strstr(r.out, "vars/0 (4, 3)"), "%s", r.out);
+    run_free(&r);
+    run_cli(&r, "predict", "--config", tmp("template.json"), "--weights", tmp("t.weights.h5"),
+            tmp("x.npy"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "-o", tmp("t.npy"),
+            NULL);
+    assert_error(&r, 2, "OUT.weights.h5");
+    run_free(&r);
+    ck_model_free(m);
+    remove_tmpdir();
+}
+END_TEST
+
+/* --map reads a custom activation as a built-in one; --verbose prints
+ * what loading tolerated (here a custom initializer). */
+START_TEST(test_map_and_verbose_warnings)
+{
+    make_tmpdir();
+    FILE *f = fopen(tmp("custom.json"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(
+        "{\"class_name\": \"Sequential\", \"keras_version\": \"2.2.4\", \"config\": {\"name\": \"s\", "
+        "\"layers\": [{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, "
+        "\"batch_input_shape\": [null, 3], \"activation\": \"my_act\", \"kernel_initializer\": "
+        "\"weight_variable\"}}]}}",
+        f);
+    fclose(f);
+    run_result r;
+    run_cli(&r, "summary", "--config", tmp("custom.json"), NULL);
+    assert_error(&r, 1, "my_act");
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act=relu", NULL);
+    assert_success(&r);
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act=relu", "--verbose",
+            NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "d (Dense)"));
+    ck_assert_msg(strstr(r.err, "ckeras: warning: layer 'd': kernel_initializer 'weight_variable'"),
+                  "%s", r.err);
+    run_free(&r);
+    run_cli(&r, "summary", "--config", tmp("custom.json"), "--map", "my_act", NULL);
+    assert_error(&r, 2, "FROM=TO");
+    run_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_fit_options_and_errors)
 {
     make_tmpdir();
@@ -680,6 +700,48 @@ START_TEST(test_fit_options_and_errors)
             "--optimizer", "nadamax", "-o", tmp("bad.h5"), NULL);
     assert_error(&r, 1, "nadamax");
     run_free(&r);
+    /* Training options that do not parse name themselves. */
+    const struct {
+        const char *option, *value, *needle;
+    } bad[] = {
+        {"--early-stopping", "loss", "expected MONITOR:PATIENCE[:restore]"},
+        {"--early-stopping", "loss:2:keep", "expected MONITOR:PATIENCE[:restore]"},
+        {"--lr-schedule", "exponential:0.1", "exponential takes 3 to 4 fields"},
+        {"--lr-schedule", "exponential:0.1:10:0.5:stairs", "must be staircase"},
+        {"--lr-schedule", "piecewise:1,2:0.1", "one value more than boundaries"},
+        {"--lr-schedule", "step:1", "unknown schedule"},
+        {"--reduce-lr-on-plateau", "loss:x", "expected MONITOR[:FACTOR"},
+        {"--freeze", "nope", "has no layer 'nope'"},
+        {"--class-weight", "nope.json", "cannot open"},
+        {"--validation-x", "x.npy", "--validation-x and --validation-y go together"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", bad[i].option, bad[i].value, "-o", tmp("bad.h5"),
+                NULL);
+        ck_assert_msg(r.status != 0 && strstr(r.err, bad[i].needle), "%s %s: %s", bad[i].option,
+                      bad[i].value, r.err);
+        run_free(&r);
+    }
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--save-best-only", "-o", tmp("bad.h5"), NULL);
+    assert_error(&r, 2, "--save-best-only needs --checkpoint");
+    run_free(&r);
+    /* A schedule and Nadam, saved in the training config. */
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--optimizer", "nadam", "--lr-schedule",
+            "cosine:0.1:10:0:0.2:2", "--epochs", "2", "--verbose", "0", "-o", tmp("sched.h5"),
+            NULL);
+    assert_success(&r);
+    run_free(&r);
+    ck_model *sm;
+    ck_assert_ok(ck_model_load(tmp("sched.h5"), &sm));
+    ck_compile_options co;
+    ck_assert_ok(ck_model_get_compile_options(sm, &co));
+    ck_assert_str_eq(co.optimizer.name, "Nadam");
+    ck_assert_str_eq(co.optimizer.learning_rate_schedule.class_name, "CosineDecay");
+    ck_assert_double_eq(co.optimizer.learning_rate_schedule.warmup_target, 0.2);
+    ck_model_free(sm);
     /* Keras refuses an argument its optimizer does not have. */
     run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss", "mse",
             "--optimizer", "adam", "--momentum", "0.9", "-o", tmp("bad.h5"), NULL);
@@ -887,6 +949,112 @@ START_TEST(test_file_loss_keeps_from_logits)
 }
 END_TEST
 
+
+/* Loads a model file and returns a copy of layer `name`'s first weight. */
+static float *weight_copy(const char *path, const char *name, size_t *n)
+{
+    ck_model *m;
+    ck_assert_ok(ck_model_load(path, &m));
+    ck_layer *l = ck_model_get_layer(m, name);
+    ck_assert_ptr_nonnull(l);
+    const char *wname;
+    ck_tensor v;
+    ck_assert_ok(ck_layer_weight(l, 0, &wname, &v));
+    *n = ck_tensor_size(&v);
+    float *copy = malloc(*n * sizeof *copy);
+    memcpy(copy, v.data, *n * sizeof *copy);
+    ck_model_free(m);
+    return copy;
+}
+
+static bool same_weight(const char *a, const char *b, const char *layer)
+{
+    size_t na, nb;
+    float *wa = weight_copy(a, layer, &na), *wb = weight_copy(b, layer, &nb);
+    bool same = na == nb && memcmp(wa, wb, na * sizeof *wa) == 0;
+    free(wa);
+    free(wb);
+    return same;
+}
+
+/* Fine-tuning the real action model through the CLI: trained with
+ * balanced class weights on imbalanced classes, a
+ * schedule whose rate drops to 0 after two steps (so early stopping on the
+ * loss must fire), a checkpoint per epoch; then a resume from the last
+ * checkpoint with --initial-epoch, appending to the CSV log. */
+START_TEST(test_fine_tune_action_model)
+{
+    CK_SHARED_OR_SKIP(model, HANH);
+    make_tmpdir();
+    enum { S = 12, T = 30, D = 1662 };
+    static float x[S * T * D], y[S * 3];
+    uint64_t seed = 7;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        x[i] = (float)((seed >> 40) % 1000) / 1000.0f - 0.5f;
+    }
+    for (int i = 0; i < S; i++) /* classes 6 / 4 / 2 */
+        y[i * 3 + (i < 6 ? 0 : i < 10 ? 1 : 2)] = 1;
+    ck_assert_ok(ck_npy_write(tmp("x.npy"), &(ck_tensor){3, {S, T, D}, x}));
+    ck_assert_ok(ck_npy_write(tmp("y.npy"), &(ck_tensor){2, {S, 3}, y}));
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s/ckpt-{epoch:02d}.h5", tmpdir);
+    run_result r;
+    run_cli(&r, "fit", model, "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "categorical_crossentropy", "--metrics", "accuracy", "--optimizer", "adam",
+            "--lr-schedule", "piecewise:1:0.001,0", "--class-weight", "balanced",
+            "--early-stopping", "loss:2", "--checkpoint", pattern, "--csv-log", tmp("log.csv"),
+            "--epochs", "20", "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o",
+            tmp("tuned.h5"), NULL);
+    assert_success(&r);
+    const char *last = strstr(r.out, "saved ");
+    ck_assert_ptr_nonnull(last);
+    int epochs = 0;
+    ck_assert_int_eq(sscanf(last + strlen("saved ") + strlen(tmp("tuned.h5")),
+                            ": the model after epoch %d", &epochs),
+                     1);
+    ck_assert_msg(epochs >= 3 && epochs <= 5, "stopped after %d epochs: %s", epochs, r.out);
+    ck_assert_ptr_nonnull(strstr(last, "(EarlyStopping: loss did not improve for 2 epochs"));
+    run_free(&r);
+    /* One checkpoint per epoch run, none after, the last one the final model. */
+    char name[64];
+    for (int e = 1; e <= epochs + 1; e++) {
+        snprintf(name, sizeof name, "ckpt-%02d.h5", e);
+        ck_assert_int_eq(access(tmp(name), F_OK) == 0, e <= epochs);
+    }
+    snprintf(name, sizeof name, "ckpt-%02d.h5", epochs);
+    ck_assert(!same_weight(model, tmp("tuned.h5"), "dense_5"));
+    ck_assert(same_weight(tmp(name), tmp("tuned.h5"), "dense_5"));
+    /* Resume from the last checkpoint: two more epochs numbered on from it. */
+    char until[16], from[16];
+    snprintf(from, sizeof from, "%d", epochs);
+    snprintf(until, sizeof until, "%d", epochs + 2);
+    run_cli(&r, "fit", tmp(name), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--initial-epoch", from,
+            "--epochs", until, "--checkpoint", pattern, "--csv-log", tmp("log2.csv"),
+            "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o", tmp("resumed.h5"), NULL);
+    assert_success(&r);
+    char first[32];
+    snprintf(first, sizeof first, "Epoch %d/%d\n", epochs + 1, epochs + 2);
+    ck_assert_msg(strncmp(r.out, first, strlen(first)) == 0, "%s", r.out);
+    run_free(&r);
+    snprintf(name, sizeof name, "ckpt-%02d.h5", epochs + 2);
+    ck_assert_int_eq(access(tmp(name), F_OK), 0);
+    char *csv = slurp_text(tmp("log2.csv"));
+    char rows[64];
+    snprintf(rows, sizeof rows, "\r\n%d,", epochs);
+    ck_assert_msg(strncmp(csv, "epoch,accuracy,loss,", 20) == 0 && strstr(csv, rows), "%s", csv);
+    free(csv);
+    /* The optimizer continued from the checkpoint's step count. */
+    ck_model *m;
+    ck_assert_ok(ck_model_load(tmp("resumed.h5"), &m));
+    int64_t it;
+    ck_assert_ok(ck_model_get_iterations(m, &it));
+    ck_assert_int_eq(it, epochs + 2);
+    ck_model_free(m);
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -904,11 +1072,14 @@ static Suite *suite(void)
     tcase_add_test(tc, test_evaluate_tiny);
     tcase_add_test(tc, test_fit_tiny_one_step);
     tcase_add_test(tc, test_fit_options_and_errors);
+    tcase_add_test(tc, test_fit_output_formats_and_inspect);
+    tcase_add_test(tc, test_map_and_verbose_warnings);
     tcase_add_test(tc, test_predict_fuzz_corpus);
     tcase_add_test(tc, test_output_must_not_be_an_input);
     tcase_add_test(tc, test_convert_to_keras_archive);
     tcase_add_test(tc, test_evaluate_eight_metrics);
     tcase_add_test(tc, test_file_loss_keeps_from_logits);
+    tcase_add_test(tc, test_fine_tune_action_model);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,8 @@
  * saving print "SKIP: ..." while those modules are not available. */
 #include "ck_test.h"
 
+#include "ck_io.h"
+
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,6 +140,19 @@ START_TEST(action_command_line_errors)
 }
 END_TEST
 
+/* The file at path holds `needle` exactly n times. */
+static void assert_svg_counts(const char *path, const char *needle, int n)
+{
+    char *text;
+    size_t len;
+    ck_assert_ok(ck_read_file(path, &text, &len));
+    int found = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        found++;
+    ck_assert_msg(found == n, "%s has %d of %s, expected %d", path, found, needle, n);
+    free(text);
+}
+
 /* A short run: the summary is exact, and with training and saving in
  * place it trains, reports, saves and reloads identically. */
 START_TEST(action_short_run)
@@ -170,6 +185,13 @@ START_TEST(action_short_run)
         snprintf(path, sizeof path, "%s/small.h5", tmp_dir);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_int_gt(st.st_size, 203459 * 4);
+        /* The pictures next to the model: two charts (loss, accuracy) and a 3 x 3 matrix. */
+        snprintf(path, sizeof path, "%s/small_curves.svg", tmp_dir);
+        assert_has(r, path);
+        assert_svg_counts(path, "<g class=\"panel\"", 2);
+        snprintf(path, sizeof path, "%s/small_confusion.svg", tmp_dir);
+        assert_has(r, path);
+        assert_svg_counts(path, "<rect class=\"cell\"", 9);
     }
     free(r.out);
 }
@@ -178,17 +200,9 @@ END_TEST
 /* The README's first command: the default run must reach 95% validation
  * accuracy and reload identically. Too slow for the sanitizer build, where
  * action_short_run covers the same code. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-
 START_TEST(action_default_run_accuracy)
 {
-#ifdef UNDER_SANITIZER
+#ifdef CK_TEST_UNDER_SANITIZER
     printf(
         "SKIP: action_default_run_accuracy: the full default run is too slow under sanitizers\n");
     return;
@@ -227,33 +241,6 @@ START_TEST(action_other_shapes)
 }
 END_TEST
 
-/* A numpy .npy file holding one float64 vector (numpy's default dtype, as
- * MediaPipe tutorials save keypoints). */
-static void write_npy(const char *path, const double *v, int n)
-{
-    char header[128];
-    int len = snprintf(header, sizeof header,
-                       "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
-    while ((len + 11) % 64 != 0)
-        header[len++] = ' ';
-    header[len++] = '\n';
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    unsigned char pre[10] = {0x93,
-                             'N',
-                             'U',
-                             'M',
-                             'P',
-                             'Y',
-                             1,
-                             0,
-                             (unsigned char)(len & 0xff),
-                             (unsigned char)(len >> 8)};
-    fwrite(pre, 1, sizeof pre, f);
-    fwrite(header, 1, (size_t)len, f);
-    fwrite(v, sizeof *v, (size_t)n, f); /* the test hosts are little-endian */
-    fclose(f);
-}
 
 /* DIR/<action>/<seq>/<frame>.npy with 4 sequences per action, 3 frames of
  * 6 values; `bad_frame_len` > 0 makes one frame that long instead. */
@@ -273,7 +260,8 @@ static void write_tree(const char *root, int bad_frame_len)
                 for (int k = 0; k < 8; k++)
                     v[k] = 0.1 * a + 0.01 * k + 0.001 * t;
                 snprintf(path, sizeof path, "%s/%s/%d/%d.npy", root, actions[a], s, t);
-                write_npy(path, v, bad_frame_len && a == 2 && s == 3 && t == 1 ? bad_frame_len : 6);
+                ck_test_write_npy_f64(
+                    path, v, bad_frame_len && a == 2 && s == 3 && t == 1 ? bad_frame_len : 6);
             }
         }
     }
@@ -299,7 +287,7 @@ START_TEST(action_reads_npy_tree)
     snprintf(args, sizeof args, "--data '%s' --frames 4", root);
     r = run("action_recognition", args);
     ck_assert_int_eq(r.status, 1);
-    assert_has(r, "/hello/0 has 3 frame files, need 4");
+    assert_has(r, "/hello/0 has 3 frames, need 4");
     free(r.out);
 }
 END_TEST
@@ -312,7 +300,7 @@ START_TEST(action_rejects_bad_npy)
     snprintf(args, sizeof args, "--data '%s'", root);
     run_result r = run("action_recognition", args);
     ck_assert_int_eq(r.status, 1);
-    assert_has(r, "/iloveyou/3/1.npy has 7 values, expected 6 features");
+    assert_has(r, "/iloveyou/3/1.npy has shape (7,), the first frame (6,)");
     free(r.out);
 
     snprintf(path, sizeof path, "%s/iloveyou/3/1.npy", root);

@@ -355,7 +355,7 @@ START_TEST(test_unknown_names)
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "he_normall"));
     ck_assert_ptr_null(ck_lstm(4, .recurrent_initializer = CK_INIT("orthogonall")));
     ck_assert_int_eq(ck_error_status(), CK_ERR_NAME);
-    ck_assert_ptr_null(ck_lstm(4, .bias_initializer = CK_INIT("zero")));
+    ck_assert_ptr_null(ck_lstm(4, .bias_initializer = CK_INIT("zeroes")));
     ck_assert_int_eq(ck_error_status(), CK_ERR_NAME);
 }
 END_TEST

@@ -233,6 +233,27 @@ END_TEST
 
 /* ------------------------------------------------------ noise layers */
 
+/* A training forward of rate 0.5 drops some channels of some samples at
+ * every step and keeps (doubles) the others. */
+static void assert_drops_whole_channels(ck_model *m, float *x, int B, int T, int C)
+{
+    ck_tensor tx = tensor3(x, B, T, C);
+    ck_assert_ok(ck_model_forward(m, &tx, true));
+    const float *yt = m->act_views[0].data;
+    int dropped = 0;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            bool off = yt[(b * T) * C + c] == 0.0f;
+            dropped += off;
+            for (int t = 0; t < T; t++) {
+                int i = (b * T + t) * C + c;
+                ck_assert_float_eq_tol(yt[i], off ? 0.0f : 2.0f * x[i], 1e-5);
+            }
+        }
+    ck_assert_int_gt(dropped, 0);
+    ck_assert_int_lt(dropped, B * C);
+}
+
 START_TEST(test_spatial_dropout_drops_whole_channels)
 {
     enum { B = 4, T = 5, C = 6 };
@@ -243,26 +264,43 @@ START_TEST(test_spatial_dropout_drops_whole_channels)
     ck_assert_ok(ck_model_predict(m, x, B, y));
     for (int i = 0; i < B * T * C; i++)
         ck_assert_float_eq(y[i], x[i]); /* identity at inference */
-    ck_tensor tx = tensor3(x, B, T, C);
-    ck_assert_ok(ck_model_forward(m, &tx, true));
-    const float *yt = m->act_views[0].data;
-    int dropped = 0;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            int i0 = (b * T) * C + c;
-            bool off = yt[i0] == 0.0f;
-            dropped += off;
-            for (int t = 0; t < T; t++) {
-                int i = (b * T + t) * C + c;
-                ck_assert_float_eq_tol(yt[i], off ? 0.0f : 2.0f * x[i], 1e-5);
-            }
-        }
-    ck_assert_int_gt(dropped, 0);
-    ck_assert_int_lt(dropped, B * C);
+    assert_drops_whole_channels(m, x, B, T, C);
     ck_model_free(m);
     check_layer(ck_spatial_dropout1d(.rate = 0.4), 3, 4, 5, true);
     build_fails((int64_t[]){4, 0}, ck_spatial_dropout1d(.rate = 0.1), CK_ERR_SHAPE);
     ck_assert_ptr_null(ck_spatial_dropout1d(.rate = 1.0));
+}
+END_TEST
+
+/* Keras's noise_shape (None, 1, C): one draw per sample and feature, the
+ * same at every step; the config keeps it, the backward uses the mask. */
+START_TEST(test_dropout_noise_shape)
+{
+    enum { B = 4, T = 5, C = 6 };
+    float x[B * T * C];
+    for (int i = 0; i < B * T * C; i++)
+        x[i] = 1.0f + (float)i;
+    ck_model *m = model_of(
+        (int64_t[]){T, C, 0},
+        ck_dropout(.rate = 0.5, .noise_shape = {CK_NONE, 1, CK_NONE}, .noise_rank = 3), NULL);
+    assert_drops_whole_channels(m, x, B, T, C);
+    char *json = ck_model_to_json(m);
+    ck_assert_ptr_nonnull(strstr(json, "\"noise_shape\":[null,1,null]"));
+    ck_model *again = NULL;
+    ck_assert_ok(ck_model_from_json(json, &again));
+    char *json2 = ck_model_to_json(again);
+    ck_assert_str_eq(json, json2);
+    ck_free(json);
+    ck_free(json2);
+    ck_model_free(again);
+    ck_model_free(m);
+    check_layer(ck_dropout(.rate = 0.3, .noise_shape = {CK_NONE, 1, CK_NONE}, .noise_rank = 3), 3,
+                4, 5, true);
+    build_fails((int64_t[]){4, 0},
+                ck_dropout(.rate = 0.1, .noise_shape = {CK_NONE, 2}, .noise_rank = 2),
+                CK_ERR_SHAPE);
+    build_fails((int64_t[]){4, 5, 0},
+                ck_dropout(.rate = 0.1, .noise_shape = {1, 1}, .noise_rank = 2), CK_ERR_SHAPE);
 }
 END_TEST
 
@@ -871,6 +909,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_shape_layer_errors);
     tcase_add_test(tc, test_shape_layer_gradients);
     tcase_add_test(tc, test_spatial_dropout_drops_whole_channels);
+    tcase_add_test(tc, test_dropout_noise_shape);
     tcase_add_test(tc, test_gaussian_noise_training_only);
     tcase_add_test(tc, test_layer_normalization);
     tcase_add_test(tc, test_batch_normalization_forward);

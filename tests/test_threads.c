@@ -6,6 +6,7 @@
 #include "ck_test.h"
 
 #include "ck_internal.h"
+#include "ckeras_export.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -86,6 +87,36 @@ static void *predict_many(void *arg)
     return NULL;
 }
 
+/* The serial outputs of r->x, then THREADS threads predicting them at once. */
+static void predict_round(shared_run *r, float *want)
+{
+    for (int k = 0; k < SAMPLES; k++)
+        ck_assert_ok(ck_model_predict(r->m, r->x + k * r->in_size, 1, want + k * r->out_size));
+    r->want = want;
+    r->mismatches = r->failures = 0;
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, predict_many, r), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(r->failures, 0);
+    ck_assert_int_eq(r->mismatches, 0);
+}
+
+/* Halves every weight through the writable views ck_layer_weight hands out. */
+static void halve_weights(ck_model *m)
+{
+    for (int i = 0; i < ck_model_layer_count(m); i++) {
+        ck_layer *l = ck_model_layer(m, i);
+        for (int k = 0; k < ck_layer_weight_count(l); k++) {
+            ck_tensor v;
+            ck_assert_ok(ck_layer_weight(l, k, NULL, &v));
+            for (size_t j = 0; j < ck_tensor_size(&v); j++)
+                v.data[j] *= 0.5f;
+        }
+    }
+}
+
 START_TEST(concurrent_predicts_match_serial)
 {
     shared_run r = {0};
@@ -101,17 +132,17 @@ START_TEST(concurrent_predicts_match_serial)
     float *want = malloc(sizeof(float) * (size_t)(SAMPLES * r.out_size));
     for (int i = 0; i < SAMPLES * r.in_size; i++)
         x[i] = _i == 2 ? (float)((i * 7) % 10) : (float)((i * 37) % 23) / 11.0f - 1.0f;
-    for (int k = 0; k < SAMPLES; k++)
-        ck_assert_ok(ck_model_predict(m, x + k * r.in_size, 1, want + k * r.out_size));
     r.x = x;
-    r.want = want;
-    pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, predict_many, &r), 0);
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(t[i], NULL);
-    ck_assert_int_eq(r.failures, 0);
-    ck_assert_int_eq(r.mismatches, 0);
+    predict_round(&r, want);
+    /* Spare workspaces now exist; they must follow weights written in
+     * place (and their packed copies with them). */
+    size_t bytes = sizeof(float) * (size_t)(SAMPLES * r.out_size);
+    float *before = malloc(bytes);
+    memcpy(before, want, bytes);
+    halve_weights(m);
+    predict_round(&r, want);
+    ck_assert(memcmp(before, want, bytes) != 0);
+    free(before);
     free(x);
     free(want);
     ck_model_free(m);
@@ -193,6 +224,9 @@ START_TEST(other_threads_refused_during_fit)
     ck_assert_fails(ck_model_predict(z.m, train_x, 1, y), CK_ERR_STATE);
     ck_assert_fails(ck_model_compile(z.m, .optimizer = ck_adam(), .loss = "mse"), CK_ERR_STATE);
     ck_assert_fails(ck_model_save(z.m, "/nonexistent/x.h5"), CK_ERR_STATE);
+    ck_assert_fails(ck_model_set_learning_rate(z.m, 0.5), CK_ERR_STATE);
+    ck_assert_fails(ck_model_stop_training(z.m, NULL), CK_ERR_STATE);
+    ck_assert_fails(ck_model_pop(z.m), CK_ERR_STATE);
     advance(&z, 2);
     ck_status *st;
     pthread_join(t, (void **)&st);
@@ -244,11 +278,18 @@ static bool call_everything(ck_model *m, const ck_epoch_logs *logs, void *user)
     expect(c, "build", ck_model_build(m), CK_OK);
     expect(c, "layer_weight", ck_layer_weight(ck_model_layer(m, 0), 0, NULL, &view), CK_OK);
     expect(c, "rnn_get_state", ck_rnn_get_state(ck_model_layer(m, 0), h, 1), CK_ERR_ARGUMENT);
+    expect(c, "test_on_batch", ck_model_test_on_batch(m, &tx, &ty, NULL, &loss, NULL), CK_OK);
+    expect(c, "set_learning_rate", ck_model_set_learning_rate(m, 0.02), CK_OK);
+    expect(c, "set_seed", ck_model_set_seed(m, 7), CK_OK);
+    ck_export_options eo = ck_export_default_options();
+    eo.c_path = ck_test_path("cb.c");
+    expect(c, "export_c", ck_model_export_c(m, &eo), CK_OK);
     expect(c, "compile", ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"), CK_ERR_STATE);
     expect(c, "fit", ck_model_fit(m, &tx, &ty, NULL), CK_ERR_STATE);
     expect(c, "train_on_batch", ck_model_train_on_batch(m, &tx, &ty, NULL), CK_ERR_STATE);
     expect(c, "add", ck_model_add(m, ck_dense(2)), CK_ERR_STATE);
     expect(c, "set_trainable", ck_layer_set_trainable(ck_model_layer(m, 0), false), CK_ERR_STATE);
+    expect(c, "pop", ck_model_pop(m), CK_ERR_STATE);
     ck_clear_error();
     ck_model_free(m);
     expect(c, "free", ck_error_status(), CK_ERR_STATE);

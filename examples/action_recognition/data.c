@@ -9,13 +9,11 @@
 
 #include <ckeras.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PI 3.14159265358979323846
 #define LANDMARKS 21
@@ -320,204 +318,32 @@ void ar_dataset_free(ar_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-/* ------------------------------------------------------------ .npy files */
-/* Reads one frame file; *got is its number of values. Returns 0 or -1. */
-static int read_npy(const char *path, float **out, long *got)
-{
-    ck_tensor t;
-    if (ck_npy_read(path, &t) != CK_OK) {
-        fprintf(stderr, "error: %s\n", ck_last_error());
-        return -1;
-    }
-    *out = t.data;
-    *got = (long)ck_tensor_size(&t);
-    return 0;
-}
-
-/* ------------------------------------------------------------ directories */
-typedef struct name_list {
-    char **names;
-    int n;
-} name_list;
-
-static void names_free(name_list *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->names[i]);
-    free(l->names);
-    l->names = NULL;
-    l->n = 0;
-}
-
-/* "2" < "10": names that are numbers sort by value, before any others. */
-static int name_cmp(const void *pa, const void *pb)
-{
-    const char *a = *(char *const *)pa, *b = *(char *const *)pb;
-    char *ea, *eb;
-    long na = strtol(a, &ea, 10), nb = strtol(b, &eb, 10);
-    bool num_a = ea != a && (*ea == '\0' || *ea == '.'),
-         num_b = eb != b && (*eb == '\0' || *eb == '.');
-    if (num_a && num_b && na != nb)
-        return na < nb ? -1 : 1;
-    if (num_a != num_b)
-        return num_a ? -1 : 1;
-    return strcmp(a, b);
-}
-
-#define PATH_LEN 4096
-
-/* dir/name into out; false (after printing why) if it does not fit. */
-static bool join_path(char out[PATH_LEN], const char *dir, const char *name)
-{
-    int n = snprintf(out, PATH_LEN, "%s/%s", dir, name);
-    if (n < 0 || n >= PATH_LEN) {
-        fprintf(stderr, "error: path %s/%s is too long\n", dir, name);
-        return false;
-    }
-    return true;
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n > k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* Entries of dir: subdirectories (suffix NULL) or files ending in suffix,
- * sorted with name_cmp. Returns 0 or -1. */
-static int list_dir(const char *dir, const char *suffix, name_list *out)
-{
-    memset(out, 0, sizeof *out);
-    DIR *dp = opendir(dir);
-    if (!dp) {
-        fprintf(stderr, "error: cannot open directory %s\n", dir);
-        return -1;
-    }
-    struct dirent *e;
-    int cap = 0, rc = 0;
-    char path[PATH_LEN];
-    while (rc == 0 && (e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.' || !join_path(path, dir, e->d_name))
-            continue;
-        if (suffix ? !has_suffix(e->d_name, suffix) || is_dir(path) : !is_dir(path))
-            continue;
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **grown = realloc(out->names, sizeof *grown * (size_t)cap);
-            if (!grown) {
-                rc = -1;
-                break;
-            }
-            out->names = grown;
-        }
-        if (!(out->names[out->n] = strdup(e->d_name)))
-            rc = -1;
-        else
-            out->n++;
-    }
-    closedir(dp);
-    if (rc != 0) {
-        fprintf(stderr, "error: out of memory listing %s\n", dir);
-        names_free(out);
-        return -1;
-    }
-    qsort(out->names, (size_t)out->n, sizeof *out->names, name_cmp);
-    return 0;
-}
-
-/* Appends one sequence (a directory of frame files) to d, growing it. */
-static int load_sequence(ar_dataset *d, int *cap, const char *seq_dir, int label)
-{
-    name_list frames;
-    if (list_dir(seq_dir, ".npy", &frames) != 0)
-        return -1;
-    int rc = -1;
-    if (d->frames == 0)
-        d->frames = frames.n;
-    if (frames.n < d->frames || d->frames == 0) {
-        fprintf(stderr, "error: %s has %d frame files, need %d\n", seq_dir, frames.n, d->frames);
-        goto done;
-    }
-    for (int t = 0; t < d->frames; t++) {
-        char path[PATH_LEN];
-        float *v = NULL;
-        long got = 0;
-        if (!join_path(path, seq_dir, frames.names[t]) || read_npy(path, &v, &got) != 0)
-            goto done;
-        if (d->features == 0)
-            d->features = (int)got;
-        if (got != d->features || got == 0) {
-            fprintf(stderr, "error: %s has %ld values, expected %d features\n", path, got,
-                    d->features);
-            ck_free(v);
-            goto done;
-        }
-        if (d->n == *cap) {
-            int grown_cap = *cap ? 2 * *cap : 64;
-            float *x = realloc(d->x, sizeof(float) * (size_t)grown_cap * seq_size(d));
-            int *lab = x ? realloc(d->label, sizeof(int) * (size_t)grown_cap) : NULL;
-            if (x)
-                d->x = x;
-            if (lab)
-                d->label = lab;
-            if (!x || !lab) {
-                fprintf(stderr, "error: out of memory reading %s\n", seq_dir);
-                ck_free(v);
-                goto done;
-            }
-            *cap = grown_cap;
-        }
-        memcpy(d->x + (size_t)d->n * seq_size(d) + (size_t)t * (size_t)d->features, v,
-               sizeof(float) * (size_t)d->features);
-        ck_free(v);
-    }
-    d->label[d->n++] = label;
-    rc = 0;
-done:
-    names_free(&frames);
-    return rc;
-}
-
+/* ------------------------------------------------------------ recordings */
 int ar_load_dir(ar_dataset *d, const char *dir, const char *const *actions, int n_actions,
                 int *frames, int *features)
 {
-    memset(d, 0, sizeof *d);
-    d->frames = *frames;
-    d->features = *features;
-    d->n_actions = n_actions;
-    int cap = 0;
-    for (int a = 0; a < n_actions; a++) {
-        char action_dir[PATH_LEN], seq_dir[PATH_LEN];
-        name_list seqs;
-        if (!join_path(action_dir, dir, actions[a]) || list_dir(action_dir, NULL, &seqs) != 0)
-            goto fail;
-        if (seqs.n == 0)
-            fprintf(stderr, "error: %s has no sequence directories\n", action_dir);
-        int rc = seqs.n ? 0 : -1;
-        for (int s = 0; rc == 0 && s < seqs.n; s++)
-            rc = join_path(seq_dir, action_dir, seqs.names[s]) ? load_sequence(d, &cap, seq_dir, a)
-                                                               : -1;
-        names_free(&seqs);
-        if (rc != 0)
-            goto fail;
+    ck_sequence_data rec;
+    if (ck_sequence_dir_read(dir, &rec, .classes = actions, .n_classes = n_actions,
+                             .frames = *frames) != CK_OK) {
+        fprintf(stderr, "error: %s\n", ck_last_error());
+        return -1;
     }
-    d->y = calloc((size_t)d->n * (size_t)n_actions, sizeof(float));
-    if (!d->y) {
-        fprintf(stderr, "error: out of memory\n");
-        goto fail;
+    int rc = -1;
+    if (rec.x.rank != 3)
+        fprintf(stderr, "error: %s: a frame must be one vector of values\n", dir);
+    else if (*features && rec.x.dims[2] != *features)
+        fprintf(stderr, "error: %s: frames hold %lld values, expected %d features\n", dir,
+                (long long)rec.x.dims[2], *features);
+    else
+        rc = dataset_alloc(d, (int)rec.x.dims[0], (int)rec.x.dims[1], (int)rec.x.dims[2],
+                           n_actions);
+    if (rc == 0) {
+        memcpy(d->x, rec.x.data, sizeof(float) * (size_t)d->n * seq_size(d));
+        for (int i = 0; i < d->n; i++)
+            set_label(d, i, rec.ids[i]);
+        *frames = d->frames;
+        *features = d->features;
     }
-    for (int i = 0; i < d->n; i++)
-        set_label(d, i, d->label[i]);
-    *frames = d->frames;
-    *features = d->features;
-    return 0;
-fail:
-    ar_dataset_free(d);
-    return -1;
+    ck_sequence_data_free(&rec);
+    return rc;
 }

@@ -27,9 +27,10 @@ int ar_generate(ar_dataset *d, const char *const *actions, int n_actions, int pe
 
 /* Recorded sequences laid out as DIR/<action>/<sequence>/<frame>.npy, one
  * float array of `features` values per frame (float32 or float64, as
- * numpy writes them). Sequences and frames are taken in numeric order of
- * their names; *frames and *features of 0 mean "use what the first
- * sequence has". Returns 0, or -1 after printing why. */
+ * numpy writes them), read by ck_sequence_dir_read: sequences in numeric
+ * order of their names, frames 0.npy, 1.npy, ...; *frames and *features
+ * of 0 mean "use what the recordings have". Returns 0, or -1 after
+ * printing why. */
 int ar_load_dir(ar_dataset *d, const char *dir, const char *const *actions, int n_actions,
                 int *frames, int *features);
 

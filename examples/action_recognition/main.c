@@ -12,6 +12,9 @@
  *   model.fit(X_train, y_train, epochs=...)
  *   model.save('action.h5')
  *
+ * Next to action.h5 it draws the training curves (action_curves.svg) and
+ * the validation confusion matrix (action_confusion.svg).
+ *
  * By default it trains on synthetic keypoint sequences (see data.c); with
  * --data DIR it reads recordings laid out as DIR/<action>/<sequence>/<frame>.npy. */
 #include "data.h"
@@ -55,7 +58,9 @@ static void usage(FILE *f, const char *prog)
             "  --epochs N       training epochs (default 50)\n"
             "  --batch-size N   samples per gradient step (default 32)\n"
             "  --seed N         seed for the data, the weights and the shuffling (default 7)\n"
-            "  --out FILE       where to save the trained model (default action.h5)\n"
+            "  --out FILE       where to save the trained model (default action.h5); the\n"
+            "                   training curves and the confusion matrix go next to it\n"
+            "                   (action_curves.svg, action_confusion.svg)\n"
             "  --data DIR       train on DIR/<action>/<sequence>/<frame>.npy instead of\n"
             "                   synthetic data\n",
             prog);
@@ -220,6 +225,22 @@ static ck_model *build_model(const options *o)
     return model;
 }
 
+#define PICTURE_PATH 4096
+
+/* OUT.h5 -> OUT<suffix>: the pictures go next to the saved model. */
+static bool picture_path(const options *o, const char *suffix, char out[PICTURE_PATH])
+{
+    size_t stem = strlen(o->out);
+    if (stem > 3 && strcmp(o->out + stem - 3, ".h5") == 0)
+        stem -= 3;
+    int n = snprintf(out, PICTURE_PATH, "%.*s%s", (int)stem, o->out, suffix);
+    if (n < 0 || n >= PICTURE_PATH) {
+        fprintf(stderr, "error: --out %s is too long\n", o->out);
+        return false;
+    }
+    return true;
+}
+
 static bool train(ck_model *model, const options *o, const ar_dataset *tr, const ar_dataset *val)
 {
     if (!ok(ck_model_compile(
@@ -245,6 +266,11 @@ static bool train(ck_model *model, const options *o, const ar_dataset *tr, const
         ok(ck_history_get(history, "val_accuracy", ck_history_epochs(history) - 1, &val_acc),
            "ck_history_get"))
         printf("Trained in %.1f s; final val_accuracy %.4f\n", seconds_now() - start, val_acc);
+    char path[PICTURE_PATH];
+    good = good && picture_path(o, "_curves.svg", path) &&
+           ok(ck_history_plot_svg(history, path), "ck_history_plot_svg");
+    if (good)
+        printf("Training curves: %s\n", path);
     ck_history_free(history);
     return good;
 }
@@ -258,29 +284,38 @@ static int argmax(const float *p, int n)
     return best;
 }
 
-/* Accuracy and confusion matrix (rows: true action, columns: predicted). */
-static void report(const options *o, const ar_dataset *val, const float *probs)
+/* Accuracy and the confusion matrix of the validation set (rows: true
+ * action, columns: predicted), printed and drawn next to the model. */
+static bool report(ck_model *model, const options *o, const ar_dataset *val)
 {
-    int k = val->n_actions, correct = 0;
-    int *confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
-    if (!confusion)
-        return;
-    for (int i = 0; i < val->n; i++) {
-        int pred = argmax(probs + (size_t)i * (size_t)k, k);
-        confusion[val->label[i] * k + pred]++;
-        correct += pred == val->label[i];
-    }
-    printf("\nValidation accuracy: %.2f%% (%d/%d)\n", 100.0 * correct / val->n, correct, val->n);
+    ck_tensor vx = {3, {val->n, val->frames, val->features}, val->x};
+    ck_tensor vy = {2, {val->n, val->n_actions}, val->y};
+    ck_confusion cm;
+    if (!ok(ck_model_confusion_matrix(model, &vx, &vy, o->batch_size, &cm),
+            "ck_model_confusion_matrix"))
+        return false;
+    int k = cm.n_classes;
+    int64_t correct = 0;
+    for (int i = 0; i < k; i++)
+        correct += cm.counts[i * k + i];
+    printf("\nValidation accuracy: %.2f%% (%lld/%d)\n", 100.0 * (double)correct / val->n,
+           (long long)correct, val->n);
     printf("Confusion matrix (rows: true, columns: predicted)\n%12s", "");
     for (int j = 0; j < k; j++)
         printf(" %10.10s", o->actions[j]);
     for (int i = 0; i < k; i++) {
         printf("\n%12.12s", o->actions[i]);
         for (int j = 0; j < k; j++)
-            printf(" %10d", confusion[i * k + j]);
+            printf(" %10lld", (long long)cm.counts[i * k + j]);
     }
     printf("\n");
-    free(confusion);
+    char path[PICTURE_PATH];
+    bool good = picture_path(o, "_confusion.svg", path) &&
+                ok(ck_confusion_plot_svg(&cm, o->actions, path), "ck_confusion_plot_svg");
+    if (good)
+        printf("Confusion matrix picture: %s\n", path);
+    ck_confusion_free(&cm);
+    return good;
 }
 
 /* Saves the model, loads the file into a new model and compares the two
@@ -341,8 +376,7 @@ int main(int argc, char **argv)
                 ok(ck_model_summary(model, stdout, CK_SUMMARY_KERAS2), "summary");
     good = good && train(model, &o, &tr, &val);
     good = good && ok(ck_model_predict(model, val.x, val.n, probs), "ck_model_predict");
-    if (good)
-        report(&o, &val, probs);
+    good = good && report(model, &o, &val);
     good = good && save_and_reload(model, &o, &val, probs);
     free(probs);
     ck_model_free(model);

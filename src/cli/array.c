@@ -1,11 +1,13 @@
-/* Arrays on the command line: FILE.npy, or FILE.h5:/dataset read through
- * the library's screened HDF5 reader (any integer or float type, converted
- * to float32). Outputs are written atomically. */
+/* Arrays on the command line: FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset
+ * (any integer or float type, converted to float32), or - for .npy arrays
+ * on standard input. Outputs are written atomically, or to standard
+ * output for -o -. */
 #include "cli.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,34 +31,104 @@ static const char *dataset_part(const char *spec)
     return colon && colon != spec ? colon : NULL;
 }
 
+/* Splits "FILE.npz:NAME" after the last ".npz"; NULL when spec has no
+ * member or names an existing file as a whole. */
+static const char *member_part(const char *spec)
+{
+    if (access(spec, F_OK) == 0)
+        return NULL;
+    const char *colon = NULL;
+    for (const char *p = strstr(spec, ".npz:"); p; p = strstr(p + 1, ".npz:"))
+        colon = p + 4;
+    return colon;
+}
+
+/* Where the file name of a spec ends. */
+static size_t file_length(const char *spec)
+{
+    const char *colon = dataset_part(spec);
+    if (!colon)
+        colon = member_part(spec);
+    return colon ? (size_t)(colon - spec) : strlen(spec);
+}
+
 /* The file part of an array spec, in a new string (NULL: out of memory). */
 static char *spec_file(const char *spec)
 {
-    const char *colon = dataset_part(spec);
-    size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+    size_t n = file_length(spec);
     char *file = calloc(n + 1, 1);
     if (file)
         memcpy(file, spec, n);
     return file;
 }
 
+static bool is_npz(const char *file)
+{
+    size_t n = strlen(file);
+    return n > 4 && strcasecmp(file + n - 4, ".npz") == 0;
+}
+
+/* Appends the arrays of standard input along the first axis. */
+static int read_stdin(const char *what, ck_tensor *out)
+{
+    for (;;) {
+        ck_tensor t;
+        bool end;
+        if (ck_npy_read_stream(stdin, &t, &end) != CK_OK)
+            return cli_lib_error(what);
+        if (end)
+            return out->data ? CLI_OK : cli_error(CLI_FAIL, "%s: standard input is empty", what);
+        int rc = cli_append_samples(out, &t, what);
+        ck_free(t.data);
+        if (rc != CLI_OK)
+            return rc;
+    }
+}
+
+int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what)
+{
+    bool first = !all->data;
+    bool same = t->rank >= 1 && (first || t->rank == all->rank);
+    for (int i = 1; same && !first && i < t->rank; i++)
+        same = t->dims[i] == all->dims[i];
+    if (!same)
+        return cli_error(CLI_FAIL,
+                         "%s: the arrays of the stream must have one shape after the "
+                         "first axis",
+                         what);
+    size_t have = first ? 0 : ck_tensor_size(all), more = ck_tensor_size(t);
+    float *grown = realloc(all->data, (have + more) * sizeof(float) + 1);
+    if (!grown)
+        return cli_no_memory();
+    memcpy(grown + have, t->data, more * sizeof(float));
+    int64_t n = first ? 0 : all->dims[0];
+    *all = *t;
+    all->dims[0] = n + t->dims[0];
+    all->data = grown;
+    return CLI_OK;
+}
+
 static int read_any(const char *spec, const char *what, ck_tensor *out)
 {
-    const char *colon = dataset_part(spec);
-    if (colon) {
-        char *file = spec_file(spec);
-        if (!file)
-            return cli_lib_error(what);
-        ck_status st = ck_h5_read_array(file, colon + 1, out);
-        free(file);
-        return st == CK_OK ? CLI_OK : cli_lib_error(spec);
-    }
-    if (is_model_file_name(spec))
-        return cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
-                         spec);
-    if (ck_npy_read(spec, out) != CK_OK)
-        return cli_lib_error(spec);
-    return CLI_OK;
+    if (strcmp(spec, "-") == 0)
+        return read_stdin(what, out);
+    const char *colon = dataset_part(spec), *member = colon ? NULL : member_part(spec);
+    char *file = spec_file(spec);
+    if (!file)
+        return cli_no_memory();
+    ck_status st = CK_OK;
+    int rc = CLI_OK;
+    if (colon)
+        st = ck_h5_read_array(file, colon + 1, out);
+    else if (member || is_npz(file))
+        st = ck_npz_read(file, member ? member + 1 : NULL, out);
+    else if (is_model_file_name(spec))
+        rc = cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
+                       spec);
+    else
+        st = ck_npy_read(spec, out);
+    free(file);
+    return st == CK_OK ? rc : cli_lib_error(spec);
 }
 
 int cli_read_array(const char *spec, const char *what, ck_tensor *out)
@@ -70,6 +142,22 @@ int cli_read_array(const char *spec, const char *what, ck_tensor *out)
         out->data = NULL;
     }
     return rc;
+}
+
+int cli_read_strings(const char *spec, ck_strings *out, bool *numbers)
+{
+    memset(out, 0, sizeof *out);
+    *numbers = strcmp(spec, "-") == 0 || dataset_part(spec);
+    if (*numbers)
+        return CLI_OK;
+    const char *member = member_part(spec);
+    char *file = spec_file(spec);
+    if (!file)
+        return cli_no_memory();
+    ck_status st = ck_strings_read(file, member ? member + 1 : NULL, out);
+    free(file);
+    *numbers = st == CK_ERR_UNSUPPORTED;
+    return st == CK_OK || *numbers ? CLI_OK : cli_lib_error(spec);
 }
 
 /* Both paths name the same existing file (device and inode, so symbolic
@@ -109,13 +197,19 @@ static bool is_array_output(const char *path, bool *npy)
 int cli_check_array_output(const char *path)
 {
     bool npy;
+    if (strcmp(path, "-") == 0)
+        return isatty(STDOUT_FILENO) ? cli_error(CLI_USAGE, "-o -: standard output is a terminal; "
+                                                            "redirect it to a file or a pipe")
+                                     : CLI_OK;
     if (is_array_output(path, &npy))
         return CLI_OK;
-    return cli_error(CLI_USAGE, "-o %s: the output must end in .npy or .h5", path);
+    return cli_error(CLI_USAGE, "-o %s: the output must end in .npy or .h5, or be -", path);
 }
 
 int cli_write_array(const char *path, const ck_tensor *t)
 {
+    if (strcmp(path, "-") == 0)
+        return ck_npy_write_stream(stdout, t) == CK_OK ? CLI_OK : cli_lib_error("-o -");
     int rc = cli_check_array_output(path);
     if (rc != CLI_OK)
         return rc;

@@ -16,11 +16,10 @@ static const struct {
     {"keras3", CK_SUMMARY_KERAS3},
 };
 
-/* --style, or the layout of the Keras that wrote the model: the Keras 3
- * table for Keras 3 files, tf.keras 2's otherwise. */
+/* --style, or the layout of the Keras that wrote the model. */
 static int parse_style(const char *name, const ck_model *m, ck_summary_style *out)
 {
-    *out = m && ck_model_semantics(m) == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
+    *out = ck_model_summary_style(m);
     if (!name)
         return CLI_OK;
     for (size_t i = 0; i < sizeof summary_styles / sizeof summary_styles[0]; i++)
@@ -79,7 +78,26 @@ static void print_rows(const ck_tensor *y)
     }
 }
 
-static int predict_array(ck_model *m, const cli_args *a, const ck_tensor *x)
+/* Predictions out: text lines, or classes with --argmax, to standard
+ * output, or an array file (-o, where - is standard output). */
+static int emit(const cli_args *a, const cli_classes *c, const ck_tensor *y)
+{
+    ck_tensor ids = {0};
+    int rc = a->argmax ? cli_output_classes(y, &ids) : CLI_OK;
+    const ck_tensor *out = a->argmax ? &ids : y;
+    if (rc == CLI_OK && a->output)
+        rc = cli_write_array(a->output, out);
+    else if (rc == CLI_OK && a->argmax)
+        cli_print_classes(&ids, c);
+    else if (rc == CLI_OK)
+        print_rows(y);
+    free(ids.data);
+    if (rc == CLI_OK && fflush(stdout) != 0)
+        rc = cli_error(CLI_FAIL, "cannot write the predictions to standard output");
+    return rc;
+}
+
+static int predict_array(ck_model *m, const cli_args *a, const cli_classes *c, const ck_tensor *x)
 {
     ck_tensor y = {0};
     int rc = cli_check_input(m, x, "INPUT");
@@ -92,39 +110,140 @@ static int predict_array(ck_model *m, const cli_args *a, const ck_tensor *x)
     if (!y.data)
         return n ? cli_no_memory() : cli_error(CLI_FAIL, "the model output is empty");
     rc = predict_batches(m, x, &y, a->batch_size ? a->batch_size : DEFAULT_BATCH);
-    if (rc == CLI_OK && a->output)
-        rc = cli_write_array(a->output, &y);
-    else if (rc == CLI_OK)
-        print_rows(&y);
+    if (rc == CLI_OK)
+        rc = emit(a, c, &y);
     free(y.data);
     return rc;
+}
+
+/* What one array of a stream is to the model: a batch, one sample, or
+ * one frame of a sample whose first axis is time. */
+typedef enum { AS_BATCH, AS_SAMPLE, AS_FRAME, AS_NOTHING } stream_role;
+
+/* t's axes from t_from on are the model's sample axes from `from` on
+ * (open axes take any size). */
+static bool axes_fit(const ck_tensor *t, int t_from, int rank, const int64_t *dims, int from)
+{
+    if (t->rank - t_from != rank - from)
+        return false;
+    for (int i = 0; i < rank - from; i++)
+        if (dims[from + i] >= 0 && dims[from + i] != t->dims[t_from + i])
+            return false;
+    return true;
+}
+
+static stream_role role_of(const ck_tensor *t, int rank, const int64_t *dims)
+{
+    if (axes_fit(t, 1, rank, dims, 0))
+        return AS_BATCH;
+    if (axes_fit(t, 0, rank, dims, 0))
+        return AS_SAMPLE;
+    if (rank >= 2 && dims[0] > 0 && axes_fit(t, 0, rank, dims, 1))
+        return AS_FRAME;
+    return AS_NOTHING;
+}
+
+/* The last `frames` frames of a stream of frames, oldest first. */
+typedef struct window {
+    float *data;
+    size_t frame, frames, have;
+} window;
+
+static int window_push(window *w, const ck_tensor *t)
+{
+    size_t size = ck_tensor_size(t);
+    if (!w->data && !(w->data = malloc(sizeof(float) * size * w->frames)))
+        return cli_no_memory();
+    w->frame = size;
+    if (w->have == w->frames)
+        memmove(w->data, w->data + size, sizeof(float) * size * (w->frames - 1));
+    else
+        w->have++;
+    memcpy(w->data + size * (w->have - 1), t->data, sizeof(float) * size);
+    return CLI_OK;
+}
+
+/* One array of the stream: predicted at once, or (a frame) once the
+ * window holds as many frames as a sample has. */
+static int predict_streamed(ck_model *m, const cli_args *a, const cli_classes *c, ck_tensor *t,
+                            window *w)
+{
+    int rank;
+    int64_t dims[CK_MAX_RANK];
+    if (ck_model_input_shape(m, &rank, dims) != CK_OK)
+        return cli_lib_error(NULL);
+    stream_role role = role_of(t, rank, dims);
+    if (role == AS_BATCH)
+        return predict_array(m, a, c, t);
+    ck_tensor sample = {rank + 1, {1}, t->data};
+    if (role == AS_SAMPLE) {
+        memcpy(sample.dims + 1, t->dims, sizeof(int64_t) * (size_t)rank);
+        return predict_array(m, a, c, &sample);
+    }
+    if (role == AS_NOTHING)
+        return cli_check_input(m, t, "an array of standard input");
+    w->frames = (size_t)dims[0];
+    int rc = window_push(w, t);
+    if (rc != CLI_OK || w->have < w->frames)
+        return rc;
+    memcpy(sample.dims + 1, dims, sizeof(int64_t) * (size_t)rank);
+    sample.data = w->data;
+    return predict_array(m, a, c, &sample);
+}
+
+/* INPUT -: arrays arrive one after another (a camera pipeline writing
+ * frames, windows or batches) and each prediction goes out at once. */
+static int predict_stdin(ck_model *m, const cli_args *a, const cli_classes *c)
+{
+    window w = {0};
+    int rc = CLI_OK;
+    for (bool end = false; rc == CLI_OK;) {
+        ck_tensor t;
+        if (ck_npy_read_stream(stdin, &t, &end) != CK_OK)
+            rc = cli_lib_error("standard input");
+        if (rc != CLI_OK || end)
+            break;
+        rc = predict_streamed(m, a, c, &t, &w);
+        ck_free(t.data);
+    }
+    free(w.data);
+    return rc;
+}
+
+static int check_predict_output(const cli_args *a, const char *const *ops)
+{
+    if (!a->output)
+        return CLI_OK;
+    if (strcmp(ops[1], "-") == 0 && strcmp(a->output, "-") != 0)
+        return cli_error(CLI_USAGE, "predictions of standard input go to standard output "
+                                    "(text, or -o - for .npy)");
+    const char *inputs[] = {ops[0], a->config, a->weights, ops[1]};
+    int rc = cli_check_array_output(a->output);
+    return rc == CLI_OK ? cli_check_output_distinct(a->output, inputs, 4) : rc;
 }
 
 int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
 {
     const char *ops[2];
+    cli_classes c = {0};
     int rc = cli_take_operands(cmd, a, ops, 2);
-    if (rc != CLI_OK)
-        return rc;
-    if (a->output) {
-        const char *inputs[] = {ops[0], a->config, a->weights, ops[1]};
-        rc = cli_check_array_output(a->output);
-        if (rc == CLI_OK)
-            rc = cli_check_output_distinct(a->output, inputs, 4);
-        if (rc != CLI_OK)
-            return rc;
-    }
-    ck_model *m;
-    rc = cli_load_model(a, ops[0], &m);
-    if (rc != CLI_OK)
-        return rc;
-    ck_tensor x;
-    rc = cli_read_array(ops[1], "INPUT", &x);
-    if (rc == CLI_OK) {
-        rc = predict_array(m, a, &x);
-        ck_free(x.data);
-    }
+    if (rc == CLI_OK)
+        rc = check_predict_output(a, ops);
+    if (rc == CLI_OK && a->classes)
+        rc = cli_parse_classes(a->classes, &c);
+    ck_model *m = NULL;
+    if (rc == CLI_OK)
+        rc = cli_load_model(a, ops[0], &m);
+    if (rc == CLI_OK)
+        rc = cli_check_class_count(m, &c);
+    ck_tensor x = {0};
+    if (rc == CLI_OK && strcmp(ops[1], "-") == 0)
+        rc = predict_stdin(m, a, &c);
+    else if (rc == CLI_OK && (rc = cli_read_array(ops[1], "INPUT", &x)) == CLI_OK)
+        rc = predict_array(m, a, &c, &x);
+    ck_free(x.data);
     ck_model_free(m);
+    cli_classes_free(&c);
     return rc;
 }
 

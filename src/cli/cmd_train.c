@@ -34,22 +34,22 @@ static int split_metrics(const char *text, train_setup *s)
 static int check_optimizer_options(const cli_args *a, const char *optimizer)
 {
     static const struct {
-        const char *option, *owners[3];
+        const char *option, *owners[6];
     } table[] = {
         {"momentum", {"sgd", "rmsprop"}},
         {"nesterov", {"sgd"}},
-        {"beta-1", {"adam"}},
-        {"beta-2", {"adam"}},
-        {"amsgrad", {"adam"}},
+        {"beta-1", {"adam", "nadam", "adamax", "adamw"}},
+        {"beta-2", {"adam", "nadam", "adamax", "adamw"}},
+        {"amsgrad", {"adam", "adamw"}},
         {"rho", {"rmsprop"}},
         {"centered", {"rmsprop"}},
-        {"epsilon", {"adam", "rmsprop", "adagrad"}},
+        {"epsilon", {"adam", "rmsprop", "adagrad", "nadam", "adamax", "adamw"}},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (!cli_given(a, table[i].option))
             continue;
         bool owned = false;
-        for (int k = 0; k < 3 && table[i].owners[k]; k++)
+        for (int k = 0; k < 6 && table[i].owners[k]; k++)
             owned |= strcasecmp(optimizer, table[i].owners[k]) == 0;
         if (!owned)
             return cli_error(CLI_USAGE, "--%s does not apply to optimizer %s", table[i].option,
@@ -79,7 +79,10 @@ static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optim
     o->centered = a->centered;
     o->clipnorm = a->clipnorm;
     o->clipvalue = a->clipvalue;
-    return CLI_OK;
+    if (a->lr_schedule && cli_given(a, "learning-rate"))
+        return cli_error(CLI_USAGE, "--lr-schedule replaces --learning-rate; give one of them");
+    return a->lr_schedule ? cli_parse_lr_schedule(a->lr_schedule, &o->learning_rate_schedule)
+                          : CLI_OK;
 }
 
 /* Keeps the compilation stored in the model file unless an option changes
@@ -95,6 +98,10 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
         return cli_lib_error(NULL);
     if (cli_given(a, "seed"))
         ck_model_set_seed(m, (uint64_t)a->seed);
+    /* Frozen layers train as such from the next compile on, as in Keras. */
+    int frozen = cli_freeze_layers(m, a);
+    if (frozen != CLI_OK)
+        return frozen;
     if (!compiled || a->compile_given) {
         int rc = a->metrics ? split_metrics(a->metrics, s) : CLI_OK;
         if (rc != CLI_OK)
@@ -117,83 +124,89 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
     return CLI_OK;
 }
 
-/* Reads --x and --y and checks them against the model and each other. */
-static int read_xy(ck_model *m, const cli_args *a, ck_tensor *x, ck_tensor *y)
-{
-    memset(y, 0, sizeof *y);
-    int rc = cli_read_array(a->x, "--x", x);
-    if (rc != CLI_OK)
-        return rc;
-    rc = cli_check_input(m, x, "--x");
-    if (rc == CLI_OK)
-        rc = cli_read_array(a->y, "--y", y);
-    if (rc == CLI_OK && y->dims[0] != x->dims[0])
-        rc = cli_error(CLI_FAIL, "--y has %lld samples but --x has %lld", (long long)y->dims[0],
-                       (long long)x->dims[0]);
-    if (rc != CLI_OK) {
-        ck_free(x->data);
-        ck_free(y->data);
-        x->data = y->data = NULL;
-    }
-    return rc;
-}
-
-/* Loads MODEL, reads the data and compiles: the common start of fit and evaluate. */
-static int start_training(const cli_command *cmd, const cli_args *a, ck_model **m, ck_tensor *x,
-                          ck_tensor *y, train_setup *s)
-{
-    const char *path;
-    memset(s, 0, sizeof *s);
-    int rc = cli_take_operands(cmd, a, &path, 1);
-    if (rc == CLI_OK && (!a->x || !a->y))
-        rc = cli_error(CLI_USAGE, "%s needs --x X and --y Y (see 'ckeras %s --help')", cmd->name,
-                       cmd->name);
-    if (rc == CLI_OK)
-        rc = cli_load_model(a, path, m);
-    if (rc != CLI_OK)
-        return rc;
-    rc = read_xy(*m, a, x, y);
-    if (rc == CLI_OK) {
-        rc = prepare_training(*m, a, s);
-        if (rc != CLI_OK) {
-            ck_free(x->data);
-            ck_free(y->data);
-        }
-    }
-    if (rc != CLI_OK) {
-        free(s->metrics_text);
-        ck_model_free(*m);
-    }
-    return rc;
-}
-
-static void finish_training(ck_model *m, ck_tensor *x, ck_tensor *y, train_setup *s)
-{
-    ck_free(x->data);
-    ck_free(y->data);
-    free(s->metrics_text);
-    ck_model_free(m);
-}
-
-int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
-{
-    if (!a->output)
-        return cli_error(CLI_USAGE, "fit needs -o OUT.h5 for the trained model");
-    if (ck_file_format_of(a->output) != CK_FORMAT_H5)
-        return cli_error(CLI_USAGE, "-o %s: the trained model is saved as a Keras .h5 file",
-                         a->output);
-    /* Replacing MODEL with its trained self loses nothing; replacing a data
-     * file would. */
-    const char *data[] = {a->x, a->y, a->weights};
-    int rc0 = cli_check_output_distinct(a->output, data, 3);
-    if (rc0 != CLI_OK)
-        return rc0;
+/* What fit and evaluate work on: the compiled model, the samples, their
+ * targets and the class names. */
+typedef struct train_job {
     ck_model *m;
     ck_tensor x, y;
     train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    cli_classes classes;
+} train_job;
+
+static void finish_training(train_job *j)
+{
+    ck_free(j->x.data);
+    ck_free(j->y.data);
+    free(j->s.metrics_text);
+    cli_classes_free(&j->classes);
+    ck_model_free(j->m);
+}
+
+/* Loads MODEL, compiles it and reads the data: the common start of fit and
+ * evaluate. Targets built from class labels need the compiled loss. */
+static int start_training(const cli_command *cmd, const cli_args *a, train_job *j)
+{
+    const char *path;
+    memset(j, 0, sizeof *j);
+    int rc = cli_take_operands(cmd, a, &path, 1);
+    if (rc == CLI_OK)
+        rc = cli_check_data_args(cmd, a);
+    if (rc == CLI_OK && a->classes)
+        rc = cli_parse_classes(a->classes, &j->classes);
+    if (rc == CLI_OK)
+        rc = cli_load_model(a, path, &j->m);
+    if (rc == CLI_OK)
+        rc = prepare_training(j->m, a, &j->s);
+    if (rc == CLI_OK)
+        rc = cli_read_xy(j->m, a, &j->classes, &j->x, &j->y);
     if (rc != CLI_OK)
-        return rc;
+        finish_training(j);
+    return rc;
+}
+
+/* Samples in a seeded order when asked, and a warning when the held-out
+ * part misses classes. */
+static int prepare_split(const cli_args *a, train_job *j)
+{
+    if (a->shuffle_before_split) {
+        int rc = cli_shuffle_samples(&j->x, &j->y, (uint64_t)a->seed);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    cli_warn_split(j->m, &j->y, a->validation_split, &j->classes);
+    return CLI_OK;
+}
+
+static int check_plot_output(const char *path, const char *const *inputs, int n)
+{
+    if (!path)
+        return CLI_OK;
+    size_t len = strlen(path);
+    if (len < 4 || strcasecmp(path + len - 4, ".svg") != 0)
+        return cli_error(CLI_USAGE, "--plot %s: the picture is written as SVG (FILE.svg)", path);
+    return cli_check_output_distinct(path, inputs, n);
+}
+
+/* The last line of fit: what was written where. */
+static void report_saved(const cli_args *a, const ck_history *h)
+{
+    int n = ck_history_epochs(h);
+    printf("saved %s: the model after epoch %d", a->output,
+           n ? ck_history_epoch_number(h, n - 1) + 1 : 0);
+    const char *reason = ck_history_stop_reason(h);
+    if (reason[0])
+        printf(" (%s)", reason);
+    if (a->checkpoint)
+        printf("; checkpoints %s", a->checkpoint);
+    if (a->csv_log)
+        printf("; log %s", a->csv_log);
+    if (a->plot)
+        printf("; curves %s", a->plot);
+    printf("\n");
+}
+
+static int run_fit(train_job *j, const cli_args *a)
+{
     ck_fit_options fo = {
         .epochs = a->epochs ? (int)a->epochs : 1,
         .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
@@ -204,33 +217,113 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
                                            : 2,
         .log = stdout,
     };
+    cli_fit_extras ex = {0};
+    int rc = cli_class_weights(a, &j->y, &ex);
+    if (rc == CLI_OK)
+        rc = cli_fit_callbacks(j->m, a, &fo, &ex);
     ck_history *history = NULL;
-    if (ck_model_fit_with(m, &x, &y, &fo, &history) != CK_OK)
+    if (rc == CLI_OK && ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) != CK_OK)
         rc = cli_lib_error(NULL);
-    else if (ck_model_save(m, a->output) != CK_OK)
+    else if (rc == CLI_OK &&
+             ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) != CK_OK)
         rc = cli_lib_error(a->output);
+    else if (rc == CLI_OK && a->plot && ck_history_plot_svg(history, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
+    if (rc == CLI_OK && fo.verbose)
+        report_saved(a, history);
     ck_history_free(history);
-    finish_training(m, &x, &y, &s);
+    cli_fit_extras_free(&ex);
+    return rc;
+}
+
+int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
+{
+    if (!a->output)
+        return cli_error(CLI_USAGE, "fit needs -o OUT.h5 for the trained model");
+    ck_file_format format = ck_file_format_of(a->output);
+    if (format != CK_FORMAT_H5 && format != CK_FORMAT_KERAS && format != CK_FORMAT_KERAS_WEIGHTS)
+        return cli_error(CLI_USAGE,
+                         "-o %s: the trained model is saved as OUT.h5 or OUT.keras (whole model) "
+                         "or OUT.weights.h5 (Keras 3 weights)",
+                         a->output);
+    /* Replacing MODEL with its trained self loses nothing; replacing a data
+     * file would. */
+    const char *data[] = {a->x, a->y, a->weights, a->validation_x, a->validation_y, a->csv_log};
+    int rc = cli_check_output_distinct(a->output, data, 6);
+    if (rc == CLI_OK)
+        rc = check_plot_output(a->plot, data, 6);
+    train_job j;
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
+    if (rc != CLI_OK)
+        return rc;
+    rc = prepare_split(a, &j);
+    if (rc == CLI_OK)
+        rc = run_fit(&j, a);
+    finish_training(&j);
+    return rc;
+}
+
+/* Rows: true class, columns: predicted class, names cut to 12 bytes. */
+static void print_confusion(const ck_confusion *cm, const cli_classes *c)
+{
+    char buf[16];
+    printf("confusion matrix (rows: true class, columns: predicted class):\n%12s", "");
+    for (int k = 0; k < cm->n_classes; k++)
+        printf(" %12.12s", cli_class_name(c, k, buf, sizeof buf));
+    for (int r = 0; r < cm->n_classes; r++) {
+        printf("\n%12.12s", cli_class_name(c, r, buf, sizeof buf));
+        for (int k = 0; k < cm->n_classes; k++)
+            printf(" %12lld", (long long)cm->counts[(size_t)r * (size_t)cm->n_classes + (size_t)k]);
+    }
+    putchar('\n');
+}
+
+static int confusion(const cli_args *a, train_job *j, int batch)
+{
+    ck_confusion cm;
+    int rc = cli_check_class_count(j->m, &j->classes);
+    if (rc == CLI_OK && ck_model_confusion_matrix(j->m, &j->x, &j->y, batch, &cm) != CK_OK)
+        rc = cli_lib_error(NULL);
+    if (rc != CLI_OK)
+        return rc;
+    print_confusion(&cm, &j->classes);
+    if (a->plot &&
+        ck_confusion_plot_svg(&cm, j->classes.n ? j->classes.names : NULL, a->plot) != CK_OK)
+        rc = cli_lib_error(a->plot);
+    ck_confusion_free(&cm);
     return rc;
 }
 
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
 {
-    ck_model *m;
-    ck_tensor x, y;
-    train_setup s;
-    int rc = start_training(cmd, a, &m, &x, &y, &s);
+    const char *data[] = {a->x, a->y, a->weights};
+    if (a->plot && !a->confusion_matrix)
+        return cli_error(CLI_USAGE, "evaluate --plot draws the confusion matrix: add "
+                                    "--confusion-matrix");
+    train_job j;
+    int rc = check_plot_output(a->plot, data, 3);
+    if (rc == CLI_OK)
+        rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
-    double loss, metrics[8];
-    if (ck_model_evaluate(m, &x, &y, a->batch_size ? (int)a->batch_size : DEFAULT_BATCH, &loss,
-                          metrics) != CK_OK) {
+    int batch = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH;
+    double loss, metrics[CLI_MAX_METRICS];
+    cli_fit_extras ex = {0};
+    rc = cli_class_weights(a, &j.y, &ex);
+    ck_evaluate_options eo = {.batch_size = batch,
+                              .class_weight = ex.class_weight,
+                              .n_class_weights = ex.n_class_weights};
+    if (rc == CLI_OK && ck_model_evaluate_with(j.m, &j.x, &j.y, &eo, &loss, metrics) != CK_OK) {
         rc = cli_lib_error(NULL);
-    } else {
+    } else if (rc == CLI_OK) {
         printf("loss: %.9g\n", loss);
-        for (int i = 0; i < ck_model_metric_count(m); i++)
-            printf("%s: %.9g\n", ck_model_metric_name(m, i), metrics[i]);
+        for (int i = 0; i < ck_model_metric_count(j.m); i++)
+            printf("%s: %.9g\n", ck_model_metric_name(j.m, i), metrics[i]);
     }
-    finish_training(m, &x, &y, &s);
+    if (rc == CLI_OK && a->confusion_matrix)
+        rc = confusion(a, &j, batch);
+    cli_fit_extras_free(&ex);
+    finish_training(&j);
     return rc;
 }

@@ -5,14 +5,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_MAP 16
+
+/* --map FROM=TO,FROM=TO: the words live in `buf`. */
+static int parse_map(const char *text, char *buf, size_t len, ck_load_options *o, ck_name_map *map)
+{
+    *o = (ck_load_options){.map = map};
+    if (!text)
+        return CLI_OK;
+    if (strlen(text) >= len)
+        return cli_error(CLI_USAGE, "--map is too long");
+    snprintf(buf, len, "%s", text);
+    char *save = NULL;
+    for (char *pair = strtok_r(buf, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(pair, '=');
+        if (!eq || eq == pair || !eq[1] || o->n_map == MAX_MAP)
+            return cli_error(CLI_USAGE, "--map needs FROM=TO pairs (at most %d), got '%s'", MAX_MAP,
+                             pair);
+        *eq = '\0';
+        map[o->n_map++] = (ck_name_map){pair, eq + 1};
+    }
+    return CLI_OK;
+}
+
+/* One "ckeras: warning:" line per line of the model's warnings. */
+static void print_warnings(const ck_model *m)
+{
+    const char *w = ck_model_warnings(m);
+    while (*w) {
+        size_t n = strcspn(w, "\n");
+        fprintf(stderr, "ckeras: warning: %.*s\n", (int)n, w);
+        w += n + (w[n] == '\n');
+    }
+}
+
 int cli_load_model(const cli_args *a, const char *path, ck_model **out)
 {
     *out = NULL;
     ck_model *m = NULL;
     const char *source = a->config ? a->config : path;
+    char words[1024];
+    ck_name_map map[MAX_MAP];
+    ck_load_options lo;
+    int rc = parse_map(a->map, words, sizeof words, &lo, map);
+    if (rc != CLI_OK)
+        return rc;
     /* --config names a JSON architecture whatever its file name. */
-    ck_file_format format = a->config ? CK_FORMAT_JSON : CK_FORMAT_AUTO;
-    int rc = ck_model_load_as(source, format, &m) == CK_OK ? CLI_OK : cli_lib_error(source);
+    lo.format = a->config ? CK_FORMAT_JSON : CK_FORMAT_AUTO;
+    rc = ck_model_load_with(source, &m, &lo) == CK_OK ? CLI_OK : cli_lib_error(source);
     if (rc != CLI_OK) {
         ck_model_free(m);
         return rc;
@@ -26,6 +66,8 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
         ck_model_free(m);
         return rc;
     }
+    if (cli_given(a, "verbose") && a->verbose > 0)
+        print_warnings(m);
     *out = m;
     return CLI_OK;
 }

@@ -60,15 +60,28 @@ static const cli_command commands[] = {
      "Print the Keras-style summary of a model (--style picks the Keras version's layout).",
      cli_cmd_summary, NULL},
     {"predict", CMD_PREDICT, "MODEL INPUT", "run the model on INPUT",
-     "Run the model on INPUT (FILE.npy or FILE.h5:/dataset). Prints one line per sample\n"
-     "unless -o is given: OUT.npy (float32 .npy) or OUT.h5 (dataset /y).",
+     "Run the model on INPUT (FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, or - for .npy\n"
+     "arrays on standard input: batches, samples, or frames of a sliding window). Prints\n"
+     "one line per sample (its class with --argmax) unless -o is given: OUT.npy, OUT.h5\n"
+     "(dataset /y) or - (.npy on standard output).",
      cli_cmd_predict, NULL},
     {"fit", CMD_FIT, "MODEL", "train on --x/--y and save the trained model to -o",
-     "Train the model on --x/--y and save the trained whole model (architecture,\n"
-     "weights, optimizer state) to -o OUT.h5. Requires --x, --y and -o.",
+     "Train the model on --x/--y and save it to -o: OUT.h5 (the whole model with its\n"
+     "optimizer state), OUT.keras (Keras 3 archive) or OUT.weights.h5 (Keras 3\n"
+     "weights only). Requires --x, --y and -o.",
      cli_cmd_fit, " --x X --y Y -o OUT"},
     {"evaluate", CMD_EVALUATE, "MODEL", "print loss and metrics on --x/--y",
-     "Print the loss and metrics of the model on --x/--y.", cli_cmd_evaluate, " --x X --y Y"},
+     "Print the loss and metrics of the model on --x/--y (or --data DIR), and with\n"
+     "--confusion-matrix the confusion matrix (--plot draws it as SVG).",
+     cli_cmd_evaluate, " --x X --y Y"},
+    {"inspect", CMD_INSPECT, "FILE", "show what a Keras file holds; a JSON template for weights",
+     "Show what a Keras file holds without building a model: its kind, the keras_version\n"
+     "that wrote it, whether it has a model config, a training config and optimizer\n"
+     "state, and every layer group with its weight names and shapes. For a file that\n"
+     "holds weights only, also a Keras JSON architecture inferred from the shapes of\n"
+     "its LSTM/GRU/SimpleRNN/Dense stack (written to -o OUT.json when given), to\n"
+     "complete (activations, timesteps) and pass back with --config.",
+     cli_cmd_inspect, NULL},
     {"convert", CMD_CONVERT, "MODEL", "write the model in another file layout (-o)",
      "Write the model in another layout, chosen by the suffix of -o:\n"
      "  OUT.weights.h5  Keras 3 weights, plus the architecture in OUT.json\n"
@@ -77,6 +90,13 @@ static const cli_command commands[] = {
      "  OUT.keras       Keras 3 archive (no optimizer state)\n"
      "Every model is written as a Sequential model. -o must not be an input file.",
      cli_cmd_convert, " -o OUT"},
+    {"export", CMD_EXPORT, "MODEL", "write the model as one dependency-free C file (-o)",
+     "Write the model as C99 source for microcontrollers (-o OUT.c): static const\n"
+     "weights, no heap, NAME_predict, NAME_step for streaming models, NAME_reset.\n"
+     "--quantize float16 or int8 stores the kernels in half or a quarter of the flash.\n"
+     "Prints the flash the weights take, the RAM of the state, and how far the stored\n"
+     "weights move the outputs on --x (else on random inputs). See docs/export.md.",
+     cli_cmd_export, " -o OUT.c"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -85,7 +105,8 @@ static void print_help(FILE *out)
     fprintf(out, "usage: ckeras COMMAND [arguments] [options]\n"
                  "       ckeras --version | --help | COMMAND --help\n\n"
                  "MODEL is a whole-model Keras .h5/.keras file, or is replaced by\n"
-                 "--config ARCH.json --weights W.h5. Arrays are FILE.npy or FILE.h5:/dataset.\n\n"
+                 "--config ARCH.json --weights W.h5. Arrays are FILE.npy, FILE.npz:NAME,\n"
+                 "FILE.h5:/dataset or - (standard input).\n\n"
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-9s %-12s %s\n", commands[i].name, commands[i].operands,
@@ -111,14 +132,15 @@ static int run(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(word, "--version") == 0) {
-        printf("ckeras %s\n", CK_VERSION_STRING);
+        printf("ckeras %s\nmatrix products: %s\n", CK_VERSION_STRING, ck_blas_backend());
         return CLI_OK;
     }
     const cli_command *cmd = find_command(word);
     if (!cmd)
-        return cli_error(CLI_USAGE,
-                         "unknown %s '%s' (commands: summary, predict, fit, evaluate, convert)",
-                         word[0] == '-' ? "option" : "command", word);
+        return cli_error(
+            CLI_USAGE,
+            "unknown %s '%s' (commands: summary, predict, fit, evaluate, inspect, convert, export)",
+            word[0] == '-' ? "option" : "command", word);
     cli_args args;
     int rc = cli_parse_args(cmd, argc - 2, argv + 2, &args);
     if (rc != CLI_OK)
@@ -127,6 +149,8 @@ static int run(int argc, char **argv)
         cli_print_command_help(cmd, stdout);
         return CLI_OK;
     }
+    if (cli_given(&args, "threads") && ck_set_num_threads((int)args.threads) != CK_OK)
+        return cli_lib_error("--threads");
     return cmd->run(cmd, &args);
 }
 

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING } arg_kind;
+/* ARG_LEVEL: an integer that may be left out ("--verbose" alone is 1). */
+typedef enum { ARG_FLAG, ARG_INT, ARG_DOUBLE, ARG_STRING, ARG_LEVEL, ARG_LIST } arg_kind;
 
 typedef struct cli_option {
     const char *name; /* long name without "--" */
@@ -26,28 +27,43 @@ typedef struct cli_option {
 
 #define FIELD(f) offsetof(cli_args, f)
 #define TRAIN (CMD_FIT | CMD_EVALUATE)
-#define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT)
-#define BIG 1e18 /* no upper bound */
+#define OUT_CMDS (CMD_PREDICT | CMD_FIT | CMD_CONVERT | CMD_EXPORT)
+#define BIG 1e18                            /* no upper bound */
+#define MODEL_CMDS (CMD_ALL & ~CMD_INSPECT) /* the commands that load a model */
 enum { OPEN_MIN = 1, OPEN_MAX = 2 };
 
 static const cli_option options[] = {
     {"help", 'h', ARG_FLAG, FIELD(help), CMD_ALL, false, 0, 0, 0, NULL, "show this help and exit"},
-    {"config", 0, ARG_STRING, FIELD(config), CMD_ALL, false, 0, 0, 0, "ARCH.json",
+    {"config", 0, ARG_STRING, FIELD(config), MODEL_CMDS, false, 0, 0, 0, "ARCH.json",
      "architecture as Keras JSON (model.to_json()), instead of MODEL"},
-    {"weights", 0, ARG_STRING, FIELD(weights), CMD_ALL, false, 0, 0, 0, "W.h5",
+    {"weights", 0, ARG_STRING, FIELD(weights), MODEL_CMDS, false, 0, 0, 0, "W.h5",
      "load these weights (Keras 2 .h5 or Keras 3 .weights.h5)"},
-    {"by-name", 0, ARG_FLAG, FIELD(by_name), CMD_ALL, false, 0, 0, 0, NULL,
+    {"by-name", 0, ARG_FLAG, FIELD(by_name), MODEL_CMDS, false, 0, 0, 0, NULL,
      "match --weights to layers by name instead of by order"},
-    {"output", 'o', ARG_STRING, FIELD(output), OUT_CMDS, false, 0, 0, 0, "OUT",
+    {"map", 0, ARG_STRING, FIELD(map), MODEL_CMDS, false, 0, 0, 0, "FROM=TO,...",
+     "read a custom activation or initializer FROM as the built-in TO (Keras custom_objects)"},
+    {"output", 'o', ARG_STRING, FIELD(output), OUT_CMDS | CMD_INSPECT, false, 0, 0, 0, "OUT",
      "output file (the suffix selects the format)"},
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
      "keras2 (default), keras2.7, keras2.13 or keras3"},
-    {"x", 0, ARG_STRING, FIELD(x), TRAIN, false, 0, 0, 0, "X",
-     "inputs: FILE.npy or FILE.h5:/dataset"},
+    {"x", 0, ARG_STRING, FIELD(x), TRAIN | CMD_EXPORT, false, 0, 0, 0, "X",
+     "inputs: FILE.npy, FILE.npz:NAME, FILE.h5:/dataset or - (standard input)"},
     {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y",
-     "targets: FILE.npy or FILE.h5:/dataset"},
+     "targets as X, or string labels (.npy, .npz:NAME, text) with --classes"},
+    {"data", 0, ARG_STRING, FIELD(data), TRAIN, false, 0, 0, 0, "DIR",
+     "samples from DIR/<class>/<sequence>/<frame>.npy instead of --x/--y"},
+    {"classes", 0, ARG_STRING, FIELD(classes), CMD_PREDICT | TRAIN, false, 0, 0, 0, "a,b,c",
+     "class names in output order (string labels, --data order, printed names)"},
+    {"argmax", 0, ARG_FLAG, FIELD(argmax), CMD_PREDICT, false, 0, 0, 0, NULL,
+     "print each sample's class (its name with --classes) instead of the outputs"},
+    {"confusion-matrix", 0, ARG_FLAG, FIELD(confusion_matrix), CMD_EVALUATE, false, 0, 0, 0, NULL,
+     "also print the confusion matrix (rows: true class, columns: predicted)"},
+    {"plot", 0, ARG_STRING, FIELD(plot), CMD_FIT | CMD_EVALUATE, false, 0, 0, 0, "FILE.svg",
+     "fit: training curves; evaluate --confusion-matrix: the matrix, as SVG"},
     {"batch-size", 0, ARG_INT, FIELD(batch_size), CMD_PREDICT | TRAIN, false, 1, INT_MAX, 0, "N",
      "samples per batch (default 32)"},
+    {"threads", 0, ARG_INT, FIELD(threads), CMD_PREDICT | TRAIN, false, 1, 64, 0, "N",
+     "threads per matrix product (default: OPENBLAS_NUM_THREADS, else the CPU count)"},
     {"loss", 0, ARG_STRING, FIELD(loss), TRAIN, true, 0, 0, 0, "NAME",
      "Keras loss name or alias (default: the model's training config)"},
     {"metrics", 0, ARG_STRING, FIELD(metrics), TRAIN, true, 0, 0, 0, "LIST",
@@ -55,7 +71,7 @@ static const cli_option options[] = {
     {"from-logits", 0, ARG_FLAG, FIELD(from_logits), TRAIN, true, 0, 0, 0, NULL,
      "the loss takes logits (Keras from_logits=True)"},
     {"optimizer", 0, ARG_STRING, FIELD(optimizer), CMD_FIT, true, 0, 0, 0, "NAME",
-     "sgd, adam, rmsprop or adagrad (default rmsprop, as Keras compile)"},
+     "sgd, adam, rmsprop, adagrad, nadam, adamax, adamw (default rmsprop, as Keras)"},
     {"learning-rate", 0, ARG_DOUBLE, FIELD(learning_rate), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "learning rate (default: the optimizer's Keras default)"},
     {"momentum", 0, ARG_DOUBLE, FIELD(momentum), CMD_FIT, true, 0, 1, 0, "F",
@@ -63,9 +79,9 @@ static const cli_option options[] = {
     {"nesterov", 0, ARG_FLAG, FIELD(nesterov), CMD_FIT, true, 0, 0, 0, NULL,
      "sgd: Nesterov momentum"},
     {"beta-1", 0, ARG_DOUBLE, FIELD(beta_1), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
-     "adam beta_1 (0.9)"},
+     "adam, nadam, adamax, adamw beta_1 (0.9)"},
     {"beta-2", 0, ARG_DOUBLE, FIELD(beta_2), CMD_FIT, true, 0, 1, OPEN_MAX, "F",
-     "adam beta_2 (0.999)"},
+     "adam, nadam, adamax, adamw beta_2 (0.999)"},
     {"epsilon", 0, ARG_DOUBLE, FIELD(epsilon), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "optimizer epsilon (1e-7)"},
     {"rho", 0, ARG_DOUBLE, FIELD(rho), CMD_FIT, true, 0, 1, 0, "F", "rmsprop rho (0.9)"},
@@ -80,12 +96,45 @@ static const cli_option options[] = {
      "passes over the data (default 1)"},
     {"no-shuffle", 0, ARG_FLAG, FIELD(no_shuffle), CMD_FIT, false, 0, 0, 0, NULL,
      "keep sample order (Keras shuffle=False)"},
-    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT, false, 0, BIG, 0, "N",
-     "seed for shuffling and dropout"},
+    {"seed", 0, ARG_INT, FIELD(seed), CMD_FIT | CMD_EXPORT, false, 0, BIG, 0, "N",
+     "seed for shuffling and dropout (fit), of the random inputs (export)"},
     {"validation-split", 0, ARG_DOUBLE, FIELD(validation_split), CMD_FIT, false, 0, 1, OPEN_MAX,
      "F", "hold out this last fraction of the data, 0 <= F < 1"},
-    {"verbose", 0, ARG_INT, FIELD(verbose), CMD_FIT, false, 0, 2, 0, "0|1|2",
-     "0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal, else 2)"},
+    {"verbose", 0, ARG_LEVEL, FIELD(verbose), MODEL_CMDS, false, 0, 2, 0, "[0|1|2]",
+     "print what loading tolerated (warnings); fit: 0 silent, 1 progress bar, 2 one line per epoch "
+     "(default: 1 on a terminal, else 2)"},
+    {"header", 0, ARG_STRING, FIELD(header), CMD_EXPORT, false, 0, 0, 0, "OUT.h",
+     "also write the declarations to this header, which the .c includes"},
+    {"name", 0, ARG_STRING, FIELD(name), CMD_EXPORT, false, 0, 0, 0, "NAME",
+     "prefix of the generated names (default: the model's name)"},
+    {"timesteps", 0, ARG_INT, FIELD(timesteps), CMD_EXPORT, false, 1, INT_MAX, 0, "N",
+     "time steps of NAME_predict when the model's time axis is open"},
+    {"quantize", 0, ARG_STRING, FIELD(quantize), CMD_EXPORT, false, 0, 0, 0, "TYPE",
+     "how the kernels are stored: float32 (default), float16 or int8"},
+    {"validation-x", 0, ARG_STRING, FIELD(validation_x), CMD_FIT, false, 0, 0, 0, "X",
+     "validation inputs (Keras validation_data), with --validation-y"},
+    {"validation-y", 0, ARG_STRING, FIELD(validation_y), CMD_FIT, false, 0, 0, 0, "Y",
+     "validation targets"},
+    {"early-stopping", 0, ARG_STRING, FIELD(early_stopping), CMD_FIT, false, 0, 0, 0,
+     "MONITOR:PATIENCE[:restore]", "EarlyStopping, e.g. val_loss:5:restore"},
+    {"checkpoint", 0, ARG_STRING, FIELD(checkpoint), CMD_FIT, false, 0, 0, 0, "PATTERN",
+     "ModelCheckpoint after each epoch, e.g. ckpt-{epoch:02d}-{val_loss:.4f}.h5"},
+    {"save-best-only", 0, ARG_FLAG, FIELD(save_best_only), CMD_FIT, false, 0, 0, 0, NULL,
+     "--checkpoint saves only improvements of the early-stopping monitor (or val_loss/loss)"},
+    {"csv-log", 0, ARG_STRING, FIELD(csv_log), CMD_FIT, false, 0, 0, 0, "FILE",
+     "CSVLogger: one row of logs per epoch"},
+    {"initial-epoch", 0, ARG_INT, FIELD(initial_epoch), CMD_FIT, false, 0, INT_MAX, 0, "N",
+     "resume at this 0-based epoch (--epochs is the epoch to reach, as in Keras)"},
+    {"class-weight", 0, ARG_STRING, FIELD(class_weight), TRAIN, false, 0, 0, 0, "balanced|FILE",
+     "class weights: balanced (n / (classes * count)), .json {\"0\": w, ...} or .npy"},
+    {"freeze", 0, ARG_LIST, FIELD(freeze), CMD_FIT, true, 0, 0, 0, "LAYER",
+     "make LAYER non-trainable (repeatable, or a comma list)"},
+    {"lr-schedule", 0, ARG_STRING, FIELD(lr_schedule), CMD_FIT, true, 0, 0, 0, "SPEC",
+     "learning-rate schedule, e.g. exponential:0.01:1000:0.96 (see docs/cli.md)"},
+    {"reduce-lr-on-plateau", 0, ARG_STRING, FIELD(reduce_lr), CMD_FIT, false, 0, 0, 0, "SPEC",
+     "MONITOR[:FACTOR[:PATIENCE[:MIN_LR[:COOLDOWN]]]], e.g. val_loss:0.5:3"},
+    {"shuffle-before-split", 0, ARG_FLAG, FIELD(shuffle_before_split), CMD_FIT, false, 0, 0, 0,
+     NULL, "shuffle the samples (with --seed) before --validation-split takes its part"},
 };
 enum { N_OPTIONS = sizeof options / sizeof options[0] };
 
@@ -120,14 +169,14 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
     errno = 0;
     long long iv = 0;
     double v;
-    if (o->kind == ARG_INT)
+    if (o->kind == ARG_INT || o->kind == ARG_LEVEL)
         v = (double)(iv = strtoll(text, &end, 10));
     else
         v = strtod(text, &end);
     /* strtod also reads hexadecimal, which no Keras user means. */
     bool hex = strpbrk(text, "xX") != NULL;
     if (end == text || *end != '\0' || errno != 0 || hex || !in_range(o, v)) {
-        const char *what = o->kind == ARG_INT ? "an integer" : "a number";
+        const char *what = o->kind == ARG_DOUBLE ? "a number" : "an integer";
         if (o->max >= BIG)
             return cli_error(CLI_USAGE, "--%s needs %s %s %.10g and below %.0e, got '%s'", o->name,
                              what, o->open & OPEN_MIN ? ">" : ">=", o->min, BIG, text);
@@ -136,7 +185,7 @@ static int parse_number(const cli_option *o, const char *text, cli_args *a)
                          o->open & OPEN_MAX ? ')' : ']', text);
     }
     char *field = (char *)a + o->offset;
-    if (o->kind == ARG_INT) {
+    if (o->kind != ARG_DOUBLE) {
         memcpy(field, &iv, sizeof iv);
     } else {
         memcpy(field, &v, sizeof v);
@@ -161,6 +210,11 @@ static int store(const cli_command *cmd, const cli_option *o, const char *value,
     }
     case ARG_STRING:
         memcpy(field, &value, sizeof value);
+        return CLI_OK;
+    case ARG_LIST:
+        if (a->n_freeze == CLI_MAX_LIST)
+            return cli_error(CLI_USAGE, "--%s: at most %d uses", o->name, CLI_MAX_LIST);
+        a->freeze[a->n_freeze++] = value;
         return CLI_OK;
     default:
         return parse_number(o, value, a);
@@ -189,6 +243,12 @@ static int parse_option(const cli_command *cmd, int argc, char **argv, int *i, c
             return cli_error(CLI_USAGE, "option --%s takes no value", o->name);
         return store(cmd, o, NULL, a);
     }
+    /* A level takes the next word only when that is a number (which may
+     * then be out of range). */
+    const char *next = *i + 1 < argc ? argv[*i + 1] : "";
+    bool number_next = next[0] && strspn(next, "-0123456789") == strlen(next);
+    if (o->kind == ARG_LEVEL && !inline_value && !number_next)
+        inline_value = "1";
     if (!inline_value) {
         if (*i + 1 >= argc)
             return cli_error(CLI_USAGE, "option --%s needs a value (%s)", o->name, o->metavar);

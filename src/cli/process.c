@@ -20,8 +20,8 @@
  * from (getenv cannot be used before libc is initialised). */
 static bool sets_blas_threads(char **envp)
 {
-    static const char *const names[] = {"OPENBLAS_NUM_THREADS=", "GOTO_NUM_THREADS=",
-                                        "OMP_NUM_THREADS="};
+    static const char *const names[] = {
+        "OPENBLAS_NUM_THREADS=", "GOTO_NUM_THREADS=", "OMP_NUM_THREADS="};
     for (char **e = envp; *e; e++)
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
             if (strncmp(*e, names[i], strlen(names[i])) == 0)
@@ -71,9 +71,8 @@ static void fit_blas_threads(int argc, char **argv, char **envp)
     free(var);
 }
 
-__attribute__((section(".preinit_array"), used)) static void (*const preinit)(int, char **,
-                                                                              char **) =
-    fit_blas_threads;
+__attribute__((section(".preinit_array"),
+               used)) static void (*const preinit)(int, char **, char **) = fit_blas_threads;
 
 void cli_setup_process(void)
 {

@@ -1,14 +1,64 @@
 /* MAP_ANONYMOUS and MAP_NORESERVE are not POSIX. */
 #define _DEFAULT_SOURCE
 #include "ck_blas.h"
+#include "ck_blas_backend.h"
 #include "ck_internal.h"
+#include "ck_pool.h"
 
 #include <cblas.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/* ---------------- when to split ---------------- */
+
+/* Single-thread throughput of the small products on the project machine
+ * (flops and bytes per microsecond), and the estimated times above which
+ * a second thread pays for its wake-up and the split (docs/performance.md,
+ * "Threads"): for the backend's units, which share one packed copy, from
+ * about 8 us; for OpenBLAS calls, where every piece packs its operands
+ * again, from about 100 us (OpenBLAS's own two threads, which share the
+ * packing, gained 1.08x at 30 us and 1.5x at 180 us). */
+#define FLOPS_PER_US 150e3
+#define BYTES_PER_US 50e3
+#define SPLIT_US 8.0
+#define OPENBLAS_SPLIT_US 100.0
+/* OpenBLAS pieces: about this long each, at least two, at most eight. */
+#define PIECE_US 50.0
+#define MAX_PIECES 8
+
+static double estimate_us(int M, int N, int K)
+{
+    double flops = 2.0 * M * N * K;
+    double bytes = 4.0 * ((double)K * N + (double)M * K + (double)M * N);
+    double by_flops = flops / FLOPS_PER_US, by_bytes = bytes / BYTES_PER_US;
+    return by_flops > by_bytes ? by_flops : by_bytes;
+}
+
+bool ck_blas_worth_splitting(int M, int N, int K)
+{
+    return estimate_us(M, N, K) > SPLIT_US;
+}
+
+/* ---------------- OpenBLAS calls ---------------- */
+
+/* OpenBLAS's own threads would share the cores with the pool and spin
+ * between products. Process-wide, so documented at ck_set_num_threads. */
+static void pin_openblas(void)
+{
+    openblas_set_num_threads(1);
+}
+
+void ck_blas_start(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pin_openblas);
+}
 
 /* OpenBLAS's AVX2-and-older sgemm kernels run a one-row product several
  * times slower than sgemv; its AVX-512 kernels are faster than sgemv
@@ -30,33 +80,179 @@ static bool one_row_prefers_gemv(void)
     return v == 1;
 }
 
+/* One product as cblas_sgemm sees it. */
+typedef struct product {
+    bool ta, tb;
+    int M, N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+} product;
+
+static void run_product(const product *p)
+{
+    if (p->M == 1 && !p->ta && !p->tb && one_row_prefers_gemv()) {
+        /* sgemv may scale an uninitialised y by 0 and keep NaN bit patterns. */
+        if (p->beta == 0.0f)
+            memset(p->C, 0, sizeof(float) * (size_t)p->N);
+        cblas_sgemv(CblasRowMajor, CblasTrans, p->K, p->N, 1.0f, p->B, p->ldb, p->A, 1,
+                    p->beta == 0.0f ? 1.0f : p->beta, p->C, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
+                p->M, p->N, p->K, 1.0f, p->A, p->lda, p->B, p->ldb, p->beta, p->C, p->ldc);
+}
+
+/* A product cut into pieces along the rows of C (by_rows) or its columns. */
+typedef struct pieces {
+    product whole;
+    bool by_rows;
+    int count;
+} pieces;
+
+/* Start of piece i of `len`, column starts on 16-float (64-byte) bounds. */
+static int piece_start(const pieces *s, int i, int len)
+{
+    int64_t at = (int64_t)len * i / s->count;
+    if (!s->by_rows && i > 0 && i < s->count)
+        at = (at + 8) / 16 * 16;
+    return (int)(at < len ? at : len);
+}
+
+static void run_piece(void *arg, int i)
+{
+    const pieces *s = arg;
+    product p = s->whole;
+    int len = s->by_rows ? p.M : p.N;
+    int lo = piece_start(s, i, len), hi = piece_start(s, i + 1, len);
+    if (hi <= lo)
+        return;
+    if (s->by_rows) {
+        p.M = hi - lo;
+        p.A += p.ta ? (size_t)lo : (size_t)lo * (size_t)p.lda;
+        p.C += (size_t)lo * (size_t)p.ldc;
+    } else {
+        p.N = hi - lo;
+        p.B += p.tb ? (size_t)lo * (size_t)p.ldb : (size_t)lo;
+        p.C += (size_t)lo;
+    }
+    run_product(&p);
+}
+
+/* Runs p whole, or in pieces over the pool when it is large. The pieces
+ * depend on the size only, never on the thread count. Every piece packs
+ * the whole of the operand it does not cut, so the cut goes across the
+ * larger side of C. */
+static void run_split(const product *p)
+{
+    ck_blas_start();
+    double us = estimate_us(p->M, p->N, p->K);
+    if (us <= OPENBLAS_SPLIT_US) {
+        run_product(p);
+        return;
+    }
+    int count = (int)(us / PIECE_US);
+    pieces s = {*p, p->M > p->N, count < 2 ? 2 : count > MAX_PIECES ? MAX_PIECES : count};
+    ck_pool_run(s.count, run_piece, &s);
+}
+
 void ck_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc)
 {
-    if (M == 1 && one_row_prefers_gemv()) {
-        /* sgemv may scale an uninitialised y by 0 and keep NaN bit patterns. */
-        if (beta == 0.0f)
-            memset(C, 0, sizeof(float) * (size_t)N);
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta == 0.0f ? 1.0f : beta,
-                    C, 1);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    run_split(&(product){false, false, M, N, K, A, lda, B, ldb, beta, C, ldc});
 }
 
 void ck_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    run_split(&(product){true, false, M, N, K, A, lda, B, ldb, beta, C, ldc});
 }
 
 void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    run_split(&(product){false, true, M, N, K, A, lda, B, ldb, beta, C, ldc});
+}
+
+/* ---------------- packed weights ---------------- */
+
+static atomic_bool force_fallback;
+
+void ck_blas_force_fallback(bool on)
+{
+    atomic_store(&force_fallback, on);
+}
+
+bool ck_packed_holds(const ck_packed *p, const float *B, int K, int N, int ld, bool trans)
+{
+    return p->B == B && p->K == K && p->N == N && p->ld == ld && p->trans == trans &&
+           p->fallback == atomic_load(&force_fallback);
+}
+
+ck_status ck_pack(ck_packed *p, const float *B, int K, int N, int ld, bool trans)
+{
+    ck_blas_start();
+    p->B = B;
+    p->K = K;
+    p->N = N;
+    p->ld = ld;
+    p->trans = trans;
+    p->fallback = atomic_load(&force_fallback);
+    if (p->fallback) {
+        ck_backend_free(p);
+        return CK_OK;
+    }
+    ck_status st = ck_backend_pack(p);
+    if (st != CK_OK)
+        ck_packed_free(p);
+    return st;
+}
+
+/* Products of more rows go to OpenBLAS, which is as fast there (large
+ * input projections); a copy used once pays back from about this many
+ * rows (packing costs about what a product of this size saves). */
+#define PACK_MAX_ROWS 512
+#define PACK_ONCE_MIN_ROWS 128
+
+void ck_gemm_packed(int M, const float *A, int lda, ck_packed *p, float beta, float *C, int ldc)
+{
+    if (p->impl && M <= PACK_MAX_ROWS && !atomic_load(&force_fallback) &&
+        ck_backend_gemm(p, M, A, lda, beta, C, ldc))
+        return;
+    run_split(&(product){false, p->trans, M, p->N, p->K, A, lda, p->B, p->ld, beta, C, ldc});
+}
+
+bool ck_pack_pays(int rows, bool one_use)
+{
+    return rows <= PACK_MAX_ROWS && (!one_use || rows >= PACK_ONCE_MIN_ROWS);
+}
+
+void ck_packed_free(ck_packed *p)
+{
+    ck_backend_free(p);
+    *p = (ck_packed){0};
+}
+
+/* ---------------- public ---------------- */
+
+static char backend_text[128];
+
+static void describe_backend(void)
+{
+    const char *core = openblas_get_corename();
+    snprintf(backend_text, sizeof backend_text, "%s, OpenBLAS (%s kernels)", ck_backend_name(),
+             core ? core : "unknown");
+}
+
+const char *ck_blas_backend(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, describe_backend);
+    return backend_text;
 }
 
 /* OpenBLAS gives each thread that calls it a work buffer of 128 MiB of

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* ---------------- errors ---------------- */
 /* Records a message for ck_last_error() and returns `status`. */
@@ -29,7 +30,10 @@ ck_status ck_error_status(void);
  * allocation through one place (the fault-injection tests hook it). */
 void *ck_alloc(size_t count, size_t size); /* zeroed, overflow-checked */
 void *ck_realloc_array(void *ptr, size_t count, size_t size);
+/* Not zeroed, on a 64-byte (cache line, AVX-512 vector) boundary. */
+void *ck_alloc_aligned(size_t count, size_t size);
 char *ck_strdup(const char *s);
+bool ck_str_ends_with(const char *s, const char *suffix);
 /* a*b without overflow; false if it would overflow. */
 bool ck_size_mul(size_t a, size_t b, size_t *out);
 /* The current value of a ck_set_limit limit. */
@@ -113,9 +117,73 @@ cJSON *ck_init_to_json(const ck_init *init);
 /* Parses a Keras initializer config (string or {"class_name", "config"}). */
 ck_status ck_init_from_json(const cJSON *json, ck_init *out);
 
+/* ---------------- regularizers (regularizers.c) ---------------- */
+typedef enum ck_reg_kind {
+    CK_REG_NONE = 0,
+    CK_REG_L1,
+    CK_REG_L2,
+    CK_REG_L1L2,
+    CK_REG_OTHER /* a class ckeras cannot compute (OrthogonalRegularizer, custom) */
+} ck_reg_kind;
+typedef struct ck_reg {
+    ck_reg_kind kind;
+    double l1, l2;
+    char *raw;            /* CK_REG_OTHER: the Keras JSON as read, written back on save */
+    char other_class[48]; /* CK_REG_OTHER: its class name, for messages */
+} ck_reg;
+/* Keras regularizer JSON (any release's form); an unknown class is kept as
+ * CK_REG_OTHER. null gives CK_REG_NONE. */
+ck_status ck_reg_from_json(const cJSON *json, ck_reg *out);
+ck_status ck_reg_from_options(const ck_regularizer *opts, ck_reg *out);
+/* The Keras JSON, or a JSON null for CK_REG_NONE; NULL when out of memory. */
+cJSON *ck_reg_to_json(const ck_reg *r);
+/* Keras's class name of the regularizer (for messages). */
+const char *ck_reg_class_name(const ck_reg *r);
+/* l1 * sum|w| + l2 * sum w^2. */
+double ck_reg_penalty(const ck_reg *r, const float *w, size_t n);
+/* g += scale * d penalty / dw. */
+void ck_reg_add_grad(const ck_reg *r, const float *w, float *g, size_t n, double scale);
+void ck_reg_free(ck_reg *r);
+
+/* ---------------- constraints (constraints.c) ---------------- */
+typedef enum ck_con_kind {
+    CK_CON_NONE = 0,
+    CK_CON_MAX_NORM,
+    CK_CON_NON_NEG,
+    CK_CON_UNIT_NORM,
+    CK_CON_MIN_MAX_NORM,
+    CK_CON_OTHER /* RadialConstraint, custom: kept, not applied */
+} ck_con_kind;
+typedef struct ck_con {
+    ck_con_kind kind;
+    double max_value, min_value, rate;
+    int axis[CK_MAX_RANK];
+    int n_axis;     /* >= 1 */
+    bool axis_list; /* written as a list, as it was read */
+    char *raw;      /* CK_CON_OTHER: the Keras JSON as read */
+    char other_class[48];
+} ck_con;
+ck_status ck_con_from_json(const cJSON *json, ck_con *out);
+ck_status ck_con_from_options(const ck_constraint *opts, ck_con *out);
+cJSON *ck_con_to_json(const ck_con *c);
+const char *ck_con_class_name(const ck_con *c);
+/* Projects w (shape dims) in place, as Keras does after an optimizer step;
+ * fails when an axis does not exist for this rank. */
+ck_status ck_con_apply(const ck_con *c, float *w, int rank, const int64_t *dims);
+void ck_con_free(ck_con *c);
+
 /* ---------------- weights ---------------- */
 #define CK_MAX_WEIGHTS 8
 #define CK_NAME_MAX 128
+
+/* A layer's <key>_regularizer and <key>_constraint ("kernel", "recurrent",
+ * "bias", "embeddings", "gamma", "beta"). They apply to the weight named
+ * key or key + "_kernel". */
+typedef struct ck_weight_rule {
+    char key[24];
+    ck_reg reg;
+    ck_con con;
+} ck_weight_rule;
 
 typedef struct ck_weight {
     char name[32]; /* Keras weight name: "kernel", "bias", ... */
@@ -130,6 +198,11 @@ typedef struct ck_weight {
     size_t size; /* number of floats */
     ck_init init;
     bool trainable;
+    bool declared_trainable; /* as the layer declared it (before freezing) */
+    /* Regularizer and constraint of this weight, NULL when it has none (in
+     * the declaring layer, or the wrapped layer for Bidirectional and
+     * TimeDistributed). */
+    const ck_weight_rule *rule;
     float *data; /* slice of the model's parameter array */
     float *grad; /* matching slice of the gradient array */
 } ck_weight;
@@ -206,7 +279,27 @@ struct ck_layer {
      * when it has none; set by the caller of forward and still valid in the
      * matching backward. */
     const float *mask;
+    /* Keras's per-weight regularizers and constraints, and the
+     * activity_regularizer on the layer's output. */
+    ck_weight_rule rules[CK_MAX_WEIGHTS];
+    int n_rules;
+    ck_reg activity;
+    /* A wrapped layer has an activity_regularizer, which ckeras does not
+     * apply inside Bidirectional or TimeDistributed. */
+    bool nested_activity;
 };
+
+/* The rule for `key`, created when `create` (NULL when absent, or when
+ * the table is full, with an error set). */
+ck_weight_rule *ck_layer_rule(ck_layer *l, const char *key, bool create);
+/* The rule that applies to a weight named `weight`, NULL when none. */
+const ck_weight_rule *ck_layer_rule_for(const ck_layer *l, const char *weight);
+/* Points each weight at its rule again (after rules change). */
+void ck_layer_link_rules(ck_layer *l);
+/* The layer's Keras config: its own fields, with every *_regularizer and
+ * *_constraint key holding the layer's rule (and activity_regularizer
+ * added when set). Wrappers use it for the layer they hold. */
+ck_status ck_layer_get_config(const ck_layer *l, cJSON *cfg);
 
 /* compute_mask of layers that pass their input's mask on unchanged. */
 ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck_buf *buf,
@@ -217,6 +310,17 @@ ck_status ck_layer_init(ck_layer *l, const ck_layer_ops *ops, const char *name);
 ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const int64_t *dims,
                                const ck_init *init, bool trainable);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
+/* Makes p hold op(B) (see ck_pack in ck_blas.h) of l's current weights:
+ * packed again only after the model's weights changed; a layer outside a
+ * model packs at every call. */
+typedef struct ck_packed ck_packed;
+ck_status ck_layer_pack(const ck_layer *l, ck_packed *p, const float *B, int K, int N, int ld,
+                        bool trans);
+/* out (rows x N, ldo) = x (rows x K, ldx) . W (K x N, contiguous) + beta
+ * out, through l's packed copy p of W where that pays (ck_pack_pays). */
+ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, int rows,
+                               const float *x, int ldx, const float *W, int K, int N, float beta,
+                               float *out, int ldo);
 
 /* A new, unbuilt layer with l's name and configuration (through its
  * get_config and from_config), for a model's spare workspaces. */
@@ -280,13 +384,12 @@ typedef enum ck_access {
 
 typedef struct ck_guard {
     pthread_mutex_t lock;
-    int readers;              /* READ calls in progress on threads that own nothing */
-    int depth;                /* calls in progress on the owning thread */
-    pthread_t owner;          /* the thread of an UPDATE, CHANGE or TRAIN call */
-    ck_access owner_access;   /* the outermost call's kind */
-    unsigned long generation; /* counts changes, so spare workspaces know to recopy */
-    bool primary_busy;        /* the model's own buffers are running a predict */
-    ck_model **spares;        /* idle workspaces for concurrent predicts */
+    int readers;            /* READ calls in progress on threads that own nothing */
+    int depth;              /* calls in progress on the owning thread */
+    pthread_t owner;        /* the thread of an UPDATE, CHANGE or TRAIN call */
+    ck_access owner_access; /* the outermost call's kind */
+    bool primary_busy;      /* the model's own buffers are running a predict */
+    ck_model **spares;      /* idle workspaces for concurrent predicts */
     int n_spares, cap_spares;
 } ck_guard;
 
@@ -295,10 +398,10 @@ void ck_guard_destroy(ck_guard *g);
 /* Enters a public call `fn` of kind a, or fails with CK_ERR_STATE naming
  * fn and what the model is busy with. Pair with ck_model_leave. */
 ck_status ck_model_enter(ck_model *m, ck_access a, const char *fn);
-void ck_model_leave(ck_model *m, ck_access a);
+void ck_model_leave(ck_model *m);
 /* The same for a layer's model; a layer outside a model needs none. */
 ck_status ck_layer_enter(ck_layer *l, ck_access a, const char *fn);
-void ck_layer_leave(ck_layer *l, ck_access a);
+void ck_layer_leave(ck_layer *l);
 /* Whether any call is in progress on the model. */
 bool ck_model_busy(ck_model *m);
 /* st = call, made between ck_model_enter and ck_model_leave (st is the
@@ -308,7 +411,7 @@ bool ck_model_busy(ck_model *m);
         (st) = ck_model_enter((m), (access), (fn)); \
         if ((st) == CK_OK) {                        \
             (st) = (call);                          \
-            ck_model_leave((m), (access));          \
+            ck_model_leave((m));                    \
         }                                           \
     } while (0)
 /* The same for a call on a layer (l not NULL). */
@@ -317,9 +420,26 @@ bool ck_model_busy(ck_model *m);
         (st) = ck_layer_enter((l), (access), (fn)); \
         if ((st) == CK_OK) {                        \
             (st) = (call);                          \
-            ck_layer_leave((l), (access));          \
+            ck_layer_leave((l));                    \
         }                                           \
     } while (0)
+/* obj[key], NULL when absent or null; obj[key] when it is a string. */
+const cJSON *ck_json_get(const cJSON *obj, const char *key);
+const char *ck_json_str(const cJSON *obj, const char *key);
+/* A serialized Keras object, in any release's form: "name" or
+ * {"class_name": name, "config": {...}, ...}; *cfg is NULL for a name.
+ * Fails naming `what` ("regularizer") when it is neither. */
+ck_status ck_json_class(const cJSON *json, const char *what, const char **name, const cJSON **cfg);
+/* Keeps a serialized object ckeras cannot compute verbatim (*raw, to be
+ * written back) with its class name (for messages). */
+ck_status ck_json_keep(const cJSON *json, const char *name, char **raw, char *cls, size_t len);
+/* {"class_name": cls, "config": {}}, *cfg pointing at the config; NULL
+ * when out of memory. */
+cJSON *ck_json_class_new(const char *cls, cJSON **cfg);
+/* Puts `value` in the place of `item` (a member of `parent`) under the same
+ * key and returns it; NULL (value freed) when value is NULL. Unlike a
+ * replacement by key, it touches only this member when keys repeat. */
+cJSON *ck_json_replace(cJSON *parent, cJSON *item, cJSON *value);
 
 /* ---------------- model ---------------- */
 /* What the model may do with its training state, which it cannot see. */
@@ -347,6 +467,7 @@ struct ck_model {
     /* forward buffers: acts[i] is the output of layer i */
     ck_buf *acts;
     ck_tensor *act_views;
+    int n_acts;               /* entries of acts, act_views, masks, mask_views */
     ck_buf *masks;            /* masks made by layer i (Embedding, Masking) */
     const float **mask_views; /* mask of act i (maybe an earlier layer's), NULL: none */
     ck_tensor last_input;     /* view of the input of the last forward */
@@ -356,13 +477,39 @@ struct ck_model {
     void *train;
     const ck_train_hooks *train_hooks;
     ck_guard guard;       /* who uses the model now */
-    unsigned long copied; /* of a spare workspace: the generation its weights are from */
+    unsigned long copied; /* of a spare workspace: the weights_version it copied */
+    /* The keras_version of the file the model came from ("" when built in
+     * C), and what loading it tolerated, one line each (NULL: nothing). */
+    char keras_version[32];
+    char *warnings;
+    /* Set by loaders that fill every weight from a file afterwards: build
+     * then runs no initializer (an unknown one is irrelevant). */
+    bool skip_init;
+    /* Counts changes of the weights (ck_model_weights_changed), so that
+     * layers know when their packed copies (ck_layer_pack) are stale. */
+    atomic_ulong weights_version;
 };
+
+/* Every writer of a built model's weights calls this: build, rebuilds,
+ * loaders, optimizer steps, constraints, restores, and ck_layer_weight,
+ * which hands out a writable view. */
+void ck_model_weights_changed(ck_model *m);
+
+/* Whether a weight trains now (declared trainable, layer not frozen). */
+bool ck_weight_trains(const ck_layer *l, const ck_weight *w);
+/* Lays the parameters out again when trainable flags changed since the
+ * model was built (trainable weights first); called by compile, so a
+ * change takes effect at the next compile, as in Keras. */
+ck_status ck_model_apply_trainable(ck_model *m);
+
+/* Records one line in the model's warnings (ck_model_warnings). */
+ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
 /* Back-propagates dy (gradient of the loss w.r.t. the model output) through
- * the last training forward, accumulating into model->grads. */
+ * the last training forward, accumulating into model->grads. Activity
+ * regularizers add their gradients on the way, dy's data included. */
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy);
 /* Unique default name for a layer within the model ("lstm", "lstm_1", ...). */
 void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t len);
@@ -371,5 +518,20 @@ void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t
 ck_status ck_model_shape_for(const ck_model *m, const ck_shape *in, ck_shape *out);
 /* Replaces the training state, freeing the old one through its hooks. */
 void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks);
+
+/* ---------------- regularization in training (penalties.c) ---------------- */
+/* The weight penalties plus the activity penalties of the outputs of the
+ * last forward (divided by the batch size where Keras does). */
+double ck_model_penalty(const ck_model *m);
+/* Adds the weight penalties' gradients to the trainable weights' grads. */
+void ck_model_penalty_grads(ck_model *m);
+/* Adds the gradient of layer i's activity penalty to dy, the gradient
+ * w.r.t. its output in the last training forward. */
+void ck_model_activity_grad(const ck_model *m, int i, float *dy);
+/* Projects the trainable weights by their constraints (after a step). */
+ck_status ck_model_apply_constraints(ck_model *m);
+/* Fails when a regularizer or constraint that training needs is one ckeras
+ * cannot compute (kept from a file, e.g. OrthogonalRegularizer). */
+ck_status ck_model_check_penalties(const ck_model *m);
 
 #endif /* CK_INTERNAL_H */

@@ -4,17 +4,13 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-static const cJSON *item(const cJSON *cfg, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
 
 ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool required)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v) {
         if (required)
             return ck_error(CK_ERR_FORMAT, "layer config is missing '%s'", key);
@@ -28,7 +24,7 @@ ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool re
 
 ck_status ck_config_get_double(const cJSON *cfg, const char *key, double *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -39,7 +35,7 @@ ck_status ck_config_get_double(const cJSON *cfg, const char *key, double *out)
 
 ck_status ck_config_get_bool(const cJSON *cfg, const char *key, bool *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsBool(v))
@@ -50,7 +46,7 @@ ck_status ck_config_get_bool(const cJSON *cfg, const char *key, bool *out)
 
 ck_status ck_config_get_string(const cJSON *cfg, const char *key, const char **out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     if (!cJSON_IsString(v))
@@ -61,7 +57,7 @@ ck_status ck_config_get_string(const cJSON *cfg, const char *key, const char **o
 
 ck_status ck_config_get_init(const cJSON *cfg, const char *key, ck_init *out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     ck_status st = ck_init_from_json(v, out);
@@ -72,7 +68,7 @@ ck_status ck_config_get_init(const cJSON *cfg, const char *key, ck_init *out)
 
 ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char **out)
 {
-    const cJSON *v = item(cfg, key);
+    const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     /* Keras 3 may serialise an activation as an object: a function is
@@ -90,7 +86,9 @@ ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char
     if (!cJSON_IsString(v))
         return ck_error(CK_ERR_FORMAT, "layer config '%s' must be an activation name", key);
     ck_act act;
-    CK_TRY(ck_act_parse(v->valuestring, &act));
+    ck_status st = ck_act_parse(v->valuestring, &act);
+    if (st != CK_OK)
+        return ck_error(st, "option '%s': %s", key, ck_last_error());
     *out = v->valuestring;
     return CK_OK;
 }
@@ -100,6 +98,58 @@ ck_status ck_config_check(const cJSON *cfg)
     if (!cfg)
         return ck_error(CK_ERR_MEMORY, "out of memory building a layer config");
     return CK_OK;
+}
+
+const cJSON *ck_json_get(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
+const char *ck_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = ck_json_get(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+ck_status ck_json_class(const cJSON *json, const char *what, const char **name, const cJSON **cfg)
+{
+    *name = cJSON_IsString(json) ? json->valuestring : ck_json_str(json, "class_name");
+    *cfg = cJSON_IsObject(json) ? ck_json_get(json, "config") : NULL;
+    if (!*name)
+        return ck_error(CK_ERR_FORMAT, "%s config is neither a name nor {\"class_name\": ...}",
+                        what);
+    return CK_OK;
+}
+
+ck_status ck_json_keep(const cJSON *json, const char *name, char **raw, char *cls, size_t len)
+{
+    *raw = cJSON_PrintUnformatted(json);
+    snprintf(cls, len, "%s", name);
+    return *raw ? CK_OK : ck_error(CK_ERR_MEMORY, "out of memory keeping a %s config", name);
+}
+
+cJSON *ck_json_class_new(const char *cls, cJSON **cfg)
+{
+    cJSON *j = cJSON_CreateObject();
+    *cfg = cJSON_AddStringToObject(j, "class_name", cls) ? cJSON_AddObjectToObject(j, "config")
+                                                         : NULL;
+    if (!*cfg) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+cJSON *ck_json_replace(cJSON *parent, cJSON *item, cJSON *value)
+{
+    if (!value)
+        return NULL;
+    /* The key moves over: both strings come from cJSON's allocator. */
+    value->string = item->string;
+    item->string = NULL;
+    cJSON_ReplaceItemViaPointer(parent, item, value);
+    return value;
 }
 
 static bool in_list(const char *key, const char *const *list)
@@ -121,8 +171,12 @@ ck_status ck_config_check_keys(const cJSON *cfg, const char *class_name, const c
         if (!it->string || cJSON_IsNull(it) || in_list(it->string, common) ||
             in_list(it->string, known))
             continue;
-        return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
-                        class_name, it->string);
+        char *value = cJSON_PrintUnformatted(it);
+        ck_status st = ck_error(CK_ERR_UNSUPPORTED,
+                                "%s: option '%s' = %.60s is not supported by ckeras", class_name,
+                                it->string, value ? value : "?");
+        free(value);
+        return st;
     }
     return CK_OK;
 }
@@ -216,7 +270,7 @@ ck_status ck_config_reject_true(const cJSON *cfg, const char *class_name, const 
 {
     for (; *keys; keys++)
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, *keys)))
-            return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' is not supported by ckeras",
+            return ck_error(CK_ERR_UNSUPPORTED, "%s: option '%s' = true is not supported by ckeras",
                             class_name, *keys);
     return CK_OK;
 }

@@ -3,9 +3,10 @@
  * live here and nowhere else:
  *  - READ calls (predict, summary, save, to_json, ...) run on any number
  *    of threads at once; each concurrent predict gets its own workspace;
- *  - UPDATE calls (load_weights, reset_states, evaluate, initial states)
- *    and CHANGE calls (add, build, compile, set_trainable, free) and TRAIN
- *    calls (fit, train_on_batch) need the model to themselves;
+ *  - UPDATE calls (load_weights, reset_states, evaluate, initial states,
+ *    the learning rate, export) and CHANGE calls (add, pop, build, compile,
+ *    set_trainable, free) and TRAIN calls (fit, train_on_batch) need the
+ *    model to themselves;
  *  - while fit runs, its own thread (a callback) may make READ and UPDATE
  *    calls, never CHANGE or TRAIN ones, and other threads may make none.
  * A call that breaks a rule fails with CK_ERR_STATE and touches nothing. */
@@ -45,8 +46,9 @@ static ck_status admit(ck_guard *g, const ck_model *m, ck_access a, const char *
          * public call made inside another. */
         if (g->owner_access == CK_ACCESS_TRAIN && a >= CK_ACCESS_CHANGE)
             return ck_error(CK_ERR_STATE,
-                            "%s: model %s is training; a fit callback may only read, save, "
-                            "predict, evaluate, load weights and reset states",
+                            "%s: model %s is training; a fit callback may read, save, predict "
+                            "and evaluate it, load weights, reset states and set the learning "
+                            "rate, but not compile or train it or change its layers",
                             fn, m->name);
         g->depth++;
         return CK_OK;
@@ -77,14 +79,11 @@ ck_status ck_model_enter(ck_model *m, ck_access a, const char *fn)
     return st;
 }
 
-void ck_model_leave(ck_model *m, ck_access a)
+void ck_model_leave(ck_model *m)
 {
     ck_guard *g = &m->guard;
     pthread_mutex_lock(&g->lock);
     if (owned_here(g)) {
-        /* Weights or layers may have changed: spare workspaces recopy. */
-        if (a != CK_ACCESS_READ)
-            g->generation++;
         g->depth--;
     } else {
         g->readers--;
@@ -105,8 +104,8 @@ ck_status ck_layer_enter(ck_layer *l, ck_access a, const char *fn)
     return l->model ? ck_model_enter(l->model, a, fn) : CK_OK;
 }
 
-void ck_layer_leave(ck_layer *l, ck_access a)
+void ck_layer_leave(ck_layer *l)
 {
     if (l->model)
-        ck_model_leave(l->model, a);
+        ck_model_leave(l->model);
 }

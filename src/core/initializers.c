@@ -1,3 +1,4 @@
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 #include <math.h>
@@ -46,12 +47,45 @@ static const char *const modes[] = {"fan_in", "fan_out", "fan_avg"};
 static const char *const distributions[] = {"truncated_normal", "untruncated_normal", "uniform",
                                             "normal"};
 
-static const struct init_entry *find_init(const char *name)
+/* Other spellings Keras loaders accept: Keras 2's compatibility aliases,
+ * the Keras 3.0-3.6 class names (which Keras 3.7+ keeps as aliases) and
+ * their snake_case forms. */
+static const struct {
+    const char *alias, *name;
+} init_aliases[] = {
+    {"normal", "random_normal"},
+    {"uniform", "random_uniform"},
+    {"zero", "zeros"},
+    {"one", "ones"},
+    {"OrthogonalInitializer", "orthogonal"},
+    {"orthogonal_initializer", "orthogonal"},
+    {"IdentityInitializer", "identity"},
+    {"identity_initializer", "identity"},
+};
+
+static const struct init_entry *find_exact(const char *name)
 {
     for (size_t i = 0; i < N_INITS; i++)
         if (strcmp(name, inits[i].name) == 0 || strcmp(name, inits[i].class_name) == 0)
             return &inits[i];
+    for (size_t i = 0; i < sizeof init_aliases / sizeof init_aliases[0]; i++)
+        if (strcmp(name, init_aliases[i].alias) == 0)
+            return find_exact(init_aliases[i].name);
     return NULL;
+}
+
+/* tf.keras 2.x also registers every initializer under its name plus "V2"
+ * (GlorotUniformV2, glorot_uniformV2, ZerosV2, ...). */
+static const struct init_entry *find_init(const char *name)
+{
+    const struct init_entry *e = find_exact(name);
+    size_t n = strlen(name);
+    if (e || n < 3 || n >= CK_NAME_MAX || strcmp(name + n - 2, "V2") != 0)
+        return e;
+    char base[CK_NAME_MAX];
+    memcpy(base, name, n - 2);
+    base[n - 2] = '\0';
+    return find_exact(base);
 }
 
 static const char *find_word(const char *s, const char *const *words, size_t n)
@@ -177,6 +211,7 @@ static ck_status fill_orthogonal(const ck_init *init, float *w, int rank, const 
             a[i + (size_t)j * (size_t)m] = ck_rng_normal(rng);
     int info = 0, lwork = -1;
     double query;
+    ck_blas_start();
     dgeqrf_(&m, &n, a, &m, tau, &query, &lwork, &info);
     lwork = (int)query > n ? (int)query : n;
     double *work = ck_alloc((size_t)lwork + (size_t)n, sizeof(double));
@@ -337,18 +372,9 @@ static const char *word_or_null(const cJSON *cfg, const char *key, const char *c
 
 ck_status ck_init_from_json(const cJSON *json, ck_init *out)
 {
-    const char *name = NULL;
-    const cJSON *cfg = NULL;
-    if (cJSON_IsString(json)) {
-        name = json->valuestring;
-    } else if (cJSON_IsObject(json)) {
-        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(json, "class_name");
-        cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
-        name = cJSON_IsString(cls) ? cls->valuestring : NULL;
-    }
-    if (!name)
-        return ck_error(CK_ERR_FORMAT,
-                        "initializer config is neither a name nor {\"class_name\": ...}");
+    const char *name;
+    const cJSON *cfg;
+    CK_TRY(ck_json_class(json, "initializer", &name, &cfg));
     const struct init_entry *e = find_init(name);
     if (!e)
         return ck_init_check(&(ck_init){.name = name});

@@ -1,3 +1,4 @@
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 #include <string.h>
@@ -42,7 +43,9 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
         w->dims[i] = dims[i];
     }
     w->init = *init;
+    w->declared_trainable = trainable;
     w->trainable = trainable && !l->frozen;
+    w->rule = ck_layer_rule_for(l, name);
     l->n_weights++;
     return w;
 }
@@ -54,8 +57,14 @@ ck_keras_semantics ck_layer_semantics(const ck_layer *l)
 
 void ck_layer_free(ck_layer *layer)
 {
-    if (layer)
-        layer->ops->destroy(layer);
+    if (!layer)
+        return;
+    for (int i = 0; i < layer->n_rules; i++) {
+        ck_reg_free(&layer->rules[i].reg);
+        ck_con_free(&layer->rules[i].con);
+    }
+    ck_reg_free(&layer->activity);
+    layer->ops->destroy(layer);
 }
 
 const char *ck_layer_name(const ck_layer *layer)
@@ -108,6 +117,33 @@ static ck_status weight_view(ck_layer *layer, int index, const char **name, ck_t
     view->rank = w->rank;
     memcpy(view->dims, w->dims, sizeof w->dims);
     view->data = w->data;
+    /* The caller may write through the view before the next forward. */
+    if (layer->model)
+        ck_model_weights_changed(layer->model);
+    return CK_OK;
+}
+
+ck_status ck_layer_pack(const ck_layer *l, ck_packed *p, const float *B, int K, int N, int ld,
+                        bool trans)
+{
+    unsigned long version = l->model ? atomic_load(&l->model->weights_version) : 0;
+    if (version != 0 && p->version == version && ck_packed_holds(p, B, K, N, ld, trans))
+        return CK_OK;
+    CK_TRY(ck_pack(p, B, K, N, ld, trans));
+    p->version = version;
+    return CK_OK;
+}
+
+ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, int rows,
+                               const float *x, int ldx, const float *W, int K, int N, float beta,
+                               float *out, int ldo)
+{
+    if (!ck_pack_pays(rows, training)) {
+        ck_gemm(rows, N, K, x, ldx, W, N, beta, out, ldo);
+        return CK_OK;
+    }
+    CK_TRY(ck_layer_pack(l, p, W, K, N, N, false));
+    ck_gemm_packed(rows, x, ldx, p, beta, out, ldo);
     return CK_OK;
 }
 
@@ -123,13 +159,8 @@ ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tens
 
 static ck_status set_trainable(ck_layer *layer, bool trainable)
 {
-    /* The weights' places in the parameter array depend on the flag, so it
-     * cannot change once they are declared. */
-    if (layer->frozen != !trainable && layer->built && layer->n_weights > 0)
-        return ck_error(CK_ERR_STATE,
-                        "layer %s is already built; set trainable before building "
-                        "the model",
-                        layer->name);
+    /* On a built model the weights keep their places in the parameter
+     * array until the next compile moves them (ck_model_apply_trainable). */
     layer->frozen = !trainable;
     return CK_OK;
 }

@@ -53,6 +53,21 @@ void *ck_realloc_array(void *ptr, size_t count, size_t size)
     return p;
 }
 
+void *ck_alloc_aligned(size_t count, size_t size)
+{
+    size_t bytes;
+    if (!ck_size_mul(count, size, &bytes) || bytes > (size_t)PTRDIFF_MAX - 64) {
+        ck_error(CK_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    /* aligned_alloc wants a multiple of the alignment. */
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = injected_failure() ? NULL : aligned_alloc(64, rounded ? rounded : 64);
+    if (!p)
+        ck_error(CK_ERR_MEMORY, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
 char *ck_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -60,6 +75,12 @@ char *ck_strdup(const char *s)
     if (p)
         memcpy(p, s, n);
     return p;
+}
+
+bool ck_str_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 ck_status ck_buf_reserve(ck_buf *b, size_t n)

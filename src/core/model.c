@@ -5,6 +5,8 @@
 #include "ck_vmath.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +37,24 @@ ck_model *ck_sequential_new(const ck_model_options *opts)
     return m;
 }
 
+/* Spare workspaces (see take_workspace) have the layout of the model they
+ * were made for: every release of its buffers (free, rebuilds) drops them.
+ * Only calls that have the model to themselves get here, so none is in use. */
+static void drop_spares(ck_guard *g)
+{
+    for (int i = 0; i < g->n_spares; i++)
+        ck_model_free(g->spares[i]);
+    free(g->spares);
+    g->spares = NULL;
+    g->n_spares = g->cap_spares = 0;
+}
+
 static void release_buffers(ck_model *m)
 {
-    for (int i = 0; m->acts && i < m->n_layers; i++)
+    drop_spares(&m->guard);
+    for (int i = 0; m->acts && i < m->n_acts; i++)
         ck_buf_free(&m->acts[i]);
-    for (int i = 0; m->masks && i < m->n_layers; i++)
+    for (int i = 0; m->masks && i < m->n_acts; i++)
         ck_buf_free(&m->masks[i]);
     free(m->acts);
     free(m->act_views);
@@ -63,18 +78,16 @@ void ck_model_free(ck_model *m)
         ck_error(CK_ERR_STATE, "ck_model_free: model %s is in use and was not freed", m->name);
         return;
     }
-    for (int i = 0; i < m->guard.n_spares; i++)
-        ck_model_free(m->guard.spares[i]);
-    free(m->guard.spares);
-    ck_guard_destroy(&m->guard);
     ck_model_set_train(m, NULL, NULL);
     release_buffers(m);
+    ck_guard_destroy(&m->guard);
     for (int i = 0; i < m->n_layers; i++)
         ck_layer_free(m->layers[i]);
     ck_layer_free(m->input);
     free(m->layers);
     free(m->params);
     free(m->grads);
+    free(m->warnings);
     free(m);
 }
 
@@ -84,6 +97,33 @@ void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks)
         m->train_hooks->free(m->train);
     m->train = state;
     m->train_hooks = hooks;
+}
+
+ck_status ck_model_warn(ck_model *m, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = m->warnings ? strlen(m->warnings) : 0, add = strlen(line);
+    char *grown = ck_realloc_array(m->warnings, old + add + 2, 1);
+    if (!grown)
+        return CK_ERR_MEMORY;
+    memcpy(grown + old, line, add);
+    memcpy(grown + old + add, "\n", 2);
+    m->warnings = grown;
+    return CK_OK;
+}
+
+const char *ck_model_warnings(const ck_model *m)
+{
+    return m && m->warnings ? m->warnings : "";
+}
+
+const char *ck_model_keras_version(const ck_model *m)
+{
+    return m ? m->keras_version : "";
 }
 
 static bool name_taken(const ck_model *m, const char *name)
@@ -117,6 +157,8 @@ static ck_status add_input(ck_model *m, ck_layer *l)
     return CK_OK;
 }
 
+static ck_status add_to_built(ck_model *m, ck_layer *l);
+
 static ck_status add_layer(ck_model *m, ck_layer *l)
 {
     if (!l) {
@@ -130,11 +172,6 @@ static ck_status add_layer(ck_model *m, ck_layer *l)
     if (l->model)
         return ck_error(CK_ERR_STATE, "layer %s already belongs to model %s", l->name,
                         l->model->name);
-    if (m->built) {
-        ck_layer_free(l);
-        return ck_error(CK_ERR_STATE, "model %s is already built; add layers before building",
-                        m->name);
-    }
     if (strcmp(l->ops->class_name, "InputLayer") == 0)
         return add_input(m, l);
     if (l->name[0] && name_taken(m, l->name)) {
@@ -158,7 +195,7 @@ static ck_status add_layer(ck_model *m, ck_layer *l)
         ck_model_unique_name(m, l->ops->base_name, l->name, sizeof l->name);
     l->model = m;
     m->layers[m->n_layers++] = l;
-    return CK_OK;
+    return m->built ? add_to_built(m, l) : CK_OK;
 }
 
 ck_status ck_model_add(ck_model *m, ck_layer *l)
@@ -174,7 +211,7 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
         return CK_ERR_STATE;
     }
     ck_status st = add_layer(m, l);
-    ck_model_leave(m, CK_ACCESS_CHANGE);
+    ck_model_leave(m);
     return st;
 }
 
@@ -254,11 +291,13 @@ static ck_status allocate_params(ck_model *m)
     return CK_OK;
 }
 
-static ck_status init_params(ck_model *m)
+/* Fills the weights of layers from `first` on with their initializers
+ * (unless a file provides them), then lets each layer adjust them. */
+static ck_status init_params(ck_model *m, int first)
 {
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = first; i < m->n_layers; i++) {
         ck_layer *l = m->layers[i];
-        for (int k = 0; k < l->n_weights; k++) {
+        for (int k = 0; !m->skip_init && k < l->n_weights; k++) {
             ck_weight *w = &l->weights[k];
             ck_status st = ck_init_fill(&w->init, w->data, w->rank, w->dims, &m->rng);
             if (st != CK_OK)
@@ -270,7 +309,17 @@ static ck_status init_params(ck_model *m)
     return CK_OK;
 }
 
-static ck_status build(ck_model *m)
+static ck_status alloc_activations(ck_model *m)
+{
+    m->acts = ck_alloc((size_t)m->n_layers, sizeof *m->acts);
+    m->act_views = m->acts ? ck_alloc((size_t)m->n_layers, sizeof *m->act_views) : NULL;
+    m->masks = m->act_views ? ck_alloc((size_t)m->n_layers, sizeof *m->masks) : NULL;
+    m->mask_views = m->masks ? ck_alloc((size_t)m->n_layers, sizeof *m->mask_views) : NULL;
+    m->n_acts = m->mask_views ? m->n_layers : 0;
+    return m->mask_views ? CK_OK : CK_ERR_MEMORY;
+}
+
+static ck_status check_buildable(const ck_model *m)
 {
     if (m->error_sticky)
         return ck_error(
@@ -281,22 +330,23 @@ static ck_status build(ck_model *m)
                         m->name);
     if (m->n_layers == 0)
         return ck_error(CK_ERR_STATE, "model %s has no layers", m->name);
+    return CK_OK;
+}
+
+static ck_status build(ck_model *m)
+{
+    CK_TRY(check_buildable(m));
+    CK_TRY(ck_blas_ready());
     /* A failed build must leave no trace, the RNG position included, so a
      * retry gives the same weights as a first-time build. */
-    CK_TRY(ck_blas_ready());
     ck_rng rng_before = m->rng;
     ck_status st = infer_shapes(m);
     if (st == CK_OK)
         st = allocate_params(m);
     if (st == CK_OK)
-        st = init_params(m);
-    if (st == CK_OK) {
-        m->acts = ck_alloc((size_t)m->n_layers, sizeof *m->acts);
-        m->act_views = m->acts ? ck_alloc((size_t)m->n_layers, sizeof *m->act_views) : NULL;
-        m->masks = m->act_views ? ck_alloc((size_t)m->n_layers, sizeof *m->masks) : NULL;
-        m->mask_views = m->masks ? ck_alloc((size_t)m->n_layers, sizeof *m->mask_views) : NULL;
-        st = m->mask_views ? CK_OK : CK_ERR_MEMORY;
-    }
+        st = init_params(m, 0);
+    if (st == CK_OK)
+        st = alloc_activations(m);
     if (st != CK_OK) {
         unbuild(m);
         m->rng = rng_before;
@@ -304,7 +354,10 @@ static ck_status build(ck_model *m)
     }
     pthread_mutex_lock(&m->guard.lock);
     m->built = true;
+    /* Only the weights of the first build come from a file. */
+    m->skip_init = false;
     pthread_mutex_unlock(&m->guard.lock);
+    ck_model_weights_changed(m);
     return CK_OK;
 }
 
@@ -325,8 +378,211 @@ ck_status ck_model_build(ck_model *m)
         return CK_OK;
     CK_TRY(ck_model_enter(m, CK_ACCESS_CHANGE, "ck_model_build"));
     ck_status st = m->built ? CK_OK : build(m);
-    ck_model_leave(m, CK_ACCESS_CHANGE);
+    ck_model_leave(m);
     return st;
+}
+
+/* ---------------- changing a built model ---------------- */
+
+/* What a rebuild replaces, to put it back when the rebuild fails. */
+typedef struct layer_state {
+    ck_weight weights[CK_MAX_WEIGHTS];
+    int n_weights;
+    ck_shape in_shape, out_shape;
+    bool built;
+} layer_state;
+
+typedef struct model_state {
+    layer_state *layers;
+    int n_layers;
+    float *params, *grads, *values;
+    size_t n_params, n_trainable;
+    ck_rng rng;
+} model_state;
+
+static ck_status save_state(const ck_model *m, model_state *s)
+{
+    *s = (model_state){.n_layers = m->n_layers,
+                       .params = m->params,
+                       .grads = m->grads,
+                       .n_params = m->n_params,
+                       .n_trainable = m->n_trainable,
+                       .rng = m->rng};
+    s->layers = ck_alloc((size_t)m->n_layers + 1, sizeof *s->layers);
+    s->values = s->layers ? ck_alloc(m->n_params + 1, sizeof(float)) : NULL;
+    if (!s->values) {
+        free(s->layers);
+        return CK_ERR_MEMORY;
+    }
+    memcpy(s->values, m->params, m->n_params * sizeof(float));
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        layer_state *ls = &s->layers[i];
+        memcpy(ls->weights, l->weights, sizeof ls->weights);
+        ls->n_weights = l->n_weights;
+        ls->in_shape = l->in_shape;
+        ls->out_shape = l->out_shape;
+        ls->built = l->built;
+    }
+    return CK_OK;
+}
+
+/* The saved values of layer i's weights back into its (new) slots; after
+ * after_init, which also points wrapped layers at the new slots. */
+static void restore_values(ck_model *m, const model_state *s, int i)
+{
+    ck_layer *l = m->layers[i];
+    const layer_state *ls = &s->layers[i];
+    if (!ls->built)
+        return;
+    if (l->ops->after_init)
+        l->ops->after_init(l);
+    for (int k = 0; k < l->n_weights && k < ls->n_weights; k++)
+        if (l->weights[k].size == ls->weights[k].size)
+            memcpy(l->weights[k].data, s->values + (ls->weights[k].data - s->params),
+                   l->weights[k].size * sizeof(float));
+}
+
+static void drop_state(model_state *s, bool keep_old_arrays)
+{
+    if (!keep_old_arrays) {
+        free(s->params);
+        free(s->grads);
+    }
+    free(s->values);
+    free(s->layers);
+}
+
+static void roll_back(ck_model *m, model_state *s)
+{
+    release_buffers(m);
+    free(m->params);
+    free(m->grads);
+    m->params = s->params;
+    m->grads = s->grads;
+    m->n_params = s->n_params;
+    m->n_trainable = s->n_trainable;
+    m->rng = s->rng;
+    for (int i = 0; i < s->n_layers; i++) {
+        ck_layer *l = m->layers[i];
+        const layer_state *ls = &s->layers[i];
+        memcpy(l->weights, ls->weights, sizeof ls->weights);
+        l->n_weights = ls->n_weights;
+        l->in_shape = ls->in_shape;
+        l->out_shape = ls->out_shape;
+        l->built = ls->built;
+        restore_values(m, s, i);
+    }
+    /* Without activation buffers the model rebuilds them at its next use. */
+    if (alloc_activations(m) != CK_OK)
+        release_buffers(m);
+}
+
+/* Lays the model out again after layers were added or removed or trainable
+ * flags changed: the first `kept` layers keep their weights' values, the
+ * others are initialised. All or nothing. */
+static ck_status rebuild(ck_model *m, int kept)
+{
+    model_state s;
+    CK_TRY(save_state(m, &s));
+    release_buffers(m);
+    m->params = m->grads = NULL;
+    ck_status st = infer_shapes(m);
+    if (st == CK_OK)
+        st = allocate_params(m);
+    for (int i = 0; st == CK_OK && i < kept; i++)
+        restore_values(m, &s, i);
+    if (st == CK_OK)
+        st = init_params(m, kept);
+    if (st == CK_OK)
+        st = alloc_activations(m);
+    if (st != CK_OK) {
+        ck_error(st, "model %s: %s", m->name, ck_last_error());
+        roll_back(m, &s);
+    }
+    drop_state(&s, st != CK_OK);
+    /* New arrays, or the old ones put back: packed copies are stale either way. */
+    ck_model_weights_changed(m);
+    return st;
+}
+
+/* A model whose layers change must be compiled again (Keras recompiles
+ * too): the optimizer state and the fused output belong to the old one. */
+static void uncompile(ck_model *m)
+{
+    ck_model_set_train(m, NULL, NULL);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i]->fused_loss_grad = false;
+}
+
+/* Appends a layer to a built model, keeping every existing weight. */
+static ck_status add_to_built(ck_model *m, ck_layer *l)
+{
+    ck_shape out;
+    ck_status st = l->ops->output_shape(l, &m->layers[m->n_layers - 2]->out_shape, &out);
+    if (st == CK_OK) {
+        uncompile(m);
+        st = rebuild(m, m->n_layers - 1);
+    }
+    if (st != CK_OK) {
+        ck_error(st, "cannot add layer %s to model %s: %s", l->name, m->name, ck_last_error());
+        m->n_layers--;
+        ck_layer_free(l);
+    }
+    return st;
+}
+
+static ck_status pop_layer(ck_model *m)
+{
+    if (m->n_layers == 0)
+        return ck_error(CK_ERR_STATE, "model %s has no layers to pop", m->name);
+    ck_layer *last = m->layers[--m->n_layers];
+    if (m->built && m->n_layers == 0) {
+        unbuild(m);
+        m->built = false;
+    } else if (m->built) {
+        ck_status st = rebuild(m, m->n_layers);
+        if (st != CK_OK) {
+            m->n_layers++;
+            return st;
+        }
+    }
+    uncompile(m);
+    ck_layer_free(last);
+    return CK_OK;
+}
+
+ck_status ck_model_pop(ck_model *m)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_pop: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_CHANGE, "ck_model_pop", pop_layer(m));
+    return st;
+}
+
+bool ck_weight_trains(const ck_layer *l, const ck_weight *w)
+{
+    return w->declared_trainable && !l->frozen;
+}
+
+ck_status ck_model_apply_trainable(ck_model *m)
+{
+    bool stale = false;
+    for (int i = 0; m->built && i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_weights; k++)
+            stale = stale || m->layers[i]->weights[k].trainable !=
+                                 ck_weight_trains(m->layers[i], &m->layers[i]->weights[k]);
+    if (!stale)
+        return CK_OK;
+    CK_TRY(rebuild(m, m->n_layers));
+    uncompile(m);
+    return CK_OK;
+}
+
+void ck_model_weights_changed(ck_model *m)
+{
+    atomic_fetch_add(&m->weights_version, 1);
 }
 
 bool ck_model_is_built(const ck_model *m)
@@ -405,6 +661,7 @@ ck_status ck_model_backward(ck_model *m, const ck_tensor *dy)
         if (!l->ops->backward)
             return ck_error(CK_ERR_UNSUPPORTED, "layer %s (%s) has no backward pass", l->name,
                             l->ops->class_name);
+        ck_model_activity_grad(m, i, cur->data);
         CK_TRY(l->ops->backward(l, x, &m->act_views[i], cur, dx));
         cur = dx;
     }
@@ -451,6 +708,16 @@ static bool carries_state(const ck_model *m)
     return false;
 }
 
+static bool same_weights(const ck_layer *a, const ck_layer *b)
+{
+    if (a->n_weights != b->n_weights)
+        return false;
+    for (int k = 0; k < a->n_weights; k++)
+        if (a->weights[k].size != b->weights[k].size)
+            return false;
+    return true;
+}
+
 /* A copy of m's layers with their own buffers: what a predict runs on
  * while another predict uses m's. Its weights are copied from m. */
 static ck_status make_spare(ck_model *m, ck_model **out)
@@ -463,15 +730,27 @@ static ck_status make_spare(ck_model *m, ck_model **out)
     }
     if (st == CK_OK)
         st = build(r);
-    if (st == CK_OK && r->n_params != m->n_params)
-        st = ck_error(CK_ERR_STATE, "model %s: a copy of its layers has another weight layout",
-                      m->name);
+    for (int i = 0; st == CK_OK && i < m->n_layers; i++)
+        if (!same_weights(r->layers[i], m->layers[i]))
+            st = ck_error(CK_ERR_STATE, "model %s: a copy of layer %s has other weights", m->name,
+                          m->layers[i]->name);
     if (st != CK_OK) {
         ck_model_free(r);
         return st;
     }
     *out = r;
     return CK_OK;
+}
+
+/* Weight by weight: m's parameter array may still have the layout of
+ * trainable flags changed since (it follows them at the next compile). */
+static void copy_weights(ck_model *spare, const ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_weights; k++)
+            memcpy(spare->layers[i]->weights[k].data, m->layers[i]->weights[k].data,
+                   sizeof(float) * m->layers[i]->weights[k].size);
+    ck_model_weights_changed(spare);
 }
 
 /* The buffers a predict runs on: m's own when free (or when m carries
@@ -498,17 +777,17 @@ static ck_status take_workspace(ck_model *m, ck_model **ws)
     } else if (g->n_spares > 0) {
         spare = g->spares[--g->n_spares];
     }
-    unsigned long generation = g->generation;
     pthread_mutex_unlock(&g->lock);
     if (st != CK_OK || *ws == m)
         return st;
     if (!spare) {
         CK_TRY(make_spare(m, &spare));
-        spare->copied = generation - 1;
+        spare->copied = 0;
     }
-    if (spare->copied != generation) {
-        memcpy(spare->params, m->params, sizeof(float) * m->n_params);
-        spare->copied = generation;
+    unsigned long version = atomic_load(&m->weights_version);
+    if (spare->copied != version) {
+        copy_weights(spare, m);
+        spare->copied = version;
     }
     *ws = spare;
     return CK_OK;
@@ -584,7 +863,7 @@ ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
         st = predict_chunks(ws, x, y);
         give_back_workspace(m, ws);
     }
-    ck_model_leave(m, CK_ACCESS_READ);
+    ck_model_leave(m);
     return st;
 }
 
@@ -619,7 +898,7 @@ ck_status ck_model_reset_states(ck_model *m)
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i]->ops->reset_state)
             m->layers[i]->ops->reset_state(m->layers[i]);
-    ck_model_leave(m, CK_ACCESS_UPDATE);
+    ck_model_leave(m);
     return CK_OK;
 }
 
@@ -651,13 +930,15 @@ ck_layer *ck_model_get_layer(ck_model *m, const char *name)
     return NULL;
 }
 
+/* Counts follow the trainable flags at once, as Keras's do; the parameter
+ * layout catches up at the next compile. */
 static size_t count_params(const ck_model *m, int which)
 {
     size_t n = 0;
     for (int i = 0; m && i < m->n_layers; i++)
         for (int k = 0; k < m->layers[i]->n_weights; k++) {
             const ck_weight *w = &m->layers[i]->weights[k];
-            if (which < 0 || (which == 1) == w->trainable)
+            if (which < 0 || (which == 1) == ck_weight_trains(m->layers[i], w))
                 n += w->size;
         }
     return n;
@@ -744,7 +1025,9 @@ ck_status ck_model_set_seed(ck_model *m, uint64_t seed)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_set_seed: model is NULL");
+    CK_TRY(ck_model_enter(m, CK_ACCESS_UPDATE, "ck_model_set_seed"));
     m->seed = seed;
     ck_rng_seed(&m->rng, seed);
+    ck_model_leave(m);
     return CK_OK;
 }

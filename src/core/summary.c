@@ -2,6 +2,7 @@
  * (keras/utils/layer_utils.py print_summary; keras/src/utils/summary_utils.py). */
 #include "ck_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define K2_WIDTH 65
@@ -345,8 +346,22 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
         summary_keras3(m, out);
     else
         summary_keras2(m, out, style);
-    ck_model_leave(m, CK_ACCESS_READ);
+    ck_model_leave(m);
     if (ferror(out))
         return ck_error(CK_ERR_IO, "ck_model_summary: write failed");
     return CK_OK;
+}
+
+ck_summary_style ck_model_summary_style(const ck_model *m)
+{
+    if (!m)
+        return CK_SUMMARY_KERAS2;
+    int major = 0, minor = 0;
+    if (sscanf(m->keras_version, "%d.%d", &major, &minor) != 2)
+        return m->semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
+    if (major >= 3)
+        return CK_SUMMARY_KERAS3;
+    if (major < 2 || minor < 7)
+        return CK_SUMMARY_KERAS2;
+    return minor < 13 ? CK_SUMMARY_KERAS2_7 : CK_SUMMARY_KERAS2_13;
 }

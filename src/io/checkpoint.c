@@ -1,52 +1,141 @@
-/* Keras's ModelCheckpoint: saves the whole model after every epoch, or with
- * checkpoint_best_only only when the monitored value improved. */
+/* Keras's ModelCheckpoint: saves the model (or its weights) after every
+ * epoch or every save_freq batches, to a file name formatted from the
+ * epoch and the logs, or with save_best_only only when the monitored value
+ * improved. */
 #include "ck_io.h"
 
+#include <errno.h>
 #include <math.h>
+#include <string.h>
+#include <sys/stat.h>
 
 typedef struct checkpoint {
     ck_callback base;
-    const char *monitor; /* NULL: save every epoch */
+    const ck_model_checkpoint_options *o;
+    ck_monitor mon;
     double best;
+    long batches_since_save;
+    int epoch;
 } checkpoint;
-
-/* checkpoint_best_only without a path still has its monitor checked. */
-static bool ckpt_wanted(const ck_fit_options *o)
-{
-    return o->checkpoint_path || o->checkpoint_best_only;
-}
 
 static ck_status ckpt_begin(ck_callback *cb)
 {
     checkpoint *c = (checkpoint *)cb;
-    const ck_fit_options *o = cb->fit->options;
-    const char *es = o->early_stopping.monitor;
-    c->monitor = o->checkpoint_best_only ? (es ? es : "val_loss") : NULL;
-    c->best = NAN;
-    return ck_monitor_check(cb->fit, c->monitor);
+    c->o = cb->options;
+    if (!c->o || !c->o->filepath)
+        return ck_error(CK_ERR_ARGUMENT, "ModelCheckpoint: a filepath is required");
+    if (c->o->save_freq < 0)
+        return ck_error(CK_ERR_ARGUMENT, "ModelCheckpoint: save_freq must be >= 0");
+    c->best = c->o->use_initial_value_threshold ? c->o->initial_value_threshold : NAN;
+    if (!c->o->save_best_only)
+        return CK_OK;
+    return ck_monitor_init(&c->mon, cb->fit, c->o->monitor ? c->o->monitor : "val_loss", c->o->mode,
+                           0, "ModelCheckpoint");
+}
+
+/* Template keys: the last history row at an epoch's end, the running
+ * training logs during an epoch. */
+typedef struct lookup_ctx {
+    const ck_fit_info *fit;
+    const ck_epoch_logs *batch_logs; /* NULL at an epoch's end */
+} lookup_ctx;
+
+static bool lookup(const void *p, const char *key, double *v)
+{
+    const lookup_ctx *ctx = p;
+    if (!ctx->batch_logs) {
+        *v = ck_history_last(ctx->fit->history, key);
+        return ck_history_has_key(ctx->fit->history, key);
+    }
+    const ck_epoch_logs *l = ctx->batch_logs;
+    if (strcmp(key, "loss") == 0) {
+        *v = l->loss;
+        return true;
+    }
+    for (int k = 0; k < l->n_metrics; k++)
+        if (strcmp(key, l->metric_names[k]) == 0) {
+            *v = l->metrics[k];
+            return true;
+        }
+    return false;
+}
+
+/* Keras creates the file's directory (and its parents) when missing. */
+static ck_status make_parent_dirs(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return ck_error(CK_ERR_IO, "ModelCheckpoint: cannot create directory %s: %s", dir,
+                            strerror(errno));
+        *p = '/';
+    }
+    return CK_OK;
+}
+
+static ck_status save(checkpoint *c, const char *path)
+{
+    CK_TRY(make_parent_dirs(path));
+    ck_model *m = c->base.fit->model;
+    return c->o->save_weights_only ? ck_model_save_weights(m, path) : ck_model_save(m, path);
+}
+
+static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch_logs *batch_logs)
+{
+    char path[4096];
+    lookup_ctx ctx = {c->base.fit, batch_logs};
+    CK_TRY(ck_format_template(c->o->filepath, epoch + 1, batch, lookup, &ctx, path, sizeof path));
+    if (!c->o->save_best_only) {
+        if (c->o->verbose)
+            ck_fit_print(c->base.fit, "\nEpoch %d: saving model to %s", epoch + 1, path);
+        return save(c, path);
+    }
+    double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
+    if (batch_logs)
+        lookup(&ctx, c->mon.key, &current);
+    if (!ck_monitor_improved(&c->mon, current, c->best)) {
+        if (c->o->verbose)
+            ck_fit_print(c->base.fit, "\nEpoch %d: %s did not improve from %.5f", epoch + 1,
+                         c->mon.key, c->best);
+        return CK_OK;
+    }
+    if (c->o->verbose)
+        ck_fit_print(c->base.fit, "\nEpoch %d: %s improved from %.5f to %.5f, saving model to %s",
+                     epoch + 1, c->mon.key, c->best, current, path);
+    c->best = current;
+    return save(c, path);
+}
+
+static ck_status ckpt_epoch_begin(ck_callback *cb, int epoch)
+{
+    checkpoint *c = (checkpoint *)cb;
+    c->epoch = epoch;
+    return CK_OK;
+}
+
+static ck_status ckpt_batch_end(ck_callback *cb, size_t batch, const ck_epoch_logs *logs)
+{
+    checkpoint *c = (checkpoint *)cb;
+    if (c->o->save_freq == 0 || ++c->batches_since_save < c->o->save_freq)
+        return CK_OK;
+    c->batches_since_save = 0;
+    return save_model(c, c->epoch, (long)batch + 1, logs);
 }
 
 static ck_status ckpt_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     checkpoint *c = (checkpoint *)cb;
-    const char *path = cb->fit->options->checkpoint_path;
-    (void)epoch;
     (void)logs;
-    if (!path)
-        return CK_OK;
-    if (c->monitor) {
-        double v = ck_history_last(cb->fit->history, c->monitor);
-        if (!ck_monitor_improved(c->monitor, v, c->best, 0))
-            return CK_OK;
-        c->best = v;
-    }
-    return ck_model_save(cb->fit->model, path);
+    return c->o->save_freq == 0 ? save_model(c, epoch, 0, NULL) : CK_OK;
 }
 
 const ck_callback_kind ck_checkpoint_callback = {
     .name = "ModelCheckpoint",
     .size = sizeof(checkpoint),
-    .wanted = ckpt_wanted,
     .on_train_begin = ckpt_begin,
+    .on_epoch_begin = ckpt_epoch_begin,
+    .on_batch_end = ckpt_batch_end,
     .on_epoch_end = ckpt_epoch_end,
 };

@@ -32,6 +32,16 @@ typedef struct ck_h5_quiet {
     void *data;
 } ck_h5_quiet;
 void ck_h5_quiet_begin(ck_h5_quiet *q);
+/* The link-walking API changed its info type in HDF5 1.12. */
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t ck_h5_link_info;
+#define ck_h5_visit_links H5Lvisit2
+#define ck_h5_iterate_links_by_name H5Literate_by_name2
+#else
+typedef H5L_info_t ck_h5_link_info;
+#define ck_h5_visit_links H5Lvisit
+#define ck_h5_iterate_links_by_name H5Literate_by_name
+#endif
 void ck_h5_quiet_end(const ck_h5_quiet *q);
 
 /* Opens an HDF5 file read-only; CK_ERR_IO when unreadable, CK_ERR_FORMAT
@@ -98,14 +108,36 @@ float *ck_stage_slot(float *stage, const ck_model *m, const ck_weight *w);
 void ck_stage_commit(float *stage, ck_model *m);
 
 /* ---------------- weights (weights.c) ---------------- */
-/* Loads weights from an open HDF5 file of any supported layout;
- * whole_model: the file is read by load_model, so Keras 2 weights come
- * from /model_weights only. */
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name, bool whole_model);
+/* Loads weights from an open HDF5 file of any supported layout (opts may
+ * be NULL: by order); whole_model: the file is read by load_model, so
+ * Keras 2 weights come from /model_weights only. */
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
+                             bool whole_model);
 
 /* ---------------- layouts ---------------- */
+/* The layer groups of a legacy weights root, as layer_names lists them,
+ * and each one's weight_names. */
+typedef struct ck_k2_layer {
+    const char *name;
+    ck_strlist weights;
+} ck_k2_layer;
+typedef struct ck_k2_file {
+    ck_strlist names;
+    ck_k2_layer *layers;
+    /* Keras 2 reads a file without keras_version as Keras 1. */
+    bool keras1;
+} ck_k2_file;
+ck_status ck_k2_file_read(hid_t root, ck_k2_file *out);
+void ck_k2_file_free(ck_k2_file *f);
+/* The group holding the Keras 2 weights of a file: the root (save_weights)
+ * or /model_weights (a whole model; the only place whole_model looks);
+ * false when neither. */
+bool ck_k2_root(hid_t file, bool whole_model, hid_t *root);
+/* The group that holds the layers of a Keras 3 object-path file ("layers",
+ * or tf.keras 2.13/2.14's "_layer_checkpoint_dependencies"), NULL when none. */
+const char *ck_k3_layer_root(hid_t file);
 /* Keras 2 legacy (weights_k2.c): `root` is / or /model_weights. */
-ck_status ck_k2_read(hid_t root, ck_model *m, bool by_name, float *stage);
+ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage);
 ck_status ck_k2_write(hid_t root, ck_model *m);
 /* Optimizer state of a compiled model (/optimizer_weights). */
 ck_status ck_k2_write_optimizer(hid_t file, ck_model *m);
@@ -150,6 +182,42 @@ ck_status ck_optimizer_create_slots(ck_model *m);
  * the model starts with a fresh optimizer and saves none. */
 void ck_optimizer_drop_slots(ck_model *m);
 
+/* ---------------- loading a model config ---------------- */
+/* What reading a model config knows besides the JSON. */
+typedef struct ck_io_load {
+    ck_keras_semantics semantics;
+    const char *keras_version;   /* of the writer; NULL when unknown */
+    const ck_load_options *opts; /* never NULL */
+    bool weights_follow;         /* the file's weights are loaded next */
+    ck_model *model;             /* once created: where warnings go */
+} ck_io_load;
+/* A load of JSON from `keras_version` (NULL: unknown, semantics as given). */
+ck_io_load ck_io_load_init(const ck_load_options *opts, const char *keras_version,
+                           ck_keras_semantics semantics, bool weights_follow);
+/* " (written by Keras 2.4.0)" for messages, "" when the version is unknown. */
+void ck_io_writer_note(const ck_io_load *ld, char *buf, size_t len);
+
+/* Readies a copy of a layer's config (config_prepare.c) for the layer,
+ * whatever release wrote it: checks the dtype policy (a compute dtype
+ * other than float32, a quantised layer: refused), applies the caller's
+ * name map to activations and initializers, and replaces initializers
+ * ckeras does not know with null, with a warning. Wrapped layers too. */
+ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *class_name,
+                              cJSON *cfg);
+/* Warns about regularizers and constraints that are kept for saving but
+ * that ckeras cannot compute. */
+ck_status ck_io_warn_kept_rules(ck_model *m);
+/* The model-level "dtype" of a Keras 3 config (DTypePolicyMap). */
+ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg);
+
+/* Keras 3 Functional op entries (config_mask_ops.c): sets mask_op[i] for
+ * every op entry that only recomputes the mask of a Masking or
+ * Embedding(mask_zero=True) layer for a later layer's "mask" keyword;
+ * any other op entry, or a mask from elsewhere, is refused. */
+ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op);
+/* The producer named by a Keras 3 node's "mask" keyword, NULL when none. */
+const char *ck_io_mask_source(const cJSON *kwargs);
+
 /* ---------------- JSON configs (config.c) ---------------- */
 /* Parses JSON text of at most CK_IO_MAX_JSON bytes; errors name `subject`
  * ("model_config", "training_config", "config.json"). */
@@ -157,8 +225,8 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
 /* {"class_name": "Sequential", "config": {...}} as Keras writes model_config. */
 cJSON *ck_io_model_config(const ck_model *m);
 /* Builds a model from a parsed model_config / to_json / config.json. The
- * JSON's own keras_version, when present, overrides `semantics`. */
-ck_status ck_io_model_from_config(const cJSON *root, ck_keras_semantics semantics, ck_model **out);
+ * JSON's own keras_version, when present, overrides the load's. */
+ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out);
 
 /* Keras 3 config.json (config_k3.c): the model_config with module,
  * registered_name and build_config added as Keras 3 serializes them. */
@@ -173,13 +241,13 @@ ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root);
 ck_status ck_file_format_detect(const char *path, ck_file_format *out);
 /* The loaders and savers of the table's rows; the caller checks the
  * arguments, builds the model before saving and silences HDF5. */
-ck_status ck_io_load_h5(const char *path, ck_model **out);      /* load.c */
-ck_status ck_io_load_keras(const char *path, ck_model **out);   /* load.c */
-ck_status ck_io_load_json(const char *path, ck_model **out);    /* json_file.c */
-ck_status ck_io_save_h5(ck_model *m, const char *path);         /* save.c */
-ck_status ck_io_save_keras(ck_model *m, const char *path);      /* save.c */
-ck_status ck_io_save_weights_k3(ck_model *m, const char *path); /* save.c */
-ck_status ck_io_save_json(ck_model *m, const char *path);       /* json_file.c */
+ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out);
+ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out);
+ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out);
+ck_status ck_io_save_h5(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_weights_k3(ck_model *m, const char *path, const ck_save_options *opts);
+ck_status ck_io_save_json(ck_model *m, const char *path, const ck_save_options *opts);
 
 /* ---------------- .keras zip (keras_zip.c) ---------------- */
 typedef struct ck_keras_zip {
@@ -194,11 +262,16 @@ bool ck_is_zip_file(const char *path);
 typedef struct ck_zip_in ck_zip_in;
 ck_status ck_keras_zip_open(const char *path, ck_zip_in **out);
 void ck_keras_zip_close(ck_zip_in *z);
+/* The members of an open archive: their number, and the name of one. */
+int64_t ck_keras_zip_count(const ck_zip_in *z);
+const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index);
 /* The most bytes a member may inflate to, and why, for the message. */
 typedef struct ck_zip_limit {
     uint64_t bytes;
     const char *why;
 } ck_zip_limit;
+/* The limit the user sets with ck_set_limit(CK_LIMIT_ARCHIVE_MEMBER). */
+ck_zip_limit ck_zip_user_limit(void);
 /* Reads member `name` into a new buffer with a NUL appended (*size
  * excludes it). Refused: a name that occurs twice, an encrypted member, a
  * declared size over the limit or one its compressed bytes cannot
@@ -209,7 +282,39 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
  * compressed, like Keras) as a new archive at path. */
 ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
+/* Reads the three members of the archive at path, each within its limit. */
+ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
+
+/* ---------------- data files (npz.c, strings.c) ---------------- */
+/* The bytes of the .npy member holding array `name` of an .npz (NULL: its
+ * only array), checked as ck_keras_zip_member checks members. */
+ck_status ck_npz_load_member(const char *path, const char *name, void **data, size_t *size);
+/* A list of n strings and a block of `chars` bytes for their text, in one
+ * allocation that ck_strings_free releases; the caller fills items[]. */
+ck_status ck_strings_alloc(int64_t n, size_t chars, ck_strings *out, char **block);
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+size_t ck_utf8_sequence(const unsigned char *s, size_t n);
+
+/* ---------------- SVG pictures (svg.c) ---------------- */
+/* A picture being written: text goes to `f`, an in-memory stream. */
+typedef struct ck_svg {
+    FILE *f;
+    char *buf;
+    size_t len;
+} ck_svg;
+/* Starts a width x height picture on a white background. */
+ck_status ck_svg_begin(ck_svg *s, double width, double height);
+/* Writes text as XML character data: markup characters escaped, control
+ * bytes and invalid UTF-8 replaced by U+FFFD, at most max_bytes of it
+ * (then an ellipsis). */
+void ck_svg_text(ck_svg *s, const char *text, size_t max_bytes);
+/* A <text> element at (x, y) with the given anchor and extra attributes. */
+void ck_svg_label(ck_svg *s, double x, double y, const char *anchor, const char *attrs,
+                  const char *text);
+/* Closes the picture and replaces path with it atomically; frees s. */
+ck_status ck_svg_finish(ck_svg *s, const char *path);
 
 /* ---------------- files and paths (files.c) ---------------- */
 typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
@@ -220,7 +325,6 @@ typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
-bool ck_str_ends_with(const char *s, const char *suffix);
 /* Opens path read-only without blocking and only when it is a regular
  * file (a FIFO, device, socket or directory is refused, naming its kind:
  * a FIFO would block, /dev/zero never ends); *size gets its size. Close
@@ -244,6 +348,6 @@ ck_status ck_read_file(const char *path, char **buf, size_t *len);
 
 /* ---------------- fit callbacks ---------------- */
 /* Keras's ModelCheckpoint (checkpoint.c): saves the model after each epoch. */
-extern const ck_callback_kind ck_checkpoint_callback;
+extern const ck_callback_kind ck_checkpoint_callback, ck_csv_logger_callback;
 
 #endif /* CK_IO_H */

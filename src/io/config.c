@@ -76,64 +76,50 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
                     end ? (long)(end - text) : -1L);
 }
 
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* ---------------- layers ---------------- */
 
 static const char *entry_name(const cJSON *entry)
 {
-    const char *name = get_str(get(entry, "config"), "name");
+    const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
     if (!name)
-        name = get_str(entry, "name");
+        name = ck_json_str(entry, "name");
     return name ? name : "?";
 }
 
-static ck_status create_layer(const cJSON *entry, int index, ck_keras_semantics sem, ck_layer **out)
+static ck_status create_layer(const cJSON *entry, int index, ck_io_load *ld, ck_layer **out)
 {
-    const char *cls = get_str(entry, "class_name");
-    const cJSON *cfg = get(entry, "config");
+    const char *cls = ck_json_str(entry, "class_name");
+    const cJSON *cfg = ck_json_get(entry, "config");
+    *out = NULL;
     if (!cls || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "layer #%d of the model config has no class_name or config",
                         index);
-    const ck_layer_ops *ops = ck_layer_ops_find(cls);
-    if (!ops)
+    if (!ck_layer_ops_find(cls))
         return ck_error(CK_ERR_UNSUPPORTED,
                         "layer #%d '%s': layer class '%s' is not supported by ckeras", index,
                         entry_name(entry), cls);
-    ck_clear_error();
-    *out = ops->from_config(cfg, sem);
-    bool trainable = true;
-    if (*out && (ck_config_get_bool(cfg, "trainable", &trainable) != CK_OK ||
-                 ck_layer_set_trainable(*out, trainable) != CK_OK)) {
-        ck_layer_free(*out);
-        *out = NULL;
-    }
+    cJSON *ready = cJSON_Duplicate(cfg, true);
+    ck_status st = ready ? ck_io_prepare_layer(ld, entry_name(entry), cls, ready)
+                         : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    if (st == CK_OK)
+        *out = ck_layer_from_config(cls, ready, ld->semantics);
+    cJSON_Delete(ready);
     if (*out)
         return CK_OK;
-    ck_status st = ck_error_status() != CK_OK ? ck_error_status() : CK_ERR_FORMAT;
+    st = ck_error_status() != CK_OK ? ck_error_status() : CK_ERR_FORMAT;
     return ck_error(st, "layer #%d '%s' (%s): %s", index, entry_name(entry), cls, ck_last_error());
 }
 
-static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_keras_semantics sem)
+static ck_status add_entry(ck_model *m, const cJSON *entry, int index, ck_io_load *ld)
 {
     ck_layer *l;
-    CK_TRY(create_layer(entry, index, sem, &l));
+    CK_TRY(create_layer(entry, index, ld, &l));
     return ck_model_add(m, l);
 }
 
 static bool is_input(const cJSON *entry)
 {
-    const char *cls = get_str(entry, "class_name");
+    const char *cls = ck_json_str(entry, "class_name");
     return cls && strcmp(cls, "InputLayer") == 0;
 }
 
@@ -141,14 +127,15 @@ static bool is_input(const cJSON *entry)
  * on the first layer, or (a model built with model.build(shape), tf.keras
  * 2.0-2.3) as the model's build_input_shape; Keras names the implicit input
  * "<layer>_input". */
-static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON *model_cfg)
+static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON *model_cfg,
+                                    ck_io_load *ld)
 {
-    const cJSON *cfg = get(first, "config");
-    const cJSON *shape = get(cfg, "batch_input_shape");
+    const cJSON *cfg = ck_json_get(first, "config");
+    const cJSON *shape = ck_json_get(cfg, "batch_input_shape");
     if (!shape)
-        shape = get(cfg, "batch_shape");
+        shape = ck_json_get(cfg, "batch_shape");
     if (!shape && cJSON_IsObject(model_cfg))
-        shape = get(model_cfg, "build_input_shape");
+        shape = ck_json_get(model_cfg, "build_input_shape");
     if (!shape)
         return ck_error(CK_ERR_UNSUPPORTED,
                         "model config has no input shape (no InputLayer, no batch_input_shape on "
@@ -169,7 +156,7 @@ static ck_status add_implicit_input(ck_model *m, const cJSON *first, const cJSON
         in_cfg = NULL;
     }
     ck_status st = entry && !in_cfg
-                       ? add_entry(m, entry, 0, m->semantics)
+                       ? add_entry(m, entry, 0, ld)
                        : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
     cJSON_Delete(in_cfg);
     cJSON_Delete(entry);
@@ -189,42 +176,53 @@ static ck_status check_layer_list(const cJSON *layers)
     return CK_OK;
 }
 
-static ck_status new_model(const cJSON *cfg, const char *default_name, ck_keras_semantics sem,
+static ck_status new_model(const cJSON *cfg, const char *default_name, ck_io_load *ld,
                            ck_model **out)
 {
-    const char *name = get_str(cfg, "name");
-    *out = ck_sequential(.name = name ? name : default_name, .semantics = sem);
-    return *out ? CK_OK : ck_error_status();
+    const char *name = ck_json_str(cfg, "name");
+    CK_TRY(ck_io_check_model_dtype(ld, cfg));
+    *out = ck_sequential(.name = name ? name : default_name, .semantics = ld->semantics);
+    if (!*out)
+        return ck_error_status();
+    snprintf((*out)->keras_version, sizeof(*out)->keras_version, "%s",
+             ld->keras_version ? ld->keras_version : "");
+    (*out)->skip_init = ld->weights_follow;
+    ld->model = *out;
+    return CK_OK;
 }
 
 /* config is {"name", "layers": [...]}, or the bare list in Keras 2.0.x. */
-static ck_status sequential_from_config(const cJSON *cfg, ck_keras_semantics sem, ck_model **out)
+static ck_status sequential_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
 {
-    const cJSON *layers = cJSON_IsArray(cfg) ? cfg : get(cfg, "layers");
+    const cJSON *layers = cJSON_IsArray(cfg) ? cfg : ck_json_get(cfg, "layers");
     CK_TRY(check_layer_list(layers));
-    CK_TRY(new_model(cJSON_IsObject(cfg) ? cfg : NULL, "sequential", sem, out));
+    CK_TRY(new_model(cJSON_IsObject(cfg) ? cfg : NULL, "sequential", ld, out));
     const cJSON *first = cJSON_GetArrayItem(layers, 0);
-    ck_status st = is_input(first) ? CK_OK : add_implicit_input(*out, first, cfg);
+    ck_status st = is_input(first) ? CK_OK : add_implicit_input(*out, first, cfg, ld);
     int index = 0;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, layers)
     {
         if (st != CK_OK)
             break;
-        st = add_entry(*out, entry, index++, sem);
+        st = add_entry(*out, entry, index++, ld);
     }
     return st;
 }
 
 /* ---------------- Functional chains ---------------- */
 
-/* Keyword arguments may carry options (training, mask=None) but no tensors. */
+/* Keyword arguments may carry options (training, mask=None) but no tensors,
+ * except a Keras 3 mask that ck_io_find_mask_ops found ckeras derives. */
 static ck_status check_kwargs(const cJSON *kwargs, const char *layer)
 {
     const cJSON *v;
     cJSON_ArrayForEach(v, kwargs)
     {
-        if (!cJSON_IsNull(v) && !cJSON_IsBool(v) && !cJSON_IsNumber(v) && !cJSON_IsString(v))
+        bool derived_mask = v->string && strcmp(v->string, "mask") == 0 &&
+                            ck_io_mask_source(kwargs);
+        if (!derived_mask && !cJSON_IsNull(v) && !cJSON_IsBool(v) && !cJSON_IsNumber(v) &&
+            !cJSON_IsString(v))
             return ck_error(CK_ERR_UNSUPPORTED,
                             "layer '%s' is called with extra argument '%s'; ckeras supports only "
                             "single-chain Functional models",
@@ -239,7 +237,7 @@ static ck_status check_kwargs(const cJSON *kwargs, const char *layer)
 static ck_status producer_name(const cJSON *entry, const char **out)
 {
     const char *layer = entry_name(entry);
-    const cJSON *nodes = get(entry, "inbound_nodes");
+    const cJSON *nodes = ck_json_get(entry, "inbound_nodes");
     int n_nodes = cJSON_IsArray(nodes) ? cJSON_GetArraySize(nodes) : 0;
     *out = NULL;
     if (n_nodes == 0)
@@ -251,8 +249,8 @@ static ck_status producer_name(const cJSON *entry, const char **out)
                         layer);
     const cJSON *node = cJSON_GetArrayItem(nodes, 0), *args = node, *kwargs = NULL, *tensor;
     if (cJSON_IsObject(node)) {
-        args = get(node, "args");
-        kwargs = get(node, "kwargs");
+        args = ck_json_get(node, "args");
+        kwargs = ck_json_get(node, "kwargs");
     }
     if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) != 1)
         return ck_error(CK_ERR_UNSUPPORTED,
@@ -261,7 +259,7 @@ static ck_status producer_name(const cJSON *entry, const char **out)
                         layer);
     tensor = cJSON_GetArrayItem(args, 0);
     if (cJSON_IsObject(tensor)) {
-        tensor = get(get(tensor, "config"), "keras_history");
+        tensor = ck_json_get(ck_json_get(tensor, "config"), "keras_history");
     } else if (cJSON_IsArray(tensor)) {
         kwargs = cJSON_GetArrayItem(tensor, 3);
     }
@@ -351,37 +349,54 @@ static ck_status check_endpoints(const cJSON *cfg, const cJSON *const *entries, 
                                  int n)
 {
     const char *in, *out;
-    CK_TRY(single_ref(get(cfg, "input_layers"), "inputs", &in));
-    CK_TRY(single_ref(get(cfg, "output_layers"), "outputs", &out));
+    CK_TRY(single_ref(ck_json_get(cfg, "input_layers"), "inputs", &in));
+    CK_TRY(single_ref(ck_json_get(cfg, "output_layers"), "outputs", &out));
     if ((in && strcmp(in, entry_name(entries[order[0]])) != 0) ||
         (out && strcmp(out, entry_name(entries[order[n - 1]])) != 0))
         return ck_error(CK_ERR_UNSUPPORTED, "the model's output is not the end of its layer chain");
     return CK_OK;
 }
 
-static ck_status functional_from_config(const cJSON *cfg, ck_keras_semantics sem, ck_model **out)
+/* The layer entries of a Functional config, without the op entries that
+ * only recompute masks ckeras derives. */
+static ck_status functional_entries(const cJSON *layers, const cJSON ***entries, int *n)
 {
-    const cJSON *layers = get(cfg, "layers");
-    CK_TRY(check_layer_list(layers));
-    int n = cJSON_GetArraySize(layers);
-    const cJSON **entries = ck_alloc((size_t)n, sizeof *entries);
-    int *order = entries ? ck_alloc((size_t)n, sizeof *order) : NULL;
-    ck_status st = order ? CK_OK : CK_ERR_MEMORY;
-    int i = 0;
+    int total = cJSON_GetArraySize(layers), i = 0;
+    *entries = ck_alloc((size_t)total, sizeof **entries);
+    bool *mask_op = *entries ? ck_alloc((size_t)total, sizeof *mask_op) : NULL;
+    if (!mask_op)
+        return CK_ERR_MEMORY;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, layers)
     {
-        if (st == CK_OK)
-            entries[i++] = entry;
+        (*entries)[i++] = entry;
     }
+    ck_status st = ck_io_find_mask_ops(*entries, total, mask_op);
+    *n = 0;
+    for (i = 0; st == CK_OK && i < total; i++)
+        if (!mask_op[i])
+            (*entries)[(*n)++] = (*entries)[i];
+    free(mask_op);
+    return st;
+}
+
+static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_model **out)
+{
+    const cJSON *layers = ck_json_get(cfg, "layers");
+    CK_TRY(check_layer_list(layers));
+    const cJSON **entries = NULL;
+    int n = 0, *order = NULL;
+    ck_status st = functional_entries(layers, &entries, &n);
+    if (st == CK_OK)
+        st = (order = ck_alloc((size_t)n + 1, sizeof *order)) ? CK_OK : CK_ERR_MEMORY;
     if (st == CK_OK)
         st = chain_order(entries, n, order);
     if (st == CK_OK)
         st = check_endpoints(cfg, entries, order, n);
     if (st == CK_OK)
-        st = new_model(cfg, "model", sem, out);
-    for (i = 0; st == CK_OK && i < n; i++)
-        st = add_entry(*out, entries[order[i]], order[i], sem);
+        st = new_model(cfg, "model", ld, out);
+    for (int i = 0; st == CK_OK && i < n; i++)
+        st = add_entry(*out, entries[order[i]], order[i], ld);
     if (st == CK_OK)
         (*out)->functional = true;
     free(entries);
@@ -389,38 +404,49 @@ static ck_status functional_from_config(const cJSON *cfg, ck_keras_semantics sem
     return st;
 }
 
-ck_status ck_io_model_from_config(const cJSON *root, ck_keras_semantics sem, ck_model **out)
+static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
+{
+    const char *cls = ck_json_str(root, "class_name");
+    const cJSON *cfg = ck_json_get(root, "config");
+    if (!cls || !cfg)
+        return ck_error(CK_ERR_FORMAT, "model config needs 'class_name' and 'config'");
+    if (strcmp(cls, "Sequential") == 0)
+        CK_TRY(sequential_from_config(cfg, ld, out));
+    else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
+        CK_TRY(functional_from_config(cfg, ld, out));
+    else
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "model class '%s' is not supported (Sequential and "
+                        "single-chain Functional models are)",
+                        cls);
+    CK_TRY(ck_model_build(*out));
+    return ck_io_warn_kept_rules(*out);
+}
+
+ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
 {
     *out = NULL;
     if (!cJSON_IsObject(root))
         return ck_error(CK_ERR_FORMAT, "model config must be a JSON object");
-    const char *version = get_str(root, "keras_version");
-    if (version)
-        sem = ck_io_semantics_of(version);
-    const char *cls = get_str(root, "class_name");
-    const cJSON *cfg = get(root, "config");
-    ck_status st;
-    if (!cls || !cfg)
-        st = ck_error(CK_ERR_FORMAT, "model config needs 'class_name' and 'config'");
-    else if (strcmp(cls, "Sequential") == 0)
-        st = sequential_from_config(cfg, sem, out);
-    else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
-        st = functional_from_config(cfg, sem, out);
-    else
-        st = ck_error(CK_ERR_UNSUPPORTED,
-                      "model class '%s' is not supported (Sequential and "
-                      "single-chain Functional models are)",
-                      cls);
-    if (st == CK_OK)
-        st = ck_model_build(*out);
-    if (st != CK_OK) {
-        ck_model_free(*out);
-        *out = NULL;
+    const char *version = ck_json_str(root, "keras_version");
+    ck_io_load own = *ld;
+    if (version && !ld->keras_version) {
+        own.keras_version = version;
+        own.semantics = ck_io_semantics_of(version);
     }
+    ck_status st = model_from_config(root, &own, out);
+    if (st == CK_OK)
+        return CK_OK;
+    char note[64];
+    ck_io_writer_note(&own, note, sizeof note);
+    if (note[0] && st != CK_ERR_MEMORY)
+        ck_error(st, "%s%s", ck_last_error(), note);
+    ck_model_free(*out);
+    *out = NULL;
     return st;
 }
 
-ck_status ck_model_from_json(const char *json, ck_model **model)
+ck_status ck_model_from_json_with(const char *json, ck_model **model, const ck_load_options *opts)
 {
     if (model)
         *model = NULL;
@@ -430,8 +456,9 @@ ck_status ck_model_from_json(const char *json, ck_model **model)
     CK_TRY(ck_io_parse_json("model JSON", json, strnlen(json, CK_IO_MAX_JSON + 1), &root));
     /* Without a keras_version, a "module" key marks the Keras 3 format
      * (config.json); tf.keras 2.13+ writes it too but always adds the version. */
-    ck_keras_semantics sem = get(root, "module") ? CK_KERAS3 : CK_KERAS2;
-    ck_status st = ck_io_model_from_config(root, sem, model);
+    ck_io_load ld = ck_io_load_init(opts, NULL, ck_json_get(root, "module") ? CK_KERAS3 : CK_KERAS2,
+                                    false);
+    ck_status st = ck_io_model_from_config(root, &ld, model);
     cJSON_Delete(root);
     return st;
 }
@@ -455,7 +482,7 @@ static cJSON *layer_json(const ck_layer *l, bool is_input_layer)
     if (!is_input_layer)
         cJSON_AddBoolToObject(cfg, "trainable", ck_layer_is_trainable(l));
     cJSON_AddStringToObject(cfg, "dtype", "float32");
-    if (l->ops->get_config(l, cfg) != CK_OK) {
+    if (ck_layer_get_config(l, cfg) != CK_OK) {
         cJSON_Delete(entry);
         return NULL;
     }
@@ -496,7 +523,7 @@ char *ck_model_to_json(ck_model *m)
     if (ck_model_enter(m, CK_ACCESS_READ, "ck_model_to_json") != CK_OK)
         return NULL;
     cJSON *root = ck_io_model_config(m);
-    ck_model_leave(m, CK_ACCESS_READ);
+    ck_model_leave(m);
     char *text = NULL;
     if (root && cJSON_AddStringToObject(root, "keras_version", ck_io_keras_version(m->semantics)) &&
         cJSON_AddStringToObject(root, "backend", "tensorflow"))

@@ -24,6 +24,9 @@ static const char *nested_module(const char *key)
  * null for built-in classes. */
 static bool tag_object(cJSON *obj, const char *module)
 {
+    /* An object kept as a file wrote it (a custom regularizer) has them. */
+    if (cJSON_GetObjectItemCaseSensitive(obj, "module"))
+        return true;
     return cJSON_AddStringToObject(obj, "module", module) &&
            cJSON_AddNullToObject(obj, "registered_name");
 }

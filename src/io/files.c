@@ -1,5 +1,6 @@
-/* Files and paths: atomic replacement (write beside the target, flush,
- * rename over it), opening and reading input files, and path tests. */
+/* Files: atomic replacement (write beside the target, flush, rename over
+ * it), opening input files only when they are regular (without blocking)
+ * and reading them whole. */
 /* realpath() is an X/Open extension to POSIX. */
 #define _XOPEN_SOURCE 700
 
@@ -133,10 +134,20 @@ ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len)
     return ck_io_atomic_file(path, write_bytes, &(bytes_job){data, len});
 }
 
-bool ck_str_ends_with(const char *s, const char *suffix)
+/* The text ends with a newline, as a text file does. */
+ck_status ck_text_write(const char *path, const char *text)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
+    if (!path || !text)
+        return ck_error(CK_ERR_ARGUMENT, "ck_text_write: NULL argument");
+    size_t n = strlen(text);
+    char *buf = ck_alloc(n + 2, 1);
+    if (!buf)
+        return CK_ERR_MEMORY;
+    memcpy(buf, text, n);
+    buf[n] = '\n';
+    ck_status st = ck_io_atomic_bytes(path, buf, n + 1);
+    free(buf);
+    return st;
 }
 
 /* Every reader opens its input here, so a path naming a FIFO, a device

@@ -11,8 +11,8 @@ typedef struct format_row {
     const char *name;                /* for messages */
     const char *suffixes[3];         /* NULL-terminated; longer suffixes before shorter ones */
     bool (*sniff)(const char *path); /* NULL: recognised by name only */
-    ck_status (*load)(const char *path, ck_model **out);
-    ck_status (*save)(ck_model *m, const char *path);
+    ck_status (*load)(const char *path, const ck_load_options *opts, ck_model **out);
+    ck_status (*save)(ck_model *m, const char *path, const ck_save_options *opts);
 } format_row;
 
 static const format_row formats[] = {
@@ -88,19 +88,20 @@ static ck_status usable_row(const char *fn, ck_file_format format, bool save,
     return can ? CK_OK : ck_error(CK_ERR_UNSUPPORTED, "%s: a %s holds no model", fn, (*out)->name);
 }
 
-ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model)
+ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_options *opts)
 {
     if (model)
         *model = NULL;
     if (!path || !model)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
+    ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
     if (format == CK_FORMAT_AUTO)
         CK_TRY(ck_file_format_detect(path, &format));
     const format_row *row;
     CK_TRY(usable_row("ck_model_load", format, false, &row));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = row->load(path, model);
+    ck_status st = row->load(path, opts, model);
     ck_h5_quiet_end(&q);
     if (st != CK_OK) {
         ck_model_free(*model);
@@ -109,17 +110,18 @@ ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **m
     return st;
 }
 
-ck_status ck_model_load(const char *path, ck_model **model)
+ck_status ck_model_load_as(const char *path, ck_file_format format, ck_model **model)
 {
-    return ck_model_load_as(path, CK_FORMAT_AUTO, model);
+    return ck_model_load(path, model, .format = format);
 }
 
 /* ck_model_save writes a .keras archive for that suffix and the Keras 2
  * legacy .h5 layout for any other name. */
-ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
+ck_status ck_model_save_with(ck_model *m, const char *path, const ck_save_options *opts)
 {
     if (!m || !path || !*path)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_save: NULL model or empty path");
+    ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
     if (format == CK_FORMAT_AUTO)
         format = ck_file_format_of(path) == CK_FORMAT_KERAS ? CK_FORMAT_KERAS : CK_FORMAT_H5;
     const format_row *row;
@@ -128,13 +130,13 @@ ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = row->save(m, path);
+    ck_status st = row->save(m, path, opts);
     ck_h5_quiet_end(&q);
-    ck_model_leave(m, CK_ACCESS_READ);
+    ck_model_leave(m);
     return st;
 }
 
-ck_status ck_model_save(ck_model *m, const char *path)
+ck_status ck_model_save_as(ck_model *m, const char *path, ck_file_format format)
 {
-    return ck_model_save_as(m, path, CK_FORMAT_AUTO);
+    return ck_model_save(m, path, .format = format);
 }

@@ -29,20 +29,12 @@ void ck_h5_quiet_end(const ck_h5_quiet *q)
 /* Keras files only hold hard links. An external link would let a hostile
  * file pull in any HDF5 file on disk, unscreened, and a soft link could
  * alias a path the checks already passed; both are refused up front. */
-#if H5_VERSION_GE(1, 12, 0)
-typedef H5L_info2_t link_info;
-#define visit_links H5Lvisit2
-#else
-typedef H5L_info_t link_info;
-#define visit_links H5Lvisit
-#endif
-
 typedef struct link_check {
     char name[256];
     H5L_type_t type;
 } link_check;
 
-static herr_t check_link(hid_t group, const char *name, const link_info *info, void *ctx)
+static herr_t check_link(hid_t group, const char *name, const ck_h5_link_info *info, void *ctx)
 {
     (void)group;
     link_check *c = ctx;
@@ -56,7 +48,7 @@ static herr_t check_link(hid_t group, const char *name, const link_info *info, v
 static ck_status refuse_non_hard_links(hid_t file, const char *label)
 {
     link_check c = {.type = H5L_TYPE_HARD};
-    herr_t rc = visit_links(file, H5_INDEX_NAME, H5_ITER_NATIVE, check_link, &c);
+    herr_t rc = ck_h5_visit_links(file, H5_INDEX_NAME, H5_ITER_NATIVE, check_link, &c);
     if (rc < 0)
         return ck_error(CK_ERR_FORMAT, "%s is a corrupt HDF5 file (its groups cannot be listed)",
                         label);
@@ -400,12 +392,47 @@ static const char *type_class_name(H5T_class_t c)
     }
 }
 
+/* Keras 3.1+ stores a bfloat16 variable as its raw 2-byte values (an
+ * opaque type, since h5py knows no bfloat16) with attribute
+ * dtype = "bfloat16". */
+static bool is_bfloat16(hid_t d)
+{
+    char *dtype = NULL;
+    if (!ck_h5_has_attr(d, "dtype") || ck_h5_read_string(d, "dtype", &dtype) != CK_OK) {
+        ck_clear_error();
+        return false;
+    }
+    hid_t t = H5Dget_type(d);
+    bool bf16 = strcmp(dtype, "bfloat16") == 0 && t >= 0 && H5Tget_size(t) == 2;
+    if (t >= 0)
+        H5Tclose(t);
+    free(dtype);
+    return bf16;
+}
+
+/* Values of an integer dataset holding a weight: int8 ones are the kernel
+ * of a quantised layer. */
+static ck_status not_floats(const char *layer, const ck_weight *w, const char *path,
+                            H5T_class_t cls, size_t size)
+{
+    if (cls == H5T_INTEGER && size == 1)
+        return ck_error(
+            CK_ERR_UNSUPPORTED,
+            "layer '%s', weight '%s': dataset '%s' holds int8 values: an int8-quantised "
+            "layer (QuantizedDTypePolicy) is not supported by ckeras",
+            layer, w->name, path);
+    return ck_error(CK_ERR_FORMAT,
+                    "layer '%s', weight '%s': dataset '%s' holds %s values, not floats", layer,
+                    w->name, path, type_class_name(cls));
+}
+
 /* Checks class and shape of an open dataset against the weight. */
 static ck_status check_dataset(hid_t d, const char *path, const char *layer, const ck_weight *w,
-                               bool any_number)
+                               bool any_number, bool bf16)
 {
     hid_t t = H5Dget_type(d), s = H5Dget_space(d);
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    size_t size = t >= 0 ? H5Tget_size(t) : 0;
     int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
     hsize_t hd[H5S_MAX_RANK] = {0};
     int64_t found[H5S_MAX_RANK] = {0};
@@ -415,10 +442,8 @@ static ck_status check_dataset(hid_t d, const char *path, const char *layer, con
         H5Tclose(t);
     if (s >= 0)
         H5Sclose(s);
-    if (cls != H5T_FLOAT && !(any_number && cls == H5T_INTEGER))
-        return ck_error(CK_ERR_FORMAT,
-                        "layer '%s', weight '%s': dataset '%s' holds %s values, not floats", layer,
-                        w->name, path, type_class_name(cls));
+    if (cls != H5T_FLOAT && !(any_number && cls == H5T_INTEGER) && !bf16)
+        return not_floats(layer, w, path, cls, size);
     if (rank < 0 || rank > H5S_MAX_RANK)
         return ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': dataset '%s' has a corrupt shape",
                         layer, w->name, path);
@@ -437,6 +462,23 @@ static ck_status check_dataset(hid_t d, const char *path, const char *layer, con
     return CK_OK;
 }
 
+/* The raw 2-byte values land in the first half of dst and widen in place,
+ * last first: value i moves to bytes 4i..4i+3, which only held values >= i.
+ * bfloat16 is the top half of a float32, as Keras converts it on load. */
+static herr_t read_bfloat16(hid_t d, float *dst, size_t n)
+{
+    hid_t t = H5Dget_type(d);
+    herr_t rc = t >= 0 ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) : -1;
+    if (t >= 0)
+        H5Tclose(t);
+    const unsigned char *raw = (const unsigned char *)dst;
+    for (size_t i = n; rc >= 0 && i-- > 0;) {
+        uint32_t bits = ((uint32_t)raw[2 * i] | (uint32_t)raw[2 * i + 1] << 8) << 16;
+        memcpy(&dst[i], &bits, sizeof bits);
+    }
+    return rc;
+}
+
 ck_status ck_h5_read_weight(hid_t loc, const char *path, const char *layer, const ck_weight *w,
                             bool any_number, float *dst)
 {
@@ -447,13 +489,16 @@ ck_status ck_h5_read_weight(hid_t loc, const char *path, const char *layer, cons
     if (d < 0)
         return ck_error(CK_ERR_FORMAT, "layer '%s', weight '%s': '%s' is not a dataset", layer,
                         w->name, path);
-    ck_status st = check_dataset(d, path, layer, w, any_number);
+    bool bf16 = is_bfloat16(d);
+    ck_status st = check_dataset(d, path, layer, w, any_number, bf16);
     char what[CK_NAME_MAX + 1100];
     snprintf(what, sizeof what, "layer '%s', weight '%s': dataset '%s'", layer, w->name, path);
     if (st == CK_OK)
         st = ck_h5_check_dataset(d, what);
     /* HDF5 converts float64 (and other float widths) to float32 here. */
-    if (st == CK_OK && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+    if (st == CK_OK &&
+        (bf16 ? read_bfloat16(d, dst, w->size)
+              : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst)) < 0)
         st = ck_error(CK_ERR_FORMAT,
                       "layer '%s', weight '%s': dataset '%s' cannot be read (corrupt file?)", layer,
                       w->name, path);

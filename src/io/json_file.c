@@ -5,31 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-ck_status ck_io_load_json(const char *path, ck_model **out)
+ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out)
 {
     char *json = NULL;
     size_t len = 0;
     CK_TRY(ck_read_file_limited(path, CK_IO_MAX_JSON, &json, &len));
-    ck_status st = ck_model_from_json(json, out);
+    ck_status st = ck_model_from_json_with(json, out, opts);
     free(json);
     return st;
 }
 
-/* The text ends with a newline, as a text file does. */
-ck_status ck_io_save_json(ck_model *m, const char *path)
+ck_status ck_io_save_json(ck_model *m, const char *path, const ck_save_options *opts)
 {
+    (void)opts;
     char *json = ck_model_to_json(m);
     if (!json)
         return ck_error_status();
-    size_t n = strlen(json);
-    char *text = ck_alloc(n + 2, 1);
-    ck_status st = CK_ERR_MEMORY;
-    if (text) {
-        memcpy(text, json, n);
-        text[n] = '\n';
-        st = ck_io_atomic_bytes(path, text, n + 1);
-    }
-    free(text);
+    ck_status st = ck_text_write(path, json);
     ck_free(json);
     return st;
 }

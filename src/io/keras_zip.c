@@ -39,12 +39,11 @@ static ck_status zip_failure(const char *path, zip_error_t *ze)
     if (code == ZIP_ER_EXISTS) {
         zip_error_fini(ze);
         return ck_error(CK_ERR_FORMAT,
-                        "'%s' has more than one member with the same name (ambiguous "
-                        "archive)",
+                        "'%s' has more than one member with the same name (ambiguous archive)",
                         path);
     }
     ck_status st = ck_error(
-        CK_ERR_FORMAT, "'%s' is not a readable .keras archive: %s%s", path, zip_error_strerror(ze),
+        CK_ERR_FORMAT, "'%s' is not a readable zip archive: %s%s", path, zip_error_strerror(ze),
         code == ZIP_ER_NOZIP || code == ZIP_ER_INCONS ? " (truncated or corrupt zip)" : "");
     zip_error_fini(ze);
     return st;
@@ -89,6 +88,16 @@ void ck_keras_zip_close(ck_zip_in *z)
     if (z)
         zip_discard(z->za);
     free(z);
+}
+
+int64_t ck_keras_zip_count(const ck_zip_in *z)
+{
+    return zip_get_num_entries(z->za, 0);
+}
+
+const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index)
+{
+    return zip_get_name(z->za, (zip_uint64_t)index, ZIP_FL_ENC_RAW);
 }
 
 /* The declared size is what gets allocated, so it must be one the member's
@@ -156,12 +165,13 @@ static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const cha
                         zip_strerror(z->za));
     char extra;
     zip_int64_t got = zip_fread(zf, buf, size);
-    zip_int64_t more = got >= 0 && (zip_uint64_t)got == size ? zip_fread(zf, &extra, 1) : -1;
+    bool whole = got >= 0 && (zip_uint64_t)got == size;
+    zip_int64_t more = whole ? zip_fread(zf, &extra, 1) : 0;
     ck_status st = CK_OK;
     if (got < 0 || more < 0)
         st = ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read: %s (corrupt archive)",
                       z->path, member, zip_file_strerror(zf));
-    else if ((zip_uint64_t)got != size || more != 0)
+    else if (!whole || more != 0)
         st = ck_error(CK_ERR_FORMAT,
                       "'%s': member %s does not have the %llu bytes it declares "
                       "(corrupt archive)",
@@ -197,6 +207,37 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_lim
     *data = buf;
     *size = (size_t)st.size;
     return CK_OK;
+}
+
+ck_zip_limit ck_zip_user_limit(void)
+{
+    return (ck_zip_limit){ck_limit_get(CK_LIMIT_ARCHIVE_MEMBER),
+                          "the limit CK_LIMIT_ARCHIVE_MEMBER"};
+}
+
+ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out)
+{
+    *out = (ck_keras_zip){0};
+    ck_zip_in *z;
+    CK_TRY(ck_keras_zip_open(path, &z));
+    static const ck_zip_limit json = {CK_IO_MAX_JSON, "the JSON size limit"};
+    static const ck_zip_limit metadata = {CK_IO_MAX_METADATA, "the metadata size limit"};
+    const ck_zip_limit weights = ck_zip_user_limit();
+    size_t size;
+    void *text = NULL;
+    ck_status st = ck_keras_zip_member(z, "config.json", &json, true, &text, &size);
+    out->config = text;
+    if (st == CK_OK)
+        st = ck_keras_zip_member(z, "metadata.json", &metadata, false, &text, &size);
+    if (st == CK_OK)
+        out->metadata = text;
+    if (st == CK_OK)
+        st = ck_keras_zip_member(z, "model.weights.h5", &weights, true, &out->weights,
+                                 &out->weights_size);
+    ck_keras_zip_close(z);
+    if (st != CK_OK)
+        ck_keras_zip_free(out);
+    return st;
 }
 
 static bool add_member(zip_t *za, const char *name, const void *data, size_t size)

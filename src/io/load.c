@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static ck_status parse_config(const char *text, ck_keras_semantics sem, ck_model **out)
+static ck_status parse_config(const char *text, ck_io_load *ld, ck_model **out)
 {
     cJSON *root;
     CK_TRY(ck_io_parse_json("model_config", text, strlen(text), &root));
-    ck_status st = ck_io_model_from_config(root, sem, out);
+    ck_status st = ck_io_model_from_config(root, ld, out);
     cJSON_Delete(root);
     return st;
 }
@@ -46,7 +46,8 @@ static ck_status apply_training_config(hid_t file, ck_model *m)
     return st == CK_ERR_MEMORY ? st : CK_OK;
 }
 
-static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
+static ck_status read_h5_model(hid_t file, const char *path, const ck_load_options *opts,
+                               ck_model **out)
 {
     if (!ck_h5_has_attr(file, "model_config"))
         return ck_error(CK_ERR_FORMAT,
@@ -57,10 +58,11 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     ck_status st = ck_h5_read_string(file, "model_config", &config);
     if (st == CK_OK && ck_h5_has_attr(file, "keras_version"))
         st = ck_h5_read_string(file, "keras_version", &version);
+    ck_io_load ld = ck_io_load_init(opts, version, CK_KERAS2, true);
     if (st == CK_OK)
-        st = parse_config(config, ck_io_semantics_of(version), out);
+        st = parse_config(config, &ld, out);
     if (st == CK_OK)
-        st = ck_weights_read_h5(file, *out, false, true);
+        st = ck_weights_read_h5(file, *out, NULL, true);
     if (st == CK_OK)
         st = apply_training_config(file, *out);
     free(config);
@@ -68,26 +70,28 @@ static ck_status read_h5_model(hid_t file, const char *path, ck_model **out)
     return st;
 }
 
-ck_status ck_io_load_h5(const char *path, ck_model **out)
+ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out)
 {
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = read_h5_model(file, path, out);
+    ck_status st = read_h5_model(file, path, opts, out);
     H5Fclose(file);
     return st;
 }
 
-/* .keras: the semantics come from metadata.json (tf.keras 2.13+ also
- * wrote .keras files). */
-static ck_keras_semantics zip_semantics(const char *metadata)
+/* .keras: the writer's version comes from metadata.json (tf.keras 2.13+
+ * also wrote .keras files); *buf keeps it. */
+static const char *zip_version(const char *metadata, char *buf, size_t len)
 {
-    ck_keras_semantics sem = CK_KERAS3;
     cJSON *meta = metadata ? cJSON_Parse(metadata) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
-    if (cJSON_IsString(v))
-        sem = ck_io_semantics_of(v->valuestring);
+    const char *version = NULL;
+    if (cJSON_IsString(v) && strlen(v->valuestring) < len) {
+        snprintf(buf, len, "%s", v->valuestring);
+        version = buf;
+    }
     cJSON_Delete(meta);
-    return sem;
+    return version;
 }
 
 /* The most a model.weights.h5 for m can need: every weight plus as many
@@ -102,16 +106,17 @@ static uint64_t weights_bound(const ck_model *m)
     return (uint64_t)m->n_params * sizeof(double) * (1 + CK_OPT_MAX_SLOTS) + (weights + 64) * 16384;
 }
 
-static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m, bool by_name)
+static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
+                                  const ck_weights_options *opts)
 {
-    uint64_t user = ck_limit_get(CK_LIMIT_ARCHIVE_MEMBER), bound = weights_bound(m);
+    ck_zip_limit limit = ck_zip_user_limit();
     char why[CK_NAME_MAX + 96];
-    if (bound < user)
+    uint64_t bound = weights_bound(m);
+    if (bound < limit.bytes) {
         snprintf(why, sizeof why, "the most model %s with %zu parameters can need", m->name,
                  m->n_params);
-    else
-        snprintf(why, sizeof why, "the limit CK_LIMIT_ARCHIVE_MEMBER");
-    ck_zip_limit limit = {bound < user ? bound : user, why};
+        limit = (ck_zip_limit){bound, why};
+    }
     void *image;
     size_t size;
     CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, &image, &size));
@@ -122,7 +127,7 @@ static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m, b
     free(image);
     if (st != CK_OK)
         return st;
-    st = ck_weights_read_h5(file, m, by_name, true);
+    st = ck_weights_read_h5(file, m, opts, true);
     H5Fclose(file);
     return st;
 }
@@ -143,19 +148,22 @@ static ck_status read_zip_text(ck_zip_in *z, const char *member, uint64_t max, b
     return CK_OK;
 }
 
-static ck_status read_zip_model(ck_zip_in *z, const char *path, ck_model **out)
+static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_options *opts,
+                                ck_model **out)
 {
-    char *config = NULL, *metadata = NULL;
+    char *config = NULL, *metadata = NULL, version[32];
     cJSON *root = NULL;
     ck_status st = read_zip_text(z, "config.json", CK_IO_MAX_JSON, true, &config);
     if (st == CK_OK)
         st = read_zip_text(z, "metadata.json", CK_IO_MAX_METADATA, false, &metadata);
+    ck_io_load ld = ck_io_load_init(opts, zip_version(metadata, version, sizeof version), CK_KERAS3,
+                                    true);
     if (st == CK_OK)
         st = ck_io_parse_json("config.json", config, strlen(config), &root);
     if (st == CK_OK)
-        st = ck_io_model_from_config(root, zip_semantics(metadata), out);
+        st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
-        st = read_zip_weights(z, path, *out, false);
+        st = read_zip_weights(z, path, *out, NULL);
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
     if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
         st = CK_ERR_MEMORY;
@@ -165,30 +173,29 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, ck_model **out)
     return st;
 }
 
-/* Loads the whole model into *out, or (out NULL) m's weights. */
-static ck_status with_zip(const char *path, ck_model *m, bool by_name, ck_model **out)
+ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out)
 {
     ck_zip_in *z;
     CK_TRY(ck_keras_zip_open(path, &z));
-    ck_status st = out ? read_zip_model(z, path, out) : read_zip_weights(z, path, m, by_name);
+    ck_status st = read_zip_model(z, path, opts, out);
     ck_keras_zip_close(z);
     return st;
 }
 
-ck_status ck_io_load_keras(const char *path, ck_model **out)
-{
-    return with_zip(path, NULL, false, out);
-}
-
-static ck_status load_weights(ck_model *m, const char *path, bool by_name)
+static ck_status load_weights(ck_model *m, const char *path, const ck_weights_options *opts)
 {
     ck_file_format format;
     CK_TRY(ck_file_format_detect(path, &format));
-    if (format == CK_FORMAT_KERAS)
-        return with_zip(path, m, by_name, NULL);
+    if (format == CK_FORMAT_KERAS) {
+        ck_zip_in *z;
+        CK_TRY(ck_keras_zip_open(path, &z));
+        ck_status st = read_zip_weights(z, path, m, opts);
+        ck_keras_zip_close(z);
+        return st;
+    }
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = ck_weights_read_h5(file, m, by_name, false);
+    ck_status st = ck_weights_read_h5(file, m, opts, false);
     H5Fclose(file);
     return st;
 }
@@ -197,12 +204,14 @@ ck_status ck_model_load_weights_with(ck_model *m, const char *path, const ck_wei
 {
     if (!m || !path)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load_weights: NULL argument");
+    if (opts && opts->skip_mismatch && !opts->by_name)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_load_weights: skip_mismatch needs by_name, as in Keras");
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
     ck_status st;
-    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_load_weights",
-               load_weights(m, path, opts && opts->by_name));
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_load_weights", load_weights(m, path, opts));
     ck_h5_quiet_end(&q);
     return st;
 }

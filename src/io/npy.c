@@ -14,7 +14,7 @@
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 typedef struct npy_dtype {
-    char kind; /* 'f', 'i', 'u', 'b' */
+    char kind; /* 'f', 'i', 'u', 'b'; 'U' and 'S' for strings */
     int size;  /* bytes per value */
     bool big_endian;
 } npy_dtype;
@@ -92,6 +92,22 @@ static ck_status parse_string(cursor *c, char *out, size_t cap)
     return CK_OK;
 }
 
+/* numpy's str ('<U8': 8 UCS-4 code units) and bytes ('|S8') dtypes, which
+ * label files use; only ck_npy_parse_layout's callers read them. */
+static ck_status parse_string_descr(const char *s, npy_dtype *dt)
+{
+    char *end;
+    long n = strtol(s + 2, &end, 10);
+    bool unicode = s[1] == 'U';
+    bool order_ok = unicode ? s[0] != '|' : s[0] == '|';
+    if (*end || s[2] < '1' || s[2] > '9' || n > CK_NPY_MAX_STRING || !order_ok)
+        return ck_error(CK_ERR_UNSUPPORTED, ".npy dtype '%s' is not supported", s);
+    dt->kind = s[1];
+    dt->size = (int)n * (unicode ? 4 : 1);
+    dt->big_endian = s[0] == '>' || (s[0] == '=' && host_is_big_endian());
+    return CK_OK;
+}
+
 static ck_status parse_descr(cursor *c, npy_dtype *dt)
 {
     skip_space(c);
@@ -99,6 +115,8 @@ static ck_status parse_descr(cursor *c, npy_dtype *dt)
         return ck_error(CK_ERR_UNSUPPORTED, ".npy structured dtypes are not supported");
     char s[16];
     CK_TRY(parse_string(c, s, sizeof s));
+    if (strlen(s) > 2 && (s[1] == 'U' || s[1] == 'S'))
+        return parse_string_descr(s, dt);
     if (strlen(s) != 3 || !strchr("<>|=", s[0]) || !strchr("fiub", s[1]) || !strchr("1248", s[2]))
         return ck_error(
             CK_ERR_UNSUPPORTED,
@@ -302,6 +320,22 @@ static ck_status parse_layout(const unsigned char *b, size_t len, npy_layout *l)
     return CK_OK;
 }
 
+ck_status ck_npy_parse_layout(const void *buf, size_t len, ck_npy_layout *out)
+{
+    npy_layout l = {0};
+    memset(out, 0, sizeof *out);
+    CK_TRY(parse_layout(buf, len, &l));
+    *out = (ck_npy_layout){.kind = l.h.dtype.kind,
+                           .item_size = l.h.dtype.size,
+                           .big_endian = l.h.dtype.big_endian,
+                           .rank = l.h.rank,
+                           .data_start = l.data_start,
+                           .count = l.count,
+                           .bytes = l.bytes};
+    memcpy(out->dims, l.h.dims, sizeof out->dims);
+    return CK_OK;
+}
+
 /* The data must be exactly as long as the shape says. */
 static ck_status check_data_length(const npy_layout *l, size_t file_size)
 {
@@ -325,6 +359,11 @@ ck_status ck_npy_parse(const void *buf, size_t len, ck_tensor *out)
     const unsigned char *b = buf;
     npy_layout l = {0};
     CK_TRY(parse_layout(b, len, &l));
+    if (l.h.dtype.kind == 'U' || l.h.dtype.kind == 'S')
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        ".npy array holds strings (numpy dtype %s%d), not numbers",
+                        l.h.dtype.kind == 'U' ? "<U" : "|S",
+                        l.h.dtype.size / (l.h.dtype.kind == 'U' ? 4 : 1));
     CK_TRY(check_data_length(&l, len));
     float *data = ck_alloc(l.count, sizeof(float));
     if (!data)
@@ -431,6 +470,29 @@ static ck_status write_data(FILE *f, const float *data, size_t count)
     return CK_OK;
 }
 
+static ck_status write_image(FILE *f, const ck_tensor *t, size_t count)
+{
+    ck_status st = write_header(f, t);
+    return st == CK_OK ? write_data(f, t->data, count) : st;
+}
+
+/* The number of values of t, or an error (naming `caller`) when t cannot
+ * be written. */
+static ck_status count_values(const char *caller, const ck_tensor *t, size_t *count)
+{
+    if (t->rank < 0 || t->rank > CK_MAX_RANK)
+        return ck_error(CK_ERR_ARGUMENT, "%s: rank %d is not between 0 and %d", caller, t->rank,
+                        CK_MAX_RANK);
+    *count = 1;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0 || !ck_size_mul(*count, (size_t)t->dims[i], count))
+            return ck_error(CK_ERR_ARGUMENT, "%s: invalid dimension %lld", caller,
+                            (long long)t->dims[i]);
+    if (*count > 0 && !t->data)
+        return ck_error(CK_ERR_ARGUMENT, "%s: NULL data", caller);
+    return CK_OK;
+}
+
 typedef struct npy_job {
     const ck_tensor *t;
     size_t count;
@@ -442,9 +504,7 @@ static ck_status write_npy_file(const char *tmp, void *ctx)
     FILE *f = fopen(tmp, "wb");
     if (!f)
         return ck_error(CK_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    ck_status st = write_header(f, job->t);
-    if (st == CK_OK)
-        st = write_data(f, job->t->data, job->count);
+    ck_status st = write_image(f, job->t, job->count);
     if (fclose(f) != 0)
         st = CK_ERR_IO;
     return st == CK_OK ? CK_OK : ck_error(CK_ERR_IO, "cannot write %s", tmp);
@@ -454,17 +514,20 @@ ck_status ck_npy_write(const char *path, const ck_tensor *t)
 {
     if (!path || !t)
         return ck_error(CK_ERR_ARGUMENT, "ck_npy_write: NULL argument");
-    if (t->rank < 0 || t->rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_ARGUMENT, "ck_npy_write: rank %d is not between 0 and %d", t->rank,
-                        CK_MAX_RANK);
-    size_t count = 1;
-    for (int i = 0; i < t->rank; i++)
-        if (t->dims[i] < 0 || !ck_size_mul(count, (size_t)t->dims[i], &count))
-            return ck_error(CK_ERR_ARGUMENT, "ck_npy_write: invalid dimension %lld",
-                            (long long)t->dims[i]);
-    if (count > 0 && !t->data)
-        return ck_error(CK_ERR_ARGUMENT, "ck_npy_write: NULL data");
+    size_t count;
+    CK_TRY(count_values("ck_npy_write", t, &count));
     return ck_io_atomic_file(path, write_npy_file, &(npy_job){t, count});
+}
+
+ck_status ck_npy_write_stream(FILE *stream, const ck_tensor *t)
+{
+    if (!stream || !t)
+        return ck_error(CK_ERR_ARGUMENT, "ck_npy_write_stream: NULL argument");
+    size_t count;
+    CK_TRY(count_values("ck_npy_write_stream", t, &count));
+    if (write_image(stream, t, count) != CK_OK || fflush(stream) != 0)
+        return ck_error(CK_ERR_IO, "cannot write the .npy stream: %s", strerror(errno));
+    return CK_OK;
 }
 
 void ck_npy_free(ck_tensor *t)

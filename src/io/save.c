@@ -17,17 +17,30 @@ static ck_status write_json_attr(hid_t obj, const char *name, cJSON *json)
     return st;
 }
 
+/* What a save writes: Keras's include_optimizer=False leaves out the
+ * training config and the optimizer state. */
+typedef struct save_job {
+    ck_model *m;
+    bool with_training;
+} save_job;
+
+static bool keeps_training(const ck_save_options *opts)
+{
+    return !(opts && opts->no_optimizer);
+}
+
 static ck_status write_model(hid_t file, void *ctx)
 {
-    ck_model *m = ctx;
+    const save_job *job = ctx;
+    ck_model *m = job->m;
     cJSON *cfg = ck_io_model_config(m);
     if (!cfg)
         return ck_error_status();
     CK_TRY(write_json_attr(file, "model_config", cfg));
     CK_TRY(ck_h5_write_string(file, "keras_version", ck_io_keras_version(m->semantics)));
     CK_TRY(ck_h5_write_string(file, "backend", "tensorflow"));
-    cJSON *training = ck_train_config_to_json(m);
-    if (!training && m->train)
+    cJSON *training = job->with_training ? ck_train_config_to_json(m) : NULL;
+    if (!training && job->with_training && m->train)
         return ck_error(CK_ERR_MEMORY, "out of memory writing the training config of model %s",
                         m->name);
     if (training)
@@ -94,12 +107,12 @@ static char *metadata_json(const ck_model *m)
     return ck_strdup(text);
 }
 
-static ck_status config_json(const ck_model *m, char **out)
+static ck_status config_json(const ck_model *m, bool with_training, char **out)
 {
     cJSON *root = ck_io_model_config_k3(m);
     if (!root)
         return ck_error_status();
-    ck_status st = ck_io_add_compile_config_k3(m, root);
+    ck_status st = with_training ? ck_io_add_compile_config_k3(m, root) : CK_OK;
     *out = st == CK_OK ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (st == CK_OK && !*out)
@@ -112,10 +125,10 @@ static ck_status write_archive(const char *tmp, void *ctx)
     return ck_keras_zip_write(tmp, ctx);
 }
 
-ck_status ck_io_save_keras(ck_model *m, const char *path)
+ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts)
 {
     ck_keras_zip z = {0};
-    ck_status st = config_json(m, &z.config);
+    ck_status st = config_json(m, keeps_training(opts), &z.config);
     if (st == CK_OK && !(z.metadata = metadata_json(m)))
         st = CK_ERR_MEMORY;
     if (st == CK_OK)
@@ -127,13 +140,14 @@ ck_status ck_io_save_keras(ck_model *m, const char *path)
 }
 
 /* ---------------- entry points ---------------- */
-ck_status ck_io_save_h5(ck_model *m, const char *path)
+ck_status ck_io_save_h5(ck_model *m, const char *path, const ck_save_options *opts)
 {
-    return ck_io_atomic_h5(path, write_model, m);
+    return ck_io_atomic_h5(path, write_model, &(save_job){m, keeps_training(opts)});
 }
 
-ck_status ck_io_save_weights_k3(ck_model *m, const char *path)
+ck_status ck_io_save_weights_k3(ck_model *m, const char *path, const ck_save_options *opts)
 {
+    (void)opts;
     return ck_io_atomic_h5(path, write_weights_k3, m);
 }
 
@@ -146,8 +160,9 @@ ck_status ck_model_save_weights_with(ck_model *m, const char *path, const ck_wei
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save_weights"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = k3 ? ck_io_save_weights_k3(m, path) : ck_io_atomic_h5(path, write_weights_k2, m);
+    ck_status st = k3 ? ck_io_save_weights_k3(m, path, NULL)
+                      : ck_io_atomic_h5(path, write_weights_k2, m);
     ck_h5_quiet_end(&q);
-    ck_model_leave(m, CK_ACCESS_READ);
+    ck_model_leave(m);
     return st;
 }

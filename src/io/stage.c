@@ -21,4 +21,5 @@ void ck_stage_commit(float *stage, ck_model *m)
 {
     if (m->n_params)
         memcpy(m->params, stage, m->n_params * sizeof(float));
+    ck_model_weights_changed(m);
 }

@@ -8,7 +8,7 @@
  * them under /model_weights, and load_model reads only those; Keras 2
  * load_weights reads the root when it has layer_names and falls back to
  * /model_weights. A file with both means what Keras makes of it. */
-static bool legacy_root(hid_t file, bool whole_model, hid_t *root)
+bool ck_k2_root(hid_t file, bool whole_model, hid_t *root)
 {
     if (!whole_model && ck_h5_has_attr(file, "layer_names")) {
         *root = H5Gopen2(file, "/", H5P_DEFAULT);
@@ -24,15 +24,17 @@ static bool legacy_root(hid_t file, bool whole_model, hid_t *root)
     return false;
 }
 
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, bool by_name, bool whole_model)
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
+                             bool whole_model)
 {
+    bool by_name = opts && opts->by_name;
     float *stage = ck_stage_new(m);
     if (!stage)
         return CK_ERR_MEMORY;
     hid_t root;
     ck_status st;
-    if (legacy_root(file, whole_model, &root)) {
-        st = ck_k2_read(root, m, by_name, stage);
+    if (ck_k2_root(file, whole_model, &root)) {
+        st = ck_k2_read(root, m, opts, stage);
         H5Gclose(root);
     } else if (ck_k3_is_layout(file)) {
         st = by_name

@@ -9,19 +9,10 @@
 /* Room for "<layer>/<scope>/<weight>:0". */
 #define WEIGHT_PATH_MAX (CK_NAME_MAX + 64 + 32 + 8)
 
-typedef struct file_layer {
-    const char *name;
-    ck_strlist weights;
-} file_layer;
+typedef ck_k2_layer file_layer;
+typedef ck_k2_file file_layers;
 
-typedef struct file_layers {
-    ck_strlist names;
-    file_layer *layers;
-    /* Keras 2 reads a file without keras_version as Keras 1. */
-    bool keras1;
-} file_layers;
-
-static void file_layers_free(file_layers *f)
+void ck_k2_file_free(file_layers *f)
 {
     for (int i = 0; f->layers && i < f->names.n; i++)
         ck_strlist_free(&f->layers[i].weights);
@@ -43,12 +34,12 @@ static ck_status read_weight_names(hid_t root, const char *layer, ck_strlist *ou
     return CK_OK;
 }
 
-static ck_status read_file_layers(hid_t root, file_layers *f)
+ck_status ck_k2_file_read(hid_t root, file_layers *f)
 {
     *f = (file_layers){.keras1 = !ck_h5_has_attr(root, "keras_version")};
     CK_TRY(ck_h5_read_strings(root, "layer_names", &f->names));
     if (f->names.n > CK_IO_MAX_LAYERS) {
-        file_layers_free(f);
+        ck_k2_file_free(f);
         return ck_error(CK_ERR_FORMAT, "the file lists %d layers (more than %d)", f->names.n,
                         CK_IO_MAX_LAYERS);
     }
@@ -59,7 +50,7 @@ static ck_status read_file_layers(hid_t root, file_layers *f)
         st = read_weight_names(root, f->names.items[i], &f->layers[i].weights);
     }
     if (st != CK_OK)
-        file_layers_free(f);
+        ck_k2_file_free(f);
     return st;
 }
 
@@ -129,23 +120,43 @@ static ck_status read_by_order(hid_t root, const file_layers *f, ck_model *m, fl
     return CK_OK;
 }
 
+/* skip_mismatch: a layer whose weights do not fit keeps its own (the
+ * staged values it may have half-read go back), with a warning. */
+static ck_status skip_layer(ck_model *m, const ck_layer *l, float *stage)
+{
+    for (int k = 0; k < l->n_weights; k++)
+        memcpy(ck_stage_slot(stage, m, &l->weights[k]), l->weights[k].data,
+               l->weights[k].size * sizeof(float));
+    ck_status st = ck_model_warn(m, "layer '%s' skipped (skip_mismatch): %s", l->name,
+                                 ck_last_error());
+    ck_clear_error();
+    return st;
+}
+
 /* by_name: file layers without a namesake in the model are ignored, and
  * model layers absent from the file keep their weights (as in Keras). */
-static ck_status read_by_name(hid_t root, const file_layers *f, ck_model *m, float *stage)
+static ck_status read_by_name(hid_t root, const file_layers *f, ck_model *m, bool skip_mismatch,
+                              float *stage)
 {
     for (int i = 0; i < f->names.n; i++)
-        for (int k = 0; k < m->n_layers; k++)
-            if (strcmp(m->layers[k]->name, f->layers[i].name) == 0)
-                CK_TRY(read_layer(root, f, &f->layers[i], m, m->layers[k], stage));
+        for (int k = 0; k < m->n_layers; k++) {
+            if (strcmp(m->layers[k]->name, f->layers[i].name) != 0)
+                continue;
+            ck_status st = read_layer(root, f, &f->layers[i], m, m->layers[k], stage);
+            if (st == CK_ERR_SHAPE && skip_mismatch)
+                st = skip_layer(m, m->layers[k], stage);
+            CK_TRY(st);
+        }
     return CK_OK;
 }
 
-ck_status ck_k2_read(hid_t root, ck_model *m, bool by_name, float *stage)
+ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage)
 {
     file_layers f;
-    CK_TRY(read_file_layers(root, &f));
-    ck_status st = by_name ? read_by_name(root, &f, m, stage) : read_by_order(root, &f, m, stage);
-    file_layers_free(&f);
+    CK_TRY(ck_k2_file_read(root, &f));
+    ck_status st = opts && opts->by_name ? read_by_name(root, &f, m, opts->skip_mismatch, stage)
+                                         : read_by_order(root, &f, m, stage);
+    ck_k2_file_free(&f);
     return st;
 }
 

@@ -36,8 +36,55 @@ static void snake_case(const char *cls, char *out, size_t len)
     out[o] = '\0';
 }
 
-/* Object paths of every layer, in model order. */
-static ck_status layer_paths(const ck_model *m, char (**paths)[K3_PATH_MAX])
+/* Suffixes N of the groups named base (N = 0) or base_N under a root. */
+typedef struct suffixes {
+    const char *base;
+    int n, values[CK_IO_MAX_LAYERS];
+} suffixes;
+
+static herr_t collect_suffix(hid_t g, const char *name, const ck_h5_link_info *info, void *ctx)
+{
+    (void)g, (void)info;
+    suffixes *s = ctx;
+    size_t len = strlen(s->base);
+    char *end = NULL;
+    if (strncmp(name, s->base, len) != 0 || s->n == CK_IO_MAX_LAYERS)
+        return 0;
+    long v = name[len] == '\0' ? 0 : name[len] == '_' ? strtol(name + len + 1, &end, 10) : -1;
+    if (v >= 0 && v < CK_IO_MAX_LAYERS * 2 &&
+        (name[len] == '\0' || (end && !*end && end > name + len + 1)))
+        s->values[s->n++] = (int)v;
+    return 0;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* The suffix of the k-th group of a class under a root whose names count
+ * more than the layers (tf.keras 2.13/2.14 visited every layer with
+ * weights twice, advancing the counter each time); -1 when absent. */
+static int listed_suffix(hid_t file, const char *root, const char *base, int k)
+{
+    suffixes *s = ck_alloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->base = base;
+    hsize_t idx = 0;
+    ck_h5_iterate_links_by_name(file, root, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_suffix, s,
+                                H5P_DEFAULT);
+    qsort(s->values, (size_t)s->n, sizeof s->values[0], by_value);
+    int v = k < s->n ? s->values[k] : -1;
+    free(s);
+    return v;
+}
+
+/* Object paths of every layer, in model order: root/<snake_class>[_N],
+ * N counting earlier layers of the class (under "layers"), or the file's
+ * own numbering (under _layer_checkpoint_dependencies). */
+static ck_status layer_paths(hid_t file, const char *root, const ck_model *m,
+                             char (**paths)[K3_PATH_MAX])
 {
     char(*p)[K3_PATH_MAX] = ck_alloc((size_t)m->n_layers + 1, sizeof *p);
     if (!p)
@@ -48,10 +95,12 @@ static ck_status layer_paths(const ck_model *m, char (**paths)[K3_PATH_MAX])
         int same = 0;
         for (int k = 0; k < i; k++)
             same += strcmp(m->layers[k]->ops->class_name, m->layers[i]->ops->class_name) == 0;
+        if (strcmp(root, "layers") != 0)
+            same = listed_suffix(file, root, base, same);
         if (same)
-            snprintf(p[i], sizeof p[i], "layers/%s_%d", base, same);
+            snprintf(p[i], sizeof p[i], "%s/%s_%d", root, base, same);
         else
-            snprintf(p[i], sizeof p[i], "layers/%s", base);
+            snprintf(p[i], sizeof p[i], "%s/%s", root, base);
     }
     *paths = p;
     return CK_OK;
@@ -94,14 +143,32 @@ static void vars_path(const char *layer_path, const ck_weight *w, char *out, siz
         snprintf(out, len, "%s/vars", layer_path);
 }
 
-bool ck_k3_is_layout(hid_t file)
+/* tf.keras 2.13 and 2.14 reached the layers of a model through the
+ * attribute _layer_checkpoint_dependencies (the first in dir() order),
+ * 2.15+ and Keras 3 through "layers". */
+static const char *const layer_roots[] = {"layers", "_layer_checkpoint_dependencies"};
+
+static bool is_group(hid_t file, const char *path)
 {
-    if (H5Lexists(file, "layers", H5P_DEFAULT) <= 0)
+    if (H5Lexists(file, path, H5P_DEFAULT) <= 0)
         return false;
-    hid_t g = H5Gopen2(file, "layers", H5P_DEFAULT);
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
     if (g >= 0)
         H5Gclose(g);
     return g >= 0;
+}
+
+const char *ck_k3_layer_root(hid_t file)
+{
+    for (size_t i = 0; i < sizeof layer_roots / sizeof layer_roots[0]; i++)
+        if (is_group(file, layer_roots[i]))
+            return layer_roots[i];
+    return NULL;
+}
+
+bool ck_k3_is_layout(hid_t file)
+{
+    return ck_k3_layer_root(file) != NULL;
 }
 
 /* Keras 3 refuses a vars group whose size differs from the layer's. */
@@ -141,7 +208,7 @@ static ck_status read_layer(hid_t file, const char *path, const ck_model *m, con
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage)
 {
     char(*paths)[K3_PATH_MAX];
-    CK_TRY(layer_paths(m, &paths));
+    CK_TRY(layer_paths(file, ck_k3_layer_root(file), m, &paths));
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < m->n_layers; i++)
         st = read_layer(file, paths[i], m, m->layers[i], stage);
@@ -167,7 +234,7 @@ ck_status ck_k3_write(hid_t file, ck_model *m)
 {
     CK_TRY(create_roots(file));
     char(*paths)[K3_PATH_MAX];
-    CK_TRY(layer_paths(m, &paths));
+    CK_TRY(layer_paths(file, "layers", m, &paths));
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < m->n_layers; i++) {
         const ck_layer *l = m->layers[i];

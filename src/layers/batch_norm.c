@@ -194,7 +194,9 @@ static ck_status bn_get_config(const ck_layer *l, cJSON *cfg)
 
 static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    /* fused only picks a TensorFlow kernel; the result is the same. */
+    /* fused only picks a TensorFlow kernel; the result is the same. Keras
+     * 3.14+ always writes the renorm settings, which matter only when
+     * renorm is true (refused below). */
     static const char *const known[] = {"axis",
                                         "momentum",
                                         "epsilon",
@@ -206,6 +208,8 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
                                         "moving_variance_initializer",
                                         "synchronized",
                                         "renorm",
+                                        "renorm_clipping",
+                                        "renorm_momentum",
                                         "fused",
                                         NULL};
     static const char *const unsupported[] = {"synchronized", "renorm", NULL};

@@ -48,7 +48,7 @@ static cJSON *inner_config(const ck_layer *l)
         ck_error(CK_ERR_MEMORY, "Bidirectional: out of memory building a config");
         return NULL;
     }
-    if (l->ops->get_config(l, cfg) != CK_OK) {
+    if (ck_layer_get_config(l, cfg) != CK_OK) {
         cJSON_Delete(cfg);
         return NULL;
     }
@@ -67,7 +67,7 @@ static ck_layer *mirror_of(const ck_layer *l)
     if (!flipped)
         ck_error(CK_ERR_MEMORY, "Bidirectional: out of memory building a config");
     else if (cJSON_ReplaceItemInObjectCaseSensitive(cfg, "go_backwards", flipped))
-        out = l->ops->from_config(cfg, ck_layer_semantics(l));
+        out = ck_layer_from_config(l->ops->class_name, cfg, ck_layer_semantics(l));
     else {
         cJSON_Delete(flipped);
         ck_error(CK_ERR_STATE, "Bidirectional: %s config has no go_backwards", l->ops->class_name);
@@ -160,6 +160,7 @@ static ck_layer *bidir_create(ck_layer *inner, const char *merge, const char *na
         bidir_destroy(&s->base);
         return NULL;
     }
+    s->base.nested_activity = inner->activity.kind != CK_REG_NONE;
     return &s->base;
 }
 
@@ -211,6 +212,7 @@ static ck_status adopt_weights(ck_layer *l, const ck_layer *inner, const char *k
         ck_weight *o = ck_layer_add_weight(l, w->name, w->rank, w->dims, &w->init, w->trainable);
         if (!o)
             return ck_error_status();
+        o->rule = w->rule;
         int n2 = snprintf(o->k2_scope, sizeof o->k2_scope, "%s/%s", inner->name, w->k2_scope);
         int n3 = snprintf(o->k3_scope, sizeof o->k3_scope, "%s/%s", k3_name, w->k3_scope);
         if (n2 < 0 || n3 < 0 || (size_t)n2 >= sizeof o->k2_scope ||
@@ -410,13 +412,10 @@ static ck_layer *inner_from_json(const cJSON *obj, const char *key, ck_keras_sem
         ck_error(CK_ERR_FORMAT, "Bidirectional: config '%s' needs a class_name and a config", key);
         return NULL;
     }
-    const ck_layer_ops *ops = ck_layer_ops_find(cls->valuestring);
-    if (!ops) {
-        ck_error(CK_ERR_UNSUPPORTED, "Bidirectional: unknown wrapped layer class '%s'",
-                 cls->valuestring);
-        return NULL;
-    }
-    return ops->from_config(cfg, semantics);
+    ck_layer *l = ck_layer_from_config(cls->valuestring, cfg, semantics);
+    if (!l)
+        ck_error(ck_error_status(), "Bidirectional: %s", ck_last_error());
+    return l;
 }
 
 /* Keras 2.15+/3 also store the backward layer; ckeras always derives it, so

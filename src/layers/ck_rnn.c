@@ -68,6 +68,9 @@ void ck_rnn_release(ck_rnn *r)
                       &r->xdrop, &r->hraw, &r->hmasked, &r->dh, &r->keep};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
+    ck_packed *packs[] = {&r->kernel, &r->rec[0], &r->rec[1], &r->rec_t[0], &r->rec_t[1]};
+    for (size_t i = 0; i < sizeof packs / sizeof packs[0]; i++)
+        ck_packed_free(packs[i]);
 }
 
 ck_status ck_rnn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out)
@@ -201,8 +204,8 @@ ck_status ck_rnn_begin(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *x, cons
     return CK_OK;
 }
 
-void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *W,
-                    const float *bias_row, float *out)
+ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, const float *xin,
+                         const float *bias_row, float *out)
 {
     size_t rows = (size_t)d->B * (size_t)d->T;
     float beta = 0.0f;
@@ -211,7 +214,20 @@ void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *
             memcpy(out + i * (size_t)G, bias_row, sizeof(float) * (size_t)G);
         beta = 1.0f;
     }
-    ck_gemm((int)rows, G, d->F, xin, d->F, W, G, beta, out, G);
+    return ck_layer_weight_gemm(&r->base, &r->kernel, training, (int)rows, xin, d->F,
+                                r->base.weights[0].data, d->F, G, beta, out, G);
+}
+
+ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
+                                ck_packed **out)
+{
+    const ck_weight *w = &r->base.weights[1];
+    int u = (int)w->dims[0], G = (int)w->dims[1];
+    ck_packed *p = transposed ? &r->rec_t[slot] : &r->rec[slot];
+    CK_TRY(transposed ? ck_layer_pack(&r->base, p, w->data + col, n, u, G, true)
+                      : ck_layer_pack(&r->base, p, w->data + col, u, n, G, false));
+    *out = p;
+    return CK_OK;
 }
 
 static size_t row(const ck_rnn_dims *d, int b, int t)
@@ -430,12 +446,46 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
     return CK_OK;
 }
 
+/* Keys every Keras RNN layer may write: enable_caching_device (tf.keras,
+ * when not the default) and use_cudnn only choose how the same numbers are
+ * computed; seed only draws dropout masks. */
+static const char *const rnn_keys[] = {"units",
+                                       "activation",
+                                       "use_bias",
+                                       "kernel_initializer",
+                                       "recurrent_initializer",
+                                       "bias_initializer",
+                                       "dropout",
+                                       "recurrent_dropout",
+                                       "return_sequences",
+                                       "return_state",
+                                       "go_backwards",
+                                       "stateful",
+                                       "unroll",
+                                       "time_major",
+                                       "seed",
+                                       "zero_output_for_mask",
+                                       "enable_caching_device",
+                                       "use_cudnn"};
+
+static ck_status check_rnn_keys(const cJSON *cfg, const char *cls, const char *const *own)
+{
+    const char *known[sizeof rnn_keys / sizeof rnn_keys[0] + 8];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof rnn_keys / sizeof rnn_keys[0]; i++)
+        known[n++] = rnn_keys[i];
+    for (; *own && n + 1 < sizeof known / sizeof known[0]; own++)
+        known[n++] = *own;
+    known[n] = NULL;
+    return ck_config_check_keys(cfg, cls, known);
+}
+
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *cls, const char *const *known,
                             ck_rnn_raw_opts *raw)
 {
     ck_rnn_common_options *o = &raw->c;
     bool use_bias = true, unit_forget_bias = true, time_major = false;
-    CK_TRY(ck_config_check_keys(cfg, cls, known));
+    CK_TRY(check_rnn_keys(cfg, cls, known));
     CK_TRY(ck_config_get_int(cfg, "units", &o->units, true));
     CK_TRY(ck_config_get_activation(cfg, "activation", &o->activation));
     CK_TRY(ck_config_get_activation(cfg, "recurrent_activation", &raw->recurrent_activation));

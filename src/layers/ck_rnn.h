@@ -10,6 +10,7 @@
 #ifndef CK_RNN_H
 #define CK_RNN_H
 
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 #include <stddef.h>
@@ -64,6 +65,10 @@ typedef struct ck_rnn {
     ck_buf hmasked;      /* (B,T,u) h_{t-1} * hmask, only with recurrent dropout */
     ck_buf dh;           /* (B,u) gradient flowing into h during BPTT */
     ck_buf keep;         /* (B,u) with a mask: h_{t-1} (forward) or dh (backward) to carry */
+    /* Packed copies of the kernel (input projection) and of the recurrent
+     * kernel's blocks, as the forward (rec) and the backward (rec_t,
+     * transposed) products use them. */
+    ck_packed kernel, rec[2], rec_t[2];
 } ck_rnn;
 
 /* Dimensions of one call, read from the input tensor. */
@@ -99,9 +104,15 @@ static inline int ck_rnn_time(const ck_rnn *r, int step, int T)
  * initial state, draws the dropout masks and returns the (masked) input. */
 ck_status ck_rnn_begin(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *x, const ck_run_ctx *ctx,
                        const float **xin);
-/* out (B*T, G) = xin W + bias_row (bias_row may be NULL). */
-void ck_rnn_project(const ck_rnn_dims *d, int G, const float *xin, const float *W,
-                    const float *bias_row, float *out);
+/* out (B*T, G) = xin W + bias_row (bias_row may be NULL), with W the
+ * layer's kernel. */
+ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, const float *xin,
+                         const float *bias_row, float *out);
+/* Columns [col, col + n) of the recurrent kernel (u, G), packed in
+ * r->rec[slot] for the forward products h . U[:, cols] or, transposed, in
+ * r->rec_t[slot] for the backward products dz . U[:, cols]^T. */
+ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
+                                ck_packed **out);
 /* Records h_{t-1} for step t (training) and returns the matrix that feeds
  * the recurrent kernel at this step, with its row stride in *ld. */
 const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool training, int *ld);
@@ -140,7 +151,8 @@ void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst);
 /* Config fields every RNN writes (recurrent_activation only when the cell
  * has one, unit_forget_bias only for LSTM), and the reverse. */
 ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract);
-/* Reads the shared fields; `known` lists the layer's accepted keys. */
+/* Reads the shared fields; `known` lists the keys of the layer beyond
+ * those every Keras RNN has (NULL-terminated). */
 ck_status ck_rnn_config_get(const cJSON *cfg, const char *class_name, const char *const *known,
                             ck_rnn_raw_opts *o);
 

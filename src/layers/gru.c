@@ -94,13 +94,12 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
 {
     ck_layer *l = &s->rnn.base;
     int U = d->U, G = 3 * U, ldx = d->T * G;
-    const float *Uk = l->weights[1].data;
     float *xp = s->xp.data + (size_t)t * (size_t)G, *rec = s->rec.data;
     if (s->reset_after) {
         const float *brec = s->rnn.o.use_bias ? l->weights[2].data + G : NULL;
         for (int b = 0; b < d->B && brec; b++)
             memcpy(rec + (size_t)b * (size_t)G, brec, sizeof(float) * (size_t)G);
-        ck_gemm(d->B, G, U, hin, ldh, Uk, G, brec ? 1.0f : 0.0f, rec, G);
+        ck_gemm_packed(d->B, hin, ldh, &s->rnn.rec[0], brec ? 1.0f : 0.0f, rec, G);
         for (int b = 0; b < d->B; b++) {
             float *pre = xp + (size_t)b * (size_t)ldx, *gb = g + (size_t)b * (size_t)gld;
             const float *rb = rec + (size_t)b * (size_t)G;
@@ -113,7 +112,7 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
         }
         return;
     }
-    ck_gemm(d->B, 2 * U, U, hin, ldh, Uk, G, 0.0f, rec, G);
+    ck_gemm_packed(d->B, hin, ldh, &s->rnn.rec[0], 0.0f, rec, G);
     for (int b = 0; b < d->B; b++) {
         float *pre = xp + (size_t)b * (size_t)ldx, *gb = g + (size_t)b * (size_t)gld;
         const float *hb = hin + (size_t)b * (size_t)ldh;
@@ -122,10 +121,24 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
         for (int j = 0; j < U; j++)
             rhb[j] = gb[U + j] * hb[j];
     }
-    ck_gemm(d->B, U, U, rh, rld, Uk + 2 * U, G, 1.0f, xp + 2 * U, ldx);
+    ck_gemm_packed(d->B, rh, rld, &s->rnn.rec[1], 1.0f, xp + 2 * U, ldx);
     for (int b = 0; b < d->B; b++)
         gate_h(act, xp + (size_t)b * (size_t)ldx + 2 * U, g + (size_t)b * (size_t)gld,
                s->rnn.h.data + (size_t)b * (size_t)U, U);
+}
+
+/* The recurrent kernel in r->rec (forward) or r->rec_t (backward): whole,
+ * or with reset_after=False as the z, r block (slot 0) and the candidate
+ * block (slot 1), which multiply different left operands. */
+static ck_status pack_recurrent(gru *s, bool transposed)
+{
+    ck_rnn *r = &s->rnn;
+    int U = r->o.units;
+    ck_packed *p;
+    if (s->reset_after)
+        return ck_rnn_pack_recurrent(r, 0, 0, 3 * U, transposed, &p);
+    CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, 2 * U, transposed, &p));
+    return ck_rnn_pack_recurrent(r, 1, 2 * U, U, transposed, &p);
 }
 
 static ck_status gru_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
@@ -141,8 +154,9 @@ static ck_status gru_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, cons
     const float *xin;
     CK_TRY(ck_rnn_begin(r, &d, x, ctx, &xin));
     CK_TRY(gru_reserve(s, &d, train));
-    ck_rnn_project(&d, G, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL,
-                   s->xp.data);
+    CK_TRY(ck_rnn_project(r, &d, G, train, xin, r->o.use_bias ? l->weights[2].data : NULL,
+                          s->xp.data));
+    CK_TRY(pack_recurrent(s, false));
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
@@ -214,15 +228,13 @@ static void step_backward_b(const gru *s, const ck_rnn_dims *d, int b, int t, ck
 /* dh_{t-1} = carry + mask * (gradient through the recurrent kernel). */
 static void step_backward_h(gru *s, const ck_rnn_dims *d, int t)
 {
-    ck_layer *l = &s->rnn.base;
     int U = d->U, G = 3 * U, ld = d->T * G;
-    const float *Uk = l->weights[1].data;
     if (s->reset_after)
-        ck_gemm_nt(d->B, U, G, s->drec.data + (size_t)t * (size_t)G, ld, Uk, G, 0.0f, s->dhm.data,
-                   U);
+        ck_gemm_packed(d->B, s->drec.data + (size_t)t * (size_t)G, ld, &s->rnn.rec_t[0], 0.0f,
+                       s->dhm.data, U);
     else
-        ck_gemm_nt(d->B, U, 2 * U, s->dpre.data + (size_t)t * (size_t)G, ld, Uk, G, 1.0f,
-                   s->dhm.data, U);
+        ck_gemm_packed(d->B, s->dpre.data + (size_t)t * (size_t)G, ld, &s->rnn.rec_t[0], 1.0f,
+                       s->dhm.data, U);
     ck_rnn_mask_hgrad(&s->rnn, d, s->dhm.data);
     for (size_t i = 0; i < (size_t)d->B * (size_t)U; i++)
         s->rnn.dh.data[i] = s->carry.data[i] + s->dhm.data[i];
@@ -257,6 +269,7 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
     ck_act ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l));
     CK_TRY(gru_reserve_backward(s, &d));
     CK_TRY(ck_rnn_backward_begin(r, &d));
+    CK_TRY(pack_recurrent(s, true));
     for (int step = d.T - 1; step >= 0; step--) {
         int t = ck_rnn_time(r, step, d.T);
         ck_rnn_add_output_grad(r, &d, dy, step);
@@ -266,8 +279,8 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
         if (s->reset_after)
             ck_rnn_mask_rows(r, &d, t, s->drec.data, G);
         if (!s->reset_after) {
-            ck_gemm_nt(d.B, U, U, s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G,
-                       l->weights[1].data + 2 * U, G, 0.0f, s->drec.data, U);
+            ck_gemm_packed(d.B, s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G, &r->rec_t[1],
+                           0.0f, s->drec.data, U);
             for (int b = 0; b < d.B; b++)
                 step_backward_b(s, &d, b, t, ract);
         }
@@ -293,26 +306,7 @@ static ck_status gru_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "recurrent_activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "reset_after",
-                                        "implementation",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "use_cudnn",
-                                        "zero_output_for_mask",
+    static const char *const known[] = {"recurrent_activation", "reset_after", "implementation",
                                         NULL};
     ck_rnn_raw_opts o = {0};
     /* Every writer that has reset_after writes it; a config without it comes

@@ -73,9 +73,13 @@ static ck_status input_get_config(const ck_layer *l, cJSON *cfg)
 
 static ck_layer *input_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    static const char *const known[] = {"sparse", "ragged", NULL};
+    /* Keras 3.13+ "optional": an optional input that is given computes the
+     * same; a ragged one would not, fed as a padded array. */
+    static const char *const known[] = {"sparse", "ragged", "optional", NULL};
+    static const char *const unsupported[] = {"ragged", NULL};
     (void)semantics;
-    if (ck_config_check_keys(cfg, "InputLayer", known) != CK_OK)
+    if (ck_config_check_keys(cfg, "InputLayer", known) != CK_OK ||
+        ck_config_reject_true(cfg, "InputLayer", unsupported) != CK_OK)
         return NULL;
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(cfg, "batch_input_shape");
     if (!cJSON_IsArray(shape))

@@ -210,7 +210,8 @@ ck_status ck_affine_forward(ck_layer *l, ck_affine *a, const float *x, int N, in
     }
     for (int n = 0; a->use_bias && n < N; n++)
         memcpy(z + (size_t)n * (size_t)U, l->weights[1].data, sizeof(float) * (size_t)U);
-    ck_gemm(N, U, K, x, K, l->weights[0].data, U, a->use_bias ? 1.0f : 0.0f, z, U);
+    CK_TRY(ck_layer_weight_gemm(l, &a->kernel, training, N, x, K, l->weights[0].data, K, U,
+                                a->use_bias ? 1.0f : 0.0f, z, U));
     ck_act_forward(act, z, y, (size_t)N * (size_t)U, (size_t)U);
     l->logits = l->fused_loss_grad ? z : NULL;
     return CK_OK;
@@ -273,4 +274,5 @@ void ck_affine_free(ck_affine *a)
 {
     ck_buf_free(&a->z);
     ck_buf_free(&a->dz);
+    ck_packed_free(&a->kernel);
 }

@@ -4,6 +4,7 @@
 #ifndef CK_LAYER_UTIL_H
 #define CK_LAYER_UTIL_H
 
+#include "ck_blas.h"
 #include "ck_internal.h"
 
 /* Zeroed layer struct of `size` bytes with its base initialised; NULL (and
@@ -59,6 +60,7 @@ typedef struct ck_affine {
     ck_init kernel_init, bias_init; /* Keras defaults glorot_uniform, zeros */
     ck_buf z;                       /* pre-activations of the last training forward */
     ck_buf dz;                      /* backward scratch */
+    ck_packed kernel;               /* packed copy of the kernel (ck_layer_weight_gemm) */
 } ck_affine;
 ck_status ck_affine_setup(ck_affine *a, int units, const char *activation, bool no_bias,
                           const ck_init *kernel, const ck_init *bias);

@@ -182,7 +182,9 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     if (train)
         memcpy(s->cstart.data, r->c.data, sizeof(float) * (size_t)d.B * (size_t)U);
     /* The bias joins in the per-step cell pass, where z is in cache anyway. */
-    ck_rnn_project(&d, G, xin, l->weights[0].data, NULL, s->z.data);
+    CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
+    ck_packed *R;
+    CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
     /* Inference keeps one sample's gates at a time: on the stack when they
      * fit, else in the backward scratch, which inference does not need. */
     float scratch[5 * 64];
@@ -191,8 +193,7 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
-        ck_gemm(d.B, G, U, hin, ldh, l->weights[1].data, G, 1.0f, s->z.data + (size_t)t * (size_t)G,
-                d.T * G);
+        ck_gemm_packed(d.B, hin, ldh, R, 1.0f, s->z.data + (size_t)t * (size_t)G, d.T * G);
         cells_forward(s, &d, t, train, gbuf, abuf);
         ck_rnn_emit(r, &d, step, y->data);
     }
@@ -316,6 +317,9 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
     CK_TRY(ck_buf_reserve(&s->dc, BU));
     CK_TRY(ck_buf_reserve(&s->tmp, (size_t)G + (size_t)U));
     CK_TRY(ck_rnn_backward_begin(r, &d));
+    ck_packed *RT = NULL;
+    if (d.T > 1)
+        CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, true, &RT));
     memset(s->dc.data, 0, BU * sizeof(float));
     for (int step = d.T - 1; step >= 0; step--) {
         int t = ck_rnn_time(r, step, d.T);
@@ -323,8 +327,7 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
         cells_backward(s, &d, step);
         if (step == 0)
             break;
-        ck_gemm_nt(d.B, U, G, s->dz.data + (size_t)t * (size_t)G, d.T * G, l->weights[1].data, G,
-                   0.0f, r->dh.data, U);
+        ck_gemm_packed(d.B, s->dz.data + (size_t)t * (size_t)G, d.T * G, RT, 0.0f, r->dh.data, U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
@@ -343,26 +346,8 @@ static ck_status lstm_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "recurrent_activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "unit_forget_bias",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "implementation",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "zero_output_for_mask",
-                                        NULL};
+    static const char *const known[] = {"recurrent_activation", "unit_forget_bias",
+                                        "implementation", NULL};
     ck_rnn_raw_opts o = {0};
     if (ck_rnn_config_get(cfg, "LSTM", known, &o) != CK_OK)
         return NULL;

@@ -57,13 +57,14 @@ static ck_status simple_rnn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *
     CK_TRY(ck_buf_reserve(&s->z, BTU));
     if (train)
         CK_TRY(ck_buf_reserve(&s->hseq, BTU));
-    ck_rnn_project(&d, d.U, xin, l->weights[0].data, r->o.use_bias ? l->weights[2].data : NULL,
-                   s->z.data);
+    CK_TRY(ck_rnn_project(r, &d, d.U, train, xin, r->o.use_bias ? l->weights[2].data : NULL,
+                          s->z.data));
+    ck_packed *R;
+    CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, d.U, false, &R));
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ld;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ld);
-        ck_gemm(d.B, d.U, d.U, hin, ld, l->weights[1].data, d.U, 1.0f, s->z.data + (size_t)t * U,
-                d.T * d.U);
+        ck_gemm_packed(d.B, hin, ld, R, 1.0f, s->z.data + (size_t)t * U, d.T * d.U);
         for (int b = 0; b < d.B; b++) {
             size_t bt = ((size_t)b * (size_t)d.T + (size_t)t) * U;
             float *hb = r->h.data + (size_t)b * U;
@@ -88,6 +89,9 @@ static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_t
     ck_act act = ck_act_resolve(r->o.act, ck_layer_semantics(l));
     CK_TRY(ck_buf_reserve(&s->dpre, BT * U));
     CK_TRY(ck_rnn_backward_begin(r, &d));
+    ck_packed *RT = NULL;
+    if (d.T > 1)
+        CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, d.U, true, &RT));
     for (int step = d.T - 1; step >= 0; step--) {
         int t = ck_rnn_time(r, step, d.T);
         ck_rnn_add_output_grad(r, &d, dy, step);
@@ -99,8 +103,7 @@ static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_t
         ck_rnn_mask_rows(r, &d, t, s->dpre.data, d.U);
         if (step == 0)
             break;
-        ck_gemm_nt(d.B, d.U, d.U, s->dpre.data + (size_t)t * U, d.T * d.U, l->weights[1].data, d.U,
-                   0.0f, r->dh.data, d.U);
+        ck_gemm_packed(d.B, s->dpre.data + (size_t)t * U, d.T * d.U, RT, 0.0f, r->dh.data, d.U);
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
@@ -119,23 +122,7 @@ static ck_status simple_rnn_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *simple_rnn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"units",
-                                        "activation",
-                                        "use_bias",
-                                        "kernel_initializer",
-                                        "recurrent_initializer",
-                                        "bias_initializer",
-                                        "dropout",
-                                        "recurrent_dropout",
-                                        "return_sequences",
-                                        "return_state",
-                                        "go_backwards",
-                                        "stateful",
-                                        "unroll",
-                                        "time_major",
-                                        "seed",
-                                        "zero_output_for_mask",
-                                        NULL};
+    static const char *const known[] = {NULL};
     ck_rnn_raw_opts o = {0};
     if (ck_rnn_config_get(cfg, "SimpleRNN", known, &o) != CK_OK)
         return NULL;

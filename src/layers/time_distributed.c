@@ -38,6 +38,7 @@ ck_layer *ck_time_distributed_new(const ck_time_distributed_options *o)
         return NULL;
     }
     td->inner = inner;
+    td->base.nested_activity = inner->activity.kind != CK_REG_NONE;
     return &td->base;
 }
 
@@ -91,6 +92,7 @@ static ck_status td_build(ck_layer *l)
                                            iw->trainable);
         if (!w)
             return ck_error_status();
+        w->rule = iw->rule;
         snprintf(w->k2_scope, sizeof w->k2_scope, "%s", iw->k2_scope);
         /* Keras 3 saves the wrapped layer under the attribute "layer". */
         if (snprintf(w->k3_scope, sizeof w->k3_scope, "layer%s%s", iw->k3_scope[0] ? "/" : "",
@@ -159,7 +161,7 @@ static ck_status td_get_config(const ck_layer *l, cJSON *cfg)
     CK_TRY(ck_config_add_string(icfg, "name", inner->name));
     CK_TRY(ck_config_add_bool(icfg, "trainable", ck_layer_is_trainable(inner)));
     CK_TRY(ck_config_add_string(icfg, "dtype", "float32"));
-    return inner->ops->get_config(inner, icfg);
+    return ck_layer_get_config(inner, icfg);
 }
 
 static ck_layer *td_from_config(const cJSON *cfg, ck_keras_semantics semantics)
@@ -176,13 +178,9 @@ static ck_layer *td_from_config(const cJSON *cfg, ck_keras_semantics semantics)
         ck_error(CK_ERR_FORMAT, "TimeDistributed: 'layer' must have a class_name and a config");
         return NULL;
     }
-    const ck_layer_ops *ops = ck_layer_ops_find(cls->valuestring);
-    if (!ops) {
-        ck_error(CK_ERR_UNSUPPORTED, "TimeDistributed: layer class '%s' is not supported by ckeras",
-                 cls->valuestring);
-        return NULL;
-    }
-    o.layer = ops->from_config(icfg, semantics);
+    o.layer = ck_layer_from_config(cls->valuestring, icfg, semantics);
+    if (!o.layer)
+        ck_error(ck_error_status(), "TimeDistributed: %s", ck_last_error());
     return ck_time_distributed_new(&o);
 }
 

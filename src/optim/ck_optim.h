@@ -28,7 +28,30 @@ typedef struct ck_optimizer_kind {
 } ck_optimizer_kind;
 
 extern const ck_optimizer_kind ck_optimizer_sgd, ck_optimizer_adam, ck_optimizer_rmsprop,
-    ck_optimizer_adagrad;
+    ck_optimizer_adagrad, ck_optimizer_nadam, ck_optimizer_adamax, ck_optimizer_adamw;
+
+/* Adam's pieces, shared with AdamW, Nadam and Adamax (adam.c): the
+ * defaults and ranges of lr, beta_1, beta_2, epsilon (cls names the class
+ * in messages), the two moment slots m and v. */
+ck_status ck_adam_defaults(ck_optimizer_options *o, const char *cls);
+int ck_adam_moment_slots(const ck_optimizer_options *o, const char **names, float *init);
+int ck_adam_slots(const ck_optimizer_options *o, const char **names, float *init);
+void ck_adam_update(const ck_optimizer_options *o, double t, float *w, const float *g,
+                    float *const *slot, size_t n);
+bool ck_adam_to_json(const ck_optimizer_options *o, cJSON *config);
+/* beta_1, beta_2 and epsilon (Nadam's and Adamax's whole config). */
+bool ck_adam_betas_to_json(const ck_optimizer_options *o, cJSON *config);
+
+/* ---------------- learning rate schedules (schedules.c) ---------------- */
+/* Checks a schedule and fills in its defaults. */
+ck_status ck_lr_schedule_prepare(ck_lr_schedule *s);
+/* The rate of a prepared schedule at `step`, rounded to float32 as Keras keeps it. */
+double ck_lr_schedule_at(const ck_lr_schedule *s, double step);
+/* Keras's serialized schedule: {"class_name", "config"}, plus "module" and
+ * "registered_name" for Keras 3. */
+cJSON *ck_lr_schedule_to_json(const ck_lr_schedule *s, bool keras3);
+/* Reads either form; string fields point into json. */
+ck_status ck_lr_schedule_from_json(const cJSON *json, ck_lr_schedule *s);
 
 typedef struct ck_optimizer {
     const ck_optimizer_kind *kind;
@@ -46,7 +69,16 @@ typedef struct ck_optimizer {
     size_t n;
     double *norms; /* clipnorm: one gradient norm per trainable weight */
     size_t n_norms;
+    char schedule_name[64]; /* o.learning_rate_schedule.name points here */
 } ck_optimizer;
+
+/* Steps taken, including a count a loader wrote. */
+int64_t ck_optimizer_iterations(const ck_optimizer *opt);
+/* The rate the next step uses: the schedule at the current step, or the
+ * fixed rate (float32, as Keras's variable). */
+double ck_optimizer_learning_rate(const ck_optimizer *opt);
+/* Replaces the fixed rate, keeping all state; CK_ERR_STATE with a schedule. */
+ck_status ck_optimizer_set_learning_rate(ck_optimizer *opt, double lr, const char *who);
 
 /* Sets *field to def unless it is nonzero or `bit` is in o->explicit_fields. */
 void ck_optimizer_default(const ck_optimizer_options *o, unsigned bit, double *field, double def);
@@ -59,9 +91,11 @@ ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *optio
 ck_status ck_optimizer_ensure_state(ck_optimizer *opt, size_t n);
 /* Clips the model's trainable gradients as the options ask, then updates the weights. */
 ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m);
-/* Keras optimizer_config JSON: {"class_name": ..., "config": {...}}. */
-cJSON *ck_optimizer_to_json(const ck_optimizer *opt);
-/* Reads a Keras optimizer_config object into options. */
+/* Keras optimizer_config JSON: {"class_name": ..., "config": {...}};
+ * keras3 picks the serialized form of a schedule. */
+cJSON *ck_optimizer_to_json(const ck_optimizer *opt, bool keras3);
+/* Reads a Keras optimizer_config object into options (a schedule's
+ * strings point into json). */
 ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out);
 void ck_optimizer_free(ck_optimizer *opt);
 

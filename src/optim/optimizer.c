@@ -10,8 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-static const ck_optimizer_kind *const kinds[] = {&ck_optimizer_sgd, &ck_optimizer_adam,
-                                                 &ck_optimizer_rmsprop, &ck_optimizer_adagrad};
+static const ck_optimizer_kind *const kinds[] = {
+    &ck_optimizer_sgd,   &ck_optimizer_adam,   &ck_optimizer_rmsprop, &ck_optimizer_adagrad,
+    &ck_optimizer_nadam, &ck_optimizer_adamax, &ck_optimizer_adamw,
+};
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 
 static const ck_optimizer_kind *find_kind(const char *name)
@@ -30,7 +32,8 @@ static ck_status check_common(const ck_optimizer_options *o)
     } nonneg[] = {{"learning_rate", o->learning_rate},
                   {"clipnorm", o->clipnorm},
                   {"clipvalue", o->clipvalue},
-                  {"global_clipnorm", o->global_clipnorm}};
+                  {"global_clipnorm", o->global_clipnorm},
+                  {"weight_decay", o->weight_decay}};
     for (size_t i = 0; i < sizeof nonneg / sizeof nonneg[0]; i++)
         if (!(nonneg[i].v >= 0 && isfinite(nonneg[i].v)))
             return ck_error(CK_ERR_ARGUMENT, "optimizer %s: %s must be a finite value >= 0, got %g",
@@ -58,9 +61,22 @@ ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *optio
                         "compile: an optimizer is required, e.g. .optimizer = ck_adam()");
     opt->kind = find_kind(name);
     if (!opt->kind)
-        return ck_error(CK_ERR_NAME, "unknown optimizer '%s' (valid: sgd, adam, rmsprop, adagrad)",
+        return ck_error(CK_ERR_NAME,
+                        "unknown optimizer '%s' (valid: sgd, adam, rmsprop, adagrad, nadam, "
+                        "adamax, adamw)",
                         name);
     opt->o = *options;
+    ck_lr_schedule *sched = &opt->o.learning_rate_schedule;
+    if (sched->class_name) {
+        CK_TRY(ck_lr_schedule_prepare(sched));
+        if (sched->name) {
+            snprintf(opt->schedule_name, sizeof opt->schedule_name, "%s", sched->name);
+            sched->name = opt->schedule_name;
+        }
+        /* The fixed rate is unused; keep it the schedule's start for readers. */
+        opt->o.learning_rate = ck_lr_schedule_at(sched, 0);
+        opt->o.explicit_fields |= CK_OPT_LEARNING_RATE;
+    }
     CK_TRY(check_common(&opt->o));
     CK_TRY(opt->kind->prepare(&opt->o));
     opt->o.name = opt->kind->class_name;
@@ -194,12 +210,50 @@ float *ck_optimizer_iter_slot(ck_optimizer *opt)
     return &opt->iter_slot;
 }
 
-/* A loader writes the count through the float slot; take it over. */
-static void adopt_loaded_iterations(ck_optimizer *opt)
+int64_t ck_optimizer_iterations(const ck_optimizer *opt)
 {
+    /* A loader writes the count through the float slot. */
     float f = opt->iter_slot;
     if (f != (float)opt->iterations && f >= 0 && f < 0x1p62f)
-        opt->iterations = (int64_t)f;
+        return (int64_t)f;
+    return opt->iterations;
+}
+
+static void adopt_loaded_iterations(ck_optimizer *opt)
+{
+    opt->iterations = ck_optimizer_iterations(opt);
+}
+
+double ck_optimizer_learning_rate(const ck_optimizer *opt)
+{
+    const ck_lr_schedule *sched = &opt->o.learning_rate_schedule;
+    if (sched->class_name)
+        return ck_lr_schedule_at(sched, (double)ck_optimizer_iterations(opt));
+    return (double)(float)opt->o.learning_rate;
+}
+
+ck_status ck_optimizer_set_learning_rate(ck_optimizer *opt, double lr, const char *who)
+{
+    if (opt->o.learning_rate_schedule.class_name)
+        return ck_error(CK_ERR_STATE,
+                        "%s: the optimizer's learning rate follows a %s schedule and cannot be "
+                        "set (as in Keras)",
+                        who, opt->o.learning_rate_schedule.class_name);
+    if (!(lr >= 0 && isfinite(lr)))
+        return ck_error(CK_ERR_ARGUMENT, "%s: the learning rate must be finite and >= 0, got %g",
+                        who, lr);
+    opt->o.learning_rate = (double)(float)lr;
+    return CK_OK;
+}
+
+/* Keras 3 decoupled weight decay, before the gradient step with the same rate. */
+static void apply_weight_decay(const ck_optimizer_options *o, float *w, size_t n)
+{
+    if (o->weight_decay == 0)
+        return;
+    float wd = (float)o->weight_decay, lr = (float)o->learning_rate;
+    for (size_t i = 0; i < n; i++)
+        w[i] -= w[i] * wd * lr;
 }
 
 ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
@@ -221,9 +275,14 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
     /* Finite gradients can still overflow a weight (a huge learning rate):
      * such a step is undone, so the weights stay the last finite ones. */
     memcpy(opt->backup, m->params, n * sizeof(float));
+    /* The rate at the step count before the step, as Keras reads it. */
+    ck_optimizer_options now = opt->o;
+    now.learning_rate = ck_optimizer_learning_rate(opt);
+    apply_weight_decay(&now, m->params, n);
     opt->iterations++;
     opt->iter_slot = (float)opt->iterations;
-    opt->kind->update(&opt->o, (double)opt->iterations, m->params, m->grads, slot, n);
+    opt->kind->update(&now, (double)opt->iterations, m->params, m->grads, slot, n);
+    ck_model_weights_changed(m);
     size_t bad = ck_vfind_nonfinite(m->params, n);
     if (bad < n) {
         memcpy(m->params, opt->backup, n * sizeof(float));
@@ -274,6 +333,7 @@ static const option_key number_keys[] = {
     OPTION(clipnorm),
     OPTION(clipvalue),
     OPTION(global_clipnorm),
+    OPTION_BIT(weight_decay, CK_OPT_WEIGHT_DECAY),
 };
 static const option_key bool_keys[] = {OPTION(nesterov), OPTION(amsgrad), OPTION(centered)};
 static const option_key clip_keys[] = {OPTION(clipnorm), OPTION(clipvalue),
@@ -285,12 +345,27 @@ static double *number_field(ck_optimizer_options *o, const option_key *k)
     return (double *)(void *)((char *)o + k->offset);
 }
 
-static bool config_to_json(const ck_optimizer *opt, cJSON *root, cJSON *cfg)
+static bool learning_rate_to_json(const ck_optimizer *opt, bool keras3, cJSON *cfg)
+{
+    const ck_lr_schedule *sched = &opt->o.learning_rate_schedule;
+    if (!sched->class_name)
+        return cJSON_AddNumberToObject(cfg, "learning_rate", opt->o.learning_rate) != NULL;
+    cJSON *j = ck_lr_schedule_to_json(sched, keras3);
+    if (j && cJSON_AddItemToObject(cfg, "learning_rate", j))
+        return true;
+    cJSON_Delete(j);
+    return false;
+}
+
+static bool config_to_json(const ck_optimizer *opt, bool keras3, cJSON *root, cJSON *cfg)
 {
     bool ok = cJSON_AddStringToObject(root, "class_name", opt->kind->class_name) &&
               cJSON_AddStringToObject(cfg, "name", opt->kind->class_name) &&
-              cJSON_AddNumberToObject(cfg, "learning_rate", opt->o.learning_rate) &&
+              learning_rate_to_json(opt, keras3, cfg) &&
               cJSON_AddNumberToObject(cfg, "decay", 0.0) && opt->kind->to_json(&opt->o, cfg);
+    /* Only optimizers with a weight_decay argument (Keras 3, tf.keras 2.11+) write it. */
+    ok = ok && (opt->o.weight_decay == 0 ||
+                cJSON_AddNumberToObject(cfg, "weight_decay", opt->o.weight_decay));
     /* tf.keras 2 writes the clipping keys only when they are set. */
     ck_optimizer_options o = opt->o;
     for (size_t i = 0; ok && i < N_OF(clip_keys); i++) {
@@ -300,7 +375,7 @@ static bool config_to_json(const ck_optimizer *opt, cJSON *root, cJSON *cfg)
     return ok;
 }
 
-cJSON *ck_optimizer_to_json(const ck_optimizer *opt)
+cJSON *ck_optimizer_to_json(const ck_optimizer *opt, bool keras3)
 {
     cJSON *root = cJSON_CreateObject(), *cfg = cJSON_CreateObject();
     if (!root || !cfg || !cJSON_AddItemToObject(root, "config", cfg)) {
@@ -308,7 +383,7 @@ cJSON *ck_optimizer_to_json(const ck_optimizer *opt)
         cJSON_Delete(cfg);
         return NULL;
     }
-    if (!config_to_json(opt, root, cfg)) {
+    if (!config_to_json(opt, keras3, root, cfg)) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -318,7 +393,7 @@ cJSON *ck_optimizer_to_json(const ck_optimizer *opt)
 /* Rejects config values ckeras would otherwise silently ignore. */
 static ck_status check_unsupported(const cJSON *cfg)
 {
-    const char *zero_keys[] = {"decay", "weight_decay"};
+    const char *zero_keys[] = {"decay"};
     for (size_t i = 0; i < N_OF(zero_keys); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, zero_keys[i]);
         if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
@@ -347,8 +422,8 @@ ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out)
     const ck_optimizer_kind *kind = find_kind(cls->valuestring);
     if (!kind)
         return ck_error(CK_ERR_UNSUPPORTED,
-                        "optimizer %s is not supported by ckeras (sgd, adam, "
-                        "rmsprop, adagrad are)",
+                        "optimizer %s is not supported by ckeras (SGD, Adam, RMSprop, Adagrad, "
+                        "Nadam, Adamax, AdamW are)",
                         cls->valuestring);
     CK_TRY(check_unsupported(cfg));
     *out = (ck_optimizer_options){.name = kind->name};
@@ -359,10 +434,12 @@ ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out)
             v = cJSON_GetObjectItemCaseSensitive(cfg, "lr");
         if (!v || cJSON_IsNull(v))
             continue;
+        if (i == 0 && cJSON_IsObject(v)) {
+            CK_TRY(ck_lr_schedule_from_json(v, &out->learning_rate_schedule));
+            continue;
+        }
         if (!cJSON_IsNumber(v))
-            return ck_error(CK_ERR_UNSUPPORTED,
-                            "optimizer %s: %s must be a number (schedules are "
-                            "not supported)",
+            return ck_error(CK_ERR_UNSUPPORTED, "optimizer %s: %s must be a number or a schedule",
                             kind->class_name, number_keys[i].key);
         *number_field(out, &number_keys[i]) = v->valuedouble;
         out->explicit_fields |= number_keys[i].bit;

@@ -5,6 +5,7 @@
 #include "ck_vmath.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static ck_status check_shapes(const ck_model *m, const ck_tensor *x, const ck_tensor *y,
@@ -56,6 +57,34 @@ ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_te
 
 /* ------------------------------------------------------------------ one batch */
 
+ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout *lay)
+{
+    memset(t, 0, sizeof *t);
+    t->n_metrics = s->n_metrics;
+    t->width = lay->width;
+    size_t total = 0, at = 0;
+    for (int k = 0; k < s->n_metrics; k++) {
+        t->kinds[k] = lay->metrics[k];
+        total += ck_metric_state_size(t->kinds[k], lay->width);
+    }
+    if (total == 0)
+        return CK_OK;
+    double *buf = ck_alloc(total, sizeof *buf);
+    if (!buf)
+        return CK_ERR_MEMORY;
+    for (int k = 0; k < s->n_metrics; k++) {
+        t->state[k] = buf + at;
+        at += ck_metric_state_size(t->kinds[k], lay->width);
+    }
+    return CK_OK;
+}
+
+void ck_totals_free(ck_totals *t)
+{
+    free(t->state[0]);
+    memset(t->state, 0, sizeof t->state);
+}
+
 double ck_totals_loss(const ck_totals *t)
 {
     return t->samples > 0 ? t->loss / t->samples : NAN;
@@ -63,21 +92,17 @@ double ck_totals_loss(const ck_totals *t)
 
 double ck_totals_metric(const ck_totals *t, int k)
 {
-    if (t->samples == 0)
-        return NAN;
-    return t->rows > 0 ? t->metric[k] / t->rows : 0; /* Keras divide_no_nan */
+    return t->samples > 0 ? ck_metric_result(t->kinds[k], t->state[k], t->width) : NAN;
 }
 
-static void add_totals(ck_totals *t, const ck_train_state *s, const ck_layout *lay,
-                       const ck_tensor *out, const float *y, const float *mask, double loss,
-                       int64_t samples)
+static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const float *mask,
+                       double loss, int64_t samples)
 {
     size_t width = (size_t)out->dims[out->rank - 1], rows = ck_tensor_size(out) / width;
     t->loss += loss * (double)samples;
     t->samples += (double)samples;
-    t->rows += (double)ck_mask_kept(mask, rows);
-    for (int k = 0; k < s->n_metrics; k++)
-        t->metric[k] += ck_metric_sum(lay->metrics[k], out->data, y, rows, width, mask);
+    for (int k = 0; k < t->n_metrics; k++)
+        ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width, mask);
 }
 
 /* Backward and one optimizer step after a training forward whose loss
@@ -93,13 +118,27 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
     ck_tensor dy = *out;
     dy.data = s->dout.data;
     CK_TRY(ck_model_backward(m, &dy));
-    return ck_optimizer_step(&s->opt, m);
+    ck_model_penalty_grads(m);
+    CK_TRY(ck_optimizer_step(&s->opt, m));
+    return ck_model_apply_constraints(m);
+}
+
+/* Keras broadcasts a sample's weight over its output rows (timesteps). */
+static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samples, size_t rows,
+                                 const float **out)
+{
+    size_t per = rows / samples;
+    CK_TRY(ck_buf_reserve(&s->rowb, rows));
+    for (size_t r = 0; r < rows; r++)
+        s->rowb.data[r] = sw[r / per];
+    *out = s->rowb.data;
+    return CK_OK;
 }
 
 /* Forward on one batch and, when training, backward and one optimizer
  * step. The loss and metrics are those of the forward, before the step. */
-static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_layout *lay,
-                                  const ck_tensor *x, const float *y, bool train, ck_totals *t,
+static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                  const float *y, const float *sw, bool train, ck_totals *t,
                                   double *loss_out)
 {
     CK_TRY(ck_model_forward(m, x, train));
@@ -116,20 +155,26 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_layou
         on_logits.from_logits = true;
         on_logits.fused = false;
     }
-    double loss = ck_loss_compute_masked(&on_logits, s->loss.fused && logits ? logits : out->data,
-                                         y, n / width, width, mask, train ? s->dout.data : NULL);
+    const float *row_weights = NULL;
+    if (sw)
+        CK_TRY(weights_per_row(s, sw, (size_t)x->dims[0], n / width, &row_weights));
+    /* Keras's loss (trained and reported) includes the regularization, unweighted. */
+    double loss = ck_loss_compute_weighted(&on_logits, s->loss.fused && logits ? logits : out->data,
+                                           y, n / width, width, mask, row_weights,
+                                           train ? s->dout.data : NULL) +
+                  ck_model_penalty(m);
     if (loss_out)
         *loss_out = loss;
     if (t)
-        add_totals(t, s, lay, out, y, mask, loss, x->dims[0]);
+        add_totals(t, out, y, mask, loss, x->dims[0]);
     return train ? step(m, s, out, loss) : CK_OK;
 }
 
-ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, const ck_tensor *x,
-                       const float *y, bool train, ck_totals *t, double *loss_out)
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                       const float *sw, bool train, ck_totals *t, double *loss_out)
 {
     if (!train)
-        return forward_and_step(m, s, lay, x, y, false, t, loss_out);
+        return forward_and_step(m, s, x, y, sw, false, t, loss_out);
     /* A training forward moves non-trainable state (BatchNormalization's
      * moving statistics); a refused step must not keep that move. */
     size_t n_frozen = m->n_params - m->n_trainable;
@@ -137,7 +182,7 @@ ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, con
     CK_TRY(ck_buf_reserve(&s->frozen, n_frozen));
     if (n_frozen)
         memcpy(s->frozen.data, frozen, n_frozen * sizeof *frozen);
-    ck_status st = forward_and_step(m, s, lay, x, y, true, t, loss_out);
+    ck_status st = forward_and_step(m, s, x, y, sw, true, t, loss_out);
     if (st != CK_OK && n_frozen)
         memcpy(frozen, s->frozen.data, n_frozen * sizeof *frozen);
     return st;
@@ -152,45 +197,129 @@ ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t 
 }
 
 ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
-                          const ck_layout *lay, size_t batch, ck_totals *t)
+                          const float *sw, const ck_layout *lay, size_t batch, ck_totals *t)
 {
     size_t n = (size_t)x->dims[0];
-    memset(t, 0, sizeof *t);
+    CK_TRY(ck_totals_init(t, s, lay));
     for (size_t start = 0; start < n; start += batch) {
         size_t b = n - start < batch ? n - start : batch;
         ck_tensor xb = ck_batch_view(x, lay->x_sample, start, b);
-        CK_TRY(ck_run_batch(m, s, lay, &xb, y->data + start * lay->y_sample, false, t, NULL));
+        ck_status st = ck_run_batch(m, s, &xb, y->data + start * lay->y_sample,
+                                    sw ? sw + start : NULL, false, t, NULL);
+        if (st != CK_OK) {
+            ck_totals_free(t);
+            return st;
+        }
     }
     return CK_OK;
 }
 
-static ck_status evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
-                          double *loss, double *metrics)
+/* The class of each sample as Keras's class_weight sees it: the id of a
+ * sparse target, the argmax of one-hot rows, the rounded single output. */
+static long sample_class(const ck_train_state *s, const ck_layout *lay, const float *y)
+{
+    if (ck_loss_is_sparse(&s->loss) || lay->y_sample == 1)
+        return lround(y[0]);
+    size_t best = 0;
+    for (size_t j = 1; j < lay->y_sample; j++)
+        if (y[j] > y[best])
+            best = j;
+    return (long)best;
+}
+
+static ck_status check_weights(const float *w, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(isfinite(w[i]) && w[i] >= 0))
+            return ck_error(CK_ERR_ARGUMENT, "%s #%zu is %g; weights must be finite and >= 0", what,
+                            i, (double)w[i]);
+    return CK_OK;
+}
+
+ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const ck_tensor *y,
+                            const float *sample_weight, const float *class_weight,
+                            int n_class_weights, float **out)
+{
+    size_t n = (size_t)y->dims[0];
+    *out = NULL;
+    if (sample_weight && class_weight)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "sample_weight and class_weight cannot be used together (as in Keras)");
+    if (class_weight && (n_class_weights <= 0 || lay->rows_per_sample != 1))
+        return ck_error(CK_ERR_ARGUMENT,
+                        "class_weight needs n_class_weights > 0 and one output row per sample");
+    if (!sample_weight && !class_weight)
+        return CK_OK;
+    if (class_weight)
+        CK_TRY(check_weights(class_weight, (size_t)n_class_weights, "class_weight"));
+    else
+        CK_TRY(check_weights(sample_weight, n, "sample_weight"));
+    float *w = ck_alloc(n, sizeof *w);
+    if (!w)
+        return CK_ERR_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        long c = class_weight ? sample_class(s, lay, y->data + i * lay->y_sample) : -1;
+        w[i] = !class_weight ? sample_weight[i]
+                             : (c >= 0 && c < n_class_weights ? class_weight[c] : 1.0f);
+    }
+    *out = w;
+    return CK_OK;
+}
+
+static ck_status evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                               const ck_evaluate_options *o, double *loss, double *metrics)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
     ck_totals t;
+    float *sw = NULL;
     CK_TRY(ck_train_compiled(m, "ck_model_evaluate", &s));
+    if (!o)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: options are NULL");
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_evaluate", &lay));
-    if (batch_size < 0)
+    if (o->batch_size < 0)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: batch_size must be >= 0");
-    CK_TRY(ck_evaluate_all(m, s, x, y, &lay, batch_size ? (size_t)batch_size : 32, &t));
+    CK_TRY(
+        ck_sample_weights(s, &lay, y, o->sample_weight, o->class_weight, o->n_class_weights, &sw));
+    ck_status st = ck_evaluate_all(m, s, x, y, sw, &lay, o->batch_size ? (size_t)o->batch_size : 32,
+                                   &t);
+    free(sw);
+    CK_TRY(st);
     if (loss)
         *loss = ck_totals_loss(&t);
     for (int k = 0; metrics && k < s->n_metrics; k++)
         metrics[k] = ck_totals_metric(&t, k);
+    ck_totals_free(&t);
     return CK_OK;
 }
 
-ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
-                            double *loss, double *metrics)
+ck_status ck_model_evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                 const ck_evaluate_options *o, double *loss, double *metrics)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: model is NULL");
     ck_status st;
     CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_evaluate",
-               evaluate(m, x, y, batch_size, loss, metrics));
+               evaluate_with(m, x, y, o, loss, metrics));
     return st;
+}
+
+ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
+                            double *loss, double *metrics)
+{
+    return ck_model_evaluate_with(m, x, y, &(ck_evaluate_options){.batch_size = batch_size}, loss,
+                                  metrics);
+}
+
+ck_status ck_model_test_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                 const float *sample_weight, double *loss, double *metrics)
+{
+    int64_t n = x && x->rank > 0 ? x->dims[0] : 0;
+    return ck_model_evaluate_with(
+        m, x, y,
+        &(ck_evaluate_options){.batch_size = n > 0 && n < INT32_MAX ? (int)n : 0,
+                               .sample_weight = sample_weight},
+        loss, metrics);
 }
 
 static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
@@ -199,7 +328,7 @@ static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
-    return ck_run_batch(m, s, &lay, x, y->data, true, NULL, loss);
+    return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }
 
 ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)

@@ -1,5 +1,5 @@
 /* Running the callbacks of one fit, and what callbacks share: stop
- * requests and monitored values. */
+ * requests, printing, monitored values and Python-style formatting. */
 #include "ck_batch.h"
 
 #include <math.h>
@@ -8,20 +8,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const ck_callback_kind *find_kind(const ck_callback_kind *const *kinds, int n,
+                                         const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(kinds[i]->name, name) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+static ck_status unknown_class(const ck_callback_kind *const *kinds, int n, const char *name)
+{
+    char valid[512] = "";
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen(valid);
+        snprintf(valid + used, sizeof valid - used, "%s%s", i ? ", " : "", kinds[i]->name);
+    }
+    return ck_error(CK_ERR_NAME, "ck_model_fit: unknown callback class '%s' (valid: %s)", name,
+                    valid);
+}
+
 ck_status ck_callbacks_new(ck_callback_list *l, const ck_callback_kind *const *kinds, int n_kinds,
-                           ck_fit_info *fit)
+                           const ck_callback_spec *specs, int n_specs, ck_fit_info *fit)
 {
     memset(l, 0, sizeof *l);
-    if (n_kinds > 0 && !(l->items = ck_alloc((size_t)n_kinds, sizeof *l->items)))
+    if (n_specs > 0 && !(l->items = ck_alloc((size_t)n_specs, sizeof *l->items)))
         return CK_ERR_MEMORY;
-    for (int i = 0; i < n_kinds; i++) {
-        if (!kinds[i]->wanted(fit->options))
-            continue;
-        ck_callback *cb = ck_alloc(1, kinds[i]->size);
+    for (int i = 0; i < n_specs; i++) {
+        const ck_callback_kind *k = find_kind(kinds, n_kinds, specs[i].class_name);
+        if (!k)
+            return unknown_class(kinds, n_kinds, specs[i].class_name);
+        ck_callback *cb = ck_alloc(1, k->size);
         if (!cb)
             return CK_ERR_MEMORY;
-        cb->kind = kinds[i];
+        cb->kind = k;
         cb->fit = fit;
+        cb->options = specs[i].options;
         l->items[l->n++] = cb;
     }
     return CK_OK;
@@ -67,34 +89,216 @@ ck_status ck_callbacks_call(const ck_callback_list *l, ck_callback_event event, 
     return CK_OK;
 }
 
-void ck_fit_stop(ck_callback *cb, const char *fmt, ...)
+void ck_fit_stop(ck_fit_info *fit, const char *fmt, ...)
 {
-    char *reason = cb->fit->stop_reason;
-    if (reason[0])
+    if (fit->stop)
         return;
+    fit->stop = true;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof cb->fit->stop_reason, fmt, ap);
+    vsnprintf(fit->stop_reason, sizeof fit->stop_reason, fmt, ap);
     va_end(ap);
 }
 
-bool ck_monitor_improved(const char *monitor, double current, double best, double min_delta)
+void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(fit->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', fit->log);
+    fflush(fit->log);
+}
+
+/* ------------------------------------------------------------ monitoring */
+
+/* Keras 3 "auto": losses go down, metrics go as their direction says; a
+ * key that is neither (a logged learning rate) needs an explicit mode. */
+static ck_status auto_direction(const ck_fit_info *fit, const char *key, const char *who, bool *up)
+{
+    const char *name = strncmp(key, "val_", 4) == 0 ? key + 4 : key;
+    if (strcmp(name, "loss") == 0) {
+        *up = false;
+        return CK_OK;
+    }
+    const ck_train_state *s = ck_train_state_of(fit->model);
+    for (int k = 0; k < s->n_metrics; k++)
+        if (strcmp(s->metric_names[k], name) == 0) {
+            *up = ck_metric_higher_is_better(s->metrics[k]);
+            return CK_OK;
+        }
+    return ck_error(CK_ERR_ARGUMENT,
+                    "%s: cannot tell whether %s should go up or down; pass mode \"min\" or "
+                    "\"max\"",
+                    who, key);
+}
+
+ck_status ck_monitor_init(ck_monitor *mon, const ck_fit_info *fit, const char *key,
+                          const char *mode, double min_delta, const char *who)
+{
+    if (!ck_history_has_key(fit->history, key))
+        return ck_error(CK_ERR_ARGUMENT,
+                        "%s: cannot monitor '%s'; it is not computed "
+                        "(loss, metrics, and val_ versions with validation data)",
+                        who, key);
+    mon->key = key;
+    mon->min_delta = fabs(min_delta);
+    if (!isfinite(mon->min_delta))
+        return ck_error(CK_ERR_ARGUMENT, "%s: min_delta must be finite", who);
+    if (!mode || strcmp(mode, "auto") == 0)
+        return auto_direction(fit, key, who, &mon->up);
+    if (strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "%s: mode must be \"auto\", \"min\" or \"max\", got \"%s\"", who, mode);
+    mon->up = strcmp(mode, "max") == 0;
+    return CK_OK;
+}
+
+bool ck_monitor_improved(const ck_monitor *mon, double current, double reference)
 {
     if (isnan(current))
         return false;
-    if (isnan(best))
+    if (isnan(reference))
         return true;
-    if (strstr(monitor, "acc"))
-        return current - fabs(min_delta) > best;
-    return current + fabs(min_delta) < best;
+    return mon->up ? current - mon->min_delta > reference : current + mon->min_delta < reference;
 }
 
-ck_status ck_monitor_check(const ck_fit_info *fit, const char *monitor)
+double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit)
 {
-    if (monitor && !ck_history_has_key(fit->history, monitor))
-        return ck_error(CK_ERR_ARGUMENT,
-                        "ck_model_fit: cannot monitor '%s'; it is not computed "
-                        "(loss, metrics, and val_ versions with validation data)",
-                        monitor);
+    return ck_history_last(fit->history, mon->key);
+}
+
+/* ------------------------------------------------------------ formatting */
+
+void ck_format_py_float(double v, char *buf, size_t len)
+{
+    if (isnan(v) || isinf(v)) {
+        snprintf(buf, len, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
+        return;
+    }
+    char e[40];
+    /* The shortest digit string that reads back as v, as Python's repr. */
+    for (int p = 0; p < 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    char digits[24] = "", *mark = strchr(e, 'e');
+    int exp10 = atoi(mark + 1), n = 0;
+    for (const char *c = e; c < mark; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[n++] = *c;
+    const char *sign = v < 0 ? "-" : "";
+    if (exp10 < -4 || exp10 >= 16) {
+        snprintf(buf, len,
+                 "%s%c%s%.*s"
+                 "e%c%02d",
+                 sign, digits[0], n > 1 ? "." : "", n - 1, digits + 1, exp10 < 0 ? '-' : '+',
+                 abs(exp10));
+    } else if (exp10 < 0) {
+        char zeros[8] = "0000";
+        zeros[-exp10 - 1] = '\0';
+        snprintf(buf, len, "%s0.%s%s", sign, zeros, digits);
+    } else {
+        /* digits[0..w) before the point, padded with zeros; the rest or "0" after it. */
+        char whole[24] = "";
+        int w = exp10 + 1;
+        for (int i = 0; i < w; i++)
+            whole[i] = i < n ? digits[i] : '0';
+        snprintf(buf, len, "%s%s.%s", sign, whole, n > w ? digits + w : "0");
+    }
+}
+
+/* Formats one {key:spec} field's value into out. */
+static ck_status format_field(const char *key, const char *spec, double v, bool integer, char *out,
+                              size_t len)
+{
+    if (!spec[0]) {
+        if (integer)
+            snprintf(out, len, "%lld", (long long)v);
+        else
+            ck_format_py_float(v, out, len);
+        return CK_OK;
+    }
+    size_t n = strspn(spec, "0123456789.+- ");
+    char type = spec[n];
+    if (n > 24 || (type && spec[n + 1]) || !strchr("dfFeEgG%", type ? type : 'g'))
+        return ck_error(CK_ERR_ARGUMENT, "format field {%s:%s}: unsupported format spec", key,
+                        spec);
+    char fmt[40];
+    if (type == 'd') {
+        if (!integer && v != floor(v))
+            return ck_error(CK_ERR_ARGUMENT,
+                            "format field {%s:%s}: 'd' needs an integer, but %s is %g", key, spec,
+                            key, v);
+        snprintf(fmt, sizeof fmt, "%%%.*slld", (int)n, spec);
+        snprintf(out, len, fmt, (long long)v);
+    } else if (type == '%') {
+        snprintf(fmt, sizeof fmt, "%%%.*sf%%%%", (int)n, spec);
+        snprintf(out, len, fmt, 100 * v);
+    } else {
+        snprintf(fmt, sizeof fmt, "%%%.*s%c", (int)n, spec, type ? type : 'g');
+        snprintf(out, len, fmt, v);
+    }
+    return CK_OK;
+}
+
+/* Appends s to out, or fails when the result would not fit. */
+static ck_status append(char *out, size_t len, size_t *used, const char *s, size_t n)
+{
+    if (*used + n >= len)
+        return ck_error(CK_ERR_ARGUMENT, "formatted file name is longer than %zu bytes", len - 1);
+    memcpy(out + *used, s, n);
+    *used += n;
+    out[*used] = '\0';
+    return CK_OK;
+}
+
+static ck_status expand_field(const char *field, int epoch, long batch, ck_log_lookup lookup,
+                              const void *ctx, char *value, size_t len)
+{
+    char key[CK_NAME_MAX + 8];
+    const char *colon = strchr(field, ':');
+    size_t klen = colon ? (size_t)(colon - field) : strlen(field);
+    if (klen == 0 || klen >= sizeof key)
+        return ck_error(CK_ERR_ARGUMENT, "format field {%s}: no usable key", field);
+    memcpy(key, field, klen);
+    key[klen] = '\0';
+    const char *spec = colon ? colon + 1 : "";
+    double v;
+    if (strcmp(key, "epoch") == 0)
+        return format_field(key, spec, epoch, true, value, len);
+    if (strcmp(key, "batch") == 0 && batch > 0)
+        return format_field(key, spec, (double)batch, true, value, len);
+    if (!lookup(ctx, key, &v))
+        return ck_error(CK_ERR_ARGUMENT, "format field {%s}: '%s' is not logged", field, key);
+    return format_field(key, spec, v, false, value, len);
+}
+
+ck_status ck_format_template(const char *tmpl, int epoch, long batch, ck_log_lookup lookup,
+                             const void *ctx, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *p = tmpl; *p;) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+            CK_TRY(append(out, len, &used, p, 1));
+            p += 2;
+            continue;
+        }
+        if (*p != '{') {
+            CK_TRY(append(out, len, &used, p++, 1));
+            continue;
+        }
+        const char *close = strchr(p, '}');
+        char field[128], value[128];
+        if (!close || (size_t)(close - p) >= sizeof field)
+            return ck_error(CK_ERR_ARGUMENT, "file name template '%s': unmatched '{'", tmpl);
+        memcpy(field, p + 1, (size_t)(close - p - 1));
+        field[close - p - 1] = '\0';
+        CK_TRY(expand_field(field, epoch, batch, lookup, ctx, value, sizeof value));
+        CK_TRY(append(out, len, &used, value, strlen(value)));
+        p = close + 1;
+    }
     return CK_OK;
 }

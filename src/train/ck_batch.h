@@ -21,32 +21,47 @@ typedef struct ck_layout {
 ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_tensor *x,
                          const ck_tensor *y, const char *what, ck_layout *lay);
 
-/* Running sums over an epoch, reduced the Keras way: the loss weighted by
- * batch size, metrics averaged over the rows the output mask keeps (Keras
- * hands the mask to metrics as sample weights). */
+/* Running totals over an epoch, reduced the Keras way: the loss weighted
+ * by batch size, each metric's state (ck_metric_update; Keras hands the
+ * output mask to metrics as sample weights). */
 typedef struct ck_totals {
-    double loss, samples, rows;
-    double metric[CK_MAX_METRICS];
+    double loss, samples;
+    int n_metrics;
+    ck_metric_kind kinds[CK_MAX_METRICS];
+    size_t width;
+    double *state[CK_MAX_METRICS]; /* into one allocation, state[0] */
 } ck_totals;
+/* Zeroed totals for the metrics of `lay`; free with ck_totals_free. */
+ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout *lay);
+void ck_totals_free(ck_totals *t);
 double ck_totals_loss(const ck_totals *t);
 double ck_totals_metric(const ck_totals *t, int k);
 
-/* Forward on one batch (x, targets y) and, when training, backward and one
- * optimizer step. The loss (*loss_out, may be NULL) and the totals (t, may
- * be NULL) are those of the forward, before the step. */
-ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_layout *lay, const ck_tensor *x,
-                       const float *y, bool train, ck_totals *t, double *loss_out);
+/* Forward on one batch (x, targets y, per-sample weights sw or NULL) and,
+ * when training, backward and one optimizer step. The loss (*loss_out,
+ * may be NULL) and the totals (t, may be NULL) are those of the forward,
+ * before the step. */
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                       const float *sw, bool train, ck_totals *t, double *loss_out);
+/* Keras's sample weights for fit and evaluate: sample_weight as given, or
+ * class_weight looked up by each sample's class (others weigh 1). *out is
+ * NULL when neither is given; free it with free(). */
+ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const ck_tensor *y,
+                            const float *sample_weight, const float *class_weight,
+                            int n_class_weights, float **out);
 /* Samples [start, start + count) of x, whose samples are `sample` floats. */
 ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t count);
-/* Totals of an inference pass over x, y in batches of `batch`. */
+/* Totals of an inference pass over x, y (sample weights sw or NULL) in
+ * batches of `batch`; t is set up here (free it with ck_totals_free). */
 ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
-                          const ck_layout *lay, size_t batch, ck_totals *t);
+                          const float *sw, const ck_layout *lay, size_t batch, ck_totals *t);
 
 /* ---------------- history (history.c) ---------------- */
 /* An empty history with keys loss, the metrics, and their val_ versions
- * when has_val. */
-ck_history *ck_history_new(const ck_train_state *s, bool has_val);
+ * when has_val; its first row is epoch first_epoch. */
+ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoch);
 ck_status ck_history_append(ck_history *h, const ck_epoch_logs *logs);
+void ck_history_set_stop_reason(ck_history *h, const char *reason);
 
 /* ---------------- the callbacks of one fit (callbacks.c) ---------------- */
 typedef struct ck_callback_list {
@@ -54,9 +69,9 @@ typedef struct ck_callback_list {
     int n;
 } ck_callback_list;
 
-/* Creates the callbacks of `kinds` that fit->options ask for, in order. */
+/* Creates one callback per spec, in order, its class found in `kinds` by name. */
 ck_status ck_callbacks_new(ck_callback_list *l, const ck_callback_kind *const *kinds, int n_kinds,
-                           ck_fit_info *fit);
+                           const ck_callback_spec *specs, int n_specs, ck_fit_info *fit);
 void ck_callbacks_free(ck_callback_list *l);
 
 typedef enum ck_callback_event {

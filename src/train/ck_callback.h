@@ -1,22 +1,27 @@
 /* The callback interface of fit: Keras's Callback hooks. A callback is one
- * file defining a ck_callback_kind plus one row in the table of the
- * callbacks fit runs (src/io/callbacks.c, the one place that sees both the
- * training callbacks and those that write files). */
+ * file defining a ck_callback_kind plus one row in the table of callback
+ * classes (src/io/callbacks.c, the one place that sees both the training
+ * callbacks and those that write files). */
 #ifndef CK_CALLBACK_H
 #define CK_CALLBACK_H
 
 #include "ck_internal.h"
 
+#include <stdio.h>
+
 /* What every callback of one fit sees. */
 typedef struct ck_fit_info {
     ck_model *model;
     const ck_fit_options *options;
-    int epochs;                /* epochs to run unless a callback stops training */
-    size_t steps;              /* batches per epoch */
-    bool has_validation;       /* the logs carry val_ values */
-    const ck_history *history; /* one row per finished epoch, the current one at its end */
+    int initial_epoch;   /* the first epoch number */
+    int epochs;          /* the epoch number to reach (Keras's epochs) */
+    size_t steps;        /* batches per epoch */
+    bool has_validation; /* the logs carry val_ values */
+    ck_history *history; /* one row per finished epoch, the current one at its end */
+    FILE *log;           /* where callbacks print (verbose) */
     /* Keras stop_training: the first request's reason, "" when none. */
     char stop_reason[256];
+    bool stop;
 } ck_fit_info;
 
 typedef struct ck_callback ck_callback;
@@ -28,11 +33,9 @@ typedef struct ck_callback ck_callback;
 typedef struct ck_callback_kind {
     const char *name; /* Keras class: "EarlyStopping" */
     size_t size;      /* of the instance: a struct whose first member is ck_callback */
-    /* Whether the fit options ask for this callback. */
-    bool (*wanted)(const ck_fit_options *o);
     /* Once the data and the history are set up; checks options, allocates. */
     ck_status (*on_train_begin)(ck_callback *cb);
-    /* After the last epoch, unless a hook or a step failed. */
+    /* After the last epoch or a stop request, unless a hook or a step failed. */
     ck_status (*on_train_end)(ck_callback *cb);
     ck_status (*on_epoch_begin)(ck_callback *cb, int epoch);
     /* After the validation pass, with the epoch already in the history. */
@@ -46,28 +49,63 @@ typedef struct ck_callback_kind {
 struct ck_callback {
     const ck_callback_kind *kind;
     ck_fit_info *fit;
+    const void *options; /* the kind's options struct (ck_callback_spec.options) */
 };
 
-/* Keras model.stop_training = True: fit ends after this epoch with
- * CK_ERR_STOPPED and the message of the first request. */
-void ck_fit_stop(ck_callback *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Keras model.stop_training = True: fit ends after the current batch with
+ * CK_OK and the first request's reason in the history. */
+void ck_fit_stop(ck_fit_info *fit, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints one line to the fit's log (a callback's verbose output). */
+void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* Keras's "auto" mode: accuracies improve upwards, everything else
- * downwards; NAN never improves, and anything improves on a NAN best. */
-bool ck_monitor_improved(const char *monitor, double current, double best, double min_delta);
-/* CK_ERR_ARGUMENT unless the history has the key `monitor` (NULL: none). */
-ck_status ck_monitor_check(const ck_fit_info *fit, const char *monitor);
+/* A monitored value and when it improves (Keras MonitorCallback). */
+typedef struct ck_monitor {
+    const char *key;
+    bool up;          /* larger is better */
+    double min_delta; /* >= 0 */
+} ck_monitor;
+/* Checks that the history has `key` and resolves `mode` (NULL/"auto":
+ * by the metric's direction, losses and errors down); `who` names the
+ * callback in messages. */
+ck_status ck_monitor_init(ck_monitor *mon, const ck_fit_info *fit, const char *key,
+                          const char *mode, double min_delta, const char *who);
+/* Keras _is_improvement: reference NAN stands for None (anything
+ * improves on it); a NAN current never improves. */
+bool ck_monitor_improved(const ck_monitor *mon, double current, double reference);
+/* The monitored value of the epoch just ended. */
+double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit);
 
 /* The history's value of `key` in its last epoch; NAN when it has none. */
 double ck_history_last(const ck_history *h, const char *key);
 bool ck_history_has_key(const ck_history *h, const char *key);
+/* Adds a key logged by a callback ("learning_rate"): NAN in earlier rows. */
+ck_status ck_history_add_key(ck_history *h, const char *key);
+/* Sets `key` in the last row. */
+void ck_history_set_last(ck_history *h, const char *key, double value);
+
+/* Python's str(float): shortest round-trip digits, "1.0", "1e-05", "nan". */
+void ck_format_py_float(double v, char *buf, size_t len);
+/* Looks up the logged value of a template key; false when there is none. */
+typedef bool (*ck_log_lookup)(const void *ctx, const char *key, double *value);
+/* Python str.format on `tmpl` with {epoch}, {batch} (when batch > 0, both
+ * 1-based, as integers) and the logged values: "{epoch:02d}-{val_loss:.4f}".
+ * CK_ERR_ARGUMENT naming the field for unknown keys or bad specs. */
+ck_status ck_format_template(const char *tmpl, int epoch, long batch, ck_log_lookup lookup,
+                             const void *ctx, char *out, size_t len);
+
+/* Sets the model's learning rate (ReduceLROnPlateau, LearningRateScheduler);
+ * `who` names the caller in messages. */
+ck_status ck_fit_set_learning_rate(ck_fit_info *fit, double lr, const char *who);
+double ck_fit_learning_rate(const ck_fit_info *fit);
 
 /* The callbacks src/train provides. */
 extern const ck_callback_kind ck_progress_callback, ck_early_stopping_callback,
-    ck_epoch_function_callback;
+    ck_epoch_function_callback, ck_lambda_callback, ck_reduce_lr_callback, ck_lr_scheduler_callback,
+    ck_terminate_on_nan_callback;
 
-/* Runs fit with every callback in `kinds` whose options ask for it, in that
- * order; ck_model_fit_with's contract otherwise. */
+/* Runs fit with the callbacks its options ask for, taking each class from
+ * `kinds` by name; ck_model_fit_with's contract otherwise. */
 ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, const ck_fit_options *o,
                        const ck_callback_kind *const *kinds, int n_kinds, ck_history **history);
 

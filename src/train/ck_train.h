@@ -52,6 +52,11 @@ double ck_loss_compute(const ck_loss *loss, const float *out, const float *y, si
  * divided as loss->mask_mean_over_kept says. */
 double ck_loss_compute_masked(const ck_loss *loss, const float *out, const float *y, size_t rows,
                               size_t width, const float *mask, float *grad);
+/* The same with Keras sample weights, one per row (NULL: all 1): each
+ * row's loss and gradient are scaled by its weight, the divisor stays the
+ * row count (sum_over_batch_size). */
+double ck_loss_compute_weighted(const ck_loss *loss, const float *out, const float *y, size_t rows,
+                                size_t width, const float *mask, const float *weights, float *grad);
 
 /* ---------------- metrics (metrics.c) ---------------- */
 typedef enum ck_metric_kind {
@@ -60,6 +65,14 @@ typedef enum ck_metric_kind {
     CK_METRIC_BINARY_ACCURACY,
     CK_METRIC_MSE,
     CK_METRIC_MAE,
+    CK_METRIC_TOP_K,        /* top_k_categorical_accuracy, k = 5 */
+    CK_METRIC_SPARSE_TOP_K, /* sparse_top_k_categorical_accuracy, k = 5 */
+    CK_METRIC_PRECISION,    /* the metrics from here on keep counts over the epoch */
+    CK_METRIC_RECALL,
+    CK_METRIC_AUC,
+    CK_METRIC_F1_MACRO,
+    CK_METRIC_F1_MICRO,
+    CK_METRIC_F1_WEIGHTED,
     CK_METRIC_ACCURACY /* "accuracy": resolved by ck_metric_resolve once shapes are known */
 } ck_metric_kind;
 
@@ -76,10 +89,30 @@ ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank
 /* Number of rows a mask keeps (all when mask is NULL). */
 size_t ck_mask_kept(const float *mask, size_t rows);
 
-/* Sum over the kept rows (mask as for losses) of the per-row metric value;
- * the caller divides by the kept row count, as Keras weights metrics by the mask. */
+/* Keras 3 metric direction: accuracies go up, errors down. */
+bool ck_metric_higher_is_better(ck_metric_kind kind);
+/* Sum over the kept rows (mask as for losses) of the per-row metric value
+ * of a mean metric (accuracies, errors, top-k); the caller divides by the
+ * kept row count, as Keras weights metrics by the mask. */
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
                      size_t width, const float *mask);
+
+/* A metric's running state over an epoch (Keras's metric variables):
+ * doubles, zeroed at the start, updated batch by batch. */
+size_t ck_metric_state_size(ck_metric_kind kind, size_t width);
+void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
+                      size_t rows, size_t width, const float *mask);
+/* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
+double ck_metric_result(ck_metric_kind kind, const double *state, size_t width);
+
+/* ---------------- counting metrics (counting_metrics.c) ---------------- */
+/* Precision, Recall, AUC and F1Score: confusion counts kept over the
+ * epoch, with ck_metric_state_size's contract. */
+bool ck_counting_metric(ck_metric_kind kind);
+size_t ck_counting_state_size(ck_metric_kind kind, size_t width);
+void ck_counting_update(ck_metric_kind kind, double *state, const float *out, const float *y,
+                        size_t rows, size_t width, const float *mask);
+double ck_counting_result(ck_metric_kind kind, const double *state, size_t width);
 
 /* ---------------- training state (compile.c) ---------------- */
 /* At most this many metrics per model (ck_compile_options.metrics). */
@@ -94,9 +127,11 @@ typedef struct ck_train_state {
     int n_metrics;
     char *metric_names[CK_MAX_METRICS]; /* as given, e.g. "accuracy" */
     ck_metric_kind metrics[CK_MAX_METRICS];
-    ck_buf xb, yb, dout; /* gathered batch and d(loss)/d(output) */
-    ck_buf frozen;       /* non-trainable weights before a training step */
-    char *slot_names;    /* optimizer slot names for files (src/io), built on demand */
+    ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
+    ck_buf frozen;           /* non-trainable weights before a training step */
+    ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
+    struct ck_fit_info *fit; /* the fit in progress (ck_model_stop_training), or NULL */
+    char *slot_names;        /* optimizer slot names for files (src/io), built on demand */
 } ck_train_state;
 
 /* The model's training state; NULL when it is not compiled. */
@@ -104,6 +139,10 @@ ck_train_state *ck_train_state_of(const ck_model *m);
 /* The same, or CK_ERR_STATE naming the calling function `fn` when the
  * model is not compiled. */
 ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);
+
+/* ---------------- class labels (labels.c) ---------------- */
+/* The number of class ids ck_target_class_ids gives for targets y. */
+size_t ck_target_rows(const ck_tensor *y, int n_classes);
 
 /* ---------------- training_config (training_config.c) ---------------- */
 /* Keras training_config JSON ({"loss", "metrics", "optimizer_config", ...})

@@ -17,6 +17,8 @@ static void state_free(void *state)
     ck_buf_free(&s->yb);
     ck_buf_free(&s->dout);
     ck_buf_free(&s->frozen);
+    ck_buf_free(&s->swb);
+    ck_buf_free(&s->rowb);
     free(s->slot_names);
     free(s);
 }
@@ -64,7 +66,8 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     /* Only layers that skip their activation on request report it. */
     ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
-    s->loss.fused = ck_loss_fuses_with(&s->loss, act);
+    /* An activity penalty needs the gradient w.r.t. the probabilities. */
+    s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
     return setup_metrics(s, o);
 }
@@ -72,6 +75,8 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
 static ck_status compile(ck_model *m, const ck_compile_options *o)
 {
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_check_penalties(m));
+    CK_TRY(ck_model_apply_trainable(m));
     ck_train_state *s = ck_alloc(1, sizeof *s);
     if (!s)
         return CK_ERR_MEMORY;

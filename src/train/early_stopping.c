@@ -9,63 +9,96 @@
 typedef struct early_stopping {
     ck_callback base;
     const ck_early_stopping *o;
+    ck_monitor mon;
     double best;
-    int wait;
+    int wait, best_epoch, stopped_epoch;
     float *best_weights; /* with restore_best_weights */
+    bool have_best_weights;
 } early_stopping;
-
-static bool es_wanted(const ck_fit_options *o)
-{
-    return o->early_stopping.monitor != NULL;
-}
 
 static ck_status es_begin(ck_callback *cb)
 {
     early_stopping *es = (early_stopping *)cb;
     const ck_model *m = cb->fit->model;
-    es->o = &cb->fit->options->early_stopping;
+    es->o = cb->options;
     es->best = NAN;
-    CK_TRY(ck_monitor_check(cb->fit, es->o->monitor));
+    es->stopped_epoch = -1;
+    const char *monitor = es->o->monitor ? es->o->monitor : "val_loss";
+    CK_TRY(ck_monitor_init(&es->mon, cb->fit, monitor, es->o->mode, es->o->min_delta,
+                           "EarlyStopping"));
+    if (es->o->patience < 0 || es->o->start_from_epoch < 0)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "EarlyStopping: patience and start_from_epoch must be >= 0");
     if (es->o->restore_best_weights && !(es->best_weights = ck_alloc(m->n_params, sizeof(float))))
         return CK_ERR_MEMORY;
     return CK_OK;
 }
 
+static void keep_weights(early_stopping *es)
+{
+    const ck_model *m = es->base.fit->model;
+    if (es->best_weights) {
+        memcpy(es->best_weights, m->params, m->n_params * sizeof(float));
+        es->have_best_weights = true;
+    }
+}
+
 static void restore_best(early_stopping *es)
 {
     ck_model *m = es->base.fit->model;
-    if (es->best_weights && !isnan(es->best))
-        memcpy(m->params, es->best_weights, m->n_params * sizeof(float));
+    if (!es->have_best_weights)
+        return;
+    memcpy(m->params, es->best_weights, m->n_params * sizeof(float));
+    ck_model_weights_changed(m);
+    if (es->o->verbose)
+        ck_fit_print(es->base.fit, "Restoring model weights from the end of the best epoch: %d.",
+                     es->best_epoch + 1);
 }
 
+/* Keras 3 returns after an improvement; tf.keras 2 still checks the wait,
+ * which matters only with a baseline (an improvement that does not beat
+ * it keeps counting). */
 static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     early_stopping *es = (early_stopping *)cb;
-    ck_model *m = cb->fit->model;
+    bool keras3 = cb->fit->model->semantics == CK_KERAS3;
     (void)logs;
-    double v = ck_history_last(cb->fit->history, es->o->monitor);
-    if (ck_monitor_improved(es->o->monitor, v, es->best, es->o->min_delta)) {
-        es->best = v;
-        es->wait = 0;
-        if (es->best_weights)
-            memcpy(es->best_weights, m->params, m->n_params * sizeof(float));
+    double v = ck_monitor_value(&es->mon, cb->fit);
+    if (isnan(v) || epoch < es->o->start_from_epoch)
         return CK_OK;
+    if (es->o->restore_best_weights && !es->have_best_weights) {
+        keep_weights(es);
+        es->best_epoch = epoch;
     }
-    if (++es->wait < es->o->patience || epoch == 0)
+    es->wait++;
+    if (ck_monitor_improved(&es->mon, v, es->best)) {
+        es->best = v;
+        es->best_epoch = epoch;
+        keep_weights(es);
+        if (!es->o->use_baseline || ck_monitor_improved(&es->mon, v, es->o->baseline))
+            es->wait = 0;
+        if (keras3)
+            return CK_OK;
+    }
+    if (es->wait < es->o->patience || epoch == 0)
         return CK_OK;
-    /* tf.keras 2 restores here, so only when it stops; Keras 3 in on_train_end. */
-    if (m->semantics != CK_KERAS3)
+    es->stopped_epoch = epoch;
+    /* tf.keras 2 restores when it stops; Keras 3 in on_train_end. */
+    if (!keras3)
         restore_best(es);
-    ck_fit_stop(cb, "early stopping after epoch %d: %s did not improve for %d epochs", epoch + 1,
-                es->o->monitor, es->o->patience);
+    ck_fit_stop(cb->fit, "EarlyStopping: %s did not improve for %d epochs; stopped after epoch %d",
+                es->mon.key, es->wait, epoch + 1);
     return CK_OK;
 }
 
 /* Keras 3 restores the best weights whether or not it stopped training. */
 static ck_status es_end(ck_callback *cb)
 {
+    early_stopping *es = (early_stopping *)cb;
+    if (es->stopped_epoch > 0 && es->o->verbose)
+        ck_fit_print(cb->fit, "Epoch %d: early stopping", es->stopped_epoch + 1);
     if (cb->fit->model->semantics == CK_KERAS3)
-        restore_best((early_stopping *)cb);
+        restore_best(es);
     return CK_OK;
 }
 
@@ -77,7 +110,6 @@ static void es_destroy(ck_callback *cb)
 const ck_callback_kind ck_early_stopping_callback = {
     .name = "EarlyStopping",
     .size = sizeof(early_stopping),
-    .wanted = es_wanted,
     .on_train_begin = es_begin,
     .on_epoch_end = es_epoch_end,
     .on_train_end = es_end,

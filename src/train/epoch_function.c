@@ -2,22 +2,16 @@
  * LambdaCallback(on_epoch_end=...); returning true stops training. */
 #include "ck_callback.h"
 
-static bool fn_wanted(const ck_fit_options *o)
-{
-    return o->on_epoch_end != NULL;
-}
-
 static ck_status fn_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
-    const ck_fit_options *o = cb->fit->options;
+    const ck_fit_options *o = cb->options;
     if (o->on_epoch_end(cb->fit->model, logs, o->user_data))
-        ck_fit_stop(cb, "training stopped by the epoch callback after epoch %d", epoch + 1);
+        ck_fit_stop(cb->fit, "training stopped by the epoch callback after epoch %d", epoch + 1);
     return CK_OK;
 }
 
 const ck_callback_kind ck_epoch_function_callback = {
-    .name = "LambdaCallback",
+    .name = "ck_epoch_function",
     .size = sizeof(ck_callback),
-    .wanted = fn_wanted,
     .on_epoch_end = fn_epoch_end,
 };

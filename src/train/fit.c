@@ -1,12 +1,16 @@
 /* fit: the Keras training loop. Every epoch shuffles with the model's RNG,
  * trains batch by batch (batch.c), runs the validation pass, appends to the
  * history and hands the epoch to the callbacks, which print progress, save
- * checkpoints and stop training early. */
+ * checkpoints, change the learning rate and stop training. */
 #include "ck_batch.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The callbacks the older ck_fit_options fields ask for, ahead of
+ * ck_fit_options.callbacks. */
+#define MAX_SPECS (CK_MAX_CALLBACKS + 4)
 
 typedef struct fit_run {
     ck_fit_info info; /* what the callbacks see */
@@ -15,11 +19,13 @@ typedef struct fit_run {
     const ck_fit_options *o;
     const ck_tensor *x, *y; /* training data (first n of the given x, y) */
     ck_tensor vx, vy;       /* validation data; vx.data NULL when none */
+    float *sw, *vsw;        /* sample weights of x and of a validation split; NULL: none */
     ck_layout lay, vlay;    /* of the training and the validation data */
     size_t n, batch;
     size_t *order; /* per-epoch sample order */
     ck_history *h;
     ck_callback_list callbacks;
+    ck_model_checkpoint_options checkpoint; /* from checkpoint_path */
 } fit_run;
 
 static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_tensor *y)
@@ -52,6 +58,46 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
                         o->validation_split, total);
     r->vx = ck_batch_view(x, r->lay.x_sample, r->n, total - r->n);
     r->vy = ck_batch_view(y, r->lay.y_sample, r->n, total - r->n);
+    /* Keras splits sample weights with the data; class weights apply to training only. */
+    if (r->sw && o->sample_weight)
+        r->vsw = r->sw + r->n;
+    return CK_OK;
+}
+
+/* The callback list: the older shorthands first, then ck_fit_options.callbacks. */
+static int callback_specs(fit_run *r, ck_callback_spec *specs)
+{
+    const ck_fit_options *o = r->o;
+    int n = 0;
+    if (o->verbose)
+        specs[n++] = (ck_callback_spec){"ProgbarLogger", NULL};
+    if (o->checkpoint_path || o->checkpoint_best_only) {
+        const char *es = o->early_stopping.monitor;
+        r->checkpoint = (ck_model_checkpoint_options){.filepath = o->checkpoint_path,
+                                                      .monitor = es ? es : "val_loss",
+                                                      .save_best_only = o->checkpoint_best_only};
+        specs[n++] = (ck_callback_spec){"ModelCheckpoint", &r->checkpoint};
+    }
+    if (o->early_stopping.monitor)
+        specs[n++] = (ck_callback_spec){"EarlyStopping", &o->early_stopping};
+    if (o->on_epoch_end)
+        specs[n++] = (ck_callback_spec){"ck_epoch_function", o};
+    for (int i = 0; i < CK_MAX_CALLBACKS && o->callbacks[i].class_name; i++)
+        specs[n++] = o->callbacks[i];
+    return n;
+}
+
+static ck_status check_options(const ck_fit_options *o)
+{
+    if (o->epochs < 0 || o->batch_size < 0 || o->verbose < 0 || o->verbose > 2)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: epochs and batch_size must be >= 0, verbose 0-2");
+    int epochs = o->epochs ? o->epochs : 1;
+    if (o->initial_epoch < 0 || o->initial_epoch >= epochs)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: initial_epoch %d must be in [0, epochs) with epochs %d "
+                        "(Keras's epochs is the epoch to reach, not a count)",
+                        o->initial_epoch, epochs);
     return CK_OK;
 }
 
@@ -59,23 +105,27 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
                              const ck_callback_kind *const *kinds, int n_kinds)
 {
     const ck_fit_options *o = r->o;
-    if (o->epochs < 0 || o->batch_size < 0 || o->verbose < 0 || o->verbose > 2)
-        return ck_error(CK_ERR_ARGUMENT,
-                        "ck_model_fit: epochs and batch_size must be >= 0, verbose 0-2");
+    CK_TRY(check_options(o));
     CK_TRY(ck_data_layout(r->m, r->s, x, y, "ck_model_fit", &r->lay));
+    CK_TRY(ck_sample_weights(r->s, &r->lay, y, o->sample_weight, o->class_weight,
+                             o->n_class_weights, &r->sw));
     CK_TRY(prepare_validation(r, x, y));
     r->batch = o->batch_size ? (size_t)o->batch_size : 32;
     r->order = ck_alloc(r->n, sizeof *r->order);
-    r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL) : NULL;
+    r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL, o->initial_epoch) : NULL;
     if (!r->h)
         return CK_ERR_MEMORY;
     r->info = (ck_fit_info){.model = r->m,
                             .options = o,
+                            .initial_epoch = o->initial_epoch,
                             .epochs = o->epochs ? o->epochs : 1,
                             .steps = (r->n + r->batch - 1) / r->batch,
                             .has_validation = r->vx.data != NULL,
-                            .history = r->h};
-    CK_TRY(ck_callbacks_new(&r->callbacks, kinds, n_kinds, &r->info));
+                            .history = r->h,
+                            .log = o->log ? o->log : stdout};
+    ck_callback_spec specs[MAX_SPECS];
+    int n_specs = callback_specs(r, specs);
+    CK_TRY(ck_callbacks_new(&r->callbacks, kinds, n_kinds, specs, n_specs, &r->info));
     return ck_callbacks_call(&r->callbacks, CK_ON_TRAIN_BEGIN, 0, NULL);
 }
 
@@ -107,26 +157,52 @@ static void shuffle(fit_run *r)
     }
 }
 
+/* A batch whose loss is not finite fails fit, unless a callback
+ * (TerminateOnNaN) stops training on seeing it: then the epoch ends there
+ * and fit returns normally with the weights of the last finite step. */
+static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, ck_totals *t,
+                             ck_epoch_logs *logs)
+{
+    ck_train_state *s = r->s;
+    CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_BEGIN, batch, NULL));
+    gather(r->x->data, r->lay.x_sample, r->order + start, b, s->xb.data);
+    gather(r->y->data, r->lay.y_sample, r->order + start, b, s->yb.data);
+    if (r->sw)
+        gather(r->sw, 1, r->order + start, b, s->swb.data);
+    ck_tensor xb = *r->x;
+    xb.dims[0] = (int64_t)b;
+    xb.data = s->xb.data;
+    ck_status st = ck_run_batch(r->m, s, &xb, s->yb.data, r->sw ? s->swb.data : NULL, true, t,
+                                NULL);
+    fill_logs(logs, s, t);
+    if (st == CK_ERR_NUMERIC && !isfinite(logs->loss)) {
+        char message[512];
+        snprintf(message, sizeof message, "%s", ck_last_error());
+        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_END, batch, logs));
+        return r->info.stop ? CK_OK : ck_error(st, "%s", message);
+    }
+    CK_TRY(st);
+    return ck_callbacks_call(&r->callbacks, CK_ON_BATCH_END, batch, logs);
+}
+
 static ck_status train_epoch(fit_run *r, ck_epoch_logs *logs)
 {
     ck_train_state *s = r->s;
-    ck_totals t = {0};
+    ck_totals t;
     shuffle(r);
     CK_TRY(ck_buf_reserve(&s->xb, r->batch * r->lay.x_sample));
     CK_TRY(ck_buf_reserve(&s->yb, r->batch * r->lay.y_sample));
-    for (size_t start = 0, batch = 0; start < r->n; start += r->batch, batch++) {
+    CK_TRY(ck_buf_reserve(&s->swb, r->batch));
+    CK_TRY(ck_totals_init(&t, s, &r->lay));
+    ck_status st = CK_OK;
+    /* Keras checks stop_training after every batch. */
+    for (size_t start = 0, batch = 0; st == CK_OK && start < r->n && !r->info.stop;
+         start += r->batch, batch++) {
         size_t b = r->n - start < r->batch ? r->n - start : r->batch;
-        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_BEGIN, batch, NULL));
-        gather(r->x->data, r->lay.x_sample, r->order + start, b, s->xb.data);
-        gather(r->y->data, r->lay.y_sample, r->order + start, b, s->yb.data);
-        ck_tensor xb = *r->x;
-        xb.dims[0] = (int64_t)b;
-        xb.data = s->xb.data;
-        CK_TRY(ck_run_batch(r->m, s, &r->lay, &xb, s->yb.data, true, &t, NULL));
-        fill_logs(logs, s, &t);
-        CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_BATCH_END, batch, logs));
+        st = train_batch(r, start, b, batch, &t, logs);
     }
-    return CK_OK;
+    ck_totals_free(&t);
+    return st;
 }
 
 static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
@@ -137,19 +213,21 @@ static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
         logs->val_metrics[k] = NAN;
     if (!r->vx.data)
         return CK_OK;
-    CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, &r->vlay, r->batch, &t));
+    CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, r->vsw, &r->vlay, r->batch, &t));
     logs->val_loss = ck_totals_loss(&t);
     for (int k = 0; k < r->s->n_metrics; k++)
         logs->val_metrics[k] = ck_totals_metric(&t, k);
+    ck_totals_free(&t);
     return CK_OK;
 }
 
 /* Runs the epochs until the last one or a callback's stop request (Keras
- * stop_training, honoured after the epoch, when every callback saw it). */
+ * stop_training, honoured after the batch that set it; the epoch is still
+ * validated and every callback sees its end). */
 static ck_status run_epochs(fit_run *r)
 {
-    for (int epoch = 0; epoch < r->info.epochs && !r->info.stop_reason[0]; epoch++) {
-        ck_epoch_logs logs = {.epoch = epoch};
+    for (int epoch = r->info.initial_epoch; epoch < r->info.epochs && !r->info.stop; epoch++) {
+        ck_epoch_logs logs = {.epoch = epoch, .history = r->h};
         CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_EPOCH_BEGIN, (size_t)epoch, NULL));
         CK_TRY(train_epoch(r, &logs));
         CK_TRY(validate_epoch(r, &logs));
@@ -157,8 +235,7 @@ static ck_status run_epochs(fit_run *r)
         CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_EPOCH_END, (size_t)epoch, &logs));
     }
     CK_TRY(ck_callbacks_call(&r->callbacks, CK_ON_TRAIN_END, 0, NULL));
-    if (r->info.stop_reason[0])
-        return ck_error(CK_ERR_STOPPED, "%s", r->info.stop_reason);
+    ck_history_set_stop_reason(r->h, r->info.stop_reason);
     return CK_OK;
 }
 
@@ -171,15 +248,40 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
+    r.s->fit = &r.info;
     ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
     if (st == CK_OK)
         st = run_epochs(&r);
+    /* A failure is recorded as the history's reason for ending. */
+    if (st != CK_OK && r.h)
+        ck_history_set_stop_reason(r.h, ck_last_error());
+    r.s->fit = NULL;
     ck_callbacks_free(&r.callbacks);
     free(r.order);
-    /* The history of the epochs that ran is returned even when training stopped early. */
+    free(r.sw);
+    /* The history of the epochs that ran is returned even when training failed. */
     if (history && ck_history_epochs(r.h) > 0)
         *history = r.h;
     else
         ck_history_free(r.h);
+    return st;
+}
+
+static ck_status stop_training(ck_model *m, const char *reason)
+{
+    ck_train_state *s = ck_train_state_of(m);
+    if (!s || !s->fit)
+        return ck_error(CK_ERR_STATE, "ck_model_stop_training: model %s is not fitting", m->name);
+    ck_fit_stop(s->fit, "%s", reason ? reason : "training stopped by a callback");
+    return CK_OK;
+}
+
+ck_status ck_model_stop_training(ck_model *m, const char *reason)
+{
+    if (!m)
+        return ck_error(CK_ERR_STATE, "ck_model_stop_training: model (NULL) is not fitting");
+    ck_status st;
+    /* Another thread than fit's is refused by the guard. */
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_stop_training", stop_training(m, reason));
     return st;
 }

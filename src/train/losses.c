@@ -218,6 +218,12 @@ size_t ck_mask_kept(const float *mask, size_t rows)
 double ck_loss_compute_masked(const ck_loss *loss, const float *out, const float *y, size_t rows,
                               size_t width, const float *mask, float *grad)
 {
+    return ck_loss_compute_weighted(loss, out, y, rows, width, mask, NULL, grad);
+}
+
+double ck_loss_compute_weighted(const ck_loss *loss, const float *out, const float *y, size_t rows,
+                                size_t width, const float *mask, const float *weights, float *grad)
+{
     size_t kept = ck_mask_kept(mask, rows);
     size_t count = loss->mask_mean_over_kept ? kept : rows;
     bool categorical = loss->kind == CK_LOSS_CATEGORICAL_CE ||
@@ -231,15 +237,16 @@ double ck_loss_compute_masked(const ck_loss *loss, const float *out, const float
                 memset(g, 0, width * sizeof(float));
             continue;
         }
+        double w = weights ? weights[r] : 1.0;
         if (categorical) {
-            total += categorical_row(loss, out + r * width, y, r, width, scale, g);
+            total += w * categorical_row(loss, out + r * width, y, r, width, w * scale, g);
             continue;
         }
         for (size_t i = r * width; i < (r + 1) * width; i++) {
             double d;
-            total += element_loss(loss, out[i], y[i], &d);
+            total += w * element_loss(loss, out[i], y[i], &d);
             if (grad)
-                grad[i] = (float)(d * scale);
+                grad[i] = (float)(d * w * scale);
         }
     }
     return categorical ? (kept ? total / denom : 0) : total * scale;

@@ -16,12 +16,21 @@ static const struct {
     {"mse", CK_METRIC_MSE},
     {"mean_absolute_error", CK_METRIC_MAE},
     {"mae", CK_METRIC_MAE},
+    {"top_k_categorical_accuracy", CK_METRIC_TOP_K},
+    {"sparse_top_k_categorical_accuracy", CK_METRIC_SPARSE_TOP_K},
+    {"precision", CK_METRIC_PRECISION},
+    {"recall", CK_METRIC_RECALL},
+    {"auc", CK_METRIC_AUC},
+    {"f1_score", CK_METRIC_F1_MACRO},
+    {"f1_score_micro", CK_METRIC_F1_MICRO},
+    {"f1_score_weighted", CK_METRIC_F1_WEIGHTED},
 };
 
 static ck_status check_layout(const char *name, ck_metric_kind kind, const ck_loss *loss)
 {
     /* The targets' layout is set by the loss, so the metric must agree. */
-    bool sparse_metric = kind == CK_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+    bool sparse_metric = kind == CK_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
+                         kind == CK_METRIC_SPARSE_TOP_K;
     if (sparse_metric != ck_loss_is_sparse(loss))
         return ck_error(CK_ERR_ARGUMENT, "metric %s needs %s targets, but loss %s takes %s targets",
                         name, sparse_metric ? "class-id" : "per-output", ck_loss_name(loss),
@@ -42,7 +51,9 @@ ck_status ck_metric_parse(const char *name, const ck_loss *loss, ck_metric_kind 
         }
     return ck_error(CK_ERR_NAME,
                     "unknown metric '%s' (valid: accuracy/acc, categorical_accuracy, "
-                    "sparse_categorical_accuracy, binary_accuracy, mse, mae)",
+                    "sparse_categorical_accuracy, binary_accuracy, mse, mae, "
+                    "top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, precision, "
+                    "recall, auc, f1_score, f1_score_micro, f1_score_weighted)",
                     name);
 }
 
@@ -77,6 +88,17 @@ static size_t argmax(const float *v, size_t n)
     return best;
 }
 
+/* Keras (TensorFlow's in_top_k): the target is in the top k when fewer
+ * than k classes score strictly higher, so ties at the boundary count. */
+static double in_top_k(const float *p, size_t target, size_t width)
+{
+    enum { K = 5 };
+    size_t higher = 0;
+    for (size_t j = 0; j < width; j++)
+        higher += p[j] > p[target];
+    return higher < K;
+}
+
 /* The value of one row (already averaged over its outputs). */
 static double row_value(ck_metric_kind kind, const float *p, const float *y, size_t r, size_t width)
 {
@@ -99,7 +121,11 @@ static double row_value(ck_metric_kind kind, const float *p, const float *y, siz
         for (size_t j = 0; j < width; j++)
             sum += fabs((double)p[j] - t[j]);
         break;
-    case CK_METRIC_ACCURACY: /* resolved before use */
+    case CK_METRIC_TOP_K:
+        return in_top_k(p, argmax(t, width), width);
+    case CK_METRIC_SPARSE_TOP_K:
+        return in_top_k(p, (size_t)y[r], width);
+    default: /* counting metrics, and accuracy, which is resolved before use */
         break;
     }
     return sum / (double)width;
@@ -113,4 +139,33 @@ double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size
         if (!mask || mask[r] != 0.0f)
             total += row_value(kind, out + r * width, y, r, width);
     return total;
+}
+
+bool ck_metric_higher_is_better(ck_metric_kind kind)
+{
+    return kind != CK_METRIC_MSE && kind != CK_METRIC_MAE;
+}
+
+/* Mean metrics keep the sum of row values and the count of kept rows. */
+size_t ck_metric_state_size(ck_metric_kind kind, size_t width)
+{
+    return ck_counting_metric(kind) ? ck_counting_state_size(kind, width) : 2;
+}
+
+void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
+                      size_t rows, size_t width, const float *mask)
+{
+    if (ck_counting_metric(kind)) {
+        ck_counting_update(kind, state, out, y, rows, width, mask);
+        return;
+    }
+    state[0] += ck_metric_sum(kind, out, y, rows, width, mask);
+    state[1] += (double)ck_mask_kept(mask, rows);
+}
+
+double ck_metric_result(ck_metric_kind kind, const double *state, size_t width)
+{
+    if (ck_counting_metric(kind))
+        return ck_counting_result(kind, state, width);
+    return state[1] > 0 ? state[0] / state[1] : 0;
 }

@@ -122,16 +122,11 @@ static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_l
     return CK_OK;
 }
 
-static bool progress_wanted(const ck_fit_options *o)
-{
-    return o->verbose != 0;
-}
-
 static ck_status progress_begin(ck_callback *cb)
 {
     progress *p = (progress *)cb;
     const ck_fit_options *o = cb->fit->options;
-    p->out = o->log ? o->log : stdout;
+    p->out = cb->fit->log;
     p->verbose = o->verbose;
     p->tty = isatty(fileno(p->out));
     p->epochs = cb->fit->epochs;
@@ -142,7 +137,6 @@ static ck_status progress_begin(ck_callback *cb)
 const ck_callback_kind ck_progress_callback = {
     .name = "ProgbarLogger",
     .size = sizeof(progress),
-    .wanted = progress_wanted,
     .on_train_begin = progress_begin,
     .on_epoch_begin = progress_epoch_start,
     .on_batch_end = progress_step,

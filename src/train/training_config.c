@@ -54,7 +54,8 @@ cJSON *ck_train_config_to_json(const ck_model *m)
     bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) && metrics_to_json(s, root) &&
               cJSON_AddNullToObject(root, "weighted_metrics") &&
               cJSON_AddNullToObject(root, "loss_weights") &&
-              add_item(root, "optimizer_config", ck_optimizer_to_json(&s->opt));
+              add_item(root, "optimizer_config",
+                       ck_optimizer_to_json(&s->opt, m->semantics == CK_KERAS3));
     if (!ok) {
         cJSON_Delete(root);
         ck_error(CK_ERR_MEMORY, "out of memory writing the training config");

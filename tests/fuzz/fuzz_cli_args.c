@@ -31,6 +31,7 @@ static const cli_command commands[] = {
     {.name = "fit", .bit = CMD_FIT, .operands = "MODEL"},
     {.name = "evaluate", .bit = CMD_EVALUATE, .operands = "MODEL"},
     {.name = "convert", .bit = CMD_CONVERT, .operands = "MODEL"},
+    {.name = "export", .bit = CMD_EXPORT, .operands = "MODEL"},
 };
 
 static const char *const option_names[] = {
@@ -41,7 +42,8 @@ static const char *const option_names[] = {
     "beta-1",     "beta-2",        "epsilon",  "rho",
     "amsgrad",    "centered",      "clipnorm", "clipvalue",
     "epochs",     "no-shuffle",    "seed",     "validation-split",
-    "verbose",    "no-such-option"};
+    "verbose",    "header",        "name",     "timesteps",
+    "quantize",   "no-such-option"};
 
 enum { MAX_WORDS = 64 };
 

@@ -19,14 +19,22 @@ double ck_fd_objective(const ck_fd *fd)
     return s;
 }
 
+/* Sets *v (a weight or an input value) and tells the model, so that its
+ * packed weights follow. */
+static void set_value(const ck_fd *fd, float *v, float value)
+{
+    *v = value;
+    ck_model_weights_changed(fd->m);
+}
+
 double ck_fd_derivative(const ck_fd *fd, float *v)
 {
     float saved = *v;
-    *v = (float)(saved + fd->h);
+    set_value(fd, v, (float)(saved + fd->h));
     double lp = ck_fd_objective(fd);
-    *v = (float)(saved - fd->h);
+    set_value(fd, v, (float)(saved - fd->h));
     double lm = ck_fd_objective(fd);
-    *v = saved;
+    set_value(fd, v, saved);
     return (lp - lm) / (2 * fd->h);
 }
 

@@ -1,9 +1,13 @@
+#define _XOPEN_SOURCE 700 /* nftw */
+
 #include "ck_test.h"
 
 #include "ck_io.h"
 
 #include <hdf5.h>
 #include <dirent.h>
+#include <ftw.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,9 +76,9 @@ void ck_test_make_dir(const char *prefix)
 
 const char *ck_test_path(const char *name)
 {
-    static char paths[4][512];
+    static char paths[8][512];
     static int next;
-    char *p = paths[next++ % 4];
+    char *p = paths[next++ % 8];
     snprintf(p, 512, "%s/%s", scratch_dir, name);
     return p;
 }
@@ -95,18 +99,26 @@ int ck_test_count_temp_files(void)
     return n;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
 void ck_test_remove_dir(void)
 {
-    DIR *d = opendir(scratch_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        unlink(ck_test_path(e->d_name));
-    }
-    if (d)
-        closedir(d);
-    rmdir(scratch_dir);
+    nftw(scratch_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *ck_test_pathf(const char *fmt, ...)
+{
+    char rel[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    return ck_test_path(rel);
 }
 
 float *ck_test_slot(ck_model *m, int i)
@@ -128,4 +140,22 @@ char *ck_test_summary(ck_model *m, ck_summary_style style)
     ck_assert_ok(ck_model_summary(m, f, style));
     fclose(f);
     return buf;
+}
+
+void ck_test_write_npy_f64(const char *path, const double *v, int n)
+{
+    char header[128];
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }", n);
+    while ((len + 11) % 64 != 0)
+        header[len++] = ' ';
+    header[len++] = '\n';
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)len, 0};
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(pre, 1, sizeof pre, f), sizeof pre);
+    ck_assert_int_eq(fwrite(header, 1, (size_t)len, f), (size_t)len);
+    /* The test hosts are little-endian. */
+    ck_assert_int_eq(fwrite(v, sizeof *v, (size_t)n, f), (size_t)n);
+    fclose(f);
 }

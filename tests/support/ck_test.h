@@ -9,6 +9,19 @@
 
 #include "ckeras.h"
 
+/* Exit status of a test program that cannot run at all: every test is
+ * registered with SKIP_RETURN_CODE 77, so ctest reports it as skipped. */
+#define CK_TEST_SKIP 77
+
+/* Defined in the sanitizer build (gcc and clang announce it differently). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CK_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CK_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+
 /* Shared material lives beside the project root; tests run from the root. */
 #define CK_SHARED_DIR "../shared"
 
@@ -51,14 +64,21 @@ size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int 
                        long long dims[6]);
 
 /* A scratch directory per test binary: make, path of a file in it (the
- * last four results stay valid), and remove with its files. */
+ * last eight results stay valid), and remove with its files. */
 void ck_test_make_dir(const char *prefix);
 const char *ck_test_path(const char *name);
+/* ck_test_path of a printf-formatted name ("MP_Data/%s/%d"). */
+const char *ck_test_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Removes the scratch directory with everything below it. */
 void ck_test_remove_dir(void);
 /* ck_test_make_dir("cktest") with the signature Check wants of a fixture. */
 void ck_test_scratch_fixture(void);
 /* Leftover temporary files of atomic saves in the scratch directory. */
 int ck_test_count_temp_files(void);
+
+/* Writes a float64 vector as numpy's np.save does (version 1.0, header
+ * padded to 64 bytes, little-endian data): the tutorials' frame files. */
+void ck_test_write_npy_f64(const char *path, const double *v, int n);
 
 /* The model's summary in a style, as one malloc'ed string. */
 char *ck_test_summary(ck_model *m, ck_summary_style style);

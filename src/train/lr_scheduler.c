@@ -1,0 +1,49 @@
+/* Keras's LearningRateScheduler: before each epoch the learning rate
+ * becomes the caller's schedule(epoch, lr); logs "learning_rate". */
+#include "ck_callback.h"
+
+#include <math.h>
+
+static const ck_lr_scheduler_options *options(const ck_callback *cb)
+{
+    return cb->options;
+}
+
+static ck_status sched_begin(ck_callback *cb)
+{
+    if (!cb->options || !options(cb)->schedule)
+        return ck_error(CK_ERR_ARGUMENT, "LearningRateScheduler: a schedule function is required");
+    CK_TRY(
+        ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit), "LearningRateScheduler"));
+    return ck_history_add_key(cb->fit->history, "learning_rate");
+}
+
+static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
+{
+    const ck_lr_scheduler_options *o = options(cb);
+    double lr = o->schedule(epoch, ck_fit_learning_rate(cb->fit), o->user_data);
+    if (!isfinite(lr))
+        return ck_error(CK_ERR_NUMERIC,
+                        "LearningRateScheduler: the schedule returned %g at epoch %d", lr, epoch);
+    CK_TRY(ck_fit_set_learning_rate(cb->fit, lr, "LearningRateScheduler"));
+    if (o->verbose)
+        ck_fit_print(cb->fit, "\nEpoch %d: LearningRateScheduler setting learning rate to %g.",
+                     epoch + 1, lr);
+    return CK_OK;
+}
+
+static ck_status sched_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
+{
+    (void)epoch;
+    (void)logs;
+    ck_history_set_last(cb->fit->history, "learning_rate", ck_fit_learning_rate(cb->fit));
+    return CK_OK;
+}
+
+const ck_callback_kind ck_lr_scheduler_callback = {
+    .name = "LearningRateScheduler",
+    .size = sizeof(ck_callback),
+    .on_train_begin = sched_begin,
+    .on_epoch_begin = sched_epoch_begin,
+    .on_epoch_end = sched_epoch_end,
+};

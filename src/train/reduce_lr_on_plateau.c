@@ -1,0 +1,79 @@
+/* Keras's ReduceLROnPlateau: after `patience` epochs without improvement
+ * the learning rate becomes max(lr * factor, min_lr), then `cooldown`
+ * epochs pass before counting again. Logs "learning_rate" every epoch. */
+#include "ck_callback.h"
+
+#include <math.h>
+
+typedef struct reduce_lr {
+    ck_callback base;
+    ck_reduce_lr_on_plateau_options o; /* defaults filled in */
+    ck_monitor mon;
+    double best;
+    int wait, cooldown_counter;
+} reduce_lr;
+
+static ck_status rlr_begin(ck_callback *cb)
+{
+    reduce_lr *r = (reduce_lr *)cb;
+    if (!cb->options)
+        return ck_error(CK_ERR_ARGUMENT, "ReduceLROnPlateau: options are NULL");
+    r->o = *(const ck_reduce_lr_on_plateau_options *)cb->options;
+    ck_reduce_lr_on_plateau_options *o = &r->o;
+    o->factor = o->factor == 0 ? 0.1 : o->factor;
+    o->patience = o->patience == 0 ? 10 : (o->patience < 0 ? 0 : o->patience);
+    o->min_delta = o->min_delta == 0 ? 1e-4 : (o->min_delta < 0 ? 0 : o->min_delta);
+    if (!(o->factor < 1 && o->factor > 0) || o->cooldown < 0 || !(o->min_lr >= 0))
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ReduceLROnPlateau: factor must be in (0, 1) (Keras refuses >= 1), "
+                        "cooldown and min_lr >= 0; got factor %g",
+                        o->factor);
+    r->best = NAN;
+    CK_TRY(ck_monitor_init(&r->mon, cb->fit, o->monitor ? o->monitor : "val_loss", o->mode,
+                           o->min_delta, "ReduceLROnPlateau"));
+    /* Fails now, not at the first plateau, when the rate follows a schedule. */
+    CK_TRY(ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit), "ReduceLROnPlateau"));
+    return ck_history_add_key(cb->fit->history, "learning_rate");
+}
+
+/* Keras compares the old rate with min_lr in float32. */
+static ck_status reduce(reduce_lr *r, int epoch)
+{
+    double old_lr = ck_fit_learning_rate(r->base.fit);
+    if (!(old_lr > (double)(float)r->o.min_lr))
+        return CK_OK;
+    double new_lr = fmax(old_lr * r->o.factor, r->o.min_lr);
+    CK_TRY(ck_fit_set_learning_rate(r->base.fit, new_lr, "ReduceLROnPlateau"));
+    if (r->o.verbose)
+        ck_fit_print(r->base.fit, "\nEpoch %d: ReduceLROnPlateau reducing learning rate to %g.",
+                     epoch + 1, new_lr);
+    r->cooldown_counter = r->o.cooldown;
+    r->wait = 0;
+    return CK_OK;
+}
+
+static ck_status rlr_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
+{
+    reduce_lr *r = (reduce_lr *)cb;
+    (void)logs;
+    ck_history_set_last(cb->fit->history, "learning_rate", ck_fit_learning_rate(cb->fit));
+    double current = ck_monitor_value(&r->mon, cb->fit);
+    if (r->cooldown_counter > 0) {
+        r->cooldown_counter--;
+        r->wait = 0;
+    }
+    if (ck_monitor_improved(&r->mon, current, r->best)) {
+        r->best = current;
+        r->wait = 0;
+    } else if (r->cooldown_counter <= 0 && ++r->wait >= r->o.patience) {
+        return reduce(r, epoch);
+    }
+    return CK_OK;
+}
+
+const ck_callback_kind ck_reduce_lr_callback = {
+    .name = "ReduceLROnPlateau",
+    .size = sizeof(reduce_lr),
+    .on_train_begin = rlr_begin,
+    .on_epoch_end = rlr_epoch_end,
+};

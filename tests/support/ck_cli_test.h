@@ -1,0 +1,26 @@
+/* Running the built ckeras tool ($CK_BUILD_DIR/ckeras) in tests. */
+#ifndef CK_CLI_TEST_H
+#define CK_CLI_TEST_H
+
+#include <stddef.h>
+
+typedef struct run_result {
+    int status;      /* exit status, or 128 + signal */
+    char *out, *err; /* NUL-terminated */
+    size_t out_len;  /* stdout may be binary (-o -) */
+} run_result;
+
+/* Runs ckeras with the given arguments (NULL-terminated), standard input
+ * from /dev/null. */
+void run_cli(run_result *r, const char *first, ...);
+/* The same with standard input read from the file `input`. */
+void run_cli_input(run_result *r, const char *input, const char *first, ...);
+void run_free(run_result *r);
+
+/* Exit `code`, nothing on stdout, exactly one "ckeras: error: ..." line
+ * on stderr that contains `needle`. */
+void assert_error(const run_result *r, int code, const char *needle);
+/* Exit 0 and nothing on stderr. */
+void assert_success(const run_result *r);
+
+#endif

@@ -1,0 +1,584 @@
+/* The data forms of the ckeras tool: FILE.npz:NAME arrays, string labels
+ * with --classes, the --data folder, standard input and output, --argmax,
+ * --shuffle-before-split and its warning, the confusion matrix and the
+ * SVG pictures. Each form is checked against the same data given plainly. */
+#include "ck_test.h"
+
+#include "ck_cli_test.h"
+#include "ck_svg_check.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DATA "tests/data/"
+
+static void setup(void)
+{
+    ck_test_make_dir("ck_cli_data");
+}
+
+#define at ck_test_pathf
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void write_npy(const char *path, int rank, const int64_t *dims, const float *data)
+{
+    ck_tensor t = {rank, {0}, (float *)data};
+    memcpy(t.dims, dims, sizeof(int64_t) * (size_t)rank);
+    ck_assert_ok(ck_npy_write(path, &t));
+}
+
+/* Input(4) > Dense(3, softmax), saved without a training config. */
+static const char *dense_model(void)
+{
+    ck_model *m = ck_sequential(.seed = 5);
+    ck_assert_ok(ck_model_add(m, ck_input(4)));
+    ck_assert_ok(ck_model_add(m, ck_dense(3, .activation = "softmax")));
+    ck_assert_ok(ck_model_build(m));
+    static char path[512];
+    snprintf(path, sizeof path, "%s", at("dense.h5"));
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    return path;
+}
+
+/* Input(3, 4) > LSTM(5) > Dense(3, softmax): three frames of four values. */
+static const char *sequence_model(void)
+{
+    ck_model *m = ck_sequential(.seed = 7);
+    ck_assert_ok(ck_model_add(m, ck_input(3, 4)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(5)));
+    ck_assert_ok(ck_model_add(m, ck_dense(3, .activation = "softmax")));
+    ck_assert_ok(ck_model_build(m));
+    static char path[512];
+    snprintf(path, sizeof path, "%s", at("seq.h5"));
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    return path;
+}
+
+/* ------------------------------------------------------------ arrays */
+
+START_TEST(test_npz_inputs)
+{
+    const char *model = dense_model();
+    /* x of arrays.npz as a plain .npy: arange(12).reshape(3, 4) / 8. */
+    float x[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i / 8.0f;
+    write_npy(at("x.npy"), 2, (int64_t[]){3, 4}, x);
+    run_result plain, stored, deflated;
+    run_cli(&plain, "predict", model, at("x.npy"), NULL);
+    run_cli(&stored, "predict", model, DATA "arrays.npz:x", NULL);
+    run_cli(&deflated, "predict", model, DATA "arrays_compressed.npz:x", NULL);
+    assert_success(&plain);
+    assert_success(&stored);
+    assert_success(&deflated);
+    ck_assert_int_eq(strlen(plain.out) > 20, 1);
+    ck_assert_str_eq(stored.out, plain.out);
+    ck_assert_str_eq(deflated.out, plain.out);
+    run_free(&plain);
+    run_free(&stored);
+    run_free(&deflated);
+
+    run_result r;
+    run_cli(&r, "predict", model, DATA "arrays.npz:nothing", NULL);
+    assert_error(&r, 1, "has no array nothing (arrays: x, ids, labels)");
+    run_free(&r);
+    run_cli(&r, "predict", model, DATA "arrays.npz", NULL);
+    assert_error(&r, 1, "holds 3 arrays: name one as");
+    run_free(&r);
+    run_cli(&r, "predict", model, DATA "arrays.npz:labels", NULL);
+    assert_error(&r, 1, "holds strings");
+    run_free(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------ string labels */
+
+/* evaluate on arrays.npz:x (3 samples) with `y` and `loss`. */
+static char *evaluate_with(const char *model, const char *y, const char *classes, const char *loss)
+{
+    run_result r;
+    if (classes)
+        run_cli(&r, "evaluate", model, "--x", DATA "arrays.npz:x", "--y", y, "--classes", classes,
+                "--loss", loss, "--metrics", "accuracy", NULL);
+    else
+        run_cli(&r, "evaluate", model, "--x", DATA "arrays.npz:x", "--y", y, "--loss", loss,
+                "--metrics", "accuracy", NULL);
+    assert_success(&r);
+    free(r.err);
+    return r.out;
+}
+
+START_TEST(test_string_labels)
+{
+    const char *model = dense_model();
+    /* The labels are thanks, hello, iloveyou: ids 1, 0, 2 of these classes. */
+    const char *classes = "hello,thanks,iloveyou";
+    write_npy(at("onehot.npy"), 2, (int64_t[]){3, 3}, (float[]){0, 1, 0, 1, 0, 0, 0, 0, 1});
+    write_npy(at("ids.npy"), 1, (int64_t[]){3}, (float[]){1, 0, 2});
+    write_text(at("labels.txt"), "thanks\nhello\r\niloveyou\n");
+    const char *forms[] = {DATA "labels_str.npy", DATA "labels_bytes.npy", DATA "arrays.npz:labels",
+                           DATA "arrays_compressed.npz:labels", at("labels.txt")};
+    char *want = evaluate_with(model, at("onehot.npy"), NULL, "categorical_crossentropy");
+    char *want_sparse = evaluate_with(model, at("ids.npy"), NULL,
+                                      "sparse_categorical_crossentropy");
+    ck_assert_ptr_nonnull(strstr(want, "loss: "));
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char *got = evaluate_with(model, forms[i], classes, "categorical_crossentropy");
+        ck_assert_msg(strcmp(got, want) == 0, "%s: %s vs %s", forms[i], got, want);
+        free(got);
+        got = evaluate_with(model, forms[i], classes, "sparse_categorical_crossentropy");
+        ck_assert_msg(strcmp(got, want_sparse) == 0, "%s (sparse): %s vs %s", forms[i], got,
+                      want_sparse);
+        free(got);
+    }
+    /* Numbers stay numbers with --classes. */
+    char *got = evaluate_with(model, at("ids.npy"), classes, "sparse_categorical_crossentropy");
+    ck_assert_str_eq(got, want_sparse);
+    free(got);
+    free(want);
+    free(want_sparse);
+}
+END_TEST
+
+START_TEST(test_bad_labels)
+{
+    const char *model = dense_model();
+    const char *x = DATA "arrays.npz:x";
+    run_result r;
+    write_text(at("unknown.txt"), "thanks\ngoodbye\nhello\n");
+    run_cli(&r, "evaluate", model, "--x", x, "--y", at("unknown.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "mse", NULL);
+    assert_error(&r, 1, "label 1 ('goodbye') is not one of the 3 classes");
+    run_free(&r);
+    write_text(at("short.txt"), "thanks\nhello\n");
+    run_cli(&r, "evaluate", model, "--x", x, "--y", at("short.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "mse", NULL);
+    assert_error(&r, 1, "--y has 2 labels but --x has 3 samples");
+    run_free(&r);
+    write_text(at("gap.txt"), "thanks\n\nhello\n");
+    run_cli(&r, "evaluate", model, "--x", x, "--y", at("gap.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "mse", NULL);
+    assert_error(&r, 1, "line 2 is empty");
+    run_free(&r);
+    run_cli(&r, "evaluate", model, "--x", x, "--y", DATA "labels_str.npy", "--loss", "mse", NULL);
+    assert_error(&r, 2, "holds string labels: name the classes in output order with --classes");
+    run_free(&r);
+    run_cli(&r, "evaluate", model, "--x", x, "--y", DATA "labels_str.npy", "--classes",
+            "hello,thanks", "--loss", "mse", NULL);
+    assert_error(&r, 2, "--classes names 2 classes but model sequential outputs 3");
+    run_free(&r);
+    run_cli(&r, "evaluate", model, "--x", x, "--y", DATA "labels_str.npy", "--classes",
+            "hello,,thanks", "--loss", "mse", NULL);
+    assert_error(&r, 2, "--classes: name 2 is empty");
+    run_free(&r);
+    run_cli(&r, "predict", model, x, "--classes", "a,b,a", NULL);
+    assert_error(&r, 2, "--classes: 'a' is given twice");
+    run_free(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------ --data folders */
+
+
+static const char *const actions[] = {"hello", "thanks", "iloveyou"};
+
+static double frame_value(int c, int s, int t, int k)
+{
+    return 0.3 * c - 0.05 * s + 0.1 * t * (k % 2 ? 1 : -1) + 0.01 * k;
+}
+
+/* MP_Data/<action>/<0..3>/<0..3>.npy: four frames of four float64 values
+ * (the model takes three). Also x.npy and y.npy with the same first three
+ * frames and one-hot classes, in the same order. */
+static const char *write_mp_data(void)
+{
+    static char root[512];
+    snprintf(root, sizeof root, "%s", at("MP_Data"));
+    ck_assert_int_eq(mkdir(root, 0700), 0);
+    float x[12 * 3 * 4], y[12 * 3] = {0};
+    for (int c = 0; c < 3; c++) {
+        ck_assert_int_eq(mkdir(at("MP_Data/%s", actions[c]), 0700), 0);
+        for (int s = 0; s < 4; s++) {
+            ck_assert_int_eq(mkdir(at("MP_Data/%s/%d", actions[c], s), 0700), 0);
+            y[(c * 4 + s) * 3 + c] = 1.0f;
+            for (int t = 0; t < 4; t++) {
+                double v[4];
+                for (int k = 0; k < 4; k++) {
+                    v[k] = frame_value(c, s, t, k);
+                    if (t < 3)
+                        x[((c * 4 + s) * 3 + t) * 4 + k] = (float)v[k];
+                }
+                ck_test_write_npy_f64(at("MP_Data/%s/%d/%d.npy", actions[c], s, t), v, 4);
+            }
+        }
+    }
+    write_npy(at("x.npy"), 3, (int64_t[]){12, 3, 4}, x);
+    write_npy(at("y.npy"), 2, (int64_t[]){12, 3}, y);
+    return root;
+}
+
+START_TEST(test_data_folder)
+{
+    const char *model = sequence_model(), *root = write_mp_data();
+    run_result a, b;
+    run_cli(&a, "evaluate", model, "--data", root, "--classes", "hello,thanks,iloveyou", "--loss",
+            "categorical_crossentropy", "--metrics", "accuracy", NULL);
+    run_cli(&b, "evaluate", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+            "categorical_crossentropy", "--metrics", "accuracy", NULL);
+    assert_success(&a);
+    assert_success(&b);
+    ck_assert_str_eq(a.out, b.out);
+    run_free(&a);
+    run_free(&b);
+
+    /* Without --classes the directories are taken in sorted order. */
+    run_cli(&a, "evaluate", model, "--data", root, "--loss", "categorical_crossentropy",
+            "--confusion-matrix", NULL);
+    assert_success(&a);
+    ck_assert_ptr_nonnull(strstr(a.out, "       hello     iloveyou       thanks"));
+    run_free(&a);
+
+    /* A missing frame and a ragged sequence are named. */
+    ck_assert_int_eq(unlink(at("MP_Data/thanks/2/1.npy")), 0);
+    run_cli(&a, "fit", model, "--data", root, "--loss", "categorical_crossentropy", "-o",
+            at("out.h5"), NULL);
+    assert_error(&a, 1, "MP_Data/thanks/2 has no frame 1.npy");
+    run_free(&a);
+    ck_assert_int_eq(rename(at("MP_Data/thanks/2/3.npy"), at("MP_Data/thanks/2/1.npy")), 0);
+    run_cli(&a, "evaluate", model, "--data", root, "--loss", "categorical_crossentropy", NULL);
+    assert_success(&a);
+    run_free(&a);
+    ck_assert_int_eq(unlink(at("MP_Data/hello/1/3.npy")), 0);
+    ck_assert_int_eq(unlink(at("MP_Data/hello/1/2.npy")), 0);
+    run_cli(&a, "evaluate", model, "--data", root, "--loss", "categorical_crossentropy", NULL);
+    assert_error(&a, 1, "MP_Data/hello/1 has 2 frames, need 3");
+    run_free(&a);
+    run_cli(&a, "evaluate", model, "--data", root, "--x", at("x.npy"), NULL);
+    assert_error(&a, 2, "--data replaces --x and --y");
+    run_free(&a);
+}
+END_TEST
+
+/* Class-sorted data: --validation-split holds out only the last class,
+ * which the tool warns about; --shuffle-before-split mixes the classes
+ * (seed 1 puts all three in the last quarter). */
+START_TEST(test_split_warning_and_shuffle)
+{
+    const char *model = sequence_model(), *root = write_mp_data();
+    run_result r;
+    run_cli(&r, "fit", model, "--data", root, "--classes", "hello,thanks,iloveyou", "--loss",
+            "categorical_crossentropy", "--validation-split", "0.25", "--verbose", "0", "-o",
+            at("sorted.h5"), NULL);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_str_eq(r.err, "ckeras: warning: --validation-split 0.25 holds out the last 3 "
+                            "samples, none of class hello, thanks (2 of 3 classes); if the data "
+                            "is sorted by class, add --shuffle-before-split\n");
+    run_free(&r);
+    run_cli(&r, "fit", model, "--data", root, "--loss", "categorical_crossentropy",
+            "--validation-split", "0.25", "--shuffle-before-split", "--seed", "1", "--verbose", "0",
+            "-o", at("shuffled.h5"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    /* The shuffle is seeded: the same seed trains the same model. */
+    run_cli(&r, "fit", model, "--data", root, "--loss", "categorical_crossentropy",
+            "--validation-split", "0.25", "--shuffle-before-split", "--seed", "1", "--verbose", "0",
+            "-o", at("again.h5"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    run_result a, b;
+    run_cli(&a, "predict", at("shuffled.h5"), at("x.npy"), NULL);
+    run_cli(&b, "predict", at("again.h5"), at("x.npy"), NULL);
+    assert_success(&a);
+    ck_assert_str_eq(a.out, b.out);
+    run_free(&a);
+    run_free(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ stdin and stdout */
+
+/* Writes the arrays as one .npy stream to path. */
+static void write_stream(const char *path, const ck_tensor *arrays, int n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < n; i++)
+        ck_assert_ok(ck_npy_write_stream(f, &arrays[i]));
+    fclose(f);
+}
+
+START_TEST(test_stdin_and_stdout)
+{
+    const char *model = dense_model();
+    float x[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i / 8.0f;
+    write_npy(at("x.npy"), 2, (int64_t[]){3, 4}, x);
+    /* A batch of two samples, then one sample without a batch axis. */
+    const ck_tensor parts[] = {{2, {2, 4}, x}, {1, {4}, x + 8}};
+    write_stream(at("in.npy"), parts, 2);
+    run_result want, got;
+    run_cli(&want, "predict", model, at("x.npy"), NULL);
+    run_cli_input(&got, at("in.npy"), "predict", model, "-", NULL);
+    assert_success(&want);
+    assert_success(&got);
+    ck_assert_str_eq(got.out, want.out);
+    run_free(&got);
+
+    /* -o -: one .npy per input array on standard output. */
+    run_cli_input(&got, at("in.npy"), "predict", model, "-", "-o", "-", NULL);
+    assert_success(&got);
+    FILE *f = fmemopen(got.out, got.out_len, "rb");
+    ck_tensor t;
+    bool end;
+    ck_assert_ok(ck_npy_read_stream(f, &t, &end));
+    ck_assert_int_eq(t.dims[0], 2);
+    ck_assert_int_eq(t.dims[1], 3);
+    ck_free(t.data);
+    ck_assert_ok(ck_npy_read_stream(f, &t, &end));
+    ck_assert_int_eq(t.dims[0], 1);
+    ck_free(t.data);
+    ck_assert_ok(ck_npy_read_stream(f, &t, &end));
+    ck_assert(end);
+    fclose(f);
+    run_free(&got);
+
+    /* evaluate --x -: the arrays of standard input are the samples. */
+    write_npy(at("y.npy"), 1, (int64_t[]){3}, (float[]){1, 0, 2});
+    const ck_tensor batches[] = {{2, {1, 4}, x}, {2, {2, 4}, x + 4}};
+    write_stream(at("batches.npy"), batches, 2);
+    run_cli(&want, "evaluate", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", NULL);
+    run_cli_input(&got, at("batches.npy"), "evaluate", model, "--x", "-", "--y", at("y.npy"),
+                  "--loss", "sparse_categorical_crossentropy", NULL);
+    assert_success(&got);
+    ck_assert_str_eq(got.out, want.out);
+    run_free(&got);
+    run_free(&want);
+
+    /* Hostile standard input: garbage, a cut array, a wrong shape. */
+    write_text(at("garbage"), "frames? no.");
+    run_cli_input(&got, at("garbage"), "predict", model, "-", NULL);
+    assert_error(&got, 1, "not a .npy stream");
+    run_free(&got);
+    FILE *cut = fopen(at("cut.npy"), "wb");
+    ck_assert_ok(ck_npy_write_stream(cut, &parts[0]));
+    fclose(cut);
+    ck_assert_int_eq(truncate(at("cut.npy"), 128 + 20), 0);
+    run_cli_input(&got, at("cut.npy"), "predict", model, "-", NULL);
+    assert_error(&got, 1, "truncated .npy stream");
+    run_free(&got);
+    const ck_tensor wrong = {2, {1, 5}, x};
+    write_stream(at("wrong.npy"), &wrong, 1);
+    run_cli_input(&got, at("wrong.npy"), "predict", model, "-", NULL);
+    assert_error(&got, 1, "has shape (1, 5) but model sequential expects (None, 4)");
+    run_free(&got);
+    run_cli_input(&got, at("in.npy"), "predict", model, "-", "-o", at("p.npy"), NULL);
+    assert_error(&got, 2, "predictions of standard input go to standard output");
+    run_free(&got);
+    run_cli(&got, "evaluate", model, "--x", "-", "--y", "-", "--loss", "mse", NULL);
+    assert_error(&got, 2, "cannot both be standard input");
+    run_free(&got);
+}
+END_TEST
+
+/* Frames piped one at a time, as a camera pipeline sends them: after
+ * three frames every new frame gives the prediction of the last three. */
+START_TEST(test_stdin_frames_window)
+{
+    const char *model = sequence_model();
+    float frames[5 * 4], windows[3 * 3 * 4];
+    for (int i = 0; i < 20; i++)
+        frames[i] = (float)((i * 37) % 11) / 10.0f - 0.5f;
+    for (int w = 0; w < 3; w++)
+        memcpy(windows + w * 12, frames + w * 4, sizeof(float) * 12);
+    write_npy(at("windows.npy"), 3, (int64_t[]){3, 3, 4}, windows);
+    ck_tensor each[5];
+    for (int i = 0; i < 5; i++)
+        each[i] = (ck_tensor){1, {4}, frames + 4 * i};
+    write_stream(at("frames.npy"), each, 5);
+    run_result want, got;
+    run_cli(&want, "predict", model, at("windows.npy"), "--argmax", "--classes",
+            "hello,thanks,iloveyou", NULL);
+    run_cli_input(&got, at("frames.npy"), "predict", model, "-", "--argmax", "--classes",
+                  "hello,thanks,iloveyou", NULL);
+    assert_success(&want);
+    assert_success(&got);
+    ck_assert_str_eq(got.out, want.out);
+    run_free(&want);
+    run_free(&got);
+    /* The values agree up to BLAS rounding (one window per call here). */
+    run_cli(&want, "predict", model, at("windows.npy"), NULL);
+    run_cli_input(&got, at("frames.npy"), "predict", model, "-", NULL);
+    const char *w = want.out, *g = got.out;
+    for (int i = 0; i < 9; i++) {
+        char *we, *ge;
+        double a = strtod(w, &we), b = strtod(g, &ge);
+        ck_assert_msg(we != w && ge != g, "value %d missing: %s", i, got.out);
+        ck_assert_double_eq_tol(a, b, 1e-6);
+        w = we;
+        g = ge;
+    }
+    ck_assert_str_eq(g, "\n");
+    run_free(&want);
+    run_free(&got);
+}
+END_TEST
+
+/* ------------------------------------------------------------ argmax */
+
+START_TEST(test_predict_argmax)
+{
+    const char *model = dense_model();
+    float x[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)((i * 5) % 7) - 3.0f;
+    write_npy(at("x.npy"), 2, (int64_t[]){3, 4}, x);
+    run_result probs, names, ids;
+    run_cli(&probs, "predict", model, at("x.npy"), NULL);
+    run_cli(&names, "predict", model, at("x.npy"), "--argmax", "--classes", "a b,c,d", NULL);
+    run_cli(&ids, "predict", model, at("x.npy"), "--argmax", "-o", at("ids.npy"), NULL);
+    assert_success(&probs);
+    assert_success(&names);
+    assert_success(&ids);
+    ck_tensor t;
+    ck_assert_ok(ck_npy_read(at("ids.npy"), &t));
+    ck_assert_int_eq(t.rank, 1);
+    ck_assert_int_eq(t.dims[0], 3);
+    /* Each printed name is the one of the largest output of its line. */
+    const char *row = probs.out, *name = names.out;
+    const char *all[] = {"a b", "c", "d"};
+    for (int i = 0; i < 3; i++) {
+        double p[3];
+        ck_assert_int_eq(sscanf(row, "%lf %lf %lf", &p[0], &p[1], &p[2]), 3);
+        int best = p[1] > p[0] ? 1 : 0;
+        best = p[2] > p[best] ? 2 : best;
+        ck_assert_int_eq((int)t.data[i], best);
+        ck_assert_int_eq(strncmp(name, all[best], strlen(all[best])), 0);
+        ck_assert_int_eq(name[strlen(all[best])], '\n');
+        row = strchr(row, '\n') + 1;
+        name = strchr(name, '\n') + 1;
+    }
+    ck_free(t.data);
+    run_free(&probs);
+    run_free(&names);
+    run_free(&ids);
+    run_result r;
+    run_cli(&r, "predict", model, at("x.npy"), "--argmax", "--classes", "a,b", NULL);
+    assert_error(&r, 2, "--classes names 2 classes but model sequential outputs 3");
+    run_free(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------ confusion matrix, pictures */
+
+/* Input(2) > Dense(3) with scores x W + b, W = [[1, 0, -1], [0, 1, -1]],
+ * b = [0, 0, 0.5]: the six inputs are predicted 0, 1, 2, 2, 0, 1; their
+ * labels are hello, thanks, iloveyou, hello, hello, iloveyou (0, 1, 2, 0,
+ * 0, 2). Counted by hand: hello [2, 0, 1], thanks [0, 1, 0], iloveyou
+ * [0, 1, 1]; 4 of 6 right. */
+static const char *scores_model(void)
+{
+    ck_model *m = ck_sequential(.seed = 5);
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_dense(3)));
+    ck_assert_ok(ck_model_build(m));
+    const char *name;
+    ck_tensor w;
+    ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), 0, &name, &w));
+    memcpy(w.data, (float[]){1, 0, -1, 0, 1, -1}, sizeof(float) * 6);
+    ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), 1, &name, &w));
+    memcpy(w.data, (float[]){0, 0, 0.5f}, sizeof(float) * 3);
+    static char path[512];
+    snprintf(path, sizeof path, "%s", at("scores.h5"));
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    return path;
+}
+
+START_TEST(test_confusion_matrix_and_plots)
+{
+    const char *model = scores_model();
+    write_npy(at("x.npy"), 2, (int64_t[]){6, 2}, (float[]){2, 0, 0, 2, 0, 0, -1, -1, 3, 1, 1, 3});
+    write_text(at("labels.txt"), "hello\nthanks\niloveyou\nhello\nhello\niloveyou\n");
+    run_result r;
+    run_cli(&r, "evaluate", model, "--x", at("x.npy"), "--y", at("labels.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "categorical_crossentropy", "--from-logits",
+            "--metrics", "accuracy", "--confusion-matrix", "--plot", at("cm.svg"), NULL);
+    assert_success(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "accuracy: 0.666666667\n"));
+    ck_assert_ptr_nonnull(strstr(r.out,
+                                 "confusion matrix (rows: true class, columns: predicted class):\n"
+                                 "                    hello       thanks     iloveyou\n"
+                                 "       hello            2            0            1\n"
+                                 "      thanks            0            1            0\n"
+                                 "    iloveyou            0            1            1\n"));
+    run_free(&r);
+    xmlDocPtr doc = ck_svg_parse(at("cm.svg"));
+    xmlXPathObjectPtr cells = ck_svg_find(doc, "//s:rect[@class='cell']");
+    const int counts[9] = {2, 0, 1, 0, 1, 0, 0, 1, 1};
+    ck_assert_int_eq(cells->nodesetval->nodeNr, 9);
+    for (int i = 0; i < 9; i++)
+        ck_assert_int_eq((int)ck_svg_number(cells->nodesetval->nodeTab[i], "data-count"),
+                         counts[i]);
+    xmlXPathFreeObject(cells);
+    xmlFreeDoc(doc);
+
+    /* fit --plot: the curves of the history. */
+    run_cli(&r, "fit", model, "--x", at("x.npy"), "--y", at("labels.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "categorical_crossentropy", "--from-logits",
+            "--metrics", "accuracy", "--epochs", "3", "--validation-split", "0.5", "--verbose", "0",
+            "-o", at("fitted.h5"), "--plot", at("curves.svg"), NULL);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    run_free(&r);
+    doc = ck_svg_parse(at("curves.svg"));
+    xmlXPathObjectPtr points = ck_svg_find(doc, "//s:circle");
+    ck_assert_int_eq(points->nodesetval->nodeNr, 4 * 3);
+    xmlXPathFreeObject(points);
+    xmlFreeDoc(doc);
+
+    run_cli(&r, "evaluate", model, "--x", at("x.npy"), "--y", at("labels.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "mse", "--plot", at("cm.svg"), NULL);
+    assert_error(&r, 2, "add --confusion-matrix");
+    run_free(&r);
+    run_cli(&r, "fit", model, "--x", at("x.npy"), "--y", at("labels.txt"), "--classes",
+            "hello,thanks,iloveyou", "--loss", "mse", "-o", at("o.h5"), "--plot", at("c.png"),
+            NULL);
+    assert_error(&r, 2, "the picture is written as SVG");
+    run_free(&r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("cli_data");
+    TCase *tc = tcase_create("cli_data");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, ck_test_remove_dir);
+    tcase_add_test(tc, test_npz_inputs);
+    tcase_add_test(tc, test_string_labels);
+    tcase_add_test(tc, test_bad_labels);
+    tcase_add_test(tc, test_data_folder);
+    tcase_add_test(tc, test_split_warning_and_shuffle);
+    tcase_add_test(tc, test_stdin_and_stdout);
+    tcase_add_test(tc, test_stdin_frames_window);
+    tcase_add_test(tc, test_predict_argmax);
+    tcase_add_test(tc, test_confusion_matrix_and_plots);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return ck_test_run(suite());
+}

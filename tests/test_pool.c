@@ -1,0 +1,168 @@
+/* The thread pool and ck_set_num_threads: every task runs exactly once,
+ * whatever the thread count and with several callers at once, and a
+ * product's or a model's results are bitwise the same for 1, 2 and 3
+ * threads (the pieces of a split never depend on the thread count). */
+#include "ck_blas.h"
+#include "ck_gradcheck.h"
+#include "ck_pool.h"
+#include "ck_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MAX_TASKS 300
+
+typedef struct counts {
+    atomic_int ran[MAX_TASKS];
+} counts;
+
+static void count_task(void *arg, int i)
+{
+    counts *c = arg;
+    atomic_fetch_add(&c->ran[i], 1);
+}
+
+static void run_and_check(int n)
+{
+    counts c;
+    for (int i = 0; i < MAX_TASKS; i++)
+        atomic_init(&c.ran[i], 0);
+    ck_pool_run(n, count_task, &c);
+    for (int i = 0; i < MAX_TASKS; i++)
+        ck_assert_int_eq(atomic_load(&c.ran[i]), i < n ? 1 : 0);
+}
+
+START_TEST(every_task_runs_once)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        ck_assert_ok(ck_set_num_threads(threads));
+        ck_assert_int_eq(ck_get_num_threads(), threads);
+        for (int n = 0; n <= MAX_TASKS; n += n < 10 ? 1 : 37)
+            run_and_check(n);
+    }
+}
+END_TEST
+
+static void *caller(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 200; k++)
+        run_and_check(1 + k % 40);
+    return NULL;
+}
+
+/* Callers that find the pool busy run their tasks alone; none is lost. */
+START_TEST(concurrent_callers)
+{
+    ck_assert_ok(ck_set_num_threads(2));
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, caller, NULL), 0);
+    caller(NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+}
+END_TEST
+
+START_TEST(thread_count_is_checked)
+{
+    ck_assert_ok(ck_set_num_threads(2));
+    ck_assert_fails(ck_set_num_threads(0), CK_ERR_ARGUMENT);
+    ck_assert_fails(ck_set_num_threads(65), CK_ERR_ARGUMENT);
+    ck_assert_int_eq(ck_get_num_threads(), 2);
+}
+END_TEST
+
+/* ---------------- same results for any thread count ---------------- */
+
+static float *filled(size_t n, double phase)
+{
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)sin(0.37 * (double)i + phase);
+    return v;
+}
+
+enum { PM = 300, PN = 700, PK = 200 };
+
+/* One large product of each form (split over the pool) and a packed one. */
+static float *products(int threads)
+{
+    ck_assert_ok(ck_set_num_threads(threads));
+    float *A = filled((size_t)PM * PK, 0.1), *B = filled((size_t)PK * PN, 0.2);
+    float *C = calloc(4 * (size_t)PM * PN, sizeof *C);
+    ck_gemm(PM, PN, PK, A, PK, B, PN, 0.0f, C, PN);
+    ck_gemm_tn(PK, PN, PM, A, PK, C, PN, 0.0f, C + (size_t)PM * PN, PN);
+    ck_gemm_nt(PM, PK, PN, C, PN, B, PN, 0.0f, C + 2 * (size_t)PM * PN, PK);
+    ck_packed p = {0};
+    ck_assert_ok(ck_pack(&p, B, PK, PN, PN, false));
+    ck_gemm_packed(64, A, PK, &p, 0.0f, C + 3 * (size_t)PM * PN, PN);
+    ck_packed_free(&p);
+    free(A), free(B);
+    return C;
+}
+
+START_TEST(products_do_not_depend_on_threads)
+{
+    float *one = products(1);
+    for (int threads = 2; threads <= 3; threads++) {
+        float *more = products(threads);
+        ck_assert_msg(memcmp(one, more, 4 * (size_t)PM * PN * sizeof *one) == 0,
+                      "%d threads gave other products than 1", threads);
+        free(more);
+    }
+    free(one);
+}
+END_TEST
+
+enum { MB = 32, MT = 8, MF = 40 };
+
+/* Predictions and one backward's weight gradients of an LSTM whose
+ * per-step products are large enough to be split. */
+static float *model_results(int threads, size_t *n)
+{
+    ck_assert_ok(ck_set_num_threads(threads));
+    ck_model *m = ck_sequential(.seed = 9);
+    ck_assert_ok(ck_model_add(m, ck_input(MT, MF)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(128, .return_sequences = true)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(256)));
+    ck_assert_ok(ck_model_build(m));
+    float *x = filled((size_t)MB * MT * MF, 0.3), *r = filled((size_t)MB * 256, 0.7);
+    *n = (size_t)MB * 256 + m->n_params;
+    float *out = malloc(*n * sizeof *out);
+    ck_assert_ok(ck_model_predict(m, x, MB, out));
+    ck_fd fd = {.m = m,
+                .x = {.rank = 3, .dims = {MB, MT, MF}, .data = x},
+                .r = r,
+                .rng = m->rng,
+                .training = true};
+    ck_fd_backward(&fd);
+    memcpy(out + (size_t)MB * 256, m->grads, m->n_params * sizeof *out);
+    ck_model_free(m);
+    free(x), free(r);
+    return out;
+}
+
+START_TEST(models_do_not_depend_on_threads)
+{
+    size_t n;
+    float *one = model_results(1, &n), *two = model_results(2, &n);
+    ck_assert_msg(memcmp(one, two, n * sizeof *one) == 0, "2 threads gave other results than 1");
+    free(one), free(two);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, every_task_runs_once);
+    tcase_add_test(tc, concurrent_callers);
+    tcase_add_test(tc, thread_count_is_checked);
+    tcase_add_test(tc, products_do_not_depend_on_threads);
+    tcase_add_test(tc, models_do_not_depend_on_threads);
+    suite_add_tcase(s, tc);
+    return ck_test_run(s);
+}
