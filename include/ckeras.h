@@ -604,6 +604,19 @@ CK_API const char *ck_model_keras_version(const ck_model *model);
 CK_API ck_status ck_model_reset_states(ck_model *model);
 
 /* ------------------------------------------------------------------ */
+/* Safety limits: an input that would need more fails with a message   */
+/* naming the limit, before anything that large is allocated.           */
+/* Process-wide; may be called from any thread at any time.             */
+/* ------------------------------------------------------------------ */
+typedef enum ck_limit {
+    CK_LIMIT_MODEL_BYTES = 0, /* bytes of float32 weights a model may declare (default 4 GiB) */
+    CK_LIMIT_ARCHIVE_MEMBER,  /* bytes a .keras member may inflate to (default 4 GiB) */
+    CK_LIMIT_COUNT
+} ck_limit;
+/* Sets a limit and returns the previous value; value 0 only reads it. */
+CK_API uint64_t ck_set_limit(ck_limit which, uint64_t value);
+
+/* ------------------------------------------------------------------ */
 /* Activations, usable on their own                                    */
 /* ------------------------------------------------------------------ */
 /* Applies a Keras activation in place over n values; softmax acts on

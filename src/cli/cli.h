@@ -81,6 +81,10 @@ struct cli_command {
     const char *required; /* options the command cannot run without, for its usage line */
 };
 
+/* ---- process.c ---- */
+/* Signal dispositions the tool needs, set first thing in main. */
+void cli_setup_process(void);
+
 /* ---- options.c ---- */
 /* Parses argv[0..argc) (the words after the command name). */
 int cli_parse_args(const cli_command *cmd, int argc, char **argv, cli_args *args);

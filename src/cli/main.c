@@ -159,14 +159,16 @@ static void print_error_line(void)
 {
     char line[sizeof error_message];
     snprintf(line, sizeof line, "%s", error_message[0] ? error_message : "failed");
+    /* Names from files may hold terminal escapes: no control byte is printed. */
     for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : '?';
     fprintf(stderr, "ckeras: error: %s\n", line);
 }
 
 int main(int argc, char **argv)
 {
+    cli_setup_process();
     int rc = run(argc, argv);
     /* ferror: a write that failed earlier (fit flushes every line). */
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)

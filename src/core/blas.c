@@ -1,3 +1,5 @@
+/* MAP_ANONYMOUS and MAP_NORESERVE are not POSIX. */
+#define _DEFAULT_SOURCE
 #include "ck_blas.h"
 #include "ck_blas_backend.h"
 #include "ck_internal.h"
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---------------- when to split ---------------- */
 
@@ -250,4 +253,28 @@ const char *ck_blas_backend(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, describe_backend);
     return backend_text;
+}
+
+/* OpenBLAS gives each thread that calls it a work buffer of 128 MiB of
+ * address space, and when it cannot map one (ulimit -v) it retries
+ * forever. Mapping as much ourselves first, once per thread, turns that
+ * hang into an "out of memory" error. */
+#define OPENBLAS_BUFFER (128u << 20)
+#define BUFFER_SLACK (8u << 20)
+
+ck_status ck_blas_ready(void)
+{
+    static _Thread_local bool ready;
+    if (ready)
+        return CK_OK;
+    void *probe = mmap(NULL, OPENBLAS_BUFFER + BUFFER_SLACK, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED)
+        return ck_error(CK_ERR_MEMORY,
+                        "out of memory: OpenBLAS needs %u MiB of address space for "
+                        "its work buffer",
+                        OPENBLAS_BUFFER >> 20);
+    munmap(probe, OPENBLAS_BUFFER + BUFFER_SLACK);
+    ready = true;
+    return CK_OK;
 }

@@ -24,6 +24,11 @@ void ck_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
 void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc);
 
+/* CK_OK when OpenBLAS can work on this thread; CK_ERR_MEMORY (instead of
+ * OpenBLAS hanging) when its work buffer would not fit. Call before the
+ * first BLAS or LAPACK call of a model operation. */
+ck_status ck_blas_ready(void);
+
 /* A weight matrix held for many products with different left operands
  * (the per-step recurrent products, small-batch projections): op(B) is
  * K x N, B itself (ld its row stride) or, when trans, B^T with B stored

@@ -6,6 +6,7 @@
 #include "ckeras.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -35,6 +36,8 @@ char *ck_strdup(const char *s);
 bool ck_str_ends_with(const char *s, const char *suffix);
 /* a*b without overflow; false if it would overflow. */
 bool ck_size_mul(size_t a, size_t b, size_t *out);
+/* The current value of a ck_set_limit limit. */
+uint64_t ck_limit_get(ck_limit which);
 /* Test hook: fail the n-th allocation from now on (0 disables). */
 void ck_debug_fail_alloc_after(long n);
 
@@ -319,6 +322,9 @@ ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, i
                                const float *x, int ldx, const float *W, int K, int N, float beta,
                                float *out, int ldo);
 
+/* A new, unbuilt layer with l's name and configuration (through its
+ * get_config and from_config), for a model's spare workspaces. */
+ck_layer *ck_layer_clone(const ck_layer *l, ck_keras_semantics semantics);
 
 /* Config helpers for get_config/from_config implementations. */
 ck_status ck_config_get_int(const cJSON *cfg, const char *key, int *out, bool required);
@@ -367,6 +373,56 @@ ck_status ck_config_check_channels_last(const cJSON *cfg, const char *class_name
 /* The normalized axis: an int or a one-element list (tf.keras writes [2]). */
 ck_status ck_config_get_axis(const cJSON *cfg, const char *class_name, int *axis);
 
+/* ---------------- who uses a model (guard.c) ---------------- */
+/* The kinds of use a public call declares on entry (see guard.c). */
+typedef enum ck_access {
+    CK_ACCESS_READ,   /* reads: many threads at once, and from fit callbacks */
+    CK_ACCESS_UPDATE, /* changes values in place: alone, or from a fit callback */
+    CK_ACCESS_CHANGE, /* changes layers or training settings: alone, never during fit */
+    CK_ACCESS_TRAIN   /* fit, train_on_batch: alone */
+} ck_access;
+
+typedef struct ck_guard {
+    pthread_mutex_t lock;
+    int readers;            /* READ calls in progress on threads that own nothing */
+    int depth;              /* calls in progress on the owning thread */
+    pthread_t owner;        /* the thread of an UPDATE, CHANGE or TRAIN call */
+    ck_access owner_access; /* the outermost call's kind */
+    bool primary_busy;      /* the model's own buffers are running a predict */
+    ck_model **spares;      /* idle workspaces for concurrent predicts */
+    int n_spares, cap_spares;
+} ck_guard;
+
+void ck_guard_init(ck_guard *g);
+void ck_guard_destroy(ck_guard *g);
+/* Enters a public call `fn` of kind a, or fails with CK_ERR_STATE naming
+ * fn and what the model is busy with. Pair with ck_model_leave. */
+ck_status ck_model_enter(ck_model *m, ck_access a, const char *fn);
+void ck_model_leave(ck_model *m);
+/* The same for a layer's model; a layer outside a model needs none. */
+ck_status ck_layer_enter(ck_layer *l, ck_access a, const char *fn);
+void ck_layer_leave(ck_layer *l);
+/* Whether any call is in progress on the model. */
+bool ck_model_busy(ck_model *m);
+/* st = call, made between ck_model_enter and ck_model_leave (st is the
+ * refusal when the model may not be used so now). */
+#define CK_GUARDED(st, m, access, fn, call)         \
+    do {                                            \
+        (st) = ck_model_enter((m), (access), (fn)); \
+        if ((st) == CK_OK) {                        \
+            (st) = (call);                          \
+            ck_model_leave((m));                    \
+        }                                           \
+    } while (0)
+/* The same for a call on a layer (l not NULL). */
+#define CK_LAYER_GUARDED(st, l, access, fn, call)   \
+    do {                                            \
+        (st) = ck_layer_enter((l), (access), (fn)); \
+        if ((st) == CK_OK) {                        \
+            (st) = (call);                          \
+            ck_layer_leave((l));                    \
+        }                                           \
+    } while (0)
 /* obj[key], NULL when absent or null; obj[key] when it is a string. */
 const cJSON *ck_json_get(const cJSON *obj, const char *key);
 const char *ck_json_str(const cJSON *obj, const char *key);
@@ -420,6 +476,8 @@ struct ck_model {
      * only through the hooks it was given with it. */
     void *train;
     const ck_train_hooks *train_hooks;
+    ck_guard guard;       /* who uses the model now */
+    unsigned long copied; /* of a spare workspace: the weights_version it copied */
     /* The keras_version of the file the model came from ("" when built in
      * C), and what loading it tolerated, one line each (NULL: nothing). */
     char keras_version[32];

@@ -101,10 +101,8 @@ int ck_layer_weight_count(const ck_layer *layer)
     return layer ? layer->n_weights : 0;
 }
 
-ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view)
+static ck_status weight_view(ck_layer *layer, int index, const char **name, ck_tensor *view)
 {
-    if (!layer || !view)
-        return ck_error(CK_ERR_ARGUMENT, "ck_layer_weight: NULL argument");
     /* Weights are declared by build, so "no weight #i" would mislead before it. */
     if (!layer->built)
         return ck_error(CK_ERR_STATE, "layer %s is not built yet", layer->name);
@@ -149,17 +147,49 @@ ck_status ck_layer_weight_gemm(const ck_layer *l, ck_packed *p, bool training, i
     return CK_OK;
 }
 
-ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable)
+ck_status ck_layer_weight(ck_layer *layer, int index, const char **name, ck_tensor *view)
 {
-    if (!layer)
-        return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_trainable: layer is NULL");
+    if (!layer || !view)
+        return ck_error(CK_ERR_ARGUMENT, "ck_layer_weight: NULL argument");
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_READ, "ck_layer_weight",
+                     weight_view(layer, index, name, view));
+    return st;
+}
+
+static ck_status set_trainable(ck_layer *layer, bool trainable)
+{
     /* On a built model the weights keep their places in the parameter
      * array until the next compile moves them (ck_model_apply_trainable). */
     layer->frozen = !trainable;
     return CK_OK;
 }
 
+ck_status ck_layer_set_trainable(ck_layer *layer, bool trainable)
+{
+    if (!layer)
+        return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_trainable: layer is NULL");
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_CHANGE, "ck_layer_set_trainable",
+                     set_trainable(layer, trainable));
+    return st;
+}
+
 bool ck_layer_is_trainable(const ck_layer *layer)
 {
     return layer && !layer->frozen;
+}
+
+ck_layer *ck_layer_clone(const ck_layer *l, ck_keras_semantics semantics)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    ck_layer *copy = NULL;
+    if (!cfg || !cJSON_AddStringToObject(cfg, "name", l->name))
+        ck_error(CK_ERR_MEMORY, "out of memory copying layer %s", l->name);
+    else if (l->ops->get_config(l, cfg) == CK_OK)
+        copy = l->ops->from_config(cfg, semantics);
+    cJSON_Delete(cfg);
+    if (copy)
+        copy->frozen = l->frozen;
+    return copy;
 }

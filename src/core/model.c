@@ -1,5 +1,6 @@
 /* The Sequential model: owns the layers and one contiguous parameter array
  * (with a matching gradient array), and only walks the layers. */
+#include "ck_blas.h"
 #include "ck_internal.h"
 #include "ck_vmath.h"
 
@@ -29,14 +30,28 @@ ck_model *ck_sequential_new(const ck_model_options *opts)
     if (!m)
         return NULL;
     snprintf(m->name, sizeof m->name, "%s", name);
+    ck_guard_init(&m->guard);
     m->seed = o.seed;
     m->semantics = o.semantics;
     ck_rng_seed(&m->rng, o.seed);
     return m;
 }
 
+/* Spare workspaces (see take_workspace) have the layout of the model they
+ * were made for: every release of its buffers (free, rebuilds) drops them.
+ * Only calls that have the model to themselves get here, so none is in use. */
+static void drop_spares(ck_guard *g)
+{
+    for (int i = 0; i < g->n_spares; i++)
+        ck_model_free(g->spares[i]);
+    free(g->spares);
+    g->spares = NULL;
+    g->n_spares = g->cap_spares = 0;
+}
+
 static void release_buffers(ck_model *m)
 {
+    drop_spares(&m->guard);
     for (int i = 0; m->acts && i < m->n_acts; i++)
         ck_buf_free(&m->acts[i]);
     for (int i = 0; m->masks && i < m->n_acts; i++)
@@ -57,8 +72,15 @@ void ck_model_free(ck_model *m)
 {
     if (!m)
         return;
+    /* Freeing a model another call still uses would pull it from under
+     * that call; it stays allocated instead (a leak, not a crash). */
+    if (ck_model_busy(m)) {
+        ck_error(CK_ERR_STATE, "ck_model_free: model %s is in use and was not freed", m->name);
+        return;
+    }
     ck_model_set_train(m, NULL, NULL);
     release_buffers(m);
+    ck_guard_destroy(&m->guard);
     for (int i = 0; i < m->n_layers; i++)
         ck_layer_free(m->layers[i]);
     ck_layer_free(m->input);
@@ -137,12 +159,8 @@ static ck_status add_input(ck_model *m, ck_layer *l)
 
 static ck_status add_to_built(ck_model *m, ck_layer *l);
 
-ck_status ck_model_add(ck_model *m, ck_layer *l)
+static ck_status add_layer(ck_model *m, ck_layer *l)
 {
-    if (!m) {
-        ck_layer_free(l);
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_add: model is NULL");
-    }
     if (!l) {
         /* The constructor already explained why; remember the model is
          * incomplete so a later build cannot silently skip the layer. */
@@ -178,6 +196,23 @@ ck_status ck_model_add(ck_model *m, ck_layer *l)
     l->model = m;
     m->layers[m->n_layers++] = l;
     return m->built ? add_to_built(m, l) : CK_OK;
+}
+
+ck_status ck_model_add(ck_model *m, ck_layer *l)
+{
+    if (!m) {
+        ck_layer_free(l);
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_add: model is NULL");
+    }
+    if (ck_model_enter(m, CK_ACCESS_CHANGE, "ck_model_add") != CK_OK) {
+        /* Not freed when it belongs to a model: that model owns it. */
+        if (l && !l->model)
+            ck_layer_free(l);
+        return CK_ERR_STATE;
+    }
+    ck_status st = add_layer(m, l);
+    ck_model_leave(m);
+    return st;
 }
 
 static void unbuild(ck_model *m)
@@ -229,6 +264,15 @@ static ck_status allocate_params(ck_model *m)
             total += w->size;
             trainable += w->trainable ? w->size : 0;
         }
+    /* Checked before anything is allocated: a few bytes of hostile config
+     * can declare gigabytes of weights. */
+    uint64_t limit = ck_limit_get(CK_LIMIT_MODEL_BYTES);
+    if (total > limit / sizeof(float))
+        return ck_error(
+            CK_ERR_MEMORY,
+            "model %s declares %zu weights (%llu bytes), more than CK_LIMIT_MODEL_BYTES "
+            "(%llu bytes)",
+            m->name, total, (unsigned long long)total * sizeof(float), (unsigned long long)limit);
     m->params = ck_alloc(total, sizeof(float));
     m->grads = m->params ? ck_alloc(total, sizeof(float)) : NULL;
     if (!m->grads)
@@ -289,13 +333,10 @@ static ck_status check_buildable(const ck_model *m)
     return CK_OK;
 }
 
-ck_status ck_model_build(ck_model *m)
+static ck_status build(ck_model *m)
 {
-    if (!m)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_build: model is NULL");
-    if (m->built)
-        return CK_OK;
     CK_TRY(check_buildable(m));
+    CK_TRY(ck_blas_ready());
     /* A failed build must leave no trace, the RNG position included, so a
      * retry gives the same weights as a first-time build. */
     ck_rng rng_before = m->rng;
@@ -311,11 +352,34 @@ ck_status ck_model_build(ck_model *m)
         m->rng = rng_before;
         return st;
     }
+    pthread_mutex_lock(&m->guard.lock);
     m->built = true;
     /* Only the weights of the first build come from a file. */
     m->skip_init = false;
+    pthread_mutex_unlock(&m->guard.lock);
     ck_model_weights_changed(m);
     return CK_OK;
+}
+
+/* Read under the guard's lock: another thread may be building. */
+static bool built_now(ck_model *m)
+{
+    pthread_mutex_lock(&m->guard.lock);
+    bool built = m->built;
+    pthread_mutex_unlock(&m->guard.lock);
+    return built;
+}
+
+ck_status ck_model_build(ck_model *m)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_build: model is NULL");
+    if (built_now(m))
+        return CK_OK;
+    CK_TRY(ck_model_enter(m, CK_ACCESS_CHANGE, "ck_model_build"));
+    ck_status st = m->built ? CK_OK : build(m);
+    ck_model_leave(m);
+    return st;
 }
 
 /* ---------------- changing a built model ---------------- */
@@ -468,10 +532,8 @@ static ck_status add_to_built(ck_model *m, ck_layer *l)
     return st;
 }
 
-ck_status ck_model_pop(ck_model *m)
+static ck_status pop_layer(ck_model *m)
 {
-    if (!m)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_pop: model is NULL");
     if (m->n_layers == 0)
         return ck_error(CK_ERR_STATE, "model %s has no layers to pop", m->name);
     ck_layer *last = m->layers[--m->n_layers];
@@ -488,6 +550,15 @@ ck_status ck_model_pop(ck_model *m)
     uncompile(m);
     ck_layer_free(last);
     return CK_OK;
+}
+
+ck_status ck_model_pop(ck_model *m)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_pop: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_CHANGE, "ck_model_pop", pop_layer(m));
+    return st;
 }
 
 bool ck_weight_trains(const ck_layer *l, const ck_weight *w)
@@ -541,6 +612,7 @@ ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck
 
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training)
 {
+    CK_TRY(ck_blas_ready());
     ck_run_ctx ctx = {.training = training, .rng = &m->rng};
     const ck_tensor *in = x;
     const float *mask = NULL;
@@ -623,28 +695,143 @@ static ck_status check_input(const ck_model *m, const ck_tensor *x)
     return CK_OK;
 }
 
-ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
+/* ---------------- workspaces for concurrent predicts ---------------- */
+
+/* True when outputs depend on state carried between calls, or a layer
+ * keeps its final state for reading (return_state): such a model predicts
+ * with its own layers only, one call at a time. */
+static bool carries_state(const ck_model *m)
 {
-    if (!m || !x || !y || !x->data || !y->data)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_predict: NULL argument");
-    if (x->rank < 1 || x->rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_SHAPE, "input rank %d is not between 1 and %d", x->rank,
-                        CK_MAX_RANK);
-    CK_TRY(ck_model_build(m));
-    CK_TRY(check_input(m, x));
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->ops->has_state && m->layers[i]->ops->has_state(m->layers[i]))
+            return true;
+    return false;
+}
+
+static bool same_weights(const ck_layer *a, const ck_layer *b)
+{
+    if (a->n_weights != b->n_weights)
+        return false;
+    for (int k = 0; k < a->n_weights; k++)
+        if (a->weights[k].size != b->weights[k].size)
+            return false;
+    return true;
+}
+
+/* A copy of m's layers with their own buffers: what a predict runs on
+ * while another predict uses m's. Its weights are copied from m. */
+static ck_status make_spare(ck_model *m, ck_model **out)
+{
+    ck_model *r = ck_sequential(.name = m->name, .seed = m->seed, .semantics = m->semantics);
+    ck_status st = r ? CK_OK : CK_ERR_MEMORY;
+    for (int i = -1; st == CK_OK && i < m->n_layers; i++) {
+        ck_layer *l = i < 0 ? m->input : m->layers[i];
+        st = add_layer(r, ck_layer_clone(l, m->semantics));
+    }
+    if (st == CK_OK)
+        st = build(r);
+    for (int i = 0; st == CK_OK && i < m->n_layers; i++)
+        if (!same_weights(r->layers[i], m->layers[i]))
+            st = ck_error(CK_ERR_STATE, "model %s: a copy of layer %s has other weights", m->name,
+                          m->layers[i]->name);
+    if (st != CK_OK) {
+        ck_model_free(r);
+        return st;
+    }
+    *out = r;
+    return CK_OK;
+}
+
+/* Weight by weight: m's parameter array may still have the layout of
+ * trainable flags changed since (it follows them at the next compile). */
+static void copy_weights(ck_model *spare, const ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_weights; k++)
+            memcpy(spare->layers[i]->weights[k].data, m->layers[i]->weights[k].data,
+                   sizeof(float) * m->layers[i]->weights[k].size);
+    ck_model_weights_changed(spare);
+}
+
+/* The buffers a predict runs on: m's own when free (or when m carries
+ * state), else an idle spare, else a new one. */
+static ck_status take_workspace(ck_model *m, ck_model **ws)
+{
+    ck_guard *g = &m->guard;
+    bool stateful = carries_state(m);
+    pthread_mutex_lock(&g->lock);
+    /* On the thread that owns m (a fit callback), m's buffers are fit's. */
+    bool owner = g->depth > 0 && pthread_equal(g->owner, pthread_self());
+    ck_model *spare = NULL;
+    ck_status st = CK_OK;
+    if (!g->primary_busy && !owner) {
+        g->primary_busy = true;
+        *ws = m;
+    } else if (stateful) {
+        *ws = m;
+        if (!owner)
+            st = ck_error(CK_ERR_STATE,
+                          "model %s carries state between calls (a stateful or return_state layer, "
+                          "or an initial state): predict with it from one thread at a time",
+                          m->name);
+    } else if (g->n_spares > 0) {
+        spare = g->spares[--g->n_spares];
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (st != CK_OK || *ws == m)
+        return st;
+    if (!spare) {
+        CK_TRY(make_spare(m, &spare));
+        spare->copied = 0;
+    }
+    unsigned long version = atomic_load(&m->weights_version);
+    if (spare->copied != version) {
+        copy_weights(spare, m);
+        spare->copied = version;
+    }
+    *ws = spare;
+    return CK_OK;
+}
+
+static void give_back_workspace(ck_model *m, ck_model *ws)
+{
+    ck_guard *g = &m->guard;
+    pthread_mutex_lock(&g->lock);
+    bool keep = true;
+    if (ws == m) {
+        bool owner = g->depth > 0 && pthread_equal(g->owner, pthread_self());
+        g->primary_busy = g->primary_busy && owner;
+    } else if (g->n_spares == g->cap_spares) {
+        int cap = g->cap_spares ? 2 * g->cap_spares : 4;
+        ck_model **p = ck_realloc_array(g->spares, (size_t)cap, sizeof *p);
+        keep = p != NULL;
+        if (p) {
+            g->spares = p;
+            g->cap_spares = cap;
+        }
+    }
+    if (ws != m && keep)
+        g->spares[g->n_spares++] = ws;
+    pthread_mutex_unlock(&g->lock);
+    if (!keep)
+        ck_model_free(ws);
+}
+
+/* Runs ws (m or one of its spares) over x in chunks into y. */
+static ck_status predict_chunks(ck_model *ws, const ck_tensor *x, ck_tensor *y)
+{
     size_t capacity = ck_tensor_size(y);
     int64_t batch = x->dims[0], chunk_size = PREDICT_CHUNK;
     /* Carried state belongs to whole batches: never split them. */
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i]->ops->has_state && m->layers[i]->ops->has_state(m->layers[i]))
-            chunk_size = batch;
+    if (carries_state(ws))
+        chunk_size = batch;
     size_t in_sample = ck_tensor_size(x) / (size_t)batch, out_sample = 0;
     for (int64_t start = 0; start < batch; start += chunk_size) {
         ck_tensor chunk = *x;
         chunk.dims[0] = batch - start < chunk_size ? batch - start : chunk_size;
         chunk.data = x->data + (size_t)start * in_sample;
-        CK_TRY(ck_model_forward(m, &chunk, false));
-        const ck_tensor *out = &m->act_views[m->n_layers - 1];
+        CK_TRY(ck_model_forward(ws, &chunk, false));
+        const ck_tensor *out = &ws->act_views[ws->n_layers - 1];
         out_sample = ck_tensor_size(out) / (size_t)chunk.dims[0];
         size_t need;
         if (!ck_size_mul(out_sample, (size_t)batch, &need) || need > capacity)
@@ -657,6 +844,27 @@ ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
     }
     y->dims[0] = batch;
     return CK_OK;
+}
+
+ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
+{
+    if (!m || !x || !y || !x->data || !y->data)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_predict: NULL argument");
+    if (x->rank < 1 || x->rank > CK_MAX_RANK)
+        return ck_error(CK_ERR_SHAPE, "input rank %d is not between 1 and %d", x->rank,
+                        CK_MAX_RANK);
+    CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_predict"));
+    ck_model *ws = NULL;
+    ck_status st = check_input(m, x);
+    if (st == CK_OK)
+        st = take_workspace(m, &ws);
+    if (st == CK_OK) {
+        st = predict_chunks(ws, x, y);
+        give_back_workspace(m, ws);
+    }
+    ck_model_leave(m);
+    return st;
 }
 
 ck_status ck_model_predict(ck_model *m, const float *x, int64_t batch, float *y)
@@ -686,9 +894,11 @@ ck_status ck_model_reset_states(ck_model *m)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_reset_states: model is NULL");
+    CK_TRY(ck_model_enter(m, CK_ACCESS_UPDATE, "ck_model_reset_states"));
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i]->ops->reset_state)
             m->layers[i]->ops->reset_state(m->layers[i]);
+    ck_model_leave(m);
     return CK_OK;
 }
 
@@ -815,7 +1025,9 @@ ck_status ck_model_set_seed(ck_model *m, uint64_t seed)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_set_seed: model is NULL");
+    CK_TRY(ck_model_enter(m, CK_ACCESS_UPDATE, "ck_model_set_seed"));
     m->seed = seed;
     ck_rng_seed(&m->rng, seed);
+    ck_model_leave(m);
     return CK_OK;
 }

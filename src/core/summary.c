@@ -113,10 +113,39 @@ static void row_style_b(FILE *out, const char *fields[3])
     }
 }
 
+/* Names come from files, so they may hold newlines, carriage returns or
+ * terminal escapes that would forge lines or recolour the terminal: such
+ * bytes are printed as Python does in a repr (\\n, \\x1b, ...). */
+static void escaped(const char *name, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 5 < len; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            n += (size_t)snprintf(out + n, len - n, "\\%c",
+                                  *p == '\n'   ? 'n'
+                                  : *p == '\r' ? 'r'
+                                               : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            n += (size_t)snprintf(out + n, len - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+}
+
+static void print_model_name(FILE *out, const ck_model *m)
+{
+    char safe[4 * CK_NAME_MAX];
+    escaped(m->name, safe, sizeof safe);
+    fprintf(out, "Model: \"%s\"\n", safe);
+}
+
 static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape, size_t slen,
                          char *params, size_t plen, bool commas)
 {
-    snprintf(name, nlen, "%s (%s)", l->name, l->ops->class_name);
+    char safe[4 * CK_NAME_MAX];
+    escaped(l->name, safe, sizeof safe);
+    snprintf(name, nlen, "%s (%s)", safe, l->ops->class_name);
     ck_shape_format(&l->out_shape, shape, slen);
     if (commas)
         with_commas(ck_layer_count_params(l), params, plen);
@@ -129,8 +158,9 @@ static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape
 static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen, char *shape,
                          size_t slen)
 {
-    char tuple[80];
-    snprintf(name, nlen, "%s (InputLayer)", m->input->name);
+    char tuple[80], safe[4 * CK_NAME_MAX];
+    escaped(m->input->name, safe, sizeof safe);
+    snprintf(name, nlen, "%s (InputLayer)", safe);
     ck_shape_format(&m->input->out_shape, tuple, sizeof tuple);
     snprintf(shape, slen, keras3 ? "%s" : "[%s]", tuple);
 }
@@ -152,12 +182,12 @@ static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
 {
     void (*row)(FILE *, const char **) = style == CK_SUMMARY_KERAS2 ? row_style_a : row_style_b;
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    fprintf(out, "Model: \"%s\"\n", m->name);
+    print_model_name(out, m);
     rule(out, '_', K2_WIDTH);
     row(out, header);
     rule(out, '=', K2_WIDTH);
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
-        char name[CK_NAME_MAX + 48], shape[96], params[32];
+        char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
         row_fields(m, i, false, name, sizeof name, shape, sizeof shape, params, sizeof params);
         const char *fields[3] = {name, shape, params};
         row(out, fields);
@@ -274,12 +304,12 @@ static void summary_keras3(ck_model *m, FILE *out)
         prev = pos[c];
     }
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    fprintf(out, "Model: \"%s\"\n", m->name);
+    print_model_name(out, m);
     k3_border(out, runs, "┏", "━", "┳", "┓");
     k3_row(out, runs, "┃", header);
     k3_border(out, runs, "┡", "━", "╇", "┩");
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
-        char name[CK_NAME_MAX + 48], shape[96], params[32];
+        char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
         row_fields(m, i, true, name, sizeof name, shape, sizeof shape, params, sizeof params);
         const char *fields[3] = {name, shape, params};
         k3_row(out, runs, "│", fields);
@@ -311,10 +341,12 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
     if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS3)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: unknown style %d", (int)style);
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_summary"));
     if (style == CK_SUMMARY_KERAS3)
         summary_keras3(m, out);
     else
         summary_keras2(m, out, style);
+    ck_model_leave(m);
     if (ferror(out))
         return ck_error(CK_ERR_IO, "ck_model_summary: write failed");
     return CK_OK;

@@ -619,7 +619,9 @@ ck_status ck_model_export_c(ck_model *model, const ck_export_options *opts)
     if (!model || !opts)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_export_c: model and options are required");
     plan p = {.model = model, .opts = opts};
-    ck_status st = export_model(&p);
+    /* The report swaps rounded weights in and out: no other call may run. */
+    ck_status st;
+    CK_GUARDED(st, model, CK_ACCESS_UPDATE, "ck_model_export_c", export_model(&p));
     plan_free(&p);
     return st;
 }

@@ -12,6 +12,13 @@ static const ck_callback_kind *const callback_classes[] = {
 ck_status ck_model_fit_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
                             const ck_fit_options *o, ck_history **history)
 {
+    if (history)
+        *history = NULL;
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: model is NULL");
     int n = (int)(sizeof callback_classes / sizeof callback_classes[0]);
-    return ck_train_fit(m, x, y, o, callback_classes, n, history);
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_fit",
+               ck_train_fit(m, x, y, o, callback_classes, n, history));
+    return st;
 }

@@ -7,12 +7,13 @@
 #include "ck_train.h"
 
 #include <hdf5.h>
+#include <sys/types.h>
 
 /* Sanity limits, so hostile files fail cleanly instead of exhausting memory. */
 #define CK_IO_MAX_LAYERS 10000
-#define CK_IO_MAX_JSON (64u << 20) /* model_config, config.json */
-#define CK_IO_MAX_STRINGS 1000000  /* entries in a name-list attribute */
-#define CK_IO_MAX_ZIP_MEMBER (4ull << 30)
+#define CK_IO_MAX_JSON (64u << 20)    /* model_config, config.json */
+#define CK_IO_MAX_STRINGS 1000000     /* entries in a name-list attribute */
+#define CK_IO_MAX_METADATA (1u << 20) /* metadata.json */
 
 /* Version strings written to files. tf.keras 2.15.0 is the last Keras 2
  * release; models with Keras 3 semantics are labelled 3.3.3 so that the
@@ -46,14 +47,18 @@ void ck_h5_quiet_end(const ck_h5_quiet *q);
 /* Opens an HDF5 file read-only; CK_ERR_IO when unreadable, CK_ERR_FORMAT
  * when not HDF5 or corrupt. */
 ck_status ck_h5_open(const char *path, hid_t *file);
-/* Opens an in-memory HDF5 image (label names it in errors). */
-ck_status ck_h5_open_image(const void *buf, size_t size, const char *label, hid_t *file);
+/* Opens an in-memory HDF5 image (label names it in errors). HDF5 keeps
+ * a copy, so *buf is freed (and set to NULL) as soon as it has one. */
+ck_status ck_h5_open_image(void **buf, size_t size, const char *label, hid_t *file);
 /* Rejects bytes that would hang libhdf5 1.10 (see h5_guard.c); both
  * openers above call these first. */
 ck_status ck_h5_screen(const void *buf, size_t size, const char *label);
-ck_status ck_h5_screen_file(const char *path);
-/* False when H5Dread would crash on the dataset's corrupt storage. */
-bool ck_h5_dataset_is_sane(hid_t dataset);
+/* The same over an open file of `size` bytes. */
+ck_status ck_h5_screen_fd(int fd, size_t size, const char *label);
+/* Fails (naming `what`) unless the dataset's values are stored in its own
+ * file (no external storage, no virtual dataset) and H5Dread can read
+ * them without crashing on corrupt storage. */
+ck_status ck_h5_check_dataset(hid_t dataset, const char *what);
 
 typedef struct ck_strlist {
     char **items;
@@ -104,8 +109,10 @@ void ck_stage_commit(float *stage, ck_model *m);
 
 /* ---------------- weights (weights.c) ---------------- */
 /* Loads weights from an open HDF5 file of any supported layout (opts may
- * be NULL: by order). */
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts);
+ * be NULL: by order); whole_model: the file is read by load_model, so
+ * Keras 2 weights come from /model_weights only. */
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
+                             bool whole_model);
 
 /* ---------------- layouts ---------------- */
 /* The layer groups of a legacy weights root, as layer_names lists them,
@@ -123,8 +130,9 @@ typedef struct ck_k2_file {
 ck_status ck_k2_file_read(hid_t root, ck_k2_file *out);
 void ck_k2_file_free(ck_k2_file *f);
 /* The group holding the Keras 2 weights of a file: the root (save_weights)
- * or /model_weights (a whole model); false when neither. */
-bool ck_k2_root(hid_t file, hid_t *root);
+ * or /model_weights (a whole model; the only place whole_model looks);
+ * false when neither. */
+bool ck_k2_root(hid_t file, bool whole_model, hid_t *root);
 /* The group that holds the layers of a Keras 3 object-path file ("layers",
  * or tf.keras 2.13/2.14's "_layer_checkpoint_dependencies"), NULL when none. */
 const char *ck_k3_layer_root(hid_t file);
@@ -228,8 +236,9 @@ ck_status ck_io_add_compile_config_k3(const ck_model *m, cJSON *root);
 
 /* ---------------- file formats (formats.c) ---------------- */
 /* The format of a file's content: the first row whose content test
- * matches, else CK_FORMAT_H5 (whose reader explains what is wrong). */
-ck_file_format ck_file_format_sniff(const char *path);
+ * matches, else CK_FORMAT_H5 (whose reader explains what is wrong); a
+ * name promising a format with a content test that fails is refused. */
+ck_status ck_file_format_detect(const char *path, ck_file_format *out);
 /* The loaders and savers of the table's rows; the caller checks the
  * arguments, builds the model before saving and silences HDF5. */
 ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out);
@@ -261,6 +270,8 @@ typedef struct ck_zip_limit {
     uint64_t bytes;
     const char *why;
 } ck_zip_limit;
+/* The limit the user sets with ck_set_limit(CK_LIMIT_ARCHIVE_MEMBER). */
+ck_zip_limit ck_zip_user_limit(void);
 /* Reads member `name` into a new buffer with a NUL appended (*size
  * excludes it). Refused: a name that occurs twice, an encrypted member, a
  * declared size over the limit or one its compressed bytes cannot
@@ -271,6 +282,7 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
  * compressed, like Keras) as a new archive at path. */
 ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
+/* Reads the three members of the archive at path, each within its limit. */
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
 
@@ -313,8 +325,17 @@ typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
-/* Opens a regular file for reading and gives its size. Pipes and devices
- * are refused: a device such as /dev/zero never ends. Errors name the path. */
+/* Opens path read-only without blocking and only when it is a regular
+ * file (a FIFO, device, socket or directory is refused, naming its kind:
+ * a FIFO would block, /dev/zero never ends); *size gets its size. Close
+ * *fd when done. */
+ck_status ck_io_open_input(const char *path, int *fd, size_t *size);
+/* CK_OK for a regular file's mode, else the error naming path's kind. */
+ck_status ck_io_check_regular(const char *path, mode_t mode);
+/* A name under which a library that opens by name reaches the file open
+ * as fd (/proc/self/fd/N), or path itself when there is none. */
+void ck_io_fd_path(int fd, const char *path, char *buf, size_t len);
+/* ck_io_open_input as a stdio stream. */
 ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size);
 /* Grows *buf to n bytes plus a NUL and fills bytes [from, n) from f. */
 ck_status ck_file_read_range(FILE *f, const char *path, size_t from, size_t n, char **buf);

@@ -44,6 +44,22 @@ static bool nests_too_deep(const char *text, size_t len)
     return false;
 }
 
+/* Only whitespace may follow the value: Python's json.loads, which Keras
+ * uses, refuses anything else, so such text is not what Keras wrote. */
+static ck_status check_json_end(const char *subject, const char *text, size_t len, const char *end,
+                                cJSON **out)
+{
+    size_t at = (size_t)(end - text);
+    while (at < len && strchr(" \t\r\n", text[at]) && text[at])
+        at++;
+    if (at == len)
+        return CK_OK;
+    cJSON_Delete(*out);
+    *out = NULL;
+    return ck_error(CK_ERR_FORMAT, "%s has %s after its JSON value (byte %zu of %zu)", subject,
+                    text[at] ? "trailing bytes" : "a NUL byte", at, len);
+}
+
 ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJSON **out)
 {
     if (len > CK_IO_MAX_JSON)
@@ -52,7 +68,7 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
     const char *end = NULL;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (*out)
-        return CK_OK;
+        return check_json_end(subject, text, len, end, out);
     if (nests_too_deep(text, len))
         return ck_error(CK_ERR_FORMAT, "%s nests arrays and objects more than %d levels deep",
                         subject, CJSON_NESTING_LIMIT);
@@ -504,7 +520,10 @@ char *ck_model_to_json(ck_model *m)
         ck_error(CK_ERR_ARGUMENT, "ck_model_to_json: model is NULL");
         return NULL;
     }
+    if (ck_model_enter(m, CK_ACCESS_READ, "ck_model_to_json") != CK_OK)
+        return NULL;
     cJSON *root = ck_io_model_config(m);
+    ck_model_leave(m);
     char *text = NULL;
     if (root && cJSON_AddStringToObject(root, "keras_version", ck_io_keras_version(m->semantics)) &&
         cJSON_AddStringToObject(root, "backend", "tensorflow"))

@@ -1,5 +1,6 @@
 /* Files: atomic replacement (write beside the target, flush, rename over
- * it) and reading whole regular files. */
+ * it), opening input files only when they are regular (without blocking)
+ * and reading them whole. */
 /* realpath() is an X/Open extension to POSIX. */
 #define _XOPEN_SOURCE 700
 
@@ -149,27 +150,77 @@ ck_status ck_text_write(const char *path, const char *text)
     return st;
 }
 
-/* Only regular files are read: their size is known up front, whereas a
- * device such as /dev/zero never ends and would exhaust memory. */
-ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size)
+/* Every reader opens its input here, so a path naming a FIFO, a device
+ * or a directory fails at once with a message naming what it is, instead
+ * of blocking (a FIFO without a writer) or never ending (/dev/zero). */
+static const char *kind_of(mode_t mode)
 {
-    *f = fopen(path, "rb");
-    if (!*f)
-        return ck_error(CK_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO (named pipe)";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+ck_status ck_io_check_regular(const char *path, mode_t mode)
+{
+    if (S_ISREG(mode))
+        return CK_OK;
+    return ck_error(CK_ERR_IO, "'%s' is %s; only regular files are read", path, kind_of(mode));
+}
+
+ck_status ck_io_open_input(const char *path, int *fd, size_t *size)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer, before fstat could tell what the path is. */
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (*fd < 0)
+        return ck_error(CK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
     ck_status st = CK_OK;
-    if (fstat(fileno(*f), &sb) != 0)
-        st = ck_error(CK_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = ck_error(CK_ERR_IO, "%s is not a regular file", path);
-    else if ((uint64_t)sb.st_size >= SIZE_MAX)
-        st = ck_error(CK_ERR_IO, "%s is too large", path);
+    if (fstat(*fd, &sb) != 0)
+        st = ck_error(CK_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    else
+        st = ck_io_check_regular(path, sb.st_mode);
+    if (st == CK_OK && (uint64_t)sb.st_size >= SIZE_MAX / 2)
+        st = ck_error(CK_ERR_IO, "'%s' is too large", path);
+    /* Regular files never block; reads after this are ordinary. */
+    if (st == CK_OK && fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        st = ck_error(CK_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     if (st != CK_OK) {
-        fclose(*f);
-        *f = NULL;
+        close(*fd);
+        *fd = -1;
         return st;
     }
     *size = (size_t)sb.st_size;
+    return CK_OK;
+}
+
+void ck_io_fd_path(int fd, const char *path, char *buf, size_t len)
+{
+    /* Reopening through /proc names the very file that was checked, so a
+     * path swapped for a FIFO in between cannot block a library that opens
+     * by name. Without /proc, the path itself is the best there is. */
+    snprintf(buf, len, "/proc/self/fd/%d", fd);
+    if (access(buf, R_OK) != 0)
+        snprintf(buf, len, "%s", path);
+}
+
+ck_status ck_file_open_regular(const char *path, FILE **f, size_t *size)
+{
+    int fd;
+    CK_TRY(ck_io_open_input(path, &fd, size));
+    *f = fdopen(fd, "rb");
+    if (!*f) {
+        close(fd);
+        return ck_error(CK_ERR_MEMORY, "cannot read '%s': %s", path, strerror(errno));
+    }
     return CK_OK;
 }
 

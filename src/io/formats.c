@@ -4,6 +4,8 @@
  * saving, converting and the command-line tool all go through this table. */
 #include "ck_io.h"
 
+#include <unistd.h>
+
 typedef struct format_row {
     ck_file_format format;
     const char *name;                /* for messages */
@@ -50,13 +52,28 @@ ck_file_format ck_file_format_of(const char *path)
 }
 
 /* A file no content test recognises is read as HDF5, whose reader says
- * what is wrong with it. */
-ck_file_format ck_file_format_sniff(const char *path)
+ * what is wrong with it, unless its name promises a format that has a
+ * content test: "not an HDF5 file" would mislead about a .keras that is
+ * no zip. */
+ck_status ck_file_format_detect(const char *path, ck_file_format *out)
 {
     for (size_t i = 0; i < N_FORMATS; i++)
-        if (formats[i].sniff && formats[i].sniff(path))
-            return formats[i].format;
-    return CK_FORMAT_H5;
+        if (formats[i].sniff && formats[i].sniff(path)) {
+            *out = formats[i].format;
+            return CK_OK;
+        }
+    const format_row *named = row_of(ck_file_format_of(path));
+    if (named && named->sniff) {
+        /* Unreadable or not a regular file: that is the better message. */
+        int fd;
+        size_t size;
+        CK_TRY(ck_io_open_input(path, &fd, &size));
+        close(fd);
+        return ck_error(CK_ERR_FORMAT, "'%s' is not a %s (its content does not match its name)",
+                        path, named->name);
+    }
+    *out = CK_FORMAT_H5;
+    return CK_OK;
 }
 
 /* The row of `format`, or an error naming `fn` when it cannot load (or,
@@ -78,9 +95,10 @@ ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_o
     if (!path || !model)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
     ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
+    if (format == CK_FORMAT_AUTO)
+        CK_TRY(ck_file_format_detect(path, &format));
     const format_row *row;
-    CK_TRY(usable_row("ck_model_load",
-                      format == CK_FORMAT_AUTO ? ck_file_format_sniff(path) : format, false, &row));
+    CK_TRY(usable_row("ck_model_load", format, false, &row));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
     ck_status st = row->load(path, opts, model);
@@ -109,10 +127,12 @@ ck_status ck_model_save_with(ck_model *m, const char *path, const ck_save_option
     const format_row *row;
     CK_TRY(usable_row("ck_model_save", format, true, &row));
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
     ck_status st = row->save(m, path, opts);
     ck_h5_quiet_end(&q);
+    ck_model_leave(m);
     return st;
 }
 

@@ -73,11 +73,9 @@ static ck_status read_values(const array_handles *h, const char *path, const cha
 {
     size_t n = 0;
     CK_TRY(read_shape(h, path, dataset, out, &n));
-    if (!ck_h5_dataset_is_sane(h->obj))
-        return ck_error(CK_ERR_FORMAT,
-                        "'%s': dataset %s is corrupt (its stored data does not match "
-                        "its shape)",
-                        path, dataset);
+    char what[1024];
+    snprintf(what, sizeof what, "'%s': dataset %s", path, dataset);
+    CK_TRY(ck_h5_check_dataset(h->obj, what));
     out->data = ck_alloc(n ? n : 1, sizeof(float));
     if (!out->data)
         return CK_ERR_MEMORY;

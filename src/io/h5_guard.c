@@ -16,12 +16,10 @@
  * (never in Keras files) would be refused. */
 #include "ck_io.h"
 
-#include <fcntl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* "GCOL", version 1, 3 reserved bytes, 8-byte collection size. */
 enum { GCOL_HEADER = 16, GCOL_VERSION = 1 };
@@ -34,6 +32,7 @@ typedef struct heap_object {
     uint64_t collection; /* file offset of its collection */
     unsigned idx;
     uint64_t size;
+    size_t order; /* position in the walk: a later duplicate wins, as in libhdf5 */
 } heap_object;
 
 typedef struct collection {
@@ -42,18 +41,27 @@ typedef struct collection {
     size_t malformed_at; /* file offset of the first bad object */
 } collection;
 
-/* The raw data of a contiguous dataset: floats, never string references. */
-typedef struct raw_region {
+/* A byte range: a collection's, or the raw data of a contiguous dataset
+ * (floats, never string references). */
+typedef struct span {
     uint64_t addr, size;
-} raw_region;
+} span;
 
+/* Every table is sorted once and then searched by bisection, so the whole
+ * screen is O(n log n) in the file size: a file flooded with tiny
+ * collections costs no more than any other file of its size. */
 typedef struct heap_table {
     heap_object *objs;
     size_t n, cap;
-    collection *collections;
+    collection *collections; /* by address: the scan finds them in file order */
     size_t n_coll, cap_coll;
-    raw_region *raw;
+    span *raw;
     size_t n_raw, cap_raw;
+    span *covered; /* the collections' spans, merged */
+    size_t n_covered;
+    uint64_t *malformed; /* addresses of malformed collections, sorted */
+    size_t n_malformed;
+    uint64_t lowest, highest; /* range of collection addresses */
 } heap_table;
 
 static uint64_t read_le(const unsigned char *p, int bytes)
@@ -113,39 +121,126 @@ static ck_status walk_collection(const unsigned char *b, size_t size, size_t at,
         }
         if (idx)
             CK_TRY(push((void **)&t->objs, &t->n, &t->cap, sizeof(heap_object),
-                        &(heap_object){at, idx, obj}));
+                        &(heap_object){at, idx, obj, t->n}));
         off += (size_t)step;
     }
     return CK_OK;
 }
 
-/* References live in attribute and dataset data, never inside a
- * collection, whose object headers could otherwise look like one. */
-static bool inside_collection(const heap_table *t, size_t offset)
+static int by_span(const void *a, const void *b)
 {
-    for (size_t i = 0; i < t->n_coll; i++)
-        if (offset >= t->collections[i].addr &&
-            offset - t->collections[i].addr < t->collections[i].size)
-            return true;
-    return false;
+    const span *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int by_object(const void *a, const void *b)
+{
+    const heap_object *x = a, *y = b;
+    if (x->collection != y->collection)
+        return x->collection < y->collection ? -1 : 1;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The first position from `at` whose 8-byte value is not zero. Every
+ * address the scans look for is non-zero, so runs of zeros (a sparse or
+ * padded file) are skipped a word at a time. */
+static size_t skip_zero_values(const unsigned char *b, size_t at, size_t end)
+{
+    size_t k = at;
+    for (uint64_t w = 0; k + 8 <= end; k += 8) {
+        memcpy(&w, b + k, 8);
+        if (w)
+            break;
+    }
+    while (k < end && !b[k])
+        k++;
+    return k >= at + 7 ? k - 7 : at;
+}
+
+/* Sorts spans and merges the overlapping ones, in place. */
+static size_t merge_spans(span *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(s, n, sizeof *s, by_span);
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out && s[i].addr <= s[out - 1].addr + s[out - 1].size) {
+            uint64_t end = s[i].addr + s[i].size, prev = s[out - 1].addr + s[out - 1].size;
+            s[out - 1].size = (end > prev ? end : prev) - s[out - 1].addr;
+        } else {
+            s[out++] = s[i];
+        }
+    }
+    return out;
+}
+
+static bool in_spans(const span *s, size_t n, uint64_t offset)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].addr <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && offset - s[lo - 1].addr < s[lo - 1].size;
+}
+
+/* Sorts the tables and derives the merged and malformed views. */
+static ck_status index_table(heap_table *t)
+{
+    if (t->n)
+        qsort(t->objs, t->n, sizeof *t->objs, by_object);
+    t->n_raw = merge_spans(t->raw, t->n_raw);
+    t->covered = ck_alloc(t->n_coll, sizeof *t->covered);
+    t->malformed = t->covered ? ck_alloc(t->n_coll, sizeof *t->malformed) : NULL;
+    if (!t->malformed)
+        return CK_ERR_MEMORY;
+    for (size_t i = 0; i < t->n_coll; i++) {
+        t->covered[i] = (span){t->collections[i].addr, t->collections[i].size};
+        if (t->collections[i].malformed)
+            t->malformed[t->n_malformed++] = t->collections[i].addr;
+    }
+    t->n_covered = merge_spans(t->covered, t->n_coll);
+    t->lowest = t->collections[0].addr;
+    t->highest = t->collections[t->n_coll - 1].addr;
+    return CK_OK;
 }
 
 static const collection *find_collection(const heap_table *t, uint64_t addr)
 {
-    for (size_t i = 0; i < t->n_coll; i++)
-        if (t->collections[i].addr == addr)
-            return &t->collections[i];
-    return NULL;
+    if (addr < t->lowest || addr > t->highest)
+        return NULL;
+    size_t lo = 0, hi = t->n_coll;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->collections[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_coll && t->collections[lo].addr == addr ? &t->collections[lo] : NULL;
 }
 
 /* Whether a reference (length, addr, idx) names an object that exists
  * and fits the buffer libhdf5 sizes by `length`. */
 static bool reference_is_sane(const heap_table *t, uint64_t length, uint64_t addr, unsigned idx)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (t->objs[i].collection == addr && t->objs[i].idx == idx)
-            return t->objs[i].size <= length;
-    return false;
+    heap_object key = {addr, idx, 0, SIZE_MAX};
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (by_object(&t->objs[mid], &key) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const heap_object *o = lo ? &t->objs[lo - 1] : NULL;
+    return o && o->collection == addr && o->idx == idx && o->size <= length;
 }
 
 /* A contiguous dataset's layout message (version 3 or 4, class 1) holds
@@ -164,22 +259,31 @@ static bool is_layout_pointer(const unsigned char *b, size_t at)
 static ck_status find_raw_regions(const unsigned char *b, size_t size, heap_table *t)
 {
     for (size_t at = 2; at + 16 <= size; at++) {
+        const unsigned char *one = memchr(b + at - 1, 1, size - 16 - (at - 1));
+        if (!one)
+            break;
+        at = (size_t)(one - b) + 1;
         if (!is_layout_pointer(b, at))
             continue;
         uint64_t addr = read_le(b + at, 8), len = read_le(b + at + 8, 8);
         if (len > 0 && addr < size && len <= size - addr)
-            CK_TRY(push((void **)&t->raw, &t->n_raw, &t->cap_raw, sizeof(raw_region),
-                        &(raw_region){addr, len}));
+            CK_TRY(
+                push((void **)&t->raw, &t->n_raw, &t->cap_raw, sizeof(span), &(span){addr, len}));
     }
     return CK_OK;
 }
 
-static bool inside_raw_data(const heap_table *t, size_t offset)
+static bool is_malformed_addr(const heap_table *t, uint64_t v)
 {
-    for (size_t i = 0; i < t->n_raw; i++)
-        if (offset >= t->raw[i].addr && offset - t->raw[i].addr < t->raw[i].size)
-            return true;
-    return false;
+    size_t lo = 0, hi = t->n_malformed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->malformed[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_malformed && t->malformed[lo] == v;
 }
 
 /* "GCOL\x01" can occur by chance in float data, and a walk over such
@@ -191,18 +295,16 @@ static bool inside_raw_data(const heap_table *t, size_t offset)
 static ck_status check_malformed(const unsigned char *b, size_t size, const heap_table *t,
                                  const char *label)
 {
-    bool any = false;
-    for (size_t i = 0; i < t->n_coll; i++)
-        any = any || t->collections[i].malformed;
-    for (size_t at = REF_LEN; any && at + 8 <= size; at++) {
+    for (size_t at = REF_LEN; t->n_malformed && at + 8 <= size; at++) {
+        if ((at = skip_zero_values(b, at, size)) + 8 > size)
+            break;
         uint64_t v = read_le(b + at, 8);
-        for (size_t i = 0; i < t->n_coll; i++) {
-            const collection *c = &t->collections[i];
-            if (c->malformed && v == c->addr && (at < c->addr || at - c->addr >= c->size) &&
-                read_le(b + at - REF_LEN, REF_LEN) != 0 && !is_layout_pointer(b, at) &&
-                !inside_raw_data(t, at - REF_LEN))
-                return corrupt(label, c->malformed_at);
-        }
+        if (v < t->lowest || v > t->highest || !is_malformed_addr(t, v))
+            continue;
+        const collection *c = find_collection(t, v);
+        if ((at < c->addr || at - c->addr >= c->size) && read_le(b + at - REF_LEN, REF_LEN) != 0 &&
+            !is_layout_pointer(b, at) && !in_spans(t->raw, t->n_raw, at - REF_LEN))
+            return corrupt(label, c->malformed_at);
     }
     return CK_OK;
 }
@@ -215,21 +317,55 @@ static ck_status check_references(const unsigned char *b, size_t size, const hea
                                   const char *label)
 {
     for (size_t at = REF_LEN; at + REF_ADDR + 4 <= size; at++) {
+        if ((at = skip_zero_values(b, at, size)) + REF_ADDR + 4 > size)
+            break;
         const collection *c = find_collection(t, read_le(b + at, 8));
         if (!c)
             continue;
         uint64_t length = read_le(b + at - REF_LEN, 4);
-        if (length && length <= c->size && !inside_collection(t, at - REF_LEN) &&
-            !inside_raw_data(t, at - REF_LEN) &&
+        if (length && length <= c->size && !in_spans(t->covered, t->n_covered, at - REF_LEN) &&
+            !in_spans(t->raw, t->n_raw, at - REF_LEN) &&
             !reference_is_sane(t, length, c->addr, (unsigned)read_le(b + at + REF_ADDR, 4)))
             return corrupt(label, at - REF_LEN);
     }
     return CK_OK;
 }
 
+/* The end of the file as its superblock declares it: libhdf5 reads
+ * nothing past that address, so neither does the screen (a file padded
+ * with gigabytes of zeros is screened as fast as the file it pads).
+ * Superblock versions 0 and 1 (what h5py writes by default) keep it after
+ * the base and free-space addresses, versions 2 and 3 after the base and
+ * extension addresses. The whole size when there is no superblock at 0. */
+static size_t declared_end(const unsigned char *b, size_t size)
+{
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (size < 64 || memcmp(b, signature, 8) != 0)
+        return size;
+    size_t at;
+    switch (b[8]) {
+    case 0:
+        at = 24 + 16;
+        break;
+    case 1:
+        at = 28 + 16;
+        break;
+    case 2:
+    case 3:
+        at = 12 + 16;
+        break;
+    default:
+        return size;
+    }
+    uint64_t end = read_le(b + at, 8);
+    return end > 0 && end < size ? (size_t)end : size;
+}
+
 ck_status ck_h5_screen(const void *buf, size_t size, const char *label)
 {
-    const unsigned char *b = buf, *end = b + size;
+    const unsigned char *b = buf;
+    size = declared_end(b, size);
+    const unsigned char *end = b + size;
     heap_table t = {0};
     ck_status st = CK_OK;
     for (const unsigned char *p = b; st == CK_OK && (size_t)(end - p) >= 5;) {
@@ -243,55 +379,81 @@ ck_status ck_h5_screen(const void *buf, size_t size, const char *label)
     if (st == CK_OK && t.n_coll)
         st = find_raw_regions(b, size, &t);
     if (st == CK_OK && t.n_coll)
+        st = index_table(&t);
+    if (st == CK_OK && t.n_coll)
         st = check_malformed(b, size, &t, label);
     if (st == CK_OK && t.n_coll)
         st = check_references(b, size, &t, label);
     free(t.objs);
     free(t.collections);
     free(t.raw);
+    free(t.covered);
+    free(t.malformed);
     return st;
 }
 
-ck_status ck_h5_screen_file(const char *path)
+ck_status ck_h5_screen_fd(int fd, size_t size, const char *label)
 {
-    int fd = open(path, O_RDONLY);
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {
-        /* Nothing to screen: HDF5 reports unreadable files itself. */
-        if (fd >= 0)
-            close(fd);
-        return CK_OK;
-    }
-    size_t size = (size_t)sb.st_size;
+    if (size == 0)
+        return CK_OK; /* libhdf5 reports an empty file itself */
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
     if (map == MAP_FAILED)
-        return CK_OK;
-    char label[1024];
-    snprintf(label, sizeof label, "'%s'", path);
+        return ck_error(CK_ERR_MEMORY, "cannot map %s to screen it: %s", label, strerror(errno));
     ck_status st = ck_h5_screen(map, size, label);
     munmap(map, size);
     return st;
 }
 
+/* Where a dataset's values come from must be this file. External raw
+ * storage names other files by path and a virtual dataset maps datasets
+ * of other files (or of missing ones, which read as fill values): either
+ * would let a hostile file make ckeras read any file the user can read,
+ * or fill weights from nowhere. Keras never writes them. */
+static ck_status check_storage_is_inside(hid_t plist, const char *what)
+{
+    if (H5Pget_layout(plist) == H5D_VIRTUAL)
+        return ck_error(CK_ERR_FORMAT,
+                        "%s is a virtual dataset (its values would come from other "
+                        "files); only datasets stored in the file are read",
+                        what);
+    int external = H5Pget_external_count(plist);
+    if (external != 0)
+        return ck_error(CK_ERR_FORMAT,
+                        "%s keeps its values in %s; only datasets stored in the "
+                        "file are read",
+                        what, external > 0 ? "external files" : "unreadable storage");
+    return CK_OK;
+}
+
 /* libhdf5 1.10 copies a compact dataset's bytes without checking that the
  * file holds as many as the shape needs; a corrupt size crashes H5Dread
  * (found by fuzz_h5_weights; corpus/fuzz_h5_weights_raw). */
-bool ck_h5_dataset_is_sane(hid_t d)
+static bool compact_is_sane(hid_t d, hid_t plist)
 {
-    hid_t plist = H5Dget_create_plist(d), t = H5Dget_type(d), s = H5Dget_space(d);
-    bool ok = plist >= 0 && t >= 0 && s >= 0;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    bool ok = t >= 0 && s >= 0;
     if (ok && H5Pget_layout(plist) == H5D_COMPACT) {
         hssize_t n = H5Sget_simple_extent_npoints(s);
         size_t bytes;
         ok = n >= 0 && ck_size_mul((size_t)n, H5Tget_size(t), &bytes) &&
              H5Dget_storage_size(d) == (hsize_t)bytes;
     }
-    if (plist >= 0)
-        H5Pclose(plist);
     if (t >= 0)
         H5Tclose(t);
     if (s >= 0)
         H5Sclose(s);
     return ok;
+}
+
+ck_status ck_h5_check_dataset(hid_t d, const char *what)
+{
+    hid_t plist = H5Dget_create_plist(d);
+    if (plist < 0)
+        return ck_error(CK_ERR_FORMAT, "%s is corrupt (its storage cannot be read)", what);
+    ck_status st = check_storage_is_inside(plist, what);
+    if (st == CK_OK && !compact_is_sane(d, plist))
+        st = ck_error(CK_ERR_FORMAT, "%s is corrupt (its stored size does not match its shape)",
+                      what);
+    H5Pclose(plist);
+    return st;
 }

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 /* Keras's HDF5_OBJECT_HEADER_LIMIT: larger attributes are split. */
 #define OBJECT_HEADER_LIMIT 64512
@@ -76,34 +76,39 @@ static ck_status checked_open(hid_t *file, const char *label)
 ck_status ck_h5_open(const char *path, hid_t *file)
 {
     *file = -1;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ck_error(CK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    bool is_dir = fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode);
-    fclose(f);
-    if (is_dir)
-        return ck_error(CK_ERR_IO, "cannot open '%s': it is a directory", path);
-    if (H5Fis_hdf5(path) <= 0)
-        return ck_error(CK_ERR_FORMAT, "'%s' is not an HDF5 file", path);
-    CK_TRY(ck_h5_screen_file(path));
-    char label[1024];
+    int fd;
+    size_t size;
+    CK_TRY(ck_io_open_input(path, &fd, &size));
+    char label[1024], name[4096];
     snprintf(label, sizeof label, "'%s'", path);
-    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    return checked_open(file, label);
+    ck_io_fd_path(fd, path, name, sizeof name);
+    ck_status st = H5Fis_hdf5(name) > 0 ? ck_h5_screen_fd(fd, size, label)
+                                        : ck_error(CK_ERR_FORMAT, "'%s' is not an HDF5 file", path);
+    if (st == CK_OK) {
+        *file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+        st = checked_open(file, label);
+    }
+    close(fd);
+    return st;
 }
 
-ck_status ck_h5_open_image(const void *buf, size_t size, const char *label, hid_t *file)
+ck_status ck_h5_open_image(void **buf, size_t size, const char *label, hid_t *file)
 {
     *file = -1;
-    CK_TRY(ck_h5_screen(buf, size, label));
+    CK_TRY(ck_h5_screen(*buf, size, label));
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0 &&
-        H5Pset_file_image(fapl, (void *)buf, size) >= 0)
+    bool ok = fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0 &&
+              H5Pset_file_image(fapl, *buf, size) >= 0;
+    if (ok) {
+        /* Two copies at most, the property list's and the driver's. */
+        free(*buf);
+        *buf = NULL;
         *file = H5Fopen(label, H5F_ACC_RDONLY, fapl);
+    }
     if (fapl >= 0)
         H5Pclose(fapl);
-    return checked_open(file, label);
+    return ok ? checked_open(file, label)
+              : ck_error(CK_ERR_MEMORY, "out of memory opening %s", label);
 }
 
 void ck_strlist_free(ck_strlist *l)
@@ -171,8 +176,18 @@ static ck_status read_fixed(hid_t a, hid_t ftype, size_t n, const char *name, ck
     ck_status st = CK_OK;
     if (H5Aread(a, ftype, buf) < 0)
         st = ck_error(CK_ERR_FORMAT, "attribute '%s' cannot be read as strings", name);
-    for (size_t i = 0; i < n && st == CK_OK; i++)
-        st = strlist_push(out, buf + i * width, strnlen(buf + i * width, width));
+    for (size_t i = 0; i < n && st == CK_OK; i++) {
+        const char *item = buf + i * width;
+        size_t len = strnlen(item, width);
+        /* Padding is all NULs; text after a NUL would be silently lost. */
+        for (size_t k = len; k < width && st == CK_OK; k++)
+            if (item[k])
+                st = ck_error(CK_ERR_FORMAT,
+                              "attribute '%s' has a NUL byte inside a string (at byte %zu)", name,
+                              len);
+        if (st == CK_OK)
+            st = strlist_push(out, item, len);
+    }
     free(buf);
     return st;
 }
@@ -476,11 +491,10 @@ ck_status ck_h5_read_weight(hid_t loc, const char *path, const char *layer, cons
                         w->name, path);
     bool bf16 = is_bfloat16(d);
     ck_status st = check_dataset(d, path, layer, w, any_number, bf16);
-    if (st == CK_OK && !ck_h5_dataset_is_sane(d))
-        st = ck_error(CK_ERR_FORMAT,
-                      "layer '%s', weight '%s': dataset '%s' is corrupt (its stored "
-                      "data does not match its shape)",
-                      layer, w->name, path);
+    char what[CK_NAME_MAX + 1100];
+    snprintf(what, sizeof what, "layer '%s', weight '%s': dataset '%s'", layer, w->name, path);
+    if (st == CK_OK)
+        st = ck_h5_check_dataset(d, what);
     /* HDF5 converts float64 (and other float widths) to float32 here. */
     if (st == CK_OK &&
         (bf16 ? read_bfloat16(d, dst, w->size)

@@ -171,7 +171,7 @@ static ck_status describe_h5(hid_t file, file_info *fi)
     read_version(file, fi);
     fi->config = fi->config || ck_h5_has_attr(file, "model_config");
     fi->training = fi->training || ck_h5_has_attr(file, "training_config");
-    if (ck_k2_root(file, &root)) {
+    if (ck_k2_root(file, ck_h5_has_attr(file, "model_config"), &root)) {
         read_version(root, fi);
         fi->kind = fi->config ? "Keras whole-model .h5" : "Keras 2 weights .h5 (save_weights)";
         fi->n_optimizer = count_datasets(file, "optimizer_weights");
@@ -210,7 +210,7 @@ static ck_status describe(const char *path, file_info *fi)
         st = ck_keras_zip_read(path, &z);
         if (st == CK_OK) {
             zip_facts(&z, fi);
-            st = ck_h5_open_image(z.weights, z.weights_size, "model.weights.h5", &file);
+            st = ck_h5_open_image(&z.weights, z.weights_size, "model.weights.h5", &file);
         }
     } else {
         st = ck_h5_open(path, &file);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zip.h>
 
 /* Deflate expands at most about 1032:1 (258 bytes from one 2-bit code);
@@ -21,15 +22,15 @@ struct ck_zip_in {
 bool ck_is_zip_file(const char *path)
 {
     unsigned char magic[4] = {0};
-    FILE *f;
+    int fd;
     size_t size;
-    if (ck_file_open_regular(path, &f, &size) != CK_OK) {
+    if (ck_io_open_input(path, &fd, &size) != CK_OK) {
         ck_clear_error();
         return false;
     }
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
+    bool zip = read(fd, magic, sizeof magic) == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
+    close(fd);
+    return zip;
 }
 
 static ck_status zip_failure(const char *path, zip_error_t *ze)
@@ -51,13 +52,14 @@ static ck_status zip_failure(const char *path, zip_error_t *ze)
 ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
 {
     *out = NULL;
-    FILE *f;
+    int fd;
     size_t size;
-    CK_TRY(ck_file_open_regular(path, &f, &size));
-    ck_zip_in *z = ck_alloc(1, sizeof *z);
+    CK_TRY(ck_io_open_input(path, &fd, &size));
+    FILE *f = fdopen(fd, "rb");
+    ck_zip_in *z = f ? ck_alloc(1, sizeof *z) : NULL;
     if (!z) {
-        fclose(f);
-        return CK_ERR_MEMORY;
+        f ? fclose(f) : close(fd);
+        return ck_error(CK_ERR_MEMORY, "out of memory opening '%s'", path);
     }
     zip_error_t ze;
     zip_error_init(&ze);
@@ -66,7 +68,7 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
     if (!src)
         fclose(f);
     /* ZIP_CHECKCONS: the central directory must agree with every local
-     * header, so no member can hide behind another. */
+     * header (names, sizes, CRCs), so no member can hide behind another. */
     z->za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
     if (!z->za) {
         if (src)
@@ -109,7 +111,8 @@ static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, c
         !(st->valid & ZIP_STAT_COMP_METHOD))
         return ck_error(CK_ERR_FORMAT, "'%s': member %s has no size", z->path, member);
     if (st->valid & ZIP_STAT_ENCRYPTION_METHOD && st->encryption_method != ZIP_EM_NONE)
-        return ck_error(CK_ERR_UNSUPPORTED, "'%s': member %s is encrypted", z->path, member);
+        return ck_error(CK_ERR_UNSUPPORTED, "'%s': member %s is encrypted; Keras archives are not",
+                        z->path, member);
     if (st->size > limit->bytes)
         return ck_error(CK_ERR_FORMAT, "'%s': member %s declares %llu bytes, more than %llu (%s)",
                         z->path, member, (unsigned long long)st->size,
@@ -130,9 +133,10 @@ static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, c
     return CK_OK;
 }
 
-/* Index of the only member called `name`; -1 when there is none. Readers
- * disagree on which of several same-named members counts (Python's
- * zipfile takes the last, libzip the first), so such archives are refused. */
+/* Index of the only member called `name`; -1 when there is none. Python's
+ * zipfile, which Keras uses, reads the last of several members with one
+ * name, libzip the first: such an archive means different things to
+ * different readers and is refused. */
 static ck_status find_member(const ck_zip_in *z, const char *name, zip_int64_t *index)
 {
     *index = -1;
@@ -205,14 +209,20 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_lim
     return CK_OK;
 }
 
+ck_zip_limit ck_zip_user_limit(void)
+{
+    return (ck_zip_limit){ck_limit_get(CK_LIMIT_ARCHIVE_MEMBER),
+                          "the limit CK_LIMIT_ARCHIVE_MEMBER"};
+}
+
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out)
 {
     *out = (ck_keras_zip){0};
     ck_zip_in *z;
     CK_TRY(ck_keras_zip_open(path, &z));
     static const ck_zip_limit json = {CK_IO_MAX_JSON, "the JSON size limit"};
-    static const ck_zip_limit metadata = {1u << 20, "the metadata size limit"};
-    static const ck_zip_limit weights = {CK_IO_MAX_ZIP_MEMBER, "the archive-member limit"};
+    static const ck_zip_limit metadata = {CK_IO_MAX_METADATA, "the metadata size limit"};
+    const ck_zip_limit weights = ck_zip_user_limit();
     size_t size;
     void *text = NULL;
     ck_status st = ck_keras_zip_member(z, "config.json", &json, true, &text, &size);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ck_status parse_config(const char *text, ck_io_load *ld, ck_model **out)
 {
@@ -61,7 +62,7 @@ static ck_status read_h5_model(hid_t file, const char *path, const ck_load_optio
     if (st == CK_OK)
         st = parse_config(config, &ld, out);
     if (st == CK_OK)
-        st = ck_weights_read_h5(file, *out, NULL);
+        st = ck_weights_read_h5(file, *out, NULL, true);
     if (st == CK_OK)
         st = apply_training_config(file, *out);
     free(config);
@@ -80,9 +81,9 @@ ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model 
 
 /* .keras: the writer's version comes from metadata.json (tf.keras 2.13+
  * also wrote .keras files); *buf keeps it. */
-static const char *zip_version(const ck_keras_zip *z, char *buf, size_t len)
+static const char *zip_version(const char *metadata, char *buf, size_t len)
 {
-    cJSON *meta = z->metadata ? cJSON_Parse(z->metadata) : NULL;
+    cJSON *meta = metadata ? cJSON_Parse(metadata) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
     const char *version = NULL;
     if (cJSON_IsString(v) && strlen(v->valuestring) < len) {
@@ -93,51 +94,108 @@ static const char *zip_version(const ck_keras_zip *z, char *buf, size_t len)
     return version;
 }
 
-static ck_status read_zip_weights(const ck_keras_zip *z, const char *path, ck_model *m,
+/* The most a model.weights.h5 for m can need: every weight plus as many
+ * optimizer slots, all as float64, and HDF5's bookkeeping per weight. A
+ * larger member cannot be m's, so it is refused before it is inflated
+ * (a zip bomb of a few kilobytes would otherwise take gigabytes). */
+static uint64_t weights_bound(const ck_model *m)
+{
+    uint64_t weights = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        weights += (uint64_t)m->layers[i]->n_weights;
+    return (uint64_t)m->n_params * sizeof(double) * (1 + CK_OPT_MAX_SLOTS) + (weights + 64) * 16384;
+}
+
+static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
                                   const ck_weights_options *opts)
 {
+    ck_zip_limit limit = ck_zip_user_limit();
+    char why[CK_NAME_MAX + 96];
+    uint64_t bound = weights_bound(m);
+    if (bound < limit.bytes) {
+        snprintf(why, sizeof why, "the most model %s with %zu parameters can need", m->name,
+                 m->n_params);
+        limit = (ck_zip_limit){bound, why};
+    }
+    void *image;
+    size_t size;
+    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, &image, &size));
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
     hid_t file;
-    CK_TRY(ck_h5_open_image(z->weights, z->weights_size, label, &file));
-    ck_status st = ck_weights_read_h5(file, m, opts);
+    ck_status st = ck_h5_open_image(&image, size, label, &file);
+    free(image);
+    if (st != CK_OK)
+        return st;
+    st = ck_weights_read_h5(file, m, opts, true);
     H5Fclose(file);
+    return st;
+}
+
+static ck_status read_zip_text(ck_zip_in *z, const char *member, uint64_t max, bool required,
+                               char **text)
+{
+    ck_zip_limit limit = {max, "the size limit of a JSON member"};
+    size_t size;
+    CK_TRY(ck_keras_zip_member(z, member, &limit, required, (void **)text, &size));
+    size_t len = *text ? strlen(*text) : 0;
+    if (*text && len != size) {
+        free(*text);
+        *text = NULL;
+        return ck_error(CK_ERR_FORMAT, "%s holds a NUL byte at offset %zu (not JSON text)", member,
+                        len);
+    }
+    return CK_OK;
+}
+
+static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_options *opts,
+                                ck_model **out)
+{
+    char *config = NULL, *metadata = NULL, version[32];
+    cJSON *root = NULL;
+    ck_status st = read_zip_text(z, "config.json", CK_IO_MAX_JSON, true, &config);
+    if (st == CK_OK)
+        st = read_zip_text(z, "metadata.json", CK_IO_MAX_METADATA, false, &metadata);
+    ck_io_load ld = ck_io_load_init(opts, zip_version(metadata, version, sizeof version), CK_KERAS3,
+                                    true);
+    if (st == CK_OK)
+        st = ck_io_parse_json("config.json", config, strlen(config), &root);
+    if (st == CK_OK)
+        st = ck_io_model_from_config(root, &ld, out);
+    if (st == CK_OK)
+        st = read_zip_weights(z, path, *out, NULL);
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
+    if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
+        st = CK_ERR_MEMORY;
+    cJSON_Delete(root);
+    free(config);
+    free(metadata);
     return st;
 }
 
 ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out)
 {
-    ck_keras_zip z;
-    CK_TRY(ck_keras_zip_read(path, &z));
-    cJSON *root = NULL;
-    char version[32];
-    ck_io_load ld = ck_io_load_init(opts, zip_version(&z, version, sizeof version), CK_KERAS3,
-                                    true);
-    ck_status st = ck_io_parse_json("config.json", z.config, strlen(z.config), &root);
-    if (st == CK_OK)
-        st = ck_io_model_from_config(root, &ld, out);
-    if (st == CK_OK)
-        st = read_zip_weights(&z, path, *out, NULL);
-    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
-    if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
-        st = CK_ERR_MEMORY;
-    cJSON_Delete(root);
-    ck_keras_zip_free(&z);
+    ck_zip_in *z;
+    CK_TRY(ck_keras_zip_open(path, &z));
+    ck_status st = read_zip_model(z, path, opts, out);
+    ck_keras_zip_close(z);
     return st;
 }
 
 static ck_status load_weights(ck_model *m, const char *path, const ck_weights_options *opts)
 {
-    if (ck_file_format_sniff(path) == CK_FORMAT_KERAS) {
-        ck_keras_zip z;
-        CK_TRY(ck_keras_zip_read(path, &z));
-        ck_status st = read_zip_weights(&z, path, m, opts);
-        ck_keras_zip_free(&z);
+    ck_file_format format;
+    CK_TRY(ck_file_format_detect(path, &format));
+    if (format == CK_FORMAT_KERAS) {
+        ck_zip_in *z;
+        CK_TRY(ck_keras_zip_open(path, &z));
+        ck_status st = read_zip_weights(z, path, m, opts);
+        ck_keras_zip_close(z);
         return st;
     }
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = ck_weights_read_h5(file, m, opts);
+    ck_status st = ck_weights_read_h5(file, m, opts, false);
     H5Fclose(file);
     return st;
 }
@@ -152,7 +210,8 @@ ck_status ck_model_load_weights_with(ck_model *m, const char *path, const ck_wei
     CK_TRY(ck_model_build(m));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = load_weights(m, path, opts);
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_load_weights", load_weights(m, path, opts));
     ck_h5_quiet_end(&q);
     return st;
 }

@@ -14,8 +14,6 @@
 /* Names of arrays listed in a "has no array" message, at most. */
 #define LISTED_NAMES_CHARS 200
 
-static const ck_zip_limit member_limit = {CK_IO_MAX_ZIP_MEMBER, "the archive-member limit"};
-
 /* numpy's key of a member: its name without ".npy". */
 static size_t key_length(const char *member)
 {
@@ -77,9 +75,10 @@ ck_status ck_npz_load_member(const char *path, const char *name, void **data, si
     ck_zip_in *z;
     CK_TRY(ck_keras_zip_open(path, &z));
     const char *member;
+    ck_zip_limit limit = ck_zip_user_limit();
     ck_status st = find_key(z, path, name, &member);
     if (st == CK_OK)
-        st = ck_keras_zip_member(z, member, &member_limit, true, data, size);
+        st = ck_keras_zip_member(z, member, &limit, true, data, size);
     ck_keras_zip_close(z);
     return st;
 }

@@ -157,10 +157,12 @@ ck_status ck_model_save_weights_with(ck_model *m, const char *path, const ck_wei
         return ck_error(CK_ERR_ARGUMENT, "ck_model_save_weights: NULL model or empty path");
     bool k3 = (opts && opts->keras3_layout) || ck_file_format_of(path) == CK_FORMAT_KERAS_WEIGHTS;
     CK_TRY(ck_model_build(m));
+    CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save_weights"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
     ck_status st = k3 ? ck_io_save_weights_k3(m, path, NULL)
                       : ck_io_atomic_h5(path, write_weights_k2, m);
     ck_h5_quiet_end(&q);
+    ck_model_leave(m);
     return st;
 }

@@ -133,7 +133,7 @@ static ck_status strings_from_npy(const unsigned char *buf, size_t len, const ch
     if (len - l.data_start != l.bytes)
         return ck_error(CK_ERR_FORMAT, "%s: the shape needs %zu data bytes, the file has %zu",
                         label, l.bytes, len - l.data_start);
-    char *at;
+    char *at = NULL;
     /* UTF-8 takes at most 4 bytes per UCS-4 unit, and bytes stay bytes. */
     CK_TRY(ck_strings_alloc((int64_t)l.count, l.bytes + l.count, out, &at));
     const unsigned char *p = buf + l.data_start;
@@ -170,7 +170,7 @@ static ck_status strings_from_text(char *text, size_t len, const char *label, ck
     for (size_t i = 0; i < len; i++)
         lines += text[i] == '\n';
     lines += len > 0 && text[len - 1] != '\n';
-    char *at;
+    char *at = NULL;
     CK_TRY(ck_strings_alloc(lines, len + 1, out, &at));
     int64_t n = 0, first_blank = -1;
     for (char *line = text, *stop = text + len; line < stop; n++) {

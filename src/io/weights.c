@@ -4,11 +4,13 @@
 
 #include <stdlib.h>
 
-/* Keras 2 load_weights also accepts a whole-model file, whose weights sit
- * under /model_weights. */
-bool ck_k2_root(hid_t file, hid_t *root)
+/* Where the Keras 2 layout's layer groups are. A whole-model file keeps
+ * them under /model_weights, and load_model reads only those; Keras 2
+ * load_weights reads the root when it has layer_names and falls back to
+ * /model_weights. A file with both means what Keras makes of it. */
+bool ck_k2_root(hid_t file, bool whole_model, hid_t *root)
 {
-    if (ck_h5_has_attr(file, "layer_names")) {
+    if (!whole_model && ck_h5_has_attr(file, "layer_names")) {
         *root = H5Gopen2(file, "/", H5P_DEFAULT);
         return *root >= 0;
     }
@@ -22,7 +24,8 @@ bool ck_k2_root(hid_t file, hid_t *root)
     return false;
 }
 
-ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts)
+ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
+                             bool whole_model)
 {
     bool by_name = opts && opts->by_name;
     float *stage = ck_stage_new(m);
@@ -30,7 +33,7 @@ ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *
         return CK_ERR_MEMORY;
     hid_t root;
     ck_status st;
-    if (ck_k2_root(file, &root)) {
+    if (ck_k2_root(file, whole_model, &root)) {
         st = ck_k2_read(root, m, opts, stage);
         H5Gclose(root);
     } else if (ck_k3_is_layout(file)) {

@@ -591,26 +591,38 @@ ck_status ck_lstm_set_initial_state(ck_layer *layer, const float *h0, const floa
 {
     ck_rnn *r = NULL;
     CK_TRY(state_handle(layer, "ck_lstm_set_initial_state", true, &r));
-    return state_set(r, "ck_lstm_set_initial_state", h0, c0, batch);
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_UPDATE, "ck_lstm_set_initial_state",
+                     state_set(r, "ck_lstm_set_initial_state", h0, c0, batch));
+    return st;
 }
 
 ck_status ck_lstm_get_state(ck_layer *layer, float *h, float *c, int64_t batch)
 {
     ck_rnn *r = NULL;
     CK_TRY(state_handle(layer, "ck_lstm_get_state", true, &r));
-    return state_get(r, "ck_lstm_get_state", h, c, batch);
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_READ, "ck_lstm_get_state",
+                     state_get(r, "ck_lstm_get_state", h, c, batch));
+    return st;
 }
 
 ck_status ck_rnn_set_initial_state(ck_layer *layer, const float *h0, int64_t batch)
 {
     ck_rnn *r = NULL;
     CK_TRY(state_handle(layer, "ck_rnn_set_initial_state", false, &r));
-    return state_set(r, "ck_rnn_set_initial_state", h0, NULL, batch);
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_UPDATE, "ck_rnn_set_initial_state",
+                     state_set(r, "ck_rnn_set_initial_state", h0, NULL, batch));
+    return st;
 }
 
 ck_status ck_rnn_get_state(ck_layer *layer, float *h, int64_t batch)
 {
     ck_rnn *r = NULL;
     CK_TRY(state_handle(layer, "ck_rnn_get_state", false, &r));
-    return state_get(r, "ck_rnn_get_state", h, NULL, batch);
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_READ, "ck_rnn_get_state",
+                     state_get(r, "ck_rnn_get_state", h, NULL, batch));
+    return st;
 }

@@ -282,8 +282,8 @@ ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const
     return CK_OK;
 }
 
-ck_status ck_model_evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
-                                 const ck_evaluate_options *o, double *loss, double *metrics)
+static ck_status evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                               const ck_evaluate_options *o, double *loss, double *metrics)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
@@ -309,6 +309,17 @@ ck_status ck_model_evaluate_with(ck_model *m, const ck_tensor *x, const ck_tenso
     return CK_OK;
 }
 
+ck_status ck_model_evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                 const ck_evaluate_options *o, double *loss, double *metrics)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_evaluate",
+               evaluate_with(m, x, y, o, loss, metrics));
+    return st;
+}
+
 ck_status ck_model_evaluate(ck_model *m, const ck_tensor *x, const ck_tensor *y, int batch_size,
                             double *loss, double *metrics)
 {
@@ -327,12 +338,20 @@ ck_status ck_model_test_on_batch(ck_model *m, const ck_tensor *x, const ck_tenso
         loss, metrics);
 }
 
-ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
-    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_train_on_batch"));
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
+}
+
+ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_train_on_batch: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, loss));
+    return st;
 }

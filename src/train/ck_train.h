@@ -140,9 +140,6 @@ ck_train_state *ck_train_state_of(const ck_model *m);
  * model is not compiled. */
 ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);
 
-/* CK_ERR_STATE naming `fn` while the model is fitting (a call from a fit
- * callback that would change what fit is using). */
-ck_status ck_train_refuse_while_fitting(const ck_model *m, const char *fn);
 /* ---------------- class labels (labels.c) ---------------- */
 /* The number of class ids ck_target_class_ids gives for targets y. */
 size_t ck_target_rows(const ck_tensor *y, int n_classes);

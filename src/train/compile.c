@@ -72,11 +72,8 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     return setup_metrics(s, o);
 }
 
-ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
+static ck_status compile(ck_model *m, const ck_compile_options *o)
 {
-    if (!m || !o)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
-    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_compile"));
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_check_penalties(m));
     CK_TRY(ck_model_apply_trainable(m));
@@ -93,6 +90,15 @@ ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
     return CK_OK;
 }
 
+ck_status ck_model_compile_with(ck_model *m, const ck_compile_options *o)
+{
+    if (!m || !o)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_compile: NULL argument");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_CHANGE, "ck_model_compile", compile(m, o));
+    return st;
+}
+
 ck_train_state *ck_train_state_of(const ck_model *m)
 {
     return m ? m->train : NULL;
@@ -106,18 +112,6 @@ ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s)
         return ck_error(CK_ERR_STATE, "%s: model %s is not compiled; call ck_model_compile first",
                         fn, m->name);
     *s = m->train;
-    return CK_OK;
-}
-
-ck_status ck_train_refuse_while_fitting(const ck_model *m, const char *fn)
-{
-    const ck_train_state *s = ck_train_state_of(m);
-    if (s && s->fit)
-        return ck_error(CK_ERR_STATE,
-                        "%s: model %s is training; a fit callback may read the model, save it, "
-                        "predict, evaluate and change the learning rate, but not compile or "
-                        "train it",
-                        fn, m->name);
     return CK_OK;
 }
 

@@ -248,7 +248,6 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
-    CK_TRY(ck_train_refuse_while_fitting(m, "ck_model_fit"));
     r.s->fit = &r.info;
     ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
     if (st == CK_OK)
@@ -268,12 +267,21 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     return st;
 }
 
-ck_status ck_model_stop_training(ck_model *m, const char *reason)
+static ck_status stop_training(ck_model *m, const char *reason)
 {
     ck_train_state *s = ck_train_state_of(m);
     if (!s || !s->fit)
-        return ck_error(CK_ERR_STATE, "ck_model_stop_training: model %s is not fitting",
-                        m ? m->name : "(NULL)");
+        return ck_error(CK_ERR_STATE, "ck_model_stop_training: model %s is not fitting", m->name);
     ck_fit_stop(s->fit, "%s", reason ? reason : "training stopped by a callback");
     return CK_OK;
+}
+
+ck_status ck_model_stop_training(ck_model *m, const char *reason)
+{
+    if (!m)
+        return ck_error(CK_ERR_STATE, "ck_model_stop_training: model (NULL) is not fitting");
+    ck_status st;
+    /* Another thread than fit's is refused by the guard. */
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_stop_training", stop_training(m, reason));
+    return st;
 }

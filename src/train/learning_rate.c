@@ -13,11 +13,20 @@ ck_status ck_model_get_learning_rate(const ck_model *m, double *lr)
     return CK_OK;
 }
 
-ck_status ck_model_set_learning_rate(ck_model *m, double lr)
+static ck_status set_learning_rate(ck_model *m, double lr)
 {
     ck_train_state *s = NULL;
     CK_TRY(ck_train_compiled(m, "ck_model_set_learning_rate", &s));
     return ck_optimizer_set_learning_rate(&s->opt, lr, "ck_model_set_learning_rate");
+}
+
+ck_status ck_model_set_learning_rate(ck_model *m, double lr)
+{
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_set_learning_rate: model is NULL");
+    ck_status st;
+    CK_GUARDED(st, m, CK_ACCESS_UPDATE, "ck_model_set_learning_rate", set_learning_rate(m, lr));
+    return st;
 }
 
 ck_status ck_model_get_iterations(const ck_model *m, int64_t *iterations)

@@ -1,0 +1,609 @@
+/* Crafted hostile files, each made here from a valid save: special files
+ * instead of files, flooded and padded HDF5 files, zip bombs and ambiguous
+ * archives, datasets whose values live elsewhere, JSON with bytes after
+ * it, and a whole-model file with two sets of weights. Cases that used to
+ * hang run in a child process with a deadline; the zip bomb runs under an
+ * address-space limit. */
+#include "ck_test.h"
+
+#include "ck_internal.h"
+#include "ck_io.h"
+#include "ck_npy.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zip.h>
+
+static void assert_error_has(const char *needle)
+{
+    ck_assert_msg(strstr(ck_last_error(), needle), "error lacks '%s': %s", needle, ck_last_error());
+}
+
+static ck_model *small_model(uint64_t seed)
+{
+    ck_model *m = ck_sequential(.seed = seed);
+    ck_assert_ok(ck_model_add(m, ck_input(3)));
+    ck_assert_ok(ck_model_add(m, ck_dense(4, .activation = "tanh")));
+    ck_assert_ok(ck_model_add(m, ck_dense(2)));
+    ck_assert_ok(ck_model_build(m));
+    return m;
+}
+
+static void predict_one(ck_model *m, float y[2])
+{
+    ck_assert_ok(ck_model_predict(m, (const float[]){0.5f, -1.0f, 2.0f}, 1, y));
+}
+
+/* ---------------------------------------------------------------- deadlines */
+
+/* Runs fn in a child that SIGALRM ends after `seconds`; fn returns 0 when
+ * every check held, else the number of the failed one. */
+static void run_within(int (*fn)(void), unsigned seconds, const char *what)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(seconds);
+        _exit(fn());
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM), "%s took more than %u s",
+                  what, seconds);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: check %d failed (status %d)",
+                  what, WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+}
+
+static int refused(ck_status got, ck_status want, const char *needle)
+{
+    if (got != want || !strstr(ck_last_error(), needle)) {
+        fprintf(stderr, "got %s: %s (wanted %s, '%s')\n", ck_status_name(got), ck_last_error(),
+                ck_status_name(want), needle);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- special files */
+
+static int read_every_way_from_fifo(void)
+{
+    const char *fifo = ck_test_path("pipe"), *fifo_keras = ck_test_path("pipe.keras");
+    ck_model *m = NULL, *small = small_model(1);
+    ck_tensor t;
+    char *text;
+    size_t len;
+    int bad = 0;
+    bad += refused(ck_model_load(fifo, &m), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_model_load(fifo_keras, &m), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_model_load_weights(small, fifo), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_model_load_weights(small, fifo_keras), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_npy_read(fifo, &t), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_read_file(fifo, &text, &len), CK_ERR_IO, "is a FIFO");
+    bad += refused(ck_h5_read_array(fifo, "/x", &t), CK_ERR_IO, "is a FIFO");
+    ck_model_free(small);
+    return bad;
+}
+
+START_TEST(fifo_refused_without_blocking)
+{
+    ck_test_make_dir("ckhost");
+    ck_assert_int_eq(mkfifo(ck_test_path("pipe"), 0600), 0);
+    ck_assert_int_eq(mkfifo(ck_test_path("pipe.keras"), 0600), 0);
+    run_within(read_every_way_from_fifo, 10, "reading a FIFO");
+    ck_test_remove_dir();
+}
+END_TEST
+
+START_TEST(directory_and_device_named)
+{
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_load("/tmp", &m), CK_ERR_IO);
+    assert_error_has("is a directory");
+    ck_assert_fails(ck_model_load("/dev/null", &m), CK_ERR_IO);
+    assert_error_has("is a character device");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- flooded and padded HDF5 */
+
+/* The superblock (version 0, as HDF5 writes by default) declares where
+ * the file ends; the crafted files move that end over what they add. */
+static void set_declared_end(const char *path, uint64_t end)
+{
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    unsigned char sb[48];
+    ck_assert_int_eq(pread(fd, sb, sizeof sb, 0), (ssize_t)sizeof sb);
+    ck_assert_int_eq(sb[8], 0);
+    for (int k = 0; k < 8; k++)
+        sb[40 + k] = (unsigned char)(end >> (8 * k));
+    ck_assert_int_eq(pwrite(fd, sb + 40, 8, 40), 8);
+    close(fd);
+}
+
+/* Appends `count` minimal global heap collections (32 bytes each), every
+ * other one malformed, each followed by a look-alike string reference to
+ * it, and extends the declared end over them. */
+static void flood_heap(const char *path, int count)
+{
+    FILE *f = fopen(path, "ab");
+    ck_assert_ptr_nonnull(f);
+    long at = ftell(f);
+    for (int i = 0; i < count; i++, at += 48) {
+        unsigned char c[48] = "GCOL\1";
+        c[8] = 32;
+        c[16] = 1; /* object 1 of size 0 */
+        if (i % 2)
+            c[16] = 0, c[24] = 0; /* free space of size 0: malformed */
+        c[32] = 8;                /* a reference: length 8, address, index 1 */
+        for (int k = 0; k < 8; k++)
+            c[36 + k] = (unsigned char)((uint64_t)at >> (8 * k));
+        c[44] = 1;
+        ck_assert_uint_eq(fwrite(c, 1, sizeof c, f), sizeof c);
+    }
+    fclose(f);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    set_declared_end(path, (uint64_t)sb.st_size);
+}
+
+static int load_flooded(void)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path("flood.h5"), &m);
+    ck_model_free(m);
+    return refused(st, CK_ERR_FORMAT, "corrupt HDF5 file");
+}
+
+static int load_padded(void)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path("padded.h5"), &m);
+    ck_model_free(m);
+    /* Zeros past the real end: libhdf5 itself reads the file fine. */
+    return st == CK_OK ? 0 : refused(st, CK_ERR_FORMAT, "'");
+}
+
+START_TEST(flooded_heap_screened_in_linear_time)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(2);
+    ck_assert_ok(ck_model_save(m, ck_test_path("flood.h5")));
+    ck_model_free(m);
+    flood_heap(ck_test_path("flood.h5"), 16384); /* 768 KiB, as in the report */
+    run_within(load_flooded, 5, "screening a flooded global heap");
+    ck_test_remove_dir();
+}
+END_TEST
+
+START_TEST(sparse_file_screened_quickly)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(3);
+    ck_assert_ok(ck_model_save(m, ck_test_path("padded.h5")));
+    ck_model_free(m);
+    ck_assert_int_eq(truncate(ck_test_path("padded.h5"), 2ll << 30), 0);
+    run_within(load_padded, 5, "a 2 GiB sparse file");
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- values from elsewhere */
+
+/* /x (2, 3) float32 whose values are stored in secret.bin (external
+ * storage), and /v, a virtual dataset mapping /x of other.h5. */
+static void write_foreign_datasets(const char *path)
+{
+    float secret[6] = {1, 2, 3, 4, 5, 6};
+    FILE *s = fopen(ck_test_path("secret.bin"), "wb");
+    ck_assert_ptr_nonnull(s);
+    fwrite(secret, sizeof secret, 1, s);
+    fclose(s);
+    hid_t other = H5Fcreate(ck_test_path("other.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_ok(ck_h5_write_floats(other, "x", 2, (int64_t[]){2, 3}, secret));
+    H5Fclose(other);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {2, 3};
+    hid_t space = H5Screate_simple(2, dims, NULL), ext = H5Pcreate(H5P_DATASET_CREATE);
+    ck_assert_int_ge(H5Pset_external(ext, ck_test_path("secret.bin"), 0, sizeof secret), 0);
+    hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, space, H5P_DEFAULT, ext, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    H5Dclose(d);
+    hid_t vds = H5Pcreate(H5P_DATASET_CREATE);
+    ck_assert_int_ge(H5Pset_virtual(vds, space, ck_test_path("other.h5"), "/x", space), 0);
+    d = H5Dcreate2(f, "v", H5T_IEEE_F32LE, space, H5P_DEFAULT, vds, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    H5Dclose(d);
+    H5Pclose(vds);
+    H5Pclose(ext);
+    H5Sclose(space);
+    H5Fclose(f);
+}
+
+START_TEST(external_storage_and_virtual_datasets_refused)
+{
+    ck_test_make_dir("ckhost");
+    write_foreign_datasets(ck_test_path("foreign.h5"));
+    ck_tensor t;
+    ck_assert_fails(ck_h5_read_array(ck_test_path("foreign.h5"), "/x", &t), CK_ERR_FORMAT);
+    assert_error_has("external files");
+    ck_assert_fails(ck_h5_read_array(ck_test_path("foreign.h5"), "/v", &t), CK_ERR_FORMAT);
+    assert_error_has("virtual dataset");
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* A weights file whose first kernel is replaced by one with external
+ * storage: loading it must fail and leave the model's weights alone. */
+START_TEST(external_weight_refused)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(4);
+    const char *path = ck_test_path("w.h5");
+    ck_assert_ok(ck_model_save_weights(m, path));
+    float kernel[12] = {0};
+    FILE *s = fopen(ck_test_path("kernel.bin"), "wb");
+    fwrite(kernel, sizeof kernel, 1, s);
+    fclose(s);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    const char *name = "dense/dense/kernel:0";
+    ck_assert_int_ge(H5Ldelete(f, name, H5P_DEFAULT), 0);
+    hsize_t dims[2] = {3, 4};
+    hid_t space = H5Screate_simple(2, dims, NULL), ext = H5Pcreate(H5P_DATASET_CREATE);
+    ck_assert_int_ge(H5Pset_external(ext, ck_test_path("kernel.bin"), 0, sizeof kernel), 0);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, ext, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    H5Dclose(d);
+    H5Pclose(ext);
+    H5Sclose(space);
+    H5Fclose(f);
+    float before[2], after[2];
+    predict_one(m, before);
+    ck_assert_fails(ck_model_load_weights(m, path), CK_ERR_FORMAT);
+    assert_error_has("external files");
+    predict_one(m, after);
+    ck_assert_mem_eq(before, after, sizeof before);
+    ck_model_free(m);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- model_config text */
+
+/* Replaces the model_config attribute with `len` bytes of fixed-length
+ * string, as h5py writes Python bytes. */
+static void set_model_config(const char *path, const char *text, size_t len)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(H5Adelete(f, "model_config"), 0);
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, len);
+    hid_t a = H5Acreate2(f, "model_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Awrite(a, t, text), 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Fclose(f);
+}
+
+START_TEST(model_config_must_end_with_its_json)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(5), *back = NULL;
+    const char *path = ck_test_path("m.h5");
+    ck_assert_ok(ck_model_save(m, path));
+    char *json = ck_model_to_json(m);
+    size_t n = strlen(json);
+    char *text = calloc(n + 16, 1);
+    memcpy(text, json, n);
+    /* The same JSON in h5py's fixed-length form loads. */
+    set_model_config(path, text, n);
+    ck_assert_ok(ck_model_load(path, &back));
+    ck_model_free(back);
+    memcpy(text + n, " \n{\"x\": 1}", 10);
+    set_model_config(path, text, n + 10);
+    ck_assert_fails(ck_model_load(path, &back), CK_ERR_FORMAT);
+    assert_error_has("trailing bytes after its JSON value");
+    memcpy(text + n, "\0{\"x\": 1}", 9);
+    set_model_config(path, text, n + 9);
+    ck_assert_fails(ck_model_load(path, &back), CK_ERR_FORMAT);
+    assert_error_has("NUL byte inside a string");
+    ck_assert_ptr_null(back);
+    free(text);
+    ck_free(json);
+    ck_model_free(m);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- two sets of weights */
+
+/* A whole-model file that also holds another model's weights at the root,
+ * in the weights-only layout. load_model reads /model_weights, Keras 2
+ * load_weights the root (its layer_names come first). */
+START_TEST(whole_model_reads_model_weights)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *a = small_model(6), *b = small_model(7);
+    const char *path = ck_test_path("both.h5");
+    ck_assert_ok(ck_model_save(a, path));
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(H5Adelete(f, "backend"), 0);
+    ck_assert_int_ge(H5Adelete(f, "keras_version"), 0);
+    ck_assert_ok(ck_k2_write(f, b));
+    H5Fclose(f);
+    float want_a[2], want_b[2], got[2];
+    predict_one(a, want_a);
+    predict_one(b, want_b);
+    ck_model *back = NULL;
+    ck_assert_ok(ck_model_load(path, &back));
+    predict_one(back, got);
+    ck_assert_mem_eq(got, want_a, sizeof got);
+    ck_assert_ok(ck_model_load_weights(back, path));
+    predict_one(back, got);
+    ck_assert_mem_eq(got, want_b, sizeof got);
+    ck_model_free(back);
+    ck_model_free(a);
+    ck_model_free(b);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- .keras archives */
+
+/* Every offset in an archive of at most 64 KiB where `needle` occurs. */
+static int find_all(const unsigned char *buf, size_t n, const char *needle, size_t *at, int max)
+{
+    int found = 0;
+    size_t len = strlen(needle);
+    for (size_t i = 0; i + len <= n && found < max; i++)
+        if (memcmp(buf + i, needle, len) == 0)
+            at[found++] = i;
+    return found;
+}
+
+static size_t slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    ck_assert_uint_lt(n, cap);
+    return n;
+}
+
+static void spill(const char *path, const unsigned char *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
+static const char *saved_keras(uint64_t seed)
+{
+    ck_model *m = small_model(seed);
+    const char *path = ck_test_path("m.keras");
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    return path;
+}
+
+START_TEST(keras_crc_mismatch_refused)
+{
+    ck_test_make_dir("ckhost");
+    const char *path = saved_keras(8);
+    static unsigned char buf[1 << 16];
+    size_t n = slurp(path, buf, sizeof buf), at[4];
+    /* config.json is stored: change one letter of the model's name. */
+    ck_assert_int_ge(find_all(buf, n, "\"sequential\"", at, 4), 1);
+    buf[at[0] + 1] = 'S';
+    spill(path, buf, n);
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_load(path, &m), CK_ERR_FORMAT);
+    assert_error_has("CRC");
+    ck_test_remove_dir();
+}
+END_TEST
+
+START_TEST(keras_duplicate_member_refused)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(9);
+    const char *path = ck_test_path("dup.keras");
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    /* A second config.json, spelled config.jsoN until it is in place. */
+    int err = 0;
+    zip_t *za = zip_open(path, 0, &err);
+    ck_assert_ptr_nonnull(za);
+    static const char other[] = "{\"class_name\": \"Sequential\"}";
+    zip_source_t *src = zip_source_buffer(za, other, sizeof other - 1, 0);
+    ck_assert_int_ge(zip_file_add(za, "config.jsoN", src, 0), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    static unsigned char buf[1 << 16];
+    size_t n = slurp(path, buf, sizeof buf), at[4];
+    ck_assert_int_eq(find_all(buf, n, "config.jsoN", at, 4), 2);
+    buf[at[0] + 10] = buf[at[1] + 10] = 'n';
+    spill(path, buf, n);
+    ck_assert_fails(ck_model_load(path, &m), CK_ERR_FORMAT);
+    assert_error_has("more than one member");
+    ck_test_remove_dir();
+}
+END_TEST
+
+START_TEST(keras_encrypted_member_named)
+{
+    ck_test_make_dir("ckhost");
+    const char *path = saved_keras(10);
+    static unsigned char buf[1 << 16];
+    size_t n = slurp(path, buf, sizeof buf), at[4];
+    /* Set the "encrypted" bit of config.json in both headers. */
+    int hits = find_all(buf, n, "config.json", at, 4);
+    ck_assert_int_eq(hits, 2);
+    for (int i = 0; i < hits; i++) {
+        bool local = memcmp(buf + at[i] - 30, "PK\3\4", 4) == 0;
+        buf[at[i] - (local ? 30 - 6 : 46 - 8)] |= 1;
+    }
+    spill(path, buf, n);
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_load(path, &m), CK_ERR_UNSUPPORTED);
+    assert_error_has("is encrypted");
+    ck_test_remove_dir();
+}
+END_TEST
+
+START_TEST(keras_not_zip_and_truncated_named)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = NULL;
+    const char *text = ck_test_path("text.keras");
+    spill(text, (const unsigned char *)"hello", 5);
+    ck_assert_fails(ck_model_load(text, &m), CK_ERR_FORMAT);
+    assert_error_has("is not a Keras 3 archive");
+    const char *path = saved_keras(11);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size / 2), 0);
+    ck_assert_fails(ck_model_load(path, &m), CK_ERR_FORMAT);
+    assert_error_has("truncated or corrupt zip");
+    ck_assert_ptr_null(m);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* model.weights.h5 replaced by `size` deflated zeros. */
+static void write_bomb(const char *path, size_t size)
+{
+    int err = 0;
+    zip_t *za = zip_open(path, 0, &err);
+    ck_assert_ptr_nonnull(za);
+    void *zeros = calloc(size, 1);
+    ck_assert_ptr_nonnull(zeros);
+    zip_source_t *src = zip_source_buffer(za, zeros, size, 0);
+    zip_int64_t idx = zip_file_add(za, "model.weights.h5", src, ZIP_FL_OVERWRITE);
+    ck_assert_int_ge(idx, 0);
+    ck_assert_int_eq(zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_DEFLATE, 9), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    free(zeros);
+}
+
+static size_t address_space_in_use(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f && fscanf(f, "%lu", &pages) != 1)
+        pages = 0;
+    if (f)
+        fclose(f);
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static int load_bomb_with_little_memory(void)
+{
+    /* 64 MiB more than in use now: inflating the member would not fit. */
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = address_space_in_use() + (64u << 20);
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 9;
+    ck_model *m = NULL;
+    int bad = refused(ck_model_load(ck_test_path("bomb.keras"), &m), CK_ERR_FORMAT,
+                      "the most model");
+    ck_model *w = small_model(12);
+    bad += refused(ck_model_load_weights(w, ck_test_path("bomb.keras")), CK_ERR_FORMAT, "declares");
+    ck_model_free(w);
+    return bad;
+}
+
+START_TEST(keras_zip_bomb_refused_before_inflating)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(12);
+    const char *path = ck_test_path("bomb.keras");
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    write_bomb(path, 256u << 20);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_lt(sb.st_size, 1 << 20);
+    run_within(load_bomb_with_little_memory, 20, "a zip bomb");
+    /* The user's limit applies too, whatever the model. */
+    uint64_t old = ck_set_limit(CK_LIMIT_ARCHIVE_MEMBER, 1000);
+    ck_assert_fails(ck_model_load(saved_keras(13), &m), CK_ERR_FORMAT);
+    assert_error_has("CK_LIMIT_ARCHIVE_MEMBER");
+    ck_assert_uint_eq(ck_set_limit(CK_LIMIT_ARCHIVE_MEMBER, old), 1000);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- names are data */
+
+START_TEST(summary_escapes_names)
+{
+    ck_model *m = ck_sequential(.name = "evil\nckeras: error: forged\r\x1b[31m");
+    ck_assert_ok(ck_model_add(m, ck_input(3)));
+    ck_assert_ok(ck_model_add(m, ck_dense(2, .name = "d\x1b]0;title\x07")));
+    for (int style = CK_SUMMARY_KERAS2; style <= CK_SUMMARY_KERAS3; style++) {
+        char *text = ck_test_summary(m, (ck_summary_style)style);
+        ck_assert_ptr_null(strchr(text, '\x1b'));
+        ck_assert_ptr_null(strchr(text, '\r'));
+        ck_assert_ptr_null(strchr(text, '\x07'));
+        ck_assert_ptr_nonnull(
+            strstr(text, "Model: \"evil\\nckeras: error: forged\\r\\x1b[31m\"\n"));
+        ck_assert_ptr_nonnull(strstr(text, "d\\x1b]0;title\\x07 (Dense)"));
+        free(text);
+    }
+    ck_model_free(m);
+}
+END_TEST
+
+START_TEST(model_size_limit_checked_before_allocating)
+{
+    uint64_t old = ck_set_limit(CK_LIMIT_MODEL_BYTES, 1000);
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(100)));
+    ck_assert_ok(ck_model_add(m, ck_dense(100)));
+    ck_assert_fails(ck_model_build(m), CK_ERR_MEMORY);
+    assert_error_has("CK_LIMIT_MODEL_BYTES");
+    ck_set_limit(CK_LIMIT_MODEL_BYTES, old);
+    ck_assert_ok(ck_model_build(m));
+    ck_model_free(m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hostile_files");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, fifo_refused_without_blocking);
+    tcase_add_test(tc, directory_and_device_named);
+    tcase_add_test(tc, flooded_heap_screened_in_linear_time);
+    tcase_add_test(tc, sparse_file_screened_quickly);
+    tcase_add_test(tc, external_storage_and_virtual_datasets_refused);
+    tcase_add_test(tc, external_weight_refused);
+    tcase_add_test(tc, model_config_must_end_with_its_json);
+    tcase_add_test(tc, whole_model_reads_model_weights);
+    tcase_add_test(tc, keras_crc_mismatch_refused);
+    tcase_add_test(tc, keras_duplicate_member_refused);
+    tcase_add_test(tc, keras_encrypted_member_named);
+    tcase_add_test(tc, keras_not_zip_and_truncated_named);
+    tcase_add_test(tc, keras_zip_bomb_refused_before_inflating);
+    tcase_add_test(tc, summary_escapes_names);
+    tcase_add_test(tc, model_size_limit_checked_before_allocating);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return ck_test_run(suite());
+}
