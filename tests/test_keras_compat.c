@@ -116,7 +116,7 @@ typedef struct ref_layer {
     const char *cls, *name;
     int units, in_dim;
     char act[32], ract[32];
-    bool return_sequences, reset_after;
+    bool return_sequences, reset_after, mask_zero;
     double mask_value, epsilon;
     ref_weight w[MAX_W];
     int n_w;
@@ -223,6 +223,7 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
     activation_of(rm, cfg, "recurrent_activation", "sigmoid", l->ract);
     l->return_sequences = cJSON_IsTrue(get(cfg, "return_sequences"));
     l->reset_after = cJSON_IsTrue(get(cfg, "reset_after"));
+    l->mask_zero = cJSON_IsTrue(get(cfg, "mask_zero"));
     l->mask_value = num(cfg, "mask_value", 0);
     l->epsilon = num(cfg, "epsilon", 1e-3);
     switch (l->kind) {
@@ -444,14 +445,14 @@ static void masking(const ref_layer *l, seq *s)
         }
 }
 
-/* ids -> vectors; id 0 is masked (mask_zero). */
+/* ids -> vectors; with mask_zero, id 0 is masked. */
 static void embedding(const ref_layer *l, seq *s)
 {
     int d = (int)l->w[0].dims[1];
     for (int b = 0; b < B; b++)
         for (int t = 0; t < s->steps; t++) {
             int id = (int)s->v[b][t][0];
-            s->mask[b][t] = id != 0;
+            s->mask[b][t] = !l->mask_zero || id != 0;
             for (int j = 0; j < d; j++)
                 s->v[b][t][j] = l->w[0].data[id * d + j];
         }
