@@ -693,6 +693,41 @@ START_TEST(test_map_and_verbose_warnings)
 }
 END_TEST
 
+/* --map on an initializer, with --config alone: the initializers run, so
+ * the mapping decides the weights. Dense(2) with kernel and bias "ones"
+ * gives x0 + x1 + x2 + 1 in both columns. */
+START_TEST(test_map_initializer_with_config)
+{
+    make_tmpdir();
+    FILE *f = fopen(tmp("init.json"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(
+        "{\"class_name\": \"Sequential\", \"keras_version\": \"2.0.9\", \"config\": [{\"class_name\": "
+        "\"Dense\", \"config\": {\"name\": \"dense_1\", \"units\": 2, \"batch_input_shape\": [null, 3], "
+        "\"activation\": \"linear\", \"kernel_initializer\": \"weight_variable\", "
+        "\"bias_initializer\": \"bias_variable\"}}]}",
+        f);
+    fclose(f);
+    float x[6] = {0.5f, -2, 4, 1, 1, 1};
+    ck_tensor tx = {.rank = 2, .dims = {2, 3}, .data = x};
+    ck_assert_ok(ck_npy_write(tmp("x.npy"), &tx));
+    const struct {
+        const char *map;
+        float want[4];
+    } rows[] = {{"weight_variable=ones,bias_variable=ones", {3.5f, 3.5f, 4, 4}},
+                {"weight_variable=zeros,bias_variable=ones", {1, 1, 1, 1}}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        run_result r;
+        run_cli(&r, "predict", "--config", tmp("init.json"), tmp("x.npy"), "--map", rows[i].map,
+                NULL);
+        assert_success(&r);
+        assert_rows_match(r.out, rows[i].want, 2, 2, 1e-6);
+        run_free(&r);
+    }
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_fit_options_and_errors)
 {
     make_tmpdir();
@@ -1116,6 +1151,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fit_options_and_errors);
     tcase_add_test(tc, test_fit_output_formats_and_inspect);
     tcase_add_test(tc, test_map_and_verbose_warnings);
+    tcase_add_test(tc, test_map_initializer_with_config);
     tcase_add_test(tc, test_predict_fuzz_corpus);
     tcase_add_test(tc, test_output_must_not_be_an_input);
     tcase_add_test(tc, test_convert_to_keras_archive);

@@ -116,7 +116,7 @@ typedef struct ref_layer {
     const char *cls, *name;
     int units, in_dim;
     char act[32], ract[32];
-    bool return_sequences, reset_after;
+    bool return_sequences, reset_after, mask_zero;
     double mask_value, epsilon;
     ref_weight w[MAX_W];
     int n_w;
@@ -223,6 +223,7 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
     activation_of(rm, cfg, "recurrent_activation", "sigmoid", l->ract);
     l->return_sequences = cJSON_IsTrue(get(cfg, "return_sequences"));
     l->reset_after = cJSON_IsTrue(get(cfg, "reset_after"));
+    l->mask_zero = cJSON_IsTrue(get(cfg, "mask_zero"));
     l->mask_value = num(cfg, "mask_value", 0);
     l->epsilon = num(cfg, "epsilon", 1e-3);
     switch (l->kind) {
@@ -444,14 +445,14 @@ static void masking(const ref_layer *l, seq *s)
         }
 }
 
-/* ids -> vectors; id 0 is masked (mask_zero). */
+/* ids -> vectors; with mask_zero, id 0 is masked. */
 static void embedding(const ref_layer *l, seq *s)
 {
     int d = (int)l->w[0].dims[1];
     for (int b = 0; b < B; b++)
         for (int t = 0; t < s->steps; t++) {
             int id = (int)s->v[b][t][0];
-            s->mask[b][t] = id != 0;
+            s->mask[b][t] = !l->mask_zero || id != 0;
             for (int j = 0; j < d; j++)
                 s->v[b][t][j] = l->w[0].data[id * d + j];
         }
@@ -911,6 +912,56 @@ START_TEST(test_manifest)
 }
 END_TEST
 
+/* Keras's custom_objects for initializers: a model built from its config
+ * runs its initializers, so a mapped custom name decides the weights.
+ * Dense(2) over 3 inputs, kernel and bias "ones": y = x0 + x1 + x2 + 1. */
+static const char custom_init_json[] =
+    "{\"class_name\": \"Sequential\", \"keras_version\": \"2.0.9\", \"config\": [{\"class_name\": "
+    "\"Dense\", \"config\": {\"name\": \"dense_1\", \"units\": 2, \"batch_input_shape\": [null, 3], "
+    "\"activation\": \"linear\", \"kernel_initializer\": \"weight_variable\", "
+    "\"bias_initializer\": \"bias_variable\"}}]}";
+
+static void predict_row(ck_model *m, float y[2])
+{
+    float x[3] = {0.5f, -2, 4};
+    ck_tensor tx = {.rank = 2, .dims = {1, 3}, .data = x},
+              ty = {.rank = 2, .dims = {1, 2}, .data = y};
+    ck_assert_ok(ck_model_predict_tensor(m, &tx, &ty));
+}
+
+START_TEST(test_map_initializer_from_config)
+{
+    ck_name_map map[2] = {{"weight_variable", "ones"}, {"bias_variable", "ones"}};
+    ck_model *m = NULL;
+    float y[2];
+    ck_assert_ok(ck_model_from_json(custom_init_json, &m, .map = map, .n_map = 2));
+    ck_assert_str_eq(ck_model_warnings(m), "");
+    predict_row(m, y);
+    ck_assert_float_eq(y[0], 3.5f);
+    ck_assert_float_eq(y[1], 3.5f);
+    ck_model_free(m);
+    /* Unmapped: the defaults (Glorot uniform, zeros) with a warning. */
+    ck_assert_ok(ck_model_from_json(custom_init_json, &m));
+    ck_assert_ptr_nonnull(strstr(ck_model_warnings(m), "'weight_variable'"));
+    predict_row(m, y);
+    ck_assert(y[0] != 3.5f || y[1] != 3.5f);
+    ck_model_free(m);
+    /* The same through ck_model_load_with on the .json file, to zeros. */
+    const char *path = ck_test_path("custom.json");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(custom_init_json, f);
+    fclose(f);
+    map[0].to = "zeros";
+    map[1].to = "zeros";
+    ck_assert_ok(ck_model_load(path, &m, .map = map, .n_map = 2, .format = CK_FORMAT_JSON));
+    predict_row(m, y);
+    ck_assert_float_eq(y[0], 0.0f);
+    ck_assert_float_eq(y[1], 0.0f);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("keras_compat");
@@ -918,6 +969,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, ck_test_scratch_fixture, ck_test_remove_dir);
     tcase_add_test(tc, test_manifest);
+    tcase_add_test(tc, test_map_initializer_from_config);
     tcase_add_loop_test(tc, test_row, 0, n_cases);
     suite_add_tcase(s, tc);
     return s;

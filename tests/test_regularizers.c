@@ -465,6 +465,56 @@ START_TEST(test_unknown_regularizer_refuses_training)
 }
 END_TEST
 
+/* SimpleRNN(2, linear) over x = [1, 2] (one feature), W = [1, 0.5],
+ * U = [[0.5, -0.25], [0.25, 0.5]], b = 0, target 0, L2(0.5) on U, SGD 0.1,
+ * worked out by hand: h1 = [1, 0.5], h2 = [2.625, 1], MSE 3.9453125,
+ * penalty 0.5 * 0.625. Backward through time: dL/dh2 = h2, dL/dh1 =
+ * h2 U^T = [1.0625, 1.15625]; dU = h1^T h2 + U = [[3.125, 0.75],
+ * [1.5625, 1]], so the step takes U to [[0.1875, -0.325], [0.09375, 0.4]]
+ * and NonNeg on the recurrent kernel clips the -0.325 to 0. */
+static ck_model *rnn_model(const ck_constraint *recurrent_con)
+{
+    ck_model *m = ck_sequential();
+    ck_layer *r = ck_simple_rnn(2, .activation = "linear");
+    ck_assert_ok(ck_layer_set_regularizer(r, "recurrent", ck_l2(0.5)));
+    if (recurrent_con)
+        ck_assert_ok(ck_layer_set_constraint(r, "recurrent", recurrent_con));
+    ck_assert_ok(ck_model_add(m, ck_input(2, 1)));
+    ck_assert_ok(ck_model_add(m, r));
+    ck_assert_ok(ck_model_build(m));
+    const float w[2] = {1, 0.5f}, u[4] = {0.5f, -0.25f, 0.25f, 0.5f};
+    memcpy(r->weights[0].data, w, sizeof w);
+    memcpy(r->weights[1].data, u, sizeof u);
+    memset(r->weights[2].data, 0, 2 * sizeof(float));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
+    return m;
+}
+
+START_TEST(test_recurrent_l2_and_non_neg_step)
+{
+    float x[2] = {1, 2}, y[2] = {0, 0};
+    ck_tensor tx = {.rank = 3, .dims = {1, 2, 1}, .data = x},
+              ty = {.rank = 2, .dims = {1, 2}, .data = y};
+    for (int constrained = 0; constrained < 2; constrained++) {
+        ck_model *m = rnn_model(constrained ? ck_non_neg() : NULL);
+        double loss;
+        ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, &loss));
+        ck_assert_close(loss, 3.9453125 + 0.3125, 1e-6);
+        const ck_layer *r = m->layers[0];
+        const float *w = r->weights[0].data, *u = r->weights[1].data, *b = r->weights[2].data;
+        const double want_w[2] = {0.36875, 0.184375}, want_b[2] = {-0.36875, -0.215625};
+        const double want_u[4] = {0.1875, constrained ? 0 : -0.325, 0.09375, 0.4};
+        for (int i = 0; i < 2; i++) {
+            ck_assert_close(w[i], want_w[i], 1e-6);
+            ck_assert_close(b[i], want_b[i], 1e-6);
+        }
+        for (int i = 0; i < 4; i++)
+            ck_assert_close(u[i], want_u[i], 1e-6);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("regularizers");
@@ -483,6 +533,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_penalty_gradients);
     tcase_add_test(tc, test_frozen_penalty_by_semantics);
     tcase_add_test(tc, test_fit_with_l2);
+    tcase_add_test(tc, test_recurrent_l2_and_non_neg_step);
     tcase_add_test(tc, test_unknown_regularizer_refuses_training);
     suite_add_tcase(s, tc);
     return s;
