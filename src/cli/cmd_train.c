@@ -210,13 +210,14 @@ static void report_saved(const cli_args *a, const ck_history *h)
  * still fails. */
 static int save_after_divergence(train_job *j, const cli_args *a, ck_history *h, cli_fit_extras *ex)
 {
-    int rc = cli_lib_error(NULL);
+    /* The library's message, worded for the command line, leads the error. */
+    cli_lib_error(NULL);
     char reason[1024];
     snprintf(reason, sizeof reason, "%s", cli_error_message());
-    if (ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) == CK_OK)
-        rc = cli_error(CLI_FAIL, "%s; the last finite weights were saved to %s", reason, a->output);
-    else
-        rc = cli_lib_error(a->output);
+    int rc = ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) == CK_OK
+                 ? cli_error(CLI_FAIL, "%s; the last finite weights were saved to %s", reason,
+                             a->output)
+                 : cli_lib_error(a->output);
     ck_history_free(h);
     cli_fit_extras_free(ex);
     return rc;
