@@ -101,6 +101,12 @@ typedef struct ck_compile_options {
     bool from_logits;
     double huber_delta;     /* loss "huber": 0 means Keras's 1.0 */
     const char *metrics[8]; /* e.g. {"accuracy"}; NULL-terminated */
+    /* Keras weighted_metrics: metrics weighted by sample_weight and
+     * class_weight (sum(w * value) / sum(w); counts of precision, recall,
+     * AUC and F1 weighted by w), logged after `metrics` under their own
+     * name, or "weighted_" + name when `metrics` has that name, as Keras 3
+     * names them. At most 8 metrics and weighted metrics together. */
+    const char *weighted_metrics[8];
 } ck_compile_options;
 CK_API ck_status ck_model_compile_with(ck_model *model, const ck_compile_options *opts);
 /* ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
@@ -113,8 +119,11 @@ CK_API bool ck_model_is_compiled(const ck_model *model);
  * strings belong to the model until it is compiled again or freed.
  * CK_ERR_STATE when the model is not compiled. */
 CK_API ck_status ck_model_get_compile_options(const ck_model *model, ck_compile_options *opts);
-/* The compiled metrics, in the order of ck_model_evaluate's values, by the
- * names given to compile; NULL for an index out of range. */
+/* The compiled metrics, in the order of ck_model_evaluate's values: the
+ * metrics, then the weighted metrics, by the names Keras logs them under
+ * (the names given to compile, "weighted_accuracy" for a weighted
+ * "accuracy" that `metrics` also has); NULL for an index out of range.
+ * Pure reads: may be called concurrently with each other. */
 CK_API int ck_model_metric_count(const ck_model *model);
 CK_API const char *ck_model_metric_name(const ck_model *model, int index);
 

@@ -4,6 +4,7 @@
 #include "ck_test.h"
 #include "ck_train.h"
 
+#include <math.h>
 #include <string.h>
 
 static double run_metric(ck_metric_kind kind, const float *out, const float *y, size_t rows,
@@ -109,6 +110,166 @@ START_TEST(compiled_metrics)
 }
 END_TEST
 
+/* Keras 3 names (CompileMetrics.result): a weighted metric keeps its name
+ * unless `metrics` has it, then weighted_NAME, then weighted_NAME_1; a
+ * repeated plain metric is NAME_1. */
+START_TEST(weighted_metric_names)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_dense(2, .activation = "softmax")));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
+                                  .metrics = {"accuracy", "accuracy"},
+                                  .weighted_metrics = {"accuracy", "mse", "accuracy"}));
+    const char *want[] = {"accuracy", "accuracy_1", "weighted_accuracy", "mse",
+                          "weighted_accuracy_1"};
+    ck_assert_int_eq(ck_model_metric_count(m), 5);
+    for (int k = 0; k < 5; k++)
+        ck_assert_str_eq(ck_model_metric_name(m, k), want[k]);
+    ck_compile_options o;
+    ck_assert_ok(ck_model_get_compile_options(m, &o));
+    ck_assert_str_eq(o.metrics[1], "accuracy");
+    ck_assert_ptr_null(o.metrics[2]);
+    ck_assert_str_eq(o.weighted_metrics[0], "accuracy");
+    ck_assert_str_eq(o.weighted_metrics[1], "mse");
+    ck_assert_str_eq(o.weighted_metrics[2], "accuracy");
+    ck_assert_ptr_null(o.weighted_metrics[3]);
+    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
+                                     .metrics = {"mse", "mse", "mse", "mse", "mse"},
+                                     .weighted_metrics = {"mae", "mae", "mae", "mae"}),
+                    CK_ERR_ARGUMENT);
+    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
+                                     .weighted_metrics = {"nope"}),
+                    CK_ERR_NAME);
+    ck_model_free(m);
+}
+END_TEST
+
+/* p = softmax(x, -x): x > 0 predicts class 0. Samples x 1, 2, -1, -2 of
+ * classes 0, 1, 1, 1 are right, wrong, right, right. */
+static const float wx[] = {1, 2, -1, -2}, wy[] = {1, 0, 0, 1, 0, 1, 0, 1};
+
+static ck_model *sign_model(void)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(1)));
+    ck_assert_ok(ck_model_add(m, ck_dense(2, .activation = "softmax")));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
+                                  .metrics = {"accuracy"},
+                                  .weighted_metrics = {"accuracy", "mse", "precision"}));
+    ck_tensor kernel, bias;
+    const char *name;
+    ck_layer *dense = ck_model_layer(m, 0);
+    ck_assert_ok(ck_layer_weight(dense, 0, &name, &kernel));
+    ck_assert_ok(ck_layer_weight(dense, 1, &name, &bias));
+    kernel.data[0] = 1;
+    kernel.data[1] = -1;
+    bias.data[0] = bias.data[1] = 0;
+    return m;
+}
+
+/* Keras's Mean with sample weights: sum(w * value) / sum(w). */
+static double weighted_mse(const float *w)
+{
+    double total = 0, sum_w = 0;
+    for (int i = 0; i < 4; i++) {
+        double p0 = 1 / (1 + exp(-2.0 * wx[i])), e0 = p0 - wy[2 * i], e1 = 1 - p0 - wy[2 * i + 1];
+        total += w[i] * (e0 * e0 + e1 * e1) / 2;
+        sum_w += w[i];
+    }
+    return total / sum_w;
+}
+
+START_TEST(weighted_metrics_values)
+{
+    ck_model *m = sign_model();
+    ck_tensor tx = {2, {4, 1}, (float *)wx}, ty = {2, {4, 2}, (float *)wy};
+    const float sw[] = {1, 2, 3, 4}, ones[] = {1, 1, 1, 1}, by_class[] = {1, 4, 4, 4};
+    double loss, v[4];
+    ck_assert_ok(
+        ck_model_evaluate_with(m, &tx, &ty, &(ck_evaluate_options){.sample_weight = sw}, &loss, v));
+    ck_assert_close(v[0], 0.75, 1e-12);     /* accuracy: not weighted */
+    ck_assert_close(v[1], 8.0 / 10, 1e-12); /* (1 + 3 + 4) / (1 + 2 + 3 + 4) */
+    ck_assert_close(v[2], weighted_mse(sw), 1e-6);
+    ck_assert_close(v[3], 8.0 / 10, 1e-12); /* one predicted entry per row, weighted */
+    /* Without weights the weighted metrics are the plain ones. */
+    ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &loss, v));
+    ck_assert_close(v[1], 0.75, 1e-12);
+    ck_assert_close(v[2], weighted_mse(ones), 1e-6);
+    /* class_weight {0: 1, 1: 4} weighs the samples 1, 4, 4, 4. */
+    ck_assert_ok(ck_model_evaluate_with(m, &tx, &ty,
+                                        &(ck_evaluate_options){.batch_size = 3,
+                                                               .class_weight = (float[]){1, 4},
+                                                               .n_class_weights = 2},
+                                        &loss, v));
+    ck_assert_close(v[1], 9.0 / 13, 1e-12);
+    ck_assert_close(v[2], weighted_mse(by_class), 1e-6);
+    ck_assert_ok(ck_model_test_on_batch(m, &tx, &ty, sw, &loss, v));
+    ck_assert_close(v[1], 0.8, 1e-12);
+    ck_model_free(m);
+}
+END_TEST
+
+/* In fit the class weights weigh the training metrics only, as Keras
+ * applies class_weight to the training data; one batch logs the metrics
+ * of the weights before its step. */
+START_TEST(weighted_metrics_in_fit)
+{
+    ck_model *m = sign_model();
+    ck_tensor tx = {2, {4, 1}, (float *)wx}, ty = {2, {4, 2}, (float *)wy};
+    ck_history *h = NULL;
+    ck_assert_ok(ck_model_fit(m, &tx, &ty, &h, .epochs = 1, .batch_size = 4, .no_shuffle = true,
+                              .class_weight = (float[]){1, 4}, .n_class_weights = 2,
+                              .validation_x = &tx, .validation_y = &ty));
+    double v;
+    ck_assert_ok(ck_history_get(h, "accuracy", 0, &v));
+    ck_assert_close(v, 0.75, 1e-12);
+    ck_assert_ok(ck_history_get(h, "weighted_accuracy", 0, &v));
+    ck_assert_close(v, 9.0 / 13, 1e-12);
+    ck_assert_ok(ck_history_get(h, "val_weighted_accuracy", 0, &v));
+    double plain;
+    ck_assert_ok(ck_history_get(h, "val_accuracy", 0, &plain));
+    ck_assert_close(v, plain, 0);
+    ck_assert_str_eq(ck_history_key(h, 2), "weighted_accuracy");
+    ck_assert_str_eq(ck_history_key(h, 7), "val_weighted_accuracy");
+    ck_history_free(h);
+    ck_model_free(m);
+}
+END_TEST
+
+/* Saved as Keras saves compile(weighted_metrics=[...]): the names given,
+ * null when there are none; read back into the same metrics. */
+START_TEST(weighted_metrics_config)
+{
+    ck_model *m = sign_model();
+    cJSON *j = ck_train_config_to_json(m);
+    char *text = cJSON_PrintUnformatted(j);
+    ck_assert_ptr_nonnull(strstr(text,
+                                 "\"metrics\":[\"accuracy\"],"
+                                 "\"weighted_metrics\":[\"accuracy\",\"mse\",\"precision\"]"));
+    ck_model *m2 = ck_sequential();
+    ck_assert_ok(ck_model_add(m2, ck_input(1)));
+    ck_assert_ok(ck_model_add(m2, ck_dense(2, .activation = "softmax")));
+    ck_assert_ok(ck_train_config_from_json(m2, j));
+    ck_assert_int_eq(ck_model_metric_count(m2), 4);
+    ck_assert_str_eq(ck_model_metric_name(m2, 1), "weighted_accuracy");
+    ck_assert_str_eq(ck_model_metric_name(m2, 3), "precision");
+    cJSON *j2 = ck_train_config_to_json(m2);
+    char *text2 = cJSON_PrintUnformatted(j2);
+    ck_assert_str_eq(text, text2);
+    ck_assert_ok(ck_model_compile(m2, .optimizer = ck_sgd(), .loss = "mse"));
+    cJSON *none = ck_train_config_to_json(m2);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(none, "weighted_metrics")));
+    cJSON_Delete(none);
+    cJSON_free(text2);
+    cJSON_Delete(j2);
+    cJSON_free(text);
+    cJSON_Delete(j);
+    ck_model_free(m2);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -118,6 +279,10 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, f1_scores);
     tcase_add_test(tc, top_k);
     tcase_add_test(tc, compiled_metrics);
+    tcase_add_test(tc, weighted_metric_names);
+    tcase_add_test(tc, weighted_metrics_values);
+    tcase_add_test(tc, weighted_metrics_in_fit);
+    tcase_add_test(tc, weighted_metrics_config);
     suite_add_tcase(s, tc);
     return s;
 }

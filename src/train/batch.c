@@ -65,6 +65,7 @@ ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout 
     size_t total = 0, at = 0;
     for (int k = 0; k < s->n_metrics; k++) {
         t->kinds[k] = lay->metrics[k];
+        t->weighted[k] = s->weighted[k];
         total += ck_metric_state_size(t->kinds[k], lay->width);
     }
     if (total == 0)
@@ -95,14 +96,16 @@ double ck_totals_metric(const ck_totals *t, int k)
     return t->samples > 0 ? ck_metric_result(t->kinds[k], t->state[k], t->width) : NAN;
 }
 
+/* mask_w: the mask times the sample weights, for the weighted metrics. */
 static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const float *mask,
-                       double loss, int64_t samples)
+                       const float *mask_w, double loss, int64_t samples)
 {
     size_t width = (size_t)out->dims[out->rank - 1], rows = ck_tensor_size(out) / width;
     t->loss += loss * (double)samples;
     t->samples += (double)samples;
     for (int k = 0; k < t->n_metrics; k++)
-        ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width, mask);
+        ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width,
+                         t->weighted[k] ? mask_w : mask);
 }
 
 /* Backward and one optimizer step after a training forward whose loss
@@ -139,15 +142,21 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
     return ck_model_apply_constraints(m);
 }
 
-/* Keras broadcasts a sample's weight over its output rows (timesteps). */
+/* Keras broadcasts a sample's weight over its output rows (timesteps);
+ * *mask_w receives the same times the output mask (Keras's apply_mask
+ * for metrics). */
 static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samples, size_t rows,
-                                 const float **out)
+                                 const float *mask, const float **out, const float **mask_w)
 {
     size_t per = rows / samples;
     CK_TRY(ck_buf_reserve(&s->rowb, rows));
-    for (size_t r = 0; r < rows; r++)
+    CK_TRY(ck_buf_reserve(&s->metric_w, rows));
+    for (size_t r = 0; r < rows; r++) {
         s->rowb.data[r] = sw[r / per];
+        s->metric_w.data[r] = mask ? s->rowb.data[r] * mask[r] : s->rowb.data[r];
+    }
     *out = s->rowb.data;
+    *mask_w = s->metric_w.data;
     return CK_OK;
 }
 
@@ -171,9 +180,9 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tenso
         on_logits.from_logits = true;
         on_logits.fused = false;
     }
-    const float *row_weights = NULL;
+    const float *row_weights = NULL, *mask_w = mask;
     if (sw)
-        CK_TRY(weights_per_row(s, sw, (size_t)x->dims[0], n / width, &row_weights));
+        CK_TRY(weights_per_row(s, sw, (size_t)x->dims[0], n / width, mask, &row_weights, &mask_w));
     /* Keras's loss (trained and reported) includes the regularization, unweighted. */
     double loss = ck_loss_compute_weighted(&on_logits, s->loss.fused && logits ? logits : out->data,
                                            y, n / width, width, mask, row_weights,
@@ -182,7 +191,7 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tenso
     if (loss_out)
         *loss_out = loss;
     if (t)
-        add_totals(t, out, y, mask, loss, x->dims[0]);
+        add_totals(t, out, y, mask, mask_w, loss, x->dims[0]);
     return train ? step(m, s, out, loss) : CK_OK;
 }
 

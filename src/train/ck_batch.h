@@ -23,11 +23,13 @@ ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_te
 
 /* Running totals over an epoch, reduced the Keras way: the loss weighted
  * by batch size, each metric's state (ck_metric_update; Keras hands the
- * output mask to metrics as sample weights). */
+ * output mask to metrics as sample weights, times the sample weights for
+ * weighted metrics). */
 typedef struct ck_totals {
     double loss, samples;
     int n_metrics;
     ck_metric_kind kinds[CK_MAX_METRICS];
+    bool weighted[CK_MAX_METRICS];
     size_t width;
     double *state[CK_MAX_METRICS]; /* into one allocation, state[0] */
 } ck_totals;

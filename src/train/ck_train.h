@@ -91,17 +91,19 @@ size_t ck_mask_kept(const float *mask, size_t rows);
 
 /* Keras 3 metric direction: accuracies go up, errors down. */
 bool ck_metric_higher_is_better(ck_metric_kind kind);
-/* Sum over the kept rows (mask as for losses) of the per-row metric value
- * of a mean metric (accuracies, errors, top-k); the caller divides by the
- * kept row count, as Keras weights metrics by the mask. */
+/* Sum of the per-row values of a mean metric (accuracies, errors, top-k),
+ * each times its row's weight (NULL: all 1). The weight is the output mask
+ * (0 or 1), times the sample weight for a weighted metric; the caller
+ * divides by the sum of the weights, as Keras's Mean does. */
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
-                     size_t width, const float *mask);
+                     size_t width, const float *weights);
 
 /* A metric's running state over an epoch (Keras's metric variables):
- * doubles, zeroed at the start, updated batch by batch. */
+ * doubles, zeroed at the start, updated batch by batch with one weight
+ * per row as for ck_metric_sum. */
 size_t ck_metric_state_size(ck_metric_kind kind, size_t width);
 void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                      size_t rows, size_t width, const float *mask);
+                      size_t rows, size_t width, const float *weights);
 /* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
 double ck_metric_result(ck_metric_kind kind, const double *state, size_t width);
 
@@ -111,11 +113,12 @@ double ck_metric_result(ck_metric_kind kind, const double *state, size_t width);
 bool ck_counting_metric(ck_metric_kind kind);
 size_t ck_counting_state_size(ck_metric_kind kind, size_t width);
 void ck_counting_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                        size_t rows, size_t width, const float *mask);
+                        size_t rows, size_t width, const float *weights);
 double ck_counting_result(ck_metric_kind kind, const double *state, size_t width);
 
 /* ---------------- training state (compile.c) ---------------- */
-/* At most this many metrics per model (ck_compile_options.metrics). */
+/* At most this many metrics per model (ck_compile_options.metrics and
+ * weighted_metrics together). */
 #define CK_MAX_METRICS 8
 
 /* What compile gives a model: the loss, optimizer and metrics, and the
@@ -124,12 +127,15 @@ double ck_counting_result(ck_metric_kind kind, const double *state, size_t width
 typedef struct ck_train_state {
     ck_loss loss;
     ck_optimizer opt;
-    int n_metrics;
-    char *metric_names[CK_MAX_METRICS]; /* as given, e.g. "accuracy" */
+    int n_metrics;                      /* the metrics, then the weighted metrics */
+    char *metric_names[CK_MAX_METRICS]; /* as logged, e.g. "weighted_accuracy" */
+    char *given_names[CK_MAX_METRICS];  /* as given to compile, e.g. "accuracy" */
+    bool weighted[CK_MAX_METRICS];      /* a weighted metric (Keras weighted_metrics) */
     ck_metric_kind metrics[CK_MAX_METRICS];
     ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
     ck_buf frozen;           /* non-trainable weights before a training step */
     ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
+    ck_buf metric_w;         /* per output row: mask times sample weight */
     struct ck_fit_info *fit; /* the fit in progress (ck_model_stop_training), or NULL */
     char *slot_names;        /* optimizer slot names for files (src/io), built on demand */
 } ck_train_state;

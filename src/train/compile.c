@@ -3,15 +3,19 @@
 #include "ck_train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void state_free(void *state)
 {
     ck_train_state *s = state;
     if (!s)
         return;
-    for (int i = 0; i < s->n_metrics; i++)
+    for (int i = 0; i < s->n_metrics; i++) {
         free(s->metric_names[i]);
+        free(s->given_names[i]);
+    }
     ck_optimizer_free(&s->opt);
     ck_buf_free(&s->xb);
     ck_buf_free(&s->yb);
@@ -19,6 +23,7 @@ static void state_free(void *state)
     ck_buf_free(&s->frozen);
     ck_buf_free(&s->swb);
     ck_buf_free(&s->rowb);
+    ck_buf_free(&s->metric_w);
     free(s->slot_names);
     free(s);
 }
@@ -38,15 +43,48 @@ static size_t optimizer_params(const void *state, size_t *bytes)
 
 static const ck_train_hooks hooks = {.free = state_free, .optimizer_params = optimizer_params};
 
+/* Keras 3 (CompileMetrics.result) names a repeated metric name_1,
+ * name_2, ... by how often its base name (`key`) came before; a weighted
+ * metric whose name is taken becomes weighted_name (then weighted_name_1). */
+static int key_count(char keys[][CK_NAME_MAX], int n, const char *key)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        count += strcmp(keys[i], key) == 0;
+    return count;
+}
+
+static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
+                            char keys[][CK_NAME_MAX])
+{
+    int k = s->n_metrics;
+    if (k == CK_MAX_METRICS)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "compile: at most %d metrics and weighted_metrics together",
+                        CK_MAX_METRICS);
+    /* Parsed names are Keras's own, short enough for the buffers below. */
+    CK_TRY(ck_metric_parse(given, &s->loss, &s->metrics[k]));
+    snprintf(keys[k], sizeof keys[k], "%s%s",
+             weighted && key_count(keys, k, given) ? "weighted_" : "", given);
+    int before = key_count(keys, k, keys[k]);
+    char name[CK_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s", keys[k]);
+    if (before)
+        snprintf(name + strlen(name), 16, "_%d", before);
+    s->metric_names[k] = ck_strdup(name);
+    s->given_names[k] = ck_strdup(given);
+    s->weighted[k] = weighted;
+    s->n_metrics = k + 1;
+    return s->metric_names[k] && s->given_names[k] ? CK_OK : CK_ERR_MEMORY;
+}
+
 static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)
 {
-    for (int i = 0; i < CK_MAX_METRICS && o->metrics[i]; i++) {
-        CK_TRY(ck_metric_parse(o->metrics[i], &s->loss, &s->metrics[i]));
-        s->metric_names[i] = ck_strdup(o->metrics[i]);
-        if (!s->metric_names[i])
-            return CK_ERR_MEMORY;
-        s->n_metrics = i + 1;
-    }
+    char keys[CK_MAX_METRICS][CK_NAME_MAX];
+    for (int i = 0; i < 8 && o->metrics[i]; i++)
+        CK_TRY(add_metric(s, o->metrics[i], false, keys));
+    for (int i = 0; i < 8 && o->weighted_metrics[i]; i++)
+        CK_TRY(add_metric(s, o->weighted_metrics[i], true, keys));
     return CK_OK;
 }
 
@@ -132,8 +170,11 @@ ck_status ck_model_get_compile_options(const ck_model *m, ck_compile_options *ou
                                 .loss = ck_loss_name(&s->loss),
                                 .from_logits = s->loss.from_logits,
                                 .huber_delta = s->loss.kind == CK_LOSS_HUBER ? s->loss.delta : 0};
-    for (int k = 0; k < s->n_metrics; k++)
-        out->metrics[k] = s->metric_names[k];
+    int n[2] = {0, 0};
+    for (int k = 0; k < s->n_metrics; k++) {
+        const char **list = s->weighted[k] ? out->weighted_metrics : out->metrics;
+        list[n[s->weighted[k]]++] = s->given_names[k];
+    }
     return CK_OK;
 }
 

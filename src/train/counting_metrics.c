@@ -1,8 +1,9 @@
 /* Keras's metrics that count over the epoch instead of averaging rows:
  * Precision and Recall (threshold 0.5), AUC (ROC, 200 thresholds,
  * interpolation) and F1Score (threshold None: the row's maximum is the
- * prediction). Every output entry counts, weighted by its row's mask, as
- * Keras's confusion-matrix variables flatten the predictions. */
+ * prediction). Every output entry counts, weighted by its row's weight
+ * (the mask, times the sample weight for a weighted metric), as Keras's
+ * confusion-matrix variables flatten the predictions. */
 #include "ck_train.h"
 
 #include <math.h>
@@ -64,10 +65,10 @@ static void f1_update(double *st, const float *p, const float *t, size_t width, 
 }
 
 void ck_counting_update(ck_metric_kind kind, double *st, const float *out, const float *y,
-                        size_t rows, size_t width, const float *mask)
+                        size_t rows, size_t width, const float *weights)
 {
     for (size_t r = 0; r < rows; r++) {
-        double w = mask ? mask[r] : 1;
+        double w = weights ? weights[r] : 1;
         const float *p = out + r * width, *t = y + r * width;
         if (w == 0)
             continue;

@@ -1,5 +1,5 @@
-/* Keras metrics as per-row values summed by the caller, which divides by
- * the total row count at the end of an epoch (Keras's running mean). */
+/* Keras metrics as per-row values, weighted and summed over the epoch, and
+ * divided by the sum of the weights at its end (Keras's Mean). */
 #include "ck_train.h"
 
 #include <math.h>
@@ -132,12 +132,22 @@ static double row_value(ck_metric_kind kind, const float *p, const float *y, siz
 }
 
 double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
-                     size_t width, const float *mask)
+                     size_t width, const float *weights)
+{
+    double total = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double w = weights ? weights[r] : 1;
+        if (w != 0)
+            total += w * row_value(kind, out + r * width, y, r, width);
+    }
+    return total;
+}
+
+static double weight_sum(const float *weights, size_t rows)
 {
     double total = 0;
     for (size_t r = 0; r < rows; r++)
-        if (!mask || mask[r] != 0.0f)
-            total += row_value(kind, out + r * width, y, r, width);
+        total += weights ? weights[r] : 1;
     return total;
 }
 
@@ -146,21 +156,21 @@ bool ck_metric_higher_is_better(ck_metric_kind kind)
     return kind != CK_METRIC_MSE && kind != CK_METRIC_MAE;
 }
 
-/* Mean metrics keep the sum of row values and the count of kept rows. */
+/* Mean metrics keep the weighted sum of row values and the sum of weights. */
 size_t ck_metric_state_size(ck_metric_kind kind, size_t width)
 {
     return ck_counting_metric(kind) ? ck_counting_state_size(kind, width) : 2;
 }
 
 void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                      size_t rows, size_t width, const float *mask)
+                      size_t rows, size_t width, const float *weights)
 {
     if (ck_counting_metric(kind)) {
-        ck_counting_update(kind, state, out, y, rows, width, mask);
+        ck_counting_update(kind, state, out, y, rows, width, weights);
         return;
     }
-    state[0] += ck_metric_sum(kind, out, y, rows, width, mask);
-    state[1] += (double)ck_mask_kept(mask, rows);
+    state[0] += ck_metric_sum(kind, out, y, rows, width, weights);
+    state[1] += weight_sum(weights, rows);
 }
 
 double ck_metric_result(ck_metric_kind kind, const double *state, size_t width)

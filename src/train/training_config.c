@@ -23,17 +23,27 @@ static cJSON *loss_to_json(const ck_loss *loss)
     return obj;
 }
 
-static bool metrics_to_json(const ck_train_state *s, cJSON *root)
+/* The metrics (weighted false) or weighted metrics by the names given to
+ * compile; Keras writes null for no weighted metrics. */
+static cJSON *metrics_to_json(const ck_train_state *s, bool weighted)
 {
-    cJSON *metrics = cJSON_AddArrayToObject(root, "metrics");
-    for (int k = 0; metrics && k < s->n_metrics; k++) {
-        cJSON *name = cJSON_CreateString(s->metric_names[k]);
-        if (!name || !cJSON_AddItemToArray(metrics, name)) {
+    int count = 0;
+    for (int k = 0; k < s->n_metrics; k++)
+        count += s->weighted[k] == weighted;
+    if (weighted && count == 0)
+        return cJSON_CreateNull();
+    cJSON *list = cJSON_CreateArray();
+    for (int k = 0; list && k < s->n_metrics; k++) {
+        if (s->weighted[k] != weighted)
+            continue;
+        cJSON *name = cJSON_CreateString(s->given_names[k]);
+        if (!name || !cJSON_AddItemToArray(list, name)) {
             cJSON_Delete(name);
-            return false;
+            cJSON_Delete(list);
+            return NULL;
         }
     }
-    return metrics != NULL;
+    return list;
 }
 
 /* Adds item to obj, or frees it when either is missing or adding fails. */
@@ -51,8 +61,9 @@ cJSON *ck_train_config_to_json(const ck_model *m)
     if (!s)
         return NULL;
     cJSON *root = cJSON_CreateObject();
-    bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) && metrics_to_json(s, root) &&
-              cJSON_AddNullToObject(root, "weighted_metrics") &&
+    bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) &&
+              add_item(root, "metrics", metrics_to_json(s, false)) &&
+              add_item(root, "weighted_metrics", metrics_to_json(s, true)) &&
               cJSON_AddNullToObject(root, "loss_weights") &&
               add_item(root, "optimizer_config",
                        ck_optimizer_to_json(&s->opt, m->semantics == CK_KERAS3));
@@ -115,14 +126,15 @@ static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
     return CK_OK;
 }
 
-/* Metric names from a flat or per-output nested list of names or objects. */
-static ck_status metrics_from_json(const cJSON *j, ck_compile_options *o, int *n)
+/* Metric names from a flat or per-output nested list of names or objects
+ * (null: none) into `names`. */
+static ck_status metrics_from_json(const cJSON *j, const char **names, int *n)
 {
     const cJSON *item;
     cJSON_ArrayForEach(item, j)
     {
         if (cJSON_IsArray(item)) {
-            CK_TRY(metrics_from_json(item, o, n));
+            CK_TRY(metrics_from_json(item, names, n));
             continue;
         }
         const cJSON *name = cJSON_IsObject(item)
@@ -134,7 +146,7 @@ static ck_status metrics_from_json(const cJSON *j, ck_compile_options *o, int *n
         if (*n >= CK_MAX_METRICS)
             return ck_error(CK_ERR_UNSUPPORTED, "training_config: more than %d metrics",
                             CK_MAX_METRICS);
-        o->metrics[(*n)++] = name->valuestring;
+        names[(*n)++] = name->valuestring;
     }
     return CK_OK;
 }
@@ -145,7 +157,7 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
         return ck_error(CK_ERR_ARGUMENT,
                         "ck_train_config_from_json: need a model and a JSON object");
     ck_compile_options o = {0};
-    int n = 0;
+    int n = 0, n_weighted = 0;
     /* tf.keras 2 training_config says optimizer_config; Keras 3 compile_config says optimizer. */
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(tc, "optimizer_config");
     if (!opt)
@@ -155,6 +167,8 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
     else
         CK_TRY(ck_optimizer_from_json(opt, &o.optimizer));
     CK_TRY(loss_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss"), &o));
-    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), &o, &n));
+    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), o.metrics, &n));
+    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "weighted_metrics"),
+                             o.weighted_metrics, &n_weighted));
     return ck_model_compile_with(m, &o);
 }
