@@ -51,7 +51,7 @@ typedef struct cli_args {
     const char *output, *x, *y, *style;
     long long batch_size, threads;
     /* compile */
-    const char *loss, *optimizer, *metrics;
+    const char *loss, *optimizer, *metrics, *weighted_metrics;
     bool from_logits, nesterov, amsgrad, centered;
     double learning_rate, momentum, beta_1, beta_2, epsilon, rho, clipnorm, clipvalue;
     /* fit */

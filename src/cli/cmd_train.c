@@ -9,25 +9,42 @@
 #define DEFAULT_BATCH 32
 
 /* The compile settings fit and evaluate use; metric names point into
- * metrics_text (--metrics) or the loaded model. */
+ * metrics_text (--metrics), weighted_text (--weighted-metrics) or the
+ * loaded model. */
 typedef struct train_setup {
     ck_compile_options opts;
-    int n_metrics;
-    char *metrics_text;
+    char *metrics_text, *weighted_text;
 } train_setup;
 
-static int split_metrics(const char *text, train_setup *s)
+/* --metrics or --weighted-metrics (option) into names; *copy owns them. */
+static int split_metrics(const char *option, const char *text, char **copy, const char **names)
 {
-    s->metrics_text = strdup(text);
-    if (!s->metrics_text)
+    *copy = strdup(text);
+    if (!*copy)
         return cli_no_memory();
     char *save = NULL;
-    for (char *tok = strtok_r(s->metrics_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (s->n_metrics == CLI_MAX_METRICS)
-            return cli_error(CLI_USAGE, "--metrics: at most %d metrics", CLI_MAX_METRICS);
-        s->opts.metrics[s->n_metrics++] = tok;
+    int n = 0;
+    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == CLI_MAX_METRICS)
+            return cli_error(CLI_USAGE, "--%s: at most %d metrics", option, CLI_MAX_METRICS);
+        names[n++] = tok;
     }
     return CLI_OK;
+}
+
+/* The metrics and weighted metrics: as the options give them, else the file's. */
+static int set_metrics(const cli_args *a, const ck_compile_options *file, train_setup *s)
+{
+    int rc = a->metrics ? split_metrics("metrics", a->metrics, &s->metrics_text, s->opts.metrics)
+                        : CLI_OK;
+    if (rc == CLI_OK && a->weighted_metrics)
+        rc = split_metrics("weighted-metrics", a->weighted_metrics, &s->weighted_text,
+                           s->opts.weighted_metrics);
+    if (!a->metrics)
+        memcpy(s->opts.metrics, file->metrics, sizeof file->metrics);
+    if (!a->weighted_metrics)
+        memcpy(s->opts.weighted_metrics, file->weighted_metrics, sizeof file->weighted_metrics);
+    return rc;
 }
 
 /* Keras refuses an argument its optimizer class does not have. */
@@ -103,11 +120,9 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
     if (frozen != CLI_OK)
         return frozen;
     if (!compiled || a->compile_given) {
-        int rc = a->metrics ? split_metrics(a->metrics, s) : CLI_OK;
+        int rc = set_metrics(a, &file, s);
         if (rc != CLI_OK)
             return rc;
-        if (!a->metrics)
-            memcpy(s->opts.metrics, file.metrics, sizeof file.metrics);
         s->opts.loss = a->loss ? a->loss : file.loss;
         if (!s->opts.loss)
             return cli_error(CLI_USAGE,
@@ -138,6 +153,7 @@ static void finish_training(train_job *j)
     ck_free(j->x.data);
     ck_free(j->y.data);
     free(j->s.metrics_text);
+    free(j->s.weighted_text);
     cli_classes_free(&j->classes);
     ck_model_free(j->m);
 }

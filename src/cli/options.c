@@ -68,6 +68,8 @@ static const cli_option options[] = {
      "Keras loss name or alias (default: the model's training config)"},
     {"metrics", 0, ARG_STRING, FIELD(metrics), TRAIN, true, 0, 0, 0, "LIST",
      "comma-separated Keras metric names, e.g. accuracy"},
+    {"weighted-metrics", 0, ARG_STRING, FIELD(weighted_metrics), TRAIN, true, 0, 0, 0, "LIST",
+     "metrics weighted by --class-weight (Keras weighted_metrics), e.g. accuracy"},
     {"from-logits", 0, ARG_FLAG, FIELD(from_logits), TRAIN, true, 0, 0, 0, NULL,
      "the loss takes logits (Keras from_logits=True)"},
     {"optimizer", 0, ARG_STRING, FIELD(optimizer), CMD_FIT, true, 0, 0, 0, "NAME",
