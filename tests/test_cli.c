@@ -1029,8 +1029,8 @@ START_TEST(test_file_loss_keeps_from_logits)
 END_TEST
 
 
-/* Loads a model file and returns a copy of layer `name`'s first weight. */
-static float *weight_copy(const char *path, const char *name, size_t *n)
+/* Loads a model file and returns a copy of layer `name`'s weight `index`. */
+static float *weight_copy(const char *path, const char *name, int index, size_t *n)
 {
     ck_model *m;
     ck_assert_ok(ck_model_load(path, &m));
@@ -1038,7 +1038,7 @@ static float *weight_copy(const char *path, const char *name, size_t *n)
     ck_assert_ptr_nonnull(l);
     const char *wname;
     ck_tensor v;
-    ck_assert_ok(ck_layer_weight(l, 0, &wname, &v));
+    ck_assert_ok(ck_layer_weight(l, index, &wname, &v));
     *n = ck_tensor_size(&v);
     float *copy = malloc(*n * sizeof *copy);
     memcpy(copy, v.data, *n * sizeof *copy);
@@ -1046,18 +1046,33 @@ static float *weight_copy(const char *path, const char *name, size_t *n)
     return copy;
 }
 
-static bool same_weight(const char *a, const char *b, const char *layer)
+/* Weight `index` of `layer` is bit for bit the same in files a and b. */
+static bool same_weight_at(const char *a, const char *b, const char *layer, int index)
 {
     size_t na, nb;
-    float *wa = weight_copy(a, layer, &na), *wb = weight_copy(b, layer, &nb);
+    float *wa = weight_copy(a, layer, index, &na), *wb = weight_copy(b, layer, index, &nb);
     bool same = na == nb && memcmp(wa, wb, na * sizeof *wa) == 0;
     free(wa);
     free(wb);
     return same;
 }
 
-/* Fine-tuning the real action model through the CLI: trained with
- * balanced class weights on imbalanced classes, a
+static bool same_weight(const char *a, const char *b, const char *layer)
+{
+    return same_weight_at(a, b, layer, 0);
+}
+
+/* Kernel, recurrent kernel and bias of an LSTM. */
+static bool same_weights(const char *a, const char *b, const char *layer)
+{
+    bool same = true;
+    for (int i = 0; i < 3; i++)
+        same = same && same_weight_at(a, b, layer, i);
+    return same;
+}
+
+/* Fine-tuning the real action model through the CLI: the LSTMs frozen,
+ * the head trained with balanced class weights on imbalanced classes, a
  * schedule whose rate drops to 0 after two steps (so early stopping on the
  * loss must fire), a checkpoint per epoch; then a resume from the last
  * checkpoint with --initial-epoch, appending to the CSV log. */
@@ -1065,6 +1080,7 @@ START_TEST(test_fine_tune_action_model)
 {
     CK_SHARED_OR_SKIP(model, HANH);
     make_tmpdir();
+    static const char *const lstms[] = {"lstm_3", "lstm_4", "lstm_5"};
     enum { S = 12, T = 30, D = 1662 };
     static float x[S * T * D], y[S * 3];
     uint64_t seed = 7;
@@ -1083,6 +1099,7 @@ START_TEST(test_fine_tune_action_model)
             "categorical_crossentropy", "--metrics", "accuracy", "--optimizer", "adam",
             "--lr-schedule", "piecewise:1:0.001,0", "--class-weight", "balanced",
             "--early-stopping", "loss:2", "--checkpoint", pattern, "--csv-log", tmp("log.csv"),
+            "--freeze", "lstm_3,lstm_4", "--freeze", "lstm_5",
             "--epochs", "20", "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o",
             tmp("tuned.h5"), NULL);
     assert_success(&r);
@@ -1104,6 +1121,8 @@ START_TEST(test_fine_tune_action_model)
     snprintf(name, sizeof name, "ckpt-%02d.h5", epochs);
     ck_assert(!same_weight(model, tmp("tuned.h5"), "dense_5"));
     ck_assert(same_weight(tmp(name), tmp("tuned.h5"), "dense_5"));
+    for (int l = 0; l < 3; l++)
+        ck_assert(same_weights(model, tmp("tuned.h5"), lstms[l]));
     /* Resume from the last checkpoint: two more epochs numbered on from it. */
     char until[16], from[16];
     snprintf(from, sizeof from, "%d", epochs);
@@ -1130,6 +1149,9 @@ START_TEST(test_fine_tune_action_model)
     ck_assert_ok(ck_model_get_iterations(m, &it));
     ck_assert_int_eq(it, epochs + 2);
     ck_model_free(m);
+    /* The file keeps the LSTMs frozen, so the resumed run left them too. */
+    for (int l = 0; l < 3; l++)
+        ck_assert(same_weights(model, tmp("resumed.h5"), lstms[l]));
     remove_tmpdir();
 }
 END_TEST
