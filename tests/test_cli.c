@@ -1099,9 +1099,8 @@ START_TEST(test_fine_tune_action_model)
             "categorical_crossentropy", "--metrics", "accuracy", "--optimizer", "adam",
             "--lr-schedule", "piecewise:1:0.001,0", "--class-weight", "balanced",
             "--early-stopping", "loss:2", "--checkpoint", pattern, "--csv-log", tmp("log.csv"),
-            "--freeze", "lstm_3,lstm_4", "--freeze", "lstm_5",
-            "--epochs", "20", "--batch-size", "12", "--no-shuffle", "--verbose", "2", "-o",
-            tmp("tuned.h5"), NULL);
+            "--freeze", "lstm_3,lstm_4", "--freeze", "lstm_5", "--epochs", "20", "--batch-size",
+            "12", "--no-shuffle", "--verbose", "2", "-o", tmp("tuned.h5"), NULL);
     assert_success(&r);
     const char *last = strstr(r.out, "saved ");
     ck_assert_ptr_nonnull(last);
