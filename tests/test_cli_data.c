@@ -7,6 +7,8 @@
 #include "ck_cli_test.h"
 #include "ck_svg_check.h"
 
+#include "ck_io.h"
+
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -147,6 +149,43 @@ START_TEST(test_string_labels)
     free(got);
     free(want);
     free(want_sparse);
+}
+END_TEST
+
+/* fit's validation targets take string labels as --y does: the run logs
+ * what the same run with one-hot arrays logs. */
+START_TEST(test_validation_string_labels)
+{
+    const char *model = dense_model(), *x = DATA "arrays.npz:x";
+    write_npy(at("onehot.npy"), 2, (int64_t[]){3, 3}, (float[]){0, 1, 0, 1, 0, 0, 0, 0, 1});
+    write_text(at("labels.txt"), "thanks\nhello\niloveyou\n");
+    const char *targets[] = {at("onehot.npy"), at("labels.txt")}, *logs[] = {"a.csv", "b.csv"};
+    char *text[2];
+    for (int i = 0; i < 2; i++) {
+        char target[512], log[512];
+        snprintf(target, sizeof target, "%s", targets[i]);
+        snprintf(log, sizeof log, "%s", at("%s", logs[i]));
+        run_result r;
+        run_cli(&r, "fit", model, "--x", x, "--y", target, "--validation-x", x, "--validation-y",
+                target, "--classes", "hello,thanks,iloveyou", "--loss", "categorical_crossentropy",
+                "--epochs", "2", "--seed", "1", "--csv-log", log, "--verbose", "0", "-o",
+                at("out.h5"), NULL);
+        assert_success(&r);
+        run_free(&r);
+        size_t len;
+        ck_assert_ok(ck_read_file(log, &text[i], &len));
+    }
+    ck_assert_ptr_nonnull(strstr(text[0], "val_loss"));
+    ck_assert_str_eq(text[0], text[1]);
+    free(text[0]);
+    free(text[1]);
+    write_text(at("two.txt"), "thanks\nhello\n");
+    run_result r;
+    run_cli(&r, "fit", model, "--x", x, "--y", at("labels.txt"), "--validation-x", x,
+            "--validation-y", at("two.txt"), "--classes", "hello,thanks,iloveyou", "--loss",
+            "categorical_crossentropy", "-o", at("out.h5"), NULL);
+    assert_error(&r, 1, "--validation-y has 2 labels but --validation-x has 3 samples");
+    run_free(&r);
 }
 END_TEST
 
@@ -568,6 +607,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, ck_test_remove_dir);
     tcase_add_test(tc, test_npz_inputs);
     tcase_add_test(tc, test_string_labels);
+    tcase_add_test(tc, test_validation_string_labels);
     tcase_add_test(tc, test_bad_labels);
     tcase_add_test(tc, test_data_folder);
     tcase_add_test(tc, test_split_warning_and_shuffle);

@@ -270,8 +270,8 @@ START_TEST(test_early_stopping_restores_best)
             "sparse_categorical_crossentropy", "--optimizer", "adam", "--learning-rate", "0.05",
             "--epochs", "40", "--batch-size", "8", "--seed", "1", "--validation-x", at("xv.npy"),
             "--validation-y", at("yv.npy"), "--checkpoint", pattern, "--early-stopping",
-            "val_loss:2:restore", "--csv-log", at("log.csv"), "--verbose", "2", "-o",
-            at("out.h5"), NULL);
+            "val_loss:2:restore", "--csv-log", at("log.csv"), "--verbose", "2", "-o", at("out.h5"),
+            NULL);
     assert_success(&r);
     ck_assert_ptr_nonnull(strstr(r.out, "EarlyStopping"));
     run_free(&r);
@@ -343,8 +343,8 @@ START_TEST(test_class_weights)
         run_cli(&r, "fit", at("two.h5"), "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
                 "sparse_categorical_crossentropy", "--metrics", "accuracy", "--weighted-metrics",
                 "accuracy", "--optimizer", "sgd", "--epochs", "1", "--batch-size", "24",
-                "--class-weight", cases[k].spec, "--csv-log", at("log.csv"), "--verbose", "0",
-                "-o", at("out.h5"), NULL);
+                "--class-weight", cases[k].spec, "--csv-log", at("log.csv"), "--verbose", "0", "-o",
+                at("out.h5"), NULL);
         assert_success(&r);
         run_free(&r);
         double v;
@@ -406,9 +406,8 @@ START_TEST(test_threads_same_results)
     const char *threads[] = {"1", "2"}, *outs[] = {"t1.h5", "t2.h5"};
     for (int k = 0; k < 2; k++) {
         run_cli(&one, "fit", at("seq.h5"), "--x", at("sx.npy"), "--y", at("sy.npy"), "--loss",
-                "sparse_categorical_crossentropy", "--optimizer", "adam", "--epochs", "2",
-                "--seed", "4", "--threads", threads[k], "--verbose", "0", "-o", at("%s", outs[k]),
-                NULL);
+                "sparse_categorical_crossentropy", "--optimizer", "adam", "--epochs", "2", "--seed",
+                "4", "--threads", threads[k], "--verbose", "0", "-o", at("%s", outs[k]), NULL);
         assert_success(&one);
         run_free(&one);
     }

@@ -119,22 +119,28 @@ static int read_folder(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor
     return rc;
 }
 
-/* --y as string labels of the --classes; *numbers when it holds numbers. */
-static int read_labels(ck_model *m, const cli_args *a, const cli_classes *c, int64_t n,
+/* The targets `path` of option `opt` (--y, --validation-y) for the samples
+ * of x, given as option `x_opt`. */
+typedef struct target_file {
+    const char *path, *opt, *x_opt;
+} target_file;
+
+/* String labels of the --classes; *numbers when the file holds numbers. */
+static int read_labels(ck_model *m, const target_file *t, const cli_classes *c, int64_t n,
                        ck_tensor *y, bool *numbers)
 {
     ck_strings labels;
-    int rc = cli_read_strings(a->y, &labels, numbers);
+    int rc = cli_read_strings(t->path, &labels, numbers);
     if (rc != CLI_OK || *numbers)
         return rc;
     int32_t *ids = malloc(sizeof *ids * (size_t)(labels.n ? labels.n : 1));
     if (!ids)
         rc = cli_no_memory();
     else if (labels.n != n)
-        rc = cli_error(CLI_FAIL, "--y has %lld labels but --x has %lld samples",
-                       (long long)labels.n, (long long)n);
+        rc = cli_error(CLI_FAIL, "%s has %lld labels but %s has %lld samples", t->opt,
+                       (long long)labels.n, t->x_opt, (long long)n);
     else if (ck_class_ids((const char *const *)labels.items, n, c->names, c->n, ids) != CK_OK)
-        rc = cli_lib_error("--y");
+        rc = cli_lib_error(t->opt);
     if (rc == CLI_OK)
         rc = targets_of(m, ids, n, c, y);
     free(ids);
@@ -142,37 +148,47 @@ static int read_labels(ck_model *m, const cli_args *a, const cli_classes *c, int
     return rc;
 }
 
-/* Numeric --y; strings there without --classes get a pointed message. */
-static int read_numbers(const cli_args *a, ck_tensor *y)
+/* Numeric targets; strings there without --classes get a pointed message. */
+static int read_numbers(const target_file *t, ck_tensor *y)
 {
-    int rc = cli_read_array(a->y, "--y", y);
+    int rc = cli_read_array(t->path, t->opt, y);
     if (rc == CLI_OK)
         return rc;
     char why[1024];
     snprintf(why, sizeof why, "%s", cli_error_message());
     ck_strings labels;
     bool numbers = true;
-    if (cli_read_strings(a->y, &labels, &numbers) == CLI_OK && !numbers) {
+    if (cli_read_strings(t->path, &labels, &numbers) == CLI_OK && !numbers) {
         ck_strings_free(&labels);
         return cli_error(CLI_USAGE,
-                         "--y %s holds string labels: name the classes in output order with "
+                         "%s %s holds string labels: name the classes in output order with "
                          "--classes a,b,c",
-                         a->y);
+                         t->opt, t->path);
     }
     return cli_error(rc, "%s", why);
 }
 
-static int read_targets(ck_model *m, const cli_args *a, const cli_classes *c, const ck_tensor *x,
+static int read_targets(ck_model *m, const target_file *t, const cli_classes *c, const ck_tensor *x,
                         ck_tensor *y)
 {
     bool numbers = !c->n;
-    int rc = c->n ? read_labels(m, a, c, x->dims[0], y, &numbers) : CLI_OK;
+    int rc = c->n ? read_labels(m, t, c, x->dims[0], y, &numbers) : CLI_OK;
     if (rc == CLI_OK && numbers)
-        rc = read_numbers(a, y);
+        rc = read_numbers(t, y);
     if (rc == CLI_OK && y->dims[0] != x->dims[0])
-        rc = cli_error(CLI_FAIL, "--y has %lld samples but --x has %lld", (long long)y->dims[0],
-                       (long long)x->dims[0]);
+        rc = cli_error(CLI_FAIL, "%s has %lld samples but %s has %lld", t->opt,
+                       (long long)y->dims[0], t->x_opt, (long long)x->dims[0]);
     return rc;
+}
+
+int cli_read_validation(ck_model *m, const cli_args *a, const cli_classes *c, ck_tensor *x,
+                        ck_tensor *y)
+{
+    const target_file t = {a->validation_y, "--validation-y", "--validation-x"};
+    int rc = cli_read_array(a->validation_x, "--validation-x", x);
+    if (rc == CLI_OK)
+        rc = cli_check_input(m, x, "--validation-x");
+    return rc == CLI_OK ? read_targets(m, &t, c, x, y) : rc;
 }
 
 int cli_check_data_args(const cli_command *cmd, const cli_args *a)
@@ -199,7 +215,7 @@ int cli_read_xy(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor *x, ck
         rc = read_folder(m, a, c, x, y);
     else if ((rc = cli_read_array(a->x, "--x", x)) == CLI_OK &&
              (rc = cli_check_input(m, x, "--x")) == CLI_OK)
-        rc = read_targets(m, a, c, x, y);
+        rc = read_targets(m, &(target_file){a->y, "--y", "--x"}, c, x, y);
     if (rc != CLI_OK) {
         ck_free(x->data);
         ck_free(y->data);

@@ -138,6 +138,10 @@ int cli_check_data_args(const cli_command *cmd, const cli_args *a);
 /* The samples and targets of fit and evaluate: --x and --y, where --y may
  * hold string labels of --classes, or the --data folder. */
 int cli_read_xy(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor *x, ck_tensor *y);
+/* --validation-x and --validation-y, whose labels may be strings of
+ * --classes as those of --y. */
+int cli_read_validation(ck_model *m, const cli_args *a, const cli_classes *c, ck_tensor *x,
+                        ck_tensor *y);
 /* The predicted class of every output row: ids (y's shape without its
  * last axis) in a new tensor. */
 int cli_output_classes(const ck_tensor *y, ck_tensor *ids);
@@ -181,8 +185,10 @@ int cli_freeze_layers(ck_model *m, const cli_args *a);
 int cli_parse_lr_schedule(const char *spec, ck_lr_schedule *out);
 /* --class-weight balanced|FILE for targets y. */
 int cli_class_weights(const cli_args *a, const ck_tensor *y, cli_fit_extras *ex);
-/* Fills fo's callbacks, validation data and initial epoch from the options. */
-int cli_fit_callbacks(ck_model *m, const cli_args *a, ck_fit_options *fo, cli_fit_extras *ex);
+/* Fills fo's callbacks, validation data (labels named by c) and initial
+ * epoch from the options. */
+int cli_fit_callbacks(ck_model *m, const cli_args *a, const cli_classes *c, ck_fit_options *fo,
+                      cli_fit_extras *ex);
 void cli_fit_extras_free(cli_fit_extras *ex);
 
 /* ---- commands ---- */

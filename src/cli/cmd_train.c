@@ -254,7 +254,7 @@ static int run_fit(train_job *j, const cli_args *a)
     cli_fit_extras ex = {0};
     int rc = cli_class_weights(a, &j->y, &ex);
     if (rc == CLI_OK)
-        rc = cli_fit_callbacks(j->m, a, &fo, &ex);
+        rc = cli_fit_callbacks(j->m, a, &j->classes, &fo, &ex);
     ck_history *history = NULL;
     ck_status st = rc == CLI_OK ? ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) : CK_OK;
     if (st == CK_ERR_NUMERIC)

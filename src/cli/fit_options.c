@@ -294,7 +294,7 @@ static int reduce_lr(const cli_args *a, cli_fit_extras *ex)
     return CLI_OK;
 }
 
-static int validation_data(ck_model *m, const cli_args *a, cli_fit_extras *ex)
+static int validation_data(ck_model *m, const cli_args *a, const cli_classes *c, cli_fit_extras *ex)
 {
     if (!a->validation_x != !a->validation_y)
         return cli_error(CLI_USAGE, "--validation-x and --validation-y go together");
@@ -302,12 +302,7 @@ static int validation_data(ck_model *m, const cli_args *a, cli_fit_extras *ex)
         return CLI_OK;
     if (cli_given(a, "validation-split"))
         return cli_error(CLI_USAGE, "--validation-split and --validation-x exclude each other");
-    int rc = cli_read_array(a->validation_x, "--validation-x", &ex->vx);
-    if (rc == CLI_OK)
-        rc = cli_check_input(m, &ex->vx, "--validation-x");
-    if (rc == CLI_OK)
-        rc = cli_read_array(a->validation_y, "--validation-y", &ex->vy);
-    return rc;
+    return cli_read_validation(m, a, c, &ex->vx, &ex->vy);
 }
 
 /* The monitor of --save-best-only: the early-stopping one, else val_loss
@@ -319,9 +314,10 @@ static const char *best_monitor(const cli_args *a, const cli_fit_extras *ex)
     return a->validation_x || a->validation_split > 0 ? "val_loss" : "loss";
 }
 
-int cli_fit_callbacks(ck_model *m, const cli_args *a, ck_fit_options *fo, cli_fit_extras *ex)
+int cli_fit_callbacks(ck_model *m, const cli_args *a, const cli_classes *c, ck_fit_options *fo,
+                      cli_fit_extras *ex)
 {
-    int rc = validation_data(m, a, ex);
+    int rc = validation_data(m, a, c, ex);
     if (rc == CLI_OK && a->early_stopping)
         rc = early_stopping(a, ex);
     if (rc == CLI_OK && a->reduce_lr)

@@ -116,7 +116,7 @@ static const cli_option options[] = {
     {"validation-x", 0, ARG_STRING, FIELD(validation_x), CMD_FIT, false, 0, 0, 0, "X",
      "validation inputs (Keras validation_data), with --validation-y"},
     {"validation-y", 0, ARG_STRING, FIELD(validation_y), CMD_FIT, false, 0, 0, 0, "Y",
-     "validation targets"},
+     "validation targets, as --y (string labels with --classes)"},
     {"early-stopping", 0, ARG_STRING, FIELD(early_stopping), CMD_FIT, false, 0, 0, 0,
      "MONITOR:PATIENCE[:restore]", "EarlyStopping, e.g. val_loss:5:restore"},
     {"checkpoint", 0, ARG_STRING, FIELD(checkpoint), CMD_FIT, false, 0, 0, 0, "PATTERN",
