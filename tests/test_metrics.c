@@ -257,6 +257,20 @@ START_TEST(weighted_metrics_config)
     cJSON *j2 = ck_train_config_to_json(m2);
     char *text2 = cJSON_PrintUnformatted(j2);
     ck_assert_str_eq(text, text2);
+    /* Through the files of both Keras versions. */
+    ck_test_make_dir("ck_metrics");
+    const char *files[] = {"m.h5", "m.keras"};
+    for (int i = 0; i < 2; i++) {
+        ck_model *back;
+        ck_assert_ok(ck_model_save(m, ck_test_path(files[i])));
+        ck_assert_ok(ck_model_load(ck_test_path(files[i]), &back));
+        ck_assert_int_eq(ck_model_metric_count(back), 4);
+        ck_assert_str_eq(ck_model_metric_name(back, 0), "accuracy");
+        ck_assert_str_eq(ck_model_metric_name(back, 1), "weighted_accuracy");
+        ck_assert_str_eq(ck_model_metric_name(back, 2), "mse");
+        ck_model_free(back);
+    }
+    ck_test_remove_dir();
     ck_assert_ok(ck_model_compile(m2, .optimizer = ck_sgd(), .loss = "mse"));
     cJSON *none = ck_train_config_to_json(m2);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(none, "weighted_metrics")));
