@@ -388,9 +388,10 @@ START_TEST(lambda_hooks_and_stop)
 }
 END_TEST
 
-/* Calls that would change what fit is using are refused from a callback
- * (run under ASan by the sanitizer build); reading, saving, evaluating and
- * setting the rate are allowed. */
+/* Calls that would change what fit is using (each of the list in
+ * docs/training.md) are refused from a callback (run under ASan by the
+ * sanitizer build); reading, saving, evaluating and setting the rate are
+ * allowed. */
 static ck_status forbidden(ck_model *m, int epoch, const ck_epoch_logs *logs, void *u)
 {
     (void)epoch;
@@ -399,6 +400,13 @@ static ck_status forbidden(ck_model *m, int epoch, const ck_epoch_logs *logs, vo
     ck_assert_fails(ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"), CK_ERR_STATE);
     ck_assert_fails(ck_model_fit(m, &FALL_X, &FALL_Y, NULL), CK_ERR_STATE);
     ck_assert_fails(ck_model_train_on_batch(m, &FALL_X, &FALL_Y, NULL), CK_ERR_STATE);
+    ck_assert_fails(ck_model_add(m, ck_dense(1)), CK_ERR_STATE);
+    ck_assert_fails(ck_model_pop(m), CK_ERR_STATE);
+    ck_assert_fails(ck_layer_set_trainable(ck_model_layer(m, 0), false), CK_ERR_STATE);
+    /* Freeing the model in use leaves it whole, with the reason. */
+    ck_model_free(m);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "is in use and was not freed"));
+    ck_assert_int_eq(ck_model_layer_count(m), 1);
     double loss;
     ck_assert_ok(ck_model_evaluate(m, &FALL_X, &FALL_Y, 0, &loss, NULL));
     ck_assert_ok(ck_model_test_on_batch(m, &FALL_X, &FALL_Y, NULL, &loss, NULL));
