@@ -292,6 +292,9 @@ typedef struct ck_fit_options {
     int batch_size;          /* 0: 32 */
     double validation_split; /* last fraction of x/y, as in Keras */
     const ck_tensor *validation_x, *validation_y;
+    /* Keras validation_data=(x, y, sample_weight): one weight per sample of
+     * validation_x for the validation loss and weighted metrics (NULL: 1). */
+    const float *validation_sample_weight;
     bool no_shuffle; /* Keras shuffle=False */
     int verbose;     /* 0 silent (default), 1 progress bar, 2 one line per epoch */
     FILE *log;       /* where verbose output goes; NULL: stdout */

@@ -234,6 +234,30 @@ START_TEST(weighted_metrics_in_fit)
     ck_assert_str_eq(ck_history_key(h, 7), "val_weighted_accuracy");
     ck_history_free(h);
     ck_model_free(m);
+    /* validation_data=(x, y, sample_weight): a learning rate of 0 keeps the
+     * weights, so the validation pass sees the samples as evaluate does. */
+    m = sign_model();
+    const float sw[] = {1, 2, 3, 4};
+    ck_assert_ok(ck_model_compile(
+        m, .optimizer = ck_sgd(.learning_rate = 0, .explicit_fields = CK_OPT_LEARNING_RATE),
+        .loss = "categorical_crossentropy", .metrics = {"accuracy"},
+        .weighted_metrics = {"accuracy"}));
+    ck_assert_ok(ck_model_fit(m, &tx, &ty, &h, .epochs = 1, .validation_x = &tx,
+                              .validation_y = &ty, .validation_sample_weight = sw));
+    ck_assert_ok(ck_history_get(h, "val_weighted_accuracy", 0, &v));
+    ck_assert_close(v, 8.0 / 10, 1e-12);
+    ck_assert_ok(ck_history_get(h, "val_accuracy", 0, &v));
+    ck_assert_close(v, 0.75, 1e-12);
+    double want;
+    ck_assert_ok(ck_model_evaluate_with(m, &tx, &ty, &(ck_evaluate_options){.sample_weight = sw},
+                                        &want, NULL));
+    ck_assert_ok(ck_history_get(h, "val_loss", 0, &v));
+    ck_assert_close(v, want, 1e-9);
+    ck_history_free(h);
+    ck_assert_fails(ck_model_fit(m, &tx, &ty, NULL, .validation_split = 0.5,
+                                 .validation_sample_weight = sw),
+                    CK_ERR_ARGUMENT);
+    ck_model_free(m);
 }
 END_TEST
 

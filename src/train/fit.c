@@ -19,7 +19,8 @@ typedef struct fit_run {
     const ck_fit_options *o;
     const ck_tensor *x, *y; /* training data (first n of the given x, y) */
     ck_tensor vx, vy;       /* validation data; vx.data NULL when none */
-    float *sw, *vsw;        /* sample weights of x and of a validation split; NULL: none */
+    float *sw, *vsw;        /* sample weights of x and of the validation data; NULL: none */
+    float *vsw_copy;        /* vsw when it is a checked copy of validation_sample_weight */
     ck_layout lay, vlay;    /* of the training and the validation data */
     size_t n, batch;
     size_t *order; /* per-epoch sample order */
@@ -43,8 +44,15 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
                               &r->vlay));
         r->vx = *o->validation_x;
         r->vy = *o->validation_y;
+        CK_TRY(ck_sample_weights(r->s, &r->vlay, &r->vy, o->validation_sample_weight, NULL, 0,
+                                 &r->vsw_copy));
+        r->vsw = r->vsw_copy;
         return CK_OK;
     }
+    if (o->validation_sample_weight)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_fit: validation_sample_weight needs validation_x and "
+                        "validation_y (a validation_split splits sample_weight)");
     if (!(o->validation_split >= 0 && o->validation_split < 1))
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: validation_split must be in [0, 1), got %g",
                         o->validation_split);
@@ -259,6 +267,7 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     ck_callbacks_free(&r.callbacks);
     free(r.order);
     free(r.sw);
+    free(r.vsw_copy);
     /* The history of the epochs that ran is returned even when training failed. */
     if (history && ck_history_epochs(r.h) > 0)
         *history = r.h;
