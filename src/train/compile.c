@@ -80,10 +80,11 @@ static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
 
 static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)
 {
+    enum { LIST = sizeof o->metrics / sizeof o->metrics[0] };
     char keys[CK_MAX_METRICS][CK_NAME_MAX];
-    for (int i = 0; i < 8 && o->metrics[i]; i++)
+    for (int i = 0; i < LIST && o->metrics[i]; i++)
         CK_TRY(add_metric(s, o->metrics[i], false, keys));
-    for (int i = 0; i < 8 && o->weighted_metrics[i]; i++)
+    for (int i = 0; i < LIST && o->weighted_metrics[i]; i++)
         CK_TRY(add_metric(s, o->weighted_metrics[i], true, keys));
     return CK_OK;
 }
