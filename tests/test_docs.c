@@ -77,7 +77,7 @@ static void load_doc(doc *d, const char *name)
     }
 }
 
-/* strtok_r skips empty lines, which the comparison ignores anyway. */
+/* Blank lines (which strtok_r skips) do not count in the comparison. */
 static void rstrip(char *s)
 {
     size_t n = strlen(s);
@@ -195,7 +195,7 @@ static char *command_at(const block *b, int *i)
         (*i)++;
         if (n == 0 || cmd[n - 1] != '\\' || *i >= b->end)
             return cmd;
-        cmd[n - 1] = '\n';
+        strcat(cmd, "\n");
         line = b->d->lines[*i];
     }
 }
@@ -210,7 +210,8 @@ static void run_transcript(const block *b)
         int n_want = 0;
         for (; i < b->end && !is_command(b->d->lines[i]); i++) {
             rstrip(b->d->lines[i]);
-            want[n_want++] = b->d->lines[i];
+            if (b->d->lines[i][0])
+                want[n_want++] = b->d->lines[i];
         }
         char *out = run_shell(cmd, status, &status);
         char *shown = strdup(out);
