@@ -12,7 +12,8 @@
  *    continuation lines) runs in its own shell, which starts with the
  *    previous command's exit status (for `echo $?`), and what it prints,
  *    stdout and stderr, must be the lines the block shows up to the next
- *    "$ ", trailing blanks aside; a "..." line stands for any lines. A
+ *    "$ ", trailing blanks aside; a "..." line stands for any lines, and a
+ *    line ending in " ..." for any line that starts the same. A
  *    command the block shows no output for must succeed;
  *  - otherwise a script that must succeed (its output is not compared).
  * WORDs: `file NAME` writes the block to NAME instead (a C program that a
@@ -150,6 +151,15 @@ static char *run_shell(const char *command, int status, int *exit_status)
     return out;
 }
 
+/* A shown line that ends in " ..." stands for every line it starts. */
+static bool line_matches(const char *got, const char *want)
+{
+    size_t n = strlen(want);
+    if (n > 4 && strcmp(want + n - 4, " ...") == 0)
+        return strncmp(got, want, n - 4) == 0;
+    return strcmp(got, want) == 0;
+}
+
 /* Whether the printed lines match the expected ones, "..." matching any run. */
 static bool lines_match(char **got, int n_got, char *const *want, int n_want)
 {
@@ -161,7 +171,7 @@ static bool lines_match(char **got, int n_got, char *const *want, int n_want)
                 return true;
         return false;
     }
-    return n_got > 0 && strcmp(got[0], want[0]) == 0 &&
+    return n_got > 0 && line_matches(got[0], want[0]) &&
            lines_match(got + 1, n_got - 1, want + 1, n_want - 1);
 }
 
