@@ -35,6 +35,14 @@
 #define MARKER "<!-- runnable"
 #define MAX_LINES 4096
 
+/* Under the sanitizers the blocks are read but not run: the flagship
+ * trains too slowly there, and the plain build runs them. */
+#ifdef CK_TEST_UNDER_SANITIZER
+static const bool dry_run = true;
+#else
+static const bool dry_run = false;
+#endif
+
 typedef struct doc {
     const char *name;
     char *text;
@@ -223,6 +231,10 @@ static void run_transcript(const block *b)
             if (b->d->lines[i][0])
                 want[n_want++] = b->d->lines[i];
         }
+        if (dry_run) {
+            free(cmd);
+            continue;
+        }
         char *out = run_shell(cmd, status, &status);
         char *shown = strdup(out);
         ck_assert_msg(n_want > 0 || status == 0, "%s:%d: `%s` failed (exit %d):\n%s", b->d->name,
@@ -249,8 +261,8 @@ static void run_script(const block *b)
         strncat(script, last ? last + 3 : line, cap - strlen(script) - 2);
         strcat(script, "\n");
     }
-    int status;
-    char *out = run_shell(script, 0, &status);
+    int status = 0;
+    char *out = dry_run ? NULL : run_shell(script, 0, &status);
     ck_assert_msg(status == 0, "%s:%d: the block failed (exit %d):\n%s", b->d->name, b->first,
                   status, out);
     free(out);
@@ -338,11 +350,6 @@ static void enter_scratch(const char *root, const char *shared)
 
 START_TEST(docs_run_as_written)
 {
-#ifdef CK_TEST_UNDER_SANITIZER
-    ck_test_skip("the documentation runs in the plain build (the flagship trains too slowly under "
-                 "the sanitizers)");
-    return;
-#endif
     char root[PATH_MAX], shared[PATH_MAX], readme[PATH_MAX + 16];
     ck_assert_ptr_nonnull(getcwd(root, sizeof root));
     bool have_shared = realpath(CK_SHARED_DIR, shared) != NULL;
@@ -357,6 +364,9 @@ START_TEST(docs_run_as_written)
     }
     ck_assert_int_eq(chdir(root), 0);
     ck_test_remove_dir();
+    if (dry_run)
+        ck_test_skip("the blocks were read, not run: the plain build runs them (the flagship "
+                     "trains too slowly under the sanitizers)");
 }
 END_TEST
 
