@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ckeras_options.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -115,7 +117,7 @@ typedef struct ck_init {
     const char *distribution; /* variance_scaling: "truncated_normal" (default),
                                   "untruncated_normal", "uniform" */
 } ck_init;
-#define CK_INIT(init_name, ...) ((ck_init){.name = (init_name), __VA_ARGS__})
+#define CK_INIT(init_name, ...) CK_VALUE_(ck_init, .name = (init_name), __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* Layers                                                              */
@@ -132,9 +134,9 @@ typedef struct ck_input_options {
     int64_t batch_size; /* Keras batch_size (batch_input_shape[0]); 0: None */
 } ck_input_options;
 CK_API ck_layer *ck_input_new(const ck_input_options *opts);
-#define ck_input(...) ck_input_new(&(ck_input_options){.shape = {__VA_ARGS__}})
+#define ck_input(...) ck_input_new(CK_ADDR_(ck_input_options, .shape = {__VA_ARGS__}))
 #define ck_input_named(input_name, ...) \
-    ck_input_new(&(ck_input_options){.name = (input_name), .shape = {__VA_ARGS__}})
+    ck_input_new(CK_ADDR_(ck_input_options, .shape = {__VA_ARGS__}, .name = (input_name)))
 
 /* keras.layers.Dense */
 typedef struct ck_dense_options {
@@ -147,7 +149,7 @@ typedef struct ck_dense_options {
     const char *name;
 } ck_dense_options;
 CK_API ck_layer *ck_dense_new(const ck_dense_options *opts);
-#define ck_dense(...) ck_dense_new(&(ck_dense_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_dense(...) ck_dense_new(CK_ADDR_(ck_dense_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* The options every Keras recurrent layer takes, declared once: each
  * options struct below starts with them (units first, so that
@@ -176,7 +178,7 @@ typedef struct ck_lstm_options {
     bool no_unit_forget_bias;         /* Keras unit_forget_bias=False */
 } ck_lstm_options;
 CK_API ck_layer *ck_lstm_new(const ck_lstm_options *opts);
-#define ck_lstm(...) ck_lstm_new(&(ck_lstm_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_lstm(...) ck_lstm_new(CK_ADDR_(ck_lstm_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* The final (h, c) of the last forward, batch x units each (Keras
  * return_state=True). */
@@ -196,14 +198,15 @@ typedef struct ck_gru_options {
     bool no_reset_after;              /* Keras reset_after=False (the Keras <= 2.2 default) */
 } ck_gru_options;
 CK_API ck_layer *ck_gru_new(const ck_gru_options *opts);
-#define ck_gru(...) ck_gru_new(&(ck_gru_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_gru(...) ck_gru_new(CK_ADDR_(ck_gru_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.SimpleRNN: h_t = activation(x_t W + h_{t-1} U + b). */
 typedef struct ck_simple_rnn_options {
     CK_RNN_OPTIONS
 } ck_simple_rnn_options;
 CK_API ck_layer *ck_simple_rnn_new(const ck_simple_rnn_options *opts);
-#define ck_simple_rnn(...) ck_simple_rnn_new(&(ck_simple_rnn_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_simple_rnn(...) \
+    ck_simple_rnn_new(CK_ADDR_(ck_simple_rnn_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* The final h of the last forward of a GRU or SimpleRNN (batch x units). */
 CK_API ck_status ck_rnn_get_state(ck_layer *rnn, float *h, int64_t batch);
@@ -225,7 +228,7 @@ typedef struct ck_bidirectional_options {
 } ck_bidirectional_options;
 CK_API ck_layer *ck_bidirectional_new(const ck_bidirectional_options *opts);
 #define ck_bidirectional(...) \
-    ck_bidirectional_new(&(ck_bidirectional_options){.layer = __VA_ARGS__})
+    ck_bidirectional_new(CK_ADDR_(ck_bidirectional_options, .layer = __VA_ARGS__))
 /* ---- end GRU, SimpleRNN, Bidirectional --------------------------------- */
 
 /* keras.layers.Softmax */
@@ -235,7 +238,7 @@ typedef struct ck_softmax_options {
     const char *name;
 } ck_softmax_options;
 CK_API ck_layer *ck_softmax_new(const ck_softmax_options *opts);
-#define ck_softmax(...) ck_softmax_new(&(ck_softmax_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_softmax(...) ck_softmax_new(CK_ADDR_(ck_softmax_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.Activation */
 typedef struct ck_activation_options {
@@ -244,7 +247,8 @@ typedef struct ck_activation_options {
     const char *name;
 } ck_activation_options;
 CK_API ck_layer *ck_activation_new(const ck_activation_options *opts);
-#define ck_activation(...) ck_activation_new(&(ck_activation_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_activation(...) \
+    ck_activation_new(CK_ADDR_(ck_activation_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.Dropout (identity at inference). noise_shape is Keras's:
  * one size per axis, batch first, CK_NONE for "the input's size"; a 1
@@ -258,7 +262,7 @@ typedef struct ck_dropout_options {
     int noise_rank; /* 0: no noise_shape (one draw per value) */
 } ck_dropout_options;
 CK_API ck_layer *ck_dropout_new(const ck_dropout_options *opts);
-#define ck_dropout(...) ck_dropout_new(&(ck_dropout_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_dropout(...) ck_dropout_new(CK_ADDR_(ck_dropout_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* ---- keras.layers.Embedding ------------------------------------------- */
 /* Maps integer ids (stored as float in the input, any rank) to rows of an
@@ -273,7 +277,8 @@ typedef struct ck_embedding_options {
     const char *name;
 } ck_embedding_options;
 CK_API ck_layer *ck_embedding_new(const ck_embedding_options *opts);
-#define ck_embedding(...) ck_embedding_new(&(ck_embedding_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_embedding(...) \
+    ck_embedding_new(CK_ADDR_(ck_embedding_options, .ck_opts_ = 0, __VA_ARGS__))
 /* ---- end Embedding ----------------------------------------------------- */
 
 /* keras.layers.Masking: a step whose features all equal mask_value is
@@ -286,7 +291,7 @@ typedef struct ck_masking_options {
     const char *name;
 } ck_masking_options;
 CK_API ck_layer *ck_masking_new(const ck_masking_options *opts);
-#define ck_masking(...) ck_masking_new(&(ck_masking_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_masking(...) ck_masking_new(CK_ADDR_(ck_masking_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* ------------------------------------------------------------------ */
 /* Shape, noise, normalization, convolution and pooling layers.        */
@@ -304,7 +309,7 @@ typedef struct ck_time_distributed_options {
 } ck_time_distributed_options;
 CK_API ck_layer *ck_time_distributed_new(const ck_time_distributed_options *opts);
 #define ck_time_distributed(...) \
-    ck_time_distributed_new(&(ck_time_distributed_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_time_distributed_new(CK_ADDR_(ck_time_distributed_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.RepeatVector: (batch, F) -> (batch, n, F). */
 typedef struct ck_repeat_vector_options {
@@ -314,7 +319,7 @@ typedef struct ck_repeat_vector_options {
 } ck_repeat_vector_options;
 CK_API ck_layer *ck_repeat_vector_new(const ck_repeat_vector_options *opts);
 #define ck_repeat_vector(...) \
-    ck_repeat_vector_new(&(ck_repeat_vector_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_repeat_vector_new(CK_ADDR_(ck_repeat_vector_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.Flatten */
 typedef struct ck_flatten_options {
@@ -322,7 +327,7 @@ typedef struct ck_flatten_options {
     const char *name;
 } ck_flatten_options;
 CK_API ck_layer *ck_flatten_new(const ck_flatten_options *opts);
-#define ck_flatten(...) ck_flatten_new(&(ck_flatten_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_flatten(...) ck_flatten_new(CK_ADDR_(ck_flatten_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.Reshape: ck_reshape(2, -1); batch excluded, one -1 is inferred. */
 typedef struct ck_reshape_options {
@@ -331,7 +336,7 @@ typedef struct ck_reshape_options {
     const char *name;
 } ck_reshape_options;
 CK_API ck_layer *ck_reshape_new(const ck_reshape_options *opts);
-#define ck_reshape(...) ck_reshape_new(&(ck_reshape_options){.target_shape = {__VA_ARGS__}})
+#define ck_reshape(...) ck_reshape_new(CK_ADDR_(ck_reshape_options, .target_shape = {__VA_ARGS__}))
 
 /* keras.layers.Permute: ck_permute(2, 1); 1-based axes, batch excluded. */
 typedef struct ck_permute_options {
@@ -340,7 +345,7 @@ typedef struct ck_permute_options {
     const char *name;
 } ck_permute_options;
 CK_API ck_layer *ck_permute_new(const ck_permute_options *opts);
-#define ck_permute(...) ck_permute_new(&(ck_permute_options){.dims = {__VA_ARGS__}})
+#define ck_permute(...) ck_permute_new(CK_ADDR_(ck_permute_options, .dims = {__VA_ARGS__}))
 
 /* keras.layers.SpatialDropout1D: drops whole channels, training only. */
 typedef struct ck_spatial_dropout1d_options {
@@ -350,7 +355,7 @@ typedef struct ck_spatial_dropout1d_options {
 } ck_spatial_dropout1d_options;
 CK_API ck_layer *ck_spatial_dropout1d_new(const ck_spatial_dropout1d_options *opts);
 #define ck_spatial_dropout1d(...) \
-    ck_spatial_dropout1d_new(&(ck_spatial_dropout1d_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_spatial_dropout1d_new(CK_ADDR_(ck_spatial_dropout1d_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.GaussianNoise: adds N(0, stddev^2) noise, training only. */
 typedef struct ck_gaussian_noise_options {
@@ -360,7 +365,7 @@ typedef struct ck_gaussian_noise_options {
 } ck_gaussian_noise_options;
 CK_API ck_layer *ck_gaussian_noise_new(const ck_gaussian_noise_options *opts);
 #define ck_gaussian_noise(...) \
-    ck_gaussian_noise_new(&(ck_gaussian_noise_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_gaussian_noise_new(CK_ADDR_(ck_gaussian_noise_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.LayerNormalization; weights gamma (scale) then beta (center). */
 typedef struct ck_layer_normalization_options {
@@ -375,7 +380,7 @@ typedef struct ck_layer_normalization_options {
 } ck_layer_normalization_options;
 CK_API ck_layer *ck_layer_normalization_new(const ck_layer_normalization_options *opts);
 #define ck_layer_normalization(...) \
-    ck_layer_normalization_new(&(ck_layer_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_layer_normalization_new(CK_ADDR_(ck_layer_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.BatchNormalization; weights gamma, beta, then the
  * non-trainable moving_mean and moving_variance. Training normalizes with
@@ -396,7 +401,7 @@ typedef struct ck_batch_normalization_options {
 } ck_batch_normalization_options;
 CK_API ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options *opts);
 #define ck_batch_normalization(...) \
-    ck_batch_normalization_new(&(ck_batch_normalization_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_batch_normalization_new(CK_ADDR_(ck_batch_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.Conv1D: ck_conv1d(64, 3, .activation = "relu").
  * kernel (kernel_size, channels, filters), bias (filters). */
@@ -414,7 +419,7 @@ typedef struct ck_conv1d_options {
     const char *name;
 } ck_conv1d_options;
 CK_API ck_layer *ck_conv1d_new(const ck_conv1d_options *opts);
-#define ck_conv1d(...) ck_conv1d_new(&(ck_conv1d_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_conv1d(...) ck_conv1d_new(CK_ADDR_(ck_conv1d_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.MaxPooling1D and AveragePooling1D. "same" padding never
  * counts the padded positions. */
@@ -428,9 +433,9 @@ typedef struct ck_pooling1d_options {
 CK_API ck_layer *ck_max_pooling1d_new(const ck_pooling1d_options *opts);
 CK_API ck_layer *ck_average_pooling1d_new(const ck_pooling1d_options *opts);
 #define ck_max_pooling1d(...) \
-    ck_max_pooling1d_new(&(ck_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_max_pooling1d_new(CK_ADDR_(ck_pooling1d_options, .ck_opts_ = 0, __VA_ARGS__))
 #define ck_average_pooling1d(...) \
-    ck_average_pooling1d_new(&(ck_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_average_pooling1d_new(CK_ADDR_(ck_pooling1d_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.layers.GlobalAveragePooling1D and GlobalMaxPooling1D over the steps. */
 typedef struct ck_global_pooling1d_options {
@@ -441,9 +446,10 @@ typedef struct ck_global_pooling1d_options {
 CK_API ck_layer *ck_global_average_pooling1d_new(const ck_global_pooling1d_options *opts);
 CK_API ck_layer *ck_global_max_pooling1d_new(const ck_global_pooling1d_options *opts);
 #define ck_global_average_pooling1d(...) \
-    ck_global_average_pooling1d_new(&(ck_global_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_global_average_pooling1d_new(     \
+        CK_ADDR_(ck_global_pooling1d_options, .ck_opts_ = 0, __VA_ARGS__))
 #define ck_global_max_pooling1d(...) \
-    ck_global_max_pooling1d_new(&(ck_global_pooling1d_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_global_max_pooling1d_new(CK_ADDR_(ck_global_pooling1d_options, .ck_opts_ = 0, __VA_ARGS__))
 /* ----------------- end of shape ... pooling layers ----------------- */
 
 /* Frees a layer that was never added to a model. */
@@ -477,9 +483,9 @@ typedef struct ck_regularizer {
     const char *name; /* "l1", "l2", "l1_l2" (or the class names L1, L2, L1L2) */
     double l1, l2;    /* factors; 0 with "l1" or "l2" means Keras's 0.01 */
 } ck_regularizer;
-#define ck_l1(v) (&(ck_regularizer){.name = "l1", .l1 = (v)})
-#define ck_l2(v) (&(ck_regularizer){.name = "l2", .l2 = (v)})
-#define ck_l1_l2(a, b) (&(ck_regularizer){.name = "l1_l2", .l1 = (a), .l2 = (b)})
+#define ck_l1(v) (CK_ADDR_(ck_regularizer, .name = "l1", .l1 = (v)))
+#define ck_l2(v) (CK_ADDR_(ck_regularizer, .name = "l2", .l2 = (v)))
+#define ck_l1_l2(a, b) (CK_ADDR_(ck_regularizer, .name = "l1_l2", .l1 = (a), .l2 = (b)))
 
 /* Keras's MaxNorm, NonNeg, UnitNorm and MinMaxNorm. Zero fields mean the
  * Keras defaults (max_value 2 for max_norm, 1 for min_max_norm; min_value
@@ -490,10 +496,10 @@ typedef struct ck_constraint {
     int axis[CK_MAX_RANK]; /* the axes the norm runs over; negative counts from the end */
     int n_axis;            /* 0: the single axis[0] */
 } ck_constraint;
-#define ck_max_norm(...) (&(ck_constraint){.name = "max_norm", __VA_ARGS__})
-#define ck_non_neg(...) (&(ck_constraint){.name = "non_neg", __VA_ARGS__})
-#define ck_unit_norm(...) (&(ck_constraint){.name = "unit_norm", __VA_ARGS__})
-#define ck_min_max_norm(...) (&(ck_constraint){.name = "min_max_norm", __VA_ARGS__})
+#define ck_max_norm(...) (CK_ADDR_(ck_constraint, .name = "max_norm", __VA_ARGS__))
+#define ck_non_neg(...) (CK_ADDR_(ck_constraint, .name = "non_neg", __VA_ARGS__))
+#define ck_unit_norm(...) (CK_ADDR_(ck_constraint, .name = "unit_norm", __VA_ARGS__))
+#define ck_min_max_norm(...) (CK_ADDR_(ck_constraint, .name = "min_max_norm", __VA_ARGS__))
 
 /* Keras kernel_regularizer, recurrent_regularizer, bias_regularizer,
  * embeddings_regularizer, gamma_regularizer and beta_regularizer: `weight`
@@ -529,7 +535,7 @@ typedef struct ck_model_options {
     ck_keras_semantics semantics; /* how version-dependent names are read */
 } ck_model_options;
 CK_API ck_model *ck_sequential_new(const ck_model_options *opts);
-#define ck_sequential(...) ck_sequential_new(&(ck_model_options){.ck_opts_ = 0, __VA_ARGS__})
+#define ck_sequential(...) ck_sequential_new(CK_ADDR_(ck_model_options, .ck_opts_ = 0, __VA_ARGS__))
 CK_API void ck_model_free(ck_model *model);
 
 /* Appends a layer; the model takes ownership of it in every case.

@@ -106,7 +106,8 @@ typedef struct ck_sequence_data {
 CK_API ck_status ck_sequence_dir_read_with(const char *dir, const ck_sequence_dir_options *opts,
                                            ck_sequence_data *out);
 #define ck_sequence_dir_read(dir, out, ...) \
-    ck_sequence_dir_read_with((dir), &(ck_sequence_dir_options){.ck_opts_ = 0, __VA_ARGS__}, (out))
+    ck_sequence_dir_read_with(              \
+        (dir), CK_ADDR_(ck_sequence_dir_options, .ck_opts_ = 0, __VA_ARGS__), (out))
 CK_API void ck_sequence_data_free(ck_sequence_data *data);
 
 /* ------------------------------------------------------------------ */

@@ -38,7 +38,7 @@ typedef struct ck_save_options {
  * concurrently. */
 CK_API ck_status ck_model_save_with(ck_model *model, const char *path, const ck_save_options *opts);
 #define ck_model_save(model, path, ...) \
-    ck_model_save_with((model), (path), &(ck_save_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_save_with((model), (path), CK_ADDR_(ck_save_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* Keras's custom_objects for names ckeras does not know: a custom
  * activation or initializer `from` ("my_act", or its registered name
@@ -71,7 +71,7 @@ typedef struct ck_load_options {
 CK_API ck_status ck_model_load_with(const char *path, ck_model **model,
                                     const ck_load_options *opts);
 #define ck_model_load(path, model, ...) \
-    ck_model_load_with((path), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_load_with((path), (model), CK_ADDR_(ck_load_options, .ck_opts_ = 0, __VA_ARGS__))
 /* ck_model_load(path, model, .format = format) and ck_model_save(model,
  * path, .format = format): a .json file gives a model with freshly
  * initialised weights; a .weights.h5 file saves the weights only.
@@ -94,9 +94,11 @@ CK_API ck_status ck_model_save_weights_with(ck_model *model, const char *path,
 CK_API ck_status ck_model_load_weights_with(ck_model *model, const char *path,
                                             const ck_weights_options *opts);
 #define ck_model_save_weights(model, path, ...) \
-    ck_model_save_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_save_weights_with((model), (path), \
+                               CK_ADDR_(ck_weights_options, .ck_opts_ = 0, __VA_ARGS__))
 #define ck_model_load_weights(model, path, ...) \
-    ck_model_load_weights_with((model), (path), &(ck_weights_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_load_weights_with((model), (path), \
+                               CK_ADDR_(ck_weights_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* Architecture as Keras JSON (model.to_json()); free with ck_free(). */
 CK_API char *ck_model_to_json(ck_model *model);
@@ -110,7 +112,7 @@ CK_API char *ck_model_to_json(ck_model *model);
 CK_API ck_status ck_model_from_json_with(const char *json, ck_model **model,
                                          const ck_load_options *opts);
 #define ck_model_from_json(json, model, ...) \
-    ck_model_from_json_with((json), (model), &(ck_load_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_from_json_with((json), (model), CK_ADDR_(ck_load_options, .ck_opts_ = 0, __VA_ARGS__))
 CK_API void ck_free(void *ptr);
 
 /* What a Keras file holds, read without building a model: its kind, the

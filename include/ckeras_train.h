@@ -44,15 +44,15 @@ typedef struct ck_lr_schedule {
     unsigned explicit_fields; /* CK_OPT_END_LEARNING_RATE: end_learning_rate 0 as given */
 } ck_lr_schedule;
 #define ck_exponential_decay(...) \
-    ((ck_lr_schedule){.ck_opts_ = 0, .class_name = "ExponentialDecay", __VA_ARGS__})
+    CK_VALUE_(ck_lr_schedule, .ck_opts_ = 0, .class_name = "ExponentialDecay", __VA_ARGS__)
 #define ck_inverse_time_decay(...) \
-    ((ck_lr_schedule){.ck_opts_ = 0, .class_name = "InverseTimeDecay", __VA_ARGS__})
+    CK_VALUE_(ck_lr_schedule, .ck_opts_ = 0, .class_name = "InverseTimeDecay", __VA_ARGS__)
 #define ck_polynomial_decay(...) \
-    ((ck_lr_schedule){.ck_opts_ = 0, .class_name = "PolynomialDecay", __VA_ARGS__})
+    CK_VALUE_(ck_lr_schedule, .ck_opts_ = 0, .class_name = "PolynomialDecay", __VA_ARGS__)
 #define ck_piecewise_constant_decay(...) \
-    ((ck_lr_schedule){.ck_opts_ = 0, .class_name = "PiecewiseConstantDecay", __VA_ARGS__})
+    CK_VALUE_(ck_lr_schedule, .ck_opts_ = 0, .class_name = "PiecewiseConstantDecay", __VA_ARGS__)
 #define ck_cosine_decay(...) \
-    ((ck_lr_schedule){.ck_opts_ = 0, .class_name = "CosineDecay", __VA_ARGS__})
+    CK_VALUE_(ck_lr_schedule, .ck_opts_ = 0, .class_name = "CosineDecay", __VA_ARGS__)
 /* The schedule's learning rate at `step` (Keras schedule(step)); checks
  * the schedule first. Pure: may be called concurrently. */
 CK_API ck_status ck_lr_schedule_value(const ck_lr_schedule *schedule, double step, double *lr);
@@ -86,13 +86,15 @@ typedef struct ck_optimizer_options {
 } ck_optimizer_options;
 
 /* Optimizer values, Keras style: .optimizer = ck_adam(.learning_rate = 1e-4) */
-#define ck_sgd(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "sgd", __VA_ARGS__})
-#define ck_adam(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adam", __VA_ARGS__})
-#define ck_rmsprop(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "rmsprop", __VA_ARGS__})
-#define ck_adagrad(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adagrad", __VA_ARGS__})
-#define ck_nadam(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "nadam", __VA_ARGS__})
-#define ck_adamax(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adamax", __VA_ARGS__})
-#define ck_adamw(...) ((ck_optimizer_options){.ck_opts_ = 0, .name = "adamw", __VA_ARGS__})
+#define ck_sgd(...) CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "sgd", __VA_ARGS__)
+#define ck_adam(...) CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "adam", __VA_ARGS__)
+#define ck_rmsprop(...) \
+    CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "rmsprop", __VA_ARGS__)
+#define ck_adagrad(...) \
+    CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "adagrad", __VA_ARGS__)
+#define ck_nadam(...) CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "nadam", __VA_ARGS__)
+#define ck_adamax(...) CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "adamax", __VA_ARGS__)
+#define ck_adamw(...) CK_VALUE_(ck_optimizer_options, .ck_opts_ = 0, .name = "adamw", __VA_ARGS__)
 
 typedef struct ck_compile_options {
     int ck_opts_; /* internal: lets the constructor macros start with a designator */
@@ -112,7 +114,7 @@ CK_API ck_status ck_model_compile_with(ck_model *model, const ck_compile_options
 /* ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
  *                  .metrics = {"accuracy"}) */
 #define ck_model_compile(model, ...) \
-    ck_model_compile_with((model), &(ck_compile_options){.ck_opts_ = 0, __VA_ARGS__})
+    ck_model_compile_with((model), CK_ADDR_(ck_compile_options, .ck_opts_ = 0, __VA_ARGS__))
 CK_API bool ck_model_is_compiled(const ck_model *model);
 /* The compile options in effect: the loss by its Keras function name, the
  * optimizer by its Keras class name with every default filled in. The
@@ -188,8 +190,9 @@ typedef struct ck_early_stopping {
     int start_from_epoch; /* epochs before this are not monitored */
     int verbose;          /* 1: print the stop (to ck_fit_options.log) */
 } ck_early_stopping;
-#define ck_cb_early_stopping(...) \
-    ((ck_callback_spec){"EarlyStopping", &(ck_early_stopping){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_early_stopping(...)                \
+    CK_VALUE_(ck_callback_spec, "EarlyStopping", \
+              CK_ADDR_(ck_early_stopping, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.callbacks.ModelCheckpoint. filepath takes Python format fields:
  * {epoch} (1-based), {batch} (save_freq > 0) and any logged key, with a
@@ -207,9 +210,9 @@ typedef struct ck_model_checkpoint_options {
     bool use_initial_value_threshold; /* Keras initial_value_threshold=... */
     double initial_value_threshold;
 } ck_model_checkpoint_options;
-#define ck_cb_model_checkpoint(...)        \
-    ((ck_callback_spec){"ModelCheckpoint", \
-                        &(ck_model_checkpoint_options){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_model_checkpoint(...)                \
+    CK_VALUE_(ck_callback_spec, "ModelCheckpoint", \
+              CK_ADDR_(ck_model_checkpoint_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.callbacks.ReduceLROnPlateau: new_lr = max(lr * factor, min_lr)
  * after `patience` epochs without improvement, then `cooldown` epochs of
@@ -226,9 +229,9 @@ typedef struct ck_reduce_lr_on_plateau_options {
     int cooldown;
     double min_lr;
 } ck_reduce_lr_on_plateau_options;
-#define ck_cb_reduce_lr_on_plateau(...)      \
-    ((ck_callback_spec){"ReduceLROnPlateau", \
-                        &(ck_reduce_lr_on_plateau_options){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_reduce_lr_on_plateau(...)              \
+    CK_VALUE_(ck_callback_spec, "ReduceLROnPlateau", \
+              CK_ADDR_(ck_reduce_lr_on_plateau_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.callbacks.LearningRateScheduler: before each epoch the rate
  * becomes schedule(epoch, current rate). */
@@ -239,9 +242,9 @@ typedef struct ck_lr_scheduler_options {
     void *user_data;
     int verbose;
 } ck_lr_scheduler_options;
-#define ck_cb_learning_rate_scheduler(...)       \
-    ((ck_callback_spec){"LearningRateScheduler", \
-                        &(ck_lr_scheduler_options){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_learning_rate_scheduler(...)               \
+    CK_VALUE_(ck_callback_spec, "LearningRateScheduler", \
+              CK_ADDR_(ck_lr_scheduler_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.callbacks.CSVLogger: one row per epoch, keys sorted as Keras
  * sorts them, values as Python prints floats. */
@@ -251,13 +254,14 @@ typedef struct ck_csv_logger_options {
     const char *separator; /* NULL: "," */
     bool append;           /* keep the file and write no second header */
 } ck_csv_logger_options;
-#define ck_cb_csv_logger(...) \
-    ((ck_callback_spec){"CSVLogger", &(ck_csv_logger_options){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_csv_logger(...)                \
+    CK_VALUE_(ck_callback_spec, "CSVLogger", \
+              CK_ADDR_(ck_csv_logger_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* keras.callbacks.TerminateOnNaN: a batch whose loss is NaN or infinite
  * ends training normally (CK_OK) with the last finite weights and the
  * reason in the history; without it fit fails with CK_ERR_NUMERIC. */
-#define ck_cb_terminate_on_nan() ((ck_callback_spec){"TerminateOnNaN", NULL})
+#define ck_cb_terminate_on_nan() CK_VALUE_(ck_callback_spec, "TerminateOnNaN", NULL)
 
 /* keras.callbacks.LambdaCallback, or a Callback subclass: any hook may be
  * NULL. A hook's non-OK status ends fit with that status (a Python
@@ -276,9 +280,9 @@ typedef struct ck_lambda_callback_options {
                               void *user_data);
     void *user_data;
 } ck_lambda_callback_options;
-#define ck_cb_lambda(...)                 \
-    ((ck_callback_spec){"LambdaCallback", \
-                        &(ck_lambda_callback_options){.ck_opts_ = 0, __VA_ARGS__}})
+#define ck_cb_lambda(...)                         \
+    CK_VALUE_(ck_callback_spec, "LambdaCallback", \
+              CK_ADDR_(ck_lambda_callback_options, .ck_opts_ = 0, __VA_ARGS__))
 
 /* Keras model.stop_training = True, from a callback: fit ends after the
  * current batch (its epoch is still validated and logged) and returns
@@ -325,8 +329,9 @@ typedef struct ck_fit_options {
  * the epochs that ran, also when fit fails after the first epoch. */
 CK_API ck_status ck_model_fit_with(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                    const ck_fit_options *opts, ck_history **history);
-#define ck_model_fit(model, x, y, history, ...) \
-    ck_model_fit_with((model), (x), (y), &(ck_fit_options){.ck_opts_ = 0, __VA_ARGS__}, (history))
+#define ck_model_fit(model, x, y, history, ...)                                                \
+    ck_model_fit_with((model), (x), (y), CK_ADDR_(ck_fit_options, .ck_opts_ = 0, __VA_ARGS__), \
+                      (history))
 
 /* Keras History. Every accessor may be called concurrently on one history. */
 CK_API int ck_history_epochs(const ck_history *history);

@@ -9,7 +9,8 @@
 #                            without them). Not part of CI: over a bare Debian 12 it is
 #                            about 400 packages, 300 MB to download and 800 MB installed.
 set -eu
-packages="gcc make cmake pkg-config libopenblas-dev libxsmm-dev libhdf5-dev check libcjson-dev libzip-dev libssl-dev libxml2-dev"
+packages="gcc g++ make cmake pkg-config libopenblas-dev libxsmm-dev libhdf5-dev check libcjson-dev libzip-dev libssl-dev libxml2-dev"
+# g++ and clang (clang++) build the C++ use of the headers (ctest "cxx").
 # The export tests build generated C with gcc and clang (the plain build's
 # tests; the sanitizer build does not) and cross-compile it for a Cortex-M4.
 packages="$packages clang gcc-arm-none-eabi libnewlib-arm-none-eabi"

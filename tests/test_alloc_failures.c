@@ -175,7 +175,7 @@ START_TEST(fit_path)
     ck_status st = ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
                                     .metrics = {"accuracy"});
     if (st == CK_ERR_UNSUPPORTED) {
-        printf("SKIP fit_path: training is not available (%s)\n", ck_last_error());
+        ck_test_skip("fit_path: training is not available (%s)", ck_last_error());
         ck_model_free(m);
         return;
     }

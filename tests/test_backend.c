@@ -265,7 +265,7 @@ END_TEST
 int main(void)
 {
     if (strncmp(ck_blas_backend(), "no packing backend", 18) == 0) {
-        printf("SKIP: built without a packing backend (%s)\n", ck_blas_backend());
+        ck_test_skip("built without a packing backend (%s)", ck_blas_backend());
         return 77;
     }
     Suite *s = suite_create("backend");

@@ -258,7 +258,7 @@ START_TEST(test_memorise_tiny_text)
     if (st == CK_OK)
         st = train_epoch(m, &c, &rng, &first);
     if (st == CK_ERR_UNSUPPORTED) {
-        printf("SKIP: training not available (%s)\n", ck_last_error());
+        ck_test_skip("training not available (%s)", ck_last_error());
         ck_model_free(m);
         lm_corpus_free(&c);
         return;

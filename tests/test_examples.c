@@ -166,11 +166,11 @@ START_TEST(action_short_run)
     for (size_t i = 0; i < sizeof flagship_rows / sizeof flagship_rows[0]; i++)
         assert_has(r, flagship_rows[i]);
     if (!training_available()) {
-        printf("SKIP: action_short_run: training is not implemented yet (%d)\n", r.status);
+        ck_test_skip("action_short_run: training is not implemented yet (%d)", r.status);
         ck_assert_int_eq(r.status, 1);
         assert_has(r, "CK_ERR_UNSUPPORTED");
     } else if (!saving_available()) {
-        printf("SKIP: action_short_run: saving models is not implemented yet\n");
+        ck_test_skip("action_short_run: saving models is not implemented yet");
         assert_has(r, "Confusion matrix (rows: true, columns: predicted)");
         ck_assert_int_eq(r.status, 1);
     } else {
@@ -203,12 +203,11 @@ END_TEST
 START_TEST(action_default_run_accuracy)
 {
 #ifdef CK_TEST_UNDER_SANITIZER
-    printf(
-        "SKIP: action_default_run_accuracy: the full default run is too slow under sanitizers\n");
+    ck_test_skip("action_default_run_accuracy: the full default run is too slow under sanitizers");
     return;
 #endif
     if (!training_available() || !saving_available()) {
-        printf("SKIP: action_default_run_accuracy: training or saving is not implemented yet\n");
+        ck_test_skip("action_default_run_accuracy: training or saving is not implemented yet");
         return;
     }
     char args[256];
@@ -331,7 +330,7 @@ START_TEST(timeseries_short_run)
         r, "Series of 800 points, windows of 24 -> next value; 620 for training, 156 for testing");
     assert_has(r, "lstm (LSTM)                  (None, 32)                4352");
     if (!training_available()) {
-        printf("SKIP: timeseries_short_run: training is not implemented yet\n");
+        ck_test_skip("timeseries_short_run: training is not implemented yet");
         ck_assert_int_eq(r.status, 1);
     } else {
         ck_assert_msg(r.status == 0, "exit %d:\n%s", r.status, r.out);
@@ -387,7 +386,7 @@ START_TEST(keras_predict_matches_reference)
              expected, expected);
     run_result r = run("keras_predict", args);
     if (!saving_available()) {
-        printf("SKIP: keras_predict_matches_reference: HDF5 loading is not implemented yet\n");
+        ck_test_skip("keras_predict_matches_reference: HDF5 loading is not implemented yet");
         ck_assert_int_eq(r.status, 1);
         free(r.out);
         return;
@@ -427,7 +426,7 @@ START_TEST(keras_predict_functional_keras2)
     snprintf(model_path, sizeof model_path, "%s", model);
     CK_SHARED_OR_SKIP(expected, "fixtures/keras/keras2c_model.expected.h5");
     if (!saving_available()) {
-        printf("SKIP: keras_predict_functional_keras2: HDF5 loading is not implemented yet\n");
+        ck_test_skip("keras_predict_functional_keras2: HDF5 loading is not implemented yet");
         return;
     }
     snprintf(args, sizeof args, "'%s' '%s:/keras_truth/x' --expect '%s:/keras_truth/y_keras'",

@@ -131,7 +131,7 @@ static bool build_with(const char *cc)
 #else
     bool have = ck_export_have(cc);
     if (!have)
-        printf("SKIP: %s is not installed\n", cc);
+        ck_test_skip("%s is not installed", cc);
     return have;
 #endif
 }
@@ -696,8 +696,8 @@ static Suite *export_suite(void)
 int main(void)
 {
 #ifdef CK_TEST_UNDER_SANITIZER
-    printf("SKIP: building the generated files (the plain build does; here the exporter runs "
-           "under the sanitizers)\n");
+    ck_test_skip("building the generated files (the plain build does; here the exporter runs "
+                 "under the sanitizers)");
 #endif
     return ck_test_run(export_suite());
 }

@@ -107,7 +107,7 @@ int main(void)
     /* Training the example is too slow under the sanitizers, and
      * test_export covers the exporter's memory use there. */
 #ifdef CK_TEST_UNDER_SANITIZER
-    printf("SKIP: training the flagship example is too slow under the sanitizers\n");
+    ck_test_skip("training the flagship example is too slow under the sanitizers");
     return CK_TEST_SKIP;
 #endif
     Suite *s = suite_create("export_flagship");

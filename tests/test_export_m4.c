@@ -98,8 +98,8 @@ static void setup(void)
 int main(void)
 {
     if (!ck_export_have("arm-none-eabi-gcc") || !ck_export_have("arm-none-eabi-size")) {
-        printf(
-            "SKIP: arm-none-eabi-gcc is not installed (scripts/setup.sh installs gcc-arm-none-eabi)\n");
+        ck_test_skip(
+            "arm-none-eabi-gcc is not installed (scripts/setup.sh installs gcc-arm-none-eabi)");
         return CK_TEST_SKIP;
     }
     Suite *s = suite_create("export_m4");

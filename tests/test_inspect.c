@@ -139,6 +139,44 @@ START_TEST(test_template_refuses_other_layers)
 }
 END_TEST
 
+/* The flagship's widths repeat (LSTM(64) feeds LSTM(128) and later
+ * Dense(64) takes LSTM(64)'s output), and a .weights.h5 keeps its groups
+ * by name (dense, dense_1, ..., lstm, ...): the template still finds the
+ * stack, in model order. */
+START_TEST(test_template_orders_repeated_widths)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(5, 126)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(64, .return_sequences = true)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(128, .return_sequences = true)));
+    ck_assert_ok(ck_model_add(m, ck_lstm(64)));
+    ck_assert_ok(ck_model_add(m, ck_dense(64)));
+    ck_assert_ok(ck_model_add(m, ck_dense(32)));
+    ck_assert_ok(ck_model_add(m, ck_dense(3)));
+    ck_assert_ok(ck_model_build(m));
+    const char *path = ck_test_path("flagship.weights.h5");
+    ck_assert_ok(ck_model_save_weights(m, path, .keras3_layout = true));
+    char *json = ck_file_template(path);
+    ck_assert_msg(json != NULL, "%s", ck_last_error());
+    ck_model *t = NULL;
+    ck_assert_ok(ck_model_from_json(json, &t));
+    ck_assert_ok(ck_model_load_weights(t, path));
+    ck_assert_int_eq(ck_model_layer_count(t), 6);
+    const int64_t units[] = {64, 128, 64, 64, 32, 3};
+    for (int i = 0; i < 6; i++) {
+        ck_layer *l = ck_model_layer(t, i);
+        int rank;
+        int64_t dims[CK_MAX_RANK];
+        ck_assert_str_eq(ck_layer_class_name(l), i < 3 ? "LSTM" : "Dense");
+        ck_assert_ok(ck_layer_output_shape(l, &rank, dims));
+        ck_assert_int_eq(dims[rank - 1], units[i]);
+    }
+    ck_free(json);
+    ck_model_free(t);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("inspect");
@@ -149,6 +187,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_template_from_keras2_weights);
     tcase_add_test(tc, test_template_from_keras3_weights);
     tcase_add_test(tc, test_template_refuses_other_layers);
+    tcase_add_test(tc, test_template_orders_repeated_widths);
     suite_add_tcase(s, tc);
     return s;
 }

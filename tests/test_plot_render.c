@@ -17,7 +17,6 @@
 #include <png.h>
 #endif
 
-#define SKIP_STATUS 77
 #define BROWSER_SECONDS 90
 #define TOLERANCE 40
 
@@ -226,12 +225,12 @@ static Suite *suite(void)
 int main(void)
 {
 #ifndef CK_HAVE_PNG
-    printf("SKIP: test_plot_render: built without libpng (scripts/setup.sh --browser)\n");
-    return SKIP_STATUS;
+    ck_test_skip("test_plot_render: built without libpng (scripts/setup.sh --browser)");
+    return CK_TEST_SKIP;
 #endif
     if (!find_browser()) {
-        printf("SKIP: test_plot_render: no chromium on PATH (scripts/setup.sh --browser)\n");
-        return SKIP_STATUS;
+        ck_test_skip("test_plot_render: no chromium on PATH (scripts/setup.sh --browser)");
+        return CK_TEST_SKIP;
     }
     return ck_test_run(suite());
 }

@@ -9,11 +9,13 @@
 
 #include <ckeras.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PI 3.14159265358979323846
 #define LANDMARKS 21
@@ -346,4 +348,41 @@ int ar_load_dir(ar_dataset *d, const char *dir, const char *const *actions, int 
     }
     ck_sequence_data_free(&rec);
     return rc;
+}
+
+/* mkdir that accepts an existing directory. */
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "error: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int ar_save_dir(const ar_dataset *d, const char *dir, const char *const *actions)
+{
+    int next[AR_MAX_ACTIONS] = {0};
+    char path[4096];
+    if (make_dir(dir) != 0)
+        return -1;
+    for (int i = 0; i < d->n; i++) {
+        int c = d->label[i], seq = next[c]++;
+        snprintf(path, sizeof path, "%s/%s", dir, actions[c]);
+        if (make_dir(path) != 0)
+            return -1;
+        snprintf(path, sizeof path, "%s/%s/%d", dir, actions[c], seq);
+        if (make_dir(path) != 0)
+            return -1;
+        for (int f = 0; f < d->frames; f++) {
+            float *frame = d->x + ((size_t)i * (size_t)d->frames + (size_t)f) * (size_t)d->features;
+            ck_tensor t = {.rank = 1, .dims = {d->features}, .data = frame};
+            int n = snprintf(path, sizeof path, "%s/%s/%d/%d.npy", dir, actions[c], seq, f);
+            if (n < 0 || (size_t)n >= sizeof path || ck_npy_write(path, &t) != CK_OK) {
+                fprintf(stderr, "error: cannot write %s: %s\n", path, ck_last_error());
+                return -1;
+            }
+        }
+    }
+    return 0;
 }

@@ -34,6 +34,11 @@ int ar_generate(ar_dataset *d, const char *const *actions, int n_actions, int pe
 int ar_load_dir(ar_dataset *d, const char *dir, const char *const *actions, int n_actions,
                 int *frames, int *features);
 
+/* Writes the sequences as the tutorials record them, one float32 .npy per
+ * frame: DIR/<action>/<sequence>/<frame>.npy, sequences numbered from 0 per
+ * action. Returns 0, or -1 after printing why. */
+int ar_save_dir(const ar_dataset *d, const char *dir, const char *const *actions);
+
 /* Reorders the sequences with a seeded Fisher-Yates shuffle. Returns 0 or -1. */
 int ar_shuffle(ar_dataset *d, uint64_t seed);
 

@@ -38,7 +38,7 @@ typedef struct options {
     int frames, features, epochs, sequences, batch_size;
     bool frames_set, features_set;
     uint64_t seed;
-    const char *out, *data_dir;
+    const char *out, *data_dir, *save_dir;
     char *actions_buf;
     const char *actions[AR_MAX_ACTIONS];
     int n_actions;
@@ -61,6 +61,8 @@ static void usage(FILE *f, const char *prog)
             "  --out FILE       where to save the trained model (default action.h5); the\n"
             "                   training curves and the confusion matrix go next to it\n"
             "                   (action_curves.svg, action_confusion.svg)\n"
+            "  --save-data DIR  write the synthetic sequences as DIR/<action>/<sequence>/\n"
+            "                   <frame>.npy (the tutorials' MP_Data layout) and exit\n"
             "  --data DIR       train on DIR/<action>/<sequence>/<frame>.npy instead of\n"
             "                   synthetic data\n",
             prog);
@@ -139,6 +141,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->out = val;
         } else if (strcmp(arg, "--data") == 0) {
             o->data_dir = val;
+        } else if (strcmp(arg, "--save-data") == 0) {
+            o->save_dir = val;
         } else {
             fprintf(stderr, "%s: unknown option '%s'\n", argv[0], arg);
             usage(stderr, argv[0]);
@@ -197,6 +201,23 @@ static int load_data(options *o, ar_dataset *train, ar_dataset *val)
            o->data_dir ? o->data_dir : "synthetic hand keypoints", train->n, val->n, o->frames,
            o->features);
     return 0;
+}
+
+/* --save-data: the synthetic sequences as files, for the command-line tool
+ * (ckeras fit --data) or any reader of the tutorials' layout. */
+static int save_data(const options *o)
+{
+    ar_dataset d;
+    if (ar_generate(&d, o->actions, o->n_actions, o->sequences, o->frames, o->features, o->seed) !=
+        0)
+        return 1;
+    int rc = ar_save_dir(&d, o->save_dir, o->actions);
+    if (rc == 0)
+        printf("Wrote %d sequences of %d frames x %d features to %s/<action>/<sequence>/"
+               "<frame>.npy\n",
+               d.n, o->frames, o->features, o->save_dir);
+    ar_dataset_free(&d);
+    return rc == 0 ? 0 : 1;
 }
 
 /* The model of the Keras tutorials, layer for layer. */
@@ -364,6 +385,11 @@ int main(int argc, char **argv)
     if (rc != 0) {
         free(o.actions_buf);
         return rc == 1 ? 0 : 2;
+    }
+    if (o.save_dir) {
+        rc = save_data(&o);
+        free(o.actions_buf);
+        return rc;
     }
     ar_dataset tr, val;
     if (load_data(&o, &tr, &val) != 0) {

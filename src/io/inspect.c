@@ -335,39 +335,68 @@ static bool guess_layer(const file_group *g, guess *out)
     return !out->use_bias || (g->vars[1].rank == 1 && g->vars[1].dims[0] == out->units);
 }
 
-/* Files without layer_names keep their groups by name: the stack is put
- * in order by matching each layer's input size to an output size. */
-static int next_layer(guess *gs, int n, int64_t in, bool first)
-{
-    for (int i = 0; i < n; i++) {
-        bool fed = false;
-        for (int k = 0; first && k < n; k++)
-            fed = fed || (k != i && gs[k].units == gs[i].in);
-        if (!gs[i].used && (first ? !fed : gs[i].in == in))
-            return i;
-    }
-    return -1;
-}
-
-static ck_status order_stack(const file_info *fi, guess *gs, int n, int *order)
-{
-    int64_t width = 0;
-    for (int k = 0; k < n; k++) {
-        int i = fi->ordered ? k : next_layer(gs, n, width, k == 0);
-        if (i < 0 || (k > 0 && gs[i].in != width))
-            return ck_error(CK_ERR_UNSUPPORTED,
-                            "the weight shapes do not chain into one stack of layers");
-        gs[i].used = true;
-        order[k] = i;
-        width = gs[i].units;
-    }
-    return CK_OK;
-}
-
 static bool is_rnn(const guess *g)
 {
     return strcmp(g->cls, "Dense") != 0;
 }
+
+static bool fed_by_another(const guess *gs, int n, int i)
+{
+    for (int k = 0; k < n; k++)
+        if (k != i && gs[k].units == gs[i].in)
+            return true;
+    return false;
+}
+
+/* How likely layer i comes next, 0 first: recurrent layers before Dense
+ * (a sequence classifier's stack), and as the first layer one whose input
+ * size no other layer outputs. */
+static int rank_next(const guess *gs, int n, int i, int k)
+{
+    return (k == 0 && fed_by_another(gs, n, i)) * 2 + !is_rnn(&gs[i]);
+}
+
+/* Files without layer_names keep their groups by name, so the stack is
+ * found by search: each layer's input size must be the previous layer's
+ * output size. Widths repeat (LSTM(64) then Dense(64)), so a greedy pick
+ * can strand the rest; the search backtracks, within a step budget. */
+static bool chain_from(guess *gs, int n, int k, int64_t width, int *order, long *budget)
+{
+    if (k == n)
+        return true;
+    for (int rank = 0; rank < 4; rank++)
+        for (int i = 0; i < n; i++) {
+            if (gs[i].used || rank_next(gs, n, i, k) != rank || (k > 0 && gs[i].in != width))
+                continue;
+            if (--*budget < 0)
+                return false;
+            gs[i].used = true;
+            order[k] = i;
+            if (chain_from(gs, n, k + 1, gs[i].units, order, budget))
+                return true;
+            gs[i].used = false;
+        }
+    return false;
+}
+
+static ck_status order_stack(const file_info *fi, guess *gs, int n, int *order)
+{
+    long budget = 100000;
+    if (fi->ordered) {
+        for (int k = 0; k < n; k++) {
+            if (k > 0 && gs[k].in != gs[k - 1].units)
+                return ck_error(CK_ERR_UNSUPPORTED,
+                                "the weight shapes do not chain into one stack of layers");
+            order[k] = k;
+        }
+        return CK_OK;
+    }
+    if (!chain_from(gs, n, 0, 0, order, &budget))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "the weight shapes do not chain into one stack of layers");
+    return CK_OK;
+}
+
 
 static cJSON *template_layer(const guess *g, bool return_sequences)
 {

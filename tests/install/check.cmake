@@ -1,8 +1,9 @@
 # ctest entry "install": installs the build into a scratch prefix inside
-# the build directory, then configures, builds and runs tests/install
-# against that prefix, and checks that the shared library exports the
-# public API only (every dynamic symbol it defines starts with ck_).
-#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DLIBDIR=... -DC_COMPILER=...
+# the build directory, then builds and runs tests/install/main.c against
+# that prefix through the CMake package and through pkg-config, checks the
+# man page, and that the shared library exports the public API only (every
+# dynamic symbol it defines starts with ck_).
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DLIBDIR=... -DMANDIR=... -DC_COMPILER=...
 #         [-DC_FLAGS=...] -P check.cmake
 set(work ${BUILD_DIR}/install-check)
 set(prefix ${work}/prefix)
@@ -17,12 +18,33 @@ function(run what)
 endfunction()
 
 run("install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+
+# With CMake: find_package(ckeras), the shared and the static library.
 run("configure" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install -B ${work}/build
-    -DCKERAS_PREFIX=${prefix} -DCKERAS_LIBDIR=${prefix}/${LIBDIR}
-    -DCMAKE_C_COMPILER=${C_COMPILER} "-DCMAKE_C_FLAGS=${C_FLAGS}")
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER} "-DCMAKE_C_FLAGS=${C_FLAGS}")
 run("build" ${CMAKE_COMMAND} --build ${work}/build)
-run("run" ${work}/build/install_check)
-message(STATUS "${last_output}")
+foreach(exe install_check install_check_static)
+  run("run ${exe}" ${work}/build/${exe})
+  message(STATUS "${exe}: ${last_output}")
+endforeach()
+
+# With pkg-config, as a Makefile would: cc main.c $(pkg-config --cflags --libs ckeras).
+set(ENV{PKG_CONFIG_PATH} ${prefix}/${LIBDIR}/pkgconfig)
+run("pkg-config" pkg-config --cflags --libs ckeras)
+separate_arguments(pc_flags UNIX_COMMAND "${last_output}")
+separate_arguments(c_flags UNIX_COMMAND "${C_FLAGS}")
+run("pkg-config build" ${C_COMPILER} ${c_flags} -std=c11 -Wall -Wextra -Werror
+    ${SOURCE_DIR}/tests/install/main.c ${pc_flags} -Wl,-rpath,${prefix}/${LIBDIR} -o ${work}/pc_check)
+run("run pc_check" ${work}/pc_check)
+message(STATUS "pkg-config: ${last_output}")
+
+# The man page is the tool's help: every command has its section.
+file(READ ${prefix}/${MANDIR}/man1/ckeras.1 page)
+foreach(cmd summary predict fit evaluate inspect convert export)
+  if(NOT page MATCHES "\n[.]SS ${cmd}\n[.]nf\nusage: ckeras ${cmd} ")
+    message(FATAL_ERROR "install check: ckeras.1 has no section for '${cmd}' with its usage")
+  endif()
+endforeach()
 
 find_program(NM nm)
 if(NM)

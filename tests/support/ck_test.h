@@ -25,8 +25,13 @@
 /* Shared material lives beside the project root; tests run from the root. */
 #define CK_SHARED_DIR "../shared"
 
-/* Returns the path of a file under ../shared, or NULL (after printing why
- * the test is skipped) when it is absent. The buffer is static. */
+/* Prints "SKIP: <why>" for a check that cannot run here and makes
+ * ck_test_run exit CK_TEST_SKIP (when nothing failed), so ctest counts the
+ * program as skipped instead of passed. Works from Check's forked tests. */
+void ck_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Returns the path of a file under ../shared, or NULL (after ck_test_skip
+ * says why) when it is absent. The buffer is static. */
 const char *ck_test_shared(const char *relative);
 
 /* Skips the rest of a test when a shared file is missing. */
@@ -86,7 +91,8 @@ char *ck_test_summary(ck_model *m, ck_summary_style style);
 /* The data of optimizer slot i of a model (asserts that it exists). */
 float *ck_test_slot(ck_model *m, int i);
 
-/* Runs one suite with Check's runner; returns the process exit status. */
+/* Runs one suite with Check's runner; returns the process exit status:
+ * failure if a test failed, else CK_TEST_SKIP if one skipped, else success. */
 int ck_test_run(Suite *suite);
 
 #endif
