@@ -94,7 +94,8 @@ static size_t stem_length(int dir, const char *base)
 
 static bool is_temp_of(const char *entry, const char *base, size_t stem)
 {
-    if (strncmp(entry, base, stem) != 0 || strncmp(entry + stem, TEMP_TAG, 5) != 0)
+    if (strncmp(entry, base, stem) != 0 ||
+        strncmp(entry + stem, TEMP_TAG, sizeof TEMP_TAG - 1) != 0)
         return false;
     const char *hex = entry + stem + sizeof TEMP_TAG - 1;
     return strspn(hex, "0123456789abcdef") == TEMP_HEX && hex[TEMP_HEX] == '\0';
