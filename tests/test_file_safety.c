@@ -204,8 +204,8 @@ START_TEST(special_targets_refused)
     assert_error_has("links to a character device");
     ck_assert_fails(ck_model_save(m, at("fifo.h5")), CK_ERR_IO);
     assert_error_has("is a FIFO");
-    ck_assert_fails(ck_npy_write(at("fifo.h5"), &(ck_tensor){.rank = 1, .dims = {1},
-                                                             .data = (float[]){1}}),
+    ck_assert_fails(ck_npy_write(at("fifo.h5"),
+                                 &(ck_tensor){.rank = 1, .dims = {1}, .data = (float[]){1}}),
                     CK_ERR_IO);
     ck_assert_fails(ck_model_save(m, at("folder.h5")), CK_ERR_IO);
     assert_error_has("is a directory");
@@ -339,8 +339,8 @@ START_TEST(csv_log_checked_and_appended)
 {
     make_dir();
     ck_model *m = tiny_model();
-    ck_assert_ok(ck_model_compile(m, .loss = "sparse_categorical_crossentropy",
-                                  .optimizer = ck_sgd()));
+    ck_assert_ok(
+        ck_model_compile(m, .loss = "sparse_categorical_crossentropy", .optimizer = ck_sgd()));
     float x[N * F] = {0}, y[N] = {0};
     ck_tensor tx = {.rank = 2, .dims = {N, F}, .data = x}, ty = {.rank = 1, .dims = {N}, .data = y};
     ck_assert_int_eq(mkfifo(at("log.csv"), 0666), 0);
@@ -416,16 +416,22 @@ typedef struct save_path {
     bool pair; /* outputs replaced together */
 } save_path;
 
-#define FIT "fit", "tiny.h5", "--x", "x.npy", "--y", "y.npy", "--loss", \
-            "sparse_categorical_crossentropy", "--epochs", "2", "--verbose", "0"
+#define FIT                                                                                        \
+    "fit", "tiny.h5", "--x", "x.npy", "--y", "y.npy", "--loss", "sparse_categorical_crossentropy", \
+        "--epochs", "2", "--verbose", "0"
 static const save_path save_paths[] = {
     {"convert .h5", {"convert", "tiny.h5", "-o", "out.h5"}, {"out.h5"}, false},
     {"convert .keras", {"convert", "tiny.h5", "-o", "out.keras"}, {"out.keras"}, false},
-    {"convert .weights.h5", {"convert", "tiny.h5", "-o", "out.weights.h5"},
-     {"out.weights.h5", "out.json"}, true},
+    {"convert .weights.h5",
+     {"convert", "tiny.h5", "-o", "out.weights.h5"},
+     {"out.weights.h5", "out.json"},
+     true},
     {"convert .json", {"convert", "tiny.h5", "-o", "out.json"}, {"out.json"}, false},
     {"fit -o", {FIT, "-o", "fit.h5"}, {"fit.h5"}, false},
-    {"fit --checkpoint", {FIT, "--checkpoint", "ckpt.h5", "-o", "fit.h5"}, {"ckpt.h5", "fit.h5"}, false},
+    {"fit --checkpoint",
+     {FIT, "--checkpoint", "ckpt.h5", "-o", "fit.h5"},
+     {"ckpt.h5", "fit.h5"},
+     false},
     {"fit --csv-log", {FIT, "--csv-log", "log.csv", "-o", "fit.h5"}, {"log.csv", "fit.h5"}, false},
     {"predict .npy", {"predict", "tiny.h5", "x.npy", "-o", "pred.npy"}, {"pred.npy"}, false},
     {"predict .h5", {"predict", "tiny.h5", "x.npy", "-o", "pred.h5"}, {"pred.h5"}, false},
@@ -559,8 +565,7 @@ START_TEST(signal_mid_save_leaves_no_temporary)
         int status;
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(seen, "no temporary appeared");
-        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == signals[s], "status %d",
-                      status);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == signals[s], "status %d", status);
         ck_assert_int_eq(count_temps(), 0);
         ck_assert(has_text(at("out.h5"), "old contents\n"));
     }
@@ -628,8 +633,9 @@ START_TEST(tool_refuses_special_outputs)
             run_cli(&r, "fit", at("tiny.h5"), "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
                     "sparse_categorical_crossentropy", "--verbose", "0", "-o",
                     strcmp(cmd, "fit") == 0 ? out : at("fit.h5"),
-                    strcmp(cmd, "fit") == 0 ? NULL : strcmp(cmd, "csv") == 0 ? "--csv-log"
-                                                                            : "--checkpoint",
+                    strcmp(cmd, "fit") == 0   ? NULL
+                    : strcmp(cmd, "csv") == 0 ? "--csv-log"
+                                              : "--checkpoint",
                     out, NULL);
         assert_error(&r, 1, cases[i][1]);
         run_free(&r);
