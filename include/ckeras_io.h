@@ -24,11 +24,17 @@ typedef struct ck_save_options {
     int ck_opts_;      /* internal: lets the constructor macros start with a designator */
     bool no_optimizer; /* Keras include_optimizer=False: no training config, no optimizer state */
     ck_file_format format; /* CK_FORMAT_AUTO: by the suffix, as below */
+    const char *json_path; /* also write the architecture (model.to_json()) here; the two files
+                              are replaced together or, on any failure, neither is */
 } ck_save_options;
 
 /* Whole model in the Keras 2 legacy .h5 layout (model_config, model_weights,
  * training_config and optimizer state when compiled). Atomic: the file is
- * written beside the target and renamed over it. keras_version is "2.15.0"
+ * written beside the target and renamed over it; a device, FIFO, socket,
+ * folder, dangling symbolic link or read-only file as the target is
+ * refused before anything is written (CK_ERR_IO naming the kind), and a
+ * symbolic link to a regular file replaces that file. Temporaries that a
+ * killed save of the same target left are removed. keras_version is "2.15.0"
  * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
  * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
  * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
@@ -128,6 +134,20 @@ CK_API char *ck_file_describe(const char *path);
  * CK_ERR_UNSUPPORTED when the shapes are not such a stack. Free with
  * ck_free. Safe to call concurrently. */
 CK_API char *ck_file_template(const char *path);
+/* Checks that path may be the target of a save, as every save does before
+ * it writes anything: CK_ERR_IO naming a device, FIFO, socket, folder,
+ * dangling symbolic link or read-only file (writes nothing). Lets a
+ * program refuse an output before long work. Safe to call concurrently. */
+CK_API ck_status ck_check_output(const char *path);
+
+/* Removes the temporary files of the saves in progress, for a signal
+ * handler that then ends the process (those saves fail, or are lost with
+ * the process). Async-signal-safe: it only reads a fixed table and calls
+ * unlinkat; callable from any thread or handler. The library installs no
+ * signal handler itself. Saves of more than 32 files at once in one
+ * process are not all listed. */
+CK_API void ck_remove_temporary_files(void);
+
 /* Writes text and a final newline to path (a template from
  * ck_file_template, say), replacing it atomically as every file ckeras
  * writes. Safe to call concurrently for different paths. */

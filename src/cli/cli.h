@@ -82,8 +82,12 @@ struct cli_command {
 };
 
 /* ---- process.c ---- */
-/* Signal dispositions the tool needs, set first thing in main. */
+/* Set first thing in main: closed standard descriptors get /dev/null,
+ * SIGXFSZ is ignored, and SIGINT, SIGTERM and SIGHUP remove the
+ * temporaries of saves in progress before they end the process. */
 void cli_setup_process(void);
+/* Whether standard output was open for writing when the tool started. */
+bool cli_stdout_writable(void);
 
 /* ---- options.c ---- */
 /* Parses argv[0..argc) (the words after the command name). */

@@ -260,10 +260,10 @@ static int write_keras3(ck_model *m, const char *out, const char *const *inputs,
     memcpy(json_path, out, stem);
     memcpy(json_path + stem, ".json", sizeof ".json");
     int rc = cli_check_output_distinct(json_path, inputs, n_inputs);
-    if (rc == CLI_OK && ck_model_save_as(m, out, CK_FORMAT_KERAS_WEIGHTS) != CK_OK)
+    /* Replaced together: a failure leaves both old files. */
+    if (rc == CLI_OK &&
+        ck_model_save(m, out, .format = CK_FORMAT_KERAS_WEIGHTS, .json_path = json_path) != CK_OK)
         rc = cli_lib_error(out);
-    if (rc == CLI_OK && ck_model_save_as(m, json_path, CK_FORMAT_JSON) != CK_OK)
-        rc = cli_lib_error(json_path);
     free(json_path);
     return rc;
 }

@@ -289,6 +289,10 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     int rc = cli_check_output_distinct(a->output, data, 6);
     if (rc == CLI_OK)
         rc = check_plot_output(a->plot, data, 6);
+    /* A device, FIFO or read-only output is refused before training, not
+     * after it. */
+    if (rc == CLI_OK && ck_check_output(a->output) != CK_OK)
+        rc = cli_lib_error(a->output);
     train_job j;
     if (rc == CLI_OK)
         rc = start_training(cmd, a, &j);

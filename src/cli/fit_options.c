@@ -4,10 +4,14 @@
  * schedule, all through the public API. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Splits text at ':' into at most max fields (copied into buf). */
 static int split_fields(const char *text, char *buf, size_t len, char **fields, int max)
@@ -188,16 +192,36 @@ static int balanced_weights(const ck_tensor *y, cli_fit_extras *ex)
     return CLI_OK;
 }
 
+/* Reads up to len - 1 bytes of a regular file as a string. Opened
+ * without blocking: a FIFO would wait for a writer before it could be
+ * told apart, and a device might never end. */
+static int read_small_file(const char *path, char *text, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cli_error(CLI_FAIL, "--class-weight %s: cannot open the file: %s", path,
+                         strerror(errno));
+    struct stat sb;
+    ssize_t n = -1;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        n = read(fd, text, len - 1);
+    else
+        errno = 0;
+    close(fd);
+    if (n < 0)
+        return cli_error(CLI_FAIL, "--class-weight %s: %s", path,
+                         errno ? strerror(errno) : "not a regular file (a FIFO, device or folder)");
+    text[n] = '\0';
+    return CLI_OK;
+}
+
 /* {"0": 1.0, "1": 2.5}: the JSON of a Keras class_weight dict. */
 static int json_weights(const char *path, cli_fit_extras *ex)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cli_error(CLI_FAIL, "--class-weight %s: cannot open the file", path);
     char text[65536];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[len] = '\0';
+    int rc = read_small_file(path, text, sizeof text);
+    if (rc != CLI_OK)
+        return rc;
     float w[4096];
     int n = 0;
     for (char *p = strchr(text, '"'); p; p = strchr(p, '"')) {

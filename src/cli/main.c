@@ -169,7 +169,13 @@ static void print_error_line(void)
 int main(int argc, char **argv)
 {
     cli_setup_process();
-    int rc = run(argc, argv);
+    /* Refused before any work: fit would otherwise train and replace its
+     * output, then fail on the progress it cannot print. */
+    int rc = cli_stdout_writable()
+                 ? run(argc, argv)
+                 : cli_error(CLI_FAIL, "standard output is closed or not writable; ckeras prints "
+                                       "its results there (redirect it to /dev/null to discard "
+                                       "them)");
     /* ferror: a write that failed earlier (fit flushes every line). */
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)
         rc = cli_error(CLI_FAIL, "cannot write to standard output");

@@ -1,7 +1,9 @@
 /* What the tool sets up for its process before any work: OpenBLAS threads
- * that fit an address-space limit, and signals. */
+ * that fit an address-space limit, standard descriptors, and signals. */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +76,53 @@ static void fit_blas_threads(int argc, char **argv, char **envp)
 __attribute__((section(".preinit_array"),
                used)) static void (*const preinit)(int, char **, char **) = fit_blas_threads;
 
+static bool stdout_writable;
+
+/* A closed descriptor 0, 1 or 2 gets /dev/null: otherwise the next file
+ * opened takes its number, and what is printed lands in that file. */
+static void fill_closed_descriptors(void)
+{
+    int flags = fcntl(STDOUT_FILENO, F_GETFL);
+    stdout_writable = flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+            (void)open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+}
+
+bool cli_stdout_writable(void)
+{
+    return stdout_writable;
+}
+
+/* Async-signal-safe: the library's table of temporaries, then the
+ * signal's default action (the shell sees the signal, as without the
+ * handler). The signal stays blocked while the handler runs, so raise
+ * delivers it on return. */
+static void remove_temporaries_and_die(int sig)
+{
+    ck_remove_temporary_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void on_signal_remove_temporaries(int sig)
+{
+    struct sigaction sa = {.sa_handler = remove_temporaries_and_die}, old;
+    /* A signal ignored on entry (nohup) stays ignored. */
+    if (sigaction(sig, NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+        return;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
 void cli_setup_process(void)
 {
+    fill_closed_descriptors();
     /* Past 'ulimit -f' a write fails with EFBIG, which the save reports
      * with the old file intact, instead of SIGXFSZ killing the process
      * mid-save. */
     signal(SIGXFSZ, SIG_IGN);
+    on_signal_remove_temporaries(SIGINT);
+    on_signal_remove_temporaries(SIGTERM);
+    on_signal_remove_temporaries(SIGHUP);
 }

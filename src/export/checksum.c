@@ -1,17 +1,17 @@
 /* SHA-256 of the source files named in the generated comment, so a user
  * can tell with sha256sum which model file a C file came from. */
 #include "ck_export.h"
+#include "ck_io.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 ck_status ck_exp_sha256_file(const char *path, char hex[65])
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ck_error(CK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    FILE *f;
+    size_t size;
+    CK_TRY(ck_file_open_regular(path, &f, &size));
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     unsigned char chunk[65536], md[EVP_MAX_MD_SIZE];

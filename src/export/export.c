@@ -553,10 +553,14 @@ static ck_status write_files(plan *p)
     if (st == CK_OK &&
         (src.failed || hdr.failed || p->x.code.failed || p->x.weights.failed || p->x.state.failed))
         st = ck_error(CK_ERR_MEMORY, "out of memory generating %s", p->opts->c_path);
-    if (st == CK_OK && p->opts->header_path)
+    /* The .c includes the .h: they are replaced together or not at all. */
+    ck_io_group *g = st == CK_OK ? ck_io_group_begin() : NULL;
+    if (g && p->opts->header_path)
         st = ck_io_atomic_bytes(p->opts->header_path, hdr.buf, hdr.len);
-    if (st == CK_OK)
+    if (g && st == CK_OK)
         st = ck_io_atomic_bytes(p->opts->c_path, src.buf, src.len);
+    if (st == CK_OK || g)
+        st = ck_io_group_end(g, st);
     ck_text_free(&src);
     ck_text_free(&hdr);
     return st;

@@ -9,6 +9,11 @@
 #include <hdf5.h>
 #include <sys/types.h>
 
+/* Where a file being saved goes (a temporary file, files.c); messages
+ * name the user's file, never the temporary. */
+typedef struct ck_io_sink ck_io_sink;
+struct zip; /* libzip's archive (zip_t) */
+
 /* Sanity limits, so hostile files fail cleanly instead of exhausting memory. */
 #define CK_IO_MAX_LAYERS 10000
 #define CK_IO_MAX_JSON (64u << 20)    /* model_config, config.json */
@@ -95,8 +100,13 @@ bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4])
 /* Writes an int64 scalar dataset (Keras's optimizer iteration count). */
 ck_status ck_h5_write_int64(hid_t loc, const char *path, int64_t value);
 typedef ck_status (*ck_h5_writer)(hid_t file, void *ctx);
-/* ck_io_atomic_file for an HDF5 file that fn fills. */
+/* ck_io_atomic_file for an HDF5 file that fn fills. The file is built in
+ * memory and written by ck_io_sink_write, so a full disk is reported
+ * with its reason and never leaves libhdf5 a half-closed file. */
 ck_status ck_io_atomic_h5(const char *path, ck_h5_writer fn, void *ctx);
+/* An HDF5 file that fn fills, built in memory: *buf (free it) holds its
+ * *size bytes; `label` names it in messages. */
+ck_status ck_h5_image(const char *label, ck_h5_writer fn, void *ctx, void **buf, size_t *size);
 /* Test hook: the n-th dataset write from now fails (0 disables). */
 void ck_io_debug_fail_write_after(long n);
 
@@ -280,8 +290,13 @@ ck_zip_limit ck_zip_user_limit(void);
 ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit *limit,
                               bool required, void **data, size_t *size);
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
- * compressed, like Keras) as a new archive at path. */
-ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z);
+ * compressed, like Keras) as a new archive into out. */
+ck_status ck_keras_zip_write(ck_io_sink *out, const ck_keras_zip *z);
+/* Builds an archive in memory with fill (which adds its members) and
+ * writes it into out: libzip never writes files of its own (it would put
+ * a temporary of its own beside ours). */
+ck_status ck_zip_write(ck_io_sink *out, ck_status (*fill)(struct zip *za, const void *ctx),
+                       const void *ctx);
 /* Reads the three members of the archive at path, each within its limit. */
 ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out);
 void ck_keras_zip_free(ck_keras_zip *z);
@@ -317,14 +332,66 @@ void ck_svg_label(ck_svg *s, double x, double y, const char *anchor, const char 
 ck_status ck_svg_finish(ck_svg *s, const char *path);
 
 /* ---------------- files and paths (files.c) ---------------- */
-typedef ck_status (*ck_file_writer)(const char *tmp_path, void *ctx);
-/* Creates a temporary file beside `path` (beside the file a symbolic link
- * points to), lets fn write it, fsyncs and renames it over that file; on
- * failure the temporary file is removed and `path` is untouched. A new
- * file gets 0666 less the umask, a replaced one keeps its mode. */
+/* Writes all len bytes (retrying short writes); the error names the
+ * user's file and the reason ("No space left on device"). */
+ck_status ck_io_sink_write(ck_io_sink *out, const void *data, size_t len);
+/* The user's file that out will replace. */
+const char *ck_io_sink_path(const ck_io_sink *out);
+/* A stdio stream whose writes go to out through ck_io_sink_write; NULL
+ * (with the error set) when it cannot be made. */
+FILE *ck_io_sink_stream(ck_io_sink *out);
+/* Closes such a stream and returns st, or the write error that stopped
+ * it (naming the user's file and the reason). */
+ck_status ck_io_sink_close_stream(ck_io_sink *out, FILE *f, ck_status st);
+typedef ck_status (*ck_file_writer)(ck_io_sink *out, void *ctx);
+/* Saves path atomically: checks the target (a regular file, followed
+ * through symbolic links, that the user may write, or none yet; devices,
+ * FIFOs, sockets, folders and dangling links are refused naming the kind,
+ * before anything is written), lets fn write a temporary file beside it,
+ * fsyncs it and renames it over the target, then removes temporaries that
+ * dead saves of the same target left. On failure the temporary is removed
+ * and the target is untouched. A new file gets 0666 less the umask, a
+ * replaced one keeps its mode. Inside a group (ck_io_group_begin) the
+ * rename waits for ck_io_group_end. */
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
+/* Files that are replaced together or not at all (a .weights.h5 and its
+ * JSON, a .c and its .h): every ck_io_atomic_file of this thread between
+ * begin and end writes its temporary only; end renames them all when st
+ * is CK_OK and every one was written, else removes them, and returns the
+ * first failure (CK_ERR_MEMORY when begin returned NULL). At most 4. */
+typedef struct ck_io_group ck_io_group;
+ck_io_group *ck_io_group_begin(void);
+ck_status ck_io_group_end(ck_io_group *g, ck_status st);
+/* "a FIFO (named pipe)", "a character device", ... for a file's mode. */
+const char *ck_io_kind_of(mode_t mode);
+
+/* ---------------- temporary files (temp_files.c) ---------------- */
+/* Longest temporary name (NAME_MAX of Linux file systems; less when the
+ * folder's file system says so). */
+#define CK_TEMP_NAME_MAX 255
+/* "<target name>.tmp-<8 hex digits>" in the target's folder, the target's
+ * name cut short when the whole would not fit the folder's name limit.
+ * Open read-write and locked (flock) until closed, and listed for ck_remove_temporary_files while it exists. */
+typedef struct ck_temp_file {
+    int dir, fd, slot;
+    char name[CK_TEMP_NAME_MAX + 1];
+} ck_temp_file;
+/* Creates the temporary for the file `base` in folder dir_path; `target`
+ * names the user's file in messages. */
+ck_status ck_temp_create(const char *dir_path, const char *base, const char *target,
+                         ck_temp_file *t);
+/* Renames the temporary to `base` (in its folder); on failure it is removed. */
+ck_status ck_temp_commit(ck_temp_file *t, const char *base, const char *target);
+/* Removes the temporary and closes it (nothing when none was created). */
+void ck_temp_discard(ck_temp_file *t);
+/* Closes a committed temporary's descriptors. */
+void ck_temp_close(ck_temp_file *t);
+/* Removes the temporaries of `base` in t's folder that no live writer
+ * holds locked (left by a process that was killed). */
+void ck_temp_sweep(const ck_temp_file *t, const char *base);
+
 /* Opens path read-only without blocking and only when it is a regular
  * file (a FIFO, device, socket or directory is refused, naming its kind:
  * a FIFO would block, /dev/zero never ends); *size gets its size. Close

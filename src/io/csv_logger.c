@@ -1,23 +1,80 @@
 /* Keras's CSVLogger: after every epoch one row of "epoch" (0-based) and
  * the logged values, the keys sorted as Keras sorts them (and val_ keys
  * added when there are none), values as Python prints floats, rows ended
- * with "\r\n" as Python's csv module does. */
+ * with "\r\n" as Python's csv module does. The log is kept in memory and
+ * the file replaced with it atomically after every epoch, so a failed
+ * write (a full disk) leaves the previous log whole, and the file is
+ * checked like every output (no device, FIFO or read-only file). */
 #include "ck_io.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* A log that appends to an existing file reads at most this much of it. */
+#define CSV_MAX_OLD (256u << 20)
 
 typedef struct csv_logger {
     ck_callback base;
     const ck_csv_logger_options *o;
-    FILE *file;
+    char *text; /* the whole file */
+    size_t len, cap;
+    bool failed; /* out of memory growing text */
     bool write_header;
     int n_keys, n_logged; /* keys[n_logged..] are val_ keys Keras adds, never logged */
     const char *keys[64];
     char added[32][CK_NAME_MAX + 8];
 } csv_logger;
+
+static void csv_printf(csv_logger *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void csv_printf(csv_logger *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    size_t need = c->len + (size_t)(n > 0 ? n : 0) + 1;
+    if (need > c->cap) {
+        size_t cap = need > 2 * c->cap ? need : 2 * c->cap;
+        char *t = ck_realloc_array(c->text, cap, 1);
+        c->failed |= !t;
+        if (!t)
+            return;
+        c->text = t;
+        c->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(c->text + c->len, c->cap - c->len, fmt, ap);
+    va_end(ap);
+    c->len += (size_t)(n > 0 ? n : 0);
+}
+
+static ck_status csv_flush(csv_logger *c)
+{
+    if (c->failed)
+        return ck_error(CK_ERR_MEMORY, "CSVLogger: out of memory logging to %s", c->o->filename);
+    return ck_io_atomic_bytes(c->o->filename, c->text ? c->text : "", c->len);
+}
+
+/* Keras appends to the file as it is and writes a header only into an
+ * empty or new one. */
+static ck_status read_old_log(csv_logger *c)
+{
+    struct stat sb;
+    if (stat(c->o->filename, &sb) != 0 && errno == ENOENT)
+        return CK_OK;
+    char *old;
+    size_t len;
+    CK_TRY(ck_read_file_limited(c->o->filename, CSV_MAX_OLD, &old, &len));
+    c->text = old;
+    c->len = len;
+    c->cap = len + 1;
+    c->write_header = len == 0;
+    return CK_OK;
+}
 
 static ck_status csv_begin(ck_callback *cb)
 {
@@ -26,19 +83,12 @@ static ck_status csv_begin(ck_callback *cb)
     if (!c->o || !c->o->filename)
         return ck_error(CK_ERR_ARGUMENT, "CSVLogger: a filename is required");
     c->write_header = true;
-    if (c->o->append) {
-        /* Keras writes a header only into an empty or new file. */
-        FILE *old = fopen(c->o->filename, "r");
-        if (old) {
-            c->write_header = fgetc(old) == EOF;
-            fclose(old);
-        }
-    }
-    c->file = fopen(c->o->filename, c->o->append ? "a" : "w");
-    if (!c->file)
-        return ck_error(CK_ERR_IO, "CSVLogger: cannot open %s: %s", c->o->filename,
-                        strerror(errno));
-    return CK_OK;
+    if (c->o->append)
+        CK_TRY(read_old_log(c));
+    /* Keras opens (and truncates) the file when training begins; here a
+     * file that could not be written fails fit as early, and the old log
+     * stays until the first epoch's replaces it. */
+    return ck_check_output(c->o->filename);
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -76,32 +126,29 @@ static ck_status csv_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *
     if (c->n_keys == 0) {
         collect_keys(c);
         if (c->write_header) {
-            fprintf(c->file, "epoch");
+            csv_printf(c, "epoch");
             for (int i = 0; i < c->n_keys; i++)
-                fprintf(c->file, "%s%s", separator(c), c->keys[i]);
-            fprintf(c->file, "\r\n");
+                csv_printf(c, "%s%s", separator(c), c->keys[i]);
+            csv_printf(c, "\r\n");
         }
     }
-    fprintf(c->file, "%d", epoch);
+    csv_printf(c, "%d", epoch);
     for (int i = 0; i < c->n_keys; i++) {
         char v[64] = "NA";
         if (i < c->n_logged)
             ck_format_py_float(ck_history_last(cb->fit->history, c->keys[i]), v, sizeof v);
-        fprintf(c->file, "%s%s", separator(c), v);
+        csv_printf(c, "%s%s", separator(c), v);
     }
-    fprintf(c->file, "\r\n");
-    if (fflush(c->file) != 0 || ferror(c->file))
-        return ck_error(CK_ERR_IO, "CSVLogger: cannot write %s: %s", c->o->filename,
-                        strerror(errno));
-    return CK_OK;
+    csv_printf(c, "\r\n");
+    return csv_flush(c);
 }
 
 static void csv_destroy(ck_callback *cb)
 {
     csv_logger *c = (csv_logger *)cb;
-    if (c->file)
-        fclose(c->file);
-    c->file = NULL;
+    free(c->text);
+    c->text = NULL;
+    c->len = c->cap = 0;
 }
 
 static ck_status csv_end(ck_callback *cb)

@@ -1,115 +1,275 @@
-/* Files: atomic replacement (write beside the target, flush, rename over
- * it), opening input files only when they are regular (without blocking)
- * and reading them whole. */
-/* realpath() is an X/Open extension to POSIX. */
-#define _XOPEN_SOURCE 700
+/* Files: atomic replacement (write a temporary beside the target, flush,
+ * rename it over the target; several files as one), opening input files
+ * only when they are regular (without blocking) and reading them whole.
+ * The temporaries themselves are temp_files.c's. */
+/* realpath() is an X/Open extension to POSIX, fopencookie() a GNU one. */
+#define _GNU_SOURCE
 
 #include "ck_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-static ck_status sync_path(const char *path, int flags)
+struct ck_io_sink {
+    int fd;
+    const char *path; /* the user's file, for messages */
+    int err;          /* errno of the first failed write */
+};
+
+static ck_status sink_error(const ck_io_sink *out)
 {
-    int fd = open(path, flags);
-    if (fd < 0)
-        return ck_error(CK_ERR_IO, "cannot reopen '%s': %s", path, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    return rc == 0 ? CK_OK
-                   : ck_error(CK_ERR_IO, "cannot flush '%s' to disk: %s", path, strerror(errno));
+    return ck_error(CK_ERR_IO, "cannot write '%s': %s", out->path,
+                    out->err ? strerror(out->err) : "nothing was written");
 }
 
-/* After the rename, flushing the directory makes the new name durable.
- * Some file systems refuse fsync on directories; the data is safe then.
- * No allocation here: a failure could not be reported any more. */
-static void sync_parent(const char *path)
+ck_status ck_io_sink_write(ck_io_sink *out, const void *data, size_t len)
 {
-    char copy[4096];
-    if (strlen(path) >= sizeof copy)
-        return;
-    strcpy(copy, path);
-    int fd = open(dirname(copy), O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
+    const char *p = data;
+    while (len > 0 && !out->err) {
+        ssize_t n = write(out->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            out->err = n < 0 ? errno : EIO;
+        else {
+            p += n;
+            len -= (size_t)n;
+        }
     }
+    return out->err ? sink_error(out) : CK_OK;
 }
 
-/* Creates path.tmp-NNNNNN exclusively. Mode 0666 lets the kernel apply
- * the umask, which a library cannot read without changing it (umask is
- * process-global, so umask(0) + umask(old) would race with other threads
- * creating files). */
-static int create_temp(const char *path, char **tmp)
+static ssize_t stream_write(void *cookie, const char *buf, size_t size)
 {
-    static unsigned long counter;
-    size_t len = strlen(path) + sizeof ".tmp-" + 24;
-    if (!(*tmp = ck_alloc(len, 1)))
-        return -1;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned long salt = (unsigned long)getpid() * 2654435761u ^ (unsigned long)time(NULL) ^
-                             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) * 40503u;
-        snprintf(*tmp, len, "%s.tmp-%06lx", path, salt & 0xffffff);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
+    /* fopencookie: 0 reports the error to stdio. */
+    return ck_io_sink_write(cookie, buf, size) == CK_OK ? (ssize_t)size : 0;
 }
 
-/* A replacement keeps the permissions of the file it replaces; a new file
- * gets those the kernel gave the temporary file (0666 less the umask). */
-static mode_t target_mode(const char *path, int tmp_fd)
+FILE *ck_io_sink_stream(ck_io_sink *out)
+{
+    FILE *f = fopencookie(out, "w", (cookie_io_functions_t){.write = stream_write});
+    if (!f)
+        ck_error(CK_ERR_MEMORY, "out of memory writing '%s'", out->path);
+    return f;
+}
+
+ck_status ck_io_sink_close_stream(ck_io_sink *out, FILE *f, ck_status st)
+{
+    bool closed = fclose(f) == 0;
+    if (out->err)
+        return sink_error(out);
+    if (st == CK_OK && !closed)
+        st = ck_error(CK_ERR_MEMORY, "out of memory writing '%s'", out->path);
+    return st;
+}
+
+const char *ck_io_sink_path(const ck_io_sink *out)
+{
+    return out->path;
+}
+
+/* ---------------------------------------------------------------- targets */
+
+/* What a save writes over: a regular file (followed through symbolic
+ * links) or nothing yet. Devices, FIFOs and the rest are refused before
+ * anything is written: a rename would replace /dev/null with a regular
+ * file, and opening a FIFO could block. */
+typedef struct save_target {
+    char *path;       /* the file to replace (a link's target), allocated */
+    char *dir, *base; /* its folder and name, one allocation */
+    bool exists;
+    mode_t mode;
+} save_target;
+
+static ck_status refuse_kind(const char *path, bool link, mode_t mode)
+{
+    return ck_error(CK_ERR_IO, "cannot write '%s': it %s %s; only regular files are written", path,
+                    link ? "links to" : "is", ck_io_kind_of(mode));
+}
+
+static ck_status follow_link(const char *path, save_target *t)
+{
+    t->path = realpath(path, NULL);
+    if (!t->path && errno == ENOENT)
+        return ck_error(CK_ERR_IO, "cannot write '%s': it is a symbolic link to a missing file",
+                        path);
+    if (!t->path)
+        return ck_error(CK_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return CK_OK;
+}
+
+static ck_status inspect_target(const char *path, save_target *t)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0 || fstat(tmp_fd, &sb) == 0)
-        return sb.st_mode & 0777;
-    return 0644;
+    bool link = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
+    if (link)
+        CK_TRY(follow_link(path, t));
+    else if (!(t->path = ck_strdup(path)))
+        return CK_ERR_MEMORY;
+    if (stat(t->path, &sb) != 0) {
+        if (errno == ENOENT)
+            return CK_OK;
+        return ck_error(CK_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode))
+        return refuse_kind(path, link, sb.st_mode);
+    /* As cp: a file the user may not write is not replaced, though the
+     * folder would allow it (root may, as with cp). */
+    if (faccessat(AT_FDCWD, t->path, W_OK, AT_EACCESS) != 0)
+        return ck_error(CK_ERR_IO, "cannot write '%s': %s", path,
+                        errno == EACCES ? "the file is read-only (Permission denied)"
+                                        : strerror(errno));
+    t->exists = true;
+    t->mode = sb.st_mode & 07777;
+    return CK_OK;
 }
 
-static ck_status write_replace(const char *path, ck_file_writer fn, void *ctx)
+static void split_path(save_target *t)
 {
-    char *tmp = NULL;
-    int fd = create_temp(path, &tmp);
-    if (fd < 0) {
-        ck_status st = tmp ? ck_error(CK_ERR_IO, "cannot create a temporary file beside '%s': %s",
-                                      path, strerror(errno))
-                           : CK_ERR_MEMORY;
-        free(tmp);
-        return st;
+    const char *slash = strrchr(t->path, '/'), *name = slash ? slash + 1 : t->path;
+    size_t d = slash ? (size_t)(slash - t->path) : 0;
+    /* dir and base share one buffer: "dir\0base\0". */
+    if (!slash || d == 0)
+        strcpy(t->dir, slash ? "/" : ".");
+    else {
+        memcpy(t->dir, t->path, d);
+        t->dir[d] = '\0';
     }
-    mode_t mode = target_mode(path, fd);
-    close(fd);
-    ck_status st = fn(tmp, ctx);
-    /* After fn: libzip replaces the file it writes, dropping its mode. */
+    t->base = t->dir + strlen(t->dir) + 1;
+    strcpy(t->base, name);
+}
+
+static ck_status resolve_target(const char *path, save_target *t)
+{
+    *t = (save_target){0};
+    ck_status st = inspect_target(path, t);
+    if (st == CK_OK && !(t->dir = ck_alloc(strlen(t->path) + 4, 1)))
+        st = CK_ERR_MEMORY;
     if (st == CK_OK)
-        (void)chmod(tmp, mode);
-    if (st == CK_OK)
-        st = sync_path(tmp, O_RDONLY);
-    if (st == CK_OK && rename(tmp, path) != 0)
-        st = ck_error(CK_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
-    if (st == CK_OK)
-        sync_parent(path);
-    else
-        unlink(tmp);
-    free(tmp);
+        split_path(t);
+    if (st == CK_OK && !t->base[0])
+        st = ck_error(CK_ERR_IO, "cannot write '%s': it names a folder", path);
     return st;
+}
+
+static void target_free(save_target *t)
+{
+    free(t->path);
+    free(t->dir);
+}
+
+ck_status ck_check_output(const char *path)
+{
+    if (!path || !*path)
+        return ck_error(CK_ERR_ARGUMENT, "ck_check_output: NULL or empty path");
+    save_target t;
+    ck_status st = resolve_target(path, &t);
+    target_free(&t);
+    return st;
+}
+
+/* ---------------------------------------------------------------- saves */
+
+/* A written temporary waiting for its rename. */
+typedef struct pending {
+    const char *user_path;
+    save_target target;
+    ck_temp_file tmp;
+} pending;
+
+#define GROUP_MAX 4
+struct ck_io_group {
+    int n;
+    pending items[GROUP_MAX];
+};
+/* The group the saves of this thread join (ck_io_group_begin). */
+static _Thread_local ck_io_group *current_group;
+
+static void pending_drop(pending *p)
+{
+    ck_temp_discard(&p->tmp);
+    target_free(&p->target);
+}
+
+/* A new file gets 0666 less the umask (as the kernel created the
+ * temporary); a replacement keeps the mode of the file it replaces. */
+static ck_status finish_temp(pending *p)
+{
+    if (p->target.exists && fchmod(p->tmp.fd, p->target.mode) != 0)
+        return ck_error(CK_ERR_IO, "cannot write '%s': %s", p->user_path, strerror(errno));
+    if (fsync(p->tmp.fd) != 0)
+        return ck_error(CK_ERR_IO, "cannot write '%s' to disk: %s", p->user_path, strerror(errno));
+    return CK_OK;
+}
+
+/* After the rename, flushing the folder makes the new name durable; some
+ * file systems refuse fsync on folders, and the data is safe then. */
+static ck_status commit(pending *p)
+{
+    ck_status st = ck_temp_commit(&p->tmp, p->target.base, p->user_path);
+    if (st == CK_OK) {
+        (void)fsync(p->tmp.dir);
+        ck_temp_sweep(&p->tmp, p->target.base);
+    }
+    ck_temp_close(&p->tmp);
+    target_free(&p->target);
+    return st;
+}
+
+static ck_status write_temp(pending *p, ck_file_writer fn, void *ctx)
+{
+    CK_TRY(resolve_target(p->user_path, &p->target));
+    CK_TRY(ck_temp_create(p->target.dir, p->target.base, p->user_path, &p->tmp));
+    ck_io_sink out = {.fd = p->tmp.fd, .path = p->user_path};
+    CK_TRY(fn(&out, ctx));
+    return finish_temp(p);
 }
 
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx)
 {
-    /* Saving through a symbolic link replaces the file it points to, not
-     * the link itself. */
-    struct stat sb;
-    char *target = lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) ? realpath(path, NULL) : NULL;
-    ck_status st = write_replace(target ? target : path, fn, ctx);
-    free(target);
+    ck_io_group *g = current_group;
+    if (g && g->n == GROUP_MAX)
+        return ck_error(CK_ERR_STATE, "more than %d files saved together", GROUP_MAX);
+    pending one, *p = g ? &g->items[g->n] : &one;
+    *p = (pending){.user_path = path, .tmp = {.dir = -1, .fd = -1, .slot = -1}};
+    ck_status st = write_temp(p, fn, ctx);
+    if (st != CK_OK) {
+        pending_drop(p);
+        return st;
+    }
+    if (g) {
+        g->n++;
+        return CK_OK;
+    }
+    return commit(p);
+}
+
+ck_io_group *ck_io_group_begin(void)
+{
+    ck_io_group *g = ck_alloc(1, sizeof *g);
+    if (g)
+        current_group = g;
+    return g;
+}
+
+ck_status ck_io_group_end(ck_io_group *g, ck_status st)
+{
+    if (!g)
+        return st == CK_OK ? CK_ERR_MEMORY : st;
+    current_group = NULL;
+    /* Every temporary is complete before the first rename; a rename fails
+     * only when the folder itself changes under the save. */
+    for (int i = 0; i < g->n; i++) {
+        if (st == CK_OK)
+            st = commit(&g->items[i]);
+        else
+            pending_drop(&g->items[i]);
+    }
+    free(g);
     return st;
 }
 
@@ -118,15 +278,10 @@ typedef struct bytes_job {
     size_t len;
 } bytes_job;
 
-static ck_status write_bytes(const char *tmp, void *ctx)
+static ck_status write_bytes(ck_io_sink *out, void *ctx)
 {
     const bytes_job *job = ctx;
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return ck_error(CK_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    bool ok = fwrite(job->data, 1, job->len, f) == job->len;
-    ok = fclose(f) == 0 && ok;
-    return ok ? CK_OK : ck_error(CK_ERR_IO, "cannot write '%s'", tmp);
+    return ck_io_sink_write(out, job->data, job->len);
 }
 
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len)
@@ -153,7 +308,7 @@ ck_status ck_text_write(const char *path, const char *text)
 /* Every reader opens its input here, so a path naming a FIFO, a device
  * or a directory fails at once with a message naming what it is, instead
  * of blocking (a FIFO without a writer) or never ending (/dev/zero). */
-static const char *kind_of(mode_t mode)
+const char *ck_io_kind_of(mode_t mode)
 {
     if (S_ISDIR(mode))
         return "a directory";
@@ -172,7 +327,8 @@ ck_status ck_io_check_regular(const char *path, mode_t mode)
 {
     if (S_ISREG(mode))
         return CK_OK;
-    return ck_error(CK_ERR_IO, "'%s' is %s; only regular files are read", path, kind_of(mode));
+    return ck_error(CK_ERR_IO, "'%s' is %s; only regular files are read", path,
+                    ck_io_kind_of(mode));
 }
 
 ck_status ck_io_open_input(const char *path, int *fd, size_t *size)

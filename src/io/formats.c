@@ -130,7 +130,13 @@ ck_status ck_model_save_with(ck_model *m, const char *path, const ck_save_option
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = row->save(m, path, opts);
+    const char *json_path = opts ? opts->json_path : NULL;
+    ck_io_group *g = json_path ? ck_io_group_begin() : NULL;
+    ck_status st = json_path && !g ? CK_ERR_MEMORY : row->save(m, path, opts);
+    if (g && st == CK_OK)
+        st = ck_io_save_json(m, json_path, opts);
+    if (g)
+        st = ck_io_group_end(g, st);
     ck_h5_quiet_end(&q);
     ck_model_leave(m);
     return st;

@@ -582,25 +582,60 @@ bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4])
     return ok;
 }
 
+ck_status ck_h5_image(const char *label, ck_h5_writer fn, void *ctx, void **buf, size_t *size)
+{
+    /* The core driver without a backing store keeps the file in memory;
+     * the name only has to differ from other files open at once. */
+    static _Atomic unsigned long serial;
+    char name[64];
+    snprintf(name, sizeof name, "ckeras-image-%lu.h5", serial++);
+    *buf = NULL;
+    *size = 0;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0)
+        f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (f < 0)
+        return ck_error(CK_ERR_MEMORY, "cannot create the HDF5 file for '%s' in memory", label);
+    ck_status st = fn(f, ctx);
+    ssize_t n = st == CK_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0)
+                                                                  : -1;
+    if (st == CK_OK && n <= 0)
+        st = ck_error(CK_ERR_MEMORY, "cannot serialize the HDF5 file for '%s'", label);
+    if (st == CK_OK && !(*buf = ck_alloc((size_t)n, 1)))
+        st = CK_ERR_MEMORY;
+    if (st == CK_OK && H5Fget_file_image(f, *buf, (size_t)n) != n)
+        st = ck_error(CK_ERR_MEMORY, "cannot serialize the HDF5 file for '%s'", label);
+    H5Fclose(f);
+    if (st != CK_OK) {
+        free(*buf);
+        *buf = NULL;
+        return st;
+    }
+    *size = (size_t)n;
+    return CK_OK;
+}
+
 typedef struct h5_job {
     ck_h5_writer fn;
     void *ctx;
+    const char *path;
 } h5_job;
 
-static ck_status write_h5_file(const char *tmp, void *ctx)
+static ck_status write_h5_file(ck_io_sink *out, void *ctx)
 {
     const h5_job *job = ctx;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        return ck_error(CK_ERR_IO, "cannot create HDF5 file '%s'", tmp);
-    ck_status st = job->fn(f, job->ctx);
-    if (H5Fclose(f) < 0 && st == CK_OK)
-        st = ck_error(CK_ERR_IO, "cannot finish writing '%s'", tmp);
+    void *buf;
+    size_t size;
+    CK_TRY(ck_h5_image(job->path, job->fn, job->ctx, &buf, &size));
+    ck_status st = ck_io_sink_write(out, buf, size);
+    free(buf);
     return st;
 }
 
 ck_status ck_io_atomic_h5(const char *path, ck_h5_writer fn, void *ctx)
 {
-    h5_job job = {fn, ctx};
+    h5_job job = {fn, ctx, path};
     return ck_io_atomic_file(path, write_h5_file, &job);
 }

@@ -253,21 +253,65 @@ static bool add_member(zip_t *za, const char *name, const void *data, size_t siz
     return zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) == 0;
 }
 
-ck_status ck_keras_zip_write(const char *path, const ck_keras_zip *z)
+/* Copies the finished archive out of its memory source. */
+static ck_status copy_out(zip_source_t *src, ck_io_sink *out)
 {
-    int err = 0;
-    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
-    if (!za)
-        return ck_error(CK_ERR_IO, "cannot create archive '%s' (libzip error %d)", path, err);
+    if (zip_source_open(src) != 0)
+        return ck_error(CK_ERR_MEMORY, "cannot read back the archive for '%s'",
+                        ck_io_sink_path(out));
+    static const size_t chunk = 1 << 16;
+    char *buf = ck_alloc(chunk, 1);
+    ck_status st = buf ? CK_OK : CK_ERR_MEMORY;
+    for (zip_int64_t n; st == CK_OK && (n = zip_source_read(src, buf, chunk)) != 0;)
+        st = n > 0 ? ck_io_sink_write(out, buf, (size_t)n)
+                   : ck_error(CK_ERR_MEMORY, "cannot read back the archive for '%s'",
+                              ck_io_sink_path(out));
+    free(buf);
+    zip_source_close(src);
+    return st;
+}
+
+ck_status ck_zip_write(ck_io_sink *out, ck_status (*fill)(zip_t *za, const void *ctx),
+                       const void *ctx)
+{
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
+    zip_t *za = src ? zip_open_from_source(src, ZIP_TRUNCATE, &ze) : NULL;
+    if (!za) {
+        zip_source_free(src);
+        zip_error_fini(&ze);
+        return ck_error(CK_ERR_MEMORY, "cannot start the archive for '%s'", ck_io_sink_path(out));
+    }
+    zip_error_fini(&ze);
+    /* The archive owns the source; one more reference keeps its bytes
+     * after zip_close. */
+    zip_source_keep(src);
+    ck_status st = fill(za, ctx);
+    if (st == CK_OK && zip_close(za) != 0)
+        st = ck_error(CK_ERR_MEMORY, "cannot build the archive for '%s': %s", ck_io_sink_path(out),
+                      zip_strerror(za));
+    if (st != CK_OK)
+        zip_discard(za);
+    else
+        st = copy_out(src, out);
+    zip_source_free(src);
+    return st;
+}
+
+static ck_status fill_keras(zip_t *za, const void *ctx)
+{
+    const ck_keras_zip *z = ctx;
     /* Keras writes the members in this order. */
     bool ok = add_member(za, "metadata.json", z->metadata, strlen(z->metadata)) &&
               add_member(za, "config.json", z->config, strlen(z->config)) &&
               add_member(za, "model.weights.h5", z->weights, z->weights_size);
-    if (ok && zip_close(za) == 0)
-        return CK_OK;
-    ck_status st = ck_error(CK_ERR_IO, "cannot write archive '%s': %s", path, zip_strerror(za));
-    zip_discard(za);
-    return st;
+    return ok ? CK_OK : ck_error(CK_ERR_MEMORY, "cannot add to the archive: %s", zip_strerror(za));
+}
+
+ck_status ck_keras_zip_write(ck_io_sink *out, const ck_keras_zip *z)
+{
+    return ck_zip_write(out, fill_keras, z);
 }
 
 void ck_keras_zip_free(ck_keras_zip *z)

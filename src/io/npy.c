@@ -498,16 +498,13 @@ typedef struct npy_job {
     size_t count;
 } npy_job;
 
-static ck_status write_npy_file(const char *tmp, void *ctx)
+static ck_status write_npy_file(ck_io_sink *out, void *ctx)
 {
     const npy_job *job = ctx;
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = ck_io_sink_stream(out);
     if (!f)
-        return ck_error(CK_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    ck_status st = write_image(f, job->t, job->count);
-    if (fclose(f) != 0)
-        st = CK_ERR_IO;
-    return st == CK_OK ? CK_OK : ck_error(CK_ERR_IO, "cannot write %s", tmp);
+        return CK_ERR_MEMORY;
+    return ck_io_sink_close_stream(out, f, write_image(f, job->t, job->count));
 }
 
 ck_status ck_npy_write(const char *path, const ck_tensor *t)

@@ -179,22 +179,18 @@ static ck_status add_array(zip_t *za, const ck_npz_entry *e, bool compressed)
     return CK_OK;
 }
 
-static ck_status write_npz_file(const char *tmp, void *ctx)
+static ck_status fill_npz(zip_t *za, const void *ctx)
 {
     const npz_job *job = ctx;
-    int err = 0;
-    zip_t *za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &err);
-    if (!za)
-        return ck_error(CK_ERR_IO, "cannot create archive '%s' (libzip error %d)", tmp, err);
     ck_status st = CK_OK;
     for (int i = 0; st == CK_OK && i < job->n; i++)
         st = add_array(za, &job->entries[i], job->compressed);
-    if (st == CK_OK && zip_close(za) == 0)
-        return CK_OK;
-    if (st == CK_OK)
-        st = ck_error(CK_ERR_IO, "cannot write archive '%s': %s", tmp, zip_strerror(za));
-    zip_discard(za);
     return st;
+}
+
+static ck_status write_npz_file(ck_io_sink *out, void *ctx)
+{
+    return ck_zip_write(out, fill_npz, ctx);
 }
 
 static ck_status check_entries(const ck_npz_entry *entries, int n)

@@ -67,31 +67,10 @@ static ck_status write_weights_k3(hid_t file, void *ctx)
 
 /* ---------------- .keras ---------------- */
 
-/* model.weights.h5 is built in memory (core driver, no backing file) and
- * stored in the archive as bytes. */
+/* model.weights.h5 is built in memory and stored in the archive as bytes. */
 static ck_status weights_image(ck_model *m, const char *path, void **buf, size_t *size)
 {
-    char name[64];
-    snprintf(name, sizeof name, "ckeras-model-weights-%p.h5", (void *)m);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0)
-        f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (fapl >= 0)
-        H5Pclose(fapl);
-    if (f < 0)
-        return ck_error(CK_ERR_IO, "cannot create model.weights.h5 in memory for '%s'", path);
-    ck_status st = ck_k3_write(f, m);
-    ssize_t n = st == CK_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0)
-                                                                  : -1;
-    if (st == CK_OK && n <= 0)
-        st = ck_error(CK_ERR_IO, "cannot serialize model.weights.h5 for '%s'", path);
-    if (st == CK_OK && !(*buf = ck_alloc((size_t)n, 1)))
-        st = CK_ERR_MEMORY;
-    if (st == CK_OK && H5Fget_file_image(f, *buf, (size_t)n) != n)
-        st = ck_error(CK_ERR_IO, "cannot serialize model.weights.h5 for '%s'", path);
-    *size = st == CK_OK ? (size_t)n : 0;
-    H5Fclose(f);
-    return st;
+    return ck_h5_image(path, write_weights_k3, m, buf, size);
 }
 
 static char *metadata_json(const ck_model *m)
@@ -120,9 +99,9 @@ static ck_status config_json(const ck_model *m, bool with_training, char **out)
     return st;
 }
 
-static ck_status write_archive(const char *tmp, void *ctx)
+static ck_status write_archive(ck_io_sink *out, void *ctx)
 {
-    return ck_keras_zip_write(tmp, ctx);
+    return ck_keras_zip_write(out, ctx);
 }
 
 ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts)

@@ -9,6 +9,13 @@
 
 #define MAX_ARGS 48
 
+static unsigned deadline;
+
+void run_cli_deadline(unsigned seconds)
+{
+    deadline = seconds;
+}
+
 /* The whole content of f, NUL-terminated; *len gets its length. */
 static char *slurp(FILE *f, size_t *len)
 {
@@ -53,6 +60,7 @@ static void run_argv(run_result *r, const char *input, const char *first, va_lis
         if (!freopen(input ? input : "/dev/null", "r", stdin) ||
             dup2(fileno(out), STDOUT_FILENO) < 0 || dup2(fileno(err), STDERR_FILENO) < 0)
             _exit(126);
+        alarm(deadline); /* kept across exec: SIGALRM ends a run that blocks */
         execv(bin, (char *const *)argv);
         _exit(127);
     }

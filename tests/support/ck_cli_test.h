@@ -16,6 +16,9 @@ void run_cli(run_result *r, const char *first, ...);
 /* The same with standard input read from the file `input`. */
 void run_cli_input(run_result *r, const char *input, const char *first, ...);
 void run_free(run_result *r);
+/* Runs after this one get SIGALRM (status 128 + 14) when they take more
+ * than `seconds` (0: no limit, the default). */
+void run_cli_deadline(unsigned seconds);
 
 /* Exit `code`, nothing on stdout, exactly one "ckeras: error: ..." line
  * on stderr that contains `needle`. */
