@@ -16,13 +16,20 @@ typedef struct train_setup {
     char *metrics_text;
 } train_setup;
 
+/* An empty name (--metrics "", "a,,b", a trailing comma) is a mistake,
+ * not a way to ask for no metrics: Keras has no metric of that name. */
 static int split_metrics(const char *text, train_setup *s)
 {
     s->metrics_text = strdup(text);
     if (!s->metrics_text)
         return cli_no_memory();
-    char *save = NULL;
-    for (char *tok = strtok_r(s->metrics_text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = s->metrics_text, *comma; tok; tok = comma ? comma + 1 : NULL) {
+        comma = strchr(tok, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*tok)
+            return cli_error(CLI_USAGE, "--metrics needs comma-separated metric names, got '%s'",
+                             text);
         if (s->n_metrics == CLI_MAX_METRICS)
             return cli_error(CLI_USAGE, "--metrics: at most %d metrics", CLI_MAX_METRICS);
         s->opts.metrics[s->n_metrics++] = tok;
