@@ -92,6 +92,21 @@ static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optim
                           : CLI_OK;
 }
 
+/* Without --loss, the model's own training configuration is needed: say
+ * why the file's could not be used, if it has one. */
+static int no_loss(const ck_model *m)
+{
+    const char *why = strstr(ck_model_warnings(m), CK_TRAINING_CONFIG_UNUSED);
+    if (!why)
+        return cli_error(CLI_USAGE, "--loss is required: model %s has no training configuration",
+                         ck_model_name(m));
+    why += strlen(CK_TRAINING_CONFIG_UNUSED);
+    return cli_error(CLI_USAGE,
+                     "--loss is required: the training configuration of model %s cannot be "
+                     "used: %.*s",
+                     ck_model_name(m), (int)strcspn(why, "\n"), why);
+}
+
 /* Keeps the compilation stored in the model file unless an option changes
  * it; options not given then take Keras defaults, except the loss and
  * metrics, which fall back to the file's. */
@@ -117,9 +132,7 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
             memcpy(s->opts.metrics, file.metrics, sizeof file.metrics);
         s->opts.loss = a->loss ? a->loss : file.loss;
         if (!s->opts.loss)
-            return cli_error(CLI_USAGE,
-                             "--loss is required: model %s has no training configuration",
-                             ck_model_name(m));
+            return no_loss(m);
         /* The file's loss keeps its from_logits unless --loss replaces it. */
         s->opts.from_logits = a->from_logits || (!a->loss && file.from_logits);
         rc = set_optimizer(a, file.optimizer.name, &s->opts.optimizer);

@@ -18,12 +18,15 @@ static ck_status parse_config(const char *text, ck_io_load *ld, ck_model **out)
 
 /* A training config Keras can compile but ckeras cannot (e.g. a custom
  * loss) leaves the model loaded and uncompiled, as Keras's
- * load_model(compile=False) would; the model still predicts. */
+ * load_model(compile=False) would; the model still predicts. The reason
+ * stays in the warnings, for whoever then needs the model compiled. */
 static ck_status compile_from(ck_model *m, const cJSON *tc)
 {
     ck_status st = ck_train_config_from_json(m, tc);
     if (st == CK_OK || st == CK_ERR_MEMORY)
         return st;
+    if (ck_model_warn(m, CK_TRAINING_CONFIG_UNUSED "%s", ck_last_error()) != CK_OK)
+        return ck_error(CK_ERR_MEMORY, "out of memory loading model %s", m->name);
     ck_clear_error();
     return CK_ERR_UNSUPPORTED;
 }
