@@ -1,6 +1,7 @@
 /* The tool at the edges of its inputs and of the machine: address-space
  * limits ('ulimit -v'), batch sizes larger than the data, metric lists
- * with empty names, and training configurations it cannot use. */
+ * with empty names, training configurations it cannot use, and names
+ * from files in its warnings. */
 #include "ck_test.h"
 
 #include "ck_cli_test.h"
@@ -112,15 +113,15 @@ START_TEST(empty_metric_names_refused)
 }
 END_TEST
 
-/* Replaces m.h5's training_config with `text`, as h5py writes it. */
-static void set_training_config(const char *text)
+/* Replaces attribute `name` of m.h5 with `text`, as h5py writes it. */
+static void set_root_attr(const char *name, const char *text)
 {
     hid_t f = H5Fopen(ck_test_path("m.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
-    ck_assert_int_ge(H5Adelete(f, "training_config"), 0);
+    ck_assert_int_ge(H5Adelete(f, name), 0);
     hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
     H5Tset_size(t, strlen(text));
-    hid_t a = H5Acreate2(f, "training_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = H5Acreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
     ck_assert_int_ge(H5Awrite(a, t, text), 0);
     H5Aclose(a);
     H5Sclose(s);
@@ -146,7 +147,7 @@ START_TEST(unusable_training_config_named)
         {"[1, 2]", "training_config is not a JSON object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        set_training_config(cases[i].config);
+        set_root_attr("training_config", cases[i].config);
         ck_model *m = NULL;
         ck_assert_ok(ck_model_load(ck_test_path("m.h5"), &m));
         ck_assert(!ck_model_is_compiled(m));
@@ -163,6 +164,37 @@ START_TEST(unusable_training_config_named)
         assert_success(&r);
         run_free(&r);
     }
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* A kernel initializer named with a terminal escape and a forged line:
+ * the weights come from the file, so it is only a warning, which quotes
+ * the name escaped, on one line. */
+START_TEST(warnings_print_no_control_bytes)
+{
+    ck_test_make_dir("ckclilim");
+    write_model_and_data();
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_load(ck_test_path("m.h5"), &m));
+    char *json = ck_model_to_json(m);
+    ck_model_free(m);
+    const char *at = strstr(json, "GlorotUniform");
+    ck_assert_ptr_nonnull(at);
+    char config[8192];
+    snprintf(config, sizeof config, "%.*sEvil\\u001b[31m\\r\\nckeras: error: forged%s",
+             (int)(at - json), json, at + strlen("GlorotUniform"));
+    ck_free(json);
+    set_root_attr("model_config", config);
+    run_result r;
+    run_cli(&r, "summary", ck_test_path("m.h5"), "--verbose", NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(strstr(r.err, "ckeras: warning: ") == r.err, "stderr: %s", r.err);
+    ck_assert_msg(strstr(r.err, "'Evil\\x1b[31m\\r\\nckeras: error: forged'"), "stderr: %s", r.err);
+    ck_assert_ptr_null(strchr(r.err, '\x1b'));
+    ck_assert_ptr_null(strchr(r.err, '\r'));
+    ck_assert_ptr_null(strstr(r.err, "\nckeras: error"));
+    run_free(&r);
     ck_test_remove_dir();
 }
 END_TEST
@@ -196,8 +228,8 @@ START_TEST(address_space_limits_end_cleanly)
     ck_assert_ptr_nonnull(x);
     for (int i = 0; i < SAMPLES * STEPS * FEATURES; i++)
         x[i] = (float)(i % 17) / 17.0f;
-    ck_assert_ok(ck_npy_write(ck_test_path("x.npy"),
-                              &(ck_tensor){3, {SAMPLES, STEPS, FEATURES}, x}));
+    ck_assert_ok(
+        ck_npy_write(ck_test_path("x.npy"), &(ck_tensor){3, {SAMPLES, STEPS, FEATURES}, x}));
     free(x);
     static const unsigned long long mib[] = {96, 128, 160, 200, 240, 320};
     int succeeded = 0;
@@ -227,6 +259,7 @@ static Suite *suite(void)
     tcase_add_test(tc, batch_larger_than_data_is_one_batch);
     tcase_add_test(tc, empty_metric_names_refused);
     tcase_add_test(tc, unusable_training_config_named);
+    tcase_add_test(tc, warnings_print_no_control_bytes);
     tcase_add_test(tc, address_space_limits_end_cleanly);
     suite_add_tcase(s, tc);
     return s;

@@ -502,7 +502,13 @@ bool ck_weight_trains(const ck_layer *l, const ck_weight *w);
  * change takes effect at the next compile, as in Keras. */
 ck_status ck_model_apply_trainable(ck_model *m);
 
-/* Records one line in the model's warnings (ck_model_warnings). */
+/* Names come from files, so they may hold newlines, carriage returns or
+ * terminal escapes that would forge lines or recolour the terminal: out
+ * gets name with such bytes written as Python does in a repr (\\n,
+ * \\x1b, ...), cut to fit len. */
+void ck_escape_controls(const char *name, char *out, size_t len);
+/* Records one line in the model's warnings (ck_model_warnings), control
+ * bytes escaped. */
 ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */

@@ -101,11 +101,12 @@ void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks)
 
 ck_status ck_model_warn(ck_model *m, const char *fmt, ...)
 {
-    char line[1024];
+    char text[1024], line[4 * sizeof text];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    ck_escape_controls(text, line, sizeof line);
     size_t old = m->warnings ? strlen(m->warnings) : 0, add = strlen(line);
     char *grown = ck_realloc_array(m->warnings, old + add + 2, 1);
     if (!grown)
