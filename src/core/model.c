@@ -267,6 +267,13 @@ static ck_status allocate_params(ck_model *m)
         }
     /* Checked before anything is allocated: a few bytes of hostile config
      * can declare gigabytes of weights. */
+    if (m->skip_init && m->source_bytes &&
+        total / CK_DEFLATE_MAX_RATIO > m->source_bytes / sizeof(float))
+        return ck_error(CK_ERR_FORMAT,
+                        "model %s declares %zu weights (%llu bytes), more than its file of %llu "
+                        "bytes can hold, even compressed",
+                        m->name, total, (unsigned long long)total * sizeof(float),
+                        (unsigned long long)m->source_bytes);
     uint64_t limit = ck_limit_get(CK_LIMIT_MODEL_BYTES);
     if (total > limit / sizeof(float))
         return ck_error(
