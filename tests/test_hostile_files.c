@@ -218,6 +218,36 @@ START_TEST(flooded_heap_screened_in_linear_time)
 }
 END_TEST
 
+static int load_flooded_keras(void)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path("flood.keras"), &m);
+    ck_model_free(m);
+    return refused(st, CK_ERR_FORMAT, "corrupt HDF5 file");
+}
+
+/* The same flood in the weights member of a .keras (screened in memory). */
+START_TEST(flooded_heap_in_keras_screened_in_linear_time)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(15);
+    const char *keras = ck_test_path("flood.keras"), *weights = ck_test_path("flood.weights.h5");
+    ck_assert_ok(ck_model_save(m, keras));
+    ck_assert_ok(ck_model_save_weights(m, weights));
+    ck_model_free(m);
+    flood_heap(weights, 16384);
+    int err = 0;
+    zip_t *za = zip_open(keras, 0, &err);
+    ck_assert_ptr_nonnull(za);
+    zip_source_t *src = zip_source_file(za, weights, 0, -1);
+    ck_assert_ptr_nonnull(src);
+    ck_assert_int_ge(zip_file_add(za, "model.weights.h5", src, ZIP_FL_OVERWRITE), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    run_within(load_flooded_keras, 5, "screening a flooded global heap in a .keras");
+    ck_test_remove_dir();
+}
+END_TEST
+
 START_TEST(sparse_file_screened_quickly)
 {
     ck_test_make_dir("ckhost");
@@ -664,6 +694,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fifo_refused_without_blocking);
     tcase_add_test(tc, directory_and_device_named);
     tcase_add_test(tc, flooded_heap_screened_in_linear_time);
+    tcase_add_test(tc, flooded_heap_in_keras_screened_in_linear_time);
     tcase_add_test(tc, sparse_file_screened_quickly);
     tcase_add_test(tc, external_storage_and_virtual_datasets_refused);
     tcase_add_test(tc, external_weight_refused);
