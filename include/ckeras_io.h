@@ -65,7 +65,10 @@ typedef struct ck_load_options {
  * and the Keras version that wrote the file. A training_config ckeras
  * cannot compile (e.g. a custom loss) leaves the model loaded but
  * uncompiled, like Keras's load_model(compile=False), with a warning line
- * that starts with CK_TRAINING_CONFIG_UNUSED and says why.
+ * that starts with CK_TRAINING_CONFIG_UNUSED and says why. A config that
+ * declares more weights than the file could hold (1032 times its bytes,
+ * deflate's largest ratio) fails with CK_ERR_FORMAT before anything that
+ * large is allocated.
  *     ck_model_load("m.h5", &m);
  *     ck_model_load("m.h5", &m, .map = (ck_name_map[]){{"my_act", "relu"}}, .n_map = 1);
  * Safe to call concurrently from several threads (each gets its own model). */
