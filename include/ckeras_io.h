@@ -70,12 +70,17 @@ typedef struct ck_load_options {
  * CK_ERR_UNSUPPORTED or CK_ERR_NAME naming the layer, the key, the value
  * and the Keras version that wrote the file. A training_config ckeras
  * cannot compile (e.g. a custom loss) leaves the model loaded but
- * uncompiled, like Keras's load_model(compile=False).
+ * uncompiled, like Keras's load_model(compile=False), with a warning line
+ * that starts with CK_TRAINING_CONFIG_UNUSED and says why. A config that
+ * declares more weights than the file could hold (1032 times its bytes,
+ * deflate's largest ratio) fails with CK_ERR_FORMAT before anything that
+ * large is allocated.
  *     ck_model_load("m.h5", &m);
  *     ck_model_load("m.h5", &m, .map = (ck_name_map[]){{"my_act", "relu"}}, .n_map = 1);
  * Safe to call concurrently from several threads (each gets its own model). */
 CK_API ck_status ck_model_load_with(const char *path, ck_model **model,
                                     const ck_load_options *opts);
+#define CK_TRAINING_CONFIG_UNUSED "training configuration not used: "
 #define ck_model_load(path, model, ...) \
     ck_model_load_with((path), (model), CK_ADDR_(ck_load_options, .ck_opts_ = 0, __VA_ARGS__))
 /* ck_model_load(path, model, .format = format) and ck_model_save(model,

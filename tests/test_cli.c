@@ -140,6 +140,7 @@ START_TEST(test_usage_errors)
         {{"fit", "m.h5", "-o", "o.h5", "--learning-rate", "1e30"}, "below 1e+18, got '1e30'"},
         {{"fit", "m.h5", "-o", "o.h5", "--learning-rate", "0x10"}, "got '0x10'"},
         {{"fit", "m.h5", "-o", "o.h5", "--beta-1", "1"}, "--beta-1 needs a number in [0, 1)"},
+        {{"fit", "m.h5", "-o", "o.h5", "--rho", "1"}, "--rho needs a number in [0, 1)"},
         {{"fit", "m.h5", "--no-shuffle=yes"}, "takes no value"},
         {{"summary", "m.h5", "--x", "x.npy"}, "does not apply to 'summary'"},
         {{"summary", "m.h5", "--style", "keras9"}, "keras9"},

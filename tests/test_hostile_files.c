@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -163,13 +164,46 @@ static int load_flooded(void)
     return refused(st, CK_ERR_FORMAT, "corrupt HDF5 file");
 }
 
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Loads a file within a second and 256 MiB of resident memory, whatever
+ * it holds or declares; sanitizers get more. */
+#ifdef CK_TEST_UNDER_SANITIZER
+#define QUICK_SECONDS 3.0
+#define SMALL_KIB (768 * 1024)
+#else
+#define QUICK_SECONDS 1.0
+#define SMALL_KIB (256 * 1024)
+#endif
+
+static ck_status load_quick_and_small(const char *name, int *bad)
+{
+    double start = seconds_now();
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path(name), &m);
+    ck_model_free(m);
+    double took = seconds_now() - start;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (took > QUICK_SECONDS || ru.ru_maxrss > SMALL_KIB) {
+        fprintf(stderr, "%s took %.2f s and %ld KiB\n", name, took, ru.ru_maxrss);
+        *bad = 8;
+    }
+    return st;
+}
+
+/* Faulting in the holes took 10 s and 2 GiB. */
 static int load_padded(void)
 {
-    ck_model *m = NULL;
-    ck_status st = ck_model_load(ck_test_path("padded.h5"), &m);
-    ck_model_free(m);
+    int bad = 0;
+    ck_status st = load_quick_and_small("padded.h5", &bad);
     /* Zeros past the real end: libhdf5 itself reads the file fine. */
-    return st == CK_OK ? 0 : refused(st, CK_ERR_FORMAT, "'");
+    return bad ? bad : st == CK_OK ? 0 : refused(st, CK_ERR_FORMAT, "'");
 }
 
 START_TEST(flooded_heap_screened_in_linear_time)
@@ -184,6 +218,36 @@ START_TEST(flooded_heap_screened_in_linear_time)
 }
 END_TEST
 
+static int load_flooded_keras(void)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path("flood.keras"), &m);
+    ck_model_free(m);
+    return refused(st, CK_ERR_FORMAT, "corrupt HDF5 file");
+}
+
+/* The same flood in the weights member of a .keras (screened in memory). */
+START_TEST(flooded_heap_in_keras_screened_in_linear_time)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(15);
+    const char *keras = ck_test_path("flood.keras"), *weights = ck_test_path("flood.weights.h5");
+    ck_assert_ok(ck_model_save(m, keras));
+    ck_assert_ok(ck_model_save_weights(m, weights));
+    ck_model_free(m);
+    flood_heap(weights, 16384);
+    int err = 0;
+    zip_t *za = zip_open(keras, 0, &err);
+    ck_assert_ptr_nonnull(za);
+    zip_source_t *src = zip_source_file(za, weights, 0, -1);
+    ck_assert_ptr_nonnull(src);
+    ck_assert_int_ge(zip_file_add(za, "model.weights.h5", src, ZIP_FL_OVERWRITE), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    run_within(load_flooded_keras, 5, "screening a flooded global heap in a .keras");
+    ck_test_remove_dir();
+}
+END_TEST
+
 START_TEST(sparse_file_screened_quickly)
 {
     ck_test_make_dir("ckhost");
@@ -192,6 +256,9 @@ START_TEST(sparse_file_screened_quickly)
     ck_model_free(m);
     ck_assert_int_eq(truncate(ck_test_path("padded.h5"), 2ll << 30), 0);
     run_within(load_padded, 5, "a 2 GiB sparse file");
+    /* The same with the superblock declaring all of it as the file. */
+    set_declared_end(ck_test_path("padded.h5"), 2ull << 30);
+    run_within(load_padded, 5, "a 2 GiB sparse file declared whole");
     ck_test_remove_dir();
 }
 END_TEST
@@ -320,6 +387,46 @@ START_TEST(model_config_must_end_with_its_json)
     free(text);
     ck_free(json);
     ck_model_free(m);
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- declared sizes */
+
+/* Input(1000) > Dense(750000): 3 GB of weights in a few bytes of JSON. */
+static const char huge_config[] =
+    "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"huge\", \"layers\": ["
+    "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 1000], "
+    "\"name\": \"in\"}}, {\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", "
+    "\"units\": 750000}}]}}";
+
+static int load_huge(void)
+{
+    int bad = 0;
+    ck_status st = load_quick_and_small("huge.h5", &bad);
+    bad += refused(st, CK_ERR_FORMAT, "more than its file of");
+    st = load_quick_and_small("huge.keras", &bad);
+    return bad + refused(st, CK_ERR_FORMAT, "more than its file of");
+}
+
+/* A whole-model file whose config declares more weights than the file can
+ * hold is refused before they are allocated: the weights would come from
+ * the file (summary and convert of such a file took 70 s and 3 GB). */
+START_TEST(config_larger_than_its_file_refused_before_allocating)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(14);
+    ck_assert_ok(ck_model_save(m, ck_test_path("huge.h5")));
+    ck_assert_ok(ck_model_save(m, ck_test_path("huge.keras")));
+    ck_model_free(m);
+    set_model_config(ck_test_path("huge.h5"), huge_config, sizeof huge_config - 1);
+    int err = 0;
+    zip_t *za = zip_open(ck_test_path("huge.keras"), 0, &err);
+    ck_assert_ptr_nonnull(za);
+    zip_source_t *src = zip_source_buffer(za, huge_config, sizeof huge_config - 1, 0);
+    ck_assert_int_ge(zip_file_add(za, "config.json", src, ZIP_FL_OVERWRITE), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    run_within(load_huge, 10, "a config declaring 3 GB in a small file");
     ck_test_remove_dir();
 }
 END_TEST
@@ -587,10 +694,12 @@ static Suite *suite(void)
     tcase_add_test(tc, fifo_refused_without_blocking);
     tcase_add_test(tc, directory_and_device_named);
     tcase_add_test(tc, flooded_heap_screened_in_linear_time);
+    tcase_add_test(tc, flooded_heap_in_keras_screened_in_linear_time);
     tcase_add_test(tc, sparse_file_screened_quickly);
     tcase_add_test(tc, external_storage_and_virtual_datasets_refused);
     tcase_add_test(tc, external_weight_refused);
     tcase_add_test(tc, model_config_must_end_with_its_json);
+    tcase_add_test(tc, config_larger_than_its_file_refused_before_allocating);
     tcase_add_test(tc, whole_model_reads_model_weights);
     tcase_add_test(tc, keras_crc_mismatch_refused);
     tcase_add_test(tc, keras_duplicate_member_refused);

@@ -16,15 +16,22 @@ typedef struct train_setup {
     char *metrics_text, *weighted_text;
 } train_setup;
 
-/* --metrics or --weighted-metrics (option) into names; *copy owns them. */
+/* --metrics or --weighted-metrics (option) into names; *copy owns them.
+ * An empty name ("", "a,,b", a trailing comma) is a mistake, not a way to
+ * ask for no metrics: Keras has no metric of that name. */
 static int split_metrics(const char *option, const char *text, char **copy, const char **names)
 {
     *copy = strdup(text);
     if (!*copy)
         return cli_no_memory();
-    char *save = NULL;
     int n = 0;
-    for (char *tok = strtok_r(*copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = *copy, *comma; tok; tok = comma ? comma + 1 : NULL) {
+        comma = strchr(tok, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*tok)
+            return cli_error(CLI_USAGE, "--%s needs comma-separated metric names, got '%s'", option,
+                             text);
         if (n == CLI_MAX_METRICS)
             return cli_error(CLI_USAGE, "--%s: at most %d metrics", option, CLI_MAX_METRICS);
         names[n++] = tok;
@@ -102,6 +109,21 @@ static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optim
                           : CLI_OK;
 }
 
+/* Without --loss, the model's own training configuration is needed: say
+ * why the file's could not be used, if it has one. */
+static int no_loss(const ck_model *m)
+{
+    const char *why = strstr(ck_model_warnings(m), CK_TRAINING_CONFIG_UNUSED);
+    if (!why)
+        return cli_error(CLI_USAGE, "--loss is required: model %s has no training configuration",
+                         ck_model_name(m));
+    why += strlen(CK_TRAINING_CONFIG_UNUSED);
+    return cli_error(CLI_USAGE,
+                     "--loss is required: the training configuration of model %s cannot be "
+                     "used: %.*s",
+                     ck_model_name(m), (int)strcspn(why, "\n"), why);
+}
+
 /* Keeps the compilation stored in the model file unless an option changes
  * it; options not given then take Keras defaults, except the loss and
  * metrics, which fall back to the file's. */
@@ -125,9 +147,7 @@ static int prepare_training(ck_model *m, const cli_args *a, train_setup *s)
             return rc;
         s->opts.loss = a->loss ? a->loss : file.loss;
         if (!s->opts.loss)
-            return cli_error(CLI_USAGE,
-                             "--loss is required: model %s has no training configuration",
-                             ck_model_name(m));
+            return no_loss(m);
         /* The file's loss keeps its from_logits unless --loss replaces it. */
         s->opts.from_logits = a->from_logits || (!a->loss && file.from_logits);
         rc = set_optimizer(a, file.optimizer.name, &s->opts.optimizer);

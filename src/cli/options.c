@@ -86,7 +86,7 @@ static const cli_option options[] = {
      "adam, nadam, adamax, adamw beta_2 (0.999)"},
     {"epsilon", 0, ARG_DOUBLE, FIELD(epsilon), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
      "optimizer epsilon (1e-7)"},
-    {"rho", 0, ARG_DOUBLE, FIELD(rho), CMD_FIT, true, 0, 1, 0, "F", "rmsprop rho (0.9)"},
+    {"rho", 0, ARG_DOUBLE, FIELD(rho), CMD_FIT, true, 0, 1, OPEN_MAX, "F", "rmsprop rho (0.9)"},
     {"amsgrad", 0, ARG_FLAG, FIELD(amsgrad), CMD_FIT, true, 0, 0, 0, NULL, "adam: AMSGrad variant"},
     {"centered", 0, ARG_FLAG, FIELD(centered), CMD_FIT, true, 0, 0, 0, NULL,
      "rmsprop: centered variant"},

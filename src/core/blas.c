@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 /* ---------------- when to split ---------------- */
 
@@ -93,8 +94,13 @@ typedef struct product {
     int ldc;
 } product;
 
+/* Set on a thread once OpenBLAS has run a product there, and so holds its
+ * work buffer (see ck_blas_ready). */
+static _Thread_local bool has_work_buffer;
+
 static void run_product(const product *p)
 {
+    has_work_buffer = true;
     if (p->M == 1 && !p->ta && !p->tb && one_row_prefers_gemv()) {
         /* sgemv may scale an uninitialised y by 0 and keep NaN bit patterns. */
         if (p->beta == 0.0f)
@@ -257,15 +263,17 @@ const char *ck_blas_backend(void)
 
 /* OpenBLAS gives each thread that calls it a work buffer of 128 MiB of
  * address space, and when it cannot map one (ulimit -v) it retries
- * forever. Mapping as much ourselves first, once per thread, turns that
- * hang into an "out of memory" error. */
+ * forever. Mapping as much ourselves first turns that hang into an "out
+ * of memory" error. The probe is repeated until OpenBLAS has its buffer:
+ * one probe at build time passed, then loading the weights took the room
+ * and the first product hung (predict under 'ulimit -v 200000'). */
 #define OPENBLAS_BUFFER (128u << 20)
 #define BUFFER_SLACK (8u << 20)
 
 ck_status ck_blas_ready(void)
 {
-    static _Thread_local bool ready;
-    if (ready)
+    struct rlimit rl;
+    if (has_work_buffer || (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY))
         return CK_OK;
     void *probe = mmap(NULL, OPENBLAS_BUFFER + BUFFER_SLACK, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -275,6 +283,5 @@ ck_status ck_blas_ready(void)
                         "its work buffer",
                         OPENBLAS_BUFFER >> 20);
     munmap(probe, OPENBLAS_BUFFER + BUFFER_SLACK);
-    ready = true;
     return CK_OK;
 }

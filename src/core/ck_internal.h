@@ -483,8 +483,11 @@ struct ck_model {
     char keras_version[32];
     char *warnings;
     /* Set by loaders that fill every weight from a file afterwards: build
-     * then runs no initializer (an unknown one is irrelevant). */
+     * then runs no initializer (an unknown one is irrelevant), and
+     * allocates no more weights than the file's bytes can hold (0: no
+     * bound), so a few bytes of hostile config cannot take gigabytes. */
     bool skip_init;
+    uint64_t source_bytes;
     /* Counts changes of the weights (ck_model_weights_changed), so that
      * layers know when their packed copies (ck_layer_pack) are stale. */
     atomic_ulong weights_version;
@@ -502,7 +505,17 @@ bool ck_weight_trains(const ck_layer *l, const ck_weight *w);
  * change takes effect at the next compile, as in Keras. */
 ck_status ck_model_apply_trainable(ck_model *m);
 
-/* Records one line in the model's warnings (ck_model_warnings). */
+/* Deflate expands at most about 1032:1 (258 bytes from one 2-bit code):
+ * no compressed file holds more bytes than that many times its size. */
+#define CK_DEFLATE_MAX_RATIO 1032u
+
+/* Names come from files, so they may hold newlines, carriage returns or
+ * terminal escapes that would forge lines or recolour the terminal: out
+ * gets name with such bytes written as Python does in a repr (\\n,
+ * \\x1b, ...), cut to fit len. */
+void ck_escape_controls(const char *name, char *out, size_t len);
+/* Records one line in the model's warnings (ck_model_warnings), control
+ * bytes escaped. */
 ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */

@@ -101,11 +101,12 @@ void ck_model_set_train(ck_model *m, void *state, const ck_train_hooks *hooks)
 
 ck_status ck_model_warn(ck_model *m, const char *fmt, ...)
 {
-    char line[1024];
+    char text[1024], line[4 * sizeof text];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    ck_escape_controls(text, line, sizeof line);
     size_t old = m->warnings ? strlen(m->warnings) : 0, add = strlen(line);
     char *grown = ck_realloc_array(m->warnings, old + add + 2, 1);
     if (!grown)
@@ -266,6 +267,13 @@ static ck_status allocate_params(ck_model *m)
         }
     /* Checked before anything is allocated: a few bytes of hostile config
      * can declare gigabytes of weights. */
+    if (m->skip_init && m->source_bytes &&
+        total / CK_DEFLATE_MAX_RATIO > m->source_bytes / sizeof(float))
+        return ck_error(CK_ERR_FORMAT,
+                        "model %s declares %zu weights (%llu bytes), more than its file of %llu "
+                        "bytes can hold, even compressed",
+                        m->name, total, (unsigned long long)total * sizeof(float),
+                        (unsigned long long)m->source_bytes);
     uint64_t limit = ck_limit_get(CK_LIMIT_MODEL_BYTES);
     if (total > limit / sizeof(float))
         return ck_error(

@@ -113,10 +113,7 @@ static void row_style_b(FILE *out, const char *fields[3])
     }
 }
 
-/* Names come from files, so they may hold newlines, carriage returns or
- * terminal escapes that would forge lines or recolour the terminal: such
- * bytes are printed as Python does in a repr (\\n, \\x1b, ...). */
-static void escaped(const char *name, char *out, size_t len)
+void ck_escape_controls(const char *name, char *out, size_t len)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)name; *p && n + 5 < len; p++) {
@@ -136,7 +133,7 @@ static void escaped(const char *name, char *out, size_t len)
 static void print_model_name(FILE *out, const ck_model *m)
 {
     char safe[4 * CK_NAME_MAX];
-    escaped(m->name, safe, sizeof safe);
+    ck_escape_controls(m->name, safe, sizeof safe);
     fprintf(out, "Model: \"%s\"\n", safe);
 }
 
@@ -144,7 +141,7 @@ static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape
                          char *params, size_t plen, bool commas)
 {
     char safe[4 * CK_NAME_MAX];
-    escaped(l->name, safe, sizeof safe);
+    ck_escape_controls(l->name, safe, sizeof safe);
     snprintf(name, nlen, "%s (%s)", safe, l->ops->class_name);
     ck_shape_format(&l->out_shape, shape, slen);
     if (commas)
@@ -159,7 +156,7 @@ static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen
                          size_t slen)
 {
     char tuple[80], safe[4 * CK_NAME_MAX];
-    escaped(m->input->name, safe, sizeof safe);
+    ck_escape_controls(m->input->name, safe, sizeof safe);
     snprintf(name, nlen, "%s (InputLayer)", safe);
     ck_shape_format(&m->input->out_shape, tuple, sizeof tuple);
     snprintf(shape, slen, keras3 ? "%s" : "[%s]", tuple);

@@ -199,6 +199,7 @@ typedef struct ck_io_load {
     const char *keras_version;   /* of the writer; NULL when unknown */
     const ck_load_options *opts; /* never NULL */
     bool weights_follow;         /* the file's weights are loaded next */
+    uint64_t source_bytes;       /* then: the bytes they come from (0: unknown) */
     ck_model *model;             /* once created: where warnings go */
 } ck_io_load;
 /* A load of JSON from `keras_version` (NULL: unknown, semantics as given). */
@@ -289,6 +290,9 @@ ck_zip_limit ck_zip_user_limit(void);
  * absent member is an error when required, else *data is NULL. */
 ck_status ck_keras_zip_member(ck_zip_in *z, const char *name, const ck_zip_limit *limit,
                               bool required, void **data, size_t *size);
+/* The size member `name` declares, without reading it; an error when the
+ * member is absent or ambiguous. */
+ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *name, uint64_t *size);
 /* Writes config.json, metadata.json and model.weights.h5 (stored, not
  * compressed, like Keras) as a new archive into out. */
 ck_status ck_keras_zip_write(ck_io_sink *out, const ck_keras_zip *z);

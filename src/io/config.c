@@ -187,6 +187,7 @@ static ck_status new_model(const cJSON *cfg, const char *default_name, ck_io_loa
     snprintf((*out)->keras_version, sizeof(*out)->keras_version, "%s",
              ld->keras_version ? ld->keras_version : "");
     (*out)->skip_init = ld->weights_follow;
+    (*out)->source_bytes = ld->weights_follow ? ld->source_bytes : 0;
     ld->model = *out;
     return CK_OK;
 }

@@ -14,12 +14,15 @@
  * Keras and h5py write 8-byte addresses and lengths and a base address of
  * 0, which is what the layout below assumes; vlen data other than strings
  * (never in Keras files) would be refused. */
+/* SEEK_HOLE and SEEK_DATA (Linux, the BSDs, Solaris) are not POSIX. */
+#define _GNU_SOURCE
 #include "ck_io.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* "GCOL", version 1, 3 reserved bytes, 8-byte collection size. */
 enum { GCOL_HEADER = 16, GCOL_VERSION = 1 };
@@ -62,6 +65,8 @@ typedef struct heap_table {
     uint64_t *malformed; /* addresses of malformed collections, sorted */
     size_t n_malformed;
     uint64_t lowest, highest; /* range of collection addresses */
+    const span *holes;        /* of a sparse file, sorted: zeros never read */
+    size_t n_holes;
 } heap_table;
 
 static uint64_t read_le(const unsigned char *p, int bytes)
@@ -143,19 +148,48 @@ static int by_object(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* `at`, or the end of the hole it falls in less 7 bytes (a value starting
+ * there may end in data); *run gets where the next hole begins (or
+ * SIZE_MAX). Holes read as zeros and hold nothing the scans look for, and
+ * reading them would fault in every page of a 2 GiB sparse file. */
+static size_t data_from(const heap_table *t, size_t at, size_t *run)
+{
+    size_t lo = 0, hi = t->n_holes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->holes[mid].addr + t->holes[mid].size <= at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->n_holes && t->holes[lo].addr <= at) {
+        size_t past = (size_t)(t->holes[lo].addr + t->holes[lo].size) - 7;
+        at = past > at ? past : at;
+        lo++;
+    }
+    *run = lo < t->n_holes ? (size_t)t->holes[lo].addr : SIZE_MAX;
+    return at;
+}
+
 /* The first position from `at` whose 8-byte value is not zero. Every
  * address the scans look for is non-zero, so runs of zeros (a sparse or
- * padded file) are skipped a word at a time. */
-static size_t skip_zero_values(const unsigned char *b, size_t at, size_t end)
+ * padded file) are skipped a word at a time, and holes at once. */
+static size_t skip_zero_values(const heap_table *t, const unsigned char *b, size_t at, size_t end)
 {
-    size_t k = at;
-    for (uint64_t w = 0; k + 8 <= end; k += 8) {
-        memcpy(&w, b + k, 8);
-        if (w)
+    size_t k = at, run;
+    while (k < end) {
+        k = data_from(t, k, &run);
+        size_t stop = run < end ? run : end;
+        for (uint64_t w = 0; k + 8 <= stop; k += 8) {
+            memcpy(&w, b + k, 8);
+            if (w)
+                break;
+        }
+        while (k < stop && !b[k])
+            k++;
+        if (k < stop)
             break;
     }
-    while (k < end && !b[k])
-        k++;
     return k >= at + 7 ? k - 7 : at;
 }
 
@@ -258,10 +292,14 @@ static bool is_layout_pointer(const unsigned char *b, size_t at)
  * from a float dataset. */
 static ck_status find_raw_regions(const unsigned char *b, size_t size, heap_table *t)
 {
-    for (size_t at = 2; at + 16 <= size; at++) {
-        const unsigned char *one = memchr(b + at - 1, 1, size - 16 - (at - 1));
-        if (!one)
-            break;
+    for (size_t at = 2, run; at + 16 <= size; at++) {
+        at = data_from(t, at, &run);
+        size_t stop = run < size - 16 ? run : size - 16;
+        const unsigned char *one = at - 1 < stop ? memchr(b + at - 1, 1, stop - (at - 1)) : NULL;
+        if (!one) {
+            at = stop;
+            continue;
+        }
         at = (size_t)(one - b) + 1;
         if (!is_layout_pointer(b, at))
             continue;
@@ -296,7 +334,7 @@ static ck_status check_malformed(const unsigned char *b, size_t size, const heap
                                  const char *label)
 {
     for (size_t at = REF_LEN; t->n_malformed && at + 8 <= size; at++) {
-        if ((at = skip_zero_values(b, at, size)) + 8 > size)
+        if ((at = skip_zero_values(t, b, at, size)) + 8 > size)
             break;
         uint64_t v = read_le(b + at, 8);
         if (v < t->lowest || v > t->highest || !is_malformed_addr(t, v))
@@ -317,7 +355,7 @@ static ck_status check_references(const unsigned char *b, size_t size, const hea
                                   const char *label)
 {
     for (size_t at = REF_LEN; at + REF_ADDR + 4 <= size; at++) {
-        if ((at = skip_zero_values(b, at, size)) + REF_ADDR + 4 > size)
+        if ((at = skip_zero_values(t, b, at, size)) + REF_ADDR + 4 > size)
             break;
         const collection *c = find_collection(t, read_le(b + at, 8));
         if (!c)
@@ -361,20 +399,24 @@ static size_t declared_end(const unsigned char *b, size_t size)
     return end > 0 && end < size ? (size_t)end : size;
 }
 
-ck_status ck_h5_screen(const void *buf, size_t size, const char *label)
+static ck_status screen(const unsigned char *b, size_t size, const span *holes, size_t n_holes,
+                        const char *label)
 {
-    const unsigned char *b = buf;
     size = declared_end(b, size);
-    const unsigned char *end = b + size;
-    heap_table t = {0};
+    heap_table t = {.holes = holes, .n_holes = n_holes};
     ck_status st = CK_OK;
-    for (const unsigned char *p = b; st == CK_OK && (size_t)(end - p) >= 5;) {
-        const unsigned char *hit = memchr(p, 'G', (size_t)(end - p) - 4);
-        if (!hit)
-            break;
+    for (size_t at = 0, run; st == CK_OK && at + 5 <= size;) {
+        at = data_from(&t, at, &run);
+        size_t stop = run < size - 4 ? run : size - 4;
+        const unsigned char *hit = at < stop ? memchr(b + at, 'G', stop - at) : NULL;
+        if (!hit) {
+            at = stop;
+            continue;
+        }
+        at = (size_t)(hit - b);
         if (memcmp(hit, "GCOL", 4) == 0 && hit[4] == GCOL_VERSION)
-            st = walk_collection(b, size, (size_t)(hit - b), &t);
-        p = hit + 1;
+            st = walk_collection(b, size, at, &t);
+        at++;
     }
     if (st == CK_OK && t.n_coll)
         st = find_raw_regions(b, size, &t);
@@ -392,15 +434,48 @@ ck_status ck_h5_screen(const void *buf, size_t size, const char *label)
     return st;
 }
 
+ck_status ck_h5_screen(const void *buf, size_t size, const char *label)
+{
+    return screen(buf, size, NULL, 0, label);
+}
+
+/* Holes of at least 64 KiB, at most MAX_HOLES of them (the rest of the
+ * file is then read as it is): a sparse file of gigabytes is screened in
+ * the time of the bytes it really holds. */
+#define MIN_HOLE (64u << 10)
+#define MAX_HOLES 4096
+
+static size_t find_holes(int fd, size_t size, span *holes)
+{
+    size_t n = 0;
+    for (off_t at = 0; n < MAX_HOLES && (size_t)at < size;) {
+        off_t hole = lseek(fd, at, SEEK_HOLE);
+        if (hole < 0 || (size_t)hole >= size)
+            break;
+        off_t data = lseek(fd, hole, SEEK_DATA);
+        size_t end = data < 0 || (size_t)data > size ? size : (size_t)data;
+        if (end - (size_t)hole >= MIN_HOLE)
+            holes[n++] = (span){(uint64_t)hole, end - (uint64_t)hole};
+        at = (off_t)end;
+    }
+    return n;
+}
+
 ck_status ck_h5_screen_fd(int fd, size_t size, const char *label)
 {
     if (size == 0)
         return CK_OK; /* libhdf5 reports an empty file itself */
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED)
-        return ck_error(CK_ERR_MEMORY, "cannot map %s to screen it: %s", label, strerror(errno));
-    ck_status st = ck_h5_screen(map, size, label);
+    span *holes = ck_alloc(MAX_HOLES, sizeof *holes);
+    void *map = holes ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (map == MAP_FAILED) {
+        free(holes);
+        return holes ? ck_error(CK_ERR_MEMORY, "cannot map %s to screen it: %s", label,
+                                strerror(errno))
+                     : CK_ERR_MEMORY;
+    }
+    ck_status st = screen(map, size, holes, find_holes(fd, size, holes), label);
     munmap(map, size);
+    free(holes);
     return st;
 }
 

@@ -8,9 +8,7 @@
 #include <unistd.h>
 #include <zip.h>
 
-/* Deflate expands at most about 1032:1 (258 bytes from one 2-bit code);
- * the slack covers tiny members. */
-#define MAX_DEFLATE_RATIO 1032u
+/* Covers tiny members at deflate's largest ratio. */
 #define MAX_DEFLATE_SLACK 64u
 
 struct ck_zip_in {
@@ -124,7 +122,7 @@ static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, c
                         z->path, member, (unsigned long long)st->comp_size);
     bool stored = st->comp_method == ZIP_CM_STORE;
     if (stored ? st->size != st->comp_size
-               : st->size / MAX_DEFLATE_RATIO > st->comp_size + MAX_DEFLATE_SLACK)
+               : st->size / CK_DEFLATE_MAX_RATIO > st->comp_size + MAX_DEFLATE_SLACK)
         return ck_error(CK_ERR_FORMAT,
                         "'%s': member %s declares %llu bytes from %llu %s bytes "
                         "(corrupt archive)",
@@ -178,6 +176,22 @@ static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const cha
                       z->path, member, (unsigned long long)size);
     zip_fclose(zf);
     return st;
+}
+
+ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *member, uint64_t *size)
+{
+    *size = 0;
+    zip_int64_t index;
+    CK_TRY(find_member(z, member, &index));
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (index < 0)
+        return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 .keras file?)", z->path,
+                        member);
+    if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return ck_error(CK_ERR_FORMAT, "'%s': member %s is corrupt", z->path, member);
+    *size = st.size;
+    return CK_OK;
 }
 
 ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_limit *limit,

@@ -18,12 +18,15 @@ static ck_status parse_config(const char *text, ck_io_load *ld, ck_model **out)
 
 /* A training config Keras can compile but ckeras cannot (e.g. a custom
  * loss) leaves the model loaded and uncompiled, as Keras's
- * load_model(compile=False) would; the model still predicts. */
+ * load_model(compile=False) would; the model still predicts. The reason
+ * stays in the warnings, for whoever then needs the model compiled. */
 static ck_status compile_from(ck_model *m, const cJSON *tc)
 {
     ck_status st = ck_train_config_from_json(m, tc);
     if (st == CK_OK || st == CK_ERR_MEMORY)
         return st;
+    if (ck_model_warn(m, CK_TRAINING_CONFIG_UNUSED "%s", ck_last_error()) != CK_OK)
+        return ck_error(CK_ERR_MEMORY, "out of memory loading model %s", m->name);
     ck_clear_error();
     return CK_ERR_UNSUPPORTED;
 }
@@ -59,6 +62,9 @@ static ck_status read_h5_model(hid_t file, const char *path, const ck_load_optio
     if (st == CK_OK && ck_h5_has_attr(file, "keras_version"))
         st = ck_h5_read_string(file, "keras_version", &version);
     ck_io_load ld = ck_io_load_init(opts, version, CK_KERAS2, true);
+    hsize_t bytes = 0;
+    if (st == CK_OK && H5Fget_filesize(file, &bytes) >= 0)
+        ld.source_bytes = bytes;
     if (st == CK_OK)
         st = parse_config(config, &ld, out);
     if (st == CK_OK)
@@ -158,6 +164,8 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_op
         st = read_zip_text(z, "metadata.json", CK_IO_MAX_METADATA, false, &metadata);
     ck_io_load ld = ck_io_load_init(opts, zip_version(metadata, version, sizeof version), CK_KERAS3,
                                     true);
+    if (st == CK_OK)
+        st = ck_keras_zip_member_size(z, "model.weights.h5", &ld.source_bytes);
     if (st == CK_OK)
         st = ck_io_parse_json("config.json", config, strlen(config), &root);
     if (st == CK_OK)

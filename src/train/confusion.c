@@ -81,6 +81,9 @@ ck_status ck_model_confusion_matrix(ck_model *m, const ck_tensor *x, const ck_te
                 .threshold = s && s->loss.from_logits ? 0.0f : 0.5f};
     int k = 0;
     CK_TRY(plan(m, x, y, &r, &k));
+    /* A batch larger than the data is all of it, as in Keras. */
+    if (r.batch > x->dims[0])
+        r.batch = x->dims[0];
     size_t rows = ck_target_rows(y, k);
     int32_t *truth = ck_alloc(rows, sizeof *truth);
     out->counts = truth ? ck_alloc((size_t)k * (size_t)k, sizeof *out->counts) : NULL;

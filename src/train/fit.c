@@ -119,6 +119,10 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
                              o->n_class_weights, &r->sw));
     CK_TRY(prepare_validation(r, x, y));
     r->batch = o->batch_size ? (size_t)o->batch_size : 32;
+    /* Keras takes a batch larger than the data as one batch of all of it;
+     * the batch buffers are sized by it (INT_MAX samples would not fit). */
+    if (r->batch > r->n)
+        r->batch = r->n;
     r->order = ck_alloc(r->n, sizeof *r->order);
     r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL, o->initial_epoch) : NULL;
     if (!r->h)

@@ -153,9 +153,10 @@ static ck_status metrics_from_json(const cJSON *j, const char **names, int *n)
 
 ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
 {
-    if (!m || !cJSON_IsObject(tc))
-        return ck_error(CK_ERR_ARGUMENT,
-                        "ck_train_config_from_json: need a model and a JSON object");
+    if (!m)
+        return ck_error(CK_ERR_ARGUMENT, "ck_train_config_from_json: model is NULL");
+    if (!cJSON_IsObject(tc))
+        return ck_error(CK_ERR_FORMAT, "training_config is not a JSON object");
     ck_compile_options o = {0};
     int n = 0, n_weighted = 0;
     /* tf.keras 2 training_config says optimizer_config; Keras 3 compile_config says optimizer. */

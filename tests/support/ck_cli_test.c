@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +39,24 @@ static char *slurp(FILE *f, size_t *len)
     return buf;
 }
 
-static void run_argv(run_result *r, const char *input, const char *first, va_list ap)
+/* In the child, before exec: the address-space limit (0: none) and the
+ * deadline (an alarm survives exec). OpenBLAS's thread count is left to
+ * the tool, as a user's shell would. */
+typedef struct run_limits {
+    unsigned long long address_space;
+    unsigned seconds;
+} run_limits;
+
+static void apply_limits(const run_limits *lim)
+{
+    struct rlimit rl = {lim->address_space, lim->address_space};
+    if (unsetenv("OPENBLAS_NUM_THREADS") != 0 || setrlimit(RLIMIT_AS, &rl) != 0)
+        _exit(126);
+    alarm(lim->seconds);
+}
+
+static void run_argv(run_result *r, const char *input, const run_limits *lim, const char *first,
+                     va_list ap)
 {
     const char *dir = getenv("CK_BUILD_DIR");
     ck_assert_msg(dir != NULL, "CK_BUILD_DIR is not set (run the tests through ctest)");
@@ -61,6 +79,8 @@ static void run_argv(run_result *r, const char *input, const char *first, va_lis
             dup2(fileno(out), STDOUT_FILENO) < 0 || dup2(fileno(err), STDERR_FILENO) < 0)
             _exit(126);
         alarm(deadline); /* kept across exec: SIGALRM ends a run that blocks */
+        if (lim)
+            apply_limits(lim);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -76,7 +96,16 @@ void run_cli(run_result *r, const char *first, ...)
 {
     va_list ap;
     va_start(ap, first);
-    run_argv(r, NULL, first, ap);
+    run_argv(r, NULL, NULL, first, ap);
+    va_end(ap);
+}
+
+void run_cli_limited(run_result *r, unsigned long long address_space, unsigned seconds,
+                     const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    run_argv(r, NULL, &(run_limits){address_space, seconds}, first, ap);
     va_end(ap);
 }
 
@@ -84,7 +113,7 @@ void run_cli_input(run_result *r, const char *input, const char *first, ...)
 {
     va_list ap;
     va_start(ap, first);
-    run_argv(r, input, first, ap);
+    run_argv(r, input, NULL, first, ap);
     va_end(ap);
 }
 

@@ -13,6 +13,11 @@ typedef struct run_result {
 /* Runs ckeras with the given arguments (NULL-terminated), standard input
  * from /dev/null. */
 void run_cli(run_result *r, const char *first, ...);
+/* The same with the tool's address space limited to `address_space`
+ * bytes (RLIMIT_AS, as 'ulimit -v'), killed by SIGALRM (status 128 + 14)
+ * after `seconds`, and OpenBLAS's thread count not set for it. */
+void run_cli_limited(run_result *r, unsigned long long address_space, unsigned seconds,
+                     const char *first, ...);
 /* The same with standard input read from the file `input`. */
 void run_cli_input(run_result *r, const char *input, const char *first, ...);
 void run_free(run_result *r);
