@@ -1,7 +1,13 @@
+/* madvise's MADV_HUGEPAGE is outside POSIX. */
+#define _DEFAULT_SOURCE
 #include "ck_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* A transparent huge page (x86-64 and most 64-bit Linux ports). */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* Countdown for the allocation-failure tests: when it reaches zero the
  * allocation fails. Thread-local so parallel tests do not interfere. */
@@ -65,6 +71,32 @@ void *ck_alloc_aligned(size_t count, size_t size)
     void *p = injected_failure() ? NULL : aligned_alloc(64, rounded ? rounded : 64);
     if (!p)
         ck_error(CK_ERR_MEMORY, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *ck_alloc_bulk(size_t count, size_t size)
+{
+    size_t bytes;
+    if (!ck_size_mul(count, size, &bytes) || bytes > (size_t)PTRDIFF_MAX) {
+        ck_error(CK_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    void *p = NULL;
+    if (injected_failure())
+        p = NULL;
+    else if (bytes < HUGE_PAGE)
+        p = malloc(bytes ? bytes : 1);
+    else if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+        p = NULL;
+    if (!p) {
+        ck_error(CK_ERR_MEMORY, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    /* Only a hint: where the kernel has no huge page, 4 KiB pages serve. */
+    if (bytes >= HUGE_PAGE)
+        madvise(p, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
     return p;
 }
 
