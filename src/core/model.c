@@ -724,6 +724,9 @@ static ck_status make_spare(ck_model *m, ck_model **out)
 {
     ck_model *r = ck_sequential(.name = m->name, .seed = m->seed, .semantics = m->semantics);
     ck_status st = r ? CK_OK : CK_ERR_MEMORY;
+    /* m's weights overwrite whatever the initializers would draw. */
+    if (r)
+        r->skip_init = true;
     for (int i = -1; st == CK_OK && i < m->n_layers; i++) {
         ck_layer *l = i < 0 ? m->input : m->layers[i];
         st = add_layer(r, ck_layer_clone(l, m->semantics));
