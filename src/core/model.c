@@ -273,7 +273,10 @@ static ck_status allocate_params(ck_model *m)
             "model %s declares %zu weights (%llu bytes), more than CK_LIMIT_MODEL_BYTES "
             "(%llu bytes)",
             m->name, total, (unsigned long long)total * sizeof(float), (unsigned long long)limit);
-    m->params = ck_alloc(total, sizeof(float));
+    /* Filled at once (initializers or a file): huge pages save the faults. */
+    m->params = ck_alloc_bulk(total, sizeof(float));
+    if (m->params)
+        memset(m->params, 0, total * sizeof(float));
     m->grads = m->params ? ck_alloc(total, sizeof(float)) : NULL;
     if (!m->grads)
         return CK_ERR_MEMORY;
