@@ -3,7 +3,9 @@
 #   bench/run.sh            ckeras W1-W4 (infer + train) with OPENBLAS_CORETYPE as the
 #                           environment sets it and with it unset, the "only the sgemm calls"
 #                           bound for both kernel sets, plus PyTorch and oneDNN on the same
-#                           workloads when they are installed; one table.
+#                           workloads when they are installed; one table, ending with
+#                           ckeras end to end: process start, model load, CLI predict
+#                           on 128 sequences against its compute, batch-1 threads.
 #   QUICK=1 bench/run.sh    shorter timing (smoke run)
 # Peers need: python3-torch libtcmalloc-minimal4 (PyTorch), libdnnl-dev g++ (oneDNN).
 # Results: bench/out/<stamp>/ (*.jsonl records, table.txt).
@@ -21,7 +23,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 log "build (Release)"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCK_BUILD_TESTS=OFF >/dev/null
-cmake --build build-bench -j2 --target ckeras_bench >/dev/null
+cmake --build build-bench -j2 --target ckeras_bench ckeras_e2e ckeras >/dev/null
 sleep 2   # let the machine settle after compiling
 
 env_core=${OPENBLAS_CORETYPE:-unset}
@@ -63,6 +65,14 @@ else
   log "oneDNN not installed (apt-get install libdnnl-dev g++): skipped"
 fi
 
+MODEL=$ROOT/../shared/fixtures/keras/hanh_action.h5
+log "ckeras end to end (load, CLI predict, batch-1 threads; OPENBLAS_CORETYPE unset)"
+E2E_ARGS=(--model "$MODEL" --dir "$OUT" --jsonl "$OUT/e2e.jsonl")
+[[ $QUICK == 1 ]] && E2E_ARGS+=(--reps 5 --seconds 0.5)
+env -u OPENBLAS_CORETYPE ./build-bench/ckeras_e2e "${E2E_ARGS[@]}" >"$OUT/e2e.txt" ||
+  log "ckeras end to end failed"
+
 log "table"
-(cd "$SHARED" && $PY common.py table "$OUT"/*.jsonl) | tee "$OUT/table.txt"
+{ (cd "$SHARED" && $PY common.py table "$OUT"/*.jsonl); echo; cat "$OUT/e2e.txt"; } |
+  tee "$OUT/table.txt"
 log "results in $OUT"

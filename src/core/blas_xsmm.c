@@ -104,7 +104,7 @@ ck_status ck_backend_pack(ck_packed *p)
     if (need > x->cap) {
         free(x->panels);
         x->cap = 0;
-        x->panels = ck_alloc_aligned(need, sizeof(float));
+        x->panels = ck_alloc_bulk(need, sizeof(float));
         if (!x->panels)
             return CK_ERR_MEMORY;
         x->cap = need;

@@ -1,7 +1,13 @@
+/* madvise's MADV_HUGEPAGE is outside POSIX. */
+#define _DEFAULT_SOURCE
 #include "ck_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* A transparent huge page (x86-64 and most 64-bit Linux ports). */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* Countdown for the allocation-failure tests: when it reaches zero the
  * allocation fails. Thread-local so parallel tests do not interfere. */
@@ -53,18 +59,35 @@ void *ck_realloc_array(void *ptr, size_t count, size_t size)
     return p;
 }
 
-void *ck_alloc_aligned(size_t count, size_t size)
+/* From here on a buffer starts on a huge page; it is rounded up to whole
+ * huge pages when that adds at most a quarter (a 1.7 MB packed kernel then
+ * costs one fault instead of 425, a 2.4 MB parameter array stays 2.4 MB:
+ * one huge page and 4 KiB pages after it). */
+#define HUGE_FROM ((size_t)1 << 20)
+
+void *ck_alloc_bulk(size_t count, size_t size)
 {
     size_t bytes;
-    if (!ck_size_mul(count, size, &bytes) || bytes > (size_t)PTRDIFF_MAX - 64) {
+    if (!ck_size_mul(count, size, &bytes) || bytes > (size_t)PTRDIFF_MAX - HUGE_PAGE) {
         ck_error(CK_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
         return NULL;
     }
-    /* aligned_alloc wants a multiple of the alignment. */
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = injected_failure() ? NULL : aligned_alloc(64, rounded ? rounded : 64);
-    if (!p)
+    bool huge = bytes >= HUGE_FROM;
+    size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (huge && rounded - bytes <= bytes / 4)
+        bytes = rounded;
+    void *p = NULL;
+    if (injected_failure() || posix_memalign(&p, huge ? HUGE_PAGE : 64, bytes ? bytes : 64) != 0)
+        p = NULL;
+    if (!p) {
         ck_error(CK_ERR_MEMORY, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    /* Only a hint: where the kernel has no huge page, 4 KiB pages serve. */
+    if (huge && bytes >= HUGE_PAGE)
+        madvise(p, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
     return p;
 }
 

@@ -281,7 +281,10 @@ static ck_status allocate_params(ck_model *m)
             "model %s declares %zu weights (%llu bytes), more than CK_LIMIT_MODEL_BYTES "
             "(%llu bytes)",
             m->name, total, (unsigned long long)total * sizeof(float), (unsigned long long)limit);
-    m->params = ck_alloc(total, sizeof(float));
+    /* Filled at once (initializers or a file): huge pages save the faults. */
+    m->params = ck_alloc_bulk(total, sizeof(float));
+    if (m->params)
+        memset(m->params, 0, total * sizeof(float));
     m->grads = m->params ? ck_alloc(total, sizeof(float)) : NULL;
     if (!m->grads)
         return CK_ERR_MEMORY;
@@ -732,6 +735,9 @@ static ck_status make_spare(ck_model *m, ck_model **out)
 {
     ck_model *r = ck_sequential(.name = m->name, .seed = m->seed, .semantics = m->semantics);
     ck_status st = r ? CK_OK : CK_ERR_MEMORY;
+    /* m's weights overwrite whatever the initializers would draw. */
+    if (r)
+        r->skip_init = true;
     for (int i = -1; st == CK_OK && i < m->n_layers; i++) {
         ck_layer *l = i < 0 ? m->input : m->layers[i];
         st = add_layer(r, ck_layer_clone(l, m->semantics));

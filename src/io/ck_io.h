@@ -120,9 +120,12 @@ void ck_stage_commit(float *stage, ck_model *m);
 /* ---------------- weights (weights.c) ---------------- */
 /* Loads weights from an open HDF5 file of any supported layout (opts may
  * be NULL: by order); whole_model: the file is read by load_model, so
- * Keras 2 weights come from /model_weights only. */
+ * Keras 2 weights come from /model_weights only. fresh: m was created by
+ * this load and is freed if it fails, so nobody sees half-read weights and
+ * they are read in place (a staged copy of a 2.4 MB model costs more than
+ * the rest of the load: two copies and their page faults). */
 ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
-                             bool whole_model);
+                             bool whole_model, bool fresh);
 
 /* ---------------- layouts ---------------- */
 /* The layer groups of a legacy weights root, as layer_names lists them,

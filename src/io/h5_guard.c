@@ -311,6 +311,19 @@ static ck_status find_raw_regions(const unsigned char *b, size_t size, heap_tabl
     return CK_OK;
 }
 
+/* The first position from `at` whose length field (at - REF_LEN) is not in
+ * a dataset's raw data. Both reference scans ignore such positions, so
+ * they jump over the weights, which are nearly all of a Keras file. `next`
+ * is the first raw span that may still lie ahead (the scans move forward). */
+static size_t skip_raw_data(const heap_table *t, size_t *next, size_t at)
+{
+    while (*next < t->n_raw && t->raw[*next].addr + t->raw[*next].size <= at - REF_LEN)
+        (*next)++;
+    if (*next < t->n_raw && t->raw[*next].addr <= at - REF_LEN)
+        return (size_t)(t->raw[*next].addr + t->raw[*next].size) + REF_LEN;
+    return at;
+}
+
 static bool is_malformed_addr(const heap_table *t, uint64_t v)
 {
     size_t lo = 0, hi = t->n_malformed;
@@ -333,8 +346,10 @@ static bool is_malformed_addr(const heap_table *t, uint64_t v)
 static ck_status check_malformed(const unsigned char *b, size_t size, const heap_table *t,
                                  const char *label)
 {
+    size_t next_raw = 0;
     for (size_t at = REF_LEN; t->n_malformed && at + 8 <= size; at++) {
-        if ((at = skip_zero_values(t, b, at, size)) + 8 > size)
+        at = skip_raw_data(t, &next_raw, skip_zero_values(t, b, at, size));
+        if (at + 8 > size)
             break;
         uint64_t v = read_le(b + at, 8);
         if (v < t->lowest || v > t->highest || !is_malformed_addr(t, v))
@@ -354,8 +369,10 @@ static ck_status check_malformed(const unsigned char *b, size_t size, const heap
 static ck_status check_references(const unsigned char *b, size_t size, const heap_table *t,
                                   const char *label)
 {
+    size_t next_raw = 0;
     for (size_t at = REF_LEN; at + REF_ADDR + 4 <= size; at++) {
-        if ((at = skip_zero_values(t, b, at, size)) + REF_ADDR + 4 > size)
+        at = skip_raw_data(t, &next_raw, skip_zero_values(t, b, at, size));
+        if (at + REF_ADDR + 4 > size)
             break;
         const collection *c = find_collection(t, read_le(b + at, 8));
         if (!c)

@@ -68,7 +68,7 @@ static ck_status read_h5_model(hid_t file, const char *path, const ck_load_optio
     if (st == CK_OK)
         st = parse_config(config, &ld, out);
     if (st == CK_OK)
-        st = ck_weights_read_h5(file, *out, NULL, true);
+        st = ck_weights_read_h5(file, *out, NULL, true, true);
     if (st == CK_OK)
         st = apply_training_config(file, *out);
     free(config);
@@ -113,7 +113,7 @@ static uint64_t weights_bound(const ck_model *m)
 }
 
 static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
-                                  const ck_weights_options *opts)
+                                  const ck_weights_options *opts, bool fresh)
 {
     ck_zip_limit limit = ck_zip_user_limit();
     char why[CK_NAME_MAX + 96];
@@ -133,7 +133,7 @@ static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
     free(image);
     if (st != CK_OK)
         return st;
-    st = ck_weights_read_h5(file, m, opts, true);
+    st = ck_weights_read_h5(file, m, opts, true, fresh);
     H5Fclose(file);
     return st;
 }
@@ -171,7 +171,7 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_op
     if (st == CK_OK)
         st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
-        st = read_zip_weights(z, path, *out, NULL);
+        st = read_zip_weights(z, path, *out, NULL, true);
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
     if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
         st = CK_ERR_MEMORY;
@@ -197,13 +197,13 @@ static ck_status load_weights(ck_model *m, const char *path, const ck_weights_op
     if (format == CK_FORMAT_KERAS) {
         ck_zip_in *z;
         CK_TRY(ck_keras_zip_open(path, &z));
-        ck_status st = read_zip_weights(z, path, m, opts);
+        ck_status st = read_zip_weights(z, path, m, opts, false);
         ck_keras_zip_close(z);
         return st;
     }
     hid_t file;
     CK_TRY(ck_h5_open(path, &file));
-    ck_status st = ck_weights_read_h5(file, m, opts, false);
+    ck_status st = ck_weights_read_h5(file, m, opts, false, false);
     H5Fclose(file);
     return st;
 }

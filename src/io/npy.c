@@ -291,6 +291,31 @@ static float convert_value(const unsigned char *p, const npy_dtype *dt)
     return (float)s;
 }
 
+/* float32 in the host's byte order: the bytes are the values. */
+static bool is_native_float(const npy_dtype *dt)
+{
+    return dt->kind == 'f' && dt->size == 4 && dt->big_endian == host_is_big_endian();
+}
+
+/* n values from src to dst, converted only when the dtype or byte order
+ * requires it; float64 in the host's order (numpy's default dtype) takes
+ * a loop without the byte assembly of convert_value. */
+static void convert_block(const unsigned char *src, size_t n, const npy_dtype *dt, float *dst)
+{
+    if (is_native_float(dt)) {
+        memcpy(dst, src, n * sizeof(float));
+    } else if (dt->kind == 'f' && dt->size == 8 && dt->big_endian == host_is_big_endian()) {
+        for (size_t i = 0; i < n; i++) {
+            double d;
+            memcpy(&d, src + 8 * i, sizeof d);
+            dst[i] = isfinite(d) && fabs(d) > FLT_MAX ? (d > 0 ? INFINITY : -INFINITY) : (float)d;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = convert_value(src + i * (size_t)dt->size, dt);
+    }
+}
+
 static ck_status data_size(const npy_header *h, size_t *count, size_t *bytes)
 {
     size_t n = 1;
@@ -349,6 +374,14 @@ static ck_status check_data_length(const npy_layout *l, size_t file_size)
     return CK_OK;
 }
 
+static ck_status refuse_strings(const npy_dtype *dt)
+{
+    if (dt->kind != 'U' && dt->kind != 'S')
+        return CK_OK;
+    return ck_error(CK_ERR_UNSUPPORTED, ".npy array holds strings (numpy dtype %s%d), not numbers",
+                    dt->kind == 'U' ? "<U" : "|S", dt->size / (dt->kind == 'U' ? 4 : 1));
+}
+
 ck_status ck_npy_parse(const void *buf, size_t len, ck_tensor *out)
 {
     if (!out)
@@ -359,43 +392,82 @@ ck_status ck_npy_parse(const void *buf, size_t len, ck_tensor *out)
     const unsigned char *b = buf;
     npy_layout l = {0};
     CK_TRY(parse_layout(b, len, &l));
-    if (l.h.dtype.kind == 'U' || l.h.dtype.kind == 'S')
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        ".npy array holds strings (numpy dtype %s%d), not numbers",
-                        l.h.dtype.kind == 'U' ? "<U" : "|S",
-                        l.h.dtype.size / (l.h.dtype.kind == 'U' ? 4 : 1));
+    CK_TRY(refuse_strings(&l.h.dtype));
     CK_TRY(check_data_length(&l, len));
-    float *data = ck_alloc(l.count, sizeof(float));
+    float *data = ck_alloc_bulk(l.count, sizeof(float));
     if (!data)
         return CK_ERR_MEMORY;
-    const unsigned char *src = b + l.data_start;
-    for (size_t i = 0; i < l.count; i++)
-        data[i] = convert_value(src + i * (size_t)l.h.dtype.size, &l.h.dtype);
+    convert_block(b + l.data_start, l.count, &l.h.dtype, data);
     out->rank = l.h.rank;
     memcpy(out->dims, l.h.dims, sizeof out->dims);
     out->data = data;
     return CK_OK;
 }
 
-/* Reads the header first and the data only when the file has exactly the
- * size the header implies. */
-static ck_status read_npy_bytes(const char *path, char **buf, size_t *len)
+/* Values per read when they need converting: a chunk's raw bytes are
+ * still in cache when they are converted. */
+#define CONVERT_CHUNK 8192
+
+static ck_status read_failed(FILE *f, const char *path)
 {
-    FILE *f;
-    size_t size = 0;
-    CK_TRY(ck_file_open_regular(path, &f, &size));
+    return ck_error(CK_ERR_IO, "cannot read %s: %s", path,
+                    ferror(f) ? strerror(errno) : "the file shrank while being read");
+}
+
+/* The data block, from the current position of f: read straight into
+ * `data` when the file holds float32 in the host's byte order (the read is
+ * the only pass), else a chunk at a time and converted. */
+static ck_status read_values(FILE *f, const char *path, const npy_layout *l, float *data)
+{
+    if (is_native_float(&l->h.dtype))
+        return fread(data, sizeof(float), l->count, f) == l->count ? CK_OK : read_failed(f, path);
+    size_t size = (size_t)l->h.dtype.size;
+    unsigned char *raw = ck_alloc(CONVERT_CHUNK, size);
+    if (!raw)
+        return CK_ERR_MEMORY;
+    ck_status st = CK_OK;
+    for (size_t i = 0; st == CK_OK && i < l->count; i += CONVERT_CHUNK) {
+        size_t n = l->count - i < CONVERT_CHUNK ? l->count - i : CONVERT_CHUNK;
+        if (fread(raw, size, n, f) == n)
+            convert_block(raw, n, &l->h.dtype, data + i);
+        else
+            st = read_failed(f, path);
+    }
+    free(raw);
+    return st;
+}
+
+/* The header is parsed from the first bytes; the data is read only when
+ * the file has exactly the size the header implies, and never whole into
+ * a byte buffer (a 25 MB array would cost two copies and their faults). */
+static ck_status read_npy_file(FILE *f, const char *path, size_t size, ck_tensor *out)
+{
     size_t prefix = size < 12 + CK_NPY_MAX_HEADER ? size : 12 + CK_NPY_MAX_HEADER;
+    char *head = NULL;
     npy_layout l = {0};
-    ck_status st = ck_file_read_range(f, path, 0, prefix, buf);
+    ck_status st = ck_file_read_range(f, path, 0, prefix, &head);
     if (st == CK_OK)
-        st = parse_layout((const unsigned char *)*buf, prefix, &l);
+        st = parse_layout((const unsigned char *)head, prefix, &l);
+    free(head);
     if (st == CK_OK)
         st = check_data_length(&l, size);
     if (st == CK_OK)
-        st = ck_file_read_range(f, path, prefix, size, buf);
-    fclose(f);
-    *len = size;
-    return st;
+        st = refuse_strings(&l.h.dtype);
+    if (st == CK_OK && fseek(f, (long)l.data_start, SEEK_SET) != 0)
+        st = read_failed(f, path);
+    float *data = st == CK_OK ? ck_alloc_bulk(l.count, sizeof(float)) : NULL;
+    if (st == CK_OK && !data)
+        st = CK_ERR_MEMORY;
+    if (st == CK_OK)
+        st = read_values(f, path, &l, data);
+    if (st != CK_OK) {
+        free(data);
+        return st;
+    }
+    out->rank = l.h.rank;
+    memcpy(out->dims, l.h.dims, sizeof out->dims);
+    out->data = data;
+    return CK_OK;
 }
 
 ck_status ck_npy_read(const char *path, ck_tensor *out)
@@ -403,12 +475,13 @@ ck_status ck_npy_read(const char *path, ck_tensor *out)
     if (!path || !out)
         return ck_error(CK_ERR_ARGUMENT, "ck_npy_read: NULL argument");
     memset(out, 0, sizeof *out);
-    char *buf = NULL;
-    size_t len = 0;
-    ck_status st = read_npy_bytes(path, &buf, &len);
-    if (st == CK_OK)
-        st = ck_npy_parse(buf, len, out);
-    free(buf);
+    FILE *f;
+    size_t size = 0;
+    ck_status st = ck_file_open_regular(path, &f, &size);
+    if (st == CK_OK) {
+        st = read_npy_file(f, path, size, out);
+        fclose(f);
+    }
     if (st != CK_OK && st != CK_ERR_MEMORY && !strstr(ck_last_error(), path)) {
         char why[512];
         snprintf(why, sizeof why, "%s", ck_last_error());

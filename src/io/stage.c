@@ -19,7 +19,7 @@ float *ck_stage_slot(float *stage, const ck_model *m, const ck_weight *w)
 
 void ck_stage_commit(float *stage, ck_model *m)
 {
-    if (m->n_params)
+    if (m->n_params && stage != m->params)
         memcpy(m->params, stage, m->n_params * sizeof(float));
     ck_model_weights_changed(m);
 }

@@ -25,10 +25,10 @@ bool ck_k2_root(hid_t file, bool whole_model, hid_t *root)
 }
 
 ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *opts,
-                             bool whole_model)
+                             bool whole_model, bool fresh)
 {
     bool by_name = opts && opts->by_name;
-    float *stage = ck_stage_new(m);
+    float *stage = fresh ? m->params : ck_stage_new(m);
     if (!stage)
         return CK_ERR_MEMORY;
     hid_t root;
@@ -49,6 +49,7 @@ ck_status ck_weights_read_h5(hid_t file, ck_model *m, const ck_weights_options *
     }
     if (st == CK_OK)
         ck_stage_commit(stage, m);
-    free(stage);
+    if (!fresh)
+        free(stage);
     return st;
 }
