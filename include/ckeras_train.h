@@ -277,6 +277,41 @@ typedef struct ck_lambda_callback_options {
  * model is not fitting. Call it only from the fitting thread. */
 CK_API ck_status ck_model_stop_training(ck_model *model, const char *reason);
 
+/* ------------------------------------------------------------------ */
+/* Data-parallel training over MPI (docs/distributed.md)               */
+/* ------------------------------------------------------------------ */
+/* The processes that train one model together (an MPI communicator).
+ * Every rank holds the whole model and the whole data set, takes its
+ * slice of every global batch, and the gradients are summed across
+ * ranks before the optimizer step. Opaque; the library owns it. These
+ * functions exist also in a library built without MPI, so programs
+ * compile either way: ck_mpi_world() then returns NULL. */
+typedef struct ck_comm ck_comm;
+
+/* Whether an MPI launcher (mpirun, srun) started this process, as its
+ * environment says. Thread-safe. */
+CK_API bool ck_mpi_launched(void);
+/* All processes of the launch (a duplicate of MPI_COMM_WORLD, so the
+ * library's messages never meet the program's), initializing MPI on the
+ * first call unless the program already did. NULL with ck_last_error()
+ * when the library was built without MPI or MPI cannot start. The first
+ * call must come from the main thread; later ones return the same
+ * pointer from any thread. */
+CK_API ck_comm *ck_mpi_world(void);
+/* Frees the communicator and finalizes MPI if ck_mpi_world initialized
+ * it. Call once, from the main thread, when no fit is running. */
+CK_API void ck_mpi_finalize(void);
+/* This process's rank (0 to size - 1) and the number of ranks; 0 and 1
+ * for NULL (one process alone). Thread-safe. */
+CK_API int ck_comm_rank(const ck_comm *comm);
+CK_API int ck_comm_size(const ck_comm *comm);
+/* Collective (every rank calls it at the same point): each rank passes
+ * the status of something it did alone, such as reading its files. CK_OK
+ * when every rank succeeded; otherwise, on every rank, the status of the
+ * lowest failed rank and the message "rank R of N: <its message>". NULL
+ * comm returns `status` unchanged. Call it from one thread per process. */
+CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status);
+
 typedef struct ck_fit_options {
     int ck_opts_;            /* internal: lets the constructor macros start with a designator */
     int epochs;              /* 0: 1; the epoch count to reach, as Keras's epochs */
@@ -304,6 +339,10 @@ typedef struct ck_fit_options {
     ck_early_stopping early_stopping; /* EarlyStopping when monitor is set */
     const char *checkpoint_path;      /* ModelCheckpoint(checkpoint_path) */
     bool checkpoint_best_only; /* save_best_only, monitoring early_stopping.monitor or "val_loss" */
+    /* Data-parallel fit over these ranks (ck_mpi_world()); every rank
+     * calls fit with the same model and data. batch_size is the global
+     * batch. NULL: this process alone. */
+    ck_comm *comm;
 } ck_fit_options;
 
 /* x: (N, ...) inputs; y: (N, ...) targets (class ids (N,) or (N,1) for

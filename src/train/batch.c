@@ -1,7 +1,7 @@
 /* One batch: forward, the loss and metrics, and for training backward and
  * an optimizer step; evaluate and train_on_batch. Buffers only grow, so
  * steps after the first do not allocate. */
-#include "ck_batch.h"
+#include "ck_dist.h"
 #include "ck_vmath.h"
 
 #include <math.h>
@@ -118,7 +118,10 @@ static const char *first_non_finite_layer(const ck_model *m)
     return NULL;
 }
 
-static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, double loss)
+/* out is NULL on a rank of a data-parallel fit whose slice of the batch
+ * is empty: it still joins the sum of the gradients. */
+static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, double loss,
+                      size_t samples)
 {
     if (!isfinite(loss)) {
         const char *layer = first_non_finite_layer(m);
@@ -131,9 +134,14 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
                         layer ? "')" : "");
     }
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
-    ck_tensor dy = *out;
-    dy.data = s->dout.data;
-    CK_TRY(ck_model_backward(m, &dy));
+    if (out) {
+        ck_tensor dy = *out;
+        dy.data = s->dout.data;
+        CK_TRY(ck_model_backward(m, &dy));
+    }
+    /* The penalties' gradients are the same on every rank: added once, after the sum. */
+    if (s->dist)
+        CK_TRY(ck_dist_gradients(s->dist, m, samples));
     ck_model_penalty_grads(m);
     CK_TRY(ck_optimizer_step(&s->opt, m));
     return ck_model_apply_constraints(m);
@@ -151,11 +159,9 @@ static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samp
     return CK_OK;
 }
 
-/* Forward on one batch and, when training, backward and one optimizer
- * step. The loss and metrics are those of the forward, before the step. */
-static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
-                                  const float *y, const float *sw, bool train, ck_totals *t,
-                                  double *loss_out)
+/* Forward on one batch, its loss into *loss and the totals t (may be NULL). */
+static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                              const float *sw, bool train, ck_totals *t, double *loss_out)
 {
     CK_TRY(ck_model_forward(m, x, train));
     const ck_tensor *out = &m->act_views[m->n_layers - 1];
@@ -179,11 +185,30 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tenso
                                            y, n / width, width, mask, row_weights,
                                            train ? s->dout.data : NULL) +
                   ck_model_penalty(m);
-    if (loss_out)
-        *loss_out = loss;
+    *loss_out = loss;
     if (t)
         add_totals(t, out, y, mask, loss, x->dims[0]);
-    return train ? step(m, s, out, loss) : CK_OK;
+    return CK_OK;
+}
+
+/* Forward on one batch and, when training, backward and one optimizer
+ * step. The loss and metrics are those of the forward, before the step;
+ * in a data-parallel fit those of the global batch. */
+static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                  const float *y, const float *sw, bool train, ck_totals *t,
+                                  double *loss_out)
+{
+    size_t samples = (size_t)x->dims[0];
+    double loss = 0;
+    ck_status st = samples ? forward_loss(m, s, x, y, sw, train, t, &loss) : CK_OK;
+    /* Every rank learns here of another's failed forward, and the loss is the global batch's. */
+    if (train && s->dist)
+        st = ck_dist_batch(s->dist, st, &loss, samples, t);
+    CK_TRY(st);
+    if (loss_out)
+        *loss_out = loss;
+    const ck_tensor *out = samples ? &m->act_views[m->n_layers - 1] : NULL;
+    return train ? step(m, s, out, loss, samples) : CK_OK;
 }
 
 ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,

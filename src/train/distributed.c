@@ -1,0 +1,303 @@
+/* Data-parallel training (docs/distributed.md), Horovod's and DDP's
+ * synchronous scheme: every rank shuffles alike, takes its slice of each
+ * global batch, and the gradients are summed across ranks (weighted so the
+ * sum is the gradient of the global batch mean) before the same optimizer
+ * step on every rank.
+ *
+ * Every agreement between ranks is one sum of the same number of doubles
+ * (failures, stop requests, a payload). A rank that fails takes its
+ * failure to the next agreement it reaches, whichever that is, so the
+ * other ranks learn of it there and every rank ends with the same error
+ * naming the failed rank instead of waiting for it forever. */
+#include "ck_dist.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool ck_mpi_launched(void)
+{
+    /* Open MPI, then the PMI(x) variables MPICH, Slurm and others set. */
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------ failures */
+
+typedef struct rank_report {
+    int status;
+    char message[500];
+} rank_report;
+
+/* Once every rank knows some rank failed: the lowest failed rank's status
+ * and message become every rank's error. */
+static ck_status share_failure(ck_comm *c, ck_status st)
+{
+    int size = ck_comm_size(c);
+    rank_report mine = {.status = (int)st};
+    if (st != CK_OK)
+        snprintf(mine.message, sizeof mine.message, "%s", ck_last_error());
+    rank_report *all = ck_alloc((size_t)size, sizeof *all);
+    if (!all)
+        return CK_ERR_MEMORY;
+    ck_status got = ck_comm_gather_all(c, &mine, all, sizeof mine);
+    int r = 0;
+    while (got == CK_OK && r < size - 1 && all[r].status == CK_OK)
+        r++;
+    if (got == CK_OK)
+        got = ck_error((ck_status)all[r].status, "rank %d of %d: %s", r, size, all[r].message);
+    free(all);
+    return got;
+}
+
+ck_status ck_comm_agree(ck_comm *c, ck_status st)
+{
+    if (!c)
+        return st;
+    double failed = st != CK_OK;
+    CK_TRY(ck_comm_sum(c, &failed, 1));
+    return failed > 0 ? share_failure(c, st) : CK_OK;
+}
+
+ck_status ck_dist_agree(ck_dist *d, ck_status st, bool *stop, double *v, size_t n)
+{
+    if (d->settled)
+        return st;
+    double *b = d->buf;
+    memset(b, 0, (2 + d->n_agree) * sizeof *b);
+    b[0] = st != CK_OK;
+    b[1] = stop && *stop;
+    if (n)
+        memcpy(b + 2, v, n * sizeof *v);
+    ck_status got = ck_comm_sum(d->comm, b, 2 + d->n_agree);
+    if (got != CK_OK || b[0] > 0) {
+        d->settled = true;
+        return got != CK_OK ? got : share_failure(d->comm, st);
+    }
+    if (stop)
+        *stop = b[1] > 0;
+    if (n)
+        memcpy(v, b + 2, n * sizeof *v);
+    return CK_OK;
+}
+
+/* ------------------------------------------------------------ the start */
+
+/* FNV-1a, 64 bits: a checksum to compare ranks, not a defence. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t hash_text(uint64_t h, const char *s)
+{
+    return hash_bytes(h, s, strlen(s) + 1);
+}
+
+#define HASH_START 0xcbf29ce484222325ull
+
+/* The architecture (classes, names, shapes, weights) and the compile
+ * settings: what makes two ranks train the same model. */
+static ck_status config_hash(const ck_model *m, uint64_t *out)
+{
+    uint64_t h = HASH_START;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        h = hash_text(hash_text(h, l->ops->class_name), l->name);
+        h = hash_bytes(h, l->out_shape.dims, (size_t)l->out_shape.rank * sizeof(int64_t));
+        for (int k = 0; k < l->n_weights; k++) {
+            const ck_weight *w = &l->weights[k];
+            h = hash_text(h, w->name);
+            h = hash_bytes(h, w->dims, (size_t)w->rank * sizeof w->dims[0]);
+            h = hash_bytes(h, &w->trainable, sizeof w->trainable);
+        }
+    }
+    cJSON *json = ck_train_config_to_json(m);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text)
+        return ck_error(CK_ERR_MEMORY, "ck_model_fit: cannot write the training configuration");
+    *out = hash_text(h, text);
+    cJSON_free(text);
+    return CK_OK;
+}
+
+/* The weights and the optimizer's state, where training resumes from. */
+static uint64_t weights_hash(const ck_model *m, const ck_train_state *s)
+{
+    uint64_t h = hash_bytes(HASH_START, m->params, m->n_params * sizeof *m->params);
+    const ck_optimizer *o = &s->opt;
+    h = hash_bytes(h, &o->iterations, sizeof o->iterations);
+    if (o->created && o->state)
+        h = hash_bytes(h, o->state, (size_t)o->n_slots * m->n_trainable * sizeof *o->state);
+    return h;
+}
+
+#define MAX_SIZES 8
+
+typedef struct start_record {
+    uint64_t config, weights;
+    uint64_t sizes[MAX_SIZES];
+} start_record;
+
+static const char *const size_names[MAX_SIZES] = {
+    "training samples", "validation samples", "batch size", "epochs", "initial epoch",
+    "metric state",     "shuffle",            "verbose"};
+
+/* Every rank against rank 0; the same verdict on every rank. */
+static ck_status compare_ranks(const start_record *all, int size, int n_sizes)
+{
+    for (int r = 1; r < size; r++) {
+        if (all[r].config != all[0].config)
+            return ck_error(CK_ERR_STATE,
+                            "ck_model_fit: rank %d of %d has another model than rank 0 (the "
+                            "configuration or compile settings differ: checksum %016llx against "
+                            "%016llx); every rank must load the same model",
+                            r, size, (unsigned long long)all[r].config,
+                            (unsigned long long)all[0].config);
+        if (all[r].weights != all[0].weights)
+            return ck_error(CK_ERR_STATE,
+                            "ck_model_fit: rank %d of %d starts from other weights than rank 0 "
+                            "(checksum %016llx against %016llx); load the same file everywhere or "
+                            "build with the same seed",
+                            r, size, (unsigned long long)all[r].weights,
+                            (unsigned long long)all[0].weights);
+        for (int k = 0; k < n_sizes; k++)
+            if (all[r].sizes[k] != all[0].sizes[k])
+                return ck_error(CK_ERR_STATE,
+                                "ck_model_fit: rank %d of %d has %llu %s, rank 0 has %llu; every "
+                                "rank must fit the same data with the same options",
+                                r, size, (unsigned long long)all[r].sizes[k], size_names[k],
+                                (unsigned long long)all[0].sizes[k]);
+    }
+    return CK_OK;
+}
+
+static ck_status check_ranks(ck_dist *d, ck_model *m, ck_train_state *s, const size_t *sizes,
+                             int n_sizes)
+{
+    start_record mine = {.weights = weights_hash(m, s)};
+    for (int k = 0; k < n_sizes; k++)
+        mine.sizes[k] = sizes[k];
+    ck_status st = config_hash(m, &mine.config);
+    start_record *all = ck_alloc((size_t)d->size, sizeof *all);
+    if (!all)
+        st = CK_ERR_MEMORY;
+    /* Hashing and allocating can fail on one rank alone. */
+    st = ck_comm_agree(d->comm, st);
+    if (st == CK_OK)
+        st = ck_comm_gather_all(d->comm, &mine, all, sizeof mine);
+    if (st == CK_OK)
+        st = compare_ranks(all, d->size, n_sizes);
+    free(all);
+    return st;
+}
+
+ck_status ck_dist_start(ck_dist *d, ck_comm *c, ck_model *m, ck_train_state *s, ck_status st,
+                        const size_t *sizes, int n_sizes, size_t n_state)
+{
+    *d = (ck_dist){.comm = c, .rank = ck_comm_rank(c), .size = ck_comm_size(c)};
+    /* From here every rank gives the same verdict, so none waits for another. */
+    d->settled = true;
+    if (n_sizes > MAX_SIZES)
+        st = ck_error(CK_ERR_ARGUMENT, "ck_dist_start: %d sizes", n_sizes);
+    /* Enough for a batch's loss and totals, or a validation's totals. */
+    d->n_agree = 1 + 2 + n_state;
+    if (st == CK_OK && !(d->buf = ck_alloc(2 + 2 * d->n_agree, sizeof *d->buf)))
+        st = CK_ERR_MEMORY;
+    CK_TRY(ck_comm_agree(c, st));
+    CK_TRY(check_ranks(d, m, s, sizes, n_sizes));
+    d->order = m->rng;
+    CK_TRY(ck_comm_broadcast(c, &d->order, sizeof d->order));
+    d->settled = false;
+    return CK_OK;
+}
+
+void ck_dist_free(ck_dist *d)
+{
+    ck_totals_free(&d->sum);
+    free(d->buf);
+    d->buf = NULL;
+}
+
+/* ------------------------------------------------------------ batches */
+
+void ck_dist_slice(const ck_dist *d, size_t n, size_t *start, size_t *count)
+{
+    /* Keras's split of a partial batch: the first ranks get the smaller
+     * slices, a rank may get none. */
+    size_t r = (size_t)d->rank, p = (size_t)d->size;
+    *start = n * r / p;
+    *count = n * (r + 1) / p - *start;
+}
+
+static size_t totals_doubles(const ck_totals *t)
+{
+    size_t n = 2;
+    for (int k = 0; k < t->n_metrics; k++)
+        n += ck_metric_state_size(t->kinds[k], t->width);
+    return n;
+}
+
+static void totals_pack(const ck_totals *t, double *v)
+{
+    v[0] = t->loss;
+    v[1] = t->samples;
+    if (totals_doubles(t) > 2)
+        memcpy(v + 2, t->state[0], (totals_doubles(t) - 2) * sizeof *v);
+}
+
+static void totals_unpack(ck_totals *t, const double *v)
+{
+    t->loss = v[0];
+    t->samples = v[1];
+    if (totals_doubles(t) > 2)
+        memcpy(t->state[0], v + 2, (totals_doubles(t) - 2) * sizeof *v);
+}
+
+/* What this rank brings to an agreement: the half of d->buf past it. */
+static double *payload(ck_dist *d)
+{
+    double *v = d->buf + 2 + d->n_agree;
+    memset(v, 0, d->n_agree * sizeof *v);
+    return v;
+}
+
+ck_status ck_dist_batch(ck_dist *d, ck_status st, double *loss, size_t samples, const ck_totals *t)
+{
+    double *v = payload(d);
+    if (st == CK_OK && samples)
+        v[0] = *loss * (double)samples;
+    if (st == CK_OK && t)
+        totals_pack(t, v + 1);
+    CK_TRY(ck_dist_agree(d, st, NULL, v, d->n_agree));
+    *loss = v[0] / (double)d->global;
+    if (t)
+        totals_unpack(&d->sum, v + 1);
+    return CK_OK;
+}
+
+ck_status ck_dist_gradients(ck_dist *d, ck_model *m, size_t samples)
+{
+    /* Each slice's gradient is of its own mean; weighting by the slice's
+     * share of the global batch makes the sum the global batch mean's. */
+    float share = (float)((double)samples / (double)d->global);
+    for (size_t i = 0; i < m->n_trainable; i++)
+        m->grads[i] *= share;
+    return ck_comm_sum_floats(d->comm, m->grads, m->n_trainable);
+}
+
+ck_status ck_dist_totals(ck_dist *d, ck_status st, ck_totals *t)
+{
+    double *v = payload(d);
+    if (st == CK_OK)
+        totals_pack(t, v);
+    CK_TRY(ck_dist_agree(d, st, NULL, v, d->n_agree));
+    totals_unpack(t, v);
+    return CK_OK;
+}
