@@ -306,11 +306,12 @@ CK_API void ck_mpi_finalize(void);
 CK_API int ck_comm_rank(const ck_comm *comm);
 CK_API int ck_comm_size(const ck_comm *comm);
 /* Collective (every rank calls it at the same point): each rank passes
- * the status of something it did alone, such as reading its files. CK_OK
- * when every rank succeeded; otherwise, on every rank, the status of the
- * lowest failed rank and the message "rank R of N: <its message>". NULL
- * comm returns `status` unchanged. Call it from one thread per process. */
-CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status);
+ * the status of something it did alone, such as reading its files, and
+ * its message (NULL: ck_last_error()). CK_OK when every rank succeeded;
+ * otherwise, on every rank, the status of the lowest failed rank and the
+ * message "rank R of N: <its message>". NULL comm returns `status`
+ * unchanged. Call it from one thread per process. */
+CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status, const char *message);
 
 typedef struct ck_fit_options {
     int ck_opts_;            /* internal: lets the constructor macros start with a designator */

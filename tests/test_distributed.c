@@ -140,8 +140,8 @@ START_TEST(same_as_one_process)
     ck_assert_ok(ck_model_fit(one, &d.tx, &d.ty, &h1, .epochs = EPOCHS, .batch_size = BATCH,
                               .validation_split = 0.25));
     double err = relative_error(par->params, one->params, one->n_params);
-    ck_assert_msg(err <= 1e-5, "%s, %s, clip %g: weights differ by %g relative", mc->name,
-                  opt.name, opt.global_clipnorm, err);
+    ck_assert_msg(err <= 1e-5, "%s, %s, clip %g: weights differ by %g relative", mc->name, opt.name,
+                  opt.global_clipnorm, err);
     assert_same_on_all_ranks(par->params, par->n_params);
     assert_history_close(hp, h1);
     ck_history_free(hp);
@@ -280,13 +280,18 @@ END_TEST
 START_TEST(agree_names_the_failed_rank)
 {
     int bad = size - 1;
-    ck_status mine = rank == bad ? ck_error(CK_ERR_IO, "cannot open x.npy") : CK_OK;
-    ck_assert_fails(ck_comm_agree(world, mine), CK_ERR_IO);
+    ck_status mine = rank == bad ? CK_ERR_IO : CK_OK;
+    ck_assert_fails(ck_comm_agree(world, mine, "cannot open x.npy"), CK_ERR_IO);
     char want[64];
     snprintf(want, sizeof want, "rank %d of %d: cannot open x.npy", bad, size);
     ck_assert_str_eq(ck_last_error(), want);
-    ck_assert_ok(ck_comm_agree(world, CK_OK));
-    ck_assert_int_eq(ck_comm_agree(NULL, CK_ERR_SHAPE), CK_ERR_SHAPE);
+    /* Without a message, the rank's last error. */
+    mine = rank == bad ? ck_error(CK_ERR_SHAPE, "x has 3 axes") : CK_OK;
+    ck_assert_fails(ck_comm_agree(world, mine, NULL), CK_ERR_SHAPE);
+    snprintf(want, sizeof want, "rank %d of %d: x has 3 axes", bad, size);
+    ck_assert_str_eq(ck_last_error(), want);
+    ck_assert_ok(ck_comm_agree(world, CK_OK, NULL));
+    ck_assert_int_eq(ck_comm_agree(NULL, CK_ERR_SHAPE, NULL), CK_ERR_SHAPE);
     ck_assert_int_eq(ck_comm_rank(NULL), 0);
     ck_assert_int_eq(ck_comm_size(NULL), 1);
 }

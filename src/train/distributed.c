@@ -33,12 +33,12 @@ typedef struct rank_report {
 
 /* Once every rank knows some rank failed: the lowest failed rank's status
  * and message become every rank's error. */
-static ck_status share_failure(ck_comm *c, ck_status st)
+static ck_status share_failure(ck_comm *c, ck_status st, const char *message)
 {
     int size = ck_comm_size(c);
     rank_report mine = {.status = (int)st};
     if (st != CK_OK)
-        snprintf(mine.message, sizeof mine.message, "%s", ck_last_error());
+        snprintf(mine.message, sizeof mine.message, "%s", message ? message : ck_last_error());
     rank_report *all = ck_alloc((size_t)size, sizeof *all);
     if (!all)
         return CK_ERR_MEMORY;
@@ -52,13 +52,13 @@ static ck_status share_failure(ck_comm *c, ck_status st)
     return got;
 }
 
-ck_status ck_comm_agree(ck_comm *c, ck_status st)
+ck_status ck_comm_agree(ck_comm *c, ck_status st, const char *message)
 {
     if (!c)
         return st;
     double failed = st != CK_OK;
     CK_TRY(ck_comm_sum(c, &failed, 1));
-    return failed > 0 ? share_failure(c, st) : CK_OK;
+    return failed > 0 ? share_failure(c, st, message) : CK_OK;
 }
 
 ck_status ck_dist_agree(ck_dist *d, ck_status st, bool *stop, double *v, size_t n)
@@ -74,7 +74,7 @@ ck_status ck_dist_agree(ck_dist *d, ck_status st, bool *stop, double *v, size_t 
     ck_status got = ck_comm_sum(d->comm, b, 2 + d->n_agree);
     if (got != CK_OK || b[0] > 0) {
         d->settled = true;
-        return got != CK_OK ? got : share_failure(d->comm, st);
+        return got != CK_OK ? got : share_failure(d->comm, st, NULL);
     }
     if (stop)
         *stop = b[1] > 0;
@@ -145,9 +145,10 @@ typedef struct start_record {
     uint64_t sizes[MAX_SIZES];
 } start_record;
 
-static const char *const size_names[MAX_SIZES] = {
-    "training samples", "validation samples", "batch size", "epochs", "initial epoch",
-    "metric state",     "shuffle",            "verbose"};
+static const char *const size_names[MAX_SIZES] = {"training samples", "validation samples",
+                                                  "batch size",       "epochs",
+                                                  "initial epoch",    "metric state",
+                                                  "shuffle",          "verbose"};
 
 /* Every rank against rank 0; the same verdict on every rank. */
 static ck_status compare_ranks(const start_record *all, int size, int n_sizes)
@@ -189,7 +190,7 @@ static ck_status check_ranks(ck_dist *d, ck_model *m, ck_train_state *s, const s
     if (!all)
         st = CK_ERR_MEMORY;
     /* Hashing and allocating can fail on one rank alone. */
-    st = ck_comm_agree(d->comm, st);
+    st = ck_comm_agree(d->comm, st, NULL);
     if (st == CK_OK)
         st = ck_comm_gather_all(d->comm, &mine, all, sizeof mine);
     if (st == CK_OK)
@@ -210,7 +211,7 @@ ck_status ck_dist_start(ck_dist *d, ck_comm *c, ck_model *m, ck_train_state *s, 
     d->n_agree = 1 + 2 + n_state;
     if (st == CK_OK && !(d->buf = ck_alloc(2 + 2 * d->n_agree, sizeof *d->buf)))
         st = CK_ERR_MEMORY;
-    CK_TRY(ck_comm_agree(c, st));
+    CK_TRY(ck_comm_agree(c, st, NULL));
     CK_TRY(check_ranks(d, m, s, sizes, n_sizes));
     d->order = m->rng;
     CK_TRY(ck_comm_broadcast(c, &d->order, sizeof d->order));
