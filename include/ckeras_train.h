@@ -390,6 +390,19 @@ CK_API ck_status ck_model_evaluate_with(ck_model *model, const ck_tensor *x, con
 /* One optimizer step on one batch; *loss (may be NULL) is the batch loss before the step. */
 CK_API ck_status ck_model_train_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                          double *loss);
+typedef struct ck_train_on_batch_options {
+    int ck_opts_;
+    /* A data-parallel step (every rank calls it): x, y are this rank's
+     * samples (at least one) of the global batch; the step is the one of
+     * all ranks' samples together, the same on every rank, and *loss is
+     * their mean. NULL: this process alone. */
+    ck_comm *comm;
+} ck_train_on_batch_options;
+/* ck_model_train_on_batch with options; opts may be NULL. Not
+ * thread-safe for the same model. */
+CK_API ck_status ck_model_train_on_batch_with(ck_model *model, const ck_tensor *x,
+                                              const ck_tensor *y,
+                                              const ck_train_on_batch_options *opts, double *loss);
 /* Keras test_on_batch(x, y, sample_weight): the loss and metrics of one
  * batch without a step (sample_weight and metrics may be NULL). Not
  * thread-safe for the same model. */

@@ -177,7 +177,8 @@ START_TEST(two_ranks_train_as_one)
             ck_assert_ok(ck_layer_weight(a, w, &name, &va));
             ck_assert_ok(ck_layer_weight(b, w, &name, &vb));
             for (size_t i = 0; i < ck_tensor_size(&vb); i++)
-                ck_assert_msg(fabsf(va.data[i] - vb.data[i]) <= 1e-5f * fmaxf(fabsf(vb.data[i]), 1e-2f),
+                ck_assert_msg(fabsf(va.data[i] - vb.data[i]) <=
+                                  1e-5f * fmaxf(fabsf(vb.data[i]), 1e-2f),
                               "layer %d %s [%zu]: %g vs %g", l, name, i, va.data[i], vb.data[i]);
         }
     }

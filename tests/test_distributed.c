@@ -152,6 +152,41 @@ START_TEST(same_as_one_process)
 }
 END_TEST
 
+/* Rank r's share of n samples, uneven on purpose: [n r^2 / p^2, n (r+1)^2 / p^2). */
+static ck_tensor uneven_part(const ck_tensor *t, size_t per)
+{
+    int64_t n = t->dims[0], p2 = (int64_t)size * size;
+    int64_t from = n * rank * rank / p2, to = n * (rank + 1) * (rank + 1) / p2;
+    ck_tensor v = *t;
+    v.dims[0] = to - from;
+    v.data = t->data + (size_t)from * per;
+    return v;
+}
+
+/* Each rank steps on its own samples: the steps of one process on all of them. */
+START_TEST(train_on_batch_of_all_ranks)
+{
+    const model_case *mc = &models[1];
+    data_set d = make_data(mc, SAMPLES);
+    ck_model *par = compiled(mc, 5, ck_rmsprop()), *one = compiled(mc, 5, ck_rmsprop());
+    ck_tensor x = uneven_part(&d.tx, (size_t)mc->timesteps * (size_t)mc->features);
+    ck_tensor y = uneven_part(&d.ty, CLASSES);
+    for (int step = 0; step < 3; step++) {
+        double lp, l1;
+        ck_assert_ok(ck_model_train_on_batch_with(
+            par, &x, &y, &(ck_train_on_batch_options){.comm = world}, &lp));
+        ck_assert_ok(ck_model_train_on_batch(one, &d.tx, &d.ty, &l1));
+        ck_assert_msg(fabs(lp - l1) <= 1e-5 * fabs(l1), "step %d: loss %.9g vs %.9g", step, lp, l1);
+    }
+    double err = relative_error(par->params, one->params, one->n_params);
+    ck_assert_msg(err <= 1e-5, "weights differ by %g relative", err);
+    assert_same_on_all_ranks(par->params, par->n_params);
+    ck_model_free(par);
+    ck_model_free(one);
+    free_data(&d);
+}
+END_TEST
+
 /* The same seed on every rank but the last. */
 START_TEST(other_weights_refused)
 {
@@ -310,6 +345,7 @@ int main(void)
     TCase *tc = tcase_create("distributed");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, same_as_one_process, 0, 12);
+    tcase_add_test(tc, train_on_batch_of_all_ranks);
     tcase_add_test(tc, other_weights_refused);
     tcase_add_test(tc, other_data_size_refused);
     tcase_add_test(tc, one_rank_fails_to_start);

@@ -363,20 +363,46 @@ ck_status ck_model_test_on_batch(ck_model *m, const ck_tensor *x, const ck_tenso
         loss, metrics);
 }
 
-static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+/* A data-parallel step: this rank's samples x, y of the global batch. */
+static ck_status train_on_ranks(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                const ck_tensor *y, ck_comm *comm, double *loss)
+{
+    ck_layout lay;
+    ck_dist d;
+    ck_status st = ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay);
+    st = ck_comm_agree(comm, ck_dist_begin(&d, comm, st, 0), NULL);
+    if (st == CK_OK) {
+        s->dist = &d;
+        st = ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
+        s->dist = NULL;
+    }
+    ck_dist_free(&d);
+    return st;
+}
+
+static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                const ck_train_on_batch_options *o, double *loss)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
+    if (o && o->comm)
+        return train_on_ranks(m, s, x, y, o->comm, loss);
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }
 
-ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+ck_status ck_model_train_on_batch_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                       const ck_train_on_batch_options *o, double *loss)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_train_on_batch: model is NULL");
     ck_status st;
-    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, loss));
+    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, o, loss));
     return st;
+}
+
+ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+{
+    return ck_model_train_on_batch_with(m, x, y, NULL, loss);
 }

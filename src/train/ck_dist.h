@@ -21,7 +21,7 @@ typedef struct ck_dist {
     ck_comm *comm;
     int rank, size;
     ck_rng order;   /* rank 0's RNG at the start: every rank shuffles alike */
-    size_t global;  /* samples of the global batch being trained */
+    size_t global;  /* samples of the global batch being trained (ck_dist_batch) */
     size_t n_agree; /* payload doubles of every agreement, the same on all ranks */
     /* The agreement (failures, stop requests, n_agree payload doubles),
      * then n_agree doubles of this rank's payload. */
@@ -30,6 +30,10 @@ typedef struct ck_dist {
     bool settled;  /* a failure was shared: leaving fit needs no more agreement */
 } ck_dist;
 
+/* Sets d up for ranks of c (status st: how this rank's preparation went;
+ * returned, or the failure to allocate). n_state: metric state doubles
+ * of one set of totals. Every rank then agrees on the result. */
+ck_status ck_dist_begin(ck_dist *d, ck_comm *c, ck_status st, size_t n_state);
 /* Starts a fit over c after each rank prepared it alone (status st):
  * shares failures, refuses ranks whose model (configuration, weights),
  * options or data sizes differ from rank 0's, and takes rank 0's RNG for

@@ -199,24 +199,30 @@ static ck_status check_ranks(ck_dist *d, ck_model *m, ck_train_state *s, const s
     return st;
 }
 
+ck_status ck_dist_begin(ck_dist *d, ck_comm *c, ck_status st, size_t n_state)
+{
+    *d = (ck_dist){.comm = c, .rank = ck_comm_rank(c), .size = ck_comm_size(c)};
+    /* Enough for a batch's loss, samples and totals, or a validation's totals. */
+    d->n_agree = 2 + 2 + n_state;
+    if (st == CK_OK && !(d->buf = ck_alloc(2 + 2 * d->n_agree, sizeof *d->buf)))
+        st = CK_ERR_MEMORY;
+    return st;
+}
+
 ck_status ck_dist_start(ck_dist *d, ck_comm *c, ck_model *m, ck_train_state *s, ck_status st,
                         const size_t *sizes, int n_sizes, size_t n_state)
 {
-    *d = (ck_dist){.comm = c, .rank = ck_comm_rank(c), .size = ck_comm_size(c)};
-    /* From here every rank gives the same verdict, so none waits for another. */
-    d->settled = true;
     if (n_sizes > MAX_SIZES)
         st = ck_error(CK_ERR_ARGUMENT, "ck_dist_start: %d sizes", n_sizes);
-    /* Enough for a batch's loss and totals, or a validation's totals. */
-    d->n_agree = 1 + 2 + n_state;
-    if (st == CK_OK && !(d->buf = ck_alloc(2 + 2 * d->n_agree, sizeof *d->buf)))
-        st = CK_ERR_MEMORY;
-    CK_TRY(ck_comm_agree(c, st, NULL));
-    CK_TRY(check_ranks(d, m, s, sizes, n_sizes));
+    ck_status got = ck_comm_agree(c, ck_dist_begin(d, c, st, n_state), NULL);
+    if (got == CK_OK)
+        got = check_ranks(d, m, s, sizes, n_sizes);
     d->order = m->rng;
-    CK_TRY(ck_comm_broadcast(c, &d->order, sizeof d->order));
-    d->settled = false;
-    return CK_OK;
+    if (got == CK_OK)
+        got = ck_comm_broadcast(c, &d->order, sizeof d->order);
+    /* A failed start is every rank's verdict: nothing is left to agree on. */
+    d->settled = got != CK_OK;
+    return got;
 }
 
 void ck_dist_free(ck_dist *d)
@@ -274,12 +280,14 @@ ck_status ck_dist_batch(ck_dist *d, ck_status st, double *loss, size_t samples, 
     double *v = payload(d);
     if (st == CK_OK && samples)
         v[0] = *loss * (double)samples;
+    v[1] = (double)samples;
     if (st == CK_OK && t)
-        totals_pack(t, v + 1);
+        totals_pack(t, v + 2);
     CK_TRY(ck_dist_agree(d, st, NULL, v, d->n_agree));
-    *loss = v[0] / (double)d->global;
+    d->global = (size_t)v[1];
+    *loss = v[0] / v[1];
     if (t)
-        totals_unpack(&d->sum, v + 1);
+        totals_unpack(&d->sum, v + 2);
     return CK_OK;
 }
 

@@ -224,7 +224,6 @@ static ck_status train_slice(fit_run *r, size_t start, size_t b, size_t batch, c
 {
     size_t offset, count;
     ck_dist_slice(r->d, b, &offset, &count);
-    r->d->global = b;
     ck_status st = train_batch(r, start + offset, count, batch, t, logs);
     bool stop = r->info.stop;
     CK_TRY(ck_dist_agree(r->d, st, &stop, NULL, 0));
