@@ -344,6 +344,10 @@ typedef struct ck_fit_options {
      * calls fit with the same model and data. batch_size is the global
      * batch. NULL: this process alone. */
     ck_comm *comm;
+    /* With comm: gradients summed across ranks in one message, at least;
+     * a sum starts while backward still runs on the earlier layers
+     * (docs/distributed.md). 0: 256 KiB; SIZE_MAX: one sum after backward. */
+    size_t comm_bucket_bytes;
 } ck_fit_options;
 
 /* x: (N, ...) inputs; y: (N, ...) targets (class ids (N,) or (N,1) for
@@ -397,6 +401,7 @@ typedef struct ck_train_on_batch_options {
      * all ranks' samples together, the same on every rank, and *loss is
      * their mean. NULL: this process alone. */
     ck_comm *comm;
+    size_t comm_bucket_bytes; /* as in ck_fit_options */
 } ck_train_on_batch_options;
 /* ck_model_train_on_batch with options; opts may be NULL. Not
  * thread-safe for the same model. */

@@ -134,14 +134,13 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
                         layer ? "')" : "");
     }
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
-    if (out) {
-        ck_tensor dy = *out;
-        dy.data = s->dout.data;
-        CK_TRY(ck_model_backward(m, &dy));
-    }
-    /* The penalties' gradients are the same on every rank: added once, after the sum. */
+    ck_tensor dy = out ? *out : (ck_tensor){0};
+    dy.data = s->dout.data;
     if (s->dist)
-        CK_TRY(ck_dist_gradients(s->dist, m, samples));
+        CK_TRY(ck_dist_backward(s->dist, m, out ? &dy : NULL, samples));
+    else
+        CK_TRY(ck_model_backward(m, &dy));
+    /* The penalties' gradients are the same on every rank: added once, after the sum. */
     ck_model_penalty_grads(m);
     CK_TRY(ck_optimizer_step(&s->opt, m));
     return ck_model_apply_constraints(m);
@@ -365,12 +364,13 @@ ck_status ck_model_test_on_batch(ck_model *m, const ck_tensor *x, const ck_tenso
 
 /* A data-parallel step: this rank's samples x, y of the global batch. */
 static ck_status train_on_ranks(ck_model *m, ck_train_state *s, const ck_tensor *x,
-                                const ck_tensor *y, ck_comm *comm, double *loss)
+                                const ck_tensor *y, const ck_train_on_batch_options *o,
+                                double *loss)
 {
     ck_layout lay;
     ck_dist d;
     ck_status st = ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay);
-    st = ck_comm_agree(comm, ck_dist_begin(&d, comm, st, 0), NULL);
+    st = ck_comm_agree(o->comm, ck_dist_begin(&d, o->comm, st, 0, o->comm_bucket_bytes), NULL);
     if (st == CK_OK) {
         s->dist = &d;
         st = ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
@@ -387,7 +387,7 @@ static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
     if (o && o->comm)
-        return train_on_ranks(m, s, x, y, o->comm, loss);
+        return train_on_ranks(m, s, x, y, o, loss);
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }

@@ -6,9 +6,14 @@
 #include <limits.h>
 #include <mpi.h>
 
+/* Non-blocking sums in flight: the buckets of one backward pass. */
+#define MAX_PENDING 64
+
 struct ck_comm {
     MPI_Comm mpi;
     int rank, size;
+    MPI_Request pending[MAX_PENDING];
+    int n_pending;
 };
 
 static ck_comm world;
@@ -115,5 +120,33 @@ ck_status ck_comm_broadcast(ck_comm *c, void *buf, size_t bytes)
         int count = (int)(bytes - at < CHUNK ? bytes - at : CHUNK);
         MPI_TRY(MPI_Bcast((char *)buf + at, count, MPI_BYTE, 0, c->mpi), "MPI_Bcast");
     }
+    return CK_OK;
+}
+
+ck_status ck_comm_start_sum_floats(ck_comm *c, float *v, size_t n)
+{
+    /* Beyond what fits in flight, the sum is done at once. */
+    if (c->n_pending == MAX_PENDING || n > CHUNK)
+        return ck_comm_sum_floats(c, v, n);
+    MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, v, (int)n, MPI_FLOAT, MPI_SUM, c->mpi,
+                           &c->pending[c->n_pending]),
+            "MPI_Iallreduce");
+    c->n_pending++;
+    return CK_OK;
+}
+
+ck_status ck_comm_progress(ck_comm *c)
+{
+    int done = 0;
+    /* Open MPI moves non-blocking collectives on only inside MPI calls. */
+    MPI_TRY(MPI_Testall(c->n_pending, c->pending, &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    return CK_OK;
+}
+
+ck_status ck_comm_finish(ck_comm *c)
+{
+    int n = c->n_pending;
+    c->n_pending = 0;
+    MPI_TRY(MPI_Waitall(n, c->pending, MPI_STATUSES_IGNORE), "MPI_Waitall");
     return CK_OK;
 }

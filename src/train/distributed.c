@@ -199,9 +199,16 @@ static ck_status check_ranks(ck_dist *d, ck_model *m, ck_train_state *s, const s
     return st;
 }
 
-ck_status ck_dist_begin(ck_dist *d, ck_comm *c, ck_status st, size_t n_state)
+/* Big enough that a bucket is worth a message, small enough that the
+ * flagship's 800 KB of gradients make several. */
+#define DEFAULT_BUCKET_BYTES (256 * 1024)
+
+ck_status ck_dist_begin(ck_dist *d, ck_comm *c, ck_status st, size_t n_state, size_t bucket_bytes)
 {
-    *d = (ck_dist){.comm = c, .rank = ck_comm_rank(c), .size = ck_comm_size(c)};
+    *d = (ck_dist){.comm = c,
+                   .rank = ck_comm_rank(c),
+                   .size = ck_comm_size(c),
+                   .bucket_bytes = bucket_bytes ? bucket_bytes : DEFAULT_BUCKET_BYTES};
     /* Enough for a batch's loss, samples and totals, or a validation's totals. */
     d->n_agree = 2 + 2 + n_state;
     if (st == CK_OK && !(d->buf = ck_alloc(2 + 2 * d->n_agree, sizeof *d->buf)))
@@ -210,11 +217,11 @@ ck_status ck_dist_begin(ck_dist *d, ck_comm *c, ck_status st, size_t n_state)
 }
 
 ck_status ck_dist_start(ck_dist *d, ck_comm *c, ck_model *m, ck_train_state *s, ck_status st,
-                        const size_t *sizes, int n_sizes, size_t n_state)
+                        const size_t *sizes, int n_sizes, size_t n_state, size_t bucket_bytes)
 {
     if (n_sizes > MAX_SIZES)
         st = ck_error(CK_ERR_ARGUMENT, "ck_dist_start: %d sizes", n_sizes);
-    ck_status got = ck_comm_agree(c, ck_dist_begin(d, c, st, n_state), NULL);
+    ck_status got = ck_comm_agree(c, ck_dist_begin(d, c, st, n_state, bucket_bytes), NULL);
     if (got == CK_OK)
         got = check_ranks(d, m, s, sizes, n_sizes);
     d->order = m->rng;
@@ -291,14 +298,52 @@ ck_status ck_dist_batch(ck_dist *d, ck_status st, double *loss, size_t samples, 
     return CK_OK;
 }
 
-ck_status ck_dist_gradients(ck_dist *d, ck_model *m, size_t samples)
+/* One backward pass's buckets: the gradients from `from` on are summing. */
+typedef struct buckets {
+    ck_dist *d;
+    ck_model *m;
+    float share;
+    size_t from, low; /* low: where the gradients of the layers done so far begin */
+} buckets;
+
+static ck_status start_bucket(buckets *b, size_t low)
 {
     /* Each slice's gradient is of its own mean; weighting by the slice's
      * share of the global batch makes the sum the global batch mean's. */
-    float share = (float)((double)samples / (double)d->global);
-    for (size_t i = 0; i < m->n_trainable; i++)
-        m->grads[i] *= share;
-    return ck_comm_sum_floats(d->comm, m->grads, m->n_trainable);
+    for (size_t i = low; i < b->from; i++)
+        b->m->grads[i] *= b->share;
+    ck_status st = ck_comm_start_sum_floats(b->d->comm, b->m->grads + low, b->from - low);
+    b->from = low;
+    return st;
+}
+
+/* The trainable weights of a Sequential's layers lie in layer order
+ * (ck_model_build), so once layer i is done, so is everything from its
+ * first trainable gradient on. */
+static ck_status layer_done(void *ctx, int layer)
+{
+    buckets *b = ctx;
+    const ck_layer *l = b->m->layers[layer];
+    for (int k = 0; k < l->n_weights; k++)
+        if (l->weights[k].trainable && (size_t)(l->weights[k].grad - b->m->grads) < b->low)
+            b->low = (size_t)(l->weights[k].grad - b->m->grads);
+    if ((b->from - b->low) * sizeof(float) >= b->d->bucket_bytes)
+        CK_TRY(start_bucket(b, b->low));
+    return ck_comm_progress(b->d->comm);
+}
+
+ck_status ck_dist_backward(ck_dist *d, ck_model *m, const ck_tensor *dy, size_t samples)
+{
+    buckets b = {d, m, (float)((double)samples / (double)d->global), m->n_trainable,
+                 m->n_trainable};
+    ck_status st = dy ? ck_model_backward_each(m, dy, layer_done, &b) : CK_OK;
+    /* An empty slice sends the same buckets as the other ranks, of zeros. */
+    for (int i = m->n_layers - 1; !dy && st == CK_OK && i >= 0; i--)
+        st = layer_done(&b, i);
+    if (st == CK_OK && b.from > 0)
+        st = start_bucket(&b, 0);
+    ck_status waited = ck_comm_finish(d->comm);
+    return st != CK_OK ? st : waited;
 }
 
 ck_status ck_dist_totals(ck_dist *d, ck_status st, ck_totals *t)

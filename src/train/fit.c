@@ -164,7 +164,7 @@ static ck_status start_ranks(fit_run *r, ck_status st)
                             o->no_shuffle};
     r->d = &r->dist;
     CK_TRY(ck_dist_start(r->d, o->comm, r->m, r->s, st, sizes, (int)(sizeof sizes / sizeof *sizes),
-                         train_state > val_state ? train_state : val_state));
+                         train_state > val_state ? train_state : val_state, o->comm_bucket_bytes));
     r->s->dist = r->d;
     return CK_OK;
 }
