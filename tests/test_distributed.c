@@ -294,6 +294,37 @@ START_TEST(stop_on_one_rank_stops_all)
 }
 END_TEST
 
+/* A non-finite global loss stops every rank alike, with the last finite
+ * weights; TerminateOnNaN makes that a normal end on every rank. */
+START_TEST(divergence_stops_every_rank)
+{
+    data_set d = make_data(&models[1], SAMPLES);
+    for (int terminate = 0; terminate < 2; terminate++) {
+        ck_model *m = compiled(&models[1], 5, ck_sgd(.learning_rate = 1e38));
+        ck_history *h = NULL;
+        ck_status st = ck_model_fit(
+            m, &d.tx, &d.ty, &h, .epochs = 3, .batch_size = BATCH, .comm = world,
+            .callbacks = {terminate ? ck_cb_terminate_on_nan() : (ck_callback_spec){NULL, NULL}});
+        if (terminate) {
+            ck_assert_ok(st);
+            ck_assert_ptr_nonnull(strstr(ck_history_stop_reason(h), "NaN"));
+        } else {
+            ck_assert_int_eq(st, CK_ERR_NUMERIC);
+            char want[32];
+            snprintf(want, sizeof want,
+                     size > 1 ? "all %d ranks: the loss is" : "rank 0 of 1:", size);
+            ck_assert_msg(strstr(ck_last_error(), want), "%s", ck_last_error());
+        }
+        for (size_t i = 0; i < m->n_params; i++)
+            ck_assert_msg(isfinite(m->params[i]), "weight %zu is %g", i, (double)m->params[i]);
+        assert_same_on_all_ranks(m->params, m->n_params);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+    free_data(&d);
+}
+END_TEST
+
 /* Only rank 0 prints the progress. */
 START_TEST(only_rank_0_prints)
 {
@@ -354,6 +385,7 @@ int main(void)
     tcase_add_test(tc, one_rank_fails_to_start);
     tcase_add_test(tc, one_rank_fails_while_training);
     tcase_add_test(tc, stop_on_one_rank_stops_all);
+    tcase_add_test(tc, divergence_stops_every_rank);
     tcase_add_test(tc, only_rank_0_prints);
     tcase_add_test(tc, agree_names_the_failed_rank);
     suite_add_tcase(s, tc);

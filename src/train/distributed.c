@@ -43,10 +43,15 @@ static ck_status share_failure(ck_comm *c, ck_status st, const char *message)
     if (!all)
         return CK_ERR_MEMORY;
     ck_status got = ck_comm_gather_all(c, &mine, all, sizeof mine);
-    int r = 0;
+    int r = 0, failed = 0;
+    for (int k = 0; got == CK_OK && k < size; k++)
+        failed += all[k].status != CK_OK;
     while (got == CK_OK && r < size - 1 && all[r].status == CK_OK)
         r++;
-    if (got == CK_OK)
+    /* Every rank failing (a non-finite global loss) is no one rank's fault. */
+    if (got == CK_OK && size > 1 && failed == size)
+        got = ck_error((ck_status)all[0].status, "all %d ranks: %s", size, all[0].message);
+    else if (got == CK_OK)
         got = ck_error((ck_status)all[r].status, "rank %d of %d: %s", r, size, all[r].message);
     free(all);
     return got;
