@@ -313,6 +313,14 @@ CK_API int ck_comm_size(const ck_comm *comm);
  * unchanged. Call it from one thread per process. */
 CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status, const char *message);
 
+/* Collective, Horovod's broadcast_parameters: every rank's weights become
+ * rank 0's, for models each rank built (ck_model_build) with its own seed;
+ * the models must have as many weights (CK_ERR_STATE naming the rank
+ * otherwise). A data-parallel fit refuses ranks whose weights differ, so
+ * call this before it unless every rank loaded the same file or built
+ * with the same seed. Not thread-safe for the same model. */
+CK_API ck_status ck_model_broadcast_weights(ck_model *model, ck_comm *comm);
+
 typedef struct ck_fit_options {
     int ck_opts_;            /* internal: lets the constructor macros start with a designator */
     int epochs;              /* 0: 1; the epoch count to reach, as Keras's epochs */

@@ -190,6 +190,30 @@ START_TEST(train_on_batch_of_all_ranks)
 }
 END_TEST
 
+/* Each rank builds with its own seed; after the broadcast all train from
+ * rank 0's weights. */
+START_TEST(broadcast_gives_rank_0_weights)
+{
+    const model_case *mc = &models[1];
+    data_set d = make_data(mc, SAMPLES);
+    ck_model *par = compiled(mc, 5 + (uint64_t)rank, ck_adam()), *one = compiled(mc, 5, ck_adam());
+    ck_assert_ok(ck_model_build(par));
+    ck_assert_ok(ck_model_broadcast_weights(par, world));
+    ck_assert_ok(ck_model_fit(par, &d.tx, &d.ty, NULL, .batch_size = BATCH, .comm = world));
+    ck_assert_ok(ck_model_fit(one, &d.tx, &d.ty, NULL, .batch_size = BATCH));
+    double err = relative_error(par->params, one->params, one->n_params);
+    ck_assert_msg(err <= 1e-5, "weights differ by %g relative", err);
+    ck_model *raw = ck_sequential();
+    ck_assert_fails(ck_model_broadcast_weights(raw, world), CK_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "is not built"));
+    ck_assert_fails(ck_model_broadcast_weights(raw, NULL), CK_ERR_ARGUMENT);
+    ck_model_free(raw);
+    ck_model_free(par);
+    ck_model_free(one);
+    free_data(&d);
+}
+END_TEST
+
 /* The same seed on every rank but the last. */
 START_TEST(other_weights_refused)
 {
@@ -380,6 +404,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, same_as_one_process, 0, 12);
     tcase_add_test(tc, train_on_batch_of_all_ranks);
+    tcase_add_test(tc, broadcast_gives_rank_0_weights);
     tcase_add_test(tc, other_weights_refused);
     tcase_add_test(tc, other_data_size_refused);
     tcase_add_test(tc, one_rank_fails_to_start);

@@ -244,6 +244,46 @@ void ck_dist_free(ck_dist *d)
     d->buf = NULL;
 }
 
+/* After each rank's own preparation (status st): rank 0's weights to all. */
+static ck_status broadcast_weights(ck_model *m, ck_comm *c, ck_status st)
+{
+    int size = ck_comm_size(c);
+    uint64_t mine = st == CK_OK ? m->n_params : 0, *all = ck_alloc((size_t)size, sizeof *all);
+    if (!all && st == CK_OK)
+        st = CK_ERR_MEMORY;
+    st = ck_comm_agree(c, st, NULL);
+    if (st == CK_OK)
+        st = ck_comm_gather_all(c, &mine, all, sizeof mine);
+    for (int r = 1; st == CK_OK && r < size; r++)
+        if (all[r] != all[0])
+            st = ck_error(CK_ERR_STATE,
+                          "ck_model_broadcast_weights: rank %d of %d has %llu weights, rank 0 has "
+                          "%llu",
+                          r, size, (unsigned long long)all[r], (unsigned long long)all[0]);
+    free(all);
+    if (st == CK_OK) {
+        st = ck_comm_broadcast(c, m->params, m->n_params * sizeof *m->params);
+        ck_model_weights_changed(m);
+    }
+    return st;
+}
+
+ck_status ck_model_broadcast_weights(ck_model *m, ck_comm *c)
+{
+    if (!c)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_broadcast_weights: comm is NULL");
+    /* A rank that may not go on still joins the others, to tell them. */
+    ck_status st = m ? ck_model_enter(m, CK_ACCESS_TRAIN, "ck_model_broadcast_weights")
+                     : ck_error(CK_ERR_ARGUMENT, "ck_model_broadcast_weights: model is NULL");
+    bool entered = st == CK_OK;
+    if (st == CK_OK && !m->built)
+        st = ck_error(CK_ERR_STATE, "ck_model_broadcast_weights: model %s is not built", m->name);
+    st = broadcast_weights(m, c, st);
+    if (entered)
+        ck_model_leave(m);
+    return st;
+}
+
 /* ------------------------------------------------------------ batches */
 
 void ck_dist_slice(const ck_dist *d, size_t n, size_t *start, size_t *count)
