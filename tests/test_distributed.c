@@ -249,6 +249,26 @@ START_TEST(other_data_size_refused)
 }
 END_TEST
 
+/* The last rank forgot to compile: every rank fails naming it. */
+START_TEST(uncompiled_model_on_one_rank)
+{
+    data_set d = make_data(&models[1], SAMPLES);
+    ck_model *m = rank == size - 1 ? ck_sequential(.seed = 5) : compiled(&models[1], 5, ck_adam());
+    if (rank == size - 1) {
+        ck_assert_ok(ck_model_add(m, ck_input(models[1].timesteps, models[1].features)));
+        models[1].add_layers(m);
+    }
+    ck_assert_fails(ck_model_fit(m, &d.tx, &d.ty, NULL, .batch_size = BATCH, .comm = world),
+                    CK_ERR_STATE);
+    char want[32];
+    snprintf(want, sizeof want, "rank %d of %d:", size - 1, size);
+    ck_assert_msg(strstr(ck_last_error(), want) && strstr(ck_last_error(), "compile"), "%s",
+                  ck_last_error());
+    ck_model_free(m);
+    free_data(&d);
+}
+END_TEST
+
 /* Rank 1's data is bad: every rank fails with rank 1's message. */
 START_TEST(one_rank_fails_to_start)
 {
@@ -408,6 +428,7 @@ int main(void)
     tcase_add_test(tc, other_weights_refused);
     tcase_add_test(tc, other_data_size_refused);
     tcase_add_test(tc, one_rank_fails_to_start);
+    tcase_add_test(tc, uncompiled_model_on_one_rank);
     tcase_add_test(tc, one_rank_fails_while_training);
     tcase_add_test(tc, stop_on_one_rank_stops_all);
     tcase_add_test(tc, divergence_stops_every_rank);

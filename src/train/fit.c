@@ -308,9 +308,12 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     if (history)
         *history = NULL;
     fit_run r = {.m = m, .o = o, .x = x, .y = y};
-    CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
+    /* An uncompiled model on one rank still tells the others. */
+    ck_status compiled = ck_train_compiled(m, "ck_model_fit", &r.s);
+    if (compiled != CK_OK)
+        return o->comm ? ck_comm_agree(o->comm, compiled, NULL) : compiled;
     r.s->fit = &r.info;
     ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
     if (o->comm)
