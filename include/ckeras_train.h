@@ -290,6 +290,50 @@ typedef struct ck_lambda_callback_options {
  * model is not fitting. Call it only from the fitting thread. */
 CK_API ck_status ck_model_stop_training(ck_model *model, const char *reason);
 
+/* ------------------------------------------------------------------ */
+/* Data-parallel training over MPI (docs/distributed.md)               */
+/* ------------------------------------------------------------------ */
+/* The processes that train one model together (an MPI communicator).
+ * Every rank holds the whole model and the whole data set, takes its
+ * slice of every global batch, and the gradients are summed across
+ * ranks before the optimizer step. Opaque; the library owns it. These
+ * functions exist also in a library built without MPI, so programs
+ * compile either way: ck_mpi_world() then returns NULL. */
+typedef struct ck_comm ck_comm;
+
+/* Whether an MPI launcher (mpirun, srun) started this process, as its
+ * environment says. Thread-safe. */
+CK_API bool ck_mpi_launched(void);
+/* All processes of the launch (a duplicate of MPI_COMM_WORLD, so the
+ * library's messages never meet the program's), initializing MPI on the
+ * first call unless the program already did. NULL with ck_last_error()
+ * when the library was built without MPI or MPI cannot start. The first
+ * call must come from the main thread; later ones return the same
+ * pointer from any thread. */
+CK_API ck_comm *ck_mpi_world(void);
+/* Frees the communicator and finalizes MPI if ck_mpi_world initialized
+ * it. Call once, from the main thread, when no fit is running. */
+CK_API void ck_mpi_finalize(void);
+/* This process's rank (0 to size - 1) and the number of ranks; 0 and 1
+ * for NULL (one process alone). Thread-safe. */
+CK_API int ck_comm_rank(const ck_comm *comm);
+CK_API int ck_comm_size(const ck_comm *comm);
+/* Collective (every rank calls it at the same point): each rank passes
+ * the status of something it did alone, such as reading its files, and
+ * its message (NULL: ck_last_error()). CK_OK when every rank succeeded;
+ * otherwise, on every rank, the status of the lowest failed rank and the
+ * message "rank R of N: <its message>". NULL comm returns `status`
+ * unchanged. Call it from one thread per process. */
+CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status, const char *message);
+
+/* Collective, Horovod's broadcast_parameters: every rank's weights become
+ * rank 0's, for models each rank built (ck_model_build) with its own seed;
+ * the models must have as many weights (CK_ERR_STATE naming the rank
+ * otherwise). A data-parallel fit refuses ranks whose weights differ, so
+ * call this before it unless every rank loaded the same file or built
+ * with the same seed. Not thread-safe for the same model. */
+CK_API ck_status ck_model_broadcast_weights(ck_model *model, ck_comm *comm);
+
 typedef struct ck_fit_options {
     int ck_opts_;            /* internal: lets the constructor macros start with a designator */
     int epochs;              /* 0: 1; the epoch count to reach, as Keras's epochs */
@@ -320,6 +364,14 @@ typedef struct ck_fit_options {
     ck_early_stopping early_stopping; /* EarlyStopping when monitor is set */
     const char *checkpoint_path;      /* ModelCheckpoint(checkpoint_path) */
     bool checkpoint_best_only; /* save_best_only, monitoring early_stopping.monitor or "val_loss" */
+    /* Data-parallel fit over these ranks (ck_mpi_world()); every rank
+     * calls fit with the same model and data. batch_size is the global
+     * batch. NULL: this process alone. */
+    ck_comm *comm;
+    /* With comm: gradients summed across ranks in one message, at least;
+     * a sum starts while backward still runs on the earlier layers
+     * (docs/distributed.md). 0: 256 KiB; SIZE_MAX: one sum after backward. */
+    size_t comm_bucket_bytes;
 } ck_fit_options;
 
 /* x: (N, ...) inputs; y: (N, ...) targets (class ids (N,) or (N,1) for
@@ -367,6 +419,20 @@ CK_API ck_status ck_model_evaluate_with(ck_model *model, const ck_tensor *x, con
 /* One optimizer step on one batch; *loss (may be NULL) is the batch loss before the step. */
 CK_API ck_status ck_model_train_on_batch(ck_model *model, const ck_tensor *x, const ck_tensor *y,
                                          double *loss);
+typedef struct ck_train_on_batch_options {
+    int ck_opts_;
+    /* A data-parallel step (every rank calls it): x, y are this rank's
+     * samples (at least one) of the global batch; the step is the one of
+     * all ranks' samples together, the same on every rank, and *loss is
+     * their mean. NULL: this process alone. */
+    ck_comm *comm;
+    size_t comm_bucket_bytes; /* as in ck_fit_options */
+} ck_train_on_batch_options;
+/* ck_model_train_on_batch with options; opts may be NULL. Not
+ * thread-safe for the same model. */
+CK_API ck_status ck_model_train_on_batch_with(ck_model *model, const ck_tensor *x,
+                                              const ck_tensor *y,
+                                              const ck_train_on_batch_options *opts, double *loss);
 /* Keras test_on_batch(x, y, sample_weight): the loss and metrics of one
  * batch without a step (sample_weight and metrics may be NULL). Not
  * thread-safe for the same model. */

@@ -10,6 +10,8 @@
 #                            about 400 packages, 300 MB to download and 800 MB installed.
 set -eu
 packages="gcc g++ make cmake pkg-config libopenblas-dev libxsmm-dev libhdf5-dev check libcjson-dev libzip-dev libssl-dev libxml2-dev"
+# Data-parallel training (src/train/distributed.c) and its mpirun tests.
+packages="$packages libopenmpi-dev openmpi-bin"
 # g++ and clang (clang++) build the C++ use of the headers (ctest "cxx").
 # The export tests build generated C with gcc and clang (the plain build's
 # tests; the sanitizer build does not) and cross-compile it for a Cortex-M4.

@@ -18,6 +18,15 @@ int cli_no_memory(void);
 /* The recorded message, "" if none. */
 const char *cli_error_message(void);
 
+/* Data-parallel fit under an MPI launcher (ranks.c). *comm: the ranks, or
+ * NULL when no launcher started this process. */
+int cli_join_ranks(ck_comm **comm);
+/* Every rank's rc of a step each did alone: CLI_OK when all succeeded,
+ * else the failed rank's message on every rank. NULL comm: rc. */
+int cli_agree(ck_comm *comm, int rc);
+/* False on ranks other than 0, which print nothing. */
+bool cli_prints(void);
+
 /* Commands, as bits so an option can list the commands that accept it. */
 enum {
     CMD_SUMMARY = 1 << 0,

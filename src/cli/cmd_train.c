@@ -250,7 +250,8 @@ static int save_after_divergence(train_job *j, const cli_args *a, ck_history *h,
     cli_lib_error(NULL);
     char reason[1024];
     snprintf(reason, sizeof reason, "%s", cli_error_message());
-    int rc = ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) == CK_OK
+    int rc = !cli_prints() ||
+                     ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) == CK_OK
                  ? cli_error(CLI_FAIL, "%s; the last finite weights were saved to %s", reason,
                              a->output)
                  : cli_lib_error(a->output);
@@ -259,7 +260,8 @@ static int save_after_divergence(train_job *j, const cli_args *a, ck_history *h,
     return rc;
 }
 
-static int run_fit(train_job *j, const cli_args *a)
+/* comm: the ranks of a data-parallel fit (rank 0 writes), or NULL. */
+static int run_fit(train_job *j, const cli_args *a, ck_comm *comm)
 {
     ck_fit_options fo = {
         .epochs = a->epochs ? (int)a->epochs : 1,
@@ -270,23 +272,29 @@ static int run_fit(train_job *j, const cli_args *a)
                    : isatty(STDOUT_FILENO) ? 1
                                            : 2,
         .log = stdout,
+        .comm = comm,
     };
     cli_fit_extras ex = {0};
     int rc = cli_class_weights(a, &j->y, &ex);
     if (rc == CLI_OK)
         rc = cli_fit_callbacks(j->m, a, &j->classes, &fo, &ex);
+    rc = cli_agree(comm, rc);
     ck_history *history = NULL;
     ck_status st = rc == CLI_OK ? ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) : CK_OK;
     if (st == CK_ERR_NUMERIC)
         return save_after_divergence(j, a, history, &ex);
     if (st != CK_OK)
         rc = cli_lib_error(NULL);
-    else if (rc == CLI_OK &&
+    else if (rc == CLI_OK && cli_prints() &&
              ck_model_save_as(j->m, a->output, ck_file_format_of(a->output)) != CK_OK)
         rc = cli_lib_error(a->output);
-    else if (rc == CLI_OK && a->plot && ck_history_plot_svg(history, a->plot) != CK_OK)
+    else if (rc == CLI_OK && cli_prints() && a->plot &&
+             ck_history_plot_svg(history, a->plot) != CK_OK)
         rc = cli_lib_error(a->plot);
-    if (rc == CLI_OK && fo.verbose)
+    /* Every rank ends as rank 0's writing did. */
+    if (st == CK_OK)
+        rc = cli_agree(comm, rc);
+    if (rc == CLI_OK && fo.verbose && cli_prints())
         report_saved(a, history);
     ck_history_free(history);
     cli_fit_extras_free(&ex);
@@ -306,7 +314,10 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     /* Replacing MODEL with its trained self loses nothing; replacing a data
      * file would. */
     const char *data[] = {a->x, a->y, a->weights, a->validation_x, a->validation_y, a->csv_log};
-    int rc = cli_check_output_distinct(a->output, data, 6);
+    ck_comm *comm = NULL;
+    int rc = cli_join_ranks(&comm);
+    if (rc == CLI_OK)
+        rc = cli_check_output_distinct(a->output, data, 6);
     if (rc == CLI_OK)
         rc = check_plot_output(a->plot, data, 6);
     /* A device, FIFO or read-only output is refused before training, not
@@ -314,14 +325,17 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
     if (rc == CLI_OK && ck_check_output(a->output) != CK_OK)
         rc = cli_lib_error(a->output);
     train_job j;
+    int started = CLI_FAIL;
     if (rc == CLI_OK)
-        rc = start_training(cmd, a, &j);
-    if (rc != CLI_OK)
-        return rc;
-    rc = prepare_split(a, &j);
+        rc = started = start_training(cmd, a, &j);
     if (rc == CLI_OK)
-        rc = run_fit(&j, a);
-    finish_training(&j);
+        rc = prepare_split(a, &j);
+    /* A rank that cannot read its files stops every rank, by name. */
+    rc = cli_agree(comm, rc);
+    if (rc == CLI_OK)
+        rc = run_fit(&j, a, comm);
+    if (started == CLI_OK)
+        finish_training(&j);
     return rc;
 }
 

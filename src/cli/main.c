@@ -179,7 +179,8 @@ int main(int argc, char **argv)
     /* ferror: a write that failed earlier (fit flushes every line). */
     if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)
         rc = cli_error(CLI_FAIL, "cannot write to standard output");
-    if (rc != CLI_OK)
+    if (rc != CLI_OK && cli_prints())
         print_error_line();
+    ck_mpi_finalize();
     return rc;
 }

@@ -529,6 +529,11 @@ ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
  * the last training forward, accumulating into model->grads. Activity
  * regularizers add their gradients on the way, dy's data included. */
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy);
+/* The same, calling done(ctx, i) once layer i's weight gradients are
+ * final (layers run from the last to the first), so data-parallel
+ * training can start summing them while the earlier layers run. */
+ck_status ck_model_backward_each(ck_model *m, const ck_tensor *dy,
+                                 ck_status (*done)(void *ctx, int layer), void *ctx);
 /* Unique default name for a layer within the model ("lstm", "lstm_1", ...). */
 void ck_model_unique_name(const ck_model *m, const char *base, char *out, size_t len);
 /* The output shape for an input shape (batch axis included), through

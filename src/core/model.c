@@ -657,6 +657,12 @@ ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training)
 
 ck_status ck_model_backward(ck_model *m, const ck_tensor *dy)
 {
+    return ck_model_backward_each(m, dy, NULL, NULL);
+}
+
+ck_status ck_model_backward_each(ck_model *m, const ck_tensor *dy,
+                                 ck_status (*done)(void *ctx, int layer), void *ctx)
+{
     const ck_tensor *cur = dy;
     ck_tensor bufs[2];
     for (int i = m->n_layers - 1; i >= 0; i--) {
@@ -674,6 +680,8 @@ ck_status ck_model_backward(ck_model *m, const ck_tensor *dy)
                             l->ops->class_name);
         ck_model_activity_grad(m, i, cur->data);
         CK_TRY(l->ops->backward(l, x, &m->act_views[i], cur, dx));
+        if (done)
+            CK_TRY(done(ctx, i));
         cur = dx;
     }
     return CK_OK;

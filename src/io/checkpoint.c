@@ -134,6 +134,7 @@ static ck_status ckpt_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs 
 const ck_callback_kind ck_checkpoint_callback = {
     .name = "ModelCheckpoint",
     .size = sizeof(checkpoint),
+    .first_rank_only = true,
     .on_train_begin = ckpt_begin,
     .on_epoch_begin = ckpt_epoch_begin,
     .on_batch_end = ckpt_batch_end,

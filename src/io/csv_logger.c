@@ -160,6 +160,7 @@ static ck_status csv_end(ck_callback *cb)
 const ck_callback_kind ck_csv_logger_callback = {
     .name = "CSVLogger",
     .size = sizeof(csv_logger),
+    .first_rank_only = true,
     .on_train_begin = csv_begin,
     .on_epoch_end = csv_epoch_end,
     .on_train_end = csv_end,

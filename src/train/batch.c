@@ -1,7 +1,7 @@
 /* One batch: forward, the loss and metrics, and for training backward and
  * an optimizer step; evaluate and train_on_batch. Buffers only grow, so
  * steps after the first do not allocate. */
-#include "ck_batch.h"
+#include "ck_dist.h"
 #include "ck_vmath.h"
 
 #include <math.h>
@@ -108,8 +108,6 @@ static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const
                          t->weighted[k] ? mask_w : mask);
 }
 
-/* Backward and one optimizer step after a training forward whose loss
- * gradient is in s->dout. */
 /* The first layer whose output holds a non-finite value, or NULL. */
 static const char *first_non_finite_layer(const ck_model *m)
 {
@@ -121,7 +119,11 @@ static const char *first_non_finite_layer(const ck_model *m)
     return NULL;
 }
 
-static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, double loss)
+/* Backward and one optimizer step after a training forward whose loss
+ * gradient is in s->dout. out is NULL on a rank of a data-parallel fit whose slice of the batch
+ * is empty: it still joins the sum of the gradients. */
+static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, double loss,
+                      size_t samples)
 {
     if (!isfinite(loss)) {
         const char *layer = first_non_finite_layer(m);
@@ -134,9 +136,13 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
                         layer ? "')" : "");
     }
     memset(m->grads, 0, m->n_params * sizeof *m->grads);
-    ck_tensor dy = *out;
+    ck_tensor dy = out ? *out : (ck_tensor){0};
     dy.data = s->dout.data;
-    CK_TRY(ck_model_backward(m, &dy));
+    if (s->dist)
+        CK_TRY(ck_dist_backward(s->dist, m, out ? &dy : NULL, samples));
+    else
+        CK_TRY(ck_model_backward(m, &dy));
+    /* The penalties' gradients are the same on every rank: added once, after the sum. */
     ck_model_penalty_grads(m);
     CK_TRY(ck_optimizer_step(&s->opt, m));
     return ck_model_apply_constraints(m);
@@ -160,11 +166,9 @@ static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samp
     return CK_OK;
 }
 
-/* Forward on one batch and, when training, backward and one optimizer
- * step. The loss and metrics are those of the forward, before the step. */
-static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
-                                  const float *y, const float *sw, bool train, ck_totals *t,
-                                  double *loss_out)
+/* Forward on one batch, its loss into *loss and the totals t (may be NULL). */
+static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                              const float *sw, bool train, ck_totals *t, double *loss_out)
 {
     CK_TRY(ck_model_forward(m, x, train));
     const ck_tensor *out = &m->act_views[m->n_layers - 1];
@@ -188,11 +192,30 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tenso
                                            y, n / width, width, mask, row_weights,
                                            train ? s->dout.data : NULL) +
                   ck_model_penalty(m);
-    if (loss_out)
-        *loss_out = loss;
+    *loss_out = loss;
     if (t)
         add_totals(t, out, y, mask, mask_w, loss, x->dims[0]);
-    return train ? step(m, s, out, loss) : CK_OK;
+    return CK_OK;
+}
+
+/* Forward on one batch and, when training, backward and one optimizer
+ * step. The loss and metrics are those of the forward, before the step;
+ * in a data-parallel fit those of the global batch. */
+static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                  const float *y, const float *sw, bool train, ck_totals *t,
+                                  double *loss_out)
+{
+    size_t samples = (size_t)x->dims[0];
+    double loss = 0;
+    ck_status st = samples ? forward_loss(m, s, x, y, sw, train, t, &loss) : CK_OK;
+    /* Every rank learns here of another's failed forward, and the loss is the global batch's. */
+    if (train && s->dist)
+        st = ck_dist_batch(s->dist, st, &loss, samples, t);
+    CK_TRY(st);
+    if (loss_out)
+        *loss_out = loss;
+    const ck_tensor *out = samples ? &m->act_views[m->n_layers - 1] : NULL;
+    return train ? step(m, s, out, loss, samples) : CK_OK;
 }
 
 ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
@@ -347,20 +370,47 @@ ck_status ck_model_test_on_batch(ck_model *m, const ck_tensor *x, const ck_tenso
         loss, metrics);
 }
 
-static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+/* A data-parallel step: this rank's samples x, y of the global batch. */
+static ck_status train_on_ranks(ck_model *m, ck_train_state *s, const ck_tensor *x,
+                                const ck_tensor *y, const ck_train_on_batch_options *o,
+                                double *loss)
+{
+    ck_layout lay;
+    ck_dist d;
+    ck_status st = ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay);
+    st = ck_comm_agree(o->comm, ck_dist_begin(&d, o->comm, st, 0, o->comm_bucket_bytes), NULL);
+    if (st == CK_OK) {
+        s->dist = &d;
+        st = ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
+        s->dist = NULL;
+    }
+    ck_dist_free(&d);
+    return st;
+}
+
+static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                const ck_train_on_batch_options *o, double *loss)
 {
     ck_train_state *s = NULL;
     ck_layout lay;
     CK_TRY(ck_train_compiled(m, "ck_model_train_on_batch", &s));
+    if (o && o->comm)
+        return train_on_ranks(m, s, x, y, o, loss);
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
     return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }
 
-ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+ck_status ck_model_train_on_batch_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
+                                       const ck_train_on_batch_options *o, double *loss)
 {
     if (!m)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_train_on_batch: model is NULL");
     ck_status st;
-    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, loss));
+    CK_GUARDED(st, m, CK_ACCESS_TRAIN, "ck_model_train_on_batch", train_on_batch(m, x, y, o, loss));
     return st;
+}
+
+ck_status ck_model_train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor *y, double *loss)
+{
+    return ck_model_train_on_batch_with(m, x, y, NULL, loss);
 }

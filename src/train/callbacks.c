@@ -38,6 +38,8 @@ ck_status ck_callbacks_new(ck_callback_list *l, const ck_callback_kind *const *k
         const ck_callback_kind *k = find_kind(kinds, n_kinds, specs[i].class_name);
         if (!k)
             return unknown_class(kinds, n_kinds, specs[i].class_name);
+        if (k->first_rank_only && fit->quiet)
+            continue;
         ck_callback *cb = ck_alloc(1, k->size);
         if (!cb)
             return CK_ERR_MEMORY;
@@ -102,6 +104,8 @@ void ck_fit_stop(ck_fit_info *fit, const char *fmt, ...)
 
 void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
 {
+    if (fit->quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(fit->log, fmt, ap);

@@ -19,6 +19,7 @@ typedef struct ck_fit_info {
     bool has_validation; /* the logs carry val_ values */
     ck_history *history; /* one row per finished epoch, the current one at its end */
     FILE *log;           /* where callbacks print (verbose) */
+    bool quiet;          /* a rank other than 0 of a data-parallel fit: prints nothing */
     /* Keras stop_training: the first request's reason, "" when none. */
     char stop_reason[256];
     bool stop;
@@ -33,6 +34,8 @@ typedef struct ck_callback ck_callback;
 typedef struct ck_callback_kind {
     const char *name; /* Keras class: "EarlyStopping" */
     size_t size;      /* of the instance: a struct whose first member is ck_callback */
+    /* Prints or writes files: in a data-parallel fit, rank 0 runs it alone. */
+    bool first_rank_only;
     /* Once the data and the history are set up; checks options, allocates. */
     ck_status (*on_train_begin)(ck_callback *cb);
     /* After the last epoch or a stop request, unless a hook or a step failed. */

@@ -137,6 +137,7 @@ typedef struct ck_train_state {
     ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
     ck_buf metric_w;         /* per output row: mask times sample weight */
     struct ck_fit_info *fit; /* the fit in progress (ck_model_stop_training), or NULL */
+    struct ck_dist *dist;    /* the data-parallel fit in progress (ck_dist.h), or NULL */
     char *slot_names;        /* optimizer slot names for files (src/io), built on demand */
 } ck_train_state;
 

@@ -2,7 +2,7 @@
  * trains batch by batch (batch.c), runs the validation pass, appends to the
  * history and hands the epoch to the callbacks, which print progress, save
  * checkpoints, change the learning rate and stop training. */
-#include "ck_batch.h"
+#include "ck_dist.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +27,7 @@ typedef struct fit_run {
     ck_history *h;
     ck_callback_list callbacks;
     ck_model_checkpoint_options checkpoint; /* from checkpoint_path */
+    ck_dist dist, *d;                       /* d: &dist in a data-parallel fit, else NULL */
 } fit_run;
 
 static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_tensor *y)
@@ -134,7 +135,8 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
                             .steps = (r->n + r->batch - 1) / r->batch,
                             .has_validation = r->vx.data != NULL,
                             .history = r->h,
-                            .log = o->log ? o->log : stdout};
+                            .log = o->log ? o->log : stdout,
+                            .quiet = ck_comm_rank(o->comm) != 0};
     ck_callback_spec specs[MAX_SPECS];
     int n_specs = callback_specs(r, specs);
     CK_TRY(ck_callbacks_new(&r->callbacks, kinds, n_kinds, specs, n_specs, &r->info));
@@ -151,6 +153,34 @@ static void fill_logs(ck_epoch_logs *logs, const ck_train_state *s, const ck_tot
     }
 }
 
+/* Metric state doubles of totals over data laid out as lay. */
+static size_t state_doubles(const ck_train_state *s, const ck_layout *lay)
+{
+    size_t n = 0;
+    for (int k = 0; k < s->n_metrics; k++)
+        n += ck_metric_state_size(lay->metrics[k], lay->width);
+    return n;
+}
+
+/* Joins the other ranks after preparing alone (status st). */
+static ck_status start_ranks(fit_run *r, ck_status st)
+{
+    const ck_fit_options *o = r->o;
+    size_t train_state = state_doubles(r->s, &r->lay), val_state = state_doubles(r->s, &r->vlay);
+    const size_t sizes[] = {r->n,
+                            r->vx.data ? (size_t)r->vx.dims[0] : 0,
+                            r->batch,
+                            (size_t)r->info.epochs,
+                            (size_t)o->initial_epoch,
+                            train_state,
+                            o->no_shuffle};
+    r->d = &r->dist;
+    CK_TRY(ck_dist_start(r->d, o->comm, r->m, r->s, st, sizes, (int)(sizeof sizes / sizeof *sizes),
+                         train_state > val_state ? train_state : val_state, o->comm_bucket_bytes));
+    r->s->dist = r->d;
+    return CK_OK;
+}
+
 static void gather(const float *src, size_t sample, const size_t *idx, size_t count, float *dst)
 {
     for (size_t i = 0; i < count; i++)
@@ -161,9 +191,11 @@ static void shuffle(fit_run *r)
 {
     for (size_t i = 0; i < r->n; i++)
         r->order[i] = i;
-    /* Fisher-Yates from the model's RNG: the same seed gives the same order. */
+    /* Fisher-Yates from the model's RNG: the same seed gives the same
+     * order. Ranks share rank 0's, which dropout on them does not move. */
+    ck_rng *rng = r->d ? &r->d->order : &r->m->rng;
     for (size_t i = r->n; !r->o->no_shuffle && i > 1; i--) {
-        size_t j = (size_t)ck_rng_below(&r->m->rng, i), tmp = r->order[i - 1];
+        size_t j = (size_t)ck_rng_below(rng, i), tmp = r->order[i - 1];
         r->order[i - 1] = r->order[j];
         r->order[j] = tmp;
     }
@@ -186,7 +218,7 @@ static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, c
     xb.data = s->xb.data;
     ck_status st = ck_run_batch(r->m, s, &xb, s->yb.data, r->sw ? s->swb.data : NULL, true, t,
                                 NULL);
-    fill_logs(logs, s, t);
+    fill_logs(logs, s, r->d ? &r->d->sum : t);
     if (st == CK_ERR_NUMERIC && !isfinite(logs->loss)) {
         char message[512];
         snprintf(message, sizeof message, "%s", ck_last_error());
@@ -195,6 +227,21 @@ static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, c
     }
     CK_TRY(st);
     return ck_callbacks_call(&r->callbacks, CK_ON_BATCH_END, batch, logs);
+}
+
+/* This rank's slice of a global batch; then every rank learns of the
+ * others' failures and stop requests, so all leave the epoch together. */
+static ck_status train_slice(fit_run *r, size_t start, size_t b, size_t batch, ck_totals *t,
+                             ck_epoch_logs *logs)
+{
+    size_t offset, count;
+    ck_dist_slice(r->d, b, &offset, &count);
+    ck_status st = train_batch(r, start + offset, count, batch, t, logs);
+    bool stop = r->info.stop;
+    CK_TRY(ck_dist_agree(r->d, st, &stop, NULL, 0));
+    if (stop && !r->info.stop)
+        ck_fit_stop(&r->info, "another rank stopped training");
+    return CK_OK;
 }
 
 static ck_status train_epoch(fit_run *r, ck_epoch_logs *logs)
@@ -207,11 +254,16 @@ static ck_status train_epoch(fit_run *r, ck_epoch_logs *logs)
     CK_TRY(ck_buf_reserve(&s->swb, r->batch));
     CK_TRY(ck_totals_init(&t, s, &r->lay));
     ck_status st = CK_OK;
+    if (r->d) {
+        ck_totals_free(&r->d->sum);
+        st = ck_totals_init(&r->d->sum, s, &r->lay);
+    }
     /* Keras checks stop_training after every batch. */
     for (size_t start = 0, batch = 0; st == CK_OK && start < r->n && !r->info.stop;
          start += r->batch, batch++) {
         size_t b = r->n - start < r->batch ? r->n - start : r->batch;
-        st = train_batch(r, start, b, batch, &t, logs);
+        st = r->d ? train_slice(r, start, b, batch, &t, logs)
+                  : train_batch(r, start, b, batch, &t, logs);
     }
     ck_totals_free(&t);
     return st;
@@ -225,7 +277,18 @@ static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
         logs->val_metrics[k] = NAN;
     if (!r->vx.data)
         return CK_OK;
-    CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, r->vsw, &r->vlay, r->batch, &t));
+    if (r->d) {
+        /* Each rank its shard, then the totals of all. */
+        size_t offset, count;
+        ck_dist_slice(r->d, (size_t)r->vx.dims[0], &offset, &count);
+        ck_tensor vx = ck_batch_view(&r->vx, r->vlay.x_sample, offset, count);
+        ck_tensor vy = ck_batch_view(&r->vy, r->vlay.y_sample, offset, count);
+        ck_status st = ck_evaluate_all(r->m, r->s, &vx, &vy, r->vsw ? r->vsw + offset : NULL,
+                                       &r->vlay, r->batch, &t);
+        CK_TRY(ck_dist_totals(r->d, st, &t));
+    } else {
+        CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, r->vsw, &r->vlay, r->batch, &t));
+    }
     logs->val_loss = ck_totals_loss(&t);
     for (int k = 0; k < r->s->n_metrics; k++)
         logs->val_metrics[k] = ck_totals_metric(&t, k);
@@ -257,13 +320,24 @@ ck_status ck_train_fit(ck_model *m, const ck_tensor *x, const ck_tensor *y, cons
     if (history)
         *history = NULL;
     fit_run r = {.m = m, .o = o, .x = x, .y = y};
-    CK_TRY(ck_train_compiled(m, "ck_model_fit", &r.s));
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_fit: options are NULL");
+    /* An uncompiled model on one rank still tells the others. */
+    ck_status compiled = ck_train_compiled(m, "ck_model_fit", &r.s);
+    if (compiled != CK_OK)
+        return o->comm ? ck_comm_agree(o->comm, compiled, NULL) : compiled;
     r.s->fit = &r.info;
     ck_status st = prepare_fit(&r, x, y, kinds, n_kinds);
+    if (o->comm)
+        st = start_ranks(&r, st);
     if (st == CK_OK)
         st = run_epochs(&r);
+    if (r.d) {
+        /* Ranks that ended well learn here of one that did not. */
+        st = ck_dist_agree(r.d, st, NULL, NULL, 0);
+        ck_dist_free(r.d);
+        r.s->dist = NULL;
+    }
     /* A failure is recorded as the history's reason for ending. */
     if (st != CK_OK && r.h)
         ck_history_set_stop_reason(r.h, ck_last_error());

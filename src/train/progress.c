@@ -137,6 +137,7 @@ static ck_status progress_begin(ck_callback *cb)
 const ck_callback_kind ck_progress_callback = {
     .name = "ProgbarLogger",
     .size = sizeof(progress),
+    .first_rank_only = true,
     .on_train_begin = progress_begin,
     .on_epoch_begin = progress_epoch_start,
     .on_batch_end = progress_step,
