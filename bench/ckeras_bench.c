@@ -1,6 +1,7 @@
 /* Times ckeras on the workloads of ../shared/bench/workloads.json (W1-W4,
  * inference and one Adam training step), prints a table and writes the
  * same JSON-lines records as the peer benchmarks in ../shared/bench. */
+#include "bench_time.h"
 #include "ckeras.h"
 
 #include <cjson/cJSON.h>
@@ -35,19 +36,6 @@ typedef struct options {
     double target_s;
     bool infer, train;
 } options;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static char *read_file(const char *path)
 {

@@ -3,6 +3,7 @@
  * on 128 sequences from a .npy file against the predict compute of the
  * same sequences, and batch-1 predictions from 1, 2 and 4 threads on one
  * shared model. Public API only; the tool is run as a user runs it. */
+#include "bench_time.h"
 #include "ckeras.h"
 
 #include <fcntl.h>
@@ -31,19 +32,6 @@ typedef struct options {
 typedef struct stats {
     double med, lo, hi;
 } stats;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static stats summarize(double *t, int n)
 {
