@@ -119,7 +119,8 @@ END_TEST
 enum { MB = 32, MT = 8, MF = 40 };
 
 /* Predictions and one backward's weight gradients of an LSTM whose
- * per-step products are large enough to be split. */
+ * per-step products and cell passes (32 x 256 values) are large enough to
+ * be split. */
 static float *model_results(int threads, size_t *n)
 {
     ck_assert_ok(ck_set_num_threads(threads));

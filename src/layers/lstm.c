@@ -1,22 +1,34 @@
 /* keras.layers.LSTM. Gate blocks along the 4u axis are i, f, c, o.
  *
  * Forward: one GEMM computes x W for every timestep on the (B*T, F) view;
- * each step then adds h_{t-1} U straight into its strided rows and runs one
- * element-wise pass for the bias, the gates, c and h. Backward: per step
+ * each step then computes h_{t-1} U into a contiguous block and runs one
+ * element-wise pass that adds it and the bias and computes the gates, c
+ * and h. Backward: per step
  * only dh_{t-1} = dz_t U^T; dW and dU are one GEMM each over all timesteps. Buffers grow only, so a
  * fixed batch size never allocates after the first call. Options, state
  * (h and the cell state c), dropout, masking and config are ck_rnn's. */
 #include "ck_internal.h"
 #include "ck_blas.h"
 #include "ck_rnn.h"
+#include "ck_pool.h"
 #include "ck_vmath.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The cell pass of one step is CELL_CHUNKS tasks of whole samples (a
+ * fixed count, so no result depends on the thread count), run on the pool
+ * from CELL_SPLIT_ELEMENTS batch x units (about 10 us of work). */
+#define CELL_CHUNKS 8
+#define CELL_SPLIT_ELEMENTS 8192
+
 typedef struct lstm {
     ck_rnn rnn;
     ck_buf z; /* (B,T,4u): x W, then the full pre-activations (with h U and the bias) */
+    /* (B,4u): one step's h_{t-1} U. Contiguous on purpose: written straight
+     * into z's rows (stride T*4u), every sample's block fell on the same
+     * few cache sets and the recurrent product ran at half speed. */
+    ck_buf zr;
     /* training caches, indexed by real timestep t */
     ck_buf gates;  /* (B,T,4u) activated i, f, g, o */
     ck_buf cells;  /* (B,T,u) c_t */
@@ -69,8 +81,9 @@ static ck_status reserve_forward(lstm *s, const ck_rnn_dims *d, bool training)
 {
     size_t U = (size_t)d->U, BT = (size_t)d->B * (size_t)d->T;
     CK_TRY(ck_buf_reserve(&s->z, BT * 4 * U));
+    CK_TRY(ck_buf_reserve(&s->zr, (size_t)d->B * 4 * U));
     if (!training)
-        return U <= 64 ? CK_OK : ck_buf_reserve(&s->tmp, 5 * U);
+        return ck_buf_reserve(&s->tmp, CELL_CHUNKS * 5 * U);
     CK_TRY(ck_buf_reserve(&s->gates, BT * 4 * U));
     CK_TRY(ck_buf_reserve(&s->cells, BT * U));
     CK_TRY(ck_buf_reserve(&s->act_c, BT * U));
@@ -127,15 +140,20 @@ static void generic_step_forward(int U, ck_act act, ck_act ract, const float *z,
 }
 
 /* The element-wise part of one step for one sample, after the recurrent
- * GEMM: adds the bias (NULL: none) into z, which then holds the 4u full
- * pre-activations the backward pass needs, activates the gates into g and
- * updates c and h. Keras's default pairings take the fused loop. */
-CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *bias, float *z,
-                                float *g, float *h, float *c, float *actc)
+ * GEMM: adds its result zr and the bias (NULL: none) into z, which then
+ * holds the 4u full pre-activations the backward pass needs, activates
+ * the gates into g and updates c and h. Keras's default pairings take the
+ * fused loop. */
+CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *restrict bias,
+                                float *restrict z, const float *restrict zr, float *g, float *h,
+                                float *c, float *actc)
 {
     if (bias)
         for (int j = 0; j < 4 * U; j++)
-            z[j] += bias[j];
+            z[j] += zr[j] + bias[j];
+    else
+        for (int j = 0; j < 4 * U; j++)
+            z[j] += zr[j];
     if (ract == CK_ACT_SIGMOID && act == CK_ACT_TANH)
         fused_step_forward(CK_ACT_TANH, CK_ACT_SIGMOID, U, z, g, h, c, actc);
     else if (ract == CK_ACT_SIGMOID && act == CK_ACT_RELU)
@@ -144,27 +162,47 @@ CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *bia
         generic_step_forward(U, act, ract, z, g, h, c, actc);
 }
 
-/* Cell pass of step t for the whole batch; a masked sample keeps h and c. */
-static void cells_forward(lstm *s, const ck_rnn_dims *d, int t, bool train, float *gbuf,
-                          float *abuf)
+/* One step's cell pass, split into CELL_CHUNKS tasks of whole samples
+ * when the batch is wide enough to pay for waking the pool. */
+typedef struct cell_pass {
+    lstm *s;
+    const ck_rnn_dims *d;
+    int t;
+    bool train;
+    ck_act act, ract;
+    const float *bias;
+} cell_pass;
+
+static void cells_forward(void *arg, int chunk)
 {
+    const cell_pass *p = arg;
+    lstm *s = p->s;
     ck_rnn *r = &s->rnn;
-    ck_layer *l = &r->base;
-    int U = d->U;
+    int U = p->d->U, B = p->d->B;
     size_t G = 4 * (size_t)U;
-    ck_act act = ck_act_resolve(r->o.act, ck_layer_semantics(l));
-    ck_act ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l));
-    const float *bias = r->o.use_bias ? l->weights[2].data : NULL;
-    for (int b = 0; b < d->B; b++) {
-        size_t bt = (size_t)b * (size_t)d->T + (size_t)t;
+    /* Inference keeps one sample's gates at a time, in this chunk's scratch. */
+    float *gbuf = p->train ? NULL : s->tmp.data + (size_t)chunk * 5 * (size_t)U;
+    for (int b = chunk * B / CELL_CHUNKS; b < (chunk + 1) * B / CELL_CHUNKS; b++) {
+        size_t bt = (size_t)b * (size_t)p->d->T + (size_t)p->t;
         float *cb = r->c.data + (size_t)b * (size_t)U;
-        float *g = train ? s->gates.data + bt * G : gbuf;
-        float *ac = train ? s->act_c.data + bt * (size_t)U : abuf;
-        if (ck_rnn_kept(l->mask, d->T, b, t))
-            cell_step(U, act, ract, bias, s->z.data + bt * G, g, r->h.data + (size_t)b * (size_t)U,
-                      cb, ac);
-        if (train)
+        float *g = p->train ? s->gates.data + bt * G : gbuf;
+        float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
+        if (ck_rnn_kept(r->base.mask, p->d->T, b, p->t))
+            cell_step(U, p->act, p->ract, p->bias, s->z.data + bt * G, s->zr.data + (size_t)b * G,
+                      g, r->h.data + (size_t)b * (size_t)U, cb, ac);
+        if (p->train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
+    }
+}
+
+static void cells_run(cell_pass *p, int t)
+{
+    p->t = t;
+    if ((size_t)p->d->B * (size_t)p->d->U >= CELL_SPLIT_ELEMENTS) {
+        ck_pool_run(CELL_CHUNKS, cells_forward, p);
+    } else {
+        for (int chunk = 0; chunk < CELL_CHUNKS; chunk++)
+            cells_forward(p, chunk);
     }
 }
 
@@ -185,16 +223,14 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
     ck_packed *R;
     CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
-    /* Inference keeps one sample's gates at a time: on the stack when they
-     * fit, else in the backward scratch, which inference does not need. */
-    float scratch[5 * 64];
-    float *gbuf = train ? NULL : U <= 64 ? scratch : s->tmp.data;
-    float *abuf = gbuf ? gbuf + G : NULL;
+    cell_pass pass = {s, &d, 0, train, ck_act_resolve(r->o.act, ck_layer_semantics(l)),
+                      ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
+                      r->o.use_bias ? l->weights[2].data : NULL};
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
-        ck_gemm_packed(d.B, hin, ldh, R, 1.0f, s->z.data + (size_t)t * (size_t)G, d.T * G);
-        cells_forward(s, &d, t, train, gbuf, abuf);
+        ck_gemm_packed(d.B, hin, ldh, R, 0.0f, s->zr.data, G);
+        cells_run(&pass, t);
         ck_rnn_emit(r, &d, step, y->data);
     }
     return ck_rnn_finish(r, &d, y->data);
@@ -358,7 +394,7 @@ static void lstm_destroy(ck_layer *l)
 {
     lstm *s = (lstm *)l;
     ck_rnn_release(&s->rnn);
-    ck_buf *bufs[] = {&s->z, &s->gates, &s->cells, &s->act_c, &s->cstart, &s->dz, &s->dc, &s->tmp};
+    ck_buf *bufs[] = {&s->z, &s->zr, &s->gates, &s->cells, &s->act_c, &s->cstart, &s->dz, &s->dc, &s->tmp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
     free(s);
