@@ -1,7 +1,7 @@
 /* The activations and kernel helpers of the generated file. Each
- * activation is the same computation ckeras runs (src/core/activations.c
- * and the polynomial exp, sigmoid and tanh of src/core/vmath.c), so the
- * exported model gives ckeras's numbers; hard_sigmoid arrives already
+ * activation is the same computation ckeras runs (src/core/activations.c,
+ * and the polynomial exp and sigmoid and the rational tanh of
+ * src/core/ck_vmath.h), so the exported model gives ckeras's numbers; hard_sigmoid arrives already
  * resolved to its Keras 2 or Keras 3 formula. tests/test_export.c checks
  * every one against ck_act_forward. */
 #include "ck_export.h"
@@ -68,14 +68,21 @@ typedef struct act_snippet {
 static const act_snippet acts[] = {
     {CK_ACT_RELU, "act_relu", 0, "return x > 0.0f ? x : 0.0f;"},
     {CK_ACT_SIGMOID, "act_sigmoid", DEP_EXP_POLY, "return 1.0f / (1.0f + exp_poly(-x));"},
-    {CK_ACT_TANH, "act_tanh", DEP_EXP_POLY,
-     "float a = x < 0.0f ? -x : x, z = x * x, t, large;\n"
-     "    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +\n"
-     "                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;\n"
-     "    t = exp_poly(-2.0f * a);\n"
-     "    large = (1.0f - t) / (1.0f + t);\n"
-     "    large = x < 0.0f ? -large : large;\n"
-     "    return a < 0.625f ? small : large;"},
+    {CK_ACT_TANH, "act_tanh", 0,
+     "float c = x > 7.90531110763549805f ? 7.90531110763549805f\n"
+     "              : x < -7.90531110763549805f ? -7.90531110763549805f : x;\n"
+     "    float z = c * c, a = x < 0.0f ? -x : x;\n"
+     "    float p = -2.76076847742355e-16f, q = 1.19825839466702e-06f;\n"
+     "    p = p * z + 2.00018790482477e-13f;\n"
+     "    p = p * z - 8.60467152213735e-11f;\n"
+     "    p = p * z + 5.12229709037114e-08f;\n"
+     "    p = p * z + 1.48572235717979e-05f;\n"
+     "    p = p * z + 6.37261928875436e-04f;\n"
+     "    p = p * z + 4.89352455891786e-03f;\n"
+     "    q = q * z + 1.18534705686654e-04f;\n"
+     "    q = q * z + 2.26843463243900e-03f;\n"
+     "    q = q * z + 4.89352518554385e-03f;\n"
+     "    return a < 4e-4f ? x : p * c / q;"},
     {CK_ACT_HARD_SIGMOID_K2, "act_hard_sigmoid_keras2", DEP_CLAMP,
      "return clampf_(0.2f * x + 0.5f, 0.0f, 1.0f);"},
     {CK_ACT_HARD_SIGMOID_K3, "act_hard_sigmoid_keras3", DEP_CLAMP,

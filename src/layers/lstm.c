@@ -223,9 +223,12 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
     ck_packed *R;
     CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
-    cell_pass pass = {s, &d, 0, train, ck_act_resolve(r->o.act, ck_layer_semantics(l)),
-                      ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
-                      r->o.use_bias ? l->weights[2].data : NULL};
+    cell_pass pass = {.s = s,
+                      .d = &d,
+                      .train = train,
+                      .act = ck_act_resolve(r->o.act, ck_layer_semantics(l)),
+                      .ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
+                      .bias = r->o.use_bias ? l->weights[2].data : NULL};
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
@@ -394,7 +397,8 @@ static void lstm_destroy(ck_layer *l)
 {
     lstm *s = (lstm *)l;
     ck_rnn_release(&s->rnn);
-    ck_buf *bufs[] = {&s->z, &s->zr, &s->gates, &s->cells, &s->act_c, &s->cstart, &s->dz, &s->dc, &s->tmp};
+    ck_buf *bufs[] = {&s->z,      &s->zr, &s->gates, &s->cells, &s->act_c,
+                      &s->cstart, &s->dz, &s->dc,    &s->tmp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
     free(s);
