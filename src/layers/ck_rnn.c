@@ -218,6 +218,23 @@ ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, 
                                 r->base.weights[0].data, d->F, G, beta, out, G);
 }
 
+/* Above this many bytes of projection, inference projects per step (W3:
+ * 52 MB; W2's first layer, 1 MB, stays in cache either way). */
+#define PROJECT_PER_STEP_BYTES (8u << 20)
+
+bool ck_rnn_project_per_step(const ck_rnn_dims *d, int G, bool training)
+{
+    return !training &&
+           (double)d->B * (double)d->T * (double)G * sizeof(float) > PROJECT_PER_STEP_BYTES;
+}
+
+ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const float *xin, int t,
+                              float *out)
+{
+    return ck_layer_weight_gemm(&r->base, &r->kernel, false, d->B, xin + (size_t)t * (size_t)d->F,
+                                d->T * d->F, r->base.weights[0].data, d->F, G, 0.0f, out, G);
+}
+
 ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
                                 ck_packed **out)
 {

@@ -108,6 +108,15 @@ ck_status ck_rnn_begin(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *x, cons
  * layer's kernel. */
 ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, const float *xin,
                          const float *bias_row, float *out);
+/* Whether inference should project the input one step at a time
+ * (ck_rnn_project_step) rather than all steps before the loop: when the
+ * (B*T, G) projection would not stay in cache, the step-by-step read back
+ * of it from memory cost more than the products (docs/performance.md,
+ * W3). */
+bool ck_rnn_project_per_step(const ck_rnn_dims *d, int G, bool training);
+/* out (B, G, row stride G) = the rows of xin at timestep t times W. */
+ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const float *xin, int t,
+                              float *out);
 /* Columns [col, col + n) of the recurrent kernel (u, G), packed in
  * r->rec[slot] for the forward products h . U[:, cols] or, transposed, in
  * r->rec_t[slot] for the backward products dz . U[:, cols]^T. */

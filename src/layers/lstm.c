@@ -1,12 +1,14 @@
 /* keras.layers.LSTM. Gate blocks along the 4u axis are i, f, c, o.
  *
- * Forward: one GEMM computes x W for every timestep on the (B*T, F) view;
- * each step then computes h_{t-1} U into a contiguous block and runs one
- * element-wise pass that adds it and the bias and computes the gates, c
- * and h. Backward: per step only dh_{t-1} = dz_t U^T; dW and dU are one
- * GEMM each over all timesteps. Buffers grow only, so a fixed batch size
- * never allocates after the first call. Options, state (h and the cell
- * state c), dropout, masking and config are ck_rnn's. */
+ * Forward: one GEMM computes x W for every timestep on the (B*T, F) view
+ * (inference on long, wide inputs projects x per step instead, see
+ * ck_rnn_project_per_step); each step then computes h_{t-1} U into a
+ * contiguous block and runs one element-wise pass that adds it and the
+ * bias and computes the gates, c and h. Backward: per step only
+ * dh_{t-1} = dz_t U^T; dW and dU are one GEMM each over all timesteps.
+ * Buffers grow only, so a fixed batch size never allocates after the
+ * first call. Options, state (h and the cell state c), dropout, masking
+ * and config are ck_rnn's. */
 #include "ck_internal.h"
 #include "ck_blas.h"
 #include "ck_rnn.h"
@@ -25,7 +27,9 @@
 
 typedef struct lstm {
     ck_rnn rnn;
-    ck_buf z; /* (B,T,4u): x W, then the full pre-activations (with h U and the bias) */
+    /* (B,T,4u): x W, then the full pre-activations (with h U and the bias);
+     * (B,4u), one step's, when inference projects per step. */
+    ck_buf z;
     /* (B,4u): one step's h_{t-1} U. Contiguous on purpose: written straight
      * into z's rows (stride T*4u), every sample's block fell on the same
      * few cache sets and the recurrent product ran at half speed. */
@@ -78,10 +82,10 @@ static void lstm_after_init(ck_layer *l)
         b[o->units + j] = 1.0f;
 }
 
-static ck_status reserve_forward(lstm *s, const ck_rnn_dims *d, bool training)
+static ck_status reserve_forward(lstm *s, const ck_rnn_dims *d, bool training, bool per_step)
 {
     size_t U = (size_t)d->U, BT = (size_t)d->B * (size_t)d->T;
-    CK_TRY(ck_buf_reserve(&s->z, BT * 4 * U));
+    CK_TRY(ck_buf_reserve(&s->z, (per_step ? (size_t)d->B : BT) * 4 * U));
     CK_TRY(ck_buf_reserve(&s->zr, (size_t)d->B * 4 * U));
     if (!training)
         return ck_buf_reserve(&s->tmp, CELL_CHUNKS * 5 * U);
@@ -169,7 +173,7 @@ typedef struct cell_pass {
     lstm *s;
     const ck_rnn_dims *d;
     int t;
-    bool train;
+    bool train, per_step;
     ck_act act, ract;
     const float *bias;
 } cell_pass;
@@ -189,8 +193,8 @@ static void cells_forward(void *arg, int chunk)
         float *g = p->train ? s->gates.data + bt * G : gbuf;
         float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
         if (ck_rnn_kept(r->base.mask, p->d->T, b, p->t))
-            cell_step(U, p->act, p->ract, p->bias, s->z.data + bt * G, s->zr.data + (size_t)b * G,
-                      g, r->h.data + (size_t)b * (size_t)U, cb, ac);
+            cell_step(U, p->act, p->ract, p->bias, s->z.data + (p->per_step ? (size_t)b : bt) * G,
+                      s->zr.data + (size_t)b * G, g, r->h.data + (size_t)b * (size_t)U, cb, ac);
         if (p->train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
     }
@@ -216,22 +220,27 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     int U = d.U, G = 4 * U;
     bool train = ctx->training;
     const float *xin;
+    bool per_step = ck_rnn_project_per_step(&d, G, train);
     CK_TRY(ck_rnn_begin(r, &d, x, ctx, &xin));
-    CK_TRY(reserve_forward(s, &d, train));
+    CK_TRY(reserve_forward(s, &d, train, per_step));
     if (train)
         memcpy(s->cstart.data, r->c.data, sizeof(float) * (size_t)d.B * (size_t)U);
     /* The bias joins in the per-step cell pass, which reads z anyway. */
-    CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
+    if (!per_step)
+        CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
     ck_packed *R;
     CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
     cell_pass pass = {.s = s,
                       .d = &d,
                       .train = train,
+                      .per_step = per_step,
                       .act = ck_act_resolve(r->o.act, ck_layer_semantics(l)),
                       .ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
                       .bias = r->o.use_bias ? l->weights[2].data : NULL};
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
+        if (per_step)
+            CK_TRY(ck_rnn_project_step(r, &d, G, xin, t, s->z.data));
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
         ck_gemm_packed(d.B, hin, ldh, R, 0.0f, s->zr.data, G);
         cells_run(&pass, t);
