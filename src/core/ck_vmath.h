@@ -71,8 +71,8 @@ CK_INLINE float ck_sigmoid1(float x)
  * which the LSTM cell pays twice per unit and step. Relative error at most
  * 4.1e-7 over every float in [-20, 20] (measured; tests/test_activations.c
  * checks a sample). The coefficients are Eigen's, whose CPU kernels
- * TensorFlow's Keras runs. Below 4e-4 the quotient's leading ratio is not exactly 1, so x itself
- * is returned. */
+ * TensorFlow's Keras runs. Below 4e-4 the quotient's leading ratio is not
+ * exactly 1, so x itself is returned. */
 CK_INLINE float ck_tanh1(float v)
 {
     const float limit = 7.90531110763549805f;

@@ -1,9 +1,9 @@
 /* The activations and kernel helpers of the generated file. Each
  * activation is the same computation ckeras runs (src/core/activations.c,
  * and the polynomial exp and sigmoid and the rational tanh of
- * src/core/ck_vmath.h), so the exported model gives ckeras's numbers; hard_sigmoid arrives already
- * resolved to its Keras 2 or Keras 3 formula. tests/test_export.c checks
- * every one against ck_act_forward. */
+ * src/core/ck_vmath.h), so the exported model gives ckeras's numbers;
+ * hard_sigmoid arrives already resolved to its Keras 2 or Keras 3 formula.
+ * tests/test_export.c checks every one against ck_act_forward. */
 #include "ck_export.h"
 
 #include <stdio.h>

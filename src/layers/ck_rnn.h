@@ -110,9 +110,9 @@ ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, 
                          const float *bias_row, float *out);
 /* Whether inference should project the input one step at a time
  * (ck_rnn_project_step) rather than all steps before the loop: when the
- * (B*T, G) projection would not stay in cache, the step-by-step read back
- * of it from memory cost more than the products (docs/performance.md,
- * W3). */
+ * (B*T, G) projection would not stay in cache, writing it to memory and
+ * reading it back step by step cost more than projecting per step, and it
+ * is memory inference does not otherwise need (docs/performance.md, W3). */
 bool ck_rnn_project_per_step(const ck_rnn_dims *d, int G, bool training);
 /* out (B, G, row stride G) = the rows of xin at timestep t times W. */
 ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const float *xin, int t,
