@@ -75,8 +75,9 @@ CK_API const char *ck_status_name(ck_status status);
  * product's result is the same for every thread count. Process-wide;
  * may be called from any thread at any time and applies to products that
  * start after it returns. The threads are ckeras's own pool: ckeras sets
- * OpenBLAS to one thread (openblas_set_num_threads(1)) on its first
- * product, which also applies to the application's own OpenBLAS calls.
+ * OpenBLAS to one thread (openblas_set_num_threads(1)) and stops OpenBLAS's
+ * idle threads when it builds or loads its first model, which also applies
+ * to the application's own OpenBLAS calls.
  * When several threads run products at once (e.g. predicts on different
  * models), one of them uses the pool and the others run on their own
  * thread. */

@@ -48,11 +48,21 @@ bool ck_blas_worth_splitting(int M, int N, int K)
 
 /* ---------------- OpenBLAS calls ---------------- */
 
-/* OpenBLAS's own threads would share the cores with the pool and spin
- * between products. Process-wide, so documented at ck_set_num_threads. */
+/* OpenBLAS's pthreads build starts its threads when it loads (again on
+ * openblas_set_num_threads after a fork) and lets them spin in sched_yield
+ * for 2^28 cycles, about 0.1 s, before they sleep: the whole life of a
+ * `ckeras predict`, on the cores the pool needs. With one OpenBLAS thread
+ * they have no work, so they are stopped; a later openblas_set_num_threads
+ * from the application starts them again. Weak: OpenBLAS's serial build
+ * and other BLAS libraries have no such function. Process-wide, so
+ * documented at ck_set_num_threads. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 static void pin_openblas(void)
 {
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
 }
 
 void ck_blas_start(void)
@@ -275,6 +285,7 @@ const char *ck_blas_backend(void)
 
 ck_status ck_blas_ready(void)
 {
+    ck_blas_start();
     struct rlimit rl;
     if (has_work_buffer || (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY))
         return CK_OK;

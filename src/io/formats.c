@@ -2,6 +2,7 @@
  * name suffixes that name it, a test of the content (for loading a file
  * whatever its name), and the whole-model loader and saver. Loading,
  * saving, converting and the command-line tool all go through this table. */
+#include "ck_blas.h"
 #include "ck_io.h"
 
 #include <unistd.h>
@@ -94,6 +95,8 @@ ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_o
         *model = NULL;
     if (!path || !model)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_load: NULL argument");
+    /* OpenBLAS's idle threads would spin through the whole load. */
+    ck_blas_start();
     ck_file_format format = opts ? opts->format : CK_FORMAT_AUTO;
     if (format == CK_FORMAT_AUTO)
         CK_TRY(ck_file_format_detect(path, &format));
