@@ -2,9 +2,11 @@
  * parallel to the model's trainable weights, gradient clipping, the step
  * and the Keras optimizer_config JSON. The algorithms live one per file. */
 #include "ck_optim.h"
+#include "ck_pool.h"
 #include "ck_vmath.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,62 @@ static void apply_weight_decay(const ck_optimizer_options *o, float *w, size_t n
         w[i] -= w[i] * wd * lr;
 }
 
+/* The update of a step, over the pool in chunks of UPDATE_CHUNK weights.
+ * Each chunk is copied aside, updated and checked while it is in cache
+ * (three passes over the weights were as long as the products of a
+ * batch-1 step). Every update is elementwise, so the chunks and the
+ * thread count cannot change a result. */
+#define UPDATE_CHUNK 16384
+
+typedef struct update_job {
+    const ck_optimizer_kind *kind;
+    const ck_optimizer_options *now;
+    double t;
+    float *w, *backup;
+    const float *g;
+    float *slot[CK_OPT_MAX_SLOTS];
+    int n_slots;
+    size_t n;
+    atomic_size_t first_bad; /* n when every updated weight is finite */
+} update_job;
+
+static void update_chunk(void *arg, int i)
+{
+    update_job *j = arg;
+    size_t lo = (size_t)i * UPDATE_CHUNK, len = j->n - lo < UPDATE_CHUNK ? j->n - lo : UPDATE_CHUNK;
+    float *w = j->w + lo, *slot[CK_OPT_MAX_SLOTS] = {0};
+    for (int k = 0; k < j->n_slots; k++)
+        slot[k] = j->slot[k] + lo;
+    memcpy(j->backup + lo, w, len * sizeof *w);
+    apply_weight_decay(j->now, w, len);
+    j->kind->update(j->now, j->t, w, j->g + lo, slot, len);
+    size_t bad = ck_vfind_nonfinite(w, len);
+    if (bad == len)
+        return;
+    size_t seen = atomic_load(&j->first_bad);
+    while (lo + bad < seen && !atomic_compare_exchange_weak(&j->first_bad, &seen, lo + bad))
+        ;
+}
+
+/* Updates the weights; the index of the first non-finite new weight, or n. */
+static size_t update(ck_optimizer *opt, ck_model *m, const ck_optimizer_options *now)
+{
+    size_t n = m->n_trainable;
+    update_job j = {.kind = opt->kind,
+                    .now = now,
+                    .t = (double)opt->iterations,
+                    .w = m->params,
+                    .backup = opt->backup,
+                    .g = m->grads,
+                    .n_slots = opt->n_slots,
+                    .n = n};
+    for (int k = 0; k < opt->n_slots; k++)
+        j.slot[k] = opt->state + (size_t)k * n;
+    atomic_init(&j.first_bad, n);
+    ck_pool_run((int)((n + UPDATE_CHUNK - 1) / UPDATE_CHUNK), update_chunk, &j);
+    return atomic_load(&j.first_bad);
+}
+
 ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
 {
     size_t n = m->n_trainable;
@@ -281,24 +339,18 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
         return ck_error(CK_ERR_STATE, "optimizer state holds %zu weights but the model has %zu",
                         opt->n, n);
     clip_gradients(opt, m, global_norm);
-    float *slot[CK_OPT_MAX_SLOTS] = {0};
-    for (int k = 0; k < opt->n_slots; k++)
-        slot[k] = opt->state + (size_t)k * n;
     adopt_loaded_iterations(opt);
     if (!opt->backup && !(opt->backup = ck_alloc(n ? n : 1, sizeof(float))))
         return CK_ERR_MEMORY;
-    /* Finite gradients can still overflow a weight (a huge learning rate):
-     * such a step is undone, so the weights stay the last finite ones. */
-    memcpy(opt->backup, m->params, n * sizeof(float));
     /* The rate at the step count before the step, as Keras reads it. */
     ck_optimizer_options now = opt->o;
     now.learning_rate = ck_optimizer_learning_rate(opt);
-    apply_weight_decay(&now, m->params, n);
     opt->iterations++;
     opt->iter_slot = (float)opt->iterations;
-    opt->kind->update(&now, (double)opt->iterations, m->params, m->grads, slot, n);
+    /* Finite gradients can still overflow a weight (a huge learning rate):
+     * such a step is undone, so the weights stay the last finite ones. */
+    size_t bad = update(opt, m, &now);
     ck_model_weights_changed(m);
-    size_t bad = ck_vfind_nonfinite(m->params, n);
     if (bad < n) {
         memcpy(m->params, opt->backup, n * sizeof(float));
         opt->iterations--;
