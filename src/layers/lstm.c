@@ -167,6 +167,40 @@ CK_CLONES static void cell_step(int U, ck_act act, ck_act ract, const float *res
         generic_step_forward(U, act, ract, z, g, h, c, actc);
 }
 
+/* Inference's fused step: the pre-activations are summed where they are
+ * used (as cell_step sums them) and only c and h are written, since no
+ * backward pass reads z or the gates. */
+CK_INLINE void fused_step_infer(ck_act act, ck_act ract, int U, const float *restrict z,
+                                const float *restrict zr, const float *restrict bias,
+                                float *restrict h, float *restrict c)
+{
+    for (int j = 0; j < U; j++) {
+        float gi = act_value(ract, z[j] + (zr[j] + bias[j]));
+        float gf = act_value(ract, z[U + j] + (zr[U + j] + bias[U + j]));
+        float gg = act_value(act, z[2 * U + j] + (zr[2 * U + j] + bias[2 * U + j]));
+        float go = act_value(ract, z[3 * U + j] + (zr[3 * U + j] + bias[3 * U + j]));
+        float cj = gf * c[j] + gi * gg;
+        c[j] = cj;
+        h[j] = go * act_value(act, cj);
+    }
+}
+
+/* cell_step for inference with a bias and Keras's default pairings;
+ * false (nothing done) for the others. */
+CK_CLONES static bool cell_step_infer(int U, ck_act act, ck_act ract, const float *bias,
+                                      const float *z, const float *zr, float *h, float *c)
+{
+    if (!bias || ract != CK_ACT_SIGMOID)
+        return false;
+    if (act == CK_ACT_TANH)
+        fused_step_infer(CK_ACT_TANH, CK_ACT_SIGMOID, U, z, zr, bias, h, c);
+    else if (act == CK_ACT_RELU)
+        fused_step_infer(CK_ACT_RELU, CK_ACT_SIGMOID, U, z, zr, bias, h, c);
+    else
+        return false;
+    return true;
+}
+
 /* One step's cell pass, split into CELL_CHUNKS tasks of whole samples
  * when the batch is wide enough to pay for waking the pool. */
 typedef struct cell_pass {
@@ -192,9 +226,11 @@ static void cells_forward(void *arg, int chunk)
         float *cb = r->c.data + (size_t)b * (size_t)U;
         float *g = p->train ? s->gates.data + bt * G : gbuf;
         float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
-        if (ck_rnn_kept(r->base.mask, p->d->T, b, p->t))
-            cell_step(U, p->act, p->ract, p->bias, s->z.data + (p->per_step ? (size_t)b : bt) * G,
-                      s->zr.data + (size_t)b * G, g, r->h.data + (size_t)b * (size_t)U, cb, ac);
+        float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
+        float *h = r->h.data + (size_t)b * (size_t)U;
+        if (ck_rnn_kept(r->base.mask, p->d->T, b, p->t) &&
+            (p->train || !cell_step_infer(U, p->act, p->ract, p->bias, z, zr, h, cb)))
+            cell_step(U, p->act, p->ract, p->bias, z, zr, g, h, cb, ac);
         if (p->train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
     }
