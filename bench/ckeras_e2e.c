@@ -1,7 +1,8 @@
 /* What a user of a saved Keras model pays beyond the math (issue 17): the
  * start of the ckeras process, loading the model file, `ckeras predict`
- * on 128 sequences from a .npy file against the predict compute of the
- * same sequences, and batch-1 predictions from 1, 2 and 4 threads on one
+ * on 128 sequences from a .npy file (with the tool as built, and the
+ * static tool when given) against the predict compute of the same
+ * sequences, and batch-1 predictions from 1, 2 and 4 threads on one
  * shared model. Public API only; the tool is run as a user runs it. */
 #include "bench_time.h"
 #include "ckeras.h"
@@ -24,7 +25,7 @@
 #define MAX_THREADS 4
 
 typedef struct options {
-    const char *model, *cli, *dir, *jsonl;
+    const char *model, *cli, *static_cli, *dir, *jsonl; /* static_cli: NULL for none */
     int reps;
     double seconds; /* per throughput measurement */
 } options;
@@ -177,8 +178,26 @@ static int time_compute(ck_model *m, const ck_tensor *x, size_t out_n, int reps,
     return 0;
 }
 
-/* The process start alone, then `ckeras predict` on x.npy against the
- * compute of the same predictions in this process. */
+/* The process start alone and `ckeras predict` on npy of one build of the
+ * tool (rows named start_row and predict_row), against the compute. */
+static int time_tool_rows(const options *o, const char *cli, const char *start_row,
+                          const char *predict_row, char *npy, char *out, const stats *compute)
+{
+    char *version[] = {(char *)cli, "--version", NULL};
+    char *predict[] = {(char *)cli, "predict", (char *)o->model, npy, "-o", out, NULL};
+    stats start, run;
+    if (time_tool(version, o->reps, &start) != 0 || time_tool(predict, o->reps, &run) != 0)
+        return -1;
+    char note[160];
+    row(start_row, &start, o->reps, 0, "dynamic loading and library init");
+    snprintf(note, sizeof note, "%.2fx the predict compute (goal < 2)", run.med / compute->med);
+    row(predict_row, &run, o->reps, SEQUENCES / (run.med * 1e-3), note);
+    return 0;
+}
+
+/* The compute of 128 predictions in this process, then the start and
+ * `ckeras predict` of the same sequences from x.npy, for the tool and,
+ * when given, the static tool. */
 static int time_cli(const options *o, ck_model *m, const ck_tensor *x, size_t out_n)
 {
     char npy[4096], out[4096];
@@ -188,26 +207,23 @@ static int time_cli(const options *o, ck_model *m, const ck_tensor *x, size_t ou
         fprintf(stderr, "ckeras_e2e: %s\n", ck_last_error());
         return -1;
     }
-    char *version[] = {(char *)o->cli, "--version", NULL};
-    char *predict[] = {(char *)o->cli, "predict", (char *)o->model, npy, "-o", out, NULL};
-    stats start, cli, compute;
-    int rc = time_tool(version, o->reps, &start);
-    if (rc == 0)
-        rc = time_tool(predict, o->reps, &cli);
-    if (rc == 0)
-        rc = time_compute(m, x, out_n, o->reps, &compute);
+    stats compute;
+    int rc = time_compute(m, x, out_n, o->reps, &compute);
+    if (rc == 0) {
+        char note[160];
+        snprintf(note, sizeof note, "%d sequences, batches of %d, in process", SEQUENCES,
+                 CLI_BATCH);
+        row("predict compute, 128 x 30x1662", &compute, o->reps, SEQUENCES / (compute.med * 1e-3),
+            note);
+        rc = time_tool_rows(o, o->cli, "process start (ckeras --version)",
+                            "CLI predict, 128 sequences from .npy", npy, out, &compute);
+    }
+    if (rc == 0 && o->static_cli)
+        rc = time_tool_rows(o, o->static_cli, "static tool: process start",
+                            "static tool: CLI predict, same .npy", npy, out, &compute);
     unlink(npy);
     unlink(out);
-    if (rc != 0)
-        return rc;
-    char note[160];
-    row("process start (ckeras --version)", &start, o->reps, 0, "dynamic loading and library init");
-    snprintf(note, sizeof note, "%d sequences, batches of %d, in process", SEQUENCES, CLI_BATCH);
-    row("predict compute, 128 x 30x1662", &compute, o->reps, SEQUENCES / (compute.med * 1e-3),
-        note);
-    snprintf(note, sizeof note, "%.2fx the predict compute (goal < 2)", cli.med / compute.med);
-    row("CLI predict, 128 sequences from .npy", &cli, o->reps, SEQUENCES / (cli.med * 1e-3), note);
-    return 0;
+    return rc;
 }
 
 typedef struct worker {
@@ -327,10 +343,10 @@ static int run(const options *o)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ckeras_e2e [--model FILE.h5] [--cli PATH] [--dir DIR] [--reps N]\n"
-                    "                  [--seconds S] [--jsonl FILE]\n"
+    fprintf(stderr, "usage: ckeras_e2e [--model FILE.h5] [--cli PATH] [--static-cli PATH]\n"
+                    "                  [--dir DIR] [--reps N] [--seconds S] [--jsonl FILE]\n"
                     "Defaults: ../shared/fixtures/keras/hanh_action.h5, the ckeras next to\n"
-                    "this program, /tmp, 15 runs, 1.5 s per thread count.\n");
+                    "this program, no static tool, /tmp, 15 runs, 1.5 s per thread count.\n");
 }
 
 /* The ckeras tool built beside this program. */
@@ -351,6 +367,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->model = v;
         else if (strcmp(a, "--cli") == 0)
             o->cli = v;
+        else if (strcmp(a, "--static-cli") == 0)
+            o->static_cli = v;
         else if (strcmp(a, "--dir") == 0)
             o->dir = v;
         else if (strcmp(a, "--reps") == 0)
