@@ -33,6 +33,7 @@ typedef struct workload {
 typedef struct options {
     const char *workloads_path, *jsonl_path, *system, *only, *variant;
     int reps, warmup; /* reps 0: as many as fit in target_s, at least 10 */
+    int round;        /* of the peers' interleaved rounds (run_all.sh --round) */
     double target_s;
     bool infer, train;
 } options;
@@ -261,8 +262,8 @@ static void write_jsonl(FILE *f, const options *o, const workload *w, const char
     fprintf(
         f,
         "{\"tool\":\"bench\",\"system\":\"%s\",\"workload\":\"%s\",\"mode\":\"%s\",\"batch\":%d,"
-        "\"threads\":2,\"round\":0,\"times_ms\":[",
-        o->system, w->id, mode, w->batch);
+        "\"threads\":2,\"round\":%d,\"times_ms\":[",
+        o->system, w->id, mode, w->batch, o->round);
     for (int i = 0; i < r->n; i++)
         fprintf(f, "%s%.4f", i ? "," : "", r->times[i]);
     fprintf(f, "],\"note\":\"ckeras %s, OPENBLAS_CORETYPE=%s\"}\n", CK_VERSION_STRING,
@@ -275,7 +276,7 @@ static void usage(void)
         stderr,
         "usage: ckeras_bench [--workloads FILE] [--only W1,W2] [--mode infer|train|both]\n"
         "                    [--reps N | --target-s SECONDS] [--warmup N] [--variant relu|tanh]\n"
-        "                    [--system NAME] [--jsonl FILE]\n"
+        "                    [--system NAME] [--jsonl FILE] [--round N]\n"
         "Each workload and mode runs in its own process, so RSS MB is its own peak\n"
         "and +MB what it added to the process it started in.\n");
 }
@@ -307,6 +308,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->system = v;
         else if (strcmp(a, "--jsonl") == 0)
             o->jsonl_path = v;
+        else if (strcmp(a, "--round") == 0)
+            o->round = atoi(v);
         else {
             usage();
             return -1;
@@ -314,7 +317,7 @@ static int parse_args(int argc, char **argv, options *o)
     }
     o->infer = strcmp(mode, "train") != 0;
     o->train = strcmp(mode, "infer") != 0;
-    return o->reps >= 0 && o->warmup >= 0 && o->target_s > 0 ? 0 : -1;
+    return o->reps >= 0 && o->warmup >= 0 && o->round >= 0 && o->target_s > 0 ? 0 : -1;
 }
 
 /* One workload in one mode, in the calling (child) process. */
