@@ -77,7 +77,9 @@ CK_API const char *ck_status_name(ck_status status);
  * start after it returns. The threads are ckeras's own pool: ckeras sets
  * OpenBLAS to one thread (openblas_set_num_threads(1)) and stops OpenBLAS's
  * idle threads when it builds or loads its first model, which also applies
- * to the application's own OpenBLAS calls.
+ * to the application's own OpenBLAS calls; an application that calls
+ * OpenBLAS itself must not do so from another thread during that first
+ * build or load (OpenBLAS cannot stop its threads under a running call).
  * When several threads run products at once (e.g. predicts on different
  * models), one of them uses the pool and the others run on their own
  * thread. */
