@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* A transparent huge page (x86-64 and most 64-bit Linux ports). */
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -115,7 +116,7 @@ bool ck_str_ends_with(const char *s, const char *suffix)
 static void populate(void *p, size_t bytes)
 {
 #ifdef MADV_POPULATE_WRITE
-    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) & ~(page - 1),
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)p + page - 1) & ~(page - 1),
               hi = ((uintptr_t)p + bytes) & ~(page - 1);
     /* Only a hint: kernels before 5.14 refuse it, and the first touch then
      * maps the pages as before. */

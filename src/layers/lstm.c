@@ -185,20 +185,21 @@ CK_INLINE void fused_step_infer(ck_act act, ck_act ract, int U, const float *res
     }
 }
 
-/* cell_step for inference with a bias and Keras's default pairings;
- * false (nothing done) for the others. */
-CK_CLONES static bool cell_step_infer(int U, ck_act act, ck_act ract, const float *bias,
-                                      const float *z, const float *zr, float *h, float *c)
+/* Whether inference's cell takes fused_step_infer: a bias and Keras's
+ * default pairings (sigmoid gates with tanh or relu). */
+static bool infer_fuses(ck_act act, ck_act ract, const float *bias)
 {
-    if (!bias || ract != CK_ACT_SIGMOID)
-        return false;
+    return bias && ract == CK_ACT_SIGMOID && (act == CK_ACT_TANH || act == CK_ACT_RELU);
+}
+
+/* cell_step for inference, where infer_fuses. */
+CK_CLONES static void cell_step_infer(int U, ck_act act, const float *bias, const float *z,
+                                      const float *zr, float *h, float *c)
+{
     if (act == CK_ACT_TANH)
         fused_step_infer(CK_ACT_TANH, CK_ACT_SIGMOID, U, z, zr, bias, h, c);
-    else if (act == CK_ACT_RELU)
-        fused_step_infer(CK_ACT_RELU, CK_ACT_SIGMOID, U, z, zr, bias, h, c);
     else
-        return false;
-    return true;
+        fused_step_infer(CK_ACT_RELU, CK_ACT_SIGMOID, U, z, zr, bias, h, c);
 }
 
 /* One step's cell pass, split into CELL_CHUNKS tasks of whole samples
@@ -208,6 +209,7 @@ typedef struct cell_pass {
     const ck_rnn_dims *d;
     int t;
     bool train, per_step;
+    bool infer_fused; /* inference on cell_step_infer */
     ck_act act, ract;
     const float *bias;
 } cell_pass;
@@ -228,8 +230,10 @@ static void cells_forward(void *arg, int chunk)
         float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
         float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
         float *h = r->h.data + (size_t)b * (size_t)U;
-        if (ck_rnn_kept(r->base.mask, p->d->T, b, p->t) &&
-            (p->train || !cell_step_infer(U, p->act, p->ract, p->bias, z, zr, h, cb)))
+        bool kept = ck_rnn_kept(r->base.mask, p->d->T, b, p->t);
+        if (kept && p->infer_fused)
+            cell_step_infer(U, p->act, p->bias, z, zr, h, cb);
+        else if (kept)
             cell_step(U, p->act, p->ract, p->bias, z, zr, g, h, cb, ac);
         if (p->train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
@@ -273,6 +277,7 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
                       .act = ck_act_resolve(r->o.act, ck_layer_semantics(l)),
                       .ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
                       .bias = r->o.use_bias ? l->weights[2].data : NULL};
+    pass.infer_fused = !train && infer_fuses(pass.act, pass.ract, pass.bias);
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         if (per_step)
