@@ -239,6 +239,89 @@ START_TEST(test_lstm_wide)
 }
 END_TEST
 
+/* Predicts x (B, T, F) in batches of `chunk` samples into y. */
+static void predict_in_batches(ck_model *m, const float *x, int B, int T, int F, int chunk,
+                               float *y, size_t out_sample)
+{
+    for (int b = 0; b < B; b += chunk)
+        predict3(m, x + (size_t)b * (size_t)T * (size_t)F, chunk, T, F, y + (size_t)b * out_sample,
+                 (size_t)chunk * out_sample);
+}
+
+static void assert_same_floats(const float *got, const float *want, size_t n, const char *what)
+{
+    double *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        w[i] = want[i];
+    assert_close_arrays(got, w, n, 1e-5, what);
+    free(w);
+}
+
+/* Inference of a long, wide batch (B*T*4u pre-activations over 8 MB) projects per
+ * step, with x_t and h_{t-1} in one product against [W; U]; small batches
+ * take the separate products, which the tests above hold to the
+ * reference. Both must agree for each option the joint product handles. */
+enum { JB = 128, JT = 130, JF = 4, JU = 32 };
+
+START_TEST(test_lstm_joint_step_product)
+{
+    ref_lstm r;
+    ck_lstm_options o = {.units = JU,
+                         .activation = _i & 1 ? "relu" : "tanh",
+                         .return_sequences = (_i >> 1) & 1,
+                         .go_backwards = (_i >> 2) & 1};
+    ck_model *m = random_lstm_model(o, JT, JF, &r);
+    size_t out_sample = (size_t)(o.return_sequences ? JT * JU : JU), n = JB * out_sample;
+    float *x = random_floats((size_t)JB * JT * JF, -1, 1);
+    float *joint = malloc(n * sizeof(float)), *apart = malloc(n * sizeof(float));
+    ck_assert_ok(ck_model_predict(m, x, JB, joint));
+    predict_in_batches(m, x, JB, JT, JF, 8, apart, out_sample);
+    assert_same_floats(joint, apart, n, "one batch of 128 against batches of 8");
+    free(x);
+    free(joint);
+    free(apart);
+    ck_model_free(m);
+}
+END_TEST
+
+/* The joint product keeps h in its own rows: a stateful layer must still
+ * carry the state from one call to the next, and an initial state in. */
+START_TEST(test_lstm_joint_step_product_state)
+{
+    ref_lstm r, r2;
+    ck_lstm_options o = {.units = JU, .stateful = true, .return_sequences = true};
+    ck_model *m = random_lstm_model(o, CK_NONE, JF, &r);
+    o.stateful = false;
+    ck_model *whole = random_lstm_model(o, 2 * JT, JF, &r2);
+    for (int k = 0; k < 3; k++) {
+        ck_tensor t = layer_weight(m, 0, k);
+        set_weight(whole, 0, k, t.data, tensor_count(&t));
+    }
+    size_t half = (size_t)JT * JF, half_out = (size_t)JT * JU;
+    float *x = random_floats(JB * 2 * half, -1, 1), *first = malloc(sizeof(float) * JB * half),
+          *second = malloc(sizeof(float) * JB * half);
+    for (int b = 0; b < JB; b++) {
+        memcpy(first + b * half, x + 2 * b * half, sizeof(float) * half);
+        memcpy(second + b * half, x + (2 * b + 1) * half, sizeof(float) * half);
+    }
+    float *y = malloc(sizeof(float) * JB * half_out),
+          *want = malloc(sizeof(float) * JB * 2 * half_out);
+    predict_in_batches(whole, x, JB, 2 * JT, JF, 8, want, 2 * half_out);
+    predict3(m, first, JB, JT, JF, y, JB * half_out);
+    predict3(m, second, JB, JT, JF, y, JB * half_out);
+    for (int b = 0; b < JB; b++)
+        assert_same_floats(y + b * half_out, want + (2 * b + 1) * half_out, half_out,
+                           "the second stateful half against the whole sequence");
+    free(x);
+    free(first);
+    free(second);
+    free(y);
+    free(want);
+    ck_model_free(m);
+    ck_model_free(whole);
+}
+END_TEST
+
 START_TEST(test_go_backwards_sequence_order)
 {
     /* With return_sequences the output is in processing order: its last
@@ -765,6 +848,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_softmax_keras_golden);
     tcase_add_loop_test(tc, test_lstm_every_pairing, 0, 6 * 3 * 8);
     tcase_add_test(tc, test_lstm_wide);
+    tcase_add_loop_test(tc, test_lstm_joint_step_product, 0, 8);
+    tcase_add_test(tc, test_lstm_joint_step_product_state);
     tcase_add_test(tc, test_go_backwards_sequence_order);
     tcase_add_test(tc, test_dense_3d_is_per_timestep);
     tcase_add_test(tc, test_flagship_batches_and_reference);

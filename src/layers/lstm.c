@@ -41,6 +41,10 @@ typedef struct lstm {
     ck_buf cstart; /* (B,u) c before the first step of the last training forward */
     /* backward scratch (also the inference scratch of wide layers) */
     ck_buf dz, dc, tmp;
+    /* The joint step product of inference (see forward_joint): [W; U]
+     * stacked (F+u, 4u), its packed copy, and [x_t, h_{t-1}] (B, F+u). */
+    ck_buf wu, xh;
+    ck_packed joint;
 } lstm;
 
 extern const ck_layer_ops ck_lstm_layer_ops;
@@ -212,6 +216,11 @@ typedef struct cell_pass {
     bool infer_fused; /* inference on cell_step_infer */
     ck_act act, ract;
     const float *bias;
+    /* The joint product (forward_joint): h lives in the rows of xh (row
+     * stride ldxh), and the cell pass writes row `step` of y (when it
+     * returns sequences) while that row is in cache. */
+    float *xh, *y;
+    int ldxh, step;
 } cell_pass;
 
 static void cells_forward(void *arg, int chunk)
@@ -230,6 +239,14 @@ static void cells_forward(void *arg, int chunk)
         float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
         float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
         float *h = r->h.data + (size_t)b * (size_t)U;
+        if (p->xh) {
+            h = p->xh + (size_t)b * (size_t)p->ldxh + p->d->F;
+            cell_step_infer(U, p->act, p->bias, z, s->zr.data, h, cb);
+            if (p->y)
+                memcpy(p->y + ((size_t)b * (size_t)p->d->T + (size_t)p->step) * (size_t)U, h,
+                       sizeof(float) * (size_t)U);
+            continue;
+        }
         bool kept = ck_rnn_kept(r->base.mask, p->d->T, b, p->t);
         if (kept && p->infer_fused)
             cell_step_infer(U, p->act, p->bias, z, zr, h, cb);
@@ -251,6 +268,58 @@ static void cells_run(cell_pass *p, int t)
     }
 }
 
+/* [W; U] stacked and packed, refreshed when the weights changed since
+ * (always for a layer outside a model, whose weights carry no version). */
+static ck_status pack_joint(lstm *s, int F, int U, ck_packed **out)
+{
+    ck_layer *l = &s->rnn.base;
+    size_t G = 4 * (size_t)U, K = (size_t)F + (size_t)U;
+    unsigned long version = l->model ? atomic_load(&l->model->weights_version) : 0;
+    if (version == 0 || version != s->joint.version || s->joint.K != (int)K) {
+        CK_TRY(ck_buf_reserve(&s->wu, K * G));
+        memcpy(s->wu.data, l->weights[0].data, sizeof(float) * (size_t)F * G);
+        memcpy(s->wu.data + (size_t)F * G, l->weights[1].data, sizeof(float) * (size_t)U * G);
+        s->joint.version = 0;
+    }
+    CK_TRY(ck_layer_pack(l, &s->joint, s->wu.data, (int)K, (int)G, (int)G, false));
+    *out = &s->joint;
+    return CK_OK;
+}
+
+/* Inference that projects per step, unmasked, on the fused cell: one
+ * product per step, [x_t, h_{t-1}] [W; U], instead of x_t W and h_{t-1} U
+ * apart. The pre-activations are written and read once, and the step
+ * waits for one product instead of two (W3: docs/performance.md). */
+static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
+                               float *y)
+{
+    ck_rnn *r = &s->rnn;
+    int F = d->F, U = d->U, G = 4 * U, ld = F + U;
+    ck_packed *P;
+    CK_TRY(pack_joint(s, F, U, &P));
+    CK_TRY(ck_buf_reserve(&s->xh, (size_t)d->B * (size_t)ld));
+    /* z holds h U already: the cell adds a row of zeros where it adds h U
+     * otherwise, which leaves every sum as it is and keeps one cell loop. */
+    memset(s->zr.data, 0, sizeof(float) * (size_t)G);
+    for (int b = 0; b < d->B; b++)
+        memcpy(s->xh.data + (size_t)b * ld + F, r->h.data + (size_t)b * U, sizeof(float) * U);
+    pass->xh = s->xh.data;
+    pass->ldxh = ld;
+    pass->y = r->o.return_sequences ? y : NULL;
+    for (int step = 0; step < d->T; step++) {
+        int t = ck_rnn_time(r, step, d->T);
+        for (int b = 0; b < d->B; b++)
+            memcpy(s->xh.data + (size_t)b * ld, xin + ((size_t)b * d->T + t) * F,
+                   sizeof(float) * F);
+        ck_gemm_packed(d->B, s->xh.data, ld, P, 0.0f, s->z.data, G);
+        pass->step = step;
+        cells_run(pass, t);
+    }
+    for (int b = 0; b < d->B; b++)
+        memcpy(r->h.data + (size_t)b * U, s->xh.data + (size_t)b * ld + F, sizeof(float) * U);
+    return ck_rnn_finish(r, d, y);
+}
+
 static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
 {
     lstm *s = (lstm *)l;
@@ -268,8 +337,6 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     /* The bias joins in the per-step cell pass, which reads z anyway. */
     if (!per_step)
         CK_TRY(ck_rnn_project(r, &d, G, train, xin, NULL, s->z.data));
-    ck_packed *R;
-    CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
     cell_pass pass = {.s = s,
                       .d = &d,
                       .train = train,
@@ -278,6 +345,10 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
                       .ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
                       .bias = r->o.use_bias ? l->weights[2].data : NULL};
     pass.infer_fused = !train && infer_fuses(pass.act, pass.ract, pass.bias);
+    if (per_step && pass.infer_fused && !l->mask)
+        return forward_joint(s, &d, xin, &pass, y->data);
+    ck_packed *R;
+    CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         if (per_step)
@@ -448,8 +519,9 @@ static void lstm_destroy(ck_layer *l)
 {
     lstm *s = (lstm *)l;
     ck_rnn_release(&s->rnn);
-    ck_buf *bufs[] = {&s->z,      &s->zr, &s->gates, &s->cells, &s->act_c,
-                      &s->cstart, &s->dz, &s->dc,    &s->tmp};
+    ck_packed_free(&s->joint);
+    ck_buf *bufs[] = {&s->z,  &s->zr, &s->gates, &s->cells, &s->act_c, &s->cstart,
+                      &s->dz, &s->dc, &s->tmp,   &s->wu,    &s->xh};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ck_buf_free(bufs[i]);
     free(s);
