@@ -322,6 +322,24 @@ START_TEST(test_lstm_joint_step_product_state)
 }
 END_TEST
 
+/* predict writes its output in place of an input it is still reading only
+ * through a copy: the same array as x and y gives the same numbers. */
+START_TEST(test_predict_into_its_input)
+{
+    enum { B = 300, F = 6 };
+    ck_model *m = ck_sequential(.seed = 3);
+    ck_assert_ok(ck_model_add(m, ck_input(F)));
+    ck_assert_ok(ck_model_add(m, ck_dense(F)));
+    float *x = random_floats(B * F, -1, 1), *y = malloc(sizeof(float) * B * F);
+    ck_assert_ok(ck_model_predict(m, x, B, y));
+    ck_assert_ok(ck_model_predict(m, x, B, x));
+    ck_assert_mem_eq(x, y, sizeof(float) * B * F);
+    free(x);
+    free(y);
+    ck_model_free(m);
+}
+END_TEST
+
 START_TEST(test_go_backwards_sequence_order)
 {
     /* With return_sequences the output is in processing order: its last
@@ -850,6 +868,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_lstm_wide);
     tcase_add_loop_test(tc, test_lstm_joint_step_product, 0, 8);
     tcase_add_test(tc, test_lstm_joint_step_product_state);
+    tcase_add_test(tc, test_predict_into_its_input);
     tcase_add_test(tc, test_go_backwards_sequence_order);
     tcase_add_test(tc, test_dense_3d_is_per_timestep);
     tcase_add_test(tc, test_flagship_batches_and_reference);

@@ -525,6 +525,10 @@ ck_status ck_model_warn(ck_model *m, const char *fmt, ...) __attribute__((format
 
 /* Runs every layer on x; the output is in model->act_views[n_layers-1]. */
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training);
+/* The same, with the last layer writing into out when its output fits in
+ * out_cap values (act_views[n_layers-1] then points at out). */
+ck_status ck_model_forward_to(ck_model *m, const ck_tensor *x, bool training, float *out,
+                              size_t out_cap);
 /* Back-propagates dy (gradient of the loss w.r.t. the model output) through
  * the last training forward, accumulating into model->grads. Activity
  * regularizers add their gradients on the way, dy's data included. */

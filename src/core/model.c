@@ -623,6 +623,12 @@ ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck
 
 ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training)
 {
+    return ck_model_forward_to(m, x, training, NULL, 0);
+}
+
+ck_status ck_model_forward_to(ck_model *m, const ck_tensor *x, bool training, float *out,
+                              size_t out_cap)
+{
     CK_TRY(ck_blas_ready());
     ck_run_ctx ctx = {.training = training, .rng = &m->rng};
     const ck_tensor *in = x;
@@ -638,8 +644,12 @@ ck_status ck_model_forward(ck_model *m, const ck_tensor *x, bool training)
         size_t n = ck_tensor_size(y);
         if (n == 0)
             return ck_error(CK_ERR_SHAPE, "layer %s: output size is zero or overflows", l->name);
-        CK_TRY(ck_buf_reserve(&m->acts[i], n));
-        y->data = m->acts[i].data;
+        if (out && i == m->n_layers - 1 && n <= out_cap) {
+            y->data = out;
+        } else {
+            CK_TRY(ck_buf_reserve(&m->acts[i], n));
+            y->data = m->acts[i].data;
+        }
         l->mask = mask;
         CK_TRY(l->ops->forward(l, in, y, &ctx));
         mask = NULL;
@@ -839,6 +849,35 @@ static void give_back_workspace(ck_model *m, ck_model *ws)
         ck_model_free(ws);
 }
 
+static bool overlaps(const float *a, size_t na, const float *b, size_t nb)
+{
+    return (uintptr_t)a < (uintptr_t)(b + nb) && (uintptr_t)b < (uintptr_t)(a + na);
+}
+
+/* One chunk of x (samples from `start`) into y. The last layer writes into
+ * y itself (W3's 13 MB output is then not copied again), unless y overlaps
+ * x, whose later rows the layers may still have to read. */
+static ck_status forward_chunk(ck_model *ws, const ck_tensor *x, const ck_tensor *chunk,
+                               int64_t start, ck_tensor *y, size_t capacity, size_t *out_sample)
+{
+    size_t at = (size_t)start * *out_sample;
+    bool direct = at <= capacity && !overlaps(y->data, capacity, x->data, ck_tensor_size(x));
+    CK_TRY(ck_model_forward_to(ws, chunk, false, direct ? y->data + at : NULL,
+                               direct ? capacity - at : 0));
+    const ck_tensor *out = &ws->act_views[ws->n_layers - 1];
+    *out_sample = ck_tensor_size(out) / (size_t)chunk->dims[0];
+    size_t need;
+    if (!ck_size_mul(*out_sample, (size_t)x->dims[0], &need) || need > capacity)
+        return ck_error(CK_ERR_SHAPE, "output buffer holds %zu values but the output needs %zu",
+                        capacity, *out_sample * (size_t)x->dims[0]);
+    at = (size_t)start * *out_sample;
+    if (out->data != y->data + at)
+        memcpy(y->data + at, out->data, sizeof(float) * ck_tensor_size(out));
+    y->rank = out->rank;
+    memcpy(y->dims, out->dims, sizeof y->dims);
+    return CK_OK;
+}
+
 /* Runs ws (m or one of its spares) over x in chunks into y. */
 static ck_status predict_chunks(ck_model *ws, const ck_tensor *x, ck_tensor *y)
 {
@@ -848,24 +887,18 @@ static ck_status predict_chunks(ck_model *ws, const ck_tensor *x, ck_tensor *y)
     if (carries_state(ws))
         chunk_size = batch;
     size_t in_sample = ck_tensor_size(x) / (size_t)batch, out_sample = 0;
-    for (int64_t start = 0; start < batch; start += chunk_size) {
+    ck_status st = CK_OK;
+    for (int64_t start = 0; st == CK_OK && start < batch; start += chunk_size) {
         ck_tensor chunk = *x;
         chunk.dims[0] = batch - start < chunk_size ? batch - start : chunk_size;
         chunk.data = x->data + (size_t)start * in_sample;
-        CK_TRY(ck_model_forward(ws, &chunk, false));
-        const ck_tensor *out = &ws->act_views[ws->n_layers - 1];
-        out_sample = ck_tensor_size(out) / (size_t)chunk.dims[0];
-        size_t need;
-        if (!ck_size_mul(out_sample, (size_t)batch, &need) || need > capacity)
-            return ck_error(CK_ERR_SHAPE, "output buffer holds %zu values but the output needs %zu",
-                            capacity, out_sample * (size_t)batch);
-        memcpy(y->data + (size_t)start * out_sample, out->data,
-               sizeof(float) * out_sample * (size_t)chunk.dims[0]);
-        y->rank = out->rank;
-        memcpy(y->dims, out->dims, sizeof y->dims);
+        st = forward_chunk(ws, x, &chunk, start, y, capacity, &out_sample);
     }
-    y->dims[0] = batch;
-    return CK_OK;
+    /* The last layer's view must not keep pointing at the caller's array. */
+    ws->act_views[ws->n_layers - 1].data = ws->acts[ws->n_layers - 1].data;
+    if (st == CK_OK)
+        y->dims[0] = batch;
+    return st;
 }
 
 ck_status ck_model_predict_tensor(ck_model *m, const ck_tensor *x, ck_tensor *y)
