@@ -136,6 +136,57 @@ START_TEST(lstm_options)
 }
 END_TEST
 
+/* Training forwards over long, wide batches (B*T*4u pre-activations over
+ * 8 MB) run one product per step against [W; U]. Their weight gradients
+ * must be the sums of those of batches small enough for the separate
+ * products (checked above against finite differences), and each sample's
+ * input gradient the same. */
+START_TEST(lstm_joint_step_product)
+{
+    enum { B = 128, T = 130, F = 4, U = 32, CHUNK = 8 };
+    bool seq = _i & 1, backwards = _i >> 1;
+    ck_layer *l = ck_lstm(.units = U, .return_sequences = seq, .go_backwards = backwards,
+                          .activation = _i == 1 ? "relu" : "tanh",
+                          .bias_initializer = CK_INIT("random_uniform", .minval = -0.5,
+                                                      .maxval = 0.5));
+    ck_fd *whole = probe_new(single(ck_input(T, F), l), 3, (int64_t[]){B, T, F},
+                             400 + (uint64_t)_i);
+    size_t n = whole->m->n_params, in_sample = T * F, out_sample = seq ? T * U : U;
+    double *got = malloc(n * sizeof *got), *want = calloc(n, sizeof *want);
+    double *dx_got = malloc(B * in_sample * sizeof(double)),
+           *dx_want = malloc(B * in_sample * sizeof(double));
+    float *dx = malloc(B * in_sample * sizeof(float));
+    ck_fd_backward(whole);
+    for (size_t i = 0; i < n; i++)
+        got[i] = whole->m->grads[i];
+    ck_fd_last_input_grad(whole, dx);
+    for (size_t i = 0; i < B * in_sample; i++)
+        dx_got[i] = dx[i];
+    ck_fd part = *whole;
+    part.x.dims[0] = CHUNK;
+    for (int b = 0; b < B; b += CHUNK) {
+        part.x.data = whole->x.data + b * in_sample;
+        part.r = whole->r + b * out_sample;
+        ck_fd_backward(&part);
+        for (size_t i = 0; i < n; i++)
+            want[i] += part.m->grads[i];
+        ck_fd_last_input_grad(&part, dx);
+        for (size_t i = 0; i < CHUNK * in_sample; i++)
+            dx_want[b * in_sample + i] = dx[i];
+    }
+    double err = ck_fd_rel_error(got, want, n),
+           dx_err = ck_fd_rel_error(dx_got, dx_want, B * in_sample);
+    ck_assert_msg(err < 1e-5, "weight gradients: relative error %g", err);
+    ck_assert_msg(dx_err < 1e-5, "input gradients: relative error %g", dx_err);
+    free(got);
+    free(want);
+    free(dx_got);
+    free(dx_want);
+    free(dx);
+    probe_free(whole);
+}
+END_TEST
+
 START_TEST(weightless_layers)
 {
     ck_fd *p = probe_new(single(ck_input(2, 4), ck_softmax()), 3, (int64_t[]){3, 2, 4}, 400);
@@ -203,6 +254,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, dense_2d, 0, 2 * N_DENSE_ACTS);
     tcase_add_loop_test(tc, dense_3d, 0, N_DENSE_ACTS);
     tcase_add_loop_test(tc, lstm_options, 0, N_LSTM_CASES);
+    tcase_add_loop_test(tc, lstm_joint_step_product, 0, 4);
     tcase_add_test(tc, weightless_layers);
     tcase_add_test(tc, dropout_uses_forward_mask);
     tcase_add_test(tc, stacked_lstm_dense);

@@ -252,6 +252,13 @@ static size_t row(const ck_rnn_dims *d, int b, int t)
     return ((size_t)b * (size_t)d->T + (size_t)t) * (size_t)d->U;
 }
 
+void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh)
+{
+    for (int b = 0; b < d->B; b++)
+        memcpy(r->hraw.data + row(d, b, t), h + (size_t)b * (size_t)ldh,
+               (size_t)d->U * sizeof(float));
+}
+
 const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool training, int *ld)
 {
     size_t U = (size_t)d->U;
@@ -262,12 +269,11 @@ const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool trai
         return r->h.data;
     }
     bool masked = r->o.recurrent_dropout > 0;
-    for (int b = 0; b < d->B; b++) {
+    ck_rnn_record_hprev(r, d, t, r->h.data, d->U);
+    for (int b = 0; masked && b < d->B; b++) {
         const float *hc = r->h.data + (size_t)b * U;
-        memcpy(r->hraw.data + row(d, b, t), hc, U * sizeof(float));
-        if (masked)
-            for (size_t j = 0; j < U; j++)
-                r->hmasked.data[row(d, b, t) + j] = hc[j] * r->hmask.data[(size_t)b * U + j];
+        for (size_t j = 0; j < U; j++)
+            r->hmasked.data[row(d, b, t) + j] = hc[j] * r->hmask.data[(size_t)b * U + j];
     }
     *ld = d->T * d->U;
     return (masked ? r->hmasked.data : r->hraw.data) + (size_t)t * U;

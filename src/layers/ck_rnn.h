@@ -122,6 +122,9 @@ ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const floa
  * r->rec_t[slot] for the backward products dz . U[:, cols]^T. */
 ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
                                 ck_packed **out);
+/* Records the rows of h (row stride ldh) as h_{t-1} of timestep t, for
+ * the backward pass. */
+void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh);
 /* Records h_{t-1} for step t (training) and returns the matrix that feeds
  * the recurrent kernel at this step, with its row stride in *ld. */
 const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool training, int *ld);

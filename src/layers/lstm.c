@@ -1,10 +1,12 @@
 /* keras.layers.LSTM. Gate blocks along the 4u axis are i, f, c, o.
  *
- * Forward: one GEMM computes x W for every timestep on the (B*T, F) view
- * (inference on long, wide inputs projects x per step instead, see
- * ck_rnn_project_per_step); each step then computes h_{t-1} U into a
- * contiguous block and runs one element-wise pass that adds it and the
- * bias and computes the gates, c and h. Backward: per step only
+ * Forward: one GEMM computes x W for every timestep on the (B*T, F) view;
+ * each step then computes h_{t-1} U into a contiguous block and runs one
+ * element-wise pass that adds it and the bias and computes the gates, c
+ * and h. Where the (B*T, 4u) projection would not stay in cache, each step
+ * instead runs one product [x_t, h_{t-1}] [W; U] (runs_joint), or in the
+ * cases that excludes projects x_t alone (ck_rnn_project_per_step,
+ * inference only). Backward: per step only
  * dh_{t-1} = dz_t U^T; dW and dU are one GEMM each over all timesteps.
  * Buffers grow only, so a fixed batch size never allocates after the
  * first call. Options, state (h and the cell state c), dropout, masking
@@ -189,14 +191,15 @@ CK_INLINE void fused_step_infer(ck_act act, ck_act ract, int U, const float *res
     }
 }
 
-/* Whether inference's cell takes fused_step_infer: a bias and Keras's
- * default pairings (sigmoid gates with tanh or relu). */
-static bool infer_fuses(ck_act act, ck_act ract, const float *bias)
+/* Keras's default pairings (sigmoid gates with tanh or relu) with a bias:
+ * inference's cell then takes fused_step_infer, and the backward pass
+ * reads the gates only, not the pre-activations. */
+static bool fuses(ck_act act, ck_act ract, const float *bias)
 {
     return bias && ract == CK_ACT_SIGMOID && (act == CK_ACT_TANH || act == CK_ACT_RELU);
 }
 
-/* cell_step for inference, where infer_fuses. */
+/* cell_step for inference, where the cell fuses. */
 CK_CLONES static void cell_step_infer(int U, ck_act act, const float *bias, const float *z,
                                       const float *zr, float *h, float *c)
 {
@@ -240,12 +243,9 @@ static void cells_forward(void *arg, int chunk)
         float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
         float *h = r->h.data + (size_t)b * (size_t)U;
         if (p->xh) {
+            /* z holds h U already: a row of zeros stands for it. */
+            zr = s->zr.data;
             h = p->xh + (size_t)b * (size_t)p->ldxh + p->d->F;
-            cell_step_infer(U, p->act, p->bias, z, s->zr.data, h, cb);
-            if (p->y)
-                memcpy(p->y + ((size_t)b * (size_t)p->d->T + (size_t)p->step) * (size_t)U, h,
-                       sizeof(float) * (size_t)U);
-            continue;
         }
         bool kept = ck_rnn_kept(r->base.mask, p->d->T, b, p->t);
         if (kept && p->infer_fused)
@@ -254,6 +254,9 @@ static void cells_forward(void *arg, int chunk)
             cell_step(U, p->act, p->ract, p->bias, z, zr, g, h, cb, ac);
         if (p->train)
             memcpy(s->cells.data + bt * (size_t)U, cb, sizeof(float) * (size_t)U);
+        if (p->y)
+            memcpy(p->y + ((size_t)b * (size_t)p->d->T + (size_t)p->step) * (size_t)U, h,
+                   sizeof(float) * (size_t)U);
     }
 }
 
@@ -286,10 +289,21 @@ static ck_status pack_joint(lstm *s, int F, int U, ck_packed **out)
     return CK_OK;
 }
 
-/* Inference that projects per step, unmasked, on the fused cell: one
- * product per step, [x_t, h_{t-1}] [W; U], instead of x_t W and h_{t-1} U
- * apart. The pre-activations are written and read once, and the step
- * waits for one product instead of two (W3: docs/performance.md). */
+/* Whether a forward runs one product per step, [x_t, h_{t-1}] [W; U],
+ * instead of x W for all steps and then h_{t-1} U per step: where the
+ * (B*T, 4u) projection would not stay in cache (ck_rnn_project_per_step's
+ * size), unmasked, on a cell that fuses (whose backward needs no
+ * pre-activations) and without recurrent dropout (h_{t-1} U would take the
+ * masked h). The pre-activations are then written and read once per step,
+ * in cache, with no zeroing pass over (B*T, 4u), and a step waits for one
+ * product instead of two (W3: docs/performance.md). */
+static bool runs_joint(const ck_rnn *r, const ck_rnn_dims *d, bool train, bool fused)
+{
+    return fused && !r->base.mask && ck_rnn_project_per_step(d, 4 * d->U, false) &&
+           !(train && r->o.recurrent_dropout > 0);
+}
+
+/* The forward of runs_joint. */
 static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
                                float *y)
 {
@@ -311,6 +325,8 @@ static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, 
         for (int b = 0; b < d->B; b++)
             memcpy(s->xh.data + (size_t)b * ld, xin + ((size_t)b * d->T + t) * F,
                    sizeof(float) * F);
+        if (pass->train)
+            ck_rnn_record_hprev(r, d, t, s->xh.data + F, ld);
         ck_gemm_packed(d->B, s->xh.data, ld, P, 0.0f, s->z.data, G);
         pass->step = step;
         cells_run(pass, t);
@@ -329,7 +345,11 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
     int U = d.U, G = 4 * U;
     bool train = ctx->training;
     const float *xin;
-    bool per_step = ck_rnn_project_per_step(&d, G, train);
+    ck_act act = ck_act_resolve(r->o.act, ck_layer_semantics(l));
+    ck_act ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l));
+    const float *bias = r->o.use_bias ? l->weights[2].data : NULL;
+    bool fused = fuses(act, ract, bias), joint = runs_joint(r, &d, train, fused);
+    bool per_step = joint || ck_rnn_project_per_step(&d, G, train);
     CK_TRY(ck_rnn_begin(r, &d, x, ctx, &xin));
     CK_TRY(reserve_forward(s, &d, train, per_step));
     if (train)
@@ -341,11 +361,11 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
                       .d = &d,
                       .train = train,
                       .per_step = per_step,
-                      .act = ck_act_resolve(r->o.act, ck_layer_semantics(l)),
-                      .ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l)),
-                      .bias = r->o.use_bias ? l->weights[2].data : NULL};
-    pass.infer_fused = !train && infer_fuses(pass.act, pass.ract, pass.bias);
-    if (per_step && pass.infer_fused && !l->mask)
+                      .infer_fused = !train && fused,
+                      .act = act,
+                      .ract = ract,
+                      .bias = bias};
+    if (joint)
         return forward_joint(s, &d, xin, &pass, y->data);
     ck_packed *R;
     CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, false, &R));
