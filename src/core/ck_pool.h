@@ -11,6 +11,12 @@
  * parallelism. Tasks must write disjoint memory. */
 void ck_pool_run(int n, void (*task)(void *arg, int i), void *arg);
 
+/* Between these, workers keep spinning for the next job instead of
+ * sleeping after a short spin (a training step: see pool.c). Every hold
+ * must be released. */
+void ck_pool_hold(void);
+void ck_pool_release(void);
+
 /* The number of threads a product may use now (ck_set_num_threads). */
 int ck_pool_threads(void);
 

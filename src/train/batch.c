@@ -2,6 +2,7 @@
  * an optimizer step; evaluate and train_on_batch. Buffers only grow, so
  * steps after the first do not allocate. */
 #include "ck_dist.h"
+#include "ck_pool.h"
 #include "ck_vmath.h"
 
 #include <math.h>
@@ -218,8 +219,8 @@ static ck_status forward_and_step(ck_model *m, ck_train_state *s, const ck_tenso
     return train ? step(m, s, out, loss, samples) : CK_OK;
 }
 
-ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
-                       const float *sw, bool train, ck_totals *t, double *loss_out)
+static ck_status run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                           const float *sw, bool train, ck_totals *t, double *loss_out)
 {
     if (!train)
         return forward_and_step(m, s, x, y, sw, false, t, loss_out);
@@ -233,6 +234,15 @@ ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const
     ck_status st = forward_and_step(m, s, x, y, sw, true, t, loss_out);
     if (st != CK_OK && n_frozen)
         memcpy(frozen, s->frozen.data, n_frozen * sizeof *frozen);
+    return st;
+}
+
+ck_status ck_run_batch(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
+                       const float *sw, bool train, ck_totals *t, double *loss_out)
+{
+    ck_pool_hold();
+    ck_status st = run_batch(m, s, x, y, sw, train, t, loss_out);
+    ck_pool_release();
     return st;
 }
 
