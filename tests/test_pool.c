@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #define MAX_TASKS 300
 
@@ -154,6 +156,39 @@ START_TEST(models_do_not_depend_on_threads)
 }
 END_TEST
 
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+/* Workers spin through a training step (ck_pool_hold), a refused one
+ * included, and sleep once the pool is idle again: an idle process costs
+ * no CPU. */
+START_TEST(idle_after_training)
+{
+    ck_assert_ok(ck_set_num_threads(2));
+    ck_model *m = ck_sequential(.seed = 4);
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_dense(.units = 1)));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
+    float xv[] = {1, 2, 3, 4}, yv[] = {1, 0}, bad[] = {1, 0.0f / 0.0f};
+    ck_tensor x = {2, {2, 2}, xv}, y = {2, {2, 1}, yv}, ybad = {2, {2, 1}, bad};
+    double loss;
+    for (int i = 0; i < 5; i++)
+        ck_assert_ok(ck_model_train_on_batch(m, &x, &y, &loss));
+    ck_assert_int_ne(ck_model_train_on_batch(m, &x, &ybad, &loss), CK_OK);
+    run_and_check(MAX_TASKS); /* the worker is awake, and may sleep again */
+    double before = cpu_seconds();
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    double used = cpu_seconds() - before;
+    ck_assert_msg(used < 0.1, "%.0f ms of CPU time during 300 ms of sleep", used * 1e3);
+    ck_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -164,6 +199,7 @@ int main(void)
     tcase_add_test(tc, thread_count_is_checked);
     tcase_add_test(tc, products_do_not_depend_on_threads);
     tcase_add_test(tc, models_do_not_depend_on_threads);
+    tcase_add_test(tc, idle_after_training);
     suite_add_tcase(s, tc);
     return ck_test_run(s);
 }
