@@ -58,12 +58,16 @@ static void predict3(ck_model *m, const float *x, int64_t b, int64_t t, int64_t 
     ck_assert_ok(ck_model_predict_tensor(m, &tx, &ty));
 }
 
+/* One assertion for the whole array: in Check's fork mode every assertion
+ * is a write to a pipe, and the joint-product tests compare 532,480 values. */
 static void assert_close_arrays(const float *got, const double *want, size_t n, double rel,
                                 const char *what)
 {
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs(got[i] - want[i]) <= rel * fmax(1.0, fabs(want[i])),
-                      "%s[%zu] = %.9g, reference %.9g", what, i, got[i], want[i]);
+    size_t i = 0;
+    while (i < n && fabs(got[i] - want[i]) <= rel * fmax(1.0, fabs(want[i])))
+        i++;
+    ck_assert_msg(i == n, "%s[%zu] = %.9g, reference %.9g", what, i, i < n ? got[i] : 0.0,
+                  i < n ? want[i] : 0.0);
 }
 
 /* ---------------------------------------------------------------- reference LSTM */
