@@ -23,9 +23,16 @@
 /* The cell pass of one step is CELL_CHUNKS tasks of whole samples (a
  * fixed count, so no result depends on the thread count), run on the pool
  * from CELL_SPLIT_ELEMENTS batch x units (about 40 us of work on one
- * thread: W3's 32,768 took 148 us). */
+ * thread: W3's 32,768 took 148 us), and in training, whose steps keep the
+ * pool's workers awake (ck_pool_hold), from CELL_SPLIT_HELD. */
 #define CELL_CHUNKS 8
 #define CELL_SPLIT_ELEMENTS 8192
+#define CELL_SPLIT_HELD 1024
+
+static bool split_cells(const ck_rnn_dims *d, bool training)
+{
+    return (size_t)d->B * (size_t)d->U >= (training ? CELL_SPLIT_HELD : CELL_SPLIT_ELEMENTS);
+}
 
 typedef struct lstm {
     ck_rnn rnn;
@@ -263,7 +270,7 @@ static void cells_forward(void *arg, int chunk)
 static void cells_run(cell_pass *p, int t)
 {
     p->t = t;
-    if ((size_t)p->d->B * (size_t)p->d->U >= CELL_SPLIT_ELEMENTS) {
+    if (split_cells(p->d, p->train)) {
         ck_pool_run(CELL_CHUNKS, cells_forward, p);
     } else {
         for (int chunk = 0; chunk < CELL_CHUNKS; chunk++)
@@ -461,27 +468,52 @@ CK_CLONES static void cell_step_backward(const lstm *s, ck_act act, ck_act ract,
         generic_step_backward(s, act, ract, bt, cprev, dh, dc, dz, tmp);
 }
 
-/* Cell gradients of processing step `step` for the whole batch. A masked
- * sample computed no gates: its dz row is zero and dh, dc pass through. */
+/* One step's cell gradients, in CELL_CHUNKS tasks of whole samples as
+ * the forward's cell pass. */
+typedef struct cell_back {
+    lstm *s;
+    const ck_rnn_dims *d;
+    int step;
+    ck_act act, ract;
+} cell_back;
+
+/* A masked sample computed no gates: its dz row is zero and dh, dc pass
+ * through. */
+static void cells_backward_chunk(void *arg, int chunk)
+{
+    const cell_back *p = arg;
+    lstm *s = p->s;
+    ck_rnn *r = &s->rnn;
+    const ck_rnn_dims *d = p->d;
+    int U = d->U, t = ck_rnn_time(r, p->step, d->T), tp = r->o.go_backwards ? t + 1 : t - 1;
+    size_t G = 4 * (size_t)U;
+    float *tmp = s->tmp.data + (size_t)chunk * (G + (size_t)U);
+    for (int b = chunk * d->B / CELL_CHUNKS; b < (chunk + 1) * d->B / CELL_CHUNKS; b++) {
+        size_t bt = (size_t)b * (size_t)d->T + (size_t)t, bu = (size_t)b * (size_t)U;
+        if (!ck_rnn_kept(r->base.mask, d->T, b, t))
+            continue;
+        const float *cprev = p->step == 0
+                                 ? s->cstart.data + bu
+                                 : s->cells.data + ((size_t)b * (size_t)d->T + (size_t)tp) * U;
+        cell_step_backward(s, p->act, p->ract, bt, cprev, r->dh.data + bu, s->dc.data + bu,
+                           s->dz.data + bt * G, tmp);
+    }
+}
+
+/* Cell gradients of processing step `step` for the whole batch. */
 static void cells_backward(lstm *s, const ck_rnn_dims *d, int step)
 {
     ck_rnn *r = &s->rnn;
     ck_layer *l = &r->base;
-    int U = d->U, t = ck_rnn_time(r, step, d->T), tp = r->o.go_backwards ? t + 1 : t - 1;
-    size_t G = 4 * (size_t)U;
-    ck_act act = ck_act_resolve(r->o.act, ck_layer_semantics(l));
-    ck_act ract = ck_act_resolve(r->o.ract, ck_layer_semantics(l));
-    for (int b = 0; b < d->B; b++) {
-        size_t bt = (size_t)b * (size_t)d->T + (size_t)t, bu = (size_t)b * (size_t)U;
-        if (!ck_rnn_kept(l->mask, d->T, b, t))
-            continue;
-        const float *cprev = step == 0 ? s->cstart.data + bu
-                                       : s->cells.data +
-                                             ((size_t)b * (size_t)d->T + (size_t)tp) * (size_t)U;
-        cell_step_backward(s, act, ract, bt, cprev, r->dh.data + bu, s->dc.data + bu,
-                           s->dz.data + bt * G, s->tmp.data);
+    cell_back p = {s, d, step, ck_act_resolve(r->o.act, ck_layer_semantics(l)),
+                   ck_act_resolve(r->o.ract, ck_layer_semantics(l))};
+    if (split_cells(d, true)) {
+        ck_pool_run(CELL_CHUNKS, cells_backward_chunk, &p);
+    } else {
+        for (int chunk = 0; chunk < CELL_CHUNKS; chunk++)
+            cells_backward_chunk(&p, chunk);
     }
-    ck_rnn_mask_rows(r, d, t, s->dz.data, (int)G);
+    ck_rnn_mask_rows(r, d, ck_rnn_time(r, step, d->T), s->dz.data, 4 * d->U);
 }
 
 static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
@@ -496,7 +528,7 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
     size_t BT = (size_t)d.B * (size_t)d.T, BU = (size_t)d.B * (size_t)U;
     CK_TRY(ck_buf_reserve(&s->dz, BT * (size_t)G));
     CK_TRY(ck_buf_reserve(&s->dc, BU));
-    CK_TRY(ck_buf_reserve(&s->tmp, (size_t)G + (size_t)U));
+    CK_TRY(ck_buf_reserve(&s->tmp, CELL_CHUNKS * ((size_t)G + (size_t)U)));
     CK_TRY(ck_rnn_backward_begin(r, &d));
     ck_packed *RT = NULL;
     if (d.T > 1)
