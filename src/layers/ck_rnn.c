@@ -222,10 +222,14 @@ ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, 
  * 52 MB; W2's first layer, 1 MB, stays in cache either way). */
 #define PROJECT_PER_STEP_BYTES (8u << 20)
 
+bool ck_rnn_projection_spills(const ck_rnn_dims *d, int G)
+{
+    return (double)d->B * (double)d->T * (double)G * sizeof(float) > PROJECT_PER_STEP_BYTES;
+}
+
 bool ck_rnn_project_per_step(const ck_rnn_dims *d, int G, bool training)
 {
-    return !training &&
-           (double)d->B * (double)d->T * (double)G * sizeof(float) > PROJECT_PER_STEP_BYTES;
+    return !training && ck_rnn_projection_spills(d, G);
 }
 
 ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const float *xin, int t,

@@ -114,6 +114,9 @@ ck_status ck_rnn_project(ck_rnn *r, const ck_rnn_dims *d, int G, bool training, 
  * reading it back step by step cost more than projecting per step, and it
  * is memory inference does not otherwise need (docs/performance.md, W3). */
 bool ck_rnn_project_per_step(const ck_rnn_dims *d, int G, bool training);
+/* Whether the (B*T, G) projection of all steps would not stay in cache:
+ * the size above which inference projects per step. */
+bool ck_rnn_projection_spills(const ck_rnn_dims *d, int G);
 /* out (B, G, row stride G) = the rows of xin at timestep t times W. */
 ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const float *xin, int t,
                               float *out);

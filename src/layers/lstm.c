@@ -50,8 +50,8 @@ typedef struct lstm {
     ck_buf cstart; /* (B,u) c before the first step of the last training forward */
     /* backward scratch (also the inference scratch of wide layers) */
     ck_buf dz, dc, tmp;
-    /* The joint step product of inference (see forward_joint): [W; U]
-     * stacked (F+u, 4u), its packed copy, and [x_t, h_{t-1}] (B, F+u). */
+    /* The joint step product (runs_joint): [W; U] stacked (F+u, 4u), its
+     * packed copy, and [x_t, h_{t-1}] (B, F+u). */
     ck_buf wu, xh;
     ck_packed joint;
 } lstm;
@@ -249,8 +249,7 @@ static void cells_forward(void *arg, int chunk)
         float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
         float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
         float *h = r->h.data + (size_t)b * (size_t)U;
-        if (p->xh) {
-            /* z holds h U already: a row of zeros stands for it. */
+        if (p->xh) { /* the joint product: see forward_joint */
             zr = s->zr.data;
             h = p->xh + (size_t)b * (size_t)p->ldxh + p->d->F;
         }
@@ -298,15 +297,14 @@ static ck_status pack_joint(lstm *s, int F, int U, ck_packed **out)
 
 /* Whether a forward runs one product per step, [x_t, h_{t-1}] [W; U],
  * instead of x W for all steps and then h_{t-1} U per step: where the
- * (B*T, 4u) projection would not stay in cache (ck_rnn_project_per_step's
- * size), unmasked, on a cell that fuses (whose backward needs no
+ * (B*T, 4u) projection would not stay in cache, unmasked, on a cell that fuses (whose backward needs no
  * pre-activations) and without recurrent dropout (h_{t-1} U would take the
  * masked h). The pre-activations are then written and read once per step,
  * in cache, with no zeroing pass over (B*T, 4u), and a step waits for one
  * product instead of two (W3: docs/performance.md). */
 static bool runs_joint(const ck_rnn *r, const ck_rnn_dims *d, bool train, bool fused)
 {
-    return fused && !r->base.mask && ck_rnn_project_per_step(d, 4 * d->U, false) &&
+    return fused && !r->base.mask && ck_rnn_projection_spills(d, 4 * d->U) &&
            !(train && r->o.recurrent_dropout > 0);
 }
 
