@@ -191,19 +191,28 @@ static void forget_workers(void)
     pthread_cond_init(&pool.done_cv, NULL);
     pool.started = pool.sleepers = 0;
     pool.caller_waiting = false;
+    /* Holds of the parent's other threads end with them; the child's
+     * workers must not spin for them for ever. */
+    atomic_store(&pool.holds, 0);
 }
 
-static void watch_fork(void)
+static void register_fork_handler(void)
 {
     pthread_atfork(NULL, NULL, forget_workers);
+}
+
+/* Before the first worker or hold, which a child must forget. */
+static void watch_fork(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
 }
 
 /* Starts workers up to `workers` (under pool.lock); a thread that cannot
  * be created leaves the pool smaller. */
 static void start_workers(int workers)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, watch_fork);
+    watch_fork();
     while (pool.started < workers) {
         pthread_t t;
         pthread_attr_t attr;
@@ -224,12 +233,17 @@ static bool all_done(const void *ctx)
 
 void ck_pool_hold(void)
 {
+    watch_fork();
     atomic_fetch_add(&pool.holds, 1);
 }
 
 void ck_pool_release(void)
 {
-    atomic_fetch_sub(&pool.holds, 1);
+    /* Never below zero: a child of fork() forgot its parent's holds, and
+     * the forking thread may still release one of them. */
+    int n = atomic_load(&pool.holds);
+    while (n > 0 && !atomic_compare_exchange_weak(&pool.holds, &n, n - 1))
+        ;
 }
 
 void ck_pool_run(int n, void (*task)(void *arg, int i), void *arg)
