@@ -856,7 +856,8 @@ static bool overlaps(const float *a, size_t na, const float *b, size_t nb)
 
 /* One chunk of x (samples from `start`) into y. The last layer writes into
  * y itself (W3's 13 MB output is then not copied again), unless y overlaps
- * x, whose later rows the layers may still have to read. */
+ * x, whose later rows the layers may still have to read. *out_sample is
+ * known from the second chunk on (the first starts at 0). */
 static ck_status forward_chunk(ck_model *ws, const ck_tensor *x, const ck_tensor *chunk,
                                int64_t start, ck_tensor *y, size_t capacity, size_t *out_sample)
 {
@@ -870,7 +871,6 @@ static ck_status forward_chunk(ck_model *ws, const ck_tensor *x, const ck_tensor
     if (!ck_size_mul(*out_sample, (size_t)x->dims[0], &need) || need > capacity)
         return ck_error(CK_ERR_SHAPE, "output buffer holds %zu values but the output needs %zu",
                         capacity, *out_sample * (size_t)x->dims[0]);
-    at = (size_t)start * *out_sample;
     if (out->data != y->data + at)
         memcpy(y->data + at, out->data, sizeof(float) * ck_tensor_size(out));
     y->rank = out->rank;

@@ -308,6 +308,13 @@ static bool runs_joint(const ck_rnn *r, const ck_rnn_dims *d, bool train, bool f
            !(train && r->o.recurrent_dropout > 0);
 }
 
+/* rows x cols floats from src (row stride lds) to dst (row stride ldd). */
+static void copy_rows(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++)
+        memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * (size_t)cols);
+}
+
 /* The forward of runs_joint. */
 static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
                                float *y)
@@ -320,24 +327,20 @@ static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, 
     /* z holds h U already: the cell adds a row of zeros where it adds h U
      * otherwise, which leaves every sum as it is and keeps one cell loop. */
     memset(s->zr.data, 0, sizeof(float) * (size_t)G);
-    for (int b = 0; b < d->B; b++)
-        memcpy(s->xh.data + (size_t)b * ld + F, r->h.data + (size_t)b * U, sizeof(float) * U);
+    copy_rows(s->xh.data + F, (size_t)ld, r->h.data, (size_t)U, d->B, U);
     pass->xh = s->xh.data;
     pass->ldxh = ld;
     pass->y = r->o.return_sequences ? y : NULL;
     for (int step = 0; step < d->T; step++) {
         int t = ck_rnn_time(r, step, d->T);
-        for (int b = 0; b < d->B; b++)
-            memcpy(s->xh.data + (size_t)b * ld, xin + ((size_t)b * d->T + t) * F,
-                   sizeof(float) * F);
+        copy_rows(s->xh.data, (size_t)ld, xin + (size_t)t * F, (size_t)d->T * F, d->B, F);
         if (pass->train)
             ck_rnn_record_hprev(r, d, t, s->xh.data + F, ld);
         ck_gemm_packed(d->B, s->xh.data, ld, P, 0.0f, s->z.data, G);
         pass->step = step;
         cells_run(pass, t);
     }
-    for (int b = 0; b < d->B; b++)
-        memcpy(r->h.data + (size_t)b * U, s->xh.data + (size_t)b * ld + F, sizeof(float) * U);
+    copy_rows(r->h.data, (size_t)U, s->xh.data + F, (size_t)ld, d->B, U);
     return ck_rnn_finish(r, d, y);
 }
 
