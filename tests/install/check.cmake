@@ -56,3 +56,20 @@ if(NM)
     endif()
   endforeach()
 endif()
+
+# The dynamic loader reads an empty or relative RUNPATH entry against the
+# current directory, where anyone may have left a libm.so.6.
+find_program(READELF readelf)
+if(READELF)
+  foreach(bin ${BUILD_DIR}/ckeras ${BUILD_DIR}/libckeras.so ${prefix}/bin/ckeras ${prefix}/${LIBDIR}/libckeras.so)
+    run("readelf ${bin}" ${READELF} -d ${bin})
+    if(NOT last_output MATCHES "R(UN)?PATH\\)[^\n]*\\[([^]\n]*)\\]")
+      continue()
+    endif()
+    set(runpath "${CMAKE_MATCH_2}")
+    if("${runpath}:" MATCHES "(^|:)([^/$:][^:]*)?:")
+      message(FATAL_ERROR "install check: ${bin}'s RUNPATH '${runpath}' has an empty or relative "
+                          "entry, which the loader reads against the current directory")
+    endif()
+  endforeach()
+endif()
