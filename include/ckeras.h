@@ -89,6 +89,12 @@ CK_API int ck_get_num_threads(void);
 /* Which libraries run the matrix products, e.g. "libxsmm 1.17, OpenBLAS
  * (Cooperlake kernels)"; a constant string, callable from any thread. */
 CK_API const char *ck_blas_backend(void);
+/* Does now what the first predict or fit of the process would otherwise
+ * start with: the matrix-product library's one-time setup (libxsmm maps
+ * its code registry, about 6 ms). A program that loads a model and reads
+ * its data can run it on another thread meanwhile (the ckeras tool does).
+ * Callable from any thread, any number of times. */
+CK_API void ck_warm_up(void);
 
 /* ------------------------------------------------------------------ */
 /* Tensors: non-owning views used to pass arrays in and out.           */

@@ -352,6 +352,12 @@ START_TEST(test_predict_errors)
     run_cli(&r, "predict", model, tmp("absent.npy"), NULL);
     assert_error(&r, 1, "absent.npy");
     run_free(&r);
+    /* INPUT is read while the model loads; the model's failure is the one
+     * reported, as when the two were read one after the other. */
+    run_cli(&r, "predict", tmp("absent.h5"), tmp("bad.npy"), NULL);
+    assert_error(&r, 1, "absent.h5");
+    ck_assert_ptr_null(strstr(r.err, "bad magic"));
+    run_free(&r);
     remove_tmpdir();
 }
 END_TEST

@@ -5,7 +5,8 @@
 #include <stdarg.h>
 #include <string.h>
 
-static char error_message[1024];
+/* Per thread: predict reads its input on a second thread (cmd_infer.c). */
+static _Thread_local char error_message[1024];
 
 int cli_error(int code, const char *fmt, ...)
 {

@@ -275,6 +275,11 @@ static void describe_backend(void)
              core ? core : "unknown");
 }
 
+void ck_warm_up(void)
+{
+    ck_backend_start();
+}
+
 const char *ck_blas_backend(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

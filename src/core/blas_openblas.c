@@ -8,6 +8,10 @@ const char *ck_backend_name(void)
     return "no packing backend";
 }
 
+void ck_backend_start(void)
+{
+}
+
 ck_status ck_backend_pack(ck_packed *p)
 {
     p->impl = NULL;

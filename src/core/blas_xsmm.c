@@ -87,10 +87,15 @@ static void copy_panels(const ck_packed *p, xsmm_pack *x)
     }
 }
 
-ck_status ck_backend_pack(ck_packed *p)
+void ck_backend_start(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, start_libxsmm);
+}
+
+ck_status ck_backend_pack(ck_packed *p)
+{
+    ck_backend_start();
     xsmm_pack *x = p->impl;
     if (!x) {
         x = ck_alloc(1, sizeof *x);

@@ -10,6 +10,9 @@
 const char *ck_backend_name(void);
 /* Copies p's matrix (p->B, K, N, ld, trans are set) into p->impl, or
  * leaves p->impl NULL when the backend does not take this matrix. */
+/* Does the backend's one-time start (libxsmm maps its code registry);
+ * ck_backend_pack does it too. Any thread, any number of times. */
+void ck_backend_start(void);
 ck_status ck_backend_pack(ck_packed *p);
 void ck_backend_free(ck_packed *p);
 /* Runs C = A . op(B) + beta C with p->impl; false when the backend cannot
