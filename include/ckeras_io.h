@@ -173,6 +173,27 @@ CK_API ck_status ck_h5_write_array(const char *path, const char *dataset, const 
  * converted to float32; C order only; rank 0..CK_MAX_RANK. out->data is
  * allocated (free with ck_free). Pipes and devices are refused. */
 CK_API ck_status ck_npy_read(const char *path, ck_tensor *out);
+/* The rows (indices of the first axis) of a .npy file, a few at a time:
+ * for arrays larger than memory, or to start on the first samples before
+ * the rest is read, without fresh memory for the whole array.
+ *     ck_npy_reader *r;
+ *     ck_tensor shape;                 // rank and dims; data stays NULL
+ *     ck_npy_open("x.npy", &r, &shape);
+ *     const float *rows;
+ *     ck_npy_read_rows(r, 0, 32, &rows); // 32 x (dims[1] * ...) floats
+ *     ck_npy_close(r);
+ * Opening reads and checks the header as ck_npy_read does; the array must
+ * have rank 1 or more. Rows are converted to float32 as ck_npy_read
+ * converts them, into the reader's buffer: *rows stays valid until the
+ * next read or the close, and the buffer (as large as the most rows asked
+ * for at once) is reused. A file that shrinks after opening is an error,
+ * not a short read. A reader is used by one thread at a time; different readers
+ * may be used concurrently. ck_npy_close(NULL) does nothing. */
+typedef struct ck_npy_reader ck_npy_reader;
+CK_API ck_status ck_npy_open(const char *path, ck_npy_reader **reader, ck_tensor *shape);
+CK_API ck_status ck_npy_read_rows(ck_npy_reader *reader, int64_t first, int64_t count,
+                                  const float **rows);
+CK_API void ck_npy_close(ck_npy_reader *reader);
 /* Writes t as a little-endian float32 .npy (version 1.0), replacing path
  * atomically; t->rank may be 0..CK_MAX_RANK. */
 CK_API ck_status ck_npy_write(const char *path, const ck_tensor *t);

@@ -279,6 +279,24 @@ START_TEST(test_predict_fixture)
     run_cli(&r3, "predict", "--batch-size", "3", model, input, NULL);
     assert_success(&r3);
     assert_rows_match(r3.out, first, 4, 3, 1e-6);
+    /* A .npy INPUT is read a batch at a time (3 samples, then 1): the same
+     * numbers as the whole array read at once. */
+    float *x;
+    int x_rank;
+    long long x_dims[6];
+    ck_assert_int_eq(ck_test_read_h5(e_path, "/x_random", &x, &x_rank, x_dims), 4 * 30 * 1662);
+    const ck_tensor xt = {.rank = 3, .dims = {4, 30, 1662}, .data = x};
+    ck_assert_ok(ck_npy_write(tmp("x.npy"), &xt));
+    free(x);
+    run_result rn;
+    run_cli(&rn, "predict", "--batch-size", "3", model, tmp("x.npy"), NULL);
+    assert_success(&rn);
+    ck_assert_str_eq(rn.out, r3.out);
+    run_free(&rn);
+    run_cli(&rn, "predict", model, tmp("x.npy"), NULL);
+    assert_success(&rn);
+    ck_assert_str_eq(rn.out, r.out);
+    run_free(&rn);
     run_free(&r3);
     /* The thread count never changes a result. */
     run_cli(&r3, "predict", "--threads", "2", model, input, NULL);

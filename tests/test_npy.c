@@ -1,5 +1,6 @@
 /* The .npy reader/writer (src/io/npy.c): header versions, dtypes, shapes,
- * byte order, corrupt and truncated input, and write -> read round trips. */
+ * byte order, corrupt and truncated input, write -> read round trips, and
+ * reading a file's rows a few at a time. */
 #include "ck_test.h"
 
 #include "ck_npy.h"
@@ -474,6 +475,109 @@ START_TEST(test_file_errors)
 }
 END_TEST
 
+static void write_file(const char *path, const void *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+/* Rows of a (5, 3, 2) array, float32 and big-endian int16 (converted),
+ * match ck_npy_read's values for every range, the empty one included. */
+START_TEST(test_reader_rows)
+{
+    make_tmpdir();
+    char path[128];
+    snprintf(path, sizeof path, "%s/rows.npy", tmpdir);
+    float f32[30];
+    unsigned char i16[60];
+    for (int i = 0; i < 30; i++) {
+        f32[i] = (float)i * 0.5f - 3.0f;
+        i16[2 * i] = (unsigned char)((i * 7 - 100) >> 8 & 0xff);
+        i16[2 * i + 1] = (unsigned char)((i * 7 - 100) & 0xff);
+    }
+    const struct {
+        const char *descr;
+        const void *data;
+        size_t n;
+    } kinds[] = {{"<f4", f32, sizeof f32}, {">i2", i16, sizeof i16}};
+    for (size_t k = 0; k < 2; k++) {
+        size_t len;
+        unsigned char *b = make_npy(1, dict_for(kinds[k].descr, "(5, 3, 2)"), kinds[k].data,
+                                    kinds[k].n, &len);
+        write_file(path, b, len);
+        free(b);
+        ck_tensor whole, shape;
+        ck_assert_ok(ck_npy_read(path, &whole));
+        ck_npy_reader *r;
+        ck_assert_ok(ck_npy_open(path, &r, &shape));
+        ck_assert_int_eq(shape.rank, 3);
+        ck_assert_int_eq(shape.dims[0], 5);
+        ck_assert_int_eq(shape.dims[2], 2);
+        ck_assert_ptr_null(shape.data);
+        const float *rows;
+        for (int count = 5; count >= 0; count--)
+            for (int first = 0; first + count <= 5; first++) {
+                ck_assert_ok(ck_npy_read_rows(r, first, count, &rows));
+                ck_assert_int_eq(memcmp(rows, whole.data + first * 6, sizeof(float) * 6 * count),
+                                 0);
+            }
+        ck_assert_fails(ck_npy_read_rows(r, 4, 2, &rows), CK_ERR_ARGUMENT);
+        ck_assert_ptr_null(rows);
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "rows 4 to 5 are outside the 5 rows"));
+        ck_assert_fails(ck_npy_read_rows(r, -1, 1, &rows), CK_ERR_ARGUMENT);
+        ck_assert_fails(ck_npy_read_rows(r, 0, 1, NULL), CK_ERR_ARGUMENT);
+        ck_npy_close(r);
+        ck_npy_free(&whole);
+    }
+    unlink(path);
+    rmdir(tmpdir);
+}
+END_TEST
+
+/* What ck_npy_read refuses, opening refuses; a scalar has no rows; a file
+ * that shrinks after opening fails the read instead of coming up short. */
+START_TEST(test_reader_errors)
+{
+    ck_npy_reader *r = (ck_npy_reader *)1;
+    ck_tensor shape;
+    ck_assert_fails(ck_npy_open("/nonexistent/x.npy", &r, &shape), CK_ERR_IO);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "/nonexistent/x.npy"));
+    ck_assert_fails(ck_npy_open(NULL, &r, &shape), CK_ERR_ARGUMENT);
+    ck_npy_close(NULL);
+    make_tmpdir();
+    char path[128];
+    snprintf(path, sizeof path, "%s/e.npy", tmpdir);
+    const float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    size_t len;
+    unsigned char *b = make_npy(1, dict_for("<f4", "()"), v, 4, &len);
+    write_file(path, b, len);
+    free(b);
+    ck_assert_fails(ck_npy_open(path, &r, &shape), CK_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "e.npy"));
+    b = make_npy(1, dict_for("<f4", "(4, 2)"), v, sizeof v - 4, &len);
+    write_file(path, b, len);
+    ck_assert_fails(ck_npy_open(path, &r, &shape), CK_ERR_FORMAT);
+    ck_assert_int_eq(shape.rank, 0);
+    free(b);
+    b = make_npy(1, dict_for("<f4", "(4, 2)"), v, sizeof v, &len);
+    write_file(path, b, len);
+    ck_assert_ok(ck_npy_open(path, &r, &shape));
+    ck_assert_int_eq(truncate(path, (off_t)(len - 8)), 0);
+    const float *rows;
+    ck_assert_ok(ck_npy_read_rows(r, 0, 3, &rows));
+    ck_assert_float_eq(rows[5], 6.0f);
+    ck_assert_fails(ck_npy_read_rows(r, 2, 2, &rows), CK_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "shrank"));
+    ck_npy_close(r);
+    free(b);
+    unlink(path);
+    rmdir(tmpdir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("npy");
@@ -497,6 +601,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_allocation_failure);
     tcase_add_test(tc, test_write_read_round_trip);
     tcase_add_test(tc, test_file_errors);
+    tcase_add_test(tc, test_reader_rows);
+    tcase_add_test(tc, test_reader_errors);
     suite_add_tcase(s, tc);
     return s;
 }

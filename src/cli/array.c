@@ -131,17 +131,64 @@ static int read_any(const char *spec, const char *what, ck_tensor *out)
     return st == CK_OK ? rc : cli_lib_error(spec);
 }
 
+static int no_samples(const char *spec, const char *what)
+{
+    return cli_error(CLI_FAIL, "%s (%s) has no samples: the first axis is the batch", what, spec);
+}
+
 int cli_read_array(const char *spec, const char *what, ck_tensor *out)
 {
     memset(out, 0, sizeof *out);
     int rc = read_any(spec, what, out);
     if (rc == CLI_OK && (out->rank < 1 || out->dims[0] < 1))
-        rc = cli_error(CLI_FAIL, "%s (%s) has no samples: the first axis is the batch", what, spec);
+        rc = no_samples(spec, what);
     if (rc != CLI_OK) {
         ck_free(out->data);
         out->data = NULL;
     }
     return rc;
+}
+
+int cli_rows_open(const char *spec, const char *what, cli_rows *r)
+{
+    memset(r, 0, sizeof *r);
+    r->spec = spec;
+    if (strcmp(spec, "-") == 0 || dataset_part(spec) || member_part(spec) || is_npz(spec) ||
+        is_model_file_name(spec))
+        return cli_read_array(spec, what, &r->shape);
+    if (ck_npy_open(spec, &r->reader, &r->shape) != CK_OK)
+        return cli_lib_error(spec);
+    if (r->shape.dims[0] >= 1)
+        return CLI_OK;
+    cli_rows_free(r);
+    return no_samples(spec, what);
+}
+
+int cli_rows_get(cli_rows *r, int64_t first, int64_t count, const float **data)
+{
+    size_t per = 1;
+    for (int i = 1; i < r->shape.rank; i++)
+        per *= (size_t)r->shape.dims[i];
+    if (!r->reader)
+        *data = r->shape.data + (size_t)first * per;
+    else if (first == r->first && count == r->count && r->rows)
+        *data = r->rows;
+    else if (ck_npy_read_rows(r->reader, first, count, &r->rows) == CK_OK) {
+        r->first = first;
+        r->count = count;
+        *data = r->rows;
+    } else {
+        r->rows = NULL;
+        return cli_lib_error(r->spec);
+    }
+    return CLI_OK;
+}
+
+void cli_rows_free(cli_rows *r)
+{
+    ck_npy_close(r->reader);
+    ck_free(r->shape.data);
+    memset(r, 0, sizeof *r);
 }
 
 int cli_read_strings(const char *spec, ck_strings *out, bool *numbers)

@@ -114,6 +114,23 @@ int cli_take_operands(const cli_command *cmd, const cli_args *args, const char *
  * `what` names the argument in messages ("INPUT", "--x"). Rank >= 1 with
  * at least one sample. Free out->data with ck_free(). */
 int cli_read_array(const char *spec, const char *what, ck_tensor *out);
+/* An input that is only read in order, batch by batch (predict's INPUT):
+ * a .npy file is read a batch at a time into one reused buffer, without
+ * fresh memory for the whole array; any other spec is read whole. */
+typedef struct cli_rows {
+    const char *spec;
+    ck_tensor shape;       /* rank and dims; data: the whole array, or NULL */
+    ck_npy_reader *reader; /* the .npy file, when read a batch at a time */
+    const float *rows;     /* the reader's rows [first, first + count) */
+    int64_t first, count;
+} cli_rows;
+/* Opens spec as cli_read_array reads it: the same kinds, messages and
+ * checks (at least one sample). */
+int cli_rows_open(const char *spec, const char *what, cli_rows *r);
+/* The samples [first, first + count) in *data, valid until the next call;
+ * asking for the same samples again reads nothing. */
+int cli_rows_get(cli_rows *r, int64_t first, int64_t count, const float **data);
+void cli_rows_free(cli_rows *r);
 /* Appends the samples of t to *all (empty: data NULL); the shapes after
  * the first axis must agree. */
 int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what);

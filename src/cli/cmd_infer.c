@@ -53,14 +53,18 @@ int cli_cmd_summary(const cli_command *cmd, const cli_args *a)
 }
 
 /* Runs the model over x in batches of `batch` samples into y. */
-static int predict_batches(ck_model *m, const ck_tensor *x, ck_tensor *y, int64_t batch)
+static int predict_batches(ck_model *m, cli_rows *x, ck_tensor *y, int64_t batch)
 {
-    size_t in_sample = ck_tensor_size(x) / (size_t)x->dims[0];
     size_t out_sample = ck_tensor_size(y) / (size_t)y->dims[0];
-    for (int64_t start = 0; start < x->dims[0]; start += batch) {
-        ck_tensor xc = *x, yc = *y;
-        xc.dims[0] = yc.dims[0] = x->dims[0] - start < batch ? x->dims[0] - start : batch;
-        xc.data = x->data + (size_t)start * in_sample;
+    for (int64_t start = 0; start < x->shape.dims[0]; start += batch) {
+        ck_tensor xc = x->shape, yc = *y;
+        xc.dims[0] = yc.dims[0] = x->shape.dims[0] - start < batch ? x->shape.dims[0] - start
+                                                                   : batch;
+        const float *rows;
+        int rc = cli_rows_get(x, start, xc.dims[0], &rows);
+        if (rc != CLI_OK)
+            return rc;
+        xc.data = (float *)rows;
         yc.data = y->data + (size_t)start * out_sample;
         if (ck_model_predict_tensor(m, &xc, &yc) != CK_OK)
             return cli_lib_error("INPUT");
@@ -98,23 +102,34 @@ static int emit(const cli_args *a, const cli_classes *c, const ck_tensor *y)
     return rc;
 }
 
-static int predict_array(ck_model *m, const cli_args *a, const cli_classes *c, const ck_tensor *x)
+static int64_t batch_size(const cli_args *a)
+{
+    return a->batch_size ? a->batch_size : DEFAULT_BATCH;
+}
+
+static int predict_rows(ck_model *m, const cli_args *a, const cli_classes *c, cli_rows *x)
 {
     ck_tensor y = {0};
-    int rc = cli_check_input(m, x, "INPUT");
+    int rc = cli_check_input(m, &x->shape, "INPUT");
     if (rc == CLI_OK)
-        rc = cli_output_shape(m, x, &y);
+        rc = cli_output_shape(m, &x->shape, &y);
     if (rc != CLI_OK)
         return rc;
     size_t n = ck_tensor_size(&y);
     y.data = n ? calloc(n, sizeof(float)) : NULL;
     if (!y.data)
         return n ? cli_no_memory() : cli_error(CLI_FAIL, "the model output is empty");
-    rc = predict_batches(m, x, &y, a->batch_size ? a->batch_size : DEFAULT_BATCH);
+    rc = predict_batches(m, x, &y, batch_size(a));
     if (rc == CLI_OK)
         rc = emit(a, c, &y);
     free(y.data);
     return rc;
+}
+
+static int predict_array(ck_model *m, const cli_args *a, const cli_classes *c, const ck_tensor *x)
+{
+    cli_rows whole = {.spec = "standard input", .shape = *x};
+    return predict_rows(m, a, c, &whole);
 }
 
 /* What one array of a stream is to the model: a batch, one sample, or
@@ -223,21 +238,27 @@ static int check_predict_output(const cli_args *a, const char *const *ops)
     return rc == CLI_OK ? cli_check_output_distinct(a->output, inputs, 4) : rc;
 }
 
-/* INPUT, read on a second thread while the first loads the model: on two
- * cores the file's read (fresh memory, 6 ms for 25 MB on a virtual
- * machine) and the matrix library's setup overlap the load. */
+/* INPUT is opened, and its first batch read, on a second thread while
+ * the first loads the model; the matrix library starts there too. On two
+ * cores the three overlap. */
 typedef struct input_job {
     const char *spec;
-    ck_tensor x;
+    int64_t batch;
+    cli_rows x;
     int rc;
     char message[1024];
 } input_job;
 
+/* Opens INPUT and reads its first batch. */
 static void *read_input(void *arg)
 {
     input_job *j = arg;
     ck_warm_up();
-    j->rc = cli_read_array(j->spec, "INPUT", &j->x);
+    j->rc = cli_rows_open(j->spec, "INPUT", &j->x);
+    const float *first;
+    if (j->rc == CLI_OK)
+        j->rc = cli_rows_get(&j->x, 0,
+                             j->x.shape.dims[0] < j->batch ? j->x.shape.dims[0] : j->batch, &first);
     if (j->rc != CLI_OK)
         snprintf(j->message, sizeof j->message, "%s", cli_error_message());
     return NULL;
@@ -268,7 +289,7 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
         rc = cli_parse_classes(a->classes, &c);
     bool from_stdin = rc == CLI_OK && strcmp(ops[1], "-") == 0;
     ck_model *m = NULL;
-    input_job in = {.spec = rc == CLI_OK ? ops[1] : NULL};
+    input_job in = {.spec = rc == CLI_OK ? ops[1] : NULL, .batch = batch_size(a)};
     if (rc == CLI_OK)
         rc = from_stdin ? cli_load_model(a, ops[0], &m) : load_with_input(a, ops[0], &in, &m);
     if (rc == CLI_OK)
@@ -276,8 +297,8 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
     if (rc == CLI_OK && !from_stdin && in.rc != CLI_OK)
         rc = cli_error(in.rc, "%s", in.message);
     if (rc == CLI_OK)
-        rc = from_stdin ? predict_stdin(m, a, &c) : predict_array(m, a, &c, &in.x);
-    ck_free(in.x.data);
+        rc = from_stdin ? predict_stdin(m, a, &c) : predict_rows(m, a, &c, &in.x);
+    cli_rows_free(&in.x);
     ck_model_free(m);
     cli_classes_free(&c);
     return rc;

@@ -414,20 +414,23 @@ static ck_status read_failed(FILE *f, const char *path)
                     ferror(f) ? strerror(errno) : "the file shrank while being read");
 }
 
-/* The data block, from the current position of f: read straight into
+/* Values [from, from + count) of the data block: read straight into
  * `data` when the file holds float32 in the host's byte order (the read is
  * the only pass), else a chunk at a time and converted. */
-static ck_status read_values(FILE *f, const char *path, const npy_layout *l, float *data)
+static ck_status read_values(FILE *f, const char *path, const npy_layout *l, size_t from,
+                             size_t count, float *data)
 {
-    if (is_native_float(&l->h.dtype))
-        return fread(data, sizeof(float), l->count, f) == l->count ? CK_OK : read_failed(f, path);
     size_t size = (size_t)l->h.dtype.size;
+    if (fseek(f, (long)(l->data_start + from * size), SEEK_SET) != 0)
+        return read_failed(f, path);
+    if (is_native_float(&l->h.dtype))
+        return fread(data, sizeof(float), count, f) == count ? CK_OK : read_failed(f, path);
     unsigned char *raw = ck_alloc(CONVERT_CHUNK, size);
     if (!raw)
         return CK_ERR_MEMORY;
     ck_status st = CK_OK;
-    for (size_t i = 0; st == CK_OK && i < l->count; i += CONVERT_CHUNK) {
-        size_t n = l->count - i < CONVERT_CHUNK ? l->count - i : CONVERT_CHUNK;
+    for (size_t i = 0; st == CK_OK && i < count; i += CONVERT_CHUNK) {
+        size_t n = count - i < CONVERT_CHUNK ? count - i : CONVERT_CHUNK;
         if (fread(raw, size, n, f) == n)
             convert_block(raw, n, &l->h.dtype, data + i);
         else
@@ -437,29 +440,31 @@ static ck_status read_values(FILE *f, const char *path, const npy_layout *l, flo
     return st;
 }
 
-/* The header is parsed from the first bytes; the data is read only when
- * the file has exactly the size the header implies, and never whole into
- * a byte buffer (a 25 MB array would cost two copies and their faults). */
-static ck_status read_npy_file(FILE *f, const char *path, size_t size, ck_tensor *out)
+/* The header, parsed from the first bytes, and the checks that the data
+ * can be read: the file has exactly the size the header implies, and the
+ * values are numbers. The data itself is never read whole into a byte
+ * buffer (a 25 MB array would cost two copies and their faults). */
+static ck_status read_layout(FILE *f, const char *path, size_t size, npy_layout *l)
 {
     size_t prefix = size < 12 + CK_NPY_MAX_HEADER ? size : 12 + CK_NPY_MAX_HEADER;
     char *head = NULL;
-    npy_layout l = {0};
     ck_status st = ck_file_read_range(f, path, 0, prefix, &head);
     if (st == CK_OK)
-        st = parse_layout((const unsigned char *)head, prefix, &l);
+        st = parse_layout((const unsigned char *)head, prefix, l);
     free(head);
     if (st == CK_OK)
-        st = check_data_length(&l, size);
-    if (st == CK_OK)
-        st = refuse_strings(&l.h.dtype);
-    if (st == CK_OK && fseek(f, (long)l.data_start, SEEK_SET) != 0)
-        st = read_failed(f, path);
-    float *data = st == CK_OK ? ck_alloc_bulk(l.count, sizeof(float)) : NULL;
-    if (st == CK_OK && !data)
-        st = CK_ERR_MEMORY;
-    if (st == CK_OK)
-        st = read_values(f, path, &l, data);
+        st = check_data_length(l, size);
+    return st == CK_OK ? refuse_strings(&l->h.dtype) : st;
+}
+
+static ck_status read_npy_file(FILE *f, const char *path, size_t size, ck_tensor *out)
+{
+    npy_layout l = {0};
+    CK_TRY(read_layout(f, path, size, &l));
+    float *data = ck_alloc_bulk(l.count, sizeof(float));
+    if (!data)
+        return CK_ERR_MEMORY;
+    ck_status st = read_values(f, path, &l, 0, l.count, data);
     if (st != CK_OK) {
         free(data);
         return st;
@@ -468,6 +473,16 @@ static ck_status read_npy_file(FILE *f, const char *path, size_t size, ck_tensor
     memcpy(out->dims, l.h.dims, sizeof out->dims);
     out->data = data;
     return CK_OK;
+}
+
+/* Messages name the file, once. */
+static ck_status naming(ck_status st, const char *path)
+{
+    if (st == CK_OK || st == CK_ERR_MEMORY || strstr(ck_last_error(), path))
+        return st;
+    char why[512];
+    snprintf(why, sizeof why, "%s", ck_last_error());
+    return ck_error(st, "%s: %s", path, why);
 }
 
 ck_status ck_npy_read(const char *path, ck_tensor *out)
@@ -482,12 +497,90 @@ ck_status ck_npy_read(const char *path, ck_tensor *out)
         st = read_npy_file(f, path, size, out);
         fclose(f);
     }
-    if (st != CK_OK && st != CK_ERR_MEMORY && !strstr(ck_last_error(), path)) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", ck_last_error());
-        return ck_error(st, "%s: %s", path, why);
+    return naming(st, path);
+}
+
+struct ck_npy_reader {
+    FILE *f;
+    char *path;
+    npy_layout l;
+    size_t row_values; /* values per index of the first axis */
+    float *rows;       /* the last rows read; grows, never shrinks */
+    size_t cap;        /* floats */
+};
+
+void ck_npy_close(ck_npy_reader *reader)
+{
+    if (!reader)
+        return;
+    if (reader->f)
+        fclose(reader->f);
+    free(reader->path);
+    free(reader->rows);
+    free(reader);
+}
+
+static ck_status open_rows(const char *path, ck_npy_reader *r, ck_tensor *shape)
+{
+    size_t size = 0;
+    if (!(r->path = ck_strdup(path)))
+        return CK_ERR_MEMORY;
+    CK_TRY(ck_file_open_regular(path, &r->f, &size));
+    CK_TRY(read_layout(r->f, path, size, &r->l));
+    if (r->l.h.rank < 1)
+        return ck_error(CK_ERR_SHAPE, "the array is a single value (shape ()): it has no rows");
+    r->row_values = 1;
+    for (int i = 1; i < r->l.h.rank; i++)
+        r->row_values *= (size_t)r->l.h.dims[i];
+    shape->rank = r->l.h.rank;
+    memcpy(shape->dims, r->l.h.dims, sizeof shape->dims);
+    return CK_OK;
+}
+
+ck_status ck_npy_open(const char *path, ck_npy_reader **reader, ck_tensor *shape)
+{
+    if (!path || !reader || !shape)
+        return ck_error(CK_ERR_ARGUMENT, "ck_npy_open: NULL argument");
+    *reader = NULL;
+    memset(shape, 0, sizeof *shape);
+    ck_npy_reader *r = ck_alloc(1, sizeof *r);
+    if (!r)
+        return CK_ERR_MEMORY;
+    ck_status st = open_rows(path, r, shape);
+    if (st != CK_OK) {
+        ck_npy_close(r);
+        memset(shape, 0, sizeof *shape);
+        return naming(st, path);
     }
-    return st;
+    *reader = r;
+    return CK_OK;
+}
+
+ck_status ck_npy_read_rows(ck_npy_reader *reader, int64_t first, int64_t count, const float **rows)
+{
+    if (!reader || !rows)
+        return ck_error(CK_ERR_ARGUMENT, "ck_npy_read_rows: NULL argument");
+    *rows = NULL;
+    int64_t have = reader->l.h.dims[0];
+    if (first < 0 || count < 0 || first > have || count > have - first)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_npy_read_rows: rows %lld to %lld are outside the %lld rows of %s",
+                        (long long)first, (long long)first + (long long)count - 1, (long long)have,
+                        reader->path);
+    size_t from = (size_t)first * reader->row_values, n = (size_t)count * reader->row_values;
+    /* A huge-page buffer, reused: each later batch costs a copy, not
+     * fresh memory. */
+    if (n > reader->cap) {
+        free(reader->rows);
+        reader->cap = 0;
+        if (!(reader->rows = ck_alloc_bulk(n, sizeof(float))))
+            return CK_ERR_MEMORY;
+        reader->cap = n;
+    }
+    CK_TRY(naming(read_values(reader->f, reader->path, &reader->l, from, n, reader->rows),
+                  reader->path));
+    *rows = reader->rows;
+    return CK_OK;
 }
 
 /* "(2, 3)", "(5,)" or "()" as Python prints a shape tuple. */
