@@ -127,11 +127,25 @@ static void populate(void *p, size_t bytes)
 #endif
 }
 
+/* A large workspace goes on huge pages as ck_alloc_bulk's arrays do: then
+ * populating 2 MB is one fault, not 512. */
+static float *grow(float *old, size_t old_n, size_t n)
+{
+    if (n * sizeof(float) < HUGE_FROM)
+        return ck_realloc_array(old, n, sizeof(float));
+    float *p = ck_alloc_bulk(n, sizeof(float));
+    if (p && old)
+        memcpy(p, old, old_n * sizeof(float));
+    if (p)
+        free(old);
+    return p;
+}
+
 ck_status ck_buf_reserve(ck_buf *b, size_t n)
 {
     if (n <= b->cap)
         return CK_OK;
-    float *p = ck_realloc_array(b->data, n, sizeof(float));
+    float *p = grow(b->data, b->cap, n);
     if (!p)
         return CK_ERR_MEMORY;
     b->data = p;
