@@ -557,6 +557,11 @@ START_TEST(test_reader_errors)
     free(b);
     ck_assert_fails(ck_npy_open(path, &r, &shape), CK_ERR_SHAPE);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "e.npy"));
+    b = make_npy(1, dict_for("<f4", "(0, 4294967296, 4294967296)"), NULL, 0, &len);
+    write_file(path, b, len);
+    free(b);
+    ck_assert_fails(ck_npy_open(path, &r, &shape), CK_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "too large"));
     b = make_npy(1, dict_for("<f4", "(4, 2)"), v, sizeof v - 4, &len);
     write_file(path, b, len);
     ck_assert_fails(ck_npy_open(path, &r, &shape), CK_ERR_FORMAT);

@@ -529,9 +529,13 @@ static ck_status open_rows(const char *path, ck_npy_reader *r, ck_tensor *shape)
     CK_TRY(read_layout(r->f, path, size, &r->l));
     if (r->l.h.rank < 1)
         return ck_error(CK_ERR_SHAPE, "the array is a single value (shape ()): it has no rows");
+    /* With no rows the header's size check passes whatever the other
+     * axes say; a row must still have a size. */
     r->row_values = 1;
     for (int i = 1; i < r->l.h.rank; i++)
-        r->row_values *= (size_t)r->l.h.dims[i];
+        if (!ck_size_mul(r->row_values, (size_t)r->l.h.dims[i], &r->row_values) ||
+            r->row_values > SIZE_MAX / sizeof(double))
+            return ck_error(CK_ERR_FORMAT, ".npy shape is too large");
     shape->rank = r->l.h.rank;
     memcpy(shape->dims, r->l.h.dims, sizeof shape->dims);
     return CK_OK;
