@@ -91,7 +91,8 @@ CK_API int ck_get_num_threads(void);
 CK_API const char *ck_blas_backend(void);
 /* Does now what the first predict or fit of the process would otherwise
  * start with: the matrix-product library's one-time setup (libxsmm maps
- * its code registry, about 6 ms). A program that loads a model and reads
+ * its code registry, about 6 ms) and the pool's worker threads for the
+ * current ck_set_num_threads. A program that loads a model and reads
  * its data can run it on another thread meanwhile (the ckeras tool does).
  * Callable from any thread, any number of times. */
 CK_API void ck_warm_up(void);

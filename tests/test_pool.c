@@ -1,4 +1,4 @@
-/* The thread pool and ck_set_num_threads: every task runs exactly once,
+/* The thread pool, ck_set_num_threads and ck_warm_up: every task runs exactly once,
  * whatever the thread count and with several callers at once, and a
  * product's or a model's results are bitwise the same for 1, 2 and 3
  * threads (the pieces of a split never depend on the thread count). */
@@ -36,6 +36,34 @@ static void run_and_check(int n)
     for (int i = 0; i < MAX_TASKS; i++)
         ck_assert_int_eq(atomic_load(&c.ran[i]), i < n ? 1 : 0);
 }
+
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* ck_warm_up creates the workers the thread count asks for (the first
+ * product then does not wait for them), once. First in the suite: no
+ * product has started them yet. */
+START_TEST(warm_up_starts_workers)
+{
+    ck_assert_ok(ck_set_num_threads(4));
+    int before = thread_count();
+    ck_warm_up();
+    int after = thread_count();
+    ck_assert_int_eq(after - before, 3);
+    ck_warm_up();
+    ck_assert_int_eq(thread_count(), after);
+}
+END_TEST
 
 START_TEST(every_task_runs_once)
 {
@@ -239,6 +267,7 @@ int main(void)
     Suite *s = suite_create("pool");
     TCase *tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, warm_up_starts_workers);
     tcase_add_test(tc, every_task_runs_once);
     tcase_add_test(tc, concurrent_callers);
     tcase_add_test(tc, thread_count_is_checked);

@@ -278,6 +278,7 @@ static void describe_backend(void)
 void ck_warm_up(void)
 {
     ck_backend_start();
+    ck_pool_start();
 }
 
 const char *ck_blas_backend(void)

@@ -11,6 +11,10 @@
  * parallelism. Tasks must write disjoint memory. */
 void ck_pool_run(int n, void (*task)(void *arg, int i), void *arg);
 
+/* Creates the workers the current thread count asks for now instead of
+ * in the first ck_pool_run (ck_warm_up). */
+void ck_pool_start(void);
+
 /* Between these, workers keep spinning for the next job instead of
  * sleeping after a short spin (a training step: see pool.c). Every hold
  * must be released. */

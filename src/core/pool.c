@@ -231,6 +231,14 @@ static bool all_done(const void *ctx)
     return atomic_load(&pool.done) == ((const job *)ctx)->n;
 }
 
+void ck_pool_start(void)
+{
+    int threads = ck_pool_threads();
+    pthread_mutex_lock(&pool.lock);
+    start_workers(threads - 1);
+    pthread_mutex_unlock(&pool.lock);
+}
+
 void ck_pool_hold(void)
 {
     watch_fork();
