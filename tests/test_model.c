@@ -369,8 +369,29 @@ START_TEST(test_memory_and_shape_helpers)
     ck_assert_fails(ck_buf_reserve(&b, 5000), CK_ERR_MEMORY);
     ck_assert_uint_eq(b.cap, 1000); /* unchanged on failure */
     ck_assert_float_eq(b.data[9], 4.0f);
+    ck_assert_ok(ck_buf_reserve(&b, 400000)); /* 1.6 MB: huge pages, same contents */
+    ck_assert_float_eq(b.data[9], 4.0f);
     ck_buf_free(&b);
     ck_assert_ptr_null(b.data);
+    /* Zeroed arrays: zero and writable to their last byte, whatever the
+     * size (none, part of a page, past a huge page). */
+    const size_t counts[] = {0, 1, 1025, 600000};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        float *z = ck_alloc_zeroed(counts[i], sizeof(float));
+        ck_assert_ptr_nonnull(z);
+        size_t nonzero = 0;
+        for (size_t j = 0; j < counts[i]; j++)
+            nonzero += z[j] != 0.0f;
+        ck_assert_uint_eq(nonzero, 0);
+        if (counts[i])
+            z[counts[i] - 1] = 1.0f;
+        ck_free_zeroed(z, counts[i], sizeof(float));
+    }
+    ck_debug_fail_alloc_after(1);
+    ck_assert_ptr_null(ck_alloc_zeroed(10, sizeof(float)));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_MEMORY);
+    ck_assert_ptr_null(ck_alloc_zeroed(SIZE_MAX / 2, 4));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_MEMORY);
     char *dup = ck_strdup("lstm_1");
     ck_assert_str_eq(dup, "lstm_1");
     free(dup);

@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "ck_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -90,6 +91,69 @@ void *ck_alloc_bulk(size_t count, size_t size)
         madvise(p, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+/* The mapping behind ck_alloc_zeroed: whole pages, whole huge pages from
+ * HUGE_FROM on. */
+static size_t zeroed_length(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), unit = bytes >= HUGE_FROM ? HUGE_PAGE : page;
+    return bytes == 0 ? page : (bytes + unit - 1) / unit * unit;
+}
+
+/* Under AddressSanitizer the arrays come from calloc, whose redzones
+ * catch a write past their end; a mapping has none. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ZEROED_BY_CALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZEROED_BY_CALLOC 1
+#endif
+#endif
+
+void *ck_alloc_zeroed(size_t count, size_t size)
+{
+    size_t bytes;
+    if (!ck_size_mul(count, size, &bytes) || bytes > (size_t)PTRDIFF_MAX - 2 * HUGE_PAGE) {
+        ck_error(CK_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+#ifdef ZEROED_BY_CALLOC
+    return ck_alloc(count, size);
+#endif
+    size_t len = zeroed_length(bytes), slack = len >= HUGE_PAGE ? HUGE_PAGE : 0;
+    char *map = injected_failure() ? MAP_FAILED
+                                   : mmap(NULL, len + slack, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        ck_error(CK_ERR_MEMORY, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    /* A huge page needs a 2 MiB boundary: the slack before and after it
+     * goes back at once. */
+    char *p = map;
+    if (slack) {
+        p = (char *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+        if (p > map)
+            munmap(map, (size_t)(p - map));
+        if (p + len < map + len + slack)
+            munmap(p + len, (size_t)(map + len + slack - (p + len)));
+#ifdef MADV_HUGEPAGE
+        madvise(p, len, MADV_HUGEPAGE);
+#endif
+    }
+    return p;
+}
+
+void ck_free_zeroed(void *p, size_t count, size_t size)
+{
+#ifdef ZEROED_BY_CALLOC
+    (void)count, (void)size;
+    free(p);
+#else
+    if (p)
+        munmap(p, zeroed_length(count * size));
+#endif
 }
 
 char *ck_strdup(const char *s)

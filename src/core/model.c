@@ -85,8 +85,8 @@ void ck_model_free(ck_model *m)
         ck_layer_free(m->layers[i]);
     ck_layer_free(m->input);
     free(m->layers);
-    free(m->params);
-    free(m->grads);
+    ck_free_zeroed(m->params, m->n_params, sizeof(float));
+    ck_free_zeroed(m->grads, m->n_params, sizeof(float));
     free(m->warnings);
     free(m);
 }
@@ -223,8 +223,8 @@ static void unbuild(ck_model *m)
         m->layers[i]->n_weights = 0;
     }
     release_buffers(m);
-    free(m->params);
-    free(m->grads);
+    ck_free_zeroed(m->params, m->n_params, sizeof(float));
+    ck_free_zeroed(m->grads, m->n_params, sizeof(float));
     m->params = m->grads = NULL;
     m->n_params = m->n_trainable = 0;
 }
@@ -281,14 +281,13 @@ static ck_status allocate_params(ck_model *m)
             "model %s declares %zu weights (%llu bytes), more than CK_LIMIT_MODEL_BYTES "
             "(%llu bytes)",
             m->name, total, (unsigned long long)total * sizeof(float), (unsigned long long)limit);
-    /* Filled at once (initializers or a file): huge pages save the faults. */
-    m->params = ck_alloc_bulk(total, sizeof(float));
-    if (m->params)
-        memset(m->params, 0, total * sizeof(float));
-    m->grads = m->params ? ck_alloc(total, sizeof(float)) : NULL;
+    /* Zeroed untouched: the gradients of a model that only predicts are
+     * never written. */
+    m->params = ck_alloc_zeroed(total, sizeof(float));
+    m->grads = m->params ? ck_alloc_zeroed(total, sizeof(float)) : NULL;
+    m->n_params = total;
     if (!m->grads)
         return CK_ERR_MEMORY;
-    m->n_params = total;
     m->n_trainable = trainable;
     size_t off_t = 0, off_n = trainable;
     for (int i = 0; i < m->n_layers; i++)
@@ -457,8 +456,8 @@ static void restore_values(ck_model *m, const model_state *s, int i)
 static void drop_state(model_state *s, bool keep_old_arrays)
 {
     if (!keep_old_arrays) {
-        free(s->params);
-        free(s->grads);
+        ck_free_zeroed(s->params, s->n_params, sizeof(float));
+        ck_free_zeroed(s->grads, s->n_params, sizeof(float));
     }
     free(s->values);
     free(s->layers);
@@ -467,8 +466,8 @@ static void drop_state(model_state *s, bool keep_old_arrays)
 static void roll_back(ck_model *m, model_state *s)
 {
     release_buffers(m);
-    free(m->params);
-    free(m->grads);
+    ck_free_zeroed(m->params, m->n_params, sizeof(float));
+    ck_free_zeroed(m->grads, m->n_params, sizeof(float));
     m->params = s->params;
     m->grads = s->grads;
     m->n_params = s->n_params;
