@@ -93,14 +93,6 @@ void *ck_alloc_bulk(size_t count, size_t size)
     return p;
 }
 
-/* The mapping behind ck_alloc_zeroed: whole pages, whole huge pages from
- * HUGE_FROM on. */
-static size_t zeroed_length(size_t bytes)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), unit = bytes >= HUGE_FROM ? HUGE_PAGE : page;
-    return bytes == 0 ? page : (bytes + unit - 1) / unit * unit;
-}
-
 /* Under AddressSanitizer the arrays come from calloc, whose redzones
  * catch a write past their end; a mapping has none. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -111,6 +103,26 @@ static size_t zeroed_length(size_t bytes)
 #endif
 #endif
 
+#ifdef ZEROED_BY_CALLOC
+void *ck_alloc_zeroed(size_t count, size_t size)
+{
+    return ck_alloc(count, size);
+}
+
+void ck_free_zeroed(void *p, size_t count, size_t size)
+{
+    (void)count, (void)size;
+    free(p);
+}
+#else
+/* The mapping behind ck_alloc_zeroed: whole pages, whole huge pages from
+ * HUGE_FROM on. */
+static size_t zeroed_length(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), unit = bytes >= HUGE_FROM ? HUGE_PAGE : page;
+    return bytes == 0 ? page : (bytes + unit - 1) / unit * unit;
+}
+
 void *ck_alloc_zeroed(size_t count, size_t size)
 {
     size_t bytes;
@@ -118,9 +130,6 @@ void *ck_alloc_zeroed(size_t count, size_t size)
         ck_error(CK_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
         return NULL;
     }
-#ifdef ZEROED_BY_CALLOC
-    return ck_alloc(count, size);
-#endif
     size_t len = zeroed_length(bytes), slack = len >= HUGE_PAGE ? HUGE_PAGE : 0;
     char *map = injected_failure() ? MAP_FAILED
                                    : mmap(NULL, len + slack, PROT_READ | PROT_WRITE,
@@ -147,14 +156,10 @@ void *ck_alloc_zeroed(size_t count, size_t size)
 
 void ck_free_zeroed(void *p, size_t count, size_t size)
 {
-#ifdef ZEROED_BY_CALLOC
-    (void)count, (void)size;
-    free(p);
-#else
     if (p)
         munmap(p, zeroed_length(count * size));
-#endif
 }
+#endif
 
 char *ck_strdup(const char *s)
 {
