@@ -2,7 +2,8 @@
  * results for every layer type; training from two threads, and any call
  * from another thread during fit, is refused; a fit callback may make the
  * calls the contract allows and gets CK_ERR_STATE for the others;
- * ck_warm_up is callable while other threads predict. Run
+ * ck_warm_up is callable while other threads predict; .keras files load
+ * from several threads at once. Run
  * under ThreadSanitizer in CI (-DCK_TSAN=ON). */
 #include "ck_test.h"
 
@@ -150,6 +151,78 @@ START_TEST(concurrent_predicts_match_serial)
     free(x);
     free(want);
     ck_model_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- loading */
+
+typedef struct keras_loads {
+    const char *path[2];
+    const float *x;             /* SAMPLES inputs of model_of(2) */
+    float want[2][SAMPLES * 2]; /* the outputs of the two saved models */
+    int failures;
+} keras_loads;
+
+typedef struct keras_loader {
+    keras_loads *k;
+    int which;
+} keras_loader;
+
+static void *load_many(void *arg)
+{
+    keras_loader *l = arg;
+    keras_loads *k = l->k;
+    for (int i = 0; i < 10; i++) {
+        int w = (l->which + i) % 2;
+        ck_model *m;
+        float y[SAMPLES * 2];
+        if (ck_model_load(k->path[w], &m) != CK_OK) {
+            __atomic_fetch_add(&k->failures, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (ck_model_predict(m, k->x, SAMPLES, y) != CK_OK || memcmp(y, k->want[w], sizeof y) != 0)
+            __atomic_fetch_add(&k->failures, 1, __ATOMIC_RELAXED);
+        ck_model_free(m);
+    }
+    return NULL;
+}
+
+/* A .keras file's weights are opened in place, each image under a name of
+ * its own (HDF5 takes two open images of one name for one file): loads of
+ * two files from THREADS threads at once all succeed and predict as the
+ * model each file holds. */
+START_TEST(concurrent_keras_loads)
+{
+    static keras_loads k;
+    memset(&k, 0, sizeof k);
+    float x[SAMPLES * 5];
+    for (int i = 0; i < SAMPLES * 5; i++)
+        x[i] = (float)((i * 7) % 10);
+    k.x = x;
+    for (int w = 0; w < 2; w++) {
+        int in_size;
+        ck_model *m = model_of(2, &in_size);
+        if (w)
+            halve_weights(m);
+        k.path[w] = ck_strdup(ck_test_path(w ? "threads_b.keras" : "threads_a.keras"));
+        ck_assert_ok(ck_model_predict(m, x, SAMPLES, k.want[w]));
+        ck_assert_ok(ck_model_save(m, k.path[w]));
+        ck_model_free(m);
+    }
+    ck_assert(memcmp(k.want[0], k.want[1], sizeof k.want[0]) != 0);
+    pthread_t t[THREADS];
+    keras_loader l[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        l[i] = (keras_loader){&k, i % 2};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, load_many, &l[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(k.failures, 0);
+    for (int w = 0; w < 2; w++) {
+        remove(k.path[w]);
+        free((char *)k.path[w]);
+    }
 }
 END_TEST
 
@@ -330,6 +403,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, concurrent_predicts_match_serial, 0, 3);
+    tcase_add_test(tc, concurrent_keras_loads);
     tcase_add_test(tc, other_threads_refused_during_fit);
     tcase_add_test(tc, callback_contract);
     suite_add_tcase(s, tc);

@@ -52,9 +52,9 @@ void ck_h5_quiet_end(const ck_h5_quiet *q);
 /* Opens an HDF5 file read-only; CK_ERR_IO when unreadable, CK_ERR_FORMAT
  * when not HDF5 or corrupt. */
 ck_status ck_h5_open(const char *path, hid_t *file);
-/* Opens an in-memory HDF5 image (label names it in errors). HDF5 keeps
- * a copy, so *buf is freed (and set to NULL) as soon as it has one. */
-ck_status ck_h5_open_image(void **buf, size_t size, const char *label, hid_t *file);
+/* Opens an in-memory HDF5 image read-only (label names it in errors).
+ * HDF5 reads buf in place: it must stay unchanged until H5Fclose. */
+ck_status ck_h5_open_image(const void *buf, size_t size, const char *label, hid_t *file);
 /* Rejects bytes that would hang libhdf5 1.10 (see h5_guard.c); both
  * openers above call these first. */
 ck_status ck_h5_screen(const void *buf, size_t size, const char *label);

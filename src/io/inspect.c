@@ -210,7 +210,7 @@ static ck_status describe(const char *path, file_info *fi)
         st = ck_keras_zip_read(path, &z);
         if (st == CK_OK) {
             zip_facts(&z, fi);
-            st = ck_h5_open_image(&z.weights, z.weights_size, "model.weights.h5", &file);
+            st = ck_h5_open_image(z.weights, z.weights_size, "model.weights.h5", &file);
         }
     } else {
         st = ck_h5_open(path, &file);

@@ -129,12 +129,12 @@ static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
     hid_t file;
-    ck_status st = ck_h5_open_image(&image, size, label, &file);
+    ck_status st = ck_h5_open_image(image, size, label, &file);
+    if (st == CK_OK) {
+        st = ck_weights_read_h5(file, m, opts, true, fresh);
+        H5Fclose(file);
+    }
     free(image);
-    if (st != CK_OK)
-        return st;
-    st = ck_weights_read_h5(file, m, opts, true, fresh);
-    H5Fclose(file);
     return st;
 }
 
