@@ -53,7 +53,8 @@ void ck_h5_quiet_end(const ck_h5_quiet *q);
  * when not HDF5 or corrupt. */
 ck_status ck_h5_open(const char *path, hid_t *file);
 /* Opens an in-memory HDF5 image read-only (label names it in errors).
- * HDF5 reads buf in place: it must stay unchanged until H5Fclose. */
+ * HDF5 reads buf in place: it must stay unchanged until H5Fclose, which
+ * closes whatever of the file is still open. */
 ck_status ck_h5_open_image(const void *buf, size_t size, const char *label, hid_t *file);
 /* Rejects bytes that would hang libhdf5 1.10 (see h5_guard.c); both
  * openers above call these first. */

@@ -143,7 +143,10 @@ ck_status ck_h5_open_image(const void *buf, size_t size, const char *label, hid_
                                             keep_image,     same_buffer,      nothing_to_free,
                                             (void *)buf};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    /* H5Fclose then ends the file even if an object of it were left
+     * open: the caller frees buf right after. */
     bool ok = fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0 &&
+              H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
               H5Pset_file_image_callbacks(fapl, &in_place) >= 0 &&
               H5Pset_file_image(fapl, (void *)buf, size) >= 0;
     if (ok) {
