@@ -108,27 +108,31 @@ int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what)
     return CLI_OK;
 }
 
+/* Whether spec names a plain .npy file: not -, a dataset, an archive
+ * member, an .npz or a model file. */
+static bool is_npy_spec(const char *spec)
+{
+    return strcmp(spec, "-") != 0 && !dataset_part(spec) && !member_part(spec) && !is_npz(spec) &&
+           !is_model_file_name(spec);
+}
+
 static int read_any(const char *spec, const char *what, ck_tensor *out)
 {
+    if (is_npy_spec(spec))
+        return ck_npy_read(spec, out) == CK_OK ? CLI_OK : cli_lib_error(spec);
     if (strcmp(spec, "-") == 0)
         return read_stdin(what, out);
     const char *colon = dataset_part(spec), *member = colon ? NULL : member_part(spec);
+    if (!colon && !member && !is_npz(spec))
+        return cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
+                         spec);
     char *file = spec_file(spec);
     if (!file)
         return cli_no_memory();
-    ck_status st = CK_OK;
-    int rc = CLI_OK;
-    if (colon)
-        st = ck_h5_read_array(file, colon + 1, out);
-    else if (member || is_npz(file))
-        st = ck_npz_read(file, member ? member + 1 : NULL, out);
-    else if (is_model_file_name(spec))
-        rc = cli_error(CLI_USAGE, "%s: give the dataset of an HDF5 file as %s:/DATASET", what,
-                       spec);
-    else
-        st = ck_npy_read(spec, out);
+    ck_status st = colon ? ck_h5_read_array(file, colon + 1, out)
+                         : ck_npz_read(file, member ? member + 1 : NULL, out);
     free(file);
-    return st == CK_OK ? rc : cli_lib_error(spec);
+    return st == CK_OK ? CLI_OK : cli_lib_error(spec);
 }
 
 static int no_samples(const char *spec, const char *what)
@@ -153,8 +157,7 @@ int cli_rows_open(const char *spec, const char *what, cli_rows *r)
 {
     memset(r, 0, sizeof *r);
     r->spec = spec;
-    if (strcmp(spec, "-") == 0 || dataset_part(spec) || member_part(spec) || is_npz(spec) ||
-        is_model_file_name(spec))
+    if (!is_npy_spec(spec))
         return cli_read_array(spec, what, &r->shape);
     if (ck_npy_open(spec, &r->reader, &r->shape) != CK_OK)
         return cli_lib_error(spec);
