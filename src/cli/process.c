@@ -1,13 +1,19 @@
+/* sbrk and madvise are outside POSIX. */
+#define _DEFAULT_SOURCE
 /* What the tool sets up for its process before any work: OpenBLAS threads
- * that fit an address-space limit, standard descriptors, and signals. */
+ * that fit an address-space limit, its heap, standard descriptors, and
+ * signals. */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -115,8 +121,53 @@ static void on_signal_remove_temporaries(int sig)
     sigaction(sig, &sa, NULL);
 }
 
+/* The tool's heap on transparent huge pages. A process of the tool touches
+ * most of its heap once: the HDF5 library's caches, the model, the batches.
+ * On virtual machines that keep shadow page tables, each first touch of a
+ * 4 KiB page costs 5-10 us and a 2 MiB page costs about as much as 20 of
+ * them (docs/performance.md): a predict's 300-400 heap faults become a
+ * few. glibc's own switch for this is an environment tunable, which a
+ * process cannot set for itself, so the tool grows the heap once by
+ * HEAP_PAD, advises the whole huge pages of it, and parks the 4 KiB pages
+ * below the first huge page in a block it never touches. One arena for
+ * all threads keeps the reader's and the pool's blocks there too. */
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+#define HEAP_PAD ((uintptr_t)32 << 20)
+
+/* The parked block. volatile: a compiler may drop a malloc whose block
+ * is stored where nothing reads it. */
+static void *volatile heap_head;
+
+static void heap_on_huge_pages(void)
+{
+    /* Under 'ulimit -v' address space is what is short, not time. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY)
+        return;
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, (int)HEAP_PAD);
+    mallopt(M_TRIM_THRESHOLD, (int)(2 * HEAP_PAD));
+    mallopt(M_TOP_PAD, (int)HEAP_PAD);
+    uintptr_t old_end = (uintptr_t)sbrk(0);
+    /* volatile: a malloc whose block is only freed may be dropped too. */
+    void *volatile grow = malloc(256 << 10);
+    free(grow);
+    uintptr_t end = (uintptr_t)sbrk(0);
+    /* Not glibc's heap (a sanitizer's allocator), or brk refused. */
+    if (old_end == (uintptr_t)-1 || end - old_end < HEAP_PAD / 2)
+        return;
+    uintptr_t top = end - mallinfo2().keepcost;
+    uintptr_t from = (top + 4096 + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t to = end & ~(HUGE_PAGE - 1);
+    if (top < old_end - HUGE_PAGE || to <= from || madvise((void *)from, to - from, MADV_HUGEPAGE))
+        return;
+    /* The parked block ends where the first huge page starts. */
+    heap_head = malloc(from - top - 2 * sizeof(size_t));
+}
+
 void cli_setup_process(void)
 {
+    heap_on_huge_pages();
     fill_closed_descriptors();
     /* Past 'ulimit -f' a write fails with EFBIG, which the save reports
      * with the old file intact, instead of SIGXFSZ killing the process
