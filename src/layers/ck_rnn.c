@@ -474,8 +474,9 @@ ck_status ck_rnn_config_put(const ck_rnn *r, cJSON *cfg, bool with_ract)
 }
 
 /* Keys every Keras RNN layer may write: enable_caching_device (tf.keras,
- * when not the default) and use_cudnn only choose how the same numbers are
- * computed; seed only draws dropout masks. */
+ * when not the default), use_cudnn and implementation (Keras 2.0.x writes
+ * it for SimpleRNN too) only choose how the same numbers are computed;
+ * seed only draws dropout masks. */
 static const char *const rnn_keys[] = {"units",
                                        "activation",
                                        "use_bias",
@@ -493,7 +494,8 @@ static const char *const rnn_keys[] = {"units",
                                        "seed",
                                        "zero_output_for_mask",
                                        "enable_caching_device",
-                                       "use_cudnn"};
+                                       "use_cudnn",
+                                       "implementation"};
 
 static ck_status check_rnn_keys(const cJSON *cfg, const char *cls, const char *const *own)
 {

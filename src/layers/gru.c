@@ -306,8 +306,7 @@ static ck_status gru_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *gru_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"recurrent_activation", "reset_after", "implementation",
-                                        NULL};
+    static const char *const known[] = {"recurrent_activation", "reset_after", NULL};
     ck_rnn_raw_opts o = {0};
     /* Every writer that has reset_after writes it; a config without it comes
      * from Keras <= 2.1, whose GRU had no reset_after (False). */

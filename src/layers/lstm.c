@@ -560,8 +560,7 @@ static ck_status lstm_get_config(const ck_layer *l, cJSON *cfg)
 static ck_layer *lstm_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     (void)semantics;
-    static const char *const known[] = {"recurrent_activation", "unit_forget_bias",
-                                        "implementation", NULL};
+    static const char *const known[] = {"recurrent_activation", "unit_forget_bias", NULL};
     ck_rnn_raw_opts o = {0};
     if (ck_rnn_config_get(cfg, "LSTM", known, &o) != CK_OK)
         return NULL;
