@@ -249,6 +249,38 @@ START_TEST(other_data_size_refused)
 }
 END_TEST
 
+/* Keras's synchronized BatchNormalization normalizes by the statistics of
+ * the global batch; per-rank statistics would train other weights. */
+START_TEST(synchronized_batch_norm_refused)
+{
+    static const char json[] =
+        "{\"class_name\": \"Sequential\", \"keras_version\": \"3.15.1\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_shape\": [null, 4]}},"
+        "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"bn\", "
+        "\"synchronized\": true}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": 3, "
+        "\"activation\": \"softmax\"}}]}}";
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(json, &m));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy"));
+    float x[SAMPLES * 4], y[SAMPLES * CLASSES] = {0};
+    for (int i = 0; i < SAMPLES * 4; i++)
+        x[i] = (float)(i % 7) / 7.0f;
+    for (int i = 0; i < SAMPLES; i++)
+        y[i * CLASSES + i % CLASSES] = 1;
+    ck_tensor tx = {2, {SAMPLES, 4}, x}, ty = {2, {SAMPLES, CLASSES}, y};
+    ck_status st = ck_model_fit(m, &tx, &ty, NULL, .batch_size = BATCH, .comm = world);
+    if (size > 1) {
+        ck_assert_int_eq(st, CK_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(ck_last_error(), "layer 'bn' has synchronized=True"), "%s",
+                      ck_last_error());
+    } else {
+        ck_assert_ok(st);
+    }
+    ck_model_free(m);
+}
+END_TEST
+
 /* The last rank forgot to compile: every rank fails naming it. */
 START_TEST(uncompiled_model_on_one_rank)
 {
@@ -427,6 +459,7 @@ int main(void)
     tcase_add_test(tc, broadcast_gives_rank_0_weights);
     tcase_add_test(tc, other_weights_refused);
     tcase_add_test(tc, other_data_size_refused);
+    tcase_add_test(tc, synchronized_batch_norm_refused);
     tcase_add_test(tc, one_rank_fails_to_start);
     tcase_add_test(tc, uncompiled_model_on_one_rank);
     tcase_add_test(tc, one_rank_fails_while_training);

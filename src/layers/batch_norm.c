@@ -13,9 +13,10 @@ typedef struct batch_norm {
     ck_norm_common n;
     double momentum;
     ck_init mean_init, var_init;
-    bool batch_stats; /* the last forward used batch statistics */
-    ck_buf mean, inv; /* per channel, from the last forward */
-    double *sums;     /* per-channel accumulators */
+    bool batch_stats;  /* the last forward used batch statistics */
+    bool synchronized; /* Keras: batch statistics over all replicas */
+    ck_buf mean, inv;  /* per channel, from the last forward */
+    double *sums;      /* per-channel accumulators */
     size_t sums_cap;
 } batch_norm;
 
@@ -188,15 +189,18 @@ static ck_status bn_get_config(const ck_layer *l, cJSON *cfg)
     CK_TRY(ck_config_add_number(cfg, "momentum", bn->momentum));
     CK_TRY(ck_config_add(cfg, "moving_mean_initializer", ck_init_to_json(&bn->mean_init)));
     CK_TRY(ck_config_add(cfg, "moving_variance_initializer", ck_init_to_json(&bn->var_init)));
-    /* tf.keras does not accept synchronized. */
-    return k3 ? ck_config_add_bool(cfg, "synchronized", false) : CK_OK;
+    /* tf.keras before 2.12 does not accept synchronized; Keras 3 always
+     * writes it. */
+    return k3 || bn->synchronized ? ck_config_add_bool(cfg, "synchronized", bn->synchronized)
+                                  : CK_OK;
 }
 
 static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     /* fused only picks a TensorFlow kernel; the result is the same. Keras
      * 3.14+ always writes the renorm settings, which matter only when
-     * renorm is true (refused below). */
+     * renorm is true (refused below). synchronized changes only training
+     * over several replicas, which ckeras's data-parallel fit refuses. */
     static const char *const known[] = {"axis",
                                         "momentum",
                                         "epsilon",
@@ -212,7 +216,7 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
                                         "renorm_momentum",
                                         "fused",
                                         NULL};
-    static const char *const unsupported[] = {"synchronized", "renorm", NULL};
+    static const char *const unsupported[] = {"renorm", NULL};
     (void)semantics;
     ck_batch_normalization_options o = {0};
     if (ck_config_check_keys(cfg, "BatchNormalization", known) != CK_OK ||
@@ -230,6 +234,7 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
         /* momentum 0 in a config is a value (the C option reads 0 as 0.99). */
         if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(cfg, "momentum")))
             bn->momentum = o.momentum;
+        bn->synchronized = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "synchronized"));
         ck_norm_config_epsilon(&bn->n, cfg);
     }
     return bn ? &bn->base : NULL;

@@ -143,6 +143,41 @@ static uint64_t weights_hash(const ck_model *m, const ck_train_state *s)
     return h;
 }
 
+/* Whether a layer's config, wrapped layers included, asks for
+ * "synchronized": true (Keras's BatchNormalization over all replicas). */
+static bool asks_synchronized(const cJSON *cfg)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cfg)
+    {
+        if (v->string && strcmp(v->string, "synchronized") == 0 && cJSON_IsTrue(v))
+            return true;
+        if (cJSON_IsObject(v) && asks_synchronized(v))
+            return true;
+    }
+    return false;
+}
+
+/* Keras's synchronized batch statistics are over the global batch; each
+ * rank here would normalize by its own slice and train other weights. */
+static ck_status refuse_synchronized(const ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        cJSON *cfg = cJSON_CreateObject();
+        ck_status st = cfg ? ck_layer_get_config(m->layers[i], cfg)
+                           : ck_error(CK_ERR_MEMORY, "out of memory");
+        bool sync = st == CK_OK && asks_synchronized(cfg);
+        cJSON_Delete(cfg);
+        CK_TRY(st);
+        if (sync)
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "ck_model_fit: layer '%s' has synchronized=True (batch statistics "
+                            "over all replicas); data-parallel training computes them per rank",
+                            m->layers[i]->name);
+    }
+    return CK_OK;
+}
+
 #define MAX_SIZES 8
 
 typedef struct start_record {
@@ -226,6 +261,8 @@ ck_status ck_dist_start(ck_dist *d, ck_comm *c, ck_model *m, ck_train_state *s, 
 {
     if (n_sizes > MAX_SIZES)
         st = ck_error(CK_ERR_ARGUMENT, "ck_dist_start: %d sizes", n_sizes);
+    if (st == CK_OK && ck_comm_size(c) > 1)
+        st = refuse_synchronized(m);
     ck_status got = ck_comm_agree(c, ck_dist_begin(d, c, st, n_state, bucket_bytes), NULL);
     if (got == CK_OK)
         got = check_ranks(d, m, s, sizes, n_sizes);
