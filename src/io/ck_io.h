@@ -203,6 +203,7 @@ typedef struct ck_io_load {
     const char *keras_version;   /* of the writer; NULL when unknown */
     const ck_load_options *opts; /* never NULL */
     bool weights_follow;         /* the file's weights are loaded next */
+    bool legacy_weights;         /* and they are a legacy .h5's per-layer lists */
     uint64_t source_bytes;       /* then: the bytes they come from (0: unknown) */
     ck_model *model;             /* once created: where warnings go */
 } ck_io_load;

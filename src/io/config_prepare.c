@@ -209,8 +209,33 @@ static ck_status prepare_wrapped(ck_io_load *ld, const char *layer, cJSON *entry
     return ck_io_prepare_layer(ld, path, cls, cfg);
 }
 
+/* Keras 3.1+ saves a LoRA layer (lora_rank, 3.10+ also lora_alpha) to
+ * .keras and .weights.h5 with the low-rank product merged into the kernel,
+ * and loading zeroes the factors: the layer computes as the plain one. A
+ * legacy .h5 stores the factors apart, as weights of their own. */
+static ck_status prepare_lora(ck_io_load *ld, const char *layer, cJSON *cfg)
+{
+    const cJSON *rank = cJSON_GetObjectItemCaseSensitive(cfg, "lora_rank");
+    bool on = cJSON_IsNumber(rank) && rank->valuedouble != 0;
+    if (on && ld->weights_follow && ld->legacy_weights) {
+        char note[64];
+        ck_io_writer_note(ld, note, sizeof note);
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "layer '%s': LoRA (lora_rank = %g) in a legacy .h5 keeps the low-rank "
+                        "factors apart from the kernel, which ckeras does not merge%s; saved as "
+                        ".keras, Keras stores the merged kernel",
+                        layer, rank->valuedouble, note);
+    }
+    if (on || cJSON_IsNull(rank) || (cJSON_IsNumber(rank) && rank->valuedouble == 0)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "lora_rank");
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "lora_alpha");
+    }
+    return CK_OK;
+}
+
 ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *class_name, cJSON *cfg)
 {
+    CK_TRY(prepare_lora(ld, layer, cfg));
     /* An InputLayer's dtype is the type of the data fed in, not a policy. */
     if (strcmp(class_name, "InputLayer") != 0)
         CK_TRY(check_policy("", ck_json_get(cfg, "dtype")));

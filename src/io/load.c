@@ -62,6 +62,7 @@ static ck_status read_h5_model(hid_t file, const char *path, const ck_load_optio
     if (st == CK_OK && ck_h5_has_attr(file, "keras_version"))
         st = ck_h5_read_string(file, "keras_version", &version);
     ck_io_load ld = ck_io_load_init(opts, version, CK_KERAS2, true);
+    ld.legacy_weights = true;
     hsize_t bytes = 0;
     if (st == CK_OK && H5Fget_filesize(file, &bytes) >= 0)
         ld.source_bytes = bytes;
