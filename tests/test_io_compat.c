@@ -352,6 +352,75 @@ START_TEST(cudnn_weights)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- Theano */
+
+static ck_model *conv_model(uint64_t seed)
+{
+    ck_model *m = ck_sequential(.seed = seed);
+    ck_assert_ok(ck_model_add(m, ck_input(4, 3)));
+    ck_assert_ok(ck_model_add(m, ck_conv1d(2, 3, .padding = "same")));
+    ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
+    return m;
+}
+
+static void set_backend(const char *path, const char *group, const char *backend)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+    if (H5Aexists(g, "backend") > 0)
+        H5Adelete(g, "backend");
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, strlen(backend));
+    hid_t a = H5Acreate2(g, "backend", t, s, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Awrite(a, t, backend), 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+/* The conv kernel (3 taps, 3 in, 2 out) comes back with its taps reversed;
+ * everything else as written. */
+static void assert_taps_reversed(const ck_model *ref, const ck_model *m)
+{
+    const ck_weight *want = &ref->layers[0]->weights[0], *got = &m->layers[0]->weights[0];
+    for (int tap = 0; tap < 3; tap++)
+        for (int e = 0; e < 6; e++)
+            ck_assert_float_eq(got->data[tap * 6 + e], want->data[(2 - tap) * 6 + e]);
+    size_t kernel = want->size;
+    ck_assert_int_eq(memcmp(m->params + kernel, ref->params + kernel,
+                            (m->n_params - kernel) * sizeof(float)),
+                     0);
+}
+
+/* A Keras 2 file written on Theano holds convolution kernels: Keras 2 flips
+ * them on load (saving.py, _need_convert_kernel), so does ckeras. The
+ * attribute is where Keras writes it: the weights group. */
+START_TEST(theano_conv_kernels_flipped)
+{
+    ck_model *ref = conv_model(50), *m = conv_model(51);
+    fill_params(ref);
+    const char *weights = ck_test_path("theano.h5"), *whole = ck_test_path("theano_model.h5");
+    ck_assert_ok(ck_model_save_weights(ref, weights));
+    set_backend(weights, "/", "theano");
+    ck_assert_ok(ck_model_load_weights(m, weights));
+    assert_taps_reversed(ref, m);
+    set_backend(weights, "/", "tensorflow");
+    ck_assert_ok(ck_model_load_weights(m, weights));
+    assert_same_model(ref, m);
+    ck_assert_ok(ck_model_save(ref, whole));
+    set_backend(whole, "/model_weights", "theano");
+    ck_model *loaded = NULL;
+    ck_assert_ok(ck_model_load(whole, &loaded));
+    assert_taps_reversed(ref, loaded);
+    ck_model_free(loaded);
+    ck_model_free(ref);
+    ck_model_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- .keras */
 
 static char *zip_member(const char *path, const char *member)
@@ -645,6 +714,7 @@ static Suite *suite(void)
     tcase_add_test(k1, keras1_per_gate_weights);
     tcase_add_test(k1, keras1_mismatches);
     tcase_add_test(k1, cudnn_weights);
+    tcase_add_test(k1, theano_conv_kernels_flipped);
     suite_add_tcase(s, k1);
 
     TCase *zip = tcase_create("keras_archive");

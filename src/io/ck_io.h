@@ -140,6 +140,8 @@ typedef struct ck_k2_file {
     ck_k2_layer *layers;
     /* Keras 2 reads a file without keras_version as Keras 1. */
     bool keras1;
+    /* Written by Keras 2 on Theano, whose convolution flips the kernel. */
+    bool theano;
 } ck_k2_file;
 ck_status ck_k2_file_read(hid_t root, ck_k2_file *out);
 void ck_k2_file_free(ck_k2_file *f);

@@ -34,9 +34,21 @@ static ck_status read_weight_names(hid_t root, const char *layer, ck_strlist *ou
     return CK_OK;
 }
 
+static bool written_on_theano(hid_t root)
+{
+    char *backend = NULL;
+    bool theano = ck_h5_has_attr(root, "backend") &&
+                  ck_h5_read_string(root, "backend", &backend) == CK_OK &&
+                  strcmp(backend, "theano") == 0;
+    free(backend);
+    ck_clear_error();
+    return theano;
+}
+
 ck_status ck_k2_file_read(hid_t root, file_layers *f)
 {
-    *f = (file_layers){.keras1 = !ck_h5_has_attr(root, "keras_version")};
+    *f = (file_layers){.keras1 = !ck_h5_has_attr(root, "keras_version"),
+                       .theano = written_on_theano(root)};
     CK_TRY(ck_h5_read_strings(root, "layer_names", &f->names));
     if (f->names.n > CK_IO_MAX_LAYERS) {
         ck_k2_file_free(f);
@@ -67,6 +79,27 @@ static ck_status read_plain(hid_t g, const file_layer *fl, const ck_model *m, co
     return CK_OK;
 }
 
+/* Theano's conv1d is a true convolution (filter_flip) where every other
+ * backend, ckeras included, correlates: Keras 2 flips the kernel along its
+ * spatial axis when it loads such a file on TensorFlow (saving.py,
+ * _need_convert_kernel). A rank-3 kernel is a Conv1D's, wrapped or not. */
+static void flip_conv_kernels(const ck_model *m, const ck_layer *l, float *stage)
+{
+    for (int k = 0; k < l->n_weights; k++) {
+        const ck_weight *w = &l->weights[k];
+        if (w->rank != 3 || strcmp(w->name, "kernel") != 0)
+            continue;
+        float *v = ck_stage_slot(stage, m, w);
+        size_t taps = (size_t)w->dims[0], block = w->size / taps;
+        for (size_t i = 0, j = taps - 1; i < j; i++, j--)
+            for (size_t e = 0; e < block; e++) {
+                float t = v[i * block + e];
+                v[i * block + e] = v[j * block + e];
+                v[j * block + e] = t;
+            }
+    }
+}
+
 static ck_status read_layer(hid_t root, const file_layers *f, const file_layer *fl,
                             const ck_model *m, ck_layer *l, float *stage)
 {
@@ -88,6 +121,8 @@ static ck_status read_layer(hid_t root, const file_layers *f, const file_layer *
     else
         st = read_plain(g, fl, m, l, stage);
     H5Gclose(g);
+    if (st == CK_OK && f->theano)
+        flip_conv_kernels(m, l, stage);
     return st;
 }
 
