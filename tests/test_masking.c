@@ -403,6 +403,44 @@ static void check_gradients(ck_model *m, const char *what)
     ck_assert_msg(err < TOL, "%s: input gradient relative error %g", what, err);
 }
 
+/* A Bidirectional(LSTM, return_sequences) loaded from a file of standalone
+ * Keras 2.0-2.3, which had no zero_output_for_mask: at a masked step each
+ * direction repeats its last output (zeros before its first kept step),
+ * as keras/backend/tensorflow_backend.py rnn() of 2.2.4 does. The same
+ * model from tf.keras ("2.2.4-tf") zeroes the masked steps. */
+START_TEST(standalone_keras2_bidirectional_repeats)
+{
+    static const int starts[2] = {0, 2};
+    for (int i = 0; i < 2; i++) {
+        int start = starts[i], len = 3;
+        ck_model *m = masked_model(K_BIDIR_LSTM, true, false);
+        snprintf(m->keras_version, sizeof m->keras_version, "2.2.4");
+        float x[2 * T_PAD * F] = {0}, real[T_PAD * F], out[2 * T_PAD * 2 * U], ref[T_PAD * 2 * U];
+        fill(real, (size_t)len * F, 300 + (uint64_t)start);
+        memcpy(x + start * F, real, sizeof(float) * (size_t)(len * F));
+        fill(x + T_PAD * F, T_PAD * F, 5);
+        run(m, x, 2, T_PAD, out);
+        run(m, real, 1, len, ref);
+        float zeros[U] = {0};
+        for (int p = 0; p < T_PAD; p++) {
+            int q = p - start;
+            /* forward half, then backward half (concat) */
+            const float *fwd = q < 0 ? zeros : ref + (q < len ? q : len - 1) * 2 * U;
+            const float *bwd = q >= len ? zeros : ref + (q < 0 ? 0 : q) * 2 * U + U;
+            assert_rows_close(out + p * 2 * U, fwd, U, "standalone forward", p);
+            assert_rows_close(out + p * 2 * U + U, bwd, U, "standalone backward", p);
+        }
+        check_gradients(m, "standalone Keras 2 Bidirectional");
+        snprintf(m->keras_version, sizeof m->keras_version, "2.2.4-tf");
+        run(m, x, 2, T_PAD, out);
+        for (int p = 0; p < T_PAD; p++)
+            if (p < start || p >= start + len)
+                assert_zero_row(out + p * 2 * U, 2 * U, "tf.keras", p);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(gradients_with_mask)
 {
     rnn_kind k = (rnn_kind)_i;
@@ -747,6 +785,7 @@ static Suite *suite(void)
     tcase_add_test(tc, mask_propagation);
     tcase_add_loop_test(tc, embedding_mask_zero, 0, K_COUNT);
     tcase_add_loop_test(tc, gradients_with_mask, 0, K_COUNT);
+    tcase_add_test(tc, standalone_keras2_bidirectional_repeats);
     tcase_add_test(tc, gradients_stacked_and_options);
     tcase_add_test(tc, global_average_pooling_uses_mask);
     tcase_add_loop_test(tc, loss_over_kept_steps, 0, 2);

@@ -323,6 +323,10 @@ ck_status ck_mask_pass(ck_layer *l, const ck_tensor *x, const float *in_mask, ck
 ck_status ck_layer_init(ck_layer *l, const ck_layer_ops *ops, const char *name);
 ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const int64_t *dims,
                                const ck_init *init, bool trainable);
+/* Whether m came from a file of standalone Keras 2.0-2.3 (tf.keras writes
+ * "-tf" versions up to 2.3, Keras 2.4+ is tf.keras): its RNN code had no
+ * zero_output_for_mask. */
+bool ck_model_from_standalone_keras2(const ck_model *m);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
 /* Makes p hold op(B) (see ck_pack in ck_blas.h) of l's current weights:
  * packed again only after the model's weights changed; a layer outside a

@@ -127,6 +127,13 @@ const char *ck_model_keras_version(const ck_model *m)
     return m ? m->keras_version : "";
 }
 
+bool ck_model_from_standalone_keras2(const ck_model *m)
+{
+    int major, minor;
+    return m && sscanf(m->keras_version, "%d.%d", &major, &minor) == 2 && major == 2 &&
+           minor <= 3 && !strstr(m->keras_version, "-tf");
+}
+
 static bool name_taken(const ck_model *m, const char *name)
 {
     if (m->input && strcmp(m->input->name, name) == 0)
@@ -752,6 +759,9 @@ static ck_status make_spare(ck_model *m, ck_model **out)
 {
     ck_model *r = ck_sequential(.name = m->name, .seed = m->seed, .semantics = m->semantics);
     ck_status st = r ? CK_OK : CK_ERR_MEMORY;
+    /* The writer's version picks version-dependent behaviour too. */
+    if (r)
+        memcpy(r->keras_version, m->keras_version, sizeof r->keras_version);
     /* m's weights overwrite whatever the initializers would draw. */
     if (r)
         r->skip_init = true;

@@ -7,8 +7,10 @@
  * into the model's parameter array through it. With return_sequences the
  * backward output is flipped back in time before merging, as Keras does.
  * Both inner layers see the input mask (each in its own time order); with
- * return_sequences Keras forces zero_output_for_mask on them, so masked
- * steps of the merged output are zeros. */
+ * return_sequences tf.keras and Keras 3 force zero_output_for_mask on them,
+ * so masked steps of the merged output are zeros. Standalone Keras 2.0-2.3
+ * had no such switch: there each direction repeats its last output, as a
+ * lone RNN does (a model loaded from its files keeps that). */
 #include "ck_internal.h"
 #include "ck_layers.h"
 #include "ck_rnn.h"
@@ -27,6 +29,7 @@ typedef struct bidir {
     ck_buf yf, yb;                /* inner outputs of the last forward */
     ck_tensor tyf, tyb;
     ck_buf dyf, dyb, dxb;
+    bool zero_masked; /* of the last forward: masked steps give zeros */
 } bidir;
 
 extern const ck_layer_ops ck_bidirectional_layer_ops;
@@ -284,13 +287,14 @@ static ck_status run_inner(ck_layer *inner, const ck_tensor *x, ck_buf *buf, ck_
 /* Whether merged row i is a masked step of a sequence output (zeros). */
 static bool row_masked(const bidir *s, size_t i)
 {
-    return s->tyf.rank == 3 && s->base.mask && s->base.mask[i] == 0.0f;
+    return s->zero_masked && s->tyf.rank == 3 && s->base.mask && s->base.mask[i] == 0.0f;
 }
 
 static ck_status bidir_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
 {
     bidir *s = (bidir *)l;
     link_weights(s);
+    s->zero_masked = !ck_model_from_standalone_keras2(l->model);
     s->fwd->mask = s->bwd->mask = l->mask;
     CK_TRY(run_inner(s->fwd, x, &s->yf, &s->tyf, ctx));
     CK_TRY(run_inner(s->bwd, x, &s->yb, &s->tyb, ctx));
