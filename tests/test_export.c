@@ -85,11 +85,17 @@ static size_t sample_size(ck_model *m, bool output)
     return n;
 }
 
+/* |a - b|, 0 when both are NaN (Keras's 0/0 of a fully masked average). */
+static double gap(double a, double b)
+{
+    return a != a && b != b ? 0.0 : fabs(a - b);
+}
+
 static double max_diff(const float *a, const float *b, size_t n, size_t *where)
 {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
+        double d = gap(a[i], b[i]);
         if (d > worst || d != d) {
             worst = d != d ? INFINITY : d;
             *where = i;
@@ -165,7 +171,7 @@ static void check_built(ck_model *m, const float *x, int64_t n, ck_export_quanti
         size_t k = 0;
         double worst = 0;
         for (size_t i = 0; i < out * (size_t)n; i++) {
-            double d = fabs((double)pred[i] - ref[i]) / (1.0 + fabs(ref[i]));
+            double d = gap(pred[i], ref[i]) / (1.0 + (ref[i] == ref[i] ? fabs(ref[i]) : 0.0));
             if (d > worst || d != d) {
                 worst = d != d ? INFINITY : d;
                 k = i;

@@ -1,7 +1,8 @@
 /* keras.layers.MaxPooling1D, AveragePooling1D and their global forms over
  * the steps; "same" padding never counts the padded positions, averages
  * are summed in double, and a global average with a mask takes the kept
- * steps only (zeros when none is kept), all as src/layers/pooling1d.c. */
+ * steps only (NaN when none is kept: 0 / 0 as in Keras), all as
+ * src/layers/pooling1d.c. */
 #include "ck_export.h"
 #include "layer_util.h"
 
@@ -63,9 +64,9 @@ static void emit_window(ck_exp *x, const ck_exp_layer *L, size_t C)
                    "                sum += x[(long)k * %zu + c];\n",
                    skip, C);
     if (L->mask_in && o->global)
-        ck_text_printf(
-            &x->code, "            y[(long)t * %zu + c] = kept > 0 ? (float)(sum / kept) : 0.0f;\n",
-            C);
+        ck_text_printf(&x->code,
+                       "            y[(long)t * %zu + c] = kept > 0 ? (float)(sum / kept) : NAN;\n",
+                       C);
     else
         ck_text_printf(&x->code,
                        "            y[(long)t * %zu + c] = (float)(sum / (double)(end - start));\n",

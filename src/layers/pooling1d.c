@@ -4,6 +4,7 @@
 #include "layer_util.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct pool1d {
@@ -147,7 +148,8 @@ static int64_t out_steps(const ck_tensor *x, const ck_tensor *y)
 
 /* Keras GlobalAveragePooling1D with a (B,T) mask: the mean over the kept
  * steps only. Forward when y is set, otherwise backward from dy into dx
- * (already zeroed). A fully masked sample gives zeros (Keras: 0/0 = NaN). */
+ * (already zeroed). A fully masked sample is 0/0 = NaN, as in Keras (its
+ * gradient through the mask is zero). */
 static void masked_mean(const ck_tensor *x, const float *mask, float *y, const float *dy, float *dx)
 {
     int64_t T = x->dims[1];
@@ -169,7 +171,7 @@ static void masked_mean(const ck_tensor *x, const float *mask, float *y, const f
                     dx[i] = (float)(dy[(size_t)b * C + c] / n);
             }
             if (y)
-                y[(size_t)b * C + c] = n > 0 ? (float)(sum / n) : 0.0f;
+                y[(size_t)b * C + c] = n > 0 ? (float)(sum / n) : NAN;
         }
     }
 }
