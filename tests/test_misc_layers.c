@@ -147,6 +147,62 @@ static ck_layer *layer_from_json(const char *class_name, const char *json)
     return l;
 }
 
+/* The activation a Dense built from `activation_json` writes back. */
+static void assert_activation(const char *activation_json, const char *want)
+{
+    char json[512];
+    snprintf(json, sizeof json, "{\"units\": 2, \"activation\": %s}", activation_json);
+    ck_layer *l = layer_from_json("Dense", json);
+    ck_assert_msg(l != NULL, "%s: %s", activation_json, ck_last_error());
+    cJSON *cfg = cJSON_CreateObject();
+    ck_assert_ok(l->ops->get_config(l, cfg));
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "activation");
+    ck_assert_msg(cJSON_IsString(act) && strcmp(act->valuestring, want) == 0, "%s gave %s",
+                  activation_json, cJSON_IsString(act) ? act->valuestring : "?");
+    cJSON_Delete(cfg);
+    ck_layer_free(l);
+}
+
+/* An activation layer given as activation is serialized as the layer's
+ * config; its name is the user's. What it computes is read from its class
+ * and options, and options no built-in activation has are refused. */
+START_TEST(test_activation_layer_objects)
+{
+    assert_activation("{\"module\": \"keras.layers\", \"class_name\": \"ReLU\", \"config\": "
+                      "{\"name\": \"re_lu\", \"max_value\": null, \"negative_slope\": 0.0, "
+                      "\"threshold\": 0.0}, \"registered_name\": null}",
+                      "relu");
+    assert_activation(
+        "{\"class_name\": \"Softmax\", \"config\": {\"name\": \"tanh\", \"axis\": -1}}", "softmax");
+    assert_activation(
+        "{\"class_name\": \"ELU\", \"config\": {\"name\": \"elu_1\", \"alpha\": 1.0}}", "elu");
+    assert_activation("{\"class_name\": \"LeakyReLU\", \"config\": {\"name\": \"l\", "
+                      "\"negative_slope\": 0.2}}",
+                      "leaky_relu");
+    assert_activation("{\"class_name\": \"Activation\", \"config\": {\"name\": \"relu\", "
+                      "\"activation\": \"tanh\"}}",
+                      "tanh");
+    assert_activation("{\"class_name\": \"function\", \"config\": \"sigmoid\"}", "sigmoid");
+    static const char *const refused[] = {
+        /* named like a built-in, computing something else */
+        "{\"class_name\": \"LeakyReLU\", \"config\": {\"name\": \"relu\", \"negative_slope\": 0.1}}",
+        "{\"class_name\": \"LeakyReLU\", \"config\": {\"name\": \"leaky_relu\", \"alpha\": 0.3}}",
+        "{\"class_name\": \"LeakyReLU\", \"config\": {\"name\": \"leaky_relu\"}}",
+        "{\"class_name\": \"ReLU\", \"config\": {\"name\": \"relu\", \"max_value\": 6.0}}",
+        "{\"class_name\": \"ELU\", \"config\": {\"name\": \"elu\", \"alpha\": 0.5}}",
+        "{\"class_name\": \"PReLU\", \"config\": {\"name\": \"relu\"}}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"units\": 2, \"activation\": %s}", refused[i]);
+        ck_assert_msg(layer_from_json("Dense", json) == NULL, "%s loaded", refused[i]);
+        ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(ck_last_error(), "layer with options ckeras does not compute"), "%s",
+                      ck_last_error());
+    }
+}
+END_TEST
+
 /* ------------------------------------------------ shape-only layers */
 
 START_TEST(test_repeat_flatten_reshape_permute_forward)
@@ -932,6 +988,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_time_distributed_dense);
     tcase_add_test(tc, test_time_distributed_config);
     tcase_add_test(tc, test_config_round_trips);
+    tcase_add_test(tc, test_activation_layer_objects);
     tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;

@@ -66,22 +66,64 @@ ck_status ck_config_get_init(const cJSON *cfg, const char *key, ck_init *out)
     return CK_OK;
 }
 
+/* Whether the layer config's number `key` is absent, null or `want`. */
+static bool number_is(const cJSON *cfg, const char *key, double want)
+{
+    const cJSON *v = ck_json_get(cfg, key);
+    return !v || (cJSON_IsNumber(v) && fabs(v->valuedouble - want) <= 1e-6);
+}
+
+/* An activation layer passed as a layer's activation, serialized as the
+ * layer's config ({"class_name": "LeakyReLU", "config": {"name": ...,
+ * "negative_slope": 0.1}}): the activation it computes when its options
+ * are those of a built-in one; its name is the user's and says nothing. */
+static const cJSON *layer_activation(const char *cls, const cJSON *cfg, const char *key)
+{
+    static const cJSON relu = {.type = cJSON_String, .valuestring = "relu"},
+                       elu = {.type = cJSON_String, .valuestring = "elu"},
+                       softmax = {.type = cJSON_String, .valuestring = "softmax"},
+                       leaky = {.type = cJSON_String, .valuestring = "leaky_relu"};
+    if (strcmp(cls, "Activation") == 0)
+        return ck_json_get(cfg, "activation");
+    if (strcmp(cls, "ReLU") == 0 && !ck_json_get(cfg, "max_value") &&
+        number_is(cfg, "negative_slope", 0) && number_is(cfg, "threshold", 0))
+        return &relu;
+    if (strcmp(cls, "ELU") == 0 && number_is(cfg, "alpha", 1))
+        return &elu;
+    if (strcmp(cls, "Softmax") == 0 && number_is(cfg, "axis", -1))
+        return &softmax;
+    /* Keras 3 calls the slope negative_slope, tf.keras alpha; the layer's
+     * default (0.3) is not the function's (0.2). */
+    if (strcmp(cls, "LeakyReLU") == 0 && number_is(cfg, "negative_slope", 0.2) &&
+        number_is(cfg, "alpha", 0.2) &&
+        (ck_json_get(cfg, "negative_slope") || ck_json_get(cfg, "alpha")))
+        return &leaky;
+    ck_error(CK_ERR_UNSUPPORTED,
+             "option '%s' is a %s layer with options ckeras does not compute; give the activation "
+             "by name",
+             key, cls);
+    return NULL;
+}
+
 ck_status ck_config_get_activation(const cJSON *cfg, const char *key, const char **out)
 {
     const cJSON *v = ck_json_get(cfg, key);
     if (!v)
         return CK_OK;
     /* Keras 3 may serialise an activation as an object: a function is
-     * {"class_name": "function", "config": "relu"}, a layer-like one has
-     * {"config": {"name": ...}}. */
-    if (cJSON_IsObject(v)) {
+     * {"class_name": "function", "config": "relu"}, an activation layer
+     * has its layer config. */
+    for (int depth = 0; cJSON_IsObject(v) && depth < 4; depth++) {
         const cJSON *cfg_inner = cJSON_GetObjectItemCaseSensitive(v, "config");
-        const cJSON *name = cJSON_IsString(cfg_inner)
-                                ? cfg_inner
-                                : cJSON_GetObjectItemCaseSensitive(cfg_inner, "name");
-        if (!cJSON_IsString(name))
-            name = cJSON_GetObjectItemCaseSensitive(v, "class_name");
-        v = name;
+        const char *cls = ck_json_str(v, "class_name");
+        if (cJSON_IsString(cfg_inner))
+            v = cfg_inner;
+        else if (cJSON_IsObject(cfg_inner) && cls) {
+            v = layer_activation(cls, cfg_inner, key);
+            if (!v)
+                return ck_error_status();
+        } else
+            v = cJSON_GetObjectItemCaseSensitive(v, "class_name");
     }
     if (!cJSON_IsString(v))
         return ck_error(CK_ERR_FORMAT, "layer config '%s' must be an activation name", key);
