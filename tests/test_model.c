@@ -430,7 +430,9 @@ START_TEST(test_config_helpers)
         " \"a1\": \"relu\","
         " \"a2\": {\"module\": \"builtins\", \"class_name\": \"function\","
         "        \"config\": \"tanh\", \"registered_name\": \"function\"},"
-        " \"a3\": {\"class_name\": \"Activation\", \"config\": {\"name\": \"elu\"}},"
+        " \"a3\": {\"class_name\": \"Activation\","
+        "        \"config\": {\"name\": \"relu\", \"activation\": \"elu\"}},"
+        " \"a6\": {\"class_name\": \"Activation\", \"config\": {\"name\": \"elu\"}},"
         " \"a4\": \"swishh\", \"a5\": 3,"
         " \"init\": {\"class_name\": \"RandomUniform\", \"config\": {\"minval\": -1, \"maxval\": 2}}}");
     ck_assert_ptr_nonnull(cfg);
@@ -462,6 +464,8 @@ START_TEST(test_config_helpers)
     }
     ck_assert_fails(ck_config_get_activation(cfg, "a4", &str), CK_ERR_NAME);
     ck_assert_fails(ck_config_get_activation(cfg, "a5", &str), CK_ERR_FORMAT);
+    ck_assert_fails(ck_config_get_activation(cfg, "a6", &str), CK_ERR_FORMAT);
+    assert_message_has("'a6'");
     ck_init init = {0};
     ck_assert_ok(ck_config_get_init(cfg, "init", &init));
     ck_assert_str_eq(init.name, "random_uniform");
@@ -469,8 +473,8 @@ START_TEST(test_config_helpers)
     ck_assert_double_eq(init.maxval, 2);
     ck_assert_fails(ck_config_get_init(cfg, "s", &init), CK_ERR_NAME);
     assert_message_has("'s'");
-    static const char *const known[] = {"units", "half", "flag", "s",    "a1", "a2",
-                                        "a3",    "a4",   "a5",   "init", NULL};
+    static const char *const known[] = {"units", "half", "flag", "s",  "a1",   "a2",
+                                        "a3",    "a4",   "a5",   "a6", "init", NULL};
     ck_assert_ok(ck_config_check_keys(cfg, "Test", known));
     ck_assert_fails(ck_config_check_keys(cfg, "Test", known + 1), CK_ERR_UNSUPPORTED);
     assert_message_has("units");

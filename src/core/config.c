@@ -83,8 +83,12 @@ static const cJSON *layer_activation(const char *cls, const cJSON *cfg, const ch
                        elu = {.type = cJSON_String, .valuestring = "elu"},
                        softmax = {.type = cJSON_String, .valuestring = "softmax"},
                        leaky = {.type = cJSON_String, .valuestring = "leaky_relu"};
-    if (strcmp(cls, "Activation") == 0)
-        return ck_json_get(cfg, "activation");
+    if (strcmp(cls, "Activation") == 0) {
+        const cJSON *inner = ck_json_get(cfg, "activation");
+        if (!inner)
+            ck_error(CK_ERR_FORMAT, "option '%s' is an Activation layer without 'activation'", key);
+        return inner;
+    }
     if (strcmp(cls, "ReLU") == 0 && !ck_json_get(cfg, "max_value") &&
         number_is(cfg, "negative_slope", 0) && number_is(cfg, "threshold", 0))
         return &relu;
