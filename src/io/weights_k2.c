@@ -34,21 +34,28 @@ static ck_status read_weight_names(hid_t root, const char *layer, ck_strlist *ou
     return CK_OK;
 }
 
-static bool written_on_theano(hid_t root)
+/* A backend attribute that is not a string names no backend, as in Keras;
+ * one that could not be read for want of memory is an error, since
+ * guessing would load a Theano file's kernels unflipped. */
+static ck_status read_theano(hid_t root, bool *theano)
 {
+    *theano = false;
+    if (!ck_h5_has_attr(root, "backend"))
+        return CK_OK;
     char *backend = NULL;
-    bool theano = ck_h5_has_attr(root, "backend") &&
-                  ck_h5_read_string(root, "backend", &backend) == CK_OK &&
-                  strcmp(backend, "theano") == 0;
+    ck_status st = ck_h5_read_string(root, "backend", &backend);
+    if (st == CK_ERR_MEMORY)
+        return st;
+    *theano = st == CK_OK && strcmp(backend, "theano") == 0;
     free(backend);
     ck_clear_error();
-    return theano;
+    return CK_OK;
 }
 
 ck_status ck_k2_file_read(hid_t root, file_layers *f)
 {
-    *f = (file_layers){.keras1 = !ck_h5_has_attr(root, "keras_version"),
-                       .theano = written_on_theano(root)};
+    *f = (file_layers){.keras1 = !ck_h5_has_attr(root, "keras_version")};
+    CK_TRY(read_theano(root, &f->theano));
     CK_TRY(ck_h5_read_strings(root, "layer_names", &f->names));
     if (f->names.n > CK_IO_MAX_LAYERS) {
         ck_k2_file_free(f);
