@@ -267,9 +267,16 @@ static void to_cudnn(const ck_weight *w, int t, int gates, float *out)
     free(t_block);
 }
 
-static void write_cudnn(const char *path, const ck_model *ref)
+/* Weights only, or (config given) the whole model, weights in
+ * model_weights as Keras 2 saves them. */
+static void write_cudnn(const char *path, const ck_model *ref, const char *config)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), f = file;
+    if (config) {
+        ck_assert_ok(ck_h5_write_string(file, "model_config", config));
+        ck_assert_ok(ck_h5_write_string(file, "keras_version", "2.2.4"));
+        f = H5Gcreate2(file, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    }
     const char *names[8];
     for (int i = 0; i < ref->n_layers; i++)
         names[i] = ref->layers[i]->name;
@@ -303,7 +310,9 @@ static void write_cudnn(const char *path, const ck_model *ref)
         ck_assert_ok(ck_h5_write_strings(g, "weight_names", nm.ptrs, nm.n));
         H5Gclose(g);
     }
-    H5Fclose(f);
+    if (f != file)
+        H5Gclose(f);
+    H5Fclose(file);
 }
 
 static ck_model *cudnn_model(uint64_t seed)
@@ -323,7 +332,7 @@ START_TEST(cudnn_weights)
     ck_model *ref = cudnn_model(40), *m = cudnn_model(41);
     fill_params(ref);
     const char *path = ck_test_path("cudnn.h5");
-    write_cudnn(path, ref);
+    write_cudnn(path, ref, NULL);
     ck_assert_ok(ck_model_load_weights(m, path));
     assert_same_model(ref, m);
     /* By hand: LSTM kernel (3, 20), gate block 1 (f), row 2, column 1 is
@@ -349,6 +358,51 @@ START_TEST(cudnn_weights)
     ck_model_free(old);
     ck_model_free(ref);
     ck_model_free(m);
+}
+END_TEST
+
+/* cudnn_model as Keras 2.2.4 writes it with CuDNNLSTM and CuDNNGRU
+ * (keras/layers/cudnn_recurrent.py get_config). */
+#define CUDNN_COMMON                                                                                \
+    "\"return_state\": false, \"go_backwards\": false, \"stateful\": false, "                       \
+    "\"kernel_initializer\": {\"class_name\": \"VarianceScaling\", \"config\": {\"scale\": 1.0, "   \
+    "\"mode\": \"fan_avg\", \"distribution\": \"uniform\", \"seed\": null}}, "                      \
+    "\"recurrent_initializer\": {\"class_name\": \"Orthogonal\", \"config\": {\"gain\": 1.0, "      \
+    "\"seed\": null}}, \"bias_initializer\": {\"class_name\": \"Zeros\", \"config\": {}}, "         \
+    "\"kernel_regularizer\": null, \"recurrent_regularizer\": null, \"bias_regularizer\": null, "   \
+    "\"activity_regularizer\": null, \"kernel_constraint\": null, \"recurrent_constraint\": null, " \
+    "\"bias_constraint\": null"
+static const char cudnn_config[] =
+    "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"sequential_1\", \"layers\": ["
+    "{\"class_name\": \"CuDNNLSTM\", \"config\": {\"name\": \"cu_dnnlstm_1\", \"trainable\": true, "
+    "\"batch_input_shape\": [null, 4, 3], \"dtype\": \"float32\", \"return_sequences\": true, "
+    "\"units\": 5, \"unit_forget_bias\": true, " CUDNN_COMMON "}},"
+    "{\"class_name\": \"CuDNNGRU\", \"config\": {\"name\": \"cu_dnngru_1\", \"trainable\": true, "
+    "\"return_sequences\": true, \"units\": 3, " CUDNN_COMMON "}},"
+    "{\"class_name\": \"Bidirectional\", \"config\": {\"name\": \"bidirectional_1\", "
+    "\"trainable\": true, \"layer\": {\"class_name\": \"CuDNNLSTM\", \"config\": {\"name\": "
+    "\"cu_dnnlstm_2\", \"trainable\": true, \"return_sequences\": false, \"units\": 2, "
+    "\"unit_forget_bias\": true, " CUDNN_COMMON "}}, \"merge_mode\": \"concat\"}},"
+    "{\"class_name\": \"Dense\", \"config\": {\"name\": \"dense_1\", \"trainable\": true, "
+    "\"units\": 2, \"activation\": \"linear\", \"use_bias\": true}}]}}";
+
+/* A whole CuDNN model: the LSTM and GRU cuDNN computes, weights converted
+ * as for the weights-only file above. */
+START_TEST(cudnn_whole_model)
+{
+    ck_model *ref = cudnn_model(43), *m = NULL;
+    fill_params(ref);
+    const char *path = ck_test_path("cudnn_model.h5");
+    write_cudnn(path, ref, cudnn_config);
+    ck_assert_ok(ck_model_load(path, &m));
+    assert_same_model(ref, m);
+    char *json = ck_model_to_json(m);
+    ck_assert_msg(strstr(json, "\"class_name\":\"LSTM\"") && strstr(json, "\"reset_after\":true") &&
+                      !strstr(json, "CuDNN"),
+                  "%s", json);
+    ck_free(json);
+    ck_model_free(m);
+    ck_model_free(ref);
 }
 END_TEST
 
@@ -715,6 +769,7 @@ static Suite *suite(void)
     tcase_add_test(k1, keras1_mismatches);
     tcase_add_test(k1, cudnn_weights);
     tcase_add_test(k1, theano_conv_kernels_flipped);
+    tcase_add_test(k1, cudnn_whole_model);
     suite_add_tcase(s, k1);
 
     TCase *zip = tcase_create("keras_archive");

@@ -222,6 +222,12 @@ void ck_io_writer_note(const ck_io_load *ld, char *buf, size_t len);
  * ckeras does not know with null, with a warning. Wrapped layers too. */
 ck_status ck_io_prepare_layer(ck_io_load *ld, const char *layer, const char *class_name,
                               cJSON *cfg);
+/* CuDNNLSTM and CuDNNGRU (Keras 2.1.3 to 2.3, tf.keras 1.x, tf.compat.v1)
+ * are the LSTM and GRU cuDNN computes: tanh and sigmoid, the GRU's reset
+ * gate after the product. *cls becomes "LSTM" or "GRU" and cfg says so;
+ * the weight readers convert their cuDNN weight layout as Keras does.
+ * Other classes are left alone. */
+ck_status ck_io_cudnn_as_plain(const char **cls, cJSON *cfg);
 /* Warns about regularizers and constraints that are kept for saving but
  * that ckeras cannot compute. */
 ck_status ck_io_warn_kept_rules(ck_model *m);

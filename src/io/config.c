@@ -94,13 +94,17 @@ static ck_status create_layer(const cJSON *entry, int index, ck_io_load *ld, ck_
     if (!cls || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "layer #%d of the model config has no class_name or config",
                         index);
-    if (!ck_layer_ops_find(cls))
+    cJSON *ready = cJSON_Duplicate(cfg, true);
+    ck_status st = ready ? ck_io_cudnn_as_plain(&cls, ready)
+                         : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    if (st == CK_OK && !ck_layer_ops_find(cls)) {
+        cJSON_Delete(ready);
         return ck_error(CK_ERR_UNSUPPORTED,
                         "layer #%d '%s': layer class '%s' is not supported by ckeras", index,
                         entry_name(entry), cls);
-    cJSON *ready = cJSON_Duplicate(cfg, true);
-    ck_status st = ready ? ck_io_prepare_layer(ld, entry_name(entry), cls, ready)
-                         : ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    }
+    if (st == CK_OK)
+        st = ck_io_prepare_layer(ld, entry_name(entry), cls, ready);
     if (st == CK_OK)
         *out = ck_layer_from_config(cls, ready, ld->semantics);
     cJSON_Delete(ready);

@@ -197,12 +197,42 @@ static bool is_wrapped_key(const char *key)
     return strcmp(key, "layer") == 0 || strcmp(key, "backward_layer") == 0;
 }
 
+static ck_status set_string(cJSON *cfg, const char *key, const char *value)
+{
+    cJSON *v = cJSON_CreateString(value);
+    if (!v)
+        return ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, key);
+    cJSON_AddItemToObject(cfg, key, v);
+    return CK_OK;
+}
+
+ck_status ck_io_cudnn_as_plain(const char **cls, cJSON *cfg)
+{
+    bool lstm = strcmp(*cls, "CuDNNLSTM") == 0, gru = strcmp(*cls, "CuDNNGRU") == 0;
+    if (!lstm && !gru)
+        return CK_OK;
+    CK_TRY(set_string(cfg, "activation", "tanh"));
+    CK_TRY(set_string(cfg, "recurrent_activation", "sigmoid"));
+    if (gru) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "reset_after");
+        if (!cJSON_AddTrueToObject(cfg, "reset_after"))
+            return ck_error(CK_ERR_MEMORY, "out of memory reading the model config");
+    }
+    *cls = lstm ? "LSTM" : "GRU";
+    return CK_OK;
+}
+
 static ck_status prepare_wrapped(ck_io_load *ld, const char *layer, cJSON *entry)
 {
     const char *cls = ck_json_str(entry, "class_name");
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(entry, "config");
     if (!cls || !cJSON_IsObject(cfg))
         return CK_OK;
+    const char *given = cls;
+    CK_TRY(ck_io_cudnn_as_plain(&cls, cfg));
+    if (cls != given)
+        CK_TRY(set_string(entry, "class_name", cls));
     const char *inner = ck_json_str(cfg, "name");
     char path[2 * CK_NAME_MAX + 2];
     snprintf(path, sizeof path, "%s/%s", layer, inner ? inner : cls);
