@@ -75,6 +75,9 @@ CK_API ck_status ck_model_class_targets(ck_model *model, const int32_t *ids, int
  * (n, 1), or y > 0.5 for 0/1 targets when n_classes is 2. ids has one
  * entry per sample (the product of y's dimensions but the class axis). */
 CK_API ck_status ck_target_class_ids(const ck_tensor *y, int n_classes, int32_t *ids);
+/* How many ids ck_target_class_ids writes for y: size ids with it. A
+ * caller that expects one class per sample checks it against dims[0]. */
+CK_API size_t ck_target_rows(const ck_tensor *y, int n_classes);
 
 /* The class of each row of model outputs `out` (the last axis holds the
  * class scores): the argmax, or for a one-unit output out > threshold

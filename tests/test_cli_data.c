@@ -344,6 +344,23 @@ START_TEST(test_split_warning_and_shuffle)
 }
 END_TEST
 
+/* Targets of another width than the output are no classes to count for
+ * the split's warning: the fit refuses them, having read nothing past y. */
+START_TEST(test_split_targets_of_other_width)
+{
+    const char *model = dense_model();
+    float x[8 * 4] = {0}, y[8 * 5] = {0};
+    write_npy(at("x.npy"), 2, (int64_t[]){8, 4}, x);
+    write_npy(at("y.npy"), 2, (int64_t[]){8, 5}, y);
+    run_result r;
+    run_cli(&r, "fit", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss", "mse",
+            "--validation-split", "0.5", "--verbose", "0", "-o", at("out.h5"), NULL);
+    assert_error(&r, 1, "y has 5 values per sample");
+    ck_assert_msg(!strstr(r.err, "warning"), "%s", r.err);
+    run_free(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stdin and stdout */
 
 /* Writes the arrays as one .npy stream to path. */
@@ -611,6 +628,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_labels);
     tcase_add_test(tc, test_data_folder);
     tcase_add_test(tc, test_split_warning_and_shuffle);
+    tcase_add_test(tc, test_split_targets_of_other_width);
     tcase_add_test(tc, test_stdin_and_stdout);
     tcase_add_test(tc, test_stdin_frames_window);
     tcase_add_test(tc, test_predict_argmax);

@@ -70,9 +70,12 @@ void cli_warn_split(ck_model *m, const ck_tensor *y, double split, const cli_cla
     k = dims[0] == 1 ? 2 : (int)dims[0];
     /* Keras trains on the first floor(n (1 - split)) samples. */
     int64_t keep = (int64_t)((double)n * (1.0 - split));
+    /* Targets that are not one class per sample (regression, or of another
+     * width than the output) get no warning. */
+    if (ck_target_rows(y, k) != (size_t)n)
+        return;
     int32_t *ids = malloc(sizeof *ids * (size_t)n);
     bool *seen = calloc(2 * (size_t)k, sizeof *seen);
-    /* Targets that are not one class per sample (regression) get no warning. */
     bool classes = ids && seen && keep > 0 && keep < n && ck_target_class_ids(y, k, ids) == CK_OK;
     int missing = 0;
     for (int64_t i = 0; classes && i < n; i++)

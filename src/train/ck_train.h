@@ -147,10 +147,6 @@ ck_train_state *ck_train_state_of(const ck_model *m);
  * model is not compiled. */
 ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);
 
-/* ---------------- class labels (labels.c) ---------------- */
-/* The number of class ids ck_target_class_ids gives for targets y. */
-size_t ck_target_rows(const ck_tensor *y, int n_classes);
-
 /* ---------------- training_config (training_config.c) ---------------- */
 /* Keras training_config JSON ({"loss", "metrics", "optimizer_config", ...})
  * or NULL when the model is not compiled. */

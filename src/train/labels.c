@@ -117,6 +117,8 @@ ck_status ck_target_class_ids(const ck_tensor *y, int n_classes, int32_t *ids)
 
 size_t ck_target_rows(const ck_tensor *y, int n_classes)
 {
+    if (!y || y->rank < 0 || y->rank > CK_MAX_RANK)
+        return 0;
     bool scores;
     return target_rows(y, n_classes, &scores);
 }
