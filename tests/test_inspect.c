@@ -5,6 +5,7 @@
 
 #include "ck_internal.h"
 
+#include <hdf5.h>
 #include <string.h>
 
 enum { N = 3, S = 6, F = 5 };
@@ -139,6 +140,36 @@ START_TEST(test_template_refuses_other_layers)
 }
 END_TEST
 
+/* The LSTM's bias replaced by a scalar, or missing: no layer has such
+ * weights, so there is no template (nor a read outside the shapes). */
+START_TEST(test_template_refuses_odd_bias)
+{
+    ck_model *m = stack_model();
+    const char *path = ck_test_path("odd.weights.h5");
+    for (int scalar = 0; scalar < 2; scalar++) {
+        ck_assert_ok(ck_model_save_weights(m, path, .keras3_layout = true));
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        ck_assert_int_ge(f, 0);
+        ck_assert_int_ge(H5Ldelete(f, "layers/lstm/cell/vars/2", H5P_DEFAULT), 0);
+        if (scalar) {
+            hid_t sp = H5Screate(H5S_SCALAR);
+            hid_t d = H5Dcreate2(f, "layers/lstm/cell/vars/2", H5T_NATIVE_FLOAT, sp, H5P_DEFAULT,
+                                 H5P_DEFAULT, H5P_DEFAULT);
+            ck_assert_int_ge(d, 0);
+            H5Dclose(d);
+            H5Sclose(sp);
+        }
+        H5Fclose(f);
+        char *text = ck_file_describe(path);
+        ck_assert_ptr_nonnull(text);
+        ck_free(text);
+        ck_assert_ptr_null(ck_file_template(path));
+        ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
+    }
+    ck_model_free(m);
+}
+END_TEST
+
 /* The flagship's widths repeat (LSTM(64) feeds LSTM(128) and later
  * Dense(64) takes LSTM(64)'s output), and a .weights.h5 keeps its groups
  * by name (dense, dense_1, ..., lstm, ...): the template still finds the
@@ -187,6 +218,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_template_from_keras2_weights);
     tcase_add_test(tc, test_template_from_keras3_weights);
     tcase_add_test(tc, test_template_refuses_other_layers);
+    tcase_add_test(tc, test_template_refuses_odd_bias);
     tcase_add_test(tc, test_template_orders_repeated_widths);
     suite_add_tcase(s, tc);
     return s;

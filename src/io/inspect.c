@@ -318,9 +318,11 @@ static bool guess_rnn(const file_group *g, guess *out)
     out->in = f;
     out->units = u;
     out->cls = gu == 4 * u ? "LSTM" : gu == 3 * u ? "GRU" : gu == u ? "SimpleRNN" : NULL;
-    out->reset_after = g->vars[2].rank == 2;
+    /* A bias of another rank (a scalar, or missing: -1) fits no layer. */
+    int bias_rank = g->vars[2].rank;
+    out->reset_after = bias_rank == 2;
     out->use_bias = true;
-    return out->cls && g->vars[2].dims[g->vars[2].rank - 1] == gu;
+    return out->cls && (bias_rank == 1 || bias_rank == 2) && g->vars[2].dims[bias_rank - 1] == gu;
 }
 
 static bool guess_layer(const file_group *g, guess *out)
