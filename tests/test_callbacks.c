@@ -199,6 +199,61 @@ static float saved_weight(const char *path, bool weights_only)
     return w;
 }
 
+static bool lookup_loss(const void *ctx, const char *key, double *v)
+{
+    *v = *(const double *)ctx;
+    return strcmp(key, "loss") == 0;
+}
+
+/* File name fields formatted as Python's str.format does (expected names
+ * from Python 3.11); specs it would not read as numbers are refused. */
+START_TEST(template_fields_as_python)
+{
+    static const struct {
+        const char *tmpl;
+        int epoch;
+        double loss;
+        const char *want;
+    } ok[] = {
+        {"{epoch:02d}", 3, 0, "03"},
+        {"{epoch:+5}", 3, 0, "   +3"},
+        {"{epoch}-{{x}}", 12, 0, "12-{x}"},
+        {"{loss:.4f}", 1, 0.123456789, "0.1235"},
+        {"{loss}", 1, 0.123456789, "0.123456789"},
+        {"{loss:10}", 1, 0.123456789, "0.123456789"},
+        {"{loss:+012}", 1, 0.5, "+000000000.5"},
+        {"{loss:012}", 1, -0.5, "-000000000.5"},
+        {"{loss: .2e}", 1, 0.000123, " 1.23e-04"},
+        {"{loss:.1%}", 1, 0.25, "25.0%"},
+        {"{loss:08.3f}", 1, -1.5, "-001.500"},
+        {"{loss:.3}", 1, 2.0, "2.0"},
+        {"{loss:.3g}", 1, 2.0, "2"},
+        {"{loss:.2}", 1, 123.0, "1.2e+02"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_ok(ck_format_template(ok[i].tmpl, ok[i].epoch, 0, lookup_loss, &ok[i].loss, out,
+                                        sizeof out));
+        ck_assert_str_eq(out, ok[i].want);
+    }
+    /* Malformed (printf would misread them), huge (a precision of 10^9
+     * digits), past int, a precision Python refuses, too long a name. */
+    static const char *const bad[] = {"{loss:..f}",   "{loss:.999999999f}", "{epoch:9999999999d}",
+                                      "{epoch:.3d}",  "{epoch:.2}",         "{loss:.0}",
+                                      "{loss:<8.2f}", "{loss:,.2f}",        "{loss:.2fx}",
+                                      "{loss:200.1f}"};
+    double loss = 0.5;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_fails(ck_format_template(bad[i], 1, 0, lookup_loss, &loss, out, sizeof out),
+                        CK_ERR_ARGUMENT);
+        ck_assert_msg(ck_last_error()[0] != '\0', "%s: no message", bad[i]);
+    }
+    ck_assert_fails(ck_format_template("{loss:d}", 1, 0, lookup_loss, &(double){1e30}, out,
+                                       sizeof out),
+                    CK_ERR_ARGUMENT);
+}
+END_TEST
+
 /* File names from {epoch:02d} and {loss:.4f}, each file holding the model
  * of its epoch; save_best_only saves only improvements of the monitor. */
 START_TEST(model_checkpoint_names_and_contents)
@@ -517,6 +572,7 @@ static Suite *callbacks_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, ck_test_scratch_fixture, ck_test_remove_dir);
+    tcase_add_test(tc, template_fields_as_python);
     tcase_add_test(tc, early_stopping_patience_and_start);
     tcase_add_test(tc, early_stopping_modes);
     tcase_add_test(tc, reduce_lr_on_plateau_fires);

@@ -18,6 +18,16 @@ typedef struct checkpoint {
     int epoch;
 } checkpoint;
 
+/* Any logged key, with a value no integer field accepts, as Python's
+ * format refuses 'd' for every logged (float) value. */
+static bool any_key(const void *ctx, const char *key, double *v)
+{
+    (void)ctx;
+    (void)key;
+    *v = 0.5;
+    return true;
+}
+
 static ck_status ckpt_begin(ck_callback *cb)
 {
     checkpoint *c = (checkpoint *)cb;
@@ -26,6 +36,11 @@ static ck_status ckpt_begin(ck_callback *cb)
         return ck_error(CK_ERR_ARGUMENT, "ModelCheckpoint: a filepath is required");
     if (c->o->save_freq < 0)
         return ck_error(CK_ERR_ARGUMENT, "ModelCheckpoint: save_freq must be >= 0");
+    /* A template that cannot be formatted fails now, not after an epoch's
+     * training; whether its keys are logged is known only then. */
+    char path[4096];
+    CK_TRY(ck_format_template(c->o->filepath, 1, c->o->save_freq > 0, any_key, NULL, path,
+                              sizeof path));
     c->best = c->o->use_initial_value_threshold ? c->o->initial_value_threshold : NAN;
     if (!c->o->save_best_only)
         return CK_OK;

@@ -213,6 +213,77 @@ void ck_format_py_float(double v, char *buf, size_t len)
     }
 }
 
+/* A Python format spec of the form [sign][0][width][.precision][type],
+ * as printf flags: the part of "{val_loss:+08.3f}" a file name uses. */
+typedef struct {
+    char flags[3];
+    int width, precision; /* -1: not given */
+    char type;            /* 0: not given */
+} field_spec;
+
+/* Reads up to 3 digits: widths and precisions past 255 only make names
+ * longer than a file system takes. */
+static bool read_count(const char **p, int *out)
+{
+    int v = 0, digits = 0;
+    for (; **p >= '0' && **p <= '9'; (*p)++, digits++)
+        v = v * 10 + (**p - '0');
+    *out = v;
+    return digits > 0 && digits <= 3 && v <= 255;
+}
+
+static bool parse_spec(const char *spec, field_spec *f)
+{
+    *f = (field_spec){.width = -1, .precision = -1};
+    const char *p = spec;
+    int nf = 0;
+    if (*p == '+' || *p == ' ')
+        f->flags[nf++] = *p;
+    if (*p == '+' || *p == '-' || *p == ' ')
+        p++;
+    if (*p == '0')
+        f->flags[nf++] = *p++;
+    if (*p >= '1' && *p <= '9' && !read_count(&p, &f->width))
+        return false;
+    if (*p == '.' && (p++, !read_count(&p, &f->precision)))
+        return false;
+    if (*p && strchr("dfFeEgG%", *p))
+        f->type = *p++;
+    return *p == '\0' && !(f->type == 'd' && f->precision >= 0);
+}
+
+/* A float with no type, as Python formats it: its shortest repr, or with
+ * a precision 'g' that keeps a ".0" in fixed notation; signed and padded
+ * as the spec says (zeros go after the sign). */
+static int format_untyped(const field_spec *f, double v, char *out, size_t len)
+{
+    char repr[64];
+    if (f->precision < 0)
+        ck_format_py_float(v, repr, sizeof repr);
+    else {
+        snprintf(repr, sizeof repr - 2, "%.*g", f->precision, v);
+        if (isfinite(v) && !strpbrk(repr, ".e"))
+            strcat(repr, ".0");
+    }
+    bool zeros = strchr(f->flags, '0') != NULL;
+    char sign[2] = {0};
+    if (repr[0] == '-')
+        sign[0] = '-';
+    else if (strchr(f->flags, '+'))
+        sign[0] = '+';
+    else if (strchr(f->flags, ' '))
+        sign[0] = ' ';
+    const char *body = repr + (repr[0] == '-');
+    int pad = f->width - (int)(strlen(sign) + strlen(body));
+    pad = pad > 0 ? pad : 0;
+    if (zeros) {
+        char fill[256];
+        memset(fill, '0', sizeof fill);
+        return snprintf(out, len, "%s%.*s%s", sign, pad, fill, body);
+    }
+    return snprintf(out, len, "%*s%s%s", pad, "", sign, body);
+}
+
 /* Formats one {key:spec} field's value into out. */
 static ck_status format_field(const char *key, const char *spec, double v, bool integer, char *out,
                               size_t len)
@@ -224,26 +295,42 @@ static ck_status format_field(const char *key, const char *spec, double v, bool 
             ck_format_py_float(v, out, len);
         return CK_OK;
     }
-    size_t n = strspn(spec, "0123456789.+- ");
-    char type = spec[n];
-    if (n > 24 || (type && spec[n + 1]) || !strchr("dfFeEgG%", type ? type : 'g'))
-        return ck_error(CK_ERR_ARGUMENT, "format field {%s:%s}: unsupported format spec", key,
-                        spec);
-    char fmt[40];
-    if (type == 'd') {
-        if (!integer && v != floor(v))
-            return ck_error(CK_ERR_ARGUMENT,
-                            "format field {%s:%s}: 'd' needs an integer, but %s is %g", key, spec,
-                            key, v);
-        snprintf(fmt, sizeof fmt, "%%%.*slld", (int)n, spec);
-        snprintf(out, len, fmt, (long long)v);
-    } else if (type == '%') {
-        snprintf(fmt, sizeof fmt, "%%%.*sf%%%%", (int)n, spec);
-        snprintf(out, len, fmt, 100 * v);
+    field_spec f;
+    /* Untyped, Python's precision 0 is neither C's 0 nor 1; an integer's
+     * precision is an error in Python. */
+    if (!parse_spec(spec, &f) || (!f.type && (f.precision == 0 || (integer && f.precision > 0))))
+        return ck_error(CK_ERR_ARGUMENT,
+                        "format field {%s:%s}: unsupported format spec (ckeras reads "
+                        "[sign][0][width][.precision][type], type one of d f F e E g G %%, "
+                        "width and precision up to 255)",
+                        key, spec);
+    if (f.type == 'd' && !integer && (v != floor(v) || fabs(v) > 9e18))
+        return ck_error(CK_ERR_ARGUMENT, "format field {%s:%s}: 'd' needs an integer, but %s is %g",
+                        key, spec, key, v);
+    if (integer && !f.type)
+        f.type = 'd';
+    char fmt[32];
+    int n = snprintf(fmt, sizeof fmt, "%%%s", f.flags);
+    if (f.width >= 0)
+        n += snprintf(fmt + n, sizeof fmt - (size_t)n, "%d", f.width);
+    if (f.precision >= 0)
+        n += snprintf(fmt + n, sizeof fmt - (size_t)n, ".%d", f.precision);
+    int wrote;
+    if (f.type == 'd') {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "lld");
+        wrote = snprintf(out, len, fmt, (long long)v);
+    } else if (f.type == '%') {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "f%%%%");
+        wrote = snprintf(out, len, fmt, 100 * v);
+    } else if (!f.type) {
+        wrote = format_untyped(&f, v, out, len);
     } else {
-        snprintf(fmt, sizeof fmt, "%%%.*s%c", (int)n, spec, type ? type : 'g');
-        snprintf(out, len, fmt, v);
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "%c", f.type);
+        wrote = snprintf(out, len, fmt, v);
     }
+    if (wrote < 0 || (size_t)wrote >= len)
+        return ck_error(CK_ERR_ARGUMENT, "format field {%s:%s}: the value is longer than %zu bytes",
+                        key, spec, len - 1);
     return CK_OK;
 }
 
@@ -295,7 +382,7 @@ ck_status ck_format_template(const char *tmpl, int epoch, long batch, ck_log_loo
             continue;
         }
         const char *close = strchr(p, '}');
-        char field[128], value[128];
+        char field[128], value[320];
         if (!close || (size_t)(close - p) >= sizeof field)
             return ck_error(CK_ERR_ARGUMENT, "file name template '%s': unmatched '{'", tmpl);
         memcpy(field, p + 1, (size_t)(close - p - 1));
