@@ -642,6 +642,36 @@ START_TEST(test_fit_divergence_saves_last_finite_weights)
 }
 END_TEST
 
+/* Data that is not finite stops fit before its first step: no weight has
+ * changed, so -o is left as it was (a file there is not replaced). */
+START_TEST(test_fit_nan_data_leaves_output)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model_free(write_tiny(x, labels));
+    x[2 * F + 1] = NAN;
+    ck_tensor tx = {.rank = 2, .dims = {N, F}, .data = x};
+    ck_assert_ok(ck_npy_write(tmp("x_nan.npy"), &tx));
+    FILE *f = fopen(tmp("kept.h5"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious", f);
+    fclose(f);
+    run_result r;
+    run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x_nan.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--verbose", "0", "-o", tmp("kept.h5"), NULL);
+    assert_error(&r, 1, "not finite");
+    ck_assert_msg(!strstr(r.err, "saved"), "%s", r.err);
+    run_free(&r);
+    char buf[16] = {0};
+    f = fopen(tmp("kept.h5"), "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    ck_assert_str_eq(buf, "precious");
+    remove_tmpdir();
+}
+END_TEST
+
 /* fit -o picks the format by suffix: a .keras archive, Keras 3 weights
  * (which inspect describes and turns into a template that loads them). */
 START_TEST(test_fit_output_formats_and_inspect)
@@ -1197,6 +1227,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_evaluate_tiny);
     tcase_add_test(tc, test_fit_tiny_one_step);
     tcase_add_test(tc, test_fit_divergence_saves_last_finite_weights);
+    tcase_add_test(tc, test_fit_nan_data_leaves_output);
     tcase_add_test(tc, test_fit_options_and_errors);
     tcase_add_test(tc, test_fit_output_formats_and_inspect);
     tcase_add_test(tc, test_map_and_verbose_warnings);

@@ -275,13 +275,18 @@ static int run_fit(train_job *j, const cli_args *a, ck_comm *comm)
         .comm = comm,
     };
     cli_fit_extras ex = {0};
+    int64_t steps_before = 0, steps = 0;
+    ck_model_get_iterations(j->m, &steps_before);
     int rc = cli_class_weights(a, &j->y, &ex);
     if (rc == CLI_OK)
         rc = cli_fit_callbacks(j->m, a, &j->classes, &fo, &ex);
     rc = cli_agree(comm, rc);
     ck_history *history = NULL;
     ck_status st = rc == CLI_OK ? ck_model_fit_with(j->m, &j->x, &j->y, &fo, &history) : CK_OK;
-    if (st == CK_ERR_NUMERIC)
+    /* A value found not finite before any step (the data's) changed no
+     * weight: then there is nothing to keep, and -o stays as it was. */
+    if (st == CK_ERR_NUMERIC && ck_model_get_iterations(j->m, &steps) == CK_OK &&
+        steps > steps_before)
         return save_after_divergence(j, a, history, &ex);
     if (st != CK_OK)
         rc = cli_lib_error(NULL);
