@@ -832,6 +832,13 @@ START_TEST(test_fit_options_and_errors)
     assert_error(&r, 1, "nadamax");
     run_free(&r);
     /* Training options that do not parse name themselves. */
+    char cw_null[256], ckpt_bad[256];
+    snprintf(cw_null, sizeof cw_null, "%s", tmp("cw_null.json"));
+    snprintf(ckpt_bad, sizeof ckpt_bad, "%s", tmp("c_{loss:.999999999f}.h5"));
+    FILE *cw = fopen(cw_null, "w");
+    ck_assert_ptr_nonnull(cw);
+    fputs("{\"0\": 2, \"1\": null, \"2\": true}", cw);
+    fclose(cw);
     const struct {
         const char *option, *value, *needle;
     } bad[] = {
@@ -842,6 +849,10 @@ START_TEST(test_fit_options_and_errors)
         {"--lr-schedule", "piecewise:1,2:0.1", "one value more than boundaries"},
         {"--lr-schedule", "step:1", "unknown schedule"},
         {"--reduce-lr-on-plateau", "loss:x", "expected MONITOR[:FACTOR"},
+        {"--reduce-lr-on-plateau", "loss:0.5:3e9", "expected MONITOR[:FACTOR"},
+        {"--reduce-lr-on-plateau", "loss:0.5:3:0:3e9", "expected MONITOR[:FACTOR"},
+        {"--class-weight", cw_null, "expected {\"CLASS\": WEIGHT"},
+        {"--checkpoint", ckpt_bad, "unsupported format spec"},
         {"--freeze", "nope", "has no layer 'nope'"},
         {"--class-weight", "nope.json", "cannot open"},
         {"--validation-x", "x.npy", "--validation-x and --validation-y go together"},

@@ -227,9 +227,12 @@ static int json_weights(const char *path, cli_fit_extras *ex)
     for (char *p = strchr(text, '"'); p; p = strchr(p, '"')) {
         char *end;
         long c = strtol(p + 1, &end, 10);
-        char *colon = end[0] == '"' ? strchr(end, ':') : NULL;
+        char *colon = end != p + 1 && end[0] == '"' ? strchr(end, ':') : NULL;
         double v = colon ? strtod(colon + 1, &end) : NAN;
-        if (!colon || c < 0 || c >= 4096 || !isfinite(v) || v < 0)
+        /* A weight is a number: null or true is no weight (strtod reads 0). */
+        const char *after = colon ? end + strspn(end, " \t\r\n") : "";
+        bool is_number = colon && end != colon + 1 && (*after == ',' || *after == '}');
+        if (!is_number || c < 0 || c >= 4096 || !isfinite(v) || v < 0)
             return cli_error(CLI_USAGE,
                              "--class-weight %s: expected {\"CLASS\": WEIGHT, ...} with class ids "
                              "0-4095 and weights >= 0",
@@ -302,7 +305,8 @@ static int reduce_lr(const cli_args *a, cli_fit_extras *ex)
     double v[5] = {0};
     bool ok = n <= 5 && f[0][0];
     for (int i = 1; ok && i < n; i++)
-        ok = number(f[i], &v[i]) && v[i] >= 0 && (i != 2 && i != 4 ? true : v[i] == floor(v[i]));
+        ok = number(f[i], &v[i]) && v[i] >= 0 &&
+             (i != 2 && i != 4 ? true : v[i] == floor(v[i]) && v[i] <= 1000000);
     if (!ok)
         return cli_error(CLI_USAGE,
                          "--reduce-lr-on-plateau %s: expected MONITOR[:FACTOR[:PATIENCE[:MIN_LR"
