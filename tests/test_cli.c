@@ -995,10 +995,30 @@ START_TEST(test_output_must_not_be_an_input)
             "sparse_categorical_crossentropy", "-o", tmp("alias.h5"), NULL);
     assert_error(&r, 2, "is also an input");
     run_free(&r);
+    ck_tensor t;
+    /* fit's other outputs: a log over MODEL or the data, a checkpoint
+     * over the data, a log and a checkpoint in one file. */
+    const char *fit_outputs[][2] = {{"--csv-log", tmp("tiny.h5")},
+                                    {"--csv-log", tmp("y.npy")},
+                                    {"--checkpoint", tmp("x.npy")},
+                                    {"--csv-log", tmp("out.h5")}};
+    for (int i = 0; i < 4; i++) {
+        run_cli(&r, "fit", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--verbose", "0", "-o", tmp("out.h5"),
+                fit_outputs[i][0], fit_outputs[i][1], NULL);
+        assert_error(&r, 2, "is also an input");
+        ck_assert_msg(strstr(r.err, fit_outputs[i][0]), "%s", r.err);
+        run_free(&r);
+    }
+    ck_model *kept;
+    ck_assert_ok(ck_model_load(tmp("tiny.h5"), &kept));
+    ck_model_free(kept);
+    ck_assert_ok(ck_npy_read(tmp("x.npy"), &t));
+    ck_assert_int_eq(t.dims[0], N);
+    ck_free(t.data);
     run_cli(&r, "predict", tmp("tiny.h5"), spec, "-o", tmp("y.h5"), NULL);
     assert_success(&r);
     run_free(&r);
-    ck_tensor t;
     ck_assert_ok(ck_h5_read_array(tmp("data.h5"), "/keep", &t));
     ck_assert_float_eq(t.data[0], 42.0f);
     ck_free(t.data);

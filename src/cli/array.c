@@ -221,6 +221,12 @@ static bool same_file(const char *a, const char *b)
 
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n)
 {
+    return cli_check_option_output("-o", output, inputs, n);
+}
+
+int cli_check_option_output(const char *option, const char *output, const char *const *inputs,
+                            int n)
+{
     for (int i = 0; i < n; i++) {
         if (!inputs[i])
             continue;
@@ -230,8 +236,8 @@ int cli_check_output_distinct(const char *output, const char *const *inputs, int
         bool same = same_file(output, file);
         free(file);
         if (same)
-            return cli_error(CLI_USAGE, "-o %s is also an input (%s): write to another file",
-                             output, inputs[i]);
+            return cli_error(CLI_USAGE, "%s %s is also an input (%s): write to another file",
+                             option, output, inputs[i]);
     }
     return CLI_OK;
 }

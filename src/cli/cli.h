@@ -148,6 +148,9 @@ int cli_write_array(const char *path, const ck_tensor *t);
  * (paths or FILE.h5:/dataset specs; NULL entries are skipped): an atomic
  * replacement would still lose the input's other contents. */
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n);
+/* The same for the output of `option` ("--csv-log"). */
+int cli_check_option_output(const char *option, const char *output, const char *const *inputs,
+                            int n);
 
 /* ---- classes.c ---- */
 /* Class names: from --classes, or from a --data folder. */

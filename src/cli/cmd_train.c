@@ -213,14 +213,41 @@ static int prepare_split(const cli_args *a, train_job *j)
     return CLI_OK;
 }
 
-static int check_plot_output(const char *path, const char *const *inputs, int n)
+static int check_svg(const char *plot)
 {
-    if (!path)
-        return CLI_OK;
-    size_t len = strlen(path);
-    if (len < 4 || strcasecmp(path + len - 4, ".svg") != 0)
-        return cli_error(CLI_USAGE, "--plot %s: the picture is written as SVG (FILE.svg)", path);
-    return cli_check_output_distinct(path, inputs, n);
+    size_t len = plot ? strlen(plot) : 4;
+    if (len < 4 || (plot && strcasecmp(plot + len - 4, ".svg") != 0))
+        return cli_error(CLI_USAGE, "--plot %s: the picture is written as SVG (FILE.svg)", plot);
+    return CLI_OK;
+}
+
+/* `path` of `option` against the files fit and evaluate read (MODEL too
+ * when with_model) and two other outputs. */
+static int check_one_output(const cli_args *a, const char *option, const char *path,
+                            bool with_model, const char *other, const char *another)
+{
+    const char *model = a->config || a->n_positional < 1 ? NULL : a->positional[0];
+    const char *files[] = {a->x,      a->y,  a->weights, a->validation_x,          a->validation_y,
+                           a->config, other, another,    with_model ? model : NULL};
+    return path ? cli_check_option_output(option, path, files, 9) : CLI_OK;
+}
+
+/* No output of fit replaces a file it reads, nor another of its outputs.
+ * Replacing MODEL with its trained self (-o, a checkpoint) loses nothing;
+ * a log or a picture there would lose it. A checkpoint name with fields
+ * is known only when it is written. */
+static int check_fit_outputs(const cli_args *a)
+{
+    int rc = check_svg(a->plot);
+    if (rc == CLI_OK)
+        rc = check_one_output(a, "-o", a->output, false, a->csv_log, a->plot);
+    if (rc == CLI_OK)
+        rc = check_one_output(a, "--csv-log", a->csv_log, true, a->output, a->plot);
+    if (rc == CLI_OK)
+        rc = check_one_output(a, "--plot", a->plot, true, a->output, a->csv_log);
+    if (rc == CLI_OK && a->checkpoint && !strchr(a->checkpoint, '{'))
+        rc = check_one_output(a, "--checkpoint", a->checkpoint, false, a->csv_log, a->plot);
+    return rc;
 }
 
 /* The last line of fit: what was written where. */
@@ -316,15 +343,10 @@ int cli_cmd_fit(const cli_command *cmd, const cli_args *a)
                          "-o %s: the trained model is saved as OUT.h5 or OUT.keras (whole model) "
                          "or OUT.weights.h5 (Keras 3 weights)",
                          a->output);
-    /* Replacing MODEL with its trained self loses nothing; replacing a data
-     * file would. */
-    const char *data[] = {a->x, a->y, a->weights, a->validation_x, a->validation_y, a->csv_log};
     ck_comm *comm = NULL;
     int rc = cli_join_ranks(&comm);
     if (rc == CLI_OK)
-        rc = cli_check_output_distinct(a->output, data, 6);
-    if (rc == CLI_OK)
-        rc = check_plot_output(a->plot, data, 6);
+        rc = check_fit_outputs(a);
     /* A device, FIFO or read-only output is refused before training, not
      * after it. */
     if (rc == CLI_OK && ck_check_output(a->output) != CK_OK)
@@ -377,12 +399,13 @@ static int confusion(const cli_args *a, train_job *j, int batch)
 
 int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
 {
-    const char *data[] = {a->x, a->y, a->weights};
     if (a->plot && !a->confusion_matrix)
         return cli_error(CLI_USAGE, "evaluate --plot draws the confusion matrix: add "
                                     "--confusion-matrix");
     train_job j;
-    int rc = check_plot_output(a->plot, data, 3);
+    int rc = check_svg(a->plot);
+    if (rc == CLI_OK)
+        rc = check_one_output(a, "--plot", a->plot, true, NULL, NULL);
     if (rc == CLI_OK)
         rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
