@@ -492,6 +492,50 @@ START_TEST(test_stdin_frames_window)
 }
 END_TEST
 
+/* Frames of a model with an open axis, (5, None, 4): a window takes the
+ * first frame's shape, and a frame of another shape is refused, not
+ * copied into a window sized for the first. */
+START_TEST(test_stdin_frames_open_axis)
+{
+    write_text(at("open.json"),
+               "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+               "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\", "
+               "\"batch_input_shape\": [null, 5, null, 4]}},"
+               "{\"class_name\": \"Activation\", \"config\": {\"name\": \"a\", "
+               "\"activation\": \"relu\"}}]}}");
+    run_result r;
+    run_cli(&r, "convert", "--config", at("open.json"), "-o", at("open.h5"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    float v[6][8], big[100 * 4] = {0};
+    ck_tensor each[7];
+    for (int i = 0; i < 6; i++) {
+        for (int k = 0; k < 8; k++)
+            v[i][k] = (float)(i - 2);
+        each[i] = (ck_tensor){2, {2, 4}, v[i]};
+    }
+    write_stream(at("frames.npy"), each, 6);
+    run_cli_input(&r, at("frames.npy"), "predict", at("open.h5"), "-", NULL);
+    assert_success(&r);
+    /* relu of windows -2..2 and -1..3, eight values per frame. */
+    char want[512] = "";
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 5; i++)
+            for (int k = 0; k < 8; k++) {
+                int x = w + i - 2;
+                strcat(want, x > 0 ? (x == 1 ? "1" : x == 2 ? "2" : "3") : "0");
+                strcat(want, i == 4 && k == 7 ? "\n" : " ");
+            }
+    ck_assert_str_eq(r.out, want);
+    run_free(&r);
+    each[1] = (ck_tensor){2, {100, 4}, big};
+    write_stream(at("frames.npy"), each, 6);
+    run_cli_input(&r, at("frames.npy"), "predict", at("open.h5"), "-", NULL);
+    assert_error(&r, 1, "a frame of shape (100, 4) after frames of shape (2, 4)");
+    run_free(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ argmax */
 
 START_TEST(test_predict_argmax)
@@ -631,6 +675,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_split_targets_of_other_width);
     tcase_add_test(tc, test_stdin_and_stdout);
     tcase_add_test(tc, test_stdin_frames_window);
+    tcase_add_test(tc, test_stdin_frames_open_axis);
     tcase_add_test(tc, test_predict_argmax);
     tcase_add_test(tc, test_confusion_matrix_and_plots);
     suite_add_tcase(s, tc);

@@ -159,17 +159,33 @@ static stream_role role_of(const ck_tensor *t, int rank, const int64_t *dims)
     return AS_NOTHING;
 }
 
-/* The last `frames` frames of a stream of frames, oldest first. */
+/* The last `frames` frames of a stream of frames, oldest first. Open
+ * axes of the model take any size, but every frame of a window must have
+ * the first frame's shape. */
 typedef struct window {
     float *data;
     size_t frame, frames, have;
+    ck_tensor shape; /* of the first frame; no data */
 } window;
 
 static int window_push(window *w, const ck_tensor *t)
 {
     size_t size = ck_tensor_size(t);
-    if (!w->data && !(w->data = malloc(sizeof(float) * size * w->frames)))
-        return cli_no_memory();
+    if (!w->data) {
+        if (!(w->data = malloc(sizeof(float) * size * w->frames)))
+            return cli_no_memory();
+        w->shape = (ck_tensor){.rank = t->rank};
+        memcpy(w->shape.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+    } else if (t->rank != w->shape.rank ||
+               memcmp(t->dims, w->shape.dims, sizeof(int64_t) * (size_t)t->rank) != 0) {
+        char got[128], want[128];
+        ck_shape_string(t->rank, t->dims, got, sizeof got);
+        ck_shape_string(w->shape.rank, w->shape.dims, want, sizeof want);
+        return cli_error(CLI_FAIL,
+                         "standard input: a frame of shape %s after frames of shape %s; the "
+                         "frames of a window have one shape",
+                         got, want);
+    }
     w->frame = size;
     if (w->have == w->frames)
         memmove(w->data, w->data + size, sizeof(float) * size * (w->frames - 1));
@@ -202,7 +218,9 @@ static int predict_streamed(ck_model *m, const cli_args *a, const cli_classes *c
     int rc = window_push(w, t);
     if (rc != CLI_OK || w->have < w->frames)
         return rc;
-    memcpy(sample.dims + 1, dims, sizeof(int64_t) * (size_t)rank);
+    /* (1, frames, the frames' own shape): open axes take the frames' sizes. */
+    sample.dims[1] = dims[0];
+    memcpy(sample.dims + 2, t->dims, sizeof(int64_t) * (size_t)t->rank);
     sample.data = w->data;
     return predict_array(m, a, c, &sample);
 }
