@@ -145,6 +145,33 @@ START_TEST(weighted_metric_names)
 }
 END_TEST
 
+/* Freezing a layer drops the training state at the next compile; the
+ * options read back from it must outlive that drop (the CLI's --freeze). */
+START_TEST(recompile_with_own_options)
+{
+    ck_model *m = ck_sequential();
+    ck_layer *first = ck_dense(3);
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, first));
+    ck_assert_ok(ck_model_add(m, ck_dense(2, .activation = "softmax")));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "categorical_crossentropy",
+                                  .metrics = {"accuracy", "mae"}, .weighted_metrics = {"mse"}));
+    ck_compile_options o;
+    ck_assert_ok(ck_model_get_compile_options(m, &o));
+    ck_assert_ok(ck_layer_set_trainable(first, false));
+    ck_assert_ok(ck_model_compile_with(m, &o));
+    const char *want[] = {"accuracy", "mae", "mse"};
+    ck_assert_int_eq(ck_model_metric_count(m), 3);
+    for (int k = 0; k < 3; k++)
+        ck_assert_str_eq(ck_model_metric_name(m, k), want[k]);
+    ck_assert_ok(ck_model_get_compile_options(m, &o));
+    ck_assert_str_eq(o.loss, "categorical_crossentropy");
+    ck_assert_str_eq(o.optimizer.name, "Adam");
+    ck_assert_uint_eq(ck_model_count_trainable_params(m), 8);
+    ck_model_free(m);
+}
+END_TEST
+
 /* p = softmax(x, -x): x > 0 predicts class 0. Samples x 1, 2, -1, -2 of
  * classes 0, 1, 1, 1 are right, wrong, right, right. */
 static const float wx[] = {1, 2, -1, -2}, wy[] = {1, 0, 0, 1, 0, 1, 0, 1};
@@ -318,6 +345,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, top_k);
     tcase_add_test(tc, compiled_metrics);
     tcase_add_test(tc, weighted_metric_names);
+    tcase_add_test(tc, recompile_with_own_options);
     tcase_add_test(tc, weighted_metrics_values);
     tcase_add_test(tc, weighted_metrics_in_fit);
     tcase_add_test(tc, weighted_metrics_config);

@@ -115,11 +115,14 @@ static ck_status compile(ck_model *m, const ck_compile_options *o)
 {
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_check_penalties(m));
-    CK_TRY(ck_model_apply_trainable(m));
     ck_train_state *s = ck_alloc(1, sizeof *s);
     if (!s)
         return CK_ERR_MEMORY;
+    /* The options may be the model's own (ck_model_get_compile_options),
+     * owned by the state that applying trainable flags drops: copy first. */
     ck_status st = setup(s, m, o);
+    if (st == CK_OK)
+        st = ck_model_apply_trainable(m);
     if (st != CK_OK) {
         state_free(s);
         return st;
