@@ -96,6 +96,32 @@ START_TEST(test_tutorial_layout)
 }
 END_TEST
 
+/* The tutorial keeps 30 frames a sequence: frame 10 comes after 9, not
+ * after 1. */
+START_TEST(test_thirty_frames)
+{
+    make_root();
+    write_tree(actions, 3, 2, 30);
+    ck_sequence_data d;
+    ck_assert_ok(ck_sequence_dir_read(root, &d, .classes = actions, .n_classes = 3));
+    ck_assert_int_eq(d.x.dims[0], 6);
+    ck_assert_int_eq(d.x.dims[1], 30);
+    for (int i = 0; i < 6; i++)
+        for (int t = 0; t < 30; t++)
+            ck_assert_float_eq(d.x.data[(i * 30 + t) * 3],
+                               (float)(100.0 * (i / 2) + 10.0 * (i % 2) + t));
+    ck_sequence_data_free(&d);
+    /* 03.npy beside 3.npy: two candidates for one frame. */
+    double v[3] = {0};
+    ck_test_write_npy_f64(at("hello/1/03.npy"), v, 3);
+    ck_assert_fails(ck_sequence_dir_read(root, &d, .classes = actions, .n_classes = 3),
+                    CK_ERR_FORMAT);
+    ck_assert_msg(strstr(ck_last_error(), "hello/1 has two files for frame 3: 03.npy and 3.npy"),
+                  "%s", ck_last_error());
+    ck_test_remove_dir();
+}
+END_TEST
+
 /* Reads the tree and expects `code` with `needle` in the message. */
 static void assert_tree_fails(ck_status code, const char *needle)
 {
@@ -170,6 +196,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("sequence_dir");
     tcase_add_test(tc, test_tutorial_layout);
     tcase_add_test(tc, test_broken_trees);
+    tcase_add_test(tc, test_thirty_frames);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -69,12 +69,20 @@ static bool number_name(const char *s, size_t len, unsigned long long *value)
     return len > 0;
 }
 
-/* Numbers by value first ("2" before "10"), then other names bytewise. */
+/* A name without its ".npy": frames number by their stem. */
+static size_t stem_len(const char *name)
+{
+    size_t len = strlen(name);
+    return ck_str_ends_with(name, ".npy") ? len - 4 : len;
+}
+
+/* Numbers by value first ("2" before "10", "2.npy" before "10.npy"), then
+ * other names bytewise. */
 static int numeric_cmp(const void *pa, const void *pb)
 {
     const char *a = *(char *const *)pa, *b = *(char *const *)pb;
     unsigned long long na, nb;
-    bool num_a = number_name(a, strlen(a), &na), num_b = number_name(b, strlen(b), &nb);
+    bool num_a = number_name(a, stem_len(a), &na), num_b = number_name(b, stem_len(b), &nb);
     if (num_a && num_b && na != nb)
         return na < nb ? -1 : 1;
     if (num_a != num_b)
@@ -130,7 +138,7 @@ static ck_status check_frames(reader *r, const char *seq, name_list *files)
     for (size_t i = 0; i < files->n; i++) {
         unsigned long long v;
         const char *f = files->names[i];
-        if (!number_name(f, strlen(f) - 4, &v))
+        if (!number_name(f, stem_len(f), &v))
             return ck_error(CK_ERR_FORMAT, "%s/%s is not a frame (frames are 0.npy, 1.npy, ...)",
                             seq, f);
     }
@@ -139,7 +147,10 @@ static ck_status check_frames(reader *r, const char *seq, name_list *files)
     int64_t need = r->o->frames ? r->o->frames : r->frames ? r->frames : (int64_t)files->n;
     for (size_t i = 0; i < files->n && (int64_t)i < need; i++) {
         unsigned long long v;
-        number_name(files->names[i], strlen(files->names[i]) - 4, &v);
+        number_name(files->names[i], stem_len(files->names[i]), &v);
+        if (v < i)
+            return ck_error(CK_ERR_FORMAT, "%s has two files for frame %llu: %s and %s", seq, v,
+                            files->names[i - 1], files->names[i]);
         if (v != i)
             return ck_error(CK_ERR_FORMAT, "%s has no frame %zu.npy", seq, i);
     }
