@@ -73,6 +73,51 @@ START_TEST(read_array_corrupt_dataset)
 }
 END_TEST
 
+/* A chunked (rows, 8) float dataset /x, gzipped zeros when `write`,
+ * else never written (every value the fill value, no chunk stored). */
+static void write_chunked(const char *path, hsize_t rows, bool write)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {rows, 8}, chunk[2] = {rows < 20000 ? rows : 20000, 8};
+    hid_t space = H5Screate_simple(2, dims, NULL), plist = H5Pcreate(H5P_DATASET_CREATE);
+    ck_assert_int_ge(H5Pset_chunk(plist, 2, chunk), 0);
+    ck_assert_int_ge(H5Pset_deflate(plist, 9), 0);
+    hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    if (write) {
+        float *zeros = ck_alloc(rows * 8, sizeof(float));
+        ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros), 0);
+        ck_free(zeros);
+    }
+    H5Dclose(d);
+    H5Pclose(plist);
+    H5Sclose(space);
+    H5Fclose(f);
+}
+
+/* 1.4 KB that would read as terabytes of fill values is refused before
+ * anything is allocated; compressed zeros that are really stored read. */
+START_TEST(read_array_unwritten_dataset)
+{
+    ck_test_make_dir("ckios");
+    write_chunked(ck_test_path("bomb.h5"), 1000000000000ull, false);
+    ck_tensor t;
+    ck_assert_fails(ck_h5_read_array(ck_test_path("bomb.h5"), "/x", &t), CK_ERR_FORMAT);
+    assert_error_has("claims 32000000000000 bytes but the file stores 0 of them");
+    ck_assert_ptr_null(t.data);
+    write_chunked(ck_test_path("small.h5"), 1000, false);
+    ck_assert_ok(ck_h5_read_array(ck_test_path("small.h5"), "/x", &t));
+    ck_assert_float_eq(t.data[7999], 0.0f);
+    ck_free(t.data);
+    write_chunked(ck_test_path("zeros.h5"), 200000, true);
+    ck_assert_ok(ck_h5_read_array(ck_test_path("zeros.h5"), "/x", &t));
+    ck_assert_int_eq(t.dims[0], 200000);
+    ck_assert_float_eq(t.data[200000 * 8 - 1], 0.0f);
+    ck_free(t.data);
+    ck_test_remove_dir();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- links */
 
 static void write_linking_file(const char *path, const char *target, bool external)
@@ -492,6 +537,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, read_array_values_and_errors);
     tcase_add_test(tc, read_array_corrupt_dataset);
+    tcase_add_test(tc, read_array_unwritten_dataset);
     tcase_add_test(tc, external_and_soft_links_refused);
     tcase_add_test(tc, write_rank_is_checked);
     tcase_add_test(tc, new_files_follow_umask);

@@ -537,6 +537,33 @@ static bool compact_is_sane(hid_t d, hid_t plist)
     return ok;
 }
 
+/* Values the file does not hold read as the fill value: a dataset of a
+ * few stored bytes could claim terabytes. The shape may need at most what
+ * the stored bytes give at deflate's largest ratio, plus a megabyte of
+ * unwritten values (the deflate slack of a small dataset). */
+#define UNSTORED_SLACK (1u << 20)
+
+static ck_status check_stored_bytes(hid_t d, const char *what)
+{
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    size_t type_size = t >= 0 ? H5Tget_size(t) : 0, bytes = 0;
+    bool sized = n >= 0 && type_size > 0 && ck_size_mul((size_t)n, type_size, &bytes);
+    if (t >= 0)
+        H5Tclose(t);
+    if (s >= 0)
+        H5Sclose(s);
+    if (!sized)
+        return ck_error(CK_ERR_FORMAT, "%s is corrupt (its size cannot be read)", what);
+    hsize_t stored = H5Dget_storage_size(d);
+    if (bytes > UNSTORED_SLACK && (bytes - UNSTORED_SLACK) / CK_DEFLATE_MAX_RATIO > stored)
+        return ck_error(CK_ERR_FORMAT,
+                        "%s claims %zu bytes but the file stores %llu of them (never "
+                        "written, or corrupt)",
+                        what, bytes, (unsigned long long)stored);
+    return CK_OK;
+}
+
 ck_status ck_h5_check_dataset(hid_t d, const char *what)
 {
     hid_t plist = H5Dget_create_plist(d);
@@ -546,6 +573,8 @@ ck_status ck_h5_check_dataset(hid_t d, const char *what)
     if (st == CK_OK && !compact_is_sane(d, plist))
         st = ck_error(CK_ERR_FORMAT, "%s is corrupt (its stored size does not match its shape)",
                       what);
+    if (st == CK_OK)
+        st = check_stored_bytes(d, what);
     H5Pclose(plist);
     return st;
 }
