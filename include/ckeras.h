@@ -573,6 +573,10 @@ CK_API size_t ck_model_count_trainable_params(const ck_model *model);
 CK_API size_t ck_model_count_non_trainable_params(const ck_model *model);
 /* Per-sample input and output shapes (batch axis excluded). */
 CK_API ck_status ck_model_input_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
+/* The batch size the input declares (Keras Input(batch_size=...),
+ * batch_shape[0]); 0 when open (None) or for a NULL model. A model that
+ * carries state between calls predicts batches of exactly this size. */
+CK_API int64_t ck_model_input_batch_size(const ck_model *model);
 CK_API ck_status ck_model_output_shape(const ck_model *model, int *rank, int64_t dims[CK_MAX_RANK]);
 /* Keras model.compute_output_shape: the output shape for an input shape,
  * both with the batch axis (open axes, CK_NONE, stay open). Needs a built

@@ -380,6 +380,38 @@ START_TEST(test_predict_errors)
 }
 END_TEST
 
+/* A stateful model declaring batch 2 predicts in batches of 2 by default,
+ * state carried from one to the next; another --batch-size is refused. */
+START_TEST(test_predict_stateful_declared_batch)
+{
+    make_tmpdir();
+    ck_model *m = ck_sequential();
+    ck_assert_ok(
+        ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3, 2}, .batch_size = 2})));
+    ck_assert_ok(ck_model_add(m, ck_lstm(2, .stateful = true)));
+    ck_assert_ok(ck_model_build(m));
+    ck_assert_ok(ck_model_save(m, tmp("stateful.h5")));
+    float x[24], want[8];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)(i % 7) / 7.0f - 0.4f;
+    ck_tensor t = {.rank = 3, .dims = {4, 3, 2}, .data = x};
+    ck_assert_ok(ck_npy_write(tmp("x.npy"), &t));
+    ck_assert_ok(ck_model_predict(m, x, 2, want));
+    ck_assert_ok(ck_model_predict(m, x + 12, 2, want + 4));
+    ck_model_free(m);
+    run_result r;
+    run_cli(&r, "predict", tmp("stateful.h5"), tmp("x.npy"), NULL);
+    ck_assert_int_eq(r.status, 0);
+    assert_rows_match(r.out, want, 4, 2, 1e-6);
+    run_free(&r);
+    run_cli(&r, "predict", tmp("stateful.h5"), tmp("x.npy"), "--batch-size", "4", NULL);
+    assert_error(&r, 1,
+                 "carries state between batches of 2 (its input's batch size), got a batch of 4");
+    run_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_convert_round_trip)
 {
     CK_SHARED_OR_SKIP(m_path, HANH);
@@ -1254,6 +1286,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_summary_style_follows_keras_version);
     tcase_add_test(tc, test_predict_fixture);
     tcase_add_test(tc, test_predict_errors);
+    tcase_add_test(tc, test_predict_stateful_declared_batch);
     tcase_add_test(tc, test_convert_round_trip);
     tcase_add_test(tc, test_evaluate_tiny);
     tcase_add_test(tc, test_fit_tiny_one_step);

@@ -451,6 +451,34 @@ START_TEST(test_lstm_stateful_keras_golden)
 }
 END_TEST
 
+/* Keras keeps stateful LSTM state as (batch_size, units) variables: a
+ * model whose input declares batch 2 predicts batches of 2 only. */
+START_TEST(test_stateful_declared_batch)
+{
+    ck_lstm_options o = {.units = 4, .stateful = true};
+    o.kernel_initializer = (ck_init)CK_INIT("constant", .value = 0.01);
+    ck_model *m = ck_sequential();
+    ck_assert_ok(
+        ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3, 4}, .batch_size = 2})));
+    ck_assert_ok(ck_model_add(m, ck_lstm_new(&o)));
+    ck_assert_int_eq(ck_model_input_batch_size(m), 2);
+    float x[36], y[12];
+    arange(x, 36);
+    ck_assert_fails(ck_model_predict(m, x, 3, y), CK_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "carries state between batches of 2"));
+    ck_assert_ok(ck_model_predict(m, x, 2, y));
+    ck_model_free(m);
+    /* Without state any batch goes. */
+    m = ck_sequential();
+    ck_assert_ok(
+        ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3, 4}, .batch_size = 2})));
+    ck_assert_ok(ck_model_add(m, ck_lstm(4)));
+    ck_assert_ok(ck_model_predict(m, x, 3, y));
+    ck_model_free(m);
+    ck_assert_int_eq(ck_model_input_batch_size(NULL), 0);
+}
+END_TEST
+
 START_TEST(test_dense_keras_golden)
 {
     const float kernel[4] = {1, -2, 3, -4}, bias[2] = {5, -6}, x[2] = {-1, 2};
@@ -867,6 +895,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_lstm_keras_golden);
     tcase_add_test(tc, test_lstm_stateful_keras_golden);
+    tcase_add_test(tc, test_stateful_declared_batch);
     tcase_add_test(tc, test_dense_keras_golden);
     tcase_add_test(tc, test_softmax_keras_golden);
     tcase_add_loop_test(tc, test_lstm_every_pairing, 0, 6 * 3 * 8);

@@ -102,9 +102,12 @@ static int emit(const cli_args *a, const cli_classes *c, const ck_tensor *y)
     return rc;
 }
 
-static int64_t batch_size(const cli_args *a)
+/* A model whose input declares its batch size runs batches of it, as
+ * Keras's stateful layers need. */
+static int64_t batch_size(const ck_model *m, const cli_args *a)
 {
-    return a->batch_size ? a->batch_size : DEFAULT_BATCH;
+    int64_t declared = ck_model_input_batch_size(m);
+    return a->batch_size ? a->batch_size : declared ? declared : DEFAULT_BATCH;
 }
 
 static int predict_rows(ck_model *m, const cli_args *a, const cli_classes *c, cli_rows *x)
@@ -119,7 +122,7 @@ static int predict_rows(ck_model *m, const cli_args *a, const cli_classes *c, cl
     y.data = n ? calloc(n, sizeof(float)) : NULL;
     if (!y.data)
         return n ? cli_no_memory() : cli_error(CLI_FAIL, "the model output is empty");
-    rc = predict_batches(m, x, &y, batch_size(a));
+    rc = predict_batches(m, x, &y, batch_size(m, a));
     if (rc == CLI_OK)
         rc = emit(a, c, &y);
     free(y.data);
@@ -307,7 +310,7 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
         rc = cli_parse_classes(a->classes, &c);
     bool from_stdin = rc == CLI_OK && strcmp(ops[1], "-") == 0;
     ck_model *m = NULL;
-    input_job in = {.spec = rc == CLI_OK ? ops[1] : NULL, .batch = batch_size(a)};
+    input_job in = {.spec = rc == CLI_OK ? ops[1] : NULL, .batch = batch_size(NULL, a)};
     if (rc == CLI_OK)
         rc = from_stdin ? cli_load_model(a, ops[0], &m) : load_with_input(a, ops[0], &in, &m);
     if (rc == CLI_OK)

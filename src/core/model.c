@@ -703,6 +703,17 @@ ck_status ck_model_backward_each(ck_model *m, const ck_tensor *dy,
     return CK_OK;
 }
 
+/* True when outputs depend on state carried between calls, or a layer
+ * keeps its final state for reading (return_state): such a model predicts
+ * with its own layers only, one call at a time. */
+static bool carries_state(const ck_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->ops->has_state && m->layers[i]->ops->has_state(m->layers[i]))
+            return true;
+    return false;
+}
+
 /* Checks a batch against the model's input shape: rank, fixed axes, and
  * that every value is finite. */
 static ck_status check_input(const ck_model *m, const ck_tensor *x)
@@ -720,6 +731,13 @@ static ck_status check_input(const ck_model *m, const ck_tensor *x)
         if (x->dims[i] <= 0 || (i > 0 && s->dims[i] > 0 && s->dims[i] != x->dims[i]))
             return ck_error(CK_ERR_SHAPE, "model %s expects input of shape %s, got %s", m->name,
                             want, got);
+    /* Keras keeps a stateful layer's state as (batch_size, units) variables:
+     * another batch cannot continue it. */
+    if (s->dims[0] > 0 && x->dims[0] != s->dims[0] && carries_state(m))
+        return ck_error(CK_ERR_SHAPE,
+                        "model %s carries state between batches of %lld (its input's batch "
+                        "size), got a batch of %lld",
+                        m->name, (long long)s->dims[0], (long long)x->dims[0]);
     size_t n = ck_tensor_size(x);
     if (n == 0)
         return ck_error(CK_ERR_SHAPE, "input shape %s is too large", got);
@@ -731,17 +749,6 @@ static ck_status check_input(const ck_model *m, const ck_tensor *x)
 }
 
 /* ---------------- workspaces for concurrent predicts ---------------- */
-
-/* True when outputs depend on state carried between calls, or a layer
- * keeps its final state for reading (return_state): such a model predicts
- * with its own layers only, one call at a time. */
-static bool carries_state(const ck_model *m)
-{
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i]->ops->has_state && m->layers[i]->ops->has_state(m->layers[i]))
-            return true;
-    return false;
-}
 
 static bool same_weights(const ck_layer *a, const ck_layer *b)
 {
@@ -1038,6 +1045,11 @@ ck_status ck_model_input_shape(const ck_model *m, int *rank, int64_t dims[CK_MAX
         return ck_error(CK_ERR_STATE, "model %s has no input layer", m->name);
     copy_sample_shape(&m->input->out_shape, rank, dims);
     return CK_OK;
+}
+
+int64_t ck_model_input_batch_size(const ck_model *m)
+{
+    return m && m->input && m->input->out_shape.dims[0] > 0 ? m->input->out_shape.dims[0] : 0;
 }
 
 ck_status ck_model_output_shape(const ck_model *m, int *rank, int64_t dims[CK_MAX_RANK])
