@@ -899,6 +899,54 @@ START_TEST(json_branching_rejected)
 }
 END_TEST
 
+/* A Keras 2 Functional model: in (3) -> `layer` called with `kwargs`. */
+static char *keras2_call(const char *layer, const char *kwargs)
+{
+    static char json[1024];
+    snprintf(json, sizeof json,
+             "{\"class_name\": \"Model\", \"config\": {\"name\": \"m\", \"layers\": ["
+             "{\"name\": \"in\", \"class_name\": \"InputLayer\", \"config\": "
+             "{\"batch_input_shape\": [null, 2, 3], \"name\": \"in\"}, \"inbound_nodes\": []},"
+             "%s, \"inbound_nodes\": [[[\"in\", 0, 0, %s]]]}], "
+             "\"input_layers\": [[\"in\", 0, 0]], \"output_layers\": [[\"x\", 0, 0]]}}",
+             layer, kwargs);
+    return json;
+}
+
+/* Keras 2 honours a node's training=True in predict: refused where it
+ * changes the output, loaded where it cannot (or with training=False). */
+START_TEST(json_keras2_training_call)
+{
+    static const char *changes[] = {
+        "{\"name\": \"x\", \"class_name\": \"Dropout\", \"config\": {\"name\": \"x\", \"rate\": 0.5}",
+        "{\"name\": \"x\", \"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"x\"}",
+        "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", \"units\": 2, "
+        "\"recurrent_dropout\": 0.1}",
+        "{\"name\": \"x\", \"class_name\": \"Bidirectional\", \"config\": {\"name\": \"x\", "
+        "\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"name\": \"l\", \"units\": 2, "
+        "\"dropout\": 0.2}}}",
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        expect_json_failure(keras2_call(changes[i], "{\"training\": true}"), CK_ERR_UNSUPPORTED,
+                            "layer 'x' (");
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "is called with training=True"));
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_from_json(keras2_call(changes[i], "{\"training\": false}"), &m));
+        ck_model_free(m);
+    }
+    static const char *same[] = {
+        "{\"name\": \"x\", \"class_name\": \"Dense\", \"config\": {\"name\": \"x\", \"units\": 2}",
+        "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", \"units\": 2, "
+        "\"dropout\": 0.0}",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_from_json(keras2_call(same[i], "{\"training\": true}"), &m));
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- .keras */
 
 static void add_member(zip_t *za, const char *name, const void *data, size_t n)
@@ -1102,6 +1150,7 @@ static Suite *suite(void)
     tcase_add_test(json, json_fixed_batch_size);
     tcase_add_test(json, json_keras3_functional_chain);
     tcase_add_test(json, json_branching_rejected);
+    tcase_add_test(json, json_keras2_training_call);
     suite_add_tcase(s, json);
 
     TCase *atomic = tcase_create("atomic_save");

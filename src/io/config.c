@@ -236,6 +236,45 @@ static ck_status check_kwargs(const cJSON *kwargs, const char *layer)
     return CK_OK;
 }
 
+/* Layers whose output in training mode differs from inference: random
+ * ones, batch statistics, recurrent dropout; a wrapper by its layer. */
+static bool trains_differently(const cJSON *entry)
+{
+    static const char *const always[] = {
+        "BatchNormalization", "SyncBatchNormalization", "Dropout",
+        "SpatialDropout1D",   "SpatialDropout2D",       "SpatialDropout3D",
+        "GaussianNoise",      "GaussianDropout",        "AlphaDropout"};
+    const char *cls = ck_json_str(entry, "class_name");
+    const cJSON *config = ck_json_get(entry, "config");
+    if (!cls)
+        return false;
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (strcmp(cls, always[i]) == 0)
+            return true;
+    const cJSON *inner = ck_json_get(config, "layer");
+    if (cJSON_IsObject(inner))
+        return trains_differently(inner);
+    const cJSON *dropout = ck_json_get(config, "dropout"),
+                *recurrent = ck_json_get(config, "recurrent_dropout");
+    return (cJSON_IsNumber(dropout) && dropout->valuedouble > 0) ||
+           (cJSON_IsNumber(recurrent) && recurrent->valuedouble > 0);
+}
+
+/* Keras 2 keeps a call's training=True in the node and honours it before
+ * predict's inference mode (tf.keras base_layer _set_training_mode), so
+ * the layer predicts on batch statistics or drops units; Keras 3 lets the
+ * outer call decide, which is what ckeras does. */
+static ck_status check_keras2_training(const cJSON *entry, const cJSON *kwargs)
+{
+    if (!cJSON_IsTrue(ck_json_get(kwargs, "training")) || !trains_differently(entry))
+        return CK_OK;
+    return ck_error(CK_ERR_UNSUPPORTED,
+                    "layer '%s' (%s) is called with training=True, so Keras 2 runs it in "
+                    "training mode in predict too (batch statistics, dropout); ckeras does not "
+                    "support that",
+                    entry_name(entry), ck_json_str(entry, "class_name"));
+}
+
 /* The one layer feeding `entry`, or NULL for an input. Keras 2 nodes are
  * [[name, node, tensor, kwargs], ...]; Keras 3 nodes are {"args": [tensor],
  * "kwargs": {...}} with the name in config.keras_history[0]. */
@@ -267,6 +306,7 @@ static ck_status producer_name(const cJSON *entry, const char **out)
         tensor = ck_json_get(ck_json_get(tensor, "config"), "keras_history");
     } else if (cJSON_IsArray(tensor)) {
         kwargs = cJSON_GetArrayItem(tensor, 3);
+        CK_TRY(check_keras2_training(entry, kwargs));
     }
     const cJSON *name = cJSON_GetArrayItem(tensor, 0);
     if (!cJSON_IsArray(tensor) || !cJSON_IsString(name))
