@@ -18,7 +18,7 @@
 #define DATA_DIR "tests/data/keras_compat/"
 #define MAX_CASES 96
 #define MAX_LAYERS 12
-#define MAX_W 4
+#define MAX_W 7
 #define B 2
 #define T 5
 
@@ -245,8 +245,10 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
                    (int64_t)num(cfg, "output_dim", 0), seed);
         return (int)num(cfg, "output_dim", 0);
     case L_BN: {
-        const char *names[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
-        for (int k = 0; k < 4; k++)
+        /* renorm's statistics follow; inference does not read them. */
+        const char *names[7] = {"gamma",         "beta",        "moving_mean",  "moving_variance",
+                                "moving_stddev", "renorm_mean", "renorm_stddev"};
+        for (int k = 0; k < (cJSON_IsTrue(get(cfg, "renorm")) ? 7 : 4); k++)
             add_weight(l, names[k], 1, in_dim, 0, seed + k);
         return in_dim;
     }

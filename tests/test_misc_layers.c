@@ -489,6 +489,96 @@ START_TEST(test_batch_normalization_params_and_summary)
 }
 END_TEST
 
+/* A tf.keras model: (None, 4) -> BatchNormalization with `extra` options. */
+static ck_model *bn_model(const char *extra)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+             "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 4], "
+             "\"name\": \"in\"}}, {\"class_name\": \"BatchNormalization\", \"config\": "
+             "{\"name\": \"bn\"%s}}]}}",
+             extra);
+    ck_model *m = NULL;
+    ck_assert_msg(ck_model_from_json(json, &m) == CK_OK, "%s", ck_last_error());
+    ck_assert_ok(ck_model_build(m));
+    return m;
+}
+
+/* Sets weight k of the BN layer to v, v+1, ... */
+static void fill_weight(ck_model *m, int k, float v)
+{
+    const char *name;
+    ck_tensor t;
+    ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), k, &name, &t));
+    for (size_t i = 0; i < ck_tensor_size(&t); i++)
+        t.data[i] = v + (float)i;
+}
+
+/* renorm and virtual_batch_size change training only (tf.keras predicts
+ * with the moving statistics): the layer keeps Keras's extra variables and
+ * shapes, predicts as a plain one, writes them back and refuses fit. */
+START_TEST(test_batch_normalization_training_only_options)
+{
+    static const char *options[] = {
+        ", \"renorm\": true, \"renorm_clipping\": {\"rmax\": 3.0}, \"renorm_momentum\": 0.9",
+        /* tf.keras saves the axis shifted past the ghost-batch axis. */
+        ", \"virtual_batch_size\": 2, \"axis\": [2]"};
+    ck_model *plain = bn_model("");
+    for (int k = 0; k < 4; k++)
+        fill_weight(plain, k, 0.5f + (float)k);
+    const float x[8] = {1, -2, 3, 0.5f, -1, 4, 2, 7};
+    float want[8], y[8];
+    ck_assert_ok(ck_model_predict(plain, x, 2, want));
+    for (int o = 0; o < 2; o++) {
+        ck_model *m = bn_model(options[o]);
+        ck_layer *bn = ck_model_layer(m, 0);
+        ck_assert_int_eq(ck_layer_weight_count(bn), o == 0 ? 7 : 4);
+        const char *name;
+        ck_tensor t;
+        ck_assert_ok(ck_layer_weight(bn, o == 0 ? 6 : 3, &name, &t));
+        ck_assert_str_eq(name, o == 0 ? "renorm_stddev" : "moving_variance");
+        ck_assert_int_eq(t.rank, o == 0 ? 1 : 3);
+        ck_assert_int_eq(t.dims[t.rank - 1], 4);
+        ck_assert_uint_eq(ck_model_count_non_trainable_params(m), o == 0 ? 20 : 8);
+        for (int k = 0; k < 4; k++)
+            fill_weight(m, k, 0.5f + (float)k);
+        ck_assert_ok(ck_model_predict(m, x, 2, y));
+        for (int i = 0; i < 8; i++)
+            ck_assert_float_eq(y[i], want[i]);
+        char *json = config_round_trip(bn);
+        ck_assert_msg(strstr(json, o == 0 ? "\"renorm\":true,\"renorm_clipping\":{\"rmax\":3},"
+                                            "\"renorm_momentum\":0.9"
+                                          : "\"virtual_batch_size\":2"),
+                      "%s", json);
+        ck_assert_msg(o == 0 || strstr(json, "\"axis\":[1]"), "%s", json);
+        free(json);
+        /* Saved and loaded again: the same variables, shapes and outputs. */
+        ck_test_make_dir("ck_bn_options");
+        ck_assert_ok(ck_model_save(m, ck_test_path("bn.h5")));
+        ck_model *back = NULL;
+        ck_assert_ok(ck_model_load(ck_test_path("bn.h5"), &back));
+        ck_assert_int_eq(ck_layer_weight_count(ck_model_layer(back, 0)), o == 0 ? 7 : 4);
+        ck_assert_ok(ck_layer_weight(ck_model_layer(back, 0), 0, &name, &t));
+        ck_assert_int_eq(t.rank, o == 0 ? 1 : 3);
+        ck_assert_ok(ck_model_predict(back, x, 2, y));
+        ck_assert_mem_eq(y, want, sizeof y);
+        ck_model_free(back);
+        ck_test_remove_dir();
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse"));
+        ck_tensor tx = {.rank = 2, .dims = {2, 4}, .data = (float *)x};
+        ck_assert_fails(ck_model_fit(m, &tx, &tx, NULL, .epochs = 1, .verbose = 0),
+                        CK_ERR_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "training with"));
+        ck_assert_ok(ck_layer_set_trainable(bn, false));
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse"));
+        ck_assert_ok(ck_model_fit(m, &tx, &tx, NULL, .epochs = 1, .verbose = 0));
+        ck_model_free(m);
+    }
+    ck_model_free(plain);
+}
+END_TEST
+
 START_TEST(test_batch_normalization_gradients)
 {
     /* training mode: the batch statistics depend on every input */
@@ -869,7 +959,6 @@ START_TEST(test_config_round_trips)
     const char *unsupported[][2] = {
         {"LayerNormalization", "{\"rms_scaling\":true}"},
         {"LayerNormalization", "{\"axis\":[1,2]}"},
-        {"BatchNormalization", "{\"renorm\":true}"},
         {"MaxPooling1D", "{\"data_format\":\"channels_first\"}"},
         {"SpatialDropout1D", "{\"rate\":0.1,\"noise_shape\":[1,1,4]}"},
     };
@@ -979,6 +1068,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_batch_normalization_forward);
     tcase_add_test(tc, test_batch_normalization_params_and_summary);
     tcase_add_test(tc, test_batch_normalization_gradients);
+    tcase_add_test(tc, test_batch_normalization_training_only_options);
     tcase_add_test(tc, test_conv1d_hand_cases);
     tcase_add_test(tc, test_conv1d_against_naive);
     tcase_add_test(tc, test_conv1d_params_config_errors);

@@ -1,7 +1,10 @@
 /* keras.layers.BatchNormalization over the last axis. Training normalizes
  * each channel by the (biased) mean and variance of the batch (all other
  * axes) and moves the non-trainable moving_mean/moving_variance towards
- * them; inference uses the moving statistics. */
+ * them; inference uses the moving statistics. Batch renormalization and
+ * ghost batches (tf.keras virtual_batch_size) change training only: such
+ * a layer loads, keeps its extra variables and shapes for saving, predicts,
+ * and refuses to train. */
 #include "layer_util.h"
 
 #include <math.h>
@@ -15,8 +18,12 @@ typedef struct batch_norm {
     ck_init mean_init, var_init;
     bool batch_stats;  /* the last forward used batch statistics */
     bool synchronized; /* Keras: batch statistics over all replicas */
-    ck_buf mean, inv;  /* per channel, from the last forward */
-    double *sums;      /* per-channel accumulators */
+    bool renorm;       /* adds moving_stddev, renorm_mean, renorm_stddev */
+    cJSON *renorm_clipping;
+    double renorm_momentum;
+    int virtual_batch_size; /* 0: None; else every weight is (1, 1, ..., C) */
+    ck_buf mean, inv;       /* per channel, from the last forward */
+    double *sums;           /* per-channel accumulators */
     size_t sums_cap;
 } batch_norm;
 
@@ -48,21 +55,75 @@ ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options *o)
     return &bn->base;
 }
 
+/* tf.keras shifts the axis past the ghost-batch axis it adds, and saves
+ * it so once built: [2] for a (None, 4) input. */
+static int unshifted_axis(const batch_norm *bn, int rank)
+{
+    return bn->virtual_batch_size && bn->n.axis == rank ? rank - 1 : bn->n.axis;
+}
+
 static ck_status bn_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out)
 {
     CK_TRY(ck_shape_same(l, in, out, 2, CK_MAX_RANK));
-    return ck_check_last_axis("BatchNormalization", ((const batch_norm *)l)->n.axis, in);
+    return ck_check_last_axis("BatchNormalization", unshifted_axis((const batch_norm *)l, in->rank),
+                              in);
+}
+
+/* Keras starts a standard deviation at the square root of the variance
+ * initializer; only training reads these, and loaded files replace them. */
+static ck_init stddev_init(const ck_init *var)
+{
+    if (var->name && strcmp(var->name, "constant") == 0 && var->value >= 0)
+        return (ck_init)CK_INIT("constant", .value = sqrt(var->value));
+    if (var->name && strcmp(var->name, "zeros") == 0)
+        return *var;
+    return (ck_init)CK_INIT("ones");
+}
+
+static ck_status add_renorm_weights(ck_layer *l, const int64_t *dims)
+{
+    batch_norm *bn = (batch_norm *)l;
+    ck_init stddev = stddev_init(&bn->var_init);
+    if (!ck_layer_add_weight(l, "moving_stddev", 1, dims, &stddev, false) ||
+        !ck_layer_add_weight(l, "renorm_mean", 1, dims, &bn->mean_init, false) ||
+        !ck_layer_add_weight(l, "renorm_stddev", 1, dims, &stddev, false))
+        return ck_error_status();
+    return CK_OK;
+}
+
+/* tf.keras gives ghost-batch parameters the input's rank plus one, every
+ * axis 1 but the channels: (C,) becomes (1, 1, C) after (None, C). */
+static ck_status ghost_batch_shapes(ck_layer *l)
+{
+    int rank = l->in_shape.rank + 1;
+    if (rank > 4)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "BatchNormalization '%s': virtual_batch_size on inputs of rank %d (at "
+                        "most 3 is supported)",
+                        l->name, l->in_shape.rank);
+    for (int k = 0; k < l->n_weights; k++) {
+        ck_weight *w = &l->weights[k];
+        int64_t c = w->dims[0];
+        w->rank = rank;
+        for (int i = 0; i < rank; i++)
+            w->dims[i] = i + 1 < rank ? 1 : c;
+    }
+    return CK_OK;
 }
 
 static ck_status bn_build(ck_layer *l)
 {
     batch_norm *bn = (batch_norm *)l;
     int64_t dims[1] = {l->in_shape.dims[l->in_shape.rank - 1]};
+    /* Written back unshifted, the form tf.keras can load again. */
+    bn->n.axis = unshifted_axis(bn, l->in_shape.rank);
     CK_TRY(ck_norm_build(l, &bn->n));
     if (!ck_layer_add_weight(l, "moving_mean", 1, dims, &bn->mean_init, false) ||
         !ck_layer_add_weight(l, "moving_variance", 1, dims, &bn->var_init, false))
         return ck_error_status();
-    return CK_OK;
+    if (bn->renorm)
+        CK_TRY(add_renorm_weights(l, dims));
+    return bn->virtual_batch_size ? ghost_batch_shapes(l) : CK_OK;
 }
 
 /* moving_mean and moving_variance follow gamma and beta. */
@@ -127,6 +188,11 @@ static ck_status bn_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const
     CK_TRY(ck_buf_reserve(&bn->inv, C));
     /* Keras runs a frozen BatchNormalization in inference mode. */
     bn->batch_stats = ctx->training && !l->frozen;
+    if (bn->batch_stats && (bn->renorm || bn->virtual_batch_size))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "BatchNormalization '%s': training with %s is not supported by ckeras "
+                        "(predict is; freeze the layer to train the others)",
+                        l->name, bn->renorm ? "renorm=True" : "virtual_batch_size");
     if (bn->batch_stats) {
         CK_TRY(batch_moments(l, x, C));
     } else {
@@ -191,16 +257,48 @@ static ck_status bn_get_config(const ck_layer *l, cJSON *cfg)
     CK_TRY(ck_config_add(cfg, "moving_variance_initializer", ck_init_to_json(&bn->var_init)));
     /* tf.keras before 2.12 does not accept synchronized; Keras 3 always
      * writes it. */
-    return k3 || bn->synchronized ? ck_config_add_bool(cfg, "synchronized", bn->synchronized)
-                                  : CK_OK;
+    if (k3 || bn->synchronized)
+        CK_TRY(ck_config_add_bool(cfg, "synchronized", bn->synchronized));
+    /* Written only when on, as tf.keras does: Keras before 3.14 has no renorm. */
+    if (bn->renorm) {
+        CK_TRY(ck_config_add_bool(cfg, "renorm", true));
+        CK_TRY(ck_config_add(cfg, "renorm_clipping",
+                             bn->renorm_clipping ? cJSON_Duplicate(bn->renorm_clipping, 1)
+                                                 : cJSON_CreateObject()));
+        CK_TRY(ck_config_add_number(cfg, "renorm_momentum", bn->renorm_momentum));
+    }
+    return bn->virtual_batch_size
+               ? ck_config_add_number(cfg, "virtual_batch_size", bn->virtual_batch_size)
+               : CK_OK;
+}
+
+/* The training-only options, kept to be written back. */
+static ck_status read_training_options(batch_norm *bn, const cJSON *cfg)
+{
+    const cJSON *clipping = cJSON_GetObjectItemCaseSensitive(cfg, "renorm_clipping");
+    bn->renorm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "renorm"));
+    bn->renorm_momentum = 0.99;
+    CK_TRY(ck_config_get_double(cfg, "renorm_momentum", &bn->renorm_momentum));
+    if (bn->renorm && cJSON_IsObject(clipping) &&
+        !(bn->renorm_clipping = cJSON_Duplicate(clipping, 1)))
+        return CK_ERR_MEMORY;
+    const cJSON *ghost = cJSON_GetObjectItemCaseSensitive(cfg, "virtual_batch_size");
+    if (cJSON_IsNull(ghost) || !ghost)
+        return CK_OK;
+    if (!cJSON_IsNumber(ghost) || ghost->valuedouble < 1 || ghost->valuedouble > 1e9 ||
+        ghost->valuedouble != (int)ghost->valuedouble)
+        return ck_error(CK_ERR_FORMAT,
+                        "BatchNormalization: virtual_batch_size must be a positive integer");
+    bn->virtual_batch_size = (int)ghost->valuedouble;
+    return CK_OK;
 }
 
 static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     /* fused only picks a TensorFlow kernel; the result is the same. Keras
-     * 3.14+ always writes the renorm settings, which matter only when
-     * renorm is true (refused below). synchronized changes only training
-     * over several replicas, which ckeras's data-parallel fit refuses. */
+     * 3.14+ always writes the renorm settings. synchronized changes only
+     * training over several replicas, which ckeras's data-parallel fit
+     * refuses. */
     static const char *const known[] = {"axis",
                                         "momentum",
                                         "epsilon",
@@ -215,12 +313,11 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
                                         "renorm_clipping",
                                         "renorm_momentum",
                                         "fused",
+                                        "virtual_batch_size",
                                         NULL};
-    static const char *const unsupported[] = {"renorm", NULL};
     (void)semantics;
     ck_batch_normalization_options o = {0};
     if (ck_config_check_keys(cfg, "BatchNormalization", known) != CK_OK ||
-        ck_config_reject_true(cfg, "BatchNormalization", unsupported) != CK_OK ||
         ck_norm_from_config(cfg, "BatchNormalization", &o.axis, &o.epsilon, &o.no_center,
                             &o.no_scale, &o.beta_initializer, &o.gamma_initializer) != CK_OK ||
         ck_config_get_double(cfg, "momentum", &o.momentum) != CK_OK ||
@@ -236,6 +333,10 @@ static ck_layer *bn_from_config(const cJSON *cfg, ck_keras_semantics semantics)
             bn->momentum = o.momentum;
         bn->synchronized = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "synchronized"));
         ck_norm_config_epsilon(&bn->n, cfg);
+        if (read_training_options(bn, cfg) != CK_OK) {
+            ck_layer_free(&bn->base);
+            return NULL;
+        }
     }
     return bn ? &bn->base : NULL;
 }
@@ -246,6 +347,7 @@ static void bn_destroy(ck_layer *l)
     ck_buf_free(&bn->mean);
     ck_buf_free(&bn->inv);
     free(bn->sums);
+    cJSON_Delete(bn->renorm_clipping);
     free(bn);
 }
 
