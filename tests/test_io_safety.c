@@ -472,6 +472,8 @@ static float restored_iterations(const char *path)
     return iter;
 }
 
+/* As tf.keras 2.11 to 2.15 write their new optimizers: by registered name,
+ * "Custom>Adam", with is_legacy_optimizer false. */
 static void edit_training_config(const char *path)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -483,6 +485,8 @@ static void edit_training_config(const char *path)
     cJSON *cfg = cJSON_GetObjectItem(cJSON_GetObjectItem(tc, "optimizer_config"), "config");
     ck_assert_ptr_nonnull(cfg);
     cJSON_AddBoolToObject(cfg, "is_legacy_optimizer", false);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(tc, "optimizer_config"), "class_name",
+                              cJSON_CreateString("Custom>Adam"));
     char *out = cJSON_PrintUnformatted(tc);
     replace_string_attr(f, "training_config", out);
     cJSON_free(out);
@@ -518,6 +522,12 @@ START_TEST(optimizer_layout_checked)
     save_trained(ck_test_path("new.h5"));
     edit_training_config(ck_test_path("new.h5"));
     ck_assert_float_eq(restored_iterations(ck_test_path("new.h5")), 0.0f);
+    ck_model *tf = NULL;
+    ck_compile_options co;
+    ck_assert_ok(ck_model_load(ck_test_path("new.h5"), &tf));
+    ck_assert_ok(ck_model_get_compile_options(tf, &co));
+    ck_assert_str_eq(co.optimizer.name, "Adam");
+    ck_model_free(tf);
     save_trained(ck_test_path("swapped.h5"));
     swap_slot_names(ck_test_path("swapped.h5"));
     ck_assert_float_eq(restored_iterations(ck_test_path("swapped.h5")), 0.0f);

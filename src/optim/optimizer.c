@@ -488,7 +488,12 @@ ck_status ck_optimizer_from_json(const cJSON *json, ck_optimizer_options *out)
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(json, "config");
     if (!cJSON_IsString(cls) || !cJSON_IsObject(cfg))
         return ck_error(CK_ERR_FORMAT, "optimizer_config needs a class_name and a config object");
-    const ck_optimizer_kind *kind = find_kind(cls->valuestring);
+    /* tf.keras 2.11 to 2.15 and tf_keras save their own optimizers by their
+     * registered name, in the default package: "Custom>Adam". */
+    const char *name = cls->valuestring;
+    if (strncmp(name, "Custom>", 7) == 0)
+        name += 7;
+    const ck_optimizer_kind *kind = find_kind(name);
     if (!kind)
         return ck_error(CK_ERR_UNSUPPORTED,
                         "optimizer %s is not supported by ckeras (SGD, Adam, RMSprop, Adagrad, "
