@@ -142,6 +142,11 @@ typedef struct ck_input_options {
     int64_t shape[CK_MAX_RANK - 1]; /* ends at the first 0 */
     const char *name;
     int64_t batch_size; /* Keras batch_size (batch_input_shape[0]); 0: None */
+    /* Keras Input(dtype=...); NULL is float32. Keras casts what is fed to
+     * it: "float16" and "bfloat16" round each value, integer types
+     * ("int32", "uint8", ...) truncate it and wrap it into their range,
+     * "bool" makes it 0 or 1; "float64" changes nothing. */
+    const char *dtype;
 } ck_input_options;
 CK_API ck_layer *ck_input_new(const ck_input_options *opts);
 #define ck_input(...) ck_input_new(CK_ADDR_(ck_input_options, .shape = {__VA_ARGS__}))

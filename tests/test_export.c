@@ -556,6 +556,11 @@ START_TEST(refusals_write_nothing)
     ck_assert_fails(ck_model_export_c(m, &o), CK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "layer 'big' (Dense): kernel value #1"));
     o.quantize = CK_EXPORT_FLOAT32;
+    ck_model *cast = MODEL(
+        CK_KERAS2, ck_input_new(&(ck_input_options){.shape = {3}, .dtype = "int32"}), ck_dense(2));
+    ck_assert_fails(ck_model_export_c(cast, &o), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "its input casts"));
+    ck_model_free(cast);
     o.name = "2bad";
     ck_assert_fails(ck_model_export_c(m, &o), CK_ERR_ARGUMENT);
     struct stat sb;

@@ -7,6 +7,7 @@
 #include "ck_internal.h"
 #include "ck_layers.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -579,6 +580,57 @@ START_TEST(test_batch_normalization_training_only_options)
 }
 END_TEST
 
+/* Input(dtype) -> Activation("linear"): the values Keras feeds on. */
+static void assert_input_cast(const char *dtype, const float *x, const float *want, int n)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {n}, .dtype = dtype})));
+    ck_assert_ok(ck_model_add(m, ck_activation("linear")));
+    float y[16];
+    ck_assert_ok(ck_model_predict(m, x, 1, y));
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(y[i] == want[i] || (isinf(y[i]) && isinf(want[i])),
+                      "%s: %.9g gives %.9g, Keras %.9g", dtype, x[i], y[i], want[i]);
+    /* The dtype survives the config, and so does the cast. */
+    char *json = ck_model_to_json(m);
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"dtype\":\"%s\"", dtype);
+    ck_assert_msg(strstr(json, needle), "%s", json);
+    ck_model *back = NULL;
+    ck_assert_ok(ck_model_from_json(json, &back));
+    float z[16];
+    ck_assert_ok(ck_model_predict(back, x, 1, z));
+    ck_assert_mem_eq(z, y, sizeof(float) * (size_t)n);
+    ck_model_free(back);
+    ck_free(json);
+    ck_model_free(m);
+}
+
+/* Keras casts what is fed to the InputLayer's dtype (numpy's astype gives
+ * the expected values). */
+START_TEST(test_input_dtype_casts)
+{
+    const float half_x[] = {0.1f,  1000.3f, 3.14159f, 65519.0f, 65520.0f,
+                            -2.7f, 1e-8f,   6e-8f,    3e-8f},
+                half[] = {0.099975586f, 1000.5f, 3.140625f,      65504.0f,      INFINITY,
+                          -2.6992188f,  0.0f,    5.9604645e-08f, 5.9604645e-08f};
+    assert_input_cast("float16", half_x, half, 9);
+    const float bf_x[] = {0.1f, 1000.3f, 3.14159f}, bf[] = {0.10009765625f, 1000.0f, 3.140625f};
+    assert_input_cast("bfloat16", bf_x, bf, 3);
+    const float i8_x[] = {3.9f, -3.9f, 130.0f, -129.5f, 255.7f}, i8[] = {3, -3, -126, 127, -1};
+    assert_input_cast("int8", i8_x, i8, 5);
+    const float u8_x[] = {-1.5f, 256.2f, 7.9f}, u8[] = {255, 0, 7};
+    assert_input_cast("uint8", u8_x, u8, 3);
+    const float b_x[] = {0.0f, -0.0f, 2.5f, -1.0f}, b[] = {0, 0, 1, 1};
+    assert_input_cast("bool", b_x, b, 4);
+    const float f_x[] = {0.1f, 1e-30f}, i32_x[] = {-2.7f, 1e9f}, i32[] = {-2, 1e9f};
+    assert_input_cast("float64", f_x, f_x, 2);
+    assert_input_cast("int32", i32_x, i32, 2);
+    ck_assert_ptr_null(ck_input_new(&(ck_input_options){.shape = {2}, .dtype = "complex64"}));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
+}
+END_TEST
+
 START_TEST(test_batch_normalization_gradients)
 {
     /* training mode: the batch statistics depend on every input */
@@ -1068,6 +1120,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_batch_normalization_forward);
     tcase_add_test(tc, test_batch_normalization_params_and_summary);
     tcase_add_test(tc, test_batch_normalization_gradients);
+    tcase_add_test(tc, test_input_dtype_casts);
     tcase_add_test(tc, test_batch_normalization_training_only_options);
     tcase_add_test(tc, test_conv1d_hand_cases);
     tcase_add_test(tc, test_conv1d_against_naive);

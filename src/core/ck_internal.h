@@ -489,6 +489,7 @@ struct ck_model {
     ck_buf *masks;            /* masks made by layer i (Embedding, Masking) */
     const float **mask_views; /* mask of act i (maybe an earlier layer's), NULL: none */
     ck_tensor last_input;     /* view of the input of the last forward */
+    ck_buf input_cast;        /* the input cast to the InputLayer's dtype */
     ck_buf grad_bufs[2];      /* ping-pong gradients between layers */
     /* Training state (src/train), NULL until compiled; the model reaches it
      * only through the hooks it was given with it. */

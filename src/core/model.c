@@ -64,6 +64,7 @@ static void release_buffers(ck_model *m)
     m->act_views = NULL;
     m->masks = NULL;
     m->mask_views = NULL;
+    ck_buf_free(&m->input_cast);
     ck_buf_free(&m->grad_bufs[0]);
     ck_buf_free(&m->grad_bufs[1]);
 }
@@ -639,6 +640,14 @@ ck_status ck_model_forward_to(ck_model *m, const ck_tensor *x, bool training, fl
     ck_run_ctx ctx = {.training = training, .rng = &m->rng};
     const ck_tensor *in = x;
     const float *mask = NULL;
+    /* An InputLayer runs only when it casts what is fed to its dtype. */
+    ck_tensor cast = *x;
+    if (m->input && m->input->ops->forward) {
+        CK_TRY(ck_buf_reserve(&m->input_cast, ck_tensor_size(x)));
+        cast.data = m->input_cast.data;
+        CK_TRY(m->input->ops->forward(m->input, x, &cast, &ctx));
+        in = &cast;
+    }
     for (int i = 0; i < m->n_layers; i++) {
         ck_layer *l = m->layers[i];
         ck_shape s_in, s_out;
@@ -667,7 +676,7 @@ ck_status ck_model_forward_to(ck_model *m, const ck_tensor *x, bool training, fl
         m->mask_views[i] = mask;
         in = y;
     }
-    m->last_input = *x;
+    m->last_input = cast;
     return CK_OK;
 }
 

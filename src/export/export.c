@@ -100,6 +100,12 @@ static ck_status input_shape(plan *p)
 {
     const ck_shape *in = &p->model->input->out_shape;
     const ck_tensor *sample = p->opts->sample;
+    /* Only an InputLayer that casts to its dtype runs. */
+    if (p->model->input->ops->forward)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "cannot export model '%s': its input casts what is fed to a dtype other "
+                        "than float32, which the exported code does not do",
+                        p->model->name);
     p->input = *in;
     p->input.dims[0] = 1;
     for (int i = 1; i < in->rank; i++) {
