@@ -101,14 +101,20 @@ static ck_status check_policy(const char *where, const cJSON *dtype)
     if (!cJSON_IsObject(dtype) || !cls)
         return ck_error(CK_ERR_FORMAT, "option 'dtype'%s is neither a name nor a dtype policy",
                         where);
-    if (is_quantized_class(cls)) {
-        const char *mode = ck_json_str(cfg, "mode");
+    /* Every quantized policy, known or newer (TernaryDTypePolicy), has a
+     * mode; none has a name. */
+    const char *mode = ck_json_str(cfg, "mode");
+    if (is_quantized_class(cls) || mode)
         return quantized(where, mode ? mode : "a", cls);
-    }
     if (strcmp(cls, "DTypePolicyMap") == 0)
         return check_policy_map(where, cfg);
     const char *name = ck_json_str(cfg, "name");
-    return name ? check_policy_name(where, name) : CK_OK;
+    if (!name)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "option 'dtype'%s: dtype policy %s without a name is not supported by "
+                        "ckeras",
+                        where, cls);
+    return check_policy_name(where, name);
 }
 
 ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg)
