@@ -6,6 +6,7 @@
 #include "ck_io.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -1023,6 +1024,39 @@ START_TEST(keras_zip_archive)
 }
 END_TEST
 
+/* Keras 3.4+ model.save(path, zipped=False) (and models from the Hugging
+ * Face Hub): the archive's members as files of a directory. */
+START_TEST(keras_model_directory)
+{
+    ck_model *ref = NULL;
+    ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
+    ck_assert_int_eq(mkdir(ck_test_path("unzipped"), 0700), 0);
+    ck_assert_ok(ck_model_save_weights(ref, ck_test_path("unzipped/model.weights.h5")));
+    const char *meta = "{\"keras_version\": \"3.4.1\", \"date_saved\": \"2024-08-01@00:00:00\"}";
+    write_bytes(ck_test_path("unzipped/metadata.json"), meta, strlen(meta));
+    write_bytes(ck_test_path("unzipped/config.json"), k3_sequential, strlen(k3_sequential));
+    ck_assert_int_eq(ck_file_format_detect(ck_test_path("unzipped"), &(ck_file_format){0}), CK_OK);
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_load(ck_test_path("unzipped"), &m));
+    ck_assert_str_eq(m->keras_version, "3.4.1");
+    assert_same_params(ref, m);
+    assert_same_predictions(ref, m);
+    ck_model_free(m);
+    ck_model *other = NULL;
+    ck_assert_ok(ck_model_from_json(k3_sequential, &other));
+    other->params[0] += 1.0f;
+    ck_assert_ok(ck_model_load_weights(other, ck_test_path("unzipped")));
+    assert_same_params(ref, other);
+    ck_model_free(other);
+    ck_model_free(ref);
+    ck_assert_int_eq(unlink(ck_test_path("unzipped/model.weights.h5")), 0);
+    ck_assert_fails(ck_model_load(ck_test_path("unzipped"), &m), CK_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "has no model.weights.h5"));
+    /* A directory without config.json is no model. */
+    ck_assert_fails(ck_model_load(ck_test_path(""), &m), CK_ERR_IO);
+}
+END_TEST
+
 START_TEST(keras_zip_missing_member)
 {
     const char *kpath = ck_test_path("nocfg.keras");
@@ -1139,6 +1173,7 @@ static Suite *suite(void)
     tcase_add_test(bad, weights_only_file_is_not_a_model);
     tcase_add_test(bad, by_name_needs_legacy_layout);
     tcase_add_test(bad, keras_zip_missing_member);
+    tcase_add_test(bad, keras_model_directory);
     tcase_add_test(bad, allocation_failures);
     suite_add_tcase(s, bad);
 

@@ -281,8 +281,13 @@ typedef struct ck_keras_zip {
     size_t weights_size;
 } ck_keras_zip;
 bool ck_is_zip_file(const char *path);
-/* An archive open for reading. Opening checks that the central directory
- * and the local headers agree (ZIP_CHECKCONS). */
+/* A directory holding config.json: a Keras 3 model saved unzipped. */
+bool ck_is_keras_dir(const char *path);
+/* A .keras archive: a zip, or a model directory. */
+bool ck_is_keras_model(const char *path);
+/* An archive (or model directory) open for reading. Opening an archive
+ * checks that the central directory and the local headers agree
+ * (ZIP_CHECKCONS). */
 typedef struct ck_zip_in ck_zip_in;
 ck_status ck_keras_zip_open(const char *path, ck_zip_in **out);
 void ck_keras_zip_close(ck_zip_in *z);

@@ -20,7 +20,7 @@ static const format_row formats[] = {
     {CK_FORMAT_KERAS,
      "Keras 3 archive",
      {".keras"},
-     ck_is_zip_file,
+     ck_is_keras_model,
      ck_io_load_keras,
      ck_io_save_keras},
     {CK_FORMAT_KERAS_WEIGHTS,

@@ -206,10 +206,12 @@ static ck_status describe(const char *path, file_info *fi)
     hid_t file = -1;
     ck_keras_zip z = {0};
     ck_status st;
-    if (ck_is_zip_file(path)) {
+    if (ck_is_keras_model(path)) {
         st = ck_keras_zip_read(path, &z);
         if (st == CK_OK) {
             zip_facts(&z, fi);
+            if (ck_is_keras_dir(path))
+                fi->kind = "Keras 3 model directory (saved unzipped)";
             st = ck_h5_open_image(z.weights, z.weights_size, "model.weights.h5", &file);
         }
     } else {

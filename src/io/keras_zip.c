@@ -4,6 +4,7 @@
 #include "ck_io.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 #include <zip.h>
@@ -11,11 +12,63 @@
 /* Covers tiny members at deflate's largest ratio. */
 #define MAX_DEFLATE_SLACK 64u
 
+/* An archive, or a directory holding the same members as files (Keras
+ * 3.4+ model.save(path, zipped=False), and models from the Hugging Face
+ * Hub): za is NULL then. */
 struct ck_zip_in {
     zip_t *za;
     const char *path;
     uint64_t archive_size;
+    const char *files[3]; /* of a directory: the members it holds */
+    int n_files;
 };
+
+static const char *const keras_members[] = {"config.json", "metadata.json", "model.weights.h5"};
+
+static bool is_directory(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static ck_status member_path(const ck_zip_in *z, const char *member, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", z->path, member);
+    if (n < 0 || (size_t)n >= cap)
+        return ck_error(CK_ERR_ARGUMENT, "path %s/%s is too long", z->path, member);
+    return CK_OK;
+}
+
+/* A directory model: its members are the Keras ones present as files. */
+static ck_status open_directory(const char *path, ck_zip_in **out)
+{
+    ck_zip_in *z = ck_alloc(1, sizeof *z);
+    if (!z)
+        return CK_ERR_MEMORY;
+    z->path = path;
+    char file[4096];
+    for (size_t i = 0; i < sizeof keras_members / sizeof keras_members[0]; i++) {
+        struct stat sb;
+        if (member_path(z, keras_members[i], file, sizeof file) == CK_OK && lstat(file, &sb) == 0)
+            z->files[z->n_files++] = keras_members[i];
+    }
+    ck_clear_error();
+    *out = z;
+    return CK_OK;
+}
+
+bool ck_is_keras_dir(const char *path)
+{
+    char file[4096];
+    int n = snprintf(file, sizeof file, "%s/config.json", path);
+    struct stat sb;
+    return n > 0 && (size_t)n < sizeof file && is_directory(path) && stat(file, &sb) == 0;
+}
+
+bool ck_is_keras_model(const char *path)
+{
+    return ck_is_keras_dir(path) || ck_is_zip_file(path);
+}
 
 bool ck_is_zip_file(const char *path)
 {
@@ -50,6 +103,8 @@ static ck_status zip_failure(const char *path, zip_error_t *ze)
 ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
 {
     *out = NULL;
+    if (is_directory(path))
+        return open_directory(path, out);
     int fd;
     size_t size;
     CK_TRY(ck_io_open_input(path, &fd, &size));
@@ -83,19 +138,43 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
 
 void ck_keras_zip_close(ck_zip_in *z)
 {
-    if (z)
+    if (z && z->za)
         zip_discard(z->za);
     free(z);
 }
 
 int64_t ck_keras_zip_count(const ck_zip_in *z)
 {
-    return zip_get_num_entries(z->za, 0);
+    return z->za ? zip_get_num_entries(z->za, 0) : z->n_files;
 }
 
 const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index)
 {
+    if (!z->za)
+        return index >= 0 && index < z->n_files ? z->files[index] : NULL;
     return zip_get_name(z->za, (zip_uint64_t)index, ZIP_FL_ENC_RAW);
+}
+
+/* A member of a directory model: a regular file, read whole when within
+ * the limit. */
+static ck_status read_file_member(const ck_zip_in *z, const char *member, const ck_zip_limit *limit,
+                                  bool required, void **data, size_t *size)
+{
+    char file[4096];
+    CK_TRY(member_path(z, member, file, sizeof file));
+    struct stat sb;
+    if (lstat(file, &sb) != 0)
+        return required ? ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 model directory?)",
+                                   z->path, member)
+                        : CK_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    ck_status st = ck_read_file_limited(file, limit ? limit->bytes : SIZE_MAX - 1, &buf, &len);
+    if (st != CK_OK)
+        return st;
+    *data = buf;
+    *size = len;
+    return CK_OK;
 }
 
 /* The declared size is what gets allocated, so it must be one the member's
@@ -181,6 +260,16 @@ static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const cha
 ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *member, uint64_t *size)
 {
     *size = 0;
+    if (!z->za) {
+        char file[4096];
+        struct stat sb;
+        CK_TRY(member_path(z, member, file, sizeof file));
+        if (stat(file, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 model directory?)",
+                            z->path, member);
+        *size = (uint64_t)sb.st_size;
+        return CK_OK;
+    }
     zip_int64_t index;
     CK_TRY(find_member(z, member, &index));
     zip_stat_t st;
@@ -199,6 +288,8 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_lim
 {
     *data = NULL;
     *size = 0;
+    if (!z->za)
+        return read_file_member(z, member, limit, required, data, size);
     zip_int64_t index;
     CK_TRY(find_member(z, member, &index));
     if (index < 0)
