@@ -80,6 +80,27 @@ START_TEST(test_float64_converted)
 }
 END_TEST
 
+/* numpy float16 (as np.float16(v).tobytes() gives them): exact in float32,
+ * subnormals, infinity and NaN included; big-endian too. */
+START_TEST(test_float16_converted)
+{
+    const unsigned char le[] = {0x66, 0x2e, 0x00, 0xbc, 0xff, 0x7b, 0x01,
+                                0x00, 0x00, 0x7c, 0x00, 0x7e, 0x00, 0x80},
+                        be[] = {0x2e, 0x66};
+    const float want[] = {0.0999755859375f, -1.0f, 65504.0f, 5.9604644775390625e-08f, INFINITY};
+    ck_tensor t;
+    ck_assert_ok(parse_dict(dict_for("<f2", "(7,)"), le, sizeof le, &t));
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(t.data[i] == want[i], "%d: %.9g", i, t.data[i]);
+    ck_assert(isnan(t.data[5]));
+    ck_assert(t.data[6] == 0.0f && signbit(t.data[6]));
+    ck_npy_free(&t);
+    ck_assert_ok(parse_dict(dict_for(">f2", "(1,)"), be, sizeof be, &t));
+    ck_assert(t.data[0] == want[0]);
+    ck_npy_free(&t);
+}
+END_TEST
+
 START_TEST(test_signed_integers)
 {
     const int8_t i1[3] = {-128, 0, 127};
@@ -156,7 +177,7 @@ END_TEST
 
 START_TEST(test_unsupported_dtypes)
 {
-    const char *bad[] = {"<f2", "<c8", "<U4", "|O", "<f16", "<b2", "|f4", "f4"};
+    const char *bad[] = {"<f1", "<c8", "<U4", "|O", "<f16", "<b2", "|f4", "f4"};
     const unsigned char zeros[64] = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_tensor t;
@@ -589,6 +610,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("npy");
     tcase_add_test(tc, test_float32_matrix);
     tcase_add_test(tc, test_float64_converted);
+    tcase_add_test(tc, test_float16_converted);
     tcase_add_test(tc, test_signed_integers);
     tcase_add_test(tc, test_unsigned_and_bool);
     tcase_add_test(tc, test_big_endian_is_swapped);

@@ -120,10 +120,10 @@ static ck_status parse_descr(cursor *c, npy_dtype *dt)
     if (strlen(s) != 3 || !strchr("<>|=", s[0]) || !strchr("fiub", s[1]) || !strchr("1248", s[2]))
         return ck_error(
             CK_ERR_UNSUPPORTED,
-            ".npy dtype '%s' is not supported (use float32/64, int8-64, uint8-64 or bool)", s);
+            ".npy dtype '%s' is not supported (use float16/32/64, int8-64, uint8-64 or bool)", s);
     dt->kind = s[1];
     dt->size = s[2] - '0';
-    bool valid = dt->kind == 'f' ? dt->size >= 4 : dt->kind == 'b' ? dt->size == 1 : true;
+    bool valid = dt->kind == 'f' ? dt->size >= 2 : dt->kind == 'b' ? dt->size == 1 : true;
     if (!valid)
         return ck_error(CK_ERR_UNSUPPORTED, ".npy dtype '%s' is not supported", s);
     if (s[0] == '|' && dt->size != 1)
@@ -258,6 +258,18 @@ static ck_status split_prefix(const unsigned char *b, size_t len, size_t *start,
     return CK_OK;
 }
 
+/* IEEE binary16: every value is exact in float32. */
+static float half_to_float(uint16_t h)
+{
+    int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    float sign = h >> 15 ? -1.0f : 1.0f;
+    if (exponent == 0x1f)
+        return mantissa ? NAN : sign * INFINITY;
+    if (exponent == 0)
+        return sign * ldexpf((float)mantissa, -24);
+    return sign * ldexpf((float)(mantissa | 0x400), exponent - 25);
+}
+
 static float convert_value(const unsigned char *p, const npy_dtype *dt)
 {
     uint64_t u = 0;
@@ -266,6 +278,8 @@ static float convert_value(const unsigned char *p, const npy_dtype *dt)
         u |= (uint64_t)p[i] << shift;
     }
     if (dt->kind == 'f') {
+        if (dt->size == 2)
+            return half_to_float((uint16_t)u);
         if (dt->size == 4) {
             uint32_t u32 = (uint32_t)u;
             float f;
