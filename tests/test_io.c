@@ -948,6 +948,44 @@ START_TEST(json_keras2_training_call)
 }
 END_TEST
 
+/* A layer's state outputs (return_state=True) are refused wherever they
+ * would be used: in a Sequential model (Keras refuses it too), as the
+ * input of the next layer, as the model's output. */
+START_TEST(json_returned_states)
+{
+    expect_json_failure(
+        "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+        "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"l\", \"units\": 2, "
+        "\"return_state\": true, \"batch_input_shape\": [null, 2, 3]}}]}}",
+        CK_ERR_UNSUPPORTED, "layer 'l' has return_state=True");
+    const char *lstm = "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", "
+                       "\"units\": 2, \"return_state\": true}";
+    char json[2048];
+    snprintf(json, sizeof json, "%s", keras2_call(lstm, "{}"));
+    char *out = strstr(json, "[[\"x\", 0, 0]]");
+    ck_assert_ptr_nonnull(out);
+    out[10] = '1';
+    expect_json_failure(json, CK_ERR_UNSUPPORTED,
+                        "the model's outputs: output 1 of layer 'x' is a state it returns");
+    static const char dense_on_h[] =
+        "{\"class_name\": \"Model\", \"config\": {\"name\": \"m\", \"layers\": ["
+        "{\"name\": \"in\", \"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": "
+        "[null, 2, 3], \"name\": \"in\"}, \"inbound_nodes\": []},"
+        "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", \"units\": 2, "
+        "\"return_sequences\": true, \"return_state\": true}, \"inbound_nodes\": [[[\"in\", 0, 0, "
+        "{}]]]},"
+        "{\"name\": \"d\", \"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 1}, "
+        "\"inbound_nodes\": [[[\"x\", 0, 1, {}]]]}],"
+        "\"input_layers\": [[\"in\", 0, 0]], \"output_layers\": [[\"d\", 0, 0]]}}";
+    expect_json_failure(dense_on_h, CK_ERR_UNSUPPORTED,
+                        "layer 'd': output 1 of layer 'x' is a state it returns");
+    /* The first output of such a layer is its output, as in Keras. */
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(keras2_call(lstm, "{}"), &m));
+    ck_model_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- .keras */
 
 static void add_member(zip_t *za, const char *name, const void *data, size_t n)
@@ -1186,6 +1224,7 @@ static Suite *suite(void)
     tcase_add_test(json, json_keras3_functional_chain);
     tcase_add_test(json, json_branching_rejected);
     tcase_add_test(json, json_keras2_training_call);
+    tcase_add_test(json, json_returned_states);
     suite_add_tcase(s, json);
 
     TCase *atomic = tcase_create("atomic_save");

@@ -210,6 +210,12 @@ static ck_status sequential_from_config(const cJSON *cfg, ck_io_load *ld, ck_mod
     {
         if (st != CK_OK)
             break;
+        /* Keras: every layer of a Sequential model has a single output. */
+        if (cJSON_IsTrue(ck_json_get(ck_json_get(entry, "config"), "return_state")))
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "layer '%s' has return_state=True: a Sequential model's layers have "
+                            "one output each (Keras refuses it too)",
+                            entry_name(entry));
         st = add_entry(*out, entry, index++, ld);
     }
     return st;
@@ -275,6 +281,19 @@ static ck_status check_keras2_training(const cJSON *entry, const cJSON *kwargs)
                     entry_name(entry), ck_json_str(entry, "class_name"));
 }
 
+/* A node reference [name, node_index, tensor_index, ...]: a tensor other
+ * than the first is a state a layer returns (return_state=True). */
+static ck_status check_first_output(const cJSON *ref, const char *user, const char *producer)
+{
+    const cJSON *index = cJSON_GetArrayItem(ref, 2);
+    if (!cJSON_IsNumber(index) || index->valuedouble == 0)
+        return CK_OK;
+    return ck_error(CK_ERR_UNSUPPORTED,
+                    "%s: output %g of layer '%s' is a state it returns (return_state=True); "
+                    "ckeras follows each layer's first output only",
+                    user, index->valuedouble, producer);
+}
+
 /* The one layer feeding `entry`, or NULL for an input. Keras 2 nodes are
  * [[name, node, tensor, kwargs], ...]; Keras 3 nodes are {"args": [tensor],
  * "kwargs": {...}} with the name in config.keras_history[0]. */
@@ -313,6 +332,9 @@ static ck_status producer_name(const cJSON *entry, const char **out)
         return ck_error(CK_ERR_UNSUPPORTED, "layer '%s': its inbound node is not a single tensor",
                         layer);
     *out = name->valuestring;
+    char user[CK_NAME_MAX + 16];
+    snprintf(user, sizeof user, "layer '%s'", layer);
+    CK_TRY(check_first_output(tensor, user, name->valuestring));
     return check_kwargs(kwargs, layer);
 }
 
@@ -332,16 +354,18 @@ static ck_status single_ref(const cJSON *refs, const char *what, const char **ou
     if (!cJSON_IsArray(refs))
         return CK_OK;
     const cJSON *first = cJSON_GetArrayItem(refs, 0);
+    char user[32];
+    snprintf(user, sizeof user, "the model's %s", what);
     if (cJSON_IsString(first)) {
         *out = first->valuestring;
-        return CK_OK;
+        return check_first_output(refs, user, first->valuestring);
     }
     if (cJSON_GetArraySize(refs) != 1)
         return ck_error(CK_ERR_UNSUPPORTED, "the model has %d %s; ckeras supports one",
                         cJSON_GetArraySize(refs), what);
     const cJSON *name = cJSON_GetArrayItem(first, 0);
     *out = cJSON_IsString(name) ? name->valuestring : NULL;
-    return CK_OK;
+    return *out ? check_first_output(first, user, *out) : CK_OK;
 }
 
 /* Orders the layers input-first by following inbound nodes; fails on
