@@ -227,7 +227,8 @@ static bool read_count(const char **p, int *out)
 {
     int v = 0, digits = 0;
     for (; **p >= '0' && **p <= '9'; (*p)++, digits++)
-        v = v * 10 + (**p - '0');
+        if (digits < 4)
+            v = v * 10 + (**p - '0');
     *out = v;
     return digits > 0 && digits <= 3 && v <= 255;
 }
