@@ -392,6 +392,14 @@ START_TEST(test_stdin_and_stdout)
     run_free(&got);
     run_free(&want);
 
+    /* An array of no samples stops the stream with a message. */
+    const ck_tensor empty[] = {{2, {0, 4}, x}};
+    write_stream(at("empty.npy"), empty, 1);
+    run_cli_input(&got, at("empty.npy"), "predict", model, "-", NULL);
+    ck_assert_msg(got.status == 1 && strstr(got.err, "INPUT has an array of no samples"), "%d %s",
+                  got.status, got.err);
+    run_free(&got);
+
     /* -o -: one .npy per input array on standard output. */
     run_cli_input(&got, at("in.npy"), "predict", model, "-", "-o", "-", NULL);
     assert_success(&got);

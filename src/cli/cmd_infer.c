@@ -120,6 +120,8 @@ static int predict_rows(ck_model *m, const cli_args *a, const cli_classes *c, cl
         return rc;
     size_t n = ck_tensor_size(&y);
     y.data = n ? calloc(n, sizeof(float)) : NULL;
+    if (!y.data && x->shape.dims[0] == 0)
+        return cli_error(CLI_FAIL, "INPUT has an array of no samples: the first axis is the batch");
     if (!y.data)
         return n ? cli_no_memory() : cli_error(CLI_FAIL, "the model output is empty");
     rc = predict_batches(m, x, &y, batch_size(m, a));
