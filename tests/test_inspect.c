@@ -166,6 +166,25 @@ START_TEST(test_template_refuses_odd_bias)
         ck_assert_ptr_null(ck_file_template(path));
         ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
     }
+    /* A kernel with an empty axis gives no template ckeras would refuse. */
+    ck_assert_ok(ck_model_save_weights(m, path, .keras3_layout = true));
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t rk = H5Dopen2(f, "layers/lstm/cell/vars/1", H5P_DEFAULT), rs = H5Dget_space(rk);
+    hsize_t dims[2];
+    ck_assert_int_eq(H5Sget_simple_extent_dims(rs, dims, NULL), 2);
+    H5Sclose(rs);
+    H5Dclose(rk);
+    ck_assert_int_ge(H5Ldelete(f, "layers/lstm/cell/vars/0", H5P_DEFAULT), 0);
+    dims[0] = 0;
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "layers/lstm/cell/vars/0", H5T_NATIVE_FLOAT, sp, H5P_DEFAULT,
+                         H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+    ck_assert_ptr_null(ck_file_template(path));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
     ck_model_free(m);
 }
 END_TEST

@@ -315,7 +315,8 @@ static bool dims2(const file_var *v, int64_t *a, int64_t *b)
 static bool guess_rnn(const file_group *g, guess *out)
 {
     int64_t f, gu, u, gu2;
-    if (!dims2(&g->vars[0], &f, &gu) || !dims2(&g->vars[1], &u, &gu2) || gu != gu2 || u <= 0)
+    if (!dims2(&g->vars[0], &f, &gu) || !dims2(&g->vars[1], &u, &gu2) || gu != gu2 || u <= 0 ||
+        f <= 0)
         return false;
     out->in = f;
     out->units = u;
@@ -336,6 +337,9 @@ static bool guess_layer(const file_group *g, guess *out)
         return false;
     out->cls = "Dense";
     out->use_bias = g->n == 2;
+    /* An empty axis fits no layer: ckeras would refuse the template. */
+    if (out->in <= 0 || out->units <= 0)
+        return false;
     return !out->use_bias || (g->vars[1].rank == 1 && g->vars[1].dims[0] == out->units);
 }
 
