@@ -229,7 +229,6 @@ static ck_status index_table(heap_table *t)
 {
     if (t->n)
         qsort(t->objs, t->n, sizeof *t->objs, by_object);
-    t->n_raw = merge_spans(t->raw, t->n_raw);
     t->covered = ck_alloc(t->n_coll, sizeof *t->covered);
     t->malformed = t->covered ? ck_alloc(t->n_coll, sizeof *t->malformed) : NULL;
     if (!t->malformed)
@@ -416,6 +415,46 @@ static size_t declared_end(const unsigned char *b, size_t size)
     return end > 0 && end < size ? (size_t)end : size;
 }
 
+/* libhdf5 1.10 allocates the block an object header continuation message
+ * (version 1 headers: type 0x10, size 16, flags, 3 reserved bytes, then
+ * address and length) points at before reading it: one flipped byte asks
+ * malloc for 512 TiB. Every such message must point inside the file. The
+ * datasets' raw data is skipped: weights may hold any bytes. */
+static ck_status check_continuations(const unsigned char *b, size_t size, const heap_table *t,
+                                     const char *label)
+{
+    static const unsigned char message[4] = {0x10, 0, 0x10, 0};
+    size_t next_raw = 0;
+    for (size_t at = 0, run; at + 24 <= size;) {
+        at = data_from(t, at, &run);
+        while (next_raw < t->n_raw && t->raw[next_raw].addr + t->raw[next_raw].size <= at)
+            next_raw++;
+        if (next_raw < t->n_raw && t->raw[next_raw].addr <= at) {
+            at = (size_t)(t->raw[next_raw].addr + t->raw[next_raw].size);
+            continue;
+        }
+        size_t stop = run < size ? run : size;
+        if (next_raw < t->n_raw && t->raw[next_raw].addr < stop)
+            stop = (size_t)t->raw[next_raw].addr + 3;
+        const unsigned char *hit = at < stop ? memmem(b + at, stop - at, message, 4) : NULL;
+        if (!hit) {
+            at = stop > at ? stop : at + 1;
+            continue;
+        }
+        at = (size_t)(hit - b);
+        if (at + 24 <= size && !b[at + 5] && !b[at + 6] && !b[at + 7]) {
+            uint64_t addr = read_le(b + at + 8, 8), len = read_le(b + at + 16, 8);
+            if (addr > size || len > size - addr)
+                return ck_error(CK_ERR_FORMAT,
+                                "%s is a corrupt HDF5 file (the object header continuation at "
+                                "byte %zu lies past its end)",
+                                label, at);
+        }
+        at++;
+    }
+    return CK_OK;
+}
+
 static ck_status screen(const unsigned char *b, size_t size, const span *holes, size_t n_holes,
                         const char *label)
 {
@@ -435,8 +474,11 @@ static ck_status screen(const unsigned char *b, size_t size, const span *holes, 
             st = walk_collection(b, size, at, &t);
         at++;
     }
-    if (st == CK_OK && t.n_coll)
+    if (st == CK_OK)
         st = find_raw_regions(b, size, &t);
+    t.n_raw = merge_spans(t.raw, t.n_raw);
+    if (st == CK_OK)
+        st = check_continuations(b, size, &t, label);
     if (st == CK_OK && t.n_coll)
         st = index_table(&t);
     if (st == CK_OK && t.n_coll)
