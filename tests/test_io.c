@@ -1024,6 +1024,23 @@ static const char *k3_sequential =
     "\"units\": 4, \"activation\": \"softmax\"}, \"registered_name\": null}]}, "
     "\"registered_name\": null, \"build_config\": {\"input_shape\": [null, 4, 3]}}";
 
+/* The model at path (a .keras archive or directory) has ref's weights and
+ * predictions, and its weights load into a model built from the config. */
+static ck_model *load_as_ref(ck_model *ref, const char *path)
+{
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_load(path, &m));
+    assert_same_params(ref, m);
+    assert_same_predictions(ref, m);
+    ck_model *other = NULL;
+    ck_assert_ok(ck_model_from_json(k3_sequential, &other));
+    other->params[0] += 1.0f;
+    ck_assert_ok(ck_model_load_weights(other, path));
+    assert_same_params(ref, other);
+    ck_model_free(other);
+    return m;
+}
+
 START_TEST(keras_zip_archive)
 {
     ck_model *ref = NULL;
@@ -1044,20 +1061,10 @@ START_TEST(keras_zip_archive)
     ck_assert_int_eq(zip_close(za), 0);
     free(weights);
 
-    ck_model *m = NULL;
-    ck_assert_ok(ck_model_load(kpath, &m));
+    ck_model *m = load_as_ref(ref, kpath);
     ck_assert_str_eq(ck_model_name(m), "seq3");
     ck_assert_int_eq(m->semantics, CK_KERAS3);
-    assert_same_params(ref, m);
-    assert_same_predictions(ref, m);
     ck_model_free(m);
-
-    ck_model *other = NULL;
-    ck_assert_ok(ck_model_from_json(k3_sequential, &other));
-    other->params[0] += 1.0f;
-    ck_assert_ok(ck_model_load_weights(other, kpath));
-    assert_same_params(ref, other);
-    ck_model_free(other);
     ck_model_free(ref);
 }
 END_TEST
@@ -1074,18 +1081,9 @@ START_TEST(keras_model_directory)
     write_bytes(ck_test_path("unzipped/metadata.json"), meta, strlen(meta));
     write_bytes(ck_test_path("unzipped/config.json"), k3_sequential, strlen(k3_sequential));
     ck_assert_int_eq(ck_file_format_detect(ck_test_path("unzipped"), &(ck_file_format){0}), CK_OK);
-    ck_model *m = NULL;
-    ck_assert_ok(ck_model_load(ck_test_path("unzipped"), &m));
+    ck_model *m = load_as_ref(ref, ck_test_path("unzipped"));
     ck_assert_str_eq(m->keras_version, "3.4.1");
-    assert_same_params(ref, m);
-    assert_same_predictions(ref, m);
     ck_model_free(m);
-    ck_model *other = NULL;
-    ck_assert_ok(ck_model_from_json(k3_sequential, &other));
-    other->params[0] += 1.0f;
-    ck_assert_ok(ck_model_load_weights(other, ck_test_path("unzipped")));
-    assert_same_params(ref, other);
-    ck_model_free(other);
     ck_model_free(ref);
     ck_assert_int_eq(unlink(ck_test_path("unzipped/model.weights.h5")), 0);
     ck_assert_fails(ck_model_load(ck_test_path("unzipped"), &m), CK_ERR_FORMAT);
