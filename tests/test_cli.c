@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HANH "fixtures/keras/hanh_action.h5"
@@ -1074,6 +1075,48 @@ START_TEST(test_output_must_not_be_an_input)
 }
 END_TEST
 
+/* A model saved unzipped is read from its members: no output may name one. */
+START_TEST(test_output_must_not_be_a_model_member)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model_free(write_tiny(x, labels));
+    ck_assert_int_eq(mkdir(tmp("dir"), 0700), 0);
+    run_result r;
+    run_cli(&r, "convert", tmp("tiny.h5"), "-o", tmp("dir/model.weights.h5"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    ck_assert_int_eq(rename(tmp("dir/model.json"), tmp("dir/config.json")), 0);
+    char *config = slurp_text(tmp("dir/config.json"));
+    run_cli(&r, "predict", tmp("dir"), tmp("x.npy"), "-o", tmp("dir/model.weights.h5"), NULL);
+    assert_error(&r, 2, "is also an input");
+    run_free(&r);
+    run_cli(&r, "convert", tmp("dir"), "-o", tmp("dir/config.json"), NULL);
+    assert_error(&r, 2, "is also an input");
+    run_free(&r);
+    const char *fit_outputs[][2] = {{"--csv-log", "dir/config.json"},
+                                    {"-o", "dir/model.weights.h5"},
+                                    {"--checkpoint", "dir/model.weights.h5"}};
+    for (int i = 0; i < 3; i++) {
+        bool own_o = i == 1;
+        run_cli(&r, "fit", tmp("dir"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--verbose", "0", "-o",
+                tmp(own_o ? fit_outputs[i][1] : "out.h5"), own_o ? NULL : fit_outputs[i][0],
+                tmp(fit_outputs[i][1]), NULL);
+        assert_error(&r, 2, "is also an input");
+        run_free(&r);
+    }
+    char *kept = slurp_text(tmp("dir/config.json"));
+    ck_assert_str_eq(kept, config);
+    free(config);
+    free(kept);
+    run_cli(&r, "predict", tmp("dir"), tmp("x.npy"), "-o", tmp("dir/y.npy"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_convert_to_keras_archive)
 {
     make_tmpdir();
@@ -1298,6 +1341,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_map_initializer_with_config);
     tcase_add_test(tc, test_predict_fuzz_corpus);
     tcase_add_test(tc, test_output_must_not_be_an_input);
+    tcase_add_test(tc, test_output_must_not_be_a_model_member);
     tcase_add_test(tc, test_convert_to_keras_archive);
     tcase_add_test(tc, test_evaluate_eight_metrics);
     tcase_add_test(tc, test_file_loss_keeps_from_logits);

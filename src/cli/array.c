@@ -219,6 +219,29 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* A Keras 3 model saved unzipped is read from the files inside its
+ * directory, so writing one of them destroys the model as surely as writing
+ * over an archive would. */
+bool cli_is_directory(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static bool member_of_model_dir(const char *output, const char *dir)
+{
+    static const char *const members[] = {"config.json", "metadata.json", "model.weights.h5"};
+    if (!cli_is_directory(dir))
+        return false;
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        char member[4096];
+        int n = snprintf(member, sizeof member, "%s/%s", dir, members[i]);
+        if (n > 0 && (size_t)n < sizeof member && same_file(output, member))
+            return true;
+    }
+    return false;
+}
+
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n)
 {
     return cli_check_option_output("-o", output, inputs, n);
@@ -233,7 +256,7 @@ int cli_check_option_output(const char *option, const char *output, const char *
         char *file = spec_file(inputs[i]);
         if (!file)
             return cli_no_memory();
-        bool same = same_file(output, file);
+        bool same = same_file(output, file) || member_of_model_dir(output, file);
         free(file);
         if (same)
             return cli_error(CLI_USAGE, "%s %s is also an input (%s): write to another file",

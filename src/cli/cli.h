@@ -148,9 +148,13 @@ int cli_write_array(const char *path, const ck_tensor *t);
  * (paths or FILE.h5:/dataset specs; NULL entries are skipped): an atomic
  * replacement would still lose the input's other contents. */
 int cli_check_output_distinct(const char *output, const char *const *inputs, int n);
-/* The same for the output of `option` ("--csv-log"). */
+/* The same for the output of `option` ("--csv-log"). An input that is a
+ * directory also stands for the Keras model files inside it. */
 int cli_check_option_output(const char *option, const char *output, const char *const *inputs,
                             int n);
+
+/* The path names an existing directory (a Keras 3 model saved unzipped). */
+bool cli_is_directory(const char *path);
 
 /* ---- classes.c ---- */
 /* Class names: from --classes, or from a --data folder. */

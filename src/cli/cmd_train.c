@@ -222,11 +222,13 @@ static int check_svg(const char *plot)
 }
 
 /* `path` of `option` against the files fit and evaluate read (MODEL too
- * when with_model) and two other outputs. */
+ * when with_model, or when MODEL is a directory: its trained self is not
+ * written back into one of its members) and two other outputs. */
 static int check_one_output(const cli_args *a, const char *option, const char *path,
                             bool with_model, const char *other, const char *another)
 {
     const char *model = a->config || a->n_positional < 1 ? NULL : a->positional[0];
+    with_model = with_model || (model && cli_is_directory(model));
     const char *files[] = {a->x,      a->y,  a->weights, a->validation_x,          a->validation_y,
                            a->config, other, another,    with_model ? model : NULL};
     return path ? cli_check_option_output(option, path, files, 9) : CLI_OK;
