@@ -335,9 +335,9 @@ CK_API ck_status ck_comm_agree(ck_comm *comm, ck_status status, const char *mess
 CK_API ck_status ck_model_broadcast_weights(ck_model *model, ck_comm *comm);
 
 typedef struct ck_fit_options {
-    int ck_opts_;            /* internal: lets the constructor macros start with a designator */
-    int epochs;              /* 0: 1; the epoch count to reach, as Keras's epochs */
-    int batch_size;          /* 0: 32 */
+    int ck_opts_;   /* internal: lets the constructor macros start with a designator */
+    int epochs;     /* 0: 1; the epoch count to reach, as Keras's epochs */
+    int batch_size; /* 0: 32, or a stateful model's declared batch (the only one it takes) */
     double validation_split; /* last fraction of x/y, as in Keras */
     const ck_tensor *validation_x, *validation_y;
     /* Keras validation_data=(x, y, sample_weight): one weight per sample of
@@ -406,7 +406,7 @@ CK_API ck_status ck_model_evaluate(ck_model *model, const ck_tensor *x, const ck
                                    int batch_size, double *loss, double *metrics);
 typedef struct ck_evaluate_options {
     int ck_opts_;
-    int batch_size;             /* 0: 32 */
+    int batch_size; /* 0: 32, or a stateful model's declared batch (the only one it takes) */
     const float *sample_weight; /* Keras sample_weight: one per sample */
     const float *class_weight;  /* as in ck_fit_options */
     int n_class_weights;

@@ -410,12 +410,55 @@ START_TEST(checkpoint_when_io_available)
 }
 END_TEST
 
+/* Keras keeps a stateful layer's state as (batch, units) variables: fit
+ * and evaluate run the input's declared batch, and refuse any other. */
+START_TEST(stateful_declared_batch)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(
+        ck_model_add(m, ck_input_new(&(ck_input_options){.shape = {3, 4}, .batch_size = 2})));
+    ck_assert_ok(ck_model_add(m, ck_lstm(.units = 4, .stateful = true)));
+    ck_assert_ok(ck_model_compile(m, .optimizer = {.name = "sgd"}, .loss = "mse"));
+    float x[4 * 12], y[4 * 4] = {0}, out[4 * 4];
+    for (int i = 0; i < 48; i++)
+        x[i] = (float)((i * 7) % 11) / 10.0f - 0.5f;
+    ck_assert_ok(ck_model_predict(m, x, 2, out));
+    ck_assert_ok(ck_model_predict(m, x + 24, 2, out + 8));
+    double want = 0;
+    for (int i = 0; i < 16; i++)
+        want += out[i] * out[i] / 16.0;
+    ck_tensor xt = {3, {4, 3, 4}, x}, yt = {2, {4, 4}, y}, x3 = {3, {3, 3, 4}, x},
+              y3 = {2, {3, 4}, y};
+    double loss, loss2;
+    ck_assert_ok(ck_model_reset_states(m));
+    ck_assert_ok(ck_model_evaluate(m, &xt, &yt, 0, &loss, NULL));
+    ck_assert_double_eq_tol(loss, want, 1e-6);
+    ck_assert_ok(ck_model_reset_states(m));
+    ck_assert_ok(ck_model_evaluate(m, &xt, &yt, 2, &loss2, NULL));
+    ck_assert_double_eq(loss2, loss);
+    ck_assert_fails(ck_model_evaluate(m, &xt, &yt, 4, &loss, NULL), CK_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "got batch_size 4"));
+    ck_assert_fails(ck_model_evaluate(m, &x3, &y3, 0, &loss, NULL), CK_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "3 samples leave a partial batch"));
+    ck_assert_fails(ck_model_train_on_batch(m, &xt, &yt, &loss), CK_ERR_SHAPE);
+    ck_assert_fails(ck_model_fit(m, &xt, &yt, NULL, .batch_size = 4, .verbose = 0), CK_ERR_SHAPE);
+    ck_assert_fails(ck_model_fit(m, &xt, &yt, NULL, .validation_x = &x3, .validation_y = &y3,
+                                 .verbose = 0),
+                    CK_ERR_SHAPE);
+    ck_assert_ok(ck_model_fit(m, &xt, &yt, NULL, .verbose = 0));
+    ck_tensor x2 = {3, {2, 3, 4}, x}, y2 = {2, {2, 4}, y};
+    ck_assert_ok(ck_model_train_on_batch(m, &x2, &y2, &loss));
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fit");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, learns_xor);
+    tcase_add_test(tc, stateful_declared_batch);
     tcase_add_test(tc, lstm_learns_sequences);
     tcase_add_test(tc, same_seed_same_history);
     tcase_add_test(tc, one_epoch_is_one_step);

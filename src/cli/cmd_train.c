@@ -6,7 +6,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define DEFAULT_BATCH 32
 
 /* The compile settings fit and evaluate use; metric names point into
  * metrics_text (--metrics), weighted_text (--weighted-metrics) or the
@@ -294,7 +293,7 @@ static int run_fit(train_job *j, const cli_args *a, ck_comm *comm)
 {
     ck_fit_options fo = {
         .epochs = a->epochs ? (int)a->epochs : 1,
-        .batch_size = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH,
+        .batch_size = (int)a->batch_size,
         .validation_split = a->validation_split,
         .no_shuffle = a->no_shuffle,
         .verbose = cli_given(a, "verbose") ? (int)a->verbose
@@ -412,7 +411,7 @@ int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
         rc = start_training(cmd, a, &j);
     if (rc != CLI_OK)
         return rc;
-    int batch = a->batch_size ? (int)a->batch_size : DEFAULT_BATCH;
+    int batch = (int)a->batch_size;
     double loss, metrics[CLI_MAX_METRICS];
     cli_fit_extras ex = {0};
     rc = cli_class_weights(a, &j.y, &ex);

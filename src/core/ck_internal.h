@@ -327,6 +327,10 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
  * "-tf" versions up to 2.3, Keras 2.4+ is tf.keras): its RNN code had no
  * zero_output_for_mask. */
 bool ck_model_from_standalone_keras2(const ck_model *m);
+/* The one batch size m runs: its input's declared batch when it carries
+ * state between batches (Keras keeps that state in (batch, units)
+ * variables), else 0 for any. */
+int64_t ck_model_state_batch(const ck_model *m);
 ck_keras_semantics ck_layer_semantics(const ck_layer *l);
 /* Makes p hold op(B) (see ck_pack in ck_blas.h) of l's current weights:
  * packed again only after the model's weights changed; a layer outside a

@@ -1061,6 +1061,11 @@ int64_t ck_model_input_batch_size(const ck_model *m)
     return m && m->input && m->input->out_shape.dims[0] > 0 ? m->input->out_shape.dims[0] : 0;
 }
 
+int64_t ck_model_state_batch(const ck_model *m)
+{
+    return carries_state(m) ? ck_model_input_batch_size(m) : 0;
+}
+
 ck_status ck_model_output_shape(const ck_model *m, int *rank, int64_t dims[CK_MAX_RANK])
 {
     if (!m || !rank || !dims)

@@ -5,6 +5,7 @@
 #include "ck_pool.h"
 #include "ck_vmath.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,25 @@ ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const
     return CK_OK;
 }
 
+ck_status ck_batch_size(const ck_model *m, int asked, int64_t n, const char *fn, size_t *batch)
+{
+    int64_t fixed = ck_model_state_batch(m);
+    if (asked < 0)
+        return ck_error(CK_ERR_ARGUMENT, "%s: batch_size must be >= 0", fn);
+    *batch = asked ? (size_t)asked : fixed ? (size_t)fixed : 32;
+    if (fixed && (int64_t)*batch != fixed)
+        return ck_error(CK_ERR_SHAPE,
+                        "%s: model %s carries state between batches of %lld (its input's batch "
+                        "size), got batch_size %zu",
+                        fn, m->name, (long long)fixed, *batch);
+    if (fixed && n % fixed)
+        return ck_error(CK_ERR_SHAPE,
+                        "%s: model %s carries state between batches of %lld (its input's batch "
+                        "size): %lld samples leave a partial batch",
+                        fn, m->name, (long long)fixed, (long long)n);
+    return CK_OK;
+}
+
 static ck_status evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor *y,
                                const ck_evaluate_options *o, double *loss, double *metrics)
 {
@@ -335,12 +355,11 @@ static ck_status evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor 
     if (!o)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: options are NULL");
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_evaluate", &lay));
-    if (o->batch_size < 0)
-        return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: batch_size must be >= 0");
+    size_t batch;
+    CK_TRY(ck_batch_size(m, o->batch_size, x->dims[0], "ck_model_evaluate", &batch));
     CK_TRY(
         ck_sample_weights(s, &lay, y, o->sample_weight, o->class_weight, o->n_class_weights, &sw));
-    ck_status st = ck_evaluate_all(m, s, x, y, sw, &lay, o->batch_size ? (size_t)o->batch_size : 32,
-                                   &t);
+    ck_status st = ck_evaluate_all(m, s, x, y, sw, &lay, batch, &t);
     free(sw);
     CK_TRY(st);
     if (loss)
@@ -407,6 +426,9 @@ static ck_status train_on_batch(ck_model *m, const ck_tensor *x, const ck_tensor
     if (o && o->comm)
         return train_on_ranks(m, s, x, y, o, loss);
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_train_on_batch", &lay));
+    size_t batch;
+    int64_t n = x->dims[0];
+    CK_TRY(ck_batch_size(m, n < INT_MAX ? (int)n : INT_MAX, n, "ck_model_train_on_batch", &batch));
     return ck_run_batch(m, s, x, y->data, NULL, true, NULL, loss);
 }
 

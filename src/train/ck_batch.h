@@ -21,6 +21,12 @@ typedef struct ck_layout {
 ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_tensor *x,
                          const ck_tensor *y, const char *what, ck_layout *lay);
 
+/* The batch size of a run over n samples (`fn` names it in messages):
+ * the one asked for, else the model's fixed batch, else Keras's 32. A
+ * model that carries state takes only its fixed batch, and only data that
+ * fills every batch. */
+ck_status ck_batch_size(const ck_model *m, int asked, int64_t n, const char *fn, size_t *batch);
+
 /* Running totals over an epoch, reduced the Keras way: the loss weighted
  * by batch size, each metric's state (ck_metric_update; Keras hands the
  * output mask to metrics as sample weights, times the sample weights for

@@ -1,11 +1,10 @@
 /* The confusion matrix of an evaluation set, as tf.math.confusion_matrix
  * counts it: rows are true classes, columns predicted classes. */
-#include "ck_train.h"
+#include "ck_batch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_BATCH 32
 
 typedef struct cm_run {
     ck_model *m;
@@ -75,9 +74,11 @@ ck_status ck_model_confusion_matrix(ck_model *m, const ck_tensor *x, const ck_te
         return ck_error(CK_ERR_ARGUMENT, "ck_model_confusion_matrix: NULL or negative argument");
     memset(out, 0, sizeof *out);
     const ck_train_state *s = ck_train_state_of(m);
+    size_t batch;
+    CK_TRY(ck_batch_size(m, batch_size, x->dims[0], "ck_model_confusion_matrix", &batch));
     cm_run r = {.m = m,
                 .x = x,
-                .batch = batch_size ? batch_size : DEFAULT_BATCH,
+                .batch = (int64_t)batch,
                 .threshold = s && s->loss.from_logits ? 0.0f : 0.5f};
     int k = 0;
     CK_TRY(plan(m, x, y, &r, &k));

@@ -119,7 +119,10 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
     CK_TRY(ck_sample_weights(r->s, &r->lay, y, o->sample_weight, o->class_weight,
                              o->n_class_weights, &r->sw));
     CK_TRY(prepare_validation(r, x, y));
-    r->batch = o->batch_size ? (size_t)o->batch_size : 32;
+    CK_TRY(ck_batch_size(r->m, o->batch_size, (int64_t)r->n, "ck_model_fit", &r->batch));
+    if (r->vx.data)
+        CK_TRY(ck_batch_size(r->m, (int)r->batch, r->vx.dims[0], "ck_model_fit (validation)",
+                             &(size_t){0}));
     /* Keras takes a batch larger than the data as one batch of all of it;
      * the batch buffers are sized by it (INT_MAX samples would not fit). */
     if (r->batch > r->n)
