@@ -285,6 +285,13 @@ START_TEST(model_checkpoint_names_and_contents)
     ck_assert_int_eq(access(ck_test_path("best-1.weights.h5"), F_OK), 0);
     ck_assert_int_ne(access(ck_test_path("best-2.weights.h5"), F_OK), 0);
     ck_assert_float_eq(saved_weight(ck_test_path("best-1.weights.h5"), true), log.w[0]);
+    /* The .weights.h5 name alone writes Keras 3 weights, not a whole model. */
+    snprintf(tmpl, sizeof tmpl, "%s/last.weights.h5", ck_test_path(""));
+    ck_assert_ok(ck_model_fit(m, &FALL_X, &FALL_Y, NULL, .batch_size = 4,
+                              .callbacks = {ck_cb_model_checkpoint(tmpl)}));
+    ck_model *whole = NULL;
+    ck_assert_int_ne(ck_model_load(tmpl, &whole), CK_OK);
+    ck_assert_float_eq(saved_weight(tmpl, true), m->params[0]);
     /* A key that is not logged names itself. */
     snprintf(tmpl, sizeof tmpl, "%s/x-{val_loss:.2f}.h5", ck_test_path(""));
     ck_assert_fails(ck_model_fit(m, &FALL_X, &FALL_Y, NULL,

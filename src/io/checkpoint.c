@@ -94,7 +94,10 @@ static ck_status save(checkpoint *c, const char *path)
 {
     CK_TRY(make_parent_dirs(path));
     ck_model *m = c->base.fit->model;
-    return c->o->save_weights_only ? ck_model_save_weights(m, path) : ck_model_save(m, path);
+    /* NAME.weights.h5 holds Keras 3 weights alone whatever the option says:
+     * Keras 3 loads that name only in that layout. */
+    bool weights = c->o->save_weights_only || ck_file_format_of(path) == CK_FORMAT_KERAS_WEIGHTS;
+    return weights ? ck_model_save_weights(m, path) : ck_model_save(m, path);
 }
 
 static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch_logs *batch_logs)
