@@ -3,6 +3,7 @@
 #include "ck_test.h"
 #include "ck_train.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static double loss_of(const char *name, bool logits, bool fused, const float *p, const float *y,
@@ -387,6 +388,49 @@ START_TEST(fused_loss_value_from_logits)
 }
 END_TEST
 
+/* from_logits=True on a softmax output: TensorFlow Keras (tf.keras 2.5+,
+ * Keras 3) takes the output's logits and warns; older Keras applied the
+ * softmax a second time. */
+static double logits_on_softmax_loss(const char *keras_version, bool *warned, bool *declared)
+{
+    ck_model *m = ck_sequential(.seed = 1);
+    ck_assert_ok(ck_model_add(m, ck_input(3)));
+    ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax", .no_bias = true)));
+    ck_assert_ok(ck_model_build(m));
+    const float eye[] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    memcpy(m->params, eye, sizeof eye);
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", keras_version);
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
+                                  .from_logits = true));
+    float xd[] = {1, 2, 3}, yd[] = {0, 1, 0};
+    ck_tensor x = {2, {1, 3}, xd}, y = {2, {1, 3}, yd};
+    double l;
+    ck_assert_ok(ck_model_evaluate(m, &x, &y, 0, &l, NULL));
+    *warned = strstr(ck_model_warnings(m), "from_logits=True") != NULL;
+    ck_compile_options o;
+    ck_assert_ok(ck_model_get_compile_options(m, &o));
+    *declared = o.from_logits;
+    ck_model_free(m);
+    return l;
+}
+
+START_TEST(from_logits_on_probabilities)
+{
+    bool warned, declared;
+    const char *tensorflow[] = {"", "2.5.0", "2.15.0", "3.8.0"};
+    for (int i = 0; i < 4; i++) {
+        /* log(e + e^2 + e^3) - 2 */
+        ck_assert_close(logits_on_softmax_loss(tensorflow[i], &warned, &declared), 1.407605964,
+                        1e-6);
+        ck_assert(warned);
+        ck_assert(declared);
+    }
+    ck_assert_close(logits_on_softmax_loss("2.4.0", &warned, &declared), 1.217702819, 1e-6);
+    ck_assert(!warned);
+    ck_assert(declared);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("losses");
@@ -403,6 +447,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fused_softmax_layer_and_sigmoid);
     tcase_add_test(tc, fused_sequence_output);
     tcase_add_test(tc, fused_loss_value_from_logits);
+    tcase_add_test(tc, from_logits_on_probabilities);
     suite_add_tcase(s, tc);
     return s;
 }

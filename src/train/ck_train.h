@@ -30,6 +30,9 @@ typedef struct ck_loss {
     /* The output is softmax/sigmoid and the loss is the matching cross-entropy:
      * the gradient is taken w.r.t. the logits, (p - y) / rows. */
     bool fused;
+    /* The user said from_logits=True of a softmax/sigmoid output, and the
+     * loss uses that output's logits instead, as TensorFlow does. */
+    bool logits_taken;
 } ck_loss;
 
 /* Keras names and aliases ("mse", "categorical_crossentropy", ...); delta 1. */

@@ -89,6 +89,33 @@ static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)
     return CK_OK;
 }
 
+/* TensorFlow keeps the logits of a softmax or sigmoid output (tf.keras
+ * 2.5+, and Keras 3 on its default backend) and computes a cross-entropy
+ * from them even when told from_logits=True, with a warning: the model
+ * trains on the loss of from_logits=False. Standalone Keras and tf.keras
+ * up to 2.4 applied the activation a second time. */
+static bool keeps_logits(const ck_model *m)
+{
+    int major = 0, minor = 0;
+    if (sscanf(m->keras_version, "%d.%d", &major, &minor) != 2)
+        return true;
+    return major > 2 || (major == 2 && minor >= 5);
+}
+
+static void take_logits(ck_train_state *s, ck_model *m, ck_act act)
+{
+    ck_loss plain = s->loss;
+    plain.from_logits = false;
+    if (!s->loss.from_logits || !ck_loss_fuses_with(&plain, act) || !keeps_logits(m))
+        return;
+    s->loss.from_logits = false;
+    s->loss.logits_taken = true;
+    (void)ck_model_warn(m,
+                        "loss %s: from_logits=True, but the output is a %s, not logits; as "
+                        "TensorFlow Keras does, the loss takes the logits before it",
+                        ck_loss_name(&s->loss), act == CK_ACT_SOFTMAX ? "softmax" : "sigmoid");
+}
+
 static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
 {
     const ck_layer *last = m->layers[m->n_layers - 1];
@@ -105,6 +132,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     /* Only layers that skip their activation on request report it. */
     ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
+    take_logits(s, m, act);
     /* An activity penalty needs the gradient w.r.t. the probabilities. */
     s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
@@ -172,7 +200,7 @@ ck_status ck_model_get_compile_options(const ck_model *m, ck_compile_options *ou
                         m ? m->name : "(NULL)");
     *out = (ck_compile_options){.optimizer = s->opt.o,
                                 .loss = ck_loss_name(&s->loss),
-                                .from_logits = s->loss.from_logits,
+                                .from_logits = s->loss.from_logits || s->loss.logits_taken,
                                 .huber_delta = s->loss.kind == CK_LOSS_HUBER ? s->loss.delta : 0};
     int n[2] = {0, 0};
     for (int k = 0; k < s->n_metrics; k++) {

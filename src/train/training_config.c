@@ -8,7 +8,7 @@
 static cJSON *loss_to_json(const ck_loss *loss)
 {
     bool huber = loss->kind == CK_LOSS_HUBER;
-    if (!loss->from_logits && (!huber || loss->delta == 1.0))
+    if (!loss->from_logits && !loss->logits_taken && (!huber || loss->delta == 1.0))
         return cJSON_CreateString(ck_loss_name(loss));
     cJSON *obj = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(obj, "config");
     bool ok = cfg && cJSON_AddStringToObject(obj, "class_name", ck_loss_class_name(loss)) &&
