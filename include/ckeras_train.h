@@ -101,7 +101,10 @@ typedef struct ck_compile_options {
     ck_optimizer_options optimizer; /* .optimizer = ck_adam() */
     const char *loss;               /* "categorical_crossentropy", "mse", ... */
     bool from_logits;
-    double huber_delta;     /* loss "huber": 0 means Keras's 1.0 */
+    double huber_delta; /* loss "huber": 0 means Keras's 1.0 */
+    /* Keras loss_weights for the one output: the loss, trained and
+     * reported, is this times the loss, plus the regularization; 0 means 1. */
+    double loss_weight;
     const char *metrics[8]; /* e.g. {"accuracy"}; NULL-terminated */
     /* Keras weighted_metrics: metrics weighted by sample_weight and
      * class_weight (sum(w * value) / sum(w); counts of precision, recall,

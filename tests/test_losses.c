@@ -301,6 +301,57 @@ START_TEST(huber_delta_and_loss_options)
 }
 END_TEST
 
+/* Keras loss_weights of one output scale the loss and its gradient, in
+ * every form a saved config gives them. */
+START_TEST(loss_weights)
+{
+    float xd[] = {0.5f, -3.0f}, yd[] = {0, 0};
+    ck_tensor x = {2, {1, 2}, xd}, y = {2, {1, 2}, yd};
+    const char *forms[] = {"0.25", "[0.25]", "{\"dense\": 0.25}"};
+    for (int i = 0; i < 3; i++) {
+        ck_model *m = identity_model();
+        char text[200];
+        snprintf(text, sizeof text,
+                 "{\"optimizer_config\": \"sgd\", \"loss\": \"mse\", \"loss_weights\": %s}",
+                 forms[i]);
+        cJSON *tc = cJSON_Parse(text);
+        ck_assert_ok(ck_train_config_from_json(m, tc));
+        cJSON_Delete(tc);
+        double l;
+        ck_assert_ok(ck_model_evaluate(m, &x, &y, 0, &l, NULL));
+        ck_assert_close(l, 0.25 * (0.25 + 9) / 2, 1e-7);
+        cJSON *back = ck_train_config_to_json(m);
+        const cJSON *w = cJSON_GetObjectItem(back, "loss_weights");
+        ck_assert(cJSON_IsArray(w) && cJSON_GetArraySize(w) == 1);
+        ck_assert_close(cJSON_GetArrayItem(w, 0)->valuedouble, 0.25, 0);
+        cJSON_Delete(back);
+        ck_model_free(m);
+    }
+    /* d(0.25 mse)/dW00 = 0.25 * x0 * out0 with lr 1. */
+    ck_model *m = identity_model();
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse",
+                                  .loss_weight = 0.25));
+    double l;
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, &l));
+    ck_assert_close(l, 0.25 * 4.625, 1e-7);
+    ck_assert_close(m->params[0], 1 - 0.25 * 0.5 * 0.5, 1e-7);
+    const char *bad[] = {"[0.5, 0.5]", "-1", "\"x\""};
+    for (int i = 0; i < 3; i++) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "{\"optimizer_config\": \"sgd\", \"loss\": \"mse\", \"loss_weights\": %s}",
+                 bad[i]);
+        cJSON *tc = cJSON_Parse(text);
+        ck_assert_fails(ck_train_config_from_json(m, tc), CK_ERR_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "loss_weights"));
+        cJSON_Delete(tc);
+    }
+    ck_assert_fails(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse", .loss_weight = -1),
+                    CK_ERR_ARGUMENT);
+    ck_model_free(m);
+}
+END_TEST
+
 /* Layers that skip their activation for a fused loss report it through
  * the output_activation op. */
 START_TEST(output_activation_op)
@@ -442,6 +493,7 @@ static Suite *suite(void)
     tcase_add_test(tc, names_and_errors);
     tcase_add_test(tc, metrics);
     tcase_add_test(tc, huber_delta_and_loss_options);
+    tcase_add_test(tc, loss_weights);
     tcase_add_test(tc, output_activation_op);
     tcase_add_test(tc, fused_softmax_dense);
     tcase_add_test(tc, fused_softmax_layer_and_sigmoid);

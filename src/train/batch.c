@@ -189,11 +189,15 @@ static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x
     const float *row_weights = NULL, *mask_w = mask;
     if (sw)
         CK_TRY(weights_per_row(s, sw, (size_t)x->dims[0], n / width, mask, &row_weights, &mask_w));
-    /* Keras's loss (trained and reported) includes the regularization, unweighted. */
+    /* Keras's loss (trained and reported) includes the regularization,
+     * which loss_weights leave out. */
     double loss = ck_loss_compute_weighted(&on_logits, s->loss.fused && logits ? logits : out->data,
                                            y, n / width, width, mask, row_weights,
-                                           train ? s->dout.data : NULL) +
-                  ck_model_penalty(m);
+                                           train ? s->dout.data : NULL);
+    if (s->loss.weight != 1.0 && train)
+        for (size_t i = 0; i < n; i++)
+            s->dout.data[i] = (float)(s->dout.data[i] * s->loss.weight);
+    loss = loss * s->loss.weight + ck_model_penalty(m);
     *loss_out = loss;
     if (t)
         add_totals(t, out, y, mask, mask_w, loss, x->dims[0]);

@@ -33,6 +33,7 @@ typedef struct ck_loss {
     /* The user said from_logits=True of a softmax/sigmoid output, and the
      * loss uses that output's logits instead, as TensorFlow does. */
     bool logits_taken;
+    double weight; /* Keras loss_weights: scales the loss and its gradient */
 } ck_loss;
 
 /* Keras names and aliases ("mse", "categorical_crossentropy", ...); delta 1. */

@@ -128,6 +128,12 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
                             o->huber_delta);
         s->loss.delta = o->huber_delta;
     }
+    if (o->loss_weight != 0) {
+        if (!(o->loss_weight > 0 && isfinite(o->loss_weight)))
+            return ck_error(CK_ERR_ARGUMENT, "compile: loss_weight %g must be a finite value > 0",
+                            o->loss_weight);
+        s->loss.weight = o->loss_weight;
+    }
     s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3;
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     /* Only layers that skip their activation on request report it. */
@@ -201,7 +207,8 @@ ck_status ck_model_get_compile_options(const ck_model *m, ck_compile_options *ou
     *out = (ck_compile_options){.optimizer = s->opt.o,
                                 .loss = ck_loss_name(&s->loss),
                                 .from_logits = s->loss.from_logits || s->loss.logits_taken,
-                                .huber_delta = s->loss.kind == CK_LOSS_HUBER ? s->loss.delta : 0};
+                                .huber_delta = s->loss.kind == CK_LOSS_HUBER ? s->loss.delta : 0,
+                                .loss_weight = s->loss.weight};
     int n[2] = {0, 0};
     for (int k = 0; k < s->n_metrics; k++) {
         const char **list = s->weighted[k] ? out->weighted_metrics : out->metrics;

@@ -41,7 +41,10 @@ ck_status ck_loss_parse(const char *name, bool from_logits, ck_loss *out)
         return ck_error(CK_ERR_ARGUMENT, "compile: a loss is required");
     for (size_t i = 0; i < N_LOSS_NAMES; i++)
         if (strcmp(name, loss_names[i].name) == 0) {
-            *out = (ck_loss){.kind = loss_names[i].kind, .from_logits = from_logits, .delta = 1.0};
+            *out = (ck_loss){.kind = loss_names[i].kind,
+                             .from_logits = from_logits,
+                             .delta = 1.0,
+                             .weight = 1.0};
             bool ce = out->kind <= CK_LOSS_BINARY_CE;
             if (from_logits && !ce)
                 return ck_error(CK_ERR_ARGUMENT, "loss %s has no from_logits option", name);

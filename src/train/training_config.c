@@ -3,6 +3,7 @@
  * and back. */
 #include "ck_train.h"
 
+#include <math.h>
 #include <string.h>
 
 static cJSON *loss_to_json(const ck_loss *loss)
@@ -55,6 +56,14 @@ static bool add_item(cJSON *obj, const char *key, cJSON *item)
     return false;
 }
 
+/* Keras writes null when compile had no loss_weights. */
+static cJSON *loss_weights_to_json(const ck_loss *loss)
+{
+    if (loss->weight == 1.0)
+        return cJSON_CreateNull();
+    return cJSON_CreateDoubleArray(&loss->weight, 1);
+}
+
 cJSON *ck_train_config_to_json(const ck_model *m)
 {
     const ck_train_state *s = ck_train_state_of(m);
@@ -64,7 +73,7 @@ cJSON *ck_train_config_to_json(const ck_model *m)
     bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) &&
               add_item(root, "metrics", metrics_to_json(s, false)) &&
               add_item(root, "weighted_metrics", metrics_to_json(s, true)) &&
-              cJSON_AddNullToObject(root, "loss_weights") &&
+              add_item(root, "loss_weights", loss_weights_to_json(&s->loss)) &&
               add_item(root, "optimizer_config",
                        ck_optimizer_to_json(&s->opt, m->semantics == CK_KERAS3));
     if (!ok) {
@@ -151,6 +160,27 @@ static ck_status metrics_from_json(const cJSON *j, const char **names, int *n)
     return CK_OK;
 }
 
+/* Keras's loss_weights of the one output: null, a number, a list of one or
+ * a dict of one output name. */
+static ck_status loss_weight_from_json(const cJSON *j, ck_compile_options *o)
+{
+    if (!j || cJSON_IsNull(j))
+        return CK_OK;
+    if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
+        if (cJSON_GetArraySize(j) != 1)
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "training_config: loss_weights has %d entries; a model of one output "
+                            "takes one",
+                            cJSON_GetArraySize(j));
+        j = j->child;
+    }
+    if (!cJSON_IsNumber(j) || !(j->valuedouble > 0 && isfinite(j->valuedouble)))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "training_config: loss_weights must be a finite number > 0");
+    o->loss_weight = j->valuedouble;
+    return CK_OK;
+}
+
 ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
 {
     if (!m)
@@ -168,6 +198,7 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
     else
         CK_TRY(ck_optimizer_from_json(opt, &o.optimizer));
     CK_TRY(loss_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss"), &o));
+    CK_TRY(loss_weight_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss_weights"), &o));
     CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), o.metrics, &n));
     CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "weighted_metrics"),
                              o.weighted_metrics, &n_weighted));
