@@ -675,6 +675,23 @@ START_TEST(test_fit_divergence_saves_last_finite_weights)
 }
 END_TEST
 
+/* A value that is not finite is counted within INPUT, not its batch. */
+START_TEST(test_predict_nonfinite_position)
+{
+    make_tmpdir();
+    float x[N * F], labels[N];
+    ck_model_free(write_tiny(x, labels));
+    x[5 * F + 2] = INFINITY;
+    ck_tensor tx = {.rank = 2, .dims = {N, F}, .data = x};
+    ck_assert_ok(ck_npy_write(tmp("x_inf.npy"), &tx));
+    run_result r;
+    run_cli(&r, "predict", tmp("tiny.h5"), tmp("x_inf.npy"), "--batch-size", "2", NULL);
+    assert_error(&r, 1, "value #22 (in sample 5) is infinite");
+    run_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
 /* Data that is not finite stops fit before its first step: no weight has
  * changed, so -o is left as it was (a file there is not replaced). */
 START_TEST(test_fit_nan_data_leaves_output)
@@ -1346,6 +1363,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_predict_fuzz_corpus);
     tcase_add_test(tc, test_output_must_not_be_an_input);
     tcase_add_test(tc, test_output_must_not_be_a_model_member);
+    tcase_add_test(tc, test_predict_nonfinite_position);
     tcase_add_test(tc, test_convert_to_keras_archive);
     tcase_add_test(tc, test_evaluate_eight_metrics);
     tcase_add_test(tc, test_file_loss_keeps_from_logits);

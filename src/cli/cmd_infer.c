@@ -1,6 +1,7 @@
 /* Commands that use a model without training it: summary, predict, convert. */
 #include "cli.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,19 @@ int cli_cmd_summary(const cli_command *cmd, const cli_args *a)
 }
 
 /* Runs the model over x in batches of `batch` samples into y. */
+/* The library counts a non-finite value within its batch; the user counts
+ * within INPUT. Only the failing batch is scanned again. */
+static int nonfinite_input(const float *rows, const ck_tensor *chunk, int64_t start)
+{
+    size_t n = ck_tensor_size(chunk), per = n / (size_t)chunk->dims[0];
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(rows[i]))
+            return cli_error(CLI_FAIL, "INPUT: value #%zu (in sample %lld) is %s",
+                             (size_t)start * per + i, (long long)(start + (int64_t)(i / per)),
+                             isnan(rows[i]) ? "NaN" : "infinite");
+    return cli_lib_error("INPUT");
+}
+
 static int predict_batches(ck_model *m, cli_rows *x, ck_tensor *y, int64_t batch)
 {
     size_t out_sample = ck_tensor_size(y) / (size_t)y->dims[0];
@@ -66,7 +80,10 @@ static int predict_batches(ck_model *m, cli_rows *x, ck_tensor *y, int64_t batch
             return rc;
         xc.data = (float *)rows;
         yc.data = y->data + (size_t)start * out_sample;
-        if (ck_model_predict_tensor(m, &xc, &yc) != CK_OK)
+        ck_status st = ck_model_predict_tensor(m, &xc, &yc);
+        if (st == CK_ERR_NUMERIC)
+            return nonfinite_input(rows, &xc, start);
+        if (st != CK_OK)
             return cli_lib_error("INPUT");
     }
     return CLI_OK;
