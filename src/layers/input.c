@@ -157,6 +157,23 @@ static ck_status input_get_config(const ck_layer *l, cJSON *cfg)
     return ck_config_add_bool(cfg, "ragged", false);
 }
 
+/* A string, or (some Keras 3 files) a policy object naming it; absent or
+ * null is float32. */
+static ck_status dtype_of(const cJSON *cfg, const char **out)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(cfg, "dtype");
+    *out = NULL;
+    if (!d || cJSON_IsNull(d))
+        return CK_OK;
+    if (cJSON_IsObject(d))
+        d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "config"), "name");
+    if (!cJSON_IsString(d))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "InputLayer: dtype is neither a name nor a policy naming one");
+    *out = d->valuestring;
+    return CK_OK;
+}
+
 static ck_layer *input_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
     /* Keras 3.13+ "optional": an optional input that is given computes the
@@ -199,12 +216,8 @@ static ck_layer *input_from_config(const cJSON *cfg, ck_keras_semantics semantic
     }
     if (ck_config_get_string(cfg, "name", &o.name) != CK_OK)
         return NULL;
-    /* A string, or (some Keras 3 files) a policy object naming it. */
-    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(cfg, "dtype");
-    if (cJSON_IsObject(dtype))
-        dtype = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(dtype, "config"),
-                                                 "name");
-    o.dtype = cJSON_IsString(dtype) ? dtype->valuestring : NULL;
+    if (dtype_of(cfg, &o.dtype) != CK_OK)
+        return NULL;
     return ck_input_new(&o);
 }
 
