@@ -756,6 +756,17 @@ START_TEST(json_errors)
         CK_ERR_FORMAT, "units");
     expect_json_failure("{\"class_name\": \"Subclassed\", \"config\": {}}", CK_ERR_UNSUPPORTED,
                         "Subclassed");
+    /* A saved axis 0 is the batch axis, not the options' "default". */
+    const char *norms[] = {"BatchNormalization", "LayerNormalization"};
+    for (int i = 0; i < 2; i++) {
+        char json[300];
+        snprintf(json, sizeof json,
+                 "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+                 "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [4, "
+                 "3]}}, {\"class_name\": \"%s\", \"config\": {\"axis\": 0}}]}}",
+                 norms[i]);
+        expect_json_failure(json, CK_ERR_UNSUPPORTED, "axis 0 (the batch axis)");
+    }
     /* An InputLayer dtype that names nothing is not taken for float32. */
     const char *dtypes[] = {"5", "{\"class_name\": \"DTypePolicy\", \"config\": {}}"};
     for (int i = 0; i < 2; i++) {

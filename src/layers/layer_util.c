@@ -154,7 +154,14 @@ ck_status ck_norm_from_config(const cJSON *cfg, const char *class_name, int *axi
                               bool *no_center, bool *no_scale, ck_init *beta, ck_init *gamma)
 {
     bool center = true, scale = true;
+    *axis = -1;
     CK_TRY(ck_config_get_axis(cfg, class_name, axis));
+    /* The options say 0 for "the default, -1"; a file's 0 is the batch axis. */
+    if (*axis == 0)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: axis 0 (the batch axis) is not supported by ckeras (only the last "
+                        "axis, -1)",
+                        class_name);
     CK_TRY(ck_config_get_double(cfg, "epsilon", epsilon));
     CK_TRY(ck_config_get_bool(cfg, "center", &center));
     CK_TRY(ck_config_get_bool(cfg, "scale", &scale));
