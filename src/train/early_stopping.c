@@ -55,13 +55,23 @@ static void restore_best(early_stopping *es)
                      es->best_epoch + 1);
 }
 
-/* Keras 3 returns after an improvement; tf.keras 2 still checks the wait,
- * which matters only with a baseline (an improvement that does not beat
- * it keeps counting). */
+/* The model follows Keras 3's EarlyStopping, or that of tf.keras 2.minor
+ * and later: tf.keras moved to it in two steps. */
+static bool keras3_rule_since(const ck_model *m, int minor)
+{
+    int major = 0, got = 0;
+    if (m->semantics == CK_KERAS3)
+        return true;
+    return sscanf(m->keras_version, "%d.%d", &major, &got) == 2 && major == 2 && got >= minor;
+}
+
+/* Keras 3 and tf.keras 2.12+ return after an improvement; older tf.keras
+ * still checks the wait, which matters only with a baseline (an
+ * improvement that does not beat it keeps counting). */
 static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     early_stopping *es = (early_stopping *)cb;
-    bool keras3 = cb->fit->model->semantics == CK_KERAS3;
+    bool returns = keras3_rule_since(cb->fit->model, 12);
     (void)logs;
     double v = ck_monitor_value(&es->mon, cb->fit);
     if (isnan(v) || epoch < es->o->start_from_epoch)
@@ -77,27 +87,29 @@ static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *l
         keep_weights(es);
         if (!es->o->use_baseline || ck_monitor_improved(&es->mon, v, es->o->baseline))
             es->wait = 0;
-        if (keras3)
+        if (returns)
             return CK_OK;
     }
     if (es->wait < es->o->patience || epoch == 0)
         return CK_OK;
     es->stopped_epoch = epoch;
-    /* tf.keras 2 restores when it stops; Keras 3 in on_train_end. */
-    if (!keras3)
+    /* tf.keras up to 2.15 restores when it stops; Keras 3 and tf_keras
+     * 2.16+ in on_train_end. */
+    if (!keras3_rule_since(cb->fit->model, 16))
         restore_best(es);
     ck_fit_stop(cb->fit, "EarlyStopping: %s did not improve for %d epochs; stopped after epoch %d",
                 es->mon.key, es->wait, epoch + 1);
     return CK_OK;
 }
 
-/* Keras 3 restores the best weights whether or not it stopped training. */
+/* Keras 3 and tf_keras 2.16+ restore the best weights whether or not
+ * training stopped. */
 static ck_status es_end(ck_callback *cb)
 {
     early_stopping *es = (early_stopping *)cb;
     if (es->stopped_epoch > 0 && es->o->verbose)
         ck_fit_print(cb->fit, "Epoch %d: early stopping", es->stopped_epoch + 1);
-    if (cb->fit->model->semantics == CK_KERAS3)
+    if (keras3_rule_since(cb->fit->model, 16))
         restore_best(es);
     return CK_OK;
 }
