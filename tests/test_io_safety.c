@@ -61,6 +61,16 @@ START_TEST(read_array_values_and_errors)
 }
 END_TEST
 
+/* A filter outside libhdf5 (h5py's LZF) is named, not called corruption. */
+START_TEST(read_array_missing_filter)
+{
+    ck_tensor t;
+    ck_assert_fails(ck_h5_read_array("tests/data/lzf_x.h5", "/x", &t), CK_ERR_UNSUPPORTED);
+    assert_error_has("filter 32000 (lzf)");
+    ck_assert_ptr_null(t.data);
+}
+END_TEST
+
 /* The fuzz corpus file whose compact dataset crashed H5Dread. */
 START_TEST(read_array_corrupt_dataset)
 {
@@ -552,6 +562,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, read_array_values_and_errors);
     tcase_add_test(tc, read_array_corrupt_dataset);
+    tcase_add_test(tc, read_array_missing_filter);
     tcase_add_test(tc, read_array_unwritten_dataset);
     tcase_add_test(tc, external_and_soft_links_refused);
     tcase_add_test(tc, write_rank_is_checked);

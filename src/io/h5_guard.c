@@ -598,12 +598,34 @@ static ck_status check_stored_bytes(hid_t d, hid_t plist, const char *what)
     return CK_OK;
 }
 
+/* A filter this libhdf5 lacks (h5py's LZF, Blosc, bitshuffle: plugins
+ * outside libhdf5) fails the read like a corrupt file; it is named. */
+static ck_status check_filters(hid_t plist, const char *what)
+{
+    int n = H5Pget_nfilters(plist);
+    for (int i = 0; i < n; i++) {
+        unsigned flags = 0, config = 0;
+        size_t n_values = 0;
+        char name[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(plist, (unsigned)i, &flags, &n_values, NULL, sizeof name,
+                                         name, &config);
+        if (id >= 0 && H5Zfilter_avail(id) <= 0)
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "%s is compressed with HDF5 filter %d%s%s%s, which this libhdf5 does "
+                            "not have (write it uncompressed or with gzip)",
+                            what, (int)id, name[0] ? " (" : "", name, name[0] ? ")" : "");
+    }
+    return CK_OK;
+}
+
 ck_status ck_h5_check_dataset(hid_t d, const char *what)
 {
     hid_t plist = H5Dget_create_plist(d);
     if (plist < 0)
         return ck_error(CK_ERR_FORMAT, "%s is corrupt (its storage cannot be read)", what);
     ck_status st = check_storage_is_inside(plist, what);
+    if (st == CK_OK)
+        st = check_filters(plist, what);
     if (st == CK_OK)
         st = check_stored_bytes(d, plist, what);
     H5Pclose(plist);

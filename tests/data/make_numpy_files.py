@@ -1,5 +1,7 @@
-"""Writes the numpy files in this directory (run with numpy installed:
-python3 make_numpy_files.py). The tests read them as numpy wrote them."""
+"""Writes the numpy (and h5py) files in this directory (run with numpy and
+h5py installed: python3 make_numpy_files.py). The tests read them as numpy
+and h5py wrote them."""
+import h5py
 import numpy as np
 
 x = np.arange(12, dtype=np.float64).reshape(3, 4) / 8.0
@@ -13,3 +15,7 @@ np.save("labels_str.npy", names)
 np.save("labels_bytes.npy", names.astype("S"))  # dtype |S8
 np.save("labels_big_endian.npy", names.astype(">U10"))
 np.save("labels_unicode.npy", np.array(["caf\u00e9", "\u65e5\u672c", "\U0001F44B"]))
+
+# h5py's own LZF filter, which libhdf5 does not have.
+with h5py.File("lzf_x.h5", "w") as f:
+    f.create_dataset("x", data=np.arange(6, dtype="f4").reshape(3, 2), compression="lzf")
