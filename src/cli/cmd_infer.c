@@ -53,7 +53,6 @@ int cli_cmd_summary(const cli_command *cmd, const cli_args *a)
     return rc;
 }
 
-/* Runs the model over x in batches of `batch` samples into y. */
 /* The library counts a non-finite value within its batch; the user counts
  * within INPUT. Only the failing batch is scanned again. */
 static int nonfinite_input(const float *rows, const ck_tensor *chunk, int64_t start)
@@ -67,6 +66,7 @@ static int nonfinite_input(const float *rows, const ck_tensor *chunk, int64_t st
     return cli_lib_error("INPUT");
 }
 
+/* Runs the model over x in batches of `batch` samples into y. */
 static int predict_batches(ck_model *m, cli_rows *x, ck_tensor *y, int64_t batch)
 {
     size_t out_sample = ck_tensor_size(y) / (size_t)y->dims[0];

@@ -6,7 +6,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-
 /* The compile settings fit and evaluate use; metric names point into
  * metrics_text (--metrics), weighted_text (--weighted-metrics) or the
  * loaded model. */

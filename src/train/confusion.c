@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 typedef struct cm_run {
     ck_model *m;
     const ck_tensor *x;
