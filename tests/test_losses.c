@@ -352,6 +352,33 @@ START_TEST(loss_weights)
 }
 END_TEST
 
+/* A loss given for the one output as a list or a dict is that loss. */
+START_TEST(loss_of_the_one_output)
+{
+    float xd[] = {0.5f, -3.0f}, yd[] = {0, 0};
+    ck_tensor x = {2, {1, 2}, xd}, y = {2, {1, 2}, yd};
+    const char *forms[] = {"[\"mse\"]", "{\"dense\": \"mse\"}",
+                           "[{\"class_name\": \"MeanSquaredError\", \"config\": {}}]",
+                           "[\"mse\", \"mae\"]"};
+    for (int i = 0; i < 4; i++) {
+        ck_model *m = identity_model();
+        char text[200];
+        snprintf(text, sizeof text, "{\"optimizer_config\": \"sgd\", \"loss\": %s}", forms[i]);
+        cJSON *tc = cJSON_Parse(text);
+        if (i < 3) {
+            ck_assert_ok(ck_train_config_from_json(m, tc));
+            double l;
+            ck_assert_ok(ck_model_evaluate(m, &x, &y, 0, &l, NULL));
+            ck_assert_close(l, (0.25 + 9) / 2, 1e-7);
+        } else {
+            ck_assert_fails(ck_train_config_from_json(m, tc), CK_ERR_UNSUPPORTED);
+        }
+        cJSON_Delete(tc);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* Layers that skip their activation for a fused loss report it through
  * the output_activation op. */
 START_TEST(output_activation_op)
@@ -494,6 +521,7 @@ static Suite *suite(void)
     tcase_add_test(tc, metrics);
     tcase_add_test(tc, huber_delta_and_loss_options);
     tcase_add_test(tc, loss_weights);
+    tcase_add_test(tc, loss_of_the_one_output);
     tcase_add_test(tc, output_activation_op);
     tcase_add_test(tc, fused_softmax_dense);
     tcase_add_test(tc, fused_softmax_layer_and_sigmoid);

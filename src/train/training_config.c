@@ -113,6 +113,10 @@ static ck_status check_loss_options(const cJSON *cfg)
 
 static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
 {
+    /* A list of one, or a dict naming the one output: that output's loss. */
+    bool keyed = cJSON_IsObject(j) && !cJSON_GetObjectItemCaseSensitive(j, "class_name");
+    if ((cJSON_IsArray(j) || keyed) && cJSON_GetArraySize(j) == 1)
+        return loss_from_json(j->child, o);
     if (cJSON_IsString(j)) {
         o->loss = j->valuestring;
         return CK_OK;
