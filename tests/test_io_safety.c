@@ -61,6 +61,21 @@ START_TEST(read_array_values_and_errors)
 }
 END_TEST
 
+/* numpy bools saved by h5py read as 0 and 1. */
+START_TEST(read_array_h5py_bool)
+{
+    ck_tensor t;
+    ck_assert_ok(ck_h5_read_array("tests/data/bool_y.h5", "/y", &t));
+    ck_assert_int_eq(t.rank, 2);
+    ck_assert_int_eq(t.dims[0], 3);
+    ck_assert_int_eq(t.dims[1], 1);
+    ck_assert_float_eq(t.data[0], 1.0f);
+    ck_assert_float_eq(t.data[1], 0.0f);
+    ck_assert_float_eq(t.data[2], 1.0f);
+    ck_free(t.data);
+}
+END_TEST
+
 /* A filter outside libhdf5 (h5py's LZF) is named, not called corruption. */
 START_TEST(read_array_missing_filter)
 {
@@ -563,6 +578,7 @@ static Suite *suite(void)
     tcase_add_test(tc, read_array_values_and_errors);
     tcase_add_test(tc, read_array_corrupt_dataset);
     tcase_add_test(tc, read_array_missing_filter);
+    tcase_add_test(tc, read_array_h5py_bool);
     tcase_add_test(tc, read_array_unwritten_dataset);
     tcase_add_test(tc, external_and_soft_links_refused);
     tcase_add_test(tc, write_rank_is_checked);

@@ -23,6 +23,28 @@ static void close_handles(const array_handles *h)
         H5Fclose(h->file);
 }
 
+/* h5py stores numpy's bool as a one-byte enum of FALSE = 0 and TRUE = 1,
+ * which HDF5 will not convert to a number. */
+static bool is_h5py_bool(hid_t type)
+{
+    if (H5Tget_class(type) != H5T_ENUM || H5Tget_size(type) != 1 || H5Tget_nmembers(type) != 2)
+        return false;
+    signed char value;
+    return H5Tenum_valueof(type, "FALSE", &value) >= 0 && value == 0 &&
+           H5Tenum_valueof(type, "TRUE", &value) >= 0 && value == 1;
+}
+
+/* The bytes of an h5py bool dataset (0 or 1 each), as floats. */
+static herr_t read_bools(const array_handles *h, float *out, size_t n)
+{
+    signed char *bytes = ck_alloc(n, 1);
+    herr_t rc = bytes ? H5Dread(h->obj, h->type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) : -1;
+    for (size_t i = 0; rc >= 0 && i < n; i++)
+        out[i] = bytes[i] != 0;
+    free(bytes);
+    return rc;
+}
+
 static ck_status open_dataset(const char *path, const char *dataset, array_handles *h)
 {
     CK_TRY(ck_h5_open(path, &h->file));
@@ -38,7 +60,7 @@ static ck_status open_dataset(const char *path, const char *dataset, array_handl
     if (h->space < 0 || h->type < 0)
         return ck_error(CK_ERR_FORMAT, "'%s': dataset %s is corrupt", path, dataset);
     H5T_class_t cls = H5Tget_class(h->type);
-    if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER && !is_h5py_bool(h->type))
         return ck_error(CK_ERR_FORMAT, "'%s': dataset %s is not numeric", path, dataset);
     return CK_OK;
 }
@@ -80,7 +102,10 @@ static ck_status read_values(const array_handles *h, const char *path, const cha
     if (!out->data)
         return CK_ERR_MEMORY;
     /* HDF5 converts every integer and float type to float32 here. */
-    if (n && H5Dread(h->obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data) < 0)
+    bool bools = is_h5py_bool(h->type);
+    if (n &&
+        (bools ? read_bools(h, out->data, n)
+               : H5Dread(h->obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data)) < 0)
         return ck_error(CK_ERR_FORMAT, "'%s': dataset %s cannot be read (corrupt file?)", path,
                         dataset);
     return CK_OK;

@@ -19,3 +19,7 @@ np.save("labels_unicode.npy", np.array(["caf\u00e9", "\u65e5\u672c", "\U0001F44B
 # h5py's own LZF filter, which libhdf5 does not have.
 with h5py.File("lzf_x.h5", "w") as f:
     f.create_dataset("x", data=np.arange(6, dtype="f4").reshape(3, 2), compression="lzf")
+
+# numpy bool as h5py writes it: an enum of FALSE = 0 and TRUE = 1.
+with h5py.File("bool_y.h5", "w") as f:
+    f.create_dataset("y", data=np.array([[True], [False], [True]]))
