@@ -208,9 +208,12 @@ static bool in_list(const char *key, const char *const *list)
 
 ck_status ck_config_check_keys(const cJSON *cfg, const char *class_name, const char *const *known)
 {
+    /* tf_keras 2.20+ writes rng_type on layers that draw random numbers: how
+     * training draws them, which ckeras does its own way anyway. */
     static const char *const common[] = {
-        "name",        "trainable",  "dtype",     "batch_input_shape", "batch_shape",
-        "input_shape", "batch_size", "input_dim", "input_length",      NULL};
+        "name",         "trainable",   "dtype",      "batch_input_shape",
+        "batch_shape",  "input_shape", "batch_size", "input_dim",
+        "input_length", "rng_type",    NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, cfg)
     {
