@@ -164,6 +164,34 @@ static void assert_activation(const char *activation_json, const char *want)
     ck_layer_free(l);
 }
 
+/* Options newer Keras releases write that cannot change a prediction:
+ * a positive Softmax axis naming the last axis, tf_keras 2.21's
+ * robust_masking, tf_keras 2.20's rng_type. */
+START_TEST(test_options_that_change_nothing)
+{
+    ck_layer *sm = layer_from_json("Softmax", "{\"axis\": 2, \"robust_masking\": true}");
+    ck_assert_msg(sm != NULL, "%s", ck_last_error());
+    ck_model *m = model_of((int64_t[]){2, 3, 0}, sm, NULL);
+    float x[6] = {1, 2, 3, 0, 0, 0}, y[6];
+    ck_assert_ok(ck_model_predict(m, x, 1, y));
+    /* softmax(1, 2, 3) */
+    ck_assert_float_eq_tol(y[0], 0.09003057f, 1e-6f);
+    ck_assert_float_eq_tol(y[2], 0.66524096f, 1e-6f);
+    ck_assert_float_eq_tol(y[3], 1.0f / 3.0f, 1e-6f);
+    ck_model_free(m);
+    build_fails((int64_t[]){2, 3, 0}, layer_from_json("Softmax", "{\"axis\": 1}"),
+                CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(layer_from_json("Softmax", "{\"axis\": -2}"));
+    const char *random_layers[][2] = {{"LSTM", "{\"units\": 2, \"rng_type\": \"stateful\"}"},
+                                      {"Dropout", "{\"rate\": 0.5, \"rng_type\": \"stateless\"}"}};
+    for (int i = 0; i < 2; i++) {
+        ck_layer *l = layer_from_json(random_layers[i][0], random_layers[i][1]);
+        ck_assert_msg(l != NULL, "%s: %s", random_layers[i][0], ck_last_error());
+        ck_layer_free(l);
+    }
+}
+END_TEST
+
 /* An activation layer given as activation is serialized as the layer's
  * config; its name is the user's. What it computes is read from its class
  * and options, and options no built-in activation has are refused. */
@@ -1121,6 +1149,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_batch_normalization_params_and_summary);
     tcase_add_test(tc, test_batch_normalization_gradients);
     tcase_add_test(tc, test_input_dtype_casts);
+    tcase_add_test(tc, test_options_that_change_nothing);
     tcase_add_test(tc, test_batch_normalization_training_only_options);
     tcase_add_test(tc, test_conv1d_hand_cases);
     tcase_add_test(tc, test_conv1d_against_naive);

@@ -8,6 +8,7 @@
 typedef struct activation {
     ck_layer base;
     ck_act act;
+    int axis; /* Softmax: -1, or the last axis counted from the batch axis */
 } activation;
 
 extern const ck_layer_ops ck_activation_layer_ops;
@@ -23,6 +24,7 @@ static ck_layer *new_activation(const ck_layer_ops *ops, ck_act act, const char 
         return NULL;
     }
     a->act = act;
+    a->axis = -1;
     return &a->base;
 }
 
@@ -44,18 +46,27 @@ ck_layer *ck_softmax_new(const ck_softmax_options *o)
         ck_error(CK_ERR_ARGUMENT, "Softmax: options are NULL");
         return NULL;
     }
-    if (o->axis != 0 && o->axis != -1) {
-        ck_error(CK_ERR_UNSUPPORTED, "Softmax: only axis=-1 is supported, got %d", o->axis);
+    if (o->axis < -1) {
+        ck_error(CK_ERR_UNSUPPORTED, "Softmax: only the last axis is supported, got %d", o->axis);
         return NULL;
     }
-    return new_activation(&ck_softmax_layer_ops, CK_ACT_SOFTMAX, o->name);
+    ck_layer *l = new_activation(&ck_softmax_layer_ops, CK_ACT_SOFTMAX, o->name);
+    if (l && o->axis > 0)
+        ((activation *)l)->axis = o->axis;
+    return l;
 }
 
 static ck_status act_output_shape(const ck_layer *l, const ck_shape *in, ck_shape *out)
 {
-    (void)l;
+    int axis = ((const activation *)l)->axis;
     if (in->rank < 2 || in->dims[in->rank - 1] <= 0)
         return ck_error(CK_ERR_SHAPE, "needs an input with a known last axis");
+    /* Keras keeps the axis as given: a positive one may name the last. */
+    if (axis != -1 && axis != in->rank - 1)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "Softmax: axis %d of a rank-%d input is not the last; only the last "
+                        "axis is supported",
+                        axis, in->rank);
     *out = *in;
     return CK_OK;
 }
@@ -108,7 +119,9 @@ static ck_layer *activation_from_config(const cJSON *cfg, ck_keras_semantics sem
 
 static ck_layer *softmax_from_config(const cJSON *cfg, ck_keras_semantics semantics)
 {
-    static const char *const known[] = {"axis", NULL};
+    /* tf_keras 2.21 robust_masking: masked entries get the dtype's lowest
+     * value instead of -1e9, the same probabilities. */
+    static const char *const known[] = {"axis", "robust_masking", NULL};
     (void)semantics;
     ck_softmax_options o = {.axis = -1};
     const cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
@@ -118,10 +131,14 @@ static ck_layer *softmax_from_config(const cJSON *cfg, ck_keras_semantics semant
     if (ck_config_check_keys(cfg, "Softmax", known) != CK_OK ||
         ck_config_get_string(cfg, "name", &o.name) != CK_OK)
         return NULL;
-    if (axis && !(cJSON_IsNumber(axis) && axis->valuedouble == -1)) {
-        ck_error(CK_ERR_UNSUPPORTED, "Softmax: only axis=-1 is supported");
+    if (axis &&
+        !(cJSON_IsNumber(axis) && axis->valuedouble == (int)axis->valuedouble &&
+          (axis->valuedouble == -1 || (axis->valuedouble >= 1 && axis->valuedouble < 16)))) {
+        ck_error(CK_ERR_UNSUPPORTED, "Softmax: only the last axis is supported");
         return NULL;
     }
+    if (axis)
+        o.axis = (int)axis->valuedouble;
     return ck_softmax_new(&o);
 }
 
