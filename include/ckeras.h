@@ -249,7 +249,7 @@ CK_API ck_layer *ck_bidirectional_new(const ck_bidirectional_options *opts);
 /* keras.layers.Softmax */
 typedef struct ck_softmax_options {
     int ck_opts_; /* internal: lets the constructor macros start with a designator */
-    int axis;     /* only -1 (the default, also when 0) is supported */
+    int axis; /* the last axis: -1 (the default, also when 0), or its index from the batch axis */
     const char *name;
 } ck_softmax_options;
 CK_API ck_layer *ck_softmax_new(const ck_softmax_options *opts);
