@@ -110,6 +110,59 @@ START_TEST(compiled_metrics)
 }
 END_TEST
 
+/* "accuracy" of a 3-unit sigmoid output trained with binary_crossentropy,
+ * by the release that wrote the model's file. Keras 2.0-2.3.1 and
+ * tf.keras "2.2.4-tf" pick it from the loss (binary); tf.keras from
+ * "2.3.0-tf" (TF 2.2) and Keras 3 from the shapes (categorical). */
+START_TEST(accuracy_by_file_release)
+{
+    static const struct {
+        const char *release;
+        double accuracy;
+    } cases[] = {
+        /* p = sigmoid(2, -2, 1) thresholds to (1, 0, 1): the rows match
+         * 3, 0 and 2 of 3 labels, and argmax 0 matches row 0 only. */
+        {"2.0.8", 5.0 / 9},    {"2.2.4", 5.0 / 9},  {"2.3.1", 5.0 / 9}, {"2.2.4-tf", 5.0 / 9},
+        {"2.3.0-tf", 1.0 / 3}, {"2.15.0", 1.0 / 3}, {"3.8.0", 1.0 / 3}, {"", 1.0 / 3},
+    };
+    float x[] = {1, 2, -1, 0, 3, -2}, y[] = {1, 0, 1, 0, 1, 0, 0, 0, 1};
+    ck_tensor tx = {2, {3, 2}, x}, ty = {2, {3, 3}, y};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = ck_sequential(.seed = 5);
+        ck_assert_ok(ck_model_add(m, ck_input(2)));
+        ck_assert_ok(ck_model_add(m, ck_dense(3, .activation = "sigmoid")));
+        ck_assert_ok(ck_model_build(m));
+        const float w[] = {0, 0, 0, 0, 0, 0, 2, -2, 1};
+        memcpy(m->params, w, sizeof w);
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[i].release);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "binary_crossentropy",
+                                      .metrics = {"acc"}));
+        double loss, acc;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 2, &loss, &acc));
+        ck_assert_msg(fabs(acc - cases[i].accuracy) < 1e-12, "keras_version '%s': accuracy %g",
+                      cases[i].release, acc);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* The same rule for the other losses: sparse cross-entropy gives sparse
+ * categorical accuracy, one output binary accuracy whatever the loss. */
+START_TEST(accuracy_from_loss_rule)
+{
+    ck_loss sparse, mse;
+    ck_assert_ok(ck_loss_parse("sparse_categorical_crossentropy", false, &sparse));
+    ck_assert_ok(ck_loss_parse("mse", false, &mse));
+    ck_assert_int_eq(ck_metric_resolve_from_loss(CK_METRIC_ACCURACY, &sparse, 4),
+                     CK_METRIC_SPARSE_CATEGORICAL_ACCURACY);
+    ck_assert_int_eq(ck_metric_resolve_from_loss(CK_METRIC_ACCURACY, &sparse, 1),
+                     CK_METRIC_BINARY_ACCURACY);
+    ck_assert_int_eq(ck_metric_resolve_from_loss(CK_METRIC_ACCURACY, &mse, 4),
+                     CK_METRIC_CATEGORICAL_ACCURACY);
+    ck_assert_int_eq(ck_metric_resolve_from_loss(CK_METRIC_MAE, &mse, 4), CK_METRIC_MAE);
+}
+END_TEST
+
 /* Keras 3 names (CompileMetrics.result): a weighted metric keeps its name
  * unless `metrics` has it, then weighted_NAME, then weighted_NAME_1; a
  * repeated plain metric is NAME_1. */
@@ -343,6 +396,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, auc_roc);
     tcase_add_test(tc, f1_scores);
     tcase_add_test(tc, top_k);
+    tcase_add_test(tc, accuracy_by_file_release);
+    tcase_add_test(tc, accuracy_from_loss_rule);
     tcase_add_test(tc, compiled_metrics);
     tcase_add_test(tc, weighted_metric_names);
     tcase_add_test(tc, recompile_with_own_options);

@@ -327,6 +327,11 @@ ck_weight *ck_layer_add_weight(ck_layer *l, const char *name, int rank, const in
  * "-tf" versions up to 2.3, Keras 2.4+ is tf.keras): its RNN code had no
  * zero_output_for_mask. */
 bool ck_model_from_standalone_keras2(const ck_model *m);
+/* The Keras release that wrote m's file as major * 100 + minor (202 for
+ * "2.2.4"), and in *tf_keras whether it was tf.keras ("-tf"); 0 when m
+ * was built in C or its file gives no version. Training semantics that
+ * changed between releases are chosen by it. */
+int ck_model_keras_release(const ck_model *m, bool *tf_keras);
 /* The one batch size m runs: its input's declared batch when it carries
  * state between batches (Keras keeps that state in (batch, units)
  * variables), else 0 for any. */

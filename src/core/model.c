@@ -128,11 +128,21 @@ const char *ck_model_keras_version(const ck_model *m)
     return m ? m->keras_version : "";
 }
 
-bool ck_model_from_standalone_keras2(const ck_model *m)
+int ck_model_keras_release(const ck_model *m, bool *tf_keras)
 {
     int major, minor;
-    return m && sscanf(m->keras_version, "%d.%d", &major, &minor) == 2 && major == 2 &&
-           minor <= 3 && !strstr(m->keras_version, "-tf");
+    *tf_keras = m && strstr(m->keras_version, "-tf");
+    if (!m || sscanf(m->keras_version, "%d.%d", &major, &minor) != 2 || major < 0 || minor < 0 ||
+        major > 99 || minor > 99)
+        return 0;
+    return major * 100 + minor;
+}
+
+bool ck_model_from_standalone_keras2(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return release >= 200 && release <= 203 && !tf_keras;
 }
 
 static bool name_taken(const ck_model *m, const char *name)

@@ -49,8 +49,11 @@ ck_status ck_data_layout(const ck_model *m, const ck_train_state *s, const ck_te
         return ck_error(CK_ERR_SHAPE, "%s: y has %zu values per sample but loss %s needs %zu", what,
                         lay->y_sample, ck_loss_name(&s->loss), want);
     for (int k = 0; k < s->n_metrics; k++)
-        CK_TRY(ck_metric_resolve(s->metrics[k], &s->loss, y->rank, y->dims[y->rank - 1], shape.rank,
-                                 lay->width, &lay->metrics[k]));
+        if (s->accuracy_from_loss)
+            lay->metrics[k] = ck_metric_resolve_from_loss(s->metrics[k], &s->loss, lay->width);
+        else
+            CK_TRY(ck_metric_resolve(s->metrics[k], &s->loss, y->rank, y->dims[y->rank - 1],
+                                     shape.rank, lay->width, &lay->metrics[k]));
     size_t bad = ck_vfind_nonfinite(x->data, n * lay->x_sample);
     if (bad < n * lay->x_sample)
         return ck_error(CK_ERR_NUMERIC, "%s: input value #%zu is not finite", what, bad);

@@ -86,10 +86,13 @@ ck_status ck_metric_parse(const char *name, const ck_loss *loss, ck_metric_kind 
 /* The metric used for `kind` with targets of rank y_rank and last dim
  * y_last, and outputs of rank out_rank (batch axis included) and last dim
  * width: CK_METRIC_ACCURACY becomes binary, sparse categorical or
- * categorical accuracy by these shapes, as tf.keras >= 2.3 and Keras 3
- * decide; other kinds are returned unchanged. */
+ * categorical accuracy by these shapes, as tf.keras from TF 2.2
+ * ("2.3.0-tf") and Keras 3 decide; other kinds are returned unchanged. */
 ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank, int64_t y_last,
                             int out_rank, size_t width, ck_metric_kind *out);
+/* The same as Keras 2.0-2.3 and tf.keras "2.2.4-tf" and older decide, by
+ * the loss and the output width alone. */
+ck_metric_kind ck_metric_resolve_from_loss(ck_metric_kind kind, const ck_loss *loss, size_t width);
 /* Number of rows a mask keeps (all when mask is NULL). */
 size_t ck_mask_kept(const float *mask, size_t rows);
 
@@ -136,6 +139,7 @@ typedef struct ck_train_state {
     char *given_names[CK_MAX_METRICS];  /* as given to compile, e.g. "accuracy" */
     bool weighted[CK_MAX_METRICS];      /* a weighted metric (Keras weighted_metrics) */
     ck_metric_kind metrics[CK_MAX_METRICS];
+    bool accuracy_from_loss; /* ck_metric_resolve_from_loss decides "accuracy" */
     ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
     ck_buf frozen;           /* non-trainable weights before a training step */
     ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */

@@ -116,6 +116,15 @@ static void take_logits(ck_train_state *s, ck_model *m, ck_act act)
                         ck_loss_name(&s->loss), act == CK_ACT_SOFTMAX ? "softmax" : "sigmoid");
 }
 
+/* tf.keras's compile_utils (TF 2.2, "2.3.0-tf") began choosing "accuracy"
+ * by the shapes; Keras 2.3.x, a separate package, kept the loss rule. */
+static bool accuracy_from_loss(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return release > 0 && (release <= 202 || (release == 203 && !tf_keras));
+}
+
 static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
 {
     const ck_layer *last = m->layers[m->n_layers - 1];
@@ -136,6 +145,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     }
     s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3;
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
+    s->accuracy_from_loss = accuracy_from_loss(m);
     /* Only layers that skip their activation on request report it. */
     ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
     take_logits(s, m, act);

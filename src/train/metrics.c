@@ -57,8 +57,9 @@ ck_status ck_metric_parse(const char *name, const ck_loss *loss, ck_metric_kind 
                     name);
 }
 
-/* Keras (tf.keras >= 2.3, Keras 3) picks the accuracy from the shapes of
- * the targets and the outputs, not from the loss (Keras 2.2.4 did). */
+/* tf.keras from TF 2.2 and Keras 3 pick the accuracy from the shapes of
+ * the targets and the outputs, not from the loss (older Keras did, see
+ * ck_metric_resolve_from_loss). */
 ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank, int64_t y_last,
                             int out_rank, size_t width, ck_metric_kind *out)
 {
@@ -77,6 +78,20 @@ ck_status ck_metric_resolve(ck_metric_kind kind, const ck_loss *loss, int y_rank
                         "and width %zu do not fit loss %s",
                         y_rank, out_rank, width, ck_loss_name(loss));
     return CK_OK;
+}
+
+/* Keras 2.0-2.3 and tf.keras before TF 2.2 (training.py of 2.2.4,
+ * get_metric_function of 2.3.1 and of TF 1.x) picked it from the loss:
+ * a multi-label sigmoid output trained with binary_crossentropy gets
+ * binary accuracy at any width. */
+ck_metric_kind ck_metric_resolve_from_loss(ck_metric_kind kind, const ck_loss *loss, size_t width)
+{
+    if (kind != CK_METRIC_ACCURACY)
+        return kind;
+    if (width == 1 || loss->kind == CK_LOSS_BINARY_CE)
+        return CK_METRIC_BINARY_ACCURACY;
+    return ck_loss_is_sparse(loss) ? CK_METRIC_SPARSE_CATEGORICAL_ACCURACY
+                                   : CK_METRIC_CATEGORICAL_ACCURACY;
 }
 
 static size_t argmax(const float *v, size_t n)
