@@ -597,6 +597,123 @@ START_TEST(loss_over_kept_steps)
 }
 END_TEST
 
+/* Three samples keeping 3, 2 and 4 of their steps, evaluated in batches
+ * of 2 and 1: Masking -> Dense(softmax) on them, by the release that
+ * wrote the model's file. */
+enum { KB_N = 3, KB_C = 3 };
+static const int kb_keep[KB_N][T_PAD] = {{1, 0, 1, 1, 0}, {0, 1, 0, 0, 1}, {1, 1, 1, 1, 0}};
+static const float kb_y[KB_N * T_PAD] = {0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 1, 0, 2, 2, 1};
+
+static ck_model *kb_model(const char *release, ck_keras_semantics semantics, float *x)
+{
+    ck_model *m = ck_sequential(.seed = 8, .semantics = semantics);
+    ck_assert_ok(ck_model_add(m, ck_input(T_PAD, F)));
+    ck_assert_ok(ck_model_add(m, ck_masking()));
+    ck_assert_ok(ck_model_add(m, ck_dense(KB_C, .activation = "softmax")));
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", release);
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1),
+                                  .loss = "sparse_categorical_crossentropy",
+                                  .metrics = {"accuracy"}));
+    fill(x, KB_N * T_PAD * F, 41);
+    for (int b = 0; b < KB_N; b++)
+        for (int t = 0; t < T_PAD; t++)
+            if (!kb_keep[b][t])
+                memset(x + (b * T_PAD + t) * F, 0, sizeof(float) * F);
+    return m;
+}
+
+/* The sums of the cross-entropy and of the hits over the kept steps of
+ * samples [from, to), and the count of those steps. */
+static int kb_sums(ck_model *m, const float *x, int from, int to, double *ce, double *hits)
+{
+    float p[KB_N * T_PAD * KB_C];
+    ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = (float *)x};
+    ck_tensor tp = {.rank = 1, .dims = {KB_N * T_PAD * KB_C}, .data = p};
+    ck_assert_ok(ck_model_predict_tensor(m, &tx, &tp));
+    int kept = 0;
+    *ce = *hits = 0;
+    for (int b = from; b < to; b++)
+        for (int t = 0; t < T_PAD; t++)
+            if (kb_keep[b][t]) {
+                const float *row = p + (b * T_PAD + t) * KB_C;
+                int cls = (int)kb_y[b * T_PAD + t];
+                *ce -= log(row[cls]);
+                *hits += row[cls] >= row[0] && row[cls] >= row[1] && row[cls] >= row[2];
+                kept++;
+            }
+    return kept;
+}
+
+/* Standalone Keras 2.0-2.2.5 (weighted_masked_objective: score_array *=
+ * mask; score_array /= K.mean(mask); K.mean(score_array)) divides each
+ * batch's masked loss by its kept steps, and evaluate averages the batches
+ * by their size, as Keras 3 does. Keras 2.3 and tf.keras pass the mask as
+ * sample weights and divide by all steps. */
+START_TEST(standalone_keras2_masked_loss_per_batch)
+{
+    static const struct {
+        const char *release;
+        ck_keras_semantics semantics;
+        bool over_kept;
+    } cases[] = {{"2.0.8", CK_KERAS2, true},   {"2.2.4", CK_KERAS2, true},
+                 {"2.3.1", CK_KERAS2, false},  {"2.2.4-tf", CK_KERAS2, false},
+                 {"2.15.0", CK_KERAS2, false}, {"3.8.0", CK_KERAS3, true}};
+    float x[KB_N * T_PAD * F];
+    ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = x};
+    ck_tensor ty = {.rank = 2, .dims = {KB_N, T_PAD}, .data = (float *)kb_y};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = kb_model(cases[i].release, cases[i].semantics, x);
+        double ce1, ce2, hits1, hits2;
+        int kept1 = kb_sums(m, x, 0, 2, &ce1, &hits1), kept2 = kb_sums(m, x, 2, 3, &ce2, &hits2);
+        double want = cases[i].over_kept ? (2 * ce1 / kept1 + ce2 / kept2) / 3
+                                         : (ce1 + ce2) / (KB_N * T_PAD);
+        double loss, acc;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 2, &loss, &acc));
+        ck_assert_msg(fabs(loss - want) < 1e-6, "keras_version %s: loss %.7f, want %.7f",
+                      cases[i].release, loss, want);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* What fit trains on is the loss it reports: for a Keras 2.2.4 file, one
+ * SGD step (learning rate 1) moves the weights by minus the central
+ * difference of the evaluated kept-step mean. */
+START_TEST(standalone_keras2_masked_loss_gradient)
+{
+    float x[KB_N * T_PAD * F];
+    ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = x};
+    ck_tensor ty = {.rank = 2, .dims = {KB_N, T_PAD}, .data = (float *)kb_y};
+    ck_model *m = kb_model("2.2.4", CK_KERAS2, x);
+    size_t n = m->n_params;
+    float before[KB_C * F + KB_C];
+    ck_assert_uint_eq(n, sizeof before / sizeof before[0]);
+    memcpy(before, m->params, sizeof before);
+    double numeric[KB_C * F + KB_C], analytic[KB_C * F + KB_C];
+    for (size_t i = 0; i < n; i++) {
+        double up, down;
+        m->params[i] = before[i] + (float)H;
+        ck_model_weights_changed(m);
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, KB_N, &up, NULL));
+        m->params[i] = before[i] - (float)H;
+        ck_model_weights_changed(m);
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, KB_N, &down, NULL));
+        m->params[i] = before[i];
+        numeric[i] = (up - down) / (2 * H);
+    }
+    ck_model_weights_changed(m);
+    double ce, hits, loss;
+    int kept = kb_sums(m, x, 0, KB_N, &ce, &hits);
+    ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, &loss));
+    ck_assert_close(loss, ce / kept, 1e-6);
+    for (size_t i = 0; i < n; i++)
+        analytic[i] = (double)before[i] - m->params[i];
+    double err = ck_fd_rel_error(analytic, numeric, n);
+    ck_assert_msg(err < 1e-2, "relative error %g", err);
+    ck_model_free(m);
+}
+END_TEST
+
 /* ck_loss_compute_masked equals the unmasked loss over the kept rows only,
  * with zero gradient on masked rows. */
 START_TEST(masked_loss_equals_compacted)
@@ -791,6 +908,8 @@ static Suite *suite(void)
     tcase_add_test(tc, global_average_pooling_uses_mask);
     tcase_add_loop_test(tc, loss_over_kept_steps, 0, 2);
     tcase_add_test(tc, masked_loss_equals_compacted);
+    tcase_add_test(tc, standalone_keras2_masked_loss_per_batch);
+    tcase_add_test(tc, standalone_keras2_masked_loss_gradient);
     tcase_add_test(tc, config_round_trip);
     tcase_add_test(tc, model_json_round_trip);
     tcase_add_test(tc, unmasked_model_unchanged);

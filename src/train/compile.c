@@ -125,6 +125,16 @@ static bool accuracy_from_loss(const ck_model *m)
     return release > 0 && (release <= 202 || (release == 203 && !tf_keras));
 }
 
+/* Standalone Keras up to 2.2.5 (weighted_masked_objective) divided a
+ * masked loss by each batch's kept steps, as Keras 3 does; Keras 2.3 and
+ * tf.keras made the mask a sample weight, divided by all steps. */
+static bool mask_mean_over_kept(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return m->semantics == CK_KERAS3 || (release > 0 && release <= 202 && !tf_keras);
+}
+
 static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
 {
     const ck_layer *last = m->layers[m->n_layers - 1];
@@ -143,7 +153,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
                             o->loss_weight);
         s->loss.weight = o->loss_weight;
     }
-    s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3;
+    s->loss.mask_mean_over_kept = mask_mean_over_kept(m);
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     s->accuracy_from_loss = accuracy_from_loss(m);
     /* Only layers that skip their activation on request report it. */
