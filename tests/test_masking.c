@@ -646,18 +646,19 @@ static int kb_sums(ck_model *m, const float *x, int from, int to, double *ce, do
 
 /* Standalone Keras 2.0-2.2.5 (weighted_masked_objective: score_array *=
  * mask; score_array /= K.mean(mask); K.mean(score_array)) divides each
- * batch's masked loss by its kept steps, and evaluate averages the batches
- * by their size, as Keras 3 does. Keras 2.3 and tf.keras pass the mask as
- * sample weights and divide by all steps. */
-START_TEST(standalone_keras2_masked_loss_per_batch)
+ * batch's masked loss, and metrics, by its kept steps, and evaluate
+ * averages the batches by their size. Keras 3 does so for the loss;
+ * Keras 2.3 and tf.keras pass the mask as sample weights and divide the
+ * loss by all steps. All three take the metrics over the epoch's kept steps. */
+START_TEST(standalone_keras2_masked_objective_per_batch)
 {
     static const struct {
         const char *release;
         ck_keras_semantics semantics;
-        bool over_kept;
-    } cases[] = {{"2.0.8", CK_KERAS2, true},   {"2.2.4", CK_KERAS2, true},
-                 {"2.3.1", CK_KERAS2, false},  {"2.2.4-tf", CK_KERAS2, false},
-                 {"2.15.0", CK_KERAS2, false}, {"3.8.0", CK_KERAS3, true}};
+        bool loss_per_batch, metrics_per_batch;
+    } cases[] = {{"2.0.8", CK_KERAS2, true, true},    {"2.2.4", CK_KERAS2, true, true},
+                 {"2.3.1", CK_KERAS2, false, false},  {"2.2.4-tf", CK_KERAS2, false, false},
+                 {"2.15.0", CK_KERAS2, false, false}, {"3.8.0", CK_KERAS3, true, false}};
     float x[KB_N * T_PAD * F];
     ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = x};
     ck_tensor ty = {.rank = 2, .dims = {KB_N, T_PAD}, .data = (float *)kb_y};
@@ -665,12 +666,16 @@ START_TEST(standalone_keras2_masked_loss_per_batch)
         ck_model *m = kb_model(cases[i].release, cases[i].semantics, x);
         double ce1, ce2, hits1, hits2;
         int kept1 = kb_sums(m, x, 0, 2, &ce1, &hits1), kept2 = kb_sums(m, x, 2, 3, &ce2, &hits2);
-        double want = cases[i].over_kept ? (2 * ce1 / kept1 + ce2 / kept2) / 3
-                                         : (ce1 + ce2) / (KB_N * T_PAD);
+        double want = cases[i].loss_per_batch ? (2 * ce1 / kept1 + ce2 / kept2) / 3
+                                              : (ce1 + ce2) / (KB_N * T_PAD);
+        double want_acc = cases[i].metrics_per_batch ? (2 * hits1 / kept1 + hits2 / kept2) / 3
+                                                     : (hits1 + hits2) / (kept1 + kept2);
         double loss, acc;
         ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 2, &loss, &acc));
         ck_assert_msg(fabs(loss - want) < 1e-6, "keras_version %s: loss %.7f, want %.7f",
                       cases[i].release, loss, want);
+        ck_assert_msg(fabs(acc - want_acc) < 1e-6, "keras_version %s: accuracy %.7f, want %.7f",
+                      cases[i].release, acc, want_acc);
         ck_model_free(m);
     }
 }
@@ -908,7 +913,7 @@ static Suite *suite(void)
     tcase_add_test(tc, global_average_pooling_uses_mask);
     tcase_add_loop_test(tc, loss_over_kept_steps, 0, 2);
     tcase_add_test(tc, masked_loss_equals_compacted);
-    tcase_add_test(tc, standalone_keras2_masked_loss_per_batch);
+    tcase_add_test(tc, standalone_keras2_masked_objective_per_batch);
     tcase_add_test(tc, standalone_keras2_masked_loss_gradient);
     tcase_add_test(tc, config_round_trip);
     tcase_add_test(tc, model_json_round_trip);

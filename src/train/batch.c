@@ -101,16 +101,26 @@ double ck_totals_metric(const ck_totals *t, int k)
     return t->samples > 0 ? ck_metric_result(t->kinds[k], t->state[k], t->width) : NAN;
 }
 
-/* mask_w: the mask times the sample weights, for the weighted metrics. */
-static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const float *mask,
-                       const float *mask_w, double loss, int64_t samples)
+/* The weights of the output rows for the metrics (NULL: all 1): the mask,
+ * and the mask times the sample weights for the weighted metrics; mean
+ * metrics take the `mean` pair, which mask_per_batch may rescale. */
+typedef struct metric_rows {
+    const float *mask, *mask_w, *mean, *mean_w;
+} metric_rows;
+
+static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const metric_rows *w,
+                       double loss, int64_t samples)
 {
     size_t width = (size_t)out->dims[out->rank - 1], rows = ck_tensor_size(out) / width;
     t->loss += loss * (double)samples;
     t->samples += (double)samples;
-    for (int k = 0; k < t->n_metrics; k++)
+    for (int k = 0; k < t->n_metrics; k++) {
+        bool counting = ck_counting_metric(t->kinds[k]);
+        const float *plain = counting ? w->mask : w->mean;
+        const float *weighted = counting ? w->mask_w : w->mean_w;
         ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width,
-                         t->weighted[k] ? mask_w : mask);
+                         t->weighted[k] ? weighted : plain);
+    }
 }
 
 /* The first layer whose output holds a non-finite value, or NULL. */
@@ -171,6 +181,25 @@ static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samp
     return CK_OK;
 }
 
+/* Mean metrics weighted mask * rows / kept: the epoch's weighted mean is
+ * then the mean of each batch's kept-step means weighted by batch size,
+ * as standalone Keras up to 2.2.5 reported them. A batch with nothing
+ * kept adds nothing. */
+static ck_status mask_per_batch(ck_train_state *s, size_t rows, metric_rows *w)
+{
+    size_t kept = ck_mask_kept(w->mask, rows);
+    float scale = kept ? (float)((double)rows / (double)kept) : 0;
+    CK_TRY(ck_buf_reserve(&s->batch_mask, 2 * rows));
+    float *mean = s->batch_mask.data, *mean_w = mean + rows;
+    for (size_t r = 0; r < rows; r++) {
+        mean[r] = w->mask[r] * scale;
+        mean_w[r] = w->mask_w[r] * scale;
+    }
+    w->mean = mean;
+    w->mean_w = mean_w;
+    return CK_OK;
+}
+
 /* Forward on one batch, its loss into *loss and the totals t (may be NULL). */
 static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
                               const float *sw, bool train, ck_totals *t, double *loss_out)
@@ -202,8 +231,11 @@ static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x
             s->dout.data[i] = (float)(s->dout.data[i] * s->loss.weight);
     loss = loss * s->loss.weight + ck_model_penalty(m);
     *loss_out = loss;
+    metric_rows w = {mask, mask_w, mask, mask_w};
+    if (t && mask && s->metrics_per_batch)
+        CK_TRY(mask_per_batch(s, n / width, &w));
     if (t)
-        add_totals(t, out, y, mask, mask_w, loss, x->dims[0]);
+        add_totals(t, out, y, &w, loss, x->dims[0]);
     return CK_OK;
 }
 

@@ -24,6 +24,7 @@ static void state_free(void *state)
     ck_buf_free(&s->swb);
     ck_buf_free(&s->rowb);
     ck_buf_free(&s->metric_w);
+    ck_buf_free(&s->batch_mask);
     free(s->slot_names);
     free(s);
 }
@@ -126,13 +127,14 @@ static bool accuracy_from_loss(const ck_model *m)
 }
 
 /* Standalone Keras up to 2.2.5 (weighted_masked_objective) divided a
- * masked loss by each batch's kept steps, as Keras 3 does; Keras 2.3 and
- * tf.keras made the mask a sample weight, divided by all steps. */
-static bool mask_mean_over_kept(const ck_model *m)
+ * masked loss, and its metrics, by each batch's kept steps; Keras 2.3 and
+ * tf.keras made the mask a sample weight, divided by all steps (the loss)
+ * or by the kept steps of the epoch (the metrics). */
+static bool masked_objective_per_batch(const ck_model *m)
 {
     bool tf_keras;
     int release = ck_model_keras_release(m, &tf_keras);
-    return m->semantics == CK_KERAS3 || (release > 0 && release <= 202 && !tf_keras);
+    return release > 0 && release <= 202 && !tf_keras;
 }
 
 static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
@@ -153,7 +155,9 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
                             o->loss_weight);
         s->loss.weight = o->loss_weight;
     }
-    s->loss.mask_mean_over_kept = mask_mean_over_kept(m);
+    s->metrics_per_batch = masked_objective_per_batch(m);
+    /* Keras 3 divides a masked loss by the kept steps too. */
+    s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3 || s->metrics_per_batch;
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
     s->accuracy_from_loss = accuracy_from_loss(m);
     /* Only layers that skip their activation on request report it. */
