@@ -434,6 +434,64 @@ END_TEST
 /* A softmax or sigmoid output followed by cross-entropy is scored from its
  * logits, as TensorFlow Keras does: where a probability is below the 1e-7
  * clip, the clipped formula would understate the loss. */
+/* Standalone Keras 2.0-2.2.5 scored a softmax or sigmoid output from its
+ * probabilities clipped to [1e-7, 1 - 1e-7] (tensorflow_backend.py of
+ * 2.2.4: categorical_crossentropy and binary_crossentropy), with no logits
+ * shortcut: a saturated wrong answer costs -log(1e-7) and, clipped, gives
+ * no gradient. Keras 2.3 and later take the logits. */
+START_TEST(standalone_keras2_clipped_probabilities)
+{
+    static const struct {
+        const char *release;
+        bool clipped;
+    } cases[] = {{"2.0.8", true}, {"2.2.4", true}, {"2.3.1", false}, {"2.15.0", false}};
+    const double minus_log_eps = -log(1e-7);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = ck_sequential(.seed = 1);
+        ck_assert_ok(ck_model_add(m, ck_input(3)));
+        ck_assert_ok(
+            ck_model_add(m, ck_dense(.units = 3, .activation = "softmax", .no_bias = true)));
+        ck_assert_ok(ck_model_build(m));
+        const float eye[] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+        memcpy(m->params, eye, sizeof eye);
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[i].release);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1),
+                                      .loss = "categorical_crossentropy"));
+        float xd[] = {-20, 0, 0, 1, 2, 3}, yd[] = {1, 0, 0, 0, 1, 0};
+        ck_tensor x = {2, {2, 3}, xd}, y = {2, {2, 3}, yd};
+        double l;
+        ck_assert_ok(ck_model_evaluate(m, &x, &y, 0, &l, NULL));
+        /* -log(softmax(1, 2, 3)[1]) = 1.4076059 for the second sample. */
+        double second = log(exp(1) + exp(2) + exp(3)) - 2;
+        double want = cases[i].clipped ? (minus_log_eps + second) / 2 : 11.0503766;
+        ck_assert_msg(fabs(l - want) < 1e-6, "keras_version %s: loss %.7f, want %.7f",
+                      cases[i].release, l, want);
+        /* The first sample alone: clipped, no step moves the weights. */
+        ck_tensor x0 = {2, {1, 3}, xd}, y0 = {2, {1, 3}, yd};
+        ck_assert_ok(ck_model_train_on_batch(m, &x0, &y0, &l));
+        ck_assert_int_eq(memcmp(m->params, eye, sizeof eye) == 0, cases[i].clipped);
+        ck_model_free(m);
+
+        m = ck_sequential(.seed = 1);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(
+            ck_model_add(m, ck_dense(.units = 1, .activation = "sigmoid", .no_bias = true)));
+        ck_assert_ok(ck_model_build(m));
+        m->params[0] = 1;
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[i].release);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "binary_crossentropy"));
+        float xb[] = {-30}, yb[] = {1};
+        ck_tensor x1 = {2, {1, 1}, xb}, y1 = {2, {1, 1}, yb};
+        ck_assert_ok(ck_model_evaluate(m, &x1, &y1, 0, &l, NULL));
+        /* -log(clip(sigmoid(-30))) against softplus(30) */
+        want = cases[i].clipped ? minus_log_eps : 30.0;
+        ck_assert_msg(fabs(l - want) < 1e-6, "keras_version %s: BCE %.7f, want %.7f",
+                      cases[i].release, l, want);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(fused_loss_value_from_logits)
 {
     ck_model *m = ck_sequential(.seed = 1);
@@ -516,6 +574,7 @@ static Suite *suite(void)
     tcase_add_test(tc, categorical_probabilities);
     tcase_add_test(tc, categorical_logits_and_sparse);
     tcase_add_test(tc, binary);
+    tcase_add_test(tc, standalone_keras2_clipped_probabilities);
     tcase_add_test(tc, regression);
     tcase_add_test(tc, names_and_errors);
     tcase_add_test(tc, metrics);

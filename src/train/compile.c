@@ -126,11 +126,14 @@ static bool accuracy_from_loss(const ck_model *m)
     return release > 0 && (release <= 202 || (release == 203 && !tf_keras));
 }
 
-/* Standalone Keras up to 2.2.5 (weighted_masked_objective) divided a
- * masked loss, and its metrics, by each batch's kept steps; Keras 2.3 and
- * tf.keras made the mask a sample weight, divided by all steps (the loss)
- * or by the kept steps of the epoch (the metrics). */
-static bool masked_objective_per_batch(const ck_model *m)
+/* Standalone Keras up to 2.2.5 had its own training code, replaced in 2.3
+ * by tf.keras's. Its weighted_masked_objective divided a masked loss, and
+ * its metrics, by each batch's kept steps (Keras 2.3 and tf.keras made the
+ * mask a sample weight, divided by all steps for the loss and by the
+ * epoch's kept steps for the metrics), and its backend cross-entropies
+ * took the logs of the clipped probabilities, softmax and sigmoid outputs
+ * included (no logits, no epsilon inside the logs). */
+static bool standalone_keras_2_2(const ck_model *m)
 {
     bool tf_keras;
     int release = ck_model_keras_release(m, &tf_keras);
@@ -155,16 +158,19 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
                             o->loss_weight);
         s->loss.weight = o->loss_weight;
     }
-    s->metrics_per_batch = masked_objective_per_batch(m);
+    bool keras_2_2 = standalone_keras_2_2(m);
+    s->metrics_per_batch = keras_2_2;
     /* Keras 3 divides a masked loss by the kept steps too. */
-    s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3 || s->metrics_per_batch;
-    s->loss.bce_log_epsilon = m->semantics == CK_KERAS2;
+    s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3 || keras_2_2;
+    s->loss.bce_log_epsilon = m->semantics == CK_KERAS2 && !keras_2_2;
     s->accuracy_from_loss = accuracy_from_loss(m);
     /* Only layers that skip their activation on request report it. */
     ck_act act = last->ops->output_activation ? last->ops->output_activation(last) : CK_ACT_LINEAR;
     take_logits(s, m, act);
-    /* An activity penalty needs the gradient w.r.t. the probabilities. */
-    s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE;
+    /* An activity penalty needs the gradient w.r.t. the probabilities, and
+     * so does a clip in the value, which stops the gradient. */
+    s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE &&
+                    !keras_2_2;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
     return setup_metrics(s, o);
 }
