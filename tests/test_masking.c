@@ -681,6 +681,37 @@ START_TEST(standalone_keras2_masked_objective_per_batch)
 }
 END_TEST
 
+/* Sample weights 2, 0 and 1 in one batch. Keras 2.2.4 takes each sample's
+ * kept-step sum times its weight, divides by the batch's kept share (9 of
+ * 15 steps) and the share of non-zero weights (2 of 3): the sum over
+ * 15 * 9 / 15 * 2 / 3 = 6 steps. tf.keras divides it by all 15. */
+START_TEST(standalone_keras2_zero_sample_weights)
+{
+    static const struct {
+        const char *release;
+        double divisor;
+    } cases[] = {{"2.2.4", 6}, {"2.15.0", KB_N * T_PAD}};
+    const float sw[KB_N] = {2, 0, 1};
+    float x[KB_N * T_PAD * F];
+    ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = x};
+    ck_tensor ty = {.rank = 2, .dims = {KB_N, T_PAD}, .data = (float *)kb_y};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = kb_model(cases[i].release, CK_KERAS2, x);
+        double ce[KB_N], hits, want = 0, loss;
+        for (int b = 0; b < KB_N; b++) {
+            kb_sums(m, x, b, b + 1, &ce[b], &hits);
+            want += sw[b] * ce[b] / cases[i].divisor;
+        }
+        ck_assert_ok(ck_model_evaluate_with(
+            m, &tx, &ty, &(ck_evaluate_options){.batch_size = KB_N, .sample_weight = sw}, &loss,
+            NULL));
+        ck_assert_msg(fabs(loss - want) < 1e-6, "keras_version %s: loss %.7f, want %.7f",
+                      cases[i].release, loss, want);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* What fit trains on is the loss it reports: for a Keras 2.2.4 file, one
  * SGD step (learning rate 1) moves the weights by minus the central
  * difference of the evaluated kept-step mean. */
@@ -915,6 +946,7 @@ static Suite *suite(void)
     tcase_add_test(tc, masked_loss_equals_compacted);
     tcase_add_test(tc, standalone_keras2_masked_objective_per_batch);
     tcase_add_test(tc, standalone_keras2_masked_loss_gradient);
+    tcase_add_test(tc, standalone_keras2_zero_sample_weights);
     tcase_add_test(tc, config_round_trip);
     tcase_add_test(tc, model_json_round_trip);
     tcase_add_test(tc, unmasked_model_unchanged);

@@ -200,6 +200,19 @@ static ck_status mask_per_batch(ck_train_state *s, size_t rows, metric_rows *w)
     return CK_OK;
 }
 
+/* Standalone Keras up to 2.2.5 divided a sample-weighted loss by the share
+ * of the weights that are not 0 (score_array /= K.mean(K.cast(
+ * K.not_equal(weights, 0)))), so zero weights leave the others' mean. */
+static void scale_by_nonzero(float *w, size_t rows)
+{
+    size_t nonzero = 0;
+    for (size_t r = 0; r < rows; r++)
+        nonzero += w[r] != 0.0f;
+    float scale = nonzero ? (float)((double)rows / (double)nonzero) : 0;
+    for (size_t r = 0; r < rows; r++)
+        w[r] *= scale;
+}
+
 /* Forward on one batch, its loss into *loss and the totals t (may be NULL). */
 static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x, const float *y,
                               const float *sw, bool train, ck_totals *t, double *loss_out)
@@ -221,6 +234,9 @@ static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x
     const float *row_weights = NULL, *mask_w = mask;
     if (sw)
         CK_TRY(weights_per_row(s, sw, (size_t)x->dims[0], n / width, mask, &row_weights, &mask_w));
+    /* After weights_per_row took the metrics' weights from the same rows. */
+    if (sw && s->keras_2_2_objective)
+        scale_by_nonzero(s->rowb.data, n / width);
     /* Keras's loss (trained and reported) includes the regularization,
      * which loss_weights leave out. */
     double loss = ck_loss_compute_weighted(&on_logits, s->loss.fused && logits ? logits : out->data,
@@ -232,7 +248,7 @@ static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x
     loss = loss * s->loss.weight + ck_model_penalty(m);
     *loss_out = loss;
     metric_rows w = {mask, mask_w, mask, mask_w};
-    if (t && mask && s->metrics_per_batch)
+    if (t && mask && s->keras_2_2_objective)
         CK_TRY(mask_per_batch(s, n / width, &w));
     if (t)
         add_totals(t, out, y, &w, loss, x->dims[0]);

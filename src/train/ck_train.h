@@ -140,12 +140,15 @@ typedef struct ck_train_state {
     bool weighted[CK_MAX_METRICS];      /* a weighted metric (Keras weighted_metrics) */
     ck_metric_kind metrics[CK_MAX_METRICS];
     bool accuracy_from_loss; /* ck_metric_resolve_from_loss decides "accuracy" */
-    bool metrics_per_batch;  /* mean metrics: kept-step means per batch, averaged by batch size */
+    /* Standalone Keras 2.0-2.2.5's weighted_masked_objective: mean metrics
+     * are kept-step means per batch, averaged by batch size, and sample
+     * weights are divided by the share of them that is not 0. */
+    bool keras_2_2_objective;
     ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
     ck_buf frozen;           /* non-trainable weights before a training step */
     ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
     ck_buf metric_w;         /* per output row: mask times sample weight */
-    ck_buf batch_mask;       /* per output row: mask and metric_w scaled for metrics_per_batch */
+    ck_buf batch_mask;       /* per output row: mask and metric_w scaled for keras_2_2_objective */
     struct ck_fit_info *fit; /* the fit in progress (ck_model_stop_training), or NULL */
     struct ck_dist *dist;    /* the data-parallel fit in progress (ck_dist.h), or NULL */
     char *slot_names;        /* optimizer slot names for files (src/io), built on demand */

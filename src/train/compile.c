@@ -159,7 +159,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
         s->loss.weight = o->loss_weight;
     }
     bool keras_2_2 = standalone_keras_2_2(m);
-    s->metrics_per_batch = keras_2_2;
+    s->keras_2_2_objective = keras_2_2;
     /* Keras 3 divides a masked loss by the kept steps too. */
     s->loss.mask_mean_over_kept = m->semantics == CK_KERAS3 || keras_2_2;
     s->loss.bce_log_epsilon = m->semantics == CK_KERAS2 && !keras_2_2;
