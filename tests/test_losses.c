@@ -155,23 +155,32 @@ START_TEST(metrics)
     ck_assert_fails(ck_metric_resolve(CK_METRIC_ACCURACY, &cce, 2, 12, 3, 3, &k), CK_ERR_SHAPE);
 
     float p[] = {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f}, onehot[] = {0, 1, 0, 0, 0, 1}, ids[] = {1, 2};
-    ck_assert_close(ck_metric_sum(CK_METRIC_CATEGORICAL_ACCURACY, p, onehot, 2, 3, NULL), 1.0, 0);
-    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, ids, 2, 3, NULL), 1.0,
-                    0);
+    ck_assert_close(ck_metric_sum(CK_METRIC_CATEGORICAL_ACCURACY, &(ck_metric_params){0}, p, onehot,
+                                  2, 3, NULL),
+                    1.0, 0);
+    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, &(ck_metric_params){0}, p,
+                                  ids, 2, 3, NULL),
+                    1.0, 0);
     float pb[] = {0.6f, 0.4f, 0.5f}, yb[] = {1, 0, 1};
-    ck_assert_close(ck_metric_sum(CK_METRIC_BINARY_ACCURACY, pb, yb, 1, 3, NULL), 2.0 / 3.0, 1e-12);
+    ck_assert_close(ck_metric_sum(CK_METRIC_BINARY_ACCURACY, &(ck_metric_params){0}, pb, yb, 1, 3,
+                                  NULL),
+                    2.0 / 3.0, 1e-12);
     float pr[] = {1, 3}, yr[] = {0, 1};
-    ck_assert_close(ck_metric_sum(CK_METRIC_MSE, pr, yr, 1, 2, NULL), 2.5, 1e-12);
-    ck_assert_close(ck_metric_sum(CK_METRIC_MAE, pr, yr, 1, 2, NULL), 1.5, 1e-12);
+    ck_assert_close(ck_metric_sum(CK_METRIC_MSE, &(ck_metric_params){0}, pr, yr, 1, 2, NULL), 2.5,
+                    1e-12);
+    ck_assert_close(ck_metric_sum(CK_METRIC_MAE, &(ck_metric_params){0}, pr, yr, 1, 2, NULL), 1.5,
+                    1e-12);
     /* Masked rows (Keras: mask as sample weight) are skipped. */
     const float keep_second[] = {0, 1};
     float both_right[] = {1, 0};
-    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, both_right, 2, 3, NULL),
+    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, &(ck_metric_params){0}, p,
+                                  both_right, 2, 3, NULL),
                     2.0, 0);
-    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, both_right, 2, 3,
-                                  keep_second),
+    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, &(ck_metric_params){0}, p,
+                                  both_right, 2, 3, keep_second),
                     1.0, 0);
-    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, p, ids, 2, 3, keep_second),
+    ck_assert_close(ck_metric_sum(CK_METRIC_SPARSE_CATEGORICAL_ACCURACY, &(ck_metric_params){0}, p,
+                                  ids, 2, 3, keep_second),
                     0.0, 0);
     ck_assert_int_eq(ck_mask_kept(keep_second, 2), 1);
     ck_assert_int_eq(ck_mask_kept(NULL, 2), 2);

@@ -7,13 +7,20 @@
 #include <math.h>
 #include <string.h>
 
+static double run_metric_with(ck_metric_kind kind, const ck_metric_params *p, const float *out,
+                              const float *y, size_t rows, size_t width, const float *mask)
+{
+    double state[1024] = {0};
+    ck_assert_uint_le(ck_metric_state_size(kind, p, width), 1024);
+    ck_metric_update(kind, p, state, out, y, rows, width, mask);
+    return ck_metric_result(kind, p, state, width);
+}
+
+/* With Keras's default options, as a metric named by a string. */
 static double run_metric(ck_metric_kind kind, const float *out, const float *y, size_t rows,
                          size_t width, const float *mask)
 {
-    double state[1024] = {0};
-    ck_assert_uint_le(ck_metric_state_size(kind, width), 1024);
-    ck_metric_update(kind, state, out, y, rows, width, mask);
-    return ck_metric_result(kind, state, width);
+    return run_metric_with(kind, &(ck_metric_params){0}, out, y, rows, width, mask);
 }
 
 /* Every entry is a binary decision at 0.5: predicted positives 0.9 (true),
@@ -40,9 +47,10 @@ START_TEST(auc_roc)
     const float out[] = {0, 0.5f, 0.3f, 0.9f}, y[] = {0, 0, 1, 1};
     ck_assert_close(run_metric(CK_METRIC_AUC, out, y, 4, 1, NULL), 0.75, 1e-9);
     double state[800] = {0};
+    const ck_metric_params keras = {0};
     for (int r = 0; r < 4; r++)
-        ck_metric_update(CK_METRIC_AUC, state, out + r, y + r, 1, 1, NULL);
-    ck_assert_close(ck_metric_result(CK_METRIC_AUC, state, 1), 0.75, 1e-9);
+        ck_metric_update(CK_METRIC_AUC, &keras, state, out + r, y + r, 1, 1, NULL);
+    ck_assert_close(ck_metric_result(CK_METRIC_AUC, &keras, state, 1), 0.75, 1e-9);
     const float perfect[] = {0.1f, 0.2f, 0.8f, 0.9f};
     ck_assert_close(run_metric(CK_METRIC_AUC, perfect, y, 4, 1, NULL), 1.0, 1e-9);
 }
@@ -74,6 +82,76 @@ START_TEST(top_k)
     ck_assert_close(run_metric(CK_METRIC_SPARSE_TOP_K, p, &id0, 1, 6, NULL), 0, 0);
     ck_assert_close(run_metric(CK_METRIC_SPARSE_TOP_K, p, &id1, 1, 6, NULL), 1, 0);
     ck_assert_close(run_metric(CK_METRIC_SPARSE_TOP_K, flat, &id0, 1, 6, NULL), 1, 0);
+}
+END_TEST
+
+/* BinaryAccuracy(threshold), Precision/Recall(thresholds) and
+ * F1Score(threshold): a prediction is positive above the threshold, compared
+ * in float32 as Keras compares it (0.7f is not above 0.7f). */
+START_TEST(threshold_options)
+{
+    const ck_metric_params at_07 = {.has_threshold = true, .threshold = 0.7f};
+    const float pb[] = {0.6f, 0.8f, 0.75f, 0.2f}, yb[] = {1, 1, 0, 0};
+    ck_assert_close(run_metric_with(CK_METRIC_BINARY_ACCURACY, &at_07, pb, yb, 4, 1, NULL), 0.5, 0);
+    ck_assert_close(run_metric(CK_METRIC_BINARY_ACCURACY, pb, yb, 4, 1, NULL), 0.75, 0);
+    const float out[] = {0.9f, 0.2f, 0.6f, 0.1f, 0.7f, 0.3f}, y[] = {1, 0, 0, 0, 0, 1};
+    ck_assert_close(run_metric_with(CK_METRIC_PRECISION, &at_07, out, y, 2, 3, NULL), 1, 0);
+    ck_assert_close(run_metric_with(CK_METRIC_RECALL, &at_07, out, y, 2, 3, NULL), 0.5, 0);
+    const ck_metric_params at_02 = {.has_threshold = true, .threshold = 0.2f};
+    ck_assert_close(run_metric_with(CK_METRIC_PRECISION, &at_02, out, y, 2, 3, NULL), 0.5, 0);
+    ck_assert_close(run_metric_with(CK_METRIC_RECALL, &at_02, out, y, 2, 3, NULL), 1, 0);
+    /* At 0.5 rows predict {1, 2}, {1, 2}, {0, 1}: per class tp/fp/fn
+     * 1/0/2, 2/1/0, 1/1/0, F1 1/2, 4/5, 2/3. */
+    const ck_metric_params at_05 = {.has_threshold = true, .threshold = 0.5f};
+    const float p3[] = {0.2f, 0.6f, 0.7f, 0.2f, 0.6f, 0.6f, 0.6f, 0.8f, 0.0f};
+    const float y3[] = {1, 1, 1, 1, 0, 0, 1, 1, 0};
+    ck_assert_close(run_metric_with(CK_METRIC_F1_MACRO, &at_05, p3, y3, 3, 3, NULL),
+                    (0.5 + 0.8 + 2.0 / 3) / 3, 1e-6);
+}
+END_TEST
+
+/* TopKCategoricalAccuracy(k=2): the target is in the top 2 when fewer than
+ * 2 classes score higher. */
+START_TEST(top_k_option)
+{
+    const ck_metric_params k2 = {.k = 2};
+    const float p[] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    const float fifth[] = {0, 0, 0, 0, 1, 0}, fourth[] = {0, 0, 0, 1, 0, 0}, id3 = 3;
+    ck_assert_close(run_metric_with(CK_METRIC_TOP_K, &k2, p, fifth, 1, 6, NULL), 1, 0);
+    ck_assert_close(run_metric_with(CK_METRIC_TOP_K, &k2, p, fourth, 1, 6, NULL), 0, 0);
+    ck_assert_close(run_metric(CK_METRIC_TOP_K, p, fourth, 1, 6, NULL), 1, 0);
+    ck_assert_close(run_metric_with(CK_METRIC_SPARSE_TOP_K, &k2, p, &id3, 1, 6, NULL), 0, 0);
+}
+END_TEST
+
+/* AUC with num_thresholds 3 (-eps, 0.5, 1 + eps) on the docstring's data
+ * (y 0 0 1 1, scores 0 0.5 0.3 0.9): tp/fp/fn are 2/2/0, 1/0/1, 0/0/2.
+ * ROC points (fpr, recall) (1, 1), (0, 1/2), (0, 0); PR points (recall,
+ * precision) (1, 1/2), (1/2, 1), (0, 0). PR interpolation follows Keras's
+ * interpolate_pr_auc: slope 1/3, intercept 2/3 and p ratio 4 over the
+ * first step, slope 1 over the second. */
+START_TEST(auc_options)
+{
+    const float out[] = {0, 0.5f, 0.3f, 0.9f}, y[] = {0, 0, 1, 1};
+    ck_metric_params p = {.num_thresholds = 3};
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL), 0.75, 1e-12);
+    p.summation = CK_AUC_MINORING;
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL), 0.5, 1e-12);
+    p.summation = CK_AUC_MAJORING;
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL), 1, 1e-12);
+    p.curve = CK_AUC_PR;
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL), 1, 1e-12);
+    p.summation = CK_AUC_MINORING;
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL), 0.25, 1e-12);
+    p.summation = CK_AUC_INTERPOLATION;
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &p, out, y, 4, 1, NULL),
+                    0.5 + (1 + 2.0 / 3 * log(4)) / 6, 1e-12);
+    /* Scores 0.3 (negative) and 0.4 (positive) fall between the same two
+     * of 3 thresholds, not of 200. */
+    const float close[] = {0.3f, 0.4f}, y2[] = {0, 1};
+    const ck_metric_params three = {.num_thresholds = 3};
+    ck_assert_close(run_metric_with(CK_METRIC_AUC, &three, close, y2, 2, 1, NULL), 0.5, 1e-12);
+    ck_assert_close(run_metric(CK_METRIC_AUC, close, y2, 2, 1, NULL), 1, 1e-12);
 }
 END_TEST
 
@@ -398,6 +476,9 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, top_k);
     tcase_add_test(tc, accuracy_by_file_release);
     tcase_add_test(tc, accuracy_from_loss_rule);
+    tcase_add_test(tc, threshold_options);
+    tcase_add_test(tc, top_k_option);
+    tcase_add_test(tc, auc_options);
     tcase_add_test(tc, compiled_metrics);
     tcase_add_test(tc, weighted_metric_names);
     tcase_add_test(tc, recompile_with_own_options);

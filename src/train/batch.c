@@ -70,8 +70,9 @@ ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout 
     size_t total = 0, at = 0;
     for (int k = 0; k < s->n_metrics; k++) {
         t->kinds[k] = lay->metrics[k];
+        t->params[k] = s->metric_params[k];
         t->weighted[k] = s->weighted[k];
-        total += ck_metric_state_size(t->kinds[k], lay->width);
+        total += ck_metric_state_size(t->kinds[k], &t->params[k], lay->width);
     }
     if (total == 0)
         return CK_OK;
@@ -80,7 +81,7 @@ ck_status ck_totals_init(ck_totals *t, const ck_train_state *s, const ck_layout 
         return CK_ERR_MEMORY;
     for (int k = 0; k < s->n_metrics; k++) {
         t->state[k] = buf + at;
-        at += ck_metric_state_size(t->kinds[k], lay->width);
+        at += ck_metric_state_size(t->kinds[k], &t->params[k], lay->width);
     }
     return CK_OK;
 }
@@ -98,7 +99,8 @@ double ck_totals_loss(const ck_totals *t)
 
 double ck_totals_metric(const ck_totals *t, int k)
 {
-    return t->samples > 0 ? ck_metric_result(t->kinds[k], t->state[k], t->width) : NAN;
+    return t->samples > 0 ? ck_metric_result(t->kinds[k], &t->params[k], t->state[k], t->width)
+                          : NAN;
 }
 
 /* The weights of the output rows for the metrics (NULL: all 1): the mask,
@@ -118,7 +120,7 @@ static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const
         bool counting = ck_counting_metric(t->kinds[k]);
         const float *plain = counting ? w->mask : w->mean;
         const float *weighted = counting ? w->mask_w : w->mean_w;
-        ck_metric_update(t->kinds[k], t->state[k], out->data, y, rows, width,
+        ck_metric_update(t->kinds[k], &t->params[k], t->state[k], out->data, y, rows, width,
                          t->weighted[k] ? weighted : plain);
     }
 }

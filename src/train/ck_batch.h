@@ -35,6 +35,7 @@ typedef struct ck_totals {
     double loss, samples;
     int n_metrics;
     ck_metric_kind kinds[CK_MAX_METRICS];
+    ck_metric_params params[CK_MAX_METRICS];
     bool weighted[CK_MAX_METRICS];
     size_t width;
     double *state[CK_MAX_METRICS]; /* into one allocation, state[0] */

@@ -80,6 +80,24 @@ typedef enum ck_metric_kind {
     CK_METRIC_ACCURACY /* "accuracy": resolved by ck_metric_resolve once shapes are known */
 } ck_metric_kind;
 
+typedef enum ck_auc_curve { CK_AUC_ROC, CK_AUC_PR } ck_auc_curve;
+typedef enum ck_auc_summation {
+    CK_AUC_INTERPOLATION,
+    CK_AUC_MINORING,
+    CK_AUC_MAJORING
+} ck_auc_summation;
+
+/* The options of a Keras metric object that ckeras honours. All zero is
+ * Keras's defaults, which a metric named by a string has. */
+typedef struct ck_metric_params {
+    int k;              /* top-k accuracies: 0 means Keras's 5 */
+    bool has_threshold; /* else 0.5, and for F1Score the row's maximum */
+    float threshold;    /* BinaryAccuracy, Precision, Recall, F1Score */
+    int num_thresholds; /* AUC: 0 means Keras's 200 */
+    ck_auc_curve curve;
+    ck_auc_summation summation;
+} ck_metric_params;
+
 /* Resolves a metric name ("accuracy"/"acc" to CK_METRIC_ACCURACY); a named
  * metric must take targets laid out as the loss takes them. */
 ck_status ck_metric_parse(const char *name, const ck_loss *loss, ck_metric_kind *out);
@@ -102,26 +120,30 @@ bool ck_metric_higher_is_better(ck_metric_kind kind);
  * each times its row's weight (NULL: all 1). The weight is the output mask
  * (0 or 1), times the sample weight for a weighted metric; the caller
  * divides by the sum of the weights, as Keras's Mean does. */
-double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
-                     size_t width, const float *weights);
+double ck_metric_sum(ck_metric_kind kind, const ck_metric_params *p, const float *out,
+                     const float *y, size_t rows, size_t width, const float *weights);
 
 /* A metric's running state over an epoch (Keras's metric variables):
  * doubles, zeroed at the start, updated batch by batch with one weight
  * per row as for ck_metric_sum. */
-size_t ck_metric_state_size(ck_metric_kind kind, size_t width);
-void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                      size_t rows, size_t width, const float *weights);
+size_t ck_metric_state_size(ck_metric_kind kind, const ck_metric_params *p, size_t width);
+void ck_metric_update(ck_metric_kind kind, const ck_metric_params *p, double *state,
+                      const float *out, const float *y, size_t rows, size_t width,
+                      const float *weights);
 /* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
-double ck_metric_result(ck_metric_kind kind, const double *state, size_t width);
+double ck_metric_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
+                        size_t width);
 
 /* ---------------- counting metrics (counting_metrics.c) ---------------- */
 /* Precision, Recall, AUC and F1Score: confusion counts kept over the
  * epoch, with ck_metric_state_size's contract. */
 bool ck_counting_metric(ck_metric_kind kind);
-size_t ck_counting_state_size(ck_metric_kind kind, size_t width);
-void ck_counting_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                        size_t rows, size_t width, const float *weights);
-double ck_counting_result(ck_metric_kind kind, const double *state, size_t width);
+size_t ck_counting_state_size(ck_metric_kind kind, const ck_metric_params *p, size_t width);
+void ck_counting_update(ck_metric_kind kind, const ck_metric_params *p, double *state,
+                        const float *out, const float *y, size_t rows, size_t width,
+                        const float *weights);
+double ck_counting_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
+                          size_t width);
 
 /* ---------------- training state (compile.c) ---------------- */
 /* At most this many metrics per model (ck_compile_options.metrics and
@@ -144,7 +166,8 @@ typedef struct ck_train_state {
      * are kept-step means per batch, averaged by batch size, and sample
      * weights are divided by the share of them that is not 0. */
     bool keras_2_2_objective;
-    ck_buf xb, yb, dout;     /* gathered batch and d(loss)/d(output) */
+    ck_metric_params metric_params[CK_MAX_METRICS]; /* zero (Keras's defaults) from compile */
+    ck_buf xb, yb, dout;                            /* gathered batch and d(loss)/d(output) */
     ck_buf frozen;           /* non-trainable weights before a training step */
     ck_buf swb, rowb;        /* gathered sample weights, and the same per output row */
     ck_buf metric_w;         /* per output row: mask times sample weight */

@@ -336,7 +336,7 @@ static size_t totals_doubles(const ck_totals *t)
 {
     size_t n = 2;
     for (int k = 0; k < t->n_metrics; k++)
-        n += ck_metric_state_size(t->kinds[k], t->width);
+        n += ck_metric_state_size(t->kinds[k], &t->params[k], t->width);
     return n;
 }
 

@@ -161,7 +161,7 @@ static size_t state_doubles(const ck_train_state *s, const ck_layout *lay)
 {
     size_t n = 0;
     for (int k = 0; k < s->n_metrics; k++)
-        n += ck_metric_state_size(lay->metrics[k], lay->width);
+        n += ck_metric_state_size(lay->metrics[k], &s->metric_params[k], lay->width);
     return n;
 }
 

@@ -105,19 +105,22 @@ static size_t argmax(const float *v, size_t n)
 
 /* Keras (TensorFlow's in_top_k): the target is in the top k when fewer
  * than k classes score strictly higher, so ties at the boundary count. */
-static double in_top_k(const float *p, size_t target, size_t width)
+static double in_top_k(const float *p, size_t target, size_t width, int k)
 {
-    enum { K = 5 };
     size_t higher = 0;
     for (size_t j = 0; j < width; j++)
         higher += p[j] > p[target];
-    return higher < K;
+    return higher < (size_t)k;
 }
 
 /* The value of one row (already averaged over its outputs). */
-static double row_value(ck_metric_kind kind, const float *p, const float *y, size_t r, size_t width)
+static double row_value(ck_metric_kind kind, const ck_metric_params *params, const float *p,
+                        const float *y, size_t r, size_t width)
 {
     const float *t = y + r * width;
+    /* Keras compares float32 predictions with the threshold as float32. */
+    float threshold = params->has_threshold ? params->threshold : 0.5f;
+    int k = params->k ? params->k : 5;
     double sum = 0;
     switch (kind) {
     case CK_METRIC_CATEGORICAL_ACCURACY:
@@ -126,7 +129,7 @@ static double row_value(ck_metric_kind kind, const float *p, const float *y, siz
         return argmax(p, width) == (size_t)y[r];
     case CK_METRIC_BINARY_ACCURACY:
         for (size_t j = 0; j < width; j++)
-            sum += (p[j] > 0.5f ? 1.0f : 0.0f) == t[j];
+            sum += (p[j] > threshold ? 1.0f : 0.0f) == t[j];
         break;
     case CK_METRIC_MSE:
         for (size_t j = 0; j < width; j++)
@@ -137,23 +140,23 @@ static double row_value(ck_metric_kind kind, const float *p, const float *y, siz
             sum += fabs((double)p[j] - t[j]);
         break;
     case CK_METRIC_TOP_K:
-        return in_top_k(p, argmax(t, width), width);
+        return in_top_k(p, argmax(t, width), width, k);
     case CK_METRIC_SPARSE_TOP_K:
-        return in_top_k(p, (size_t)y[r], width);
+        return in_top_k(p, (size_t)y[r], width, k);
     default: /* counting metrics, and accuracy, which is resolved before use */
         break;
     }
     return sum / (double)width;
 }
 
-double ck_metric_sum(ck_metric_kind kind, const float *out, const float *y, size_t rows,
-                     size_t width, const float *weights)
+double ck_metric_sum(ck_metric_kind kind, const ck_metric_params *p, const float *out,
+                     const float *y, size_t rows, size_t width, const float *weights)
 {
     double total = 0;
     for (size_t r = 0; r < rows; r++) {
         double w = weights ? weights[r] : 1;
         if (w != 0)
-            total += w * row_value(kind, out + r * width, y, r, width);
+            total += w * row_value(kind, p, out + r * width, y, r, width);
     }
     return total;
 }
@@ -172,25 +175,27 @@ bool ck_metric_higher_is_better(ck_metric_kind kind)
 }
 
 /* Mean metrics keep the weighted sum of row values and the sum of weights. */
-size_t ck_metric_state_size(ck_metric_kind kind, size_t width)
+size_t ck_metric_state_size(ck_metric_kind kind, const ck_metric_params *p, size_t width)
 {
-    return ck_counting_metric(kind) ? ck_counting_state_size(kind, width) : 2;
+    return ck_counting_metric(kind) ? ck_counting_state_size(kind, p, width) : 2;
 }
 
-void ck_metric_update(ck_metric_kind kind, double *state, const float *out, const float *y,
-                      size_t rows, size_t width, const float *weights)
+void ck_metric_update(ck_metric_kind kind, const ck_metric_params *p, double *state,
+                      const float *out, const float *y, size_t rows, size_t width,
+                      const float *weights)
 {
     if (ck_counting_metric(kind)) {
-        ck_counting_update(kind, state, out, y, rows, width, weights);
+        ck_counting_update(kind, p, state, out, y, rows, width, weights);
         return;
     }
-    state[0] += ck_metric_sum(kind, out, y, rows, width, weights);
+    state[0] += ck_metric_sum(kind, p, out, y, rows, width, weights);
     state[1] += weight_sum(weights, rows);
 }
 
-double ck_metric_result(ck_metric_kind kind, const double *state, size_t width)
+double ck_metric_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
+                        size_t width)
 {
     if (ck_counting_metric(kind))
-        return ck_counting_result(kind, state, width);
+        return ck_counting_result(kind, p, state, width);
     return state[1] > 0 ? state[0] / state[1] : 0;
 }
