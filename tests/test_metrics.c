@@ -90,19 +90,19 @@ END_TEST
  * in float32 as Keras compares it (0.7f is not above 0.7f). */
 START_TEST(threshold_options)
 {
-    const ck_metric_params at_07 = {.has_threshold = true, .threshold = 0.7f};
+    const ck_metric_params at_07 = {.has_threshold = true, .threshold = 0.7};
     const float pb[] = {0.6f, 0.8f, 0.75f, 0.2f}, yb[] = {1, 1, 0, 0};
     ck_assert_close(run_metric_with(CK_METRIC_BINARY_ACCURACY, &at_07, pb, yb, 4, 1, NULL), 0.5, 0);
     ck_assert_close(run_metric(CK_METRIC_BINARY_ACCURACY, pb, yb, 4, 1, NULL), 0.75, 0);
     const float out[] = {0.9f, 0.2f, 0.6f, 0.1f, 0.7f, 0.3f}, y[] = {1, 0, 0, 0, 0, 1};
     ck_assert_close(run_metric_with(CK_METRIC_PRECISION, &at_07, out, y, 2, 3, NULL), 1, 0);
     ck_assert_close(run_metric_with(CK_METRIC_RECALL, &at_07, out, y, 2, 3, NULL), 0.5, 0);
-    const ck_metric_params at_02 = {.has_threshold = true, .threshold = 0.2f};
+    const ck_metric_params at_02 = {.has_threshold = true, .threshold = 0.2};
     ck_assert_close(run_metric_with(CK_METRIC_PRECISION, &at_02, out, y, 2, 3, NULL), 0.5, 0);
     ck_assert_close(run_metric_with(CK_METRIC_RECALL, &at_02, out, y, 2, 3, NULL), 1, 0);
     /* At 0.5 rows predict {1, 2}, {1, 2}, {0, 1}: per class tp/fp/fn
      * 1/0/2, 2/1/0, 1/1/0, F1 1/2, 4/5, 2/3. */
-    const ck_metric_params at_05 = {.has_threshold = true, .threshold = 0.5f};
+    const ck_metric_params at_05 = {.has_threshold = true, .threshold = 0.5};
     const float p3[] = {0.2f, 0.6f, 0.7f, 0.2f, 0.6f, 0.6f, 0.6f, 0.8f, 0.0f};
     const float y3[] = {1, 1, 1, 1, 0, 0, 1, 1, 0};
     ck_assert_close(run_metric_with(CK_METRIC_F1_MACRO, &at_05, p3, y3, 3, 3, NULL),

@@ -92,7 +92,7 @@ typedef enum ck_auc_summation {
 typedef struct ck_metric_params {
     int k;              /* top-k accuracies: 0 means Keras's 5 */
     bool has_threshold; /* else 0.5, and for F1Score the row's maximum */
-    float threshold;    /* BinaryAccuracy, Precision, Recall, F1Score */
+    double threshold;   /* BinaryAccuracy, Precision, Recall, F1Score; used as float32 */
     int num_thresholds; /* AUC: 0 means Keras's 200 */
     ck_auc_curve curve;
     ck_auc_summation summation;
@@ -133,6 +133,22 @@ void ck_metric_update(ck_metric_kind kind, const ck_metric_params *p, double *st
 /* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
 double ck_metric_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
                         size_t width);
+
+/* ---------------- metric objects (metric_objects.c) ---------------- */
+/* One entry of a saved metrics list: a name, or a Keras metric object
+ * read by its class and options. */
+typedef struct ck_metric_spec {
+    const char *name;         /* as Keras logs it: the string, or the object's config name */
+    const char *compile_name; /* the name compile resolves (kind and layout checks) */
+    ck_metric_kind kind;      /* an object's: what its class computes */
+    ck_metric_params params;  /* an object's options */
+} ck_metric_spec;
+
+/* Reads a string or a {"class_name", "config"} object. A class ckeras does
+ * not have, or an option with a value it does not honour, is
+ * CK_ERR_UNSUPPORTED naming the class and the option. The strings stay
+ * in `item`. */
+ck_status ck_metric_spec_from_json(const cJSON *item, ck_metric_spec *spec);
 
 /* ---------------- counting metrics (counting_metrics.c) ---------------- */
 /* Precision, Recall, AUC and F1Score: confusion counts kept over the

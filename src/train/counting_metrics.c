@@ -59,7 +59,7 @@ static void auc_update(double *st, int n, float p, bool positive, double w)
 static bool f1_predicted(const ck_metric_params *params, const float *p, size_t j, float top)
 {
     if (params->has_threshold)
-        return p[j] > params->threshold;
+        return p[j] > (float)params->threshold;
     return p[j] >= top && fabsf(p[j]) > 1e-9f;
 }
 
@@ -83,7 +83,7 @@ void ck_counting_update(ck_metric_kind kind, const ck_metric_params *params, dou
                         const float *out, const float *y, size_t rows, size_t width,
                         const float *weights)
 {
-    float threshold = params->has_threshold ? params->threshold : 0.5f;
+    float threshold = params->has_threshold ? (float)params->threshold : 0.5f;
     for (size_t r = 0; r < rows; r++) {
         double w = weights ? weights[r] : 1;
         const float *p = out + r * width, *t = y + r * width;

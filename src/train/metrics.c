@@ -119,7 +119,7 @@ static double row_value(ck_metric_kind kind, const ck_metric_params *params, con
 {
     const float *t = y + r * width;
     /* Keras compares float32 predictions with the threshold as float32. */
-    float threshold = params->has_threshold ? params->threshold : 0.5f;
+    float threshold = params->has_threshold ? (float)params->threshold : 0.5f;
     int k = params->k ? params->k : 5;
     double sum = 0;
     switch (kind) {

@@ -4,6 +4,8 @@
 #include "ck_train.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static cJSON *loss_to_json(const ck_loss *loss)
@@ -139,27 +141,72 @@ static ck_status loss_from_json(const cJSON *j, ck_compile_options *o)
     return CK_OK;
 }
 
-/* Metric names from a flat or per-output nested list of names or objects
- * (null: none) into `names`. */
-static ck_status metrics_from_json(const cJSON *j, const char **names, int *n)
+/* Metrics from a flat or per-output nested list of names or objects
+ * (null: none) into `specs`, and the names compile resolves into `names`. */
+static ck_status metrics_from_json(const cJSON *j, ck_metric_spec *specs, const char **names,
+                                   int *n)
 {
     const cJSON *item;
     cJSON_ArrayForEach(item, j)
     {
         if (cJSON_IsArray(item)) {
-            CK_TRY(metrics_from_json(item, names, n));
+            CK_TRY(metrics_from_json(item, specs, names, n));
             continue;
         }
-        const cJSON *name = cJSON_IsObject(item)
-                                ? cJSON_GetObjectItemCaseSensitive(
-                                      cJSON_GetObjectItemCaseSensitive(item, "config"), "name")
-                                : item;
-        if (!cJSON_IsString(name))
-            return ck_error(CK_ERR_FORMAT, "training_config: a metric has no name");
         if (*n >= CK_MAX_METRICS)
             return ck_error(CK_ERR_UNSUPPORTED, "training_config: more than %d metrics",
                             CK_MAX_METRICS);
-        names[(*n)++] = name->valuestring;
+        CK_TRY(ck_metric_spec_from_json(item, &specs[*n]));
+        names[*n] = specs[*n].compile_name;
+        (*n)++;
+    }
+    return CK_OK;
+}
+
+/* How many of the first n metrics have the key `key`. */
+static int key_count(char keys[][CK_NAME_MAX], int n, const char *key)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        count += strcmp(keys[i], key) == 0;
+    return count;
+}
+
+/* Names metric k `given` as compile names a metric given by name (Keras 3
+ * CompileMetrics.result): weighted_ before a weighted metric whose name is
+ * taken, _1, _2, ... after a repeated name. */
+static ck_status rename_metric(ck_train_state *s, int k, const char *given,
+                               char keys[][CK_NAME_MAX])
+{
+    snprintf(keys[k], CK_NAME_MAX, "%s%s",
+             s->weighted[k] && key_count(keys, k, given) ? "weighted_" : "", given);
+    int before = key_count(keys, k, keys[k]);
+    char name[CK_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s", keys[k]);
+    if (before)
+        snprintf(name + strlen(name), 16, "_%d", before);
+    char *shown = ck_strdup(name), *kept = ck_strdup(given);
+    if (!shown || !kept) {
+        free(shown);
+        free(kept);
+        return CK_ERR_MEMORY;
+    }
+    free(s->metric_names[k]);
+    free(s->given_names[k]);
+    s->metric_names[k] = shown;
+    s->given_names[k] = kept;
+    return CK_OK;
+}
+
+/* Compile resolved each metric object by the name of its kind: give it
+ * its options and the name Keras logs it under, its config name. */
+static ck_status apply_objects(ck_model *m, const ck_metric_spec *specs)
+{
+    ck_train_state *s = ck_train_state_of(m);
+    char keys[CK_MAX_METRICS][CK_NAME_MAX];
+    for (int k = 0; k < s->n_metrics; k++) {
+        s->metric_params[k] = specs[k].params;
+        CK_TRY(rename_metric(s, k, specs[k].name, keys));
     }
     return CK_OK;
 }
@@ -192,6 +239,7 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
     if (!cJSON_IsObject(tc))
         return ck_error(CK_ERR_FORMAT, "training_config is not a JSON object");
     ck_compile_options o = {0};
+    ck_metric_spec specs[2 * CK_MAX_METRICS];
     int n = 0, n_weighted = 0;
     /* tf.keras 2 training_config says optimizer_config; Keras 3 compile_config says optimizer. */
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(tc, "optimizer_config");
@@ -203,8 +251,10 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
         CK_TRY(ck_optimizer_from_json(opt, &o.optimizer));
     CK_TRY(loss_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss"), &o));
     CK_TRY(loss_weight_from_json(cJSON_GetObjectItemCaseSensitive(tc, "loss_weights"), &o));
-    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), o.metrics, &n));
-    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "weighted_metrics"),
+    CK_TRY(
+        metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "metrics"), specs, o.metrics, &n));
+    CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "weighted_metrics"), specs + n,
                              o.weighted_metrics, &n_weighted));
-    return ck_model_compile_with(m, &o);
+    CK_TRY(ck_model_compile_with(m, &o));
+    return apply_objects(m, specs);
 }
