@@ -1,7 +1,7 @@
 /* Keras metric objects in a saved training_config / compile_config: read
  * by class and options (not by config name), logged under their config
  * name, refused when an option ckeras cannot honour is not at its Keras
- * default. Values are worked by hand from
+ * default, and saved back as objects. Values are worked by hand from
  * Keras's definitions, on a model whose outputs are its inputs. */
 #include "ck_test.h"
 #include "ck_train.h"
@@ -56,11 +56,11 @@ static void assert_metrics(ck_model *m, const float *x, const float *y, int rows
  * fn 0, 0, 2: Keras's interpolate_pr_auc adds 0 (no new true positive),
  * then slope 2/3 times dtp 2 over tp + fn 2 = 2/3 (ROC would give 3/4). */
 static const float bin_x[] = {0.6f, 0.8f, 0.75f, 0.2f}, bin_y[] = {1, 1, 0, 0};
-static const char *const bin_names[] = {"accuracy",     "precision_at_07", "recall",
-                                        "pr",           "binary_accuracy", "weighted_accuracy"};
+static const char *const bin_names[] = {"accuracy", "precision_at_07", "recall",
+                                        "pr",       "binary_accuracy", "weighted_accuracy"};
 static const double bin_want[] = {0.5, 0.5, 0.5, 2.0 / 3, 0.75, 0.75};
 
-#define K3(cls, cfg)                                                                   \
+#define K3(cls, cfg)                                                                \
     "{\"module\": \"keras.metrics\", \"class_name\": \"" cls "\", \"config\": " cfg \
     ", \"registered_name\": null}"
 
@@ -73,7 +73,7 @@ START_TEST(binary_options_keras3)
                                           "\"threshold\": 0.7}") //
                  ", " K3("Precision", "{\"name\": \"precision_at_07\", \"dtype\": \"float32\", "
                                       "\"thresholds\": [0.7], \"top_k\": null, \"class_id\": "
-                                      "null}") //
+                                      "null}")                                    //
                  ", " K3("Recall", "{\"name\": \"recall\", \"thresholds\": 0.7}") //
                  ", " K3("AUC", "{\"name\": \"pr\", \"dtype\": \"float32\", \"num_thresholds\": "
                                 "3, \"curve\": \"PR\", \"summation_method\": \"interpolation\", "
@@ -188,6 +188,47 @@ START_TEST(functions_and_custom_prefix)
 }
 END_TEST
 
+/* Saved as the objects they were read from, options and names kept,
+ * through the config and through the files of both Keras versions. */
+START_TEST(saved_back_as_objects)
+{
+    ck_model *m = identity_model(1);
+    compile_from(m,
+                 "[" K3("BinaryAccuracy", "{\"name\": \"accuracy\", \"threshold\": 0.7}")       //
+                 ", " K3("Precision", "{\"name\": \"precision_at_07\", \"thresholds\": 0.7}")   //
+                 ", " K3("Recall", "{\"thresholds\": 0.7}")                                     //
+                 ", " K3("AUC", "{\"name\": \"pr\", \"num_thresholds\": 3, \"curve\": \"PR\"}") //
+                 ", \"binary_accuracy\"]",
+                 "[" K3("BinaryAccuracy", "{\"name\": \"accuracy\"}") "]");
+    cJSON *j = ck_train_config_to_json(m);
+    char *text = cJSON_PrintUnformatted(j);
+    ck_assert_ptr_nonnull(strstr(text, "\"class_name\":\"AUC\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"curve\":\"PR\""));
+    ck_model *m2 = identity_model(1);
+    ck_assert_ok(ck_train_config_from_json(m2, j));
+    assert_metrics(m2, bin_x, bin_y, 4, 1, bin_names, bin_want, 6);
+    cJSON *j2 = ck_train_config_to_json(m2);
+    char *text2 = cJSON_PrintUnformatted(j2);
+    ck_assert_str_eq(text, text2);
+    ck_test_make_dir("ck_metric_objects");
+    const char *files[] = {"m.h5", "m.keras"};
+    for (int i = 0; i < 2; i++) {
+        ck_model *back;
+        ck_assert_ok(ck_model_save(m, ck_test_path(files[i])));
+        ck_assert_ok(ck_model_load(ck_test_path(files[i]), &back));
+        assert_metrics(back, bin_x, bin_y, 4, 1, bin_names, bin_want, 6);
+        ck_model_free(back);
+    }
+    ck_test_remove_dir();
+    cJSON_free(text);
+    cJSON_free(text2);
+    cJSON_Delete(j);
+    cJSON_Delete(j2);
+    ck_model_free(m);
+    ck_model_free(m2);
+}
+END_TEST
+
 static Suite *metric_objects_suite(void)
 {
     Suite *s = suite_create("metric_objects");
@@ -197,6 +238,7 @@ static Suite *metric_objects_suite(void)
     tcase_add_test(tc, categorical_options);
     tcase_add_test(tc, refused_options);
     tcase_add_test(tc, functions_and_custom_prefix);
+    tcase_add_test(tc, saved_back_as_objects);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -96,6 +96,7 @@ typedef struct ck_metric_params {
     int num_thresholds; /* AUC: 0 means Keras's 200 */
     ck_auc_curve curve;
     ck_auc_summation summation;
+    bool from_object; /* compiled from a Keras metric object, and saved as one */
 } ck_metric_params;
 
 /* Resolves a metric name ("accuracy"/"acc" to CK_METRIC_ACCURACY); a named
@@ -141,7 +142,7 @@ typedef struct ck_metric_spec {
     const char *name;         /* as Keras logs it: the string, or the object's config name */
     const char *compile_name; /* the name compile resolves (kind and layout checks) */
     ck_metric_kind kind;      /* an object's: what its class computes */
-    ck_metric_params params;  /* an object's options */
+    ck_metric_params params;  /* an object's options (params.from_object) */
 } ck_metric_spec;
 
 /* Reads a string or a {"class_name", "config"} object. A class ckeras does
@@ -149,6 +150,10 @@ typedef struct ck_metric_spec {
  * CK_ERR_UNSUPPORTED naming the class and the option. The strings stay
  * in `item`. */
 ck_status ck_metric_spec_from_json(const cJSON *item, ck_metric_spec *spec);
+/* The Keras object of a metric (Keras 3 form when keras3) with the
+ * options ckeras honours; NULL when out of memory. */
+cJSON *ck_metric_object_to_json(ck_metric_kind kind, const ck_metric_params *p, const char *name,
+                                bool keras3);
 
 /* ---------------- counting metrics (counting_metrics.c) ---------------- */
 /* Precision, Recall, AUC and F1Score: confusion counts kept over the

@@ -227,7 +227,8 @@ static ck_status check_average(const metric_class *c, const cJSON *cfg)
     if (c->option != f_score_option || !is_null(cJSON_GetObjectItemCaseSensitive(cfg, "average")))
         return CK_OK;
     return ck_error(CK_ERR_UNSUPPORTED,
-                    "metric %s: average null (one value per class) is not supported", c->class_name);
+                    "metric %s: average null (one value per class) is not supported",
+                    c->class_name);
 }
 
 static ck_status read_object(const cJSON *item, ck_metric_spec *spec)
@@ -245,6 +246,7 @@ static ck_status read_object(const cJSON *item, ck_metric_spec *spec)
     const metric_class *c = find_class(cls->valuestring);
     if (!c)
         return ck_error(CK_ERR_UNSUPPORTED, "metric class %s is not supported", cls->valuestring);
+    spec->params.from_object = true;
     spec->kind = c->kind;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
     spec->name = cJSON_IsString(name) ? name->valuestring : c->default_name;
@@ -274,4 +276,76 @@ ck_status ck_metric_spec_from_json(const cJSON *item, ck_metric_spec *spec)
     if (!spec->compile_name)
         spec->compile_name = spec->name;
     return CK_OK;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static const char *class_of(ck_metric_kind kind)
+{
+    if (kind == CK_METRIC_F1_MICRO || kind == CK_METRIC_F1_WEIGHTED)
+        return "F1Score";
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        if (classes[i].kind == kind)
+            return classes[i].class_name;
+    return NULL;
+}
+
+static bool add_threshold(cJSON *cfg, const char *key, const ck_metric_params *p, bool null_default)
+{
+    if (p->has_threshold)
+        return cJSON_AddNumberToObject(cfg, key, p->threshold);
+    return null_default ? cJSON_AddNullToObject(cfg, key) != NULL
+                        : cJSON_AddNumberToObject(cfg, key, 0.5) != NULL;
+}
+
+static bool add_auc_options(cJSON *cfg, const ck_metric_params *p)
+{
+    static const char *const summation[] = {"interpolation", "minoring", "majoring"};
+    return cJSON_AddNumberToObject(cfg, "num_thresholds",
+                                   p->num_thresholds ? p->num_thresholds : 200) &&
+           cJSON_AddStringToObject(cfg, "curve", p->curve == CK_AUC_PR ? "PR" : "ROC") &&
+           cJSON_AddStringToObject(cfg, "summation_method", summation[p->summation]);
+}
+
+/* The options ckeras honours, with their values; the others keep Keras's defaults. */
+static bool add_options(cJSON *cfg, ck_metric_kind kind, const ck_metric_params *p)
+{
+    switch (kind) {
+    case CK_METRIC_BINARY_ACCURACY:
+        return add_threshold(cfg, "threshold", p, false);
+    case CK_METRIC_TOP_K:
+    case CK_METRIC_SPARSE_TOP_K:
+        return cJSON_AddNumberToObject(cfg, "k", p->k ? p->k : 5);
+    case CK_METRIC_PRECISION:
+    case CK_METRIC_RECALL:
+        return add_threshold(cfg, "thresholds", p, true);
+    case CK_METRIC_AUC:
+        return add_auc_options(cfg, p);
+    case CK_METRIC_F1_MACRO:
+    case CK_METRIC_F1_MICRO:
+    case CK_METRIC_F1_WEIGHTED:
+        return cJSON_AddStringToObject(cfg, "average",
+                                       kind == CK_METRIC_F1_MACRO   ? "macro"
+                                       : kind == CK_METRIC_F1_MICRO ? "micro"
+                                                                    : "weighted") &&
+               add_threshold(cfg, "threshold", p, true);
+    default:
+        return true;
+    }
+}
+
+cJSON *ck_metric_object_to_json(ck_metric_kind kind, const ck_metric_params *p, const char *name,
+                                bool keras3)
+{
+    cJSON *obj = cJSON_CreateObject();
+    bool ok = obj && (!keras3 || cJSON_AddStringToObject(obj, "module", "keras.metrics")) &&
+              cJSON_AddStringToObject(obj, "class_name", class_of(kind));
+    cJSON *cfg = ok ? cJSON_AddObjectToObject(obj, "config") : NULL;
+    ok = cfg && cJSON_AddStringToObject(cfg, "name", name) && add_options(cfg, kind, p) &&
+         (!keras3 || cJSON_AddNullToObject(obj, "registered_name"));
+    if (!ok) {
+        cJSON_Delete(obj);
+        return NULL;
+    }
+    return obj;
 }

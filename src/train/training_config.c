@@ -27,8 +27,9 @@ static cJSON *loss_to_json(const ck_loss *loss)
 }
 
 /* The metrics (weighted false) or weighted metrics by the names given to
- * compile; Keras writes null for no weighted metrics. */
-static cJSON *metrics_to_json(const ck_train_state *s, bool weighted)
+ * compile, or as the Keras objects they were read from (Keras 3 form when
+ * keras3); Keras writes null for no weighted metrics. */
+static cJSON *metrics_to_json(const ck_train_state *s, bool weighted, bool keras3)
 {
     int count = 0;
     for (int k = 0; k < s->n_metrics; k++)
@@ -39,9 +40,12 @@ static cJSON *metrics_to_json(const ck_train_state *s, bool weighted)
     for (int k = 0; list && k < s->n_metrics; k++) {
         if (s->weighted[k] != weighted)
             continue;
-        cJSON *name = cJSON_CreateString(s->given_names[k]);
-        if (!name || !cJSON_AddItemToArray(list, name)) {
-            cJSON_Delete(name);
+        const ck_metric_params *p = &s->metric_params[k];
+        cJSON *item = p->from_object
+                          ? ck_metric_object_to_json(s->metrics[k], p, s->given_names[k], keras3)
+                          : cJSON_CreateString(s->given_names[k]);
+        if (!item || !cJSON_AddItemToArray(list, item)) {
+            cJSON_Delete(item);
             cJSON_Delete(list);
             return NULL;
         }
@@ -73,8 +77,9 @@ cJSON *ck_train_config_to_json(const ck_model *m)
         return NULL;
     cJSON *root = cJSON_CreateObject();
     bool ok = root && add_item(root, "loss", loss_to_json(&s->loss)) &&
-              add_item(root, "metrics", metrics_to_json(s, false)) &&
-              add_item(root, "weighted_metrics", metrics_to_json(s, true)) &&
+              add_item(root, "metrics", metrics_to_json(s, false, m->semantics == CK_KERAS3)) &&
+              add_item(root, "weighted_metrics",
+                       metrics_to_json(s, true, m->semantics == CK_KERAS3)) &&
               add_item(root, "loss_weights", loss_weights_to_json(&s->loss)) &&
               add_item(root, "optimizer_config",
                        ck_optimizer_to_json(&s->opt, m->semantics == CK_KERAS3));
