@@ -151,6 +151,9 @@ START_TEST(refused_options)
          "metric BinaryAccuracy: unknown 1"},
         {K3("Accuracy", "{\"name\": \"accuracy\"}"), "metric class Accuracy"},
         {K3("RootMeanSquaredError", "{}"), "metric class RootMeanSquaredError"},
+        {"{\"module\": \"my_metrics\", \"class_name\": \"AUC\", \"config\": {}, "
+         "\"registered_name\": \"Custom>AUC\"}",
+         "metric class AUC of module my_metrics"},
     };
     ck_model *m = identity_model(1);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -243,6 +243,12 @@ static ck_status read_object(const cJSON *item, ck_metric_spec *spec)
         spec->name = cfg->valuestring;
         return CK_OK;
     }
+    /* A class of the user's own module is not Keras's, whatever its name. */
+    const cJSON *module = cJSON_GetObjectItemCaseSensitive(item, "module");
+    if (cJSON_IsString(module) && strcmp(module->valuestring, "keras") != 0 &&
+        strncmp(module->valuestring, "keras.", 6) != 0)
+        return ck_error(CK_ERR_UNSUPPORTED, "metric class %s of module %s is not supported",
+                        cls->valuestring, module->valuestring);
     const metric_class *c = find_class(cls->valuestring);
     if (!c)
         return ck_error(CK_ERR_UNSUPPORTED, "metric class %s is not supported", cls->valuestring);
