@@ -147,6 +147,8 @@ START_TEST(refused_options)
         {K3("F1Score", "{\"name\": \"f1\"}"), "metric F1Score: average null"},
         {K3("FBetaScore", "{\"average\": \"macro\", \"beta\": 2.0}"), "metric FBetaScore: beta 2"},
         {K3("TopKCategoricalAccuracy", "{\"k\": 1.5}"), "metric TopKCategoricalAccuracy: k"},
+        {K3("BinaryAccuracy", "{\"threshold\": \"high\"}"),
+         "metric BinaryAccuracy: threshold \"high\""},
         {K3("BinaryAccuracy", "{\"threshold\": 0.5, \"unknown\": 1}"),
          "metric BinaryAccuracy: unknown 1"},
         {K3("Accuracy", "{\"name\": \"accuracy\"}"), "metric class Accuracy"},
@@ -173,8 +175,8 @@ START_TEST(refused_options)
 }
 END_TEST
 
-/* A Keras 3 metric function, and a tf.keras 2 registered custom class
- * whose class is a Keras one. */
+/* A Keras 3 metric function, a tf.keras 2 registered custom class whose
+ * class is a Keras one, and a threshold outside [0, 1]. */
 START_TEST(functions_and_custom_prefix)
 {
     ck_model *m = identity_model(1);
@@ -182,11 +184,13 @@ START_TEST(functions_and_custom_prefix)
                  "[{\"module\": \"keras.metrics\", \"class_name\": \"function\", \"config\": "
                  "\"binary_accuracy\", \"registered_name\": \"binary_accuracy\"}, "
                  "{\"class_name\": \"Custom>BinaryAccuracy\", \"config\": {\"name\": \"b7\", "
-                 "\"threshold\": 0.7}}]",
+                 "\"threshold\": 0.7}}, {\"class_name\": \"BinaryAccuracy\", \"config\": "
+                 "{\"name\": \"logits\", \"threshold\": -1}}]",
                  "null");
-    const char *const names[] = {"binary_accuracy", "b7"};
-    const double want[] = {0.75, 0.5};
-    assert_metrics(m, bin_x, bin_y, 4, 1, names, want, 2);
+    /* Below 0, as for logits: every score is a positive. */
+    const char *const names[] = {"binary_accuracy", "b7", "logits"};
+    const double want[] = {0.75, 0.5, 0.5};
+    assert_metrics(m, bin_x, bin_y, 4, 1, names, want, 3);
     ck_model_free(m);
 }
 END_TEST

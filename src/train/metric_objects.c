@@ -66,11 +66,13 @@ static bool is_number(const cJSON *v, double want)
     return cJSON_IsNumber(v) && v->valuedouble == want;
 }
 
-/* A threshold as Keras takes it: a number in [0, 1], compared in float32. */
+/* A threshold, compared in float32 as Keras compares it. Keras checks the
+ * range where it has one (Precision [0, 1]); BinaryAccuracy on logits
+ * may be below 0. */
 static ck_status read_threshold(const char *cls, const char *key, const cJSON *v,
                                 ck_metric_spec *spec)
 {
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1))
+    if (!cJSON_IsNumber(v) || !isfinite((float)v->valuedouble))
         return refuse(cls, key, v);
     spec->params.has_threshold = true;
     spec->params.threshold = v->valuedouble;
