@@ -44,15 +44,35 @@ static size_t optimizer_params(const void *state, size_t *bytes)
 
 static const ck_train_hooks hooks = {.free = state_free, .optimizer_params = optimizer_params};
 
-/* Keras 3 (CompileMetrics.result) names a repeated metric name_1,
- * name_2, ... by how often its base name (`key`) came before; a weighted
- * metric whose name is taken becomes weighted_name (then weighted_name_1). */
+/* How many of the first n metrics have the base name `key`. */
 static int key_count(char keys[][CK_NAME_MAX], int n, const char *key)
 {
     int count = 0;
     for (int i = 0; i < n; i++)
         count += strcmp(keys[i], key) == 0;
     return count;
+}
+
+ck_status ck_metric_name(ck_train_state *s, int k, const char *given, char keys[][CK_NAME_MAX])
+{
+    snprintf(keys[k], CK_NAME_MAX, "%s%s",
+             s->weighted[k] && key_count(keys, k, given) ? "weighted_" : "", given);
+    int before = key_count(keys, k, keys[k]);
+    char name[CK_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s", keys[k]);
+    if (before)
+        snprintf(name + strlen(name), 16, "_%d", before);
+    char *shown = ck_strdup(name), *kept = ck_strdup(given);
+    if (!shown || !kept) {
+        free(shown);
+        free(kept);
+        return CK_ERR_MEMORY;
+    }
+    free(s->metric_names[k]);
+    free(s->given_names[k]);
+    s->metric_names[k] = shown;
+    s->given_names[k] = kept;
+    return CK_OK;
 }
 
 static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
@@ -65,18 +85,9 @@ static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
                         CK_MAX_METRICS);
     /* Parsed names are Keras's own, short enough for the buffers below. */
     CK_TRY(ck_metric_parse(given, &s->loss, &s->metrics[k]));
-    snprintf(keys[k], sizeof keys[k], "%s%s",
-             weighted && key_count(keys, k, given) ? "weighted_" : "", given);
-    int before = key_count(keys, k, keys[k]);
-    char name[CK_NAME_MAX + 16];
-    snprintf(name, sizeof name, "%s", keys[k]);
-    if (before)
-        snprintf(name + strlen(name), 16, "_%d", before);
-    s->metric_names[k] = ck_strdup(name);
-    s->given_names[k] = ck_strdup(given);
     s->weighted[k] = weighted;
     s->n_metrics = k + 1;
-    return s->metric_names[k] && s->given_names[k] ? CK_OK : CK_ERR_MEMORY;
+    return ck_metric_name(s, k, given, keys);
 }
 
 static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)

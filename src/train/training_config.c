@@ -168,41 +168,6 @@ static ck_status metrics_from_json(const cJSON *j, ck_metric_spec *specs, const 
     return CK_OK;
 }
 
-/* How many of the first n metrics have the key `key`. */
-static int key_count(char keys[][CK_NAME_MAX], int n, const char *key)
-{
-    int count = 0;
-    for (int i = 0; i < n; i++)
-        count += strcmp(keys[i], key) == 0;
-    return count;
-}
-
-/* Names metric k `given` as compile names a metric given by name (Keras 3
- * CompileMetrics.result): weighted_ before a weighted metric whose name is
- * taken, _1, _2, ... after a repeated name. */
-static ck_status rename_metric(ck_train_state *s, int k, const char *given,
-                               char keys[][CK_NAME_MAX])
-{
-    snprintf(keys[k], CK_NAME_MAX, "%s%s",
-             s->weighted[k] && key_count(keys, k, given) ? "weighted_" : "", given);
-    int before = key_count(keys, k, keys[k]);
-    char name[CK_NAME_MAX + 16];
-    snprintf(name, sizeof name, "%s", keys[k]);
-    if (before)
-        snprintf(name + strlen(name), 16, "_%d", before);
-    char *shown = ck_strdup(name), *kept = ck_strdup(given);
-    if (!shown || !kept) {
-        free(shown);
-        free(kept);
-        return CK_ERR_MEMORY;
-    }
-    free(s->metric_names[k]);
-    free(s->given_names[k]);
-    s->metric_names[k] = shown;
-    s->given_names[k] = kept;
-    return CK_OK;
-}
-
 /* Compile resolved each metric object by the name of its kind: give it
  * its options and the name Keras logs it under, its config name. */
 static ck_status apply_objects(ck_model *m, const ck_metric_spec *specs)
@@ -211,7 +176,7 @@ static ck_status apply_objects(ck_model *m, const ck_metric_spec *specs)
     char keys[CK_MAX_METRICS][CK_NAME_MAX];
     for (int k = 0; k < s->n_metrics; k++) {
         s->metric_params[k] = specs[k].params;
-        CK_TRY(rename_metric(s, k, specs[k].name, keys));
+        CK_TRY(ck_metric_name(s, k, specs[k].name, keys));
     }
     return CK_OK;
 }
