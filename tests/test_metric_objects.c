@@ -86,6 +86,26 @@ START_TEST(binary_options_keras3)
 }
 END_TEST
 
+/* Compiling again with the model's own options (another optimizer, as
+ * `ckeras fit --optimizer` does) keeps each object's class and options;
+ * the same name given afresh is the plain Keras metric. */
+START_TEST(recompile_keeps_objects)
+{
+    ck_model *m = identity_model(1);
+    compile_from(m, "[" K3("BinaryAccuracy", "{\"name\": \"accuracy\", \"threshold\": 0.7}") "]",
+                 "null");
+    ck_compile_options o;
+    ck_assert_ok(ck_model_get_compile_options(m, &o));
+    o.optimizer = ck_sgd();
+    ck_assert_ok(ck_model_compile_with(m, &o));
+    assert_metrics(m, bin_x, bin_y, 4, 1, bin_names, bin_want, 1);
+    ck_assert_ok(
+        ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse", .metrics = {"accuracy"}));
+    assert_metrics(m, bin_x, bin_y, 4, 1, bin_names, (double[]){0.75}, 1);
+    ck_model_free(m);
+}
+END_TEST
+
 /* tf.keras 2 writes {"class_name", "config"} in per-output lists. */
 START_TEST(binary_options_tf_keras2)
 {
@@ -241,6 +261,7 @@ static Suite *metric_objects_suite(void)
     Suite *s = suite_create("metric_objects");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, binary_options_keras3);
+    tcase_add_test(tc, recompile_keeps_objects);
     tcase_add_test(tc, binary_options_tf_keras2);
     tcase_add_test(tc, categorical_options);
     tcase_add_test(tc, refused_options);

@@ -90,14 +90,32 @@ static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
     return ck_metric_name(s, k, given, keys);
 }
 
-static ck_status setup_metrics(ck_train_state *s, const ck_compile_options *o)
+/* A name that is the model's own string (ck_model_get_compile_options)
+ * keeps what the model read it as: a Keras metric object's class and
+ * options, which its name alone does not say. */
+static void keep_own_metric(ck_train_state *s, const ck_train_state *old, const char *given)
+{
+    int k = s->n_metrics - 1;
+    for (int j = 0; old && j < old->n_metrics; j++)
+        if (old->given_names[j] == given && old->weighted[j] == s->weighted[k]) {
+            s->metrics[k] = old->metrics[j];
+            s->metric_params[k] = old->metric_params[j];
+        }
+}
+
+static ck_status setup_metrics(ck_train_state *s, const ck_train_state *old,
+                               const ck_compile_options *o)
 {
     enum { LIST = sizeof o->metrics / sizeof o->metrics[0] };
     char keys[CK_MAX_METRICS][CK_NAME_MAX];
-    for (int i = 0; i < LIST && o->metrics[i]; i++)
+    for (int i = 0; i < LIST && o->metrics[i]; i++) {
         CK_TRY(add_metric(s, o->metrics[i], false, keys));
-    for (int i = 0; i < LIST && o->weighted_metrics[i]; i++)
+        keep_own_metric(s, old, o->metrics[i]);
+    }
+    for (int i = 0; i < LIST && o->weighted_metrics[i]; i++) {
         CK_TRY(add_metric(s, o->weighted_metrics[i], true, keys));
+        keep_own_metric(s, old, o->weighted_metrics[i]);
+    }
     return CK_OK;
 }
 
@@ -183,7 +201,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE &&
                     !keras_2_2;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
-    return setup_metrics(s, o);
+    return setup_metrics(s, ck_train_state_of(m), o);
 }
 
 static ck_status compile(ck_model *m, const ck_compile_options *o)
