@@ -316,6 +316,15 @@ START_TEST(test_keras3_optimizer_params)
     char *k2 = ck_test_summary(m, CK_SUMMARY_KERAS2);
     ck_assert_ptr_null(strstr(k2, "Optimizer"));
     free(k2);
+    /* Keras 3's load_model builds the optimizer of a compiled .keras. */
+    ck_model *back = NULL;
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"));
+    ck_assert_ok(ck_model_save(m, ck_test_path("compiled.keras")));
+    ck_assert_ok(ck_model_load(ck_test_path("compiled.keras"), &back));
+    char *loaded = ck_test_summary(back, CK_SUMMARY_KERAS3);
+    ck_assert_msg(strstr(loaded, " Optimizer params: 32 (132.00 B)\n"), "%s", loaded);
+    free(loaded);
+    ck_model_free(back);
     ck_model_free(m);
 }
 END_TEST

@@ -31,6 +31,17 @@ static ck_status compile_from(ck_model *m, const cJSON *tc)
     return CK_ERR_UNSUPPORTED;
 }
 
+/* Keras 3's compile_from_config builds the optimizer's variables of a
+ * built model at once (summary() then counts them); tf.keras 2 made them
+ * at the first step. */
+static ck_status compile_built(ck_model *m, const cJSON *cc)
+{
+    ck_status st = compile_from(m, cc);
+    if (st == CK_OK)
+        return ck_optimizer_create_slots(m);
+    return st == CK_ERR_MEMORY ? st : CK_OK;
+}
+
 static ck_status apply_training_config(hid_t file, ck_model *m)
 {
     if (!ck_h5_has_attr(file, "training_config"))
@@ -174,8 +185,8 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_op
     if (st == CK_OK)
         st = read_zip_weights(z, path, *out, NULL, true);
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
-    if (st == CK_OK && cJSON_IsObject(cc) && compile_from(*out, cc) == CK_ERR_MEMORY)
-        st = CK_ERR_MEMORY;
+    if (st == CK_OK && cJSON_IsObject(cc))
+        st = compile_built(*out, cc);
     cJSON_Delete(root);
     free(config);
     free(metadata);
