@@ -126,10 +126,9 @@ static ck_status setup_metrics(ck_train_state *s, const ck_train_state *old,
  * up to 2.4 applied the activation a second time. */
 static bool keeps_logits(const ck_model *m)
 {
-    int major = 0, minor = 0;
-    if (sscanf(m->keras_version, "%d.%d", &major, &minor) != 2)
-        return true;
-    return major > 2 || (major == 2 && minor >= 5);
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return release == 0 || release >= 205;
 }
 
 static void take_logits(ck_train_state *s, ck_model *m, ck_act act)

@@ -59,10 +59,9 @@ static void restore_best(early_stopping *es)
  * and later: tf.keras moved to it in two steps. */
 static bool keras3_rule_since(const ck_model *m, int minor)
 {
-    int major = 0, got = 0;
-    if (m->semantics == CK_KERAS3)
-        return true;
-    return sscanf(m->keras_version, "%d.%d", &major, &got) == 2 && major == 2 && got >= minor;
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return m->semantics == CK_KERAS3 || (release >= 200 + minor && release < 300);
 }
 
 /* Keras 3 and tf.keras 2.12+ return after an improvement; older tf.keras
