@@ -501,7 +501,9 @@ START_TEST(standalone_keras2_clipped_probabilities)
 }
 END_TEST
 
-START_TEST(fused_loss_value_from_logits)
+/* Dense(3, softmax) with an identity kernel: the outputs are the softmax
+ * of the inputs. */
+static ck_model *softmax_of_inputs(void)
 {
     ck_model *m = ck_sequential(.seed = 1);
     ck_assert_ok(ck_model_add(m, ck_input(3)));
@@ -509,6 +511,12 @@ START_TEST(fused_loss_value_from_logits)
     ck_assert_ok(ck_model_build(m));
     const float eye[] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
     memcpy(m->params, eye, sizeof eye);
+    return m;
+}
+
+START_TEST(fused_loss_value_from_logits)
+{
+    ck_model *m = softmax_of_inputs();
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy"));
     float xd[] = {-20, 0, 0, 1, 2, 3}, yd[] = {1, 0, 0, 0, 1, 0};
     ck_tensor x = {2, {2, 3}, xd}, y = {2, {2, 3}, yd};
@@ -538,12 +546,7 @@ END_TEST
  * softmax a second time. */
 static double logits_on_softmax_loss(const char *keras_version, bool *warned, bool *declared)
 {
-    ck_model *m = ck_sequential(.seed = 1);
-    ck_assert_ok(ck_model_add(m, ck_input(3)));
-    ck_assert_ok(ck_model_add(m, ck_dense(.units = 3, .activation = "softmax", .no_bias = true)));
-    ck_assert_ok(ck_model_build(m));
-    const float eye[] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-    memcpy(m->params, eye, sizeof eye);
+    ck_model *m = softmax_of_inputs();
     snprintf(m->keras_version, sizeof m->keras_version, "%s", keras_version);
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "categorical_crossentropy",
                                   .from_logits = true));
