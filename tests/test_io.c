@@ -1122,6 +1122,66 @@ START_TEST(keras_model_directory)
 }
 END_TEST
 
+/* Writes ref's optimizer state into path as Keras 3 saves it: iteration,
+ * learning rate, then Adam's momentum and velocity weight by weight. */
+static void write_k3_adam_state(ck_model *ref, const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t v = H5Gcreate2(g, "vars", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int n = ck_optimizer_slot_count(ref), w = (n - 1) / 2;
+    const char *name;
+    float *data;
+    int rank;
+    int64_t dims[4];
+    ck_assert_ok(ck_optimizer_slot(ref, 0, &name, &data, &rank, dims));
+    ck_assert_ok(ck_h5_write_int64(v, "0", (int64_t)data[0]));
+    ck_assert_ok(ck_h5_write_floats(v, "1", 0, dims, (float[]){0.01f}));
+    for (int i = 1; i < n; i++) {
+        ck_assert_ok(ck_optimizer_slot(ref, i, &name, &data, &rank, dims));
+        char key[16];
+        snprintf(key, sizeof key, "%d", 2 + 2 * ((i - 1) % w) + (i - 1) / w);
+        ck_assert_ok(ck_h5_write_floats(v, key, rank, dims, data));
+    }
+    H5Gclose(v);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+/* A compiled Keras 3 model resumes its optimizer, as load_model does: the
+ * next step from the loaded model is the next step of the saved one. */
+START_TEST(keras3_optimizer_state)
+{
+    ck_model *ref = NULL;
+    ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
+    ck_assert_ok(ck_model_compile(ref, .optimizer = ck_adam(.learning_rate = 0.01),
+                                  .loss = "categorical_crossentropy"));
+    float xd[2 * 4 * 3], yd[2 * 4] = {1, 0, 0, 0, 0, 0, 1, 0};
+    for (int i = 0; i < 24; i++)
+        xd[i] = (float)((i * 5) % 7) / 7.0f - 0.4f;
+    ck_tensor x = {3, {2, 4, 3}, xd}, y = {2, {2, 4}, yd};
+    for (int step = 0; step < 3; step++)
+        ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
+    ck_assert_int_eq(mkdir(ck_test_path("resumed"), 0700), 0);
+    ck_assert_ok(ck_model_save_weights(ref, ck_test_path("resumed/model.weights.h5")));
+    write_k3_adam_state(ref, ck_test_path("resumed/model.weights.h5"));
+    cJSON *root = ck_io_model_config_k3(ref);
+    ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
+    char *text = cJSON_PrintUnformatted(root);
+    write_bytes(ck_test_path("resumed/config.json"), text, strlen(text));
+    free(text);
+    cJSON_Delete(root);
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_load(ck_test_path("resumed"), &m));
+    ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+    assert_same_params(ref, m);
+    ck_model_free(m);
+    ck_model_free(ref);
+}
+END_TEST
+
 START_TEST(keras_zip_missing_member)
 {
     const char *kpath = ck_test_path("nocfg.keras");
@@ -1239,6 +1299,7 @@ static Suite *suite(void)
     tcase_add_test(bad, by_name_needs_legacy_layout);
     tcase_add_test(bad, keras_zip_missing_member);
     tcase_add_test(bad, keras_model_directory);
+    tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, allocation_failures);
     suite_add_tcase(s, bad);
 

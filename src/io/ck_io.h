@@ -164,6 +164,11 @@ ck_status ck_k2_write_optimizer(hid_t file, ck_model *m);
  * false in training_config) or of Keras 3, leaves a fresh optimizer, as
  * Keras does on a mismatch. */
 ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_model *m);
+/* Keras 3's optimizer/vars of a .keras weights member into the optimizer
+ * of compiled m (whose slots exist), for the optimizers whose variable
+ * order ckeras knows; otherwise, or when they do not fit, m keeps a fresh
+ * optimizer, as Keras does. */
+ck_status ck_k3_read_optimizer(hid_t file, ck_model *m);
 /* Keras 1 per-gate recurrent weights (weights_legacy.c): true when a file
  * layer with n_file_weights arrays is the per-gate form of l (LSTM, GRU
  * with reset_after=False, or a Bidirectional of them). */

@@ -124,8 +124,10 @@ static uint64_t weights_bound(const ck_model *m)
     return (uint64_t)m->n_params * sizeof(double) * (1 + CK_OPT_MAX_SLOTS) + (weights + 64) * 16384;
 }
 
-static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
-                                  const ck_weights_options *opts, bool fresh)
+/* The weights member of z opened from memory: free *image after closing
+ * *file. */
+static ck_status open_zip_weights(ck_zip_in *z, const char *path, const ck_model *m, void **image,
+                                  hid_t *file)
 {
     ck_zip_limit limit = ck_zip_user_limit();
     char why[CK_NAME_MAX + 96];
@@ -135,17 +137,41 @@ static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
                  m->n_params);
         limit = (ck_zip_limit){bound, why};
     }
-    void *image;
     size_t size;
-    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, &image, &size));
+    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, image, &size));
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
+    ck_status st = ck_h5_open_image(*image, size, label, file);
+    if (st != CK_OK)
+        free(*image);
+    return st;
+}
+
+static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
+                                  const ck_weights_options *opts, bool fresh)
+{
+    void *image;
     hid_t file;
-    ck_status st = ck_h5_open_image(image, size, label, &file);
-    if (st == CK_OK) {
-        st = ck_weights_read_h5(file, m, opts, true, fresh);
-        H5Fclose(file);
-    }
+    CK_TRY(open_zip_weights(z, path, m, &image, &file));
+    ck_status st = ck_weights_read_h5(file, m, opts, true, fresh);
+    H5Fclose(file);
+    free(image);
+    return st;
+}
+
+/* The weights, then, for a compile_config, the compiled optimizer's
+ * variables from the same member, as Keras 3's load_model does. */
+static ck_status read_zip_state(ck_zip_in *z, const char *path, ck_model *m, const cJSON *cc)
+{
+    void *image;
+    hid_t file;
+    CK_TRY(open_zip_weights(z, path, m, &image, &file));
+    ck_status st = ck_weights_read_h5(file, m, NULL, true, true);
+    if (st == CK_OK && cJSON_IsObject(cc))
+        st = compile_built(m, cc);
+    if (st == CK_OK && ck_model_is_compiled(m))
+        st = ck_k3_read_optimizer(file, m);
+    H5Fclose(file);
     free(image);
     return st;
 }
@@ -183,10 +209,8 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_op
     if (st == CK_OK)
         st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
-        st = read_zip_weights(z, path, *out, NULL, true);
-    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "compile_config");
-    if (st == CK_OK && cJSON_IsObject(cc))
-        st = compile_built(*out, cc);
+        st = read_zip_state(z, path, *out,
+                            cJSON_GetObjectItemCaseSensitive(root, "compile_config"));
     cJSON_Delete(root);
     free(config);
     free(metadata);

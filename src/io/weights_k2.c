@@ -441,3 +441,91 @@ ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_mode
     ck_clear_error();
     return CK_OK;
 }
+
+/* Keras 3 saves optimizer.variables as optimizer/vars/0, 1, ...: the
+ * iteration count, the learning rate unless a schedule gives it, then the
+ * slots. Adam (and AdamW) make momentum and velocity weight by weight, then
+ * every velocity_hat; SGD and Adagrad have one slot. Other optimizers
+ * order theirs otherwise and start fresh here. */
+static int k3_interleaved(const char *cls)
+{
+    if (strcmp(cls, "Adam") == 0 || strcmp(cls, "AdamW") == 0)
+        return 2;
+    return strcmp(cls, "SGD") == 0 || strcmp(cls, "Adagrad") == 0 ? 1 : 0;
+}
+
+/* The Keras 3 variable index of ckeras slot i (n slots over w weights). */
+static int k3_index(int i, int w, int interleaved, int base)
+{
+    if (i == 0)
+        return 0;
+    int kind = (i - 1) / w, j = (i - 1) % w;
+    if (kind < interleaved)
+        return base + j * interleaved + kind;
+    return base + interleaved * w + (kind - interleaved) * w + j;
+}
+
+static ck_status k3_names(ck_model *m, int n, int base, ck_strlist *names)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    int interleaved = k3_interleaved(s->opt.kind->class_name);
+    if (!interleaved)
+        return ck_error(CK_ERR_UNSUPPORTED, "Keras 3 %s state is not read",
+                        s->opt.kind->class_name);
+    int w = s->opt.n_slots ? (n - 1) / s->opt.n_slots : 0;
+    names->items = ck_alloc((size_t)n, sizeof *names->items);
+    if (!names->items)
+        return CK_ERR_MEMORY;
+    names->n = n;
+    for (int i = 0; i < n; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", k3_index(i, w, interleaved, base));
+        names->items[i] = ck_strdup(text);
+        if (!names->items[i])
+            return CK_ERR_MEMORY;
+    }
+    return CK_OK;
+}
+
+static ck_status try_read_k3_optimizer(hid_t g, ck_model *m)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    int n = ck_optimizer_slot_count(m);
+    int base = s->opt.o.learning_rate_schedule.class_name ? 1 : 2;
+    H5G_info_t info;
+    if (n <= 0 || H5Gget_info(g, &info) < 0)
+        return ck_error(CK_ERR_FORMAT, "optimizer/vars cannot be read");
+    if (info.nlinks != (hsize_t)(n - 1 + base))
+        return ck_error(CK_ERR_SHAPE, "the file has %llu optimizer variables, the optimizer %d",
+                        (unsigned long long)info.nlinks, n - 1 + base);
+    ck_strlist names = {0};
+    slot *slots = ck_alloc((size_t)n, sizeof *slots);
+    ck_status st = slots ? get_slots(m, slots, n) : CK_ERR_MEMORY;
+    if (st == CK_OK)
+        st = k3_names(m, n, base, &names);
+    if (st == CK_OK)
+        st = read_slots(g, &names, slots, n);
+    ck_strlist_free(&names);
+    free(slots);
+    return st;
+}
+
+ck_status ck_k3_read_optimizer(hid_t file, ck_model *m)
+{
+    if (!ck_train_state_of(m) || H5Lexists(file, "optimizer", H5P_DEFAULT) <= 0 ||
+        H5Lexists(file, "optimizer/vars", H5P_DEFAULT) <= 0)
+        return CK_OK;
+    hid_t g = H5Gopen2(file, "optimizer/vars", H5P_DEFAULT);
+    if (g < 0)
+        return CK_OK;
+    ck_status st = try_read_k3_optimizer(g, m);
+    H5Gclose(g);
+    if (st == CK_ERR_MEMORY)
+        return st;
+    /* As Keras, which warns and keeps a fresh optimizer when the saved
+     * variables do not fit. */
+    if (st != CK_OK)
+        ck_optimizer_drop_slots(m);
+    ck_clear_error();
+    return CK_OK;
+}
