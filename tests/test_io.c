@@ -1123,14 +1123,15 @@ START_TEST(keras_model_directory)
 END_TEST
 
 /* Writes ref's optimizer state into path as Keras 3 saves it: iteration,
- * learning rate, then Adam's momentum and velocity weight by weight. */
-static void write_k3_adam_state(ck_model *ref, const char *path)
+ * learning rate, then the first `interleaved` slots weight by weight and
+ * the others each over every weight. */
+static void write_k3_state(ck_model *ref, const char *path, int interleaved)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
     hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t v = H5Gcreate2(g, "vars", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int n = ck_optimizer_slot_count(ref), w = (n - 1) / 2;
+    int n = ck_optimizer_slot_count(ref), w = (n - 1) / ck_train_state_of(ref)->opt.n_slots;
     const char *name;
     float *data;
     int rank;
@@ -1141,7 +1142,10 @@ static void write_k3_adam_state(ck_model *ref, const char *path)
     for (int i = 1; i < n; i++) {
         ck_assert_ok(ck_optimizer_slot(ref, i, &name, &data, &rank, dims));
         char key[16];
-        snprintf(key, sizeof key, "%d", 2 + 2 * ((i - 1) % w) + (i - 1) / w);
+        int kind = (i - 1) / w, j = (i - 1) % w;
+        snprintf(key, sizeof key, "%d",
+                 kind < interleaved ? 2 + j * interleaved + kind
+                                    : 2 + interleaved * w + (kind - interleaved) * w + j);
         ck_assert_ok(ck_h5_write_floats(v, key, rank, dims, data));
     }
     H5Gclose(v);
@@ -1150,35 +1154,50 @@ static void write_k3_adam_state(ck_model *ref, const char *path)
 }
 
 /* A compiled Keras 3 model resumes its optimizer, as load_model does: the
- * next step from the loaded model is the next step of the saved one. */
+ * next step from the loaded model is the next step of the saved one. Keras
+ * makes Adam's and Adamax's two moments weight by weight, then amsgrad's
+ * velocity_hat; RMSprop's slots one kind at a time. */
 START_TEST(keras3_optimizer_state)
 {
-    ck_model *ref = NULL;
-    ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
-    ck_assert_ok(ck_model_compile(ref, .optimizer = ck_adam(.learning_rate = 0.01),
-                                  .loss = "categorical_crossentropy"));
+    const struct {
+        ck_optimizer_options o;
+        int interleaved;
+    } cases[] = {{ck_adam(.learning_rate = 0.01, .amsgrad = true), 2},
+                 {ck_adamax(.learning_rate = 0.01), 2},
+                 {{.name = "rmsprop", .learning_rate = 0.01, .momentum = 0.5, .centered = true},
+                  1}};
     float xd[2 * 4 * 3], yd[2 * 4] = {1, 0, 0, 0, 0, 0, 1, 0};
     for (int i = 0; i < 24; i++)
         xd[i] = (float)((i * 5) % 7) / 7.0f - 0.4f;
     ck_tensor x = {3, {2, 4, 3}, xd}, y = {2, {2, 4}, yd};
-    for (int step = 0; step < 3; step++)
+    for (int c = 0; c < 3; c++) {
+        ck_model *ref = NULL;
+        ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
+        ck_assert_ok(
+            ck_model_compile(ref, .optimizer = cases[c].o, .loss = "categorical_crossentropy"));
+        for (int step = 0; step < 3; step++)
+            ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
+        char dir[32], file[64];
+        snprintf(dir, sizeof dir, "resumed%d", c);
+        ck_assert_int_eq(mkdir(ck_test_path(dir), 0700), 0);
+        snprintf(file, sizeof file, "%s/model.weights.h5", dir);
+        ck_assert_ok(ck_model_save_weights(ref, ck_test_path(file)));
+        write_k3_state(ref, ck_test_path(file), cases[c].interleaved);
+        cJSON *root = ck_io_model_config_k3(ref);
+        ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
+        char *text = cJSON_PrintUnformatted(root);
+        snprintf(file, sizeof file, "%s/config.json", dir);
+        write_bytes(ck_test_path(file), text, strlen(text));
+        free(text);
+        cJSON_Delete(root);
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_load(ck_test_path(dir), &m));
         ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
-    ck_assert_int_eq(mkdir(ck_test_path("resumed"), 0700), 0);
-    ck_assert_ok(ck_model_save_weights(ref, ck_test_path("resumed/model.weights.h5")));
-    write_k3_adam_state(ref, ck_test_path("resumed/model.weights.h5"));
-    cJSON *root = ck_io_model_config_k3(ref);
-    ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
-    char *text = cJSON_PrintUnformatted(root);
-    write_bytes(ck_test_path("resumed/config.json"), text, strlen(text));
-    free(text);
-    cJSON_Delete(root);
-    ck_model *m = NULL;
-    ck_assert_ok(ck_model_load(ck_test_path("resumed"), &m));
-    ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
-    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
-    assert_same_params(ref, m);
-    ck_model_free(m);
-    ck_model_free(ref);
+        ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+        assert_same_params(ref, m);
+        ck_model_free(m);
+        ck_model_free(ref);
+    }
 }
 END_TEST
 

@@ -444,14 +444,22 @@ ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_mode
 
 /* Keras 3 saves optimizer.variables as optimizer/vars/0, 1, ...: the
  * iteration count, the learning rate unless a schedule gives it, then the
- * slots. Adam (and AdamW) make momentum and velocity weight by weight, then
- * every velocity_hat; SGD and Adagrad have one slot. Other optimizers
- * order theirs otherwise and start fresh here. */
+ * slots. Adam, AdamW and Adamax make their first two slots weight by
+ * weight (momentum and velocity, m and u), then every velocity_hat;
+ * RMSprop makes each slot over every weight (velocity, momentum,
+ * average_gradient), as do SGD and Adagrad with their one. Nadam adds its
+ * u_product where its Keras release put it, and starts fresh here. */
 static int k3_interleaved(const char *cls)
 {
-    if (strcmp(cls, "Adam") == 0 || strcmp(cls, "AdamW") == 0)
-        return 2;
-    return strcmp(cls, "SGD") == 0 || strcmp(cls, "Adagrad") == 0 ? 1 : 0;
+    static const struct {
+        const char *cls;
+        int interleaved;
+    } known[] = {{"Adam", 2},    {"AdamW", 2}, {"Adamax", 2},
+                 {"RMSprop", 1}, {"SGD", 1},   {"Adagrad", 1}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(cls, known[i].cls) == 0)
+            return known[i].interleaved;
+    return 0;
 }
 
 /* The Keras 3 variable index of ckeras slot i (n slots over w weights). */
