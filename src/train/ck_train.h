@@ -200,7 +200,7 @@ typedef struct ck_train_state {
 
 /* The model's training state; NULL when it is not compiled. */
 ck_train_state *ck_train_state_of(const ck_model *m);
-/* Names metric k (weighted or not already set) as Keras 3's
+/* Names metric k, whose weighted flag is set, as Keras 3's
  * CompileMetrics.result does for one given as `given`: weighted_ before a
  * weighted metric whose name is taken, _1, _2, ... after a repeated name.
  * keys holds the first k metrics' base names and receives k's. */
