@@ -735,6 +735,19 @@ static void expect_json_failure(const char *json, ck_status code, const char *fr
                   fragment);
 }
 
+/* A Sequential config of an InputLayer and one layer fails as named. */
+static void expect_sequential_failure(const char *input_cfg, const char *cls, const char *cfg,
+                                      const char *fragment)
+{
+    char json[400];
+    snprintf(json, sizeof json,
+             "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+             "{\"class_name\": \"InputLayer\", \"config\": {%s}}, "
+             "{\"class_name\": \"%s\", \"config\": {%s}}]}}",
+             input_cfg, cls, cfg);
+    expect_json_failure(json, CK_ERR_UNSUPPORTED, fragment);
+}
+
 START_TEST(json_errors)
 {
     expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": [",
@@ -758,25 +771,16 @@ START_TEST(json_errors)
                         "Subclassed");
     /* A saved axis 0 is the batch axis, not the options' "default". */
     const char *norms[] = {"BatchNormalization", "LayerNormalization"};
-    for (int i = 0; i < 2; i++) {
-        char json[300];
-        snprintf(json, sizeof json,
-                 "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                 "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [4, "
-                 "3]}}, {\"class_name\": \"%s\", \"config\": {\"axis\": 0}}]}}",
-                 norms[i]);
-        expect_json_failure(json, CK_ERR_UNSUPPORTED, "axis 0 (the batch axis)");
-    }
+    for (int i = 0; i < 2; i++)
+        expect_sequential_failure("\"batch_input_shape\": [4, 3]", norms[i], "\"axis\": 0",
+                                  "axis 0 (the batch axis)");
     /* An InputLayer dtype that names nothing is not taken for float32. */
-    const char *dtypes[] = {"5", "{\"class_name\": \"DTypePolicy\", \"config\": {}}"};
+    const char *dtypes[] = {"\"dtype\": 5",
+                            "\"dtype\": {\"class_name\": \"DTypePolicy\", \"config\": {}}"};
     for (int i = 0; i < 2; i++) {
-        char json[300];
-        snprintf(json, sizeof json,
-                 "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                 "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, "
-                 "3], \"dtype\": %s}}, {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}]}}",
-                 dtypes[i]);
-        expect_json_failure(json, CK_ERR_UNSUPPORTED, "dtype");
+        char input[200];
+        snprintf(input, sizeof input, "\"batch_input_shape\": [null, 3], %s", dtypes[i]);
+        expect_sequential_failure(input, "Dense", "\"units\": 2", "dtype");
     }
 }
 END_TEST

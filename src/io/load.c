@@ -124,10 +124,11 @@ static uint64_t weights_bound(const ck_model *m)
     return (uint64_t)m->n_params * sizeof(double) * (1 + CK_OPT_MAX_SLOTS) + (weights + 64) * 16384;
 }
 
-/* The weights member of z opened from memory: free *image after closing
- * *file. */
-static ck_status open_zip_weights(ck_zip_in *z, const char *path, const ck_model *m, void **image,
-                                  hid_t *file)
+/* The weights of the member model.weights.h5, and for a compile_config
+ * (cc, else NULL) the compiled optimizer's variables from the same
+ * member, as Keras 3's load_model reads them. */
+static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
+                                  const ck_weights_options *opts, bool fresh, const cJSON *cc)
 {
     ck_zip_limit limit = ck_zip_user_limit();
     char why[CK_NAME_MAX + 96];
@@ -137,41 +138,21 @@ static ck_status open_zip_weights(ck_zip_in *z, const char *path, const ck_model
                  m->n_params);
         limit = (ck_zip_limit){bound, why};
     }
+    void *image;
     size_t size;
-    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, image, &size));
+    CK_TRY(ck_keras_zip_member(z, "model.weights.h5", &limit, true, &image, &size));
     char label[1024];
     snprintf(label, sizeof label, "model.weights.h5 in '%s'", path);
-    ck_status st = ck_h5_open_image(*image, size, label, file);
-    if (st != CK_OK)
-        free(*image);
-    return st;
-}
-
-static ck_status read_zip_weights(ck_zip_in *z, const char *path, ck_model *m,
-                                  const ck_weights_options *opts, bool fresh)
-{
-    void *image;
     hid_t file;
-    CK_TRY(open_zip_weights(z, path, m, &image, &file));
-    ck_status st = ck_weights_read_h5(file, m, opts, true, fresh);
-    H5Fclose(file);
-    free(image);
-    return st;
-}
-
-/* The weights, then, for a compile_config, the compiled optimizer's
- * variables from the same member, as Keras 3's load_model does. */
-static ck_status read_zip_state(ck_zip_in *z, const char *path, ck_model *m, const cJSON *cc)
-{
-    void *image;
-    hid_t file;
-    CK_TRY(open_zip_weights(z, path, m, &image, &file));
-    ck_status st = ck_weights_read_h5(file, m, NULL, true, true);
-    if (st == CK_OK && cJSON_IsObject(cc))
-        st = compile_built(m, cc);
-    if (st == CK_OK && ck_model_is_compiled(m))
-        st = ck_k3_read_optimizer(file, m);
-    H5Fclose(file);
+    ck_status st = ck_h5_open_image(image, size, label, &file);
+    if (st == CK_OK) {
+        st = ck_weights_read_h5(file, m, opts, true, fresh);
+        if (st == CK_OK && cJSON_IsObject(cc))
+            st = compile_built(m, cc);
+        if (st == CK_OK && cJSON_IsObject(cc) && ck_model_is_compiled(m))
+            st = ck_k3_read_optimizer(file, m);
+        H5Fclose(file);
+    }
     free(image);
     return st;
 }
@@ -209,8 +190,8 @@ static ck_status read_zip_model(ck_zip_in *z, const char *path, const ck_load_op
     if (st == CK_OK)
         st = ck_io_model_from_config(root, &ld, out);
     if (st == CK_OK)
-        st = read_zip_state(z, path, *out,
-                            cJSON_GetObjectItemCaseSensitive(root, "compile_config"));
+        st = read_zip_weights(z, path, *out, NULL, true,
+                              cJSON_GetObjectItemCaseSensitive(root, "compile_config"));
     cJSON_Delete(root);
     free(config);
     free(metadata);
@@ -240,7 +221,7 @@ static ck_status load_weights(ck_model *m, const char *path, const ck_weights_op
     if (format == CK_FORMAT_KERAS) {
         ck_zip_in *z;
         CK_TRY(ck_keras_zip_open(path, &z));
-        ck_status st = read_zip_weights(z, path, m, opts, false);
+        ck_status st = read_zip_weights(z, path, m, opts, false, NULL);
         ck_keras_zip_close(z);
         return st;
     }

@@ -422,24 +422,31 @@ static ck_status try_read_optimizer(hid_t g, ck_model *m)
     return st;
 }
 
+/* Reads the optimizer state in group `path` of file with try_read. Keras
+ * keeps the model and starts a fresh optimizer when the saved state does
+ * not fit (another optimizer version, another variable order). */
+static ck_status read_optimizer_group(hid_t file, const char *path,
+                                      ck_status (*try_read)(hid_t, ck_model *), ck_model *m)
+{
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    if (g < 0)
+        return CK_OK;
+    ck_status st = try_read(g, m);
+    H5Gclose(g);
+    if (st == CK_ERR_MEMORY)
+        return st;
+    if (st != CK_OK)
+        ck_optimizer_drop_slots(m);
+    ck_clear_error();
+    return CK_OK;
+}
+
 ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_model *m)
 {
     if (!is_legacy_layout(training_config) ||
         H5Lexists(file, "optimizer_weights", H5P_DEFAULT) <= 0)
         return CK_OK;
-    hid_t g = H5Gopen2(file, "optimizer_weights", H5P_DEFAULT);
-    if (g < 0)
-        return CK_OK;
-    ck_status st = try_read_optimizer(g, m);
-    H5Gclose(g);
-    if (st == CK_ERR_MEMORY)
-        return st;
-    /* Keras keeps the model and starts a fresh optimizer when the saved
-     * state does not fit (e.g. a file from another optimizer version). */
-    if (st != CK_OK)
-        ck_optimizer_drop_slots(m);
-    ck_clear_error();
-    return CK_OK;
+    return read_optimizer_group(file, "optimizer_weights", try_read_optimizer, m);
 }
 
 /* Keras 3 saves optimizer.variables as optimizer/vars/0, 1, ...: the
@@ -523,17 +530,5 @@ ck_status ck_k3_read_optimizer(hid_t file, ck_model *m)
     if (!ck_train_state_of(m) || H5Lexists(file, "optimizer", H5P_DEFAULT) <= 0 ||
         H5Lexists(file, "optimizer/vars", H5P_DEFAULT) <= 0)
         return CK_OK;
-    hid_t g = H5Gopen2(file, "optimizer/vars", H5P_DEFAULT);
-    if (g < 0)
-        return CK_OK;
-    ck_status st = try_read_k3_optimizer(g, m);
-    H5Gclose(g);
-    if (st == CK_ERR_MEMORY)
-        return st;
-    /* As Keras, which warns and keeps a fresh optimizer when the saved
-     * variables do not fit. */
-    if (st != CK_OK)
-        ck_optimizer_drop_slots(m);
-    ck_clear_error();
-    return CK_OK;
+    return read_optimizer_group(file, "optimizer/vars", try_read_k3_optimizer, m);
 }
