@@ -206,6 +206,35 @@ START_TEST(test_reduce_lr_on_plateau)
 }
 END_TEST
 
+/* Keras takes learning_rate=0, beta_1=0 and rho=0 as given. A zero must
+ * not fall back to the default: the weights stay as they were, and the
+ * saved optimizer holds the zeros. */
+START_TEST(test_zero_hyperparameters_as_given)
+{
+    const char *const cases[][4] = {{"adam", "--beta-1", "zero_adam.h5", "beta_1"},
+                                    {"rmsprop", "--rho", "zero_rms.h5", "rho"}};
+    for (int c = 0; c < 2; c++) {
+        run_result r;
+        run_cli(&r, "fit", at("two.h5"), "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--optimizer", cases[c][0], "--learning-rate",
+                "0", cases[c][1], "0", "--epochs", "2", "--verbose", "0", "-o", at(cases[c][2]),
+                NULL);
+        assert_success(&r);
+        run_free(&r);
+        ck_assert(same_layer(at("two.h5"), at(cases[c][2]), "hidden"));
+        ck_assert(same_layer(at("two.h5"), at(cases[c][2]), "head"));
+        ck_model *m;
+        ck_compile_options o;
+        ck_assert_ok(ck_model_load(at(cases[c][2]), &m));
+        ck_assert_ok(ck_model_get_compile_options(m, &o));
+        ck_assert_double_eq(o.optimizer.learning_rate, 0);
+        ck_assert_double_eq(c == 0 ? o.optimizer.beta_1 : o.optimizer.rho, 0);
+        ck_assert_double_eq(c == 0 ? o.optimizer.beta_2 : 0, c == 0 ? 0.999 : 0);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ checkpoints and early stopping */
 
 static int count_files(const char *suffix)
@@ -424,6 +453,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_validation_data);
     tcase_add_test(tc, test_freeze_keeps_weights);
     tcase_add_test(tc, test_reduce_lr_on_plateau);
+    tcase_add_test(tc, test_zero_hyperparameters_as_given);
     tcase_add_test(tc, test_checkpoint_save_best_only);
     tcase_add_test(tc, test_early_stopping_restores_best);
     tcase_add_test(tc, test_class_weights);

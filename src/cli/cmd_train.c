@@ -101,6 +101,18 @@ static int set_optimizer(const cli_args *a, const char *file_optimizer, ck_optim
     o->centered = a->centered;
     o->clipnorm = a->clipnorm;
     o->clipvalue = a->clipvalue;
+    /* A zero in these fields means "Keras's default", so a given 0 (Keras
+     * accepts learning_rate=0 and beta_1=0) must be flagged as meant. */
+    static const struct {
+        const char *option;
+        unsigned bit;
+    } zero_ok[] = {{"learning-rate", CK_OPT_LEARNING_RATE},
+                   {"beta-1", CK_OPT_BETA_1},
+                   {"beta-2", CK_OPT_BETA_2},
+                   {"rho", CK_OPT_RHO}};
+    for (size_t i = 0; i < sizeof zero_ok / sizeof zero_ok[0]; i++)
+        if (cli_given(a, zero_ok[i].option))
+            o->explicit_fields |= zero_ok[i].bit;
     if (a->lr_schedule && cli_given(a, "learning-rate"))
         return cli_error(CLI_USAGE, "--lr-schedule replaces --learning-rate; give one of them");
     return a->lr_schedule ? cli_parse_lr_schedule(a->lr_schedule, &o->learning_rate_schedule)

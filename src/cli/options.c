@@ -74,7 +74,7 @@ static const cli_option options[] = {
      "the loss takes logits (Keras from_logits=True)"},
     {"optimizer", 0, ARG_STRING, FIELD(optimizer), CMD_FIT, true, 0, 0, 0, "NAME",
      "sgd, adam, rmsprop, adagrad, nadam, adamax, adamw (default rmsprop, as Keras)"},
-    {"learning-rate", 0, ARG_DOUBLE, FIELD(learning_rate), CMD_FIT, true, 0, BIG, OPEN_MIN, "F",
+    {"learning-rate", 0, ARG_DOUBLE, FIELD(learning_rate), CMD_FIT, true, 0, BIG, 0, "F",
      "learning rate (default: the optimizer's Keras default)"},
     {"momentum", 0, ARG_DOUBLE, FIELD(momentum), CMD_FIT, true, 0, 1, 0, "F",
      "sgd, rmsprop momentum"},
