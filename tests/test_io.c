@@ -1129,7 +1129,9 @@ END_TEST
 /* Writes ref's optimizer state into path as Keras 3 saves it: iteration,
  * learning rate, then the first `interleaved` slots weight by weight and
  * the others each over every weight. */
-static void write_k3_state(ck_model *ref, const char *path, int interleaved)
+/* Writes ref's optimizer as Keras 3 optimizer/vars; u_product: 0 without
+ * Nadam's scalar, 1 before the slots (Keras 3.0-3.9), 2 after them. */
+static void write_k3_state(ck_model *ref, const char *path, int interleaved, int u_product)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
@@ -1143,13 +1145,18 @@ static void write_k3_state(ck_model *ref, const char *path, int interleaved)
     ck_assert_ok(ck_optimizer_slot(ref, 0, &name, &data, &rank, dims));
     ck_assert_ok(ck_h5_write_int64(v, "0", (int64_t)data[0]));
     ck_assert_ok(ck_h5_write_floats(v, "1", 0, dims, (float[]){0.01f}));
+    int base = u_product == 1 ? 3 : 2;
+    char key[16];
+    if (u_product) {
+        snprintf(key, sizeof key, "%d", u_product == 1 ? 2 : n + 1);
+        ck_assert_ok(ck_h5_write_floats(v, key, 0, dims, (float[]){0.5f}));
+    }
     for (int i = 1; i < n; i++) {
         ck_assert_ok(ck_optimizer_slot(ref, i, &name, &data, &rank, dims));
-        char key[16];
         int kind = (i - 1) / w, j = (i - 1) % w;
         snprintf(key, sizeof key, "%d",
-                 kind < interleaved ? 2 + j * interleaved + kind
-                                    : 2 + interleaved * w + (kind - interleaved) * w + j);
+                 kind < interleaved ? base + j * interleaved + kind
+                                    : base + interleaved * w + (kind - interleaved) * w + j);
         ck_assert_ok(ck_h5_write_floats(v, key, rank, dims, data));
     }
     H5Gclose(v);
@@ -1160,21 +1167,24 @@ static void write_k3_state(ck_model *ref, const char *path, int interleaved)
 /* A compiled Keras 3 model resumes its optimizer, as load_model does: the
  * next step from the loaded model is the next step of the saved one. Keras
  * makes Adam's and Adamax's two moments weight by weight, then amsgrad's
- * velocity_hat; RMSprop's slots one kind at a time. */
+ * velocity_hat; RMSprop's slots one kind at a time; Nadam Adam's two with
+ * its u_product before them (Keras 3.0-3.9) or after them (3.10+). */
 START_TEST(keras3_optimizer_state)
 {
     const struct {
         ck_optimizer_options o;
-        int interleaved;
-    } cases[] = {{ck_adam(.learning_rate = 0.01, .amsgrad = true), 2},
-                 {ck_adamax(.learning_rate = 0.01), 2},
-                 {{.name = "rmsprop", .learning_rate = 0.01, .momentum = 0.5, .centered = true},
-                  1}};
+        int interleaved, u_product;
+    } cases[] = {
+        {ck_adam(.learning_rate = 0.01, .amsgrad = true), 2, 0},
+        {ck_adamax(.learning_rate = 0.01), 2, 0},
+        {{.name = "rmsprop", .learning_rate = 0.01, .momentum = 0.5, .centered = true}, 1, 0},
+        {ck_nadam(.learning_rate = 0.01), 2, 1},
+        {ck_nadam(.learning_rate = 0.01), 2, 2}};
     float xd[2 * 4 * 3], yd[2 * 4] = {1, 0, 0, 0, 0, 0, 1, 0};
     for (int i = 0; i < 24; i++)
         xd[i] = (float)((i * 5) % 7) / 7.0f - 0.4f;
     ck_tensor x = {3, {2, 4, 3}, xd}, y = {2, {2, 4}, yd};
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 5; c++) {
         ck_model *ref = NULL;
         ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
         ck_assert_ok(
@@ -1186,7 +1196,7 @@ START_TEST(keras3_optimizer_state)
         ck_assert_int_eq(mkdir(ck_test_path(dir), 0700), 0);
         snprintf(file, sizeof file, "%s/model.weights.h5", dir);
         ck_assert_ok(ck_model_save_weights(ref, ck_test_path(file)));
-        write_k3_state(ref, ck_test_path(file), cases[c].interleaved);
+        write_k3_state(ref, ck_test_path(file), cases[c].interleaved, cases[c].u_product);
         cJSON *root = ck_io_model_config_k3(ref);
         ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
         char *text = cJSON_PrintUnformatted(root);

@@ -454,14 +454,15 @@ ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_mode
  * slots. Adam, AdamW and Adamax make their first two slots weight by
  * weight (momentum and velocity, m and u), then every velocity_hat;
  * RMSprop makes each slot over every weight (velocity, momentum,
- * average_gradient), as do SGD and Adagrad with their one. Nadam adds its
- * u_product where its Keras release put it, and starts fresh here. */
+ * average_gradient), as do SGD and Adagrad with their one. Nadam makes
+ * Adam's two and a scalar u_product, before them up to Keras 3.9 and after
+ * them from 3.10; ckeras derives the product from the iteration count. */
 static int k3_interleaved(const char *cls)
 {
     static const struct {
         const char *cls;
         int interleaved;
-    } known[] = {{"Adam", 2},    {"AdamW", 2}, {"Adamax", 2},
+    } known[] = {{"Adam", 2},    {"AdamW", 2}, {"Adamax", 2}, {"Nadam", 2},
                  {"RMSprop", 1}, {"SGD", 1},   {"Adagrad", 1}};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(cls, known[i].cls) == 0)
@@ -502,17 +503,37 @@ static ck_status k3_names(ck_model *m, int n, int base, ck_strlist *names)
     return CK_OK;
 }
 
+/* Whether optimizer variable `index` is a scalar: Nadam's u_product where
+ * a slot shaped like a weight would otherwise be. */
+static bool k3_is_scalar(hid_t g, int index)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", index);
+    hid_t d = H5Dopen2(g, key, H5P_DEFAULT);
+    if (d < 0)
+        return false;
+    hid_t space = H5Dget_space(d);
+    bool scalar = space >= 0 && H5Sget_simple_extent_ndims(space) == 0;
+    if (space >= 0)
+        H5Sclose(space);
+    H5Dclose(d);
+    return scalar;
+}
+
 static ck_status try_read_k3_optimizer(hid_t g, ck_model *m)
 {
     const ck_train_state *s = ck_train_state_of(m);
     int n = ck_optimizer_slot_count(m);
     int base = s->opt.o.learning_rate_schedule.class_name ? 1 : 2;
+    int extra = strcmp(s->opt.kind->class_name, "Nadam") == 0;
     H5G_info_t info;
     if (n <= 0 || H5Gget_info(g, &info) < 0)
         return ck_error(CK_ERR_FORMAT, "optimizer/vars cannot be read");
-    if (info.nlinks != (hsize_t)(n - 1 + base))
+    if (info.nlinks != (hsize_t)(n - 1 + base + extra))
         return ck_error(CK_ERR_SHAPE, "the file has %llu optimizer variables, the optimizer %d",
-                        (unsigned long long)info.nlinks, n - 1 + base);
+                        (unsigned long long)info.nlinks, n - 1 + base + extra);
+    if (extra && k3_is_scalar(g, base))
+        base++;
     ck_strlist names = {0};
     slot *slots = ck_alloc((size_t)n, sizeof *slots);
     ck_status st = slots ? get_slots(m, slots, n) : CK_ERR_MEMORY;
