@@ -431,6 +431,22 @@ START_TEST(heap_corpus_still_refused)
     ck_model *m = NULL;
     ck_assert_fails(ck_model_load(RAW_CORPUS "crash_continuation_size.h5", &m), CK_ERR_FORMAT);
     assert_error_has("object header continuation at byte 6592 lies past its end");
+    /* The same file with the dataspace size of its first attribute made
+     * 47,128 bytes: libhdf5 read past the message. */
+    ck_assert_fails(ck_model_load(RAW_CORPUS "crash_attribute_size.h5", &m), CK_ERR_FORMAT);
+    assert_error_has("attribute message at byte 1808 declares more than it holds");
+    /* ...and with an object header's first block made 7 MiB long: libhdf5
+     * failed leaving objects open, a leak and a message at exit. */
+    ck_assert_fails(ck_model_load(RAW_CORPUS "leak_object_header_size.h5", &m), CK_ERR_FORMAT);
+    assert_error_has("object header at byte 27352 runs past its end");
+    /* ...and with the length of its keras_version string, or the size of
+     * a string's character, made gigabytes: libhdf5 cleared that much
+     * memory before reading the string, for minutes. */
+    const char *vlen[] = {RAW_CORPUS "hang_vlen_length.h5", RAW_CORPUS "hang_vlen_base_size.h5"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_fails(ck_model_load(vlen[i], &m), CK_ERR_FORMAT);
+        assert_error_has("attribute message at byte 824 declares more than it holds");
+    }
 }
 END_TEST
 

@@ -11,6 +11,9 @@
  *    sized by the reference's length (crash_heap_bad_index.h5).
  * The screen walks every collection as libhdf5 does, then checks every
  * string reference that points at one, outside the raw data of datasets.
+ * It also checks the object header fields libhdf5 1.10 trusts when it
+ * decodes them (continuations, first blocks, attribute messages), found
+ * by changing bytes of real Keras files.
  * Keras and h5py write 8-byte addresses and lengths and a base address of
  * 0, which is what the layout below assumes; vlen data other than strings
  * (never in Keras files) would be refused. */
@@ -415,17 +418,17 @@ static size_t declared_end(const unsigned char *b, size_t size)
     return end > 0 && end < size ? (size_t)end : size;
 }
 
-/* libhdf5 1.10 allocates the block an object header continuation message
- * (version 1 headers: type 0x10, size 16, flags, 3 reserved bytes, then
- * address and length) points at before reading it: one flipped byte asks
- * malloc for 512 TiB. Every such message must point inside the file. The
- * datasets' raw data is skipped: weights may hold any bytes. */
-static ck_status check_continuations(const unsigned char *b, size_t size, const heap_table *t,
-                                     const char *label)
+/* Calls check on every place where the sig_len bytes of `sig` start,
+ * outside the datasets' raw data (weights may hold any bytes), with at
+ * least `need` bytes from there to the end. */
+typedef ck_status (*sig_check)(const unsigned char *b, size_t size, size_t at, const char *label);
+
+static ck_status scan_metadata(const unsigned char *b, size_t size, const heap_table *t,
+                               const unsigned char *sig, size_t sig_len, size_t need,
+                               sig_check check, const char *label)
 {
-    static const unsigned char message[4] = {0x10, 0, 0x10, 0};
     size_t next_raw = 0;
-    for (size_t at = 0, run; at + 24 <= size;) {
+    for (size_t at = 0, run; at + need <= size;) {
         at = data_from(t, at, &run);
         while (next_raw < t->n_raw && t->raw[next_raw].addr + t->raw[next_raw].size <= at)
             next_raw++;
@@ -436,23 +439,145 @@ static ck_status check_continuations(const unsigned char *b, size_t size, const 
         size_t stop = run < size ? run : size;
         if (next_raw < t->n_raw && t->raw[next_raw].addr < stop)
             stop = (size_t)t->raw[next_raw].addr + 3;
-        const unsigned char *hit = at < stop ? memmem(b + at, stop - at, message, 4) : NULL;
+        const unsigned char *hit = at < stop ? memmem(b + at, stop - at, sig, sig_len) : NULL;
         if (!hit) {
             at = stop > at ? stop : at + 1;
             continue;
         }
         at = (size_t)(hit - b);
-        if (at + 24 <= size && !b[at + 5] && !b[at + 6] && !b[at + 7]) {
-            uint64_t addr = read_le(b + at + 8, 8), len = read_le(b + at + 16, 8);
-            if (addr > size || len > size - addr)
-                return ck_error(CK_ERR_FORMAT,
-                                "%s is a corrupt HDF5 file (the object header continuation at "
-                                "byte %zu lies past its end)",
-                                label, at);
-        }
+        if (at + need <= size)
+            CK_TRY(check(b, size, at, label));
         at++;
     }
     return CK_OK;
+}
+
+static ck_status corrupt_header(const char *label, const char *what, size_t at, const char *why)
+{
+    return ck_error(CK_ERR_FORMAT, "%s is a corrupt HDF5 file (the %s at byte %zu %s)", label, what,
+                    at, why);
+}
+
+/* libhdf5 1.10 allocates the block an object header continuation message
+ * (version 1 headers: type 0x10, size 16, flags, 3 reserved bytes, then
+ * address and length) points at before reading it: one flipped byte asks
+ * malloc for 512 TiB. Every such message must point inside the file. */
+static ck_status check_continuation(const unsigned char *b, size_t size, size_t at,
+                                    const char *label)
+{
+    if (b[at + 5] || b[at + 6] || b[at + 7])
+        return CK_OK;
+    uint64_t addr = read_le(b + at + 8, 8), len = read_le(b + at + 16, 8);
+    return addr > size || len > size - addr
+               ? corrupt_header(label, "object header continuation", at, "lies past its end")
+               : CK_OK;
+}
+
+/* Whether a version 1 object header message header starts at `at`: a
+ * known type, a size in 8-byte units and 3 zero reserved bytes. */
+static bool is_message_header(const unsigned char *b, size_t at)
+{
+    return b[at] <= 0x18 && !b[at + 1] && read_le(b + at + 2, 2) % 8 == 0 && !b[at + 5] &&
+           !b[at + 6] && !b[at + 7];
+}
+
+/* A version 1 object header (version 1, a reserved 0, a message count,
+ * a reference count, the size of its first block, 4 bytes of padding,
+ * then a message): libhdf5 1.10 reads a block of the declared size and,
+ * when that runs past the file, fails leaving objects open (a leak, and
+ * "infinite loop closing library" at exit). */
+static ck_status check_object_header(const unsigned char *b, size_t size, size_t at,
+                                     const char *label)
+{
+    uint64_t messages = read_le(b + at + 2, 2), refs = read_le(b + at + 4, 4),
+             block = read_le(b + at + 8, 4);
+    if (!messages || !refs || refs > 0xffff || read_le(b + at + 12, 4) || block % 8 ||
+        !is_message_header(b, at + 16))
+        return CK_OK;
+    return block > size - (at + 16)
+               ? corrupt_header(label, "object header", at, "runs past its end")
+               : CK_OK;
+}
+
+/* The bytes of an attribute's value: the element size its datatype
+ * message declares times the element count of its dataspace message
+ * (versions 1 and 2); false when either cannot hold what it declares. */
+static bool attribute_value_bytes(const unsigned char *dt, size_t dt_len, const unsigned char *ds,
+                                  size_t ds_len, uint64_t *bytes)
+{
+    if (dt_len < 8 || ds_len < 4 || (ds[0] != 1 && ds[0] != 2))
+        return false;
+    size_t rank = ds[1], dims_at = ds[0] == 1 ? 8 : 4;
+    if (rank > 32 || dims_at + rank * 8 > ds_len)
+        return false;
+    uint64_t n = ds[0] == 2 && ds[3] == 2 ? 0 : 1; /* version 2 type 2: the null dataspace */
+    for (size_t i = 0; i < rank && n; i++) {
+        uint64_t d = read_le(ds + dims_at + i * 8, 8);
+        if (d && n > UINT64_MAX / d)
+            return false;
+        n *= d;
+    }
+    uint64_t element = read_le(dt + 4, 4);
+    if (element && n > UINT64_MAX / element)
+        return false;
+    *bytes = n * element;
+    return true;
+}
+
+/* A variable-length value (datatype class 9) holds references (length, heap
+ * address, index) to a sequence of its base type, which libhdf5 1.10
+ * allocates and clears at length times the base size before reading it:
+ * a flipped byte in either makes it clear gigabytes, for minutes. A string
+ * (what Keras writes) has 1-byte characters, and none is longer than the
+ * file that holds it. */
+static bool vlen_is_sane(const unsigned char *dt, size_t dt_len, const unsigned char *value,
+                         uint64_t value_bytes, size_t size)
+{
+    if ((dt[0] & 0x0f) != 9)
+        return true;
+    if (dt_len < 16 || read_le(dt + 12, 4) != 1 || read_le(dt + 4, 4) != 16 || value_bytes % 16)
+        return false;
+    for (uint64_t at = 0; at < value_bytes; at += 16)
+        if (read_le(value + at, 4) > size)
+            return false;
+    return true;
+}
+
+/* An attribute message (type 0x0C): libhdf5 1.10 decodes its name,
+ * datatype and dataspace by the sizes it declares and copies the value
+ * they imply, checking none of them against the message's own size: one
+ * flipped byte makes it read far past the message. Version 1 pads each
+ * part to 8 bytes; versions 2 and 3 do not, and 3 adds an encoding byte. */
+static ck_status check_attribute(const unsigned char *b, size_t size, size_t at, const char *label)
+{
+    const unsigned char *m = b + at + 8;
+    unsigned version = m[0];
+    size_t msg = (size_t)read_le(b + at + 2, 2);
+    /* A shared message (flag 2) holds a reference, not the attribute. */
+    if (!is_message_header(b, at) || (b[at + 4] & 2) || version < 1 || version > 3 ||
+        (version == 1 && m[1]) || msg < 8 || msg > size - (at + 8))
+        return CK_OK;
+    size_t name = (size_t)read_le(m + 2, 2), dt = (size_t)read_le(m + 4, 2),
+           ds = (size_t)read_le(m + 6, 2), fields = version == 3 ? 9 : 8;
+    size_t pad = version == 1 ? 7 : 0, mask = version == 1 ? ~(size_t)7 : ~(size_t)0;
+    size_t name_at = fields, dt_at = name_at + ((name + pad) & mask),
+           ds_at = dt_at + ((dt + pad) & mask), value_at = ds_at + ((ds + pad) & mask);
+    uint64_t value = 0;
+    if (name == 0 || value_at > msg ||
+        !attribute_value_bytes(m + dt_at, dt, m + ds_at, ds, &value) || value > msg - value_at ||
+        !vlen_is_sane(m + dt_at, dt, m + value_at, value, size))
+        return corrupt_header(label, "attribute message", at, "declares more than it holds");
+    return CK_OK;
+}
+
+static ck_status check_headers(const unsigned char *b, size_t size, const heap_table *t,
+                               const char *label)
+{
+    static const unsigned char continuation[4] = {0x10, 0, 0x10, 0}, header[2] = {1, 0},
+                               attribute[2] = {0x0c, 0};
+    CK_TRY(scan_metadata(b, size, t, continuation, 4, 24, check_continuation, label));
+    CK_TRY(scan_metadata(b, size, t, header, 2, 24, check_object_header, label));
+    return scan_metadata(b, size, t, attribute, 2, 16, check_attribute, label);
 }
 
 static ck_status screen(const unsigned char *b, size_t size, const span *holes, size_t n_holes,
@@ -477,14 +602,14 @@ static ck_status screen(const unsigned char *b, size_t size, const span *holes, 
     if (st == CK_OK)
         st = find_raw_regions(b, size, &t);
     t.n_raw = merge_spans(t.raw, t.n_raw);
-    if (st == CK_OK)
-        st = check_continuations(b, size, &t, label);
     if (st == CK_OK && t.n_coll)
         st = index_table(&t);
     if (st == CK_OK && t.n_coll)
         st = check_malformed(b, size, &t, label);
     if (st == CK_OK && t.n_coll)
         st = check_references(b, size, &t, label);
+    if (st == CK_OK)
+        st = check_headers(b, size, &t, label);
     free(t.objs);
     free(t.collections);
     free(t.raw);
