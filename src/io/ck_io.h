@@ -187,6 +187,19 @@ ck_status ck_cudnn_read_layer(hid_t g, const ck_strlist *names, const ck_model *
 /* Keras 3 object-path layout (weights_k3.c). */
 bool ck_k3_is_layout(hid_t file);
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage);
+/* A file the vars groups of the layout are read from; name (for
+ * messages) is NULL for a lone .weights.h5, the shard's file name for
+ * sharded weights. */
+typedef struct ck_k3_file {
+    hid_t file;
+    const char *name;
+} ck_k3_file;
+/* Sets *files to the n >= 1 files that may hold the group `vars`
+ * ("layers/dense/vars"), in the order they are searched; they stay valid
+ * until the next call. */
+typedef ck_status (*ck_k3_locate)(void *ctx, const char *vars, const ck_k3_file **files, int *n);
+/* ck_k3_read with the groups under "layers" wherever locate finds them. */
+ck_status ck_k3_read_located(ck_k3_locate locate, void *ctx, ck_model *m, float *stage);
 ck_status ck_k3_write(hid_t file, ck_model *m);
 
 /* ---------------- optimizer state (optimizer_slots.c) ---------------- */

@@ -171,49 +171,114 @@ bool ck_k3_is_layout(hid_t file)
     return ck_k3_layer_root(file) != NULL;
 }
 
-/* Keras 3 refuses a vars group whose size differs from the layer's. */
-static ck_status check_var_count(hid_t file, const ck_layer *l, const ck_weight *w,
-                                 const char *vars)
+/* " in 'a.weights.h5', 'b.weights.h5'" for the named files (shards) of a
+ * message, "" for the one unnamed file of a .weights.h5 or .keras. */
+static const char *where(const ck_k3_file *files, int n, char *buf, size_t len)
 {
-    if (!ck_h5_has_link(file, vars))
-        return ck_error(CK_ERR_FORMAT, "layer '%s': group '%s' is missing", l->name, vars);
-    H5G_info_t info;
-    hid_t g = H5Gopen2(file, vars, H5P_DEFAULT);
-    bool ok = g >= 0 && H5Gget_info(g, &info) >= 0;
-    if (g >= 0)
-        H5Gclose(g);
-    if (!ok)
-        return ck_error(CK_ERR_FORMAT, "layer '%s': '%s' is not a group", l->name, vars);
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && files[i].name && at < len; i++) {
+        int w = snprintf(buf + at, len - at, "%s'%s'", i ? ", " : " in ", files[i].name);
+        at += w > 0 ? (size_t)w : 0;
+    }
+    return buf;
+}
+
+/* Keras 3 refuses a vars group whose size differs from the layer's; the
+ * variables of a group split over shards count in all of them, as
+ * Keras's sharded store counts them. */
+static ck_status check_var_count(const ck_k3_file *files, int n, const ck_layer *l,
+                                 const ck_weight *w, const char *vars)
+{
+    char in[512];
+    hsize_t count = 0;
+    bool found = false;
+    for (int i = 0; i < n; i++) {
+        if (!ck_h5_has_link(files[i].file, vars))
+            continue;
+        H5G_info_t info;
+        hid_t g = H5Gopen2(files[i].file, vars, H5P_DEFAULT);
+        bool ok = g >= 0 && H5Gget_info(g, &info) >= 0;
+        if (g >= 0)
+            H5Gclose(g);
+        if (!ok)
+            return ck_error(CK_ERR_FORMAT, "layer '%s': '%s' is not a group%s", l->name, vars,
+                            where(files + i, 1, in, sizeof in));
+        count += info.nlinks;
+        found = true;
+    }
+    if (!found)
+        return ck_error(CK_ERR_FORMAT, "layer '%s': group '%s' is missing%s", l->name, vars,
+                        where(files, n, in, sizeof in));
     int want = scope_count(l, w);
-    if (info.nlinks != (hsize_t)want)
-        return ck_error(CK_ERR_SHAPE, "layer '%s' expects %d variables in '%s', the file has %llu",
-                        l->name, want, vars, (unsigned long long)info.nlinks);
+    if (count != (hsize_t)want)
+        return ck_error(CK_ERR_SHAPE,
+                        "layer '%s' expects %d variables in '%s', the file has %llu%s", l->name,
+                        want, vars, (unsigned long long)count, where(files, n, in, sizeof in));
     return CK_OK;
 }
 
-static ck_status read_layer(hid_t file, const char *path, const ck_model *m, const ck_layer *l,
-                            float *stage)
+/* Variable ds comes from the first file that has it, as Keras's sharded
+ * store looks in the group's shards in the order the index lists them. */
+static ck_status read_var(const ck_k3_file *files, int n, const char *ds, const ck_layer *l,
+                          const ck_weight *w, float *dst)
+{
+    int i = 0;
+    while (i + 1 < n && !ck_h5_has_link(files[i].file, ds))
+        i++;
+    ck_status st = ck_h5_read_weight(files[i].file, ds, l->name, w, false, dst);
+    if (st != CK_OK && st != CK_ERR_MEMORY && files[i].name)
+        return ck_error(st, "%s (in '%s')", ck_last_error(), files[i].name);
+    return st;
+}
+
+static ck_status read_layer(ck_k3_locate locate, void *ctx, const char *path, const ck_model *m,
+                            const ck_layer *l, float *stage)
 {
     for (int k = 0; k < l->n_weights; k++) {
         const ck_weight *w = &l->weights[k];
         char vars[K3_PATH_MAX + 80], ds[K3_PATH_MAX + 100];
         vars_path(path, w, vars, sizeof vars);
-        CK_TRY(check_var_count(file, l, w, vars));
+        const ck_k3_file *files;
+        int n;
+        CK_TRY(locate(ctx, vars, &files, &n));
+        CK_TRY(check_var_count(files, n, l, w, vars));
         snprintf(ds, sizeof ds, "%s/%d", vars, var_index(l, k));
-        CK_TRY(ck_h5_read_weight(file, ds, l->name, w, false, ck_stage_slot(stage, m, w)));
+        CK_TRY(read_var(files, n, ds, l, w, ck_stage_slot(stage, m, w)));
     }
+    return CK_OK;
+}
+
+static ck_status read_layers(hid_t file, const char *root, ck_k3_locate locate, void *ctx,
+                             ck_model *m, float *stage)
+{
+    char(*paths)[K3_PATH_MAX];
+    CK_TRY(layer_paths(file, root, m, &paths));
+    ck_status st = CK_OK;
+    for (int i = 0; st == CK_OK && i < m->n_layers; i++)
+        st = read_layer(locate, ctx, paths[i], m, m->layers[i], stage);
+    free(paths);
+    return st;
+}
+
+/* A .weights.h5 (or a .keras's model.weights.h5) holds every group. */
+static ck_status locate_in_file(void *ctx, const char *vars, const ck_k3_file **files, int *n)
+{
+    (void)vars;
+    *files = ctx;
+    *n = 1;
     return CK_OK;
 }
 
 ck_status ck_k3_read(hid_t file, ck_model *m, float *stage)
 {
-    char(*paths)[K3_PATH_MAX];
-    CK_TRY(layer_paths(file, ck_k3_layer_root(file), m, &paths));
-    ck_status st = CK_OK;
-    for (int i = 0; st == CK_OK && i < m->n_layers; i++)
-        st = read_layer(file, paths[i], m, m->layers[i], stage);
-    free(paths);
-    return st;
+    ck_k3_file one = {file, NULL};
+    return read_layers(file, ck_k3_layer_root(file), locate_in_file, &one, m, stage);
+}
+
+ck_status ck_k3_read_located(ck_k3_locate locate, void *ctx, ck_model *m, float *stage)
+{
+    return read_layers(-1, "layers", locate, ctx, m, stage);
 }
 
 /* The top-level groups exist even for a weightless model, so the file is
