@@ -1116,13 +1116,6 @@ START_TEST(keras_model_directory)
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "has no model.weights.h5"));
     /* A directory without config.json is no model. */
     ck_assert_fails(ck_model_load(ck_test_path(""), &m), CK_ERR_IO);
-    /* The index of sharded weights is named as such. */
-    ck_assert_ok(ck_model_from_json(k3_sequential, &m));
-    write_bytes(ck_test_path("model.weights.json"), "{}", 2);
-    ck_assert_fails(ck_model_load_weights(m, ck_test_path("model.weights.json")),
-                    CK_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(ck_last_error(), "sharded weights"));
-    ck_model_free(m);
 }
 END_TEST
 

@@ -37,7 +37,7 @@ static const cli_option options[] = {
     {"config", 0, ARG_STRING, FIELD(config), MODEL_CMDS, false, 0, 0, 0, "ARCH.json",
      "architecture as Keras JSON (model.to_json()), instead of MODEL"},
     {"weights", 0, ARG_STRING, FIELD(weights), MODEL_CMDS, false, 0, 0, 0, "W.h5",
-     "load these weights (Keras 2 .h5 or Keras 3 .weights.h5)"},
+     "load these weights (Keras 2 .h5, Keras 3 .weights.h5 or sharded .weights.json)"},
     {"by-name", 0, ARG_FLAG, FIELD(by_name), MODEL_CMDS, false, 0, 0, 0, NULL,
      "match --weights to layers by name instead of by order"},
     {"map", 0, ARG_STRING, FIELD(map), MODEL_CMDS, false, 0, 0, 0, "FROM=TO,...",

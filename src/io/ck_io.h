@@ -200,6 +200,10 @@ typedef struct ck_k3_file {
 typedef ck_status (*ck_k3_locate)(void *ctx, const char *vars, const ck_k3_file **files, int *n);
 /* ck_k3_read with the groups under "layers" wherever locate finds them. */
 ck_status ck_k3_read_located(ck_k3_locate locate, void *ctx, ck_model *m, float *stage);
+/* Keras 3.10+ sharded weights (weights_shards.c): the index `path`
+ * (NAME.weights.json) and the shards it names beside it, read into m all
+ * or nothing. */
+ck_status ck_weights_read_sharded(const char *path, ck_model *m, const ck_weights_options *opts);
 ck_status ck_k3_write(hid_t file, ck_model *m);
 
 /* ---------------- optimizer state (optimizer_slots.c) ---------------- */

@@ -211,12 +211,9 @@ static ck_status load_weights(ck_model *m, const char *path, const ck_weights_op
 {
     ck_file_format format;
     /* Keras 3.10+ save_weights(..., max_shard_size=...) writes this index
-     * beside NAME_00000.weights.h5, ... */
-    if (ck_str_ends_with(path, ".weights.json"))
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "'%s' is the index of sharded weights (Keras 3.10+ max_shard_size), which "
-                        "ckeras does not read: save the weights unsharded (NAME.weights.h5)",
-                        path);
+     * beside NAME_00000.weights.h5, ...; Keras goes by the same suffix. */
+    if (ck_str_ends_with(path, "weights.json"))
+        return ck_weights_read_sharded(path, m, opts);
     CK_TRY(ck_file_format_detect(path, &format));
     if (format == CK_FORMAT_KERAS) {
         ck_zip_in *z;
