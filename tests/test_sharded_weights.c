@@ -1,6 +1,7 @@
 /* Keras 3.10+ sharded weights (NAME.weights.json and its shards), as
  * tests/data/make_sharded_weights.py writes them the way Keras does, and
  * hostile indexes: each fails naming the file, leaving the weights alone. */
+#include "ck_cli_test.h"
 #include "ck_test.h"
 
 #include "ck_internal.h"
@@ -68,7 +69,8 @@ START_TEST(keras310_split_group_fails)
 {
     ck_model *m = lstm_model(), *before = lstm_model();
     ck_assert_fails(ck_model_load_weights(m, DATA "k310.weights.json"), CK_ERR_SHAPE);
-    ck_assert_ptr_nonnull(strstr(ck_last_error(), "expects 3 variables in 'layers/lstm/cell/vars'"));
+    ck_assert_ptr_nonnull(
+        strstr(ck_last_error(), "expects 3 variables in 'layers/lstm/cell/vars'"));
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "the file has 1 in 'k310_00000.weights.h5'"));
     ck_assert(same_params(m, before));
     ck_model_free(before);
@@ -188,15 +190,16 @@ START_TEST(hostile_indexes)
     strcpy(long_name + 300, ".weights.h5");
     snprintf(entry, sizeof entry, "\"/layers/dense/vars\": \"%s\"", long_name);
     expect_refused(index_with_dense(entry), CK_ERR_FORMAT, "longer than 255 bytes");
-    expect_refused(index_with_dense("\"/layers/dense/vars\": \"lstm_00009.weights.h5\""),
-                   CK_ERR_IO, "(a shard named by '");
+    expect_refused(index_with_dense("\"/layers/dense/vars\": \"lstm_00009.weights.h5\""), CK_ERR_IO,
+                   "(a shard named by '");
     expect_refused(index_with_dense("\"/layers/dense/vars\": \"lstm_00003.weights.h5\", "
                                     "\"/layers/dense/vars\": \"lstm_00003.weights.h5\""),
                    CK_ERR_FORMAT, "has the key '/layers/dense/vars' twice");
     expect_refused(index_with_dense("\"/layers/dense/bias\": \"lstm_00003.weights.h5\""),
                    CK_ERR_FORMAT, "names no shard for 'layers/dense/vars'");
     expect_refused(index_with_dense("\"/layers/dense/vars\": \"lstm_00000.weights.h5\""),
-                   CK_ERR_FORMAT, "group 'layers/dense/vars' is missing in 'lstm_00000.weights.h5'");
+                   CK_ERR_FORMAT,
+                   "group 'layers/dense/vars' is missing in 'lstm_00000.weights.h5'");
     write_text(ck_test_path("junk.weights.h5"), "not HDF5");
     expect_refused(index_with_dense("\"/layers/dense/vars\": \"junk.weights.h5\""), CK_ERR_FORMAT,
                    "is not an HDF5 file");
@@ -232,9 +235,8 @@ START_TEST(many_shards)
     static char text[LAYERS * 80 + 64];
     strcpy(text, "{\"weight_map\": {");
     for (int i = 0; i < LAYERS; i++) {
-        ck_assert_int_eq(link(ck_test_path("all.weights.h5"),
-                              ck_test_pathf("many_%05d.weights.h5", i)),
-                         0);
+        ck_assert_int_eq(
+            link(ck_test_path("all.weights.h5"), ck_test_pathf("many_%05d.weights.h5", i)), 0);
         /* Layers visit shards 0, 1, ..., and the last the first again. */
         char entry[80];
         snprintf(entry, sizeof entry, "%s\"/layers/dense%s%.0d/vars\": \"many_%05d.weights.h5\"",
@@ -256,6 +258,32 @@ START_TEST(many_shards)
 }
 END_TEST
 
+/* The command line's --weights takes the index as the library does. */
+START_TEST(cli_weights_index)
+{
+    ck_model *ref = reference(), *m = lstm_model();
+    char *json = ck_model_to_json(m);
+    write_text(ck_test_path("lstm.json"), json);
+    ck_free(json);
+    run_result r;
+    run_cli(&r, "convert", "--config", ck_test_path("lstm.json"), "--weights",
+            DATA "lstm.weights.json", "-o", ck_test_path("out.weights.h5"), NULL);
+    assert_success(&r);
+    run_free(&r);
+    ck_assert_ok(ck_model_load_weights(m, ck_test_path("out.weights.h5")));
+    ck_assert(same_params(ref, m));
+    run_cli(&r, "convert", "--config", ck_test_path("lstm.json"), "--weights",
+            DATA "k310.weights.json", "-o", ck_test_path("bad.weights.h5"), NULL);
+    assert_error(&r, 1, "in 'k310_00000.weights.h5'");
+    run_free(&r);
+    run_cli(&r, "inspect", DATA "lstm.weights.json", NULL);
+    assert_error(&r, 1, "index of Keras sharded weights");
+    run_free(&r);
+    ck_model_free(m);
+    ck_model_free(ref);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sharded_weights");
@@ -266,6 +294,7 @@ static Suite *suite(void)
     tcase_add_test(tc, own_index_forms);
     tcase_add_test(tc, hostile_indexes);
     tcase_add_test(tc, many_shards);
+    tcase_add_test(tc, cli_weights_index);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -206,6 +206,14 @@ static ck_status describe(const char *path, file_info *fi)
     hid_t file = -1;
     ck_keras_zip z = {0};
     ck_status st;
+    /* Its groups are spread over the shards; each shard is a Keras 3
+     * weights file of its own. */
+    if (ck_str_ends_with(path, "weights.json"))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "'%s' is the index of Keras sharded weights, which inspect does not "
+                        "merge: inspect its shards (NAME_00000.weights.h5, ...) one by one, or "
+                        "load them all with --weights",
+                        path);
     if (ck_is_keras_model(path)) {
         st = ck_keras_zip_read(path, &z);
         if (st == CK_OK) {
