@@ -30,7 +30,7 @@ typedef struct open_shard {
 
 typedef struct shards {
     const char *index;
-    size_t dir_len; /* of the index's folder, up to its last '/' */
+    size_t dir_len;        /* of the index's folder, up to its last '/' */
     const cJSON **entries; /* the weight_map, sorted by key */
     int n_entries;
     open_shard open[MAX_LISTED];
@@ -57,10 +57,10 @@ static ck_status check_no_escaped_nul(const char *index, const char *text, size_
 /* A shard must be a file beside the index: no path, however relative. */
 static ck_status check_name(const shards *s, const char *key, const char *name)
 {
-    const char *why = strlen(name) > SHARD_NAME_MAX                ? "is longer than 255 bytes"
-                      : strchr(name, '/') || strchr(name, '\\')    ? "is a path, not a file name"
-                      : !ck_str_ends_with(name, ".weights.h5") ? "does not end in .weights.h5"
-                                                                   : NULL;
+    const char *why = strlen(name) > SHARD_NAME_MAX             ? "is longer than 255 bytes"
+                      : strchr(name, '/') || strchr(name, '\\') ? "is a path, not a file name"
+                      : !ck_str_ends_with(name, ".weights.h5")  ? "does not end in .weights.h5"
+                                                                : NULL;
     if (why)
         return ck_error(CK_ERR_FORMAT,
                         "'%s': the shard '%.300s' of '%.300s' %s (shards are files beside the "
