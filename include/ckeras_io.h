@@ -96,8 +96,14 @@ typedef struct ck_weights_options {
     bool
         skip_mismatch; /* with by_name: a layer whose weights do not fit keeps its own (a warning) */
     bool keras3_layout; /* save: Keras 3 .weights.h5 layout (also chosen by that suffix) */
+    /* save: Keras 3.10+ max_shard_size in GB (2^30 bytes); needed for, and
+     * only for, a name ending in weights.json */
+    double max_shard_size;
 } ck_weights_options;
-/* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5. */
+/* Weights only: Keras 2 legacy layout, or Keras 3 layout for *.weights.h5,
+ * or for NAME.weights.json Keras 3.10+ sharded weights: NAME_00000.weights.h5,
+ * NAME_00001.weights.h5, ... beside it, each file written atomically and
+ * the index last (a failure can leave some shards new and the old index). */
 CK_API ck_status ck_model_save_weights_with(ck_model *model, const char *path,
                                             const ck_weights_options *opts);
 /* Loads weights of any supported layout into a built model; on any error the

@@ -284,6 +284,114 @@ START_TEST(cli_weights_index)
 }
 END_TEST
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *buf = calloc(1 << 16, 1);
+    ck_assert_uint_lt(fread(buf, 1, (1 << 16) - 1, f), (1 << 16) - 1);
+    fclose(f);
+    return buf;
+}
+
+/* Saving with Keras's max_shard_size splits where Keras does: the index
+ * is the generator's byte for byte, and reads back. */
+START_TEST(save_as_keras_does)
+{
+    ck_model *ref = reference(), *m = lstm_model();
+    const char *path = ck_test_path("lstm.weights.json");
+    ck_assert_ok(ck_model_save_weights(ref, path, .max_shard_size = 300.0 / (1 << 30)));
+    char *ours = slurp(path), *keras = slurp(DATA "lstm.weights.json");
+    ck_assert_str_eq(ours, keras);
+    free(ours);
+    free(keras);
+    ck_assert_int_eq(access(ck_test_path("lstm_00003.weights.h5"), R_OK), 0);
+    ck_assert_int_ne(access(ck_test_path("lstm_00004.weights.h5"), R_OK), 0);
+    ck_assert_ok(ck_model_load_weights(m, path));
+    ck_assert(same_params(ref, m));
+    /* One shard when everything fits: each group's one entry. */
+    ck_assert_ok(ck_model_save_weights(ref, ck_test_path("one.weights.json"), .max_shard_size = 1));
+    char *one = slurp(ck_test_path("one.weights.json"));
+    ck_assert_ptr_nonnull(
+        strstr(one, "\"/layers/dense/vars\": [\n            \"one_00000.weights.h5\"\n        ]"));
+    ck_assert_ptr_nonnull(strstr(one, "\"total_size\": 928.0\n"));
+    free(one);
+    ck_assert_int_ne(access(ck_test_path("one_00001.weights.h5"), R_OK), 0);
+    ck_model_free(m);
+    ck_model_free(ref);
+}
+END_TEST
+
+START_TEST(save_refusals)
+{
+    ck_model *m = lstm_model();
+    ck_assert_fails(ck_model_save_weights(m, ck_test_path("a.weights.json")), CK_ERR_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "max_shard_size"));
+    ck_assert_fails(ck_model_save_weights(m, ck_test_path("a.weights.h5"), .max_shard_size = 1),
+                    CK_ERR_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "weights.json"));
+    /* The largest variable, lstm's recurrent kernel, takes 256 bytes. */
+    ck_assert_fails(ck_model_save_weights(m, ck_test_path("a.weights.json"),
+                                          .max_shard_size = 255.0 / (1 << 30)),
+                    CK_ERR_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "layers/lstm/cell/vars/1' takes 256 bytes"));
+    ck_assert_int_ne(access(ck_test_path("a.weights.json"), F_OK), 0);
+    ck_assert_int_ne(access(ck_test_path("a_00000.weights.h5"), F_OK), 0);
+    ck_model_free(m);
+}
+END_TEST
+
+/* A model without weights: shard 0 exists anyway and the map is empty. */
+START_TEST(save_weightless)
+{
+    ck_model *m = ck_sequential(.semantics = CK_KERAS3);
+    ck_assert_ok(ck_model_add(m, ck_input(3)));
+    ck_assert_ok(ck_model_add(m, ck_activation(.activation = "relu")));
+    ck_assert_ok(ck_model_build(m));
+    const char *path = ck_test_path("empty.weights.json");
+    ck_assert_ok(ck_model_save_weights(m, path, .max_shard_size = 1));
+    char *text = slurp(path);
+    ck_assert_str_eq(text, "{\n    \"metadata\": {\n        \"total_size\": 0\n    },\n"
+                           "    \"weight_map\": {}\n}");
+    free(text);
+    ck_assert_int_eq(access(ck_test_path("empty_00000.weights.h5"), R_OK), 0);
+    ck_assert_ok(ck_model_load_weights(m, path));
+    ck_model_free(m);
+}
+END_TEST
+
+/* Keras visits a Bidirectional's attributes by name: backward_layer
+ * first, so its variables fill the shards first. */
+START_TEST(save_bidirectional_order)
+{
+    ck_model *m = ck_sequential(.seed = 5, .semantics = CK_KERAS3);
+    ck_assert_ok(ck_model_add(m, ck_input(4, 3)));
+    ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_lstm(2))));
+    ck_assert_ok(ck_model_build(m));
+    /* Kernels take 96 bytes, recurrent kernels 64, biases 32. */
+    const char *path = ck_test_path("bi.weights.json");
+    ck_assert_ok(ck_model_save_weights(m, path, .max_shard_size = 192.0 / (1 << 30)));
+    char *text = slurp(path);
+    const char *back = strstr(text, "\"/layers/bidirectional/backward_layer/cell/vars\": [\n"
+                                    "            \"bi_00000.weights.h5\"\n        ]");
+    const char *fwd = strstr(text, "\"/layers/bidirectional/forward_layer/cell/vars\": [\n"
+                                   "            \"bi_00001.weights.h5\"\n        ]");
+    ck_assert_ptr_nonnull(back);
+    ck_assert_ptr_nonnull(fwd);
+    ck_assert(back < fwd);
+    free(text);
+    ck_model *copy = ck_sequential(.seed = 6, .semantics = CK_KERAS3);
+    ck_assert_ok(ck_model_add(copy, ck_input(4, 3)));
+    ck_assert_ok(ck_model_add(copy, ck_bidirectional(ck_lstm(2))));
+    ck_assert_ok(ck_model_build(copy));
+    ck_assert(!same_params(m, copy));
+    ck_assert_ok(ck_model_load_weights(copy, path));
+    ck_assert(same_params(m, copy));
+    ck_model_free(copy);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sharded_weights");
@@ -295,6 +403,10 @@ static Suite *suite(void)
     tcase_add_test(tc, hostile_indexes);
     tcase_add_test(tc, many_shards);
     tcase_add_test(tc, cli_weights_index);
+    tcase_add_test(tc, save_as_keras_does);
+    tcase_add_test(tc, save_refusals);
+    tcase_add_test(tc, save_weightless);
+    tcase_add_test(tc, save_bidirectional_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -200,6 +200,19 @@ typedef struct ck_k3_file {
 typedef ck_status (*ck_k3_locate)(void *ctx, const char *vars, const ck_k3_file **files, int *n);
 /* ck_k3_read with the groups under "layers" wherever locate finds them. */
 ck_status ck_k3_read_located(ck_k3_locate locate, void *ctx, ck_model *m, float *stage);
+/* A variable of the Keras 3 layout: its group ("layers/lstm/cell/vars")
+ * and index there. */
+typedef struct ck_k3_var {
+    const ck_weight *w;
+    int layer, index;
+    char vars[400];
+} ck_k3_var;
+/* Every variable of m in the order Keras's save writes them (*out is
+ * ck_alloc'ed). */
+ck_status ck_k3_vars(const ck_model *m, ck_k3_var **out, int *n);
+/* Writes m's weights as Keras 3.10+ save_weights(path, max_shard_size)
+ * does, max_shard_size in GB (weights_shards_save.c). */
+ck_status ck_io_save_weights_sharded(ck_model *m, const char *path, double max_shard_size);
 /* Keras 3.10+ sharded weights (weights_shards.c): the index `path`
  * (NAME.weights.json) and the shards it names beside it, read into m all
  * or nothing. */

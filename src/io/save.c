@@ -135,12 +135,21 @@ ck_status ck_model_save_weights_with(ck_model *m, const char *path, const ck_wei
     if (!m || !path || !*path)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_save_weights: NULL model or empty path");
     bool k3 = (opts && opts->keras3_layout) || ck_file_format_of(path) == CK_FORMAT_KERAS_WEIGHTS;
+    /* Keras refuses either without the other. */
+    bool sharded = ck_str_ends_with(path, "weights.json");
+    double max = opts ? opts->max_shard_size : 0;
+    if (!sharded && max != 0)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "ck_model_save_weights: max_shard_size needs a name ending in "
+                        ".weights.json, not '%s'",
+                        path);
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_save_weights"));
     ck_h5_quiet q;
     ck_h5_quiet_begin(&q);
-    ck_status st = k3 ? ck_io_save_weights_k3(m, path, NULL)
-                      : ck_io_atomic_h5(path, write_weights_k2, m);
+    ck_status st = sharded ? ck_io_save_weights_sharded(m, path, max)
+                   : k3    ? ck_io_save_weights_k3(m, path, NULL)
+                           : ck_io_atomic_h5(path, write_weights_k2, m);
     ck_h5_quiet_end(&q);
     ck_model_leave(m);
     return st;

@@ -281,6 +281,44 @@ ck_status ck_k3_read_located(ck_k3_locate locate, void *ctx, ck_model *m, float 
     return read_layers(-1, "layers", locate, ctx, m, stage);
 }
 
+/* Keras's save visits a layer's own variables, then its sub-objects by
+ * attribute name, depth first (Bidirectional: backward_layer before
+ * forward_layer); in a group, variables go by index. With scopes of
+ * letters, digits and '_', strcmp is that order: '/' sorts first. */
+static int save_order(const void *pa, const void *pb)
+{
+    const ck_k3_var *a = pa, *b = pb;
+    if (a->layer != b->layer)
+        return a->layer < b->layer ? -1 : 1;
+    int c = strcmp(a->w->k3_scope, b->w->k3_scope);
+    return c ? c : a->index - b->index;
+}
+
+ck_status ck_k3_vars(const ck_model *m, ck_k3_var **out, int *n)
+{
+    int total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        total += m->layers[i]->n_weights;
+    ck_k3_var *v = ck_alloc(total ? (size_t)total : 1, sizeof *v);
+    char(*paths)[K3_PATH_MAX] = NULL;
+    if (!v || layer_paths(-1, "layers", m, &paths) != CK_OK) {
+        free(v);
+        return CK_ERR_MEMORY;
+    }
+    int k = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int j = 0; j < m->layers[i]->n_weights; j++, k++) {
+            const ck_weight *w = &m->layers[i]->weights[j];
+            v[k] = (ck_k3_var){.w = w, .layer = i, .index = var_index(m->layers[i], j)};
+            vars_path(paths[i], w, v[k].vars, sizeof v[k].vars);
+        }
+    free(paths);
+    qsort(v, (size_t)total, sizeof *v, save_order);
+    *out = v;
+    *n = total;
+    return CK_OK;
+}
+
 /* The top-level groups exist even for a weightless model, so the file is
  * still recognised as this layout. */
 static ck_status create_roots(hid_t file)
