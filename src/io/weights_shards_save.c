@@ -201,9 +201,9 @@ ck_status ck_io_save_weights_sharded(ck_model *m, const char *path, double max_s
     CK_TRY(ck_k3_vars(m, &v, &n));
     int *shard_of = ck_alloc(n ? (size_t)n : 1, sizeof *shard_of);
     double total;
-    ck_status st = shard_of ? assign_shards(v, n, max_shard_size * 1024 * 1024 * 1024, shard_of,
-                                            &total)
-                            : CK_ERR_MEMORY;
+    ck_status st = shard_of
+                       ? assign_shards(v, n, max_shard_size * 1024 * 1024 * 1024, shard_of, &total)
+                       : CK_ERR_MEMORY;
     if (st == CK_OK)
         st = write_files(m, path, v, shard_of, n, total);
     free(shard_of);
