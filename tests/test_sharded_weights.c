@@ -392,6 +392,51 @@ START_TEST(save_bidirectional_order)
 }
 END_TEST
 
+/* convert -o NAME.weights.json --max-shard-size GB writes what Keras
+ * writes, and the architecture in NAME.json. */
+START_TEST(cli_convert_sharded)
+{
+    ck_model *m = lstm_model();
+    char *json = ck_model_to_json(m);
+    write_text(ck_test_path("arch.json"), json);
+    ck_free(json);
+    ck_assert_int_eq(mkdir(ck_test_path("w"), 0700), 0);
+    run_result r;
+    run_cli(&r, "convert", "--config", ck_test_path("arch.json"), "--weights",
+            DATA "lstm.weights.h5", "-o", ck_test_path("w/lstm.weights.json"), "--max-shard-size",
+            "2.793967723846435546875e-07", NULL);
+    assert_success(&r);
+    run_free(&r);
+    char *ours = slurp(ck_test_path("w/lstm.weights.json")),
+         *keras = slurp(DATA "lstm.weights.json");
+    ck_assert_str_eq(ours, keras);
+    free(ours);
+    free(keras);
+    ck_model *back = NULL, *ref = reference();
+    ck_assert_ok(ck_model_load(ck_test_path("w/lstm.json"), &back, .format = CK_FORMAT_JSON));
+    ck_assert_ok(ck_model_load_weights(back, ck_test_path("w/lstm.weights.json")));
+    ck_assert(same_params(ref, back));
+    ck_model_free(back);
+    ck_model_free(ref);
+    run_cli(&r, "convert", "--config", ck_test_path("arch.json"), "-o",
+            ck_test_path("x.weights.json"), NULL);
+    assert_error(&r, 2, "need --max-shard-size");
+    run_free(&r);
+    run_cli(&r, "convert", "--config", ck_test_path("arch.json"), "-o", ck_test_path("x.h5"),
+            "--max-shard-size", "1", NULL);
+    assert_error(&r, 2, "--max-shard-size needs -o NAME.weights.json");
+    run_free(&r);
+    /* A shard may not replace an input. */
+    copy_file(DATA "lstm.weights.h5", ck_test_path("w/lstm_00000.weights.h5"));
+    run_cli(&r, "convert", "--config", ck_test_path("arch.json"), "--weights",
+            ck_test_path("w/lstm_00000.weights.h5"), "-o", ck_test_path("w/lstm.weights.json"),
+            "--max-shard-size", "1", NULL);
+    assert_error(&r, 2, "would replace its shard");
+    run_free(&r);
+    ck_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sharded_weights");
@@ -407,6 +452,7 @@ static Suite *suite(void)
     tcase_add_test(tc, save_refusals);
     tcase_add_test(tc, save_weightless);
     tcase_add_test(tc, save_bidirectional_order);
+    tcase_add_test(tc, cli_convert_sharded);
     suite_add_tcase(s, tc);
     return s;
 }

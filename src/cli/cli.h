@@ -77,6 +77,8 @@ typedef struct cli_args {
     /* export */
     const char *header, *name, *quantize;
     long long timesteps;
+    /* convert */
+    double max_shard_size;
 } cli_args;
 
 typedef struct cli_command cli_command;

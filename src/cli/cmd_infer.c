@@ -365,6 +365,46 @@ static int write_keras3(ck_model *m, const char *out, const char *const *inputs,
     return rc;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* NAME_<digits>.weights.h5 for stem NAME of OUT. */
+static bool is_shard_of(const char *path, const char *out, size_t stem)
+{
+    if (strncmp(path, out, stem) != 0 || path[stem] != '_')
+        return false;
+    size_t digits = strspn(path + stem + 1, "0123456789");
+    return digits >= 5 && strcmp(path + stem + 1 + digits, ".weights.h5") == 0;
+}
+
+/* OUT.weights.json (Keras 3.10+ save_weights with max_shard_size): the
+ * shards OUT_00000.weights.h5, ... and the index, then the architecture
+ * in OUT.json. The shards may not replace an input: the inputs are
+ * checked against the names of the shards the split gives. */
+static int write_sharded(ck_model *m, const cli_args *a, const char *const *inputs, int n_inputs)
+{
+    const char *out = a->output;
+    size_t stem = strlen(out) - strlen(".weights.json");
+    char *json_path = malloc(stem + sizeof ".json");
+    if (!json_path)
+        return cli_no_memory();
+    memcpy(json_path, out, stem);
+    memcpy(json_path + stem, ".json", sizeof ".json");
+    int rc = cli_check_output_distinct(json_path, inputs, n_inputs);
+    for (int i = 0; rc == CLI_OK && i < n_inputs; i++)
+        if (inputs[i] && is_shard_of(inputs[i], out, stem))
+            rc = cli_error(CLI_USAGE, "-o %s would replace its shard %s, an input", out, inputs[i]);
+    if (rc == CLI_OK && ck_model_save_weights(m, out, .max_shard_size = a->max_shard_size) != CK_OK)
+        rc = cli_lib_error(out);
+    if (rc == CLI_OK && ck_model_save(m, json_path, .format = CK_FORMAT_JSON) != CK_OK)
+        rc = cli_lib_error(json_path);
+    free(json_path);
+    return rc;
+}
+
 static int convert_target_of(const char *out, ck_file_format *f)
 {
     *f = ck_file_format_of(out);
@@ -384,6 +424,12 @@ int cli_cmd_convert(const cli_command *cmd, const cli_args *a)
     if (!a->output)
         return cli_error(CLI_USAGE, "convert needs -o OUT (see 'ckeras convert --help')");
     const char *inputs[] = {path, a->config, a->weights};
+    bool sharded = ends_with(a->output, ".weights.json");
+    if (sharded != cli_given(a, "max-shard-size"))
+        return cli_error(CLI_USAGE,
+                         sharded ? "-o %s: sharded weights need --max-shard-size GB"
+                                 : "--max-shard-size needs -o NAME.weights.json, not %s",
+                         a->output);
     rc = convert_target_of(a->output, &target);
     if (rc == CLI_OK)
         rc = cli_check_output_distinct(a->output, inputs, 3);
@@ -393,7 +439,9 @@ int cli_cmd_convert(const cli_command *cmd, const cli_args *a)
     rc = cli_load_model(a, path, &m);
     if (rc != CLI_OK)
         return rc;
-    if (target == CK_FORMAT_KERAS_WEIGHTS)
+    if (sharded)
+        rc = write_sharded(m, a, inputs, 3);
+    else if (target == CK_FORMAT_KERAS_WEIGHTS)
         rc = write_keras3(m, a->output, inputs, 3);
     else if (ck_model_save_as(m, a->output, target) != CK_OK)
         rc = cli_lib_error(a->output);

@@ -111,6 +111,8 @@ static const cli_option options[] = {
      "prefix of the generated names (default: the model's name)"},
     {"timesteps", 0, ARG_INT, FIELD(timesteps), CMD_EXPORT, false, 1, INT_MAX, 0, "N",
      "time steps of NAME_predict when the model's time axis is open"},
+    {"max-shard-size", 0, ARG_DOUBLE, FIELD(max_shard_size), CMD_CONVERT, false, 0, BIG, OPEN_MIN,
+     "GB", "-o NAME.weights.json: Keras 3.10+ sharded weights, shards of at most GB (2^30 bytes)"},
     {"quantize", 0, ARG_STRING, FIELD(quantize), CMD_EXPORT, false, 0, 0, 0, "TYPE",
      "how the kernels are stored: float32 (default), float16 or int8"},
     {"validation-x", 0, ARG_STRING, FIELD(validation_x), CMD_FIT, false, 0, 0, 0, "X",
