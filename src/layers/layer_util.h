@@ -94,4 +94,25 @@ int64_t ck_window_out_len(int64_t len, int64_t span, int stride, ck_padding p);
 /* Zero padding before the first input, as TensorFlow places it. */
 int64_t ck_window_pad_left(int64_t len, int64_t span, int stride, ck_padding p);
 
+/* Keras's noise_shape (Dropout, AlphaDropout): one size per axis, batch
+ * first, CK_NONE for "the input's size", 1 for "one draw along this axis";
+ * rank 0 means one draw per value. */
+typedef struct ck_noise_shape {
+    int64_t dims[CK_MAX_RANK];
+    int rank;
+} ck_noise_shape;
+/* Checks the C options' noise_shape and copies it into *ns. */
+ck_status ck_noise_shape_set(const char *class_name, const int64_t *dims, int rank,
+                             ck_noise_shape *ns);
+/* Fails naming the class when ns cannot broadcast over an input of shape in. */
+ck_status ck_noise_shape_fits(const char *class_name, const ck_noise_shape *ns, const ck_shape *in);
+/* How many values to draw for x, and which draw value i of x takes. */
+size_t ck_noise_shape_draws(const ck_noise_shape *ns, const ck_tensor *x);
+size_t ck_noise_shape_index(const ck_noise_shape *ns, const ck_tensor *x, size_t i);
+/* "noise_shape": the list, or null for rank 0. */
+ck_status ck_noise_shape_add(const ck_noise_shape *ns, cJSON *cfg);
+/* Reads "noise_shape" (absent or null: rank 0) into the option fields. */
+ck_status ck_noise_shape_from_config(const cJSON *cfg, const char *class_name, int64_t *dims,
+                                     int *rank);
+
 #endif
