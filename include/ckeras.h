@@ -382,6 +382,66 @@ CK_API ck_layer *ck_gaussian_noise_new(const ck_gaussian_noise_options *opts);
 #define ck_gaussian_noise(...) \
     ck_gaussian_noise_new(CK_ADDR_(ck_gaussian_noise_options, .ck_opts_ = 0, __VA_ARGS__))
 
+/* keras.layers.GaussianDropout: multiplies by N(1, rate / (1 - rate))
+ * noise, training only; rate in [0, 1). */
+typedef struct ck_gaussian_dropout_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double rate;
+    const char *name;
+} ck_gaussian_dropout_options;
+CK_API ck_layer *ck_gaussian_dropout_new(const ck_gaussian_dropout_options *opts);
+#define ck_gaussian_dropout(...) \
+    ck_gaussian_dropout_new(CK_ADDR_(ck_gaussian_dropout_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.AlphaDropout: in training, drops values to SELU's negative
+ * saturation and rescales so a unit-normal input keeps its mean and
+ * variance; rate in [0, 1); noise_shape as for ck_dropout_options. */
+typedef struct ck_alpha_dropout_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double rate;
+    const char *name;
+    int64_t noise_shape[CK_MAX_RANK];
+    int noise_rank; /* 0: no noise_shape (one draw per value) */
+} ck_alpha_dropout_options;
+CK_API ck_layer *ck_alpha_dropout_new(const ck_alpha_dropout_options *opts);
+#define ck_alpha_dropout(...) \
+    ck_alpha_dropout_new(CK_ADDR_(ck_alpha_dropout_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.ZeroPadding1D: adds padding[0] zero steps before and
+ * padding[1] after the steps of (batch, steps, features); {0, 0} (unset)
+ * is Keras's default (1, 1). Drops a mask, as Keras 3 does. */
+typedef struct ck_zero_padding1d_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    int padding[2];
+    const char *name;
+} ck_zero_padding1d_options;
+CK_API ck_layer *ck_zero_padding1d_new(const ck_zero_padding1d_options *opts);
+#define ck_zero_padding1d(...) \
+    ck_zero_padding1d_new(CK_ADDR_(ck_zero_padding1d_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.Cropping1D: removes cropping[0] steps at the start and
+ * cropping[1] at the end; {0, 0} (unset) is Keras's default (1, 1). Drops
+ * a mask, as Keras 3 does. */
+typedef struct ck_cropping1d_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    int cropping[2];
+    const char *name;
+} ck_cropping1d_options;
+CK_API ck_layer *ck_cropping1d_new(const ck_cropping1d_options *opts);
+#define ck_cropping1d(...) \
+    ck_cropping1d_new(CK_ADDR_(ck_cropping1d_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.UpSampling1D: repeats each step size times (default 2).
+ * Drops a mask, as Keras 3 does. */
+typedef struct ck_up_sampling1d_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    int size;
+    const char *name;
+} ck_up_sampling1d_options;
+CK_API ck_layer *ck_up_sampling1d_new(const ck_up_sampling1d_options *opts);
+#define ck_up_sampling1d(...) \
+    ck_up_sampling1d_new(CK_ADDR_(ck_up_sampling1d_options, .ck_opts_ = 0, __VA_ARGS__))
+
 /* keras.layers.LayerNormalization; weights gamma (scale) then beta (center). */
 typedef struct ck_layer_normalization_options {
     int ck_opts_;              /* internal: lets the constructor macros start with a designator */

@@ -95,6 +95,26 @@ static ck_layer *gaussian_noise(void)
 {
     return ck_gaussian_noise(.stddev = 0.5);
 }
+static ck_layer *gaussian_dropout(void)
+{
+    return ck_gaussian_dropout(.rate = 0.3);
+}
+static ck_layer *alpha_dropout(void)
+{
+    return ck_alpha_dropout(.rate = 0.4);
+}
+static ck_layer *zero_padding(void)
+{
+    return ck_zero_padding1d(.padding = {1, 2});
+}
+static ck_layer *cropping(void)
+{
+    return ck_cropping1d(.cropping = {1, 0});
+}
+static ck_layer *up_sampling(void)
+{
+    return ck_up_sampling1d(.size = 2);
+}
 static ck_layer *layer_norm(void)
 {
     return ck_layer_normalization();
@@ -284,6 +304,51 @@ static const layer_row rows[] = {
      NULL,
      (const float[]){1, -2, 3},
      3,
+     false},
+    {"GaussianDropout",
+     gaussian_dropout,
+     2,
+     {1, 3},
+     (const float[]){1, -2, 3},
+     NULL,
+     (const float[]){1, -2, 3},
+     3,
+     false},
+    {"AlphaDropout",
+     alpha_dropout,
+     3,
+     {1, 2, 2},
+     (const float[]){1, -2, 3, 0.5f},
+     NULL,
+     (const float[]){1, -2, 3, 0.5f},
+     4,
+     false},
+    {"ZeroPadding1D",
+     zero_padding,
+     3,
+     {1, 2, 2},
+     (const float[]){1, 2, 3, 4},
+     NULL,
+     (const float[]){0, 0, 1, 2, 3, 4, 0, 0, 0, 0},
+     10,
+     false},
+    {"Cropping1D",
+     cropping,
+     3,
+     {1, 3, 2},
+     (const float[]){1, 2, 3, 4, 5, 6},
+     NULL,
+     (const float[]){3, 4, 5, 6},
+     4,
+     false},
+    {"UpSampling1D",
+     up_sampling,
+     3,
+     {1, 2, 2},
+     (const float[]){1, 2, 3, 4},
+     NULL,
+     (const float[]){1, 2, 1, 2, 3, 4, 3, 4},
+     8,
      false},
     /* (x - mean) / sqrt(var + 1e-3) per row */
     {"LayerNormalization",
