@@ -296,6 +296,12 @@ static const char *const layer_specs[] = {
     "{\"class_name\": \"Permute\", \"config\": {\"dims\": [2, 1]}}",
     "{\"class_name\": \"SpatialDropout1D\", \"config\": {\"rate\": 0.2}}, "
     "{\"class_name\": \"GaussianNoise\", \"config\": {\"stddev\": 0.1}}, "
+    "{\"class_name\": \"GaussianDropout\", \"config\": {\"rate\": 0.3}}, "
+    "{\"class_name\": \"AlphaDropout\", \"config\": {\"rate\": 0.1, "
+    "\"noise_shape\": [null, 1, null]}}, "
+    "{\"class_name\": \"ZeroPadding1D\", \"config\": {\"padding\": [1, 2]}}, "
+    "{\"class_name\": \"UpSampling1D\", \"config\": {\"size\": 2}}, "
+    "{\"class_name\": \"Cropping1D\", \"config\": {\"cropping\": [3, 1]}}, "
     "{\"class_name\": \"MaxPooling1D\", \"config\": {\"pool_size\": 2}}, "
     "{\"class_name\": \"AveragePooling1D\", \"config\": {\"pool_size\": 2}}, "
     "{\"class_name\": \"GlobalMaxPooling1D\", \"config\": {}}",

@@ -21,6 +21,7 @@
 #define MAX_W 7
 #define B 2
 #define T 5
+#define MAX_STEPS 32 /* after padding and upsampling */
 
 /* ---------------------------------------------------------------- cases */
 
@@ -101,6 +102,11 @@ typedef enum {
     L_MASKING,
     L_EMBEDDING,
     L_BN,
+    L_GAUSSIAN_DROPOUT,
+    L_ALPHA_DROPOUT,
+    L_PAD,
+    L_CROP,
+    L_UP,
     L_OTHER
 } lkind;
 
@@ -118,6 +124,7 @@ typedef struct ref_layer {
     char act[32], ract[32];
     bool return_sequences, reset_after, mask_zero;
     double mask_value, epsilon;
+    int before, after, size; /* ZeroPadding1D, Cropping1D; UpSampling1D */
     ref_weight w[MAX_W];
     int n_w;
 } ref_layer;
@@ -175,7 +182,12 @@ static lkind kind_of(const char *cls)
                  {"Dropout", L_DROPOUT},
                  {"Masking", L_MASKING},
                  {"Embedding", L_EMBEDDING},
-                 {"BatchNormalization", L_BN}};
+                 {"BatchNormalization", L_BN},
+                 {"GaussianDropout", L_GAUSSIAN_DROPOUT},
+                 {"AlphaDropout", L_ALPHA_DROPOUT},
+                 {"ZeroPadding1D", L_PAD},
+                 {"Cropping1D", L_CROP},
+                 {"UpSampling1D", L_UP}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i].cls, cls) == 0)
             return kinds[i].kind;
@@ -214,6 +226,17 @@ static void rnn_weights(ref_layer *l, int gates, int seed)
         add_weight(l, "bias", 1, gates * u, 0, seed + 2);
 }
 
+/* padding or cropping: an int for both ends or [before, after]. */
+static void read_pair(ref_layer *l, const cJSON *cfg, const char *key)
+{
+    const cJSON *v = get(cfg, key);
+    l->before = l->after = cJSON_IsNumber(v) ? (int)v->valuedouble : 1;
+    if (cJSON_IsArray(v)) {
+        l->before = (int)cJSON_GetArrayItem(v, 0)->valuedouble;
+        l->after = (int)cJSON_GetArrayItem(v, 1)->valuedouble;
+    }
+}
+
 /* Declares the layer's weights in Keras order; returns its output width. */
 static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, int seed)
 {
@@ -226,6 +249,8 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
     l->mask_zero = cJSON_IsTrue(get(cfg, "mask_zero"));
     l->mask_value = num(cfg, "mask_value", 0);
     l->epsilon = num(cfg, "epsilon", 1e-3);
+    l->size = (int)num(cfg, "size", 2);
+    read_pair(l, cfg, l->kind == L_PAD ? "padding" : "cropping");
     switch (l->kind) {
     case L_DENSE:
         add_weight(l, "kernel", 2, in_dim, l->units, seed);
@@ -335,8 +360,8 @@ static double act(const ref_model *rm, const char *name, double x)
  * returns its last step only, (B, 1, width); mask[b][t] marks kept steps. */
 typedef struct seq {
     int steps, width;
-    double v[B][T][16];
-    bool mask[B][T];
+    double v[B][MAX_STEPS][16];
+    bool mask[B][MAX_STEPS];
 } seq;
 
 /* out = x W + b for one vector, W (in, n) row-major. */
@@ -461,6 +486,26 @@ static void embedding(const ref_layer *l, seq *s)
     s->width = d;
 }
 
+/* ZeroPadding1D, Cropping1D, UpSampling1D: output step t copies input
+ * step src (zeros for a padding step); the mask is dropped. */
+static void resize(const ref_layer *l, seq *s)
+{
+    seq in = *s;
+    s->steps = l->kind == L_PAD    ? in.steps + l->before + l->after
+               : l->kind == L_CROP ? in.steps - l->before - l->after
+                                   : in.steps * l->size;
+    ck_assert_int_le(s->steps, MAX_STEPS);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < s->steps; t++) {
+            int src = l->kind == L_PAD    ? t - l->before
+                      : l->kind == L_CROP ? t + l->before
+                                          : t / l->size;
+            s->mask[b][t] = true;
+            for (int j = 0; j < s->width; j++)
+                s->v[b][t][j] = src >= 0 && src < in.steps ? in.v[b][src][j] : 0;
+        }
+}
+
 static void reference(const ref_model *rm, seq *s)
 {
     for (int i = 0; i < rm->n; i++) {
@@ -484,6 +529,13 @@ static void reference(const ref_model *rm, seq *s)
             embedding(l, s);
             break;
         case L_DROPOUT:
+        case L_GAUSSIAN_DROPOUT:
+        case L_ALPHA_DROPOUT:
+            break;
+        case L_PAD:
+        case L_CROP:
+        case L_UP:
+            resize(l, s);
             break;
         default:
             ck_abort_msg("no reference for layer class %s", l->cls);
@@ -623,7 +675,12 @@ static const char *snake(const char *cls)
                                            {"Dropout", "dropout"},
                                            {"Masking", "masking"},
                                            {"Embedding", "embedding"},
-                                           {"BatchNormalization", "batch_normalization"}};
+                                           {"BatchNormalization", "batch_normalization"},
+                                           {"GaussianDropout", "gaussian_dropout"},
+                                           {"AlphaDropout", "alpha_dropout"},
+                                           {"ZeroPadding1D", "zero_padding1d"},
+                                           {"Cropping1D", "cropping1d"},
+                                           {"UpSampling1D", "up_sampling1d"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (strcmp(pairs[i][0], cls) == 0)
             return pairs[i][1];
@@ -863,10 +920,10 @@ static void check_expect(const compat_case *c, ck_status st, const ck_model *m)
 static void check_numbers(const compat_case *c, const ref_model *rm, ck_model *m)
 {
     seq s;
-    float x[B * T * 16], y[B * T * 16];
+    float x[B * T * 16], y[B * MAX_STEPS * 16];
     make_input(rm, &s, x);
     ck_tensor tx = {.rank = rm->feat ? 3 : 2, .dims = {B, T, rm->feat}, .data = x};
-    ck_tensor ty = {.rank = 1, .dims = {B * T * 16}, .data = y};
+    ck_tensor ty = {.rank = 1, .dims = {B * MAX_STEPS * 16}, .data = y};
     ck_assert_ok(ck_model_predict_tensor(m, &tx, &ty));
     reference(rm, &s);
     int steps = ty.rank == 3 ? (int)ty.dims[1] : 1, width = (int)ty.dims[ty.rank - 1];

@@ -55,7 +55,10 @@ static void grad_check(ck_layer *l, int64_t b, int64_t t, int64_t c)
         x[i] = (float)(2 * ck_rng_uniform(&rng) - 1);
         r[i] = (float)(2 * ck_rng_uniform(&rng) - 1);
     }
-    ck_fd fd = {.m = m, .x = {.rank = 3, .dims = {b, t, c}, .data = x}, .r = r, .training = true,
+    ck_fd fd = {.m = m,
+                .x = {.rank = 3, .dims = {b, t, c}, .data = x},
+                .r = r,
+                .training = true,
                 .h = 1e-3};
     ck_rng_seed(&fd.rng, 77);
     ck_fd_objective(&fd);
@@ -104,8 +107,7 @@ static void assert_config(const char *class_name, const char *json, const char *
 static void assert_refused(const char *class_name, const char *json, const char *needle)
 {
     ck_assert_ptr_null(from_json(class_name, json));
-    ck_assert_msg(strstr(ck_last_error(), needle), "%s %s: %s", class_name, json,
-                  ck_last_error());
+    ck_assert_msg(strstr(ck_last_error(), needle), "%s %s: %s", class_name, json, ck_last_error());
 }
 
 /* --------------------------------------------------- GaussianDropout */
@@ -209,7 +211,8 @@ START_TEST(test_alpha_dropout_statistics)
     ck_assert_ok(ck_model_forward(m, &(ck_tensor){.rank = 2, .dims = {1, N}, .data = x}, true));
     double s = 0, s2 = 0;
     for (int i = 0; i < N; i++)
-        s += m->act_views[0].data[i], s2 += (double)m->act_views[0].data[i] * m->act_views[0].data[i];
+        s += m->act_views[0].data[i],
+            s2 += (double)m->act_views[0].data[i] * m->act_views[0].data[i];
     ck_assert_close(s / N, 0.0, 0.03);
     ck_assert_close(s2 / N - (s / N) * (s / N), 1.0, 0.04);
     for (int i = 0; i < N; i++)
@@ -230,9 +233,9 @@ START_TEST(test_alpha_dropout_noise_shape)
     float x[B * T * C];
     for (int i = 0; i < B * T * C; i++)
         x[i] = 0.25f + 0.01f * (float)i;
-    ck_model *m = one_layer(
-        (int64_t[]){T, C, 0},
-        ck_alpha_dropout(.rate = 0.5, .noise_shape = {CK_NONE, 1, CK_NONE}, .noise_rank = 3));
+    ck_model *m = one_layer((int64_t[]){T, C, 0},
+                            ck_alpha_dropout(.rate = 0.5, .noise_shape = {CK_NONE, 1, CK_NONE},
+                                             .noise_rank = 3));
     ck_tensor tx = {.rank = 3, .dims = {B, T, C}, .data = x};
     ck_assert_ok(ck_model_forward(m, &tx, true));
     const float *y = m->act_views[0].data;
@@ -311,12 +314,11 @@ START_TEST(test_resize_forward)
     assert_resized(ck_cropping1d(.cropping = {2, 0}), 1, (const float[]){5, 6, 11, 12});
     assert_resized(ck_cropping1d(.cropping = {0, 1}), 2, (const float[]){1, 2, 3, 4, 7, 8, 9, 10});
     assert_resized(ck_up_sampling1d(), 6,
-                   (const float[]){1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6,
+                   (const float[]){1, 2, 1, 2, 3, 4,  3, 4,  5,  6,  5,  6,
                                    7, 8, 7, 8, 9, 10, 9, 10, 11, 12, 11, 12});
     assert_resized(ck_up_sampling1d(.size = 3), 9,
-                   (const float[]){1,  2,  1,  2,  1,  2,  3,  4,  3,  4,  3,  4,
-                                   5,  6,  5,  6,  5,  6,  7,  8,  7,  8,  7,  8,
-                                   9,  10, 9,  10, 9,  10, 11, 12, 11, 12, 11, 12});
+                   (const float[]){1, 2, 1, 2, 1, 2, 3, 4,  3, 4,  3, 4,  5,  6,  5,  6,  5,  6,
+                                   7, 8, 7, 8, 7, 8, 9, 10, 9, 10, 9, 10, 11, 12, 11, 12, 11, 12});
 }
 END_TEST
 
