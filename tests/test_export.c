@@ -401,6 +401,19 @@ START_TEST(identities_and_shapes)
 }
 END_TEST
 
+/* The resizing layers run on the whole sequence; the dropouts vanish. */
+START_TEST(padding_cropping_upsampling)
+{
+    check_and_free(MODEL(CK_KERAS2, ck_input(6, 4), ck_gaussian_dropout(.rate = 0.3),
+                         ck_alpha_dropout(.rate = 0.2), ck_zero_padding1d(.padding = {2, 1}),
+                         ck_conv1d(3, 2), ck_up_sampling1d(.size = 3),
+                         ck_cropping1d(.cropping = {1, 2}), ck_lstm(3), ck_dense(2)));
+    check_and_free(MODEL(CK_KERAS2, ck_input(5, 3), ck_alpha_dropout(.rate = 0.1),
+                         ck_gaussian_dropout(.rate = 0.1), ck_lstm(4, .return_sequences = true),
+                         ck_cropping1d(), ck_up_sampling1d(), ck_zero_padding1d()));
+}
+END_TEST
+
 START_TEST(convolution_and_pooling)
 {
     check_and_free(
@@ -691,6 +704,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, time_distributed_and_normalization);
     tcase_add_test(tc, identities_and_shapes);
     tcase_add_test(tc, convolution_and_pooling);
+    tcase_add_test(tc, padding_cropping_upsampling);
     tcase_add_test(tc, masking);
     tcase_add_test(tc, embedding_with_mask_zero);
     tcase_add_test(tc, int8_and_float16_weights);

@@ -1,5 +1,5 @@
-/* Layers that are identities at inference: Dropout, SpatialDropout1D and
- * GaussianNoise act only in training; Reshape and Flatten keep the
+/* Layers that are identities at inference: Dropout, SpatialDropout1D,
+ * GaussianNoise, GaussianDropout and AlphaDropout act only in training; Reshape and Flatten keep the
  * row-major data and only rename its shape. They produce no code. */
 #include "ck_export.h"
 
@@ -27,6 +27,13 @@ static ck_status noise_plan(ck_exp *x, ck_exp_layer *L)
     return identity_plan(L, known);
 }
 
+static ck_status gaussian_dropout_plan(ck_exp *x, ck_exp_layer *L)
+{
+    static const char *const known[] = {"rate", "seed", NULL};
+    (void)x;
+    return identity_plan(L, known);
+}
+
 static ck_status reshape_plan(ck_exp *x, ck_exp_layer *L)
 {
     static const char *const known[] = {"target_shape", NULL};
@@ -47,5 +54,7 @@ static ck_status flatten_plan(ck_exp *x, ck_exp_layer *L)
 const ck_exp_emitter ck_exp_dropout = {"Dropout", dropout_plan, NULL};
 const ck_exp_emitter ck_exp_spatial_dropout1d = {"SpatialDropout1D", dropout_plan, NULL};
 const ck_exp_emitter ck_exp_gaussian_noise = {"GaussianNoise", noise_plan, NULL};
+const ck_exp_emitter ck_exp_gaussian_dropout = {"GaussianDropout", gaussian_dropout_plan, NULL};
+const ck_exp_emitter ck_exp_alpha_dropout = {"AlphaDropout", dropout_plan, NULL};
 const ck_exp_emitter ck_exp_reshape = {"Reshape", reshape_plan, NULL};
 const ck_exp_emitter ck_exp_flatten = {"Flatten", flatten_plan, NULL};
