@@ -66,8 +66,7 @@ static ck_status draw_kept(alpha_dropout *d, const ck_tensor *x, ck_rng *rng)
     return CK_OK;
 }
 
-static ck_status adrop_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
-                               const ck_run_ctx *ctx)
+static ck_status adrop_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
 {
     alpha_dropout *d = (alpha_dropout *)l;
     size_t n = ck_tensor_size(x);

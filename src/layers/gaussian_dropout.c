@@ -10,7 +10,7 @@
 typedef struct gaussian_dropout {
     ck_layer base;
     double rate;
-    bool noisy;  /* the last forward multiplied by `noise` */
+    bool noisy;   /* the last forward multiplied by `noise` */
     ck_buf noise; /* the factors of the last training forward */
 } gaussian_dropout;
 
@@ -34,8 +34,7 @@ static ck_status gdrop_output_shape(const ck_layer *l, const ck_shape *in, ck_sh
     return ck_shape_same(l, in, out, 2, CK_MAX_RANK);
 }
 
-static ck_status gdrop_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y,
-                               const ck_run_ctx *ctx)
+static ck_status gdrop_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
 {
     gaussian_dropout *g = (gaussian_dropout *)l;
     size_t n = ck_tensor_size(x);

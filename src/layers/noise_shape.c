@@ -8,12 +8,11 @@ ck_status ck_noise_shape_set(const char *class_name, const int64_t *dims, int ra
                              ck_noise_shape *ns)
 {
     if (rank < 0 || rank > CK_MAX_RANK)
-        return ck_error(CK_ERR_ARGUMENT, "%s: noise_rank must be 0 to %d", class_name,
-                        CK_MAX_RANK);
+        return ck_error(CK_ERR_ARGUMENT, "%s: noise_rank must be 0 to %d", class_name, CK_MAX_RANK);
     for (int i = 0; i < rank; i++)
         if (dims[i] != CK_NONE && dims[i] < 1)
-            return ck_error(CK_ERR_ARGUMENT,
-                            "%s: noise_shape sizes must be positive or CK_NONE", class_name);
+            return ck_error(CK_ERR_ARGUMENT, "%s: noise_shape sizes must be positive or CK_NONE",
+                            class_name);
     ns->rank = rank;
     memset(ns->dims, 0, sizeof ns->dims);
     if (rank)
