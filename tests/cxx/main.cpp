@@ -67,6 +67,13 @@ void every_layer_constructor()
     check_layer(ck_permute(2, 1), "Permute", nullptr);
     check_layer(ck_spatial_dropout1d(.rate = 0.2, .name = "sd"), "SpatialDropout1D", "sd");
     check_layer(ck_gaussian_noise(.stddev = 0.1, .name = "noise"), "GaussianNoise", "noise");
+    check_layer(ck_gaussian_dropout(.rate = 0.1, .name = "gd"), "GaussianDropout", "gd");
+    check_layer(ck_alpha_dropout(.rate = 0.1, .name = "ad", .noise_shape = {CK_NONE, 1, CK_NONE},
+                                 .noise_rank = 3),
+                "AlphaDropout", "ad");
+    check_layer(ck_zero_padding1d(.padding = {1, 2}, .name = "zp"), "ZeroPadding1D", "zp");
+    check_layer(ck_cropping1d(.cropping = {1, 0}, .name = "crop"), "Cropping1D", "crop");
+    check_layer(ck_up_sampling1d(.size = 3, .name = "up"), "UpSampling1D", "up");
     check_layer(ck_layer_normalization(.epsilon = 1e-5, .gamma_initializer = CK_INIT("ones"),
                                        .name = "ln"),
                 "LayerNormalization", "ln");
