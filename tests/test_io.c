@@ -953,6 +953,10 @@ START_TEST(json_keras2_training_call)
     static const char *changes[] = {
         "{\"name\": \"x\", \"class_name\": \"Dropout\", \"config\": {\"name\": \"x\", \"rate\": 0.5}",
         "{\"name\": \"x\", \"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"x\"}",
+        "{\"name\": \"x\", \"class_name\": \"GaussianDropout\", \"config\": {\"name\": \"x\", "
+        "\"rate\": 0.3}",
+        "{\"name\": \"x\", \"class_name\": \"AlphaDropout\", \"config\": {\"name\": \"x\", "
+        "\"rate\": 0.1}",
         "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", \"units\": 2, "
         "\"recurrent_dropout\": 0.1}",
         "{\"name\": \"x\", \"class_name\": \"Bidirectional\", \"config\": {\"name\": \"x\", "
@@ -969,6 +973,8 @@ START_TEST(json_keras2_training_call)
     }
     static const char *same[] = {
         "{\"name\": \"x\", \"class_name\": \"Dense\", \"config\": {\"name\": \"x\", \"units\": 2}",
+        "{\"name\": \"x\", \"class_name\": \"ZeroPadding1D\", \"config\": {\"name\": \"x\", "
+        "\"padding\": [1, 1]}",
         "{\"name\": \"x\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"x\", \"units\": 2, "
         "\"dropout\": 0.0}",
     };

@@ -427,6 +427,71 @@ START_TEST(test_resize_drops_mask)
 }
 END_TEST
 
+/* ------------------------------------------------------------ all five */
+
+/* A model of the five layers in summary: no parameters, Keras's shapes. */
+START_TEST(test_summary_rows)
+{
+    ck_model *m = ck_sequential(.seed = 1);
+    ck_assert_ok(ck_model_add(m, ck_input(5, 3)));
+    ck_assert_ok(ck_model_add(m, ck_gaussian_dropout(.rate = 0.2)));
+    ck_assert_ok(ck_model_add(m, ck_zero_padding1d(.padding = {1, 2})));
+    ck_assert_ok(ck_model_add(m, ck_alpha_dropout(.rate = 0.1)));
+    ck_assert_ok(ck_model_add(m, ck_up_sampling1d()));
+    ck_assert_ok(ck_model_add(m, ck_cropping1d()));
+    ck_assert_ok(ck_model_build(m));
+    char *text = ck_test_summary(m, CK_SUMMARY_KERAS2);
+    /* tf.keras 2.6's columns: the name cut at 29 characters */
+    const char *rows[] = {"gaussian_dropout (GaussianDr (None, 5, 3)              0 ",
+                          "zero_padding1d (ZeroPadding1 (None, 8, 3)              0 ",
+                          "alpha_dropout (AlphaDropout) (None, 8, 3)              0 ",
+                          "up_sampling1d (UpSampling1D) (None, 16, 3)             0 ",
+                          "cropping1d (Cropping1D)      (None, 14, 3)             0 ",
+                          "Total params: 0"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        ck_assert_msg(strstr(text, rows[i]), "summary lacks '%s':\n%s", rows[i], text);
+    free(text);
+    ck_model_free(m);
+}
+END_TEST
+
+/* Every allocation of construction, build, a training forward and a
+ * backward may fail: the error is CK_ERR_MEMORY and nothing leaks (ASan). */
+START_TEST(test_allocation_failures)
+{
+    float x[2 * 5 * 3], dy[2 * 14 * 3];
+    for (int i = 0; i < 2 * 5 * 3; i++)
+        x[i] = (float)i / 10;
+    for (int i = 0; i < 2 * 14 * 3; i++)
+        dy[i] = 1;
+    for (long n = 1; n < 200; n++) {
+        ck_debug_fail_alloc_after(n);
+        ck_layer *layers[] = {
+            ck_gaussian_dropout(.rate = 0.2), ck_zero_padding1d(.padding = {1, 2}),
+            ck_alpha_dropout(.rate = 0.1, .noise_shape = {CK_NONE, 1, CK_NONE}, .noise_rank = 3),
+            ck_up_sampling1d(), ck_cropping1d()};
+        ck_model *m = ck_sequential();
+        ck_status st = m ? ck_model_add(m, ck_input(5, 3)) : CK_ERR_MEMORY;
+        for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
+            st = st == CK_OK ? ck_model_add(m, layers[i]) : (ck_layer_free(layers[i]), st);
+        ck_tensor tx = {.rank = 3, .dims = {2, 5, 3}, .data = x},
+                  tdy = {.rank = 3, .dims = {2, 14, 3}, .data = dy};
+        if (st == CK_OK)
+            st = ck_model_build(m);
+        if (st == CK_OK)
+            st = ck_model_forward(m, &tx, true);
+        if (st == CK_OK)
+            st = ck_model_backward(m, &tdy);
+        ck_debug_fail_alloc_after(0);
+        ck_model_free(m);
+        if (st == CK_OK)
+            return;
+        ck_assert_msg(st == CK_ERR_MEMORY, "allocation #%ld: %s", n, ck_last_error());
+    }
+    ck_abort_msg("the model kept failing");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sequence_layers");
@@ -444,6 +509,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_resize_backward);
     tcase_add_test(tc, test_resize_config);
     tcase_add_test(tc, test_resize_drops_mask);
+    tcase_add_test(tc, test_summary_rows);
+    tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
