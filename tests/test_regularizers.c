@@ -302,8 +302,8 @@ START_TEST(test_max_norm_after_step)
 END_TEST
 
 /* An activity penalty on the output: tf.keras 2 and Keras 3.14+ divide it
- * by the batch size, Keras 3.0-3.13 do not. Batch [1, 2], [1, 2] gives
- * outputs [2, 3] twice: 0.1 * 10 = 1. */
+ * by the batch size, standalone Keras 2.0-2.3 and Keras 3.0-3.13 do not.
+ * Batch [1, 2], [1, 2] gives outputs [2, 3] twice: 0.1 * 10 = 1. */
 START_TEST(test_activity_penalty_scale)
 {
     float x2[4] = {1, 2, 1, 2}, y2[4] = {0};
@@ -313,7 +313,9 @@ START_TEST(test_activity_penalty_scale)
         ck_keras_semantics sem;
         const char *version;
         double penalty;
-    } rows[] = {{CK_KERAS2, "2.15.0", 0.5}, {CK_KERAS3, "3.3.3", 1.0}, {CK_KERAS3, "3.14.0", 0.5}};
+    } rows[] = {{CK_KERAS2, "2.15.0", 0.5}, {CK_KERAS2, "2.2.4-tf", 0.5},
+                {CK_KERAS2, "2.2.4", 1.0},  {CK_KERAS2, "2.3.1", 1.0},
+                {CK_KERAS3, "3.3.3", 1.0},  {CK_KERAS3, "3.14.0", 0.5}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         ck_model *m = dense_model(rows[r].sem, NULL, NULL);
         ck_assert_ok(ck_layer_set_regularizer(m->layers[0], "activity", ck_l1(0.1)));

@@ -18,13 +18,15 @@ static const ck_reg *weight_reg(const ck_weight *w)
 }
 
 /* tf.keras 2 and Keras 3.14+ divide an activity penalty by the batch size;
- * Keras 3.0-3.13 do not. */
+ * standalone Keras 2.0-2.3 (base_layer __call__ adds the regularizer's
+ * value as it is) and Keras 3.0-3.13 do not. */
 static double activity_scale(const ck_model *m, int64_t batch)
 {
     int major = 0, minor = 0;
     bool late_k3 = sscanf(m->keras_version, "%d.%d", &major, &minor) == 2 &&
                    (major > 3 || (major == 3 && minor >= 14));
-    bool divide = m->semantics == CK_KERAS2 || late_k3;
+    bool tf_keras2 = m->semantics == CK_KERAS2 && !ck_model_from_standalone_keras2(m);
+    bool divide = tf_keras2 || late_k3;
     return divide && batch > 0 ? 1.0 / (double)batch : 1.0;
 }
 
