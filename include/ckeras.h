@@ -442,6 +442,19 @@ CK_API ck_layer *ck_up_sampling1d_new(const ck_up_sampling1d_options *opts);
 #define ck_up_sampling1d(...) \
     ck_up_sampling1d_new(CK_ADDR_(ck_up_sampling1d_options, .ck_opts_ = 0, __VA_ARGS__))
 
+/* keras.layers.ActivityRegularization: an identity whose output adds
+ * l1 * sum|y| + l2 * sum y^2 to the training loss (divided by the batch
+ * size where the model's Keras release divides an activity penalty). */
+typedef struct ck_activity_regularization_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double l1, l2;
+    const char *name;
+} ck_activity_regularization_options;
+CK_API ck_layer *ck_activity_regularization_new(const ck_activity_regularization_options *opts);
+#define ck_activity_regularization(...) \
+    ck_activity_regularization_new(     \
+        CK_ADDR_(ck_activity_regularization_options, .ck_opts_ = 0, __VA_ARGS__))
+
 /* keras.layers.LayerNormalization; weights gamma (scale) then beta (center). */
 typedef struct ck_layer_normalization_options {
     int ck_opts_;              /* internal: lets the constructor macros start with a designator */

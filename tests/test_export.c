@@ -410,7 +410,8 @@ START_TEST(padding_cropping_upsampling)
                          ck_cropping1d(.cropping = {1, 2}), ck_lstm(3), ck_dense(2)));
     check_and_free(MODEL(CK_KERAS2, ck_input(5, 3), ck_alpha_dropout(.rate = 0.1),
                          ck_gaussian_dropout(.rate = 0.1), ck_lstm(4, .return_sequences = true),
-                         ck_cropping1d(), ck_up_sampling1d(), ck_zero_padding1d()));
+                         ck_cropping1d(), ck_up_sampling1d(), ck_zero_padding1d(),
+                         ck_activity_regularization(.l1 = 0.01)));
 }
 END_TEST
 

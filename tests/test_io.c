@@ -297,6 +297,7 @@ static const char *const layer_specs[] = {
     "{\"class_name\": \"SpatialDropout1D\", \"config\": {\"rate\": 0.2}}, "
     "{\"class_name\": \"GaussianNoise\", \"config\": {\"stddev\": 0.1}}, "
     "{\"class_name\": \"GaussianDropout\", \"config\": {\"rate\": 0.3}}, "
+    "{\"class_name\": \"ActivityRegularization\", \"config\": {\"l1\": 0.01, \"l2\": 0.02}}, "
     "{\"class_name\": \"AlphaDropout\", \"config\": {\"rate\": 0.1, "
     "\"noise_shape\": [null, 1, null]}}, "
     "{\"class_name\": \"ZeroPadding1D\", \"config\": {\"padding\": [1, 2]}}, "

@@ -107,6 +107,7 @@ typedef enum {
     L_PAD,
     L_CROP,
     L_UP,
+    L_ACTIVITY,
     L_OTHER
 } lkind;
 
@@ -187,7 +188,8 @@ static lkind kind_of(const char *cls)
                  {"AlphaDropout", L_ALPHA_DROPOUT},
                  {"ZeroPadding1D", L_PAD},
                  {"Cropping1D", L_CROP},
-                 {"UpSampling1D", L_UP}};
+                 {"UpSampling1D", L_UP},
+                 {"ActivityRegularization", L_ACTIVITY}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i].cls, cls) == 0)
             return kinds[i].kind;
@@ -531,6 +533,7 @@ static void reference(const ref_model *rm, seq *s)
         case L_DROPOUT:
         case L_GAUSSIAN_DROPOUT:
         case L_ALPHA_DROPOUT:
+        case L_ACTIVITY:
             break;
         case L_PAD:
         case L_CROP:
@@ -680,7 +683,8 @@ static const char *snake(const char *cls)
                                            {"AlphaDropout", "alpha_dropout"},
                                            {"ZeroPadding1D", "zero_padding1d"},
                                            {"Cropping1D", "cropping1d"},
-                                           {"UpSampling1D", "up_sampling1d"}};
+                                           {"UpSampling1D", "up_sampling1d"},
+                                           {"ActivityRegularization", "activity_regularization"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (strcmp(pairs[i][0], cls) == 0)
             return pairs[i][1];

@@ -115,6 +115,10 @@ static ck_layer *up_sampling(void)
 {
     return ck_up_sampling1d(.size = 2);
 }
+static ck_layer *activity_regularization(void)
+{
+    return ck_activity_regularization(.l1 = 0.1, .l2 = 0.2);
+}
 static ck_layer *layer_norm(void)
 {
     return ck_layer_normalization();
@@ -349,6 +353,15 @@ static const layer_row rows[] = {
      NULL,
      (const float[]){1, 2, 1, 2, 3, 4, 3, 4},
      8,
+     false},
+    {"ActivityRegularization",
+     activity_regularization,
+     2,
+     {1, 3},
+     (const float[]){1, -2, 3},
+     NULL,
+     (const float[]){1, -2, 3},
+     3,
      false},
     /* (x - mean) / sqrt(var + 1e-3) per row */
     {"LayerNormalization",

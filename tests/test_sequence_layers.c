@@ -427,6 +427,125 @@ START_TEST(test_resize_drops_mask)
 }
 END_TEST
 
+/* ---------------------------------------------- ActivityRegularization */
+
+/* Input(2) > ActivityRegularization(l1, l2), compiled with MSE, written
+ * as a release `version` with `semantics`. */
+static ck_model *areg_model(ck_keras_semantics semantics, const char *version)
+{
+    ck_model *m = ck_sequential(.semantics = semantics);
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_activity_regularization(.l1 = 0.1, .l2 = 0.2)));
+    ck_assert_ok(ck_model_build(m));
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", version);
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
+    return m;
+}
+
+/* y = x, so the MSE is 0 and the loss is the penalty 0.1 * sum|y| + 0.2 *
+ * sum y^2 = 0.1 * 6.5 + 0.2 * 14.25 = 3.5 over the batch of two, divided
+ * by 2 where the release divides (tf.keras 2, Keras 3.14+). */
+START_TEST(test_activity_regularization_penalty)
+{
+    float x[4] = {1, -2, 3, 0.5f};
+    ck_tensor tx = {.rank = 2, .dims = {2, 2}, .data = x}, ty = tx;
+    const struct {
+        ck_keras_semantics sem;
+        const char *version;
+        double loss;
+    } rows[] = {{CK_KERAS2, "2.12.0", 1.75},
+                {CK_KERAS2, "2.2.4", 3.5},
+                {CK_KERAS3, "3.3.3", 3.5},
+                {CK_KERAS3, "3.15.1", 1.75}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        ck_model *m = areg_model(rows[i].sem, rows[i].version);
+        float y[4];
+        ck_assert_ok(ck_model_predict(m, x, 2, y));
+        ck_assert(memcmp(x, y, sizeof y) == 0);
+        double loss;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 2, &loss, NULL));
+        ck_assert_msg(fabs(loss - rows[i].loss) < 1e-6, "Keras %s: loss %.9g, expected %.9g",
+                      rows[i].version, loss, rows[i].loss);
+        ck_assert_uint_eq(ck_model_count_params(m), 0);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* Dense > ActivityRegularization > Dense: one SGD step (learning rate 1)
+ * moves every weight by minus the finite-difference gradient of the
+ * evaluated loss, the penalty included. */
+START_TEST(test_activity_regularization_gradients)
+{
+    ck_model *m = ck_sequential(.seed = 4);
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_dense(3, .activation = "tanh")));
+    ck_assert_ok(ck_model_add(m, ck_activity_regularization(.l1 = 0.05, .l2 = 0.3)));
+    ck_assert_ok(ck_model_add(m, ck_dense(2)));
+    ck_assert_ok(ck_model_build(m));
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (float)(0.3 + 0.5 * sin(1.3 * (double)i));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
+    float x[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, y[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
+    ck_tensor tx = {.rank = 2, .dims = {3, 2}, .data = x},
+              ty = {.rank = 2, .dims = {3, 2}, .data = y};
+    size_t n = m->n_params;
+    float before[64];
+    double numeric[64];
+    ck_assert_uint_le(n, 64);
+    memcpy(before, m->params, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        double lp, lm, eps = 1e-3;
+        m->params[i] = before[i] + (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lp, NULL));
+        m->params[i] = before[i] - (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lm, NULL));
+        m->params[i] = before[i];
+        numeric[i] = (lp - lm) / (2 * eps);
+    }
+    ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, NULL));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < 2e-3,
+                      "parameter %zu: step %g, finite differences %g", i,
+                      (double)(before[i] - m->params[i]), numeric[i]);
+    ck_model_free(m);
+}
+END_TEST
+
+/* Keras writes {"l1", "l2"} in every release (Keras 3 pops the base
+ * config's activity_regularizer); ckeras writes no activity_regularizer for
+ * it and refuses one, as Keras 3 does (a second keyword argument). */
+START_TEST(test_activity_regularization_config)
+{
+    assert_config("ActivityRegularization", "{\"name\":\"a\",\"l1\":0.01,\"l2\":0.0}",
+                  "{\"l1\":0.01,\"l2\":0}");
+    assert_config("ActivityRegularization", "{\"name\":\"a\",\"trainable\":true}",
+                  "{\"l1\":0,\"l2\":0}");
+    assert_refused("ActivityRegularization", "{\"l1\":0.01,\"l3\":1}", "l3");
+    assert_refused("ActivityRegularization", "{\"l1\":-0.01}", "l1");
+    cJSON *cfg = cJSON_Parse("{\"name\":\"a\",\"l1\":0.5,\"l2\":0.25,"
+                             "\"activity_regularizer\":null}");
+    ck_layer *l = ck_layer_from_config("ActivityRegularization", cfg, CK_KERAS3);
+    ck_assert_msg(l != NULL, "%s", ck_last_error());
+    cJSON *out = cJSON_CreateObject();
+    ck_assert_ok(ck_layer_get_config(l, out));
+    char *text = cJSON_PrintUnformatted(out);
+    ck_assert_str_eq(text, "{\"l1\":0.5,\"l2\":0.25}");
+    free(text);
+    cJSON_Delete(out);
+    cJSON_Delete(cfg);
+    ck_assert_fails(ck_layer_set_regularizer(l, "activity", ck_l2(0.1)), CK_ERR_ARGUMENT);
+    ck_layer_free(l);
+    cfg = cJSON_Parse("{\"l1\":0.5,\"activity_regularizer\":{\"class_name\":\"L2\","
+                      "\"config\":{\"l2\":0.1}}}");
+    ck_assert_ptr_null(ck_layer_from_config("ActivityRegularization", cfg, CK_KERAS3));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "activity_regularizer"));
+    cJSON_Delete(cfg);
+    ck_assert_ptr_null(ck_activity_regularization(.l2 = INFINITY));
+}
+END_TEST
+
 /* ------------------------------------------------------------ all five */
 
 /* A model of the five layers in summary: no parameters, Keras's shapes. */
@@ -509,6 +628,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_resize_backward);
     tcase_add_test(tc, test_resize_config);
     tcase_add_test(tc, test_resize_drops_mask);
+    tcase_add_test(tc, test_activity_regularization_penalty);
+    tcase_add_test(tc, test_activity_regularization_gradients);
+    tcase_add_test(tc, test_activity_regularization_config);
     tcase_add_test(tc, test_summary_rows);
     tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);

@@ -298,6 +298,9 @@ struct ck_layer {
     ck_weight_rule rules[CK_MAX_WEIGHTS];
     int n_rules;
     ck_reg activity;
+    /* ActivityRegularization: `activity` is its own l1 and l2, which its
+     * config holds; no activity_regularizer is read or written for it. */
+    bool activity_own;
     /* A wrapped layer has an activity_regularizer, which ckeras does not
      * apply inside Bidirectional or TimeDistributed. */
     bool nested_activity;

@@ -72,6 +72,10 @@ ck_status ck_layer_set_regularizer(ck_layer *layer, const char *weight, const ck
         return ck_error(CK_ERR_ARGUMENT, "ck_layer_set_regularizer: NULL argument");
     /* Keras 3 gives every layer an activity_regularizer. */
     bool activity = strcmp(weight, "activity") == 0;
+    if (activity && layer->activity_own)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "layer %s (%s): its activity penalty is its l1 and l2 options", layer->name,
+                        layer->ops->class_name);
     if (!activity)
         CK_TRY(check_option(layer, weight, "_regularizer"));
     ck_reg reg = {0};
@@ -141,7 +145,8 @@ static ck_status rule_value(const ck_layer *l, const char *key, cJSON **out)
 
 static ck_status add_activity(const ck_layer *l, cJSON *cfg)
 {
-    if (!l->activity.kind || cJSON_GetObjectItemCaseSensitive(cfg, "activity_regularizer"))
+    if (!l->activity.kind || l->activity_own ||
+        cJSON_GetObjectItemCaseSensitive(cfg, "activity_regularizer"))
         return CK_OK;
     cJSON *act = ck_reg_to_json(&l->activity);
     if (act && cJSON_AddItemToObject(cfg, "activity_regularizer", act))

@@ -1,5 +1,6 @@
 /* Layers that are identities at inference: Dropout, SpatialDropout1D,
- * GaussianNoise, GaussianDropout and AlphaDropout act only in training; Reshape and Flatten keep the
+ * GaussianNoise, GaussianDropout and AlphaDropout act only in training,
+ * and ActivityRegularization only adds to the training loss; Reshape and Flatten keep the
  * row-major data and only rename its shape. They produce no code. */
 #include "ck_export.h"
 
@@ -34,6 +35,13 @@ static ck_status gaussian_dropout_plan(ck_exp *x, ck_exp_layer *L)
     return identity_plan(L, known);
 }
 
+static ck_status activity_plan(ck_exp *x, ck_exp_layer *L)
+{
+    static const char *const known[] = {"l1", "l2", NULL};
+    (void)x;
+    return identity_plan(L, known);
+}
+
 static ck_status reshape_plan(ck_exp *x, ck_exp_layer *L)
 {
     static const char *const known[] = {"target_shape", NULL};
@@ -56,5 +64,7 @@ const ck_exp_emitter ck_exp_spatial_dropout1d = {"SpatialDropout1D", dropout_pla
 const ck_exp_emitter ck_exp_gaussian_noise = {"GaussianNoise", noise_plan, NULL};
 const ck_exp_emitter ck_exp_gaussian_dropout = {"GaussianDropout", gaussian_dropout_plan, NULL};
 const ck_exp_emitter ck_exp_alpha_dropout = {"AlphaDropout", dropout_plan, NULL};
+const ck_exp_emitter ck_exp_activity_regularization = {"ActivityRegularization", activity_plan,
+                                                       NULL};
 const ck_exp_emitter ck_exp_reshape = {"Reshape", reshape_plan, NULL};
 const ck_exp_emitter ck_exp_flatten = {"Flatten", flatten_plan, NULL};

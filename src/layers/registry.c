@@ -55,6 +55,11 @@ static ck_status read_penalty(ck_layer *l, const char *key, const cJSON *v)
     memcpy(stem, key, stem_len);
     stem[stem_len] = '\0';
     bool reg = ck_str_ends_with(key, "_regularizer");
+    /* Keras 3 refuses it too: a second activity_regularizer argument. */
+    if (reg && strcmp(stem, "activity") == 0 && l->activity_own)
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "%s: activity_regularizer is not an option (the penalty is l1 and l2)",
+                        l->ops->class_name);
     if (reg && strcmp(stem, "activity") == 0)
         return ck_reg_from_json(v, &l->activity);
     ck_weight_rule *rule = ck_layer_rule(l, stem, true);

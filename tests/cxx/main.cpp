@@ -74,6 +74,8 @@ void every_layer_constructor()
     check_layer(ck_zero_padding1d(.padding = {1, 2}, .name = "zp"), "ZeroPadding1D", "zp");
     check_layer(ck_cropping1d(.cropping = {1, 0}, .name = "crop"), "Cropping1D", "crop");
     check_layer(ck_up_sampling1d(.size = 3, .name = "up"), "UpSampling1D", "up");
+    check_layer(ck_activity_regularization(.l1 = 0.01, .l2 = 0.02, .name = "areg"),
+                "ActivityRegularization", "areg");
     check_layer(ck_layer_normalization(.epsilon = 1e-5, .gamma_initializer = CK_INIT("ones"),
                                        .name = "ln"),
                 "LayerNormalization", "ln");
