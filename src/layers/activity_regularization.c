@@ -22,8 +22,8 @@ ck_layer *ck_activity_regularization_new(const ck_activity_regularization_option
         ck_error(CK_ERR_ARGUMENT, "ActivityRegularization: l1 and l2 must be finite and >= 0");
         return NULL;
     }
-    activity_regularization *a =
-        ck_layer_alloc(sizeof *a, &ck_activity_regularization_layer_ops, o->name);
+    activity_regularization *a = ck_layer_alloc(sizeof *a, &ck_activity_regularization_layer_ops,
+                                                o->name);
     if (!a)
         return NULL;
     a->l1 = o->l1;
