@@ -491,12 +491,52 @@ static ck_status check_object_header(const unsigned char *b, size_t size, size_t
 {
     uint64_t messages = read_le(b + at + 2, 2), refs = read_le(b + at + 4, 4),
              block = read_le(b + at + 8, 4);
-    if (!messages || !refs || refs > 0xffff || read_le(b + at + 12, 4) || block % 8 ||
-        !is_message_header(b, at + 16))
+    /* The first message is a real one (not the NIL type 0 that fills gaps)
+     * and fits the block: bytes of other structures rarely pass for this. */
+    if (!messages || !refs || refs > 64 || read_le(b + at + 12, 4) || block % 8 ||
+        !is_message_header(b, at + 16) || b[at + 16] == 0 || read_le(b + at + 18, 2) + 8 > block)
         return CK_OK;
     return block > size - (at + 16)
                ? corrupt_header(label, "object header", at, "runs past its end")
                : CK_OK;
+}
+
+/* The bytes a datatype message needs to say what it declares, or 0 when
+ * it cannot be read in `avail` bytes: libhdf5 1.10 decodes a datatype,
+ * its base types and an enumeration's names and values by what they
+ * declare, reading past the message. A compound type counts as its
+ * header: its members are not walked. */
+static size_t datatype_len(const unsigned char *dt, size_t avail, int depth)
+{
+    static const unsigned char props[] = {4, 12, 2, 0, 4, 0, 0, 0, 0, 0, 0};
+    if (avail < 8 || depth > 4)
+        return 0;
+    unsigned cls = dt[0] & 0x0f, version = dt[0] >> 4;
+    if (cls > 10 || version < 1 || version > 4)
+        return 0;
+    size_t len = 8 + props[cls];
+    if (cls == 5) /* opaque: its tag */
+        len += dt[1];
+    if (cls == 8 || cls == 9) { /* enumeration, variable-length: their base */
+        size_t base = datatype_len(dt + 8, avail - 8, depth + 1);
+        len = base ? len + base : 0;
+    }
+    if (cls == 10) { /* array: rank, dimensions (and permutations before version 3), base */
+        size_t rank = avail > 8 ? dt[8] : 0, head = version < 3 ? 4 + rank * 8 : 1 + rank * 4;
+        size_t base = head < avail - 8 ? datatype_len(dt + 8 + head, avail - 8 - head, depth + 1)
+                                       : 0;
+        len = base ? len + head + base : 0;
+    }
+    if (cls == 8 && len) { /* the members' names, then their values */
+        size_t members = (size_t)read_le(dt + 1, 2), size = (size_t)read_le(dt + 4, 4);
+        for (size_t i = 0; i < members && len; i++) {
+            const unsigned char *end = len < avail ? memchr(dt + len, 0, avail - len) : NULL;
+            size_t name = end ? (size_t)(end - (dt + len)) + 1 : 0;
+            len = name ? len + (version < 3 ? (name + 7) & ~(size_t)7 : name) : 0;
+        }
+        len = len && size <= 16 && members * size <= avail - len ? len + members * size : 0;
+    }
+    return len <= avail ? len : 0;
 }
 
 /* The bytes of an attribute's value: the element size its datatype
@@ -505,7 +545,7 @@ static ck_status check_object_header(const unsigned char *b, size_t size, size_t
 static bool attribute_value_bytes(const unsigned char *dt, size_t dt_len, const unsigned char *ds,
                                   size_t ds_len, uint64_t *bytes)
 {
-    if (dt_len < 8 || ds_len < 4 || (ds[0] != 1 && ds[0] != 2))
+    if (!datatype_len(dt, dt_len, 0) || ds_len < 4 || (ds[0] != 1 && ds[0] != 2))
         return false;
     size_t rank = ds[1], dims_at = ds[0] == 1 ? 8 : 4;
     if (rank > 32 || dims_at + rank * 8 > ds_len)

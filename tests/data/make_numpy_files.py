@@ -23,3 +23,31 @@ with h5py.File("lzf_x.h5", "w") as f:
 # numpy bool as h5py writes it: an enum of FALSE = 0 and TRUE = 1.
 with h5py.File("bool_y.h5", "w") as f:
     f.create_dataset("y", data=np.array([[True], [False], [True]]))
+
+# Attributes of every kind h5py writes, on the file, a group and the
+# dataset: the HDF5 screen walks each datatype and must accept them all.
+with h5py.File("attrs_x.h5", "w") as f:
+    kinds = {
+        "flag": True,
+        "count": np.int64(7),
+        "scale": np.float32(0.5),
+        "ratio": 0.25,
+        "name": "walk",
+        "names": ["jump", "wave", "sit down"],
+        "fixed": np.bytes_("abc"),
+        "fixed_list": np.array([b"a", b"bcd"]),
+        "shape": np.array([30, 126], dtype="i4"),
+        "grid": np.arange(6, dtype="f8").reshape(2, 3),
+        "flags": np.array([True, False, True]),
+        "complex": np.complex64(1 + 2j),
+        "pair": np.array([(1, 2.5)], dtype=[("a", "i4"), ("b", "f4")]),
+        "opaque": np.void(b"\x01\x02\x03"),
+        "colour": np.array(2, dtype=h5py.enum_dtype({"red": 0, "green": 1, "blue": 2}, basetype="u1")),
+        "vec": np.array([(1, 2, 3)], dtype=np.dtype("(3,)i2")),
+        "empty": h5py.Empty("f4"),
+    }
+    g = f.create_group("meta")
+    x = f.create_dataset("x", data=np.arange(6, dtype="f4").reshape(3, 2))
+    for target in (f, g, x):
+        for key, value in kinds.items():
+            target.attrs[key] = value
