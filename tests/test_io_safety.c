@@ -452,6 +452,13 @@ START_TEST(heap_corpus_still_refused)
      * failed leaving objects open, a leak and a message at exit. */
     ck_assert_fails(ck_model_load(RAW_CORPUS "leak_object_header_size.h5", &m), CK_ERR_FORMAT);
     assert_error_has("object header at byte 27352 runs past its end");
+    /* A Keras 3 weights file whose last object header's block was made
+     * 303 bytes, not a multiple of 8, running past the end: the same. */
+    ck_model *w = tiny_model();
+    ck_assert_fails(ck_model_load_weights(w, RAW_CORPUS "leak_object_header_odd_size.weights.h5"),
+                    CK_ERR_FORMAT);
+    assert_error_has("object header at byte 13240 runs past its end");
+    ck_model_free(w);
     /* ...and with the length of its keras_version string, or the size of
      * a string's character, made gigabytes: libhdf5 cleared that much
      * memory before reading the string, for minutes. */

@@ -493,7 +493,7 @@ static ck_status check_object_header(const unsigned char *b, size_t size, size_t
              block = read_le(b + at + 8, 4);
     /* The first message is a real one (not the NIL type 0 that fills gaps)
      * and fits the block: bytes of other structures rarely pass for this. */
-    if (!messages || !refs || refs > 64 || read_le(b + at + 12, 4) || block % 8 ||
+    if (!messages || !refs || refs > 64 || read_le(b + at + 12, 4) ||
         !is_message_header(b, at + 16) || b[at + 16] == 0 || read_le(b + at + 18, 2) + 8 > block)
         return CK_OK;
     return block > size - (at + 16)
