@@ -265,6 +265,64 @@ CK_API ck_layer *ck_activation_new(const ck_activation_options *opts);
 #define ck_activation(...) \
     ck_activation_new(CK_ADDR_(ck_activation_options, .ck_opts_ = 0, __VA_ARGS__))
 
+/* ---- advanced activation layers (element-wise, any input rank) --------- */
+/* keras.layers.LeakyReLU: x for x > 0, else negative_slope * x (Keras 2
+ * calls the slope alpha). A slope of exactly 0 is ck_relu(). */
+typedef struct ck_leaky_relu_options {
+    int ck_opts_;          /* internal: lets the constructor macros start with a designator */
+    double negative_slope; /* default 0.3 (also when 0) */
+    const char *name;
+} ck_leaky_relu_options;
+CK_API ck_layer *ck_leaky_relu_new(const ck_leaky_relu_options *opts);
+#define ck_leaky_relu(...) \
+    ck_leaky_relu_new(CK_ADDR_(ck_leaky_relu_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.ReLU: min(x, max_value) for x > threshold, else
+ * negative_slope * (x - threshold). All three are >= 0. */
+typedef struct ck_relu_options {
+    int ck_opts_;          /* internal: lets the constructor macros start with a designator */
+    double max_value;      /* 0: none (Keras None; a file's max_value 0 is kept) */
+    double negative_slope; /* default 0 */
+    double threshold;      /* default 0 */
+    const char *name;
+} ck_relu_options;
+CK_API ck_layer *ck_relu_new(const ck_relu_options *opts);
+#define ck_relu(...) ck_relu_new(CK_ADDR_(ck_relu_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.ThresholdedReLU (Keras 2 and tf.keras only; Keras 3 has
+ * ReLU(threshold=theta) instead): x for x > theta, else 0. */
+typedef struct ck_thresholded_relu_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double theta; /* >= 0, default 1.0 (also when 0) */
+    const char *name;
+} ck_thresholded_relu_options;
+CK_API ck_layer *ck_thresholded_relu_new(const ck_thresholded_relu_options *opts);
+#define ck_thresholded_relu(...) \
+    ck_thresholded_relu_new(CK_ADDR_(ck_thresholded_relu_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.ELU: x for x > 0, else alpha * (exp(x) - 1). */
+typedef struct ck_elu_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double alpha; /* default 1.0 (also when 0) */
+    const char *name;
+} ck_elu_options;
+CK_API ck_layer *ck_elu_new(const ck_elu_options *opts);
+#define ck_elu(...) ck_elu_new(CK_ADDR_(ck_elu_options, .ck_opts_ = 0, __VA_ARGS__))
+
+/* keras.layers.PReLU: x for x > 0, else alpha * x with a trained weight
+ * alpha shaped like one sample, of size 1 on the shared axes (1-based,
+ * batch excluded: {1} shares alpha over the steps of a sequence). Its
+ * regularizer and constraint: ck_layer_set_regularizer(l, "alpha", ...). */
+typedef struct ck_prelu_options {
+    int ck_opts_;              /* internal: lets the constructor macros start with a designator */
+    ck_init alpha_initializer; /* default zeros */
+    int shared_axes[CK_MAX_RANK - 1]; /* ends at the first 0 */
+    const char *name;
+} ck_prelu_options;
+CK_API ck_layer *ck_prelu_new(const ck_prelu_options *opts);
+#define ck_prelu(...) ck_prelu_new(CK_ADDR_(ck_prelu_options, .ck_opts_ = 0, __VA_ARGS__))
+/* ---- end advanced activation layers ----------------------------------- */
+
 /* keras.layers.Dropout (identity at inference). noise_shape is Keras's:
  * one size per axis, batch first, CK_NONE for "the input's size"; a 1
  * shares one draw along that axis, e.g. {CK_NONE, 1, CK_NONE} drops the

@@ -151,6 +151,28 @@ static ck_layer *masking(void)
 {
     return ck_masking(.mask_value = 0);
 }
+/* Every piece of Keras's relu within [-1, 1], where the inputs of the
+ * finite differences lie. */
+static ck_layer *relu(void)
+{
+    return ck_relu(.max_value = 0.75, .negative_slope = 0.5, .threshold = 0.25);
+}
+static ck_layer *leaky_relu(void)
+{
+    return ck_leaky_relu();
+}
+static ck_layer *thresholded_relu(void)
+{
+    return ck_thresholded_relu(.theta = 0.5);
+}
+static ck_layer *elu(void)
+{
+    return ck_elu(.alpha = 0.5);
+}
+static ck_layer *prelu(void)
+{
+    return ck_prelu(.shared_axes = {1});
+}
 
 /* ------------------------------------------------------------ known cases */
 
@@ -438,6 +460,56 @@ static const layer_row rows[] = {
      NULL,
      (const float[]){1, 2, 0, 0, 3, 4},
      6,
+     false},
+    /* slope 0.5 at and below the threshold 0.25, clipped at 0.75 above */
+    {"ReLU",
+     relu,
+     2,
+     {1, 6},
+     (const float[]){-1, 0.25f, 0.5f, 0.75f, 2, 0},
+     NULL,
+     (const float[]){-0.625f, 0, 0.5f, 0.75f, 0.75f, -0.125f},
+     6,
+     false},
+    /* the default slope 0.3 */
+    {"LeakyReLU",
+     leaky_relu,
+     2,
+     {1, 3},
+     (const float[]){-2, 0, 3},
+     NULL,
+     (const float[]){-0.6f, 0, 3},
+     3,
+     false},
+    /* x only above theta: theta itself gives 0 */
+    {"ThresholdedReLU",
+     thresholded_relu,
+     2,
+     {1, 3},
+     (const float[]){0.5f, 0.75f, -1},
+     NULL,
+     (const float[]){0, 0.75f, 0},
+     3,
+     false},
+    /* 0.5 (exp(-1) - 1) */
+    {"ELU",
+     elu,
+     2,
+     {1, 3},
+     (const float[]){-1, 0, 2},
+     NULL,
+     (const float[]){-0.31606028f, 0, 2},
+     3,
+     false},
+    /* alpha (1, 2) = [0.25, -0.5] shared over the steps */
+    {"PReLU",
+     prelu,
+     3,
+     {1, 2, 2},
+     (const float[]){-4, -2, 3, -6},
+     (const float[]){0.25f, -0.5f},
+     (const float[]){-1, 1, 3, 3},
+     4,
      false},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
