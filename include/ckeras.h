@@ -648,8 +648,9 @@ typedef struct ck_constraint {
 #define ck_min_max_norm(...) (CK_ADDR_(ck_constraint, .name = "min_max_norm", __VA_ARGS__))
 
 /* Keras kernel_regularizer, recurrent_regularizer, bias_regularizer,
- * embeddings_regularizer, gamma_regularizer and beta_regularizer: `weight`
- * is "kernel", "recurrent", "bias", "embeddings", "gamma" or "beta";
+ * embeddings_regularizer, gamma_regularizer, beta_regularizer and
+ * alpha_regularizer (PReLU): `weight` is "kernel", "recurrent", "bias",
+ * "embeddings", "gamma", "beta" or "alpha";
  * "activity" sets activity_regularizer (a penalty on the layer's output).
  * NULL removes it. Penalties are added to the training loss and to the
  * loss fit and evaluate report, as Keras does; configs save them. The

@@ -314,6 +314,12 @@ static const char *const layer_specs[] = {
     "\"return_sequences\": true}}}}, "
     "{\"class_name\": \"Bidirectional\", \"config\": {\"merge_mode\": \"ave\", \"layer\": "
     "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"lstm2\", \"units\": 2}}}}",
+    "{\"class_name\": \"ReLU\", \"config\": {\"max_value\": 0.5, \"negative_slope\": 0.1, "
+    "\"threshold\": 0.2}}, {\"class_name\": \"LeakyReLU\", \"config\": {\"alpha\": 0.2}}, "
+    "{\"class_name\": \"ThresholdedReLU\", \"config\": {\"theta\": 0.3}}, "
+    "{\"class_name\": \"ELU\", \"config\": {\"alpha\": 0.7}}, "
+    "{\"class_name\": \"PReLU\", \"config\": {\"shared_axes\": [1]}}, "
+    "{\"class_name\": \"PReLU\", \"config\": {}}",
 };
 
 /* Models on integer token input Input(4,): indices 0..4. */
