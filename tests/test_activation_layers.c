@@ -141,8 +141,7 @@ START_TEST(configs_per_keras_generation)
     expect_config(from_json("LeakyReLU", "{\"negative_slope\":0.1,\"alpha\":0.5}", CK_KERAS3),
                   CK_KERAS3, "{\"negative_slope\":0.5}");
     expect_config(from_json("LeakyReLU", "{}", CK_KERAS2), CK_KERAS2, "{\"alpha\":0.3}");
-    expect_config(from_json("LeakyReLU", "{\"alpha\":0}", CK_KERAS2), CK_KERAS2,
-                  "{\"alpha\":0}");
+    expect_config(from_json("LeakyReLU", "{\"alpha\":0}", CK_KERAS2), CK_KERAS2, "{\"alpha\":0}");
     expect_config(ck_relu(), CK_KERAS2,
                   "{\"max_value\":null,\"negative_slope\":0,\"threshold\":0}");
     expect_config(from_json("ReLU", "{\"max_value\":0}", CK_KERAS3), CK_KERAS3,
@@ -261,7 +260,8 @@ START_TEST(prelu_trains_alpha)
     ck_assert_ok(ck_model_build(m));
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
     float x[2] = {-2, 3}, t[2] = {0, 3};
-    ck_tensor tx = {.rank = 2, .dims = {1, 2}, .data = x}, ty = {.rank = 2, .dims = {1, 2}, .data = t};
+    ck_tensor tx = {.rank = 2, .dims = {1, 2}, .data = x},
+              ty = {.rank = 2, .dims = {1, 2}, .data = t};
     double loss;
     ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, &loss));
     /* loss = mean((-1 - 0)^2, 0) = 0.5; dL/dalpha0 = 2 (-1) / 2 * (-2) = 2 */
@@ -311,7 +311,8 @@ static ck_model *every_activation(ck_keras_semantics semantics)
     ck_model *m = ck_sequential(.seed = 9, .semantics = semantics, .name = "acts");
     ck_assert_ok(ck_model_add(m, ck_input(3, 2)));
     ck_assert_ok(ck_model_add(m, ck_dense(4)));
-    ck_assert_ok(ck_model_add(m, ck_relu(.max_value = 0.5, .negative_slope = 0.1, .threshold = 0.2)));
+    ck_assert_ok(
+        ck_model_add(m, ck_relu(.max_value = 0.5, .negative_slope = 0.1, .threshold = 0.2)));
     ck_assert_ok(ck_model_add(m, ck_leaky_relu(.negative_slope = 0.2)));
     ck_assert_ok(ck_model_add(m, ck_elu(.alpha = 0.5)));
     if (semantics == CK_KERAS2)
@@ -389,9 +390,8 @@ START_TEST(prelu_weight_names)
     float *data = NULL;
     int rank;
     long long dims[6];
-    ck_assert_uint_eq(ck_test_read_h5(path, "model_weights/p_re_lu/p_re_lu/alpha:0", &data, &rank,
-                                      dims),
-                      4);
+    ck_assert_uint_eq(
+        ck_test_read_h5(path, "model_weights/p_re_lu/p_re_lu/alpha:0", &data, &rank, dims), 4);
     ck_assert_int_eq(rank, 2);
     ck_assert_int_eq(dims[0], 1);
     free(data);

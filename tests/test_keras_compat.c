@@ -108,6 +108,11 @@ typedef enum {
     L_CROP,
     L_UP,
     L_ACTIVITY,
+    L_RELU,
+    L_LEAKY_RELU,
+    L_THRESHOLDED_RELU,
+    L_ELU,
+    L_PRELU,
     L_OTHER
 } lkind;
 
@@ -126,6 +131,9 @@ typedef struct ref_layer {
     bool return_sequences, reset_after, mask_zero;
     double mask_value, epsilon;
     int before, after, size; /* ZeroPadding1D, Cropping1D; UpSampling1D */
+    /* ReLU family: Keras backend relu's alpha, max_value (< 0: None) and
+     * threshold; ELU's alpha */
+    double slope, max_value, threshold, alpha;
     ref_weight w[MAX_W];
     int n_w;
 } ref_layer;
@@ -189,7 +197,12 @@ static lkind kind_of(const char *cls)
                  {"ZeroPadding1D", L_PAD},
                  {"Cropping1D", L_CROP},
                  {"UpSampling1D", L_UP},
-                 {"ActivityRegularization", L_ACTIVITY}};
+                 {"ActivityRegularization", L_ACTIVITY},
+                 {"ReLU", L_RELU},
+                 {"LeakyReLU", L_LEAKY_RELU},
+                 {"ThresholdedReLU", L_THRESHOLDED_RELU},
+                 {"ELU", L_ELU},
+                 {"PReLU", L_PRELU}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i].cls, cls) == 0)
             return kinds[i].kind;
@@ -239,6 +252,22 @@ static void read_pair(ref_layer *l, const cJSON *cfg, const char *key)
     }
 }
 
+/* The options of the ReLU family and ELU, as each release names them. */
+static void relu_options(ref_layer *l, const cJSON *cfg)
+{
+    l->max_value = -1;
+    if (l->kind == L_RELU) {
+        l->max_value = num(cfg, "max_value", -1);
+        l->slope = num(cfg, "negative_slope", 0);
+        l->threshold = num(cfg, "threshold", 0);
+    } else if (l->kind == L_LEAKY_RELU) {
+        l->slope = num(cfg, "alpha", num(cfg, "negative_slope", 0.3));
+    } else if (l->kind == L_THRESHOLDED_RELU) {
+        l->threshold = num(cfg, "theta", 1);
+    }
+    l->alpha = num(cfg, "alpha", 1); /* Keras 3 writes no ELU alpha */
+}
+
 /* Declares the layer's weights in Keras order; returns its output width. */
 static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, int seed)
 {
@@ -253,6 +282,7 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
     l->epsilon = num(cfg, "epsilon", 1e-3);
     l->size = (int)num(cfg, "size", 2);
     read_pair(l, cfg, l->kind == L_PAD ? "padding" : "cropping");
+    relu_options(l, cfg);
     switch (l->kind) {
     case L_DENSE:
         add_weight(l, "kernel", 2, in_dim, l->units, seed);
@@ -279,6 +309,11 @@ static int declare(ref_model *rm, ref_layer *l, const cJSON *cfg, int in_dim, in
             add_weight(l, names[k], 1, in_dim, 0, seed + k);
         return in_dim;
     }
+    case L_PRELU: /* shared over the steps: alpha (1, width) */
+        ck_assert_int_eq(cJSON_GetArraySize(get(cfg, "shared_axes")), 1);
+        ck_assert_double_eq(cJSON_GetArrayItem(get(cfg, "shared_axes"), 0)->valuedouble, 1);
+        add_weight(l, "alpha", 2, 1, in_dim, seed);
+        return in_dim;
     default:
         return in_dim;
     }
@@ -508,6 +543,40 @@ static void resize(const ref_layer *l, seq *s)
         }
 }
 
+/* keras.backend.relu (tf.keras 2, Keras 2.2.4) and keras.activations.relu
+ * (Keras 3), step by step: the negative part, x kept above the threshold
+ * (relu without one), clipped to [0, max_value], minus alpha times the
+ * negative part; a slope without threshold or maximum is tf.nn.leaky_relu.
+ * ThresholdedReLU is x * (x > theta). */
+static double keras_relu(const ref_layer *l, double x)
+{
+    double neg = 0;
+    if (l->slope != 0) {
+        if (l->max_value < 0 && l->threshold == 0)
+            return x > 0 ? x : l->slope * x;
+        neg = fmax(-x + l->threshold, 0);
+    }
+    double y = l->threshold != 0 ? x * (x > l->threshold) : fmax(x, 0);
+    if (l->max_value >= 0)
+        y = fmin(fmax(y, 0), l->max_value);
+    return y - l->slope * neg;
+}
+
+static void elementwise(const ref_layer *l, seq *s)
+{
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < s->steps; t++)
+            for (int j = 0; j < s->width; j++) {
+                double x = s->v[b][t][j], *y = &s->v[b][t][j];
+                if (l->kind == L_ELU)
+                    *y = x > 0 ? x : l->alpha * (exp(x) - 1);
+                else if (l->kind == L_PRELU) /* relu(x) - alpha relu(-x) */
+                    *y = fmax(x, 0) - l->w[0].data[j] * fmax(-x, 0);
+                else
+                    *y = keras_relu(l, x);
+            }
+}
+
 static void reference(const ref_model *rm, seq *s)
 {
     for (int i = 0; i < rm->n; i++) {
@@ -539,6 +608,13 @@ static void reference(const ref_model *rm, seq *s)
         case L_CROP:
         case L_UP:
             resize(l, s);
+            break;
+        case L_RELU:
+        case L_LEAKY_RELU:
+        case L_THRESHOLDED_RELU:
+        case L_ELU:
+        case L_PRELU:
+            elementwise(l, s);
             break;
         default:
             ck_abort_msg("no reference for layer class %s", l->cls);
@@ -684,7 +760,12 @@ static const char *snake(const char *cls)
                                            {"ZeroPadding1D", "zero_padding1d"},
                                            {"Cropping1D", "cropping1d"},
                                            {"UpSampling1D", "up_sampling1d"},
-                                           {"ActivityRegularization", "activity_regularization"}};
+                                           {"ActivityRegularization", "activity_regularization"},
+                                           {"ReLU", "re_lu"},
+                                           {"LeakyReLU", "leaky_re_lu"},
+                                           {"ThresholdedReLU", "thresholded_re_lu"},
+                                           {"ELU", "elu"},
+                                           {"PReLU", "p_re_lu"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (strcmp(pairs[i][0], cls) == 0)
             return pairs[i][1];
