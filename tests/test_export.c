@@ -415,6 +415,20 @@ START_TEST(padding_cropping_upsampling)
 }
 END_TEST
 
+/* The advanced activation layers at their kinks (inputs and weights in
+ * [-0.5, 0.5] cross every threshold), under both semantics. */
+START_TEST(advanced_activation_layers)
+{
+    check_and_free(MODEL(CK_KERAS2, ck_input(5, 3), ck_dense(4),
+                         ck_relu(.max_value = 0.3, .negative_slope = 0.2, .threshold = 0.05),
+                         ck_dense(4), ck_leaky_relu(), ck_elu(.alpha = 0.5),
+                         ck_thresholded_relu(.theta = 0.1), ck_prelu(.shared_axes = {1}),
+                         ck_relu(.max_value = 6), ck_lstm(3)));
+    check_and_free(MODEL(CK_KERAS3, ck_input(6), ck_elu(), ck_prelu(), ck_dense(3),
+                         ck_leaky_relu(.negative_slope = 0.1), ck_relu(), ck_dense(2)));
+}
+END_TEST
+
 START_TEST(convolution_and_pooling)
 {
     check_and_free(
@@ -575,6 +589,11 @@ START_TEST(refusals_write_nothing)
     ck_assert_fails(ck_model_export_c(cast, &o), CK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "its input casts"));
     ck_model_free(cast);
+    ck_model *prelu = MODEL(CK_KERAS2, ck_input(4, 2), ck_prelu(.name = "steps"));
+    ck_assert_fails(ck_model_export_c(prelu, &o), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "layer 'steps' (PReLU)"));
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "shared_axes"));
+    ck_model_free(prelu);
     o.name = "2bad";
     ck_assert_fails(ck_model_export_c(m, &o), CK_ERR_ARGUMENT);
     struct stat sb;
@@ -704,6 +723,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, bidirectional_every_merge);
     tcase_add_test(tc, time_distributed_and_normalization);
     tcase_add_test(tc, identities_and_shapes);
+    tcase_add_test(tc, advanced_activation_layers);
     tcase_add_test(tc, convolution_and_pooling);
     tcase_add_test(tc, padding_cropping_upsampling);
     tcase_add_test(tc, masking);
