@@ -144,6 +144,9 @@ START_TEST(configs_per_keras_generation)
     expect_config(from_json("LeakyReLU", "{\"alpha\":0}", CK_KERAS2), CK_KERAS2, "{\"alpha\":0}");
     expect_config(ck_relu(), CK_KERAS2,
                   "{\"max_value\":null,\"negative_slope\":0,\"threshold\":0}");
+    /* standalone Keras 2.2.0 to 2.2.2 wrote max_value only */
+    expect_config(from_json("ReLU", "{\"max_value\":6.0}", CK_KERAS2), CK_KERAS2,
+                  "{\"max_value\":6,\"negative_slope\":0,\"threshold\":0}");
     expect_config(from_json("ReLU", "{\"max_value\":0}", CK_KERAS3), CK_KERAS3,
                   "{\"max_value\":0,\"negative_slope\":0,\"threshold\":0}");
     expect_config(ck_relu(.max_value = 6, .negative_slope = 0.5, .threshold = 1), CK_KERAS3,

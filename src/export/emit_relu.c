@@ -81,18 +81,21 @@ static ck_status relu_emit(ck_exp *x, ck_exp_layer *L)
 {
     const relu_opts *o = L->priv;
     ck_exp_row_open(x, L);
-    ck_text_printf(&x->code, "    for (int c = 0; c < %zu; c++) {\n        const double v = x[c];\n",
+    ck_text_printf(&x->code,
+                   "    for (int c = 0; c < %zu; c++) {\n        const double v = x[c];\n",
                    L->row_in);
     if (o->elu)
         ck_text_printf(&x->code, "        y[c] = v > 0 ? x[c] : (float)(%.17g * expm1(v));\n",
                        o->slope);
     else if (o->max_value >= 0)
-        ck_text_printf(&x->code,
-                       "        y[c] = v > %.17g ? (float)(v > %.17g ? %.17g : v) : (float)(%.17g * "
-                       "(v - %.17g));\n",
-                       o->threshold, o->max_value, o->max_value, o->slope, o->threshold);
+        ck_text_printf(
+            &x->code,
+            "        y[c] = v > %.17g ? (float)(v > %.17g ? %.17g : v) : (float)(%.17g * "
+            "(v - %.17g));\n",
+            o->threshold, o->max_value, o->max_value, o->slope, o->threshold);
     else
-        ck_text_printf(&x->code, "        y[c] = v > %.17g ? x[c] : (float)(%.17g * (v - %.17g));\n",
+        ck_text_printf(&x->code,
+                       "        y[c] = v > %.17g ? x[c] : (float)(%.17g * (v - %.17g));\n",
                        o->threshold, o->slope, o->threshold);
     ck_text_printf(&x->code, "    }\n}\n\n");
     return CK_OK;
