@@ -3,6 +3,7 @@
 
 #include "ck_test.h"
 
+#include "ck_internal.h"
 #include "ck_io.h"
 
 #include <hdf5.h>
@@ -193,4 +194,40 @@ void ck_test_write_npy_f64(const char *path, const double *v, int n)
     /* The test hosts are little-endian. */
     ck_assert_int_eq(fwrite(v, sizeof *v, (size_t)n, f), (size_t)n);
     fclose(f);
+}
+
+/* One attempt: the status of the first step that fails. */
+static ck_status train_once(ck_test_layers_fn make, const ck_tensor *x, const ck_tensor *dy)
+{
+    ck_layer *layers[32];
+    int n = make(layers, 32);
+    ck_input_options in = {0};
+    for (int i = 1; i < x->rank; i++)
+        in.shape[i - 1] = x->dims[i];
+    ck_model *m = ck_sequential();
+    ck_status st = m ? ck_model_add(m, ck_input_new(&in)) : CK_ERR_MEMORY;
+    for (int i = 0; i < n; i++)
+        st = st == CK_OK ? ck_model_add(m, layers[i]) : (ck_layer_free(layers[i]), st);
+    if (st == CK_OK)
+        st = ck_model_build(m);
+    if (st == CK_OK)
+        st = ck_model_forward(m, x, true);
+    if (st == CK_OK)
+        st = ck_model_backward(m, dy);
+    ck_model_free(m);
+    return st;
+}
+
+void ck_test_survives_alloc_failures(ck_test_layers_fn make, const ck_tensor *x,
+                                     const ck_tensor *dy, long max_allocs)
+{
+    for (long n = 1; n < max_allocs; n++) {
+        ck_debug_fail_alloc_after(n);
+        ck_status st = train_once(make, x, dy);
+        ck_debug_fail_alloc_after(0);
+        if (st == CK_OK)
+            return;
+        ck_assert_msg(st == CK_ERR_MEMORY, "allocation #%ld: %s", n, ck_last_error());
+    }
+    ck_abort_msg("the model kept failing");
 }

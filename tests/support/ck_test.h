@@ -62,6 +62,18 @@ const char *ck_test_shared(const char *relative);
         ck_assert_msg(ck_last_error()[0] != '\0', "%s left no error message", #expr); \
     } while (0)
 
+/* Builds the layers of a model under test into out (at most cap);
+ * returns how many. Called once per attempt, after a failure is armed. */
+typedef int (*ck_test_layers_fn)(ck_layer **out, int cap);
+
+/* Makes allocation 1, 2, ... up to max_allocs fail in turn while the
+ * layers are made, the Sequential model on x's sample shape is built and
+ * runs a training forward on x and a backward of dy: every failure must
+ * be CK_ERR_MEMORY (ASan checks nothing leaks), until one attempt runs
+ * through. */
+void ck_test_survives_alloc_failures(ck_test_layers_fn make, const ck_tensor *x,
+                                     const ck_tensor *dy, long max_allocs);
+
 /* Reads a whole float dataset (any float type converted to float32) from an
  * HDF5 file. *data is malloc'ed; dims receives up to 6 sizes. Returns the
  * number of values, 0 on failure. */
