@@ -348,14 +348,22 @@ int cli_cmd_predict(const cli_command *cmd, const cli_args *a)
 
 /* OUT.weights.h5 gets its architecture in OUT.json, as Keras 3 users keep
  * them; both are checked against the inputs before anything is written. */
+/* NAME.json for the first `stem` bytes NAME of out, or NULL. */
+static char *json_beside(const char *out, size_t stem)
+{
+    char *json_path = malloc(stem + sizeof ".json");
+    if (json_path) {
+        memcpy(json_path, out, stem);
+        memcpy(json_path + stem, ".json", sizeof ".json");
+    }
+    return json_path;
+}
+
 static int write_keras3(ck_model *m, const char *out, const char *const *inputs, int n_inputs)
 {
-    size_t stem = strlen(out) - strlen(".weights.h5");
-    char *json_path = malloc(stem + sizeof ".json");
+    char *json_path = json_beside(out, strlen(out) - strlen(".weights.h5"));
     if (!json_path)
         return cli_no_memory();
-    memcpy(json_path, out, stem);
-    memcpy(json_path + stem, ".json", sizeof ".json");
     int rc = cli_check_output_distinct(json_path, inputs, n_inputs);
     /* Replaced together: a failure leaves both old files. */
     if (rc == CLI_OK &&
@@ -388,11 +396,9 @@ static int write_sharded(ck_model *m, const cli_args *a, const char *const *inpu
 {
     const char *out = a->output;
     size_t stem = strlen(out) - strlen(".weights.json");
-    char *json_path = malloc(stem + sizeof ".json");
+    char *json_path = json_beside(out, stem);
     if (!json_path)
         return cli_no_memory();
-    memcpy(json_path, out, stem);
-    memcpy(json_path + stem, ".json", sizeof ".json");
     int rc = cli_check_output_distinct(json_path, inputs, n_inputs);
     for (int i = 0; rc == CLI_OK && i < n_inputs; i++)
         if (inputs[i] && is_shard_of(inputs[i], out, stem))
