@@ -3,6 +3,7 @@
  * (keras/src/regularizers/regularizers.py, keras/src/constraints/
  * constraints.py: L1 l1*sum|w|, L2 l2*sum w^2, norms over `axis` with
  * epsilon 1e-7), and the JSON forms of every Keras release. */
+#include "ck_gradcheck.h"
 #include "ck_test.h"
 
 #include "ck_internal.h"
@@ -347,25 +348,7 @@ START_TEST(test_penalty_gradients)
     float x[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, y[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
     ck_tensor tx = {.rank = 2, .dims = {3, 2}, .data = x},
               ty = {.rank = 2, .dims = {3, 2}, .data = y};
-    size_t n = m->n_params;
-    float *before = malloc(n * sizeof(float)), *numeric = malloc(n * sizeof(float));
-    memcpy(before, m->params, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        double lp, lm, eps = 1e-3;
-        m->params[i] = before[i] + (float)eps;
-        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lp, NULL));
-        m->params[i] = before[i] - (float)eps;
-        ck_assert_ok(ck_model_evaluate(m, &tx, &ty, 3, &lm, NULL));
-        m->params[i] = before[i];
-        numeric[i] = (float)((lp - lm) / (2 * eps));
-    }
-    ck_assert_ok(ck_model_train_on_batch(m, &tx, &ty, NULL));
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < 2e-3,
-                      "parameter %zu: step %g, finite differences %g", i, before[i] - m->params[i],
-                      numeric[i]);
-    free(before);
-    free(numeric);
+    ck_fd_check_sgd_step(m, &tx, &ty, 2e-3);
     ck_model_free(m);
 }
 END_TEST

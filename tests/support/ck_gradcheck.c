@@ -138,3 +138,29 @@ int ck_fd_check_each(const ck_fd *fd, double atol, double rtol)
     free(dx);
     return nonzero;
 }
+
+void ck_fd_check_sgd_step(ck_model *m, const ck_tensor *x, const ck_tensor *y, double tol)
+{
+    size_t n = m->n_params;
+    int batch = (int)x->dims[0];
+    float *before = malloc(n * sizeof(float));
+    double *numeric = malloc(n * sizeof(double));
+    ck_assert(before && numeric);
+    memcpy(before, m->params, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        double lp, lm, eps = 1e-3;
+        m->params[i] = before[i] + (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, x, y, batch, &lp, NULL));
+        m->params[i] = before[i] - (float)eps;
+        ck_assert_ok(ck_model_evaluate(m, x, y, batch, &lm, NULL));
+        m->params[i] = before[i];
+        numeric[i] = (lp - lm) / (2 * eps);
+    }
+    ck_assert_ok(ck_model_train_on_batch(m, x, y, NULL));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < tol,
+                      "parameter %zu: step %g, finite differences %g", i,
+                      (double)(before[i] - m->params[i]), numeric[i]);
+    free(before);
+    free(numeric);
+}
