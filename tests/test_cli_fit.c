@@ -217,15 +217,15 @@ START_TEST(test_zero_hyperparameters_as_given)
         run_result r;
         run_cli(&r, "fit", at("two.h5"), "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
                 "sparse_categorical_crossentropy", "--optimizer", cases[c][0], "--learning-rate",
-                "0", cases[c][1], "0", "--epochs", "2", "--verbose", "0", "-o", at(cases[c][2]),
-                NULL);
+                "0", cases[c][1], "0", "--epochs", "2", "--verbose", "0", "-o",
+                at("%s", cases[c][2]), NULL);
         assert_success(&r);
         run_free(&r);
-        ck_assert(same_layer(at("two.h5"), at(cases[c][2]), "hidden"));
-        ck_assert(same_layer(at("two.h5"), at(cases[c][2]), "head"));
+        ck_assert(same_layer(at("two.h5"), at("%s", cases[c][2]), "hidden"));
+        ck_assert(same_layer(at("two.h5"), at("%s", cases[c][2]), "head"));
         ck_model *m;
         ck_compile_options o;
-        ck_assert_ok(ck_model_load(at(cases[c][2]), &m));
+        ck_assert_ok(ck_model_load(at("%s", cases[c][2]), &m));
         ck_assert_ok(ck_model_get_compile_options(m, &o));
         ck_assert_double_eq(o.optimizer.learning_rate, 0);
         ck_assert_double_eq(c == 0 ? o.optimizer.beta_1 : o.optimizer.rho, 0);
