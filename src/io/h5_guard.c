@@ -264,7 +264,9 @@ static const collection *find_collection(const heap_table *t, uint64_t addr)
 
 /* Whether a reference (length, addr, idx) names an object that exists
  * and fits the buffer libhdf5 sizes by `length`. */
-static bool reference_is_sane(const heap_table *t, uint64_t length, uint64_t addr, unsigned idx)
+/* The object (addr, idx) of the heap, the last of duplicates as in
+ * libhdf5, or NULL. */
+static const heap_object *find_object(const heap_table *t, uint64_t addr, unsigned idx)
 {
     heap_object key = {addr, idx, 0, SIZE_MAX};
     size_t lo = 0, hi = t->n;
@@ -276,7 +278,13 @@ static bool reference_is_sane(const heap_table *t, uint64_t length, uint64_t add
             hi = mid;
     }
     const heap_object *o = lo ? &t->objs[lo - 1] : NULL;
-    return o && o->collection == addr && o->idx == idx && o->size <= length;
+    return o && o->collection == addr && o->idx == idx ? o : NULL;
+}
+
+static bool reference_is_sane(const heap_table *t, uint64_t length, uint64_t addr, unsigned idx)
+{
+    const heap_object *o = find_object(t, addr, idx);
+    return o && o->size <= length;
 }
 
 /* A contiguous dataset's layout message (version 3 or 4, class 1) holds
@@ -421,7 +429,8 @@ static size_t declared_end(const unsigned char *b, size_t size)
 /* Calls check on every place where the sig_len bytes of `sig` start,
  * outside the datasets' raw data (weights may hold any bytes), with at
  * least `need` bytes from there to the end. */
-typedef ck_status (*sig_check)(const unsigned char *b, size_t size, size_t at, const char *label);
+typedef ck_status (*sig_check)(const unsigned char *b, size_t size, const heap_table *t, size_t at,
+                               const char *label);
 
 static ck_status scan_metadata(const unsigned char *b, size_t size, const heap_table *t,
                                const unsigned char *sig, size_t sig_len, size_t need,
@@ -446,7 +455,7 @@ static ck_status scan_metadata(const unsigned char *b, size_t size, const heap_t
         }
         at = (size_t)(hit - b);
         if (at + need <= size)
-            CK_TRY(check(b, size, at, label));
+            CK_TRY(check(b, size, t, at, label));
         at++;
     }
     return CK_OK;
@@ -462,9 +471,10 @@ static ck_status corrupt_header(const char *label, const char *what, size_t at, 
  * (version 1 headers: type 0x10, size 16, flags, 3 reserved bytes, then
  * address and length) points at before reading it: one flipped byte asks
  * malloc for 512 TiB. Every such message must point inside the file. */
-static ck_status check_continuation(const unsigned char *b, size_t size, size_t at,
-                                    const char *label)
+static ck_status check_continuation(const unsigned char *b, size_t size, const heap_table *t,
+                                    size_t at, const char *label)
 {
+    (void)t;
     if (b[at + 5] || b[at + 6] || b[at + 7])
         return CK_OK;
     uint64_t addr = read_le(b + at + 8, 8), len = read_le(b + at + 16, 8);
@@ -486,9 +496,10 @@ static bool is_message_header(const unsigned char *b, size_t at)
  * then a message): libhdf5 1.10 reads a block of the declared size and,
  * when that runs past the file, fails leaving objects open (a leak, and
  * "infinite loop closing library" at exit). */
-static ck_status check_object_header(const unsigned char *b, size_t size, size_t at,
-                                     const char *label)
+static ck_status check_object_header(const unsigned char *b, size_t size, const heap_table *t,
+                                     size_t at, const char *label)
 {
+    (void)t;
     uint64_t messages = read_le(b + at + 2, 2), refs = read_le(b + at + 4, 4),
              block = read_le(b + at + 8, 4);
     /* The first message is a real one (not the NIL type 0 that fills gaps)
@@ -567,19 +578,24 @@ static bool attribute_value_bytes(const unsigned char *dt, size_t dt_len, const 
 /* A variable-length value (datatype class 9) holds references (length, heap
  * address, index) to a sequence of its base type, which libhdf5 1.10
  * allocates and clears at length times the base size before reading it:
- * a flipped byte in either makes it clear gigabytes, for minutes. A string
- * (what Keras writes) has 1-byte characters, and none is longer than the
- * file that holds it. */
-static bool vlen_is_sane(const unsigned char *dt, size_t dt_len, const unsigned char *value,
-                         uint64_t value_bytes, size_t size)
+ * a flipped byte in either makes it clear gigabytes, for minutes; a
+ * reference to no heap object fails the read after libhdf5 has allocated
+ * the strings before it, which it then leaks. So a string (what Keras
+ * writes) has 1-byte characters, and each reference names an object of
+ * exactly its length (an empty string reads no object). */
+static bool vlen_is_sane(const heap_table *t, const unsigned char *dt, size_t dt_len,
+                         const unsigned char *value, uint64_t value_bytes)
 {
     if ((dt[0] & 0x0f) != 9)
         return true;
     if (dt_len < 16 || read_le(dt + 12, 4) != 1 || read_le(dt + 4, 4) != 16 || value_bytes % 16)
         return false;
-    for (uint64_t at = 0; at < value_bytes; at += 16)
-        if (read_le(value + at, 4) > size)
+    for (uint64_t at = 0; at < value_bytes; at += 16) {
+        uint64_t length = read_le(value + at, 4), addr = read_le(value + at + 4, 8);
+        const heap_object *o = find_object(t, addr, (unsigned)read_le(value + at + 12, 4));
+        if (length && (!o || o->size != length))
             return false;
+    }
     return true;
 }
 
@@ -588,7 +604,8 @@ static bool vlen_is_sane(const unsigned char *dt, size_t dt_len, const unsigned 
  * they imply, checking none of them against the message's own size: one
  * flipped byte makes it read far past the message. Version 1 pads each
  * part to 8 bytes; versions 2 and 3 do not, and 3 adds an encoding byte. */
-static ck_status check_attribute(const unsigned char *b, size_t size, size_t at, const char *label)
+static ck_status check_attribute(const unsigned char *b, size_t size, const heap_table *t,
+                                 size_t at, const char *label)
 {
     const unsigned char *m = b + at + 8;
     unsigned version = m[0];
@@ -605,7 +622,7 @@ static ck_status check_attribute(const unsigned char *b, size_t size, size_t at,
     uint64_t value = 0;
     if (name == 0 || value_at > msg ||
         !attribute_value_bytes(m + dt_at, dt, m + ds_at, ds, &value) || value > msg - value_at ||
-        !vlen_is_sane(m + dt_at, dt, m + value_at, value, size))
+        !vlen_is_sane(t, m + dt_at, dt, m + value_at, value))
         return corrupt_header(label, "attribute message", at, "declares more than it holds");
     return CK_OK;
 }
