@@ -329,14 +329,21 @@ static ck_model *every_activation(ck_keras_semantics semantics)
     return m;
 }
 
-static void same_model(ck_model *a, ck_model *b, const char *what)
+/* b loaded from a's file: the same layers, weights, predictions and
+ * config; as_relu: a's ThresholdedReLU came back as the ReLU that Keras 3
+ * reads in its place, predicting the same. */
+static void same_model(ck_model *a, ck_model *b, const char *what, bool as_relu)
 {
     float x[12], ya[24], yb[24];
     for (int i = 0; i < 12; i++)
         x[i] = (float)cos(0.9 * i);
     ck_assert_int_eq(a->n_layers, b->n_layers);
-    for (int i = 0; i < a->n_layers; i++)
-        ck_assert_str_eq(a->layers[i]->ops->class_name, b->layers[i]->ops->class_name);
+    for (int i = 0; i < a->n_layers; i++) {
+        const char *cls = a->layers[i]->ops->class_name;
+        if (as_relu && strcmp(cls, "ThresholdedReLU") == 0)
+            cls = "ReLU";
+        ck_assert_str_eq(b->layers[i]->ops->class_name, cls);
+    }
     ck_assert_uint_eq(a->n_params, b->n_params);
     ck_assert_msg(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0, "%s weights",
                   what);
@@ -344,7 +351,8 @@ static void same_model(ck_model *a, ck_model *b, const char *what)
     ck_assert_ok(ck_model_predict(b, x, 2, yb));
     ck_assert_msg(memcmp(ya, yb, sizeof ya) == 0, "%s predictions", what);
     char *ja = ck_model_to_json(a), *jb = ck_model_to_json(b);
-    ck_assert_str_eq(ja, jb);
+    if (!as_relu)
+        ck_assert_str_eq(ja, jb);
     ck_free(ja);
     ck_free(jb);
 }
@@ -371,7 +379,7 @@ START_TEST(save_and_load_every_format)
                 ck_assert_ok(ck_model_load_weights(b, path));
             }
             ck_assert_int_eq(b->semantics, semantics);
-            same_model(a, b, files[f]);
+            same_model(a, b, files[f], f == 1 && semantics == CK_KERAS2);
             ck_model_free(b);
         }
         char *json = ck_model_to_json(a);

@@ -107,9 +107,25 @@ static bool convert_input(cJSON *cfg)
     return rename_key(cfg, "batch_input_shape", "batch_shape");
 }
 
+/* Keras 3 has no ThresholdedReLU; its ReLU with the threshold theta and
+ * no slope computes the same x * (x > theta), so the file loads there. */
+static bool thresholded_as_relu(cJSON *entry, cJSON *cfg)
+{
+    cJSON *cls = cJSON_CreateString("ReLU");
+    if (!cls || !cJSON_ReplaceItemInObjectCaseSensitive(entry, "class_name", cls)) {
+        cJSON_Delete(cls);
+        return false;
+    }
+    return rename_key(cfg, "theta", "threshold") && cJSON_AddNullToObject(cfg, "max_value") &&
+           cJSON_AddNumberToObject(cfg, "negative_slope", 0);
+}
+
 static bool convert_entry(cJSON *entry, const ck_layer *l, bool is_input)
 {
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(entry, "config");
+    if (!is_input && strcmp(l->ops->class_name, "ThresholdedReLU") == 0 &&
+        !thresholded_as_relu(entry, cfg))
+        return false;
     bool ok = tag_object(entry, "keras.layers") &&
               (is_input ? convert_input(cfg) : convert_layer_config(cfg, l->ops->class_name));
     return ok && (is_input || add_build_config(entry, &l->in_shape));
