@@ -342,13 +342,7 @@ START_TEST(test_penalty_gradients)
     ck_assert_ok(ck_model_add(m, h));
     ck_assert_ok(ck_model_add(m, o));
     ck_assert_ok(ck_model_build(m));
-    for (size_t i = 0; i < m->n_params; i++)
-        m->params[i] = (float)(0.3 + 0.5 * sin(1.3 * (double)i));
-    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
-    float x[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, y[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
-    ck_tensor tx = {.rank = 2, .dims = {3, 2}, .data = x},
-              ty = {.rank = 2, .dims = {3, 2}, .data = y};
-    ck_fd_check_sgd_step(m, &tx, &ty, 2e-3);
+    ck_fd_check_sgd_step(m);
     ck_model_free(m);
 }
 END_TEST

@@ -139,10 +139,15 @@ int ck_fd_check_each(const ck_fd *fd, double atol, double rtol)
     return nonzero;
 }
 
-void ck_fd_check_sgd_step(ck_model *m, const ck_tensor *x, const ck_tensor *y, double tol)
+void ck_fd_check_sgd_step(ck_model *m)
 {
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (float)(0.3 + 0.5 * sin(1.3 * (double)i));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
+    float xd[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, yd[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
+    ck_tensor x = {.rank = 2, .dims = {3, 2}, .data = xd},
+              y = {.rank = 2, .dims = {3, 2}, .data = yd};
     size_t n = m->n_params;
-    int batch = (int)x->dims[0];
     float *before = malloc(n * sizeof(float));
     double *numeric = malloc(n * sizeof(double));
     ck_assert(before && numeric);
@@ -150,15 +155,15 @@ void ck_fd_check_sgd_step(ck_model *m, const ck_tensor *x, const ck_tensor *y, d
     for (size_t i = 0; i < n; i++) {
         double lp, lm, eps = 1e-3;
         m->params[i] = before[i] + (float)eps;
-        ck_assert_ok(ck_model_evaluate(m, x, y, batch, &lp, NULL));
+        ck_assert_ok(ck_model_evaluate(m, &x, &y, 3, &lp, NULL));
         m->params[i] = before[i] - (float)eps;
-        ck_assert_ok(ck_model_evaluate(m, x, y, batch, &lm, NULL));
+        ck_assert_ok(ck_model_evaluate(m, &x, &y, 3, &lm, NULL));
         m->params[i] = before[i];
         numeric[i] = (lp - lm) / (2 * eps);
     }
-    ck_assert_ok(ck_model_train_on_batch(m, x, y, NULL));
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < tol,
+        ck_assert_msg(fabs((before[i] - m->params[i]) - numeric[i]) < 2e-3,
                       "parameter %zu: step %g, finite differences %g", i,
                       (double)(before[i] - m->params[i]), numeric[i]);
     free(before);
