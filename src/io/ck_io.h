@@ -155,7 +155,8 @@ const char *ck_k3_layer_root(hid_t file);
 /* Keras 2 legacy (weights_k2.c): `root` is / or /model_weights. */
 ck_status ck_k2_read(hid_t root, ck_model *m, const ck_weights_options *opts, float *stage);
 ck_status ck_k2_write(hid_t root, ck_model *m);
-/* Optimizer state of a compiled model (/optimizer_weights). */
+/* Optimizer state of a compiled model (optimizer_state.c): Keras 2's
+ * /optimizer_weights. */
 ck_status ck_k2_write_optimizer(hid_t file, ck_model *m);
 /* Restores optimizer state when it is laid out as ckeras writes it (the
  * legacy tf.keras order: iterations, then every first slot, every second
