@@ -170,6 +170,9 @@ ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_mode
  * order ckeras knows; otherwise, or when they do not fit, m keeps a fresh
  * optimizer, as Keras does. */
 ck_status ck_k3_read_optimizer(hid_t file, ck_model *m);
+/* The optimizer state of m as Keras 3 writes optimizer/vars, for the
+ * optimizers ck_k3_read_optimizer reads; nothing for the others. */
+ck_status ck_k3_write_optimizer(hid_t file, ck_model *m);
 /* Keras 1 per-gate recurrent weights (weights_legacy.c): true when a file
  * layer with n_file_weights arrays is the per-gate form of l (LSTM, GRU
  * with reset_after=False, or a Bidirectional of them). */

@@ -292,3 +292,36 @@ ck_status ck_k3_read_optimizer(hid_t file, ck_model *m)
         return CK_OK;
     return read_optimizer_group(file, "optimizer/vars", try_read_k3_optimizer, m);
 }
+
+/* What try_read_k3_optimizer reads back, so Keras's load_model and ckeras
+ * resume the state. Nadam is left out: Keras 3.0-3.9 and 3.10+ place its
+ * u_product differently, a variable of the wrong shape fails the whole
+ * load in the other, and a file without the state only makes Keras warn
+ * and start a fresh optimizer. */
+ck_status ck_k3_write_optimizer(hid_t file, ck_model *m)
+{
+    const ck_train_state *s = ck_train_state_of(m);
+    int n = ck_optimizer_slot_count(m);
+    if (n <= 0 || strcmp(s->opt.kind->class_name, "Nadam") == 0)
+        return CK_OK;
+    int interleaved = k3_interleaved(s->opt.kind->class_name);
+    if (!interleaved)
+        return CK_OK;
+    slot *slots = ck_alloc((size_t)n, sizeof *slots);
+    ck_status st = slots ? get_slots(m, slots, n) : CK_ERR_MEMORY;
+    if (st == CK_OK)
+        st = ck_h5_write_int64(file, "optimizer/vars/0", (int64_t)llroundf(slots[0].data[0]));
+    bool schedule = s->opt.o.learning_rate_schedule.class_name != NULL;
+    if (st == CK_OK && !schedule)
+        st = ck_h5_write_floats(file, "optimizer/vars/1", 0, NULL,
+                                &(float){(float)s->opt.o.learning_rate});
+    int w = s->opt.n_slots ? (n - 1) / s->opt.n_slots : 0;
+    for (int i = 1; st == CK_OK && i < n; i++) {
+        char path[40];
+        snprintf(path, sizeof path, "optimizer/vars/%d", k3_index(i, w, interleaved, 2 - schedule));
+        st = ck_h5_write_floats(file, path, slots[i].shape.rank, slots[i].shape.dims,
+                                slots[i].data);
+    }
+    free(slots);
+    return st;
+}

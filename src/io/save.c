@@ -67,10 +67,17 @@ static ck_status write_weights_k3(hid_t file, void *ctx)
 
 /* ---------------- .keras ---------------- */
 
-/* model.weights.h5 is built in memory and stored in the archive as bytes. */
-static ck_status weights_image(ck_model *m, const char *path, void **buf, size_t *size)
+static ck_status write_keras_weights(hid_t file, void *ctx)
 {
-    return ck_h5_image(path, write_weights_k3, m, buf, size);
+    const save_job *job = ctx;
+    CK_TRY(ck_k3_write(file, job->m));
+    return job->with_training ? ck_k3_write_optimizer(file, job->m) : CK_OK;
+}
+
+/* model.weights.h5 is built in memory and stored in the archive as bytes. */
+static ck_status weights_image(const save_job *job, const char *path, void **buf, size_t *size)
+{
+    return ck_h5_image(path, write_keras_weights, (void *)job, buf, size);
 }
 
 static char *metadata_json(const ck_model *m)
@@ -107,11 +114,12 @@ static ck_status write_archive(ck_io_sink *out, void *ctx)
 ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts)
 {
     ck_keras_zip z = {0};
-    ck_status st = config_json(m, keeps_training(opts), &z.config);
+    save_job job = {m, keeps_training(opts)};
+    ck_status st = config_json(m, job.with_training, &z.config);
     if (st == CK_OK && !(z.metadata = metadata_json(m)))
         st = CK_ERR_MEMORY;
     if (st == CK_OK)
-        st = weights_image(m, path, &z.weights, &z.weights_size);
+        st = weights_image(&job, path, &z.weights, &z.weights_size);
     if (st == CK_OK)
         st = ck_io_atomic_file(path, write_archive, &z);
     ck_keras_zip_free(&z);
