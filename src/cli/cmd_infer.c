@@ -12,10 +12,9 @@ static const struct {
     const char *name;
     ck_summary_style style;
 } summary_styles[] = {
-    {"keras2", CK_SUMMARY_KERAS2},
-    {"keras2.7", CK_SUMMARY_KERAS2_7},
-    {"keras2.13", CK_SUMMARY_KERAS2_13},
-    {"keras3", CK_SUMMARY_KERAS3},
+    {"keras2", CK_SUMMARY_KERAS2},       {"keras2.7", CK_SUMMARY_KERAS2_7},
+    {"keras2.13", CK_SUMMARY_KERAS2_13}, {"keras3", CK_SUMMARY_KERAS3},
+    {"keras3.0", CK_SUMMARY_KERAS3_0},
 };
 
 /* --style, or the layout of the Keras that wrote the model. */
@@ -29,8 +28,8 @@ static int parse_style(const char *name, const ck_model *m, ck_summary_style *ou
             *out = summary_styles[i].style;
             return CLI_OK;
         }
-    return cli_error(CLI_USAGE, "unknown --style '%s' (keras2, keras2.7, keras2.13 or keras3)",
-                     name);
+    return cli_error(
+        CLI_USAGE, "unknown --style '%s' (keras2, keras2.7, keras2.13, keras3 or keras3.0)", name);
 }
 
 int cli_cmd_summary(const cli_command *cmd, const cli_args *a)

@@ -480,13 +480,25 @@ typedef struct ck_train_hooks {
     size_t (*optimizer_params)(const void *state, size_t *bytes);
 } ck_train_hooks;
 
+/* A row of Keras 3's summary of a Functional model whose layers take a
+ * mask tensor: Keras then lists the layers and the mask ops of the config
+ * in its order, with a "Connected to" column. */
+typedef struct ck_graph_row {
+    int layer;                            /* index in layers; -1: the InputLayer; -2: an op */
+    char op[CK_NAME_MAX + 48];            /* an op's "not_equal (NotEqual)" */
+    char op_shape[96];                    /* an op's output shape, "(None, 5, 126)" */
+    char connected[2 * CK_NAME_MAX + 40]; /* "masking[0][0], any[0][0]"; "-" */
+} ck_graph_row;
+
 struct ck_model {
     char name[CK_NAME_MAX];
     uint64_t seed;
     ck_keras_semantics semantics;
-    ck_rng rng;        /* initializers, dropout, shuffling */
-    ck_layer *input;   /* InputLayer, NULL until added */
-    bool functional;   /* from a Functional config: the summary lists the InputLayer */
+    ck_rng rng;               /* initializers, dropout, shuffling */
+    ck_layer *input;          /* InputLayer, NULL until added */
+    bool functional;          /* from a Functional config: the summary lists the InputLayer */
+    ck_graph_row *graph_rows; /* from a Keras 3 Functional config with mask ops */
+    int n_graph_rows;
     ck_layer **layers; /* excludes the InputLayer */
     int n_layers, cap_layers;
     bool built;

@@ -89,6 +89,7 @@ void ck_model_free(ck_model *m)
     ck_free_zeroed(m->params, m->n_params, sizeof(float));
     ck_free_zeroed(m->grads, m->n_params, sizeof(float));
     free(m->warnings);
+    free(m->graph_rows);
     free(m);
 }
 
@@ -178,6 +179,15 @@ static ck_status add_input(ck_model *m, ck_layer *l)
 
 static ck_status add_to_built(ck_model *m, ck_layer *l);
 
+/* Keras 3's graph rows of a loaded Functional model stop describing it
+ * once a layer is added or removed. */
+static void forget_graph(ck_model *m)
+{
+    free(m->graph_rows);
+    m->graph_rows = NULL;
+    m->n_graph_rows = 0;
+}
+
 static ck_status add_layer(ck_model *m, ck_layer *l)
 {
     if (!l) {
@@ -214,6 +224,7 @@ static ck_status add_layer(ck_model *m, ck_layer *l)
         ck_model_unique_name(m, l->ops->base_name, l->name, sizeof l->name);
     l->model = m;
     m->layers[m->n_layers++] = l;
+    forget_graph(m);
     return m->built ? add_to_built(m, l) : CK_OK;
 }
 
@@ -577,6 +588,7 @@ static ck_status pop_layer(ck_model *m)
     }
     uncompile(m);
     ck_layer_free(last);
+    forget_graph(m);
     return CK_OK;
 }
 

@@ -210,110 +210,180 @@ static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
     rule(out, '_', K2_WIDTH);
 }
 
+/* Keras 3's rich table: its columns, the horizontal characters of each
+ * (padding included) and which one is right-aligned. */
+typedef struct k3_table {
+    int n;
+    int runs[4];
+    int right; /* Param # */
+} k3_table;
+
+/* Python's round(): halves go to the even neighbour. */
+static int round_half_even(int num, int den)
+{
+    int q = num / den, twice = 2 * (num % den);
+    return twice > den || (twice == den && q % 2) ? q + 1 : q;
+}
+
+/* Keras asks rich for columns ending at positions * 76, each with one space
+ * of padding either side; what does not fit beside the n + 1 borders rich
+ * takes off the columns in turn (ratio_reduce with equal ratios). */
+static k3_table k3_layout(const double *positions, int n)
+{
+    k3_table t = {.n = n, .right = 2};
+    int want[4], prev = 0, total = 0;
+    for (int c = 0; c < n; c++) {
+        int end = (int)(positions[c] * K3_WIDTH);
+        want[c] = end - prev + 2;
+        total += want[c];
+        prev = end;
+    }
+    int excess = total - (K3_WIDTH - (n + 1));
+    for (int c = 0; c < n; c++) {
+        int cut = excess > 0 ? round_half_even(excess, n - c) : 0;
+        t.runs[c] = want[c] - cut;
+        excess -= cut;
+    }
+    return t;
+}
+
 static void repeat(FILE *out, const char *s, int n)
 {
     for (int i = 0; i < n; i++)
         fputs(s, out);
 }
 
-/* One horizontal border of the Keras 3 (rich) table. */
-static void k3_border(FILE *out, const int runs[3], const char *l, const char *h, const char *mid,
+/* One horizontal border of the table. */
+static void k3_border(FILE *out, const k3_table *t, const char *l, const char *h, const char *mid,
                       const char *r)
 {
     fputs(l, out);
-    for (int c = 0; c < 3; c++) {
-        repeat(out, h, runs[c]);
-        fputs(c < 2 ? mid : r, out);
+    for (int c = 0; c < t->n; c++) {
+        repeat(out, h, t->runs[c]);
+        fputs(c + 1 < t->n ? mid : r, out);
     }
     fputc('\n', out);
 }
 
 #define K3_MAX_LINES 16
 
-/* One cell split the way rich wraps table text: greedily at spaces, a
- * word longer than the column folded into column-wide pieces. Fills the
- * start and length of each line; returns the number of lines (>= 1). */
-static int k3_wrap(const char *s, int width, const char *starts[K3_MAX_LINES],
-                   int lens[K3_MAX_LINES])
+/* One line of a cell: its text, and whether rich cut it with an ellipsis. */
+typedef struct k3_line {
+    const char *text;
+    int len;
+    bool cut;
+} k3_line;
+
+static void k3_emit(k3_line *lines, int *n, const char *from, const char *to, int width)
 {
-    int n = 0;
-    const char *line = NULL, *end = NULL;
-    while (*s && n < K3_MAX_LINES) {
-        const char *w = s;
-        while (*s && *s != ' ')
-            s++;
-        const char *we = s;
-        while (*s == ' ')
-            s++;
-        if (line && we - line <= width) {
-            end = we;
+    while (to > from && to[-1] == ' ')
+        to--;
+    int len = (int)(to - from);
+    if (*n < K3_MAX_LINES)
+        lines[(*n)++] = (k3_line){from, len > width ? width - 1 : len, len > width};
+}
+
+/* One cell split as rich wraps table text (divide_line without folding):
+ * greedily at spaces; a word longer than the column starts a line of its
+ * own, which rich's default overflow cuts to the column with an ellipsis.
+ * Returns the number of lines (>= 1). */
+static int k3_wrap(const char *s, int width, k3_line lines[K3_MAX_LINES])
+{
+    int n = 0, offset = 0;
+    const char *line = s, *p = s;
+    while (*p) {
+        const char *word = p;
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        int len = (int)(p - word);
+        while (*p == ' ')
+            p++;
+        if (width - offset >= len) {
+            offset += (int)(p - word);
             continue;
         }
-        if (line) {
-            starts[n] = line;
-            lens[n++] = (int)(end - line);
+        bool alone = len > width;
+        if ((alone || offset) && word != s) {
+            k3_emit(lines, &n, line, word, width);
+            line = word;
         }
-        for (; we - w > width && n < K3_MAX_LINES; w += width) {
-            starts[n] = w;
-            lens[n++] = width;
-        }
-        line = w;
-        end = we;
+        if (alone || (offset && word != s))
+            offset = (int)(p - word);
     }
-    if ((line && n < K3_MAX_LINES) || n == 0) {
-        starts[n] = line ? line : "";
-        lens[n++] = line ? (int)(end - line) : 0;
-    }
+    k3_emit(lines, &n, line, p, width);
     return n;
 }
 
 /* A table row; it grows to as many lines as its tallest cell. */
-static void k3_row(FILE *out, const int runs[3], const char *bar, const char *fields[3])
+static void k3_row(FILE *out, const k3_table *t, const char *bar, const char *const *fields)
 {
-    const char *starts[3][K3_MAX_LINES];
-    int lens[3][K3_MAX_LINES], lines[3], height = 0;
-    for (int c = 0; c < 3; c++) {
-        lines[c] = k3_wrap(fields[c], runs[c] - 2, starts[c], lens[c]);
-        height = lines[c] > height ? lines[c] : height;
+    k3_line lines[4][K3_MAX_LINES];
+    int count[4], height = 0;
+    for (int c = 0; c < t->n; c++) {
+        count[c] = k3_wrap(fields[c], t->runs[c] - 2, lines[c]);
+        height = count[c] > height ? count[c] : height;
     }
     for (int k = 0; k < height; k++) {
         fputs(bar, out);
-        for (int c = 0; c < 3; c++) {
-            int w = runs[c] - 2, len = k < lines[c] ? lens[c][k] : 0;
-            const char *text = k < lines[c] ? starts[c][k] : "";
-            if (c == 2)
-                fprintf(out, " %*.*s %s", w, len, text, bar);
-            else
-                fprintf(out, " %-*.*s %s", w, len, text, bar);
+        for (int c = 0; c < t->n; c++) {
+            k3_line l = k < count[c] ? lines[c][k] : (k3_line){"", 0, false};
+            int pad = t->runs[c] - 2 - l.len - l.cut;
+            fprintf(out, " %*s%.*s%s%*s %s", c == t->right ? pad : 0, "", l.len, l.text,
+                    l.cut ? "…" : "", c == t->right ? 0 : pad, "", bar);
         }
         fputc('\n', out);
     }
 }
 
-static void summary_keras3(ck_model *m, FILE *out)
+/* Cells of row i: a layer (-1: the InputLayer), or graph row i when the
+ * model has them; Connected to only then. */
+static void k3_fields(const ck_model *m, int i, char name[], size_t nlen, char shape[], size_t slen,
+                      char params[], size_t plen, const char **connected)
 {
-    /* rich shrinks the requested column widths (positions 0.45/0.80/1.0 of
-     * the width) by 3, 4 and 3 to make room for borders and padding. */
-    const int shrink[3] = {3, 4, 3};
-    int pos[3] = {(int)(K3_WIDTH * 0.45), (int)(K3_WIDTH * 0.80), K3_WIDTH}, runs[3], prev = 0;
-    for (int c = 0; c < 3; c++) {
-        runs[c] = pos[c] - prev - shrink[c] + 2;
-        prev = pos[c];
+    const ck_graph_row *g = m->n_graph_rows ? &m->graph_rows[i] : NULL;
+    int layer = g ? g->layer : i;
+    *connected = g ? g->connected : NULL;
+    if (layer == -2) {
+        snprintf(name, nlen, "%s", g->op);
+        snprintf(shape, slen, "%s", g->op_shape);
+        snprintf(params, plen, "0");
+        return;
     }
-    const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    print_model_name(out, m);
-    k3_border(out, runs, "┏", "━", "┳", "┓");
-    k3_row(out, runs, "┃", header);
-    k3_border(out, runs, "┡", "━", "╇", "┩");
-    for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
+    row_fields(m, layer, true, name, nlen, shape, slen, params, plen);
+}
+
+/* Keras 3.0.5+ columns, 3.0.0-3.0.4 ones, and those of a model that is
+ * not a chain of single-tensor calls to Keras (summary_utils.py). */
+static const double k3_positions[3][4] = {
+    {0.45, 0.80, 1.0}, {0.45, 0.84, 1.0}, {0.3, 0.56, 0.74, 1.0}};
+
+static void k3_table_rows(ck_model *m, FILE *out, const k3_table *t)
+{
+    int first = m->n_graph_rows ? 0 : m->functional ? -1 : 0;
+    int last = m->n_graph_rows ? m->n_graph_rows : m->n_layers;
+    for (int i = first; i < last; i++) {
         char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
-        row_fields(m, i, true, name, sizeof name, shape, sizeof shape, params, sizeof params);
-        const char *fields[3] = {name, shape, params};
-        k3_row(out, runs, "│", fields);
-        if (i + 1 < m->n_layers)
-            k3_border(out, runs, "├", "─", "┼", "┤");
+        const char *fields[4] = {name, shape, params, NULL};
+        k3_fields(m, i, name, sizeof name, shape, sizeof shape, params, sizeof params, &fields[3]);
+        k3_row(out, t, "│", fields);
+        if (i + 1 < last)
+            k3_border(out, t, "├", "─", "┼", "┤");
     }
-    k3_border(out, runs, "└", "─", "┴", "┘");
+}
+
+static void summary_keras3(ck_model *m, FILE *out, ck_summary_style style)
+{
+    k3_table t = m->n_graph_rows ? k3_layout(k3_positions[2], 4)
+                                 : k3_layout(k3_positions[style == CK_SUMMARY_KERAS3_0], 3);
+    const char *header[4] = {"Layer (type)", "Output Shape", "Param #", "Connected to"};
+    print_model_name(out, m);
+    k3_border(out, &t, "┏", "━", "┳", "┓");
+    k3_row(out, &t, "┃", header);
+    k3_border(out, &t, "┡", "━", "╇", "┩");
+    k3_table_rows(m, out, &t);
+    k3_border(out, &t, "└", "─", "┴", "┘");
     size_t tr = ck_model_count_trainable_params(m), nt = ck_model_count_non_trainable_params(m);
     size_t opt_bytes = 0;
     size_t opt = m->train ? m->train_hooks->optimizer_params(m->train, &opt_bytes) : 0;
@@ -335,12 +405,12 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
 {
     if (!m || !out)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: NULL argument");
-    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS3)
+    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS3_0)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: unknown style %d", (int)style);
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_summary"));
-    if (style == CK_SUMMARY_KERAS3)
-        summary_keras3(m, out);
+    if (style >= CK_SUMMARY_KERAS3)
+        summary_keras3(m, out, style);
     else
         summary_keras2(m, out, style);
     ck_model_leave(m);
@@ -353,11 +423,11 @@ ck_summary_style ck_model_summary_style(const ck_model *m)
 {
     if (!m)
         return CK_SUMMARY_KERAS2;
-    int major = 0, minor = 0;
-    if (sscanf(m->keras_version, "%d.%d", &major, &minor) != 2)
+    int major = 0, minor = 0, patch = 0;
+    if (sscanf(m->keras_version, "%d.%d.%d", &major, &minor, &patch) < 2)
         return m->semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
     if (major >= 3)
-        return CK_SUMMARY_KERAS3;
+        return major == 3 && minor == 0 && patch <= 4 ? CK_SUMMARY_KERAS3_0 : CK_SUMMARY_KERAS3;
     if (major < 2 || minor < 7)
         return CK_SUMMARY_KERAS2;
     return minor < 13 ? CK_SUMMARY_KERAS2_7 : CK_SUMMARY_KERAS2_13;

@@ -278,6 +278,11 @@ ck_status ck_io_check_model_dtype(const ck_io_load *ld, const cJSON *model_cfg);
  * Embedding(mask_zero=True) layer for a later layer's "mask" keyword;
  * any other op entry, or a mask from elsewhere, is refused. */
 ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op);
+/* Keeps, for the summary, the rows Keras 3 prints for a Functional model
+ * loaded from `layers` (its config's list) when one of its nodes takes
+ * more than one tensor (a mask): every layer and op, with the tensors each
+ * was called on. Nothing for any other model. */
+ck_status ck_io_graph_rows(const cJSON *layers, ck_model *m);
 /* The producer named by a Keras 3 node's "mask" keyword, NULL when none. */
 const char *ck_io_mask_source(const cJSON *kwargs);
 

@@ -468,6 +468,8 @@ static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_mod
         st = add_entry(*out, entries[order[i]], order[i], ld);
     if (st == CK_OK)
         (*out)->functional = true;
+    if (st == CK_OK)
+        st = ck_io_graph_rows(layers, *out);
     free(entries);
     free(order);
     return st;
