@@ -14,8 +14,15 @@ static bool is_keras_tensor(const cJSON *v)
     return cls && strcmp(cls, "__keras_tensor__") == 0;
 }
 
+static int by_key(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
 /* Appends "name[node][tensor]" for every Keras tensor in v in the order of
- * Keras's tree.flatten: lists in order, dicts by key. Returns the count. */
+ * Keras's tree.flatten: lists in order, dicts by key. Returns the count,
+ * or -1 when out of memory. */
 static int collect(const cJSON *v, char *out, size_t len)
 {
     if (is_keras_tensor(v)) {
@@ -29,30 +36,21 @@ static int collect(const cJSON *v, char *out, size_t len)
                  cJSON_IsNumber(index) ? index->valueint : 0);
         return 1;
     }
-    if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+    int n = cJSON_IsArray(v) || cJSON_IsObject(v) ? cJSON_GetArraySize(v) : 0, count = 0, k = 0;
+    if (n == 0)
         return 0;
-    int count = 0;
-    if (cJSON_IsArray(v)) {
-        const cJSON *item;
-        cJSON_ArrayForEach(item, v) count += collect(item, out, len);
-        return count;
+    const cJSON **items = ck_alloc((size_t)n, sizeof *items), *item;
+    if (!items)
+        return -1;
+    cJSON_ArrayForEach(item, v) items[k++] = item;
+    if (cJSON_IsObject(v))
+        qsort(items, (size_t)n, sizeof *items, by_key);
+    for (k = 0; k < n && count >= 0; k++) {
+        int got = collect(items[k], out, len);
+        count = got < 0 ? -1 : count + got;
     }
-    /* Keys in increasing order, each visited once: a selection walk, as
-     * call nodes hold a handful of keywords. */
-    const cJSON *done = NULL;
-    for (;;) {
-        const cJSON *next = NULL, *item;
-        cJSON_ArrayForEach(item, v)
-        {
-            bool after = !done || strcmp(item->string, done->string) > 0;
-            if (item->string && after && (!next || strcmp(item->string, next->string) < 0))
-                next = item;
-        }
-        if (!next)
-            return count;
-        count += collect(next, out, len);
-        done = next;
-    }
+    free(items);
+    return count;
 }
 
 /* "(None, 5, 126)" from a serialized tensor's shape, without its last
@@ -66,10 +64,9 @@ static void op_shape(const cJSON *tensor, int drop, char *out, size_t len)
     {
         if (k >= n || used >= len)
             break;
-        used += cJSON_IsNumber(d) ? (size_t)snprintf(out + used, len - used, "%s%d",
-                                                     k ? ", " : "", d->valueint)
-                                  : (size_t)snprintf(out + used, len - used, "%sNone",
-                                                     k ? ", " : "");
+        used += cJSON_IsNumber(d)
+                    ? (size_t)snprintf(out + used, len - used, "%s%d", k ? ", " : "", d->valueint)
+                    : (size_t)snprintf(out + used, len - used, "%sNone", k ? ", " : "");
         k++;
     }
     if (used < len)
@@ -84,13 +81,16 @@ static int layer_index(const ck_model *m, const char *name)
     return m->input && name && strcmp(m->input->name, name) == 0 ? -1 : -3;
 }
 
-/* Row r of the entry; false when the entry is not one of m's layers. */
+/* Row r of the entry; false when the entry is not one of m's layers
+ * (*tensors -1: out of memory). */
 static bool fill_row(const cJSON *entry, const ck_model *m, ck_graph_row *r, int *tensors)
 {
     const char *module = ck_json_str(entry, "module"), *cls = ck_json_str(entry, "class_name");
     const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
     const cJSON *node = cJSON_GetArrayItem(ck_json_get(entry, "inbound_nodes"), 0);
     *tensors = collect(node, r->connected, sizeof r->connected);
+    if (*tensors < 0)
+        return false;
     if (!r->connected[0])
         snprintf(r->connected, sizeof r->connected, "-");
     if (module && strncmp(module, "keras.src.ops.", 14) == 0) {
@@ -117,6 +117,10 @@ ck_status ck_io_graph_rows(const cJSON *layers, ck_model *m)
     {
         int tensors = 0;
         ok = ok && cJSON_IsObject(entry) && fill_row(entry, m, &rows[i++], &tensors);
+        if (tensors < 0) {
+            free(rows);
+            return CK_ERR_MEMORY;
+        }
         widest = tensors > widest ? tensors : widest;
     }
     if (!ok || widest < 2) {
