@@ -5,6 +5,7 @@
 #include "ck_test.h"
 
 #include "ck_internal.h"
+#include "ck_io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,35 @@ START_TEST(save_as_keras_does)
 }
 END_TEST
 
+/* A save that fails part way (a full disk) leaves the earlier save whole:
+ * every shard and the index are written before any replaces its
+ * predecessor. Replacing shard by shard left shards of the new weights
+ * under the old index, which then loaded a mix of the two. */
+START_TEST(failed_save_keeps_earlier_save)
+{
+    ck_model *ref = reference(), *other = lstm_model(), *back = lstm_model();
+    const char *path = ck_test_path("kept.weights.json");
+    double max = 300.0 / (1 << 30);
+    ck_assert(!same_params(ref, other));
+    ck_assert_ok(ck_model_save_weights(ref, path, .max_shard_size = max));
+    ck_assert_int_eq(access(ck_test_path("kept_00003.weights.h5"), R_OK), 0);
+    for (long fail = 2; fail <= 8; fail++) {
+        ck_io_debug_fail_write_after(fail);
+        ck_assert_fails(ck_model_save_weights(other, path, .max_shard_size = max), CK_ERR_IO);
+        ck_io_debug_fail_write_after(0);
+        ck_assert_int_eq(ck_test_count_temp_files(), 0);
+        ck_assert_ok(ck_model_load_weights(back, path));
+        ck_assert_msg(same_params(ref, back), "failure at write %ld mixed the saves", fail);
+    }
+    ck_assert_ok(ck_model_save_weights(other, path, .max_shard_size = max));
+    ck_assert_ok(ck_model_load_weights(back, path));
+    ck_assert(same_params(other, back));
+    ck_model_free(back);
+    ck_model_free(other);
+    ck_model_free(ref);
+}
+END_TEST
+
 START_TEST(save_refusals)
 {
     ck_model *m = lstm_model();
@@ -449,6 +479,7 @@ static Suite *suite(void)
     tcase_add_test(tc, many_shards);
     tcase_add_test(tc, cli_weights_index);
     tcase_add_test(tc, save_as_keras_does);
+    tcase_add_test(tc, failed_save_keeps_earlier_save);
     tcase_add_test(tc, save_refusals);
     tcase_add_test(tc, save_weightless);
     tcase_add_test(tc, save_bidirectional_order);

@@ -423,10 +423,13 @@ ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx);
 /* Writes len bytes with ck_io_atomic_file. */
 ck_status ck_io_atomic_bytes(const char *path, const void *data, size_t len);
 /* Files that are replaced together or not at all (a .weights.h5 and its
- * JSON, a .c and its .h): every ck_io_atomic_file of this thread between
- * begin and end writes its temporary only; end renames them all when st
- * is CK_OK and every one was written, else removes them, and returns the
- * first failure (CK_ERR_MEMORY when begin returned NULL). At most 4. */
+ * JSON, a .c and its .h, sharded weights and their index): every
+ * ck_io_atomic_file of this thread between begin and end writes its
+ * temporary only; end renames them all, in the order written, when st is
+ * CK_OK and every one was written, else removes them, and returns the
+ * first failure (CK_ERR_MEMORY when begin returned NULL). Each temporary
+ * stays open (and locked) until then, so at most CK_IO_GROUP_MAX. */
+#define CK_IO_GROUP_MAX 512
 typedef struct ck_io_group ck_io_group;
 ck_io_group *ck_io_group_begin(void);
 ck_status ck_io_group_end(ck_io_group *g, ck_status st);

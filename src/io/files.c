@@ -181,10 +181,9 @@ typedef struct pending {
     ck_temp_file tmp;
 } pending;
 
-#define GROUP_MAX 4
 struct ck_io_group {
-    int n;
-    pending items[GROUP_MAX];
+    int n, cap;
+    pending *items;
 };
 /* The group the saves of this thread join (ck_io_group_begin). */
 static _Thread_local ck_io_group *current_group;
@@ -232,8 +231,16 @@ static ck_status write_temp(pending *p, ck_file_writer fn, void *ctx)
 ck_status ck_io_atomic_file(const char *path, ck_file_writer fn, void *ctx)
 {
     ck_io_group *g = current_group;
-    if (g && g->n == GROUP_MAX)
-        return ck_error(CK_ERR_STATE, "more than %d files saved together", GROUP_MAX);
+    if (g && g->n == CK_IO_GROUP_MAX)
+        return ck_error(CK_ERR_STATE, "more than %d files saved together", CK_IO_GROUP_MAX);
+    if (g && g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 4;
+        pending *items = ck_realloc_array(g->items, (size_t)cap, sizeof *items);
+        if (!items)
+            return CK_ERR_MEMORY;
+        g->items = items;
+        g->cap = cap;
+    }
     pending one, *p = g ? &g->items[g->n] : &one;
     *p = (pending){.user_path = path, .tmp = {.dir = -1, .fd = -1, .slot = -1}};
     ck_status st = write_temp(p, fn, ctx);
@@ -269,6 +276,7 @@ ck_status ck_io_group_end(ck_io_group *g, ck_status st)
         else
             pending_drop(&g->items[i]);
     }
+    free(g->items);
     free(g);
     return st;
 }

@@ -172,8 +172,16 @@ static ck_status write_files(ck_model *m, const char *path, const ck_k3_var *v, 
     shard_path = ck_alloc(dir + strlen(base) + 32, 1);
     if (!shard_path)
         return CK_ERR_MEMORY;
-    ck_status st = CK_OK;
+    /* Every shard and the index are written before any replaces a file
+     * of an earlier save, which would otherwise mix two saves' weights. */
+    ck_io_group *g = ck_io_group_begin();
+    ck_status st = g ? CK_OK : CK_ERR_MEMORY;
     int last = n ? shard_of[n - 1] : 0;
+    if (last + 2 > CK_IO_GROUP_MAX)
+        st = ck_error(CK_ERR_ARGUMENT,
+                      "'%s': %d shards; ckeras writes at most %d at once (choose a larger "
+                      "max_shard_size)",
+                      path, last + 1, CK_IO_GROUP_MAX - 1);
     for (int s = 0; st == CK_OK && s <= last; s++) {
         memcpy(shard_path, path, dir);
         shard_name(base, s, shard_path + dir, strlen(base) + 32);
@@ -186,7 +194,7 @@ static ck_status write_files(ck_model *m, const char *path, const ck_k3_var *v, 
     if (st == CK_OK)
         st = ck_io_atomic_bytes(path, json, strlen(json));
     free(json);
-    return st;
+    return g ? ck_io_group_end(g, st) : st;
 }
 
 ck_status ck_io_save_weights_sharded(ck_model *m, const char *path, double max_shard_size)
