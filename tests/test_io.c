@@ -1345,6 +1345,34 @@ START_TEST(keras_zip_missing_member)
 }
 END_TEST
 
+/* Keras 3's weights_format="npz" stores the weights as pickled dicts in
+ * model.weights.npz: refused by name, in an archive and in a folder. */
+START_TEST(keras_npz_weights_named)
+{
+    const char *kpath = ck_test_path("npz.keras");
+    ck_model *ref = small_model(45, CK_KERAS3);
+    cJSON *root = ck_io_model_config_k3(ref);
+    char *config = cJSON_PrintUnformatted(root);
+    int err;
+    zip_t *za = zip_open(kpath, ZIP_CREATE | ZIP_TRUNCATE, &err);
+    add_member(za, "config.json", config, strlen(config));
+    add_member(za, "metadata.json", "{}", 2);
+    add_member(za, "model.weights.npz", "PK", 2);
+    ck_assert_int_eq(zip_close(za), 0);
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_load(kpath, &m), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "model.weights.npz"));
+    ck_assert_int_eq(mkdir(ck_test_path("npzdir"), 0700), 0);
+    write_bytes(ck_test_path("npzdir/config.json"), config, strlen(config));
+    write_bytes(ck_test_path("npzdir/model.weights.npz"), "PK", 2);
+    ck_assert_fails(ck_model_load(ck_test_path("npzdir"), &m), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "weights_format"));
+    free(config);
+    cJSON_Delete(root);
+    ck_model_free(ref);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- atomic save */
 
 START_TEST(failed_save_keeps_old_file)
@@ -1451,6 +1479,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras_model_directory);
     tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
+    tcase_add_test(bad, keras_npz_weights_named);
     tcase_add_test(bad, allocation_failures);
     suite_add_tcase(s, bad);
 

@@ -155,6 +155,56 @@ const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index)
     return zip_get_name(z->za, (zip_uint64_t)index, ZIP_FL_ENC_RAW);
 }
 
+/* Index of the only member called `name`; -1 when there is none. Python's
+ * zipfile, which Keras uses, reads the last of several members with one
+ * name, libzip the first: such an archive means different things to
+ * different readers and is refused. */
+static ck_status find_member(const ck_zip_in *z, const char *name, zip_int64_t *index)
+{
+    *index = -1;
+    zip_int64_t n = zip_get_num_entries(z->za, 0);
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *entry = zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        if (!entry || strcmp(entry, name) != 0)
+            continue;
+        if (*index >= 0)
+            return ck_error(CK_ERR_FORMAT,
+                            "'%s' has more than one member named %s (ambiguous archive)", z->path,
+                            name);
+        *index = i;
+    }
+    return CK_OK;
+}
+
+/* Whether the archive or folder has member `name`. */
+static bool has_member(const ck_zip_in *z, const char *name)
+{
+    if (!z->za) {
+        char file[4096];
+        struct stat sb;
+        return member_path(z, name, file, sizeof file) == CK_OK && stat(file, &sb) == 0;
+    }
+    zip_int64_t index;
+    bool found = find_member(z, name, &index) == CK_OK && index >= 0;
+    ck_clear_error();
+    return found;
+}
+
+/* Keras 3 saves weights as model.weights.npz with weights_format="npz":
+ * numpy pickles each layer's dict of arrays there, which ckeras does not
+ * unpickle. */
+static ck_status missing_member(const ck_zip_in *z, const char *member)
+{
+    if (strcmp(member, "model.weights.h5") == 0 && has_member(z, "model.weights.npz"))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "'%s' keeps its weights in model.weights.npz (Keras 3's "
+                        "weights_format=\"npz\", Python pickles) which ckeras does not read; "
+                        "save it again with the default weights_format=\"h5\"",
+                        z->path);
+    return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 %s?)", z->path, member,
+                    z->za ? ".keras file" : "model directory");
+}
+
 /* A member of a directory model: a regular file, read whole when within
  * the limit. */
 static ck_status read_file_member(const ck_zip_in *z, const char *member, const ck_zip_limit *limit,
@@ -164,9 +214,7 @@ static ck_status read_file_member(const ck_zip_in *z, const char *member, const 
     CK_TRY(member_path(z, member, file, sizeof file));
     struct stat sb;
     if (lstat(file, &sb) != 0)
-        return required ? ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 model directory?)",
-                                   z->path, member)
-                        : CK_OK;
+        return required ? missing_member(z, member) : CK_OK;
     char *buf = NULL;
     size_t len = 0;
     ck_status st = ck_read_file_limited(file, limit ? limit->bytes : SIZE_MAX - 1, &buf, &len);
@@ -210,27 +258,6 @@ static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, c
     return CK_OK;
 }
 
-/* Index of the only member called `name`; -1 when there is none. Python's
- * zipfile, which Keras uses, reads the last of several members with one
- * name, libzip the first: such an archive means different things to
- * different readers and is refused. */
-static ck_status find_member(const ck_zip_in *z, const char *name, zip_int64_t *index)
-{
-    *index = -1;
-    zip_int64_t n = zip_get_num_entries(z->za, 0);
-    for (zip_int64_t i = 0; i < n; i++) {
-        const char *entry = zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
-        if (!entry || strcmp(entry, name) != 0)
-            continue;
-        if (*index >= 0)
-            return ck_error(CK_ERR_FORMAT,
-                            "'%s' has more than one member named %s (ambiguous archive)", z->path,
-                            name);
-        *index = i;
-    }
-    return CK_OK;
-}
-
 /* Reads exactly the declared bytes; the extra read must find the end,
  * which is where libzip checks the CRC. */
 static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const char *member,
@@ -265,8 +292,7 @@ ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *member, uint64_t *s
         struct stat sb;
         CK_TRY(member_path(z, member, file, sizeof file));
         if (stat(file, &sb) != 0 || !S_ISREG(sb.st_mode))
-            return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 model directory?)",
-                            z->path, member);
+            return missing_member(z, member);
         *size = (uint64_t)sb.st_size;
         return CK_OK;
     }
@@ -275,8 +301,7 @@ ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *member, uint64_t *s
     zip_stat_t st;
     zip_stat_init(&st);
     if (index < 0)
-        return ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 .keras file?)", z->path,
-                        member);
+        return missing_member(z, member);
     if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
         return ck_error(CK_ERR_FORMAT, "'%s': member %s is corrupt", z->path, member);
     *size = st.size;
@@ -293,9 +318,7 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_lim
     zip_int64_t index;
     CK_TRY(find_member(z, member, &index));
     if (index < 0)
-        return required ? ck_error(CK_ERR_FORMAT, "'%s' has no %s (not a Keras 3 .keras file?)",
-                                   z->path, member)
-                        : CK_OK;
+        return required ? missing_member(z, member) : CK_OK;
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0)
