@@ -1332,6 +1332,37 @@ START_TEST(keras_archive_keeps_optimizer_state)
 }
 END_TEST
 
+/* tf.keras 2's SavedModel folders and checkpoints (model.save and
+ * save_weights without .h5) are named as such, with what to do instead;
+ * an HDF5 file beside a checkpoint of its name still loads. */
+START_TEST(tensorflow_formats_named)
+{
+    ck_assert_int_eq(mkdir(ck_test_path("sm"), 0700), 0);
+    write_bytes(ck_test_path("sm/saved_model.pb"), "\x08\x01", 2);
+    write_bytes(ck_test_path("ckpt.index"), "x", 1);
+    write_bytes(ck_test_path("ckpt.data-00000-of-00001"), "x", 1);
+    ck_model *m = NULL, *ref = small_model(46, CK_KERAS2);
+    const char *saved[] = {"sm", "sm/saved_model.pb"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_fails(ck_model_load(ck_test_path(saved[i]), &m), CK_ERR_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "TensorFlow SavedModel"));
+    }
+    ck_assert_ptr_null(ck_file_describe(ck_test_path("sm")));
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "save it as NAME.keras or NAME.h5"));
+    const char *ckpt[] = {"ckpt", "ckpt.index", "ckpt.data-00000-of-00001"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_fails(ck_model_load_weights(ref, ck_test_path(ckpt[i])), CK_ERR_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(ck_last_error(), "TensorFlow checkpoint"));
+    }
+    ck_assert_ok(ck_model_save(ref, ck_test_path("w.h5")));
+    ck_assert_int_eq(rename(ck_test_path("w.h5"), ck_test_path("w")), 0);
+    write_bytes(ck_test_path("w.index"), "x", 1);
+    ck_assert_ok(ck_model_load(ck_test_path("w"), &m));
+    ck_model_free(m);
+    ck_model_free(ref);
+}
+END_TEST
+
 START_TEST(keras_zip_missing_member)
 {
     const char *kpath = ck_test_path("nocfg.keras");
@@ -1480,6 +1511,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
     tcase_add_test(bad, keras_npz_weights_named);
+    tcase_add_test(bad, tensorflow_formats_named);
     tcase_add_test(bad, allocation_failures);
     suite_add_tcase(s, bad);
 

@@ -5,6 +5,8 @@
 #include "ck_blas.h"
 #include "ck_io.h"
 
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct format_row {
@@ -52,6 +54,39 @@ ck_file_format ck_file_format_of(const char *path)
     return CK_FORMAT_AUTO;
 }
 
+static bool exists(const char *path, const char *suffix)
+{
+    char name[4096];
+    struct stat sb;
+    int n = snprintf(name, sizeof name, "%s%s", path, suffix);
+    return n > 0 && (size_t)n < sizeof name && stat(name, &sb) == 0;
+}
+
+/* What tf.keras 2 wrote when the name had no .h5 or .keras: model.save
+ * makes a SavedModel folder, save_weights a checkpoint (PREFIX.index and
+ * PREFIX.data-00000-of-00001). Both hold TensorFlow graphs and tensors as
+ * protocol buffers, which ckeras does not read. The refusal says what to
+ * do instead; NULL for anything else. */
+static const char *tensorflow_refusal(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    struct stat sb;
+    bool found = stat(path, &sb) == 0;
+    bool saved_model = found && S_ISDIR(sb.st_mode)
+                           ? exists(path, "/saved_model.pb") || exists(path, "/saved_model.pbtxt")
+                           : strcmp(base, "saved_model.pb") == 0 ||
+                                 strcmp(base, "saved_model.pbtxt") == 0;
+    if (saved_model)
+        return "a TensorFlow SavedModel (tf.keras's model.save without .h5 or .keras), which "
+               "ckeras does not read; load it in Python and save it as NAME.keras or NAME.h5";
+    if ((!found && exists(path, ".index")) || ck_str_ends_with(base, ".index") ||
+        strstr(base, ".data-0"))
+        return "a TensorFlow checkpoint (tf.keras's save_weights without .h5), which ckeras "
+               "does not read; load the weights in Python and save them as NAME.weights.h5";
+    return NULL;
+}
+
 /* A file no content test recognises is read as HDF5, whose reader says
  * what is wrong with it, unless its name promises a format that has a
  * content test: "not an HDF5 file" would mislead about a .keras that is
@@ -73,6 +108,9 @@ ck_status ck_file_format_detect(const char *path, ck_file_format *out)
         return ck_error(CK_ERR_FORMAT, "'%s' is not a %s (its content does not match its name)",
                         path, named->name);
     }
+    const char *tf = tensorflow_refusal(path);
+    if (tf)
+        return ck_error(CK_ERR_UNSUPPORTED, "'%s' is %s", path, tf);
     *out = CK_FORMAT_H5;
     return CK_OK;
 }

@@ -214,7 +214,9 @@ static ck_status describe(const char *path, file_info *fi)
                         "merge: inspect its shards (NAME_00000.weights.h5, ...) one by one, or "
                         "load them all with --weights",
                         path);
-    if (ck_is_keras_model(path)) {
+    ck_file_format format;
+    st = ck_file_format_detect(path, &format);
+    if (st == CK_OK && format == CK_FORMAT_KERAS) {
         st = ck_keras_zip_read(path, &z);
         if (st == CK_OK) {
             zip_facts(&z, fi);
@@ -222,7 +224,7 @@ static ck_status describe(const char *path, file_info *fi)
                 fi->kind = "Keras 3 model directory (saved unzipped)";
             st = ck_h5_open_image(z.weights, z.weights_size, "model.weights.h5", &file);
         }
-    } else {
+    } else if (st == CK_OK) {
         st = ck_h5_open(path, &file);
     }
     if (st == CK_OK)
