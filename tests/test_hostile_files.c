@@ -672,6 +672,41 @@ START_TEST(summary_escapes_names)
 }
 END_TEST
 
+/* The same for the graph rows of a Keras 3 Functional model with mask ops:
+ * op names and the layer names in Connected to come from the config. */
+START_TEST(summary_escapes_graph_rows)
+{
+    char *json = NULL;
+    size_t len = 0;
+    ck_assert_ok(
+        ck_read_file("tests/data/keras_compat/k3_3_3_functional_masking.json", &json, &len));
+    /* "not_equal" and "masking" take a terminal escape, everywhere. */
+    const char *from[] = {"\"not_equal\"", "\"masking\""},
+               *to[] = {"\"n\\u001b[31m\"", "\"m\\u0007\""};
+    for (int k = 0; k < 2; k++) {
+        for (char *p = strstr(json, from[k]); p; p = strstr(json, from[k])) {
+            size_t a = strlen(from[k]), b = strlen(to[k]), tail = strlen(p + a);
+            json = realloc(json, strlen(json) + b + 1);
+            p = strstr(json, from[k]);
+            memmove(p + b, p + a, tail + 1);
+            memcpy(p, to[k], b);
+        }
+    }
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(json, &m));
+    char *text = ck_test_summary(m, CK_SUMMARY_KERAS3);
+    ck_assert_ptr_null(strchr(text, '\x1b'));
+    ck_assert_ptr_null(strchr(text, '\x07'));
+    ck_assert_msg(strstr(text, "│ n\\x1b[31m           │") &&
+                      strstr(text, "│ n\\x1b[31m[0][0]   │") &&
+                      strstr(text, "│ m\\x07[0][0],      │"),
+                  "%s", text);
+    free(text);
+    ck_model_free(m);
+    free(json);
+}
+END_TEST
+
 START_TEST(model_size_limit_checked_before_allocating)
 {
     uint64_t old = ck_set_limit(CK_LIMIT_MODEL_BYTES, 1000);
@@ -707,6 +742,7 @@ static Suite *suite(void)
     tcase_add_test(tc, keras_not_zip_and_truncated_named);
     tcase_add_test(tc, keras_zip_bomb_refused_before_inflating);
     tcase_add_test(tc, summary_escapes_names);
+    tcase_add_test(tc, summary_escapes_graph_rows);
     tcase_add_test(tc, model_size_limit_checked_before_allocating);
     suite_add_tcase(s, tc);
     return s;

@@ -338,15 +338,16 @@ static void k3_row(FILE *out, const k3_table *t, const char *bar, const char *co
 }
 
 /* Cells of row i: a layer (-1: the InputLayer), or graph row i when the
- * model has them; Connected to only then. */
+ * model has them; Connected to (escaped into `connected`) only then. */
 static void k3_fields(const ck_model *m, int i, char name[], size_t nlen, char shape[], size_t slen,
-                      char params[], size_t plen, const char **connected)
+                      char params[], size_t plen, char connected[], size_t clen)
 {
     const ck_graph_row *g = m->n_graph_rows ? &m->graph_rows[i] : NULL;
     int layer = g ? g->layer : i;
-    *connected = g ? g->connected : NULL;
+    if (g)
+        ck_escape_controls(g->connected, connected, clen);
     if (layer == -2) {
-        snprintf(name, nlen, "%s", g->op);
+        ck_escape_controls(g->op, name, nlen);
         snprintf(shape, slen, "%s", g->op_shape);
         snprintf(params, plen, "0");
         return;
@@ -365,8 +366,10 @@ static void k3_table_rows(ck_model *m, FILE *out, const k3_table *t)
     int last = m->n_graph_rows ? m->n_graph_rows : m->n_layers;
     for (int i = first; i < last; i++) {
         char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
-        const char *fields[4] = {name, shape, params, NULL};
-        k3_fields(m, i, name, sizeof name, shape, sizeof shape, params, sizeof params, &fields[3]);
+        char connected[4 * sizeof m->graph_rows->connected];
+        const char *fields[4] = {name, shape, params, connected};
+        k3_fields(m, i, name, sizeof name, shape, sizeof shape, params, sizeof params, connected,
+                  sizeof connected);
         k3_row(out, t, "│", fields);
         if (i + 1 < last)
             k3_border(out, t, "├", "─", "┼", "┤");
