@@ -1334,7 +1334,8 @@ END_TEST
 
 /* tf.keras 2's SavedModel folders and checkpoints (model.save and
  * save_weights without .h5) are named as such, with what to do instead;
- * an HDF5 file beside a checkpoint of its name still loads. */
+ * an HDF5 file beside a checkpoint of its name, or named like one, still
+ * loads. */
 START_TEST(tensorflow_formats_named)
 {
     ck_assert_int_eq(mkdir(ck_test_path("sm"), 0700), 0);
@@ -1358,6 +1359,9 @@ START_TEST(tensorflow_formats_named)
     ck_assert_int_eq(rename(ck_test_path("w.h5"), ck_test_path("w")), 0);
     write_bytes(ck_test_path("w.index"), "x", 1);
     ck_assert_ok(ck_model_load(ck_test_path("w"), &m));
+    ck_model_free(m);
+    ck_assert_int_eq(rename(ck_test_path("w"), ck_test_path("w.data-00000-of-00001")), 0);
+    ck_assert_ok(ck_model_load(ck_test_path("w.data-00000-of-00001"), &m));
     ck_model_free(m);
     ck_model_free(ref);
 }

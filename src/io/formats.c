@@ -62,6 +62,31 @@ static bool exists(const char *path, const char *suffix)
     return n > 0 && (size_t)n < sizeof name && stat(name, &sb) == 0;
 }
 
+/* An HDF5 file (signature at offset 0, where h5py and Keras put it) is
+ * never refused for its name. */
+static bool is_hdf5(const char *path)
+{
+    unsigned char magic[8] = {0};
+    int fd;
+    size_t size;
+    if (ck_io_open_input(path, &fd, &size) != CK_OK) {
+        ck_clear_error();
+        return false;
+    }
+    bool h5 = read(fd, magic, sizeof magic) == 8 && memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0;
+    close(fd);
+    return h5;
+}
+
+/* "PREFIX.data-00000-of-00001", the tensors of a TensorFlow checkpoint. */
+static bool is_checkpoint_data(const char *base)
+{
+    const char *p = strstr(base, ".data-");
+    unsigned a, b;
+    int end = 0;
+    return p && sscanf(p, ".data-%5u-of-%5u%n", &a, &b, &end) == 2 && p[end] == '\0';
+}
+
 /* What tf.keras 2 wrote when the name had no .h5 or .keras: model.save
  * makes a SavedModel folder, save_weights a checkpoint (PREFIX.index and
  * PREFIX.data-00000-of-00001). Both hold TensorFlow graphs and tensors as
@@ -80,8 +105,8 @@ static const char *tensorflow_refusal(const char *path)
     if (saved_model)
         return "a TensorFlow SavedModel (tf.keras's model.save without .h5 or .keras), which "
                "ckeras does not read; load it in Python and save it as NAME.keras or NAME.h5";
-    if ((!found && exists(path, ".index")) || ck_str_ends_with(base, ".index") ||
-        strstr(base, ".data-0"))
+    if ((!found && exists(path, ".index")) ||
+        (!is_hdf5(path) && (ck_str_ends_with(base, ".index") || is_checkpoint_data(base))))
         return "a TensorFlow checkpoint (tf.keras's save_weights without .h5), which ckeras "
                "does not read; load the weights in Python and save them as NAME.weights.h5";
     return NULL;
