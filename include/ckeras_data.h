@@ -45,6 +45,22 @@ CK_API ck_status ck_npz_write(const char *path, const ck_npz_entry *entries, int
                               bool compressed);
 
 /* ------------------------------------------------------------------ */
+/* Text tables (CSV, TSV, blank-separated columns)                     */
+/* ------------------------------------------------------------------ */
+/* Reads a table of numbers as a (rows, columns) float32 array, one sample
+ * per row, as np.loadtxt or pd.read_csv would: columns separated by
+ * commas, else tabs, else blanks (decided by the first line); lines
+ * starting with '#' and empty lines skipped; a UTF-8 BOM, CRLF line ends
+ * and double quotes around a field accepted. The first line is a header
+ * and skipped when a field of it is not a number, or when it counts
+ * 0, 1, 2, ... over three or more columns (pandas's names for the columns
+ * of an array); a header starting with an empty name (pandas's index)
+ * drops the first column. Every row must hold as many numbers as the
+ * first; an empty or non-numeric field is an error naming its line and
+ * column. out->data is allocated (free with ck_free). */
+CK_API ck_status ck_csv_read(const char *path, ck_tensor *out);
+
+/* ------------------------------------------------------------------ */
 /* String labels                                                        */
 /* ------------------------------------------------------------------ */
 /* Reads strings as UTF-8 from

@@ -103,6 +103,53 @@ START_TEST(test_npz_inputs)
 }
 END_TEST
 
+/* A text table holds one sample per row: for the sequence model a row of
+ * 12 numbers is its three frames of four, as x.reshape(-1, 3, 4). predict,
+ * evaluate and fit give what the same data as .npy gives; targets read
+ * from a table are numbers, with or without --classes. */
+START_TEST(test_csv_inputs)
+{
+    const char *model = sequence_model();
+    float x[2 * 12];
+    char csv[1024] = "# two sequences of three frames\nf0,f1,f2,f3,f4,f5,f6,f7,f8,f9,f10,f11\n";
+    for (int i = 0; i < 24; i++) {
+        x[i] = (float)(i % 7) / 4.0f - 0.5f;
+        snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%g%s", (double)x[i],
+                 i % 12 == 11 ? "\n" : ",");
+    }
+    write_npy(at("x.npy"), 3, (int64_t[]){2, 3, 4}, x);
+    write_text(at("x.csv"), csv);
+    write_npy(at("y.npy"), 2, (int64_t[]){2, 3}, (float[]){0, 1, 0, 1, 0, 0});
+    write_text(at("y.csv"), "0,1,0\n1,0,0\n");
+    run_result plain, table;
+    run_cli(&plain, "predict", model, at("x.npy"), NULL);
+    run_cli(&table, "predict", model, at("x.csv"), NULL);
+    assert_success(&plain);
+    assert_success(&table);
+    ck_assert_str_eq(table.out, plain.out);
+    run_free(&plain);
+    run_free(&table);
+    run_cli(&plain, "evaluate", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+            "categorical_crossentropy", NULL);
+    run_cli(&table, "evaluate", model, "--x", at("x.csv"), "--y", at("y.csv"), "--loss",
+            "categorical_crossentropy", "--classes", "a,b,c", NULL);
+    assert_success(&plain);
+    assert_success(&table);
+    ck_assert_str_eq(table.out, plain.out);
+    run_free(&plain);
+    run_free(&table);
+    /* A row that is not a whole sample keeps the table's shape. */
+    write_text(at("short.csv"), "1,2,3,4\n");
+    run_cli(&table, "predict", model, at("short.csv"), NULL);
+    assert_error(&table, 1, "has shape (1, 4) but model");
+    run_free(&table);
+    write_text(at("ragged.csv"), "1,2,3,4,5,6,7,8,9,10,11,12\n1,2\n");
+    run_cli(&table, "predict", model, at("ragged.csv"), NULL);
+    assert_error(&table, 1, "line 2 has 2 numbers, the first row 12");
+    run_free(&table);
+}
+END_TEST
+
 /* ------------------------------------------------------------ string labels */
 
 /* evaluate on arrays.npz:x (3 samples) with `y` and `loss`. */
@@ -675,6 +722,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, ck_test_remove_dir);
     tcase_add_test(tc, test_npz_inputs);
+    tcase_add_test(tc, test_csv_inputs);
     tcase_add_test(tc, test_string_labels);
     tcase_add_test(tc, test_validation_string_labels);
     tcase_add_test(tc, test_bad_labels);

@@ -1,6 +1,6 @@
 /* Arrays on the command line: FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset
- * (any integer or float type, converted to float32), or - for .npy arrays
- * on standard input. Outputs are written atomically, or to standard
+ * (any integer or float type, converted to float32), a text table
+ * (FILE.csv, .tsv, .txt), or - for .npy arrays on standard input. Outputs are written atomically, or to standard
  * output for -o -. */
 #include "cli.h"
 
@@ -108,16 +108,29 @@ int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what)
     return CLI_OK;
 }
 
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+bool cli_is_table(const char *spec)
+{
+    return has_suffix(spec, ".csv") || has_suffix(spec, ".tsv") || has_suffix(spec, ".txt");
+}
+
 /* Whether spec names a plain .npy file: not -, a dataset, an archive
- * member, an .npz or a model file. */
+ * member, an .npz, a text table or a model file. */
 static bool is_npy_spec(const char *spec)
 {
     return strcmp(spec, "-") != 0 && !dataset_part(spec) && !member_part(spec) && !is_npz(spec) &&
-           !is_model_file_name(spec);
+           !cli_is_table(spec) && !is_model_file_name(spec);
 }
 
 static int read_any(const char *spec, const char *what, ck_tensor *out)
 {
+    if (cli_is_table(spec))
+        return ck_csv_read(spec, out) == CK_OK ? CLI_OK : cli_lib_error(spec);
     if (is_npy_spec(spec))
         return ck_npy_read(spec, out) == CK_OK ? CLI_OK : cli_lib_error(spec);
     if (strcmp(spec, "-") == 0)
@@ -198,6 +211,12 @@ int cli_read_strings(const char *spec, ck_strings *out, bool *numbers)
 {
     memset(out, 0, sizeof *out);
     *numbers = strcmp(spec, "-") == 0 || dataset_part(spec);
+    ck_tensor table;
+    if (!*numbers && cli_is_table(spec)) {
+        /* A table of numbers holds targets, not labels. */
+        *numbers = ck_csv_read(spec, &table) == CK_OK;
+        ck_free(table.data);
+    }
     if (*numbers)
         return CLI_OK;
     const char *member = member_part(spec);

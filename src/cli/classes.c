@@ -110,7 +110,7 @@ static int read_folder(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor
     }
     *x = d.x;
     d.x.data = NULL;
-    int rc = cli_check_input(m, x, "--data");
+    int rc = cli_check_input(m, x, NULL, "--data");
     if (rc == CLI_OK)
         rc = cli_check_class_count(m, c);
     if (rc == CLI_OK)
@@ -187,7 +187,7 @@ int cli_read_validation(ck_model *m, const cli_args *a, const cli_classes *c, ck
     const target_file t = {a->validation_y, "--validation-y", "--validation-x"};
     int rc = cli_read_array(a->validation_x, "--validation-x", x);
     if (rc == CLI_OK)
-        rc = cli_check_input(m, x, "--validation-x");
+        rc = cli_check_input(m, x, a->validation_x, "--validation-x");
     return rc == CLI_OK ? read_targets(m, &t, c, x, y) : rc;
 }
 
@@ -214,7 +214,7 @@ int cli_read_xy(ck_model *m, const cli_args *a, cli_classes *c, ck_tensor *x, ck
     if (a->data)
         rc = read_folder(m, a, c, x, y);
     else if ((rc = cli_read_array(a->x, "--x", x)) == CLI_OK &&
-             (rc = cli_check_input(m, x, "--x")) == CLI_OK)
+             (rc = cli_check_input(m, x, a->x, "--x")) == CLI_OK)
         rc = read_targets(m, &(target_file){a->y, "--y", "--x"}, c, x, y);
     if (rc != CLI_OK) {
         ck_free(x->data);

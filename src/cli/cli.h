@@ -111,11 +111,15 @@ void cli_print_command_help(const cli_command *cmd, FILE *out);
 int cli_take_operands(const cli_command *cmd, const cli_args *args, const char **out, int n);
 
 /* ---- array.c ---- */
-/* Reads an array given as FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset, or
- * - (the .npy arrays of standard input, joined along the first axis);
+/* Reads an array given as FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset, a
+ * text table of numbers (FILE.csv, .tsv or .txt: rows, columns; see
+ * ck_csv_read), or - (the .npy arrays of standard input, joined along the
+ * first axis);
  * `what` names the argument in messages ("INPUT", "--x"). Rank >= 1 with
  * at least one sample. Free out->data with ck_free(). */
 int cli_read_array(const char *spec, const char *what, ck_tensor *out);
+/* Whether spec names a text table (.csv, .tsv, .txt). */
+bool cli_is_table(const char *spec);
 /* An input that is only read in order, batch by batch (predict's INPUT):
  * a .npy file is read a batch at a time into one reused buffer, without
  * fresh memory for the whole array; any other spec is read whole. */
@@ -201,8 +205,11 @@ void cli_warn_split(ck_model *m, const ck_tensor *y, double split, const cli_cla
  * --weights; with --verbose, prints what loading tolerated to stderr. */
 int cli_load_model(const cli_args *args, const char *path, ck_model **out);
 /* Checks x (batch first) against the model's input shape; `what` names
- * the argument in the message. */
-int cli_check_input(ck_model *m, const ck_tensor *x, const char *what);
+ * the argument in the message. A text table (spec, NULL for none) has
+ * one sample per row: when the row holds a whole sample of a model that
+ * takes more axes, x becomes (rows, sample shape), as
+ * x.reshape(-1, T, F) does in numpy. */
+int cli_check_input(ck_model *m, ck_tensor *x, const char *spec, const char *what);
 /* Shape of the model's output for input x (y->data untouched). */
 int cli_output_shape(ck_model *m, const ck_tensor *x, ck_tensor *y);
 

@@ -129,7 +129,7 @@ static int64_t batch_size(const ck_model *m, const cli_args *a)
 static int predict_rows(ck_model *m, const cli_args *a, const cli_classes *c, cli_rows *x)
 {
     ck_tensor y = {0};
-    int rc = cli_check_input(m, &x->shape, "INPUT");
+    int rc = cli_check_input(m, &x->shape, x->spec, "INPUT");
     if (rc == CLI_OK)
         rc = cli_output_shape(m, &x->shape, &y);
     if (rc != CLI_OK)
@@ -234,7 +234,7 @@ static int predict_streamed(ck_model *m, const cli_args *a, const cli_classes *c
         return predict_array(m, a, c, &sample);
     }
     if (role == AS_NOTHING)
-        return cli_check_input(m, t, "an array of standard input");
+        return cli_check_input(m, t, NULL, "an array of standard input");
     w->frames = (size_t)dims[0];
     int rc = window_push(w, t);
     if (rc != CLI_OK || w->have < w->frames)

@@ -72,12 +72,26 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
     return CLI_OK;
 }
 
-int cli_check_input(ck_model *m, const ck_tensor *x, const char *what)
+/* Rows of a text table as samples of `rank` axes (all known). */
+static void rows_as_samples(ck_tensor *x, int rank, const int64_t *sample)
+{
+    int64_t per = 1;
+    for (int i = 0; i < rank; i++)
+        per = sample[i] > 0 ? per * sample[i] : -1;
+    if (x->rank != 2 || rank < 2 || per != x->dims[1])
+        return;
+    x->rank = rank + 1;
+    memcpy(x->dims + 1, sample, sizeof(int64_t) * (size_t)rank);
+}
+
+int cli_check_input(ck_model *m, ck_tensor *x, const char *spec, const char *what)
 {
     int64_t sample[CK_MAX_RANK], want[CK_MAX_RANK] = {CK_NONE};
     int rank;
     if (ck_model_input_shape(m, &rank, sample) != CK_OK)
         return cli_lib_error(NULL);
+    if (spec && cli_is_table(spec))
+        rows_as_samples(x, rank, sample);
     /* Prepend the batch axis so the message reads like Keras. */
     memcpy(want + 1, sample, sizeof(int64_t) * (size_t)rank);
     rank++;

@@ -61,8 +61,9 @@ static const cli_command commands[] = {
      "Print the Keras-style summary of a model (--style picks the Keras version's layout).",
      cli_cmd_summary, NULL},
     {"predict", CMD_PREDICT, "MODEL INPUT", "run the model on INPUT",
-     "Run the model on INPUT (FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, or - for .npy\n"
-     "arrays on standard input: batches, samples, or frames of a sliding window). Prints\n"
+     "Run the model on INPUT (FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, FILE.csv (a\n"
+     "sample per row), or - for .npy arrays on standard input: batches, samples, or\n"
+     "frames of a sliding window). Prints\n"
      "one line per sample (its class with --argmax) unless -o is given: OUT.npy, OUT.h5\n"
      "(dataset /y) or - (.npy on standard output).",
      cli_cmd_predict, NULL},
@@ -107,7 +108,8 @@ static void print_help(FILE *out)
                  "       ckeras --version | --help | COMMAND --help\n\n"
                  "MODEL is a whole-model Keras .h5/.keras file, or is replaced by\n"
                  "--config ARCH.json --weights W.h5. Arrays are FILE.npy, FILE.npz:NAME,\n"
-                 "FILE.h5:/dataset or - (standard input).\n\n"
+                 "FILE.h5:/dataset, a table FILE.csv/.tsv/.txt (a sample per row) or -\n"
+                 "(standard input).\n\n"
                  "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-9s %-12s %s\n", commands[i].name, commands[i].operands,

@@ -47,7 +47,7 @@ static const cli_option options[] = {
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
      "keras2 (default), keras2.7, keras2.13, keras3 or keras3.0"},
     {"x", 0, ARG_STRING, FIELD(x), TRAIN | CMD_EXPORT, false, 0, 0, 0, "X",
-     "inputs: FILE.npy, FILE.npz:NAME, FILE.h5:/dataset or - (standard input)"},
+     "inputs: FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, FILE.csv or - (standard input)"},
     {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y",
      "targets as X, or string labels (.npy, .npz:NAME, text) with --classes"},
     {"data", 0, ARG_STRING, FIELD(data), TRAIN, false, 0, 0, 0, "DIR",
