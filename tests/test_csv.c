@@ -56,8 +56,7 @@ START_TEST(test_headers_and_decoration)
     assert_table("\xEF\xBB\xBF"
                  "a,b\r\n1,2\r\n\r\n3,4\r\n",
                  2, 2, four);
-    assert_table("# recorded 2026-12-07\n\"x1\",\"x2\"\n\"1\",\"2\"\n# pause\n3, 4\n", 2, 2,
-                 four);
+    assert_table("# recorded 2026-12-07\n\"x1\",\"x2\"\n\"1\",\"2\"\n# pause\n3, 4\n", 2, 2, four);
     /* pd.DataFrame(x).to_csv(): the index column is dropped. */
     assert_table(",0,1\n0,1,2\n1,3,4\n", 2, 2, four);
     /* pd.DataFrame(x).to_csv(index=False): the names 0, 1, 2 are a header. */

@@ -478,6 +478,9 @@ ck_status ck_file_read_range(FILE *f, const char *path, size_t from, size_t n, c
 /* Reads a whole regular file into a new buffer with a NUL appended, so
  * text files can be used as strings; *len excludes the NUL. Files over
  * `limit` bytes are refused. Release with free(). Errors name the path. */
+/* ck_csv_read of text already in memory; `label` names it in messages
+ * ("'x.csv'"). */
+ck_status ck_csv_parse(const char *text, size_t len, const char *label, ck_tensor *out);
 ck_status ck_read_file_limited(const char *path, size_t limit, char **buf, size_t *len);
 /* ck_read_file_limited without a size limit. */
 ck_status ck_read_file(const char *path, char **buf, size_t *len);

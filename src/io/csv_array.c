@@ -11,7 +11,7 @@
 
 typedef struct table {
     const char *label;
-    char sep; /* ',', '\t' or ' ' (runs of blanks) */
+    char sep;           /* ',', '\t' or ' ' (runs of blanks) */
     bool header, index; /* the first line names columns; column 0 is pandas's index */
     int64_t rows, cols;
 } table;
@@ -128,8 +128,8 @@ static ck_status bad_field(const table *t, int64_t line, int64_t col, const char
     if (n == 0)
         return ck_error(CK_ERR_FORMAT, "%s: line %lld, column %lld is empty", t->label,
                         (long long)line, (long long)col);
-    return ck_error(CK_ERR_FORMAT, "%s: line %lld, column %lld ('%.*s') is not a number",
-                    t->label, (long long)line, (long long)col, (int)(n > 40 ? 40 : n), f);
+    return ck_error(CK_ERR_FORMAT, "%s: line %lld, column %lld ('%.*s') is not a number", t->label,
+                    (long long)line, (long long)col, (int)(n > 40 ? 40 : n), f);
 }
 
 /* Reads one data line into row (NULL: count its fields into *cols). */
@@ -200,6 +200,19 @@ static ck_status read_table(const char *text, size_t len, table *t, ck_tensor *o
     return CK_OK;
 }
 
+ck_status ck_csv_parse(const char *text, size_t len, const char *label, ck_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    table t = {.label = label};
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
+    if (memchr(text, '\0', len))
+        return ck_error(CK_ERR_FORMAT, "%s is not text (it holds a NUL byte)", label);
+    return read_table(text, len, &t, out);
+}
+
 ck_status ck_csv_read(const char *path, ck_tensor *out)
 {
     if (!path || !out)
@@ -209,15 +222,7 @@ ck_status ck_csv_read(const char *path, ck_tensor *out)
     size_t len = 0;
     CK_TRY(ck_read_file_limited(path, MAX_TABLE_FILE, &buf, &len));
     snprintf(label, sizeof label, "'%s'", path);
-    table t = {.label = label};
-    const char *text = buf;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-        text += 3;
-        len -= 3;
-    }
-    ck_status st = memchr(text, '\0', len)
-                       ? ck_error(CK_ERR_FORMAT, "%s is not text (it holds a NUL byte)", label)
-                       : read_table(text, len, &t, out);
+    ck_status st = ck_csv_parse(buf, len, label, out);
     free(buf);
     return st;
 }

@@ -8,7 +8,7 @@
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-targets="fuzz_npy fuzz_model_config fuzz_h5_weights fuzz_cli_args"
+targets="fuzz_npy fuzz_csv fuzz_model_config fuzz_h5_weights fuzz_cli_args"
 if [ $# -ne 2 ] || ! [ "$2" -ge 0 ] 2>/dev/null; then
     echo "usage: $0 TARGET|all SECONDS (targets: $targets)" >&2
     exit 2
