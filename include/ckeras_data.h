@@ -59,6 +59,10 @@ CK_API ck_status ck_npz_write(const char *path, const ck_npz_entry *entries, int
  * first; an empty or non-numeric field is an error naming its line and
  * column. out->data is allocated (free with ck_free). */
 CK_API ck_status ck_csv_read(const char *path, ck_tensor *out);
+/* Writes t as a comma-separated table, one sample (everything after the
+ * first axis, in C order) per line, each value with 9 significant digits
+ * (the float32 comes back exactly); replaces path atomically. */
+CK_API ck_status ck_csv_write(const char *path, const ck_tensor *t);
 
 /* ------------------------------------------------------------------ */
 /* String labels                                                        */

@@ -322,7 +322,7 @@ START_TEST(test_predict_fixture)
     ck_npy_free(&y);
     /* -o out.h5: dataset /y. */
     run_cli(&r3, "predict", model, input, "--output=", NULL);
-    assert_error(&r3, 2, "must end in .npy or .h5");
+    assert_error(&r3, 2, "must end in .npy, .h5 or .csv");
     run_free(&r3);
     run_cli(&r3, "predict", model, input, "-o", tmp("y.h5"), NULL);
     assert_success(&r3);

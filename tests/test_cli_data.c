@@ -138,6 +138,21 @@ START_TEST(test_csv_inputs)
     ck_assert_str_eq(table.out, plain.out);
     run_free(&plain);
     run_free(&table);
+    /* -o OUT.csv: a sample per line, every float32 back exactly. */
+    run_cli(&plain, "predict", model, at("x.csv"), "-o", at("p.npy"), NULL);
+    run_cli(&table, "predict", model, at("x.csv"), "-o", at("p.csv"), NULL);
+    assert_success(&plain);
+    assert_success(&table);
+    run_free(&plain);
+    run_free(&table);
+    ck_tensor p, q;
+    ck_assert_ok(ck_npy_read(at("p.npy"), &p));
+    ck_assert_ok(ck_csv_read(at("p.csv"), &q));
+    ck_assert_int_eq(q.dims[0], 2);
+    ck_assert_int_eq(q.dims[1], 3);
+    ck_assert_int_eq(memcmp(p.data, q.data, 6 * sizeof(float)), 0);
+    ck_free(p.data);
+    ck_free(q.data);
     /* A row that is not a whole sample keeps the table's shape. */
     write_text(at("short.csv"), "1,2,3,4\n");
     run_cli(&table, "predict", model, at("short.csv"), NULL);

@@ -94,6 +94,25 @@ START_TEST(test_bad_tables)
 }
 END_TEST
 
+/* ck_csv_write: a sample per line that ck_csv_read gives back bit for bit,
+ * awkward float32 values included. */
+START_TEST(test_write_round_trip)
+{
+    float v[2 * 2 * 3] = {0.1f,   -1e-38f, 3.4e38f,   1.0f / 3.0f, 16777217.0f, -0.0f,
+                          1e-45f, 2.5f,    -7.25e-8f, 123456.789f, 0.7f,        -2.0f};
+    ck_tensor t = {3, {2, 2, 3}, v}, back;
+    const char *path = ck_test_path("w.csv");
+    ck_assert_ok(ck_csv_write(path, &t));
+    ck_assert_ok(ck_csv_read(path, &back));
+    ck_assert_int_eq(back.dims[0], 2);
+    ck_assert_int_eq(back.dims[1], 6);
+    ck_assert_int_eq(memcmp(back.data, v, sizeof v), 0);
+    ck_free(back.data);
+    ck_assert_fails(ck_csv_write(path, &(ck_tensor){0, {0}, v}), CK_ERR_ARGUMENT);
+    ck_assert_fails(ck_csv_write(ck_test_path("no/such/dir.csv"), &t), CK_ERR_IO);
+}
+END_TEST
+
 /* Every allocation failing in turn is CK_ERR_MEMORY with nothing leaked. */
 START_TEST(test_allocation_failures)
 {
@@ -123,6 +142,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_numeric_tables);
     tcase_add_test(tc, test_headers_and_decoration);
     tcase_add_test(tc, test_bad_tables);
+    tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;

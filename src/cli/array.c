@@ -284,24 +284,29 @@ int cli_check_option_output(const char *option, const char *output, const char *
     return CLI_OK;
 }
 
-/* Arrays are written as .npy or as the dataset /y of an HDF5 file. */
-static bool is_array_output(const char *path, bool *npy)
+/* Arrays are written as .npy, as the dataset /y of an HDF5 file, or as a
+ * comma-separated table. */
+typedef enum { OUT_NONE, OUT_NPY, OUT_H5, OUT_CSV } array_output;
+
+static array_output output_kind(const char *path)
 {
     ck_file_format f = ck_file_format_of(path);
-    *npy = f == CK_FORMAT_NPY;
-    return *npy || f == CK_FORMAT_H5 || f == CK_FORMAT_KERAS_WEIGHTS;
+    if (f == CK_FORMAT_NPY)
+        return OUT_NPY;
+    if (f == CK_FORMAT_H5 || f == CK_FORMAT_KERAS_WEIGHTS)
+        return OUT_H5;
+    return has_suffix(path, ".csv") ? OUT_CSV : OUT_NONE;
 }
 
 int cli_check_array_output(const char *path)
 {
-    bool npy;
     if (strcmp(path, "-") == 0)
         return isatty(STDOUT_FILENO) ? cli_error(CLI_USAGE, "-o -: standard output is a terminal; "
                                                             "redirect it to a file or a pipe")
                                      : CLI_OK;
-    if (is_array_output(path, &npy))
+    if (output_kind(path) != OUT_NONE)
         return CLI_OK;
-    return cli_error(CLI_USAGE, "-o %s: the output must end in .npy or .h5, or be -", path);
+    return cli_error(CLI_USAGE, "-o %s: the output must end in .npy, .h5 or .csv, or be -", path);
 }
 
 int cli_write_array(const char *path, const ck_tensor *t)
@@ -311,8 +316,9 @@ int cli_write_array(const char *path, const ck_tensor *t)
     int rc = cli_check_array_output(path);
     if (rc != CLI_OK)
         return rc;
-    bool npy;
-    is_array_output(path, &npy);
-    ck_status st = npy ? ck_npy_write(path, t) : ck_h5_write_array(path, "y", t);
+    array_output kind = output_kind(path);
+    ck_status st = kind == OUT_NPY   ? ck_npy_write(path, t)
+                   : kind == OUT_CSV ? ck_csv_write(path, t)
+                                     : ck_h5_write_array(path, "y", t);
     return st == CK_OK ? CLI_OK : cli_lib_error(path);
 }

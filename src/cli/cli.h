@@ -144,7 +144,7 @@ int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what);
  * the spec holds numbers (an array of numbers, an HDF5 dataset, -),
  * *numbers is set and out stays empty. */
 int cli_read_strings(const char *spec, ck_strings *out, bool *numbers);
-/* Usage error unless path ends in .npy, .h5 or .hdf5, or is - (standard
+/* Usage error unless path ends in .npy, .h5, .hdf5 or .csv, or is - (standard
  * output, which must not be a terminal). */
 int cli_check_array_output(const char *path);
 /* Writes a float32 array as .npy or, for .h5/.hdf5, as dataset /y; the

@@ -65,7 +65,7 @@ static const cli_command commands[] = {
      "sample per row), or - for .npy arrays on standard input: batches, samples, or\n"
      "frames of a sliding window). Prints\n"
      "one line per sample (its class with --argmax) unless -o is given: OUT.npy, OUT.h5\n"
-     "(dataset /y) or - (.npy on standard output).",
+     "(dataset /y), OUT.csv (a sample per line) or - (.npy on standard output).",
      cli_cmd_predict, NULL},
     {"fit", CMD_FIT, "MODEL", "train on --x/--y and save the trained model to -o",
      "Train the model on --x/--y and save it to -o: OUT.h5 (the whole model with its\n"

@@ -226,3 +226,30 @@ ck_status ck_csv_read(const char *path, ck_tensor *out)
     free(buf);
     return st;
 }
+
+/* One sample (everything after the first axis) per line; %.9g gives back
+ * every float32 exactly, as np.loadtxt reads it. */
+static ck_status write_rows(ck_io_sink *out, void *ctx)
+{
+    const ck_tensor *t = ctx;
+    FILE *f = ck_io_sink_stream(out);
+    if (!f)
+        return ck_error_status();
+    size_t per = 1, rows = t->rank > 0 ? (size_t)t->dims[0] : 1;
+    for (int i = 1; i < t->rank; i++)
+        per *= (size_t)t->dims[i];
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < per; c++)
+            fprintf(f, "%.9g%c", (double)t->data[r * per + c], c + 1 < per ? ',' : '\n');
+    return ck_io_sink_close_stream(out, f, CK_OK);
+}
+
+ck_status ck_csv_write(const char *path, const ck_tensor *t)
+{
+    if (!path || !t || (!t->data && ck_tensor_size(t)))
+        return ck_error(CK_ERR_ARGUMENT, "ck_csv_write: NULL argument");
+    if (t->rank < 1 || t->rank > CK_MAX_RANK)
+        return ck_error(CK_ERR_ARGUMENT, "ck_csv_write: rank %d (a table needs 1 to %d)", t->rank,
+                        CK_MAX_RANK);
+    return ck_io_atomic_file(path, write_rows, (void *)t);
+}
