@@ -132,38 +132,67 @@ static ck_status bad_field(const table *t, int64_t line, int64_t col, const char
                     (long long)line, (long long)col, (int)(n > 40 ? 40 : n), f);
 }
 
-/* Reads one data line into row (NULL: count its fields into *cols). */
-static ck_status read_row(const table *t, const char *line, const char *end, int64_t number,
-                          float *row, int64_t *cols)
+/* The fields of a data line, pandas's index column left out. */
+static int64_t count_fields(const table *t, const char *line, const char *end)
 {
     const char *p = line, *f;
     size_t n;
-    int64_t c = 0;
-    for (int64_t k = 0; next_field(&p, end, t->sep, &f, &n); k++) {
+    int64_t k = 0;
+    while (next_field(&p, end, t->sep, &f, &n))
+        k++;
+    return t->index && k > 0 ? k - 1 : k;
+}
+
+/* Parses a data line of t->cols fields (counted before) into row. */
+static ck_status read_row(const table *t, const char *line, const char *end, int64_t number,
+                          float *row)
+{
+    const char *p = line, *f;
+    size_t n;
+    for (int64_t k = 0, c = 0; next_field(&p, end, t->sep, &f, &n); k++) {
         if (k == 0 && t->index)
             continue;
         double v;
         if (!parse_number(f, n, &v))
             return bad_field(t, number, k + 1, f, n);
-        if (row && c < t->cols)
-            row[c] = (float)v;
-        c++;
+        row[c++] = (float)v;
     }
-    if (!row)
-        *cols = c;
-    else if (c != t->cols)
-        return ck_error(CK_ERR_SHAPE, "%s: line %lld has %lld numbers, the first row %lld",
-                        t->label, (long long)number, (long long)c, (long long)t->cols);
     return CK_OK;
 }
 
-/* Line numbers count every line of the file, as an editor shows them. */
-static int64_t line_number(const char *text, const char *line)
+/* Data lines in order with their line numbers in the file, as an editor
+ * counts them. */
+typedef struct cursor {
+    const char *p, *stop, *seen;
+    int64_t number;
+} cursor;
+
+static bool next_data_line(cursor *c, const char **line, const char **end)
 {
-    int64_t n = 1;
-    for (const char *p = text; p < line; p++)
-        n += *p == '\n';
-    return n;
+    if (!next_line(&c->p, c->stop, line, end))
+        return false;
+    for (; c->seen < *line; c->seen++)
+        c->number += *c->seen == '\n';
+    return true;
+}
+
+/* Every row must have the first row's length, checked before the table's
+ * memory is taken (a long first row over many short ones must not ask
+ * for rows x columns). */
+static ck_status measure(cursor c, table *t)
+{
+    const char *line, *end;
+    for (; next_data_line(&c, &line, &end); t->rows++) {
+        int64_t k = count_fields(t, line, end);
+        if (t->rows == 0)
+            t->cols = k;
+        else if (k != t->cols)
+            return ck_error(CK_ERR_SHAPE, "%s: line %lld has %lld numbers, the first row %lld",
+                            t->label, (long long)c.number, (long long)k, (long long)t->cols);
+    }
+    if (t->rows == 0 || t->cols == 0)
+        return ck_error(CK_ERR_FORMAT, "%s holds no rows of numbers", t->label);
+    return CK_OK;
 }
 
 static ck_status read_table(const char *text, size_t len, table *t, ck_tensor *out)
@@ -172,26 +201,15 @@ static ck_status read_table(const char *text, size_t len, table *t, ck_tensor *o
     if (!next_line(&p, stop, &line, &end))
         return ck_error(CK_ERR_FORMAT, "%s holds no numbers", t->label);
     read_layout(line, end, t);
-    const char *first = t->header ? p : line;
-    p = first;
-    for (; next_line(&p, stop, &line, &end); t->rows++)
-        if (t->rows == 0)
-            CK_TRY(read_row(t, line, end, line_number(text, line), NULL, &t->cols));
-    if (t->rows == 0 || t->cols == 0)
-        return ck_error(CK_ERR_FORMAT, "%s holds no rows of numbers", t->label);
+    cursor start = {t->header ? p : line, stop, text, 1}, c = start;
+    CK_TRY(measure(start, t));
     float *data = ck_alloc_bulk((size_t)t->rows * (size_t)t->cols, sizeof(float));
     if (!data)
         return ck_error(CK_ERR_MEMORY, "%s: out of memory for %lld x %lld numbers", t->label,
                         (long long)t->rows, (long long)t->cols);
-    p = first;
-    int64_t number = line_number(text, first) - 1;
-    const char *at = first;
     ck_status st = CK_OK;
-    for (int64_t r = 0; st == CK_OK && next_line(&p, stop, &line, &end); r++) {
-        for (; at < line; at++)
-            number += *at == '\n';
-        st = read_row(t, line, end, number + 1, data + r * t->cols, NULL);
-    }
+    for (int64_t r = 0; st == CK_OK && next_data_line(&c, &line, &end); r++)
+        st = read_row(t, line, end, c.number, data + r * t->cols);
     if (st != CK_OK) {
         ck_free(data);
         return st;
