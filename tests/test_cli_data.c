@@ -153,6 +153,20 @@ START_TEST(test_csv_inputs)
     ck_assert_int_eq(memcmp(p.data, q.data, 6 * sizeof(float)), 0);
     ck_free(p.data);
     ck_free(q.data);
+    /* A model that takes any number of frames gets as many as a row holds. */
+    ck_model *open = ck_sequential(.seed = 7);
+    ck_assert_ok(ck_model_add(open, ck_input(CK_NONE, 4)));
+    ck_assert_ok(ck_model_add(open, ck_lstm(5)));
+    ck_assert_ok(ck_model_build(open));
+    ck_assert_ok(ck_model_save(open, at("open.h5")));
+    ck_model_free(open);
+    run_cli(&plain, "predict", at("open.h5"), at("x.npy"), NULL);
+    run_cli(&table, "predict", at("open.h5"), at("x.csv"), NULL);
+    assert_success(&plain);
+    assert_success(&table);
+    ck_assert_str_eq(table.out, plain.out);
+    run_free(&plain);
+    run_free(&table);
     /* A row that is not a whole sample keeps the table's shape. */
     write_text(at("short.csv"), "1,2,3,4\n");
     run_cli(&table, "predict", model, at("short.csv"), NULL);

@@ -208,7 +208,8 @@ int cli_load_model(const cli_args *args, const char *path, ck_model **out);
  * the argument in the message. A text table (spec, NULL for none) has
  * one sample per row: when the row holds a whole sample of a model that
  * takes more axes, x becomes (rows, sample shape), as
- * x.reshape(-1, T, F) does in numpy. */
+ * x.reshape(-1, T, F) does in numpy; one open axis takes what the row
+ * leaves. */
 int cli_check_input(ck_model *m, ck_tensor *x, const char *spec, const char *what);
 /* Shape of the model's output for input x (y->data untouched). */
 int cli_output_shape(ck_model *m, const ck_tensor *x, ck_tensor *y);

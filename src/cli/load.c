@@ -72,16 +72,27 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
     return CLI_OK;
 }
 
-/* Rows of a text table as samples of `rank` axes (all known). */
+/* Rows of a text table as samples of `rank` axes; one open axis (the
+ * timesteps of a model that takes any number) takes what the row leaves,
+ * as numpy's reshape(-1, -1 ...) with one -1 per sample does. */
 static void rows_as_samples(ck_tensor *x, int rank, const int64_t *sample)
 {
-    int64_t per = 1;
-    for (int i = 0; i < rank; i++)
-        per = sample[i] > 0 ? per * sample[i] : -1;
-    if (x->rank != 2 || rank < 2 || per != x->dims[1])
+    int64_t known = 1, open = -1;
+    for (int i = 0; i < rank; i++) {
+        if (sample[i] > 0)
+            known *= sample[i];
+        else if (open < 0)
+            open = i;
+        else
+            return;
+    }
+    if (x->rank != 2 || rank < 2 || x->dims[1] % known != 0 || (open < 0 && known != x->dims[1]))
         return;
+    int64_t cols = x->dims[1];
     x->rank = rank + 1;
     memcpy(x->dims + 1, sample, sizeof(int64_t) * (size_t)rank);
+    if (open >= 0)
+        x->dims[1 + open] = cols / known;
 }
 
 int cli_check_input(ck_model *m, ck_tensor *x, const char *spec, const char *what)
