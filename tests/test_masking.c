@@ -712,6 +712,40 @@ START_TEST(standalone_keras2_zero_sample_weights)
 }
 END_TEST
 
+/* Weighted metrics with sample weights {2, 0, 1}, batches of 2 and 1.
+ * Standalone Keras 2.0-2.2.5 (weighted_masked_objective) takes each
+ * batch's mean(hit * mask / mean(mask) * w / mean(w != 0)) and averages
+ * the batches by size: batch 1 keeps kept0 + kept1 steps and one of its
+ * two weights is not 0, so 4 * hits0 / (kept0 + kept1). tf.keras takes
+ * sum(w * mask * hit) / sum(w * mask) over the epoch. */
+START_TEST(standalone_keras2_weighted_metrics)
+{
+    const float sw[KB_N] = {2, 0, 1};
+    float x[KB_N * T_PAD * F];
+    ck_tensor tx = {.rank = 3, .dims = {KB_N, T_PAD, F}, .data = x};
+    ck_tensor ty = {.rank = 2, .dims = {KB_N, T_PAD}, .data = (float *)kb_y};
+    for (int i = 0; i < 2; i++) {
+        const char *release = i ? "2.15.0" : "2.2.4";
+        ck_model *m = kb_model(release, CK_KERAS2, x);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1),
+                                      .loss = "sparse_categorical_crossentropy",
+                                      .weighted_metrics = {"accuracy"}));
+        double ce, hits[KB_N], acc, loss;
+        int kept[KB_N];
+        for (int b = 0; b < KB_N; b++)
+            kept[b] = kb_sums(m, x, b, b + 1, &ce, &hits[b]);
+        double want = i ? (2 * hits[0] + hits[2]) / (2 * kept[0] + kept[2])
+                        : (2 * (4 * hits[0] / (kept[0] + kept[1])) + hits[2] / kept[2]) / 3;
+        ck_assert_ok(ck_model_evaluate_with(
+            m, &tx, &ty, &(ck_evaluate_options){.batch_size = 2, .sample_weight = sw}, &loss,
+            &acc));
+        ck_assert_msg(fabs(acc - want) < 1e-6,
+                      "keras_version %s: weighted accuracy %.7f, want %.7f", release, acc, want);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* What fit trains on is the loss it reports: for a Keras 2.2.4 file, one
  * SGD step (learning rate 1) moves the weights by minus the central
  * difference of the evaluated kept-step mean. */
@@ -947,6 +981,7 @@ static Suite *suite(void)
     tcase_add_test(tc, standalone_keras2_masked_objective_per_batch);
     tcase_add_test(tc, standalone_keras2_masked_loss_gradient);
     tcase_add_test(tc, standalone_keras2_zero_sample_weights);
+    tcase_add_test(tc, standalone_keras2_weighted_metrics);
     tcase_add_test(tc, config_round_trip);
     tcase_add_test(tc, model_json_round_trip);
     tcase_add_test(tc, unmasked_model_unchanged);

@@ -105,9 +105,11 @@ double ck_totals_metric(const ck_totals *t, int k)
 
 /* The weights of the output rows for the metrics (NULL: all 1): the mask,
  * and the mask times the sample weights for the weighted metrics; mean
- * metrics take the `mean` pair, which mask_per_batch may rescale. */
+ * metrics take the `mean` pair, which per_batch may rescale, and a
+ * weighted one counts mean_count towards the epoch (< 0: its weights). */
 typedef struct metric_rows {
     const float *mask, *mask_w, *mean, *mean_w;
+    double mean_count;
 } metric_rows;
 
 static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const metric_rows *w,
@@ -120,8 +122,12 @@ static void add_totals(ck_totals *t, const ck_tensor *out, const float *y, const
         bool counting = ck_counting_metric(t->kinds[k]);
         const float *plain = counting ? w->mask : w->mean;
         const float *weighted = counting ? w->mask_w : w->mean_w;
-        ck_metric_update(t->kinds[k], &t->params[k], t->state[k], out->data, y, rows, width,
-                         t->weighted[k] ? weighted : plain);
+        if (!counting && t->weighted[k] && w->mean_count >= 0)
+            ck_metric_update_mean(t->kinds[k], &t->params[k], t->state[k], out->data, y, rows,
+                                  width, weighted, w->mean_count);
+        else
+            ck_metric_update(t->kinds[k], &t->params[k], t->state[k], out->data, y, rows, width,
+                             t->weighted[k] ? weighted : plain);
     }
 }
 
@@ -183,22 +189,31 @@ static ck_status weights_per_row(ck_train_state *s, const float *sw, size_t samp
     return CK_OK;
 }
 
-/* Mean metrics weighted mask * rows / kept: the epoch's weighted mean is
- * then the mean of each batch's kept-step means weighted by batch size,
- * as standalone Keras up to 2.2.5 reported them. A batch with nothing
- * kept adds nothing. */
-static ck_status mask_per_batch(ck_train_state *s, size_t rows, metric_rows *w)
+/* Standalone Keras up to 2.2.5 (weighted_masked_objective) took each
+ * batch's mean metrics as mean(score * mask / mean(mask) * weight /
+ * mean(weight != 0)) and the epoch's as the mean of the batches weighted
+ * by batch size. Rows weighted mask * rows / kept (times the weight and
+ * rows / nonzero for a weighted metric, which then counts all rows) give
+ * that mean. A batch with nothing kept, or no weight, adds nothing. */
+/* sw_rows: the sample weight of each row (scaled alike: only which are 0
+ * matters here), NULL without. */
+static ck_status per_batch(ck_train_state *s, size_t rows, const float *sw_rows, metric_rows *w)
 {
-    size_t kept = ck_mask_kept(w->mask, rows);
-    float scale = kept ? (float)((double)rows / (double)kept) : 0;
+    size_t kept = w->mask ? ck_mask_kept(w->mask, rows) : rows, nonzero = 0;
+    for (size_t r = 0; sw_rows && r < rows; r++)
+        nonzero += sw_rows[r] != 0.0f;
+    double scale = kept ? (double)rows / (double)kept : 0;
+    double scale_w = sw_rows && nonzero ? scale * (double)rows / (double)nonzero : 0;
     CK_TRY(ck_buf_reserve(&s->batch_mask, 2 * rows));
     float *mean = s->batch_mask.data, *mean_w = mean + rows;
     for (size_t r = 0; r < rows; r++) {
-        mean[r] = w->mask[r] * scale;
-        mean_w[r] = w->mask_w[r] * scale;
+        mean[r] = (float)((w->mask ? w->mask[r] : 1.0f) * scale);
+        mean_w[r] = (float)((w->mask_w ? w->mask_w[r] : 1.0f) * (sw_rows ? scale_w : scale));
     }
     w->mean = mean;
     w->mean_w = mean_w;
+    if (sw_rows)
+        w->mean_count = kept && nonzero ? (double)rows : 0;
     return CK_OK;
 }
 
@@ -249,9 +264,9 @@ static ck_status forward_loss(ck_model *m, ck_train_state *s, const ck_tensor *x
             s->dout.data[i] = (float)(s->dout.data[i] * s->loss.weight);
     loss = loss * s->loss.weight + ck_model_penalty(m);
     *loss_out = loss;
-    metric_rows w = {mask, mask_w, mask, mask_w};
-    if (t && mask && s->keras_2_2_objective)
-        CK_TRY(mask_per_batch(s, n / width, &w));
+    metric_rows w = {mask, mask_w, mask, mask_w, -1};
+    if (t && (mask || sw) && s->keras_2_2_objective)
+        CK_TRY(per_batch(s, n / width, sw ? row_weights : NULL, &w));
     if (t)
         add_totals(t, out, y, &w, loss, x->dims[0]);
     return CK_OK;

@@ -131,6 +131,11 @@ size_t ck_metric_state_size(ck_metric_kind kind, const ck_metric_params *p, size
 void ck_metric_update(ck_metric_kind kind, const ck_metric_params *p, double *state,
                       const float *out, const float *y, size_t rows, size_t width,
                       const float *weights);
+/* ck_metric_update of a mean metric (not a counting one) whose batch
+ * counts `count` towards the epoch's mean, whatever its weights sum to. */
+void ck_metric_update_mean(ck_metric_kind kind, const ck_metric_params *p, double *state,
+                           const float *out, const float *y, size_t rows, size_t width,
+                           const float *weights, double count);
 /* Keras's result(); 0 where it divides by nothing (divide_no_nan). */
 double ck_metric_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
                         size_t width);

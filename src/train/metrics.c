@@ -188,8 +188,15 @@ void ck_metric_update(ck_metric_kind kind, const ck_metric_params *p, double *st
         ck_counting_update(kind, p, state, out, y, rows, width, weights);
         return;
     }
+    ck_metric_update_mean(kind, p, state, out, y, rows, width, weights, weight_sum(weights, rows));
+}
+
+void ck_metric_update_mean(ck_metric_kind kind, const ck_metric_params *p, double *state,
+                           const float *out, const float *y, size_t rows, size_t width,
+                           const float *weights, double count)
+{
     state[0] += ck_metric_sum(kind, p, out, y, rows, width, weights);
-    state[1] += weight_sum(weights, rows);
+    state[1] += count;
 }
 
 double ck_metric_result(ck_metric_kind kind, const ck_metric_params *p, const double *state,
