@@ -42,10 +42,10 @@ static bool next_line(const char **p, const char *stop, const char **line, const
 }
 
 /* The next field of a line (surrounding blanks and double quotes off);
- * false at the line's end. */
+ * false at the line's end, where *p becomes NULL. */
 static bool next_field(const char **p, const char *end, char sep, const char **f, size_t *n)
 {
-    if (*p > end)
+    if (!*p)
         return false;
     const char *s = *p;
     if (sep == ' ')
@@ -56,7 +56,7 @@ static bool next_field(const char **p, const char *end, char sep, const char **f
     const char *e = s;
     while (e < end && (sep == ' ' ? !is_blank(*e) : *e != sep))
         e++;
-    *p = e + 1;
+    *p = e < end ? e + 1 : NULL;
     while (s < e && is_blank(*s))
         s++;
     const char *t = e;
