@@ -939,6 +939,90 @@ START_TEST(model_json_round_trip)
 }
 END_TEST
 
+/* A Keras 3 config from tests/data/keras_compat with `layer` inserted
+ * before the layer named `before`, which then takes the new layer's
+ * output; the mask ops and the "mask" keyword stay as Keras wrote them. */
+static char *k3_config_with(const char *file, const char *before, const char *layer)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/keras_compat/%s", file);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    cJSON *root = cJSON_Parse(text), *added = cJSON_Parse(layer);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_ptr_nonnull(added);
+    cJSON *layers = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "config"), "layers"), *e;
+    int at = 0;
+    cJSON_ArrayForEach(e, layers)
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "name")->valuestring, before) == 0)
+            break;
+        at++;
+    }
+    ck_assert_ptr_nonnull(e);
+    cJSON *node = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "inbound_nodes"), 0);
+    cJSON *arg = cJSON_GetArrayItem(cJSON_GetObjectItem(node, "args"), 0);
+    cJSON *history = cJSON_GetObjectItem(cJSON_GetObjectItem(arg, "config"), "keras_history");
+    cJSON_ReplaceItemInArray(history, 0,
+                             cJSON_CreateString(cJSON_GetObjectItem(added, "name")->valuestring));
+    /* Moves the layers from `before` on behind the new one. */
+    ck_assert(cJSON_AddItemToArray(layers, added));
+    for (int n = cJSON_GetArraySize(layers) - 1 - at; n > 0; n--)
+        ck_assert(cJSON_AddItemToArray(layers, cJSON_DetachItemFromArray(layers, at)));
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return json;
+}
+
+static ck_status load_json(char *json)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_from_json(json, &m);
+    ck_model_free(m);
+    cJSON_free(json);
+    return st;
+}
+
+/* Keras 3 runs a layer on the mask its "mask" keyword names, whatever
+ * lies between that mask's layer and it; ckeras hands a layer the mask
+ * flowing along the chain. A config where the two differ (a Conv1D drops
+ * the mask, a second Masking makes another) is refused, not run on
+ * another mask. */
+START_TEST(keras3_mask_keyword_must_reach_the_layer)
+{
+    static const char conv[] =
+        "{\"module\": \"keras.layers\", \"class_name\": \"Conv1D\", \"name\": \"conv1d\", "
+        "\"config\": {\"name\": \"conv1d\", \"filters\": 3, \"kernel_size\": [1]}, "
+        "\"inbound_nodes\": [{\"args\": [{\"class_name\": \"__keras_tensor__\", \"config\": "
+        "{\"shape\": [null, 5, 3], \"dtype\": \"float32\", \"keras_history\": [\"embedding\", 0, "
+        "0]}}], \"kwargs\": {}}]}";
+    static const char dense[] =
+        "{\"module\": \"keras.layers\", \"class_name\": \"Dense\", \"name\": \"dense_0\", "
+        "\"config\": {\"name\": \"dense_0\", \"units\": 3}, \"inbound_nodes\": [{\"args\": "
+        "[{\"class_name\": \"__keras_tensor__\", \"config\": {\"shape\": [null, 5, 3], "
+        "\"dtype\": \"float32\", \"keras_history\": [\"embedding\", 0, 0]}}], \"kwargs\": {}}]}";
+    static const char masking[] =
+        "{\"module\": \"keras.layers\", \"class_name\": \"Masking\", \"name\": \"masking_1\", "
+        "\"config\": {\"name\": \"masking_1\", \"mask_value\": 5.0}, \"inbound_nodes\": "
+        "[{\"args\": [{\"class_name\": \"__keras_tensor__\", \"config\": {\"shape\": [null, 5, "
+        "3], \"dtype\": \"float32\", \"keras_history\": [\"masking\", 0, 0]}}], \"kwargs\": "
+        "{}}]}";
+    const char *embedding = "k3_15_1_functional_embedding.json";
+    ck_assert_ok(load_json(k3_config_with(embedding, "gru", dense)));
+    ck_assert_int_eq(load_json(k3_config_with(embedding, "gru", conv)), CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "the mask reaching it along the chain is none"));
+    ck_assert_int_eq(load_json(k3_config_with("k3_3_3_functional_masking.json", "lstm", masking)),
+                     CK_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "takes the mask of 'masking', but the mask "
+                                                  "reaching it along the chain is that of "
+                                                  "'masking_1'"));
+}
+END_TEST
+
 /* A model without any mask computes what it did before masking existed:
  * the reference values are those of an unmasked naive LSTM. */
 START_TEST(unmasked_model_unchanged)
@@ -985,6 +1069,7 @@ static Suite *suite(void)
     tcase_add_test(tc, config_round_trip);
     tcase_add_test(tc, model_json_round_trip);
     tcase_add_test(tc, unmasked_model_unchanged);
+    tcase_add_test(tc, keras3_mask_keyword_must_reach_the_layer);
     suite_add_tcase(s, tc);
     return s;
 }

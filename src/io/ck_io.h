@@ -285,6 +285,10 @@ ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
 ck_status ck_io_graph_rows(const cJSON *layers, ck_model *m);
 /* The producer named by a Keras 3 node's "mask" keyword, NULL when none. */
 const char *ck_io_mask_source(const cJSON *kwargs);
+/* Refuses a Keras 3 Functional config whose layer takes, by its "mask"
+ * keyword, a mask other than the one ckeras hands it along the chain of
+ * m, built from that config's layers. */
+ck_status ck_io_check_mask_flow(const cJSON *layers, const ck_model *m);
 
 /* ---------------- JSON configs (config.c) ---------------- */
 /* Parses JSON text of at most CK_IO_MAX_JSON bytes; errors name `subject`

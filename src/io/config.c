@@ -469,6 +469,8 @@ static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_mod
     if (st == CK_OK)
         (*out)->functional = true;
     if (st == CK_OK)
+        st = ck_io_check_mask_flow(layers, *out);
+    if (st == CK_OK)
         st = ck_io_graph_rows(layers, *out);
     free(entries);
     free(order);

@@ -5,8 +5,10 @@
  * masks itself, so such entries are dropped once it is clear that they
  * compute exactly that mask and nothing else. */
 #include "ck_io.h"
+#include "ck_rnn.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *entry_name(const cJSON *entry)
@@ -98,25 +100,45 @@ static bool derives(const cJSON *layer, double value, bool with_any)
            cJSON_IsTrue(ck_json_get(cfg, "mask_zero")) && value == 0;
 }
 
+/* The ops computing the mask named by a layer's "mask" keyword: NotEqual
+ * (*ne) and maybe Any (*any, else -1). Returns the Masking or Embedding
+ * layer whose mask they recompute, NULL when they compute another one. */
+static const cJSON *mask_maker(const cJSON *const *entries, int n, int k, int *ne, int *any)
+{
+    *any = is_any_last_axis(entries[k]) ? k : -1;
+    *ne = *any >= 0 ? find(entries, n, arg_source(entries[k], 0)) : k;
+    const cJSON *args = *ne >= 0 ? ck_json_get(first_node(entries[*ne]), "args") : NULL;
+    const cJSON *value = cJSON_GetArrayItem(args, 1);
+    const char *root = *ne >= 0 ? arg_source(entries[*ne], 0) : NULL;
+    const cJSON *maker = root ? consumer_of(entries, n, root) : NULL;
+    if (*ne < 0 || strcmp(class_of(entries[*ne]), "NotEqual") != 0 ||
+        cJSON_GetArraySize(args) != 2 || !cJSON_IsNumber(value) || !maker ||
+        !derives(maker, value->valuedouble, *any >= 0))
+        return NULL;
+    return maker;
+}
+
+/* The op entry named by a layer's "mask" keyword, or an error. */
+static ck_status mask_entry(const cJSON *const *entries, int n, const char *layer, const char *mask,
+                            int *k)
+{
+    *k = find(entries, n, mask);
+    if (*k < 0 || !is_op_entry(entries[*k]))
+        return ck_error(CK_ERR_UNSUPPORTED,
+                        "layer '%s' takes an explicit mask from '%s'; ckeras derives "
+                        "masks only from Masking and Embedding(mask_zero=True)",
+                        layer, mask ? mask : "?");
+    return CK_OK;
+}
+
 /* The mask named by a layer's "mask" keyword must come from ops that
  * recompute what ckeras derives; marks those ops. */
 static ck_status check_mask(const cJSON *const *entries, int n, const char *layer, const char *mask,
                             bool *mask_op)
 {
-    int k = find(entries, n, mask);
-    if (k < 0 || !is_op_entry(entries[k]))
-        return ck_error(CK_ERR_UNSUPPORTED,
-                        "layer '%s' takes an explicit mask from '%s'; ckeras derives "
-                        "masks only from Masking and Embedding(mask_zero=True)",
-                        layer, mask ? mask : "?");
-    int any = is_any_last_axis(entries[k]) ? k : -1;
-    int ne = any >= 0 ? find(entries, n, arg_source(entries[k], 0)) : k;
-    const cJSON *args = ne >= 0 ? ck_json_get(first_node(entries[ne]), "args") : NULL;
-    const cJSON *value = cJSON_GetArrayItem(args, 1);
-    const char *root = ne >= 0 ? arg_source(entries[ne], 0) : NULL;
-    const cJSON *maker = root ? consumer_of(entries, n, root) : NULL;
-    if (ne < 0 || strcmp(class_of(entries[ne]), "NotEqual") != 0 || cJSON_GetArraySize(args) != 2 ||
-        !cJSON_IsNumber(value) || !maker || !derives(maker, value->valuedouble, any >= 0))
+    int k, ne, any;
+    CK_TRY(mask_entry(entries, n, layer, mask, &k));
+    if (!mask_maker(entries, n, k, &ne, &any))
         return ck_error(
             CK_ERR_UNSUPPORTED,
             "layer '%s' takes its mask from op '%s' (%s), which is not the "
@@ -141,4 +163,73 @@ ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
                             entry_name(entries[i]) ? entry_name(entries[i]) : "?",
                             class_of(entries[i]), ck_json_str(entries[i], "module"));
     return CK_OK;
+}
+
+/* Whether layer l, whose entry is e, makes a mask of its own, as
+ * ck_model_forward runs it. */
+static bool makes_mask(const ck_layer *l, const cJSON *e)
+{
+    const char *cls = l->ops->class_name;
+    return strcmp(cls, "Masking") == 0 ||
+           (strcmp(cls, "Embedding") == 0 &&
+            cJSON_IsTrue(ck_json_get(ck_json_get(e, "config"), "mask_zero")));
+}
+
+/* Whether l hands its input's mask on, as ck_model_forward does: a layer
+ * keeping every axis but the last, a recurrent layer returning
+ * sequences. */
+static bool passes_mask(const ck_layer *l)
+{
+    const ck_shape *in = &l->in_shape, *out = &l->out_shape;
+    bool rows = in->rank == out->rank;
+    for (int a = 1; rows && a < in->rank - 1; a++)
+        rows = in->dims[a] == out->dims[a];
+    return rows && (l->ops->compute_mask == ck_mask_pass ||
+                    (l->ops->compute_mask == ck_rnn_compute_mask && out->rank == 3));
+}
+
+/* The mask a layer's "mask" keyword names must be the one ckeras hands
+ * that layer: that of the last Masking or Embedding(mask_zero=True)
+ * before it, through layers that pass masks on. Keras uses the keyword
+ * whatever came between (a Conv1D drops the mask, a second Masking makes
+ * another), so a config that differs would predict otherwise. */
+static ck_status check_flow(const cJSON *const *entries, int n, const ck_model *m)
+{
+    const char *flowing = NULL;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        int at = find(entries, n, l->name), k, ne, any;
+        const cJSON *e = at >= 0 ? entries[at] : NULL;
+        const char *mask = e ? ck_io_mask_source(ck_json_get(first_node(e), "kwargs")) : NULL;
+        const cJSON *maker = NULL;
+        if (mask && mask_entry(entries, n, l->name, mask, &k) == CK_OK)
+            maker = mask_maker(entries, n, k, &ne, &any);
+        const char *wanted = maker ? entry_name(maker) : NULL;
+        if (mask && (!wanted || !flowing || strcmp(wanted, flowing) != 0))
+            return ck_error(CK_ERR_UNSUPPORTED,
+                            "layer '%s' takes the mask of '%s', but the mask reaching it along "
+                            "the chain is %s%s%s; ckeras cannot give it another",
+                            l->name, wanted ? wanted : "?", flowing ? "that of '" : "none",
+                            flowing ? flowing : "", flowing ? "'" : "");
+        if (makes_mask(l, e))
+            flowing = l->name;
+        else if (!passes_mask(l))
+            flowing = NULL;
+    }
+    return CK_OK;
+}
+
+ck_status ck_io_check_mask_flow(const cJSON *layers, const ck_model *m)
+{
+    int n = cJSON_GetArraySize(layers), i = 0;
+    const cJSON **entries = ck_alloc(n ? (size_t)n : 1, sizeof *entries), *entry;
+    if (!entries)
+        return CK_ERR_MEMORY;
+    cJSON_ArrayForEach(entry, layers)
+    {
+        entries[i++] = entry;
+    }
+    ck_status st = check_flow(entries, n, m);
+    free(entries);
+    return st;
 }
