@@ -1015,6 +1015,17 @@ START_TEST(keras3_mask_keyword_must_reach_the_layer)
     ck_assert_ok(load_json(k3_config_with(embedding, "gru", dense)));
     ck_assert_int_eq(load_json(k3_config_with(embedding, "gru", conv)), CK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "the mask reaching it along the chain is none"));
+    /* An entry's top-level "name" is not the layer's: it cannot hide the layer. */
+    char *json = k3_config_with(embedding, "gru", conv);
+    cJSON *root = cJSON_Parse(json), *e;
+    cJSON_free(json);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetObjectItem(root, "config"), "layers"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "class_name")->valuestring, "GRU") == 0)
+            cJSON_ReplaceItemInObject(e, "name", cJSON_CreateString("other"));
+    }
+    ck_assert_int_eq(load_json(cJSON_PrintUnformatted(root)), CK_ERR_UNSUPPORTED);
+    cJSON_Delete(root);
     ck_assert_int_eq(load_json(k3_config_with("k3_3_3_functional_masking.json", "lstm", masking)),
                      CK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ck_last_error(), "takes the mask of 'masking', but the mask "
