@@ -391,6 +391,37 @@ START_TEST(model_config_must_end_with_its_json)
 }
 END_TEST
 
+/* Python's json keeps the last of two equal keys, cJSON the first: a
+ * config with a key twice in one object (at any depth) is refused rather
+ * than run with the other value. */
+START_TEST(json_key_given_twice_refused)
+{
+    static const char form[] =
+        "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 3], "
+        "\"name\": \"in\"}}, {\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", "
+        "\"units\": 2, %s\"kernel_initializer\": {\"class_name\": \"GlorotUniform\", "
+        "\"config\": {%s\"seed\": 1}}}}]}}";
+    const char *twice[][2] = {{"", ""},
+                              {"\"activation\": \"relu\", \"activation\": \"linear\", ", ""},
+                              {"", "\"seed\": 2, "}};
+    for (int i = 0; i < 3; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, form, twice[i][0], twice[i][1]);
+        ck_model *m = NULL;
+        if (i == 0) {
+            ck_assert_ok(ck_model_from_json(json, &m));
+            ck_model_free(m);
+            continue;
+        }
+        ck_assert_fails(ck_model_from_json(json, &m), CK_ERR_FORMAT);
+        ck_assert_ptr_null(m);
+        assert_error_has(i == 1 ? "has the key 'activation' twice in one object"
+                                : "has the key 'seed' twice in one object");
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- declared sizes */
 
 /* Input(1000) > Dense(750000): 3 GB of weights in a few bytes of JSON. */
@@ -734,6 +765,7 @@ static Suite *suite(void)
     tcase_add_test(tc, external_storage_and_virtual_datasets_refused);
     tcase_add_test(tc, external_weight_refused);
     tcase_add_test(tc, model_config_must_end_with_its_json);
+    tcase_add_test(tc, json_key_given_twice_refused);
     tcase_add_test(tc, config_larger_than_its_file_refused_before_allocating);
     tcase_add_test(tc, whole_model_reads_model_weights);
     tcase_add_test(tc, keras_crc_mismatch_refused);

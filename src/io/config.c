@@ -60,6 +60,53 @@ static ck_status check_json_end(const char *subject, const char *text, size_t le
                     text[at] ? "trailing bytes" : "a NUL byte", at, len);
 }
 
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The first key that v's object holds twice, or NULL; *err on no memory. */
+static const char *twice_in(const cJSON *v, bool *err)
+{
+    int n = cJSON_GetArraySize(v), k = 0;
+    const cJSON **keys = n > 1 ? ck_alloc((size_t)n, sizeof *keys) : NULL, *item;
+    if (!keys) {
+        *err = n > 1;
+        return NULL;
+    }
+    cJSON_ArrayForEach(item, v) keys[k++] = item;
+    qsort(keys, (size_t)n, sizeof *keys, by_key);
+    const char *dup = NULL;
+    for (k = 1; k < n && !dup; k++)
+        if (by_key(&keys[k - 1], &keys[k]) == 0)
+            dup = keys[k]->string;
+    free(keys);
+    return dup;
+}
+
+/* Python's json.loads keeps the last of two equal keys in an object and
+ * cJSON finds the first, so such a config means one thing to Keras and
+ * another to ckeras (an "activation" given twice); Keras never writes
+ * one. */
+static ck_status check_unique_keys(const char *subject, const cJSON *v)
+{
+    const cJSON *item;
+    bool err = false;
+    const char *dup = cJSON_IsObject(v) ? twice_in(v, &err) : NULL;
+    if (err)
+        return ck_error(CK_ERR_MEMORY, "out of memory reading %s", subject);
+    if (dup)
+        return ck_error(CK_ERR_FORMAT,
+                        "%s has the key '%.200s' twice in one object (Python would read the "
+                        "last, ckeras the first)",
+                        subject, dup);
+    cJSON_ArrayForEach(item, v)
+    {
+        CK_TRY(check_unique_keys(subject, item));
+    }
+    return CK_OK;
+}
+
 ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJSON **out)
 {
     if (len > CK_IO_MAX_JSON)
@@ -67,8 +114,14 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
                         CK_IO_MAX_JSON);
     const char *end = NULL;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (*out)
-        return check_json_end(subject, text, len, end, out);
+    if (*out) {
+        ck_status st = check_json_end(subject, text, len, end, out);
+        if (st == CK_OK && (st = check_unique_keys(subject, *out)) != CK_OK) {
+            cJSON_Delete(*out);
+            *out = NULL;
+        }
+        return st;
+    }
     if (nests_too_deep(text, len))
         return ck_error(CK_ERR_FORMAT, "%s nests arrays and objects more than %d levels deep",
                         subject, CJSON_NESTING_LIMIT);
