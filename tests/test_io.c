@@ -1139,7 +1139,7 @@ START_TEST(keras_model_directory)
 END_TEST
 
 /* Writes ref's optimizer state into path as Keras 3 saves optimizer/vars:
- * iteration, learning rate, then the first `interleaved` slots weight by
+ * iteration, learning rate (0.02, where ref's config says 0.01), then the first `interleaved` slots weight by
  * weight and the others each over every weight; u_product: 0 without
  * Nadam's scalar, 1 before the slots (Keras 3.0-3.9), 2 after them. */
 static void write_k3_state(ck_model *ref, const char *path, int interleaved, int u_product)
@@ -1155,7 +1155,7 @@ static void write_k3_state(ck_model *ref, const char *path, int interleaved, int
     int64_t dims[4];
     ck_assert_ok(ck_optimizer_slot(ref, 0, &name, &data, &rank, dims));
     ck_assert_ok(ck_h5_write_int64(v, "0", (int64_t)data[0]));
-    ck_assert_ok(ck_h5_write_floats(v, "1", 0, dims, (float[]){0.01f}));
+    ck_assert_ok(ck_h5_write_floats(v, "1", 0, dims, (float[]){0.02f}));
     int base = u_product == 1 ? 3 : 2;
     char key[16];
     if (u_product) {
@@ -1176,7 +1176,8 @@ static void write_k3_state(ck_model *ref, const char *path, int interleaved, int
 }
 
 /* A compiled Keras 3 model resumes its optimizer, as load_model does: the
- * next step from the loaded model is the next step of the saved one. Keras
+ * next step from the loaded model is the next step of the saved one, at
+ * the saved learning rate. Keras
  * makes Adam's and Adamax's two moments weight by weight, then amsgrad's
  * velocity_hat; RMSprop's slots one kind at a time; Nadam Adam's two with
  * its u_product before them (Keras 3.0-3.9) or after them (3.10+). */
@@ -1217,6 +1218,11 @@ START_TEST(keras3_optimizer_state)
         cJSON_Delete(root);
         ck_model *m = NULL;
         ck_assert_ok(ck_model_load(ck_test_path(dir), &m));
+        /* Keras assigns the saved learning rate over the configured one. */
+        double lr = 0;
+        ck_assert_ok(ck_model_get_learning_rate(m, &lr));
+        ck_assert_double_eq(lr, (double)0.02f);
+        ck_assert_ok(ck_model_set_learning_rate(ref, 0.02));
         ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
         ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
         assert_same_params(ref, m);

@@ -259,6 +259,19 @@ static bool k3_is_scalar(hid_t g, int index)
     return scalar;
 }
 
+/* Keras's load_own_variables assigns every variable, the learning rate
+ * at optimizer/vars/1 too, so the saved rate wins over the one in
+ * compile_config. A rate Keras could not train with is state that does
+ * not fit. */
+static ck_status read_k3_learning_rate(hid_t g, float *lr)
+{
+    ck_weight w = {.rank = 0, .size = 1, .name = "learning_rate"};
+    CK_TRY(ck_h5_read_weight(g, "1", "optimizer", &w, true, lr));
+    if (!(*lr >= 0 && isfinite(*lr)))
+        return ck_error(CK_ERR_FORMAT, "optimizer/vars/1 (learning rate) is %g", (double)*lr);
+    return CK_OK;
+}
+
 static ck_status try_read_k3_optimizer(hid_t g, ck_model *m)
 {
     const ck_train_state *s = ck_train_state_of(m);
@@ -274,12 +287,18 @@ static ck_status try_read_k3_optimizer(hid_t g, ck_model *m)
     if (extra && k3_is_scalar(g, base))
         base++;
     ck_strlist names = {0};
+    float lr = 0;
+    bool schedule = s->opt.o.learning_rate_schedule.class_name != NULL;
     slot *slots = ck_alloc((size_t)n, sizeof *slots);
     ck_status st = slots ? get_slots(m, slots, n) : CK_ERR_MEMORY;
+    if (st == CK_OK && !schedule)
+        st = read_k3_learning_rate(g, &lr);
     if (st == CK_OK)
         st = k3_names(m, n, base, &names);
     if (st == CK_OK)
         st = read_slots(g, &names, slots, n);
+    if (st == CK_OK && !schedule)
+        st = ck_optimizer_set_learning_rate(&ck_train_state_of(m)->opt, lr, "optimizer/vars/1");
     ck_strlist_free(&names);
     free(slots);
     return st;
