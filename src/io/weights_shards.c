@@ -97,9 +97,8 @@ static int by_key(const void *a, const void *b)
     return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
 
-/* Checks every entry of the weight_map and sorts them by key. Python
- * keeps the last of two equal keys and cJSON finds the first, so an index
- * with both is refused rather than read differently. */
+/* Checks every entry of the weight_map and sorts them by key (unique:
+ * ck_io_parse_json refuses a key given twice). */
 static ck_status index_entries(shards *s, const cJSON *root)
 {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
@@ -119,10 +118,6 @@ static ck_status index_entries(shards *s, const cJSON *root)
         s->entries[s->n_entries++] = e;
     }
     qsort(s->entries, (size_t)n, sizeof *s->entries, by_key);
-    for (int i = 1; i < n; i++)
-        if (by_key(&s->entries[i - 1], &s->entries[i]) == 0)
-            return ck_error(CK_ERR_FORMAT, "'%s': weight_map has the key '%.300s' twice", s->index,
-                            s->entries[i]->string);
     return CK_OK;
 }
 
