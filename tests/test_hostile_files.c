@@ -419,6 +419,13 @@ START_TEST(json_key_given_twice_refused)
         assert_error_has(i == 1 ? "has the key 'activation' twice in one object"
                                 : "has the key 'seed' twice in one object");
     }
+    /* cJSON would end "relu\u0000x" at the NUL and run relu; Python keeps
+     * it, and Keras refuses the activation. */
+    char json[1024];
+    snprintf(json, sizeof json, form, "\"activation\": \"relu\\u0000x\", ", "");
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_from_json(json, &m), CK_ERR_FORMAT);
+    assert_error_has("holds an escaped NUL (\\u0000) at byte");
 }
 END_TEST
 

@@ -107,11 +107,29 @@ static ck_status check_unique_keys(const char *subject, const cJSON *v)
     return CK_OK;
 }
 
+/* cJSON ends a string at an escaped NUL ("\u0000") where Python keeps the
+ * rest: a name or an option would lose its tail and mean something else
+ * than in Keras. No Keras file has one. */
+static ck_status check_no_escaped_nul(const char *subject, const char *text, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (i + 6 <= len && strncmp(text + i + 1, "u0000", 5) == 0)
+            return ck_error(CK_ERR_FORMAT, "%s holds an escaped NUL (\\u0000) at byte %zu", subject,
+                            i);
+        i++; /* the escaped character, which may be a backslash */
+    }
+    return CK_OK;
+}
+
 ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJSON **out)
 {
+    *out = NULL;
     if (len > CK_IO_MAX_JSON)
         return ck_error(CK_ERR_FORMAT, "%s of %zu bytes exceeds the %u-byte limit", subject, len,
                         CK_IO_MAX_JSON);
+    CK_TRY(check_no_escaped_nul(subject, text, len));
     const char *end = NULL;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (*out) {

@@ -189,7 +189,12 @@ static ck_status describe_h5(hid_t file, file_info *fi)
 
 static void zip_facts(const ck_keras_zip *z, file_info *fi)
 {
-    cJSON *meta = z->metadata ? cJSON_Parse(z->metadata) : NULL, *cfg = cJSON_Parse(z->config);
+    cJSON *meta = NULL, *cfg = NULL;
+    if (z->metadata &&
+        ck_io_parse_json("metadata.json", z->metadata, strlen(z->metadata), &meta) != CK_OK)
+        ck_clear_error();
+    if (ck_io_parse_json("config.json", z->config, strlen(z->config), &cfg) != CK_OK)
+        ck_clear_error();
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
     if (cJSON_IsString(v))
         snprintf(fi->version, sizeof fi->version, "%s", v->valuestring);

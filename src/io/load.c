@@ -101,7 +101,10 @@ ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model 
  * also wrote .keras files); *buf keeps it. */
 static const char *zip_version(const char *metadata, char *buf, size_t len)
 {
-    cJSON *meta = metadata ? cJSON_Parse(metadata) : NULL;
+    cJSON *meta = NULL;
+    /* Not JSON as Python reads it (a key twice, say): no version. */
+    if (metadata && ck_io_parse_json("metadata.json", metadata, strlen(metadata), &meta) != CK_OK)
+        ck_clear_error();
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "keras_version");
     const char *version = NULL;
     if (cJSON_IsString(v) && strlen(v->valuestring) < len) {

@@ -39,21 +39,6 @@ typedef struct shards {
     ck_k3_file found[MAX_LISTED];
 } shards;
 
-/* cJSON ends a string at an escaped NUL ("\u0000") where Python keeps the
- * rest: a shard's name would lose its tail. No Keras index has one. */
-static ck_status check_no_escaped_nul(const char *index, const char *text, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (text[i] != '\\')
-            continue;
-        if (i + 6 <= len && strncmp(text + i + 1, "u0000", 5) == 0)
-            return ck_error(CK_ERR_FORMAT, "'%s' holds an escaped NUL (\\u0000) at byte %zu", index,
-                            i);
-        i++; /* the escaped character, which may be a backslash */
-    }
-    return CK_OK;
-}
-
 /* A shard must be a file beside the index: no path, however relative. */
 static ck_status check_name(const shards *s, const char *key, const char *name)
 {
@@ -204,9 +189,7 @@ static ck_status read_index(shards *s, cJSON **root)
     CK_TRY(ck_read_file_limited(s->index, CK_IO_MAX_JSON, &text, &len));
     char subject[1100];
     snprintf(subject, sizeof subject, "the sharded weights index '%.1000s'", s->index);
-    ck_status st = check_no_escaped_nul(s->index, text, len);
-    if (st == CK_OK)
-        st = ck_io_parse_json(subject, text, len, root);
+    ck_status st = ck_io_parse_json(subject, text, len, root);
     free(text);
     if (st == CK_OK && !cJSON_IsObject(*root))
         st = ck_error(CK_ERR_FORMAT, "%s is not a JSON object", subject);
