@@ -470,6 +470,9 @@ void ck_temp_sweep(const ck_temp_file *t, const char *base);
  * a FIFO would block, /dev/zero never ends); *size gets its size. Close
  * *fd when done. */
 ck_status ck_io_open_input(const char *path, int *fd, size_t *size);
+/* Whether path is a regular file that starts with the n (at most 16)
+ * bytes of magic; false for anything unreadable. */
+bool ck_io_starts_with(const char *path, const char *magic, size_t n);
 /* CK_OK for a regular file's mode, else the error naming path's kind. */
 ck_status ck_io_check_regular(const char *path, mode_t mode);
 /* A name under which a library that opens by name reaches the file open

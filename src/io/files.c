@@ -339,6 +339,20 @@ ck_status ck_io_check_regular(const char *path, mode_t mode)
                     ck_io_kind_of(mode));
 }
 
+bool ck_io_starts_with(const char *path, const char *magic, size_t n)
+{
+    unsigned char head[16] = {0};
+    int fd;
+    size_t size;
+    if (n > sizeof head || ck_io_open_input(path, &fd, &size) != CK_OK) {
+        ck_clear_error();
+        return false;
+    }
+    bool same = read(fd, head, n) == (ssize_t)n && memcmp(head, magic, n) == 0;
+    close(fd);
+    return same;
+}
+
 ck_status ck_io_open_input(const char *path, int *fd, size_t *size)
 {
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a

@@ -66,16 +66,7 @@ static bool exists(const char *path, const char *suffix)
  * never refused for its name. */
 static bool is_hdf5(const char *path)
 {
-    unsigned char magic[8] = {0};
-    int fd;
-    size_t size;
-    if (ck_io_open_input(path, &fd, &size) != CK_OK) {
-        ck_clear_error();
-        return false;
-    }
-    bool h5 = read(fd, magic, sizeof magic) == 8 && memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0;
-    close(fd);
-    return h5;
+    return ck_io_starts_with(path, "\x89HDF\r\n\x1a\n", 8);
 }
 
 /* "PREFIX.data-00000-of-00001", the tensors of a TensorFlow checkpoint. */

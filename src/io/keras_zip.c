@@ -72,16 +72,7 @@ bool ck_is_keras_model(const char *path)
 
 bool ck_is_zip_file(const char *path)
 {
-    unsigned char magic[4] = {0};
-    int fd;
-    size_t size;
-    if (ck_io_open_input(path, &fd, &size) != CK_OK) {
-        ck_clear_error();
-        return false;
-    }
-    bool zip = read(fd, magic, sizeof magic) == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
-    close(fd);
-    return zip;
+    return ck_io_starts_with(path, "PK\x03\x04", 4);
 }
 
 static ck_status zip_failure(const char *path, zip_error_t *ze)
