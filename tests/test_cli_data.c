@@ -138,6 +138,18 @@ START_TEST(test_csv_inputs)
     ck_assert_str_eq(table.out, plain.out);
     run_free(&plain);
     run_free(&table);
+    /* One column with --classes stays labels, though they read as numbers:
+     * class "1" is id 0 here. */
+    write_text(at("ids.csv"), "2\n1\n");
+    run_cli(&plain, "evaluate", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+            "categorical_crossentropy", NULL);
+    run_cli(&table, "evaluate", model, "--x", at("x.csv"), "--y", at("ids.csv"), "--loss",
+            "categorical_crossentropy", "--classes", "1,2,3", NULL);
+    assert_success(&plain);
+    assert_success(&table);
+    ck_assert_str_eq(table.out, plain.out);
+    run_free(&plain);
+    run_free(&table);
     /* -o OUT.csv: a sample per line, every float32 back exactly. */
     run_cli(&plain, "predict", model, at("x.csv"), "-o", at("p.npy"), NULL);
     run_cli(&table, "predict", model, at("x.csv"), "-o", at("p.csv"), NULL);

@@ -1,7 +1,7 @@
 /* Arrays on the command line: FILE.npy, FILE.npz[:NAME], FILE.h5:/dataset
  * (any integer or float type, converted to float32), a text table
- * (FILE.csv, .tsv, .txt), or - for .npy arrays on standard input. Outputs are written atomically, or to standard
- * output for -o -. */
+ * (FILE.csv, .tsv, .txt), or - for .npy arrays on standard input. Outputs
+ * are written atomically, or to standard output for -o -. */
 #include "cli.h"
 
 #include <errno.h>
@@ -213,8 +213,9 @@ int cli_read_strings(const char *spec, ck_strings *out, bool *numbers)
     *numbers = strcmp(spec, "-") == 0 || dataset_part(spec);
     ck_tensor table;
     if (!*numbers && cli_is_table(spec)) {
-        /* A table of numbers holds targets, not labels. */
-        *numbers = ck_csv_read(spec, &table) == CK_OK;
+        /* A table of several columns of numbers holds targets (one-hot
+         * rows); one column stays labels, which may be numbers ("1"). */
+        *numbers = ck_csv_read(spec, &table) == CK_OK && table.dims[1] > 1;
         ck_free(table.data);
     }
     if (*numbers)

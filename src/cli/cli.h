@@ -141,14 +141,16 @@ void cli_rows_free(cli_rows *r);
  * the first axis must agree. */
 int cli_append_samples(ck_tensor *all, const ck_tensor *t, const char *what);
 /* Reads string labels (FILE.npy, FILE.npz[:NAME] or a text file). When
- * the spec holds numbers (an array of numbers, an HDF5 dataset, -),
- * *numbers is set and out stays empty. */
+ * the spec holds numbers (an array of numbers, an HDF5 dataset, -, a
+ * table of several columns of numbers), *numbers is set and out stays
+ * empty. */
 int cli_read_strings(const char *spec, ck_strings *out, bool *numbers);
 /* Usage error unless path ends in .npy, .h5, .hdf5 or .csv, or is - (standard
  * output, which must not be a terminal). */
 int cli_check_array_output(const char *path);
-/* Writes a float32 array as .npy or, for .h5/.hdf5, as dataset /y; the
- * file is replaced atomically. - writes the .npy to standard output. */
+/* Writes a float32 array as .npy, for .h5/.hdf5 as dataset /y, for .csv
+ * as a table of a sample per line; the file is replaced atomically. -
+ * writes the .npy to standard output. */
 int cli_write_array(const char *path, const ck_tensor *t);
 /* Usage error when `output` is the same file as one of the n inputs
  * (paths or FILE.h5:/dataset specs; NULL entries are skipped): an atomic
