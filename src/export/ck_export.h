@@ -86,6 +86,10 @@ ck_status ck_exp_refuse(const ck_exp_layer *L, const char *fmt, ...)
 /* Refuses any config key outside `known` (NULL-terminated) whose value is
  * not null, so an option the emitter does not handle is never ignored. */
 ck_status ck_exp_check_keys(const ck_exp_layer *L, const char *const *known);
+/* Plans L as an op on every row of the last axis that keeps its width
+ * (kind CK_EXP_ROW, one call per step), its options a copy of the `size`
+ * bytes at opts in L->priv. */
+ck_status ck_exp_row_plan(ck_exp_layer *L, const void *opts, size_t size);
 /* Config readers that refuse (naming the layer) a wrong type. */
 ck_status ck_exp_get_int(const ck_exp_layer *L, const char *key, int *out);
 ck_status ck_exp_get_bool(const ck_exp_layer *L, const char *key, bool *out);

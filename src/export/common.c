@@ -41,6 +41,19 @@ static bool listed(const char *key, const char *const *list)
     return false;
 }
 
+ck_status ck_exp_row_plan(ck_exp_layer *L, const void *opts, size_t size)
+{
+    void *copy = ck_alloc(1, size);
+    if (!copy)
+        return CK_ERR_MEMORY;
+    memcpy(copy, opts, size);
+    L->priv = copy;
+    L->kind = CK_EXP_ROW;
+    L->steps = true;
+    L->row_in = L->row_out = (size_t)L->in.dims[L->in.rank - 1];
+    return CK_OK;
+}
+
 ck_status ck_exp_check_keys(const ck_exp_layer *L, const char *const *known)
 {
     /* What every config may carry without changing inference. */

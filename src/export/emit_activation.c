@@ -6,14 +6,9 @@
 
 static ck_status act_layer_plan(ck_exp_layer *L, ck_act act)
 {
-    ck_act *o = ck_alloc(1, sizeof *o);
-    if (!o)
-        return CK_ERR_MEMORY;
-    *o = act;
-    L->priv = o;
-    L->steps = true;
-    L->kind = act == CK_ACT_LINEAR ? CK_EXP_ALIAS : CK_EXP_ROW;
-    L->row_in = L->row_out = (size_t)L->in.dims[L->in.rank - 1];
+    CK_TRY(ck_exp_row_plan(L, &act, sizeof act));
+    if (act == CK_ACT_LINEAR)
+        L->kind = CK_EXP_ALIAS;
     return CK_OK;
 }
 

@@ -8,17 +8,11 @@
 static ck_status masking_plan(ck_exp *x, ck_exp_layer *L)
 {
     static const char *const known[] = {"mask_value", NULL};
-    float *v = ck_alloc(1, sizeof *v);
     (void)x;
-    if (!v)
-        return CK_ERR_MEMORY;
-    L->priv = v;
     CK_TRY(ck_exp_check_keys(L, known));
     const cJSON *mv = cJSON_GetObjectItemCaseSensitive(L->cfg, "mask_value");
-    *v = cJSON_IsNumber(mv) ? (float)mv->valuedouble : 0.0f;
-    L->kind = CK_EXP_ROW;
-    L->steps = true;
-    L->row_in = L->row_out = (size_t)L->in.dims[L->in.rank - 1];
+    float v = cJSON_IsNumber(mv) ? (float)mv->valuedouble : 0.0f;
+    CK_TRY(ck_exp_row_plan(L, &v, sizeof v));
     L->makes_mask = L->mask_out = true;
     return CK_OK;
 }

@@ -14,21 +14,15 @@ typedef struct norm_opts {
 
 static ck_status norm_plan(ck_exp_layer *L, const char *const *known, int stats)
 {
-    norm_opts *o = ck_alloc(1, sizeof *o);
-    if (!o)
-        return CK_ERR_MEMORY;
-    L->priv = o;
-    o->center = o->scale = true;
+    norm_opts o = {.center = true, .scale = true};
     CK_TRY(ck_exp_check_keys(L, known));
-    CK_TRY(ck_exp_get_bool(L, "center", &o->center));
-    CK_TRY(ck_exp_get_bool(L, "scale", &o->scale));
+    CK_TRY(ck_exp_get_bool(L, "center", &o.center));
+    CK_TRY(ck_exp_get_bool(L, "scale", &o.scale));
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(L->cfg, "epsilon");
-    o->epsilon = cJSON_IsNumber(eps) ? eps->valuedouble : 1e-3;
-    L->kind = CK_EXP_ROW;
-    L->steps = true;
-    L->row_in = L->row_out = (size_t)L->in.dims[L->in.rank - 1];
+    o.epsilon = cJSON_IsNumber(eps) ? eps->valuedouble : 1e-3;
+    CK_TRY(ck_exp_row_plan(L, &o, sizeof o));
     /* ckeras accepts only the last axis; its layer checked that already. */
-    if (L->n_w != o->scale + o->center + stats)
+    if (L->n_w != o.scale + o.center + stats)
         return ck_exp_refuse(L, "its weights do not match its config");
     for (int i = 0; i < L->n_w; i++)
         if (L->w[i].size != L->row_in)

@@ -4,7 +4,6 @@
 #include "ck_export.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 typedef struct relu_opts {
     double slope, threshold, max_value; /* max_value < 0: none */
@@ -21,19 +20,6 @@ static ck_status get_number(const ck_exp_layer *L, const char *key, double dflt,
     return CK_OK;
 }
 
-static ck_status row_plan(ck_exp_layer *L, relu_opts o)
-{
-    relu_opts *p = ck_alloc(1, sizeof *p);
-    if (!p)
-        return CK_ERR_MEMORY;
-    *p = o;
-    L->priv = p;
-    L->kind = CK_EXP_ROW;
-    L->steps = true;
-    L->row_in = L->row_out = (size_t)L->in.dims[L->in.rank - 1];
-    return CK_OK;
-}
-
 static ck_status relu_plan(ck_exp *x, ck_exp_layer *L)
 {
     static const char *const known[] = {"max_value", "negative_slope", "threshold", NULL};
@@ -43,7 +29,7 @@ static ck_status relu_plan(ck_exp *x, ck_exp_layer *L)
     CK_TRY(get_number(L, "max_value", -1, &o.max_value));
     CK_TRY(get_number(L, "negative_slope", 0, &o.slope));
     CK_TRY(get_number(L, "threshold", 0, &o.threshold));
-    return row_plan(L, o);
+    return ck_exp_row_plan(L, &o, sizeof o);
 }
 
 static ck_status leaky_plan(ck_exp *x, ck_exp_layer *L)
@@ -54,7 +40,7 @@ static ck_status leaky_plan(ck_exp *x, ck_exp_layer *L)
     CK_TRY(ck_exp_check_keys(L, known));
     CK_TRY(get_number(L, "negative_slope", 0.3, &o.slope));
     CK_TRY(get_number(L, "alpha", o.slope, &o.slope));
-    return row_plan(L, o);
+    return ck_exp_row_plan(L, &o, sizeof o);
 }
 
 static ck_status thresholded_plan(ck_exp *x, ck_exp_layer *L)
@@ -64,7 +50,7 @@ static ck_status thresholded_plan(ck_exp *x, ck_exp_layer *L)
     (void)x;
     CK_TRY(ck_exp_check_keys(L, known));
     CK_TRY(get_number(L, "theta", 1.0, &o.threshold));
-    return row_plan(L, o);
+    return ck_exp_row_plan(L, &o, sizeof o);
 }
 
 static ck_status elu_plan(ck_exp *x, ck_exp_layer *L)
@@ -74,7 +60,7 @@ static ck_status elu_plan(ck_exp *x, ck_exp_layer *L)
     (void)x;
     CK_TRY(ck_exp_check_keys(L, known));
     CK_TRY(get_number(L, "alpha", 1.0, &o.slope));
-    return row_plan(L, o);
+    return ck_exp_row_plan(L, &o, sizeof o);
 }
 
 static ck_status relu_emit(ck_exp *x, ck_exp_layer *L)
@@ -111,7 +97,7 @@ static ck_status prelu_plan(ck_exp *x, ck_exp_layer *L)
     if (L->n_w != 1 || L->w[0].size != C)
         return ck_exp_refuse(L, "an alpha that differs along axes other than the last is not "
                                 "exported (share them with shared_axes)");
-    return row_plan(L, (relu_opts){.max_value = -1});
+    return ck_exp_row_plan(L, &(relu_opts){.max_value = -1}, sizeof(relu_opts));
 }
 
 static ck_status prelu_emit(ck_exp *x, ck_exp_layer *L)
