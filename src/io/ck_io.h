@@ -283,6 +283,9 @@ ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
  * more than one tensor (a mask): every layer and op, with the tensors each
  * was called on. Nothing for any other model. */
 ck_status ck_io_graph_rows(const cJSON *layers, ck_model *m);
+/* The name the loader gives the layer of a config entry: config.name,
+ * else the entry's own "name"; NULL when neither. */
+const char *ck_io_layer_name(const cJSON *entry);
 /* The producer named by a Keras 3 node's "mask" keyword, NULL when none. */
 const char *ck_io_mask_source(const cJSON *kwargs);
 /* Refuses a Keras 3 Functional config whose layer takes, by its "mask"

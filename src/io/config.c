@@ -149,11 +149,15 @@ ck_status ck_io_parse_json(const char *subject, const char *text, size_t len, cJ
 
 /* ---------------- layers ---------------- */
 
-static const char *entry_name(const cJSON *entry)
+const char *ck_io_layer_name(const cJSON *entry)
 {
     const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
-    if (!name)
-        name = ck_json_str(entry, "name");
+    return name ? name : ck_json_str(entry, "name");
+}
+
+static const char *entry_name(const cJSON *entry)
+{
+    const char *name = ck_io_layer_name(entry);
     return name ? name : "?";
 }
 

@@ -86,7 +86,7 @@ static int layer_index(const ck_model *m, const char *name)
 static bool fill_row(const cJSON *entry, const ck_model *m, ck_graph_row *r, int *tensors)
 {
     const char *module = ck_json_str(entry, "module"), *cls = ck_json_str(entry, "class_name");
-    const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
+    const char *name = ck_io_layer_name(entry);
     const cJSON *node = cJSON_GetArrayItem(ck_json_get(entry, "inbound_nodes"), 0);
     *tensors = collect(node, r->connected, sizeof r->connected);
     if (*tensors < 0)

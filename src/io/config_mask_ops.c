@@ -165,18 +165,11 @@ ck_status ck_io_find_mask_ops(const cJSON *const *entries, int n, bool *mask_op)
     return CK_OK;
 }
 
-/* The name a layer gets from its entry, as the config loader reads it. */
-static const char *layer_name(const cJSON *entry)
-{
-    const char *name = ck_json_str(ck_json_get(entry, "config"), "name");
-    return name ? name : ck_json_str(entry, "name");
-}
-
 static const cJSON *find_layer(const cJSON *const *entries, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
-        if (!is_op_entry(entries[i]) && layer_name(entries[i]) &&
-            strcmp(layer_name(entries[i]), name) == 0)
+        if (!is_op_entry(entries[i]) && ck_io_layer_name(entries[i]) &&
+            strcmp(ck_io_layer_name(entries[i]), name) == 0)
             return entries[i];
     return NULL;
 }
@@ -220,7 +213,7 @@ static ck_status check_flow(const cJSON *const *entries, int n, const ck_model *
         const cJSON *maker = NULL;
         if (mask && mask_entry(entries, n, l->name, mask, &k) == CK_OK)
             maker = mask_maker(entries, n, k, &ne, &any);
-        const char *wanted = maker ? layer_name(maker) : NULL;
+        const char *wanted = maker ? ck_io_layer_name(maker) : NULL;
         if (mask && (!wanted || !flowing || strcmp(wanted, flowing) != 0))
             return ck_error(CK_ERR_UNSUPPORTED,
                             "layer '%s' takes the mask of '%s', but the mask reaching it along "
