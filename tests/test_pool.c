@@ -149,6 +149,50 @@ START_TEST(products_do_not_depend_on_threads)
 }
 END_TEST
 
+/* ck_gemm_group: four independent products (one large enough to be cut
+ * into pieces, one small, an accumulating one, one of each form) give,
+ * on 1, 2 and 3 threads, exactly what they give one after the other. */
+enum { GM = 160, GK = 126, GN = 256, GBIG = 1662 };
+
+START_TEST(group_equals_one_by_one)
+{
+    float *x = filled((size_t)GM * GBIG, 0.4), *dz = filled((size_t)GM * GN, 0.5);
+    float *w = filled((size_t)GBIG * GN, 0.6);
+    size_t sizes[4] = {(size_t)GBIG * GN, (size_t)GK * GN, (size_t)GM * GBIG, 8 * 8};
+    float *want[4], *got[4];
+    for (int k = 0; k < 4; k++) {
+        want[k] = filled(sizes[k], 0.9 + k);
+        got[k] = malloc(sizes[k] * sizeof(float));
+    }
+    ck_gemm_op ops[4] = {
+        ck_gemm_op_tn(GBIG, GN, GM, x, GBIG, dz, GN, 1.0f, got[0], GN),
+        ck_gemm_op_tn(GK, GN, GM, x, GBIG, dz, GN, 0.0f, got[1], GN),
+        ck_gemm_op_nt(GM, GBIG, GN, dz, GN, w, GN, 0.0f, got[2], GBIG),
+        ck_gemm_op_nt(8, 8, GN, dz, GN, w, GN, 1.0f, got[3], 8),
+    };
+    ck_assert_ok(ck_set_num_threads(1));
+    ck_gemm_tn(GBIG, GN, GM, x, GBIG, dz, GN, 1.0f, want[0], GN);
+    ck_gemm_tn(GK, GN, GM, x, GBIG, dz, GN, 0.0f, want[1], GN);
+    ck_gemm_nt(GM, GBIG, GN, dz, GN, w, GN, 0.0f, want[2], GBIG);
+    ck_gemm_nt(8, 8, GN, dz, GN, w, GN, 1.0f, want[3], 8);
+    for (int threads = 1; threads <= 3; threads++) {
+        ck_assert_ok(ck_set_num_threads(threads));
+        for (int k = 0; k < 4; k++) {
+            float *start = filled(sizes[k], 0.9 + k);
+            memcpy(got[k], start, sizes[k] * sizeof(float));
+            free(start);
+        }
+        ck_gemm_group(ops, 4);
+        for (int k = 0; k < 4; k++)
+            ck_assert_msg(memcmp(want[k], got[k], sizes[k] * sizeof(float)) == 0,
+                          "product %d of the group differs on %d threads", k, threads);
+    }
+    for (int k = 0; k < 4; k++)
+        free(want[k]), free(got[k]);
+    free(x), free(dz), free(w);
+}
+END_TEST
+
 enum { MB = 32, MT = 8, MF = 40 };
 
 /* Predictions and one backward's weight gradients of an LSTM whose
@@ -273,6 +317,7 @@ int main(void)
     tcase_add_test(tc, concurrent_callers);
     tcase_add_test(tc, thread_count_is_checked);
     tcase_add_test(tc, products_do_not_depend_on_threads);
+    tcase_add_test(tc, group_equals_one_by_one);
     tcase_add_test(tc, models_do_not_depend_on_threads);
     tcase_add_test(tc, idle_after_training);
 #if FORK_CHILD_THREADS

@@ -24,6 +24,42 @@ void ck_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
 void ck_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                 float *C, int ldc);
 
+/* One product of ck_gemm_group, as the three functions above take it:
+ * ta means A is stored K x M, tb that B is stored N x K. */
+typedef struct ck_gemm_op {
+    bool ta, tb;
+    int M, N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+} ck_gemm_op;
+
+/* The products of ck_gemm_tn and ck_gemm_nt, as ops. */
+static inline ck_gemm_op ck_gemm_op_tn(int M, int N, int K, const float *A, int lda, const float *B,
+                                       int ldb, float beta, float *C, int ldc)
+{
+    return (ck_gemm_op){true, false, M, N, K, A, lda, B, ldb, beta, C, ldc};
+}
+
+static inline ck_gemm_op ck_gemm_op_nt(int M, int N, int K, const float *A, int lda, const float *B,
+                                       int ldb, float beta, float *C, int ldc)
+{
+    return (ck_gemm_op){false, true, M, N, K, A, lda, B, ldb, beta, C, ldc};
+}
+
+#define CK_GEMM_GROUP_MAX 4
+
+/* Runs n <= CK_GEMM_GROUP_MAX products that write disjoint memory and
+ * read none of it, side by side: their pieces share the pool. A layer's
+ * weight and input gradients, each too small to split well, then take as
+ * long as the longest of them on two threads instead of their sum. Each
+ * product is cut as it would be alone, so the results are the same. */
+void ck_gemm_group(const ck_gemm_op *ops, int n);
+
 /* CK_OK when OpenBLAS can work on this thread; CK_ERR_MEMORY (instead of
  * OpenBLAS hanging) when its work buffer would not fit. Call before the
  * first BLAS or LAPACK call of a model operation. */

@@ -422,17 +422,21 @@ void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst)
 }
 
 void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const float *x,
-                           const float *dpre, const ck_weight *W, float *dbias, float *dx)
+                           const float *dpre, const ck_weight *W, float *dbias, float *dx,
+                           const ck_gemm_op *rec, int n_rec)
 {
-    size_t BT = (size_t)d->B * (size_t)d->T;
+    int BT = d->B * d->T, n = 0;
     const float *xin = r->o.dropout > 0 ? r->xdrop.data : x;
-    ck_gemm_tn(d->F, G, (int)BT, xin, d->F, dpre, G, 1.0f, W->grad, G);
+    ck_gemm_op ops[CK_GEMM_GROUP_MAX];
+    for (; n < n_rec; n++)
+        ops[n] = rec[n];
+    ops[n++] = ck_gemm_op_tn(d->F, G, BT, xin, d->F, dpre, G, 1.0f, W->grad, G);
+    if (dx)
+        ops[n++] = ck_gemm_op_nt(BT, d->F, G, dpre, G, W->data, G, 0.0f, dx, d->F);
+    ck_gemm_group(ops, n);
     if (dbias)
-        ck_rnn_sum_rows(dpre, BT, G, dbias);
-    if (!dx)
-        return;
-    ck_gemm_nt((int)BT, d->F, G, dpre, G, W->data, G, 0.0f, dx, d->F);
-    if (r->o.dropout > 0)
+        ck_rnn_sum_rows(dpre, (size_t)BT, G, dbias);
+    if (dx && r->o.dropout > 0)
         apply_xmask(r, d, dx, dx);
 }
 

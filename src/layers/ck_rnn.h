@@ -157,9 +157,12 @@ void ck_rnn_mask_carry_grad(ck_rnn *r, const ck_rnn_dims *d, int t);
 /* Applies the recurrent dropout mask to a gradient w.r.t. the masked h_{t-1}. */
 void ck_rnn_mask_hgrad(const ck_rnn *r, const ck_rnn_dims *d, float *g);
 /* Input side of the backward: dW += xin^T dpre, dbias += column sums of
- * dpre (dbias may be NULL), dx = dpre W^T (times the input dropout mask). */
+ * dpre (dbias may be NULL), dx = dpre W^T (times the input dropout mask).
+ * The n_rec <= 2 products `rec` (the recurrent kernel's gradient) run
+ * side by side with the first and last (ck_gemm_group). */
 void ck_rnn_input_backward(const ck_rnn *r, const ck_rnn_dims *d, int G, const float *x,
-                           const float *dpre, const ck_weight *W, float *dbias, float *dx);
+                           const float *dpre, const ck_weight *W, float *dbias, float *dx,
+                           const ck_gemm_op *rec, int n_rec);
 /* dst[j] += column sums of the (rows, G) matrix src. */
 void ck_rnn_sum_rows(const float *src, size_t rows, int G, float *dst);
 

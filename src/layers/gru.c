@@ -240,20 +240,23 @@ static void step_backward_h(gru *s, const ck_rnn_dims *d, int t)
         s->rnn.dh.data[i] = s->carry.data[i] + s->dhm.data[i];
 }
 
-static void recurrent_weight_grads(gru *s, const ck_rnn_dims *d)
+/* The recurrent kernel's gradient as the products that make it (ops),
+ * for ck_rnn_input_backward to run; returns how many. */
+static int recurrent_weight_grads(gru *s, const ck_rnn_dims *d, ck_gemm_op *ops)
 {
     ck_layer *l = &s->rnn.base;
     int U = d->U, G = 3 * U, BT = d->B * d->T;
     const float *hm = ck_rnn_hprev_fed(&s->rnn);
     float *dU = l->weights[1].grad;
     if (s->reset_after) {
-        ck_gemm_tn(U, G, BT, hm, U, s->drec.data, G, 1.0f, dU, G);
+        ops[0] = ck_gemm_op_tn(U, G, BT, hm, U, s->drec.data, G, 1.0f, dU, G);
         if (s->rnn.o.use_bias)
             ck_rnn_sum_rows(s->drec.data, (size_t)BT, G, l->weights[2].grad + G);
-        return;
+        return 1;
     }
-    ck_gemm_tn(U, 2 * U, BT, hm, U, s->dpre.data, G, 1.0f, dU, G);
-    ck_gemm_tn(U, U, BT, s->rh.data, U, s->dpre.data + 2 * U, G, 1.0f, dU + 2 * U, G);
+    ops[0] = ck_gemm_op_tn(U, 2 * U, BT, hm, U, s->dpre.data, G, 1.0f, dU, G);
+    ops[1] = ck_gemm_op_tn(U, U, BT, s->rh.data, U, s->dpre.data + 2 * U, G, 1.0f, dU + 2 * U, G);
+    return 2;
 }
 
 static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
@@ -289,9 +292,11 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
             ck_rnn_mask_carry_grad(r, &d, t);
         }
     }
-    recurrent_weight_grads(s, &d);
+    ck_gemm_op dU[2];
+    int n_dU = recurrent_weight_grads(s, &d, dU);
     ck_rnn_input_backward(r, &d, G, x->data, s->dpre.data, &l->weights[0],
-                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
+                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL, dU,
+                          n_dU);
     return CK_OK;
 }
 

@@ -236,15 +236,15 @@ ck_status ck_affine_backward(ck_layer *l, ck_affine *a, const float *x, int N, i
         ck_act_backward(act, a->z.data, y, dy, a->dz.data, (size_t)N * (size_t)U, (size_t)U);
         dz = a->dz.data;
     }
-    ck_gemm_tn(K, U, N, x, K, dz, U, 1.0f, l->weights[0].grad, U);
+    ck_gemm_op ops[2] = {ck_gemm_op_tn(K, U, N, x, K, dz, U, 1.0f, l->weights[0].grad, U),
+                         ck_gemm_op_nt(N, K, U, dz, U, l->weights[0].data, U, 0.0f, dx, K)};
+    ck_gemm_group(ops, dx ? 2 : 1);
     if (a->use_bias) {
         float *gb = l->weights[1].grad;
         for (int n = 0; n < N; n++)
             for (int u = 0; u < U; u++)
                 gb[u] += dz[(size_t)n * (size_t)U + (size_t)u];
     }
-    if (dx)
-        ck_gemm_nt(N, K, U, dz, U, l->weights[0].data, U, 0.0f, dx, K);
     return CK_OK;
 }
 

@@ -545,9 +545,10 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    ck_gemm_tn(U, G, (int)BT, ck_rnn_hprev_fed(r), U, s->dz.data, G, 1.0f, l->weights[1].grad, G);
+    ck_gemm_op dU = ck_gemm_op_tn(U, G, (int)BT, ck_rnn_hprev_fed(r), U, s->dz.data, G, 1.0f,
+                                  l->weights[1].grad, G);
     ck_rnn_input_backward(r, &d, G, x->data, s->dz.data, &l->weights[0],
-                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
+                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL, &dU, 1);
     return CK_OK;
 }
 

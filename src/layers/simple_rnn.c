@@ -107,10 +107,10 @@ static ck_status simple_rnn_backward(ck_layer *l, const ck_tensor *x, const ck_t
         ck_rnn_mask_hgrad(r, &d, r->dh.data);
         ck_rnn_mask_carry_grad(r, &d, t);
     }
-    ck_gemm_tn(d.U, d.U, (int)BT, ck_rnn_hprev_fed(r), d.U, s->dpre.data, d.U, 1.0f,
-               l->weights[1].grad, d.U);
+    ck_gemm_op dU = ck_gemm_op_tn(d.U, d.U, (int)BT, ck_rnn_hprev_fed(r), d.U, s->dpre.data, d.U,
+                                  1.0f, l->weights[1].grad, d.U);
     ck_rnn_input_backward(r, &d, d.U, x->data, s->dpre.data, &l->weights[0],
-                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL);
+                          r->o.use_bias ? l->weights[2].grad : NULL, dx ? dx->data : NULL, &dU, 1);
     return CK_OK;
 }
 
