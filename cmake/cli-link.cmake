@@ -12,7 +12,8 @@
 # archives the tool links libckeras.so as any program does.
 #
 # -DCK_STATIC_CLI=ON is the lean tool for small machines: the archives are
-# required, Open MPI is left out (it is single-process) and it is stripped.
+# required and it is stripped. Neither links Open MPI: the library loads
+# its MPI transport when the tool runs under mpirun (src/train/dist_load.c).
 include(CheckCSourceCompiles)
 find_package(Threads REQUIRED)
 
@@ -62,13 +63,15 @@ if(CK_CLI_MISSING)
   endif()
   message(STATUS "ckeras tool: links libckeras.so (missing:${CK_CLI_MISSING})")
   target_link_libraries(ckeras PRIVATE ckeras_shared Threads::Threads m)
+  set(CK_CLI_HOLDS_LIBRARY OFF)
   return()
 endif()
 
 message(STATUS "ckeras tool: the library's objects with static HDF5 and OpenBLAS")
+set(CK_CLI_HOLDS_LIBRARY ON)
 target_sources(ckeras PRIVATE $<TARGET_OBJECTS:ckeras_obj>)
 target_include_directories(ckeras PRIVATE ${CMAKE_SOURCE_DIR}/include)
-target_link_libraries(ckeras PRIVATE ${CK_CLI_ARCHIVES} ${CK_MPI_TARGETS} PkgConfig::CJSON
+target_link_libraries(ckeras PRIVATE ${CK_CLI_ARCHIVES} PkgConfig::CJSON
   PkgConfig::LIBZIP PkgConfig::LIBCRYPTO ${CK_CLI_SYSTEM_LIBS})
 target_link_options(ckeras PRIVATE "LINKER:--gc-sections" "LINKER:--as-needed")
 if(CK_STATIC_CLI)

@@ -300,8 +300,9 @@ CK_API ck_status ck_model_stop_training(ck_model *model, const char *reason);
  * Every rank holds the whole model and the whole data set, takes its
  * slice of every global batch, and the gradients are summed across
  * ranks before the optimizer step. Opaque; the library owns it. These
- * functions exist also in a library built without MPI, so programs
- * compile either way: ck_mpi_world() then returns NULL. */
+ * functions exist also where the MPI transport (libckeras_mpi.so, which
+ * the library loads on the first ck_mpi_world) was not built, so
+ * programs compile either way: ck_mpi_world() then returns NULL. */
 typedef struct ck_comm ck_comm;
 
 /* Whether an MPI launcher (mpirun, srun) started this process, as its
@@ -310,7 +311,7 @@ CK_API bool ck_mpi_launched(void);
 /* All processes of the launch (a duplicate of MPI_COMM_WORLD, so the
  * library's messages never meet the program's), initializing MPI on the
  * first call unless the program already did. NULL with ck_last_error()
- * when the library was built without MPI or MPI cannot start. The first
+ * when the MPI transport cannot be loaded or MPI cannot start. The first
  * call must come from the main thread; later ones return the same
  * pointer from any thread. */
 CK_API ck_comm *ck_mpi_world(void);

@@ -254,6 +254,35 @@ START_TEST(killed_rank)
 }
 END_TEST
 
+#ifdef CK_TOOL_HOLDS_LIBRARY
+/* The tool holds the library's code, so the MPI transport is looked for
+ * beside it first: a broken libckeras_mpi.so there is named, and the
+ * output stays as it was. */
+START_TEST(broken_transport_named)
+{
+    write_files();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tool(), ck_test_path("ckeras"));
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(ck_test_path("libckeras_mpi.so"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("not a shared library", f);
+    fclose(f);
+    char args[2048];
+    snprintf(args, sizeof args, "-np 1 %s fit %s %s", ck_test_path("ckeras"),
+             ck_test_path("model.h5"), fit_args("x.npy", 1));
+    ended e = finish(start(args), 60);
+    ck_assert_int_ne(e.status, 0);
+    ck_assert_msg(strstr(e.err, "the MPI transport cannot be loaded") &&
+                      strstr(e.err, ck_test_path("libckeras_mpi.so")),
+                  "%.1500s", e.err);
+    assert_old_output_kept();
+    ended_free(&e);
+    ck_test_remove_dir();
+}
+END_TEST
+#endif
+
 int main(void)
 {
     /* Shared memory between containers' processes without CMA. */
@@ -265,6 +294,9 @@ int main(void)
     tcase_add_test(tc, missing_file_on_one_rank);
     tcase_add_test(tc, other_model_on_one_rank);
     tcase_add_test(tc, killed_rank);
+#ifdef CK_TOOL_HOLDS_LIBRARY
+    tcase_add_test(tc, broken_transport_named);
+#endif
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,12 +1,12 @@
 /* Data-parallel training (docs/distributed.md): what fit and one batch
- * need from distributed.c, and the transport it stands on (dist_mpi.c
- * with MPI, dist_none.c without; CMake compiles one of them). */
+ * need from distributed.c, and the transport it stands on (dist_load.c,
+ * over the MPI module dist_mpi.c: ck_transport.h). */
 #ifndef CK_DIST_H
 #define CK_DIST_H
 
 #include "ck_batch.h"
 
-/* ---------------- transport (dist_mpi.c / dist_none.c) ---------------- */
+/* ---------------- transport (dist_load.c) ---------------- */
 /* Collectives over all ranks of c; every rank calls them in the same
  * order. Sums are in place. */
 ck_status ck_comm_sum(ck_comm *c, double *v, size_t n);
