@@ -8,6 +8,7 @@
 #include "ck_transport.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,14 +40,31 @@ static void *open_beside(const char *path, char *why, size_t n)
     return h;
 }
 
+static void program_file(char *buf, size_t n)
+{
+    ssize_t len = readlink("/proc/self/exe", buf, n - 1);
+    buf[len > 0 ? len : 0] = '\0';
+}
+
+/* The file holding this code: libckeras.so, or the program when it holds
+ * the library's objects (for which dladdr would give argv[0], which the
+ * caller of exec chooses). */
+static void own_file(char *buf, size_t n)
+{
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (dladdr1((void *)own_file, &info, (void **)&map, RTLD_DL_LINKMAP) && map && map->l_name[0])
+        snprintf(buf, n, "%s", map->l_name);
+    else
+        program_file(buf, n);
+}
+
 static void *open_transport(char *why, size_t n)
 {
-    Dl_info self;
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = '\0';
-    const char *places[] = {dladdr((void *)open_transport, &self) ? self.dli_fname : NULL, exe,
-                            CK_INSTALL_LIBDIR "/" CK_TRANSPORT_FILE};
+    char own[PATH_MAX], exe[PATH_MAX];
+    own_file(own, sizeof own);
+    program_file(exe, sizeof exe);
+    const char *places[] = {own, exe, CK_INSTALL_LIBDIR "/" CK_TRANSPORT_FILE};
     void *h = NULL;
     for (size_t i = 0; !h && !why[0] && i < sizeof places / sizeof places[0]; i++)
         h = open_beside(places[i], why, n);
