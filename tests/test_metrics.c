@@ -368,6 +368,33 @@ START_TEST(weighted_metrics_values)
 }
 END_TEST
 
+/* Keras 3 (np.round in class_weight_to_sample_weights, tf.round in the
+ * tf.data map) and tf.keras 2 (tf.round) round a single output's target
+ * half to even: 0.5 is class 0 and 2.5 class 2, not 1 and 3. */
+START_TEST(class_weight_rounds_half_to_even)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(1)));
+    ck_assert_ok(ck_model_add(m, ck_dense(1)));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse"));
+    ck_tensor w;
+    const char *name;
+    ck_assert_ok(ck_layer_weight(ck_model_layer(m, 0), 0, &name, &w));
+    w.data[0] = 1;
+    const float x[] = {0, 0, 0, 0}, y[] = {0.5f, 1.5f, 2.5f, 3.5f};
+    ck_tensor tx = {2, {4, 1}, (float *)x}, ty = {2, {4, 1}, (float *)y};
+    const float cw[] = {1, 10, 100, 1000, 10000}, sw[] = {1, 100, 100, 10000};
+    double by_class, by_sample;
+    ck_assert_ok(ck_model_evaluate_with(
+        m, &tx, &ty, &(ck_evaluate_options){.class_weight = cw, .n_class_weights = 5}, &by_class,
+        NULL));
+    ck_assert_ok(ck_model_evaluate_with(m, &tx, &ty, &(ck_evaluate_options){.sample_weight = sw},
+                                        &by_sample, NULL));
+    ck_assert_close(by_class, by_sample, 1e-9);
+    ck_model_free(m);
+}
+END_TEST
+
 /* In fit the class weights weigh the training metrics only, as Keras
  * applies class_weight to the training data; one batch logs the metrics
  * of the weights before its step. */
@@ -483,6 +510,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, weighted_metric_names);
     tcase_add_test(tc, recompile_with_own_options);
     tcase_add_test(tc, weighted_metrics_values);
+    tcase_add_test(tc, class_weight_rounds_half_to_even);
     tcase_add_test(tc, weighted_metrics_in_fit);
     tcase_add_test(tc, weighted_metrics_config);
     suite_add_tcase(s, tc);

@@ -148,12 +148,13 @@ int cli_parse_lr_schedule(const char *spec, ck_lr_schedule *out)
 
 /* ------------------------------------------------------------ class weights */
 
-/* The class of sample i: argmax of one-hot rows, else the rounded id. */
+/* The class of sample i: argmax of one-hot rows, else the id rounded half
+ * to even, as the library's class_weight rounds it. */
 static long class_of(const ck_tensor *y, size_t i, size_t width)
 {
     const float *row = y->data + i * width;
     if (width == 1)
-        return lround(row[0]);
+        return lrint(row[0]);
     size_t best = 0;
     for (size_t j = 1; j < width; j++)
         if (row[j] > row[best])

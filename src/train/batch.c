@@ -346,11 +346,12 @@ ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, co
 }
 
 /* The class of each sample as Keras's class_weight sees it: the id of a
- * sparse target, the argmax of one-hot rows, the rounded single output. */
+ * sparse target, the argmax of one-hot rows, the single output rounded
+ * half to even (np.round, tf.round): 0.5 is class 0. */
 static long sample_class(const ck_train_state *s, const ck_layout *lay, const float *y)
 {
     if (ck_loss_is_sparse(&s->loss) || lay->y_sample == 1)
-        return lround(y[0]);
+        return lrint(y[0]);
     size_t best = 0;
     for (size_t j = 1; j < lay->y_sample; j++)
         if (y[j] > y[best])
