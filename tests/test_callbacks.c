@@ -60,6 +60,39 @@ START_TEST(early_stopping_patience_and_start)
 }
 END_TEST
 
+/* Standalone Keras 2.0 to 2.3 (callbacks.py of 2.2.4 and 2.3.1) starts
+ * from the baseline as the best value and counts only epochs that do not
+ * improve on it: a loss that keeps falling never stops with patience 0,
+ * and one that starts above the baseline waits from the first epoch.
+ * tf.keras 2.7 to 2.11 count every epoch and reset only on beating both. */
+START_TEST(early_stopping_standalone_keras2)
+{
+    const struct {
+        const char *version;
+        int patience;
+        bool use_baseline;
+        int epochs;
+    } cases[] = {{"2.2.4", 0, false, 6},
+                 {"2.11.0", 0, false, 2},
+                 {"2.3.1", 1, true, 1},
+                 {"2.11.0", 1, true, 2}};
+    for (int k = 0; k < 4; k++) {
+        ck_model *m = line_model(ck_sgd(.learning_rate = 0.05), "mse");
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[k].version);
+        ck_history *h;
+        /* The losses are 0.81^epoch: 1, 0.81, 0.656, ...; the baseline 0.7. */
+        ck_assert_ok(ck_model_fit(m, &FALL_X, &FALL_Y, &h, .epochs = 6,
+                                  .callbacks = {ck_cb_early_stopping(
+                                      "loss", cases[k].patience,
+                                      .use_baseline = cases[k].use_baseline, .baseline = 0.7)}));
+        ck_assert_msg(ck_history_epochs(h) == cases[k].epochs, "case %d: %d epochs, expected %d", k,
+                      ck_history_epochs(h), cases[k].epochs);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(early_stopping_modes)
 {
     ck_history *h;
@@ -582,6 +615,7 @@ static Suite *callbacks_suite(void)
     tcase_add_test(tc, template_fields_as_python);
     tcase_add_test(tc, early_stopping_patience_and_start);
     tcase_add_test(tc, early_stopping_modes);
+    tcase_add_test(tc, early_stopping_standalone_keras2);
     tcase_add_test(tc, reduce_lr_on_plateau_fires);
     tcase_add_test(tc, learning_rate_scheduler);
     tcase_add_test(tc, python_float_format);

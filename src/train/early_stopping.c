@@ -31,6 +31,9 @@ static ck_status es_begin(ck_callback *cb)
                         "EarlyStopping: patience and start_from_epoch must be >= 0");
     if (es->o->restore_best_weights && !(es->best_weights = ck_alloc(m->n_params, sizeof(float))))
         return CK_ERR_MEMORY;
+    /* Standalone Keras 2.2 and 2.3 start from the baseline as the best. */
+    if (ck_model_from_standalone_keras2(m) && es->o->use_baseline)
+        es->best = es->o->baseline;
     return CK_OK;
 }
 
@@ -64,9 +67,37 @@ static bool keras3_rule_since(const ck_model *m, int minor)
     return m->semantics == CK_KERAS3 || (release >= 200 + minor && release < 300);
 }
 
+static ck_status stop(early_stopping *es, int epoch)
+{
+    es->stopped_epoch = epoch;
+    /* tf.keras up to 2.15 restores when it stops; Keras 3 and tf_keras
+     * 2.16+ in on_train_end. */
+    if (!keras3_rule_since(es->base.fit->model, 16))
+        restore_best(es);
+    ck_fit_stop(es->base.fit,
+                "EarlyStopping: %s did not improve for %d epochs; stopped after epoch %d",
+                es->mon.key, es->wait, epoch + 1);
+    return CK_OK;
+}
+
+/* Standalone Keras 2.0 to 2.3 (callbacks.py of 2.2.4 and 2.3.1) counts
+ * only the epochs that do not improve on the best (from the baseline,
+ * when given), so an improving epoch never stops training. */
+static ck_status standalone_epoch_end(early_stopping *es, int epoch, double v)
+{
+    if (ck_monitor_improved(&es->mon, v, es->best)) {
+        es->best = v;
+        es->best_epoch = epoch;
+        es->wait = 0;
+        keep_weights(es);
+        return CK_OK;
+    }
+    return ++es->wait < es->o->patience ? CK_OK : stop(es, epoch);
+}
+
 /* Keras 3 and tf.keras 2.12+ return after an improvement; older tf.keras
- * still checks the wait, which matters only with a baseline (an
- * improvement that does not beat it keeps counting). */
+ * still checks the wait, which matters with a baseline (an improvement
+ * that does not beat it keeps counting) and with patience 0. */
 static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     early_stopping *es = (early_stopping *)cb;
@@ -75,6 +106,8 @@ static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *l
     double v = ck_monitor_value(&es->mon, cb->fit);
     if (isnan(v) || epoch < es->o->start_from_epoch)
         return CK_OK;
+    if (ck_model_from_standalone_keras2(cb->fit->model))
+        return standalone_epoch_end(es, epoch, v);
     if (es->o->restore_best_weights && !es->have_best_weights) {
         keep_weights(es);
         es->best_epoch = epoch;
@@ -91,14 +124,7 @@ static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *l
     }
     if (es->wait < es->o->patience || epoch == 0)
         return CK_OK;
-    es->stopped_epoch = epoch;
-    /* tf.keras up to 2.15 restores when it stops; Keras 3 and tf_keras
-     * 2.16+ in on_train_end. */
-    if (!keras3_rule_since(cb->fit->model, 16))
-        restore_best(es);
-    ck_fit_stop(cb->fit, "EarlyStopping: %s did not improve for %d epochs; stopped after epoch %d",
-                es->mon.key, es->wait, epoch + 1);
-    return CK_OK;
+    return stop(es, epoch);
 }
 
 /* Keras 3 and tf_keras 2.16+ restore the best weights whether or not
