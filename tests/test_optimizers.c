@@ -263,6 +263,29 @@ START_TEST(clipping)
 }
 END_TEST
 
+/* Standalone Keras 2.0 to 2.3 (Optimizer.get_gradients of 2.2.4 and 2.3.1)
+ * scales every gradient by clipnorm / n, n the norm of all gradients
+ * together, once n >= clipnorm: the rule tf.keras later named
+ * global_clipnorm. Models from such files train so. */
+START_TEST(standalone_keras2_clipnorm_is_global)
+{
+    ck_model *m = ck_sequential(.seed = 1);
+    snprintf(m->keras_version, sizeof m->keras_version, "2.2.4");
+    ck_assert_ok(ck_model_add(m, ck_input(2)));
+    ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1.0, .clipnorm = 0.5),
+                                  .loss = "mse"));
+    for (int i = 0; i < NP; i++)
+        m->params[i] = (float)W0[i];
+    ck_tensor x = {2, {1, 2}, (float *)X}, y = {2, {1, 2}, (float *)Y[0]};
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+    /* ||grad W||^2 = 1.45 and ||grad b||^2 = 0.29 are scaled together. */
+    ck_assert_close(m->params[0], 0.1 - 0.2 * 0.5 / sqrt(1.74), 1e-7);
+    ck_assert_close(m->params[5], -0.5 + 0.5 * 0.5 / sqrt(1.74), 1e-7);
+    ck_model_free(m);
+}
+END_TEST
+
 START_TEST(invalid_options)
 {
     ck_model *m = ck_sequential();
@@ -558,6 +581,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nadam_adamax_adamw);
     tcase_add_test(tc, adagrad_defaults);
     tcase_add_test(tc, clipping);
+    tcase_add_test(tc, standalone_keras2_clipnorm_is_global);
     tcase_add_test(tc, invalid_options);
     tcase_add_test(tc, slots_named_like_keras);
     tcase_add_test(tc, training_config_round_trip);

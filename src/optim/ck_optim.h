@@ -67,6 +67,9 @@ typedef struct ck_optimizer {
     float *state;  /* n_slots arrays of n floats, parallel to the trainable weights */
     float *backup; /* n floats: the weights before the current step */
     size_t n;
+    /* Standalone Keras 2.0-2.3: clipnorm scales all gradients by their
+     * joint norm, as global_clipnorm does (set by compile). */
+    bool clipnorm_global;
     double *norms; /* clipnorm: one gradient norm per trainable weight */
     size_t n_norms;
     char schedule_name[64]; /* o.learning_rate_schedule.name points here */

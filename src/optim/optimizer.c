@@ -176,6 +176,14 @@ static ck_status weight_norms(ck_optimizer *opt, ck_model *m)
     return CK_OK;
 }
 
+/* The limit on the norm of all gradients together, 0 for none. */
+static double global_limit(const ck_optimizer *opt)
+{
+    if (opt->o.global_clipnorm > 0)
+        return opt->o.global_clipnorm;
+    return opt->clipnorm_global ? opt->o.clipnorm : 0;
+}
+
 /* A non-finite gradient would poison the weights and the state, so the
  * step is refused. A norm in double precision is non-finite exactly when
  * a gradient is (squares of floats cannot overflow it), so when clipping
@@ -184,9 +192,9 @@ static ck_status check_gradients(ck_optimizer *opt, ck_model *m, double *global_
 {
     const float *g = m->grads;
     size_t n = m->n_trainable;
-    if (opt->o.clipnorm > 0)
+    if (opt->o.clipnorm > 0 && !opt->clipnorm_global)
         return weight_norms(opt, m);
-    if (opt->o.global_clipnorm > 0) {
+    if (global_limit(opt) > 0) {
         *global_norm = l2_norm(g, n);
         return isfinite(*global_norm) ? CK_OK
                                       : non_finite("the global gradient norm", *global_norm);
@@ -206,14 +214,14 @@ static void clip_gradients(const ck_optimizer *opt, ck_model *m, double global_n
     const ck_optimizer_options *o = &opt->o;
     float *g = m->grads;
     size_t n = m->n_trainable, k = 0;
-    if (o->global_clipnorm > 0)
-        scale_to_norm(g, n, global_norm, o->global_clipnorm);
+    if (global_limit(opt) > 0)
+        scale_to_norm(g, n, global_norm, global_limit(opt));
     if (o->clipvalue > 0) {
         float c = (float)o->clipvalue;
         for (size_t i = 0; i < n; i++)
             g[i] = g[i] > c ? c : (g[i] < -c ? -c : g[i]);
     }
-    if (o->clipnorm > 0)
+    if (o->clipnorm > 0 && !opt->clipnorm_global)
         for (int l = 0; l < m->n_layers; l++)
             for (int i = 0; i < m->layers[l]->n_weights; i++) {
                 ck_weight *w = &m->layers[l]->weights[i];

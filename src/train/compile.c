@@ -200,6 +200,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE &&
                     !keras_2_2;
     CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
+    s->opt.clipnorm_global = ck_model_from_standalone_keras2(m);
     return setup_metrics(s, ck_train_state_of(m), o);
 }
 
