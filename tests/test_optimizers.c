@@ -23,9 +23,16 @@ static void gradient(const double *p, const float *y, double *g)
     }
 }
 
+/* The keras_version of the file the model is taken to come from ("": one
+ * built in C), and whether that release put RMSprop's (without momentum)
+ * and Adagrad's epsilon outside the square root. */
+static const char *file_version = "";
+static bool epsilon_outside;
+
 static ck_model *tiny_model(const ck_optimizer_options *opt)
 {
     ck_model *m = ck_sequential(.seed = 1);
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", file_version);
     ck_assert_ok(ck_model_add(m, ck_input(2)));
     ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
     ck_assert_ok(ck_model_compile(m, .optimizer = *opt, .loss = "mse"));
@@ -102,13 +109,16 @@ static void reference_step(const ck_optimizer_options *o, int t, double *p, doub
         } else if (strcmp(n, "rmsprop") == 0) {
             s->v[i] = o->rho * s->v[i] + (1 - o->rho) * g[i] * g[i];
             s->mg[i] = o->rho * s->mg[i] + (1 - o->rho) * g[i];
-            double denom = s->v[i] + o->epsilon - (o->centered ? s->mg[i] * s->mg[i] : 0);
-            double step = o->learning_rate * g[i] / sqrt(denom);
+            double denom = s->v[i] - (o->centered ? s->mg[i] * s->mg[i] : 0);
+            double step = epsilon_outside && o->momentum == 0
+                              ? o->learning_rate * g[i] / (sqrt(denom) + o->epsilon)
+                              : o->learning_rate * g[i] / sqrt(denom + o->epsilon);
             s->m[i] = o->momentum * s->m[i] + step;
             p[i] -= o->momentum > 0 ? s->m[i] : step;
         } else { /* adagrad */
             s->v[i] += g[i] * g[i];
-            p[i] -= o->learning_rate * g[i] / sqrt(s->v[i] + o->epsilon);
+            p[i] -= o->learning_rate * g[i] /
+                    (epsilon_outside ? sqrt(s->v[i]) + o->epsilon : sqrt(s->v[i] + o->epsilon));
         }
     }
 }
@@ -236,6 +246,37 @@ START_TEST(adagrad_defaults)
     ck_optimizer_options o = {
         .name = "adagrad", .learning_rate = 0.5, .initial_accumulator_value = 1.0, .epsilon = 1e-7};
     check_steps(o, o, 3);
+}
+END_TEST
+
+/* Standalone Keras 2.0 to 2.3 (optimizers.py of 2.0.0, 2.2.4, 2.3.1)
+ * started Adagrad's accumulators at 0 and, like tf.keras 2.0 to 2.10
+ * (optimizer_v2: ResourceApplyAdagradV2, and RMSprop without momentum),
+ * divided by sqrt(accumulator) + epsilon; RMSprop with momentum
+ * (ResourceApplyRMSProp) kept epsilon inside the root. */
+START_TEST(keras2_legacy_updates)
+{
+    epsilon_outside = true;
+    file_version = "2.2.4";
+    ck_optimizer_options standalone = {
+        .name = "adagrad", .learning_rate = 0.1, .initial_accumulator_value = 0, .epsilon = 1e-7};
+    check_steps((ck_optimizer_options){.name = "adagrad", .learning_rate = 0.1}, standalone, 3);
+    ck_optimizer_options rms = {
+        .name = "rmsprop", .learning_rate = 0.01, .rho = 0.9, .epsilon = 0.01};
+    check_steps(rms, rms, 3);
+    file_version = "2.6.0";
+    ck_optimizer_options tf = {
+        .name = "adagrad", .learning_rate = 0.1, .initial_accumulator_value = 0.1, .epsilon = 1e-7};
+    check_steps((ck_optimizer_options){.name = "adagrad", .learning_rate = 0.1}, tf, 3);
+    rms.centered = true;
+    check_steps(rms, rms, 3);
+    rms.momentum = 0.5;
+    check_steps(rms, rms, 3);
+    /* tf.keras 2.11 brought Keras 3's rule. */
+    epsilon_outside = false;
+    file_version = "2.11.0";
+    check_steps((ck_optimizer_options){.name = "adagrad", .learning_rate = 0.1}, tf, 3);
+    file_version = "";
 }
 END_TEST
 
@@ -581,6 +622,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nadam_adamax_adamw);
     tcase_add_test(tc, adagrad_defaults);
     tcase_add_test(tc, clipping);
+    tcase_add_test(tc, keras2_legacy_updates);
     tcase_add_test(tc, standalone_keras2_clipnorm_is_global);
     tcase_add_test(tc, invalid_options);
     tcase_add_test(tc, slots_named_like_keras);

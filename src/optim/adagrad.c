@@ -35,6 +35,20 @@ static void adagrad_update(const ck_optimizer_options *o, double t, float *w, co
     }
 }
 
+/* Standalone Keras 2 and tf.keras 2.0-2.10 (ResourceApplyAdagradV2):
+ * w -= lr g / (sqrt(acc) + eps). */
+static void adagrad_legacy_update(const ck_optimizer_options *o, double t, float *w, const float *g,
+                                  float *const *slot, size_t n)
+{
+    (void)t;
+    float lr = (float)o->learning_rate, eps = (float)o->epsilon;
+    float *acc = slot[0];
+    for (size_t i = 0; i < n; i++) {
+        acc[i] += g[i] * g[i];
+        w[i] -= lr * g[i] / (sqrtf(acc[i]) + eps);
+    }
+}
+
 static bool adagrad_to_json(const ck_optimizer_options *o, cJSON *cfg)
 {
     return cJSON_AddNumberToObject(cfg, "initial_accumulator_value",
@@ -48,5 +62,6 @@ const ck_optimizer_kind ck_optimizer_adagrad = {
     .prepare = adagrad_prepare,
     .slots = adagrad_slots,
     .update = adagrad_update,
+    .legacy_update = adagrad_legacy_update,
     .to_json = adagrad_to_json,
 };

@@ -22,6 +22,10 @@ typedef struct ck_optimizer_kind {
      * array over the same n entries; t is the 1-based step number. */
     void (*update)(const ck_optimizer_options *o, double t, float *w, const float *g,
                    float *const *slot, size_t n);
+    /* The update of standalone Keras 2 and tf.keras 2.0-2.10 where it
+     * differs from update (NULL: it does not). */
+    void (*legacy_update)(const ck_optimizer_options *o, double t, float *w, const float *g,
+                          float *const *slot, size_t n);
     /* Adds the algorithm's own keys to a Keras optimizer config; false
      * when cJSON runs out of memory. */
     bool (*to_json)(const ck_optimizer_options *o, cJSON *config);
@@ -70,6 +74,7 @@ typedef struct ck_optimizer {
     /* Standalone Keras 2.0-2.3: clipnorm scales all gradients by their
      * joint norm, as global_clipnorm does (set by compile). */
     bool clipnorm_global;
+    bool legacy;   /* a model of Keras up to 2.10: the kind's legacy_update (set by compile) */
     double *norms; /* clipnorm: one gradient norm per trainable weight */
     size_t n_norms;
     char schedule_name[64]; /* o.learning_rate_schedule.name points here */

@@ -289,7 +289,8 @@ static void apply_weight_decay(const ck_optimizer_options *o, float *w, size_t n
 #define UPDATE_CHUNK 16384
 
 typedef struct update_job {
-    const ck_optimizer_kind *kind;
+    void (*update)(const ck_optimizer_options *o, double t, float *w, const float *g,
+                   float *const *slot, size_t n);
     const ck_optimizer_options *now;
     double t;
     float *w, *backup;
@@ -309,7 +310,7 @@ static void update_chunk(void *arg, int i)
         slot[k] = j->slot[k] + lo;
     memcpy(j->backup + lo, w, len * sizeof *w);
     apply_weight_decay(j->now, w, len);
-    j->kind->update(j->now, j->t, w, j->g + lo, slot, len);
+    j->update(j->now, j->t, w, j->g + lo, slot, len);
     size_t bad = ck_vfind_nonfinite(w, len);
     if (bad == len)
         return;
@@ -322,7 +323,8 @@ static void update_chunk(void *arg, int i)
 static size_t update(ck_optimizer *opt, ck_model *m, const ck_optimizer_options *now)
 {
     size_t n = m->n_trainable;
-    update_job j = {.kind = opt->kind,
+    bool legacy = opt->legacy && opt->kind->legacy_update;
+    update_job j = {.update = legacy ? opt->kind->legacy_update : opt->kind->update,
                     .now = now,
                     .t = (double)opt->iterations,
                     .w = m->params,

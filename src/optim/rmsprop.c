@@ -56,6 +56,29 @@ static void rmsprop_update(const ck_optimizer_options *o, double t, float *w, co
     }
 }
 
+/* Standalone Keras 2 and tf.keras 2.0-2.10 without momentum divide by
+ * sqrt(v) + eps (sqrt(v - mg^2) + eps centered); with momentum
+ * (ResourceApplyRMSProp) they put eps inside the root, as update does. */
+static void rmsprop_legacy_update(const ck_optimizer_options *o, double t, float *w, const float *g,
+                                  float *const *slot, size_t n)
+{
+    if (o->momentum > 0) {
+        rmsprop_update(o, t, w, g, slot, n);
+        return;
+    }
+    float lr = (float)o->learning_rate, rho = (float)o->rho, eps = (float)o->epsilon;
+    float *v = slot[0], *mg = o->centered ? slot[1] : NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];
+        float denom = v[i];
+        if (mg) {
+            mg[i] = rho * mg[i] + (1 - rho) * g[i];
+            denom -= mg[i] * mg[i];
+        }
+        w[i] -= lr * g[i] / (sqrtf(denom) + eps);
+    }
+}
+
 static bool rmsprop_to_json(const ck_optimizer_options *o, cJSON *cfg)
 {
     return cJSON_AddNumberToObject(cfg, "rho", o->rho) &&
@@ -70,5 +93,6 @@ const ck_optimizer_kind ck_optimizer_rmsprop = {
     .prepare = rmsprop_prepare,
     .slots = rmsprop_slots,
     .update = rmsprop_update,
+    .legacy_update = rmsprop_legacy_update,
     .to_json = rmsprop_to_json,
 };

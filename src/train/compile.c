@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void state_free(void *state)
 {
@@ -168,6 +169,30 @@ static bool standalone_keras_2_2(const ck_model *m)
     return release > 0 && release <= 202 && !tf_keras;
 }
 
+/* Standalone Keras 2 and tf.keras up to 2.10 (OptimizerV2) put RMSprop's
+ * (without momentum) and Adagrad's epsilon outside the square root;
+ * tf.keras 2.11 moved to Keras 3's optimizers. A model built in C
+ * follows Keras 3. */
+static bool legacy_optimizers(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return release > 0 && release <= 210;
+}
+
+/* Standalone Keras 2.0-2.3 had no initial_accumulator_value: Adagrad's
+ * accumulators started at 0. */
+static ck_optimizer_options optimizer_of(const ck_model *m, const ck_optimizer_options *o)
+{
+    ck_optimizer_options out = *o;
+    if (ck_model_from_standalone_keras2(m) && o->name && strcasecmp(o->name, "adagrad") == 0 &&
+        !(o->explicit_fields & CK_OPT_INITIAL_ACCUMULATOR_VALUE)) {
+        out.initial_accumulator_value = 0;
+        out.explicit_fields |= CK_OPT_INITIAL_ACCUMULATOR_VALUE;
+    }
+    return out;
+}
+
 static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options *o)
 {
     const ck_layer *last = m->layers[m->n_layers - 1];
@@ -199,8 +224,10 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
      * so does a clip in the value, which stops the gradient. */
     s->loss.fused = ck_loss_fuses_with(&s->loss, act) && last->activity.kind == CK_REG_NONE &&
                     !keras_2_2;
-    CK_TRY(ck_optimizer_init(&s->opt, &o->optimizer));
+    ck_optimizer_options opt = optimizer_of(m, &o->optimizer);
+    CK_TRY(ck_optimizer_init(&s->opt, &opt));
     s->opt.clipnorm_global = ck_model_from_standalone_keras2(m);
+    s->opt.legacy = legacy_optimizers(m);
     return setup_metrics(s, ck_train_state_of(m), o);
 }
 
