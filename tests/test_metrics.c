@@ -448,6 +448,39 @@ END_TEST
 
 /* Saved as Keras saves compile(weighted_metrics=[...]): the names given,
  * null when there are none; read back into the same metrics. */
+/* Standalone Keras 2.0 to 2.3 (fit of training.py in 2.0.0, 2.2.4, 2.3.1)
+ * turned class_weight into sample weights before taking the
+ * validation_split, so the validation loss and weighted metrics are
+ * class-weighted too; tf.keras and Keras 3 split first. */
+START_TEST(class_weight_splits_with_standalone_keras2)
+{
+    const char *versions[] = {"2.2.4", ""};
+    for (int k = 0; k < 2; k++) {
+        ck_model *m = ck_sequential();
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", versions[k]);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(ck_model_add(m, ck_dense(2, .activation = "softmax")));
+        ck_assert_ok(ck_model_compile(
+            m, .optimizer = ck_sgd(.learning_rate = 0, .explicit_fields = CK_OPT_LEARNING_RATE),
+            .loss = "categorical_crossentropy", .weighted_metrics = {"accuracy"}));
+        ck_tensor tx = {2, {4, 1}, (float *)wx}, ty = {2, {4, 2}, (float *)wy};
+        const float cw[] = {1, 4};
+        ck_history *h = NULL;
+        ck_assert_ok(ck_model_fit(m, &tx, &ty, &h, .validation_split = 0.5, .no_shuffle = true,
+                                  .class_weight = cw, .n_class_weights = 2));
+        ck_tensor vx = {2, {2, 1}, (float *)wx + 2}, vy = {2, {2, 2}, (float *)wy + 4};
+        double want, got;
+        ck_evaluate_options weighted = {.class_weight = cw, .n_class_weights = 2}, plain = {0};
+        ck_assert_ok(ck_model_evaluate_with(m, &vx, &vy, k == 0 ? &weighted : &plain, &want, NULL));
+        ck_assert_ok(ck_history_get(h, "val_loss", 0, &got));
+        ck_assert_msg(fabs(got - want) < 1e-9, "%s: val_loss %.9g, expected %.9g", versions[k], got,
+                      want);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(weighted_metrics_config)
 {
     ck_model *m = sign_model();
@@ -512,6 +545,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, weighted_metrics_values);
     tcase_add_test(tc, class_weight_rounds_half_to_even);
     tcase_add_test(tc, weighted_metrics_in_fit);
+    tcase_add_test(tc, class_weight_splits_with_standalone_keras2);
     tcase_add_test(tc, weighted_metrics_config);
     suite_add_tcase(s, tc);
     return s;

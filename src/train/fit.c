@@ -67,8 +67,10 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
                         o->validation_split, total);
     r->vx = ck_batch_view(x, r->lay.x_sample, r->n, total - r->n);
     r->vy = ck_batch_view(y, r->lay.y_sample, r->n, total - r->n);
-    /* Keras splits sample weights with the data; class weights apply to training only. */
-    if (r->sw && o->sample_weight)
+    /* Keras splits sample weights with the data; class weights apply to
+     * training only, except in standalone Keras 2.0-2.3, whose fit made
+     * them sample weights before the split. */
+    if (r->sw && (o->sample_weight || ck_model_from_standalone_keras2(r->m)))
         r->vsw = r->sw + r->n;
     return CK_OK;
 }
