@@ -3,6 +3,7 @@
  * out = x W + b with MSE, so the gradient has a closed form. */
 #include "ck_test.h"
 #include "ck_io.h"
+#include "ck_train.h"
 
 #include <string.h>
 
@@ -127,10 +128,9 @@ static void reference_step(const ck_optimizer_options *o, int t, double *p, doub
  * gradients shrink (this exercises amsgrad's running maximum). */
 static const float Y[3][2] = {{1.0f, 1.0f}, {2.0f, -1.0f}, {1.15f, 0.45f}};
 
-/* `keras` is o with Keras's defaults spelled out; `given` is what the user passes. */
-static void check_steps(ck_optimizer_options given, ck_optimizer_options keras, int steps)
+/* Trains m (made by tiny_model) `steps` steps beside the Keras formula for `keras`. */
+static void check_model_steps(ck_model *m, ck_optimizer_options keras, int steps)
 {
-    ck_model *m = tiny_model(&given);
     double p[NP], g[NP];
     ref_state s = {0};
     if (strcmp(keras.name, "adagrad") == 0)
@@ -147,6 +147,12 @@ static void check_steps(ck_optimizer_options given, ck_optimizer_options keras, 
         ck_assert_msg(fabs(m->params[i] - p[i]) <= 1e-6, "%s step %d: param %d = %.9g, Keras %.9g",
                       keras.name, steps, i, m->params[i], p[i]);
     ck_model_free(m);
+}
+
+/* `keras` is o with Keras's defaults spelled out; `given` is what the user passes. */
+static void check_steps(ck_optimizer_options given, ck_optimizer_options keras, int steps)
+{
+    check_model_steps(tiny_model(&given), keras, steps);
 }
 
 START_TEST(sgd_plain_first_step_by_hand)
@@ -276,6 +282,39 @@ START_TEST(keras2_legacy_updates)
     epsilon_outside = false;
     file_version = "2.11.0";
     check_steps((ck_optimizer_options){.name = "adagrad", .learning_rate = 0.1}, tf, 3);
+    file_version = "";
+}
+END_TEST
+
+/* tf.keras 2.9 to 2.15 write is_legacy_optimizer into the optimizer
+ * config; it names the rule rather than the release: a 2.13 file of a
+ * legacy Adagrad puts epsilon outside the root, a 2.10 file of the new
+ * (experimental) one inside. */
+START_TEST(is_legacy_optimizer_decides)
+{
+    const struct {
+        const char *version, *legacy;
+    } cases[] = {{"2.13.1", "true"}, {"2.10.0", "false"}};
+    ck_optimizer_options keras = {
+        .name = "adagrad", .learning_rate = 0.1, .initial_accumulator_value = 0.1, .epsilon = 0.1};
+    for (int k = 0; k < 2; k++) {
+        file_version = cases[k].version;
+        epsilon_outside = k == 0;
+        ck_model *m = tiny_model(&(ck_optimizer_options){.name = "sgd"});
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"loss\": \"mse\", \"optimizer_config\": {\"class_name\": \"Adagrad\", "
+                 "\"config\": {\"learning_rate\": 0.1, \"initial_accumulator_value\": 0.1, "
+                 "\"epsilon\": 0.1, \"is_legacy_optimizer\": %s}}}",
+                 cases[k].legacy);
+        cJSON *tc = cJSON_Parse(text);
+        ck_assert_ok(ck_train_config_from_json(m, tc));
+        cJSON_Delete(tc);
+        for (int i = 0; i < NP; i++)
+            m->params[i] = (float)W0[i];
+        check_model_steps(m, keras, 3);
+    }
+    epsilon_outside = false;
     file_version = "";
 }
 END_TEST
@@ -623,6 +662,7 @@ static Suite *suite(void)
     tcase_add_test(tc, adagrad_defaults);
     tcase_add_test(tc, clipping);
     tcase_add_test(tc, keras2_legacy_updates);
+    tcase_add_test(tc, is_legacy_optimizer_decides);
     tcase_add_test(tc, standalone_keras2_clipnorm_is_global);
     tcase_add_test(tc, invalid_options);
     tcase_add_test(tc, slots_named_like_keras);

@@ -226,5 +226,11 @@ ck_status ck_train_config_from_json(ck_model *m, const cJSON *tc)
     CK_TRY(metrics_from_json(cJSON_GetObjectItemCaseSensitive(tc, "weighted_metrics"), specs + n,
                              o.weighted_metrics, &n_weighted));
     CK_TRY(ck_model_compile_with(m, &o));
+    /* tf.keras 2.9 to 2.15 say which optimizer they saved: the legacy
+     * OptimizerV2 (true) or the new one, Keras 3's rules (false). */
+    const cJSON *legacy = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(opt, "config"), "is_legacy_optimizer");
+    if (cJSON_IsBool(legacy))
+        ck_train_state_of(m)->opt.legacy = cJSON_IsTrue(legacy);
     return apply_objects(m, specs);
 }
