@@ -93,6 +93,41 @@ START_TEST(early_stopping_standalone_keras2)
 }
 END_TEST
 
+/* Standalone Keras 2.0.0 to 2.0.8 (EarlyStopping) and 2.0.0 to 2.1.5
+ * (ReduceLROnPlateau) compared the wait with the patience before counting
+ * the epoch, so each acted one epoch later; 2.0.9 and 2.1.6 count first. */
+START_TEST(callbacks_of_keras_2_0_count_late)
+{
+    const struct {
+        const char *version;
+        int es_epochs;
+        double lr[7];
+    } cases[] = {{"2.0.8", 4, {0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025}},
+                 {"2.1.5", 3, {0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025}},
+                 {"2.1.6", 3, {0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025}}};
+    for (int k = 0; k < 3; k++) {
+        ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[k].version);
+        ck_history *h;
+        ck_assert_ok(ck_model_fit(m, &FLAT_X, &FLAT_Y, &h, .epochs = 20,
+                                  .callbacks = {ck_cb_early_stopping("loss", 2)}));
+        ck_assert_msg(ck_history_epochs(h) == cases[k].es_epochs, "%s: %d epochs, expected %d",
+                      cases[k].version, ck_history_epochs(h), cases[k].es_epochs);
+        ck_history_free(h);
+        ck_assert_ok(ck_model_set_learning_rate(m, 0.1));
+        ck_assert_ok(ck_model_fit(
+            m, &FLAT_X, &FLAT_Y, &h, .epochs = 7,
+            .callbacks = {ck_cb_reduce_lr_on_plateau("loss", .factor = 0.5, .patience = 2)}));
+        for (int e = 0; e < 7; e++)
+            ck_assert_msg(hist(h, "learning_rate", e) == (double)(float)cases[k].lr[e],
+                          "%s epoch %d: learning_rate %g, expected %g", cases[k].version, e,
+                          hist(h, "learning_rate", e), cases[k].lr[e]);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(early_stopping_modes)
 {
     ck_history *h;
@@ -615,6 +650,7 @@ static Suite *callbacks_suite(void)
     tcase_add_test(tc, template_fields_as_python);
     tcase_add_test(tc, early_stopping_patience_and_start);
     tcase_add_test(tc, early_stopping_modes);
+    tcase_add_test(tc, callbacks_of_keras_2_0_count_late);
     tcase_add_test(tc, early_stopping_standalone_keras2);
     tcase_add_test(tc, reduce_lr_on_plateau_fires);
     tcase_add_test(tc, learning_rate_scheduler);

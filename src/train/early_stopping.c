@@ -92,6 +92,9 @@ static ck_status standalone_epoch_end(early_stopping *es, int epoch, double v)
         keep_weights(es);
         return CK_OK;
     }
+    /* 2.0.0 to 2.0.8 compared before counting the epoch. */
+    if (ck_standalone_keras_below(es->base.fit->model, 2, 0, 9))
+        return es->wait++ < es->o->patience ? CK_OK : stop(es, epoch);
     return ++es->wait < es->o->patience ? CK_OK : stop(es, epoch);
 }
 

@@ -52,6 +52,18 @@ static ck_status reduce(reduce_lr *r, int epoch)
     return CK_OK;
 }
 
+/* An epoch without improvement out of cooldown. Standalone Keras 2.0.0 to
+ * 2.1.5 compared the wait with the patience before counting the epoch,
+ * so it reduced one epoch later and restarted at a wait of 1. */
+static ck_status no_improvement(reduce_lr *r, int epoch)
+{
+    if (!ck_standalone_keras_below(r->base.fit->model, 2, 1, 6))
+        return ++r->wait >= r->o.patience ? reduce(r, epoch) : CK_OK;
+    ck_status st = r->wait >= r->o.patience ? reduce(r, epoch) : CK_OK;
+    r->wait++;
+    return st;
+}
+
 static ck_status rlr_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     reduce_lr *r = (reduce_lr *)cb;
@@ -65,8 +77,8 @@ static ck_status rlr_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *
     if (ck_monitor_improved(&r->mon, current, r->best)) {
         r->best = current;
         r->wait = 0;
-    } else if (r->cooldown_counter <= 0 && ++r->wait >= r->o.patience) {
-        return reduce(r, epoch);
+    } else if (r->cooldown_counter <= 0) {
+        return no_improvement(r, epoch);
     }
     return CK_OK;
 }
