@@ -64,7 +64,10 @@ END_TEST
  * from the baseline as the best value and counts only epochs that do not
  * improve on it: a loss that keeps falling never stops with patience 0,
  * and one that starts above the baseline waits from the first epoch.
- * tf.keras 2.7 to 2.11 count every epoch and reset only on beating both. */
+ * tf.keras 2.7 to 2.11 count every epoch and reset only on beating both;
+ * 2.5 and 2.6 (callbacks.py of v2.6.0) also checked the wait after epoch
+ * 0, so patience 0 stopped after the first epoch (keras-team/keras#14750
+ * added the `epoch > 0` in 2.7). */
 START_TEST(early_stopping_standalone_keras2)
 {
     const struct {
@@ -72,11 +75,10 @@ START_TEST(early_stopping_standalone_keras2)
         int patience;
         bool use_baseline;
         int epochs;
-    } cases[] = {{"2.2.4", 0, false, 6},
-                 {"2.11.0", 0, false, 2},
-                 {"2.3.1", 1, true, 1},
-                 {"2.11.0", 1, true, 2}};
-    for (int k = 0; k < 4; k++) {
+    } cases[] = {{"2.2.4", 0, false, 6}, {"2.11.0", 0, false, 2}, {"2.3.1", 1, true, 1},
+                 {"2.11.0", 1, true, 2}, {"2.6.0", 0, false, 1},  {"2.5.0", 0, false, 1},
+                 {"2.7.0", 0, false, 2}};
+    for (int k = 0; k < 7; k++) {
         ck_model *m = line_model(ck_sgd(.learning_rate = 0.05), "mse");
         snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[k].version);
         ck_history *h;

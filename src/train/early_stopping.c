@@ -98,6 +98,15 @@ static ck_status standalone_epoch_end(early_stopping *es, int epoch, double v)
     return ++es->wait < es->o->patience ? CK_OK : stop(es, epoch);
 }
 
+/* tf.keras 2.5 and 2.6 could stop after epoch 0 (patience 0 always did);
+ * 2.7 added `epoch > 0` (keras-team/keras#14750). */
+static bool checks_first_epoch(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    return release == 205 || release == 206;
+}
+
 /* Keras 3 and tf.keras 2.12+ return after an improvement; older tf.keras
  * still checks the wait, which matters with a baseline (an improvement
  * that does not beat it keeps counting) and with patience 0. */
@@ -125,7 +134,7 @@ static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *l
         if (returns)
             return CK_OK;
     }
-    if (es->wait < es->o->patience || epoch == 0)
+    if (es->wait < es->o->patience || (epoch == 0 && !checks_first_epoch(cb->fit->model)))
         return CK_OK;
     return stop(es, epoch);
 }
