@@ -1,5 +1,6 @@
 /* keras.optimizers.Adagrad as in Keras 3: acc += g^2; w -= lr g / sqrt(acc + eps).
- * (tf.keras 2 put eps outside the root; with acc >= 0.1 the two agree to ~1e-7.) */
+ * Standalone Keras 2 and tf.keras 2.0-2.10 put eps outside the root (the
+ * legacy update). */
 #include "ck_optim.h"
 
 #include <math.h>
@@ -23,30 +24,30 @@ static int adagrad_slots(const ck_optimizer_options *o, const char **names, floa
     return 1;
 }
 
+/* Called with a constant `outside` so that each update vectorizes alone. */
+static inline void adagrad_step(const ck_optimizer_options *o, float *w, const float *g, float *acc,
+                                size_t n, bool outside)
+{
+    float lr = (float)o->learning_rate, eps = (float)o->epsilon;
+    for (size_t i = 0; i < n; i++) {
+        acc[i] += g[i] * g[i];
+        w[i] -= lr * g[i] / (outside ? sqrtf(acc[i]) + eps : sqrtf(acc[i] + eps));
+    }
+}
+
 static void adagrad_update(const ck_optimizer_options *o, double t, float *w, const float *g,
                            float *const *slot, size_t n)
 {
     (void)t;
-    float lr = (float)o->learning_rate, eps = (float)o->epsilon;
-    float *acc = slot[0];
-    for (size_t i = 0; i < n; i++) {
-        acc[i] += g[i] * g[i];
-        w[i] -= lr * g[i] / sqrtf(acc[i] + eps);
-    }
+    adagrad_step(o, w, g, slot[0], n, false);
 }
 
-/* Standalone Keras 2 and tf.keras 2.0-2.10 (ResourceApplyAdagradV2):
- * w -= lr g / (sqrt(acc) + eps). */
+/* ResourceApplyAdagradV2 of tf.keras 2.0-2.10, and standalone Keras 2. */
 static void adagrad_legacy_update(const ck_optimizer_options *o, double t, float *w, const float *g,
                                   float *const *slot, size_t n)
 {
     (void)t;
-    float lr = (float)o->learning_rate, eps = (float)o->epsilon;
-    float *acc = slot[0];
-    for (size_t i = 0; i < n; i++) {
-        acc[i] += g[i] * g[i];
-        w[i] -= lr * g[i] / (sqrtf(acc[i]) + eps);
-    }
+    adagrad_step(o, w, g, slot[0], n, true);
 }
 
 static bool adagrad_to_json(const ck_optimizer_options *o, cJSON *cfg)
