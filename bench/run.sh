@@ -84,8 +84,9 @@ done
 MODEL=$ROOT/../shared/fixtures/keras/hanh_action.h5
 log "ckeras end to end (load, CLI predict, batch-1 threads; OPENBLAS_CORETYPE unset)"
 E2E_ARGS=(--model "$MODEL" --dir "$OUT" --jsonl "$OUT/e2e.jsonl")
-# The static tool (docs/getting-started.md) starts without libhdf5's chain
-# of shared libraries; its rows are left out when it cannot be built.
+# The lean static tool (docs/getting-started.md: stripped, and built only
+# when the static archives are there; the default tool takes them when it
+# can); its rows are left out when it cannot be built.
 if cmake -S . -B build-bench-static -DCMAKE_BUILD_TYPE=Release -DCK_STATIC_CLI=ON \
      -DCK_BUILD_TESTS=OFF >/dev/null && cmake --build build-bench-static -j2 --target ckeras >/dev/null; then
   E2E_ARGS+=(--static-cli build-bench-static/ckeras)
