@@ -103,6 +103,16 @@ START_TEST(test_npz_inputs)
 }
 END_TEST
 
+/* Both runs succeeded and printed the same; frees them. */
+static void assert_same_output(run_result *plain, run_result *table)
+{
+    assert_success(plain);
+    assert_success(table);
+    ck_assert_str_eq(table->out, plain->out);
+    run_free(plain);
+    run_free(table);
+}
+
 /* A text table holds one sample per row: for the sequence model a row of
  * 12 numbers is its three frames of four, as x.reshape(-1, 3, 4). predict,
  * evaluate and fit give what the same data as .npy gives; targets read
@@ -124,20 +134,12 @@ START_TEST(test_csv_inputs)
     run_result plain, table;
     run_cli(&plain, "predict", model, at("x.npy"), NULL);
     run_cli(&table, "predict", model, at("x.csv"), NULL);
-    assert_success(&plain);
-    assert_success(&table);
-    ck_assert_str_eq(table.out, plain.out);
-    run_free(&plain);
-    run_free(&table);
+    assert_same_output(&plain, &table);
     run_cli(&plain, "evaluate", model, "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
             "categorical_crossentropy", NULL);
     run_cli(&table, "evaluate", model, "--x", at("x.csv"), "--y", at("y.csv"), "--loss",
             "categorical_crossentropy", "--classes", "a,b,c", NULL);
-    assert_success(&plain);
-    assert_success(&table);
-    ck_assert_str_eq(table.out, plain.out);
-    run_free(&plain);
-    run_free(&table);
+    assert_same_output(&plain, &table);
     /* One column with --classes stays labels, though they read as numbers:
      * class "1" is id 0 here. */
     write_text(at("ids.csv"), "2\n1\n");
@@ -145,11 +147,7 @@ START_TEST(test_csv_inputs)
             "categorical_crossentropy", NULL);
     run_cli(&table, "evaluate", model, "--x", at("x.csv"), "--y", at("ids.csv"), "--loss",
             "categorical_crossentropy", "--classes", "1,2,3", NULL);
-    assert_success(&plain);
-    assert_success(&table);
-    ck_assert_str_eq(table.out, plain.out);
-    run_free(&plain);
-    run_free(&table);
+    assert_same_output(&plain, &table);
     /* -o OUT.csv: a sample per line, every float32 back exactly. */
     run_cli(&plain, "predict", model, at("x.csv"), "-o", at("p.npy"), NULL);
     run_cli(&table, "predict", model, at("x.csv"), "-o", at("p.csv"), NULL);
@@ -174,11 +172,7 @@ START_TEST(test_csv_inputs)
     ck_model_free(open);
     run_cli(&plain, "predict", at("open.h5"), at("x.npy"), NULL);
     run_cli(&table, "predict", at("open.h5"), at("x.csv"), NULL);
-    assert_success(&plain);
-    assert_success(&table);
-    ck_assert_str_eq(table.out, plain.out);
-    run_free(&plain);
-    run_free(&table);
+    assert_same_output(&plain, &table);
     /* A row that is not a whole sample keeps the table's shape. */
     write_text(at("short.csv"), "1,2,3,4\n");
     run_cli(&table, "predict", model, at("short.csv"), NULL);

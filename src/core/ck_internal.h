@@ -335,6 +335,9 @@ bool ck_model_from_standalone_keras2(const ck_model *m);
  * was built in C or its file gives no version. Training semantics that
  * changed between releases are chosen by it. */
 int ck_model_keras_release(const ck_model *m, bool *tf_keras);
+/* Whether m comes from a file of standalone Keras (no "-tf") older than
+ * major.minor.patch, for rules that changed within a minor release. */
+bool ck_model_standalone_keras_below(const ck_model *m, int major, int minor, int patch);
 /* The one batch size m runs: its input's declared batch when it carries
  * state between batches (Keras keeps that state in (batch, units)
  * variables), else 0 for any. */

@@ -146,6 +146,19 @@ bool ck_model_from_standalone_keras2(const ck_model *m)
     return release >= 200 && release <= 203 && !tf_keras;
 }
 
+bool ck_model_standalone_keras_below(const ck_model *m, int major, int minor, int patch)
+{
+    int v[3];
+    if (strstr(m->keras_version, "-tf") ||
+        sscanf(m->keras_version, "%d.%d.%d", &v[0], &v[1], &v[2]) != 3)
+        return false;
+    int want[3] = {major, minor, patch};
+    for (int i = 0; i < 3; i++)
+        if (v[i] != want[i])
+            return v[i] < want[i];
+    return false;
+}
+
 static bool name_taken(const ck_model *m, const char *name)
 {
     if (m->input && strcmp(m->input->name, name) == 0)

@@ -167,19 +167,6 @@ bool ck_monitor_improved(const ck_monitor *mon, double current, double reference
     return mon->up ? current - mon->min_delta > reference : current + mon->min_delta < reference;
 }
 
-bool ck_standalone_keras_below(const ck_model *m, int major, int minor, int patch)
-{
-    int v[3];
-    if (strstr(m->keras_version, "-tf") ||
-        sscanf(m->keras_version, "%d.%d.%d", &v[0], &v[1], &v[2]) != 3)
-        return false;
-    int want[3] = {major, minor, patch};
-    for (int i = 0; i < 3; i++)
-        if (v[i] != want[i])
-            return v[i] < want[i];
-    return false;
-}
-
 double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit)
 {
     return ck_history_last(fit->history, mon->key);

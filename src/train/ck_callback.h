@@ -78,9 +78,6 @@ ck_status ck_monitor_init(ck_monitor *mon, const ck_fit_info *fit, const char *k
 bool ck_monitor_improved(const ck_monitor *mon, double current, double reference);
 /* The monitored value of the epoch just ended. */
 double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit);
-/* Whether m comes from a file of standalone Keras (no "-tf") older than
- * major.minor.patch. */
-bool ck_standalone_keras_below(const ck_model *m, int major, int minor, int patch);
 
 /* The history's value of `key` in its last epoch; NAN when it has none. */
 double ck_history_last(const ck_history *h, const char *key);

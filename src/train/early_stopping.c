@@ -93,7 +93,7 @@ static ck_status standalone_epoch_end(early_stopping *es, int epoch, double v)
         return CK_OK;
     }
     /* 2.0.0 to 2.0.8 compared before counting the epoch. */
-    if (ck_standalone_keras_below(es->base.fit->model, 2, 0, 9))
+    if (ck_model_standalone_keras_below(es->base.fit->model, 2, 0, 9))
         return es->wait++ < es->o->patience ? CK_OK : stop(es, epoch);
     return ++es->wait < es->o->patience ? CK_OK : stop(es, epoch);
 }

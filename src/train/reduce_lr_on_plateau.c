@@ -57,7 +57,7 @@ static ck_status reduce(reduce_lr *r, int epoch)
  * so it reduced one epoch later and restarted at a wait of 1. */
 static ck_status no_improvement(reduce_lr *r, int epoch)
 {
-    if (!ck_standalone_keras_below(r->base.fit->model, 2, 1, 6))
+    if (!ck_model_standalone_keras_below(r->base.fit->model, 2, 1, 6))
         return ++r->wait >= r->o.patience ? reduce(r, epoch) : CK_OK;
     ck_status st = r->wait >= r->o.patience ? reduce(r, epoch) : CK_OK;
     r->wait++;
