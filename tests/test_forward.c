@@ -243,6 +243,23 @@ START_TEST(test_lstm_wide)
 }
 END_TEST
 
+/* From 16 samples inference takes two groups of samples through the steps
+ * as separate tasks (lstm.c, splits_samples), groups of unequal size when
+ * the batch is odd; each sample must still get its own reference output. */
+START_TEST(test_lstm_sample_groups)
+{
+    static const int batches[] = {16, 17, 33};
+    for (int v = 0; v < 8; v++) {
+        ck_lstm_options o = {.units = 24,
+                             .activation = v & 1 ? "relu" : "tanh",
+                             .return_sequences = (v >> 1) & 1,
+                             .go_backwards = (v >> 2) & 1};
+        for (int k = 0; k < 3; k++)
+            compare_lstm(o, batches[k], 5, 7);
+    }
+}
+END_TEST
+
 /* Predicts x (B, T, F) in batches of `chunk` samples into y. */
 static void predict_in_batches(ck_model *m, const float *x, int B, int T, int F, int chunk,
                                float *y, size_t out_sample)
@@ -900,6 +917,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_softmax_keras_golden);
     tcase_add_loop_test(tc, test_lstm_every_pairing, 0, 6 * 3 * 8);
     tcase_add_test(tc, test_lstm_wide);
+    tcase_add_test(tc, test_lstm_sample_groups);
     tcase_add_loop_test(tc, test_lstm_joint_step_product, 0, 4);
     tcase_add_test(tc, test_lstm_joint_step_product_state);
     tcase_add_test(tc, test_predict_into_its_input);

@@ -300,6 +300,12 @@ void ck_gemm_packed(int M, const float *A, int lda, ck_packed *p, float beta, fl
     run_split(&(product){false, p->trans, M, p->N, p->K, A, lda, p->B, p->ld, beta, C, ldc});
 }
 
+void ck_gemm_packed_prepare(ck_packed *p, int M, int lda, float beta, int ldc)
+{
+    if (p->impl && !atomic_load(&force_fallback))
+        ck_backend_prepare(p, M, lda, beta, ldc);
+}
+
 bool ck_pack_pays(int rows, bool one_use)
 {
     return !one_use || (rows >= PACK_ONCE_MIN_ROWS && rows <= PACK_MAX_ROWS);

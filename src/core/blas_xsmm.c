@@ -183,6 +183,12 @@ static void run_unit(void *arg, int u)
     pr->ks->k[q == x->n_panels - 1][last_rows](panel, a, c);
 }
 
+void ck_backend_prepare(ck_packed *p, int M, int lda, float beta, int ldc)
+{
+    if (p->impl && (beta == 0.0f || beta == 1.0f))
+        kernels_for(p, p->impl, M, lda, ldc, beta);
+}
+
 bool ck_backend_gemm(ck_packed *p, int M, const float *A, int lda, float beta, float *C, int ldc)
 {
     xsmm_pack *x = p->impl;

@@ -88,6 +88,10 @@ ck_status ck_pack(ck_packed *p, const float *B, int K, int N, int ld, bool trans
 bool ck_packed_holds(const ck_packed *p, const float *B, int K, int N, int ld, bool trans);
 /* C (M x N) = A (M x K) . op(B) + beta C, beta 0 or 1. */
 void ck_gemm_packed(int M, const float *A, int lda, ck_packed *p, float beta, float *C, int ldc);
+/* Makes ready what ck_gemm_packed would make on its first call of this
+ * form (a backend's kernels), so that threads may then run products of
+ * the form on p at the same time: ck_gemm_packed changes p only there. */
+void ck_gemm_packed_prepare(ck_packed *p, int M, int lda, float beta, int ldc);
 void ck_packed_free(ck_packed *p);
 /* Whether a product of `rows` rows should use a packed copy of its
  * weight, when the copy serves this one product only (training: the

@@ -18,6 +18,8 @@ void ck_backend_free(ck_packed *p);
 /* Runs C = A . op(B) + beta C with p->impl; false when the backend cannot
  * run this product (OpenBLAS then does). */
 bool ck_backend_gemm(ck_packed *p, int M, const float *A, int lda, float beta, float *C, int ldc);
+/* ck_gemm_packed_prepare for the backend. */
+void ck_backend_prepare(ck_packed *p, int M, int lda, float beta, int ldc);
 
 /* Whether a product of this size gains from being split over threads
  * (estimated single-thread time above the threshold measured in

@@ -233,20 +233,19 @@ typedef struct cell_pass {
     int ldxh, step;
 } cell_pass;
 
-static void cells_forward(void *arg, int chunk)
+/* The cell pass of samples [b0, b1); scratch holds one sample's gates
+ * when inference takes the generic cell. */
+static void cells_range(const cell_pass *p, int b0, int b1, float *scratch)
 {
-    const cell_pass *p = arg;
     lstm *s = p->s;
     ck_rnn *r = &s->rnn;
-    int U = p->d->U, B = p->d->B;
+    int U = p->d->U;
     size_t G = 4 * (size_t)U;
-    /* Inference keeps one sample's gates at a time, in this chunk's scratch. */
-    float *gbuf = p->train ? NULL : s->tmp.data + (size_t)chunk * 5 * (size_t)U;
-    for (int b = chunk * B / CELL_CHUNKS; b < (chunk + 1) * B / CELL_CHUNKS; b++) {
+    for (int b = b0; b < b1; b++) {
         size_t bt = (size_t)b * (size_t)p->d->T + (size_t)p->t;
         float *cb = r->c.data + (size_t)b * (size_t)U;
-        float *g = p->train ? s->gates.data + bt * G : gbuf;
-        float *ac = p->train ? s->act_c.data + bt * (size_t)U : gbuf + G;
+        float *g = p->train ? s->gates.data + bt * G : scratch;
+        float *ac = p->train ? s->act_c.data + bt * (size_t)U : scratch + G;
         float *z = s->z.data + (p->per_step ? (size_t)b : bt) * G, *zr = s->zr.data + (size_t)b * G;
         float *h = r->h.data + (size_t)b * (size_t)U;
         if (p->xh) { /* the joint product: see forward_joint */
@@ -264,6 +263,15 @@ static void cells_forward(void *arg, int chunk)
             memcpy(p->y + ((size_t)b * (size_t)p->d->T + (size_t)p->step) * (size_t)U, h,
                    sizeof(float) * (size_t)U);
     }
+}
+
+static void cells_forward(void *arg, int chunk)
+{
+    const cell_pass *p = arg;
+    int B = p->d->B;
+    /* Inference keeps one sample's gates at a time, in this chunk's scratch. */
+    float *scratch = p->train ? NULL : p->s->tmp.data + (size_t)chunk * 5 * (size_t)p->d->U;
+    cells_range(p, chunk * B / CELL_CHUNKS, (chunk + 1) * B / CELL_CHUNKS, scratch);
 }
 
 static void cells_run(cell_pass *p, int t)
@@ -315,33 +323,125 @@ static void copy_rows(float *dst, size_t ldd, const float *src, size_t lds, int 
         memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * (size_t)cols);
 }
 
+/* Sets up the forward of runs_joint: [W; U] packed, h moved into the
+ * rows of [x_t, h_{t-1}], and the pass told where h lives. */
+static ck_status joint_begin(lstm *s, const ck_rnn_dims *d, cell_pass *pass, float *y,
+                             ck_packed **P)
+{
+    ck_rnn *r = &s->rnn;
+    int F = d->F, U = d->U, ld = F + U;
+    CK_TRY(pack_joint(s, F, U, P));
+    CK_TRY(ck_buf_reserve(&s->xh, (size_t)d->B * (size_t)ld));
+    /* z holds h U already: the cell adds a row of zeros where it adds h U
+     * otherwise, which leaves every sum as it is and keeps one cell loop. */
+    memset(s->zr.data, 0, sizeof(float) * 4 * (size_t)U);
+    copy_rows(s->xh.data + F, (size_t)ld, r->h.data, (size_t)U, d->B, U);
+    pass->xh = s->xh.data;
+    pass->ldxh = ld;
+    pass->y = r->o.return_sequences ? y : NULL;
+    return CK_OK;
+}
+
+static ck_status joint_end(lstm *s, const ck_rnn_dims *d, float *y)
+{
+    copy_rows(s->rnn.h.data, (size_t)d->U, s->xh.data + d->F, (size_t)(d->F + d->U), d->B, d->U);
+    return ck_rnn_finish(&s->rnn, d, y);
+}
+
 /* The forward of runs_joint. */
 static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
                                float *y)
 {
     ck_rnn *r = &s->rnn;
-    int F = d->F, U = d->U, G = 4 * U, ld = F + U;
+    int F = d->F, G = 4 * d->U;
     ck_packed *P;
-    CK_TRY(pack_joint(s, F, U, &P));
-    CK_TRY(ck_buf_reserve(&s->xh, (size_t)d->B * (size_t)ld));
-    /* z holds h U already: the cell adds a row of zeros where it adds h U
-     * otherwise, which leaves every sum as it is and keeps one cell loop. */
-    memset(s->zr.data, 0, sizeof(float) * (size_t)G);
-    copy_rows(s->xh.data + F, (size_t)ld, r->h.data, (size_t)U, d->B, U);
-    pass->xh = s->xh.data;
-    pass->ldxh = ld;
-    pass->y = r->o.return_sequences ? y : NULL;
+    CK_TRY(joint_begin(s, d, pass, y, &P));
     for (int step = 0; step < d->T; step++) {
         int t = ck_rnn_time(r, step, d->T);
-        copy_rows(s->xh.data, (size_t)ld, xin + (size_t)t * F, (size_t)d->T * F, d->B, F);
+        copy_rows(s->xh.data, (size_t)pass->ldxh, xin + (size_t)t * F, (size_t)d->T * F, d->B, F);
         if (pass->train)
-            ck_rnn_record_hprev(r, d, t, s->xh.data + F, ld);
-        ck_gemm_packed(d->B, s->xh.data, ld, P, 0.0f, s->z.data, G);
+            ck_rnn_record_hprev(r, d, t, s->xh.data + F, pass->ldxh);
+        ck_gemm_packed(d->B, s->xh.data, pass->ldxh, P, 0.0f, s->z.data, G);
         pass->step = step;
         cells_run(pass, t);
     }
-    copy_rows(r->h.data, (size_t)U, s->xh.data + F, (size_t)ld, d->B, U);
-    return ck_rnn_finish(r, d, y);
+    return joint_end(s, d, y);
+}
+
+/* Inference takes the samples of a batch through the steps in
+ * SAMPLE_TASKS groups, each one pool task: samples never meet in a
+ * forward, so the groups need not wait for each other, where a step split
+ * over threads waits twice a step for the slower one (and W1's 3 us step
+ * products are too short to split at all). A fixed count, so no result
+ * depends on the thread count; at least SAMPLE_MIN_ROWS samples a group,
+ * so that a group's products keep whole register blocks busy. Unmasked
+ * fused cells only: the others share buffers across samples. */
+#define SAMPLE_TASKS 2
+#define SAMPLE_MIN_ROWS 8
+
+static bool splits_samples(const ck_rnn_dims *d, bool train, bool fused, const float *mask)
+{
+    return !train && fused && !mask && d->B >= SAMPLE_TASKS * SAMPLE_MIN_ROWS;
+}
+
+typedef struct sample_job {
+    lstm *s;
+    const ck_rnn_dims *d;
+    const cell_pass *pass;
+    const float *xin;
+    ck_packed *P; /* [W; U] when pass->xh is set, else U */
+} sample_job;
+
+static int group_start(const ck_rnn_dims *d, int task)
+{
+    return task * d->B / SAMPLE_TASKS;
+}
+
+static void run_group(void *arg, int task)
+{
+    const sample_job *j = arg;
+    ck_rnn *r = &j->s->rnn;
+    const ck_rnn_dims *d = j->d;
+    int b0 = group_start(d, task), n = group_start(d, task + 1) - b0, G = 4 * d->U;
+    cell_pass p = *j->pass;
+    float *z = j->s->z.data + (size_t)b0 * (size_t)G;
+    for (int step = 0; step < d->T; step++) {
+        int t = ck_rnn_time(r, step, d->T);
+        if (p.xh) {
+            float *xh = p.xh + (size_t)b0 * (size_t)p.ldxh;
+            copy_rows(xh, (size_t)p.ldxh, j->xin + ((size_t)b0 * d->T + t) * d->F,
+                      (size_t)d->T * d->F, n, d->F);
+            ck_gemm_packed(n, xh, p.ldxh, j->P, 0.0f, z, G);
+        } else {
+            ck_gemm_packed(n, r->h.data + (size_t)b0 * d->U, d->U, j->P, 0.0f,
+                           j->s->zr.data + (size_t)b0 * (size_t)G, G);
+        }
+        p.step = step;
+        p.t = t;
+        cells_range(&p, b0, b0 + n, NULL);
+    }
+}
+
+/* The inference forward of splits_samples; the input is projected already
+ * unless the pass runs the joint product. */
+static ck_status forward_samples(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
+                                 float *y, bool joint)
+{
+    ck_rnn *r = &s->rnn;
+    ck_packed *P;
+    if (joint) {
+        CK_TRY(joint_begin(s, d, pass, y, &P));
+    } else {
+        CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, 4 * d->U, false, &P));
+        pass->y = r->o.return_sequences ? y : NULL;
+    }
+    int lda = joint ? pass->ldxh : d->U;
+    for (int task = 0; task < SAMPLE_TASKS; task++)
+        ck_gemm_packed_prepare(P, group_start(d, task + 1) - group_start(d, task), lda, 0.0f,
+                               4 * d->U);
+    sample_job job = {s, d, pass, xin, P};
+    ck_pool_run(SAMPLE_TASKS, run_group, &job);
+    return joint ? joint_end(s, d, y) : ck_rnn_finish(r, d, y);
 }
 
 static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
@@ -373,6 +473,8 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
                       .act = act,
                       .ract = ract,
                       .bias = bias};
+    if (splits_samples(&d, train, fused, l->mask))
+        return forward_samples(s, &d, xin, &pass, y->data, joint);
     if (joint)
         return forward_joint(s, &d, xin, &pass, y->data);
     ck_packed *R;
