@@ -137,46 +137,57 @@ START_TEST(lstm_options)
 END_TEST
 
 /* Training forwards over long, wide batches (B*T*4u pre-activations over
- * 8 MB) run one product per step against [W; U]. Their weight gradients
- * must be the sums of those of batches small enough for the separate
- * products (checked above against finite differences), and each sample's
- * input gradient the same. */
-START_TEST(lstm_joint_step_product)
+ * 8 MB) run one product per step against [W; U], and from 16 samples a
+ * batch goes through the steps in two groups (lstm.c, splits_samples),
+ * of unequal size when it is odd. Their weight gradients must be the sums
+ * of those of batches small enough for neither (checked above against
+ * finite differences), and each sample's input gradient the same. */
+static const struct {
+    int B, T, F, U, chunk;
+} split_cases[] = {{128, 130, 4, 32, 8},
+                   {128, 130, 4, 32, 8},
+                   {33, 5, 4, 24, 11},
+                   {33, 5, 4, 24, 11},
+                   {16, 3, 5, 7, 8}};
+
+START_TEST(lstm_split_batches)
 {
-    enum { B = 128, T = 130, F = 4, U = 32, CHUNK = 8 };
-    /* _i 0: tanh, sequences, backwards; 1: relu, the last step, forwards. */
-    bool seq = _i == 0, backwards = _i == 0;
+    int B = split_cases[_i].B, T = split_cases[_i].T, F = split_cases[_i].F, U = split_cases[_i].U,
+        CHUNK = split_cases[_i].chunk;
+    /* Even _i: tanh, sequences, backwards; odd: relu, the last step, forwards. */
+    bool seq = _i % 2 == 0, backwards = _i % 2 == 0;
     ck_layer *l = ck_lstm(.units = U, .return_sequences = seq, .go_backwards = backwards,
-                          .activation = _i == 1 ? "relu" : "tanh",
+                          .activation = _i % 2 ? "relu" : "tanh",
                           .bias_initializer = CK_INIT("random_uniform", .minval = -0.5,
                                                       .maxval = 0.5));
     ck_fd *whole = probe_new(single(ck_input(T, F), l), 3, (int64_t[]){B, T, F},
                              400 + (uint64_t)_i);
-    size_t n = whole->m->n_params, in_sample = T * F, out_sample = seq ? T * U : U;
+    size_t n = whole->m->n_params, in_sample = (size_t)T * F,
+           out_sample = (size_t)(seq ? T * U : U);
     double *got = malloc(n * sizeof *got), *want = calloc(n, sizeof *want);
-    double *dx_got = malloc(B * in_sample * sizeof(double)),
-           *dx_want = malloc(B * in_sample * sizeof(double));
-    float *dx = malloc(B * in_sample * sizeof(float));
+    double *dx_got = malloc((size_t)B * in_sample * sizeof(double)),
+           *dx_want = malloc((size_t)B * in_sample * sizeof(double));
+    float *dx = malloc((size_t)B * in_sample * sizeof(float));
     ck_fd_backward(whole);
     for (size_t i = 0; i < n; i++)
         got[i] = whole->m->grads[i];
     ck_fd_last_input_grad(whole, dx);
-    for (size_t i = 0; i < B * in_sample; i++)
+    for (size_t i = 0; i < (size_t)B * in_sample; i++)
         dx_got[i] = dx[i];
     ck_fd part = *whole;
     part.x.dims[0] = CHUNK;
     for (int b = 0; b < B; b += CHUNK) {
-        part.x.data = whole->x.data + b * in_sample;
-        part.r = whole->r + b * out_sample;
+        part.x.data = whole->x.data + (size_t)b * in_sample;
+        part.r = whole->r + (size_t)b * out_sample;
         ck_fd_backward(&part);
         for (size_t i = 0; i < n; i++)
             want[i] += part.m->grads[i];
         ck_fd_last_input_grad(&part, dx);
-        for (size_t i = 0; i < CHUNK * in_sample; i++)
-            dx_want[b * in_sample + i] = dx[i];
+        for (size_t i = 0; i < (size_t)CHUNK * in_sample; i++)
+            dx_want[(size_t)b * in_sample + i] = dx[i];
     }
     double err = ck_fd_rel_error(got, want, n),
-           dx_err = ck_fd_rel_error(dx_got, dx_want, B * in_sample);
+           dx_err = ck_fd_rel_error(dx_got, dx_want, (size_t)B * in_sample);
     ck_assert_msg(err < 1e-5, "weight gradients: relative error %g", err);
     ck_assert_msg(dx_err < 1e-5, "input gradients: relative error %g", dx_err);
     free(got);
@@ -255,7 +266,8 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, dense_2d, 0, 2 * N_DENSE_ACTS);
     tcase_add_loop_test(tc, dense_3d, 0, N_DENSE_ACTS);
     tcase_add_loop_test(tc, lstm_options, 0, N_LSTM_CASES);
-    tcase_add_loop_test(tc, lstm_joint_step_product, 0, 2);
+    tcase_add_loop_test(tc, lstm_split_batches, 0,
+                        (int)(sizeof split_cases / sizeof split_cases[0]));
     tcase_add_test(tc, weightless_layers);
     tcase_add_test(tc, dropout_uses_forward_mask);
     tcase_add_test(tc, stacked_lstm_dense);

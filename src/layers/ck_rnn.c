@@ -256,10 +256,11 @@ static size_t row(const ck_rnn_dims *d, int b, int t)
     return ((size_t)b * (size_t)d->T + (size_t)t) * (size_t)d->U;
 }
 
-void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh)
+void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh, int b0,
+                         int b1)
 {
-    for (int b = 0; b < d->B; b++)
-        memcpy(r->hraw.data + row(d, b, t), h + (size_t)b * (size_t)ldh,
+    for (int b = b0; b < b1; b++)
+        memcpy(r->hraw.data + row(d, b, t), h + (size_t)(b - b0) * (size_t)ldh,
                (size_t)d->U * sizeof(float));
 }
 
@@ -273,7 +274,7 @@ const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool trai
         return r->h.data;
     }
     bool masked = r->o.recurrent_dropout > 0;
-    ck_rnn_record_hprev(r, d, t, r->h.data, d->U);
+    ck_rnn_record_hprev(r, d, t, r->h.data, d->U, 0, d->B);
     for (int b = 0; masked && b < d->B; b++) {
         const float *hc = r->h.data + (size_t)b * U;
         for (size_t j = 0; j < U; j++)
@@ -371,23 +372,29 @@ ck_status ck_rnn_backward_begin(ck_rnn *r, const ck_rnn_dims *d)
     return CK_OK;
 }
 
-void ck_rnn_add_output_grad(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy, int step)
+void ck_rnn_add_output_grad_rows(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy, int step,
+                                 int b0, int b1)
 {
     size_t U = (size_t)d->U;
-    const float *mask = r->base.mask;
     int t = ck_rnn_time(r, step, d->T);
-    if (r->o.return_sequences || step == d->T - 1)
-        for (int b = 0; b < d->B; b++) {
-            if (!ck_rnn_output_live(mask, d->T, b, t, r->o.zero_output_for_mask))
-                continue;
-            const float *src = r->o.return_sequences ? dy->data + row(d, b, step)
-                                                     : dy->data + (size_t)b * U;
-            float *dst = r->dh.data + (size_t)b * U;
-            for (size_t j = 0; j < U; j++)
-                dst[j] += src[j];
-        }
-    if (mask)
-        memcpy(r->keep.data, r->dh.data, (size_t)d->B * U * sizeof(float));
+    if (!r->o.return_sequences && step != d->T - 1)
+        return;
+    for (int b = b0; b < b1; b++) {
+        if (!ck_rnn_output_live(r->base.mask, d->T, b, t, r->o.zero_output_for_mask))
+            continue;
+        const float *src = r->o.return_sequences ? dy->data + row(d, b, step)
+                                                 : dy->data + (size_t)b * U;
+        float *dst = r->dh.data + (size_t)b * U;
+        for (size_t j = 0; j < U; j++)
+            dst[j] += src[j];
+    }
+}
+
+void ck_rnn_add_output_grad(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy, int step)
+{
+    ck_rnn_add_output_grad_rows(r, d, dy, step, 0, d->B);
+    if (r->base.mask)
+        memcpy(r->keep.data, r->dh.data, (size_t)d->B * (size_t)d->U * sizeof(float));
 }
 
 void ck_rnn_mask_rows(const ck_rnn *r, const ck_rnn_dims *d, int t, float *rows, int G)

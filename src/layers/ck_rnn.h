@@ -126,8 +126,9 @@ ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const floa
 ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
                                 ck_packed **out);
 /* Records the rows of h (row stride ldh) as h_{t-1} of timestep t, for
- * the backward pass. */
-void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh);
+ * the backward pass: those of samples [b0, b1), h pointing at b0's. */
+void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh, int b0,
+                         int b1);
 /* Records h_{t-1} for step t (training) and returns the matrix that feeds
  * the recurrent kernel at this step, with its row stride in *ld. */
 const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool training, int *ld);
@@ -148,6 +149,9 @@ ck_status ck_rnn_backward_begin(ck_rnn *r, const ck_rnn_dims *d);
 /* Adds the output gradient of processing step `step` into r->dh and, with
  * a mask, saves dh for the samples the step skips. */
 void ck_rnn_add_output_grad(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy, int step);
+/* The same for samples [b0, b1) of an unmasked layer. */
+void ck_rnn_add_output_grad_rows(ck_rnn *r, const ck_rnn_dims *d, const ck_tensor *dy, int step,
+                                 int b0, int b1);
 /* With a mask: zeroes the rows (b, t) of a (B,T,G) gradient for the samples
  * skipped at t (they computed no gates). */
 void ck_rnn_mask_rows(const ck_rnn *r, const ck_rnn_dims *d, int t, float *rows, int G);

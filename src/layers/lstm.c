@@ -360,7 +360,7 @@ static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, 
         int t = ck_rnn_time(r, step, d->T);
         copy_rows(s->xh.data, (size_t)pass->ldxh, xin + (size_t)t * F, (size_t)d->T * F, d->B, F);
         if (pass->train)
-            ck_rnn_record_hprev(r, d, t, s->xh.data + F, pass->ldxh);
+            ck_rnn_record_hprev(r, d, t, s->xh.data + F, pass->ldxh, 0, d->B);
         ck_gemm_packed(d->B, s->xh.data, pass->ldxh, P, 0.0f, s->z.data, G);
         pass->step = step;
         cells_run(pass, t);
@@ -368,20 +368,36 @@ static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, 
     return joint_end(s, d, y);
 }
 
-/* Inference takes the samples of a batch through the steps in
- * SAMPLE_TASKS groups, each one pool task: samples never meet in a
- * forward, so the groups need not wait for each other, where a step split
+/* A batch goes through the steps in SAMPLE_TASKS groups of samples, each
+ * one pool task, forwards and backwards: samples never meet within the
+ * steps, so the groups need not wait for each other, where a step split
  * over threads waits twice a step for the slower one (and W1's 3 us step
  * products are too short to split at all). A fixed count, so no result
  * depends on the thread count; at least SAMPLE_MIN_ROWS samples a group,
- * so that a group's products keep whole register blocks busy. Unmasked
- * fused cells only: the others share buffers across samples. */
+ * so that a group's products keep whole register blocks busy. Not with a
+ * mask or recurrent dropout, which share buffers across samples, nor
+ * where inference projects the input per step without the joint product
+ * (its product packs the kernel on first use). */
 #define SAMPLE_TASKS 2
 #define SAMPLE_MIN_ROWS 8
 
-static bool splits_samples(const ck_rnn_dims *d, bool train, bool fused, const float *mask)
+static bool splits_samples(const ck_rnn *r, const ck_rnn_dims *d, bool train, bool per_step,
+                           bool joint)
 {
-    return !train && fused && !mask && d->B >= SAMPLE_TASKS * SAMPLE_MIN_ROWS;
+    return !r->base.mask && !(train && r->o.recurrent_dropout > 0) && (joint || !per_step) &&
+           d->B >= SAMPLE_TASKS * SAMPLE_MIN_ROWS;
+}
+
+static int group_start(const ck_rnn_dims *d, int task)
+{
+    return task * d->B / SAMPLE_TASKS;
+}
+
+/* Kernels for the products of every group, made before the groups run. */
+static void prepare_groups(ck_packed *P, const ck_rnn_dims *d, int lda, int ldc)
+{
+    for (int task = 0; task < SAMPLE_TASKS; task++)
+        ck_gemm_packed_prepare(P, group_start(d, task + 1) - group_start(d, task), lda, 0.0f, ldc);
 }
 
 typedef struct sample_job {
@@ -392,38 +408,47 @@ typedef struct sample_job {
     ck_packed *P; /* [W; U] when pass->xh is set, else U */
 } sample_job;
 
-static int group_start(const ck_rnn_dims *d, int task)
+/* One step's product for samples [b0, b0 + n): [x_t, h_{t-1}] [W; U] into
+ * z, or h_{t-1} U into zr; training records h_{t-1}. */
+static void group_product(const sample_job *j, const cell_pass *p, int t, int b0, int n)
 {
-    return task * d->B / SAMPLE_TASKS;
-}
-
-static void run_group(void *arg, int task)
-{
-    const sample_job *j = arg;
     ck_rnn *r = &j->s->rnn;
     const ck_rnn_dims *d = j->d;
-    int b0 = group_start(d, task), n = group_start(d, task + 1) - b0, G = 4 * d->U;
+    size_t G = 4 * (size_t)d->U;
+    if (p->xh) {
+        float *xh = p->xh + (size_t)b0 * (size_t)p->ldxh;
+        copy_rows(xh, (size_t)p->ldxh, j->xin + ((size_t)b0 * d->T + t) * d->F, (size_t)d->T * d->F,
+                  n, d->F);
+        if (p->train)
+            ck_rnn_record_hprev(r, d, t, xh + d->F, p->ldxh, b0, b0 + n);
+        ck_gemm_packed(n, xh, p->ldxh, j->P, 0.0f, j->s->z.data + (size_t)b0 * G, (int)G);
+        return;
+    }
+    const float *h = r->h.data + (size_t)b0 * (size_t)d->U;
+    if (p->train)
+        ck_rnn_record_hprev(r, d, t, h, d->U, b0, b0 + n);
+    ck_gemm_packed(n, h, d->U, j->P, 0.0f, j->s->zr.data + (size_t)b0 * G, (int)G);
+}
+
+static void forward_group(void *arg, int task)
+{
+    const sample_job *j = arg;
+    const ck_rnn_dims *d = j->d;
+    int b0 = group_start(d, task), n = group_start(d, task + 1) - b0;
     cell_pass p = *j->pass;
-    float *z = j->s->z.data + (size_t)b0 * (size_t)G;
+    /* Inference's generic cell keeps one sample's gates in its group's scratch. */
+    float *scratch = p.train ? NULL : j->s->tmp.data + (size_t)task * 5 * (size_t)d->U;
     for (int step = 0; step < d->T; step++) {
-        int t = ck_rnn_time(r, step, d->T);
-        if (p.xh) {
-            float *xh = p.xh + (size_t)b0 * (size_t)p.ldxh;
-            copy_rows(xh, (size_t)p.ldxh, j->xin + ((size_t)b0 * d->T + t) * d->F,
-                      (size_t)d->T * d->F, n, d->F);
-            ck_gemm_packed(n, xh, p.ldxh, j->P, 0.0f, z, G);
-        } else {
-            ck_gemm_packed(n, r->h.data + (size_t)b0 * d->U, d->U, j->P, 0.0f,
-                           j->s->zr.data + (size_t)b0 * (size_t)G, G);
-        }
+        int t = ck_rnn_time(&j->s->rnn, step, d->T);
+        group_product(j, &p, t, b0, n);
         p.step = step;
         p.t = t;
-        cells_range(&p, b0, b0 + n, NULL);
+        cells_range(&p, b0, b0 + n, scratch);
     }
 }
 
-/* The inference forward of splits_samples; the input is projected already
- * unless the pass runs the joint product. */
+/* The forward of splits_samples; the input is projected already unless
+ * the pass runs the joint product. */
 static ck_status forward_samples(lstm *s, const ck_rnn_dims *d, const float *xin, cell_pass *pass,
                                  float *y, bool joint)
 {
@@ -435,12 +460,9 @@ static ck_status forward_samples(lstm *s, const ck_rnn_dims *d, const float *xin
         CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, 4 * d->U, false, &P));
         pass->y = r->o.return_sequences ? y : NULL;
     }
-    int lda = joint ? pass->ldxh : d->U;
-    for (int task = 0; task < SAMPLE_TASKS; task++)
-        ck_gemm_packed_prepare(P, group_start(d, task + 1) - group_start(d, task), lda, 0.0f,
-                               4 * d->U);
+    prepare_groups(P, d, joint ? pass->ldxh : d->U, 4 * d->U);
     sample_job job = {s, d, pass, xin, P};
-    ck_pool_run(SAMPLE_TASKS, run_group, &job);
+    ck_pool_run(SAMPLE_TASKS, forward_group, &job);
     return joint ? joint_end(s, d, y) : ck_rnn_finish(r, d, y);
 }
 
@@ -473,7 +495,7 @@ static ck_status lstm_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, con
                       .act = act,
                       .ract = ract,
                       .bias = bias};
-    if (splits_samples(&d, train, fused, l->mask))
+    if (splits_samples(r, &d, train, per_step, joint))
         return forward_samples(s, &d, xin, &pass, y->data, joint);
     if (joint)
         return forward_joint(s, &d, xin, &pass, y->data);
@@ -582,16 +604,15 @@ typedef struct cell_back {
 
 /* A masked sample computed no gates: its dz row is zero and dh, dc pass
  * through. */
-static void cells_backward_chunk(void *arg, int chunk)
+/* Cell gradients of processing step p->step for samples [b0, b1). */
+static void cells_backward_range(const cell_back *p, int b0, int b1, float *tmp)
 {
-    const cell_back *p = arg;
     lstm *s = p->s;
     ck_rnn *r = &s->rnn;
     const ck_rnn_dims *d = p->d;
     int U = d->U, t = ck_rnn_time(r, p->step, d->T), tp = r->o.go_backwards ? t + 1 : t - 1;
     size_t G = 4 * (size_t)U;
-    float *tmp = s->tmp.data + (size_t)chunk * (G + (size_t)U);
-    for (int b = chunk * d->B / CELL_CHUNKS; b < (chunk + 1) * d->B / CELL_CHUNKS; b++) {
+    for (int b = b0; b < b1; b++) {
         size_t bt = (size_t)b * (size_t)d->T + (size_t)t, bu = (size_t)b * (size_t)U;
         if (!ck_rnn_kept(r->base.mask, d->T, b, t))
             continue;
@@ -601,6 +622,15 @@ static void cells_backward_chunk(void *arg, int chunk)
         cell_step_backward(s, p->act, p->ract, bt, cprev, r->dh.data + bu, s->dc.data + bu,
                            s->dz.data + bt * G, tmp);
     }
+}
+
+static void cells_backward_chunk(void *arg, int chunk)
+{
+    const cell_back *p = arg;
+    int B = p->d->B;
+    size_t per = 5 * (size_t)p->d->U;
+    cells_backward_range(p, chunk * B / CELL_CHUNKS, (chunk + 1) * B / CELL_CHUNKS,
+                         p->s->tmp.data + (size_t)chunk * per);
 }
 
 /* Cell gradients of processing step `step` for the whole batch. */
@@ -617,6 +647,55 @@ static void cells_backward(lstm *s, const ck_rnn_dims *d, int step)
             cells_backward_chunk(&p, chunk);
     }
     ck_rnn_mask_rows(r, d, ck_rnn_time(r, step, d->T), s->dz.data, 4 * d->U);
+}
+
+/* The steps of the backward pass, last first: the cell gradients, then
+ * dh_{t-1} = dz_t U^T. */
+static void backward_steps(lstm *s, const ck_rnn_dims *d, const ck_tensor *dy, ck_packed *RT)
+{
+    ck_rnn *r = &s->rnn;
+    int G = 4 * d->U;
+    for (int step = d->T - 1; step >= 0; step--) {
+        int t = ck_rnn_time(r, step, d->T);
+        ck_rnn_add_output_grad(r, d, dy, step);
+        cells_backward(s, d, step);
+        if (step == 0)
+            break;
+        ck_gemm_packed(d->B, s->dz.data + (size_t)t * (size_t)G, d->T * G, RT, 0.0f, r->dh.data,
+                       d->U);
+        ck_rnn_mask_hgrad(r, d, r->dh.data);
+        ck_rnn_mask_carry_grad(r, d, t);
+    }
+}
+
+typedef struct back_job {
+    lstm *s;
+    const ck_rnn_dims *d;
+    const ck_tensor *dy;
+    ck_packed *RT;
+} back_job;
+
+/* backward_steps for one group of samples (splits_samples). */
+static void backward_group(void *arg, int task)
+{
+    const back_job *j = arg;
+    lstm *s = j->s;
+    ck_rnn *r = &s->rnn;
+    const ck_rnn_dims *d = j->d;
+    int b0 = group_start(d, task), b1 = group_start(d, task + 1), G = 4 * d->U;
+    cell_back p = {s, d, 0, ck_act_resolve(r->o.act, ck_layer_semantics(&r->base)),
+                   ck_act_resolve(r->o.ract, ck_layer_semantics(&r->base))};
+    float *tmp = s->tmp.data + (size_t)task * 5 * (size_t)d->U;
+    for (int step = d->T - 1; step >= 0; step--) {
+        int t = ck_rnn_time(r, step, d->T);
+        ck_rnn_add_output_grad_rows(r, d, j->dy, step, b0, b1);
+        p.step = step;
+        cells_backward_range(&p, b0, b1, tmp);
+        if (step == 0)
+            break;
+        ck_gemm_packed(b1 - b0, s->dz.data + ((size_t)b0 * d->T + t) * (size_t)G, d->T * G, j->RT,
+                       0.0f, r->dh.data + (size_t)b0 * d->U, d->U);
+    }
 }
 
 static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *y,
@@ -637,15 +716,13 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
     if (d.T > 1)
         CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, G, true, &RT));
     memset(s->dc.data, 0, BU * sizeof(float));
-    for (int step = d.T - 1; step >= 0; step--) {
-        int t = ck_rnn_time(r, step, d.T);
-        ck_rnn_add_output_grad(r, &d, dy, step);
-        cells_backward(s, &d, step);
-        if (step == 0)
-            break;
-        ck_gemm_packed(d.B, s->dz.data + (size_t)t * (size_t)G, d.T * G, RT, 0.0f, r->dh.data, U);
-        ck_rnn_mask_hgrad(r, &d, r->dh.data);
-        ck_rnn_mask_carry_grad(r, &d, t);
+    if (splits_samples(r, &d, true, false, false)) {
+        if (RT)
+            prepare_groups(RT, &d, d.T * G, U);
+        back_job job = {s, &d, dy, RT};
+        ck_pool_run(SAMPLE_TASKS, backward_group, &job);
+    } else {
+        backward_steps(s, &d, dy, RT);
     }
     ck_gemm_op dU = ck_gemm_op_tn(U, G, (int)BT, ck_rnn_hprev_fed(r), U, s->dz.data, G, 1.0f,
                                   l->weights[1].grad, G);
