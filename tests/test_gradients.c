@@ -136,30 +136,44 @@ START_TEST(lstm_options)
 }
 END_TEST
 
-/* Training forwards over long, wide batches (B*T*4u pre-activations over
- * 8 MB) run one product per step against [W; U], and from 16 samples a
- * batch goes through the steps in two groups (lstm.c, splits_samples),
- * of unequal size when it is odd. Their weight gradients must be the sums
- * of those of batches small enough for neither (checked above against
- * finite differences), and each sample's input gradient the same. */
+/* LSTM training forwards over long, wide batches (B*T*4u pre-activations
+ * over 8 MB) run one product per step against [W; U], and from 16 samples
+ * a batch goes through the steps of any recurrent layer in two groups
+ * (ck_rnn.h, CK_RNN_GROUPS), of unequal size when it is odd. Their weight
+ * gradients must be the sums of those of batches small enough for neither
+ * (checked above and in test_rnn_layers against finite differences), and
+ * each sample's input gradient the same. */
 static const struct {
+    const char *cls; /* LSTM, GRU, GRU1 (reset_after=False), SimpleRNN */
     int B, T, F, U, chunk;
-} split_cases[] = {{128, 130, 4, 32, 8},
-                   {128, 130, 4, 32, 8},
-                   {33, 5, 4, 24, 11},
-                   {33, 5, 4, 24, 11},
-                   {16, 3, 5, 7, 8}};
+} split_cases[] = {{"LSTM", 128, 130, 4, 32, 8},    {"LSTM", 128, 130, 4, 32, 8},
+                   {"LSTM", 33, 5, 4, 24, 11},      {"LSTM", 33, 5, 4, 24, 11},
+                   {"LSTM", 16, 3, 5, 7, 8},        {"GRU", 33, 5, 4, 24, 11},
+                   {"GRU1", 33, 5, 4, 24, 11},      {"GRU", 16, 3, 5, 7, 8},
+                   {"SimpleRNN", 33, 5, 4, 24, 11}, {"SimpleRNN", 16, 3, 5, 7, 8}};
 
-START_TEST(lstm_split_batches)
+/* Even i: tanh, sequences, backwards; odd: relu, the last step, forwards. */
+static ck_layer *split_layer(int i, int U)
+{
+    const char *cls = split_cases[i].cls, *act = i % 2 ? "relu" : "tanh";
+    bool seq = i % 2 == 0;
+    ck_init bias = CK_INIT("random_uniform", .minval = -0.5, .maxval = 0.5);
+    if (strcmp(cls, "LSTM") == 0)
+        return ck_lstm(.units = U, .return_sequences = seq, .go_backwards = seq, .activation = act,
+                       .bias_initializer = bias);
+    if (strncmp(cls, "GRU", 3) == 0)
+        return ck_gru(U, .return_sequences = seq, .go_backwards = seq, .activation = act,
+                      .no_reset_after = cls[3] == '1', .bias_initializer = bias);
+    return ck_simple_rnn(U, .return_sequences = seq, .go_backwards = seq, .activation = act,
+                         .bias_initializer = bias);
+}
+
+START_TEST(rnn_split_batches)
 {
     int B = split_cases[_i].B, T = split_cases[_i].T, F = split_cases[_i].F, U = split_cases[_i].U,
         CHUNK = split_cases[_i].chunk;
-    /* Even _i: tanh, sequences, backwards; odd: relu, the last step, forwards. */
-    bool seq = _i % 2 == 0, backwards = _i % 2 == 0;
-    ck_layer *l = ck_lstm(.units = U, .return_sequences = seq, .go_backwards = backwards,
-                          .activation = _i % 2 ? "relu" : "tanh",
-                          .bias_initializer = CK_INIT("random_uniform", .minval = -0.5,
-                                                      .maxval = 0.5));
+    bool seq = _i % 2 == 0;
+    ck_layer *l = split_layer(_i, U);
     ck_fd *whole = probe_new(single(ck_input(T, F), l), 3, (int64_t[]){B, T, F},
                              400 + (uint64_t)_i);
     size_t n = whole->m->n_params, in_sample = (size_t)T * F,
@@ -266,7 +280,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, dense_2d, 0, 2 * N_DENSE_ACTS);
     tcase_add_loop_test(tc, dense_3d, 0, N_DENSE_ACTS);
     tcase_add_loop_test(tc, lstm_options, 0, N_LSTM_CASES);
-    tcase_add_loop_test(tc, lstm_split_batches, 0,
+    tcase_add_loop_test(tc, rnn_split_batches, 0,
                         (int)(sizeof split_cases / sizeof split_cases[0]));
     tcase_add_test(tc, weightless_layers);
     tcase_add_test(tc, dropout_uses_forward_mask);

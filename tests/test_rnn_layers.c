@@ -412,24 +412,45 @@ static ck_layer *make_layer(const char *cls, const rnn_case *c, int units)
                          .return_sequences = c->seq, .go_backwards = c->backwards);
 }
 
-static void check_against_reference(const char *cls, int i)
+static void check_batch_against_reference(const char *cls, int i, int Bn)
 {
     rnn_case c = decode_case(i);
     ck_model *m = model_of(make_layer(cls, &c, U), T, F);
     set_random_weights(m);
-    float x[B * T * F], y[B * T * U];
-    double ref[B * T * U];
-    fill_random(x, sizeof x / sizeof x[0], -1.5, 1.5);
-    predict_n(m, x, B, T, F, y, sizeof y / sizeof y[0]);
+    size_t nx = (size_t)Bn * T * F, ny = (size_t)Bn * T * U;
+    float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
+    double *ref = malloc(ny * sizeof *ref);
+    fill_random(x, nx, -1.5, 1.5);
+    predict_n(m, x, Bn, T, F, y, ny);
     ref_rnn p = ref_from_layer(ck_model_layer(m, 0), cls, U, c.act, c.ract ? c.ract : "sigmoid",
                                c.seq, c.backwards, c.bias, c.reset_after, 0);
-    ref_run(&p, x, B, T, F, ref);
-    int n = B * (c.seq ? T : 1) * U;
+    ref_run(&p, x, Bn, T, F, ref);
+    int n = Bn * (c.seq ? T : 1) * U;
     for (int k = 0; k < n; k++)
         ck_assert_msg(fabs(y[k] - ref[k]) < 2e-5 * fmax(1, fabs(ref[k])),
-                      "%s case %d value %d: %.7g vs %.7g", cls, i, k, y[k], ref[k]);
+                      "%s case %d, batch %d, value %d: %.7g vs %.7g", cls, i, Bn, k, y[k], ref[k]);
+    free(x);
+    free(y);
+    free(ref);
     ck_model_free(m);
 }
+
+static void check_against_reference(const char *cls, int i)
+{
+    check_batch_against_reference(cls, i, B);
+}
+
+/* From 16 samples the steps run in two groups of samples (ck_rnn.h,
+ * CK_RNN_GROUPS), of unequal size when the batch is odd. */
+START_TEST(test_sample_groups_reference)
+{
+    for (int Bn = 16; Bn <= 17; Bn++) {
+        check_batch_against_reference("GRU", _i, Bn);
+        if (decode_case(_i).reset_after)
+            check_batch_against_reference("SimpleRNN", _i, Bn);
+    }
+}
+END_TEST
 
 START_TEST(test_gru_reference)
 {
@@ -1059,6 +1080,7 @@ static Suite *suite(void)
     tc = tcase_create("reference");
     tcase_add_loop_test(tc, test_gru_reference, 0, 48);
     tcase_add_loop_test(tc, test_simple_rnn_reference, 0, 48);
+    tcase_add_loop_test(tc, test_sample_groups_reference, 0, 48);
     tcase_add_loop_test(tc, test_bidirectional_reference, 0, 24);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");

@@ -264,6 +264,26 @@ void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h,
                (size_t)d->U * sizeof(float));
 }
 
+bool ck_rnn_splits_samples(const ck_rnn *r, const ck_rnn_dims *d, bool training)
+{
+    return !r->base.mask && !(training && r->o.recurrent_dropout > 0) &&
+           d->B >= CK_RNN_GROUPS * CK_RNN_GROUP_ROWS;
+}
+
+void ck_rnn_prepare_groups(ck_packed *P, const ck_rnn_dims *d, int lda, float beta, int ldc)
+{
+    for (int g = 0; g < CK_RNN_GROUPS; g++)
+        ck_gemm_packed_prepare(P, ck_rnn_group_start(d, g + 1) - ck_rnn_group_start(d, g), lda,
+                               beta, ldc);
+}
+
+void ck_rnn_emit_rows(const ck_rnn *r, const ck_rnn_dims *d, int step, float *y, int b0, int b1)
+{
+    for (int b = b0; r->o.return_sequences && b < b1; b++)
+        memcpy(y + row(d, b, step), r->h.data + (size_t)b * (size_t)d->U,
+               sizeof(float) * (size_t)d->U);
+}
+
 const float *ck_rnn_step_input(ck_rnn *r, const ck_rnn_dims *d, int t, bool training, int *ld)
 {
     size_t U = (size_t)d->U;

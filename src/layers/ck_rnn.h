@@ -125,6 +125,30 @@ ck_status ck_rnn_project_step(ck_rnn *r, const ck_rnn_dims *d, int G, const floa
  * r->rec_t[slot] for the backward products dz . U[:, cols]^T. */
 ck_status ck_rnn_pack_recurrent(ck_rnn *r, int slot, int col, int n, bool transposed,
                                 ck_packed **out);
+/* A batch goes through the steps in CK_RNN_GROUPS groups of samples, each
+ * one pool task, forwards and backwards: samples never meet within the
+ * steps, so the groups need not wait for each other, where a step split
+ * over threads waits twice a step for the slower one (and W1's 3 us step
+ * products are too short to split at all). A fixed count and fixed cuts,
+ * so no result depends on the thread count; at least CK_RNN_GROUP_ROWS
+ * samples a group, so that a group's products keep whole register blocks
+ * busy. Not with a mask or, in training, recurrent dropout: both share
+ * per-step buffers across samples. */
+#define CK_RNN_GROUPS 2
+#define CK_RNN_GROUP_ROWS 8
+bool ck_rnn_splits_samples(const ck_rnn *r, const ck_rnn_dims *d, bool training);
+/* The first sample of group g (g = CK_RNN_GROUPS: the batch size). */
+static inline int ck_rnn_group_start(const ck_rnn_dims *d, int g)
+{
+    return g * d->B / CK_RNN_GROUPS;
+}
+/* Makes the kernels of every group's product on P before the groups run
+ * (ck_gemm_packed_prepare). */
+void ck_rnn_prepare_groups(ck_packed *P, const ck_rnn_dims *d, int lda, float beta, int ldc);
+/* Copies h of samples [b0, b1) into their rows of y for processing step
+ * `step`, when the layer returns sequences (the unmasked ck_rnn_emit). */
+void ck_rnn_emit_rows(const ck_rnn *r, const ck_rnn_dims *d, int step, float *y, int b0, int b1);
+
 /* Records the rows of h (row stride ldh) as h_{t-1} of timestep t, for
  * the backward pass: those of samples [b0, b1), h pointing at b0's. */
 void ck_rnn_record_hprev(ck_rnn *r, const ck_rnn_dims *d, int t, const float *h, int ldh, int b0,

@@ -10,6 +10,7 @@
  * first); backward mirrors that, and dW, dU, dx are GEMMs over all steps. */
 #include "ck_rnn.h"
 #include "ck_blas.h"
+#include "ck_pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,23 +88,32 @@ static void gate_h(ck_act act, const float *pre_h, float *g, float *h, int U)
         h[j] = z[j] * h[j] + (1.0f - z[j]) * hh[j];
 }
 
-/* One timestep for the whole batch. hin (row stride ldh) is h_{t-1} as fed
- * to U; gates and rh rows for this step start at g/rh with strides gld/rld. */
-static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int ldh, float *g,
-                     int gld, float *rh, int rld, ck_act act, ck_act ract)
+/* One timestep for samples [b0, b1). hin (row stride ldh) is h_{t-1} as
+ * fed to U; gates and rh rows for this step start at g/rh with strides
+ * gld/rld; all three point at sample 0's rows. */
+typedef struct step_rows {
+    const float *hin;
+    float *g, *rh;
+    int ldh, gld, rld, b0, b1;
+} step_rows;
+
+static void gru_step(gru *s, const ck_rnn_dims *d, int t, const step_rows *sr, ck_act act,
+                     ck_act ract)
 {
     ck_layer *l = &s->rnn.base;
-    int U = d->U, G = 3 * U, ldx = d->T * G;
+    int U = d->U, G = 3 * U, ldx = d->T * G, n = sr->b1 - sr->b0;
     float *xp = s->xp.data + (size_t)t * (size_t)G, *rec = s->rec.data;
+    const float *hin = sr->hin + (size_t)sr->b0 * (size_t)sr->ldh;
     if (s->reset_after) {
         const float *brec = s->rnn.o.use_bias ? l->weights[2].data + G : NULL;
-        for (int b = 0; b < d->B && brec; b++)
+        for (int b = sr->b0; b < sr->b1 && brec; b++)
             memcpy(rec + (size_t)b * (size_t)G, brec, sizeof(float) * (size_t)G);
-        ck_gemm_packed(d->B, hin, ldh, &s->rnn.rec[0], brec ? 1.0f : 0.0f, rec, G);
-        for (int b = 0; b < d->B; b++) {
-            float *pre = xp + (size_t)b * (size_t)ldx, *gb = g + (size_t)b * (size_t)gld;
+        ck_gemm_packed(n, hin, sr->ldh, &s->rnn.rec[0], brec ? 1.0f : 0.0f,
+                       rec + (size_t)sr->b0 * (size_t)G, G);
+        for (int b = sr->b0; b < sr->b1; b++) {
+            float *pre = xp + (size_t)b * (size_t)ldx, *gb = sr->g + (size_t)b * (size_t)sr->gld;
             const float *rb = rec + (size_t)b * (size_t)G;
-            float *rhb = rh + (size_t)b * (size_t)rld;
+            float *rhb = sr->rh + (size_t)b * (size_t)sr->rld;
             gates_zr(ract, pre, rb, gb, U);
             memcpy(rhb, rb + 2 * U, sizeof(float) * (size_t)U);
             for (int j = 0; j < U; j++)
@@ -112,19 +122,38 @@ static void gru_step(gru *s, const ck_rnn_dims *d, int t, const float *hin, int 
         }
         return;
     }
-    ck_gemm_packed(d->B, hin, ldh, &s->rnn.rec[0], 0.0f, rec, G);
-    for (int b = 0; b < d->B; b++) {
-        float *pre = xp + (size_t)b * (size_t)ldx, *gb = g + (size_t)b * (size_t)gld;
-        const float *hb = hin + (size_t)b * (size_t)ldh;
-        float *rhb = rh + (size_t)b * (size_t)rld;
+    ck_gemm_packed(n, hin, sr->ldh, &s->rnn.rec[0], 0.0f, rec + (size_t)sr->b0 * (size_t)G, G);
+    for (int b = sr->b0; b < sr->b1; b++) {
+        float *pre = xp + (size_t)b * (size_t)ldx, *gb = sr->g + (size_t)b * (size_t)sr->gld;
+        const float *hb = sr->hin + (size_t)b * (size_t)sr->ldh;
+        float *rhb = sr->rh + (size_t)b * (size_t)sr->rld;
         gates_zr(ract, pre, rec + (size_t)b * (size_t)G, gb, U);
         for (int j = 0; j < U; j++)
             rhb[j] = gb[U + j] * hb[j];
     }
-    ck_gemm_packed(d->B, rh, rld, &s->rnn.rec[1], 1.0f, xp + 2 * U, ldx);
-    for (int b = 0; b < d->B; b++)
-        gate_h(act, xp + (size_t)b * (size_t)ldx + 2 * U, g + (size_t)b * (size_t)gld,
+    ck_gemm_packed(n, sr->rh + (size_t)sr->b0 * (size_t)sr->rld, sr->rld, &s->rnn.rec[1], 1.0f,
+                   xp + (size_t)sr->b0 * (size_t)ldx + 2 * U, ldx);
+    for (int b = sr->b0; b < sr->b1; b++)
+        gate_h(act, xp + (size_t)b * (size_t)ldx + 2 * U, sr->g + (size_t)b * (size_t)sr->gld,
                s->rnn.h.data + (size_t)b * (size_t)U, U);
+}
+
+/* The rows of step t as gru_step takes them: training keeps every step's
+ * gates and rh, inference one step's. */
+static step_rows rows_of(gru *s, const ck_rnn_dims *d, int t, bool train, const float *hin, int ldh,
+                         int b0, int b1)
+{
+    int U = d->U, G = 3 * U;
+    if (train)
+        return (step_rows){hin,
+                           s->gates.data + (size_t)t * (size_t)G,
+                           s->rh.data + (size_t)t * (size_t)U,
+                           ldh,
+                           d->T * G,
+                           d->T * U,
+                           b0,
+                           b1};
+    return (step_rows){hin, s->gates.data, s->rh.data, ldh, G, U, b0, b1};
 }
 
 /* The recurrent kernel in r->rec (forward) or r->rec_t (backward): whole,
@@ -139,6 +168,44 @@ static ck_status pack_recurrent(gru *s, bool transposed)
         return ck_rnn_pack_recurrent(r, 0, 0, 3 * U, transposed, &p);
     CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, 2 * U, transposed, &p));
     return ck_rnn_pack_recurrent(r, 1, 2 * U, U, transposed, &p);
+}
+
+/* One group of samples (ck_rnn_splits_samples) through every step. */
+typedef struct group_job {
+    gru *s;
+    const ck_rnn_dims *d;
+    ck_act act, ract;
+    bool train;
+    float *y;
+    const ck_tensor *dy;
+} group_job;
+
+static void forward_group(void *arg, int g)
+{
+    const group_job *j = arg;
+    ck_rnn *r = &j->s->rnn;
+    const ck_rnn_dims *d = j->d;
+    int b0 = ck_rnn_group_start(d, g), b1 = ck_rnn_group_start(d, g + 1);
+    for (int step = 0; step < d->T; step++) {
+        int t = ck_rnn_time(r, step, d->T);
+        if (j->train)
+            ck_rnn_record_hprev(r, d, t, r->h.data + (size_t)b0 * (size_t)d->U, d->U, b0, b1);
+        step_rows sr = rows_of(j->s, d, t, j->train, r->h.data, d->U, b0, b1);
+        gru_step(j->s, d, t, &sr, j->act, j->ract);
+        ck_rnn_emit_rows(r, d, step, j->y, b0, b1);
+    }
+}
+
+/* The kernels of forward_group's products, h_{t-1} from r->h. */
+static void prepare_forward(gru *s, const ck_rnn_dims *d, bool train)
+{
+    int U = d->U, G = 3 * U;
+    if (s->reset_after) {
+        ck_rnn_prepare_groups(&s->rnn.rec[0], d, U, s->rnn.o.use_bias ? 1.0f : 0.0f, G);
+        return;
+    }
+    ck_rnn_prepare_groups(&s->rnn.rec[0], d, U, 0.0f, G);
+    ck_rnn_prepare_groups(&s->rnn.rec[1], d, train ? d->T * U : U, 1.0f, d->T * G);
 }
 
 static ck_status gru_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, const ck_run_ctx *ctx)
@@ -157,14 +224,17 @@ static ck_status gru_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, cons
     CK_TRY(ck_rnn_project(r, &d, G, train, xin, r->o.use_bias ? l->weights[2].data : NULL,
                           s->xp.data));
     CK_TRY(pack_recurrent(s, false));
+    group_job job = {s, &d, act, ract, train, y->data, NULL};
+    if (ck_rnn_splits_samples(r, &d, train)) {
+        prepare_forward(s, &d, train);
+        ck_pool_run(CK_RNN_GROUPS, forward_group, &job);
+        return ck_rnn_finish(r, &d, y->data);
+    }
     for (int step = 0; step < d.T; step++) {
         int t = ck_rnn_time(r, step, d.T), ldh;
         const float *hin = ck_rnn_step_input(r, &d, t, train, &ldh);
-        if (train)
-            gru_step(s, &d, t, hin, ldh, s->gates.data + (size_t)t * (size_t)G, d.T * G,
-                     s->rh.data + (size_t)t * (size_t)d.U, d.T * d.U, act, ract);
-        else
-            gru_step(s, &d, t, hin, ldh, s->gates.data, G, s->rh.data, d.U, act, ract);
+        step_rows sr = rows_of(s, &d, t, train, hin, ldh, 0, d.B);
+        gru_step(s, &d, t, &sr, act, ract);
         ck_rnn_emit(r, &d, step, y->data);
     }
     return ck_rnn_finish(r, &d, y->data);
@@ -225,19 +295,71 @@ static void step_backward_b(const gru *s, const ck_rnn_dims *d, int b, int t, ck
         tmp[j] = drh[j] * g[U + j];
 }
 
-/* dh_{t-1} = carry + mask * (gradient through the recurrent kernel). */
-static void step_backward_h(gru *s, const ck_rnn_dims *d, int t)
+/* dh_{t-1} = carry + mask * (gradient through the recurrent kernel), for
+ * samples [b0, b1); the recurrent dropout mask only on the whole batch
+ * (groups of samples run without one). */
+static void step_backward_h(gru *s, const ck_rnn_dims *d, int t, int b0, int b1)
 {
     int U = d->U, G = 3 * U, ld = d->T * G;
+    size_t at = ((size_t)b0 * (size_t)d->T + (size_t)t) * (size_t)G, bu = (size_t)b0 * (size_t)U;
     if (s->reset_after)
-        ck_gemm_packed(d->B, s->drec.data + (size_t)t * (size_t)G, ld, &s->rnn.rec_t[0], 0.0f,
-                       s->dhm.data, U);
+        ck_gemm_packed(b1 - b0, s->drec.data + at, ld, &s->rnn.rec_t[0], 0.0f, s->dhm.data + bu, U);
     else
-        ck_gemm_packed(d->B, s->dpre.data + (size_t)t * (size_t)G, ld, &s->rnn.rec_t[0], 1.0f,
-                       s->dhm.data, U);
-    ck_rnn_mask_hgrad(&s->rnn, d, s->dhm.data);
-    for (size_t i = 0; i < (size_t)d->B * (size_t)U; i++)
+        ck_gemm_packed(b1 - b0, s->dpre.data + at, ld, &s->rnn.rec_t[0], 1.0f, s->dhm.data + bu, U);
+    if (b1 - b0 == d->B)
+        ck_rnn_mask_hgrad(&s->rnn, d, s->dhm.data);
+    for (size_t i = bu; i < (size_t)b1 * (size_t)U; i++)
         s->rnn.dh.data[i] = s->carry.data[i] + s->dhm.data[i];
+}
+
+/* One backward step for samples [b0, b1); the masks only apply to the
+ * whole batch (groups of samples run without them). */
+static void backward_step(const group_job *j, int step, int b0, int b1)
+{
+    gru *s = j->s;
+    ck_rnn *r = &s->rnn;
+    const ck_rnn_dims *d = j->d;
+    int U = d->U, G = 3 * U, t = ck_rnn_time(r, step, d->T);
+    bool whole = b1 - b0 == d->B;
+    if (whole)
+        ck_rnn_add_output_grad(r, d, j->dy, step);
+    else
+        ck_rnn_add_output_grad_rows(r, d, j->dy, step, b0, b1);
+    for (int b = b0; b < b1; b++)
+        step_backward_a(s, d, b, t, j->act, j->ract);
+    if (whole) {
+        ck_rnn_mask_rows(r, d, t, s->dpre.data, G);
+        if (s->reset_after)
+            ck_rnn_mask_rows(r, d, t, s->drec.data, G);
+    }
+    if (!s->reset_after) {
+        ck_gemm_packed(b1 - b0, s->dpre.data + ((size_t)b0 * d->T + t) * (size_t)G + 2 * U,
+                       d->T * G, &r->rec_t[1], 0.0f, s->drec.data + (size_t)b0 * U, U);
+        for (int b = b0; b < b1; b++)
+            step_backward_b(s, d, b, t, j->ract);
+    }
+    if (step == 0)
+        return;
+    step_backward_h(s, d, t, b0, b1);
+    if (whole)
+        ck_rnn_mask_carry_grad(r, d, t);
+}
+
+static void backward_group(void *arg, int g)
+{
+    const group_job *j = arg;
+    int b0 = ck_rnn_group_start(j->d, g), b1 = ck_rnn_group_start(j->d, g + 1);
+    for (int step = j->d->T - 1; step >= 0; step--)
+        backward_step(j, step, b0, b1);
+}
+
+/* The kernels of backward_group's products. */
+static void prepare_backward(gru *s, const ck_rnn_dims *d)
+{
+    int U = d->U, ld = d->T * 3 * U;
+    if (!s->reset_after)
+        ck_rnn_prepare_groups(&s->rnn.rec_t[1], d, ld, 0.0f, U);
+    ck_rnn_prepare_groups(&s->rnn.rec_t[0], d, ld, s->reset_after ? 0.0f : 1.0f, U);
 }
 
 /* The recurrent kernel's gradient as the products that make it (ops),
@@ -273,24 +395,13 @@ static ck_status gru_backward(ck_layer *l, const ck_tensor *x, const ck_tensor *
     CK_TRY(gru_reserve_backward(s, &d));
     CK_TRY(ck_rnn_backward_begin(r, &d));
     CK_TRY(pack_recurrent(s, true));
-    for (int step = d.T - 1; step >= 0; step--) {
-        int t = ck_rnn_time(r, step, d.T);
-        ck_rnn_add_output_grad(r, &d, dy, step);
-        for (int b = 0; b < d.B; b++)
-            step_backward_a(s, &d, b, t, act, ract);
-        ck_rnn_mask_rows(r, &d, t, s->dpre.data, G);
-        if (s->reset_after)
-            ck_rnn_mask_rows(r, &d, t, s->drec.data, G);
-        if (!s->reset_after) {
-            ck_gemm_packed(d.B, s->dpre.data + (size_t)t * (size_t)G + 2 * U, d.T * G, &r->rec_t[1],
-                           0.0f, s->drec.data, U);
-            for (int b = 0; b < d.B; b++)
-                step_backward_b(s, &d, b, t, ract);
-        }
-        if (step > 0) {
-            step_backward_h(s, &d, t);
-            ck_rnn_mask_carry_grad(r, &d, t);
-        }
+    group_job job = {s, &d, act, ract, true, NULL, dy};
+    if (ck_rnn_splits_samples(r, &d, true)) {
+        prepare_backward(s, &d);
+        ck_pool_run(CK_RNN_GROUPS, backward_group, &job);
+    } else {
+        for (int step = d.T - 1; step >= 0; step--)
+            backward_step(&job, step, 0, d.B);
     }
     ck_gemm_op dU[2];
     int n_dU = recurrent_weight_grads(s, &d, dU);

@@ -368,36 +368,13 @@ static ck_status forward_joint(lstm *s, const ck_rnn_dims *d, const float *xin, 
     return joint_end(s, d, y);
 }
 
-/* A batch goes through the steps in SAMPLE_TASKS groups of samples, each
- * one pool task, forwards and backwards: samples never meet within the
- * steps, so the groups need not wait for each other, where a step split
- * over threads waits twice a step for the slower one (and W1's 3 us step
- * products are too short to split at all). A fixed count, so no result
- * depends on the thread count; at least SAMPLE_MIN_ROWS samples a group,
- * so that a group's products keep whole register blocks busy. Not with a
- * mask or recurrent dropout, which share buffers across samples, nor
- * where inference projects the input per step without the joint product
- * (its product packs the kernel on first use). */
-#define SAMPLE_TASKS 2
-#define SAMPLE_MIN_ROWS 8
-
+/* Groups of samples (ck_rnn_splits_samples), except where inference
+ * projects the input per step without the joint product: that product
+ * packs the input kernel on first use. */
 static bool splits_samples(const ck_rnn *r, const ck_rnn_dims *d, bool train, bool per_step,
                            bool joint)
 {
-    return !r->base.mask && !(train && r->o.recurrent_dropout > 0) && (joint || !per_step) &&
-           d->B >= SAMPLE_TASKS * SAMPLE_MIN_ROWS;
-}
-
-static int group_start(const ck_rnn_dims *d, int task)
-{
-    return task * d->B / SAMPLE_TASKS;
-}
-
-/* Kernels for the products of every group, made before the groups run. */
-static void prepare_groups(ck_packed *P, const ck_rnn_dims *d, int lda, int ldc)
-{
-    for (int task = 0; task < SAMPLE_TASKS; task++)
-        ck_gemm_packed_prepare(P, group_start(d, task + 1) - group_start(d, task), lda, 0.0f, ldc);
+    return ck_rnn_splits_samples(r, d, train) && (joint || !per_step);
 }
 
 typedef struct sample_job {
@@ -434,7 +411,7 @@ static void forward_group(void *arg, int task)
 {
     const sample_job *j = arg;
     const ck_rnn_dims *d = j->d;
-    int b0 = group_start(d, task), n = group_start(d, task + 1) - b0;
+    int b0 = ck_rnn_group_start(d, task), n = ck_rnn_group_start(d, task + 1) - b0;
     cell_pass p = *j->pass;
     /* Inference's generic cell keeps one sample's gates in its group's scratch. */
     float *scratch = p.train ? NULL : j->s->tmp.data + (size_t)task * 5 * (size_t)d->U;
@@ -460,9 +437,9 @@ static ck_status forward_samples(lstm *s, const ck_rnn_dims *d, const float *xin
         CK_TRY(ck_rnn_pack_recurrent(r, 0, 0, 4 * d->U, false, &P));
         pass->y = r->o.return_sequences ? y : NULL;
     }
-    prepare_groups(P, d, joint ? pass->ldxh : d->U, 4 * d->U);
+    ck_rnn_prepare_groups(P, d, joint ? pass->ldxh : d->U, 0.0f, 4 * d->U);
     sample_job job = {s, d, pass, xin, P};
-    ck_pool_run(SAMPLE_TASKS, forward_group, &job);
+    ck_pool_run(CK_RNN_GROUPS, forward_group, &job);
     return joint ? joint_end(s, d, y) : ck_rnn_finish(r, d, y);
 }
 
@@ -682,7 +659,7 @@ static void backward_group(void *arg, int task)
     lstm *s = j->s;
     ck_rnn *r = &s->rnn;
     const ck_rnn_dims *d = j->d;
-    int b0 = group_start(d, task), b1 = group_start(d, task + 1), G = 4 * d->U;
+    int b0 = ck_rnn_group_start(d, task), b1 = ck_rnn_group_start(d, task + 1), G = 4 * d->U;
     cell_back p = {s, d, 0, ck_act_resolve(r->o.act, ck_layer_semantics(&r->base)),
                    ck_act_resolve(r->o.ract, ck_layer_semantics(&r->base))};
     float *tmp = s->tmp.data + (size_t)task * 5 * (size_t)d->U;
@@ -718,9 +695,9 @@ static ck_status lstm_backward(ck_layer *l, const ck_tensor *x, const ck_tensor 
     memset(s->dc.data, 0, BU * sizeof(float));
     if (splits_samples(r, &d, true, false, false)) {
         if (RT)
-            prepare_groups(RT, &d, d.T * G, U);
+            ck_rnn_prepare_groups(RT, &d, d.T * G, 0.0f, U);
         back_job job = {s, &d, dy, RT};
-        ck_pool_run(SAMPLE_TASKS, backward_group, &job);
+        ck_pool_run(CK_RNN_GROUPS, backward_group, &job);
     } else {
         backward_steps(s, &d, dy, RT);
     }
