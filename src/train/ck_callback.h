@@ -97,6 +97,24 @@ typedef bool (*ck_log_lookup)(const void *ctx, const char *key, double *value);
 ck_status ck_format_template(const char *tmpl, int epoch, long batch, ck_log_lookup lookup,
                              const void *ctx, char *out, size_t len);
 
+/* How the logs of an epoch are ordered; the keys callbacks add follow. */
+typedef enum ck_key_order {
+    CK_KEYS_COMPILED,     /* loss, the metrics, then their val_ versions (Keras 2) */
+    CK_KEYS_SORTED_APART, /* the training keys sorted, then the val_ ones (Keras 3.0-3.6) */
+    CK_KEYS_SORTED        /* all sorted (Keras 3.7+) */
+} ck_key_order;
+
+/* What the Keras release of a model prints and logs at an epoch's end
+ * (docs/keras-compatibility.md, "Progress output"). */
+typedef struct ck_log_style {
+    bool keras3_bar;              /* Keras 3's Progbar, else tf.keras 2's */
+    bool progbar_last;            /* ProgbarLogger runs after the other callbacks */
+    ck_key_order key_order;       /* of the logs and the history */
+    const char *lr_key;           /* ReduceLROnPlateau's key of the rate */
+    const char *scheduler_lr_key; /* LearningRateScheduler's; NULL: it logs none */
+} ck_log_style;
+ck_log_style ck_log_style_of(const ck_model *m);
+
 /* Sets the model's learning rate (ReduceLROnPlateau, LearningRateScheduler);
  * `who` names the caller in messages. */
 ck_status ck_fit_set_learning_rate(ck_fit_info *fit, double lr, const char *who);

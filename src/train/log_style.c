@@ -1,0 +1,28 @@
+/* How the Keras release that wrote the model logs an epoch: what
+ * ProgbarLogger draws and where it runs, the order of the logged keys
+ * and the key of the learning rate. One place, as the rules cross
+ * several callbacks and the history. */
+#include "ck_callback.h"
+
+ck_log_style ck_log_style_of(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    /* Models built in C and files without a version follow Keras 3. Its
+     * trainer sorted the training and the validation logs apart; 3.7
+     * sorts them together in CallbackList (pythonify_logs). */
+    if (release == 0 || release >= 300)
+        return (ck_log_style){.keras3_bar = true,
+                              .progbar_last = true,
+                              .key_order = release >= 307 || release == 0 ? CK_KEYS_SORTED
+                                                                          : CK_KEYS_SORTED_APART,
+                              .lr_key = "learning_rate",
+                              .scheduler_lr_key = "learning_rate"};
+    /* tf.keras 2.7 appended ProgbarLogger to the callbacks (keras-team/keras
+     * 90887569b9); standalone Keras put it before the user's, older tf.keras
+     * first. LearningRateScheduler logged no rate before standalone 2.2.3. */
+    bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
+    return (ck_log_style){.progbar_last = release >= 207,
+                          .lr_key = "lr",
+                          .scheduler_lr_key = logs_schedule ? "lr" : NULL};
+}
