@@ -67,8 +67,9 @@ ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, co
 
 /* ---------------- history (history.c) ---------------- */
 /* An empty history with keys loss, the metrics, and their val_ versions
- * when has_val; its first row is epoch first_epoch. */
-ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoch);
+ * when has_val, listed in `order`; its first row is epoch first_epoch. */
+ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoch,
+                           ck_key_order order);
 ck_status ck_history_append(ck_history *h, const ck_epoch_logs *logs);
 void ck_history_set_stop_reason(ck_history *h, const char *reason);
 

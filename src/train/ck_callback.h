@@ -82,7 +82,10 @@ double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit);
 /* The history's value of `key` in its last epoch; NAN when it has none. */
 double ck_history_last(const ck_history *h, const char *key);
 bool ck_history_has_key(const ck_history *h, const char *key);
-/* Adds a key logged by a callback ("learning_rate"): NAN in earlier rows. */
+/* The keys of the epoch's logs (ck_history_key lists them first); the
+ * keys callbacks log follow them. */
+int ck_history_logged_key_count(const ck_history *h);
+/* Adds a key logged by a callback ("learning_rate", "lr"): NAN in earlier rows. */
 ck_status ck_history_add_key(ck_history *h, const char *key);
 /* Sets `key` in the last row. */
 void ck_history_set_last(ck_history *h, const char *key, double value);

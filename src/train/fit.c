@@ -130,7 +130,9 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
     if (r->batch > r->n)
         r->batch = r->n;
     r->order = ck_alloc(r->n, sizeof *r->order);
-    r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL, o->initial_epoch) : NULL;
+    r->h = r->order ? ck_history_new(r->s, r->vx.data != NULL, o->initial_epoch,
+                                     ck_log_style_of(r->m).key_order)
+                    : NULL;
     if (!r->h)
         return CK_ERR_MEMORY;
     r->info = (ck_fit_info){.model = r->m,

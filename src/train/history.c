@@ -14,11 +14,25 @@ struct ck_history {
     int n_keys, n_epochs, first_epoch;
     int n_logged; /* keys filled from ck_epoch_logs; the rest are set by callbacks */
     char keys[MAX_KEYS][CK_NAME_MAX + 4];
-    double *values; /* n_epochs rows of MAX_KEYS */
+    int order[MAX_KEYS]; /* the keys as the history lists them: indices into keys */
+    double *values;      /* n_epochs rows of MAX_KEYS */
     char stop_reason[256];
 };
 
-ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoch)
+/* Sorts the listed keys [from, to); insertion sort, as there are few. */
+static void sort_order(ck_history *h, int from, int to)
+{
+    for (int i = from + 1; i < to; i++)
+        for (int j = i; j > from && strcmp(h->keys[h->order[j - 1]], h->keys[h->order[j]]) > 0;
+             j--) {
+            int t = h->order[j];
+            h->order[j] = h->order[j - 1];
+            h->order[j - 1] = t;
+        }
+}
+
+ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoch,
+                           ck_key_order order)
 {
     ck_history *h = ck_alloc(1, sizeof *h);
     if (!h)
@@ -31,6 +45,15 @@ ck_history *ck_history_new(const ck_train_state *s, bool has_val, int first_epoc
             snprintf(h->keys[h->n_keys++], sizeof h->keys[0], "%s%s", prefix, s->metric_names[k]);
     }
     h->n_logged = h->n_keys;
+    for (int i = 0; i < h->n_keys; i++)
+        h->order[i] = i;
+    int per = s->n_metrics + 1;
+    if (order == CK_KEYS_SORTED)
+        sort_order(h, 0, h->n_keys);
+    if (order == CK_KEYS_SORTED_APART) {
+        sort_order(h, 0, per);
+        sort_order(h, per, h->n_keys);
+    }
     return h;
 }
 
@@ -72,6 +95,7 @@ ck_status ck_history_add_key(ck_history *h, const char *key)
         return CK_OK;
     if (h->n_keys == MAX_KEYS || strlen(key) >= sizeof h->keys[0])
         return ck_error(CK_ERR_ARGUMENT, "history: no room for key '%s'", key);
+    h->order[h->n_keys] = h->n_keys;
     snprintf(h->keys[h->n_keys++], sizeof h->keys[0], "%s", key);
     return CK_OK;
 }
@@ -106,6 +130,11 @@ int ck_history_epochs(const ck_history *h)
     return h ? h->n_epochs : 0;
 }
 
+int ck_history_logged_key_count(const ck_history *h)
+{
+    return h->n_logged;
+}
+
 int ck_history_key_count(const ck_history *h)
 {
     return h ? h->n_keys : 0;
@@ -113,7 +142,7 @@ int ck_history_key_count(const ck_history *h)
 
 const char *ck_history_key(const ck_history *h, int index)
 {
-    return h && index >= 0 && index < h->n_keys ? h->keys[index] : NULL;
+    return h && index >= 0 && index < h->n_keys ? h->keys[h->order[index]] : NULL;
 }
 
 int ck_history_epoch_number(const ck_history *h, int row)
