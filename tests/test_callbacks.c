@@ -120,10 +120,11 @@ START_TEST(callbacks_of_keras_2_0_count_late)
         ck_assert_ok(ck_model_fit(
             m, &FLAT_X, &FLAT_Y, &h, .epochs = 7,
             .callbacks = {ck_cb_reduce_lr_on_plateau("loss", .factor = 0.5, .patience = 2)}));
+        /* Standalone Keras logs the rate as "lr". */
         for (int e = 0; e < 7; e++)
-            ck_assert_msg(hist(h, "learning_rate", e) == (double)(float)cases[k].lr[e],
-                          "%s epoch %d: learning_rate %g, expected %g", cases[k].version, e,
-                          hist(h, "learning_rate", e), cases[k].lr[e]);
+            ck_assert_msg(hist(h, "lr", e) == (double)(float)cases[k].lr[e],
+                          "%s epoch %d: lr %g, expected %g", cases[k].version, e, hist(h, "lr", e),
+                          cases[k].lr[e]);
         ck_history_free(h);
         ck_model_free(m);
     }

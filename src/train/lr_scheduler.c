@@ -1,5 +1,6 @@
 /* Keras's LearningRateScheduler: before each epoch the learning rate
- * becomes the caller's schedule(epoch, lr); logs "learning_rate". */
+ * becomes the caller's schedule(epoch, lr); logs the rate under the key
+ * of the model's Keras release (ck_log_style). */
 #include "ck_callback.h"
 
 #include <math.h>
@@ -15,7 +16,8 @@ static ck_status sched_begin(ck_callback *cb)
         return ck_error(CK_ERR_ARGUMENT, "LearningRateScheduler: a schedule function is required");
     CK_TRY(
         ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit), "LearningRateScheduler"));
-    return ck_history_add_key(cb->fit->history, "learning_rate");
+    const char *key = ck_log_style_of(cb->fit->model).scheduler_lr_key;
+    return key ? ck_history_add_key(cb->fit->history, key) : CK_OK;
 }
 
 static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
@@ -36,7 +38,9 @@ static ck_status sched_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs
 {
     (void)epoch;
     (void)logs;
-    ck_history_set_last(cb->fit->history, "learning_rate", ck_fit_learning_rate(cb->fit));
+    const char *key = ck_log_style_of(cb->fit->model).scheduler_lr_key;
+    if (key)
+        ck_history_set_last(cb->fit->history, key, ck_fit_learning_rate(cb->fit));
     return CK_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Keras's ReduceLROnPlateau: after `patience` epochs without improvement
  * the learning rate becomes max(lr * factor, min_lr), then `cooldown`
- * epochs pass before counting again. Logs "learning_rate" every epoch. */
+ * epochs pass before counting again. Logs the rate every epoch, as "lr"
+ * in Keras 2 and "learning_rate" in Keras 3 (ck_log_style). */
 #include "ck_callback.h"
 
 #include <math.h>
@@ -33,7 +34,7 @@ static ck_status rlr_begin(ck_callback *cb)
                            o->min_delta, "ReduceLROnPlateau"));
     /* Fails now, not at the first plateau, when the rate follows a schedule. */
     CK_TRY(ck_fit_set_learning_rate(cb->fit, ck_fit_learning_rate(cb->fit), "ReduceLROnPlateau"));
-    return ck_history_add_key(cb->fit->history, "learning_rate");
+    return ck_history_add_key(cb->fit->history, ck_log_style_of(cb->fit->model).lr_key);
 }
 
 /* Keras compares the old rate with min_lr in float32. */
@@ -68,7 +69,8 @@ static ck_status rlr_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *
 {
     reduce_lr *r = (reduce_lr *)cb;
     (void)logs;
-    ck_history_set_last(cb->fit->history, "learning_rate", ck_fit_learning_rate(cb->fit));
+    ck_history_set_last(cb->fit->history, ck_log_style_of(cb->fit->model).lr_key,
+                        ck_fit_learning_rate(cb->fit));
     double current = ck_monitor_value(&r->mon, cb->fit);
     if (r->cooldown_counter > 0) {
         r->cooldown_counter--;
