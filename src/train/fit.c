@@ -75,12 +75,14 @@ static ck_status prepare_validation(fit_run *r, const ck_tensor *x, const ck_ten
     return CK_OK;
 }
 
-/* The callback list: the older shorthands first, then ck_fit_options.callbacks. */
+/* The callback list: the older shorthands first, then ck_fit_options.callbacks;
+ * ProgbarLogger first or last as the model's Keras release put it. */
 static int callback_specs(fit_run *r, ck_callback_spec *specs)
 {
     const ck_fit_options *o = r->o;
+    bool progbar_last = ck_log_style_of(r->m).progbar_last;
     int n = 0;
-    if (o->verbose)
+    if (o->verbose && !progbar_last)
         specs[n++] = (ck_callback_spec){"ProgbarLogger", NULL};
     if (o->checkpoint_path || o->checkpoint_best_only) {
         const char *es = o->early_stopping.monitor;
@@ -95,6 +97,8 @@ static int callback_specs(fit_run *r, ck_callback_spec *specs)
         specs[n++] = (ck_callback_spec){"ck_epoch_function", o};
     for (int i = 0; i < CK_MAX_CALLBACKS && o->callbacks[i].class_name; i++)
         specs[n++] = o->callbacks[i];
+    if (o->verbose && progbar_last)
+        specs[n++] = (ck_callback_spec){"ProgbarLogger", NULL};
     return n;
 }
 

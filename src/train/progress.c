@@ -1,8 +1,12 @@
 /* Keras's ProgbarLogger: "Epoch i/N", a live bar on a terminal
- * (verbose 1) and one line per epoch in Keras's format. */
+ * (verbose 1) and one line per epoch, drawn as the model's Keras release
+ * drew it: tf.keras 2's Progbar (keras/utils/generic_utils.py) or Keras
+ * 3's (keras/src/utils/progbar.py). Keras redraws on any POSIX stream;
+ * ckeras only on a terminal, so a log file holds the final lines alone. */
 #include "ck_callback.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,11 +16,19 @@ typedef struct progress {
     FILE *out;
     int verbose;
     bool tty;
+    ck_log_style style;
     int epochs;
     size_t steps;
-    double start;
-    int last_len;
+    double start, after_first; /* after_first: the end of step 1, 0 before */
+    int last_width;
 } progress;
+
+/* Keras 3 colours the bar with these on a terminal. */
+#define BOLD "\x1b[1m"
+#define GREEN "\33[32m"
+#define WHITE "\33[37m"
+#define RESET "\x1b[0m"
+#define BAR_CHAR "\xe2\x94\x81" /* U+2501 in UTF-8, whatever the compiler's charset */
 
 static double now_seconds(void)
 {
@@ -25,23 +37,103 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Appends " - name: value" the way Keras's Progbar formats numbers. */
-static void append_value(char *buf, size_t len, const char *prefix, const char *name, double v)
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void appendf(char *buf, size_t len, const char *fmt, ...)
 {
     size_t used = strlen(buf);
-    snprintf(buf + used, len - used, fabs(v) > 1e-3 ? " - %s%s: %.4f" : " - %s%s: %.4e", prefix,
-             name, v);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
 }
 
-static void append_logs(char *buf, size_t len, const ck_epoch_logs *logs, bool val)
+/* " - name: value" as Progbar formats a number: 4 decimals, or 4 digits
+ * in e-notation from 1e-3 down; verbose 2 compares the signed value, so a
+ * negative one is in e-notation. Python writes any NaN as "nan". */
+static void append_value(char *buf, size_t len, const char *name, double v, bool signed_cmp)
 {
-    append_value(buf, len, val ? "val_" : "", "loss", val ? logs->val_loss : logs->loss);
-    for (int k = 0; k < logs->n_metrics; k++)
-        append_value(buf, len, val ? "val_" : "", logs->metric_names[k],
-                     val ? logs->val_metrics[k] : logs->metrics[k]);
+    if (isnan(v))
+        appendf(buf, len, " - %s: nan", name);
+    else
+        appendf(buf, len, (signed_cmp ? v : fabs(v)) > 1e-3 ? " - %s: %.4f" : " - %s: %.4e", name,
+                v);
 }
 
-static void format_bar(char *buf, size_t len, size_t step, size_t steps)
+/* The epoch's keys in the history's order; those callbacks log only when
+ * ProgbarLogger runs after them. */
+static void append_epoch_logs(const progress *p, char *buf, size_t len)
+{
+    const ck_history *h = p->base.fit->history;
+    int n = p->style.progbar_last ? ck_history_key_count(h) : ck_history_logged_key_count(h);
+    for (int i = 0; i < n; i++)
+        append_value(buf, len, ck_history_key(h, i), ck_history_last(h, ck_history_key(h, i)),
+                     p->verbose == 2);
+}
+
+static double running_value(const ck_epoch_logs *logs, const char *key)
+{
+    for (int k = 0; k < logs->n_metrics; k++)
+        if (strcmp(logs->metric_names[k], key) == 0)
+            return logs->metrics[k];
+    return logs->loss;
+}
+
+/* The batch's logs: the training keys, in the history's order. */
+static void append_running_logs(const progress *p, char *buf, size_t len,
+                                const ck_epoch_logs *running)
+{
+    const ck_history *h = p->base.fit->history;
+    for (int i = 0; i < ck_history_logged_key_count(h); i++) {
+        const char *key = ck_history_key(h, i);
+        if (strncmp(key, "val_", 4) != 0)
+            append_value(buf, len, key, running_value(running, key), false);
+    }
+}
+
+/* Columns on the terminal: code points outside escape sequences. */
+static int visible_width(const char *s)
+{
+    int w = 0;
+    for (; *s; s++) {
+        if (*s == '\x1b') {
+            while (*s && *s != 'm')
+                s++;
+            if (!*s)
+                break;
+        } else if (((unsigned char)*s & 0xC0) != 0x80) {
+            w++;
+        }
+    }
+    return w;
+}
+
+static void format_duration(char *buf, size_t len, double seconds)
+{
+    long s = (long)seconds;
+    if (seconds > 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+    else if (seconds > 60)
+        snprintf(buf, len, "%ld:%02ld", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%lds", s);
+}
+
+/* Progbar._format_time: " 3ms/step". */
+static void append_step_time(char *buf, size_t len, double t)
+{
+    if (t >= 1 || t == 0)
+        appendf(buf, len, " %.0fs/step", t);
+    else if (t >= 1e-3)
+        appendf(buf, len, " %.0fms/step", t * 1e3);
+    else
+        appendf(buf, len, " %.0fus/step", t * 1e6);
+}
+
+/* ------------------------------------------------------------ tf.keras 2 */
+
+static void keras2_bar(char *buf, size_t len, size_t step, size_t steps)
 {
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
@@ -53,24 +145,118 @@ static void format_bar(char *buf, size_t len, size_t step, size_t steps)
     snprintf(buf, len, "%*zu/%zu [%s]", digits, step, steps, bar);
 }
 
-static void format_duration(char *buf, size_t len, double seconds)
+static void keras2_step_line(const progress *p, char *buf, size_t len, size_t step,
+                             const ck_epoch_logs *running)
 {
-    long s = (long)seconds;
-    if (s >= 3600)
-        snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-    else if (s >= 60)
-        snprintf(buf, len, "%ld:%02ld", s / 60, s % 60);
-    else
-        snprintf(buf, len, "%lds", s);
+    char eta[32];
+    double elapsed = now_seconds() - p->start;
+    keras2_bar(buf, len, step, p->steps);
+    format_duration(eta, sizeof eta, elapsed / (double)step * (double)(p->steps - step));
+    appendf(buf, len, " - ETA: %s", eta);
+    append_running_logs(p, buf, len, running);
 }
+
+static void keras2_epoch_line(const progress *p, char *buf, size_t len)
+{
+    double elapsed = now_seconds() - p->start;
+    if (p->verbose == 1) {
+        keras2_bar(buf, len, p->steps, p->steps);
+        appendf(buf, len, " - %.0fs", elapsed);
+        append_step_time(buf, len, elapsed / (double)p->steps);
+    } else {
+        /* Keras prints the epoch time in whole seconds (65s, not 1:05). */
+        snprintf(buf, len, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
+    }
+    append_epoch_logs(p, buf, len);
+}
+
+/* ------------------------------------------------------------- Keras 3 */
+
+static void append_bar_chars(char *buf, size_t len, int n)
+{
+    for (int i = 0; i < n; i++)
+        appendf(buf, len, "%s", BAR_CHAR);
+}
+
+/* "32/32 ━━━━━━━━━━━━━━━━━━━━": 20 characters, the done part green and
+ * the count bold on a terminal. */
+static void keras3_bar(const progress *p, char *buf, size_t len, size_t step)
+{
+    enum { WIDTH = 20 };
+    int digits = snprintf(NULL, 0, "%zu", p->steps);
+    int done = (int)(WIDTH * ((double)step / (double)p->steps));
+    if (!p->tty) {
+        snprintf(buf, len, "%*zu/%zu ", digits, step, p->steps);
+        append_bar_chars(buf, len, WIDTH);
+        return;
+    }
+    snprintf(buf, len, BOLD "%*zu/%zu" RESET " ", digits, step, p->steps);
+    if (done > 0) {
+        appendf(buf, len, GREEN);
+        append_bar_chars(buf, len, done);
+        appendf(buf, len, RESET);
+    }
+    appendf(buf, len, WHITE);
+    append_bar_chars(buf, len, WIDTH - done);
+    appendf(buf, len, RESET);
+}
+
+/* Keras 3 leaves out step 1, which builds and compiles, when it can. */
+static double keras3_step_time(const progress *p, size_t step, double now)
+{
+    if (step > 1 && p->after_first > 0)
+        return (now - p->after_first) / (double)(step - 1);
+    return (now - p->start) / (double)step;
+}
+
+static void keras3_step_line(const progress *p, char *buf, size_t len, size_t step,
+                             const ck_epoch_logs *running)
+{
+    char eta[32];
+    double per_step = keras3_step_time(p, step, now_seconds());
+    keras3_bar(p, buf, len, step);
+    format_duration(eta, sizeof eta, per_step * (double)(p->steps - step));
+    appendf(buf, len, p->tty ? " " BOLD "%s" RESET : " %s", eta);
+    append_step_time(buf, len, per_step);
+    append_running_logs(p, buf, len, running);
+}
+
+static void keras3_epoch_line(const progress *p, char *buf, size_t len)
+{
+    double now = now_seconds(), elapsed = now - p->start;
+    if (p->verbose == 1) {
+        keras3_bar(p, buf, len, p->steps);
+        appendf(buf, len, p->tty ? " " BOLD "%.0fs" RESET : " %.0fs", elapsed);
+        append_step_time(buf, len, keras3_step_time(p, p->steps, now));
+    } else {
+        /* Without a live bar Progbar never saw step 1: the mean of all steps. */
+        snprintf(buf, len, "%zu/%zu - %.0fs -", p->steps, p->steps, elapsed);
+        append_step_time(buf, len, elapsed / (double)p->steps);
+    }
+    append_epoch_logs(p, buf, len);
+}
+
+/* ---------------------------------------------------------------- hooks */
 
 static ck_status progress_epoch_start(ck_callback *cb, int epoch)
 {
     progress *p = (progress *)cb;
     p->start = now_seconds();
-    p->last_len = 0;
-    fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
+    p->after_first = 0;
+    p->last_width = 0;
+    /* Keras 3 names the epoch only when there are several. */
+    if (!p->style.keras3_bar || p->epochs > 1)
+        fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
     return CK_OK;
+}
+
+/* Redraws the line in place, blanking what a longer one left. */
+static void redraw(progress *p, const char *line, const char *end)
+{
+    int width = visible_width(line);
+    fprintf(p->out, "\r%s%*s%s", line, p->last_width > width ? p->last_width - width : 0, "", end);
+    fflush(p->out);
+    p->last_width = width;
 }
 
 /* Live bar after each step: only on a terminal, where \r can redraw it. */
@@ -78,19 +264,16 @@ static ck_status progress_step(ck_callback *cb, size_t batch, const ck_epoch_log
 {
     progress *p = (progress *)cb;
     size_t step = batch + 1;
+    if (step == 1)
+        p->after_first = now_seconds();
     if (p->verbose != 1 || !p->tty || step == p->steps)
         return CK_OK;
-    char line[1024], eta[32];
-    format_bar(line, sizeof line, step, p->steps);
-    double elapsed = now_seconds() - p->start;
-    format_duration(eta, sizeof eta, elapsed / (double)step * (double)(p->steps - step));
-    size_t used = strlen(line);
-    snprintf(line + used, sizeof line - used, " - ETA: %s", eta);
-    append_logs(line, sizeof line, running, false);
-    int len = (int)strlen(line);
-    fprintf(p->out, "\r%s%*s", line, p->last_len > len ? p->last_len - len : 0, "");
-    fflush(p->out);
-    p->last_len = len;
+    char line[2048] = "";
+    if (p->style.keras3_bar)
+        keras3_step_line(p, line, sizeof line, step, running);
+    else
+        keras2_step_line(p, line, sizeof line, step, running);
+    redraw(p, line, "");
     return CK_OK;
 }
 
@@ -98,27 +281,18 @@ static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_l
 {
     progress *p = (progress *)cb;
     (void)epoch;
-    char line[1024];
-    double elapsed = now_seconds() - p->start, per_step = elapsed / (double)p->steps;
-    if (p->verbose == 1) {
-        format_bar(line, sizeof line, p->steps, p->steps);
-        const char *unit = per_step >= 1 ? "s" : (per_step >= 1e-3 ? "ms" : "us");
-        double scale = per_step >= 1 ? 1 : (per_step >= 1e-3 ? 1e3 : 1e6);
-        size_t used = strlen(line);
-        snprintf(line + used, sizeof line - used, " - %.0fs %.0f%s/step", elapsed, per_step * scale,
-                 unit);
+    (void)logs;
+    char line[2048] = "";
+    if (p->style.keras3_bar)
+        keras3_epoch_line(p, line, sizeof line);
+    else
+        keras2_epoch_line(p, line, sizeof line);
+    if (p->verbose == 1 && p->tty) {
+        redraw(p, line, "\n");
     } else {
-        /* Keras prints the epoch time in whole seconds (65s, not 1:05). */
-        snprintf(line, sizeof line, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
+        fprintf(p->out, "%s\n", line);
+        fflush(p->out);
     }
-    append_logs(line, sizeof line, logs, false);
-    if (cb->fit->has_validation)
-        append_logs(line, sizeof line, logs, true);
-    int len = (int)strlen(line);
-    bool redraw = p->verbose == 1 && p->tty;
-    fprintf(p->out, "%s%s%*s\n", redraw ? "\r" : "", line,
-            redraw && p->last_len > len ? p->last_len - len : 0, "");
-    fflush(p->out);
     return CK_OK;
 }
 
@@ -129,6 +303,7 @@ static ck_status progress_begin(ck_callback *cb)
     p->out = cb->fit->log;
     p->verbose = o->verbose;
     p->tty = isatty(fileno(p->out));
+    p->style = ck_log_style_of(cb->fit->model);
     p->epochs = cb->fit->epochs;
     p->steps = cb->fit->steps;
     return CK_OK;

@@ -1,0 +1,278 @@
+/* What fit prints and logs per the Keras release of the model: the lines
+ * of Keras 3's Progbar (keras/src/utils/progbar.py of v3.15.1) for models
+ * built in C or read from Keras 3 files, those of tf.keras 2's for Keras
+ * 2 files; ProgbarLogger after the other callbacks in Keras 3 and
+ * tf.keras 2.7+; keys sorted in Keras 3; the rate as "lr" in Keras 2.
+ * The output goes to a file, not a terminal, and its times are masked. */
+#include "ck_callback.h"
+#include "ck_test.h"
+
+#include <ctype.h>
+#include <string.h>
+
+/* x = 0, y = 1 under mse: every loss is 1 and binary_accuracy 0, at any rate. */
+static float ZERO[4] = {0, 0, 0, 0}, ONE[4] = {1, 1, 1, 1};
+static const ck_tensor X = {2, {4, 1}, ZERO}, Y = {2, {4, 1}, ONE};
+
+/* binary_accuracy sorts before loss, so the order shows whether keys are sorted. */
+static ck_model *flat_model(const char *keras_version)
+{
+    ck_model *m = ck_sequential(.seed = 3);
+    ck_assert_ok(ck_model_add(m, ck_input(1)));
+    ck_assert_ok(ck_model_add(m, ck_dense(1, .no_bias = true)));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse",
+                                  .metrics = {"binary_accuracy"}));
+    m->params[0] = 1.0f;
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", keras_version);
+    return m;
+}
+
+/* Whether q, after digits, is a unit of time; *skip: its length when it is
+ * one of a time per step ("ms/step" and the like become "#/step"), 0
+ * when it is the epoch's seconds ("0s" becomes "#s"). */
+static bool time_unit(const char *q, size_t *skip)
+{
+    *skip = strncmp(q, "ms/", 3) == 0 || strncmp(q, "us/", 3) == 0 ? 2
+            : strncmp(q, "s/", 2) == 0                             ? 1
+                                                                   : 0;
+    return *skip > 0 || *q == 's';
+}
+
+/* Times vary: "0s" becomes "#s", "12ms/step" and "3us/step" "#/step". */
+static void mask_times(char *s)
+{
+    char *out = s;
+    for (const char *p = s; *p;) {
+        const char *q = p;
+        while (isdigit((unsigned char)*q))
+            q++;
+        size_t skip;
+        bool starts = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-');
+        if (q > p && starts && time_unit(q, &skip)) {
+            *out++ = '#';
+            p = q + skip;
+        } else {
+            *out++ = *p++;
+        }
+    }
+    *out = '\0';
+}
+
+/* fit's output on a file, times masked, with ReduceLROnPlateau halving
+ * the rate after epoch 2 and saying so. */
+static void fit_output(const char *keras_version, int verbose, int epochs, int batch_size,
+                       bool validation, char *text, size_t len)
+{
+    ck_model *m = flat_model(keras_version);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = epochs, .batch_size = batch_size,
+                              .verbose = verbose, .log = f, .validation_x = validation ? &X : NULL,
+                              .validation_y = validation ? &Y : NULL,
+                              .callbacks = {ck_cb_reduce_lr_on_plateau(
+                                  "loss", .patience = 1, .factor = 0.5, .verbose = 1)}));
+    rewind(f);
+    size_t n = fread(text, 1, len - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    mask_times(text);
+    ck_model_free(m);
+}
+
+#define REDUCED "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.05.\n"
+
+START_TEST(time_masking)
+{
+    char s[] = "1/1 - 0s - 13ms/step - loss: 1.0000 - x: 2.5000e-05 1:05 9us/step 2s/step 4/4s";
+    mask_times(s);
+    ck_assert_str_eq(s, "1/1 - #s - #/step - loss: 1.0000 - x: 2.5000e-05 1:05 #/step #/step 4/#s");
+}
+END_TEST
+
+/* Keras 3: "count - time - time/step", keys sorted, the rate the other
+ * callbacks logged at the end, the line after their messages. */
+START_TEST(keras3_verbose2)
+{
+    const char *versions[] = {"", "3.15.1"};
+    for (int v = 0; v < 2; v++) {
+        char text[4096];
+        fit_output(versions[v], 2, 2, 4, true, text, sizeof text);
+        ck_assert_str_eq(text,
+                         "Epoch 1/2\n"
+                         "1/1 - #s - #/step - binary_accuracy: 0.0000e+00 - loss: 1.0000 - "
+                         "val_binary_accuracy: 0.0000e+00 - val_loss: 1.0000 - learning_rate: "
+                         "0.1000\n"
+                         "Epoch 2/2\n" REDUCED
+                         "1/1 - #s - #/step - binary_accuracy: 0.0000e+00 - loss: 1.0000 - "
+                         "val_binary_accuracy: 0.0000e+00 - val_loss: 1.0000 - learning_rate: "
+                         "0.1000\n");
+    }
+}
+END_TEST
+
+/* Keras 3's bar: 20 ━, the elapsed seconds then the time per step; no
+ * "Epoch 1/1" for a single epoch. Off a terminal no escapes, no redraws. */
+START_TEST(keras3_verbose1)
+{
+    char text[4096];
+    fit_output("", 1, 1, 2, false, text, sizeof text);
+    ck_assert_str_eq(text, "2/2 ━━━━━━━━━━━━━━━━━━━━ #s #/step - binary_accuracy: 0.0000e+00 - "
+                           "loss: 1.0000 - learning_rate: 0.1000\n");
+    fit_output("3.0.0", 1, 2, 4, false, text, sizeof text);
+    ck_assert_str_eq(text, "Epoch 1/2\n"
+                           "1/1 ━━━━━━━━━━━━━━━━━━━━ #s #/step - binary_accuracy: 0.0000e+00 - "
+                           "loss: 1.0000 - learning_rate: 0.1000\n"
+                           "Epoch 2/2\n" REDUCED
+                           "1/1 ━━━━━━━━━━━━━━━━━━━━ #s #/step - binary_accuracy: 0.0000e+00 - "
+                           "loss: 1.0000 - learning_rate: 0.1000\n");
+}
+END_TEST
+
+/* tf.keras 2.7+ appends ProgbarLogger, so its line follows the other
+ * callbacks and shows their "lr"; the keys stay in compile order. */
+START_TEST(tf_keras_2_7_and_later)
+{
+    char text[4096];
+    fit_output("2.15.0", 2, 2, 4, true, text, sizeof text);
+    ck_assert_str_eq(text, "Epoch 1/2\n"
+                           "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - val_loss: "
+                           "1.0000 - val_binary_accuracy: 0.0000e+00 - lr: 0.1000\n"
+                           "Epoch 2/2\n" REDUCED
+                           "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - val_loss: "
+                           "1.0000 - val_binary_accuracy: 0.0000e+00 - lr: 0.1000\n");
+    fit_output("2.7.0", 1, 1, 2, false, text, sizeof text);
+    ck_assert_str_eq(text, "Epoch 1/1\n"
+                           "2/2 [==============================] - #s #/step - loss: 1.0000 - "
+                           "binary_accuracy: 0.0000e+00 - lr: 0.1000\n");
+}
+END_TEST
+
+/* tf.keras 2.6 and standalone Keras 2 ran ProgbarLogger before the
+ * callbacks of the call: the line comes first, without the rate. */
+START_TEST(keras2_progbar_first)
+{
+    const char *versions[] = {"2.6.0", "2.2.4", "2.3.0-tf"};
+    for (int v = 0; v < 3; v++) {
+        char text[4096];
+        fit_output(versions[v], 2, 2, 4, false, text, sizeof text);
+        ck_assert_msg(
+            strcmp(text, "Epoch 1/2\n"
+                         "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n"
+                         "Epoch 2/2\n"
+                         "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n" REDUCED) == 0,
+            "%s:\n%s", versions[v], text);
+    }
+}
+END_TEST
+
+static double keep(int epoch, double lr, void *user_data)
+{
+    (void)epoch;
+    (void)user_data;
+    return lr;
+}
+
+static void assert_keys(const ck_history *h, const char *const *keys, int n)
+{
+    ck_assert_int_eq(ck_history_key_count(h), n);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_eq(ck_history_key(h, i), keys[i]);
+}
+
+/* The History lists the logged keys as the progress line does. */
+START_TEST(history_keys_per_release)
+{
+    const char *k3[] = {"binary_accuracy", "loss", "val_binary_accuracy", "val_loss",
+                        "learning_rate"};
+    const char *k2[] = {"loss", "binary_accuracy", "val_loss", "val_binary_accuracy", "lr"};
+    const char *versions[] = {"", "3.7.0", "2.15.0", "2.2.4"};
+    for (int v = 0; v < 4; v++) {
+        ck_model *m = flat_model(versions[v]);
+        ck_history *h;
+        ck_assert_ok(ck_model_fit(m, &X, &Y, &h, .epochs = 2, .validation_x = &X,
+                                  .validation_y = &Y,
+                                  .callbacks = {ck_cb_reduce_lr_on_plateau("loss")}));
+        assert_keys(h, v < 2 ? k3 : k2, 5);
+        double lr;
+        ck_assert_ok(ck_history_get(h, v < 2 ? "learning_rate" : "lr", 1, &lr));
+        ck_assert_close(lr, (float)0.1, 0);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* Keras 3.0 to 3.6 sorted the training and the validation logs apart
+ * (Trainer._pythonify_logs of v3.6.0), 3.7 all of them at once
+ * (python_utils.pythonify_logs): a key after "val_" tells them apart. */
+START_TEST(keras3_sorts_validation_apart_before_3_7)
+{
+    const char *apart[] = {"binary_accuracy",     "loss",     "weighted_binary_accuracy",
+                           "val_binary_accuracy", "val_loss", "val_weighted_binary_accuracy"};
+    const char *together[] = {"binary_accuracy",
+                              "loss",
+                              "val_binary_accuracy",
+                              "val_loss",
+                              "val_weighted_binary_accuracy",
+                              "weighted_binary_accuracy"};
+    const char *versions[] = {"3.6.0", "3.7.0", ""};
+    for (int v = 0; v < 3; v++) {
+        ck_model *m = ck_sequential(.seed = 3);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(ck_model_add(m, ck_dense(1)));
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "mse",
+                                      .metrics = {"binary_accuracy"},
+                                      .weighted_metrics = {"binary_accuracy"}));
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", versions[v]);
+        ck_history *h;
+        ck_assert_ok(
+            ck_model_fit(m, &X, &Y, &h, .epochs = 1, .validation_x = &X, .validation_y = &Y));
+        assert_keys(h, v == 0 ? apart : together, 6);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
+ * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
+START_TEST(scheduler_key_per_release)
+{
+    const struct {
+        const char *version, *key;
+    } cases[] = {{"2.2.2", NULL}, {"2.2.3", "lr"}, {"2.11.0", "lr"}, {"", "learning_rate"}};
+    for (int c = 0; c < 4; c++) {
+        ck_model *m = flat_model(cases[c].version);
+        ck_history *h;
+        ck_assert_ok(ck_model_fit(m, &X, &Y, &h, .epochs = 1,
+                                  .callbacks = {ck_cb_learning_rate_scheduler(keep, NULL)}));
+        const char *k2[] = {"loss", "binary_accuracy", cases[c].key};
+        const char *k3[] = {"binary_accuracy", "loss", cases[c].key};
+        assert_keys(h, cases[c].version[0] ? k2 : k3, cases[c].key ? 3 : 2);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+static Suite *progress_suite(void)
+{
+    Suite *s = suite_create("progress");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, time_masking);
+    tcase_add_test(tc, keras3_verbose2);
+    tcase_add_test(tc, keras3_verbose1);
+    tcase_add_test(tc, tf_keras_2_7_and_later);
+    tcase_add_test(tc, keras2_progbar_first);
+    tcase_add_test(tc, history_keys_per_release);
+    tcase_add_test(tc, scheduler_key_per_release);
+    tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return ck_test_run(progress_suite());
+}
