@@ -161,7 +161,7 @@ typedef struct ck_epoch_logs {
     const char *metric_names[8];
     double metrics[8], val_metrics[8];
     /* The history so far; at an epoch's end it holds this epoch as its
-     * last row, with every key (learning_rate too, when a callback logs it). */
+     * last row, with every key (the learning rate too, when a callback logs it). */
     const ck_history *history;
 } ck_epoch_logs;
 /* Return true to stop training (Keras model.stop_training = True). */
@@ -391,12 +391,15 @@ CK_API ck_status ck_model_fit_with(ck_model *model, const ck_tensor *x, const ck
 
 /* Keras History. Every accessor may be called concurrently on one history. */
 CK_API int ck_history_epochs(const ck_history *history);
-/* key: "loss", "val_loss", a metric name or "val_" + metric name,
- * "learning_rate" when a callback logs it. NAN where an epoch has no value. */
+/* key: "loss", "val_loss", a metric name or "val_" + metric name, and
+ * the learning rate when a callback logs it: "learning_rate", or "lr" for
+ * a model from a Keras 2 file, as that Keras logged it. NAN where an
+ * epoch has no value. */
 CK_API ck_status ck_history_get(const ck_history *history, const char *key, int epoch,
                                 double *value);
-/* The keys in Keras order (loss, metrics, then val_ ones, then logged
- * extras); NULL for an index out of range. */
+/* The keys in the order of the model's Keras release: sorted (Keras 3;
+ * models built in C), or loss, metrics, then the val_ ones (Keras 2);
+ * then the keys callbacks log. NULL for an index out of range. */
 CK_API int ck_history_key_count(const ck_history *history);
 CK_API const char *ck_history_key(const ck_history *history, int index);
 /* Keras history.epoch[i]: the 0-based epoch number of row i (initial_epoch + i). */
