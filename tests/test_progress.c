@@ -4,11 +4,17 @@
  * 2 files; ProgbarLogger after the other callbacks in Keras 3 and
  * tf.keras 2.7+; keys sorted in Keras 3; the rate as "lr" in Keras 2.
  * The output goes to a file, not a terminal, and its times are masked. */
+#define _XOPEN_SOURCE 600 /* posix_openpt */
+
 #include "ck_callback.h"
 #include "ck_test.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 /* x = 0, y = 1 under mse: every loss is 1 and binary_accuracy 0, at any rate. */
 static float ZERO[4] = {0, 0, 0, 0}, ONE[4] = {1, 1, 1, 1};
@@ -47,7 +53,8 @@ static void mask_times(char *s)
         while (isdigit((unsigned char)*q))
             q++;
         size_t skip;
-        bool starts = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-');
+        /* After a space, a '/' or the 'm' ending an escape: not a digit of a value. */
+        bool starts = p == s || strchr(" /m", p[-1]) != NULL;
         if (q > p && starts && time_unit(q, &skip)) {
             *out++ = '#';
             p = q + skip;
@@ -83,9 +90,11 @@ static void fit_output(const char *keras_version, int verbose, int epochs, int b
 
 START_TEST(time_masking)
 {
-    char s[] = "1/1 - 0s - 13ms/step - loss: 1.0000 - x: 2.5000e-05 1:05 9us/step 2s/step 4/4s";
+    char s[] = "1/1 - 0s - 13ms/step - loss: 1.0000 - x: 2.5000e-05 1:05 9us/step 2s/step 4/4s "
+               "\x1b[1m12s\x1b[0m";
     mask_times(s);
-    ck_assert_str_eq(s, "1/1 - #s - #/step - loss: 1.0000 - x: 2.5000e-05 1:05 #/step #/step 4/#s");
+    ck_assert_str_eq(s, "1/1 - #s - #/step - loss: 1.0000 - x: 2.5000e-05 1:05 #/step #/step 4/#s "
+                        "\x1b[1m#s\x1b[0m");
 }
 END_TEST
 
@@ -162,6 +171,67 @@ START_TEST(keras2_progbar_first)
                          "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n" REDUCED) == 0,
             "%s:\n%s", versions[v], text);
     }
+}
+END_TEST
+
+/* A pseudo-terminal that passes bytes as written (no \r before \n);
+ * NULL (skipped) where the system has none. */
+static FILE *open_terminal(int *master)
+{
+    *master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (*master < 0) {
+        ck_test_skip("no pseudo-terminal for the terminal progress bar");
+        return NULL;
+    }
+    ck_assert_int_eq(grantpt(*master), 0);
+    ck_assert_int_eq(unlockpt(*master), 0);
+    int slave = open(ptsname(*master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(slave, 0);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(slave, &t), 0);
+    t.c_oflag &= ~(tcflag_t)OPOST;
+    ck_assert_int_eq(tcsetattr(slave, TCSANOW, &t), 0);
+    fcntl(*master, F_SETFL, O_NONBLOCK);
+    return fdopen(slave, "w");
+}
+
+#define BAR5 "━━━━━"
+#define BAR10 BAR5 BAR5
+
+/* On a terminal Keras 3 redraws the bar after each step with \r, the
+ * count and times bold, the done part green and the rest white. */
+START_TEST(keras3_on_a_terminal)
+{
+    int master;
+    FILE *tty = open_terminal(&master);
+    if (!tty)
+        return;
+    ck_model *m = flat_model("");
+    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .batch_size = 2, .verbose = 1, .log = tty));
+    fclose(tty);
+    char text[4096];
+    size_t n = 0;
+    for (ssize_t got;
+         n < sizeof text - 1 && (got = read(master, text + n, sizeof text - 1 - n)) > 0;)
+        n += (size_t)got;
+    close(master);
+    ck_assert_uint_gt(n, 0);
+    text[n] = '\0';
+    mask_times(text);
+    /* The blanks that clear a longer live line depend on the times. */
+    char *end = strchr(text, '\n');
+    ck_assert_ptr_nonnull(end);
+    char *blank = end;
+    while (blank > text && blank[-1] == ' ')
+        blank--;
+    memmove(blank, end, strlen(end) + 1);
+    ck_assert_str_eq(text, "\r\x1b[1m1/2\x1b[0m \33[32m" BAR10 "\x1b[0m\33[37m" BAR10
+                           "\x1b[0m \x1b[1m#s\x1b[0m #/step - binary_accuracy: 0.0000e+00 - "
+                           "loss: 1.0000"
+                           "\r\x1b[1m2/2\x1b[0m \33[32m" BAR10 BAR10
+                           "\x1b[0m\33[37m\x1b[0m \x1b[1m#s\x1b[0m #/step - binary_accuracy: "
+                           "0.0000e+00 - loss: 1.0000\n");
+    ck_model_free(m);
 }
 END_TEST
 
@@ -263,6 +333,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, time_masking);
     tcase_add_test(tc, keras3_verbose2);
     tcase_add_test(tc, keras3_verbose1);
+    tcase_add_test(tc, keras3_on_a_terminal);
     tcase_add_test(tc, tf_keras_2_7_and_later);
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, history_keys_per_release);
