@@ -16,6 +16,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#define BAR20 "━━━━━━━━━━━━━━━━━━━━"
+
 /* x = 0, y = 1 under mse: every loss is 1 and binary_accuracy 0, at any rate. */
 static float ZERO[4] = {0, 0, 0, 0}, ONE[4] = {1, 1, 1, 1};
 static const ck_tensor X = {2, {4, 1}, ZERO}, Y = {2, {4, 1}, ONE};
@@ -134,6 +136,47 @@ START_TEST(keras3_verbose1)
                            "Epoch 2/2\n" REDUCED
                            "1/1 ━━━━━━━━━━━━━━━━━━━━ #s #/step - binary_accuracy: 0.0000e+00 - "
                            "loss: 1.0000 - learning_rate: 0.1000\n");
+}
+END_TEST
+
+/* x = 1, y = 0, w = 1 under SGD(0.1), two batches of the same samples:
+ * the losses are 1 and 0.64, the running means 1 and 0.82. Keras 3.0 to
+ * 3.14 showed in the bar the mean of the running means and the epoch's
+ * value, (1 + 0.82 + 0.82) / 3; 3.15 the epoch's (keras-team/keras
+ * 8bd6635a3e). */
+START_TEST(keras3_bar_averaged_before_3_15)
+{
+    static float one[4] = {1, 1, 1, 1}, zero[4] = {0, 0, 0, 0};
+    const ck_tensor x = {2, {4, 1}, one}, y = {2, {4, 1}, zero};
+    const struct {
+        const char *version;
+        int verbose;
+        const char *line;
+    } cases[] = {{"3.14.0", 1, "2/2 " BAR20 " #s #/step - loss: 0.8800\n"},
+                 {"3.0.0", 1, "2/2 " BAR20 " #s #/step - loss: 0.8800\n"},
+                 {"3.14.0", 2, "2/2 - #s - #/step - loss: 0.8200\n"},
+                 {"3.15.0", 1, "2/2 " BAR20 " #s #/step - loss: 0.8200\n"},
+                 {"", 1, "2/2 " BAR20 " #s #/step - loss: 0.8200\n"}};
+    for (int c = 0; c < 5; c++) {
+        ck_model *m = ck_sequential(.seed = 3);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(ck_model_add(m, ck_dense(1, .no_bias = true)));
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse"));
+        m->params[0] = 1.0f;
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[c].version);
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ok(ck_model_fit(m, &x, &y, NULL, .batch_size = 2, .no_shuffle = true,
+                                  .verbose = cases[c].verbose, .log = f));
+        char text[1024];
+        rewind(f);
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+        mask_times(text);
+        ck_assert_msg(strcmp(text, cases[c].line) == 0, "%s verbose %d:\n%s", cases[c].version,
+                      cases[c].verbose, text);
+        ck_model_free(m);
+    }
 }
 END_TEST
 
@@ -334,6 +377,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, keras3_verbose2);
     tcase_add_test(tc, keras3_verbose1);
     tcase_add_test(tc, keras3_on_a_terminal);
+    tcase_add_test(tc, keras3_bar_averaged_before_3_15);
     tcase_add_test(tc, tf_keras_2_7_and_later);
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, history_keys_per_release);

@@ -111,6 +111,7 @@ typedef enum ck_key_order {
  * (docs/keras-compatibility.md, "Progress output"). */
 typedef struct ck_log_style {
     bool keras3_bar;              /* Keras 3's Progbar, else tf.keras 2's */
+    bool averaged_bar;            /* the bar shows the mean of the steps' running values */
     bool progbar_last;            /* ProgbarLogger runs after the other callbacks */
     ck_key_order key_order;       /* of the logs and the history */
     const char *lr_key;           /* ReduceLROnPlateau's key of the rate */

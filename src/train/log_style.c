@@ -11,8 +11,12 @@ ck_log_style ck_log_style_of(const ck_model *m)
     /* Models built in C and files without a version follow Keras 3. Its
      * trainer sorted the training and the validation logs apart; 3.7
      * sorts them together in CallbackList (pythonify_logs). */
+    /* Until 3.15 (keras-team/keras 8bd6635a3e) its Progbar averaged the
+     * running values of the training keys over the steps and the epoch's
+     * value once more, in the bar of verbose 1. */
     if (release == 0 || release >= 300)
         return (ck_log_style){.keras3_bar = true,
+                              .averaged_bar = release > 0 && release < 315,
                               .progbar_last = true,
                               .key_order = release >= 307 || release == 0 ? CK_KEYS_SORTED
                                                                           : CK_KEYS_SORTED_APART,

@@ -4,6 +4,7 @@
  * 3's (keras/src/utils/progbar.py). Keras redraws on any POSIX stream;
  * ckeras only on a terminal, so a log file holds the final lines alone. */
 #include "ck_callback.h"
+#include "ck_train.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -21,6 +22,9 @@ typedef struct progress {
     size_t steps;
     double start, after_first; /* after_first: the end of step 1, 0 before */
     int last_width;
+    /* The running loss (0) and metrics (1...) summed over the steps so far,
+     * for the averaged bar of Keras 3.0 to 3.14. */
+    double sums[CK_MAX_METRICS + 1];
 } progress;
 
 /* Keras 3 colours the bar with these on a terminal. */
@@ -61,34 +65,59 @@ static void append_value(char *buf, size_t len, const char *name, double v, bool
                 v);
 }
 
+/* A training key's slot in ck_epoch_logs: 0 the loss, 1... the metrics;
+ * -1 for the others (val_ keys, those callbacks log). */
+static int train_slot(const ck_epoch_logs *logs, const char *key)
+{
+    if (strcmp(key, "loss") == 0)
+        return 0;
+    for (int k = 0; k < logs->n_metrics; k++)
+        if (strcmp(logs->metric_names[k], key) == 0)
+            return k + 1;
+    return -1;
+}
+
+static double slot_value(const ck_epoch_logs *logs, int slot)
+{
+    return slot == 0 ? logs->loss : logs->metrics[slot - 1];
+}
+
+/* What the bar shows for a training key after `steps` steps: the running
+ * value, or in Keras 3.0 to 3.14 the mean of those seen, the epoch's own
+ * counted once more at the end (Progbar.update of v3.14.0). */
+static double shown_value(const progress *p, const ck_epoch_logs *logs, int slot, size_t steps,
+                          bool end)
+{
+    double v = slot_value(logs, slot);
+    if (!p->style.averaged_bar || p->verbose != 1)
+        return v;
+    return end ? (p->sums[slot] + v) / (double)(steps + 1) : p->sums[slot] / (double)steps;
+}
+
 /* The epoch's keys in the history's order; those callbacks log only when
  * ProgbarLogger runs after them. */
-static void append_epoch_logs(const progress *p, char *buf, size_t len)
+static void append_epoch_logs(const progress *p, char *buf, size_t len, const ck_epoch_logs *logs)
 {
     const ck_history *h = p->base.fit->history;
     int n = p->style.progbar_last ? ck_history_key_count(h) : ck_history_logged_key_count(h);
-    for (int i = 0; i < n; i++)
-        append_value(buf, len, ck_history_key(h, i), ck_history_last(h, ck_history_key(h, i)),
-                     p->verbose == 2);
-}
-
-static double running_value(const ck_epoch_logs *logs, const char *key)
-{
-    for (int k = 0; k < logs->n_metrics; k++)
-        if (strcmp(logs->metric_names[k], key) == 0)
-            return logs->metrics[k];
-    return logs->loss;
+    for (int i = 0; i < n; i++) {
+        const char *key = ck_history_key(h, i);
+        int slot = train_slot(logs, key);
+        double v = slot < 0 ? ck_history_last(h, key) : shown_value(p, logs, slot, p->steps, true);
+        append_value(buf, len, key, v, p->verbose == 2);
+    }
 }
 
 /* The batch's logs: the training keys, in the history's order. */
-static void append_running_logs(const progress *p, char *buf, size_t len,
+static void append_running_logs(const progress *p, char *buf, size_t len, size_t step,
                                 const ck_epoch_logs *running)
 {
     const ck_history *h = p->base.fit->history;
     for (int i = 0; i < ck_history_logged_key_count(h); i++) {
         const char *key = ck_history_key(h, i);
-        if (strncmp(key, "val_", 4) != 0)
-            append_value(buf, len, key, running_value(running, key), false);
+        int slot = train_slot(running, key);
+        if (slot >= 0)
+            append_value(buf, len, key, shown_value(p, running, slot, step, false), false);
     }
 }
 
@@ -153,10 +182,10 @@ static void keras2_step_line(const progress *p, char *buf, size_t len, size_t st
     keras2_bar(buf, len, step, p->steps);
     format_duration(eta, sizeof eta, elapsed / (double)step * (double)(p->steps - step));
     appendf(buf, len, " - ETA: %s", eta);
-    append_running_logs(p, buf, len, running);
+    append_running_logs(p, buf, len, step, running);
 }
 
-static void keras2_epoch_line(const progress *p, char *buf, size_t len)
+static void keras2_epoch_line(const progress *p, char *buf, size_t len, const ck_epoch_logs *logs)
 {
     double elapsed = now_seconds() - p->start;
     if (p->verbose == 1) {
@@ -167,7 +196,7 @@ static void keras2_epoch_line(const progress *p, char *buf, size_t len)
         /* Keras prints the epoch time in whole seconds (65s, not 1:05). */
         snprintf(buf, len, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
     }
-    append_epoch_logs(p, buf, len);
+    append_epoch_logs(p, buf, len, logs);
 }
 
 /* ------------------------------------------------------------- Keras 3 */
@@ -218,10 +247,10 @@ static void keras3_step_line(const progress *p, char *buf, size_t len, size_t st
     format_duration(eta, sizeof eta, per_step * (double)(p->steps - step));
     appendf(buf, len, p->tty ? " " BOLD "%s" RESET : " %s", eta);
     append_step_time(buf, len, per_step);
-    append_running_logs(p, buf, len, running);
+    append_running_logs(p, buf, len, step, running);
 }
 
-static void keras3_epoch_line(const progress *p, char *buf, size_t len)
+static void keras3_epoch_line(const progress *p, char *buf, size_t len, const ck_epoch_logs *logs)
 {
     double now = now_seconds(), elapsed = now - p->start;
     if (p->verbose == 1) {
@@ -233,7 +262,7 @@ static void keras3_epoch_line(const progress *p, char *buf, size_t len)
         snprintf(buf, len, "%zu/%zu - %.0fs -", p->steps, p->steps, elapsed);
         append_step_time(buf, len, elapsed / (double)p->steps);
     }
-    append_epoch_logs(p, buf, len);
+    append_epoch_logs(p, buf, len, logs);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -244,6 +273,7 @@ static ck_status progress_epoch_start(ck_callback *cb, int epoch)
     p->start = now_seconds();
     p->after_first = 0;
     p->last_width = 0;
+    memset(p->sums, 0, sizeof p->sums);
     /* Keras 3 names the epoch only when there are several. */
     if (!p->style.keras3_bar || p->epochs > 1)
         fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
@@ -266,6 +296,8 @@ static ck_status progress_step(ck_callback *cb, size_t batch, const ck_epoch_log
     size_t step = batch + 1;
     if (step == 1)
         p->after_first = now_seconds();
+    for (int slot = 0; slot <= running->n_metrics; slot++)
+        p->sums[slot] += slot_value(running, slot);
     if (p->verbose != 1 || !p->tty || step == p->steps)
         return CK_OK;
     char line[2048] = "";
@@ -281,12 +313,11 @@ static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_l
 {
     progress *p = (progress *)cb;
     (void)epoch;
-    (void)logs;
     char line[2048] = "";
     if (p->style.keras3_bar)
-        keras3_epoch_line(p, line, sizeof line);
+        keras3_epoch_line(p, line, sizeof line, logs);
     else
-        keras2_epoch_line(p, line, sizeof line);
+        keras2_epoch_line(p, line, sizeof line, logs);
     if (p->verbose == 1 && p->tty) {
         redraw(p, line, "\n");
     } else {
