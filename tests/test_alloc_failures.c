@@ -297,6 +297,32 @@ START_TEST(npy_path)
 }
 END_TEST
 
+/* Bidirectional inference runs its directions as two pool tasks and
+ * reports a task's failure from the caller's thread. The countdown is
+ * per thread, so one thread runs both tasks here: every allocation of
+ * both directions is failed in turn. */
+static ck_status path_bidirectional(void *ctx, long n)
+{
+    ck_model *m = ctx;
+    float y[2 * T * 2 * 3]; /* two samples of T steps, both directions of 3 units */
+    ck_debug_fail_alloc_after(n);
+    return ck_model_predict(m, x_data, 2, y);
+}
+
+START_TEST(bidirectional_path)
+{
+    int threads = ck_get_num_threads();
+    ck_assert_ok(ck_set_num_threads(1));
+    ck_model *m = ck_sequential(.seed = 9);
+    ck_assert_ok(ck_model_add(m, ck_input(T, F)));
+    ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_lstm(.units = 3, .return_sequences = true))));
+    ck_assert_ok(ck_model_build(m));
+    ck_assert_int_gt(fail_each_allocation("bidirectional predict", path_bidirectional, m), 0);
+    ck_model_free(m);
+    ck_assert_ok(ck_set_num_threads(threads));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("alloc_failures");
@@ -308,6 +334,7 @@ static Suite *suite(void)
     tcase_add_test(tc, save_path);
     tcase_add_test(tc, load_path);
     tcase_add_test(tc, npy_path);
+    tcase_add_test(tc, bidirectional_path);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,7 @@
  * lone RNN does (a model loaded from its files keeps that). */
 #include "ck_internal.h"
 #include "ck_layers.h"
+#include "ck_pool.h"
 #include "ck_rnn.h"
 
 #include <stdlib.h>
@@ -284,6 +285,43 @@ static ck_status run_inner(ck_layer *inner, const ck_tensor *x, ck_buf *buf, ck_
     return inner->ops->forward(inner, x, y, ctx);
 }
 
+/* Inference runs the two directions as two pool tasks: they share only
+ * their input. Training keeps them in order, since both draw their
+ * dropout masks from one generator. A task's error message lives in its
+ * thread, so it is kept here for the caller. */
+typedef struct directions {
+    bidir *s;
+    const ck_tensor *x;
+    const ck_run_ctx *ctx;
+    ck_status st[2];
+    char msg[2][1024];
+} directions;
+
+static void run_direction(void *arg, int i)
+{
+    directions *j = arg;
+    bidir *s = j->s;
+    j->st[i] = i ? run_inner(s->bwd, j->x, &s->yb, &s->tyb, j->ctx)
+                 : run_inner(s->fwd, j->x, &s->yf, &s->tyf, j->ctx);
+    if (j->st[i] != CK_OK)
+        snprintf(j->msg[i], sizeof j->msg[i], "%s", ck_last_error());
+}
+
+static ck_status run_directions(bidir *s, const ck_tensor *x, const ck_run_ctx *ctx)
+{
+    directions j = {s, x, ctx, {CK_OK, CK_OK}, {"", ""}};
+    if (ctx->training) {
+        for (int i = 0; i < 2; i++)
+            run_direction(&j, i);
+    } else {
+        ck_pool_run(2, run_direction, &j);
+    }
+    for (int i = 0; i < 2; i++)
+        if (j.st[i] != CK_OK)
+            return ck_error(j.st[i], "%s", j.msg[i]);
+    return CK_OK;
+}
+
 /* Whether merged row i is a masked step of a sequence output (zeros). */
 static bool row_masked(const bidir *s, size_t i)
 {
@@ -296,8 +334,7 @@ static ck_status bidir_forward(ck_layer *l, const ck_tensor *x, ck_tensor *y, co
     link_weights(s);
     s->zero_masked = !ck_model_from_standalone_keras2(l->model);
     s->fwd->mask = s->bwd->mask = l->mask;
-    CK_TRY(run_inner(s->fwd, x, &s->yf, &s->tyf, ctx));
-    CK_TRY(run_inner(s->bwd, x, &s->yb, &s->tyb, ctx));
+    CK_TRY(run_directions(s, x, ctx));
     size_t U = (size_t)s->tyf.dims[s->tyf.rank - 1], rows = ck_tensor_size(&s->tyf) / U;
     size_t width = U * (s->mode == MERGE_CONCAT ? 2 : 1);
     for (size_t i = 0; i < rows; i++) {
