@@ -195,16 +195,21 @@ END_TEST
 
 enum { MB = 32, MT = 8, MF = 40 };
 
-/* Predictions and one backward's weight gradients of an LSTM whose
- * per-step products and cell passes (32 x 256 values) are large enough to
- * be split; the second layer's hard_sigmoid takes the generic cell, whose
- * backward uses scratch memory of its own in each task. */
+/* Predictions and one backward's weight gradients of recurrent layers
+ * whose 32 samples go through the steps in two groups (ck_rnn.h), one
+ * per thread, and whose per-step products and cell passes (32 x 256
+ * values) are large enough to be split; the last layer's hard_sigmoid
+ * takes the generic cell, whose backward uses scratch memory of its own
+ * in each task; Bidirectional predicts its two directions as two tasks. */
 static float *model_results(int threads, size_t *n)
 {
     ck_assert_ok(ck_set_num_threads(threads));
     ck_model *m = ck_sequential(.seed = 9);
     ck_assert_ok(ck_model_add(m, ck_input(MT, MF)));
     ck_assert_ok(ck_model_add(m, ck_lstm(128, .return_sequences = true)));
+    ck_assert_ok(ck_model_add(m, ck_bidirectional(ck_gru(24, .return_sequences = true))));
+    ck_assert_ok(ck_model_add(m, ck_gru(24, .no_reset_after = true, .return_sequences = true)));
+    ck_assert_ok(ck_model_add(m, ck_simple_rnn(16, .return_sequences = true)));
     ck_assert_ok(ck_model_add(m, ck_lstm(256, .recurrent_activation = "hard_sigmoid")));
     ck_assert_ok(ck_model_build(m));
     float *x = filled((size_t)MB * MT * MF, 0.3), *r = filled((size_t)MB * 256, 0.7);
