@@ -213,6 +213,10 @@ typedef struct ck_weight {
     ck_init init;
     bool trainable;
     bool declared_trainable; /* as the layer declared it (before freezing) */
+    /* Keras keeps it as int64 (Normalization's count): held here as a
+     * float like every weight, read from any number type and written as
+     * int64, so Keras finds the dtype it declared. */
+    bool int64;
     /* Regularizer and constraint of this weight, NULL when it has none (in
      * the declaring layer, or the wrapped layer for Bidirectional and
      * TimeDistributed). */

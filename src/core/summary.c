@@ -376,6 +376,21 @@ static void k3_table_rows(ck_model *m, FILE *out, const k3_table *t)
     }
 }
 
+/* Bytes of the weights that train (or not), as Keras 3 counts them from
+ * their dtypes: 4 per float32, 8 per int64 (Normalization's count, int64
+ * under the TensorFlow backend). */
+static double weight_bytes(const ck_model *m, bool trainable)
+{
+    double bytes = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i]->n_weights; k++) {
+            const ck_weight *w = &m->layers[i]->weights[k];
+            if (ck_weight_trains(m->layers[i], w) == trainable)
+                bytes += (double)w->size * (w->int64 ? 8 : 4);
+        }
+    return bytes;
+}
+
 static void summary_keras3(ck_model *m, FILE *out, ck_summary_style style)
 {
     k3_table t = m->n_graph_rows ? k3_layout(k3_positions[2], 4)
@@ -392,8 +407,9 @@ static void summary_keras3(ck_model *m, FILE *out, ck_summary_style style)
     size_t opt = m->train ? m->train_hooks->optimizer_params(m->train, &opt_bytes) : 0;
     /* Keras 3 adds the built optimizer's variables to the total. */
     size_t counts[4] = {tr + nt + opt, tr, nt, opt};
-    double bytes[4] = {4.0 * (double)(tr + nt) + (double)opt_bytes, 4.0 * (double)tr,
-                       4.0 * (double)nt, (double)opt_bytes};
+    double tr_bytes = weight_bytes(m, true), nt_bytes = weight_bytes(m, false);
+    double bytes[4] = {tr_bytes + nt_bytes + (double)opt_bytes, tr_bytes, nt_bytes,
+                       (double)opt_bytes};
     const char *labels[4] = {"Total params", "Trainable params", "Non-trainable params",
                              "Optimizer params"};
     for (int k = 0; k < (opt ? 4 : 3); k++) {

@@ -5,6 +5,7 @@
 #include "ck_vmath.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -612,6 +613,20 @@ ck_status ck_h5_write_floats(hid_t loc, const char *path, int rank, const int64_
 ck_status ck_h5_write_int64(hid_t loc, const char *path, int64_t value)
 {
     return write_dataset(loc, path, 0, NULL, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+ck_status ck_h5_write_weight(hid_t loc, const char *path, const ck_weight *w)
+{
+    if (!w->int64)
+        return ck_h5_write_floats(loc, path, w->rank, w->dims, w->data);
+    int64_t *v = ck_alloc(w->size, sizeof *v);
+    if (!v)
+        return CK_ERR_MEMORY;
+    for (size_t i = 0; i < w->size; i++)
+        v[i] = (int64_t)llroundf(w->data[i]);
+    ck_status st = write_dataset(loc, path, w->rank, w->dims, H5T_STD_I64LE, H5T_NATIVE_INT64, v);
+    free(v);
+    return st;
 }
 
 bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4])

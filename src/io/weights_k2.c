@@ -79,7 +79,7 @@ static ck_status read_plain(hid_t g, const file_layer *fl, const ck_model *m, co
 {
     for (int k = 0; k < l->n_weights; k++) {
         const ck_weight *w = &l->weights[k];
-        CK_TRY(ck_h5_read_weight(g, fl->weights.items[k], l->name, w, false,
+        CK_TRY(ck_h5_read_weight(g, fl->weights.items[k], l->name, w, w->int64,
                                  ck_stage_slot(stage, m, w)));
     }
     return CK_OK;
@@ -223,7 +223,7 @@ static ck_status write_layer(hid_t root, const ck_layer *l)
     ck_status st = ck_h5_write_strings(g, "weight_names", names, l->n_weights);
     for (int k = 0; st == CK_OK && k < l->n_weights; k++) {
         const ck_weight *w = &l->weights[k];
-        st = ck_h5_write_floats(g, paths[k], w->rank, w->dims, w->data);
+        st = ck_h5_write_weight(g, paths[k], w);
     }
     H5Gclose(g);
     return st;

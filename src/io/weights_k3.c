@@ -226,7 +226,7 @@ static ck_status read_var(const ck_k3_file *files, int n, const char *ds, const 
     int i = 0;
     while (i + 1 < n && !ck_h5_has_link(files[i].file, ds))
         i++;
-    ck_status st = ck_h5_read_weight(files[i].file, ds, l->name, w, false, dst);
+    ck_status st = ck_h5_read_weight(files[i].file, ds, l->name, w, w->int64, dst);
     if (st != CK_OK && st != CK_ERR_MEMORY && files[i].name)
         return ck_error(st, "%s (in '%s')", ck_last_error(), files[i].name);
     return st;
@@ -346,7 +346,7 @@ ck_status ck_k3_write(hid_t file, ck_model *m)
             char vars[K3_PATH_MAX + 80], ds[K3_PATH_MAX + 100];
             vars_path(paths[i], w, vars, sizeof vars);
             snprintf(ds, sizeof ds, "%s/%d", vars, var_index(l, k));
-            st = ck_h5_write_floats(file, ds, w->rank, w->dims, w->data);
+            st = ck_h5_write_weight(file, ds, w);
         }
     }
     free(paths);

@@ -25,15 +25,16 @@ static ck_status write_shard(hid_t file, void *ctx)
         const ck_weight *w = job->vars[i].w;
         char ds[sizeof job->vars[i].vars + 16];
         snprintf(ds, sizeof ds, "%s/%d", job->vars[i].vars, job->vars[i].index);
-        CK_TRY(ck_h5_write_floats(file, ds, w->rank, w->dims, w->data));
+        CK_TRY(ck_h5_write_weight(file, ds, w));
     }
     return CK_OK;
 }
 
 /* ShardedH5IOStore.__setitem__: a variable that takes the shard past the
  * limit starts the next one; one larger than the limit is refused. Sizes
- * are float32 bytes, compared as Keras compares them (in bytes from 3.11,
- * in GB in 3.10: the same outcome). */
+ * are bytes as Keras stores them (float32, int64 counts), compared as
+ * Keras compares them (in bytes from 3.11, in GB in 3.10: the same
+ * outcome). */
 static ck_status assign_shards(const ck_k3_var *v, int n, double max_bytes, int *shard_of,
                                double *total)
 {
@@ -41,7 +42,7 @@ static ck_status assign_shards(const ck_k3_var *v, int n, double max_bytes, int 
     int shard = 0;
     *total = 0;
     for (int i = 0; i < n; i++) {
-        double size = (double)v[i].w->size * 4;
+        double size = (double)v[i].w->size * (v[i].w->int64 ? 8 : 4);
         if (size > max_bytes)
             return ck_error(CK_ERR_ARGUMENT,
                             "'%s/%d' takes %.0f bytes, more than the maximum shard size (%.0f "
