@@ -115,4 +115,25 @@ ck_status ck_noise_shape_add(const ck_noise_shape *ns, cJSON *cfg);
 ck_status ck_noise_shape_from_config(const cJSON *cfg, const char *class_name, int64_t *dims,
                                      int *rank);
 
+/* A number or a nested list of numbers from a config (Normalization's
+ * mean and variance, Rescaling's scale and offset), row-major. */
+typedef struct ck_values {
+    int rank; /* 0: a scalar */
+    int64_t dims[CK_MAX_RANK];
+    size_t n;
+    double *v;
+} ck_values;
+/* Reads cfg[key]: a number, a rectangular nested list of numbers, or Keras
+ * 3.5+'s {"class_name": "__numpy__" or "__tensor__", "config": {"value":
+ * ...}}; an absent or null key leaves out->v NULL. */
+ck_status ck_values_from_json(const cJSON *cfg, const char *class_name, const char *key,
+                              ck_values *out);
+/* n values as a scalar (n == 1 and !list) or a list. */
+ck_status ck_values_set(ck_values *out, const double *v, size_t n, bool list);
+/* The values as Keras's tolist() writes them (a number or nested lists). */
+cJSON *ck_values_to_json(const ck_values *vals);
+/* "()", "(3,)", "(2, 3)" as numpy prints a shape. */
+void ck_values_shape(const ck_values *vals, char *buf, size_t len);
+void ck_values_free(ck_values *vals);
+
 #endif
