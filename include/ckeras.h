@@ -549,6 +549,28 @@ CK_API ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options
 #define ck_batch_normalization(...) \
     ck_batch_normalization_new(CK_ADDR_(ck_batch_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
 
+/* keras.layers.Normalization: (x - mean) / max(sqrt(variance), 1e-7),
+ * with one mean and variance per position of the kept axes, broadcast over
+ * the others (invert: mean + x * max(sqrt(variance), 1e-7)). Given mean
+ * and variance, the layer has no weights; without them it has Keras's
+ * adapted weights mean and variance (shaped like the kept axes) and the
+ * scalar int64 count, all non-trainable, which a loaded file fills
+ * (ckeras has no adapt()). */
+typedef struct ck_normalization_options {
+    int ck_opts_;          /* internal: lets the constructor macros start with a designator */
+    int axis[CK_MAX_RANK]; /* the kept axes, batch axis 0, negative ones from the end */
+    int n_axis;            /* 0: Keras's default axis -1 (or None with axis_none) */
+    bool axis_none;        /* Keras axis=None: one mean and variance for every value */
+    const double *mean;    /* n_mean values, NULL: adapted weights */
+    const double *variance;
+    int n_mean; /* 1: a scalar; else a list broadcast over the kept shape */
+    bool invert;
+    const char *name;
+} ck_normalization_options;
+CK_API ck_layer *ck_normalization_new(const ck_normalization_options *opts);
+#define ck_normalization(...) \
+    ck_normalization_new(CK_ADDR_(ck_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
+
 /* keras.layers.Conv1D: ck_conv1d(64, 3, .activation = "relu").
  * kernel (kernel_size, channels, filters), bias (filters). */
 typedef struct ck_conv1d_options {
