@@ -571,6 +571,21 @@ CK_API ck_layer *ck_normalization_new(const ck_normalization_options *opts);
 #define ck_normalization(...) \
     ck_normalization_new(CK_ADDR_(ck_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
 
+/* keras.layers.Rescaling: x * scale + offset, ck_rescaling(1.0 / 255).
+ * scales and offsets, when given, hold one value per feature (last axis)
+ * instead. */
+typedef struct ck_rescaling_options {
+    int ck_opts_; /* internal: lets the constructor macros start with a designator */
+    double scale;
+    double offset; /* default 0 */
+    const double *scales, *offsets;
+    int n_features; /* values in scales and offsets */
+    const char *name;
+} ck_rescaling_options;
+CK_API ck_layer *ck_rescaling_new(const ck_rescaling_options *opts);
+#define ck_rescaling(...) \
+    ck_rescaling_new(CK_ADDR_(ck_rescaling_options, .ck_opts_ = 0, __VA_ARGS__))
+
 /* keras.layers.Conv1D: ck_conv1d(64, 3, .activation = "relu").
  * kernel (kernel_size, channels, filters), bias (filters). */
 typedef struct ck_conv1d_options {
