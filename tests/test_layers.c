@@ -169,6 +169,14 @@ static ck_layer *elu(void)
 {
     return ck_elu(.alpha = 0.5);
 }
+static ck_layer *normalization(void)
+{
+    return ck_normalization();
+}
+static ck_layer *rescaling(void)
+{
+    return ck_rescaling(2, .offset = -1);
+}
 static ck_layer *prelu(void)
 {
     return ck_prelu(.shared_axes = {1});
@@ -510,6 +518,26 @@ static const layer_row rows[] = {
      (const float[]){0.25f, -0.5f},
      (const float[]){-1, 1, 3, 3},
      4,
+     false},
+    /* mean [1, -1, 0.5], variance [4, 0.25, 1] (std 2, 0.5, 1), count 7 */
+    {"Normalization",
+     normalization,
+     2,
+     {2, 3},
+     (const float[]){3, 1, 0.5f, -1, -1, 2.5f},
+     (const float[]){1, -1, 0.5f, 4, 0.25f, 1, 7},
+     (const float[]){1, 4, 0, -1, 0, 2},
+     6,
+     false},
+    /* x * 2 - 1 */
+    {"Rescaling",
+     rescaling,
+     2,
+     {1, 3},
+     (const float[]){1, -2, 0.5f},
+     NULL,
+     (const float[]){1, -5, 0},
+     3,
      false},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
