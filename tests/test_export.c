@@ -229,7 +229,7 @@ static void randomize(ck_model *m, uint64_t seed, float a)
             const char *name;
             ck_tensor v;
             ck_assert_ok(ck_layer_weight(l, k, &name, &v));
-            bool positive = strcmp(name, "moving_variance") == 0;
+            bool positive = strcmp(name, "moving_variance") == 0 || strcmp(name, "variance") == 0;
             for (size_t j = 0; j < ck_tensor_size(&v); j++) {
                 float r = (float)(2.0 * ck_rng_uniform(&rng) - 1.0) * a;
                 v.data[j] = positive ? fabsf(r) + 0.5f : r;
@@ -398,6 +398,25 @@ START_TEST(identities_and_shapes)
                          ck_gaussian_noise(.stddev = 1), ck_spatial_dropout1d(.rate = 0.3),
                          ck_permute(2, 1), ck_reshape(3, 8), ck_flatten(), ck_dense(5),
                          ck_repeat_vector(.n = 3), ck_simple_rnn(2, .return_sequences = true)));
+}
+END_TEST
+
+/* Normalization (given, adapted, inverted, over every value) and
+ * Rescaling (a number, one value per feature), bit for bit. */
+START_TEST(preprocessing_layers)
+{
+    static const double mean[3] = {0.5, -1, 2}, var[3] = {4, 0, 0.25};
+    static const double scales[3] = {2, -0.5, 1}, offsets[3] = {0, 1, -3};
+    check_and_free(MODEL(CK_KERAS2, ck_input(5, 3), ck_rescaling(1.0 / 255, .offset = -1),
+                         ck_normalization(.mean = mean, .variance = var, .n_mean = 3),
+                         ck_normalization(.invert = true),
+                         ck_rescaling(.scales = scales, .offsets = offsets, .n_features = 3),
+                         ck_normalization(.axis_none = true), ck_lstm(3), ck_dense(2)));
+    double one = 3;
+    check_and_free(
+        MODEL(CK_KERAS3, ck_input(4),
+              ck_normalization(.mean = &one, .variance = &one, .n_mean = 1, .invert = true),
+              ck_dense(2)));
 }
 END_TEST
 
@@ -723,6 +742,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, bidirectional_every_merge);
     tcase_add_test(tc, time_distributed_and_normalization);
     tcase_add_test(tc, identities_and_shapes);
+    tcase_add_test(tc, preprocessing_layers);
     tcase_add_test(tc, advanced_activation_layers);
     tcase_add_test(tc, convolution_and_pooling);
     tcase_add_test(tc, padding_cropping_upsampling);

@@ -134,6 +134,7 @@ typedef struct ck_exp_rounded {
 struct ck_exp {
     const char *name; /* prefix of the public generated names */
     ck_keras_semantics semantics;
+    int keras_release; /* of the model's file (ck_model_keras_release), 0: none */
     ck_exp_store store;
     ck_text weights, code; /* static const arrays; static functions */
     unsigned helpers;      /* CK_HELP_* */

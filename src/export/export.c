@@ -604,8 +604,10 @@ static ck_status export_model(plan *p)
         return ck_error(CK_ERR_UNSUPPORTED, "cannot export model '%s': it has no layers",
                         p->model->name);
     p->n = p->model->n_layers;
+    bool tf_keras;
     p->x = (ck_exp){.name = p->name,
                     .semantics = p->model->semantics,
+                    .keras_release = ck_model_keras_release(p->model, &tf_keras),
                     .store = (ck_exp_store)p->opts->quantize};
     p->layers = ck_alloc((size_t)p->n, sizeof *p->layers);
     p->configs = ck_alloc((size_t)p->n, sizeof *p->configs);
