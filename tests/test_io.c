@@ -320,6 +320,10 @@ static const char *const layer_specs[] = {
     "{\"class_name\": \"ELU\", \"config\": {\"alpha\": 0.7}}, "
     "{\"class_name\": \"PReLU\", \"config\": {\"shared_axes\": [1]}}, "
     "{\"class_name\": \"PReLU\", \"config\": {}}",
+    "{\"class_name\": \"Normalization\", \"config\": {\"axis\": [1, -1]}}, "
+    "{\"class_name\": \"Rescaling\", \"config\": {\"scale\": [0.5, 2, -1], \"offset\": 0.25}}, "
+    "{\"class_name\": \"Normalization\", \"config\": {\"axis\": null, \"mean\": 1.5, "
+    "\"variance\": 4, \"invert\": true}}",
 };
 
 /* Models on integer token input Input(4,): indices 0..4. */
@@ -383,6 +387,11 @@ static void round_trip_every_format(const char *input_shape, const char *spec, c
     /* Distinct values everywhere, non-trainable statistics included. */
     for (size_t k = 0; k < a->n_params; k++)
         a->params[k] = (float)sin((double)k + 0.5) * 0.5f + (k % 7 == 0 ? 1.0f : 0.0f);
+    /* An int64 weight (Normalization's count) holds integers. */
+    for (int i = 0; i < a->n_layers; i++)
+        for (int k = 0; k < a->layers[i]->n_weights; k++)
+            if (a->layers[i]->weights[k].int64)
+                a->layers[i]->weights[k].data[0] = (float)(1000 + i);
     const char *files[] = {"all.h5", "all.keras", "all_w.h5", "all.weights.h5"};
     for (int f = 0; f < 4; f++) {
         const char *path = ck_test_path(files[f]);
