@@ -29,13 +29,16 @@ static ck_status values_shape(const cJSON *j, const char *cls, const char *key, 
 }
 
 /* Copies the numbers of j (at depth `axis` of out's shape) from *at on,
- * checking that every list has the shape's length. */
+ * checking that every list has the shape's length; with out->v NULL, only
+ * checks. */
 static bool values_fill(const cJSON *j, const ck_values *out, int axis, size_t *at)
 {
     if (axis == out->rank) {
         if (!cJSON_IsNumber(j))
             return false;
-        out->v[(*at)++] = j->valuedouble;
+        if (out->v)
+            out->v[*at] = j->valuedouble;
+        (*at)++;
         return true;
     }
     if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != out->dims[axis])
@@ -68,8 +71,8 @@ ck_status ck_values_from_json(const cJSON *cfg, const char *class_name, const ch
         return CK_OK;
     v = unwrap_array(v);
     CK_TRY(values_shape(v, class_name, key, out));
-    if (!(out->v = ck_alloc(out->n, sizeof *out->v)))
-        return CK_ERR_MEMORY;
+    /* Checked before the allocation, which then holds only numbers the
+     * config really has. */
     size_t at = 0;
     if (!values_fill(v, out, 0, &at)) {
         ck_values_free(out);
@@ -77,6 +80,10 @@ ck_status ck_values_from_json(const cJSON *cfg, const char *class_name, const ch
                         "%s: '%s' must be a number or a nested list of numbers of one shape",
                         class_name, key);
     }
+    if (!(out->v = ck_alloc(out->n, sizeof *out->v)))
+        return CK_ERR_MEMORY;
+    at = 0;
+    values_fill(v, out, 0, &at);
     return CK_OK;
 }
 
