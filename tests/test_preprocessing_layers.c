@@ -357,6 +357,30 @@ START_TEST(test_hostile_configs)
 }
 END_TEST
 
+/* Given values spread over the kept axes count against
+ * CK_LIMIT_MODEL_BYTES like weights: a number in a few bytes of config
+ * must not take gigabytes. */
+START_TEST(test_given_values_within_limit)
+{
+    const char *json =
+        "{\"class_name\": \"Sequential\", \"keras_version\": \"2.15.0\", \"config\": {\"name\": "
+        "\"s\", \"layers\": [{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": "
+        "[null, 300, 400], \"dtype\": \"float32\", \"name\": \"in\"}}, {\"class_name\": "
+        "\"Normalization\", \"config\": {\"name\": \"normalization\", \"axis\": [1, 2], "
+        "\"mean\": 0.5, \"variance\": 2}}]}}";
+    uint64_t old = ck_set_limit(CK_LIMIT_MODEL_BYTES, 100000);
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_from_json(json, &m), CK_ERR_MEMORY);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "CK_LIMIT_MODEL_BYTES"));
+    ck_set_limit(CK_LIMIT_MODEL_BYTES, old);
+    ck_assert_ok(ck_model_from_json(json, &m));
+    ck_model_free(m);
+    /* A list claiming more numbers than it holds is refused as it is read. */
+    json_fails(NORM("\"axis\": -1, \"mean\": [[1, 2, 3], 4], \"variance\": 1"), CK_ERR_FORMAT,
+               "one shape");
+}
+END_TEST
+
 /* Weights of the wrong shape in a file are refused with the shapes. */
 START_TEST(test_wrong_weight_shape)
 {
@@ -416,6 +440,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_training_keeps_statistics);
     tcase_add_test(tc, test_c_api);
     tcase_add_test(tc, test_hostile_configs);
+    tcase_add_test(tc, test_given_values_within_limit);
     tcase_add_test(tc, test_wrong_weight_shape);
     tcase_add_test(tc, test_export_refused);
     suite_add_tcase(s, tc);

@@ -201,6 +201,16 @@ static float std_of(float variance)
 
 static ck_status build_given(normalization *nl, const ck_shape *in, size_t size)
 {
+    /* Keras holds them as constants the size of adapted weights: they
+     * count against the same limit, so a number in a few bytes of config
+     * cannot take gigabytes. */
+    uint64_t limit = ck_limit_get(CK_LIMIT_MODEL_BYTES);
+    if (size > limit / (2 * sizeof(float)))
+        return ck_error(CK_ERR_MEMORY,
+                        "Normalization '%s': its mean and variance over the kept axes take %llu "
+                        "bytes, more than CK_LIMIT_MODEL_BYTES (%llu bytes)",
+                        nl->base.name, (unsigned long long)size * 2 * sizeof(float),
+                        (unsigned long long)limit);
     nl->kept_mean = ck_alloc(size, sizeof(float));
     nl->kept_std = ck_alloc(size, sizeof(float));
     if (!nl->kept_mean || !nl->kept_std)
