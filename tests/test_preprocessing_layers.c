@@ -421,6 +421,37 @@ START_TEST(test_export_refused)
 }
 END_TEST
 
+static int preprocessing_layers(ck_layer **out, int cap)
+{
+    static const double mean[3] = {1, 2, 3}, var[3] = {1, 4, 9}, scales[3] = {2, 1, 0.5};
+    static const int both[2] = {1, 2};
+    ck_layer *layers[] = {
+        ck_rescaling(.scales = scales, .offsets = mean, .n_features = 3),
+        ck_normalization(.mean = mean, .variance = var, .n_mean = 3),
+        ck_normalization(.axis = {both[0], both[1]}, .n_axis = 2, .invert = true),
+        ck_normalization(.axis_none = true),
+    };
+    int n = (int)(sizeof layers / sizeof layers[0]);
+    ck_assert_int_le(n, cap);
+    memcpy(out, layers, sizeof layers);
+    return n;
+}
+
+/* Every allocation of making, building, running and back-propagating
+ * them may fail: CK_ERR_MEMORY each time, nothing leaked. */
+START_TEST(test_allocation_failures)
+{
+    float x[2 * 4 * 3], dy[2 * 4 * 3];
+    for (int i = 0; i < 24; i++) {
+        x[i] = (float)sin(i);
+        dy[i] = (float)cos(i);
+    }
+    ck_tensor tx = {.rank = 3, .dims = {2, 4, 3}, .data = x};
+    ck_tensor tdy = {.rank = 3, .dims = {2, 4, 3}, .data = dy};
+    ck_test_survives_alloc_failures(preprocessing_layers, &tx, &tdy, 300);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("preprocessing_layers");
@@ -443,6 +474,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_given_values_within_limit);
     tcase_add_test(tc, test_wrong_weight_shape);
     tcase_add_test(tc, test_export_refused);
+    tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
