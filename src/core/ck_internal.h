@@ -217,6 +217,10 @@ typedef struct ck_weight {
      * float like every weight, read from any number type and written as
      * int64, so Keras finds the dtype it declared. */
     bool int64;
+    /* A scalar int64 weight's value as last read from a file: written
+     * back instead of the float while the float still is its rounding
+     * (a float holds integers exactly only up to 2^24). */
+    int64_t exact;
     /* Regularizer and constraint of this weight, NULL when it has none (in
      * the declaring layer, or the wrapped layer for Bidirectional and
      * TimeDistributed). */

@@ -100,6 +100,10 @@ ck_status ck_h5_write_floats(hid_t loc, const char *path, int rank, const int64_
 bool ck_h5_dataset_dims(hid_t loc, const char *path, int *rank, int64_t dims[4]);
 /* Writes an int64 scalar dataset (Keras's optimizer iteration count). */
 ck_status ck_h5_write_int64(hid_t loc, const char *path, int64_t value);
+/* ck_h5_read_weight of weight w of a layer being loaded, integers
+ * accepted for an int64 weight, whose exact value a scalar keeps. */
+ck_status ck_h5_read_layer_weight(hid_t loc, const char *path, const char *layer, ck_weight *w,
+                                  float *dst);
 /* Writes weight w as Keras stores it: float32, or int64 (w->int64). */
 ck_status ck_h5_write_weight(hid_t loc, const char *path, const ck_weight *w);
 typedef ck_status (*ck_h5_writer)(hid_t file, void *ctx);

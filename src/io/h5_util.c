@@ -615,6 +615,23 @@ ck_status ck_h5_write_int64(hid_t loc, const char *path, int64_t value)
     return write_dataset(loc, path, 0, NULL, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
 }
 
+ck_status ck_h5_read_layer_weight(hid_t loc, const char *path, const char *layer, ck_weight *w,
+                                  float *dst)
+{
+    CK_TRY(ck_h5_read_weight(loc, path, layer, w, w->int64, dst));
+    if (!w->int64 || w->size != 1)
+        return CK_OK;
+    /* The same dataset again, converted by HDF5 to int64 this time. */
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    int64_t v = 0;
+    if (d < 0 || H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0)
+        v = llroundf(*dst);
+    if (d >= 0)
+        H5Dclose(d);
+    w->exact = v;
+    return CK_OK;
+}
+
 ck_status ck_h5_write_weight(hid_t loc, const char *path, const ck_weight *w)
 {
     if (!w->int64)
@@ -624,6 +641,8 @@ ck_status ck_h5_write_weight(hid_t loc, const char *path, const ck_weight *w)
         return CK_ERR_MEMORY;
     for (size_t i = 0; i < w->size; i++)
         v[i] = (int64_t)llroundf(w->data[i]);
+    if (w->size == 1 && (float)w->exact == w->data[0])
+        v[0] = w->exact;
     ck_status st = write_dataset(loc, path, w->rank, w->dims, H5T_STD_I64LE, H5T_NATIVE_INT64, v);
     free(v);
     return st;

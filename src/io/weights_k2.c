@@ -74,13 +74,13 @@ ck_status ck_k2_file_read(hid_t root, file_layers *f)
 
 /* Weights are matched by position within weight_names: names differ
  * between writers (":0" suffix, cell sub-groups) and are not parsed. */
-static ck_status read_plain(hid_t g, const file_layer *fl, const ck_model *m, const ck_layer *l,
+static ck_status read_plain(hid_t g, const file_layer *fl, const ck_model *m, ck_layer *l,
                             float *stage)
 {
     for (int k = 0; k < l->n_weights; k++) {
-        const ck_weight *w = &l->weights[k];
-        CK_TRY(ck_h5_read_weight(g, fl->weights.items[k], l->name, w, w->int64,
-                                 ck_stage_slot(stage, m, w)));
+        ck_weight *w = &l->weights[k];
+        CK_TRY(ck_h5_read_layer_weight(g, fl->weights.items[k], l->name, w,
+                                       ck_stage_slot(stage, m, w)));
     }
     return CK_OK;
 }

@@ -221,22 +221,22 @@ static ck_status check_var_count(const ck_k3_file *files, int n, const ck_layer 
 /* Variable ds comes from the first file that has it, as Keras's sharded
  * store looks in the group's shards in the order the index lists them. */
 static ck_status read_var(const ck_k3_file *files, int n, const char *ds, const ck_layer *l,
-                          const ck_weight *w, float *dst)
+                          ck_weight *w, float *dst)
 {
     int i = 0;
     while (i + 1 < n && !ck_h5_has_link(files[i].file, ds))
         i++;
-    ck_status st = ck_h5_read_weight(files[i].file, ds, l->name, w, w->int64, dst);
+    ck_status st = ck_h5_read_layer_weight(files[i].file, ds, l->name, w, dst);
     if (st != CK_OK && st != CK_ERR_MEMORY && files[i].name)
         return ck_error(st, "%s (in '%s')", ck_last_error(), files[i].name);
     return st;
 }
 
 static ck_status read_layer(ck_k3_locate locate, void *ctx, const char *path, const ck_model *m,
-                            const ck_layer *l, float *stage)
+                            ck_layer *l, float *stage)
 {
     for (int k = 0; k < l->n_weights; k++) {
-        const ck_weight *w = &l->weights[k];
+        ck_weight *w = &l->weights[k];
         char vars[K3_PATH_MAX + 80], ds[K3_PATH_MAX + 100];
         vars_path(path, w, vars, sizeof vars);
         const ck_k3_file *files;

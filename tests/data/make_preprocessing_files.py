@@ -150,7 +150,7 @@ def tf_adapted():
               ("Dense", dense_cfg("dense", 2, False), None)]
     write_legacy_h5(os.path.join(OUT, "tf2_12_adapted.h5"), "2.12.0", k2_model(layers, [4, 3]),
                     [("normalization", [("mean", mean), ("variance", var),
-                                        ("count", np.int64(1234567))]),
+                                        ("count", np.int64(123456789))]),
                      ("dense", [("kernel", w), ("bias", b)])])
     save_xy("tf2_12_adapted", x, dense(normalize(x, mean, var), w, b))
 
@@ -189,7 +189,7 @@ def k3_adapted_axis1():
               ("Dense", dense_cfg("dense", 2, True), [None, 4, 3])]
     write_keras(os.path.join(OUT, "k3_5_adapted_axis1.keras"), "3.5.0",
                 k3_model(layers, [4, 3]),
-                [("normalization", [mean, var, np.int64(0)]), ("dense", [w, b])])
+                [("normalization", [mean, var, np.int64(9876543210)]), ("dense", [w, b])])
     y = normalize(x, mean.reshape(1, 4, 1), var.reshape(1, 4, 1), invert=True)
     save_xy("k3_5_adapted_axis1", x, dense(y, w, b))
 
