@@ -5,6 +5,7 @@
  * predict and training forward). A build without a backend
  * has nothing to compare and reports SKIP. */
 #include "ck_blas.h"
+#include "ck_blas_backend.h"
 #include "ck_gradcheck.h"
 #include "ck_test.h"
 
@@ -74,6 +75,8 @@ static const shape shapes[] = {
     {160, 256, 126, false, 0, 0, 0, false}, /* small input projection, 3 row blocks */
     {70, 100, 33, false, 1, 5, 3, false},   /* a narrow last panel */
     {3, 3, 5, true, 1, 0, 0, false},        /* a Dense head */
+    {32, 32, 64, false, 0, 0, 0, false},    /* Dense(32) in inference, narrower than a panel */
+    {32, 3, 32, false, 0, 0, 0, false},     /* Dense(3) in inference */
     {130, 192, 77, true, 0, 0, 0, false},   /* GRU candidate block, transposed */
     {64, 2048, 512, false, 1, 0, 0, false}, /* W3 step, split over the pool */
     {64, 512, 2048, true, 0, 0, 0, false},  /* W3 backward dh, K = 2048 */
@@ -94,7 +97,10 @@ START_TEST(product_matches_openblas)
     memcpy(ref, C, (size_t)s->M * (size_t)ldc * sizeof *C);
     ck_packed p = {0};
     ck_assert_ok(ck_pack(&p, B, s->K, s->N, ldb, s->trans));
-    ck_gemm_packed(s->M, A, lda, &p, s->beta, C, ldc);
+    /* The backend itself, not ck_gemm_packed, which would hide a product
+     * the backend declines behind the OpenBLAS call it compares with. */
+    ck_assert_msg(p.impl && ck_backend_gemm(&p, s->M, A, lda, s->beta, C, ldc),
+                  "the backend declined a %dx%dx%d product", s->M, s->N, s->K);
     ck_blas_force_fallback(true);
     ck_assert_ok(ck_pack(&p, B, s->K, s->N, ldb, s->trans));
     ck_gemm_packed(s->M, A, lda, &p, s->beta, ref, ldc);

@@ -654,9 +654,11 @@ static size_t address_space_in_use(void)
 
 static int load_bomb_with_little_memory(void)
 {
-    /* 64 MiB more than in use now: inflating the member would not fit. */
+    /* 192 MiB more than in use now: inflating the 256 MiB member would not
+     * fit, OpenBLAS's work buffer (136 MiB with slack, see ck_blas_ready)
+     * does, whether or not this process has run an OpenBLAS product yet. */
     struct rlimit rl;
-    rl.rlim_cur = rl.rlim_max = address_space_in_use() + (64u << 20);
+    rl.rlim_cur = rl.rlim_max = address_space_in_use() + (192u << 20);
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         return 9;
     ck_model *m = NULL;

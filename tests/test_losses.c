@@ -201,10 +201,13 @@ static void check_model_gradient(ck_model *m, const char *loss, const ck_tensor 
     for (size_t i = 0; i < n; i++) {
         double lp, lm, h = 1e-2;
         m->params[i] = before[i] + (float)h;
+        ck_model_weights_changed(m);
         ck_assert_ok(ck_model_evaluate(m, x, y, 0, &lp, NULL));
         m->params[i] = before[i] - (float)h;
+        ck_model_weights_changed(m);
         ck_assert_ok(ck_model_evaluate(m, x, y, 0, &lm, NULL));
         m->params[i] = before[i];
+        ck_model_weights_changed(m);
         numeric[i] = (float)((lp - lm) / (2 * h));
     }
     ck_assert_ok(ck_model_train_on_batch(m, x, y, NULL));

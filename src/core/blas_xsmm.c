@@ -148,7 +148,9 @@ static const kernel_set *kernels_for(const ck_packed *p, xsmm_pack *x, int M, in
     }
     kernel_set s = {M, lda, ldc, beta, {{NULL}}};
     int rows[2] = {M < ROWS ? M : ROWS, M - (M - 1) / ROWS * ROWS};
-    int widths[2] = {PANEL, x->last_width};
+    /* A product narrower than a panel has no full panel, and libxsmm
+     * refuses a kernel wider than ldc. */
+    int widths[2] = {x->n_panels > 1 ? PANEL : x->last_width, x->last_width};
     for (int w = 0; w < 2; w++)
         for (int r = 0; r < 2; r++)
             if (!(s.k[w][r] = dispatch(widths[w], rows[r], p->K, lda, ldc, beta)))

@@ -143,6 +143,7 @@ void ck_fd_check_sgd_step(ck_model *m)
 {
     for (size_t i = 0; i < m->n_params; i++)
         m->params[i] = (float)(0.3 + 0.5 * sin(1.3 * (double)i));
+    ck_model_weights_changed(m);
     ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 1), .loss = "mse"));
     float xd[6] = {0.5f, -1, 1, 0.25f, -0.5f, 2}, yd[6] = {0.1f, 0.2f, -0.3f, 0.4f, 0, 1};
     ck_tensor x = {.rank = 2, .dims = {3, 2}, .data = xd},
@@ -155,10 +156,13 @@ void ck_fd_check_sgd_step(ck_model *m)
     for (size_t i = 0; i < n; i++) {
         double lp, lm, eps = 1e-3;
         m->params[i] = before[i] + (float)eps;
+        ck_model_weights_changed(m);
         ck_assert_ok(ck_model_evaluate(m, &x, &y, 3, &lp, NULL));
         m->params[i] = before[i] - (float)eps;
+        ck_model_weights_changed(m);
         ck_assert_ok(ck_model_evaluate(m, &x, &y, 3, &lm, NULL));
         m->params[i] = before[i];
+        ck_model_weights_changed(m);
         numeric[i] = (lp - lm) / (2 * eps);
     }
     ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
