@@ -366,6 +366,110 @@ START_TEST(standalone_keras2_clipnorm_is_global)
 }
 END_TEST
 
+/* Two clip options at once, one SGD step (lr 1) from W0 towards Y[0],
+ * whose gradient is W (0.2, -0.5, 0.4, -1.0), b (0.2, -0.5). Expected
+ * gradients by hand, in each release's order (see clip_gradients). */
+static void clamp(double *g, double c)
+{
+    for (int i = 0; i < NP; i++)
+        g[i] = fmax(-c, fmin(c, g[i]));
+}
+
+static void scale_norm(double *g, int from, int to, double limit)
+{
+    double s = 0;
+    for (int i = from; i < to; i++)
+        s += g[i] * g[i];
+    for (int i = from; i < to && sqrt(s) > limit; i++)
+        g[i] *= limit / sqrt(s);
+}
+
+typedef struct clip_case {
+    const char *version;
+    double clipnorm, clipvalue, global_clipnorm;
+    const char *order; /* v: clipvalue, n: clipnorm per weight, g: the norm of all */
+} clip_case;
+
+static const clip_case clip_cases[] = {
+    {"2.9.0", 0.5, 0.3, 0, "vn"}, /* tf.keras OptimizerV2 */
+    {"2.9.0", 0, 0.3, 0.5, "vg"}, /* clipvalue, then global_clipnorm */
+    {"2.15.0", 0.5, 0.3, 0, "n"}, /* the 2.11+ optimizer: the first option only */
+    {"2.15.0", 0, 0.3, 0.5, "g"}, /* global_clipnorm before clipvalue */
+    {"2.2.4", 0.5, 0.3, 0, "gv"}, /* standalone: clipnorm of all gradients, then clipvalue */
+};
+
+START_TEST(clip_combinations_follow_the_release)
+{
+    const clip_case *c = &clip_cases[_i];
+    file_version = c->version;
+    double limit = c->clipnorm > 0 ? c->clipnorm : c->global_clipnorm;
+    ck_model *m = tiny_model(&(ck_optimizer_options){.name = "sgd",
+                                                     .learning_rate = 1.0,
+                                                     .clipnorm = c->clipnorm,
+                                                     .clipvalue = c->clipvalue,
+                                                     .global_clipnorm = c->global_clipnorm});
+    file_version = "";
+    double g[NP];
+    gradient(W0, Y[0], g);
+    for (const char *op = c->order; *op; op++) {
+        if (*op == 'v')
+            clamp(g, c->clipvalue);
+        if (*op == 'g')
+            scale_norm(g, 0, NP, limit);
+        if (*op == 'n') {
+            scale_norm(g, 0, 4, limit);
+            scale_norm(g, 4, NP, limit);
+        }
+    }
+    ck_tensor x = {2, {1, 2}, (float *)X}, y = {2, {1, 2}, (float *)Y[0]};
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(fabs(m->params[i] - (W0[i] - g[i])) < 1e-6,
+                      "%s %s: parameter %d is %.7f, not %.7f", c->version, c->order, i,
+                      (double)m->params[i], W0[i] - g[i]);
+    ck_model_free(m);
+}
+END_TEST
+
+/* Keras 3 and tf.keras 2.0-2.3 (whose optimizer is not among the sources
+ * read) keep one option; no Keras takes clipnorm with global_clipnorm. A
+ * tf.keras 2.13 config that says is_legacy_optimizer applies OptimizerV2's
+ * order. */
+START_TEST(clip_combinations_refused_or_read)
+{
+    const char *refused[][2] = {
+        {"", "only one of"}, {"2.3.0-tf", "only one of"}, {"2.9.0", "cannot both"}};
+    for (int k = 0; k < 3; k++) {
+        ck_model *m = ck_sequential();
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", refused[k][0]);
+        ck_assert_ok(ck_model_add(m, ck_input(2)));
+        ck_assert_ok(ck_model_add(m, ck_dense(.units = 2)));
+        ck_optimizer_options o = k < 2 ? ck_sgd(.clipnorm = 1, .clipvalue = 1)
+                                       : ck_sgd(.clipnorm = 1, .global_clipnorm = 1);
+        ck_assert_fails(ck_model_compile(m, .optimizer = o, .loss = "mse"), CK_ERR_ARGUMENT);
+        ck_assert_msg(strstr(ck_last_error(), refused[k][1]), "%s", ck_last_error());
+        ck_model_free(m);
+    }
+    file_version = "2.13.0";
+    ck_model *m = tiny_model(&(ck_optimizer_options){.name = "sgd"});
+    file_version = "";
+    cJSON *tc = cJSON_Parse("{\"loss\": \"mse\", \"optimizer_config\": {\"class_name\": \"SGD\", "
+                            "\"config\": {\"learning_rate\": 1.0, \"clipnorm\": 0.5, "
+                            "\"clipvalue\": 0.3, \"is_legacy_optimizer\": true}}}");
+    ck_assert_ok(ck_train_config_from_json(m, tc));
+    cJSON_Delete(tc);
+    for (int i = 0; i < NP; i++)
+        m->params[i] = (float)W0[i];
+    ck_model_weights_changed(m);
+    ck_tensor x = {2, {1, 2}, (float *)X}, y = {2, {1, 2}, (float *)Y[0]};
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+    /* Clamped W (0.2, -0.3, 0.3, -0.3) has norm sqrt(0.31) > 0.5; b (0.2, -0.3) stays. */
+    ck_assert_close(m->params[3], 0.4 + 0.3 * 0.5 / sqrt(0.31), 1e-6);
+    ck_assert_close(m->params[5], -0.5 + 0.3, 1e-6);
+    ck_model_free(m);
+}
+END_TEST
+
 START_TEST(invalid_options)
 {
     ck_model *m = ck_sequential();
@@ -664,6 +768,9 @@ static Suite *suite(void)
     tcase_add_test(tc, keras2_legacy_updates);
     tcase_add_test(tc, is_legacy_optimizer_decides);
     tcase_add_test(tc, standalone_keras2_clipnorm_is_global);
+    tcase_add_loop_test(tc, clip_combinations_follow_the_release, 0,
+                        (int)(sizeof clip_cases / sizeof clip_cases[0]));
+    tcase_add_test(tc, clip_combinations_refused_or_read);
     tcase_add_test(tc, invalid_options);
     tcase_add_test(tc, slots_named_like_keras);
     tcase_add_test(tc, training_config_round_trip);

@@ -57,6 +57,14 @@ cJSON *ck_lr_schedule_to_json(const ck_lr_schedule *s, bool keras3);
 /* Reads either form; string fields point into json. */
 ck_status ck_lr_schedule_from_json(const cJSON *json, ck_lr_schedule *s);
 
+/* How clipnorm, clipvalue and global_clipnorm combine, by the Keras that
+ * wrote the model (clip_gradients in optimizer.c says what each does). */
+typedef enum ck_clip_rule {
+    CK_CLIP_ONE,        /* models built in C or of Keras 3 or tf.keras 2.0-2.3: one at most */
+    CK_CLIP_STANDALONE, /* standalone Keras 2.0-2.3: clipnorm is a norm over all gradients */
+    CK_CLIP_TF_KERAS,   /* tf.keras 2.4+: any two but clipnorm and global_clipnorm */
+} ck_clip_rule;
+
 typedef struct ck_optimizer {
     const ck_optimizer_kind *kind;
     ck_optimizer_options o; /* defaults filled in; o.name is the Keras class name */
@@ -71,12 +79,8 @@ typedef struct ck_optimizer {
     float *state;  /* n_slots arrays of n floats, parallel to the trainable weights */
     float *backup; /* n floats: the weights before the current step */
     size_t n;
-    /* Standalone Keras 2.0-2.3: clipnorm scales all gradients by their
-     * joint norm, as global_clipnorm does (set by compile). */
-    bool clipnorm_global;
-    bool legacy;   /* a model of Keras up to 2.10: the kind's legacy_update (set by compile) */
-    double *norms; /* clipnorm: one gradient norm per trainable weight */
-    size_t n_norms;
+    ck_clip_rule clip_rule; /* set by compile */
+    bool legacy; /* a model of Keras up to 2.10: the kind's legacy_update (set by compile) */
     char schedule_name[64]; /* o.learning_rate_schedule.name points here */
 } ck_optimizer;
 
@@ -95,6 +99,9 @@ float *ck_optimizer_iter_slot(ck_optimizer *opt);
 
 /* Finds the algorithm by Keras name (any case) and fills in its defaults. */
 ck_status ck_optimizer_init(ck_optimizer *opt, const ck_optimizer_options *options);
+/* Sets the rule by which the clip options combine, refusing a combination
+ * the rule's Keras refused (or that ckeras does not know it to apply). */
+ck_status ck_optimizer_set_clip_rule(ck_optimizer *opt, ck_clip_rule rule);
 /* Allocates the slot arrays for n weights (no-op when they exist). */
 ck_status ck_optimizer_ensure_state(ck_optimizer *opt, size_t n);
 /* Clips the model's trainable gradients as the options ask, then updates the weights. */

@@ -40,11 +40,23 @@ static ck_status check_common(const ck_optimizer_options *o)
         if (!(nonneg[i].v >= 0 && isfinite(nonneg[i].v)))
             return ck_error(CK_ERR_ARGUMENT, "optimizer %s: %s must be a finite value >= 0, got %g",
                             o->name, nonneg[i].key, nonneg[i].v);
-    if ((o->clipnorm > 0) + (o->clipvalue > 0) + (o->global_clipnorm > 0) > 1)
-        return ck_error(
-            CK_ERR_ARGUMENT,
-            "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm can be set",
-            o->name);
+    return CK_OK;
+}
+
+ck_status ck_optimizer_set_clip_rule(ck_optimizer *opt, ck_clip_rule rule)
+{
+    const ck_optimizer_options *o = &opt->o;
+    int set = (o->clipnorm > 0) + (o->clipvalue > 0) + (o->global_clipnorm > 0);
+    if (rule == CK_CLIP_ONE && set > 1)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm can "
+                        "be set (Keras 3; tf.keras 2.0-2.3 is not known to combine them)",
+                        o->name);
+    /* tf.keras refuses the pair; standalone Keras 2's clipnorm is a global one already. */
+    if (o->clipnorm > 0 && o->global_clipnorm > 0)
+        return ck_error(CK_ERR_ARGUMENT,
+                        "optimizer %s: clipnorm and global_clipnorm cannot both be set", o->name);
+    opt->clip_rule = rule;
     return CK_OK;
 }
 
@@ -145,89 +157,74 @@ static ck_status non_finite(const char *what, double v)
                     what, isnan(v) ? "NaN" : "infinite");
 }
 
-/* clipnorm: the norm of every trainable weight's gradient, kept for the
- * scaling pass. */
-static ck_status weight_norms(ck_optimizer *opt, ck_model *m)
-{
-    size_t count = 0, k = 0;
-    for (int l = 0; l < m->n_layers; l++)
-        for (int i = 0; i < m->layers[l]->n_weights; i++)
-            count += m->layers[l]->weights[i].trainable;
-    if (count > opt->n_norms) {
-        double *p = ck_realloc_array(opt->norms, count, sizeof *p);
-        if (!p)
-            return CK_ERR_MEMORY;
-        opt->norms = p;
-        opt->n_norms = count;
-    }
-    for (int l = 0; l < m->n_layers; l++)
-        for (int i = 0; i < m->layers[l]->n_weights; i++) {
-            const ck_weight *w = &m->layers[l]->weights[i];
-            if (!w->trainable)
-                continue;
-            opt->norms[k] = l2_norm(w->grad, w->size);
-            if (!isfinite(opt->norms[k])) {
-                char what[CK_NAME_MAX + 64];
-                snprintf(what, sizeof what, "the gradient of %s/%s", m->layers[l]->name, w->name);
-                return non_finite(what, opt->norms[k]);
-            }
-            k++;
-        }
-    return CK_OK;
-}
-
-/* The limit on the norm of all gradients together, 0 for none. */
-static double global_limit(const ck_optimizer *opt)
-{
-    if (opt->o.global_clipnorm > 0)
-        return opt->o.global_clipnorm;
-    return opt->clipnorm_global ? opt->o.clipnorm : 0;
-}
-
 /* A non-finite gradient would poison the weights and the state, so the
- * step is refused. A norm in double precision is non-finite exactly when
- * a gradient is (squares of floats cannot overflow it), so when clipping
- * by norm the norm pass is the check. */
-static ck_status check_gradients(ck_optimizer *opt, ck_model *m, double *global_norm)
+ * step is refused. */
+static ck_status check_gradients(const ck_model *m)
 {
     const float *g = m->grads;
-    size_t n = m->n_trainable;
-    if (opt->o.clipnorm > 0 && !opt->clipnorm_global)
-        return weight_norms(opt, m);
-    if (global_limit(opt) > 0) {
-        *global_norm = l2_norm(g, n);
-        return isfinite(*global_norm) ? CK_OK
-                                      : non_finite("the global gradient norm", *global_norm);
-    }
-    size_t bad = ck_vfind_nonfinite(g, n);
-    if (bad < n) {
-        char owner[CK_NAME_MAX + 48], what[CK_NAME_MAX + 96];
-        name_param(m, bad, owner, sizeof owner);
-        snprintf(what, sizeof what, "the gradient of %s", owner);
-        return non_finite(what, g[bad]);
-    }
-    return CK_OK;
+    size_t n = m->n_trainable, bad = ck_vfind_nonfinite(g, n);
+    if (bad == n)
+        return CK_OK;
+    char owner[CK_NAME_MAX + 48], what[CK_NAME_MAX + 96];
+    name_param(m, bad, owner, sizeof owner);
+    snprintf(what, sizeof what, "the gradient of %s", owner);
+    return non_finite(what, g[bad]);
 }
 
-static void clip_gradients(const ck_optimizer *opt, ck_model *m, double global_norm)
+static void clip_value(ck_model *m, double limit)
+{
+    if (limit <= 0)
+        return;
+    float c = (float)limit, *g = m->grads;
+    for (size_t i = 0; i < m->n_trainable; i++)
+        g[i] = g[i] > c ? c : (g[i] < -c ? -c : g[i]);
+}
+
+/* Keras clip_by_norm on each trainable weight's gradient. */
+static void clip_each_norm(ck_model *m, double limit)
+{
+    if (limit <= 0)
+        return;
+    for (int l = 0; l < m->n_layers; l++)
+        for (int i = 0; i < m->layers[l]->n_weights; i++) {
+            ck_weight *w = &m->layers[l]->weights[i];
+            if (w->trainable)
+                scale_to_norm(w->grad, w->size, l2_norm(w->grad, w->size), limit);
+        }
+}
+
+static void clip_global_norm(ck_model *m, double limit)
+{
+    if (limit > 0)
+        scale_to_norm(m->grads, m->n_trainable, l2_norm(m->grads, m->n_trainable), limit);
+}
+
+/* The clip options in the order the model's Keras applied them:
+ * - standalone Keras 2.0-2.3 (Optimizer.get_gradients of 2.2.4, 2.3.1):
+ *   clipnorm by the norm of all gradients together, then clipvalue;
+ * - tf.keras's OptimizerV2, the optimizer of 2.4-2.10 and the legacy one
+ *   after (_transform_gradients, keras v2.6.0 to v2.15.0): clipvalue,
+ *   clipnorm, global_clipnorm in turn;
+ * - tf.keras 2.11+'s optimizer (_clip_gradients of
+ *   optimizer_experimental/optimizer.py) only the first set of clipnorm,
+ *   global_clipnorm, clipvalue; with one option set, every rule agrees. */
+static void clip_gradients(const ck_optimizer *opt, ck_model *m)
 {
     const ck_optimizer_options *o = &opt->o;
-    float *g = m->grads;
-    size_t n = m->n_trainable, k = 0;
-    if (global_limit(opt) > 0)
-        scale_to_norm(g, n, global_norm, global_limit(opt));
-    if (o->clipvalue > 0) {
-        float c = (float)o->clipvalue;
-        for (size_t i = 0; i < n; i++)
-            g[i] = g[i] > c ? c : (g[i] < -c ? -c : g[i]);
+    if (opt->clip_rule == CK_CLIP_STANDALONE) {
+        clip_global_norm(m, o->clipnorm > 0 ? o->clipnorm : o->global_clipnorm);
+        clip_value(m, o->clipvalue);
+    } else if (opt->clip_rule == CK_CLIP_TF_KERAS && opt->legacy) {
+        clip_value(m, o->clipvalue);
+        clip_each_norm(m, o->clipnorm);
+        clip_global_norm(m, o->global_clipnorm);
+    } else if (o->clipnorm > 0) {
+        clip_each_norm(m, o->clipnorm);
+    } else if (o->global_clipnorm > 0) {
+        clip_global_norm(m, o->global_clipnorm);
+    } else {
+        clip_value(m, o->clipvalue);
     }
-    if (o->clipnorm > 0 && !opt->clipnorm_global)
-        for (int l = 0; l < m->n_layers; l++)
-            for (int i = 0; i < m->layers[l]->n_weights; i++) {
-                ck_weight *w = &m->layers[l]->weights[i];
-                if (w->trainable)
-                    scale_to_norm(w->grad, w->size, opt->norms[k++], o->clipnorm);
-            }
 }
 
 float *ck_optimizer_iter_slot(ck_optimizer *opt)
@@ -342,13 +339,12 @@ static size_t update(ck_optimizer *opt, ck_model *m, const ck_optimizer_options 
 ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
 {
     size_t n = m->n_trainable;
-    double global_norm = 0;
-    CK_TRY(check_gradients(opt, m, &global_norm));
+    CK_TRY(check_gradients(m));
     CK_TRY(ck_optimizer_ensure_state(opt, n));
     if (opt->n != n)
         return ck_error(CK_ERR_STATE, "optimizer state holds %zu weights but the model has %zu",
                         opt->n, n);
-    clip_gradients(opt, m, global_norm);
+    clip_gradients(opt, m);
     adopt_loaded_iterations(opt);
     if (!opt->backup && !(opt->backup = ck_alloc(n ? n : 1, sizeof(float))))
         return CK_ERR_MEMORY;
@@ -378,12 +374,9 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
 void ck_optimizer_free(ck_optimizer *opt)
 {
     free(opt->state);
-    free(opt->norms);
     free(opt->backup);
     opt->state = NULL;
-    opt->norms = NULL;
     opt->backup = NULL;
-    opt->n_norms = 0;
     opt->created = false;
 }
 

@@ -180,6 +180,18 @@ static bool legacy_optimizers(const ck_model *m)
     return release > 0 && release <= 210;
 }
 
+static ck_clip_rule clip_rule(const ck_model *m)
+{
+    bool tf_keras;
+    int release = ck_model_keras_release(m, &tf_keras);
+    if (ck_model_from_standalone_keras2(m))
+        return CK_CLIP_STANDALONE;
+    /* tf.keras 2.0-2.3's optimizer is not among the sources read; a model
+     * built in C is refused a combination that tf.keras 2.11+ would apply
+     * in part. */
+    return release >= 204 && release < 300 ? CK_CLIP_TF_KERAS : CK_CLIP_ONE;
+}
+
 /* Standalone Keras 2.0-2.3 had no initial_accumulator_value: Adagrad's
  * accumulators started at 0. */
 static ck_optimizer_options optimizer_of(const ck_model *m, const ck_optimizer_options *o)
@@ -226,7 +238,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
                     !keras_2_2;
     ck_optimizer_options opt = optimizer_of(m, &o->optimizer);
     CK_TRY(ck_optimizer_init(&s->opt, &opt));
-    s->opt.clipnorm_global = ck_model_from_standalone_keras2(m);
+    CK_TRY(ck_optimizer_set_clip_rule(&s->opt, clip_rule(m)));
     s->opt.legacy = legacy_optimizers(m);
     return setup_metrics(s, ck_train_state_of(m), o);
 }
