@@ -478,6 +478,32 @@ START_TEST(heap_corpus_still_refused)
 }
 END_TEST
 
+/* bool_y.h5 with the first block of its root group's object header made
+ * 177 bytes, so H5Fopen fails. libhdf5 kept the failure on the calling
+ * thread's error stack; a thread that ended with one leaked its entries,
+ * and they kept libhdf5 from closing at exit ("infinite loop closing
+ * library" after `ckeras predict M FILE.h5:/y`, which reads on a thread).
+ * Every entry point leaves the stack empty. */
+START_TEST(failed_loads_leave_no_hdf5_error_stack)
+{
+    const char *bad = RAW_CORPUS "leak_thread_error_stack.h5";
+    ck_tensor t;
+    ck_assert_fails(ck_h5_read_array(bad, "/y", &t), CK_ERR_FORMAT);
+    assert_error_has("is a corrupt or truncated HDF5 file");
+    ck_assert_int_eq(H5Eget_num(H5E_DEFAULT), 0);
+    ck_model *m = NULL;
+    ck_assert_fails(ck_model_load(bad, &m), CK_ERR_FORMAT);
+    assert_error_has("is a corrupt or truncated HDF5 file");
+    ck_assert_int_eq(H5Eget_num(H5E_DEFAULT), 0);
+    ck_model *w = tiny_model();
+    ck_assert_fails(ck_model_load_weights(w, bad), CK_ERR_FORMAT);
+    ck_assert_int_eq(H5Eget_num(H5E_DEFAULT), 0);
+    ck_model_free(w);
+    ck_assert_ptr_null(ck_file_describe(bad));
+    ck_assert_int_eq(H5Eget_num(H5E_DEFAULT), 0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- JSON */
 
 START_TEST(json_nesting_limit_named)
@@ -635,6 +661,7 @@ static Suite *suite(void)
     tcase_add_test(tc, gcol_bytes_in_float_data_accepted);
     tcase_add_test(tc, reference_bits_in_float_data_accepted);
     tcase_add_test(tc, heap_corpus_still_refused);
+    tcase_add_test(tc, failed_loads_leave_no_hdf5_error_stack);
     tcase_add_test(tc, json_nesting_limit_named);
     tcase_add_test(tc, json_errors_name_their_subject);
     tcase_add_test(tc, optimizer_layout_checked);

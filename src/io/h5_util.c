@@ -22,8 +22,14 @@ void ck_h5_quiet_begin(ck_h5_quiet *q)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* libhdf5 keeps each thread's error stack until its next API call, and a
+ * thread that ends with one frees the stack but not its entries: a failed
+ * load on a thread of the caller's leaked them, and the references they
+ * hold kept libhdf5 from closing at exit ("infinite loop closing
+ * library"). So no call leaves an error stack behind. */
 void ck_h5_quiet_end(const ck_h5_quiet *q)
 {
+    H5Eclear2(H5E_DEFAULT);
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
 }
 
