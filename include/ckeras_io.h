@@ -58,6 +58,13 @@ typedef struct ck_load_options {
     const ck_name_map *map; /* n_map entries */
     int n_map;
     ck_file_format format; /* CK_FORMAT_AUTO: by content */
+    /* Keras's model_from_json(...) then load_weights(weights, by_name=...):
+     * ck_model_load loads this weights file into the model before it
+     * returns it (or fails, naming the file, and returns none). Without
+     * by_name every layer's weights come from the file, so an architecture
+     * file's initializers are not run. */
+    const char *weights;
+    bool by_name;
 } ck_load_options;
 
 /* Loads a whole model: Keras 2 / Keras 3 legacy .h5 or a .keras zip (Keras
@@ -124,8 +131,8 @@ CK_API char *ck_model_to_json(ck_model *model);
  * Semantics follow the JSON's keras_version; without one, Keras 3 when the
  * JSON has Keras 3's "module" key, else Keras 2. The weights are
  * initialized; an unknown initializer is replaced by the layer's default
- * (with a warning) unless opts maps it (opts->format is not used). Safe to
- * call concurrently. */
+ * (with a warning) unless opts maps it (opts->format, weights and by_name
+ * are not used). Safe to call concurrently. */
 CK_API ck_status ck_model_from_json_with(const char *json, ck_model **model,
                                          const ck_load_options *opts);
 #define ck_model_from_json(json, model, ...) \

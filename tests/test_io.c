@@ -770,6 +770,47 @@ static void expect_sequential_failure(const char *input_cfg, const char *cls, co
     expect_json_failure(json, CK_ERR_UNSUPPORTED, fragment);
 }
 
+/* ck_model_load(ARCH.json, .weights = W) is Keras's model_from_json then
+ * load_weights: the same model, and without by_name no initializer runs.
+ * The proof: an LSTM bias initialised "orthogonal", which a 1-D weight
+ * cannot take, fails every build that runs the initializers. */
+START_TEST(json_with_weights_runs_no_initializer)
+{
+    ck_model *a = small_model(7, CK_KERAS2), *b = NULL;
+    char arch[1024], weights[1024];
+    snprintf(arch, sizeof arch, "%s", ck_test_path("arch.json"));
+    snprintf(weights, sizeof weights, "%s", ck_test_path("w.h5"));
+    ck_assert_ok(ck_model_save_weights(a, weights));
+    char *json = ck_model_to_json(a);
+    const char *zeros = "\"bias_initializer\":{\"config\":{},\"class_name\":\"Zeros\"}";
+    char *at = strstr(json, zeros);
+    ck_assert_ptr_nonnull(at);
+    FILE *f = fopen(arch, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s\"bias_initializer\":{\"config\":{},\"class_name\":\"Orthogonal\"}%s",
+            (int)(at - json), json, at + strlen(zeros));
+    fclose(f);
+    ck_free(json);
+
+    ck_assert_fails(ck_model_load(arch, &b, .format = CK_FORMAT_JSON), CK_ERR_SHAPE);
+    ck_assert_ptr_null(b);
+    ck_assert_fails(ck_model_load(arch, &b, .format = CK_FORMAT_JSON, .weights = weights,
+                                  .by_name = true),
+                    CK_ERR_SHAPE);
+    ck_assert_ptr_null(b);
+    ck_assert_ok(ck_model_load(arch, &b, .format = CK_FORMAT_JSON, .weights = weights));
+    assert_same_params(a, b);
+    assert_same_predictions(a, b);
+    ck_model_free(b);
+    ck_assert_fails(ck_model_load(arch, &b, .format = CK_FORMAT_JSON,
+                                  .weights = ck_test_path("none.h5")),
+                    CK_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "none.h5"));
+    ck_assert_ptr_null(b);
+    ck_model_free(a);
+}
+END_TEST
+
 START_TEST(json_errors)
 {
     expect_json_failure("{\"class_name\": \"Sequential\", \"config\": {\"layers\": [",
@@ -1548,6 +1589,7 @@ static Suite *suite(void)
 
     TCase *atomic = tcase_create("atomic_save");
     tcase_add_unchecked_fixture(atomic, ck_test_scratch_fixture, ck_test_remove_dir);
+    tcase_add_test(atomic, json_with_weights_runs_no_initializer);
     tcase_add_test(atomic, failed_save_keeps_old_file);
     tcase_add_test(atomic, save_into_missing_directory);
     suite_add_tcase(s, atomic);

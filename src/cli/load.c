@@ -52,17 +52,13 @@ int cli_load_model(const cli_args *a, const char *path, ck_model **out)
         return rc;
     /* --config names a JSON architecture whatever its file name. */
     lo.format = a->config ? CK_FORMAT_JSON : CK_FORMAT_AUTO;
-    rc = ck_model_load_with(source, &m, &lo) == CK_OK ? CLI_OK : cli_lib_error(source);
-    if (rc != CLI_OK) {
-        ck_model_free(m);
-        return rc;
-    }
+    lo.weights = a->weights;
+    lo.by_name = a->by_name;
+    if (ck_model_load_with(source, &m, &lo) != CK_OK)
+        return cli_lib_error(a->weights && strstr(ck_last_error(), a->weights) ? a->weights
+                                                                               : source);
     if (ck_model_build(m) != CK_OK) {
         rc = cli_lib_error(source);
-    } else if (a->weights && ck_model_load_weights(m, a->weights, .by_name = a->by_name) != CK_OK) {
-        rc = cli_lib_error(a->weights);
-    }
-    if (rc != CLI_OK) {
         ck_model_free(m);
         return rc;
     }

@@ -325,6 +325,10 @@ ck_status ck_file_format_detect(const char *path, ck_file_format *out);
 ck_status ck_io_load_h5(const char *path, const ck_load_options *opts, ck_model **out);
 ck_status ck_io_load_keras(const char *path, const ck_load_options *opts, ck_model **out);
 ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_model **out);
+/* ck_model_from_json; with weights_follow the initializers are not run,
+ * since the caller loads every weight next. */
+ck_status ck_io_model_from_json(const char *json, const ck_load_options *opts, bool weights_follow,
+                                ck_model **model);
 ck_status ck_io_save_h5(ck_model *m, const char *path, const ck_save_options *opts);
 ck_status ck_io_save_keras(ck_model *m, const char *path, const ck_save_options *opts);
 ck_status ck_io_save_weights_k3(ck_model *m, const char *path, const ck_save_options *opts);

@@ -594,21 +594,27 @@ ck_status ck_io_model_from_config(const cJSON *root, ck_io_load *ld, ck_model **
     return st;
 }
 
+ck_status ck_io_model_from_json(const char *json, const ck_load_options *opts, bool weights_follow,
+                                ck_model **model)
+{
+    cJSON *root;
+    CK_TRY(ck_io_parse_json("model JSON", json, strnlen(json, CK_IO_MAX_JSON + 1), &root));
+    /* Without a keras_version, a "module" key marks the Keras 3 format
+     * (config.json); tf.keras 2.13+ writes it too but always adds the version. */
+    ck_io_load ld = ck_io_load_init(opts, NULL, ck_json_get(root, "module") ? CK_KERAS3 : CK_KERAS2,
+                                    weights_follow);
+    ck_status st = ck_io_model_from_config(root, &ld, model);
+    cJSON_Delete(root);
+    return st;
+}
+
 ck_status ck_model_from_json_with(const char *json, ck_model **model, const ck_load_options *opts)
 {
     if (model)
         *model = NULL;
     if (!json || !model)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_from_json: NULL argument");
-    cJSON *root;
-    CK_TRY(ck_io_parse_json("model JSON", json, strnlen(json, CK_IO_MAX_JSON + 1), &root));
-    /* Without a keras_version, a "module" key marks the Keras 3 format
-     * (config.json); tf.keras 2.13+ writes it too but always adds the version. */
-    ck_io_load ld = ck_io_load_init(opts, NULL, ck_json_get(root, "module") ? CK_KERAS3 : CK_KERAS2,
-                                    false);
-    ck_status st = ck_io_model_from_config(root, &ld, model);
-    cJSON_Delete(root);
-    return st;
+    return ck_io_model_from_json(json, opts, false, model);
 }
 
 /* ---------------- model -> JSON ---------------- */

@@ -143,6 +143,16 @@ static ck_status usable_row(const char *fn, ck_file_format format, bool save,
     return can ? CK_OK : ck_error(CK_ERR_UNSUPPORTED, "%s: a %s holds no model", fn, (*out)->name);
 }
 
+/* ck_load_options.weights: the message names the weights file, so that a
+ * failure is not taken for one of the model's file. */
+static ck_status load_weights_into(ck_model *m, const ck_load_options *opts)
+{
+    ck_status st = ck_model_load_weights(m, opts->weights, .by_name = opts->by_name);
+    if (st != CK_OK && st != CK_ERR_MEMORY && !strstr(ck_last_error(), opts->weights))
+        ck_error(st, "weights '%s': %s", opts->weights, ck_last_error());
+    return st;
+}
+
 ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_options *opts)
 {
     if (model)
@@ -160,6 +170,8 @@ ck_status ck_model_load_with(const char *path, ck_model **model, const ck_load_o
     ck_h5_quiet_begin(&q);
     ck_status st = row->load(path, opts, model);
     ck_h5_quiet_end(&q);
+    if (st == CK_OK && opts && opts->weights)
+        st = load_weights_into(*model, opts);
     if (st != CK_OK) {
         ck_model_free(*model);
         *model = NULL;

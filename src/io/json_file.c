@@ -1,5 +1,6 @@
 /* Architecture-only .json files (Keras model.to_json()): the JSON row of
- * the format table. Loading gives a model with freshly initialised weights. */
+ * the format table. Loading gives a model with freshly initialised weights,
+ * or with none when ck_model_load reads every weight from opts->weights. */
 #include "ck_io.h"
 
 #include <stdlib.h>
@@ -10,7 +11,7 @@ ck_status ck_io_load_json(const char *path, const ck_load_options *opts, ck_mode
     char *json = NULL;
     size_t len = 0;
     CK_TRY(ck_read_file_limited(path, CK_IO_MAX_JSON, &json, &len));
-    ck_status st = ck_model_from_json_with(json, out, opts);
+    ck_status st = ck_io_model_from_json(json, opts, opts && opts->weights && !opts->by_name, out);
     free(json);
     return st;
 }
