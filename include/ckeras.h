@@ -554,8 +554,8 @@ CK_API ck_layer *ck_batch_normalization_new(const ck_batch_normalization_options
  * the others (invert: mean + x * max(sqrt(variance), 1e-7)). Given mean
  * and variance, the layer has no weights; without them it has Keras's
  * adapted weights mean and variance (shaped like the kept axes) and the
- * scalar int64 count, all non-trainable, which a loaded file fills
- * (ckeras has no adapt()). */
+ * scalar int64 count, all non-trainable, which a loaded file or
+ * ck_normalization_adapt fills. */
 typedef struct ck_normalization_options {
     int ck_opts_;          /* internal: lets the constructor macros start with a designator */
     int axis[CK_MAX_RANK]; /* the kept axes, batch axis 0, negative ones from the end */
@@ -570,6 +570,17 @@ typedef struct ck_normalization_options {
 CK_API ck_layer *ck_normalization_new(const ck_normalization_options *opts);
 #define ck_normalization(...) \
     ck_normalization_new(CK_ADDR_(ck_normalization_options, .ck_opts_ = 0, __VA_ARGS__))
+/* Keras's layer.adapt(data) for a Normalization without a given mean and
+ * variance, in a built model: the mean and the (population) variance of
+ * data over every axis but the kept ones, computed in double and stored as
+ * float32; count becomes the number of values behind each mean for a model
+ * with Keras 2 semantics (as tf.keras counts them) and is left as it is for
+ * Keras 3 (whose adapt() leaves it). data is (samples, ...), of the layer's
+ * input rank, with the kept axes of its input's sizes; a non-finite value
+ * is refused (CK_ERR_NUMERIC).
+ *     ck_normalization_adapt(ck_model_layer(m, 0), &x_train);
+ * Changes the model's weights: not while another thread uses the model. */
+CK_API ck_status ck_normalization_adapt(ck_layer *layer, const ck_tensor *data);
 
 /* keras.layers.Rescaling: x * scale + offset, ck_rescaling(1.0 / 255).
  * scales and offsets, when given, hold one value per feature (last axis)

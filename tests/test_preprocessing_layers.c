@@ -311,6 +311,101 @@ START_TEST(test_c_api)
 }
 END_TEST
 
+/* adapt(): numpy's mean and var over every axis but the kept ones, for the
+ * last axis and for axis=None, count as each generation keeps it, and the
+ * forward pass then standardizes the data it was adapted on. */
+static ck_model *adapted(ck_keras_semantics sem, bool axis_none, ck_tensor *x)
+{
+    ck_model *m = ck_sequential(.semantics = sem);
+    ck_assert_ok(ck_model_add(m, ck_input(3, 2)));
+    ck_assert_ok(ck_model_add(m, ck_normalization(.axis_none = axis_none)));
+    ck_assert_ok(ck_model_build(m));
+    ck_assert_ok(ck_normalization_adapt(ck_model_layer(m, 0), x));
+    return m;
+}
+
+START_TEST(test_adapt)
+{
+    float xd[4 * 3 * 2];
+    for (int i = 0; i < 24; i++)
+        xd[i] = (float)(i % 2 ? 3.0 * sin(0.7 * i) + 5 : 0.25 * i - 1);
+    ck_tensor x = {.rank = 3, .dims = {4, 3, 2}, .data = xd};
+    double mean[2] = {0}, var[2] = {0}, all = 0, all_var = 0;
+    for (int i = 0; i < 24; i++)
+        mean[i % 2] += xd[i] / 12.0, all += xd[i] / 24.0;
+    for (int i = 0; i < 24; i++) {
+        var[i % 2] += (xd[i] - mean[i % 2]) * (xd[i] - mean[i % 2]) / 12.0;
+        all_var += (xd[i] - all) * (xd[i] - all) / 24.0;
+    }
+    const float *w;
+    ck_model *m = adapted(CK_KERAS2, false, &x);
+    ck_layer *norm = ck_model_layer(m, 0);
+    ck_tensor t;
+    for (int k = 0; k < 2; k++) {
+        ck_assert_ok(ck_layer_weight(norm, 0, NULL, &t));
+        w = t.data;
+        ck_assert_float_eq_tol(w[k], mean[k], 1e-6 * (1 + fabs(mean[k])));
+        ck_assert_ok(ck_layer_weight(norm, 1, NULL, &t));
+        ck_assert_float_eq_tol(t.data[k], var[k], 1e-6 * (1 + var[k]));
+    }
+    ck_assert_ok(ck_layer_weight(norm, 2, NULL, &t));
+    ck_assert_float_eq(t.data[0], 12); /* tf.keras: the values behind each mean */
+    float y[24];
+    ck_tensor ty = {.rank = 3, .dims = {4, 3, 2}, .data = y};
+    ck_assert_ok(ck_model_predict_tensor(m, &x, &ty));
+    for (int i = 0; i < 24; i++)
+        ck_assert_float_eq_tol(y[i], (xd[i] - mean[i % 2]) / sqrt(var[i % 2]), 1e-5);
+    ck_model_free(m);
+
+    m = adapted(CK_KERAS3, true, &x);
+    norm = ck_model_layer(m, 0);
+    ck_assert_ok(ck_layer_weight(norm, 0, NULL, &t));
+    ck_assert_float_eq_tol(t.data[0], all, 1e-6 * (1 + fabs(all)));
+    ck_assert_ok(ck_layer_weight(norm, 1, NULL, &t));
+    ck_assert_float_eq_tol(t.data[0], all_var, 1e-6 * (1 + all_var));
+    ck_assert_ok(ck_layer_weight(norm, 2, NULL, &t));
+    ck_assert_float_eq(t.data[0], 0); /* Keras 3's adapt() leaves count */
+    ck_model_free(m);
+}
+END_TEST
+
+START_TEST(test_adapt_refused)
+{
+    float xd[4 * 3 * 2] = {0};
+    ck_tensor x = {.rank = 3, .dims = {4, 3, 2}, .data = xd};
+    ck_layer *loose = ck_normalization();
+    ck_assert_fails(ck_normalization_adapt(loose, &x), CK_ERR_STATE);
+    ck_layer_free(loose);
+    double mean = 1, var = 2;
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(3, 2)));
+    ck_assert_ok(ck_model_add(m, ck_normalization(.mean = &mean, .variance = &var, .n_mean = 1)));
+    ck_assert_ok(ck_model_add(m, ck_rescaling(2)));
+    ck_assert_ok(ck_model_build(m));
+    ck_assert_fails(ck_normalization_adapt(ck_model_layer(m, 0), &x), CK_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "given its mean"));
+    ck_assert_fails(ck_normalization_adapt(ck_model_layer(m, 1), &x), CK_ERR_ARGUMENT);
+    ck_model_free(m);
+    m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(3, 2)));
+    ck_assert_ok(ck_model_add(m, ck_normalization()));
+    ck_assert_ok(ck_model_build(m));
+    ck_layer *norm = ck_model_layer(m, 0);
+    ck_tensor wide = {.rank = 3, .dims = {2, 3, 4}, .data = xd};
+    ck_assert_fails(ck_normalization_adapt(norm, &wide), CK_ERR_SHAPE);
+    ck_tensor flat = {.rank = 2, .dims = {12, 2}, .data = xd};
+    ck_assert_fails(ck_normalization_adapt(norm, &flat), CK_ERR_SHAPE);
+    xd[5] = NAN;
+    ck_assert_fails(ck_normalization_adapt(norm, &x), CK_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(ck_last_error(), "#5"));
+    ck_tensor t;
+    ck_assert_ok(ck_layer_weight(norm, 1, NULL, &t));
+    ck_assert_float_eq(t.data[0], 1); /* a refused adapt() changes nothing */
+    ck_assert_fails(ck_normalization_adapt(NULL, &x), CK_ERR_ARGUMENT);
+    ck_model_free(m);
+}
+END_TEST
+
 /* Configs Keras refuses (or computes NaN from) are refused by name. */
 static void json_fails(const char *layer_json, ck_status code, const char *part)
 {
@@ -471,6 +566,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_keras3_scalar_written_expanded);
     tcase_add_test(tc, test_training_keeps_statistics);
     tcase_add_test(tc, test_c_api);
+    tcase_add_test(tc, test_adapt);
+    tcase_add_test(tc, test_adapt_refused);
     tcase_add_test(tc, test_hostile_configs);
     tcase_add_test(tc, test_given_values_within_limit);
     tcase_add_test(tc, test_wrong_weight_shape);

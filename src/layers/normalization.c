@@ -10,6 +10,7 @@
  * layer has no weights; otherwise adapt() fills the non-trainable weights
  * mean and variance (shaped like the kept axes) and count (an int64
  * scalar that only later adapt() calls read). */
+#include "ck_vmath.h"
 #include "layer_util.h"
 
 #include <math.h>
@@ -419,6 +420,102 @@ static ck_layer *norm_from_config(const cJSON *cfg, ck_keras_semantics semantics
         return NULL;
     }
     return &nl->base;
+}
+
+/* The kept position of every value of data, in turn (as per_value walks
+ * one sample, here over the batch axis too). */
+typedef struct kept_walk {
+    size_t stride[CK_MAX_RANK];
+    int64_t at[CK_MAX_RANK];
+} kept_walk;
+
+static size_t walk_next(kept_walk *w, const ck_tensor *x)
+{
+    size_t k = 0;
+    for (int i = 0; i < x->rank; i++)
+        k += (size_t)w->at[i] * w->stride[i];
+    for (int i = x->rank - 1; i >= 0 && ++w->at[i] == x->dims[i]; i--)
+        w->at[i] = 0;
+    return k;
+}
+
+static ck_status check_adapt_data(const normalization *nl, const ck_tensor *x)
+{
+    const ck_layer *l = &nl->base;
+    if (nl->mean.v)
+        return ck_error(CK_ERR_STATE,
+                        "Normalization '%s' was given its mean and variance and cannot be "
+                        "adapted (as in Keras)",
+                        l->name);
+    if (!l->n_weights || !l->weights[0].data)
+        return ck_error(CK_ERR_STATE, "Normalization '%s' is not built yet: build its model first",
+                        l->name);
+    bool fits = x->data && x->rank == l->in_shape.rank && x->dims[0] > 0;
+    for (int i = 1; fits && i < x->rank; i++)
+        fits = x->dims[i] > 0;
+    for (int k = 0; fits && k < nl->n_keep; k++)
+        fits = x->dims[nl->keep[k]] == l->in_shape.dims[nl->keep[k]];
+    if (!fits) {
+        char got[128], want[128];
+        ck_shape_string(x->rank, x->dims, got, sizeof got);
+        ck_shape_string(l->in_shape.rank, l->in_shape.dims, want, sizeof want);
+        return ck_error(CK_ERR_SHAPE,
+                        "Normalization '%s': adapt() data of shape %s does not fit its input %s",
+                        l->name, got, want);
+    }
+    size_t bad = ck_vfind_nonfinite(x->data, ck_tensor_size(x));
+    if (bad < ck_tensor_size(x))
+        return ck_error(CK_ERR_NUMERIC, "Normalization '%s': adapt() data value #%zu is %g",
+                        l->name, bad, (double)x->data[bad]);
+    return CK_OK;
+}
+
+/* Two passes in double: the mean, then the mean squared deviation. */
+static ck_status adapt(normalization *nl, const ck_tensor *x)
+{
+    CK_TRY(check_adapt_data(nl, x));
+    ck_layer *l = &nl->base;
+    size_t positions = 1, total = ck_tensor_size(x);
+    kept_walk w = {{0}, {0}};
+    for (int k = nl->n_keep - 1; k >= 0; k--) {
+        w.stride[nl->keep[k]] = positions;
+        positions *= (size_t)x->dims[nl->keep[k]];
+    }
+    double *sum = calloc(2 * positions, sizeof *sum);
+    if (!sum)
+        return ck_error(CK_ERR_MEMORY, "out of memory adapting Normalization '%s'", l->name);
+    double *dev = sum + positions, per = (double)(total / positions);
+    for (size_t i = 0; i < total; i++)
+        sum[walk_next(&w, x)] += x->data[i];
+    for (size_t i = 0; i < total; i++) {
+        size_t k = walk_next(&w, x);
+        double d = x->data[i] - sum[k] / per;
+        dev[k] += d * d;
+    }
+    for (size_t k = 0; k < positions; k++) {
+        l->weights[0].data[k] = (float)(sum[k] / per);
+        l->weights[1].data[k] = (float)(dev[k] / per);
+    }
+    /* tf.keras counts the values adapt() saw; Keras 3's adapt leaves count. */
+    if (ck_layer_semantics(l) == CK_KERAS2)
+        l->weights[2].data[0] = (float)per;
+    free(sum);
+    if (l->model)
+        ck_model_weights_changed(l->model);
+    return CK_OK;
+}
+
+ck_status ck_normalization_adapt(ck_layer *layer, const ck_tensor *data)
+{
+    if (!layer || !data)
+        return ck_error(CK_ERR_ARGUMENT, "ck_normalization_adapt: NULL argument");
+    if (layer->ops != &ck_normalization_layer_ops)
+        return ck_error(CK_ERR_ARGUMENT, "ck_normalization_adapt: layer '%s' is a %s", layer->name,
+                        layer->ops->class_name);
+    ck_status st;
+    CK_LAYER_GUARDED(st, layer, CK_ACCESS_UPDATE, "ck_normalization_adapt",
+                     adapt((normalization *)layer, data));
+    return st;
 }
 
 static void norm_destroy(ck_layer *l)
