@@ -42,28 +42,33 @@ static ck_model *tiny_model(const ck_optimizer_options *opt)
     return m;
 }
 
+/* Keras clip_by_value over all of g, clip_by_norm over g[from, to). */
+static void clamp(double *g, double c)
+{
+    for (int i = 0; i < NP; i++)
+        g[i] = fmax(-c, fmin(c, g[i]));
+}
+
+static void scale_norm(double *g, int from, int to, double limit)
+{
+    double s = 0;
+    for (int i = from; i < to; i++)
+        s += g[i] * g[i];
+    for (int i = from; i < to && sqrt(s) > limit; i++)
+        g[i] *= limit / sqrt(s);
+}
+
 /* Keras's per-weight clip_by_norm, global norm and value clipping. */
 static void clip(const ck_optimizer_options *o, double *g)
 {
     if (o->clipnorm > 0) {
-        const int start[] = {0, 4, NP};
-        for (int w = 0; w < 2; w++) {
-            double s = 0;
-            for (int i = start[w]; i < start[w + 1]; i++)
-                s += g[i] * g[i];
-            for (int i = start[w]; i < start[w + 1] && sqrt(s) > o->clipnorm; i++)
-                g[i] *= o->clipnorm / sqrt(s);
-        }
+        scale_norm(g, 0, 4, o->clipnorm);
+        scale_norm(g, 4, NP, o->clipnorm);
     }
-    double s = 0;
-    for (int i = 0; i < NP; i++)
-        s += g[i] * g[i];
-    for (int i = 0; i < NP; i++) {
-        if (o->global_clipnorm > 0 && sqrt(s) > o->global_clipnorm)
-            g[i] *= o->global_clipnorm / sqrt(s);
-        if (o->clipvalue > 0)
-            g[i] = fmax(-o->clipvalue, fmin(o->clipvalue, g[i]));
-    }
+    if (o->global_clipnorm > 0)
+        scale_norm(g, 0, NP, o->global_clipnorm);
+    if (o->clipvalue > 0)
+        clamp(g, o->clipvalue);
 }
 
 typedef struct ref_state {
@@ -369,21 +374,6 @@ END_TEST
 /* Two clip options at once, one SGD step (lr 1) from W0 towards Y[0],
  * whose gradient is W (0.2, -0.5, 0.4, -1.0), b (0.2, -0.5). Expected
  * gradients by hand, in each release's order (see clip_gradients). */
-static void clamp(double *g, double c)
-{
-    for (int i = 0; i < NP; i++)
-        g[i] = fmax(-c, fmin(c, g[i]));
-}
-
-static void scale_norm(double *g, int from, int to, double limit)
-{
-    double s = 0;
-    for (int i = from; i < to; i++)
-        s += g[i] * g[i];
-    for (int i = from; i < to && sqrt(s) > limit; i++)
-        g[i] *= limit / sqrt(s);
-}
-
 typedef struct clip_case {
     const char *version;
     double clipnorm, clipvalue, global_clipnorm;

@@ -255,6 +255,34 @@ static ck_status norm_build(ck_layer *l)
     return nl->mean.v ? build_given(nl, &l->in_shape, size) : build_adapted(l, kept, nl->n_keep);
 }
 
+/* The kept position of every value of x, in memory order, with the
+ * number of kept positions. */
+typedef struct kept_walk {
+    size_t stride[CK_MAX_RANK];
+    int64_t at[CK_MAX_RANK];
+    size_t positions;
+} kept_walk;
+
+static kept_walk walk_start(const normalization *nl, const ck_tensor *x)
+{
+    kept_walk w = {.positions = 1};
+    for (int k = nl->n_keep - 1; k >= 0; k--) {
+        w.stride[nl->keep[k]] = w.positions;
+        w.positions *= (size_t)x->dims[nl->keep[k]];
+    }
+    return w;
+}
+
+static size_t walk_next(kept_walk *w, const ck_tensor *x)
+{
+    size_t k = 0;
+    for (int i = 0; i < x->rank; i++)
+        k += (size_t)w->at[i] * w->stride[i];
+    for (int i = x->rank - 1; i >= 0 && ++w->at[i] == x->dims[i]; i--)
+        w->at[i] = 0;
+    return k;
+}
+
 /* shift and scale for every value of one sample of x: the mean and the
  * max(sqrt(variance), epsilon) of its position on the kept axes. */
 static ck_status per_value(normalization *nl, const ck_tensor *x, size_t n)
@@ -264,20 +292,12 @@ static ck_status per_value(normalization *nl, const ck_tensor *x, size_t n)
     const ck_layer *l = &nl->base;
     const float *mean = nl->kept_mean ? nl->kept_mean : l->weights[0].data;
     const float *var = nl->kept_mean ? NULL : l->weights[1].data;
-    size_t stride[CK_MAX_RANK] = {0}, s = 1;
-    for (int k = nl->n_keep - 1; k >= 0; k--) {
-        stride[nl->keep[k]] = s;
-        s *= (size_t)x->dims[nl->keep[k]];
-    }
-    int64_t at[CK_MAX_RANK] = {0};
+    /* The first sample's values: the batch axis is never kept. */
+    kept_walk w = walk_start(nl, x);
     for (size_t e = 0; e < n; e++) {
-        size_t k = 0;
-        for (int i = 1; i < x->rank; i++)
-            k += (size_t)at[i] * stride[i];
+        size_t k = walk_next(&w, x);
         nl->shift.data[e] = mean[k];
         nl->scale.data[e] = var ? std_of(var[k]) : nl->kept_std[k];
-        for (int i = x->rank - 1; i >= 1 && ++at[i] == x->dims[i]; i--)
-            at[i] = 0;
     }
     return CK_OK;
 }
@@ -422,23 +442,6 @@ static ck_layer *norm_from_config(const cJSON *cfg, ck_keras_semantics semantics
     return &nl->base;
 }
 
-/* The kept position of every value of data, in turn (as per_value walks
- * one sample, here over the batch axis too). */
-typedef struct kept_walk {
-    size_t stride[CK_MAX_RANK];
-    int64_t at[CK_MAX_RANK];
-} kept_walk;
-
-static size_t walk_next(kept_walk *w, const ck_tensor *x)
-{
-    size_t k = 0;
-    for (int i = 0; i < x->rank; i++)
-        k += (size_t)w->at[i] * w->stride[i];
-    for (int i = x->rank - 1; i >= 0 && ++w->at[i] == x->dims[i]; i--)
-        w->at[i] = 0;
-    return k;
-}
-
 static ck_status check_adapt_data(const normalization *nl, const ck_tensor *x)
 {
     const ck_layer *l = &nl->base;
@@ -475,12 +478,8 @@ static ck_status adapt(normalization *nl, const ck_tensor *x)
 {
     CK_TRY(check_adapt_data(nl, x));
     ck_layer *l = &nl->base;
-    size_t positions = 1, total = ck_tensor_size(x);
-    kept_walk w = {{0}, {0}};
-    for (int k = nl->n_keep - 1; k >= 0; k--) {
-        w.stride[nl->keep[k]] = positions;
-        positions *= (size_t)x->dims[nl->keep[k]];
-    }
+    kept_walk w = walk_start(nl, x);
+    size_t positions = w.positions, total = ck_tensor_size(x);
     double *sum = calloc(2 * positions, sizeof *sum);
     if (!sum)
         return ck_error(CK_ERR_MEMORY, "out of memory adapting Normalization '%s'", l->name);
