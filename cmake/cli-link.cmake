@@ -7,8 +7,8 @@
 # driver ckeras never opens. So the tool takes the library's objects and
 # Debian's static archives of HDF5, OpenBLAS, libxsmm, libsz/libaec and zlib,
 # and the linker keeps only the objects the tool reaches (--gc-sections),
-# none of that driver. Debian ships no static cJSON or libzip: those stay
-# shared, and libcrypto with them (libzip.so needs it anyway). Without the
+# none of that driver. Debian ships no static cJSON: it stays shared. libzip
+# and libcrypto are opened on first use (src/core/ck_lazy_lib.h). Without the
 # archives the tool links libckeras.so as any program does.
 #
 # -DCK_STATIC_CLI=ON is the lean tool for small machines: the archives are
@@ -72,7 +72,7 @@ set(CK_CLI_HOLDS_LIBRARY ON)
 target_sources(ckeras PRIVATE $<TARGET_OBJECTS:ckeras_obj>)
 target_include_directories(ckeras PRIVATE ${CMAKE_SOURCE_DIR}/include)
 target_link_libraries(ckeras PRIVATE ${CK_CLI_ARCHIVES} PkgConfig::CJSON
-  PkgConfig::LIBZIP PkgConfig::LIBCRYPTO ${CK_CLI_SYSTEM_LIBS})
+  ${CK_CLI_SYSTEM_LIBS})
 target_link_options(ckeras PRIVATE "LINKER:--gc-sections" "LINKER:--as-needed")
 if(CK_STATIC_CLI)
   # Stripped: the lean tool is for small devices.

@@ -5,6 +5,7 @@
 
 #include "ck_internal.h"
 #include "ck_io.h"
+#include "ck_lazy_lib.h"
 #include "ck_npy.h"
 
 #include <dirent.h>
@@ -370,6 +371,33 @@ START_TEST(zip_member_size_must_be_plausible)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- libraries opened on use */
+
+static double (*test_cos)(double);
+static const ck_lazy_symbol cos_symbols[] = {{"cos", (void **)&test_cos}, {0}};
+static const ck_lazy_symbol missing_symbols[] = {{"ck_no_such_function", (void **)&test_cos}, {0}};
+
+/* A machine without the library, or with a build of it that lacks a
+ * function, gets an error naming it, its package and what needs it, on
+ * every attempt; one that has it gets working functions. */
+START_TEST(lazy_library_named_when_missing)
+{
+    ck_lazy_lib absent = CK_LAZY_LIB("libck-no-such.so.9", "ck-no-such9", "reading test files",
+                                     cos_symbols);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ck_assert_fails(ck_lazy_lib_open(&absent), CK_ERR_UNSUPPORTED);
+        assert_error_has("reading test files needs libck-no-such.so.9");
+        assert_error_has("install ck-no-such9");
+    }
+    ck_lazy_lib incomplete = CK_LAZY_LIB("libm.so.6", "libc6", "a test", missing_symbols);
+    ck_assert_fails(ck_lazy_lib_open(&incomplete), CK_ERR_UNSUPPORTED);
+    assert_error_has("ck_no_such_function");
+    ck_lazy_lib libm = CK_LAZY_LIB("libm.so.6", "libc6", "a test", cos_symbols);
+    ck_assert_ok(ck_lazy_lib_open(&libm));
+    ck_assert_double_eq(test_cos(0.0), 1.0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- heap screen */
 
 /* Float weights whose bytes spell a global heap collection header with a
@@ -658,6 +686,7 @@ static Suite *suite(void)
     tcase_add_test(tc, npy_write_replaces_atomically);
     tcase_add_test(tc, devices_and_oversized_files_refused);
     tcase_add_test(tc, zip_member_size_must_be_plausible);
+    tcase_add_test(tc, lazy_library_named_when_missing);
     tcase_add_test(tc, gcol_bytes_in_float_data_accepted);
     tcase_add_test(tc, reference_bits_in_float_data_accepted);
     tcase_add_test(tc, heap_corpus_still_refused);

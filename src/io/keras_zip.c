@@ -2,12 +2,12 @@
  * model.weights.h5. Members are read into memory; the HDF5 part is then
  * opened as a file image. */
 #include "ck_io.h"
+#include "ck_libzip.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
-#include <zip.h>
 
 /* Covers tiny members at deflate's largest ratio. */
 #define MAX_DEFLATE_SLACK 64u
@@ -77,17 +77,18 @@ bool ck_is_zip_file(const char *path)
 
 static ck_status zip_failure(const char *path, zip_error_t *ze)
 {
-    int code = zip_error_code_zip(ze);
+    int code = ck_libzip.error_code_zip(ze);
     if (code == ZIP_ER_EXISTS) {
-        zip_error_fini(ze);
+        ck_libzip.error_fini(ze);
         return ck_error(CK_ERR_FORMAT,
                         "'%s' has more than one member with the same name (ambiguous archive)",
                         path);
     }
     ck_status st = ck_error(
-        CK_ERR_FORMAT, "'%s' is not a readable zip archive: %s%s", path, zip_error_strerror(ze),
+        CK_ERR_FORMAT, "'%s' is not a readable zip archive: %s%s", path,
+        ck_libzip.error_strerror(ze),
         code == ZIP_ER_NOZIP || code == ZIP_ER_INCONS ? " (truncated or corrupt zip)" : "");
-    zip_error_fini(ze);
+    ck_libzip.error_fini(ze);
     return st;
 }
 
@@ -96,6 +97,7 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
     *out = NULL;
     if (is_directory(path))
         return open_directory(path, out);
+    CK_TRY(ck_libzip_open());
     int fd;
     size_t size;
     CK_TRY(ck_io_open_input(path, &fd, &size));
@@ -106,21 +108,21 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
         return ck_error(CK_ERR_MEMORY, "out of memory opening '%s'", path);
     }
     zip_error_t ze;
-    zip_error_init(&ze);
+    ck_libzip.error_init(&ze);
     /* The source owns f from here on. */
-    zip_source_t *src = zip_source_filep_create(f, 0, -1, &ze);
+    zip_source_t *src = ck_libzip.source_filep_create(f, 0, -1, &ze);
     if (!src)
         fclose(f);
     /* ZIP_CHECKCONS: the central directory must agree with every local
      * header (names, sizes, CRCs), so no member can hide behind another. */
-    z->za = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+    z->za = src ? ck_libzip.open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
     if (!z->za) {
         if (src)
-            zip_source_free(src);
+            ck_libzip.source_free(src);
         free(z);
         return zip_failure(path, &ze);
     }
-    zip_error_fini(&ze);
+    ck_libzip.error_fini(&ze);
     z->path = path;
     z->archive_size = size;
     *out = z;
@@ -130,20 +132,20 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
 void ck_keras_zip_close(ck_zip_in *z)
 {
     if (z && z->za)
-        zip_discard(z->za);
+        ck_libzip.discard(z->za);
     free(z);
 }
 
 int64_t ck_keras_zip_count(const ck_zip_in *z)
 {
-    return z->za ? zip_get_num_entries(z->za, 0) : z->n_files;
+    return z->za ? ck_libzip.get_num_entries(z->za, 0) : z->n_files;
 }
 
 const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index)
 {
     if (!z->za)
         return index >= 0 && index < z->n_files ? z->files[index] : NULL;
-    return zip_get_name(z->za, (zip_uint64_t)index, ZIP_FL_ENC_RAW);
+    return ck_libzip.get_name(z->za, (zip_uint64_t)index, ZIP_FL_ENC_RAW);
 }
 
 /* Index of the only member called `name`; -1 when there is none. Python's
@@ -153,9 +155,9 @@ const char *ck_keras_zip_name(const ck_zip_in *z, int64_t index)
 static ck_status find_member(const ck_zip_in *z, const char *name, zip_int64_t *index)
 {
     *index = -1;
-    zip_int64_t n = zip_get_num_entries(z->za, 0);
+    zip_int64_t n = ck_libzip.get_num_entries(z->za, 0);
     for (zip_int64_t i = 0; i < n; i++) {
-        const char *entry = zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        const char *entry = ck_libzip.get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
         if (!entry || strcmp(entry, name) != 0)
             continue;
         if (*index >= 0)
@@ -254,24 +256,24 @@ static ck_status check_declared_size(const ck_zip_in *z, const zip_stat_t *st, c
 static ck_status inflate_member(const ck_zip_in *z, zip_int64_t index, const char *member,
                                 char *buf, zip_uint64_t size)
 {
-    zip_file_t *zf = zip_fopen_index(z->za, (zip_uint64_t)index, 0);
+    zip_file_t *zf = ck_libzip.fopen_index(z->za, (zip_uint64_t)index, 0);
     if (!zf)
         return ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be opened: %s", z->path, member,
-                        zip_strerror(z->za));
+                        ck_libzip.strerror(z->za));
     char extra;
-    zip_int64_t got = zip_fread(zf, buf, size);
+    zip_int64_t got = ck_libzip.fread(zf, buf, size);
     bool whole = got >= 0 && (zip_uint64_t)got == size;
-    zip_int64_t more = whole ? zip_fread(zf, &extra, 1) : 0;
+    zip_int64_t more = whole ? ck_libzip.fread(zf, &extra, 1) : 0;
     ck_status st = CK_OK;
     if (got < 0 || more < 0)
         st = ck_error(CK_ERR_FORMAT, "'%s': member %s cannot be read: %s (corrupt archive)",
-                      z->path, member, zip_file_strerror(zf));
+                      z->path, member, ck_libzip.file_strerror(zf));
     else if (!whole || more != 0)
         st = ck_error(CK_ERR_FORMAT,
                       "'%s': member %s does not have the %llu bytes it declares "
                       "(corrupt archive)",
                       z->path, member, (unsigned long long)size);
-    zip_fclose(zf);
+    ck_libzip.fclose(zf);
     return st;
 }
 
@@ -290,10 +292,11 @@ ck_status ck_keras_zip_member_size(ck_zip_in *z, const char *member, uint64_t *s
     zip_int64_t index;
     CK_TRY(find_member(z, member, &index));
     zip_stat_t st;
-    zip_stat_init(&st);
+    ck_libzip.stat_init(&st);
     if (index < 0)
         return missing_member(z, member);
-    if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+    if (ck_libzip.stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0 ||
+        !(st.valid & ZIP_STAT_SIZE))
         return ck_error(CK_ERR_FORMAT, "'%s': member %s is corrupt", z->path, member);
     *size = st.size;
     return CK_OK;
@@ -311,8 +314,8 @@ ck_status ck_keras_zip_member(ck_zip_in *z, const char *member, const ck_zip_lim
     if (index < 0)
         return required ? missing_member(z, member) : CK_OK;
     zip_stat_t st;
-    zip_stat_init(&st);
-    if (zip_stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0)
+    ck_libzip.stat_init(&st);
+    if (ck_libzip.stat_index(z->za, (zip_uint64_t)index, 0, &st) != 0)
         return ck_error(CK_ERR_FORMAT, "'%s': member %s is corrupt", z->path, member);
     CK_TRY(check_declared_size(z, &st, member, limit));
     /* Filled at once by inflating: huge pages from 1 MiB on (a 2.4 MB
@@ -364,60 +367,61 @@ ck_status ck_keras_zip_read(const char *path, ck_keras_zip *out)
 
 static bool add_member(zip_t *za, const char *name, const void *data, size_t size)
 {
-    zip_source_t *src = zip_source_buffer(za, data, size, 0);
+    zip_source_t *src = ck_libzip.source_buffer(za, data, size, 0);
     if (!src)
         return false;
-    zip_int64_t idx = zip_file_add(za, name, src, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
+    zip_int64_t idx = ck_libzip.file_add(za, name, src, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
     if (idx < 0) {
-        zip_source_free(src);
+        ck_libzip.source_free(src);
         return false;
     }
-    return zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) == 0;
+    return ck_libzip.set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) == 0;
 }
 
 /* Copies the finished archive out of its memory source. */
 static ck_status copy_out(zip_source_t *src, ck_io_sink *out)
 {
-    if (zip_source_open(src) != 0)
+    if (ck_libzip.source_open(src) != 0)
         return ck_error(CK_ERR_MEMORY, "cannot read back the archive for '%s'",
                         ck_io_sink_path(out));
     static const size_t chunk = 1 << 16;
     char *buf = ck_alloc(chunk, 1);
     ck_status st = buf ? CK_OK : CK_ERR_MEMORY;
-    for (zip_int64_t n; st == CK_OK && (n = zip_source_read(src, buf, chunk)) != 0;)
+    for (zip_int64_t n; st == CK_OK && (n = ck_libzip.source_read(src, buf, chunk)) != 0;)
         st = n > 0 ? ck_io_sink_write(out, buf, (size_t)n)
                    : ck_error(CK_ERR_MEMORY, "cannot read back the archive for '%s'",
                               ck_io_sink_path(out));
     free(buf);
-    zip_source_close(src);
+    ck_libzip.source_close(src);
     return st;
 }
 
 ck_status ck_zip_write(ck_io_sink *out, ck_status (*fill)(zip_t *za, const void *ctx),
                        const void *ctx)
 {
+    CK_TRY(ck_libzip_open());
     zip_error_t ze;
-    zip_error_init(&ze);
-    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
-    zip_t *za = src ? zip_open_from_source(src, ZIP_TRUNCATE, &ze) : NULL;
+    ck_libzip.error_init(&ze);
+    zip_source_t *src = ck_libzip.source_buffer_create(NULL, 0, 0, &ze);
+    zip_t *za = src ? ck_libzip.open_from_source(src, ZIP_TRUNCATE, &ze) : NULL;
     if (!za) {
-        zip_source_free(src);
-        zip_error_fini(&ze);
+        ck_libzip.source_free(src);
+        ck_libzip.error_fini(&ze);
         return ck_error(CK_ERR_MEMORY, "cannot start the archive for '%s'", ck_io_sink_path(out));
     }
-    zip_error_fini(&ze);
+    ck_libzip.error_fini(&ze);
     /* The archive owns the source; one more reference keeps its bytes
      * after zip_close. */
-    zip_source_keep(src);
+    ck_libzip.source_keep(src);
     ck_status st = fill(za, ctx);
-    if (st == CK_OK && zip_close(za) != 0)
+    if (st == CK_OK && ck_libzip.close(za) != 0)
         st = ck_error(CK_ERR_MEMORY, "cannot build the archive for '%s': %s", ck_io_sink_path(out),
-                      zip_strerror(za));
+                      ck_libzip.strerror(za));
     if (st != CK_OK)
-        zip_discard(za);
+        ck_libzip.discard(za);
     else
         st = copy_out(src, out);
-    zip_source_free(src);
+    ck_libzip.source_free(src);
     return st;
 }
 
@@ -428,7 +432,8 @@ static ck_status fill_keras(zip_t *za, const void *ctx)
     bool ok = add_member(za, "metadata.json", z->metadata, strlen(z->metadata)) &&
               add_member(za, "config.json", z->config, strlen(z->config)) &&
               add_member(za, "model.weights.h5", z->weights, z->weights_size);
-    return ok ? CK_OK : ck_error(CK_ERR_MEMORY, "cannot add to the archive: %s", zip_strerror(za));
+    return ok ? CK_OK
+              : ck_error(CK_ERR_MEMORY, "cannot add to the archive: %s", ck_libzip.strerror(za));
 }
 
 ck_status ck_keras_zip_write(ck_io_sink *out, const ck_keras_zip *z)

@@ -3,12 +3,12 @@
  * read through the checked archive reader of keras_zip.c and parsed by
  * the .npy parser. */
 #include "ck_io.h"
+#include "ck_libzip.h"
 #include "ck_npy.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zip.h>
 
 #define NPY_SUFFIX ".npy"
 /* Names of arrays listed in a "has no array" message, at most. */
@@ -160,22 +160,23 @@ static ck_status add_array(zip_t *za, const ck_npz_entry *e, bool compressed)
     CK_TRY(render_npy(e->array, &buf, &len));
     size_t name_len = strlen(e->name) + sizeof NPY_SUFFIX;
     char *member = ck_alloc(name_len, 1);
-    zip_source_t *src = member ? zip_source_buffer(za, buf, len, 1) : NULL;
+    zip_source_t *src = member ? ck_libzip.source_buffer(za, buf, len, 1) : NULL;
     if (!src) {
         free(buf);
         free(member);
         return CK_ERR_MEMORY;
     }
     snprintf(member, name_len, "%s%s", e->name, NPY_SUFFIX);
-    zip_int64_t idx = zip_file_add(za, member, src, ZIP_FL_ENC_UTF_8);
+    zip_int64_t idx = ck_libzip.file_add(za, member, src, ZIP_FL_ENC_UTF_8);
     free(member);
     if (idx < 0) {
-        zip_source_free(src);
-        return ck_error(CK_ERR_IO, "cannot add %s to the archive: %s", e->name, zip_strerror(za));
+        ck_libzip.source_free(src);
+        return ck_error(CK_ERR_IO, "cannot add %s to the archive: %s", e->name,
+                        ck_libzip.strerror(za));
     }
-    if (zip_set_file_compression(za, (zip_uint64_t)idx, compressed ? ZIP_CM_DEFLATE : ZIP_CM_STORE,
-                                 0) != 0)
-        return ck_error(CK_ERR_IO, "cannot compress %s: %s", e->name, zip_strerror(za));
+    if (ck_libzip.set_file_compression(za, (zip_uint64_t)idx,
+                                       compressed ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0) != 0)
+        return ck_error(CK_ERR_IO, "cannot compress %s: %s", e->name, ck_libzip.strerror(za));
     return CK_OK;
 }
 
