@@ -24,16 +24,18 @@ typedef struct ck_lazy_symbol {
 } ck_lazy_symbol;
 
 typedef struct ck_lazy_lib {
-    const char *soname;  /* the file name the dynamic loader knows */
-    const char *package; /* the Debian package that installs it, for the message */
-    const char *purpose; /* what needs it, for the message */
+    const char *soname;            /* the file name the dynamic loader knows */
+    const char *package;           /* the Debian package that installs it, for the message */
+    const char *purpose;           /* what needs it, for the message */
     const ck_lazy_symbol *symbols; /* ends with {0} */
     bool tried, ready;
     char why[256]; /* dlerror()'s text when it cannot be opened */
 } ck_lazy_lib;
 
-#define CK_LAZY_LIB(soname, package, purpose, symbols) \
-    {(soname), (package), (purpose), (symbols), false, false, ""}
+#define CK_LAZY_LIB(soname, package, purpose, symbols)              \
+    {                                                               \
+        (soname), (package), (purpose), (symbols), false, false, "" \
+    }
 
 /* Opens the library and fills its table, once per process (the library
  * is never closed); CK_ERR_UNSUPPORTED naming the library, its package

@@ -4,7 +4,10 @@
 
 ck_libzip_fns ck_libzip;
 
-#define FN(name) {"zip_" #name, (void **)&ck_libzip.name}
+#define FN(name)                               \
+    {                                          \
+        "zip_" #name, (void **)&ck_libzip.name \
+    }
 static const ck_lazy_symbol symbols[] = {
     FN(close),
     FN(discard),
