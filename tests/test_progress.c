@@ -36,8 +36,8 @@ static ck_model *flat_model(const char *keras_version)
 }
 
 /* Whether q, after digits, is a unit of time; *skip: its length when it is
- * one of a time per step ("ms/step" and the like become "#/step"), 0
- * when it is the epoch's seconds ("0s" becomes "#s"). */
+ * one of a time per step or epoch ("ms/step" and the like become
+ * "#/step"), 0 when it is the epoch's seconds ("0s" becomes "#s"). */
 static bool time_unit(const char *q, size_t *skip)
 {
     *skip = strncmp(q, "ms/", 3) == 0 || strncmp(q, "us/", 3) == 0 ? 2
@@ -46,7 +46,8 @@ static bool time_unit(const char *q, size_t *skip)
     return *skip > 0 || *q == 's';
 }
 
-/* Times vary: "0s" becomes "#s", "12ms/step" and "3us/step" "#/step". */
+/* Times vary: "0s" becomes "#s", "12ms/step" and "3us/step" "#/step",
+ * "13ms/epoch" "#/epoch". */
 static void mask_times(char *s)
 {
     char *out = s;
@@ -93,10 +94,10 @@ static void fit_output(const char *keras_version, int verbose, int epochs, int b
 START_TEST(time_masking)
 {
     char s[] = "1/1 - 0s - 13ms/step - loss: 1.0000 - x: 2.5000e-05 1:05 9us/step 2s/step 4/4s "
-               "\x1b[1m12s\x1b[0m";
+               "\x1b[1m12s\x1b[0m - 13ms/epoch - 0s/epoch";
     mask_times(s);
     ck_assert_str_eq(s, "1/1 - #s - #/step - loss: 1.0000 - x: 2.5000e-05 1:05 #/step #/step 4/#s "
-                        "\x1b[1m#s\x1b[0m");
+                        "\x1b[1m#s\x1b[0m - #/epoch - #/epoch");
 }
 END_TEST
 
@@ -181,21 +182,53 @@ START_TEST(keras3_bar_averaged_before_3_15)
 END_TEST
 
 /* tf.keras 2.7+ appends ProgbarLogger, so its line follows the other
- * callbacks and shows their "lr"; the keys stay in compile order. */
+ * callbacks and shows their "lr"; the keys stay in compile order. Its
+ * verbose-2 line ends with the epoch's and the step's times. */
 START_TEST(tf_keras_2_7_and_later)
 {
     char text[4096];
-    fit_output("2.15.0", 2, 2, 4, true, text, sizeof text);
-    ck_assert_str_eq(text, "Epoch 1/2\n"
-                           "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - val_loss: "
-                           "1.0000 - val_binary_accuracy: 0.0000e+00 - lr: 0.1000\n"
-                           "Epoch 2/2\n" REDUCED
-                           "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - val_loss: "
-                           "1.0000 - val_binary_accuracy: 0.0000e+00 - lr: 0.1000\n");
+    const char *versions[] = {"2.15.0", "2.7.0"};
+    for (int v = 0; v < 2; v++) {
+        fit_output(versions[v], 2, 2, 4, true, text, sizeof text);
+        ck_assert_msg(strcmp(text, "Epoch 1/2\n"
+                                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
+                                   "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
+                                   "0.1000 - #/epoch - #/step\n"
+                                   "Epoch 2/2\n" REDUCED
+                                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
+                                   "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
+                                   "0.1000 - #/epoch - #/step\n") == 0,
+                      "%s:\n%s", versions[v], text);
+    }
     fit_output("2.7.0", 1, 1, 2, false, text, sizeof text);
     ck_assert_str_eq(text, "Epoch 1/1\n"
                            "2/2 [==============================] - #s #/step - loss: 1.0000 - "
                            "binary_accuracy: 0.0000e+00 - lr: 0.1000\n");
+}
+END_TEST
+
+/* The tail of tf.keras 2.7+'s verbose-2 line for given times: each as
+ * Progbar._format_time writes it, whole s from 1 s or at 0, else ms from
+ * 1 ms, else us, rounded half to even as Python's "%.0f" (65 s stays
+ * "65s", 0.9996 s becomes "1000ms"); the step's the epoch's over the
+ * steps. Expected strings from generic_utils.py of v2.15.0 run in Python. */
+START_TEST(tf_keras_2_7_epoch_times)
+{
+    const struct {
+        double elapsed;
+        size_t steps;
+        const char *tail;
+    } cases[] = {
+        {0.013, 4, " - 13ms/epoch - 3ms/step"},   {0, 4, " - 0s/epoch - 0s/step"},
+        {2.5, 2, " - 2s/epoch - 1s/step"},        {0.0009, 3, " - 900us/epoch - 300us/step"},
+        {1.5, 1000, " - 2s/epoch - 2ms/step"},    {0.9996, 1, " - 1000ms/epoch - 1000ms/step"},
+        {65, 100, " - 65s/epoch - 650ms/step"},   {0.0125, 1, " - 12ms/epoch - 12ms/step"},
+        {3599.7, 7, " - 3600s/epoch - 514s/step"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char line[64] = "1/1 - 0s";
+        ck_progbar_epoch_times(line, sizeof line, cases[c].elapsed, cases[c].steps);
+        ck_assert_str_eq(line + strlen("1/1 - 0s"), cases[c].tail);
+    }
 }
 END_TEST
 
@@ -379,6 +412,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, keras3_on_a_terminal);
     tcase_add_test(tc, keras3_bar_averaged_before_3_15);
     tcase_add_test(tc, tf_keras_2_7_and_later);
+    tcase_add_test(tc, tf_keras_2_7_epoch_times);
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);

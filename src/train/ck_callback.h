@@ -113,11 +113,17 @@ typedef struct ck_log_style {
     bool keras3_bar;              /* Keras 3's Progbar, else tf.keras 2's */
     bool averaged_bar;            /* the bar shows the mean of the steps' running values */
     bool progbar_last;            /* ProgbarLogger runs after the other callbacks */
+    bool epoch_times;             /* verbose 2 ends with the epoch's and a step's times */
     ck_key_order key_order;       /* of the logs and the history */
     const char *lr_key;           /* ReduceLROnPlateau's key of the rate */
     const char *scheduler_lr_key; /* LearningRateScheduler's; NULL: it logs none */
 } ck_log_style;
 ck_log_style ck_log_style_of(const ck_model *m);
+
+/* Appends the end of tf.keras 2.7+'s verbose-2 line, " - 13ms/epoch -
+ * 3ms/step": the epoch's time and the mean step's, `elapsed` seconds
+ * over `steps`, each in the unit Progbar._format_time picks. */
+void ck_progbar_epoch_times(char *buf, size_t len, double elapsed, size_t steps);
 
 /* Sets the model's learning rate (ReduceLROnPlateau, LearningRateScheduler);
  * `who` names the caller in messages. */

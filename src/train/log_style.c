@@ -24,9 +24,12 @@ ck_log_style ck_log_style_of(const ck_model *m)
                               .scheduler_lr_key = "learning_rate"};
     /* tf.keras 2.7 appended ProgbarLogger to the callbacks (keras-team/keras
      * 90887569b9); standalone Keras put it before the user's, older tf.keras
-     * first. LearningRateScheduler logged no rate before standalone 2.2.3. */
+     * first. Its Progbar also began to end a verbose-2 line with the
+     * epoch's and the step's times (7af871aae4). LearningRateScheduler
+     * logged no rate before standalone 2.2.3. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     return (ck_log_style){.progbar_last = release >= 207,
+                          .epoch_times = release >= 207,
                           .lr_key = "lr",
                           .scheduler_lr_key = logs_schedule ? "lr" : NULL};
 }

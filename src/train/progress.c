@@ -149,15 +149,31 @@ static void format_duration(char *buf, size_t len, double seconds)
         snprintf(buf, len, "%lds", s);
 }
 
-/* Progbar._format_time: " 3ms/step". */
-static void append_step_time(char *buf, size_t len, double t)
+/* Progbar._format_time: " 3ms/step". C's "%.0f" rounds half to even as
+ * Python's does, so 999.6 ms prints as "1000ms", as in Keras. */
+static void append_time(char *buf, size_t len, double t, const char *unit)
 {
     if (t >= 1 || t == 0)
-        appendf(buf, len, " %.0fs/step", t);
+        appendf(buf, len, " %.0fs/%s", t, unit);
     else if (t >= 1e-3)
-        appendf(buf, len, " %.0fms/step", t * 1e3);
+        appendf(buf, len, " %.0fms/%s", t * 1e3, unit);
     else
-        appendf(buf, len, " %.0fus/step", t * 1e6);
+        appendf(buf, len, " %.0fus/%s", t * 1e6, unit);
+}
+
+static void append_step_time(char *buf, size_t len, double t)
+{
+    append_time(buf, len, t, "step");
+}
+
+/* Progbar.update of v2.7.0 to v2.15.0 (keras-team/keras 7af871aae4): the
+ * same `now` gives the " - 0s" and the epoch's time. */
+void ck_progbar_epoch_times(char *buf, size_t len, double elapsed, size_t steps)
+{
+    appendf(buf, len, " -");
+    append_time(buf, len, elapsed, "epoch");
+    appendf(buf, len, " -");
+    append_step_time(buf, len, elapsed / (double)steps);
 }
 
 /* ------------------------------------------------------------ tf.keras 2 */
@@ -197,6 +213,8 @@ static void keras2_epoch_line(const progress *p, char *buf, size_t len, const ck
         snprintf(buf, len, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
     }
     append_epoch_logs(p, buf, len, logs);
+    if (p->verbose == 2 && p->style.epoch_times)
+        ck_progbar_epoch_times(buf, len, elapsed, p->steps);
 }
 
 /* ------------------------------------------------------------- Keras 3 */
