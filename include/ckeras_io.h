@@ -78,7 +78,9 @@ typedef struct ck_load_options {
  * and the Keras version that wrote the file. A training_config ckeras
  * cannot compile (e.g. a custom loss) leaves the model loaded but
  * uncompiled, like Keras's load_model(compile=False), with a warning line
- * that starts with CK_TRAINING_CONFIG_UNUSED and says why. A config that
+ * that starts with CK_TRAINING_CONFIG_UNUSED and says why; saved optimizer
+ * state that does not fit the compiled optimizer is left out, as Keras
+ * leaves it, with a warning saying why. A config that
  * declares more weights than the file could hold (1032 times its bytes,
  * deflate's largest ratio) fails with CK_ERR_FORMAT before anything that
  * large is allocated.

@@ -659,10 +659,14 @@ START_TEST(optimizer_layout_checked)
     save_trained(ck_test_path("swapped.h5"));
     swap_slot_names(ck_test_path("swapped.h5"));
     ck_assert_float_eq(restored_iterations(ck_test_path("swapped.h5")), 0.0f);
-    /* A refused state leaves no zeroed state behind to be saved as real. */
+    /* A refused state leaves no zeroed state behind to be saved as real,
+     * and the warnings say why, as Keras warns that it starts fresh. */
     ck_model *m = NULL;
     ck_assert_ok(ck_model_load(ck_test_path("swapped.h5"), &m));
     ck_assert_int_eq(ck_optimizer_slot_count(m), 0);
+    ck_assert_str_eq(ck_model_warnings(m),
+                     "saved optimizer state not used, the optimizer starts fresh: optimizer weight "
+                     "1 is 'Adam/dense/kernel/v:0', expected 'Adam/dense/kernel/m:0'\n");
     ck_model_free(m);
     ck_test_remove_dir();
 }

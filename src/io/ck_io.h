@@ -169,12 +169,13 @@ ck_status ck_k2_write_optimizer(hid_t file, ck_model *m);
  * slot, ...) and fits the compiled optimizer. Anything else, e.g. the
  * variables of tf.keras 2.11+ non-legacy optimizers (is_legacy_optimizer
  * false in training_config) or of Keras 3, leaves a fresh optimizer, as
- * Keras does on a mismatch. */
+ * Keras does on a mismatch; state that was there but did not fit leaves a
+ * warning saying why. */
 ck_status ck_k2_read_optimizer(hid_t file, const cJSON *training_config, ck_model *m);
 /* Keras 3's optimizer/vars of a .keras weights member into the optimizer
  * of compiled m (whose slots exist), for the optimizers whose variable
  * order ckeras knows; otherwise, or when they do not fit, m keeps a fresh
- * optimizer, as Keras does. */
+ * optimizer, as Keras does, with a warning saying why. */
 ck_status ck_k3_read_optimizer(hid_t file, ck_model *m);
 /* The optimizer state of m as Keras 3 writes optimizer/vars, for the
  * optimizers ck_k3_read_optimizer reads; nothing for the others. */

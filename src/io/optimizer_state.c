@@ -163,7 +163,8 @@ static ck_status try_read_optimizer(hid_t g, ck_model *m)
 
 /* Reads the optimizer state in group `path` of file with try_read. Keras
  * keeps the model and starts a fresh optimizer when the saved state does
- * not fit (another optimizer version, another variable order). */
+ * not fit (another optimizer version, another variable order), with a
+ * warning; the model's warnings say why. */
 static ck_status read_optimizer_group(hid_t file, const char *path,
                                       ck_status (*try_read)(hid_t, ck_model *), ck_model *m)
 {
@@ -174,8 +175,12 @@ static ck_status read_optimizer_group(hid_t file, const char *path,
     H5Gclose(g);
     if (st == CK_ERR_MEMORY)
         return st;
-    if (st != CK_OK)
+    if (st != CK_OK) {
         ck_optimizer_drop_slots(m);
+        if (ck_model_warn(m, "saved optimizer state not used, the optimizer starts fresh: %s",
+                          ck_last_error()) != CK_OK)
+            return ck_error(CK_ERR_MEMORY, "out of memory loading model %s", m->name);
+    }
     ck_clear_error();
     return CK_OK;
 }
