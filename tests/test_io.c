@@ -5,6 +5,7 @@
 #include "ck_internal.h"
 #include "ck_io.h"
 
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1225,6 +1226,24 @@ static void write_k3_state(ck_model *ref, const char *path, int interleaved, int
     H5Fclose(f);
 }
 
+/* Compiled ref as an unzipped .keras in dir, its optimizer state as
+ * write_k3_state writes it. */
+static void write_k3_model_dir(ck_model *ref, const char *dir, int interleaved, int u_product)
+{
+    char file[64];
+    ck_assert_int_eq(mkdir(ck_test_path(dir), 0700), 0);
+    snprintf(file, sizeof file, "%s/model.weights.h5", dir);
+    ck_assert_ok(ck_model_save_weights(ref, ck_test_path(file)));
+    write_k3_state(ref, ck_test_path(file), interleaved, u_product);
+    cJSON *root = ck_io_model_config_k3(ref);
+    ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
+    char *text = cJSON_PrintUnformatted(root);
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    write_bytes(ck_test_path(file), text, strlen(text));
+    free(text);
+    cJSON_Delete(root);
+}
+
 /* A compiled Keras 3 model resumes its optimizer, as load_model does: the
  * next step from the loaded model is the next step of the saved one, at
  * the saved learning rate. Keras
@@ -1253,19 +1272,9 @@ START_TEST(keras3_optimizer_state)
             ck_model_compile(ref, .optimizer = cases[c].o, .loss = "categorical_crossentropy"));
         for (int step = 0; step < 3; step++)
             ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
-        char dir[32], file[64];
+        char dir[32];
         snprintf(dir, sizeof dir, "resumed%d", c);
-        ck_assert_int_eq(mkdir(ck_test_path(dir), 0700), 0);
-        snprintf(file, sizeof file, "%s/model.weights.h5", dir);
-        ck_assert_ok(ck_model_save_weights(ref, ck_test_path(file)));
-        write_k3_state(ref, ck_test_path(file), cases[c].interleaved, cases[c].u_product);
-        cJSON *root = ck_io_model_config_k3(ref);
-        ck_assert_ok(ck_io_add_compile_config_k3(ref, root));
-        char *text = cJSON_PrintUnformatted(root);
-        snprintf(file, sizeof file, "%s/config.json", dir);
-        write_bytes(ck_test_path(file), text, strlen(text));
-        free(text);
-        cJSON_Delete(root);
+        write_k3_model_dir(ref, dir, cases[c].interleaved, cases[c].u_product);
         ck_model *m = NULL;
         ck_assert_ok(ck_model_load(ck_test_path(dir), &m));
         /* Keras assigns the saved learning rate over the configured one. */
@@ -1276,6 +1285,43 @@ START_TEST(keras3_optimizer_state)
         ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
         ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
         assert_same_params(ref, m);
+        ck_model_free(m);
+        ck_model_free(ref);
+    }
+}
+END_TEST
+
+/* Keras 3 saves the step count as an int64 at optimizer/vars/0: one below
+ * 0 or past 2^53 is refused with the state, named in the warnings, and a
+ * valid one past float32's 2^24 is taken exactly. */
+START_TEST(keras3_iteration_count_checked)
+{
+    const int64_t counts[] = {-3, (INT64_C(1) << 53) + 2, (INT64_C(1) << 40) + 1};
+    float xd[2 * 4 * 3] = {0.5f}, yd[2 * 4] = {1, 0, 0, 0, 0, 0, 1, 0};
+    ck_tensor x = {3, {2, 4, 3}, xd}, y = {2, {2, 4}, yd};
+    for (int c = 0; c < 3; c++) {
+        ck_model *ref = NULL;
+        ck_assert_ok(ck_model_from_json(k3_sequential, &ref));
+        ck_assert_ok(ck_model_compile(ref, .optimizer = ck_adam(), .loss = "mse"));
+        ck_assert_ok(ck_model_train_on_batch(ref, &x, &y, NULL));
+        char dir[32], file[64];
+        snprintf(dir, sizeof dir, "count%d", c);
+        write_k3_model_dir(ref, dir, 2, 0);
+        snprintf(file, sizeof file, "%s/model.weights.h5", dir);
+        hid_t f = H5Fopen(ck_test_path(file), H5F_ACC_RDWR, H5P_DEFAULT);
+        ck_assert_int_ge(H5Ldelete(f, "optimizer/vars/0", H5P_DEFAULT), 0);
+        ck_assert_ok(ck_h5_write_int64(f, "optimizer/vars/0", counts[c]));
+        H5Fclose(f);
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_load(ck_test_path(dir), &m));
+        int64_t n = -1;
+        ck_assert_ok(ck_model_get_iterations(m, &n));
+        char why[96];
+        snprintf(why, sizeof why, "optimizer iterations is %" PRId64 " (optimizer/vars/0)",
+                 counts[c]);
+        bool valid = c == 2;
+        ck_assert_int_eq(n, (valid ? counts[c] : 0));
+        ck_assert_int_eq(strstr(ck_model_warnings(m), why) != NULL, !valid);
         ck_model_free(m);
         ck_model_free(ref);
     }
@@ -1569,6 +1615,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras_zip_missing_member);
     tcase_add_test(bad, keras_model_directory);
     tcase_add_test(bad, keras3_optimizer_state);
+    tcase_add_test(bad, keras3_iteration_count_checked);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
     tcase_add_test(bad, keras_npz_weights_named);
     tcase_add_test(bad, tensorflow_formats_named);

@@ -672,6 +672,85 @@ START_TEST(optimizer_layout_checked)
 }
 END_TEST
 
+#define ITER "optimizer_weights/Adam/iter:0"
+
+/* Replaces the saved iteration count in path with an int64 or a float. */
+static void replace_count(const char *path, bool integer, int64_t i, float f)
+{
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(file, 0);
+    ck_assert_int_ge(H5Ldelete(file, ITER, H5P_DEFAULT), 0);
+    if (integer)
+        ck_assert_ok(ck_h5_write_int64(file, ITER, i));
+    else
+        ck_assert_ok(ck_h5_write_floats(file, ITER, 0, NULL, &f));
+    H5Fclose(file);
+}
+
+/* Keras counts steps in an int64 (a float before 2.0.8): a count below
+ * 0, not whole, or past 2^53, where the double of the update stops
+ * counting exactly, is none Keras saved. Taken as 0 it would restart
+ * Adam's bias correction under moments of many steps: the state is
+ * refused, the optimizer starts fresh and the warning names the count. */
+START_TEST(hostile_iteration_count_refused)
+{
+    const struct {
+        bool integer;
+        int64_t i;
+        float f;
+        const char *why;
+    } cases[] = {
+        {true, -3, 0, "optimizer iterations is -3 (" ITER ")"},
+        {false, 0, -1.0f, "optimizer iterations is -1 (" ITER ")"},
+        {false, 0, 2.5f, "optimizer iterations is 2.5 (" ITER ")"},
+        {false, 0, NAN, "weight 'Adam/iter:0': value #0 is NaN"},
+        {true, (INT64_C(1) << 53) + 1, 0, "optimizer iterations is 9007199254740993 (" ITER ")"},
+        {true, INT64_MAX, 0, "optimizer iterations is 9223372036854775807 (" ITER ")"},
+        {false, 0, 1e30f, "optimizer iterations is 1.0000000150474662e+30 (" ITER ")"},
+    };
+    ck_test_make_dir("ckios");
+    const char *path = ck_test_path("m.h5");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        save_trained(path);
+        replace_count(path, cases[c].integer, cases[c].i, cases[c].f);
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_load(path, &m));
+        ck_assert_int_eq(ck_optimizer_slot_count(m), 0);
+        int64_t n = -1;
+        ck_assert_ok(ck_model_get_iterations(m, &n));
+        ck_assert_int_eq(n, 0);
+        ck_assert_msg(strstr(ck_model_warnings(m), cases[c].why), "case %zu: %s", c,
+                      ck_model_warnings(m));
+        ck_model_free(m);
+    }
+    ck_test_remove_dir();
+}
+END_TEST
+
+/* Counts Keras could have saved load as they are, past float32's 2^24 and
+ * up to 2^53; a whole float as Keras before 2.0.8 wrote it too. */
+START_TEST(valid_iteration_counts_load_exactly)
+{
+    const int64_t counts[] = {0, 1, 123456789, INT64_C(1) << 40 | 1, INT64_C(1) << 53};
+    ck_test_make_dir("ckios");
+    const char *path = ck_test_path("m.h5");
+    for (size_t c = 0; c <= sizeof counts / sizeof counts[0]; c++) {
+        bool integer = c < sizeof counts / sizeof counts[0];
+        save_trained(path);
+        replace_count(path, integer, integer ? counts[c] : 0, 16777216.0f);
+        ck_model *m = NULL;
+        ck_assert_ok(ck_model_load(path, &m));
+        ck_assert_int_eq(ck_optimizer_slot_count(m), 5);
+        int64_t n = -1;
+        ck_assert_ok(ck_model_get_iterations(m, &n));
+        ck_assert_int_eq(n, (integer ? counts[c] : 16777216));
+        ck_assert_str_eq(ck_model_warnings(m), "");
+        ck_model_free(m);
+    }
+    ck_test_remove_dir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("io_safety");
@@ -698,6 +777,8 @@ static Suite *suite(void)
     tcase_add_test(tc, json_nesting_limit_named);
     tcase_add_test(tc, json_errors_name_their_subject);
     tcase_add_test(tc, optimizer_layout_checked);
+    tcase_add_test(tc, hostile_iteration_count_refused);
+    tcase_add_test(tc, valid_iteration_counts_load_exactly);
     suite_add_tcase(s, tc);
     return s;
 }

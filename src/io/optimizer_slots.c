@@ -90,6 +90,9 @@ ck_status ck_optimizer_create_slots(ck_model *m)
 void ck_optimizer_drop_slots(ck_model *m)
 {
     ck_train_state *s = ck_train_state_of(m);
-    if (s)
-        ck_optimizer_free(&s->opt);
+    if (!s)
+        return;
+    ck_optimizer_free(&s->opt);
+    /* The count the refused state wrote through slot 0 goes too. */
+    ck_optimizer_set_iterations(&s->opt, 0);
 }

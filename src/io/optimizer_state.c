@@ -3,6 +3,7 @@
  * variables in each optimizer's own build order). */
 #include "ck_io.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,59 @@ static ck_status read_slots(hid_t g, const ck_strlist *names, slot *slots, int n
     return st;
 }
 
+/* Keras counts the steps in an int64 (an int32 under JAX, a float before
+ * standalone Keras 2.0.8); the update takes the count as a double, exact
+ * up to 2^53. */
+#define MAX_ITERATIONS (INT64_C(1) << 53)
+
+/* The count at `name` in g again, as the integer or the float it is
+ * stored as; read_slots has checked the dataset and read it as a float. */
+static ck_status read_count(hid_t g, const char *name, bool *integer, int64_t *i, double *v)
+{
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    *integer = t >= 0 && H5Tget_class(t) == H5T_INTEGER;
+    herr_t rc = -1;
+    if (d >= 0)
+        rc = *integer ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, i)
+                      : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc < 0 ? CK_ERR_FORMAT : CK_OK;
+}
+
+/* Adopts the saved step count at `name` in g exactly; `where` names it in
+ * the file. A count Keras could not have saved (below 0, not whole, past
+ * 2^53) is refused with the state: taken as 0 it would restart Adam's
+ * bias correction under the moments of many steps. */
+static ck_status adopt_iterations(hid_t g, const char *name, const char *where, ck_model *m)
+{
+    bool integer;
+    int64_t i = 0;
+    double v = 0;
+    if (read_count(g, name, &integer, &i, &v) != CK_OK)
+        return ck_error(CK_ERR_FORMAT, "optimizer iterations (%s) cannot be read", where);
+    char text[32];
+    bool valid;
+    if (integer) {
+        snprintf(text, sizeof text, "%" PRId64, i);
+        valid = i >= 0 && i <= MAX_ITERATIONS;
+    } else {
+        snprintf(text, sizeof text, "%.17g", v);
+        valid = v >= 0 && v <= (double)MAX_ITERATIONS && v == floor(v);
+        i = valid ? (int64_t)v : 0;
+    }
+    if (!valid)
+        return ck_error(CK_ERR_FORMAT,
+                        "optimizer iterations is %s (%s): a count of steps is a whole number from "
+                        "0 to 2^53",
+                        text, where);
+    ck_optimizer_set_iterations(&ck_train_state_of(m)->opt, i);
+    return CK_OK;
+}
+
 /* The part of a slot name after the optimizer's own name ("Adam/",
  * "Adam_1/"), which users may choose freely. */
 static const char *slot_path(const char *name)
@@ -156,6 +210,11 @@ static ck_status try_read_optimizer(hid_t g, ck_model *m)
         st = check_slot_names(&names, slots, n);
     if (st == CK_OK)
         st = read_slots(g, &names, slots, n);
+    if (st == CK_OK && n > 0) {
+        char where[CK_NAME_MAX + 32];
+        snprintf(where, sizeof where, "optimizer_weights/%s", names.items[0]);
+        st = adopt_iterations(g, names.items[0], where, m);
+    }
     free(slots);
     ck_strlist_free(&names);
     return st;
@@ -302,6 +361,8 @@ static ck_status try_read_k3_optimizer(hid_t g, ck_model *m)
         st = k3_names(m, n, base, &names);
     if (st == CK_OK)
         st = read_slots(g, &names, slots, n);
+    if (st == CK_OK)
+        st = adopt_iterations(g, "0", "optimizer/vars/0", m);
     if (st == CK_OK && !schedule)
         st = ck_optimizer_set_learning_rate(&ck_train_state_of(m)->opt, lr, "optimizer/vars/1");
     ck_strlist_free(&names);

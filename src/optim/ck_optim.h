@@ -86,6 +86,8 @@ typedef struct ck_optimizer {
 
 /* Steps taken, including a count a loader wrote. */
 int64_t ck_optimizer_iterations(const ck_optimizer *opt);
+/* Sets the steps taken: a loader's exact count, or 0 for a fresh start. */
+void ck_optimizer_set_iterations(ck_optimizer *opt, int64_t n);
 /* The rate the next step uses: the schedule at the current step, or the
  * fixed rate (float32, as Keras's variable). */
 double ck_optimizer_learning_rate(const ck_optimizer *opt);

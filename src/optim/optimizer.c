@@ -241,6 +241,12 @@ int64_t ck_optimizer_iterations(const ck_optimizer *opt)
     return opt->iterations;
 }
 
+void ck_optimizer_set_iterations(ck_optimizer *opt, int64_t n)
+{
+    opt->iterations = n;
+    opt->iter_slot = (float)n;
+}
+
 static void adopt_loaded_iterations(ck_optimizer *opt)
 {
     opt->iterations = ck_optimizer_iterations(opt);
