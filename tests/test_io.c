@@ -1434,6 +1434,41 @@ START_TEST(keras_archive_keeps_optimizer_state)
 }
 END_TEST
 
+static int64_t read_int64(hid_t loc, const char *path)
+{
+    int64_t v = -1;
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    ck_assert_int_ge(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v), 0);
+    H5Dclose(d);
+    return v;
+}
+
+/* A step count past float32's 2^24 is saved as it is, as Keras keeps it
+ * in an int64, in a legacy .h5 and in a .keras. */
+START_TEST(iteration_count_saved_exactly)
+{
+    const int64_t count = (INT64_C(1) << 40) + 1;
+    float xd[2 * 4 * 3] = {0.5f}, yd[2 * 4] = {1, 0, 0, 0, 0, 0, 1, 0};
+    ck_tensor x = {3, {2, 4, 3}, xd}, y = {2, {2, 4}, yd};
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(k3_sequential, &m));
+    ck_assert_ok(ck_model_compile(m, .optimizer = ck_adam(), .loss = "mse"));
+    ck_assert_ok(ck_model_train_on_batch(m, &x, &y, NULL));
+    ck_optimizer_set_iterations(&ck_train_state_of(m)->opt, count);
+    ck_assert_ok(ck_model_save(m, ck_test_path("exact.h5")));
+    hid_t h = H5Fopen(ck_test_path("exact.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(h, 0);
+    ck_assert_int_eq(read_int64(h, "optimizer_weights/Adam/iter:0"), count);
+    H5Fclose(h);
+    ck_assert_ok(ck_model_save(m, ck_test_path("exact.keras")));
+    h = open_weights_member(ck_test_path("exact.keras"), ck_test_path("exact.weights.h5"));
+    ck_assert_int_eq(read_int64(h, "optimizer/vars/0"), count);
+    H5Fclose(h);
+    ck_model_free(m);
+}
+END_TEST
+
 /* tf.keras 2's SavedModel folders and checkpoints (model.save and
  * save_weights without .h5) are named as such, with what to do instead;
  * an HDF5 file beside a checkpoint of its name, or named like one, still
@@ -1616,6 +1651,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras_model_directory);
     tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, keras3_iteration_count_checked);
+    tcase_add_test(bad, iteration_count_saved_exactly);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
     tcase_add_test(bad, keras_npz_weights_named);
     tcase_add_test(bad, tensorflow_formats_named);

@@ -48,9 +48,11 @@ ck_status ck_k2_write_optimizer(hid_t file, ck_model *m)
         names[i] = slots[i].name;
     if (st == CK_OK)
         st = ck_h5_write_strings(g, "weight_names", names, n);
-    /* Keras stores the iteration count (slot 0) as int64. */
+    /* Keras stores the iteration count (slot 0) as int64, exact past the
+     * float slot's 2^24. */
     if (st == CK_OK)
-        st = ck_h5_write_int64(g, slots[0].name, (int64_t)llroundf(slots[0].data[0]));
+        st = ck_h5_write_int64(g, slots[0].name,
+                               ck_optimizer_iterations(&ck_train_state_of(m)->opt));
     for (int i = 1; st == CK_OK && i < n; i++)
         st = ck_h5_write_floats(g, slots[i].name, slots[i].shape.rank, slots[i].shape.dims,
                                 slots[i].data);
@@ -395,7 +397,7 @@ ck_status ck_k3_write_optimizer(hid_t file, ck_model *m)
     slot *slots = ck_alloc((size_t)n, sizeof *slots);
     ck_status st = slots ? get_slots(m, slots, n) : CK_ERR_MEMORY;
     if (st == CK_OK)
-        st = ck_h5_write_int64(file, "optimizer/vars/0", (int64_t)llroundf(slots[0].data[0]));
+        st = ck_h5_write_int64(file, "optimizer/vars/0", ck_optimizer_iterations(&s->opt));
     bool schedule = s->opt.o.learning_rate_schedule.class_name != NULL;
     if (st == CK_OK && !schedule)
         st = ck_h5_write_floats(file, "optimizer/vars/1", 0, NULL,
