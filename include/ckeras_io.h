@@ -75,7 +75,8 @@ typedef struct ck_load_options {
  * change the numbers; what would change them (an unknown activation or
  * layer, a float16 or quantised dtype policy, ...) fails with
  * CK_ERR_UNSUPPORTED or CK_ERR_NAME naming the layer, the key, the value
- * and the Keras version that wrote the file. A training_config ckeras
+ * and the Keras version that wrote the file; a stateful layer whose input
+ * leaves the batch open, which Keras refuses to build, with CK_ERR_SHAPE. A training_config ckeras
  * cannot compile (e.g. a custom loss) leaves the model loaded but
  * uncompiled, like Keras's load_model(compile=False), with a warning line
  * that starts with CK_TRAINING_CONFIG_UNUSED and says why; saved optimizer

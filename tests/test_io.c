@@ -926,6 +926,93 @@ START_TEST(json_fixed_batch_size)
 }
 END_TEST
 
+static void assert_error_has(const char *needle)
+{
+    ck_assert_msg(strstr(ck_last_error(), needle), "error lacks '%s': %s", needle, ck_last_error());
+}
+
+/* A Sequential over (batch, 3, 4) as tf.keras 2.15 or Keras 3 writes
+ * it, its layers after the InputLayer given as JSON. */
+static const char *sequential_json(char *json, size_t len, bool keras3, const char *batch,
+                                   const char *layers)
+{
+    snprintf(json, len,
+             "{\"class_name\": \"Sequential\", %s \"config\": {\"name\": \"s\", \"layers\": "
+             "[{\"class_name\": \"InputLayer\", \"config\": {\"%s\": [%s, 3, 4], \"dtype\": "
+             "\"float32\", \"name\": \"in\"}}, %s]}}",
+             keras3 ? "\"module\": \"keras\"," : "\"keras_version\": \"2.15.0\",",
+             keras3 ? "batch_shape" : "batch_input_shape", batch, layers);
+    return json;
+}
+
+#define STATEFUL_LSTM                                                                          \
+    "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"lstm\", \"units\": 2, \"stateful\": " \
+    "true}}"
+
+/* Keras makes a stateful layer's state for a fixed batch when it builds
+ * the model, and refuses one whose batch is open: "If a RNN is stateful,
+ * it needs to know its batch size" (RNN.reset_states, called by build,
+ * of 2.2.4 and v2.15.0), "When using `stateful=True` in a RNN, the batch
+ * size must be static" (Keras 3's RNN.build). Loading refuses it so,
+ * naming the layer and what to declare; a declared batch loads. */
+START_TEST(stateful_layer_needs_a_batch_size)
+{
+    const struct {
+        bool keras3;
+        const char *layers, *layer;
+    } cases[] = {
+        {false, STATEFUL_LSTM, "layer 'lstm' (LSTM)"},
+        {false,
+         "{\"class_name\": \"GRU\", \"config\": {\"name\": \"gru\", \"units\": 2, \"stateful\": "
+         "true}}",
+         "layer 'gru' (GRU)"},
+        {false,
+         "{\"class_name\": \"Bidirectional\", \"config\": {\"name\": \"bi\", \"layer\": "
+         "{\"class_name\": \"SimpleRNN\", \"config\": {\"name\": \"rnn\", \"units\": 2, "
+         "\"stateful\": true}}}}",
+         "layer 'bi' (Bidirectional)"},
+        {false,
+         "{\"class_name\": \"Reshape\", \"config\": {\"name\": \"r\", \"target_shape\": [3, 2, "
+         "2]}}, {\"class_name\": \"TimeDistributed\", \"config\": {\"name\": \"td\", \"layer\": "
+         "{\"class_name\": \"GRU\", \"config\": {\"name\": \"gru\", \"units\": 2, \"stateful\": "
+         "true}}}}",
+         "layer 'td' (TimeDistributed)"},
+        {true,
+         "{\"module\": \"keras.layers\", \"class_name\": \"SimpleRNN\", \"config\": {\"name\": "
+         "\"rnn\", \"units\": 2, \"stateful\": true}}",
+         "layer 'rnn' (SimpleRNN)"},
+    };
+    char json[1024];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ck_model *m = NULL;
+        sequential_json(json, sizeof json, cases[c].keras3, "null", cases[c].layers);
+        ck_assert_fails(ck_model_from_json(json, &m), CK_ERR_SHAPE);
+        ck_assert_ptr_null(m);
+        assert_error_has(cases[c].layer);
+        assert_error_has("is stateful, so Keras needs a fixed batch size");
+        assert_error_has("(None, 3, 4)");
+        sequential_json(json, sizeof json, cases[c].keras3, "2", cases[c].layers);
+        ck_assert_ok(ck_model_from_json(json, &m));
+        ck_model_free(m);
+    }
+    /* A whole-model file the same. */
+    const char *path = ck_test_path("open_batch.h5");
+    ck_model *m = NULL;
+    ck_assert_ok(
+        ck_model_from_json(sequential_json(json, sizeof json, false, "2", STATEFUL_LSTM), &m));
+    ck_assert_ok(ck_model_save(m, path));
+    ck_model_free(m);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(H5Adelete(f, "model_config"), 0);
+    ck_assert_ok(ck_h5_write_string(
+        f, "model_config", sequential_json(json, sizeof json, false, "null", STATEFUL_LSTM)));
+    H5Fclose(f);
+    ck_assert_fails(ck_model_load(path, &m), CK_ERR_SHAPE);
+    assert_error_has("layer 'lstm' (LSTM) is stateful");
+    assert_error_has("batch_input_shape");
+}
+END_TEST
+
 static const char *k3_functional =
     "{\"module\": \"keras\", \"class_name\": \"Functional\", \"config\": {\"name\": \"func\", "
     "\"layers\": ["
@@ -1651,6 +1738,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras_model_directory);
     tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, keras3_iteration_count_checked);
+    tcase_add_test(bad, stateful_layer_needs_a_batch_size);
     tcase_add_test(bad, iteration_count_saved_exactly);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
     tcase_add_test(bad, keras_npz_weights_named);

@@ -269,6 +269,9 @@ typedef struct ck_layer_ops {
      * between calls (stateful, an initial state), or the layer returns its
      * final state (return_state), which must cover the whole batch. Optional. */
     bool (*has_state)(const ck_layer *l);
+    /* True for Keras stateful=True (of the layer or a wrapped one): Keras
+     * keeps the state per sample of a fixed batch. Optional. */
+    bool (*stateful)(const ck_layer *l);
     /* The activation that ends the layer's output, for fusing it with the
      * loss (the layer skips it when fused_loss_grad is set). Optional:
      * without it the output counts as linear. */

@@ -552,6 +552,29 @@ static ck_status functional_from_config(const cJSON *cfg, ck_io_load *ld, ck_mod
     return st;
 }
 
+/* Keras keeps a stateful layer's state per sample of a fixed batch and
+ * refuses one whose input leaves the batch open when it builds the model
+ * (RNN.reset_states of 2.2.4 to v2.15.0, RNN.build of Keras 3). A model
+ * built in C may leave it open, the state taking the first batch's size,
+ * but no Keras config can. `then` says what to do. */
+static ck_status check_stateful_batch(const ck_model *m, const char *then)
+{
+    if (!m->input || m->input->out_shape.dims[0] > 0)
+        return CK_OK;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ck_layer *l = m->layers[i];
+        if (!l->ops->stateful || !l->ops->stateful(l))
+            continue;
+        char shape[96];
+        ck_shape_format(&m->input->out_shape, shape, sizeof shape);
+        return ck_error(CK_ERR_SHAPE,
+                        "layer '%s' (%s) is stateful, so Keras needs a fixed batch size, but the "
+                        "model's input is %s: %s",
+                        l->name, l->ops->class_name, shape, then);
+    }
+    return CK_OK;
+}
+
 static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model **out)
 {
     const char *cls = ck_json_str(root, "class_name");
@@ -568,6 +591,9 @@ static ck_status model_from_config(const cJSON *root, ck_io_load *ld, ck_model *
                         "single-chain Functional models are)",
                         cls);
     CK_TRY(ck_model_build(*out));
+    CK_TRY(check_stateful_batch(*out, "Keras refuses to build the model; declare the batch size "
+                                      "(batch_input_shape of the first layer, or batch_shape of "
+                                      "the InputLayer)"));
     return ck_io_warn_kept_rules(*out);
 }
 

@@ -524,6 +524,13 @@ static bool bidir_has_state(const ck_layer *l)
     return s->fwd->ops->has_state(s->fwd) || s->bwd->ops->has_state(s->bwd);
 }
 
+/* Keras builds both directions from one config: one stateful, both. */
+static bool bidir_stateful(const ck_layer *l)
+{
+    const ck_layer *fwd = ((const bidir *)l)->fwd;
+    return fwd->ops->stateful && fwd->ops->stateful(fwd);
+}
+
 const ck_layer_ops ck_bidirectional_layer_ops = {
     .class_name = "Bidirectional",
     .base_name = "bidirectional",
@@ -537,5 +544,6 @@ const ck_layer_ops ck_bidirectional_layer_ops = {
     .from_config = bidir_from_config,
     .reset_state = bidir_reset_state,
     .has_state = bidir_has_state,
+    .stateful = bidir_stateful,
     .destroy = bidir_destroy,
 };

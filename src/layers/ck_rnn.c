@@ -576,6 +576,11 @@ bool ck_rnn_has_state(const ck_layer *l)
     return r->o.stateful || r->o.return_state || r->state_batch != 0;
 }
 
+bool ck_rnn_stateful(const ck_layer *l)
+{
+    return ((const ck_rnn *)l)->o.stateful;
+}
+
 void ck_rnn_reset_state(ck_layer *l)
 {
     ((ck_rnn *)l)->state_batch = 0;

@@ -206,6 +206,7 @@ void ck_rnn_reset_state(ck_layer *l);
 /* Stateful, an initial state, or return_state (whose state must cover the
  * whole batch, so predict must not split it). */
 bool ck_rnn_has_state(const ck_layer *l);
+bool ck_rnn_stateful(const ck_layer *l);
 
 /* ---- Keras masking, shared with LSTM ----
  * The mask (l->mask) is (B,T) in real time order. A masked step leaves the

@@ -455,5 +455,6 @@ const ck_layer_ops ck_gru_layer_ops = {
     .from_config = gru_from_config,
     .reset_state = ck_rnn_reset_state,
     .has_state = ck_rnn_has_state,
+    .stateful = ck_rnn_stateful,
     .destroy = gru_destroy,
 };

@@ -749,5 +749,6 @@ const ck_layer_ops ck_lstm_layer_ops = {
     .from_config = lstm_from_config,
     .reset_state = ck_rnn_reset_state,
     .has_state = ck_rnn_has_state,
+    .stateful = ck_rnn_stateful,
     .destroy = lstm_destroy,
 };

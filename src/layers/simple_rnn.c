@@ -235,5 +235,6 @@ const ck_layer_ops ck_simple_rnn_layer_ops = {
     .from_config = simple_rnn_from_config,
     .reset_state = ck_rnn_reset_state,
     .has_state = ck_rnn_has_state,
+    .stateful = ck_rnn_stateful,
     .destroy = simple_rnn_destroy,
 };

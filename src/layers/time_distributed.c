@@ -191,6 +191,12 @@ static void td_reset_state(ck_layer *l)
         inner->ops->reset_state(inner);
 }
 
+static bool td_stateful(const ck_layer *l)
+{
+    const ck_layer *inner = ((const time_distributed *)l)->inner;
+    return inner->ops->stateful && inner->ops->stateful(inner);
+}
+
 static void td_destroy(ck_layer *l)
 {
     ck_layer_free(((time_distributed *)l)->inner);
@@ -209,5 +215,6 @@ const ck_layer_ops ck_time_distributed_layer_ops = {
     .get_config = td_get_config,
     .from_config = td_from_config,
     .reset_state = td_reset_state,
+    .stateful = td_stateful,
     .destroy = td_destroy,
 };
