@@ -38,7 +38,10 @@ typedef struct ck_save_options {
  * (tf.keras reads it), or "3.3.3" for models with Keras 3 semantics so that
  * hard_sigmoid survives the round trip. A path ending in ".keras" gets a
  * Keras 3 archive instead (config.json, metadata.json, model.weights.h5;
- * compile_config when compiled, no optimizer state).
+ * compile_config when compiled, no optimizer state). A model with a
+ * stateful layer whose input leaves the batch open is refused
+ * (CK_ERR_SHAPE naming the layer), here and by ck_model_to_json: Keras
+ * could not build it from the config; its weights can be saved.
  *     ck_model_save(m, "m.h5");  ck_model_save(m, "m.h5", .no_optimizer = true);
  * Not thread-safe for the same model; different models may be saved
  * concurrently. */

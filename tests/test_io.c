@@ -1013,6 +1013,31 @@ START_TEST(stateful_layer_needs_a_batch_size)
 }
 END_TEST
 
+/* A model built in C may leave a stateful layer's batch open (its state
+ * takes the first batch's size), but no Keras config can hold one: such
+ * a model is not written as a whole model, where neither Keras nor
+ * ckeras could build it again; its weights are. */
+START_TEST(stateful_model_without_batch_not_saved)
+{
+    ck_model *m = ck_sequential();
+    ck_assert_ok(ck_model_add(m, ck_input(3, 4)));
+    ck_assert_ok(ck_model_add(m, ck_gru(2, .stateful = true)));
+    ck_assert_ok(ck_model_build(m));
+    const char *paths[] = {"open.h5", "open.keras", "open.json"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_fails(ck_model_save(m, ck_test_path(paths[i])), CK_ERR_SHAPE);
+        assert_error_has("layer 'gru' (GRU) is stateful, so Keras needs a fixed batch size, but "
+                         "the model's input is (None, 3, 4)");
+        assert_error_has(".batch_size of ck_input");
+        ck_assert_int_ne(access(ck_test_path(paths[i]), F_OK), 0);
+    }
+    ck_assert_ptr_null(ck_model_to_json(m));
+    ck_assert_int_eq(ck_error_status(), CK_ERR_SHAPE);
+    ck_assert_ok(ck_model_save_weights(m, ck_test_path("open.weights.h5")));
+    ck_model_free(m);
+}
+END_TEST
+
 static const char *k3_functional =
     "{\"module\": \"keras\", \"class_name\": \"Functional\", \"config\": {\"name\": \"func\", "
     "\"layers\": ["
@@ -1739,6 +1764,7 @@ static Suite *suite(void)
     tcase_add_test(bad, keras3_optimizer_state);
     tcase_add_test(bad, keras3_iteration_count_checked);
     tcase_add_test(bad, stateful_layer_needs_a_batch_size);
+    tcase_add_test(bad, stateful_model_without_batch_not_saved);
     tcase_add_test(bad, iteration_count_saved_exactly);
     tcase_add_test(bad, keras_archive_keeps_optimizer_state);
     tcase_add_test(bad, keras_npz_weights_named);

@@ -676,6 +676,10 @@ cJSON *ck_io_model_config(const ck_model *m)
                  m->name);
         return NULL;
     }
+    if (check_stateful_batch(m, "neither Keras nor ckeras could build it from the config; declare "
+                                "the batch size (.batch_size of ck_input), or save the weights "
+                                "alone") != CK_OK)
+        return NULL;
     cJSON *root = cJSON_CreateObject();
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
     cJSON *layers = cJSON_AddArrayToObject(cfg, "layers");
