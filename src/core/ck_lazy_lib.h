@@ -1,10 +1,12 @@
 /* Shared libraries opened on first use. libzip (and with it libcrypto,
  * libbz2) is needed for .keras and .npz files only, libcrypto for the
  * checksums of `ckeras export`; linked, their relocations cost every
- * program about 3 ms at start on the project machine (libcrypto alone
+ * start of the tool about 3 ms on the project machine (libcrypto alone
  * 2.3 ms: 21,000 relocations, most in pages that fault on first write),
- * whatever file it reads. A user of one calls ck_lazy_lib_open before
- * its first call into the table.
+ * whatever file it reads. (A program linked with libckeras.so still loads
+ * libcrypto at start: Debian's shared libhdf5 needs it, the tool's static
+ * HDF5 does not.) A user of one calls ck_lazy_lib_open before its first
+ * call into the table.
  *
  *   static struct { __typeof__(zip_fread) *fread; } zip;
  *   static const ck_lazy_symbol zip_symbols[] = {{"zip_fread", (void **)&zip.fread}, {0}};
@@ -25,7 +27,7 @@ typedef struct ck_lazy_symbol {
 
 typedef struct ck_lazy_lib {
     const char *soname;            /* the file name the dynamic loader knows */
-    const char *package;           /* the Debian package that installs it, for the message */
+    const char *package;           /* Debian 12's package that installs it, for the message */
     const char *purpose;           /* what needs it, for the message */
     const ck_lazy_symbol *symbols; /* ends with {0} */
     bool tried, ready;

@@ -33,6 +33,8 @@ ck_status ck_lazy_lib_open(ck_lazy_lib *lib)
     pthread_mutex_unlock(&lock);
     if (ready)
         return CK_OK;
-    return ck_error(CK_ERR_UNSUPPORTED, "%s needs %s, which cannot be loaded (%s); install %s",
+    return ck_error(CK_ERR_UNSUPPORTED,
+                    "%s needs %s, which cannot be loaded (%s); install the package that "
+                    "provides it (%s on Debian 12)",
                     lib->purpose, lib->soname, lib->why, lib->package);
 }

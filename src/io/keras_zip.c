@@ -97,10 +97,15 @@ ck_status ck_keras_zip_open(const char *path, ck_zip_in **out)
     *out = NULL;
     if (is_directory(path))
         return open_directory(path, out);
-    CK_TRY(ck_libzip_open());
     int fd;
     size_t size;
     CK_TRY(ck_io_open_input(path, &fd, &size));
+    /* After the open: a missing file is reported as one, libzip or not. */
+    ck_status have_zip = ck_libzip_open();
+    if (have_zip != CK_OK) {
+        close(fd);
+        return have_zip;
+    }
     FILE *f = fdopen(fd, "rb");
     ck_zip_in *z = f ? ck_alloc(1, sizeof *z) : NULL;
     if (!z) {
