@@ -442,7 +442,7 @@ START_TEST(advanced_activation_layers)
                          ck_relu(.max_value = 0.3, .negative_slope = 0.2, .threshold = 0.05),
                          ck_dense(4), ck_leaky_relu(), ck_elu(.alpha = 0.5),
                          ck_thresholded_relu(.theta = 0.1), ck_prelu(.shared_axes = {1}),
-                         ck_relu(.max_value = 6), ck_lstm(3)));
+                         ck_relu(.max_value = 6), ck_prelu(.shared_axes = {1, 2}), ck_lstm(3)));
     check_and_free(MODEL(CK_KERAS3, ck_input(6), ck_elu(), ck_prelu(), ck_dense(3),
                          ck_leaky_relu(.negative_slope = 0.1), ck_relu(), ck_dense(2)));
 }

@@ -87,14 +87,15 @@ static ck_status relu_emit(ck_exp *x, ck_exp_layer *L)
     return CK_OK;
 }
 
-/* alpha by feature only: a weight per step would need the row's step. */
+/* alpha by feature, or one shared by every axis: a weight per step would
+ * need the row's step. */
 static ck_status prelu_plan(ck_exp *x, ck_exp_layer *L)
 {
     static const char *const known[] = {"alpha_initializer", "shared_axes", NULL};
     (void)x;
     CK_TRY(ck_exp_check_keys(L, known));
     size_t C = (size_t)L->in.dims[L->in.rank - 1];
-    if (L->n_w != 1 || L->w[0].size != C)
+    if (L->n_w != 1 || (L->w[0].size != C && L->w[0].size != 1))
         return ck_exp_refuse(L, "an alpha that differs along axes other than the last is not "
                                 "exported (share them with shared_axes)");
     return ck_exp_row_plan(L, &(relu_opts){.max_value = -1}, sizeof(relu_opts));
@@ -102,12 +103,13 @@ static ck_status prelu_plan(ck_exp *x, ck_exp_layer *L)
 
 static ck_status prelu_emit(ck_exp *x, ck_exp_layer *L)
 {
-    CK_TRY(ck_exp_floats_emit(x, L, "alpha", L->w[0].data, L->row_in));
+    bool shared = L->w[0].size == 1;
+    CK_TRY(ck_exp_floats_emit(x, L, "alpha", L->w[0].data, shared ? 1 : L->row_in));
     ck_exp_row_open(x, L);
     ck_text_printf(&x->code,
                    "    for (int c = 0; c < %zu; c++)\n"
-                   "        y[c] = x[c] > 0.0f ? x[c] : %s_alpha[c] * x[c];\n}\n\n",
-                   L->row_in, L->id);
+                   "        y[c] = x[c] > 0.0f ? x[c] : %s_alpha[%s] * x[c];\n}\n\n",
+                   L->row_in, L->id, shared ? "0" : "c");
     return CK_OK;
 }
 
