@@ -18,6 +18,7 @@ ck_log_style ck_log_style_of(const ck_model *m)
         return (ck_log_style){.keras3_bar = true,
                               .averaged_bar = release > 0 && release < 315,
                               .progbar_last = true,
+                              .skips_first_step = true,
                               .key_order = release >= 307 || release == 0 ? CK_KEYS_SORTED
                                                                           : CK_KEYS_SORTED_APART,
                               .lr_key = "learning_rate",
@@ -25,11 +26,14 @@ ck_log_style ck_log_style_of(const ck_model *m)
     /* tf.keras 2.7 appended ProgbarLogger to the callbacks (keras-team/keras
      * 90887569b9); standalone Keras put it before the user's, older tf.keras
      * first. Its Progbar also began to end a verbose-2 line with the
-     * epoch's and the step's times (7af871aae4). LearningRateScheduler
-     * logged no rate before standalone 2.2.3. */
+     * epoch's and the step's times (7af871aae4). From v2.6.0 on, verbose
+     * 1's time per step leaves step 1 out (Progbar._estimate_step_duration;
+     * tf.keras 2.0-2.5 lived in TensorFlow's repository, not read here).
+     * LearningRateScheduler logged no rate before standalone 2.2.3. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     return (ck_log_style){.progbar_last = release >= 207,
                           .epoch_times = release >= 207,
+                          .skips_first_step = release >= 206,
                           .lr_key = "lr",
                           .scheduler_lr_key = logs_schedule ? "lr" : NULL};
 }

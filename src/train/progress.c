@@ -176,6 +176,16 @@ void ck_progbar_epoch_times(char *buf, size_t len, double elapsed, size_t steps)
     append_step_time(buf, len, elapsed / (double)steps);
 }
 
+/* Progbar._estimate_step_duration of tf.keras 2.6+ and Keras 3 leaves
+ * out step 1, which builds and compiles, when it saw it; older ones
+ * divide the whole time. */
+static double step_time(const progress *p, size_t step, double now)
+{
+    if (p->style.skips_first_step && step > 1 && p->after_first > 0)
+        return (now - p->after_first) / (double)(step - 1);
+    return (now - p->start) / (double)step;
+}
+
 /* ------------------------------------------------------------ tf.keras 2 */
 
 static void keras2_bar(char *buf, size_t len, size_t step, size_t steps)
@@ -194,20 +204,19 @@ static void keras2_step_line(const progress *p, char *buf, size_t len, size_t st
                              const ck_epoch_logs *running)
 {
     char eta[32];
-    double elapsed = now_seconds() - p->start;
     keras2_bar(buf, len, step, p->steps);
-    format_duration(eta, sizeof eta, elapsed / (double)step * (double)(p->steps - step));
+    format_duration(eta, sizeof eta, step_time(p, step, now_seconds()) * (double)(p->steps - step));
     appendf(buf, len, " - ETA: %s", eta);
     append_running_logs(p, buf, len, step, running);
 }
 
 static void keras2_epoch_line(const progress *p, char *buf, size_t len, const ck_epoch_logs *logs)
 {
-    double elapsed = now_seconds() - p->start;
+    double now = now_seconds(), elapsed = now - p->start;
     if (p->verbose == 1) {
         keras2_bar(buf, len, p->steps, p->steps);
         appendf(buf, len, " - %.0fs", elapsed);
-        append_step_time(buf, len, elapsed / (double)p->steps);
+        append_step_time(buf, len, step_time(p, p->steps, now));
     } else {
         /* Keras prints the epoch time in whole seconds (65s, not 1:05). */
         snprintf(buf, len, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
@@ -248,19 +257,11 @@ static void keras3_bar(const progress *p, char *buf, size_t len, size_t step)
     appendf(buf, len, RESET);
 }
 
-/* Keras 3 leaves out step 1, which builds and compiles, when it can. */
-static double keras3_step_time(const progress *p, size_t step, double now)
-{
-    if (step > 1 && p->after_first > 0)
-        return (now - p->after_first) / (double)(step - 1);
-    return (now - p->start) / (double)step;
-}
-
 static void keras3_step_line(const progress *p, char *buf, size_t len, size_t step,
                              const ck_epoch_logs *running)
 {
     char eta[32];
-    double per_step = keras3_step_time(p, step, now_seconds());
+    double per_step = step_time(p, step, now_seconds());
     keras3_bar(p, buf, len, step);
     format_duration(eta, sizeof eta, per_step * (double)(p->steps - step));
     appendf(buf, len, p->tty ? " " BOLD "%s" RESET : " %s", eta);
@@ -274,7 +275,7 @@ static void keras3_epoch_line(const progress *p, char *buf, size_t len, const ck
     if (p->verbose == 1) {
         keras3_bar(p, buf, len, p->steps);
         appendf(buf, len, p->tty ? " " BOLD "%.0fs" RESET : " %.0fs", elapsed);
-        append_step_time(buf, len, keras3_step_time(p, p->steps, now));
+        append_step_time(buf, len, step_time(p, p->steps, now));
     } else {
         /* Without a live bar Progbar never saw step 1: the mean of all steps. */
         snprintf(buf, len, "%zu/%zu - %.0fs -", p->steps, p->steps, elapsed);
