@@ -160,8 +160,9 @@ CK_API char *ck_file_describe(const char *path);
 CK_API char *ck_file_template(const char *path);
 /* Checks that path may be the target of a save, as every save does before
  * it writes anything: CK_ERR_IO naming a device, FIFO, socket, folder,
- * dangling symbolic link or read-only file (writes nothing). Lets a
- * program refuse an output before long work. Safe to call concurrently. */
+ * dangling symbolic link or read-only file, or a file in a folder that is
+ * missing or not writable (writes nothing). Lets a program refuse an
+ * output before long work. Safe to call concurrently. */
 CK_API ck_status ck_check_output(const char *path);
 
 /* Removes the temporary files of the saves in progress, for a signal

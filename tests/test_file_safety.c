@@ -651,6 +651,27 @@ START_TEST(tool_refuses_special_outputs)
 }
 END_TEST
 
+/* An output in a folder that does not exist is refused before training,
+ * not after it: -o, and --csv-log as Keras's CSVLogger opens its file at
+ * the start. (ModelCheckpoint creates its folders, as in Keras.) */
+START_TEST(tool_missing_folder_refused_before_training)
+{
+    make_dir();
+    write_tiny_files();
+    for (int log = 0; log < 2; log++) {
+        run_result r;
+        run_cli(&r, "fit", at("tiny.h5"), "--x", at("x.npy"), "--y", at("y.npy"), "--loss",
+                "sparse_categorical_crossentropy", "--verbose", "2", "--csv-log",
+                at(log ? "gone/log.csv" : "log.csv"), "-o", at(log ? "fit.h5" : "gone/fit.h5"),
+                NULL);
+        assert_error(&r, 1, "its folder: No such file or directory");
+        run_free(&r);
+    }
+    ck_assert_int_eq(access(at("fit.h5"), F_OK), -1);
+    remove_dir();
+}
+END_TEST
+
 /* --class-weight FILE that is a FIFO fails at once. */
 START_TEST(tool_class_weight_fifo_refused)
 {
@@ -724,6 +745,7 @@ static Suite *suite(void)
     tcase_add_test(tc, signal_mid_save_leaves_no_temporary);
     tcase_add_test(tc, sigkill_leftover_swept_by_next_save);
     tcase_add_test(tc, tool_refuses_special_outputs);
+    tcase_add_test(tc, tool_missing_folder_refused_before_training);
     tcase_add_test(tc, tool_class_weight_fifo_refused);
     tcase_add_test(tc, tool_closed_stdout_refused);
     suite_add_tcase(s, tc);

@@ -162,12 +162,24 @@ static void target_free(save_target *t)
     free(t->dir);
 }
 
+/* The temporary is created in the folder, so a folder that is missing or
+ * that the user may not write fails the save; said now, before long work,
+ * in the words the save would use. */
+static ck_status check_folder(const save_target *t, const char *path)
+{
+    if (faccessat(AT_FDCWD, t->dir, W_OK | X_OK, AT_EACCESS) != 0)
+        return ck_error(CK_ERR_IO, "cannot write '%s': its folder: %s", path, strerror(errno));
+    return CK_OK;
+}
+
 ck_status ck_check_output(const char *path)
 {
     if (!path || !*path)
         return ck_error(CK_ERR_ARGUMENT, "ck_check_output: NULL or empty path");
     save_target t;
     ck_status st = resolve_target(path, &t);
+    if (st == CK_OK)
+        st = check_folder(&t, path);
     target_free(&t);
     return st;
 }
