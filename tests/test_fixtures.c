@@ -208,6 +208,39 @@ START_TEST(keras2c_semantics_matter)
 }
 END_TEST
 
+/* Keras 2.2.4 printed no Model: line (from 2.2.5 on) and its InputLayer's
+ * shape as a tuple (tf.keras's is a list of one); the file's version picks
+ * that layout (keras/utils/layer_utils.py and engine/base_layer.py at 2.2.4). */
+START_TEST(keras2c_summary_as_keras_2_2_4)
+{
+    SHARED(path, FIX "keras2c_model.h5");
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_load(path, &m));
+    ck_assert_int_eq(ck_model_summary_style(m), CK_SUMMARY_KERAS2_2);
+    const char *want = "_________________________________________________________________\n"
+                       "Layer (type)                 Output Shape              Param #   \n"
+                       "=================================================================\n"
+                       "input_1 (InputLayer)         (None, 8, 32)             0         \n"
+                       "_________________________________________________________________\n"
+                       "dense_1 (Dense)              (None, 8, 20)             660       \n"
+                       "_________________________________________________________________\n"
+                       "dense_2 (Dense)              (None, 8, 20)             420       \n"
+                       "_________________________________________________________________\n"
+                       "lstm_1 (LSTM)                (None, 20)                3280      \n"
+                       "_________________________________________________________________\n"
+                       "dense_3 (Dense)              (None, 30)                630       \n"
+                       "=================================================================\n"
+                       "Total params: 4,990\n"
+                       "Trainable params: 4,990\n"
+                       "Non-trainable params: 0\n"
+                       "_________________________________________________________________\n";
+    char *text = ck_test_summary(m, ck_model_summary_style(m));
+    ck_assert_str_eq(text, want);
+    free(text);
+    ck_model_free(m);
+}
+END_TEST
+
 /* The file holds Keras 2.2.4's Adam state (iterations, m, v and (1,)
  * vhat placeholders, by position): loading keeps it, as load_model does. */
 START_TEST(keras2c_optimizer_state)
@@ -242,6 +275,7 @@ static Suite *suite(void)
     tcase_add_test(tc, whole_model_file_as_weights);
     tcase_add_test(tc, keras2c_functional_hard_sigmoid);
     tcase_add_test(tc, keras2c_semantics_matter);
+    tcase_add_test(tc, keras2c_summary_as_keras_2_2_4);
     tcase_add_test(tc, keras2c_optimizer_state);
     suite_add_tcase(s, tc);
     return s;

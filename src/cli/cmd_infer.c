@@ -14,7 +14,7 @@ static const struct {
 } summary_styles[] = {
     {"keras2", CK_SUMMARY_KERAS2},       {"keras2.7", CK_SUMMARY_KERAS2_7},
     {"keras2.13", CK_SUMMARY_KERAS2_13}, {"keras3", CK_SUMMARY_KERAS3},
-    {"keras3.0", CK_SUMMARY_KERAS3_0},
+    {"keras3.0", CK_SUMMARY_KERAS3_0},   {"keras2.2", CK_SUMMARY_KERAS2_2},
 };
 
 /* --style, or the layout of the Keras that wrote the model. */
@@ -29,7 +29,8 @@ static int parse_style(const char *name, const ck_model *m, ck_summary_style *ou
             return CLI_OK;
         }
     return cli_error(
-        CLI_USAGE, "unknown --style '%s' (keras2, keras2.7, keras2.13, keras3 or keras3.0)", name);
+        CLI_USAGE,
+        "unknown --style '%s' (keras2.2, keras2, keras2.7, keras2.13, keras3 or keras3.0)", name);
 }
 
 int cli_cmd_summary(const cli_command *cmd, const cli_args *a)

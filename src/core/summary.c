@@ -151,24 +151,25 @@ static void layer_fields(const ck_layer *l, char *name, size_t nlen, char *shape
 }
 
 /* A Functional model's layer list starts with its InputLayer, whose output
- * shape tf.keras 2 prints as a list of one tuple. */
-static void input_fields(const ck_model *m, bool keras3, char *name, size_t nlen, char *shape,
+ * shape tf.keras 2 prints as a list of one tuple (its node's output_shapes);
+ * standalone Keras and Keras 3 unpack it to the tuple. */
+static void input_fields(const ck_model *m, bool as_list, char *name, size_t nlen, char *shape,
                          size_t slen)
 {
     char tuple[80], safe[4 * CK_NAME_MAX];
     ck_escape_controls(m->input->name, safe, sizeof safe);
     snprintf(name, nlen, "%s (InputLayer)", safe);
     ck_shape_format(&m->input->out_shape, tuple, sizeof tuple);
-    snprintf(shape, slen, keras3 ? "%s" : "[%s]", tuple);
+    snprintf(shape, slen, as_list ? "[%s]" : "%s", tuple);
 }
 
 /* The cells of row i (-1: a Functional model's InputLayer); Keras 3 puts
  * thousands separators in the counts. */
-static void row_fields(const ck_model *m, int i, bool keras3, char *name, size_t nlen, char *shape,
-                       size_t slen, char *params, size_t plen)
+static void row_fields(const ck_model *m, int i, bool keras3, bool input_list, char *name,
+                       size_t nlen, char *shape, size_t slen, char *params, size_t plen)
 {
     if (i < 0) {
-        input_fields(m, keras3, name, nlen, shape, slen);
+        input_fields(m, input_list, name, nlen, shape, slen);
         snprintf(params, plen, "0");
     } else {
         layer_fields(m->layers[i], name, nlen, shape, slen, params, plen, keras3);
@@ -177,18 +178,22 @@ static void row_fields(const ck_model *m, int i, bool keras3, char *name, size_t
 
 static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
 {
-    void (*row)(FILE *, const char **) = style == CK_SUMMARY_KERAS2 ? row_style_a : row_style_b;
+    bool style_a = style == CK_SUMMARY_KERAS2 || style == CK_SUMMARY_KERAS2_2;
+    void (*row)(FILE *, const char **) = style_a ? row_style_a : row_style_b;
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    print_model_name(out, m);
+    /* Standalone Keras printed the model's name from 2.2.5 on. */
+    if (style != CK_SUMMARY_KERAS2_2)
+        print_model_name(out, m);
     rule(out, '_', K2_WIDTH);
     row(out, header);
     rule(out, '=', K2_WIDTH);
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
         char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
-        row_fields(m, i, false, name, sizeof name, shape, sizeof shape, params, sizeof params);
+        row_fields(m, i, false, style != CK_SUMMARY_KERAS2_2, name, sizeof name, shape,
+                   sizeof shape, params, sizeof params);
         const char *fields[3] = {name, shape, params};
         row(out, fields);
-        if (style != CK_SUMMARY_KERAS2)
+        if (!style_a)
             fprintf(out, "%*s\n", K2_WIDTH, "");
         else if (i + 1 < m->n_layers)
             rule(out, '_', K2_WIDTH);
@@ -352,7 +357,7 @@ static void k3_fields(const ck_model *m, int i, char name[], size_t nlen, char s
         snprintf(params, plen, "0");
         return;
     }
-    row_fields(m, layer, true, name, nlen, shape, slen, params, plen);
+    row_fields(m, layer, true, false, name, nlen, shape, slen, params, plen);
 }
 
 /* Keras 3.0.5+ columns, 3.0.0-3.0.4 ones, and those of a model that is
@@ -424,11 +429,11 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
 {
     if (!m || !out)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: NULL argument");
-    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS3_0)
+    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS2_2)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: unknown style %d", (int)style);
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_summary"));
-    if (style >= CK_SUMMARY_KERAS3)
+    if (style == CK_SUMMARY_KERAS3 || style == CK_SUMMARY_KERAS3_0)
         summary_keras3(m, out, style);
     else
         summary_keras2(m, out, style);
@@ -447,6 +452,10 @@ ck_summary_style ck_model_summary_style(const ck_model *m)
         return m->semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
     if (major >= 3)
         return major == 3 && minor == 0 && patch <= 4 ? CK_SUMMARY_KERAS3_0 : CK_SUMMARY_KERAS3;
+    /* tf.keras 1.x wrote "2.2.4-tf" and printed as tf.keras does. */
+    bool standalone = major == 2 && !strstr(m->keras_version, "-tf");
+    if (standalone && (minor < 2 || (minor == 2 && patch <= 4)))
+        return CK_SUMMARY_KERAS2_2;
     if (major < 2 || minor < 7)
         return CK_SUMMARY_KERAS2;
     return minor < 13 ? CK_SUMMARY_KERAS2_7 : CK_SUMMARY_KERAS2_13;
