@@ -209,10 +209,19 @@ START_TEST(learning_rate_scheduler)
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
     ck_history *h;
     int calls = 0;
-    ck_assert_ok(
-        ck_model_fit(m, &FALL_X, &FALL_Y, &h, .epochs = 3, .batch_size = 4,
-                     .callbacks = {ck_cb_learning_rate_scheduler(halve_after_first, &calls)}));
+    FILE *log = tmpfile();
+    ck_assert_ptr_nonnull(log);
+    ck_assert_ok(ck_model_fit(
+        m, &FALL_X, &FALL_Y, &h, .epochs = 3, .batch_size = 4, .log = log,
+        .callbacks = {ck_cb_learning_rate_scheduler(halve_after_first, &calls, .verbose = 1)}));
     ck_assert_int_eq(calls, 3);
+    /* What the schedule returned as Python's str: 0.1 in float32, halved. */
+    char text[4096];
+    rewind(log);
+    text[fread(text, 1, sizeof text - 1, log)] = '\0';
+    fclose(log);
+    ck_assert_ptr_nonnull(strstr(
+        text, "\nEpoch 2: LearningRateScheduler setting learning rate to 0.05000000074505806."));
     double w = 1, lr = 0.1;
     for (int e = 0; e < 3; e++) {
         lr = e == 0 ? lr : lr / 2;

@@ -90,7 +90,8 @@ static void fit_output(const char *keras_version, int verbose, int epochs, int b
     ck_model_free(m);
 }
 
-#define REDUCED "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.05.\n"
+/* 0.1 in float32, halved in double, as Python's str. */
+#define REDUCED "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.05000000074505806.\n"
 
 START_TEST(time_masking)
 {

@@ -28,9 +28,12 @@ static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
         return ck_error(CK_ERR_NUMERIC,
                         "LearningRateScheduler: the schedule returned %g at epoch %d", lr, epoch);
     CK_TRY(ck_fit_set_learning_rate(cb->fit, lr, "LearningRateScheduler"));
+    /* As Python's str of what the schedule returned. */
+    char rate[32];
+    ck_format_py_float(lr, rate, sizeof rate);
     if (o->verbose)
-        ck_fit_print(cb->fit, "\nEpoch %d: LearningRateScheduler setting learning rate to %g.",
-                     epoch + 1, lr);
+        ck_fit_print(cb->fit, "\nEpoch %d: LearningRateScheduler setting learning rate to %s.",
+                     epoch + 1, rate);
     return CK_OK;
 }
 
