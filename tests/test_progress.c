@@ -90,8 +90,12 @@ static void fit_output(const char *keras_version, int verbose, int epochs, int b
     ck_model_free(m);
 }
 
-/* 0.1 in float32, halved in double, as Python's str. */
-#define REDUCED "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.05000000074505806.\n"
+/* 0.1 in float32, halved in double, as Python's str; the epoch as tf.keras
+ * 2.8+ and Keras 3 print it (REDUCED) and as earlier releases padded it. */
+#define REDUCED_AS(epoch) \
+    "\nEpoch " epoch ": ReduceLROnPlateau reducing learning rate to 0.05000000074505806.\n"
+#define REDUCED REDUCED_AS("2")
+#define REDUCED_PADDED REDUCED_AS("00002")
 
 START_TEST(time_masking)
 {
@@ -190,17 +194,21 @@ START_TEST(tf_keras_2_7_and_later)
 {
     char text[4096];
     const char *versions[] = {"2.15.0", "2.7.0"};
+    const char *reduced[] = {REDUCED, REDUCED_PADDED};
     for (int v = 0; v < 2; v++) {
         fit_output(versions[v], 2, 2, 4, true, text, sizeof text);
-        ck_assert_msg(strcmp(text, "Epoch 1/2\n"
-                                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
-                                   "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
-                                   "0.1000 - #/epoch - #/step\n"
-                                   "Epoch 2/2\n" REDUCED
-                                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
-                                   "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
-                                   "0.1000 - #/epoch - #/step\n") == 0,
-                      "%s:\n%s", versions[v], text);
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "Epoch 1/2\n"
+                 "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
+                 "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
+                 "0.1000 - #/epoch - #/step\n"
+                 "Epoch 2/2\n%s"
+                 "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - "
+                 "val_loss: 1.0000 - val_binary_accuracy: 0.0000e+00 - lr: "
+                 "0.1000 - #/epoch - #/step\n",
+                 reduced[v]);
+        ck_assert_msg(strcmp(text, want) == 0, "%s:\n%s", versions[v], text);
     }
     fit_output("2.7.0", 1, 1, 2, false, text, sizeof text);
     ck_assert_str_eq(text, "Epoch 1/1\n"
@@ -243,10 +251,11 @@ START_TEST(keras2_progbar_first)
         char text[4096];
         fit_output(versions[v], 2, 2, 4, false, text, sizeof text);
         ck_assert_msg(
-            strcmp(text, "Epoch 1/2\n"
-                         "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n"
-                         "Epoch 2/2\n"
-                         "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n" REDUCED) == 0,
+            strcmp(text,
+                   "Epoch 1/2\n"
+                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n"
+                   "Epoch 2/2\n"
+                   "1/1 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00\n" REDUCED_PADDED) == 0,
             "%s:\n%s", versions[v], text);
     }
 }
@@ -291,6 +300,35 @@ START_TEST(tf_keras_2_6_leaves_step_1_out)
 {
     ck_assert_double_lt(verbose1_step_ms("2.15.0"), 50);
     ck_assert_double_ge(verbose1_step_ms("2.2.4"), 75);
+}
+END_TEST
+
+/* The callbacks' messages padded the epoch to 5 digits ("Epoch %05d")
+ * until tf.keras 2.8 wrote them as f-strings (callbacks.py of 2.2.4,
+ * v2.7.0, v2.8.0): EarlyStopping, with every loss equal, stops after
+ * epoch 2 of 3. */
+START_TEST(callback_epochs_padded_before_tf_keras_2_8)
+{
+    const struct {
+        const char *version, *stop;
+    } cases[] = {{"2.2.4", "Epoch 00002: early stopping"},
+                 {"2.7.0", "Epoch 00002: early stopping"},
+                 {"2.8.0", "Epoch 2: early stopping"},
+                 {"3.6.0", "Epoch 2: early stopping"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = flat_model(cases[i].version);
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 3, .log = f,
+            .callbacks = {ck_cb_early_stopping(.monitor = "loss", .patience = 1, .verbose = 1)}));
+        char text[2048];
+        rewind(f);
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+        ck_assert_msg(strstr(text, cases[i].stop), "%s:\n%s", cases[i].version, text);
+        ck_model_free(m);
+    }
 }
 END_TEST
 
@@ -459,6 +497,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, tf_keras_2_7_epoch_times);
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, tf_keras_2_6_leaves_step_1_out);
+    tcase_add_test(tc, callback_epochs_padded_before_tf_keras_2_8);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

@@ -105,9 +105,10 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
     char path[4096];
     lookup_ctx ctx = {c->base.fit, batch_logs};
     CK_TRY(ck_format_template(c->o->filepath, epoch + 1, batch, lookup, &ctx, path, sizeof path));
+    int digits = ck_log_style_of(c->base.fit->model).epoch_digits;
     if (!c->o->save_best_only) {
         if (c->o->verbose)
-            ck_fit_print(c->base.fit, "\nEpoch %d: saving model to %s", epoch + 1, path);
+            ck_fit_print(c->base.fit, "\nEpoch %0*d: saving model to %s", digits, epoch + 1, path);
         return save(c, path);
     }
     double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
@@ -115,13 +116,13 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
         lookup(&ctx, c->mon.key, &current);
     if (!ck_monitor_improved(&c->mon, current, c->best)) {
         if (c->o->verbose)
-            ck_fit_print(c->base.fit, "\nEpoch %d: %s did not improve from %.5f", epoch + 1,
-                         c->mon.key, c->best);
+            ck_fit_print(c->base.fit, "\nEpoch %0*d: %s did not improve from %.5f", digits,
+                         epoch + 1, c->mon.key, c->best);
         return CK_OK;
     }
     if (c->o->verbose)
-        ck_fit_print(c->base.fit, "\nEpoch %d: %s improved from %.5f to %.5f, saving model to %s",
-                     epoch + 1, c->mon.key, c->best, current, path);
+        ck_fit_print(c->base.fit, "\nEpoch %0*d: %s improved from %.5f to %.5f, saving model to %s",
+                     digits, epoch + 1, c->mon.key, c->best, current, path);
     c->best = current;
     return save(c, path);
 }

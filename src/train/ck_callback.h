@@ -115,6 +115,7 @@ typedef struct ck_log_style {
     bool progbar_last;            /* ProgbarLogger runs after the other callbacks */
     bool epoch_times;             /* verbose 2 ends with the epoch's and a step's times */
     bool skips_first_step;        /* verbose 1's time per step leaves step 1 out */
+    int epoch_digits;             /* a callback's message pads its epoch to: "Epoch 00002" */
     ck_key_order key_order;       /* of the logs and the history */
     const char *lr_key;           /* ReduceLROnPlateau's key of the rate */
     const char *scheduler_lr_key; /* LearningRateScheduler's; NULL: it logs none */

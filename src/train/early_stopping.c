@@ -145,7 +145,8 @@ static ck_status es_end(ck_callback *cb)
 {
     early_stopping *es = (early_stopping *)cb;
     if (es->stopped_epoch > 0 && es->o->verbose)
-        ck_fit_print(cb->fit, "Epoch %d: early stopping", es->stopped_epoch + 1);
+        ck_fit_print(cb->fit, "Epoch %0*d: early stopping",
+                     ck_log_style_of(cb->fit->model).epoch_digits, es->stopped_epoch + 1);
     if (keras3_rule_since(cb->fit->model, 16))
         restore_best(es);
     return CK_OK;

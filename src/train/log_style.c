@@ -29,11 +29,14 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * epoch's and the step's times (7af871aae4). From v2.6.0 on, verbose
      * 1's time per step leaves step 1 out (Progbar._estimate_step_duration;
      * tf.keras 2.0-2.5 lived in TensorFlow's repository, not read here).
-     * LearningRateScheduler logged no rate before standalone 2.2.3. */
+     * LearningRateScheduler logged no rate before standalone 2.2.3. The
+     * callbacks' messages padded the epoch to 5 digits ("Epoch %05d")
+     * until tf.keras 2.8's f-strings. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     return (ck_log_style){.progbar_last = release >= 207,
                           .epoch_times = release >= 207,
                           .skips_first_step = release >= 206,
+                          .epoch_digits = release >= 208 ? 0 : 5,
                           .lr_key = "lr",
                           .scheduler_lr_key = logs_schedule ? "lr" : NULL};
 }

@@ -32,8 +32,8 @@ static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
     char rate[32];
     ck_format_py_float(lr, rate, sizeof rate);
     if (o->verbose)
-        ck_fit_print(cb->fit, "\nEpoch %d: LearningRateScheduler setting learning rate to %s.",
-                     epoch + 1, rate);
+        ck_fit_print(cb->fit, "\nEpoch %0*d: LearningRateScheduler setting learning rate to %s.",
+                     ck_log_style_of(cb->fit->model).epoch_digits, epoch + 1, rate);
     return CK_OK;
 }
 

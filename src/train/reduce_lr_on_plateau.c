@@ -50,8 +50,8 @@ static ck_status reduce(reduce_lr *r, int epoch)
     char rate[32];
     ck_format_py_float(new_lr, rate, sizeof rate);
     if (r->o.verbose)
-        ck_fit_print(r->base.fit, "\nEpoch %d: ReduceLROnPlateau reducing learning rate to %s.",
-                     epoch + 1, rate);
+        ck_fit_print(r->base.fit, "\nEpoch %0*d: ReduceLROnPlateau reducing learning rate to %s.",
+                     ck_log_style_of(r->base.fit->model).epoch_digits, epoch + 1, rate);
     r->cooldown_counter = r->o.cooldown;
     r->wait = 0;
     return CK_OK;
