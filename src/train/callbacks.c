@@ -114,6 +114,14 @@ void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
     fflush(fit->log);
 }
 
+void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, double rate)
+{
+    char text[32];
+    ck_format_py_float(rate, text, sizeof text);
+    ck_fit_print(fit, "\nEpoch %0*d: %s learning rate to %s.",
+                 ck_log_style_of(fit->model).epoch_digits, epoch + 1, who, text);
+}
+
 /* ------------------------------------------------------------ monitoring */
 
 /* Keras 3 "auto": losses go down, metrics go as their direction says; a

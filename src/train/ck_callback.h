@@ -61,6 +61,10 @@ void ck_fit_stop(ck_fit_info *fit, const char *fmt, ...) __attribute__((format(p
 /* Prints one line to the fit's log (a callback's verbose output). */
 void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* "\nEpoch 2: <who> learning rate to 0.05000000074505806.": the message of
+ * ReduceLROnPlateau and LearningRateScheduler, the epoch padded as the
+ * model's Keras did and the rate as Python's str. */
+void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, double rate);
 
 /* A monitored value and when it improves (Keras MonitorCallback). */
 typedef struct ck_monitor {

@@ -28,12 +28,8 @@ static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
         return ck_error(CK_ERR_NUMERIC,
                         "LearningRateScheduler: the schedule returned %g at epoch %d", lr, epoch);
     CK_TRY(ck_fit_set_learning_rate(cb->fit, lr, "LearningRateScheduler"));
-    /* As Python's str of what the schedule returned. */
-    char rate[32];
-    ck_format_py_float(lr, rate, sizeof rate);
     if (o->verbose)
-        ck_fit_print(cb->fit, "\nEpoch %0*d: LearningRateScheduler setting learning rate to %s.",
-                     ck_log_style_of(cb->fit->model).epoch_digits, epoch + 1, rate);
+        ck_fit_print_rate(cb->fit, epoch, "LearningRateScheduler setting", lr);
     return CK_OK;
 }
 

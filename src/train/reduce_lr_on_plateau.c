@@ -45,13 +45,10 @@ static ck_status reduce(reduce_lr *r, int epoch)
         return CK_OK;
     double new_lr = fmax(old_lr * r->o.factor, r->o.min_lr);
     CK_TRY(ck_fit_set_learning_rate(r->base.fit, new_lr, "ReduceLROnPlateau"));
-    /* Keras prints the double it computed from the float32 rate, as
-     * Python's str: 0.1 halved is 0.05000000074505806. */
-    char rate[32];
-    ck_format_py_float(new_lr, rate, sizeof rate);
+    /* Keras prints the double it computed from the float32 rate: 0.1
+     * halved is 0.05000000074505806. */
     if (r->o.verbose)
-        ck_fit_print(r->base.fit, "\nEpoch %0*d: ReduceLROnPlateau reducing learning rate to %s.",
-                     ck_log_style_of(r->base.fit->model).epoch_digits, epoch + 1, rate);
+        ck_fit_print_rate(r->base.fit, epoch, "ReduceLROnPlateau reducing", new_lr);
     r->cooldown_counter = r->o.cooldown;
     r->wait = 0;
     return CK_OK;
