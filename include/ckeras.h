@@ -780,14 +780,16 @@ typedef enum ck_summary_style {
     CK_SUMMARY_KERAS2_13,  /* keras 2.13 - 2.15 (style C, memory sizes) */
     CK_SUMMARY_KERAS3,     /* Keras 3 box table, 76 columns */
     CK_SUMMARY_KERAS3_0,   /* Keras 3.0.0 - 3.0.4: as KERAS3, Output Shape wider */
-    CK_SUMMARY_KERAS2_2    /* standalone Keras 2.0 - 2.2.4: as KERAS2 without the Model:
+    CK_SUMMARY_KERAS2_2,   /* standalone Keras 2.0 - 2.2.4: as KERAS2 without the Model:
                               line, an InputLayer's shape a tuple, not a list */
+    CK_SUMMARY_KERAS2_3    /* standalone Keras 2.2.5 - 2.3.1: as KERAS2, an InputLayer's
+                              shape a tuple, not a list */
 } ck_summary_style;
 CK_API ck_status ck_model_summary(ck_model *model, FILE *out, ck_summary_style style);
 /* The layout of the Keras that wrote the model (from its keras_version:
- * standalone 2.0-2.2.4, 2.0-2.6, 2.7-2.12, 2.13-2.15 and tf_keras 2.16+,
- * 3.0.0-3.0.4, 3.x); for a model built
- * in C, KERAS3 with Keras 3 semantics, else KERAS2. Safe to call
+ * standalone 2.0-2.2.4 and 2.2.5-2.3.1, tf.keras "2.x-tf" and 2.4-2.6,
+ * 2.7-2.12, 2.13-2.15 and tf_keras 2.16+, 3.0.0-3.0.4, 3.x); for a model
+ * built in C, KERAS3 with Keras 3 semantics, else KERAS2. Safe to call
  * concurrently with other reads of the model. */
 CK_API ck_summary_style ck_model_summary_style(const ck_model *model);
 

@@ -254,6 +254,41 @@ START_TEST(test_summary_style_follows_keras_version)
 }
 END_TEST
 
+/* Standalone Keras 2.3.1 printed the InputLayer's shape as a tuple, tf.keras
+ * as a list; the file's version picks the first, --style either. */
+START_TEST(test_summary_style_keras2_3)
+{
+    make_tmpdir();
+    FILE *f = fopen(tmp("k23.json"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"class_name\": \"Model\", \"config\": {\"name\": \"model_1\", \"layers\": [{\"name\": "
+          "\"input_1\", \"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": "
+          "[null, 3], \"name\": \"input_1\"}, \"inbound_nodes\": []}, {\"name\": \"d\", "
+          "\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2}, "
+          "\"inbound_nodes\": [[[\"input_1\", 0, 0, {}]]]}], \"input_layers\": [[\"input_1\", 0, "
+          "0]], \"output_layers\": [[\"d\", 0, 0]]}, \"keras_version\": \"2.3.1\"}",
+          f);
+    fclose(f);
+    static const char model_line[] = "Model: \"model_1\"\n";
+    const char *styles[] = {NULL, "keras2.3", "keras2"};
+    for (int k = 0; k < 3; k++) {
+        run_result r;
+        if (styles[k])
+            run_cli(&r, "summary", "--config", tmp("k23.json"), "--style", styles[k], NULL);
+        else
+            run_cli(&r, "summary", "--config", tmp("k23.json"), NULL);
+        assert_success(&r);
+        ck_assert_msg(!strncmp(r.out, model_line, sizeof model_line - 1), "%s", r.out);
+        ck_assert_msg(strstr(r.out,
+                             k < 2 ? "input_1 (InputLayer)         (None, 3)                 0"
+                                   : "input_1 (InputLayer)         [(None, 3)]               0"),
+                      "%s", r.out);
+        run_free(&r);
+    }
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_predict_fixture)
 {
     CK_SHARED_OR_SKIP(m_path, HANH);
@@ -1348,6 +1383,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_missing_and_corrupt_files);
     tcase_add_test(tc, test_summary_fixture);
     tcase_add_test(tc, test_summary_style_follows_keras_version);
+    tcase_add_test(tc, test_summary_style_keras2_3);
     tcase_add_test(tc, test_predict_fixture);
     tcase_add_test(tc, test_predict_errors);
     tcase_add_test(tc, test_predict_stateful_declared_batch);

@@ -469,6 +469,84 @@ START_TEST(test_auto_and_explicit_names)
 }
 END_TEST
 
+/* A Functional model as standalone Keras 2.2.x/2.3.x's to_json writes it,
+ * with the given keras_version. */
+static ck_model *keras2_functional(const char *version)
+{
+    static const char fmt[] =
+        "{\"class_name\": \"Model\", \"config\": {\"name\": \"model_1\", \"layers\": ["
+        "{\"name\": \"input_1\", \"class_name\": \"InputLayer\", \"config\": "
+        "{\"batch_input_shape\": [null, 5, 126], \"dtype\": \"float32\", \"sparse\": false, "
+        "\"name\": \"input_1\"}, \"inbound_nodes\": []}, "
+        "{\"name\": \"lstm_1\", \"class_name\": \"LSTM\", \"config\": {\"name\": \"lstm_1\", "
+        "\"units\": 64}, \"inbound_nodes\": [[[\"input_1\", 0, 0, {}]]]}, "
+        "{\"name\": \"dense_1\", \"class_name\": \"Dense\", \"config\": {\"name\": \"dense_1\", "
+        "\"units\": 3}, \"inbound_nodes\": [[[\"lstm_1\", 0, 0, {}]]]}], "
+        "\"input_layers\": [[\"input_1\", 0, 0]], \"output_layers\": [[\"dense_1\", 0, 0]]}, "
+        "\"keras_version\": \"%s\", \"backend\": \"tensorflow\"}";
+    char json[sizeof fmt + 32];
+    snprintf(json, sizeof json, fmt, version);
+    ck_model *m = NULL;
+    ck_assert_ok(ck_model_from_json(json, &m));
+    return m;
+}
+
+/* Standalone Keras printed the Model: line from 2.2.5 on; its InputLayer's
+ * output_shape is unpack_singleton of the node's [batch_input_shape], a
+ * tuple, where tf.keras ("-tf", 2.4+) prints the list (keras/utils/
+ * layer_utils.py, engine/base_layer.py, engine/input_layer.py at 2.2.4-2.3.1). */
+START_TEST(test_style_of_keras_version)
+{
+    static const struct {
+        const char *version;
+        ck_summary_style style;
+    } cases[] = {
+        {"2.0.9", CK_SUMMARY_KERAS2_2},  {"2.2.4", CK_SUMMARY_KERAS2_2},
+        {"2.2.5", CK_SUMMARY_KERAS2_3},  {"2.3.0", CK_SUMMARY_KERAS2_3},
+        {"2.3.1", CK_SUMMARY_KERAS2_3},  {"2.2.4-tf", CK_SUMMARY_KERAS2},
+        {"2.3.0-tf", CK_SUMMARY_KERAS2}, {"2.4.0", CK_SUMMARY_KERAS2},
+        {"2.6.0", CK_SUMMARY_KERAS2},    {"2.7.0", CK_SUMMARY_KERAS2_7},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ck_model *m = keras2_functional(cases[k].version);
+        ck_assert_msg(ck_model_summary_style(m) == cases[k].style, "%s: style %d, want %d",
+                      cases[k].version, (int)ck_model_summary_style(m), (int)cases[k].style);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* What Keras 2.3.1's print_summary printed for this model, line by line. */
+START_TEST(test_keras_2_3_1_functional)
+{
+    static const char want[] =
+        "Model: \"model_1\"\n"
+        "_________________________________________________________________\n"
+        "Layer (type)                 Output Shape              Param #   \n"
+        "=================================================================\n"
+        "input_1 (InputLayer)         (None, 5, 126)            0         \n"
+        "_________________________________________________________________\n"
+        "lstm_1 (LSTM)                (None, 64)                48896     \n"
+        "_________________________________________________________________\n"
+        "dense_1 (Dense)              (None, 3)                 195       \n"
+        "=================================================================\n"
+        "Total params: 49,091\n"
+        "Trainable params: 49,091\n"
+        "Non-trainable params: 0\n"
+        "_________________________________________________________________\n";
+    ck_model *m = keras2_functional("2.3.1");
+    char *text = ck_test_summary(m, ck_model_summary_style(m));
+    assert_text_eq(text, want);
+    free(text);
+    /* tf.keras's layout differs in the InputLayer's row only. */
+    text = ck_test_summary(m, CK_SUMMARY_KERAS2);
+    ck_assert_ptr_nonnull(
+        strstr(text, "\ninput_1 (InputLayer)         [(None, 5, 126)]          0         \n"));
+    free(text);
+    ck_model_free(m);
+}
+END_TEST
+
 START_TEST(test_summary_errors)
 {
     ck_model *m = flagship();
@@ -498,6 +576,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_open_axis_and_big_numbers);
     tcase_add_test(tc, test_keras3_optimizer_params);
     tcase_add_test(tc, test_auto_and_explicit_names);
+    tcase_add_test(tc, test_style_of_keras_version);
+    tcase_add_test(tc, test_keras_2_3_1_functional);
     tcase_add_test(tc, test_summary_errors);
     suite_add_tcase(s, tc);
     return s;

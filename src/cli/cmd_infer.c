@@ -15,6 +15,7 @@ static const struct {
     {"keras2", CK_SUMMARY_KERAS2},       {"keras2.7", CK_SUMMARY_KERAS2_7},
     {"keras2.13", CK_SUMMARY_KERAS2_13}, {"keras3", CK_SUMMARY_KERAS3},
     {"keras3.0", CK_SUMMARY_KERAS3_0},   {"keras2.2", CK_SUMMARY_KERAS2_2},
+    {"keras2.3", CK_SUMMARY_KERAS2_3},
 };
 
 /* --style, or the layout of the Keras that wrote the model. */
@@ -30,7 +31,8 @@ static int parse_style(const char *name, const ck_model *m, ck_summary_style *ou
         }
     return cli_error(
         CLI_USAGE,
-        "unknown --style '%s' (keras2.2, keras2, keras2.7, keras2.13, keras3 or keras3.0)", name);
+        "unknown --style '%s' (keras2.2, keras2.3, keras2, keras2.7, keras2.13, keras3 or keras3.0)",
+        name);
 }
 
 int cli_cmd_summary(const cli_command *cmd, const cli_args *a)

@@ -45,7 +45,7 @@ static const cli_option options[] = {
     {"output", 'o', ARG_STRING, FIELD(output), OUT_CMDS | CMD_INSPECT, false, 0, 0, 0, "OUT",
      "output file (the suffix selects the format)"},
     {"style", 0, ARG_STRING, FIELD(style), CMD_SUMMARY, false, 0, 0, 0, "STYLE",
-     "keras2.2, keras2 (default), keras2.7, keras2.13, keras3 or keras3.0"},
+     "keras2.2, keras2.3, keras2 (default), keras2.7, keras2.13, keras3 or keras3.0"},
     {"x", 0, ARG_STRING, FIELD(x), TRAIN | CMD_EXPORT, false, 0, 0, 0, "X",
      "inputs: FILE.npy, FILE.npz:NAME, FILE.h5:/dataset, FILE.csv or - (standard input)"},
     {"y", 0, ARG_STRING, FIELD(y), TRAIN, false, 0, 0, 0, "Y",

@@ -178,10 +178,12 @@ static void row_fields(const ck_model *m, int i, bool keras3, bool input_list, c
 
 static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
 {
-    bool style_a = style == CK_SUMMARY_KERAS2 || style == CK_SUMMARY_KERAS2_2;
+    /* Standalone Keras printed an InputLayer's shape as a tuple, and the
+     * model's name from 2.2.5 on. */
+    bool standalone = style == CK_SUMMARY_KERAS2_2 || style == CK_SUMMARY_KERAS2_3;
+    bool style_a = style == CK_SUMMARY_KERAS2 || standalone;
     void (*row)(FILE *, const char **) = style_a ? row_style_a : row_style_b;
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
-    /* Standalone Keras printed the model's name from 2.2.5 on. */
     if (style != CK_SUMMARY_KERAS2_2)
         print_model_name(out, m);
     rule(out, '_', K2_WIDTH);
@@ -189,8 +191,8 @@ static void summary_keras2(ck_model *m, FILE *out, ck_summary_style style)
     rule(out, '=', K2_WIDTH);
     for (int i = m->functional ? -1 : 0; i < m->n_layers; i++) {
         char name[4 * CK_NAME_MAX + 48], shape[96], params[32];
-        row_fields(m, i, false, style != CK_SUMMARY_KERAS2_2, name, sizeof name, shape,
-                   sizeof shape, params, sizeof params);
+        row_fields(m, i, false, !standalone, name, sizeof name, shape, sizeof shape, params,
+                   sizeof params);
         const char *fields[3] = {name, shape, params};
         row(out, fields);
         if (!style_a)
@@ -429,7 +431,7 @@ ck_status ck_model_summary(ck_model *m, FILE *out, ck_summary_style style)
 {
     if (!m || !out)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: NULL argument");
-    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS2_2)
+    if (style < CK_SUMMARY_KERAS2 || style > CK_SUMMARY_KERAS2_3)
         return ck_error(CK_ERR_ARGUMENT, "ck_model_summary: unknown style %d", (int)style);
     CK_TRY(ck_model_build(m));
     CK_TRY(ck_model_enter(m, CK_ACCESS_READ, "ck_model_summary"));
@@ -452,10 +454,11 @@ ck_summary_style ck_model_summary_style(const ck_model *m)
         return m->semantics == CK_KERAS3 ? CK_SUMMARY_KERAS3 : CK_SUMMARY_KERAS2;
     if (major >= 3)
         return major == 3 && minor == 0 && patch <= 4 ? CK_SUMMARY_KERAS3_0 : CK_SUMMARY_KERAS3;
-    /* tf.keras 1.x wrote "2.2.4-tf" and printed as tf.keras does. */
+    /* Standalone Keras ended at 2.3.1 (2.4 on is tf.keras); tf.keras 1.x wrote
+     * "2.2.4-tf" and printed as tf.keras does. */
     bool standalone = major == 2 && !strstr(m->keras_version, "-tf");
-    if (standalone && (minor < 2 || (minor == 2 && patch <= 4)))
-        return CK_SUMMARY_KERAS2_2;
+    if (standalone && minor < 4)
+        return minor < 2 || (minor == 2 && patch <= 4) ? CK_SUMMARY_KERAS2_2 : CK_SUMMARY_KERAS2_3;
     if (major < 2 || minor < 7)
         return CK_SUMMARY_KERAS2;
     return minor < 13 ? CK_SUMMARY_KERAS2_7 : CK_SUMMARY_KERAS2_13;
