@@ -462,6 +462,89 @@ START_TEST(keras3_sorts_validation_apart_before_3_7)
 }
 END_TEST
 
+/* The callbacks' messages changed over standalone Keras 2 (callbacks.py of
+ * each release): the epoch's index, not its number, until 2.0.9;
+ * ModelCheckpoint's on a line of its own and ReduceLROnPlateau's naming
+ * the callback from 2.1.3; "did not improve from <best>" from 2.1.6;
+ * LearningRateScheduler "reducing" until 2.2.1, then "setting".
+ * ModelCheckpoint's first best is inf, None from Keras 3.11
+ * (MonitorCallback). With every loss equal, the rate halves after one
+ * epoch without improvement (two before 2.1.6) and training stops after
+ * two (three before 2.0.9). */
+static void fit_messages(const char *version, char *text, size_t len)
+{
+    ck_model *m = flat_model(version);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    const char *path = ck_test_path("messages.weights.h5");
+    ck_assert_ok(ck_model_fit(
+        m, &X, &Y, NULL, .epochs = 4, .log = f,
+        .callbacks = {ck_cb_model_checkpoint(path, .monitor = "loss", .save_best_only = true,
+                                             .save_weights_only = true, .verbose = 1),
+                      ck_cb_reduce_lr_on_plateau(.monitor = "loss", .factor = 0.5, .patience = 1,
+                                                 .verbose = 1),
+                      ck_cb_early_stopping(.monitor = "loss", .patience = 2, .verbose = 1)}));
+    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 1, .log = f,
+                              .callbacks = {ck_cb_learning_rate_scheduler(keep, .verbose = 1)}));
+    rewind(f);
+    text[fread(text, 1, len - 1, f)] = '\0';
+    fclose(f);
+    ck_model_free(m);
+}
+
+#define HALF "0.05000000074505806.\n"
+
+START_TEST(callback_messages_per_release)
+{
+    const struct {
+        const char *version, *first, *second, *plateau, *stop, *scheduler;
+    } cases[] = {
+        {"2.0.8", "Epoch 00000: loss improved from inf to 1.00000, saving model to /",
+         "h5\nEpoch 00001: loss did not improve\n",
+         "\nEpoch 00002: reducing learning rate to " HALF, "Epoch 00003: early stopping\n",
+         "\nEpoch 00000: LearningRateScheduler reducing"},
+        {"2.0.9", "Epoch 00001: loss improved from inf", "h5\nEpoch 00002: loss did not improve\n",
+         "\nEpoch 00003: reducing learning rate to " HALF, "Epoch 00003: early stopping\n",
+         "\nEpoch 00001: LearningRateScheduler reducing"},
+        {"2.1.3", "\nEpoch 00001: loss improved from inf",
+         "h5\n\nEpoch 00002: loss did not improve\n",
+         "\nEpoch 00003: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 00003: early stopping\n", "\nEpoch 00001: LearningRateScheduler reducing"},
+        {"2.1.6", "\nEpoch 00001: loss improved from inf",
+         "h5\n\nEpoch 00002: loss did not improve from 1.00000\n",
+         "\nEpoch 00002: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 00003: early stopping\n", "\nEpoch 00001: LearningRateScheduler reducing"},
+        {"2.2.1", "\nEpoch 00001: loss improved from inf",
+         "h5\n\nEpoch 00002: loss did not improve from 1.00000\n",
+         "\nEpoch 00002: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 00003: early stopping\n", "\nEpoch 00001: LearningRateScheduler setting"},
+        {"2.7.0", "\nEpoch 00001: loss improved from inf",
+         "h5\n\nEpoch 00002: loss did not improve from 1.00000\n",
+         "\nEpoch 00002: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 00003: early stopping\n", "\nEpoch 00001: LearningRateScheduler setting"},
+        {"3.10.0", "\nEpoch 1: loss improved from inf to 1.00000, saving model to /",
+         "h5\n\nEpoch 2: loss did not improve from 1.00000\n",
+         "\nEpoch 2: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 3: early stopping\n", "\nEpoch 1: LearningRateScheduler setting"},
+        {"3.11.0", "\nEpoch 1: loss improved from None to 1.00000, saving model to /",
+         "h5\n\nEpoch 2: loss did not improve from 1.00000\n",
+         "\nEpoch 2: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 3: early stopping\n", "\nEpoch 1: LearningRateScheduler setting"},
+        {"", "\nEpoch 1: loss improved from None", "h5\n\nEpoch 2: loss did not improve from 1.",
+         "\nEpoch 2: ReduceLROnPlateau reducing learning rate to " HALF,
+         "Epoch 3: early stopping\n", "\nEpoch 1: LearningRateScheduler setting"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[4096];
+        fit_messages(cases[i].version, text, sizeof text);
+        const char *want[] = {cases[i].first, cases[i].second, cases[i].plateau, cases[i].stop,
+                              cases[i].scheduler};
+        for (int k = 0; k < 5; k++)
+            ck_assert_msg(strstr(text, want[k]), "%s: no \"%s\" in:\n%s", cases[i].version, want[k],
+                          text);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -498,6 +581,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, tf_keras_2_6_leaves_step_1_out);
     tcase_add_test(tc, callback_epochs_padded_before_tf_keras_2_8);
+    tcase_add_test(tc, callback_messages_per_release);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

@@ -100,29 +100,44 @@ static ck_status save(checkpoint *c, const char *path)
     return weights ? ck_model_save_weights(m, path) : ck_model_save(m, path);
 }
 
+/* The best so far as the model's Keras prints it; NaN: none yet. */
+static const char *best_text(const checkpoint *c, const ck_log_style *style, char *buf, size_t len)
+{
+    if (!isnan(c->best))
+        snprintf(buf, len, "%.5f", c->best);
+    else
+        snprintf(buf, len, "%s", style->best_none ? "None" : c->mon.up ? "-inf" : "inf");
+    return buf;
+}
+
 static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch_logs *batch_logs)
 {
     char path[4096];
     lookup_ctx ctx = {c->base.fit, batch_logs};
     CK_TRY(ck_format_template(c->o->filepath, epoch + 1, batch, lookup, &ctx, path, sizeof path));
-    int digits = ck_log_style_of(c->base.fit->model).epoch_digits;
+    ck_log_style style = ck_log_style_of(c->base.fit->model);
+    char label[32], best[32];
+    const char *lead = style.checkpoint_newline ? "\n" : "";
+    ck_fit_epoch_label(c->base.fit, epoch, label, sizeof label);
     if (!c->o->save_best_only) {
         if (c->o->verbose)
-            ck_fit_print(c->base.fit, "\nEpoch %0*d: saving model to %s", digits, epoch + 1, path);
+            ck_fit_print(c->base.fit, "%s%s: saving model to %s", lead, label, path);
         return save(c, path);
     }
     double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
     if (batch_logs)
         lookup(&ctx, c->mon.key, &current);
     if (!ck_monitor_improved(&c->mon, current, c->best)) {
+        char from[48] = "";
+        if (style.checkpoint_from)
+            snprintf(from, sizeof from, " from %s", best_text(c, &style, best, sizeof best));
         if (c->o->verbose)
-            ck_fit_print(c->base.fit, "\nEpoch %0*d: %s did not improve from %.5f", digits,
-                         epoch + 1, c->mon.key, c->best);
+            ck_fit_print(c->base.fit, "%s%s: %s did not improve%s", lead, label, c->mon.key, from);
         return CK_OK;
     }
     if (c->o->verbose)
-        ck_fit_print(c->base.fit, "\nEpoch %0*d: %s improved from %.5f to %.5f, saving model to %s",
-                     digits, epoch + 1, c->mon.key, c->best, current, path);
+        ck_fit_print(c->base.fit, "%s%s: %s improved from %s to %.5f, saving model to %s", lead,
+                     label, c->mon.key, best_text(c, &style, best, sizeof best), current, path);
     c->best = current;
     return save(c, path);
 }

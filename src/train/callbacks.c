@@ -114,12 +114,19 @@ void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
     fflush(fit->log);
 }
 
+const char *ck_fit_epoch_label(const ck_fit_info *fit, int epoch, char *buf, size_t len)
+{
+    ck_log_style style = ck_log_style_of(fit->model);
+    snprintf(buf, len, "Epoch %0*d", style.epoch_digits, epoch + style.epoch_base);
+    return buf;
+}
+
 void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, double rate)
 {
-    char text[32];
+    char text[32], label[32];
     ck_format_py_float(rate, text, sizeof text);
-    ck_fit_print(fit, "\nEpoch %0*d: %s learning rate to %s.",
-                 ck_log_style_of(fit->model).epoch_digits, epoch + 1, who, text);
+    ck_fit_print(fit, "\n%s: %s learning rate to %s.",
+                 ck_fit_epoch_label(fit, epoch, label, sizeof label), who, text);
 }
 
 /* ------------------------------------------------------------ monitoring */

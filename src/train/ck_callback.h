@@ -65,6 +65,9 @@ void ck_fit_print(const ck_fit_info *fit, const char *fmt, ...)
  * ReduceLROnPlateau and LearningRateScheduler, the epoch padded as the
  * model's Keras did and the rate as Python's str. */
 void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, double rate);
+/* "Epoch 00002" or "Epoch 2": epoch index `epoch` as the model's Keras
+ * names it in a callback's message. */
+const char *ck_fit_epoch_label(const ck_fit_info *fit, int epoch, char *buf, size_t len);
 
 /* A monitored value and when it improves (Keras MonitorCallback). */
 typedef struct ck_monitor {
@@ -120,6 +123,12 @@ typedef struct ck_log_style {
     bool epoch_times;             /* verbose 2 ends with the epoch's and a step's times */
     bool skips_first_step;        /* verbose 1's time per step leaves step 1 out */
     int epoch_digits;             /* a callback's message pads its epoch to: "Epoch 00002" */
+    int epoch_base;               /* the first epoch's number there; 0 (its index) before 2.0.9 */
+    bool checkpoint_newline;      /* ModelCheckpoint's message starts a new line */
+    bool checkpoint_from;         /* "did not improve from 0.12345" */
+    bool best_none;               /* ModelCheckpoint's first best prints None, not inf */
+    const char *plateau_verb;     /* ReduceLROnPlateau's message: "... reducing learning rate" */
+    const char *scheduler_verb;   /* LearningRateScheduler's */
     ck_key_order key_order;       /* of the logs and the history */
     const char *lr_key;           /* ReduceLROnPlateau's key of the rate */
     const char *scheduler_lr_key; /* LearningRateScheduler's; NULL: it logs none */

@@ -144,9 +144,10 @@ static ck_status es_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *l
 static ck_status es_end(ck_callback *cb)
 {
     early_stopping *es = (early_stopping *)cb;
+    char label[32];
     if (es->stopped_epoch > 0 && es->o->verbose)
-        ck_fit_print(cb->fit, "Epoch %0*d: early stopping",
-                     ck_log_style_of(cb->fit->model).epoch_digits, es->stopped_epoch + 1);
+        ck_fit_print(cb->fit, "%s: early stopping",
+                     ck_fit_epoch_label(cb->fit, es->stopped_epoch, label, sizeof label));
     if (keras3_rule_since(cb->fit->model, 16))
         restore_best(es);
     return CK_OK;

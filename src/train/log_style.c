@@ -14,6 +14,9 @@ ck_log_style ck_log_style_of(const ck_model *m)
     /* Until 3.15 (keras-team/keras 8bd6635a3e) its Progbar averaged the
      * running values of the training keys over the steps and the epoch's
      * value once more, in the bar of verbose 1. */
+    /* ModelCheckpoint's best began at inf (-inf for a value that should go
+     * up) until 3.11's MonitorCallback left it None (keras-team/keras
+     * 37a0920a3d). */
     if (release == 0 || release >= 300)
         return (ck_log_style){.keras3_bar = true,
                               .averaged_bar = release > 0 && release < 315,
@@ -21,6 +24,12 @@ ck_log_style ck_log_style_of(const ck_model *m)
                               .skips_first_step = true,
                               .key_order = release >= 307 || release == 0 ? CK_KEYS_SORTED
                                                                           : CK_KEYS_SORTED_APART,
+                              .epoch_base = 1,
+                              .checkpoint_newline = true,
+                              .checkpoint_from = true,
+                              .best_none = release == 0 || release >= 311,
+                              .plateau_verb = "ReduceLROnPlateau reducing",
+                              .scheduler_verb = "LearningRateScheduler setting",
                               .lr_key = "learning_rate",
                               .scheduler_lr_key = "learning_rate"};
     /* tf.keras 2.7 appended ProgbarLogger to the callbacks (keras-team/keras
@@ -31,12 +40,25 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * tf.keras 2.0-2.5 lived in TensorFlow's repository, not read here).
      * LearningRateScheduler logged no rate before standalone 2.2.3. The
      * callbacks' messages padded the epoch to 5 digits ("Epoch %05d")
-     * until tf.keras 2.8's f-strings. */
+     * until tf.keras 2.8's f-strings. Standalone Keras's messages gave the
+     * epoch's index until 2.0.9, began ModelCheckpoint's with a new line and
+     * named the callback in ReduceLROnPlateau's from 2.1.3 (whose
+     * LearningRateScheduler first printed, "reducing" until 2.2.1), and
+     * gave the best value in "did not improve" from 2.1.6 (callbacks.py of
+     * each release). */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
+    bool named = !ck_model_standalone_keras_below(m, 2, 1, 3);
     return (ck_log_style){.progbar_last = release >= 207,
                           .epoch_times = release >= 207,
                           .skips_first_step = release >= 206,
                           .epoch_digits = release >= 208 ? 0 : 5,
+                          .epoch_base = ck_model_standalone_keras_below(m, 2, 0, 9) ? 0 : 1,
+                          .checkpoint_newline = named,
+                          .checkpoint_from = !ck_model_standalone_keras_below(m, 2, 1, 6),
+                          .plateau_verb = named ? "ReduceLROnPlateau reducing" : "reducing",
+                          .scheduler_verb = ck_model_standalone_keras_below(m, 2, 2, 1)
+                                                ? "LearningRateScheduler reducing"
+                                                : "LearningRateScheduler setting",
                           .lr_key = "lr",
                           .scheduler_lr_key = logs_schedule ? "lr" : NULL};
 }

@@ -29,7 +29,7 @@ static ck_status sched_epoch_begin(ck_callback *cb, int epoch)
                         "LearningRateScheduler: the schedule returned %g at epoch %d", lr, epoch);
     CK_TRY(ck_fit_set_learning_rate(cb->fit, lr, "LearningRateScheduler"));
     if (o->verbose)
-        ck_fit_print_rate(cb->fit, epoch, "LearningRateScheduler setting", lr);
+        ck_fit_print_rate(cb->fit, epoch, ck_log_style_of(cb->fit->model).scheduler_verb, lr);
     return CK_OK;
 }
 

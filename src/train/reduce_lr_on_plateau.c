@@ -48,7 +48,8 @@ static ck_status reduce(reduce_lr *r, int epoch)
     /* Keras prints the double it computed from the float32 rate: 0.1
      * halved is 0.05000000074505806. */
     if (r->o.verbose)
-        ck_fit_print_rate(r->base.fit, epoch, "ReduceLROnPlateau reducing", new_lr);
+        ck_fit_print_rate(r->base.fit, epoch, ck_log_style_of(r->base.fit->model).plateau_verb,
+                          new_lr);
     r->cooldown_counter = r->o.cooldown;
     r->wait = 0;
     return CK_OK;
