@@ -545,6 +545,37 @@ START_TEST(callback_messages_per_release)
 }
 END_TEST
 
+/* EarlyStopping's message on restoring the best weights: no period in
+ * standalone Keras (2.2.4), a period in tf.keras up to 2.6, the best
+ * epoch from 2.7 (callbacks.py of 2.2.4, v2.6.0, v2.7.0). */
+START_TEST(restore_message_per_release)
+{
+    const struct {
+        const char *version, *line;
+    } cases[] = {{"2.2.4", "the best epoch\n"},
+                 {"2.6.0", "the best epoch.\n"},
+                 {"2.7.0", "the best epoch: 1.\n"},
+                 {"3.6.0", "the best epoch: 1.\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = flat_model(cases[i].version);
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 4, .log = f,
+            .callbacks = {ck_cb_early_stopping(.monitor = "loss", .patience = 1,
+                                               .restore_best_weights = true, .verbose = 1)}));
+        char text[2048];
+        rewind(f);
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+        char want[128];
+        snprintf(want, sizeof want, "Restoring model weights from the end of %s", cases[i].line);
+        ck_assert_msg(strstr(text, want), "%s: no \"%s\" in:\n%s", cases[i].version, want, text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -582,6 +613,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, tf_keras_2_6_leaves_step_1_out);
     tcase_add_test(tc, callback_epochs_padded_before_tf_keras_2_8);
     tcase_add_test(tc, callback_messages_per_release);
+    tcase_add_test(tc, restore_message_per_release);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

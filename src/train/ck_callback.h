@@ -127,6 +127,8 @@ typedef struct ck_log_style {
     bool checkpoint_newline;      /* ModelCheckpoint's message starts a new line */
     bool checkpoint_from;         /* "did not improve from 0.12345" */
     bool best_none;               /* ModelCheckpoint's first best prints None, not inf */
+    bool restore_names_epoch;     /* "Restoring model weights ... best epoch: 3." */
+    bool restore_period;          /* "... best epoch." when the epoch is not named */
     const char *plateau_verb;     /* ReduceLROnPlateau's message: "... reducing learning rate" */
     const char *scheduler_verb;   /* LearningRateScheduler's */
     ck_key_order key_order;       /* of the logs and the history */

@@ -53,9 +53,15 @@ static void restore_best(early_stopping *es)
         return;
     memcpy(m->params, es->best_weights, m->n_params * sizeof(float));
     ck_model_weights_changed(m);
-    if (es->o->verbose)
+    if (!es->o->verbose)
+        return;
+    ck_log_style style = ck_log_style_of(m);
+    if (style.restore_names_epoch)
         ck_fit_print(es->base.fit, "Restoring model weights from the end of the best epoch: %d.",
                      es->best_epoch + 1);
+    else
+        ck_fit_print(es->base.fit, "Restoring model weights from the end of the best epoch%s",
+                     style.restore_period ? "." : "");
 }
 
 /* The model follows Keras 3's EarlyStopping, or that of tf.keras 2.minor

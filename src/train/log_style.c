@@ -28,6 +28,7 @@ ck_log_style ck_log_style_of(const ck_model *m)
                               .checkpoint_newline = true,
                               .checkpoint_from = true,
                               .best_none = release == 0 || release >= 311,
+                              .restore_names_epoch = true,
                               .plateau_verb = "ReduceLROnPlateau reducing",
                               .scheduler_verb = "LearningRateScheduler setting",
                               .lr_key = "learning_rate",
@@ -45,7 +46,9 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * named the callback in ReduceLROnPlateau's from 2.1.3 (whose
      * LearningRateScheduler first printed, "reducing" until 2.2.1), and
      * gave the best value in "did not improve" from 2.1.6 (callbacks.py of
-     * each release). */
+     * each release). EarlyStopping's "Restoring model weights from the end
+     * of the best epoch" ended with a period in tf.keras and named the epoch
+     * from 2.7 (v2.6.0, v2.7.0). */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     bool named = !ck_model_standalone_keras_below(m, 2, 1, 3);
     return (ck_log_style){.progbar_last = release >= 207,
@@ -55,6 +58,8 @@ ck_log_style ck_log_style_of(const ck_model *m)
                           .epoch_base = ck_model_standalone_keras_below(m, 2, 0, 9) ? 0 : 1,
                           .checkpoint_newline = named,
                           .checkpoint_from = !ck_model_standalone_keras_below(m, 2, 1, 6),
+                          .restore_names_epoch = release >= 207,
+                          .restore_period = !ck_model_from_standalone_keras2(m),
                           .plateau_verb = named ? "ReduceLROnPlateau reducing" : "reducing",
                           .scheduler_verb = ck_model_standalone_keras_below(m, 2, 2, 1)
                                                 ? "LearningRateScheduler reducing"
