@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <termios.h>
 #include <time.h>
@@ -545,6 +546,30 @@ START_TEST(callback_messages_per_release)
 }
 END_TEST
 
+/* A NaN initial_value_threshold is Keras's best as given, which no value
+ * beats (model_checkpoint.py of v3.6.0); ckeras took it for no best. */
+START_TEST(checkpoint_nan_threshold_never_beaten)
+{
+    ck_model *m = flat_model("3.6.0");
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    const char *path = ck_test_path("nan_threshold.weights.h5");
+    unlink(path);
+    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 1, .log = f,
+                              .callbacks = {ck_cb_model_checkpoint(
+                                  path, .monitor = "loss", .save_best_only = true,
+                                  .save_weights_only = true, .use_initial_value_threshold = true,
+                                  .initial_value_threshold = NAN, .verbose = 1)}));
+    char text[1024];
+    rewind(f);
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, "\nEpoch 1: loss did not improve from nan\n"), "%s", text);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_model_free(m);
+}
+END_TEST
+
 /* EarlyStopping's message on restoring the best weights: no period in
  * standalone Keras (2.2.4), a period in tf.keras up to 2.6, the best
  * epoch from 2.7 (callbacks.py of 2.2.4, v2.6.0, v2.7.0). */
@@ -614,6 +639,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, callback_epochs_padded_before_tf_keras_2_8);
     tcase_add_test(tc, callback_messages_per_release);
     tcase_add_test(tc, restore_message_per_release);
+    tcase_add_test(tc, checkpoint_nan_threshold_never_beaten);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

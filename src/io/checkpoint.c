@@ -14,6 +14,7 @@ typedef struct checkpoint {
     const ck_model_checkpoint_options *o;
     ck_monitor mon;
     double best;
+    bool has_best; /* Keras's best is not its start (inf or None) */
     long batches_since_save;
     int epoch;
 } checkpoint;
@@ -41,7 +42,8 @@ static ck_status ckpt_begin(ck_callback *cb)
     char path[4096];
     CK_TRY(ck_format_template(c->o->filepath, 1, c->o->save_freq > 0, any_key, NULL, path,
                               sizeof path));
-    c->best = c->o->use_initial_value_threshold ? c->o->initial_value_threshold : NAN;
+    c->has_best = c->o->use_initial_value_threshold;
+    c->best = c->o->initial_value_threshold;
     if (!c->o->save_best_only)
         return CK_OK;
     return ck_monitor_init(&c->mon, cb->fit, c->o->monitor ? c->o->monitor : "val_loss", c->o->mode,
@@ -100,14 +102,25 @@ static ck_status save(checkpoint *c, const char *path)
     return weights ? ck_model_save_weights(m, path) : ck_model_save(m, path);
 }
 
-/* The best so far as the model's Keras prints it; NaN: none yet. */
+/* The best so far as the model's Keras prints it. */
 static const char *best_text(const checkpoint *c, const ck_log_style *style, char *buf, size_t len)
 {
-    if (!isnan(c->best))
+    if (c->has_best)
         snprintf(buf, len, "%.5f", c->best);
     else
         snprintf(buf, len, "%s", style->best_none ? "None" : c->mon.up ? "-inf" : "inf");
     return buf;
+}
+
+/* Keras started from inf (-inf for a value that should go up), which a
+ * NaN or an infinite first value does not beat; 3.11's None is beaten by
+ * any value, NaN too, and a NaN best by none. */
+static bool improved(const checkpoint *c, const ck_log_style *style, double current)
+{
+    if (!c->has_best && style->best_none)
+        return true;
+    double best = c->has_best ? c->best : c->mon.up ? -INFINITY : INFINITY;
+    return !isnan(best) && ck_monitor_improved(&c->mon, current, best);
 }
 
 static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch_logs *batch_logs)
@@ -127,7 +140,7 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
     double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
     if (batch_logs)
         lookup(&ctx, c->mon.key, &current);
-    if (!ck_monitor_improved(&c->mon, current, c->best)) {
+    if (!improved(c, &style, current)) {
         char from[48] = "";
         if (style.checkpoint_from)
             snprintf(from, sizeof from, " from %s", best_text(c, &style, best, sizeof best));
@@ -139,6 +152,7 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
         ck_fit_print(c->base.fit, "%s%s: %s improved from %s to %.5f, saving model to %s", lead,
                      label, c->mon.key, best_text(c, &style, best, sizeof best), current, path);
     c->best = current;
+    c->has_best = true;
     return save(c, path);
 }
 
