@@ -37,6 +37,14 @@ static ck_model *flat_model(const char *keras_version)
     return m;
 }
 
+/* The log written to f, which is closed. */
+static void read_back(FILE *f, char *text, size_t len)
+{
+    rewind(f);
+    text[fread(text, 1, len - 1, f)] = '\0';
+    fclose(f);
+}
+
 /* Whether q, after digits, is a unit of time; *skip: its length when it is
  * one of a time per step or epoch ("ms/step" and the like become
  * "#/step"), 0 when it is the epoch's seconds ("0s" becomes "#s"). */
@@ -83,10 +91,7 @@ static void fit_output(const char *keras_version, int verbose, int epochs, int b
                               .validation_y = validation ? &Y : NULL,
                               .callbacks = {ck_cb_reduce_lr_on_plateau(
                                   "loss", .patience = 1, .factor = 0.5, .verbose = 1)}));
-    rewind(f);
-    size_t n = fread(text, 1, len - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    read_back(f, text, len);
     mask_times(text);
     ck_model_free(m);
 }
@@ -177,9 +182,7 @@ START_TEST(keras3_bar_averaged_before_3_15)
         ck_assert_ok(ck_model_fit(m, &x, &y, NULL, .batch_size = 2, .no_shuffle = true,
                                   .verbose = cases[c].verbose, .log = f));
         char text[1024];
-        rewind(f);
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
+        read_back(f, text, sizeof text);
         mask_times(text);
         ck_assert_msg(strcmp(text, cases[c].line) == 0, "%s verbose %d:\n%s", cases[c].version,
                       cases[c].verbose, text);
@@ -281,9 +284,7 @@ static double verbose1_step_ms(const char *keras_version)
     ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 1, .batch_size = 1, .verbose = 1, .log = f,
                               .callbacks = {ck_cb_lambda(.on_batch_end = slow_first_step)}));
     char text[1024];
-    rewind(f);
-    text[fread(text, 1, sizeof text - 1, f)] = '\0';
-    fclose(f);
+    read_back(f, text, sizeof text);
     ck_model_free(m);
     const char *at = strstr(text, "] - ");
     ck_assert_ptr_nonnull(at);
@@ -305,29 +306,34 @@ START_TEST(tf_keras_2_6_leaves_step_1_out)
 END_TEST
 
 /* The callbacks' messages padded the epoch to 5 digits ("Epoch %05d")
- * until tf.keras 2.8 wrote them as f-strings (callbacks.py of 2.2.4,
- * v2.7.0, v2.8.0): EarlyStopping, with every loss equal, stops after
- * epoch 2 of 3. */
-START_TEST(callback_epochs_padded_before_tf_keras_2_8)
+ * until tf.keras 2.8 wrote them as f-strings; EarlyStopping's message on
+ * restoring the best weights had no period in standalone Keras, one in
+ * tf.keras up to 2.6, the best epoch from 2.7 (callbacks.py of 2.2.4,
+ * v2.6.0, v2.7.0, v2.8.0). With every loss equal, EarlyStopping stops
+ * after epoch 2 of 3. */
+START_TEST(early_stopping_messages_per_release)
 {
     const struct {
-        const char *version, *stop;
-    } cases[] = {{"2.2.4", "Epoch 00002: early stopping"},
-                 {"2.7.0", "Epoch 00002: early stopping"},
-                 {"2.8.0", "Epoch 2: early stopping"},
-                 {"3.6.0", "Epoch 2: early stopping"}};
+        const char *version, *stop, *restore;
+    } cases[] = {{"2.2.4", "Epoch 00002: early stopping", "the best epoch\n"},
+                 {"2.6.0", "Epoch 00002: early stopping", "the best epoch.\n"},
+                 {"2.7.0", "Epoch 00002: early stopping", "the best epoch: 1.\n"},
+                 {"2.8.0", "Epoch 2: early stopping", "the best epoch: 1.\n"},
+                 {"3.6.0", "Epoch 2: early stopping", "the best epoch: 1.\n"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ck_model *m = flat_model(cases[i].version);
         FILE *f = tmpfile();
         ck_assert_ptr_nonnull(f);
         ck_assert_ok(ck_model_fit(
             m, &X, &Y, NULL, .epochs = 3, .log = f,
-            .callbacks = {ck_cb_early_stopping(.monitor = "loss", .patience = 1, .verbose = 1)}));
-        char text[2048];
-        rewind(f);
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
+            .callbacks = {ck_cb_early_stopping(.monitor = "loss", .patience = 1,
+                                               .restore_best_weights = true, .verbose = 1)}));
+        char text[2048], restore[128];
+        read_back(f, text, sizeof text);
+        snprintf(restore, sizeof restore, "Restoring model weights from the end of %s",
+                 cases[i].restore);
         ck_assert_msg(strstr(text, cases[i].stop), "%s:\n%s", cases[i].version, text);
+        ck_assert_msg(strstr(text, restore), "%s:\n%s", cases[i].version, text);
         ck_model_free(m);
     }
 }
@@ -487,9 +493,7 @@ static void fit_messages(const char *version, char *text, size_t len)
                       ck_cb_early_stopping(.monitor = "loss", .patience = 2, .verbose = 1)}));
     ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 1, .log = f,
                               .callbacks = {ck_cb_learning_rate_scheduler(keep, .verbose = 1)}));
-    rewind(f);
-    text[fread(text, 1, len - 1, f)] = '\0';
-    fclose(f);
+    read_back(f, text, len);
     ck_model_free(m);
 }
 
@@ -561,43 +565,10 @@ START_TEST(checkpoint_nan_threshold_never_beaten)
                                   .save_weights_only = true, .use_initial_value_threshold = true,
                                   .initial_value_threshold = NAN, .verbose = 1)}));
     char text[1024];
-    rewind(f);
-    text[fread(text, 1, sizeof text - 1, f)] = '\0';
-    fclose(f);
+    read_back(f, text, sizeof text);
     ck_assert_msg(strstr(text, "\nEpoch 1: loss did not improve from nan\n"), "%s", text);
     ck_assert_int_ne(access(path, F_OK), 0);
     ck_model_free(m);
-}
-END_TEST
-
-/* EarlyStopping's message on restoring the best weights: no period in
- * standalone Keras (2.2.4), a period in tf.keras up to 2.6, the best
- * epoch from 2.7 (callbacks.py of 2.2.4, v2.6.0, v2.7.0). */
-START_TEST(restore_message_per_release)
-{
-    const struct {
-        const char *version, *line;
-    } cases[] = {{"2.2.4", "the best epoch\n"},
-                 {"2.6.0", "the best epoch.\n"},
-                 {"2.7.0", "the best epoch: 1.\n"},
-                 {"3.6.0", "the best epoch: 1.\n"}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ck_model *m = flat_model(cases[i].version);
-        FILE *f = tmpfile();
-        ck_assert_ptr_nonnull(f);
-        ck_assert_ok(ck_model_fit(
-            m, &X, &Y, NULL, .epochs = 4, .log = f,
-            .callbacks = {ck_cb_early_stopping(.monitor = "loss", .patience = 1,
-                                               .restore_best_weights = true, .verbose = 1)}));
-        char text[2048];
-        rewind(f);
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
-        char want[128];
-        snprintf(want, sizeof want, "Restoring model weights from the end of %s", cases[i].line);
-        ck_assert_msg(strstr(text, want), "%s: no \"%s\" in:\n%s", cases[i].version, want, text);
-        ck_model_free(m);
-    }
 }
 END_TEST
 
@@ -636,9 +607,8 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, tf_keras_2_7_epoch_times);
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, tf_keras_2_6_leaves_step_1_out);
-    tcase_add_test(tc, callback_epochs_padded_before_tf_keras_2_8);
+    tcase_add_test(tc, early_stopping_messages_per_release);
     tcase_add_test(tc, callback_messages_per_release);
-    tcase_add_test(tc, restore_message_per_release);
     tcase_add_test(tc, checkpoint_nan_threshold_never_beaten);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
