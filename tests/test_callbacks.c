@@ -425,7 +425,16 @@ START_TEST(terminate_on_nan)
     ck_model *m = line_model(ck_sgd(.learning_rate = 0.1), "mse");
     m->params[0] = 1e10f;
     ck_history *h;
-    ck_assert_ok(ck_model_fit(m, &x, &y, &h, .epochs = 5, .callbacks = {ck_cb_terminate_on_nan()}));
+    FILE *log = tmpfile();
+    ck_assert_ptr_nonnull(log);
+    /* Keras prints the stop whatever the verbosity. */
+    ck_assert_ok(ck_model_fit(m, &x, &y, &h, .epochs = 5, .log = log,
+                              .callbacks = {ck_cb_terminate_on_nan()}));
+    rewind(log);
+    char text[256];
+    text[fread(text, 1, sizeof text - 1, log)] = '\0';
+    fclose(log);
+    ck_assert_str_eq(text, "Batch 0: Invalid loss, terminating training\n");
     ck_assert_int_eq(ck_history_epochs(h), 1);
     ck_assert(isinf(hist(h, "loss", 0)));
     ck_assert_ptr_nonnull(strstr(ck_history_stop_reason(h), "TerminateOnNaN"));

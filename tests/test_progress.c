@@ -572,6 +572,96 @@ START_TEST(checkpoint_nan_threshold_never_beaten)
 }
 END_TEST
 
+/* CSVLogger added val_ columns (NA without validation) from tf.keras
+ * 2.13 (keras-team/keras 5aa5fb60f3) and in Keras 3; Keras 2 logged the
+ * rate as the optimizer's float32, which the csv module writes as NumPy's
+ * str ("0.1"), Keras 3 as a Python float (callbacks.py of 2.2.4, v2.12.0,
+ * v2.13.1; csv_logger.py and reduce_lr_on_plateau.py of v3.6.0). */
+START_TEST(csv_logger_per_release)
+{
+    const struct {
+        const char *version, *text;
+    } cases[] = {{"2.2.4", "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n"},
+                 {"2.12.0", "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n"},
+                 {"2.13.1", "epoch,binary_accuracy,loss,lr,val_binary_accuracy,val_loss,val_lr\r\n"
+                            "0,0.0,1.0,0.1,NA,NA,NA\r\n1,0.0,1.0,0.1,NA,NA,NA\r\n"},
+                 {"3.6.0",
+                  "epoch,binary_accuracy,learning_rate,loss,val_binary_accuracy,"
+                  "val_learning_rate,val_loss\r\n0,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n"
+                  "1,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n"}};
+    const char *path = ck_test_path("per_release.csv");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = flat_model(cases[i].version);
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 2,
+            .callbacks = {ck_cb_reduce_lr_on_plateau("loss", .patience = 1, .factor = 0.5),
+                          ck_cb_csv_logger(path)}));
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        char text[1024];
+        read_back(f, text, sizeof text);
+        ck_assert_msg(strcmp(text, cases[i].text) == 0, "%s:\n%s", cases[i].version, text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* Keras 3.13 on prints a second line once ModelCheckpoint's file is
+ * written (model_checkpoint.py of v3.12.0, v3.13.0). */
+START_TEST(checkpoint_finished_saving_from_3_13)
+{
+    const char *versions[] = {"3.12.0", "3.13.0", ""};
+    for (int v = 0; v < 3; v++) {
+        ck_model *m = flat_model(versions[v]);
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        const char *path = ck_test_path("finished.weights.h5");
+        ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 1, .log = f,
+                                  .callbacks = {ck_cb_model_checkpoint(path, .verbose = 1)}));
+        char text[1024], want[512];
+        read_back(f, text, sizeof text);
+        snprintf(want, sizeof want,
+                 "\nEpoch 1: saving model to %s\n\nEpoch 1: finished saving model to %s\n", path,
+                 path);
+        if (v == 0)
+            ck_assert_msg(!strstr(text, "finished saving"), "%s", text);
+        else
+            ck_assert_msg(strstr(text, want), "%s:\n%s", versions[v], text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
+/* ReduceLROnPlateau reduces while the rate exceeds min_lr: in float32 in
+ * tf.keras (v2.6.0), as a double in standalone Keras from 2.1.6, by
+ * min_lr * 1e-4 before (2.1.5's lr_epsilon, and its wait counted after
+ * the check). The float32 rate 0.05 is above the double 0.05, so 2.2.4
+ * "reduces" it to 0.05 at every plateau. */
+START_TEST(plateau_floor_per_release)
+{
+    const struct {
+        const char *version;
+        int messages;
+    } cases[] = {{"2.1.5", 1}, {"2.2.4", 3}, {"2.6.0", 1}, {"3.6.0", 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = flat_model(cases[i].version);
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ok(
+            ck_model_fit(m, &X, &Y, NULL, .epochs = 4, .log = f,
+                         .callbacks = {ck_cb_reduce_lr_on_plateau(
+                             "loss", .patience = 1, .factor = 0.5, .min_lr = 0.05, .verbose = 1)}));
+        char text[2048];
+        read_back(f, text, sizeof text);
+        int n = 0;
+        for (const char *p = text; (p = strstr(p, "reducing learning rate to")); p++)
+            n++;
+        ck_assert_msg(n == cases[i].messages, "%s: %d messages:\n%s", cases[i].version, n, text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -610,6 +700,9 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, early_stopping_messages_per_release);
     tcase_add_test(tc, callback_messages_per_release);
     tcase_add_test(tc, checkpoint_nan_threshold_never_beaten);
+    tcase_add_test(tc, csv_logger_per_release);
+    tcase_add_test(tc, checkpoint_finished_saving_from_3_13);
+    tcase_add_test(tc, plateau_floor_per_release);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

@@ -92,7 +92,7 @@ static ck_status make_parent_dirs(const char *path)
     return CK_OK;
 }
 
-static ck_status save(checkpoint *c, const char *path)
+static ck_status save_file(checkpoint *c, const char *path)
 {
     CK_TRY(make_parent_dirs(path));
     ck_model *m = c->base.fit->model;
@@ -100,6 +100,15 @@ static ck_status save(checkpoint *c, const char *path)
      * Keras 3 loads that name only in that layout. */
     bool weights = c->o->save_weights_only || ck_file_format_of(path) == CK_FORMAT_KERAS_WEIGHTS;
     return weights ? ck_model_save_weights(m, path) : ck_model_save(m, path);
+}
+
+/* Keras 3.13 on says when the file is written. */
+static ck_status save(checkpoint *c, const ck_log_style *style, const char *label, const char *path)
+{
+    CK_TRY(save_file(c, path));
+    if (c->o->verbose && style->checkpoint_finished)
+        ck_fit_print(c->base.fit, "\n%s: finished saving model to %s", label, path);
+    return CK_OK;
 }
 
 /* The best so far as the model's Keras prints it. */
@@ -135,7 +144,7 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
     if (!c->o->save_best_only) {
         if (c->o->verbose)
             ck_fit_print(c->base.fit, "%s%s: saving model to %s", lead, label, path);
-        return save(c, path);
+        return save(c, &style, label, path);
     }
     double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
     if (batch_logs)
@@ -153,7 +162,7 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
                      label, c->mon.key, best_text(c, &style, best, sizeof best), current, path);
     c->best = current;
     c->has_best = true;
-    return save(c, path);
+    return save(c, &style, label, path);
 }
 
 static ck_status ckpt_epoch_begin(ck_callback *cb, int epoch)

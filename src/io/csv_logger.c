@@ -96,9 +96,11 @@ static int compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Keras: sorted(logs.keys()), plus "val_" + each key when none is a val_ key. */
+/* Keras: sorted(logs.keys()), plus "val_" + each key when none is a val_
+ * key (tf.keras 2.13 and Keras 3). */
 static void collect_keys(csv_logger *c)
 {
+    bool add_val = ck_log_style_of(c->base.fit->model).csv_val_columns;
     const ck_history *h = c->base.fit->history;
     int n = ck_history_key_count(h);
     bool any_val = false;
@@ -108,7 +110,7 @@ static void collect_keys(csv_logger *c)
     }
     qsort(c->keys, (size_t)c->n_keys, sizeof c->keys[0], compare_keys);
     c->n_logged = c->n_keys;
-    for (int i = 0; !any_val && i < c->n_logged; i++) {
+    for (int i = 0; add_val && !any_val && i < c->n_logged; i++) {
         snprintf(c->added[i], sizeof c->added[i], "val_%s", c->keys[i]);
         c->keys[c->n_keys++] = c->added[i];
     }
@@ -132,11 +134,15 @@ static ck_status csv_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *
             csv_printf(c, "\r\n");
         }
     }
+    ck_log_style style = ck_log_style_of(cb->fit->model);
     csv_printf(c, "%d", epoch);
     for (int i = 0; i < c->n_keys; i++) {
         char v[64] = "NA";
-        if (i < c->n_logged)
-            ck_format_py_float(ck_history_last(cb->fit->history, c->keys[i]), v, sizeof v);
+        double x = i < c->n_logged ? ck_history_last(cb->fit->history, c->keys[i]) : 0;
+        if (i < c->n_logged && style.lr_float32 && strcmp(c->keys[i], style.lr_key) == 0)
+            ck_format_py_float32((float)x, v, sizeof v);
+        else if (i < c->n_logged)
+            ck_format_py_float(x, v, sizeof v);
         csv_printf(c, "%s%s", separator(c), v);
     }
     csv_printf(c, "\r\n");

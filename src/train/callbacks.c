@@ -189,17 +189,18 @@ double ck_monitor_value(const ck_monitor *mon, const ck_fit_info *fit)
 
 /* ------------------------------------------------------------ formatting */
 
-void ck_format_py_float(double v, char *buf, size_t len)
+/* The shortest digits that read back as v, in double or in float32, laid
+ * out as Python's repr lays out a float (NumPy's str of a float32 too). */
+static void format_shortest(double v, bool single, char *buf, size_t len)
 {
     if (isnan(v) || isinf(v)) {
         snprintf(buf, len, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
         return;
     }
     char e[40];
-    /* The shortest digit string that reads back as v, as Python's repr. */
     for (int p = 0; p < 17; p++) {
         snprintf(e, sizeof e, "%.*e", p, v);
-        if (strtod(e, NULL) == v)
+        if (single ? strtof(e, NULL) == (float)v : strtod(e, NULL) == v)
             break;
     }
     char digits[24] = "", *mark = strchr(e, 'e');
@@ -226,6 +227,16 @@ void ck_format_py_float(double v, char *buf, size_t len)
             whole[i] = i < n ? digits[i] : '0';
         snprintf(buf, len, "%s%s.%s", sign, whole, n > w ? digits + w : "0");
     }
+}
+
+void ck_format_py_float(double v, char *buf, size_t len)
+{
+    format_shortest(v, false, buf, len);
+}
+
+void ck_format_py_float32(float v, char *buf, size_t len)
+{
+    format_shortest(v, true, buf, len);
 }
 
 /* A Python format spec of the form [sign][0][width][.precision][type],

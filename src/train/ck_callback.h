@@ -99,6 +99,9 @@ void ck_history_set_last(ck_history *h, const char *key, double value);
 
 /* Python's str(float): shortest round-trip digits, "1.0", "1e-05", "nan". */
 void ck_format_py_float(double v, char *buf, size_t len);
+/* NumPy's str of a float32: the shortest digits that read back as v in
+ * float32, "0.001" where the double's repr is 0.0010000000474974513. */
+void ck_format_py_float32(float v, char *buf, size_t len);
 /* Looks up the logged value of a template key; false when there is none. */
 typedef bool (*ck_log_lookup)(const void *ctx, const char *key, double *value);
 /* Python str.format on `tmpl` with {epoch}, {batch} (when batch > 0, both
@@ -129,6 +132,9 @@ typedef struct ck_log_style {
     bool best_none;               /* ModelCheckpoint's first best prints None, not inf */
     bool restore_names_epoch;     /* "Restoring model weights ... best epoch: 3." */
     bool restore_period;          /* "... best epoch." when the epoch is not named */
+    bool checkpoint_finished;     /* ModelCheckpoint's "finished saving model to" after a save */
+    bool csv_val_columns;         /* CSVLogger adds val_ columns when no key is one */
+    bool lr_float32;              /* the logged rate is a float32 ("0.001" in a CSV) */
     const char *plateau_verb;     /* ReduceLROnPlateau's message: "... reducing learning rate" */
     const char *scheduler_verb;   /* LearningRateScheduler's */
     ck_key_order key_order;       /* of the logs and the history */

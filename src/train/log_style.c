@@ -16,7 +16,9 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * value once more, in the bar of verbose 1. */
     /* ModelCheckpoint's best began at inf (-inf for a value that should go
      * up) until 3.11's MonitorCallback left it None (keras-team/keras
-     * 37a0920a3d). */
+     * 37a0920a3d); from 3.13 it says when a save is done (165b5ccee5).
+     * CSVLogger adds val_ columns when no key is one, as tf.keras did from
+     * 2.13 (5aa5fb60f3). */
     if (release == 0 || release >= 300)
         return (ck_log_style){.keras3_bar = true,
                               .averaged_bar = release > 0 && release < 315,
@@ -29,6 +31,8 @@ ck_log_style ck_log_style_of(const ck_model *m)
                               .checkpoint_from = true,
                               .best_none = release == 0 || release >= 311,
                               .restore_names_epoch = true,
+                              .checkpoint_finished = release == 0 || release >= 313,
+                              .csv_val_columns = true,
                               .plateau_verb = "ReduceLROnPlateau reducing",
                               .scheduler_verb = "LearningRateScheduler setting",
                               .lr_key = "learning_rate",
@@ -48,7 +52,8 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * gave the best value in "did not improve" from 2.1.6 (callbacks.py of
      * each release). EarlyStopping's "Restoring model weights from the end
      * of the best epoch" ended with a period in tf.keras and named the epoch
-     * from 2.7 (v2.6.0, v2.7.0). */
+     * from 2.7 (v2.6.0, v2.7.0). Keras 2 logged the rate as the optimizer's
+     * float32 (backend.get_value), Keras 3 as a Python float. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     bool named = !ck_model_standalone_keras_below(m, 2, 1, 3);
     return (ck_log_style){.progbar_last = release >= 207,
@@ -59,6 +64,8 @@ ck_log_style ck_log_style_of(const ck_model *m)
                           .checkpoint_newline = named,
                           .checkpoint_from = !ck_model_standalone_keras_below(m, 2, 1, 6),
                           .restore_names_epoch = release >= 207,
+                          .csv_val_columns = release >= 213,
+                          .lr_float32 = true,
                           .restore_period = !ck_model_from_standalone_keras2(m),
                           .plateau_verb = named ? "ReduceLROnPlateau reducing" : "reducing",
                           .scheduler_verb = ck_model_standalone_keras_below(m, 2, 2, 1)

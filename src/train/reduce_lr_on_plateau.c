@@ -37,11 +37,23 @@ static ck_status rlr_begin(ck_callback *cb)
     return ck_history_add_key(cb->fit->history, ck_log_style_of(cb->fit->model).lr_key);
 }
 
-/* Keras compares the old rate with min_lr in float32. */
+/* The rate min_lr must be exceeded by for a reduction: tf.keras and Keras 3
+ * compare in float32 (v2.6.0), standalone Keras with the double, and
+ * before 2.1.6 by a margin of min_lr * 1e-4 (lr_epsilon), so a float32
+ * rate just above min_lr is "reduced" to it again at every plateau there. */
+static double reduce_floor(const reduce_lr *r)
+{
+    const ck_model *m = r->base.fit->model;
+    double min_lr = r->o.min_lr;
+    if (!ck_model_from_standalone_keras2(m))
+        return (double)(float)min_lr;
+    return ck_model_standalone_keras_below(m, 2, 1, 6) ? min_lr + min_lr * 1e-4 : min_lr;
+}
+
 static ck_status reduce(reduce_lr *r, int epoch)
 {
     double old_lr = ck_fit_learning_rate(r->base.fit);
-    if (!(old_lr > (double)(float)r->o.min_lr))
+    if (!(old_lr > reduce_floor(r)))
         return CK_OK;
     double new_lr = fmax(old_lr * r->o.factor, r->o.min_lr);
     CK_TRY(ck_fit_set_learning_rate(r->base.fit, new_lr, "ReduceLROnPlateau"));

@@ -9,8 +9,8 @@ static ck_status nan_batch_end(ck_callback *cb, size_t batch, const ck_epoch_log
 {
     if (isfinite(logs->loss))
         return CK_OK;
-    if (cb->fit->options->verbose)
-        ck_fit_print(cb->fit, "Batch %zu: Invalid loss, terminating training", batch);
+    /* Keras prints this whatever the verbosity. */
+    ck_fit_print(cb->fit, "Batch %zu: Invalid loss, terminating training", batch);
     ck_fit_stop(cb->fit,
                 "TerminateOnNaN: the loss of batch %zu of epoch %d is %s; the weights are those "
                 "of the last finite step",
