@@ -13,9 +13,11 @@
 typedef struct ck_fit_info {
     ck_model *model;
     const ck_fit_options *options;
-    int initial_epoch;   /* the first epoch number */
-    int epochs;          /* the epoch number to reach (Keras's epochs) */
-    size_t steps;        /* batches per epoch */
+    int initial_epoch; /* the first epoch number */
+    int epochs;        /* the epoch number to reach (Keras's epochs) */
+    size_t steps;      /* batches per epoch */
+    size_t samples;    /* per epoch */
+    size_t batch_size;
     bool has_validation; /* the logs carry val_ values */
     ck_history *history; /* one row per finished epoch, the current one at its end */
     FILE *log;           /* where callbacks print (verbose) */
@@ -135,6 +137,8 @@ typedef struct ck_log_style {
     bool checkpoint_finished;     /* ModelCheckpoint's "finished saving model to" after a save */
     bool csv_val_columns;         /* CSVLogger adds val_ columns when no key is one */
     bool lr_float32;              /* the logged rate is a float32 ("0.001" in a CSV) */
+    bool counts_samples;          /* the bar counts samples, verbose 2 prints no count */
+    bool epoch_header_always;     /* "Epoch 1/1" even when fit runs one epoch */
     const char *plateau_verb;     /* ReduceLROnPlateau's message: "... reducing learning rate" */
     const char *scheduler_verb;   /* LearningRateScheduler's */
     ck_key_order key_order;       /* of the logs and the history */

@@ -53,7 +53,12 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * each release). EarlyStopping's "Restoring model weights from the end
      * of the best epoch" ended with a period in tf.keras and named the epoch
      * from 2.7 (v2.6.0, v2.7.0). Keras 2 logged the rate as the optimizer's
-     * float32 (backend.get_value), Keras 3 as a Python float. */
+     * float32 (backend.get_value), Keras 3 as a Python float. Standalone
+     * Keras's ProgbarLogger counted samples when fit was given arrays
+     * (count_mode 'samples', training_arrays.py of 2.2.4 and 2.3.1) and its
+     * Progbar printed no count in verbose 2; tf.keras from 2.6 (v2.6.0, the
+     * first in keras-team/keras) names the epoch only when there are
+     * several, as Keras 3 does. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     bool named = !ck_model_standalone_keras_below(m, 2, 1, 3);
     return (ck_log_style){.progbar_last = release >= 207,
@@ -66,6 +71,8 @@ ck_log_style ck_log_style_of(const ck_model *m)
                           .restore_names_epoch = release >= 207,
                           .csv_val_columns = release >= 213,
                           .lr_float32 = true,
+                          .counts_samples = ck_model_from_standalone_keras2(m),
+                          .epoch_header_always = release < 206,
                           .restore_period = !ck_model_from_standalone_keras2(m),
                           .plateau_verb = named ? "ReduceLROnPlateau reducing" : "reducing",
                           .scheduler_verb = ck_model_standalone_keras_below(m, 2, 2, 1)

@@ -19,7 +19,7 @@ typedef struct progress {
     bool tty;
     ck_log_style style;
     int epochs;
-    size_t steps;
+    size_t steps, total;       /* total: what the bar counts to, steps or samples */
     double start, after_first; /* after_first: the end of step 1, 0 before */
     int last_width;
     /* The running loss (0) and metrics (1...) summed over the steps so far,
@@ -176,14 +176,25 @@ void ck_progbar_epoch_times(char *buf, size_t len, double elapsed, size_t steps)
     append_step_time(buf, len, elapsed / (double)steps);
 }
 
-/* Progbar._estimate_step_duration of tf.keras 2.6+ and Keras 3 leaves
- * out step 1, which builds and compiles, when it saw it; older ones
+/* What the bar has counted after `step` steps: the steps, or the samples
+ * seen where the model's Keras counted samples. */
+static size_t counted(const progress *p, size_t step)
+{
+    if (!p->style.counts_samples)
+        return step;
+    size_t seen = step * p->base.fit->batch_size;
+    return seen < p->base.fit->samples ? seen : p->base.fit->samples;
+}
+
+/* The time per counted unit (still printed as "/step" where that is a
+ * sample). Progbar._estimate_step_duration of tf.keras 2.6+ and Keras 3
+ * leaves out step 1, which builds and compiles, when it saw it; older ones
  * divide the whole time. */
 static double step_time(const progress *p, size_t step, double now)
 {
     if (p->style.skips_first_step && step > 1 && p->after_first > 0)
         return (now - p->after_first) / (double)(step - 1);
-    return (now - p->start) / (double)step;
+    return (now - p->start) / (double)counted(p, step);
 }
 
 /* ------------------------------------------------------------ tf.keras 2 */
@@ -204,8 +215,9 @@ static void keras2_step_line(const progress *p, char *buf, size_t len, size_t st
                              const ck_epoch_logs *running)
 {
     char eta[32];
-    keras2_bar(buf, len, step, p->steps);
-    format_duration(eta, sizeof eta, step_time(p, step, now_seconds()) * (double)(p->steps - step));
+    keras2_bar(buf, len, counted(p, step), p->total);
+    format_duration(eta, sizeof eta,
+                    step_time(p, step, now_seconds()) * (double)(p->total - counted(p, step)));
     appendf(buf, len, " - ETA: %s", eta);
     append_running_logs(p, buf, len, step, running);
 }
@@ -214,9 +226,11 @@ static void keras2_epoch_line(const progress *p, char *buf, size_t len, const ck
 {
     double now = now_seconds(), elapsed = now - p->start;
     if (p->verbose == 1) {
-        keras2_bar(buf, len, p->steps, p->steps);
+        keras2_bar(buf, len, p->total, p->total);
         appendf(buf, len, " - %.0fs", elapsed);
         append_step_time(buf, len, step_time(p, p->steps, now));
+    } else if (p->style.counts_samples) {
+        snprintf(buf, len, " - %.0fs", elapsed);
     } else {
         /* Keras prints the epoch time in whole seconds (65s, not 1:05). */
         snprintf(buf, len, "%zu/%zu - %.0fs", p->steps, p->steps, elapsed);
@@ -293,8 +307,7 @@ static ck_status progress_epoch_start(ck_callback *cb, int epoch)
     p->after_first = 0;
     p->last_width = 0;
     memset(p->sums, 0, sizeof p->sums);
-    /* Keras 3 names the epoch only when there are several. */
-    if (!p->style.keras3_bar || p->epochs > 1)
+    if (p->style.epoch_header_always || p->epochs > 1)
         fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
     return CK_OK;
 }
@@ -356,6 +369,7 @@ static ck_status progress_begin(ck_callback *cb)
     p->style = ck_log_style_of(cb->fit->model);
     p->epochs = cb->fit->epochs;
     p->steps = cb->fit->steps;
+    p->total = counted(p, p->steps);
     return CK_OK;
 }
 
