@@ -672,6 +672,32 @@ START_TEST(plateau_floor_per_release)
 }
 END_TEST
 
+/* Standalone Keras before 2.3 logged accuracy as acc, other metrics by
+ * their function's name and every weighted metric with weighted_
+ * (training.py of 2.2.4); 2.3 keeps the strings given, and adds weighted_
+ * only to a name taken (training_utils.py of 2.3.1). */
+START_TEST(metric_keys_of_standalone_keras)
+{
+    const struct {
+        const char *version, *keys[4];
+    } cases[] = {{"2.2.4", {"loss", "acc", "mean_squared_error", "weighted_mean_absolute_error"}},
+                 {"2.3.1", {"loss", "accuracy", "mse", "mae"}}};
+    for (int c = 0; c < 2; c++) {
+        ck_model *m = ck_sequential(.seed = 3);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(ck_model_add(m, ck_dense(1, .no_bias = true)));
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[c].version);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse",
+                                      .metrics = {"accuracy", "mse"}, .weighted_metrics = {"mae"}));
+        ck_history *h;
+        ck_assert_ok(ck_model_fit(m, &X, &Y, &h, .epochs = 1));
+        assert_keys(h, cases[c].keys, 4);
+        ck_history_free(h);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -713,6 +739,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, csv_logger_per_release);
     tcase_add_test(tc, checkpoint_finished_saving_from_3_13);
     tcase_add_test(tc, plateau_floor_per_release);
+    tcase_add_test(tc, metric_keys_of_standalone_keras);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

@@ -209,7 +209,8 @@ ck_train_state *ck_train_state_of(const ck_model *m);
  * CompileMetrics.result does for one given as `given`: weighted_ before a
  * weighted metric whose name is taken, _1, _2, ... after a repeated name.
  * keys holds the first k metrics' base names and receives k's. */
-ck_status ck_metric_name(ck_train_state *s, int k, const char *given, char keys[][CK_NAME_MAX]);
+ck_status ck_metric_name(ck_train_state *s, const ck_model *m, int k, const char *given,
+                         char keys[][CK_NAME_MAX]);
 /* The same, or CK_ERR_STATE naming the calling function `fn` when the
  * model is not compiled. */
 ck_status ck_train_compiled(ck_model *m, const char *fn, ck_train_state **s);

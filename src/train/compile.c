@@ -54,10 +54,40 @@ static int key_count(char keys[][CK_NAME_MAX], int n, const char *key)
     return count;
 }
 
-ck_status ck_metric_name(ck_train_state *s, int k, const char *given, char keys[][CK_NAME_MAX])
+/* Standalone Keras before 2.3 logged accuracy and crossentropy as acc and
+ * ce, any other metric by its function's name (mse as mean_squared_error),
+ * and every weighted metric with weighted_ (training.py of 2.2.4); 2.3
+ * keeps the string given (training_utils.get_metric_name). */
+static const char *keras22_metric_name(const char *given)
 {
-    snprintf(keys[k], CK_NAME_MAX, "%s%s",
-             s->weighted[k] && key_count(keys, k, given) ? "weighted_" : "", given);
+    static const char *const names[][2] = {{"accuracy", "acc"},
+                                           {"acc", "acc"},
+                                           {"crossentropy", "ce"},
+                                           {"ce", "ce"},
+                                           {"mse", "mean_squared_error"},
+                                           {"MSE", "mean_squared_error"},
+                                           {"mae", "mean_absolute_error"},
+                                           {"MAE", "mean_absolute_error"},
+                                           {"mape", "mean_absolute_percentage_error"},
+                                           {"MAPE", "mean_absolute_percentage_error"},
+                                           {"msle", "mean_squared_logarithmic_error"},
+                                           {"MSLE", "mean_squared_logarithmic_error"},
+                                           {"cosine", "cosine_proximity"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(given, names[i][0]) == 0)
+            return names[i][1];
+    return given;
+}
+
+ck_status ck_metric_name(ck_train_state *s, const ck_model *m, int k, const char *given,
+                         char keys[][CK_NAME_MAX])
+{
+    if (ck_model_standalone_keras_below(m, 2, 3, 0))
+        snprintf(keys[k], CK_NAME_MAX, "%s%s", s->weighted[k] ? "weighted_" : "",
+                 keras22_metric_name(given));
+    else
+        snprintf(keys[k], CK_NAME_MAX, "%s%s",
+                 s->weighted[k] && key_count(keys, k, given) ? "weighted_" : "", given);
     int before = key_count(keys, k, keys[k]);
     char name[CK_NAME_MAX + 16];
     snprintf(name, sizeof name, "%s", keys[k]);
@@ -76,7 +106,7 @@ ck_status ck_metric_name(ck_train_state *s, int k, const char *given, char keys[
     return CK_OK;
 }
 
-static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
+static ck_status add_metric(ck_train_state *s, const ck_model *m, const char *given, bool weighted,
                             char keys[][CK_NAME_MAX])
 {
     int k = s->n_metrics;
@@ -88,7 +118,7 @@ static ck_status add_metric(ck_train_state *s, const char *given, bool weighted,
     CK_TRY(ck_metric_parse(given, &s->loss, &s->metrics[k]));
     s->weighted[k] = weighted;
     s->n_metrics = k + 1;
-    return ck_metric_name(s, k, given, keys);
+    return ck_metric_name(s, m, k, given, keys);
 }
 
 /* A name that is the model's own string (ck_model_get_compile_options)
@@ -104,17 +134,17 @@ static void keep_own_metric(ck_train_state *s, const ck_train_state *old, const 
         }
 }
 
-static ck_status setup_metrics(ck_train_state *s, const ck_train_state *old,
-                               const ck_compile_options *o)
+static ck_status setup_metrics(ck_train_state *s, const ck_model *m, const ck_compile_options *o)
 {
     enum { LIST = sizeof o->metrics / sizeof o->metrics[0] };
+    const ck_train_state *old = ck_train_state_of(m);
     char keys[CK_MAX_METRICS][CK_NAME_MAX];
     for (int i = 0; i < LIST && o->metrics[i]; i++) {
-        CK_TRY(add_metric(s, o->metrics[i], false, keys));
+        CK_TRY(add_metric(s, m, o->metrics[i], false, keys));
         keep_own_metric(s, old, o->metrics[i]);
     }
     for (int i = 0; i < LIST && o->weighted_metrics[i]; i++) {
-        CK_TRY(add_metric(s, o->weighted_metrics[i], true, keys));
+        CK_TRY(add_metric(s, m, o->weighted_metrics[i], true, keys));
         keep_own_metric(s, old, o->weighted_metrics[i]);
     }
     return CK_OK;
@@ -240,7 +270,7 @@ static ck_status setup(ck_train_state *s, ck_model *m, const ck_compile_options 
     CK_TRY(ck_optimizer_init(&s->opt, &opt));
     CK_TRY(ck_optimizer_set_clip_rule(&s->opt, clip_rule(m)));
     s->opt.legacy = legacy_optimizers(m);
-    return setup_metrics(s, ck_train_state_of(m), o);
+    return setup_metrics(s, m, o);
 }
 
 static ck_status compile(ck_model *m, const ck_compile_options *o)

@@ -176,7 +176,7 @@ static ck_status apply_objects(ck_model *m, const ck_metric_spec *specs)
     char keys[CK_MAX_METRICS][CK_NAME_MAX];
     for (int k = 0; k < s->n_metrics; k++) {
         s->metric_params[k] = specs[k].params;
-        CK_TRY(ck_metric_name(s, k, specs[k].name, keys));
+        CK_TRY(ck_metric_name(s, m, k, specs[k].name, keys));
     }
     return CK_OK;
 }
