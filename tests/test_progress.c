@@ -698,6 +698,35 @@ START_TEST(metric_keys_of_standalone_keras)
 }
 END_TEST
 
+/* Until Keras 3.11, ModelCheckpoint's "auto" read the monitored name: up
+ * only when it holds "acc", so auc went down and its best started at inf
+ * (model_checkpoint.py of v3.10.0, callbacks.py of v2.15.0). */
+START_TEST(checkpoint_auto_mode_by_name)
+{
+    const char *versions[] = {"2.2.4", "2.15.0", "3.10.0"};
+    for (int v = 0; v < 3; v++) {
+        ck_model *m = ck_sequential(.seed = 3);
+        ck_assert_ok(ck_model_add(m, ck_input(1)));
+        ck_assert_ok(ck_model_add(m, ck_dense(1, .activation = "sigmoid")));
+        snprintf(m->keras_version, sizeof m->keras_version, "%s", versions[v]);
+        ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "binary_crossentropy",
+                                      .metrics = {"auc"}));
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        const char *path = ck_test_path("auc.weights.h5");
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 1, .log = f,
+            .callbacks = {ck_cb_model_checkpoint(path, .monitor = "auc", .save_best_only = true,
+                                                 .save_weights_only = true, .verbose = 1)}));
+        char text[1024];
+        read_back(f, text, sizeof text);
+        ck_assert_msg(strstr(text, "auc improved from inf") || strstr(text, "not improve from inf"),
+                      "%s:\n%s", versions[v], text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -740,6 +769,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, checkpoint_finished_saving_from_3_13);
     tcase_add_test(tc, plateau_floor_per_release);
     tcase_add_test(tc, metric_keys_of_standalone_keras);
+    tcase_add_test(tc, checkpoint_auto_mode_by_name);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

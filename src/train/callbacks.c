@@ -131,10 +131,39 @@ void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, doubl
 
 /* ------------------------------------------------------------ monitoring */
 
+static bool ends_with(const char *s, const char *end)
+{
+    size_t n = strlen(s), k = strlen(end);
+    return n >= k && strcmp(s + n - k, end) == 0;
+}
+
+/* Before Keras 3.11's MonitorCallback, "auto" read the monitored name: up
+ * when it holds "acc" (or, for ModelCheckpoint, starts with "fmeasure"),
+ * so val_auc went down; tf.keras 2.7 to 2.15's EarlyStopping went up for
+ * a name ending in acc, accuracy or auc, and Keras 3's by the metric's
+ * direction (callbacks.py of 2.2.4, v2.6.0, v2.7.0, v2.15.0;
+ * model_checkpoint.py, reduce_lr_on_plateau.py, early_stopping.py of
+ * v3.6.0 and v3.10.0). False where the direction rules. */
+static bool auto_by_name(const ck_model *m, const char *who, const char *key, bool *up)
+{
+    bool tf_keras, early_stopping = strcmp(who, "EarlyStopping") == 0;
+    int release = ck_model_keras_release(m, &tf_keras);
+    if (release == 0 || release >= 311 || (release >= 300 && early_stopping))
+        return false;
+    if (early_stopping && release >= 207)
+        *up = ends_with(key, "acc") || ends_with(key, "accuracy") || ends_with(key, "auc");
+    else
+        *up = strstr(key, "acc") ||
+              (strcmp(who, "ModelCheckpoint") == 0 && strncmp(key, "fmeasure", 8) == 0);
+    return true;
+}
+
 /* Keras 3 "auto": losses go down, metrics go as their direction says; a
  * key that is neither (a logged learning rate) needs an explicit mode. */
 static ck_status auto_direction(const ck_fit_info *fit, const char *key, const char *who, bool *up)
 {
+    if (auto_by_name(fit->model, who, key, up))
+        return CK_OK;
     const char *name = strncmp(key, "val_", 4) == 0 ? key + 4 : key;
     if (strcmp(name, "loss") == 0) {
         *up = false;
