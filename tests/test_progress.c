@@ -37,6 +37,17 @@ static ck_model *flat_model(const char *keras_version)
     return m;
 }
 
+/* Dense(1) on one feature, not compiled, as the Keras of keras_version
+ * wrote it: compile reads the version. */
+static ck_model *one_unit(const char *keras_version, const char *activation)
+{
+    ck_model *m = ck_sequential(.seed = 3);
+    ck_assert_ok(ck_model_add(m, ck_input(1)));
+    ck_assert_ok(ck_model_add(m, ck_dense(1, .activation = activation)));
+    snprintf(m->keras_version, sizeof m->keras_version, "%s", keras_version);
+    return m;
+}
+
 /* The log written to f, which is closed. */
 static void read_back(FILE *f, char *text, size_t len)
 {
@@ -683,10 +694,7 @@ START_TEST(metric_keys_of_standalone_keras)
     } cases[] = {{"2.2.4", {"loss", "acc", "mean_squared_error", "weighted_mean_absolute_error"}},
                  {"2.3.1", {"loss", "accuracy", "mse", "mae"}}};
     for (int c = 0; c < 2; c++) {
-        ck_model *m = ck_sequential(.seed = 3);
-        ck_assert_ok(ck_model_add(m, ck_input(1)));
-        ck_assert_ok(ck_model_add(m, ck_dense(1, .no_bias = true)));
-        snprintf(m->keras_version, sizeof m->keras_version, "%s", cases[c].version);
+        ck_model *m = one_unit(cases[c].version, NULL);
         ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(.learning_rate = 0.1), .loss = "mse",
                                       .metrics = {"accuracy", "mse"}, .weighted_metrics = {"mae"}));
         ck_history *h;
@@ -705,10 +713,7 @@ START_TEST(checkpoint_auto_mode_by_name)
 {
     const char *versions[] = {"2.2.4", "2.15.0", "3.10.0"};
     for (int v = 0; v < 3; v++) {
-        ck_model *m = ck_sequential(.seed = 3);
-        ck_assert_ok(ck_model_add(m, ck_input(1)));
-        ck_assert_ok(ck_model_add(m, ck_dense(1, .activation = "sigmoid")));
-        snprintf(m->keras_version, sizeof m->keras_version, "%s", versions[v]);
+        ck_model *m = one_unit(versions[v], "sigmoid");
         ck_assert_ok(ck_model_compile(m, .optimizer = ck_sgd(), .loss = "binary_crossentropy",
                                       .metrics = {"auc"}));
         FILE *f = tmpfile();

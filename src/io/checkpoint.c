@@ -150,11 +150,10 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
     if (batch_logs)
         lookup(&ctx, c->mon.key, &current);
     if (!improved(c, &style, current)) {
-        char from[48] = "";
-        if (style.checkpoint_from)
-            snprintf(from, sizeof from, " from %s", best_text(c, &style, best, sizeof best));
         if (c->o->verbose)
-            ck_fit_print(c->base.fit, "%s%s: %s did not improve%s", lead, label, c->mon.key, from);
+            ck_fit_print(c->base.fit, "%s%s: %s did not improve%s%s", lead, label, c->mon.key,
+                         style.checkpoint_from ? " from " : "",
+                         style.checkpoint_from ? best_text(c, &style, best, sizeof best) : "");
         return CK_OK;
     }
     if (c->o->verbose)

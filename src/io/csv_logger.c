@@ -121,6 +121,16 @@ static const char *separator(const csv_logger *c)
     return c->o->separator ? c->o->separator : ",";
 }
 
+/* As Python's csv module writes the logged value: the repr of a float, or
+ * NumPy's str of the float32 rate Keras 2 logged. */
+static void format_value(const ck_log_style *style, const char *key, double x, char *v, size_t len)
+{
+    if (style->lr_float32 && strcmp(key, style->lr_key) == 0)
+        ck_format_py_float32((float)x, v, len);
+    else
+        ck_format_py_float(x, v, len);
+}
+
 static ck_status csv_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
 {
     csv_logger *c = (csv_logger *)cb;
@@ -138,11 +148,9 @@ static ck_status csv_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *
     csv_printf(c, "%d", epoch);
     for (int i = 0; i < c->n_keys; i++) {
         char v[64] = "NA";
-        double x = i < c->n_logged ? ck_history_last(cb->fit->history, c->keys[i]) : 0;
-        if (i < c->n_logged && style.lr_float32 && strcmp(c->keys[i], style.lr_key) == 0)
-            ck_format_py_float32((float)x, v, sizeof v);
-        else if (i < c->n_logged)
-            ck_format_py_float(x, v, sizeof v);
+        if (i < c->n_logged)
+            format_value(&style, c->keys[i], ck_history_last(cb->fit->history, c->keys[i]), v,
+                         sizeof v);
         csv_printf(c, "%s%s", separator(c), v);
     }
     csv_printf(c, "\r\n");

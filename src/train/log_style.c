@@ -61,6 +61,7 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * several, as Keras 3 does. */
     bool logs_schedule = !ck_model_standalone_keras_below(m, 2, 2, 3);
     bool named = !ck_model_standalone_keras_below(m, 2, 1, 3);
+    bool standalone = ck_model_from_standalone_keras2(m);
     return (ck_log_style){.progbar_last = release >= 207,
                           .epoch_times = release >= 207,
                           .skips_first_step = release >= 206,
@@ -69,11 +70,11 @@ ck_log_style ck_log_style_of(const ck_model *m)
                           .checkpoint_newline = named,
                           .checkpoint_from = !ck_model_standalone_keras_below(m, 2, 1, 6),
                           .restore_names_epoch = release >= 207,
+                          .restore_period = !standalone,
                           .csv_val_columns = release >= 213,
                           .lr_float32 = true,
-                          .counts_samples = ck_model_from_standalone_keras2(m),
+                          .counts_samples = standalone,
                           .epoch_header_always = release < 206,
-                          .restore_period = !ck_model_from_standalone_keras2(m),
                           .plateau_verb = named ? "ReduceLROnPlateau reducing" : "reducing",
                           .scheduler_verb = ck_model_standalone_keras_below(m, 2, 2, 1)
                                                 ? "LearningRateScheduler reducing"
