@@ -392,6 +392,35 @@ START_TEST(test_tanh_accuracy_sweep)
 }
 END_TEST
 
+/* The pool's passes over a parameter array: the first non-finite value
+ * whichever thread's chunk holds it, the whole array zeroed, at sizes
+ * around the chunk length. */
+START_TEST(test_parallel_passes)
+{
+    const size_t sizes[] = {0, 1, 16383, 16384, 16385, 70001};
+    enum { MAX = 70001 };
+    static float x[MAX];
+    int threads = ck_get_num_threads();
+    ck_assert_ok(ck_set_num_threads(2));
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)i;
+        ck_assert_uint_eq(ck_vfind_nonfinite_par(x, n), n);
+        if (n > 2) {
+            x[n - 1] = INFINITY;
+            ck_assert_uint_eq(ck_vfind_nonfinite_par(x, n), n - 1);
+            x[n / 3] = NAN;
+            ck_assert_uint_eq(ck_vfind_nonfinite_par(x, n), n / 3);
+        }
+        ck_vzero_par(x, n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(x[i] == 0.0f && !signbit(x[i]), "x[%zu] = %g of %zu", i, x[i], n);
+    }
+    ck_assert_ok(ck_set_num_threads(threads));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("activations");
@@ -403,6 +432,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_softmax_rows);
     tcase_add_test(tc, test_exponential_full_range);
     tcase_add_test(tc, test_tanh_accuracy_sweep);
+    tcase_add_test(tc, test_parallel_passes);
     tcase_add_test(tc, test_softmax_backward);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_apply_activation_errors);

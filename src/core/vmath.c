@@ -5,8 +5,11 @@
  * -O3 -fno-trapping-math so comparisons can become selects), cloned for
  * AVX2 and AVX-512 so one binary uses the widest unit the CPU has. */
 #include "ck_vmath.h"
+#include "ck_pool.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Accurate over the whole float range: +inf above ln(FLT_MAX), 0 below
  * the smallest subnormal, subnormals in between. */
@@ -85,4 +88,57 @@ void ck_vtanh(const float *x, float *y, size_t n)
 size_t ck_vfind_nonfinite(const float *x, size_t n)
 {
     return find_nonfinite_loop(x, n);
+}
+
+/* Passes over a whole parameter array (2.4 MB for the flagship at batch
+ * 1) run over the pool in chunks of this many floats: one thread alone
+ * does not reach the memory bandwidth two do. */
+#define PAR_CHUNK 16384
+
+typedef struct par_job {
+    float *x;
+    size_t n;
+    atomic_size_t first; /* of a non-finite value; n when none */
+} par_job;
+
+static size_t chunk_len(const par_job *j, size_t lo)
+{
+    return j->n - lo < PAR_CHUNK ? j->n - lo : PAR_CHUNK;
+}
+
+static void find_chunk(void *arg, int i)
+{
+    par_job *j = arg;
+    size_t lo = (size_t)i * PAR_CHUNK, len = chunk_len(j, lo),
+           bad = find_nonfinite_loop(j->x + lo, len);
+    size_t seen = atomic_load(&j->first);
+    while (bad < len && lo + bad < seen &&
+           !atomic_compare_exchange_weak(&j->first, &seen, lo + bad))
+        ;
+}
+
+static void zero_chunk(void *arg, int i)
+{
+    par_job *j = arg;
+    size_t lo = (size_t)i * PAR_CHUNK;
+    memset(j->x + lo, 0, chunk_len(j, lo) * sizeof *j->x);
+}
+
+static int par_chunks(size_t n)
+{
+    return (int)((n + PAR_CHUNK - 1) / PAR_CHUNK);
+}
+
+size_t ck_vfind_nonfinite_par(const float *x, size_t n)
+{
+    par_job j = {.x = (float *)x, .n = n};
+    atomic_init(&j.first, n);
+    ck_pool_run(par_chunks(n), find_chunk, &j);
+    return atomic_load(&j.first);
+}
+
+void ck_vzero_par(float *x, size_t n)
+{
+    par_job j = {.x = x, .n = n};
+    ck_pool_run(par_chunks(n), zero_chunk, &j);
 }

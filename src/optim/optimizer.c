@@ -162,7 +162,7 @@ static ck_status non_finite(const char *what, double v)
 static ck_status check_gradients(const ck_model *m)
 {
     const float *g = m->grads;
-    size_t n = m->n_trainable, bad = ck_vfind_nonfinite(g, n);
+    size_t n = m->n_trainable, bad = ck_vfind_nonfinite_par(g, n);
     if (bad == n)
         return CK_OK;
     char owner[CK_NAME_MAX + 48], what[CK_NAME_MAX + 96];

@@ -158,7 +158,7 @@ static ck_status step(ck_model *m, ck_train_state *s, const ck_tensor *out, doub
                         layer ? " (the first non-finite output is layer '" : "", layer ? layer : "",
                         layer ? "')" : "");
     }
-    memset(m->grads, 0, m->n_params * sizeof *m->grads);
+    ck_vzero_par(m->grads, m->n_params);
     ck_tensor dy = out ? *out : (ck_tensor){0};
     dy.data = s->dout.data;
     if (s->dist)
