@@ -45,6 +45,8 @@ START_TEST(test_numeric_tables)
     assert_table("0\n2\n1\n", 3, 1, (const float[]){0, 2, 1});
     /* Two columns that count 0, 1 are data (a one-hot row), not names. */
     assert_table("0,1\n1,0\n", 2, 2, (const float[]){0, 1, 1, 0});
+    /* Past float's range: infinity, as numpy's float32 conversion gives. */
+    assert_table("1e39,-1e39,3.4e38\n", 1, 3, (const float[]){INFINITY, -INFINITY, 3.4e38f});
 }
 END_TEST
 

@@ -3,6 +3,8 @@
  * pd.read_csv give a Keras user, one sample per row. */
 #include "ck_io.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,7 +157,9 @@ static ck_status read_row(const table *t, const char *line, const char *end, int
         double v;
         if (!parse_number(f, n, &v))
             return bad_field(t, number, k + 1, f, n);
-        row[c++] = (float)v;
+        /* Past float's range the conversion is undefined in C; numpy and
+         * pandas give infinity, which the model's input check reports. */
+        row[c++] = isfinite(v) && fabs(v) > FLT_MAX ? (v > 0 ? INFINITY : -INFINITY) : (float)v;
     }
     return CK_OK;
 }
