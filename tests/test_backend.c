@@ -113,6 +113,36 @@ START_TEST(product_matches_openblas)
 }
 END_TEST
 
+/* Products of a few rows by a large B, which the backend runs on B in
+ * place (ck_backend_gemm_direct), against the OpenBLAS call. */
+static const shape direct_shapes[] = {
+    {30, 256, 1662, false, 0, 0, 0, true},  /* W4's input projection in training */
+    {30, 256, 1662, false, 1, 7, 11, true}, /* the same, accumulated, strided A and C */
+    {1, 300, 1000, false, 1, 0, 0, true},   /* one row, a last panel of 44 */
+    {64, 40, 8000, false, 0, 0, 0, true},   /* narrower than a panel */
+};
+
+START_TEST(direct_matches_openblas)
+{
+    const shape *s = &direct_shapes[_i];
+    int lda = s->K + s->pad_a, ldc = s->N + s->pad_c, ldb = s->N;
+    size_t na = (size_t)s->M * (size_t)lda, nb = (size_t)s->K * (size_t)ldb,
+           nc = (size_t)s->M * (size_t)ldc;
+    float *A = uniform(na, 3, 1.0f), *B = uniform(nb, 5, (float)sqrt(6.0 / (s->K + s->N)));
+    float *C = filled(nc, 1.0), *ref = malloc(nc * sizeof *ref);
+    memcpy(ref, C, nc * sizeof *C);
+    ck_assert_msg(ck_backend_gemm_direct(s->M, s->N, s->K, A, lda, B, ldb, s->beta, C, ldc),
+                  "the backend declined a %dx%dx%d product", s->M, s->N, s->K);
+    ck_blas_force_fallback(true);
+    ck_gemm(s->M, s->N, s->K, A, lda, B, ldb, s->beta, ref, ldc);
+    ck_blas_force_fallback(false);
+    char what[64];
+    snprintf(what, sizeof what, "direct %dx%dx%d, beta %g", s->M, s->N, s->K, (double)s->beta);
+    check_close(what, C, ref, nc);
+    free(A), free(B), free(C), free(ref);
+}
+END_TEST
+
 /* ---------------- whole models ---------------- */
 
 typedef struct case_def {
@@ -182,6 +212,8 @@ static const case_def cases[] = {
     {"LSTM 256, batch 1", 6, 32, 1, lstm_large},
     {"LSTM 256, batch 32", 6, 32, 32, lstm_large},
     {"LSTM tanh stack, W2's input shape (960-row projections)", 30, 1662, 32, lstm_tanh},
+    /* Training projects the 30 rows on the 1662 x 256 kernel in place. */
+    {"LSTM tanh stack, W4's input shape (batch 1)", 30, 1662, 1, lstm_tanh},
     /* Projections over 8 MB: inference projects the input per step. */
     {"LSTM 256, batch 32, 70 steps", 70, 32, 32, lstm_large},
     {"LSTM relu, masked, backwards, 130 steps", 130, 16, 64, lstm_relu_masked},
@@ -306,6 +338,8 @@ int main(void)
     TCase *tc = tcase_create("backend");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, product_matches_openblas, 0, (int)(sizeof shapes / sizeof *shapes));
+    tcase_add_loop_test(tc, direct_matches_openblas, 0,
+                        (int)(sizeof direct_shapes / sizeof *direct_shapes));
     tcase_add_loop_test(tc, model_matches_openblas, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, written_weights_are_used);
     suite_add_tcase(s, tc);

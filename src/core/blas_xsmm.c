@@ -209,3 +209,42 @@ bool ck_backend_gemm(ck_packed *p, int M, const float *A, int lda, float beta, f
     }
     return true;
 }
+
+/* A product whose rows fit one kernel call reads each column panel of B
+ * once, so it needs no packed copy: the kernels take B where it is, with
+ * its row stride as their leading dimension. */
+typedef struct direct_product {
+    libxsmm_smmfunction k[2]; /* full panel, last panel */
+    int n_panels;
+    const float *A, *B;
+    float *C;
+} direct_product;
+
+static void run_direct_panel(void *arg, int q)
+{
+    const direct_product *d = arg;
+    d->k[q == d->n_panels - 1](d->B + (size_t)q * PANEL, d->A, d->C + (size_t)q * PANEL);
+}
+
+bool ck_backend_gemm_direct(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                            float beta, float *C, int ldc)
+{
+    if (M > ROWS || (beta != 0.0f && beta != 1.0f))
+        return false;
+    ck_backend_start();
+    direct_product d = {.n_panels = (N + PANEL - 1) / PANEL, .A = A, .B = B, .C = C};
+    int widths[2] = {N < PANEL ? N : PANEL, N - (d.n_panels - 1) * PANEL};
+    libxsmm_blasint la = ldb, lb = lda, lc = ldc;
+    float alpha = 1.0f;
+    int flags = LIBXSMM_GEMM_FLAGS('N', 'N');
+    for (int w = 0; w < 2; w++)
+        if (!(d.k[w] = libxsmm_smmdispatch(widths[w], M, K, &la, &lb, &lc, &alpha, &beta, &flags,
+                                           NULL)))
+            return false;
+    if (ck_blas_worth_splitting(M, N, K))
+        ck_pool_run(d.n_panels, run_direct_panel, &d);
+    else
+        for (int q = 0; q < d.n_panels; q++)
+            run_direct_panel(&d, q);
+    return true;
+}

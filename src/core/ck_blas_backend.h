@@ -18,6 +18,11 @@ void ck_backend_free(ck_packed *p);
 /* Runs C = A . op(B) + beta C with p->impl; false when the backend cannot
  * run this product (OpenBLAS then does). */
 bool ck_backend_gemm(ck_packed *p, int M, const float *A, int lda, float beta, float *C, int ldc);
+/* Runs C = A . B + beta C (all row-major, A at most 64 rows) on B where
+ * it is, over the pool when that pays; false, with C untouched, when the
+ * backend cannot. */
+bool ck_backend_gemm_direct(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                            float beta, float *C, int ldc);
 /* ck_gemm_packed_prepare for the backend. */
 void ck_backend_prepare(ck_packed *p, int M, int lda, float beta, int ldc);
 
