@@ -98,8 +98,8 @@ void ck_vsigmoid(const float *x, float *y, size_t n);
 void ck_vtanh(const float *x, float *y, size_t n);
 /* Index of the first NaN or Inf in x, or n if all are finite. */
 size_t ck_vfind_nonfinite(const float *x, size_t n);
-/* The same two passes over the pool's threads, for whole parameter arrays;
- * not from inside a pool task. */
+/* The search, and zeroing, over the pool's threads, for whole parameter
+ * arrays (inside a pool task they run on the calling thread). */
 size_t ck_vfind_nonfinite_par(const float *x, size_t n);
 void ck_vzero_par(float *x, size_t n);
 

@@ -96,7 +96,8 @@ size_t ck_vfind_nonfinite(const float *x, size_t n)
 #define PAR_CHUNK 16384
 
 typedef struct par_job {
-    float *x;
+    const float *in; /* searched */
+    float *out;      /* zeroed */
     size_t n;
     atomic_size_t first; /* of a non-finite value; n when none */
 } par_job;
@@ -110,7 +111,7 @@ static void find_chunk(void *arg, int i)
 {
     par_job *j = arg;
     size_t lo = (size_t)i * PAR_CHUNK, len = chunk_len(j, lo),
-           bad = find_nonfinite_loop(j->x + lo, len);
+           bad = find_nonfinite_loop(j->in + lo, len);
     size_t seen = atomic_load(&j->first);
     while (bad < len && lo + bad < seen &&
            !atomic_compare_exchange_weak(&j->first, &seen, lo + bad))
@@ -121,7 +122,7 @@ static void zero_chunk(void *arg, int i)
 {
     par_job *j = arg;
     size_t lo = (size_t)i * PAR_CHUNK;
-    memset(j->x + lo, 0, chunk_len(j, lo) * sizeof *j->x);
+    memset(j->out + lo, 0, chunk_len(j, lo) * sizeof *j->out);
 }
 
 static int par_chunks(size_t n)
@@ -131,7 +132,7 @@ static int par_chunks(size_t n)
 
 size_t ck_vfind_nonfinite_par(const float *x, size_t n)
 {
-    par_job j = {.x = (float *)x, .n = n};
+    par_job j = {.in = x, .n = n};
     atomic_init(&j.first, n);
     ck_pool_run(par_chunks(n), find_chunk, &j);
     return atomic_load(&j.first);
@@ -139,6 +140,6 @@ size_t ck_vfind_nonfinite_par(const float *x, size_t n)
 
 void ck_vzero_par(float *x, size_t n)
 {
-    par_job j = {.x = x, .n = n};
+    par_job j = {.out = x, .n = n};
     ck_pool_run(par_chunks(n), zero_chunk, &j);
 }
