@@ -803,7 +803,9 @@ CK_API ck_status ck_model_predict_tensor(ck_model *model, const ck_tensor *x, ck
 
 /* What loading the model tolerated, one line each ("" when nothing): an
  * unknown initializer that loaded weights make irrelevant, a regularizer
- * ckeras keeps but cannot compute, ... The string belongs to the model.
+ * ckeras keeps but cannot compute, ...; then what compile and fit warned
+ * of as Keras does (a ModelCheckpoint save skipped for want of its
+ * monitored key, ...). The string belongs to the model.
  * Safe to call concurrently with other reads of the model. */
 CK_API const char *ck_model_warnings(const ck_model *model);
 /* The keras_version of the file the model was loaded from ("2.4.0",

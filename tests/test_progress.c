@@ -732,6 +732,36 @@ START_TEST(checkpoint_auto_mode_by_name)
 }
 END_TEST
 
+/* A save every 2 batches monitoring val_loss, which a batch's logs never
+ * hold: tf.keras and Keras up to 3.9 warn and skip it (so does a model
+ * of standalone Keras, which had no batch saves), 3.10 on and a model
+ * built in C warn and save; the warning comes once (model_checkpoint.py
+ * of v3.9.0, v3.10.0; callbacks.py of v2.15.0). */
+START_TEST(checkpoint_batch_without_monitor)
+{
+    const struct {
+        const char *version;
+        bool saves;
+    } cases[] = {
+        {"2.2.4", false}, {"2.15.0", false}, {"3.9.0", false}, {"3.10.0", true}, {"", true}};
+    for (int c = 0; c < 5; c++) {
+        ck_model *m = flat_model(cases[c].version);
+        const char *path = ck_test_path("every-2-batches.h5");
+        unlink(path);
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 2, .batch_size = 1, .validation_split = 0.5,
+            .callbacks = {ck_cb_model_checkpoint(path, .save_best_only = true, .save_freq = 2)}));
+        ck_assert_msg((access(path, F_OK) == 0) == cases[c].saves, "%s", cases[c].version);
+        const char *w = ck_model_warnings(m),
+                   *first = strstr(w, "Can save best model only with val_loss available");
+        ck_assert_msg(first && !strstr(first + 1, "Can save best"), "%s: %s", cases[c].version, w);
+        ck_assert_msg(strstr(first, cases[c].saves ? "available.\n" : "available, skipping.\n"),
+                      "%s: %s", cases[c].version, w);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* LearningRateScheduler logged the rate from standalone Keras 2.2.3 on
  * (keras-team/keras cf7d3d259f), as "lr" until Keras 3. */
 START_TEST(scheduler_key_per_release)
@@ -775,6 +805,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, plateau_floor_per_release);
     tcase_add_test(tc, metric_keys_of_standalone_keras);
     tcase_add_test(tc, checkpoint_auto_mode_by_name);
+    tcase_add_test(tc, checkpoint_batch_without_monitor);
     tcase_add_test(tc, history_keys_per_release);
     tcase_add_test(tc, scheduler_key_per_release);
     tcase_add_test(tc, keras3_sorts_validation_apart_before_3_7);

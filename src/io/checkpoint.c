@@ -17,6 +17,7 @@ typedef struct checkpoint {
     bool has_best; /* Keras's best is not its start (inf or None) */
     long batches_since_save;
     int epoch;
+    bool warned; /* of a batch's logs without the monitored key */
 } checkpoint;
 
 /* Any logged key, with a value no integer field accepts, as Python's
@@ -132,6 +133,21 @@ static bool improved(const checkpoint *c, const ck_log_style *style, double curr
     return !isnan(best) && ck_monitor_improved(&c->mon, current, best);
 }
 
+/* A batch's logs never hold a val_ key. Keras warns (once, as Python
+ * shows a warning) and skips the save, or from 3.10 saves it with no
+ * message (model_checkpoint.py of v3.9.0, v3.10.0; callbacks.py of
+ * v2.15.0 and 2.2.4 skip). */
+static ck_status save_unmonitored(checkpoint *c, const ck_log_style *style, const char *label,
+                                  const char *path)
+{
+    if (!c->warned)
+        (void)ck_model_warn(c->base.fit->model,
+                            "ModelCheckpoint: Can save best model only with %s available%s",
+                            c->mon.key, style->checkpoint_unmonitored ? "." : ", skipping.");
+    c->warned = true;
+    return style->checkpoint_unmonitored ? save(c, style, label, path) : CK_OK;
+}
+
 static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch_logs *batch_logs)
 {
     char path[4096];
@@ -147,8 +163,8 @@ static ck_status save_model(checkpoint *c, int epoch, long batch, const ck_epoch
         return save(c, &style, label, path);
     }
     double current = batch_logs ? NAN : ck_monitor_value(&c->mon, c->base.fit);
-    if (batch_logs)
-        lookup(&ctx, c->mon.key, &current);
+    if (batch_logs && !lookup(&ctx, c->mon.key, &current))
+        return save_unmonitored(c, &style, label, path);
     if (!improved(c, &style, current)) {
         if (c->o->verbose)
             ck_fit_print(c->base.fit, "%s%s: %s did not improve%s%s", lead, label, c->mon.key,

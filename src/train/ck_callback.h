@@ -135,6 +135,7 @@ typedef struct ck_log_style {
     bool restore_names_epoch;     /* "Restoring model weights ... best epoch: 3." */
     bool restore_period;          /* "... best epoch." when the epoch is not named */
     bool checkpoint_finished;     /* ModelCheckpoint's "finished saving model to" after a save */
+    bool checkpoint_unmonitored;  /* a batch's save happens without the monitored key */
     bool csv_val_columns;         /* CSVLogger adds val_ columns when no key is one */
     bool lr_float32;              /* the logged rate is a float32 ("0.001" in a CSV) */
     bool counts_samples;          /* the bar counts samples, verbose 2 prints no count */
