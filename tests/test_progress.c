@@ -627,6 +627,33 @@ START_TEST(csv_logger_per_release)
 }
 END_TEST
 
+/* Placed before ReduceLROnPlateau, CSVLogger writes when the logs hold no
+ * rate yet, and keeps the first epoch's columns (callbacks.py of v2.12.0,
+ * csv_logger.py of v3.6.0). */
+START_TEST(csv_logger_before_plateau)
+{
+    const struct {
+        const char *version, *text;
+    } cases[] = {{"2.12.0", "epoch,binary_accuracy,loss\r\n0,0.0,1.0\r\n1,0.0,1.0\r\n"},
+                 {"3.6.0", "epoch,binary_accuracy,loss,val_binary_accuracy,val_loss\r\n"
+                           "0,0.0,1.0,NA,NA\r\n1,0.0,1.0,NA,NA\r\n"}};
+    const char *path = ck_test_path("before_plateau.csv");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_model *m = flat_model(cases[i].version);
+        ck_assert_ok(ck_model_fit(
+            m, &X, &Y, NULL, .epochs = 2,
+            .callbacks = {ck_cb_csv_logger(path),
+                          ck_cb_reduce_lr_on_plateau("loss", .patience = 1, .factor = 0.5)}));
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        char text[1024];
+        read_back(f, text, sizeof text);
+        ck_assert_msg(strcmp(text, cases[i].text) == 0, "%s:\n%s", cases[i].version, text);
+        ck_model_free(m);
+    }
+}
+END_TEST
+
 /* Keras 3.13 on prints a second line once ModelCheckpoint's file is
  * written (model_checkpoint.py of v3.12.0, v3.13.0). */
 START_TEST(checkpoint_finished_saving_from_3_13)
@@ -801,6 +828,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, callback_messages_per_release);
     tcase_add_test(tc, checkpoint_nan_threshold_never_beaten);
     tcase_add_test(tc, csv_logger_per_release);
+    tcase_add_test(tc, csv_logger_before_plateau);
     tcase_add_test(tc, checkpoint_finished_saving_from_3_13);
     tcase_add_test(tc, plateau_floor_per_release);
     tcase_add_test(tc, metric_keys_of_standalone_keras);

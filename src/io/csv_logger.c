@@ -8,6 +8,7 @@
 #include "ck_io.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,14 +98,18 @@ static int compare_keys(const void *a, const void *b)
 }
 
 /* Keras: sorted(logs.keys()), plus "val_" + each key when none is a val_
- * key (tf.keras 2.13 and Keras 3). */
+ * key (tf.keras 2.13 and Keras 3). The logs hold a callback's key (the
+ * rate) at the first epoch's end only when that callback ran before this
+ * one, in the order of the list: one after it never gets a column. */
 static void collect_keys(csv_logger *c)
 {
     bool add_val = ck_log_style_of(c->base.fit->model).csv_val_columns;
     const ck_history *h = c->base.fit->history;
-    int n = ck_history_key_count(h);
+    int n = ck_history_key_count(h), fit_keys = ck_history_logged_key_count(h);
     bool any_val = false;
     for (int i = 0; i < n && c->n_keys < 32; i++) {
+        if (i >= fit_keys && isnan(ck_history_last(h, ck_history_key(h, i))))
+            continue;
         c->keys[c->n_keys++] = ck_history_key(h, i);
         any_val |= strncmp(ck_history_key(h, i), "val_", 4) == 0;
     }
