@@ -106,7 +106,10 @@ ck_status ck_optimizer_ensure_state(ck_optimizer *opt, size_t n)
     if (opt->n_slots > 0) {
         if (!ck_size_mul((size_t)opt->n_slots, n, &total))
             return ck_error(CK_ERR_MEMORY, "optimizer state for %zu weights is too large", n);
-        opt->state = ck_alloc(total, sizeof(float));
+        /* Streamed at every step, with the copy aside, the parameters and
+         * the gradients: on huge pages as they are (fewer TLB misses; W4's
+         * update pass 0.35-0.37 against 0.36-0.41 ms on 4 KiB pages). */
+        opt->state = ck_alloc_bulk(total, sizeof(float));
         if (!opt->state)
             return CK_ERR_MEMORY;
         for (int k = 0; k < opt->n_slots; k++)
@@ -352,7 +355,7 @@ ck_status ck_optimizer_step(ck_optimizer *opt, ck_model *m)
                         opt->n, n);
     clip_gradients(opt, m);
     adopt_loaded_iterations(opt);
-    if (!opt->backup && !(opt->backup = ck_alloc(n ? n : 1, sizeof(float))))
+    if (!opt->backup && !(opt->backup = ck_alloc_bulk(n ? n : 1, sizeof(float))))
         return CK_ERR_MEMORY;
     /* The rate at the step count before the step, as Keras reads it. */
     ck_optimizer_options now = opt->o;
