@@ -135,8 +135,8 @@ static bool improved(const checkpoint *c, const ck_log_style *style, double curr
 
 /* A batch's logs never hold a val_ key. Keras warns (once, as Python
  * shows a warning) and skips the save, or from 3.10 saves it with no
- * message (model_checkpoint.py of v3.9.0, v3.10.0; callbacks.py of
- * v2.15.0 and 2.2.4 skip). */
+ * message (model_checkpoint.py of v3.9.0 and v3.10.0; tf.keras's
+ * callbacks.py of v2.15.0 skips too). */
 static ck_status save_unmonitored(checkpoint *c, const ck_log_style *style, const char *label,
                                   const char *path)
 {
