@@ -593,6 +593,25 @@ START_TEST(checkpoint_nan_threshold_never_beaten)
 }
 END_TEST
 
+/* Fits two epochs with ReduceLROnPlateau and a CSVLogger (first, or
+ * after it) and checks the file the logger wrote. */
+static void assert_csv_log(const char *version, bool logger_first, const char *want)
+{
+    const char *path = ck_test_path("log.csv");
+    ck_model *m = flat_model(version);
+    ck_callback_spec plateau = ck_cb_reduce_lr_on_plateau("loss", .patience = 1, .factor = 0.5),
+                     logger = ck_cb_csv_logger(path);
+    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .epochs = 2,
+                              .callbacks = {logger_first ? logger : plateau,
+                                            logger_first ? plateau : logger}));
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char text[1024];
+    read_back(f, text, sizeof text);
+    ck_assert_msg(strcmp(text, want) == 0, "%s:\n%s", version, text);
+    ck_model_free(m);
+}
+
 /* CSVLogger added val_ columns (NA without validation) from tf.keras
  * 2.13 (keras-team/keras 5aa5fb60f3) and in Keras 3; Keras 2 logged the
  * rate as the optimizer's float32, which the csv module writes as NumPy's
@@ -600,30 +619,17 @@ END_TEST
  * v2.13.1; csv_logger.py and reduce_lr_on_plateau.py of v3.6.0). */
 START_TEST(csv_logger_per_release)
 {
-    const struct {
-        const char *version, *text;
-    } cases[] = {{"2.2.4", "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n"},
-                 {"2.12.0", "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n"},
-                 {"2.13.1", "epoch,binary_accuracy,loss,lr,val_binary_accuracy,val_loss,val_lr\r\n"
-                            "0,0.0,1.0,0.1,NA,NA,NA\r\n1,0.0,1.0,0.1,NA,NA,NA\r\n"},
-                 {"3.6.0",
-                  "epoch,binary_accuracy,learning_rate,loss,val_binary_accuracy,"
-                  "val_learning_rate,val_loss\r\n0,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n"
-                  "1,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n"}};
-    const char *path = ck_test_path("per_release.csv");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ck_model *m = flat_model(cases[i].version);
-        ck_assert_ok(ck_model_fit(
-            m, &X, &Y, NULL, .epochs = 2,
-            .callbacks = {ck_cb_reduce_lr_on_plateau("loss", .patience = 1, .factor = 0.5),
-                          ck_cb_csv_logger(path)}));
-        FILE *f = fopen(path, "rb");
-        ck_assert_ptr_nonnull(f);
-        char text[1024];
-        read_back(f, text, sizeof text);
-        ck_assert_msg(strcmp(text, cases[i].text) == 0, "%s:\n%s", cases[i].version, text);
-        ck_model_free(m);
-    }
+    assert_csv_log("2.2.4", false,
+                   "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n");
+    assert_csv_log("2.12.0", false,
+                   "epoch,binary_accuracy,loss,lr\r\n0,0.0,1.0,0.1\r\n1,0.0,1.0,0.1\r\n");
+    assert_csv_log("2.13.1", false,
+                   "epoch,binary_accuracy,loss,lr,val_binary_accuracy,val_loss,val_lr\r\n"
+                   "0,0.0,1.0,0.1,NA,NA,NA\r\n1,0.0,1.0,0.1,NA,NA,NA\r\n");
+    assert_csv_log("3.6.0", false,
+                   "epoch,binary_accuracy,learning_rate,loss,val_binary_accuracy,"
+                   "val_learning_rate,val_loss\r\n0,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n"
+                   "1,0.0,0.10000000149011612,1.0,NA,NA,NA\r\n");
 }
 END_TEST
 
@@ -632,25 +638,10 @@ END_TEST
  * csv_logger.py of v3.6.0). */
 START_TEST(csv_logger_before_plateau)
 {
-    const struct {
-        const char *version, *text;
-    } cases[] = {{"2.12.0", "epoch,binary_accuracy,loss\r\n0,0.0,1.0\r\n1,0.0,1.0\r\n"},
-                 {"3.6.0", "epoch,binary_accuracy,loss,val_binary_accuracy,val_loss\r\n"
-                           "0,0.0,1.0,NA,NA\r\n1,0.0,1.0,NA,NA\r\n"}};
-    const char *path = ck_test_path("before_plateau.csv");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ck_model *m = flat_model(cases[i].version);
-        ck_assert_ok(ck_model_fit(
-            m, &X, &Y, NULL, .epochs = 2,
-            .callbacks = {ck_cb_csv_logger(path),
-                          ck_cb_reduce_lr_on_plateau("loss", .patience = 1, .factor = 0.5)}));
-        FILE *f = fopen(path, "rb");
-        ck_assert_ptr_nonnull(f);
-        char text[1024];
-        read_back(f, text, sizeof text);
-        ck_assert_msg(strcmp(text, cases[i].text) == 0, "%s:\n%s", cases[i].version, text);
-        ck_model_free(m);
-    }
+    assert_csv_log("2.12.0", true, "epoch,binary_accuracy,loss\r\n0,0.0,1.0\r\n1,0.0,1.0\r\n");
+    assert_csv_log("3.6.0", true,
+                   "epoch,binary_accuracy,loss,val_binary_accuracy,val_loss\r\n"
+                   "0,0.0,1.0,NA,NA\r\n1,0.0,1.0,NA,NA\r\n");
 }
 END_TEST
 
