@@ -128,9 +128,11 @@ void ck_backend_free(ck_packed *p)
     p->impl = NULL;
 }
 
-static libxsmm_smmfunction dispatch(int width, int rows, int K, int lda, int ldc, float beta)
+/* A kernel for `width` columns of B (row stride ldb) by `rows` rows of A. */
+static libxsmm_smmfunction dispatch(int width, int rows, int K, int ldb, int lda, int ldc,
+                                    float beta)
 {
-    libxsmm_blasint m = width, n = rows, k = K, la = width, lb = lda, lc = ldc;
+    libxsmm_blasint m = width, n = rows, k = K, la = ldb, lb = lda, lc = ldc;
     float alpha = 1.0f;
     int flags = LIBXSMM_GEMM_FLAGS('N', 'N');
     return libxsmm_smmdispatch(m, n, k, &la, &lb, &lc, &alpha, &beta, &flags, NULL);
@@ -153,7 +155,7 @@ static const kernel_set *kernels_for(const ck_packed *p, xsmm_pack *x, int M, in
     int widths[2] = {x->n_panels > 1 ? PANEL : x->last_width, x->last_width};
     for (int w = 0; w < 2; w++)
         for (int r = 0; r < 2; r++)
-            if (!(s.k[w][r] = dispatch(widths[w], rows[r], p->K, lda, ldc, beta)))
+            if (!(s.k[w][r] = dispatch(widths[w], rows[r], p->K, widths[w], lda, ldc, beta)))
                 return NULL;
     kernel_set *slot = &x->sets[x->next_set];
     *slot = s;
@@ -234,12 +236,8 @@ bool ck_backend_gemm_direct(int M, int N, int K, const float *A, int lda, const 
     ck_backend_start();
     direct_product d = {.n_panels = (N + PANEL - 1) / PANEL, .A = A, .B = B, .C = C};
     int widths[2] = {N < PANEL ? N : PANEL, N - (d.n_panels - 1) * PANEL};
-    libxsmm_blasint la = ldb, lb = lda, lc = ldc;
-    float alpha = 1.0f;
-    int flags = LIBXSMM_GEMM_FLAGS('N', 'N');
     for (int w = 0; w < 2; w++)
-        if (!(d.k[w] = libxsmm_smmdispatch(widths[w], M, K, &la, &lb, &lc, &alpha, &beta, &flags,
-                                           NULL)))
+        if (!(d.k[w] = dispatch(widths[w], M, K, ldb, lda, ldc, beta)))
             return false;
     if (ck_blas_worth_splitting(M, N, K))
         ck_pool_run(d.n_panels, run_direct_panel, &d);

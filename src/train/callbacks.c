@@ -131,12 +131,6 @@ void ck_fit_print_rate(const ck_fit_info *fit, int epoch, const char *who, doubl
 
 /* ------------------------------------------------------------ monitoring */
 
-static bool ends_with(const char *s, const char *end)
-{
-    size_t n = strlen(s), k = strlen(end);
-    return n >= k && strcmp(s + n - k, end) == 0;
-}
-
 /* Before Keras 3.11's MonitorCallback, "auto" read the monitored name: up
  * when it holds "acc" (or, for ModelCheckpoint, starts with "fmeasure"),
  * so val_auc went down; tf.keras 2.7 to 2.15's EarlyStopping went up for
@@ -151,7 +145,8 @@ static bool auto_by_name(const ck_model *m, const char *who, const char *key, bo
     if (release == 0 || release >= 311 || (release >= 300 && early_stopping))
         return false;
     if (early_stopping && release >= 207)
-        *up = ends_with(key, "acc") || ends_with(key, "accuracy") || ends_with(key, "auc");
+        *up = ck_str_ends_with(key, "acc") || ck_str_ends_with(key, "accuracy") ||
+              ck_str_ends_with(key, "auc");
     else
         *up = strstr(key, "acc") ||
               (strcmp(who, "ModelCheckpoint") == 0 && strncmp(key, "fmeasure", 8) == 0);

@@ -18,7 +18,7 @@ ck_log_style ck_log_style_of(const ck_model *m)
      * up) until 3.11's MonitorCallback left it None (keras-team/keras
      * 37a0920a3d); from 3.13 it says when a save is done (165b5ccee5).
      * A save every few batches whose logs lack the monitored key (a val_
-     * one) was skipped until 3.10's _should_save_model saved it. 
+     * one) was skipped until 3.10's _should_save_model saved it.
      * CSVLogger adds val_ columns when no key is one, as tf.keras did from
      * 2.13 (5aa5fb60f3). */
     if (release == 0 || release >= 300)

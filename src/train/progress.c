@@ -19,7 +19,7 @@ typedef struct progress {
     bool tty;
     ck_log_style style;
     int epochs;
-    size_t steps, total;       /* total: what the bar counts to, steps or samples */
+    size_t steps;
     double start, after_first; /* after_first: the end of step 1, 0 before */
     int last_width;
     /* The running loss (0) and metrics (1...) summed over the steps so far,
@@ -215,9 +215,10 @@ static void keras2_step_line(const progress *p, char *buf, size_t len, size_t st
                              const ck_epoch_logs *running)
 {
     char eta[32];
-    keras2_bar(buf, len, counted(p, step), p->total);
+    size_t total = counted(p, p->steps);
+    keras2_bar(buf, len, counted(p, step), total);
     format_duration(eta, sizeof eta,
-                    step_time(p, step, now_seconds()) * (double)(p->total - counted(p, step)));
+                    step_time(p, step, now_seconds()) * (double)(total - counted(p, step)));
     appendf(buf, len, " - ETA: %s", eta);
     append_running_logs(p, buf, len, step, running);
 }
@@ -226,7 +227,7 @@ static void keras2_epoch_line(const progress *p, char *buf, size_t len, const ck
 {
     double now = now_seconds(), elapsed = now - p->start;
     if (p->verbose == 1) {
-        keras2_bar(buf, len, p->total, p->total);
+        keras2_bar(buf, len, counted(p, p->steps), counted(p, p->steps));
         appendf(buf, len, " - %.0fs", elapsed);
         append_step_time(buf, len, step_time(p, p->steps, now));
     } else if (p->style.counts_samples) {
@@ -369,7 +370,6 @@ static ck_status progress_begin(ck_callback *cb)
     p->style = ck_log_style_of(cb->fit->model);
     p->epochs = cb->fit->epochs;
     p->steps = cb->fit->steps;
-    p->total = counted(p, p->steps);
     return CK_OK;
 }
 
