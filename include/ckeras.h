@@ -76,10 +76,11 @@ CK_API const char *ck_status_name(ck_status status);
  * may be called from any thread at any time and applies to products that
  * start after it returns. The threads are ckeras's own pool: ckeras sets
  * OpenBLAS to one thread (openblas_set_num_threads(1)) and stops OpenBLAS's
- * idle threads when it builds or loads its first model, which also applies
- * to the application's own OpenBLAS calls; an application that calls
- * OpenBLAS itself must not do so from another thread during that first
- * build or load (OpenBLAS cannot stop its threads under a running call).
+ * idle threads when it builds or loads its first model or warms up
+ * (ck_warm_up), which also applies to the application's own OpenBLAS
+ * calls; an application that calls OpenBLAS itself must not do so from
+ * another thread during that first build, load or warm-up (OpenBLAS cannot
+ * stop its threads under a running call).
  * When several threads run products at once (e.g. predicts on different
  * models), one of them uses the pool and the others run on their own
  * thread. */
@@ -90,11 +91,13 @@ CK_API int ck_get_num_threads(void);
  * (Cooperlake kernels)"; a constant string, callable from any thread. */
 CK_API const char *ck_blas_backend(void);
 /* Does now what the first predict or fit of the process would otherwise
- * start with: the matrix-product library's one-time setup (libxsmm maps
- * its code registry, about 6 ms) and the pool's worker threads for the
- * current ck_set_num_threads. A program that loads a model and reads
- * its data can run it on another thread meanwhile (the ckeras tool does).
- * Callable from any thread, any number of times. */
+ * start with: OpenBLAS's idle threads stopped (see ck_set_num_threads),
+ * the matrix-product library's one-time setup (libxsmm maps its code
+ * registry, about 6 ms) and the pool's worker threads for the current
+ * ck_set_num_threads. A program that loads a model and reads its data
+ * can run it on another thread meanwhile (the ckeras tool does): OpenBLAS's
+ * threads are then stopped by whichever comes first, and the other waits
+ * for it. Callable from any thread, any number of times. */
 CK_API void ck_warm_up(void);
 
 /* ------------------------------------------------------------------ */

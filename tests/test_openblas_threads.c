@@ -1,11 +1,14 @@
 /* OpenBLAS's pthreads build starts its threads when it loads and lets them
  * spin in sched_yield for about 0.1 s. Once ckeras has set OpenBLAS to one
  * thread they have no work, and ckeras stops them: a model with a pool of
- * one thread leaves the process with no thread but its own.
+ * one thread leaves the process with no thread but its own, and so does
+ * ck_warm_up, which a program calls before starting threads of its own.
  *
  * Registered without OPENBLAS_NUM_THREADS=1 (with it OpenBLAS starts no
  * thread, and there is nothing to see); runs without Check's fork, since a
- * forked child has none of its parent's OpenBLAS threads. */
+ * forked child has none of its parent's OpenBLAS threads. Threads once
+ * stopped stay stopped, so each test runs in a process of its own: the
+ * argument names it. */
 #include "ck_test.h"
 
 #include <string.h>
@@ -42,7 +45,15 @@ START_TEST(idle_openblas_threads_are_stopped)
 }
 END_TEST
 
-int main(void)
+START_TEST(warm_up_stops_them)
+{
+    ck_assert_ok(ck_set_num_threads(1));
+    ck_warm_up();
+    ck_assert_int_eq(thread_count(), 1);
+}
+END_TEST
+
+int main(int argc, char **argv)
 {
     int at_start = thread_count();
     if (at_start < 2) {
@@ -53,7 +64,10 @@ int main(void)
     }
     Suite *s = suite_create("openblas_threads");
     TCase *tc = tcase_create("openblas_threads");
-    tcase_add_test(tc, idle_openblas_threads_are_stopped);
+    if (argc > 1 && strcmp(argv[1], "warm_up") == 0)
+        tcase_add_test(tc, warm_up_stops_them);
+    else
+        tcase_add_test(tc, idle_openblas_threads_are_stopped);
     suite_add_tcase(s, tc);
     return ck_test_run(s);
 }

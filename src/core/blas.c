@@ -347,6 +347,7 @@ static void describe_backend(void)
 
 void ck_warm_up(void)
 {
+    ck_blas_start();
     ck_backend_start();
     ck_pool_start();
 }
