@@ -417,6 +417,11 @@ typedef struct ck_evaluate_options {
     const float *sample_weight; /* Keras sample_weight: one per sample */
     const float *class_weight;  /* as in ck_fit_options */
     int n_class_weights;
+    /* Keras verbose: 0 silent (default), 1 progress bar, 2 one line, drawn
+     * as the model's Keras release draws evaluate's (standalone Keras 2:
+     * the bar over the samples alone, nothing at 2). */
+    int verbose;
+    FILE *log; /* where verbose output goes; NULL: stdout */
 } ck_evaluate_options;
 /* Keras evaluate(x, y, batch_size=..., sample_weight=...). Like
  * ck_model_evaluate, not thread-safe for the same model. */

@@ -555,6 +555,17 @@ START_TEST(test_evaluate_tiny)
     assert_success(&r);
     ck_assert_close(parse_value(r.out, "loss: "), sparse_ce(p, labels), 1e-5);
     ck_assert_close(parse_value(r.out, "\naccuracy: "), (double)correct / N, 1e-6);
+    ck_assert_msg(strncmp(r.out, "loss: ", 6) == 0, "no bar unless asked for:\n%s", r.out);
+    run_free(&r);
+    /* --verbose 1: evaluate's bar (one batch), then the same values. */
+    run_cli(&r, "evaluate", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), "--loss",
+            "sparse_categorical_crossentropy", "--metrics", "accuracy", "--verbose", "1", NULL);
+    assert_success(&r);
+    const char *values = strstr(r.out, "/step - "), *eol = strchr(r.out, '\n');
+    ck_assert_msg(strncmp(r.out, "1/1 ", 4) == 0 && values && values < eol &&
+                      strstr(values, "accuracy: ") < eol,
+                  "no bar:\n%s", r.out);
+    ck_assert_close(parse_value(r.out, "\nloss: "), sparse_ce(p, labels), 1e-5);
     run_free(&r);
     /* No --loss and no training config in the file. */
     run_cli(&r, "evaluate", tmp("tiny.h5"), "--x", tmp("x.npy"), "--y", tmp("y.npy"), NULL);

@@ -286,6 +286,54 @@ START_TEST(keras2_progbar_first)
 }
 END_TEST
 
+/* evaluate's output on a file, times masked: batches of 2 over the 4 samples. */
+static void evaluate_output(const char *keras_version, int verbose, char *text, size_t len)
+{
+    ck_model *m = flat_model(keras_version);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    double loss, metric;
+    ck_assert_ok(ck_model_evaluate_with(
+        m, &X, &Y, &(ck_evaluate_options){.batch_size = 2, .verbose = verbose, .log = f}, &loss,
+        &metric));
+    ck_assert_double_eq(loss, 1.0);
+    read_back(f, text, len);
+    mask_times(text);
+    ck_model_free(m);
+}
+
+/* evaluate draws one epoch's bar with no "Epoch" line: ProgbarLogger's
+ * on_test_end in tf.keras 2 (callbacks.py of v2.15.0, whose Progbar ends
+ * verbose 2 with the times) and Keras 3 (keys sorted); standalone Keras 2's
+ * test_loop its own Progbar over the samples, without values, at verbose 1
+ * only (training_arrays.py of 2.2.4). */
+START_TEST(evaluate_bar_per_release)
+{
+    const struct {
+        const char *version;
+        int verbose;
+        const char *want;
+    } cases[] = {
+        {"", 1, "2/2 " BAR20 " #s #/step - binary_accuracy: 0.0000e+00 - loss: 1.0000\n"},
+        {"3.0.0", 1, "2/2 " BAR20 " #s #/step - binary_accuracy: 0.0000e+00 - loss: 1.0000\n"},
+        {"3.15.1", 2, "2/2 - #s - #/step - binary_accuracy: 0.0000e+00 - loss: 1.0000\n"},
+        {"2.15.0", 1,
+         "2/2 [==============================] - #s #/step - loss: 1.0000 - "
+         "binary_accuracy: 0.0000e+00\n"},
+        {"2.15.0", 2, "2/2 - #s - loss: 1.0000 - binary_accuracy: 0.0000e+00 - #/epoch - #/step\n"},
+        {"2.2.4", 1, "4/4 [==============================] - #s #/step\n"},
+        {"2.2.4", 2, ""},
+        {"2.15.0", 0, ""},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[1024];
+        evaluate_output(cases[c].version, cases[c].verbose, text, sizeof text);
+        ck_assert_msg(strcmp(text, cases[c].want) == 0, "%s verbose %d:\n%s", cases[c].version,
+                      cases[c].verbose, text);
+    }
+}
+END_TEST
+
 /* Step 1 builds and compiles in Keras: a callback stands in for it. */
 static ck_status slow_first_step(ck_model *m, int batch, const ck_epoch_logs *logs, void *user)
 {
@@ -816,6 +864,7 @@ static Suite *progress_suite(void)
     tcase_add_test(tc, keras2_progbar_first);
     tcase_add_test(tc, tf_keras_2_6_leaves_step_1_out);
     tcase_add_test(tc, early_stopping_messages_per_release);
+    tcase_add_test(tc, evaluate_bar_per_release);
     tcase_add_test(tc, callback_messages_per_release);
     tcase_add_test(tc, checkpoint_nan_threshold_never_beaten);
     tcase_add_test(tc, csv_logger_per_release);

@@ -426,9 +426,13 @@ int cli_cmd_evaluate(const cli_command *cmd, const cli_args *a)
     double loss, metrics[CLI_MAX_METRICS];
     cli_fit_extras ex = {0};
     rc = cli_class_weights(a, &j.y, &ex);
+    /* Keras prints evaluate's bar by default; the tool's output is the
+     * values below, the bar only when asked for. */
     ck_evaluate_options eo = {.batch_size = batch,
                               .class_weight = ex.class_weight,
-                              .n_class_weights = ex.n_class_weights};
+                              .n_class_weights = ex.n_class_weights,
+                              .verbose = cli_given(a, "verbose") ? (int)a->verbose : 0,
+                              .log = stdout};
     if (rc == CLI_OK && ck_model_evaluate_with(j.m, &j.x, &j.y, &eo, &loss, metrics) != CK_OK) {
         rc = cli_lib_error(NULL);
     } else if (rc == CLI_OK) {

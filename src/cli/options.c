@@ -104,7 +104,7 @@ static const cli_option options[] = {
      "F", "hold out this last fraction of the data, 0 <= F < 1"},
     {"verbose", 0, ARG_LEVEL, FIELD(verbose), MODEL_CMDS, false, 0, 2, 0, "[0|1|2]",
      "print what loading tolerated (warnings); fit: 0 silent, 1 progress bar, 2 one line per epoch "
-     "(default: 1 on a terminal, else 2)"},
+     "(default: 1 on a terminal, else 2); evaluate: its bar as Keras draws it (default: 0)"},
     {"header", 0, ARG_STRING, FIELD(header), CMD_EXPORT, false, 0, 0, 0, "OUT.h",
      "also write the declarations to this header, which the .c includes"},
     {"name", 0, ARG_STRING, FIELD(name), CMD_EXPORT, false, 0, 0, 0, "NAME",

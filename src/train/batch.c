@@ -327,8 +327,19 @@ ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t 
     return v;
 }
 
+void ck_totals_logs(const ck_train_state *s, const ck_totals *t, ck_epoch_logs *logs)
+{
+    logs->loss = ck_totals_loss(t);
+    logs->n_metrics = s->n_metrics;
+    for (int k = 0; k < s->n_metrics; k++) {
+        logs->metric_names[k] = s->metric_names[k];
+        logs->metrics[k] = ck_totals_metric(t, k);
+    }
+}
+
 ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
-                          const float *sw, const ck_layout *lay, size_t batch, ck_totals *t)
+                          const float *sw, const ck_layout *lay, size_t batch, ck_test_bar *bar,
+                          ck_totals *t)
 {
     size_t n = (size_t)x->dims[0];
     CK_TRY(ck_totals_init(t, s, lay));
@@ -340,6 +351,11 @@ ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, co
         if (st != CK_OK) {
             ck_totals_free(t);
             return st;
+        }
+        if (bar) {
+            ck_epoch_logs running = {0};
+            ck_totals_logs(s, t, &running);
+            ck_test_bar_step(bar, start / batch, &running);
         }
     }
     return CK_OK;
@@ -430,15 +446,29 @@ static ck_status evaluate_with(ck_model *m, const ck_tensor *x, const ck_tensor 
     CK_TRY(ck_data_layout(m, s, x, y, "ck_model_evaluate", &lay));
     size_t batch;
     CK_TRY(ck_batch_size(m, o->batch_size, x->dims[0], "ck_model_evaluate", &batch));
+    if (o->verbose < 0 || o->verbose > 2)
+        return ck_error(CK_ERR_ARGUMENT, "ck_model_evaluate: verbose must be 0, 1 or 2, got %d",
+                        o->verbose);
     CK_TRY(
         ck_sample_weights(s, &lay, y, o->sample_weight, o->class_weight, o->n_class_weights, &sw));
-    ck_status st = ck_evaluate_all(m, s, x, y, sw, &lay, batch, &t);
+    ck_test_bar *bar = NULL;
+    ck_status st = ck_test_bar_new(m, s, o->log ? o->log : stdout, o->verbose, (size_t)x->dims[0],
+                                   batch, &bar);
+    if (st == CK_OK)
+        st = ck_evaluate_all(m, s, x, y, sw, &lay, batch, bar, &t);
     free(sw);
-    CK_TRY(st);
+    if (st != CK_OK) {
+        ck_test_bar_free(bar);
+        return st;
+    }
+    ck_epoch_logs logs = {0};
+    ck_totals_logs(s, &t, &logs);
+    ck_test_bar_end(bar, &logs);
+    ck_test_bar_free(bar);
     if (loss)
-        *loss = ck_totals_loss(&t);
+        *loss = logs.loss;
     for (int k = 0; metrics && k < s->n_metrics; k++)
-        metrics[k] = ck_totals_metric(&t, k);
+        metrics[k] = logs.metrics[k];
     ck_totals_free(&t);
     return CK_OK;
 }

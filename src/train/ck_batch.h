@@ -60,10 +60,25 @@ ck_status ck_sample_weights(const ck_train_state *s, const ck_layout *lay, const
                             int n_class_weights, float **out);
 /* Samples [start, start + count) of x, whose samples are `sample` floats. */
 ck_tensor ck_batch_view(const ck_tensor *x, size_t sample, size_t start, size_t count);
+/* The logs of totals: the loss and the metrics with their names. */
+void ck_totals_logs(const ck_train_state *s, const ck_totals *t, ck_epoch_logs *logs);
+/* evaluate's progress bar, as the model's Keras release draws it for
+ * evaluate(verbose=...) over `samples` in batches of `batch`. *bar is NULL
+ * when that draws nothing; every call takes NULL. Steps get the running
+ * logs, the end the pass's; `s` gives the logged keys. */
+typedef struct ck_test_bar ck_test_bar;
+ck_status ck_test_bar_new(ck_model *m, const ck_train_state *s, FILE *out, int verbose,
+                          size_t samples, size_t batch, ck_test_bar **bar);
+void ck_test_bar_step(ck_test_bar *bar, size_t batch, const ck_epoch_logs *running);
+void ck_test_bar_end(ck_test_bar *bar, const ck_epoch_logs *logs);
+void ck_test_bar_free(ck_test_bar *bar);
+
 /* Totals of an inference pass over x, y (sample weights sw or NULL) in
- * batches of `batch`; t is set up here (free it with ck_totals_free). */
+ * batches of `batch`, drawn on bar (may be NULL) after each batch; t is
+ * set up here (free it with ck_totals_free). */
 ck_status ck_evaluate_all(ck_model *m, ck_train_state *s, const ck_tensor *x, const ck_tensor *y,
-                          const float *sw, const ck_layout *lay, size_t batch, ck_totals *t);
+                          const float *sw, const ck_layout *lay, size_t batch, ck_test_bar *bar,
+                          ck_totals *t);
 
 /* ---------------- history (history.c) ---------------- */
 /* An empty history with keys loss, the metrics, and their val_ versions

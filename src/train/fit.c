@@ -156,16 +156,6 @@ static ck_status prepare_fit(fit_run *r, const ck_tensor *x, const ck_tensor *y,
     return ck_callbacks_call(&r->callbacks, CK_ON_TRAIN_BEGIN, 0, NULL);
 }
 
-static void fill_logs(ck_epoch_logs *logs, const ck_train_state *s, const ck_totals *t)
-{
-    logs->loss = ck_totals_loss(t);
-    logs->n_metrics = s->n_metrics;
-    for (int k = 0; k < s->n_metrics; k++) {
-        logs->metric_names[k] = s->metric_names[k];
-        logs->metrics[k] = ck_totals_metric(t, k);
-    }
-}
-
 /* Metric state doubles of totals over data laid out as lay. */
 static size_t state_doubles(const ck_train_state *s, const ck_layout *lay)
 {
@@ -231,7 +221,7 @@ static ck_status train_batch(fit_run *r, size_t start, size_t b, size_t batch, c
     xb.data = s->xb.data;
     ck_status st = ck_run_batch(r->m, s, &xb, s->yb.data, r->sw ? s->swb.data : NULL, true, t,
                                 NULL);
-    fill_logs(logs, s, r->d ? &r->d->sum : t);
+    ck_totals_logs(s, r->d ? &r->d->sum : t, logs);
     if (st == CK_ERR_NUMERIC && !isfinite(logs->loss)) {
         char message[512];
         snprintf(message, sizeof message, "%s", ck_last_error());
@@ -297,10 +287,10 @@ static ck_status validate_epoch(fit_run *r, ck_epoch_logs *logs)
         ck_tensor vx = ck_batch_view(&r->vx, r->vlay.x_sample, offset, count);
         ck_tensor vy = ck_batch_view(&r->vy, r->vlay.y_sample, offset, count);
         ck_status st = ck_evaluate_all(r->m, r->s, &vx, &vy, r->vsw ? r->vsw + offset : NULL,
-                                       &r->vlay, r->batch, &t);
+                                       &r->vlay, r->batch, NULL, &t);
         CK_TRY(ck_dist_totals(r->d, st, &t));
     } else {
-        CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, r->vsw, &r->vlay, r->batch, &t));
+        CK_TRY(ck_evaluate_all(r->m, r->s, &r->vx, &r->vy, r->vsw, &r->vlay, r->batch, NULL, &t));
     }
     logs->val_loss = ck_totals_loss(&t);
     for (int k = 0; k < r->s->n_metrics; k++)

@@ -2,12 +2,13 @@
  * (verbose 1) and one line per epoch, drawn as the model's Keras release
  * drew it: tf.keras 2's Progbar (keras/utils/generic_utils.py) or Keras
  * 3's (keras/src/utils/progbar.py). Keras redraws on any POSIX stream;
- * ckeras only on a terminal, so a log file holds the final lines alone. */
-#include "ck_callback.h"
-#include "ck_train.h"
+ * ckeras only on a terminal, so a log file holds the final lines alone.
+ * evaluate draws the same bar for its one pass (ck_test_bar). */
+#include "ck_batch.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ typedef struct progress {
     size_t steps;
     double start, after_first; /* after_first: the end of step 1, 0 before */
     int last_width;
+    bool values; /* the logs follow the bar; standalone Keras 2's evaluate shows none */
     /* The running loss (0) and metrics (1...) summed over the steps so far,
      * for the averaged bar of Keras 3.0 to 3.14. */
     double sums[CK_MAX_METRICS + 1];
@@ -98,6 +100,8 @@ static double shown_value(const progress *p, const ck_epoch_logs *logs, int slot
  * ProgbarLogger runs after them. */
 static void append_epoch_logs(const progress *p, char *buf, size_t len, const ck_epoch_logs *logs)
 {
+    if (!p->values)
+        return;
     const ck_history *h = p->base.fit->history;
     int n = p->style.progbar_last ? ck_history_key_count(h) : ck_history_logged_key_count(h);
     for (int i = 0; i < n; i++) {
@@ -112,6 +116,8 @@ static void append_epoch_logs(const progress *p, char *buf, size_t len, const ck
 static void append_running_logs(const progress *p, char *buf, size_t len, size_t step,
                                 const ck_epoch_logs *running)
 {
+    if (!p->values)
+        return;
     const ck_history *h = p->base.fit->history;
     for (int i = 0; i < ck_history_logged_key_count(h); i++) {
         const char *key = ck_history_key(h, i);
@@ -301,13 +307,18 @@ static void keras3_epoch_line(const progress *p, char *buf, size_t len, const ck
 
 /* ---------------------------------------------------------------- hooks */
 
-static ck_status progress_epoch_start(ck_callback *cb, int epoch)
+static void start_pass(progress *p)
 {
-    progress *p = (progress *)cb;
     p->start = now_seconds();
     p->after_first = 0;
     p->last_width = 0;
     memset(p->sums, 0, sizeof p->sums);
+}
+
+static ck_status progress_epoch_start(ck_callback *cb, int epoch)
+{
+    progress *p = (progress *)cb;
+    start_pass(p);
     if (p->style.epoch_header_always || p->epochs > 1)
         fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
     return CK_OK;
@@ -323,29 +334,31 @@ static void redraw(progress *p, const char *line, const char *end)
 }
 
 /* Live bar after each step: only on a terminal, where \r can redraw it. */
-static ck_status progress_step(ck_callback *cb, size_t batch, const ck_epoch_logs *running)
+static void draw_step(progress *p, size_t batch, const ck_epoch_logs *running)
 {
-    progress *p = (progress *)cb;
     size_t step = batch + 1;
     if (step == 1)
         p->after_first = now_seconds();
     for (int slot = 0; slot <= running->n_metrics; slot++)
         p->sums[slot] += slot_value(running, slot);
     if (p->verbose != 1 || !p->tty || step == p->steps)
-        return CK_OK;
+        return;
     char line[2048] = "";
     if (p->style.keras3_bar)
         keras3_step_line(p, line, sizeof line, step, running);
     else
         keras2_step_line(p, line, sizeof line, step, running);
     redraw(p, line, "");
+}
+
+static ck_status progress_step(ck_callback *cb, size_t batch, const ck_epoch_logs *running)
+{
+    draw_step((progress *)cb, batch, running);
     return CK_OK;
 }
 
-static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
+static void draw_end(progress *p, const ck_epoch_logs *logs)
 {
-    progress *p = (progress *)cb;
-    (void)epoch;
     char line[2048] = "";
     if (p->style.keras3_bar)
         keras3_epoch_line(p, line, sizeof line, logs);
@@ -357,19 +370,30 @@ static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_l
         fprintf(p->out, "%s\n", line);
         fflush(p->out);
     }
+}
+
+static ck_status progress_epoch_end(ck_callback *cb, int epoch, const ck_epoch_logs *logs)
+{
+    (void)epoch;
+    draw_end((progress *)cb, logs);
     return CK_OK;
+}
+
+static void setup(progress *p, ck_fit_info *fit)
+{
+    p->base.fit = fit;
+    p->out = fit->log;
+    p->verbose = fit->options->verbose;
+    p->tty = isatty(fileno(p->out));
+    p->style = ck_log_style_of(fit->model);
+    p->epochs = fit->epochs;
+    p->steps = fit->steps;
+    p->values = true;
 }
 
 static ck_status progress_begin(ck_callback *cb)
 {
-    progress *p = (progress *)cb;
-    const ck_fit_options *o = cb->fit->options;
-    p->out = cb->fit->log;
-    p->verbose = o->verbose;
-    p->tty = isatty(fileno(p->out));
-    p->style = ck_log_style_of(cb->fit->model);
-    p->epochs = cb->fit->epochs;
-    p->steps = cb->fit->steps;
+    setup((progress *)cb, cb->fit);
     return CK_OK;
 }
 
@@ -382,3 +406,64 @@ const ck_callback_kind ck_progress_callback = {
     .on_batch_end = progress_step,
     .on_epoch_end = progress_epoch_end,
 };
+
+/* ------------------------------------------------------------ evaluate */
+
+/* ProgbarLogger in evaluate's test loop (tf.keras 2, Keras 3): no epoch
+ * header, then the bar of one epoch over the test steps. Standalone Keras
+ * 2's test_loop drew its own Progbar over the samples with no values, and
+ * only at verbose 1 (training_arrays.py of 2.2.4 and 2.3.1). */
+struct ck_test_bar {
+    progress p;
+    ck_fit_info info;
+    ck_fit_options options;
+};
+
+ck_status ck_test_bar_new(ck_model *m, const ck_train_state *s, FILE *out, int verbose,
+                          size_t samples, size_t batch, ck_test_bar **bar)
+{
+    *bar = NULL;
+    ck_log_style style = ck_log_style_of(m);
+    if (verbose == 0 || (style.counts_samples && verbose != 1) || samples == 0)
+        return CK_OK;
+    ck_test_bar *b = ck_alloc(1, sizeof *b);
+    ck_history *h = b ? ck_history_new(s, false, 0, style.key_order) : NULL;
+    if (!h) {
+        free(b);
+        return CK_ERR_MEMORY;
+    }
+    b->options.verbose = verbose;
+    b->info = (ck_fit_info){.model = m,
+                            .options = &b->options,
+                            .epochs = 1,
+                            .steps = (samples + batch - 1) / batch,
+                            .samples = samples,
+                            .batch_size = batch,
+                            .history = h,
+                            .log = out};
+    setup(&b->p, &b->info);
+    b->p.values = !style.counts_samples;
+    start_pass(&b->p);
+    *bar = b;
+    return CK_OK;
+}
+
+void ck_test_bar_step(ck_test_bar *bar, size_t batch, const ck_epoch_logs *running)
+{
+    if (bar)
+        draw_step(&bar->p, batch, running);
+}
+
+void ck_test_bar_end(ck_test_bar *bar, const ck_epoch_logs *logs)
+{
+    if (bar)
+        draw_end(&bar->p, logs);
+}
+
+void ck_test_bar_free(ck_test_bar *bar)
+{
+    if (!bar)
+        return;
+    ck_history_free(bar->info.history);
+    free(bar);
+}
