@@ -432,40 +432,58 @@ static FILE *open_terminal(int *master)
 #define BAR5 "━━━━━"
 #define BAR10 BAR5 BAR5
 
-/* On a terminal Keras 3 redraws the bar after each step with \r, the
- * count and times bold, the done part green and the rest white. */
-START_TEST(keras3_on_a_terminal)
+/* What fit, or evaluate, of the flat model in batches of 2 writes at
+ * verbose 1 to a terminal, times masked, without the blanks that clear a
+ * longer live line (they depend on the times); false when there is no
+ * pseudo-terminal. */
+static bool terminal_output(bool evaluate, char *text, size_t len)
 {
     int master;
     FILE *tty = open_terminal(&master);
     if (!tty)
-        return;
+        return false;
     ck_model *m = flat_model("");
-    ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .batch_size = 2, .verbose = 1, .log = tty));
+    if (evaluate)
+        ck_assert_ok(ck_model_evaluate_with(
+            m, &X, &Y, &(ck_evaluate_options){.batch_size = 2, .verbose = 1, .log = tty}, NULL,
+            NULL));
+    else
+        ck_assert_ok(ck_model_fit(m, &X, &Y, NULL, .batch_size = 2, .verbose = 1, .log = tty));
     fclose(tty);
-    char text[4096];
     size_t n = 0;
-    for (ssize_t got;
-         n < sizeof text - 1 && (got = read(master, text + n, sizeof text - 1 - n)) > 0;)
+    for (ssize_t got; n < len - 1 && (got = read(master, text + n, len - 1 - n)) > 0;)
         n += (size_t)got;
     close(master);
     ck_assert_uint_gt(n, 0);
     text[n] = '\0';
     mask_times(text);
-    /* The blanks that clear a longer live line depend on the times. */
     char *end = strchr(text, '\n');
     ck_assert_ptr_nonnull(end);
     char *blank = end;
     while (blank > text && blank[-1] == ' ')
         blank--;
     memmove(blank, end, strlen(end) + 1);
-    ck_assert_str_eq(text, "\r\x1b[1m1/2\x1b[0m \33[32m" BAR10 "\x1b[0m\33[37m" BAR10
-                           "\x1b[0m \x1b[1m#s\x1b[0m #/step - binary_accuracy: 0.0000e+00 - "
-                           "loss: 1.0000"
-                           "\r\x1b[1m2/2\x1b[0m \33[32m" BAR10 BAR10
-                           "\x1b[0m\33[37m\x1b[0m \x1b[1m#s\x1b[0m #/step - binary_accuracy: "
-                           "0.0000e+00 - loss: 1.0000\n");
     ck_model_free(m);
+    return true;
+}
+
+/* On a terminal Keras 3 redraws the bar after each step with \r, the
+ * count and times bold, the done part green and the rest white; evaluate
+ * draws it as fit does (without the "Epoch" line, which one epoch has not). */
+START_TEST(keras3_on_a_terminal)
+{
+    for (int evaluate = 0; evaluate < 2; evaluate++) {
+        char text[4096];
+        if (!terminal_output(evaluate, text, sizeof text))
+            return;
+        ck_assert_msg(strcmp(text, "\r\x1b[1m1/2\x1b[0m \33[32m" BAR10 "\x1b[0m\33[37m" BAR10
+                                   "\x1b[0m \x1b[1m#s\x1b[0m #/step - binary_accuracy: "
+                                   "0.0000e+00 - loss: 1.0000"
+                                   "\r\x1b[1m2/2\x1b[0m \33[32m" BAR10 BAR10
+                                   "\x1b[0m\33[37m\x1b[0m \x1b[1m#s\x1b[0m #/step - "
+                                   "binary_accuracy: 0.0000e+00 - loss: 1.0000\n") == 0,
+                      "%s:\n%s", evaluate ? "evaluate" : "fit", text);
+    }
 }
 END_TEST
 
