@@ -702,6 +702,22 @@ static size_t find_holes(int fd, size_t size, span *holes)
     return n;
 }
 
+/* Maps the pages the scans will read in one call. Faulted in as the
+ * scans reached them, the page-cache pages of a 2.4 MB model cost 0.75 ms
+ * per screen on a virtual machine (the scans themselves 0.26 ms), and a
+ * whole load took 0.2-0.3 ms longer. Not in a sparse file (its holes
+ * would be read) nor past the end the superblock declares; kernels before
+ * 5.14 lack the advice, and the pages then come as the scans read them. */
+static void map_ahead(const unsigned char *map, size_t size, size_t n_holes)
+{
+#ifdef MADV_POPULATE_READ
+    if (n_holes == 0)
+        (void)madvise((void *)map, declared_end(map, size), MADV_POPULATE_READ);
+#else
+    (void)map, (void)size, (void)n_holes;
+#endif
+}
+
 ck_status ck_h5_screen_fd(int fd, size_t size, const char *label)
 {
     if (size == 0)
@@ -714,7 +730,9 @@ ck_status ck_h5_screen_fd(int fd, size_t size, const char *label)
                                 strerror(errno))
                      : CK_ERR_MEMORY;
     }
-    ck_status st = screen(map, size, holes, find_holes(fd, size, holes), label);
+    size_t n_holes = find_holes(fd, size, holes);
+    map_ahead(map, size, n_holes);
+    ck_status st = screen(map, size, holes, n_holes, label);
     munmap(map, size);
     free(holes);
     return st;
