@@ -40,6 +40,37 @@ static void predict_one(ck_model *m, float y[2])
     ck_assert_ok(ck_model_predict(m, (const float[]){0.5f, -1.0f, 2.0f}, 1, y));
 }
 
+/* ---------------------------------------------------------------- bytes */
+
+/* Offsets of up to `max` places where `needle` occurs in buf. */
+static int find_all(const unsigned char *buf, size_t n, const char *needle, size_t *at, int max)
+{
+    int found = 0;
+    size_t len = strlen(needle);
+    for (size_t i = 0; i + len <= n && found < max; i++)
+        if (memcmp(buf + i, needle, len) == 0)
+            at[found++] = i;
+    return found;
+}
+
+static size_t slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    ck_assert_uint_lt(n, cap);
+    return n;
+}
+
+static void spill(const char *path, const unsigned char *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
 /* ---------------------------------------------------------------- deadlines */
 
 /* Runs fn in a child that SIGALRM ends after `seconds`; fn returns 0 when
@@ -343,6 +374,192 @@ START_TEST(external_weight_refused)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- version 2 headers */
+
+static herr_t copy_attribute(hid_t src, const char *name, const H5A_info_t *info, void *dst)
+{
+    (void)info;
+    hid_t a = H5Aopen(src, name, H5P_DEFAULT), t = H5Aget_type(a), s = H5Aget_space(a);
+    size_t n = H5Tget_size(t) * (size_t)H5Sget_simple_extent_npoints(s);
+    void *buf = calloc(n ? n : 1, 1);
+    herr_t rc = H5Aread(a, t, buf);
+    hid_t b = rc >= 0 ? H5Acreate2(*(hid_t *)dst, name, t, s, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    rc = b >= 0 ? H5Awrite(b, t, buf) : -1;
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(t, s, H5P_DEFAULT, buf);
+#else
+    H5Dvlen_reclaim(t, s, H5P_DEFAULT, buf);
+#endif
+    free(buf);
+    if (b >= 0)
+        H5Aclose(b);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static void copy_attributes(hid_t src, hid_t dst)
+{
+    hsize_t idx = 0;
+    ck_assert_int_ge(H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attribute, &dst), 0);
+}
+
+static void copy_dataset(hid_t src, hid_t dst, const char *name)
+{
+    hid_t d = H5Dopen2(src, name, H5P_DEFAULT), t = H5Dget_type(d), s = H5Dget_space(d);
+    size_t n = H5Tget_size(t) * (size_t)H5Sget_simple_extent_npoints(s);
+    void *buf = calloc(n ? n : 1, 1);
+    ck_assert_int_ge(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    hid_t e = H5Dcreate2(dst, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(e, 0);
+    ck_assert_int_ge(H5Dwrite(e, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    copy_attributes(d, e);
+    free(buf);
+    H5Dclose(e);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Dclose(d);
+}
+
+static void copy_group(hid_t src, hid_t dst);
+
+/* Makes each object again (H5Ocopy would keep its header's version). */
+static herr_t copy_object(hid_t src, const char *name, const ck_h5_link_info *info, void *dst)
+{
+    (void)info;
+    H5O_type_t type = H5O_TYPE_UNKNOWN;
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t oi;
+    ck_assert_int_ge(H5Oget_info_by_name3(src, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT), 0);
+#else
+    H5O_info_t oi;
+    ck_assert_int_ge(H5Oget_info_by_name2(src, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT), 0);
+#endif
+    type = oi.type;
+    if (type == H5O_TYPE_DATASET) {
+        copy_dataset(src, *(hid_t *)dst, name);
+        return 0;
+    }
+    hid_t from = H5Gopen2(src, name, H5P_DEFAULT),
+          to = H5Gcreate2(*(hid_t *)dst, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(to, 0);
+    copy_group(from, to);
+    H5Gclose(to);
+    H5Gclose(from);
+    return 0;
+}
+
+static void copy_group(hid_t src, hid_t dst)
+{
+    copy_attributes(src, dst);
+    hsize_t idx = 0;
+    ck_assert_int_ge(H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_object, &dst), 0);
+}
+
+/* The weights file `from` made again as `to` in libhdf5's newest format:
+ * version 2 object headers ("OHDR"), each with a checksum. The first
+ * layer's group gets attributes last, so some of its header lives in a
+ * continuation block ("OCHK"). */
+static void copy_as_version_2(const char *from, const char *to)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    ck_assert_int_ge(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), 0);
+    hid_t src = H5Fopen(from, H5F_ACC_RDONLY, H5P_DEFAULT),
+          dst = H5Fcreate(to, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    copy_group(src, dst);
+    hid_t g = H5Gopen2(dst, "dense", H5P_DEFAULT), t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    char text[200];
+    memset(text, 'x', sizeof text);
+    H5Tset_size(t, sizeof text);
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "note_%d", i);
+        hid_t a = H5Acreate2(g, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+        ck_assert_int_ge(H5Awrite(a, t, text), 0);
+        H5Aclose(a);
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Gclose(g);
+    H5Fclose(dst);
+    H5Fclose(src);
+    H5Pclose(fapl);
+}
+
+/* libhdf5's checksum of metadata (exported, not in its headers). */
+extern uint32_t H5_checksum_metadata(const void *data, size_t len, uint32_t initval);
+
+enum { NESTED_BYTES = 64 << 10, NESTED_STEP = 64 };
+
+/* Version 2 headers nested one inside the other, each with a valid
+ * checksum: a file of a few megabytes made so would be hashed gigabytes
+ * over, header by header. Made small here, where writing it costs what
+ * checking it would. */
+static void screen_nested_headers(void)
+{
+    static unsigned char b[NESTED_BYTES];
+    size_t n = NESTED_BYTES / (2 * NESTED_STEP);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *h = b + i * NESTED_STEP;
+        uint64_t chunk = NESTED_BYTES - 2 * i * NESTED_STEP - 18;
+        uint16_t nil = (uint16_t)(chunk - 4); /* one NIL message: the inner headers */
+        memcpy(h, "OHDR\x02\x03", 6);
+        memcpy(h + 6, &chunk, 8);
+        memcpy(h + 15, &nil, 2);
+    }
+    for (size_t i = n; i-- > 0;) {
+        size_t at = i * NESTED_STEP, len = NESTED_BYTES - 2 * at;
+        uint32_t sum = H5_checksum_metadata(b + at, len - 4, 0);
+        memcpy(b + at + len - 4, &sum, 4);
+    }
+    ck_assert_fails(ck_h5_screen(b, NESTED_BYTES, "nested"), CK_ERR_FORMAT);
+    assert_error_has("overlaps others");
+}
+
+/* libhdf5 1.10 keeps a file open for good when a version 2 object header
+ * fails its checksum ("infinite loop closing library" at exit), so the
+ * screen checks every header and continuation block first. A valid file
+ * in that format loads; one byte changed in any header is refused by
+ * name, with the model's weights left alone; headers that claim the same
+ * bytes over and over are refused. */
+START_TEST(version_2_header_checksums_screened)
+{
+    ck_test_make_dir("ckhost");
+    char w[4096], v2[4096], bad[4096];
+    snprintf(w, sizeof w, "%s", ck_test_path("w.h5"));
+    snprintf(v2, sizeof v2, "%s", ck_test_path("v2.h5"));
+    snprintf(bad, sizeof bad, "%s", ck_test_path("bad.h5"));
+    ck_model *m = small_model(5), *loaded = small_model(6);
+    ck_assert_ok(ck_model_save_weights(m, w));
+    copy_as_version_2(w, v2);
+    ck_assert_ok(ck_model_load_weights(loaded, v2));
+    float want[2], got[2];
+    predict_one(m, want);
+    predict_one(loaded, got);
+    ck_assert_mem_eq(want, got, sizeof want);
+    static unsigned char b[1 << 16];
+    size_t n = slurp(v2, b, sizeof b), at[16];
+    int headers = find_all(b, n, "OHDR", at, 8);
+    int blocks = find_all(b, n, "OCHK", at + headers, 8);
+    ck_assert_int_ge(headers, 4);
+    ck_assert_int_ge(blocks, 1);
+    for (int i = 0; i < headers + blocks; i++) {
+        b[at[i] + 9] ^= 0x5a;
+        spill(bad, b, n);
+        b[at[i] + 9] ^= 0x5a;
+        ck_assert_fails(ck_model_load_weights(loaded, bad), CK_ERR_FORMAT);
+        assert_error_has("fails its checksum");
+        predict_one(loaded, got);
+        ck_assert_mem_eq(want, got, sizeof want);
+    }
+    ck_model_free(m);
+    ck_model_free(loaded);
+    screen_nested_headers();
+    ck_test_remove_dir();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- model_config text */
 
 /* Replaces the model_config attribute with `len` bytes of fixed-length
@@ -503,35 +720,6 @@ START_TEST(whole_model_reads_model_weights)
 END_TEST
 
 /* ---------------------------------------------------------------- .keras archives */
-
-/* Every offset in an archive of at most 64 KiB where `needle` occurs. */
-static int find_all(const unsigned char *buf, size_t n, const char *needle, size_t *at, int max)
-{
-    int found = 0;
-    size_t len = strlen(needle);
-    for (size_t i = 0; i + len <= n && found < max; i++)
-        if (memcmp(buf + i, needle, len) == 0)
-            at[found++] = i;
-    return found;
-}
-
-static size_t slurp(const char *path, unsigned char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    ck_assert_uint_lt(n, cap);
-    return n;
-}
-
-static void spill(const char *path, const unsigned char *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-    fclose(f);
-}
 
 static const char *saved_keras(uint64_t seed)
 {
@@ -773,6 +961,7 @@ static Suite *suite(void)
     tcase_add_test(tc, flooded_heap_screened_in_linear_time);
     tcase_add_test(tc, flooded_heap_in_keras_screened_in_linear_time);
     tcase_add_test(tc, sparse_file_screened_quickly);
+    tcase_add_test(tc, version_2_header_checksums_screened);
     tcase_add_test(tc, external_storage_and_virtual_datasets_refused);
     tcase_add_test(tc, external_weight_refused);
     tcase_add_test(tc, model_config_must_end_with_its_json);

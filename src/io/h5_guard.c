@@ -70,6 +70,10 @@ typedef struct heap_table {
     uint64_t lowest, highest; /* range of collection addresses */
     const span *holes;        /* of a sparse file, sorted: zeros never read */
     size_t n_holes;
+    /* Bytes of version 2 header chunks still to checksum: chunks do not
+     * overlap, so a file's own add up to less than its size, and a file
+     * whose headers claim more is refused (each would be hashed again). */
+    size_t *v2_left;
 } heap_table;
 
 static uint64_t read_le(const unsigned char *p, int bytes)
@@ -627,13 +631,82 @@ static ck_status check_attribute(const unsigned char *b, size_t size, const heap
     return CK_OK;
 }
 
+/* libhdf5's checksum of metadata (Jenkins' lookup3): exported by every
+ * libhdf5 from 1.8.7 on, though its public headers do not declare it.
+ * Weak, so a libhdf5 without it leaves version 2 headers unchecked. */
+extern uint32_t H5_checksum_metadata(const void *data, size_t len, uint32_t initval)
+    __attribute__((weak));
+
+enum { V2_MESSAGE = 4, V2_CONTINUATION = 0x10, MAX_V2_CHUNKS = 256 };
+
+/* A version 2 object header chunk of `len` bytes at `at` ("OHDR" or
+ * "OCHK"), its messages from `first` on and its checksum last. libhdf5
+ * 1.10 checks that checksum when it reads the chunk and, when it fails,
+ * keeps the file open for good: H5Fclose cannot release it, and the
+ * library reports "infinite loop closing library" at exit. So each chunk
+ * the header reaches through its continuation messages is checked here;
+ * *budget bounds the chunks of one header (continuations may loop). */
+static ck_status check_v2_chunk(const unsigned char *b, size_t size, const heap_table *t, size_t at,
+                                uint64_t len, size_t first, bool ordered, int *budget,
+                                const char *label)
+{
+    if (len < first - at + 4 || at > size || len > size - at)
+        return corrupt_header(label, "object header", at, "runs past its end");
+    if (len > *t->v2_left)
+        return corrupt_header(label, "object header", at, "overlaps others");
+    *t->v2_left -= (size_t)len;
+    if (H5_checksum_metadata(b + at, (size_t)len - 4, 0) != (uint32_t)read_le(b + at + len - 4, 4))
+        return corrupt_header(label, "object header", at, "fails its checksum");
+    size_t end = at + (size_t)len - 4, head = V2_MESSAGE + (ordered ? 2 : 0);
+    for (size_t p = first; p + head <= end;) {
+        uint64_t body = read_le(b + p + 1, 2);
+        if (body > end - p - head)
+            break; /* the gap that ends a chunk */
+        if (b[p] == V2_CONTINUATION && body >= 16) {
+            uint64_t addr = read_le(b + p + head, 8), chunk = read_le(b + p + head + 8, 8);
+            if (--*budget < 0)
+                return corrupt_header(label, "object header", at, "has too many continuations");
+            if (addr > size - 4 || memcmp(b + addr, "OCHK", 4) != 0)
+                return corrupt_header(label, "object header continuation", p,
+                                      "points at no continuation block");
+            CK_TRY(check_v2_chunk(b, size, t, (size_t)addr, chunk, (size_t)addr + 4, ordered,
+                                  budget, label));
+        }
+        p += head + (size_t)body;
+    }
+    return CK_OK;
+}
+
+/* A version 2 object header: "OHDR", version 2, flags, the times (flag
+ * 0x20) and attribute thresholds (0x10) when present, the first chunk's
+ * size in 1, 2, 4 or 8 bytes (flags & 3), its messages (each with a
+ * creation order with flag 0x04), then the checksum. */
+static ck_status check_v2_header(const unsigned char *b, size_t size, const heap_table *t,
+                                 size_t at, const char *label)
+{
+    unsigned flags = b[at + 5];
+    if (b[at + 4] != 2 || !H5_checksum_metadata)
+        return CK_OK;
+    size_t width = (size_t)1 << (flags & 3),
+           p = at + 6 + (flags & 0x20 ? 16 : 0) + (flags & 0x10 ? 4 : 0);
+    if (p + width > size)
+        return corrupt_header(label, "object header", at, "runs past its end");
+    uint64_t chunk = read_le(b + p, (int)width);
+    int budget = MAX_V2_CHUNKS;
+    if (chunk > size)
+        return corrupt_header(label, "object header", at, "runs past its end");
+    return check_v2_chunk(b, size, t, at, p + width - at + chunk + 4, p + width, flags & 0x04,
+                          &budget, label);
+}
+
 static ck_status check_headers(const unsigned char *b, size_t size, const heap_table *t,
                                const char *label)
 {
     static const unsigned char continuation[4] = {0x10, 0, 0x10, 0}, header[2] = {1, 0},
-                               attribute[2] = {0x0c, 0};
+                               attribute[2] = {0x0c, 0}, header_v2[4] = {'O', 'H', 'D', 'R'};
     CK_TRY(scan_metadata(b, size, t, continuation, 4, 24, check_continuation, label));
     CK_TRY(scan_metadata(b, size, t, header, 2, 24, check_object_header, label));
+    CK_TRY(scan_metadata(b, size, t, header_v2, 4, 8, check_v2_header, label));
     return scan_metadata(b, size, t, attribute, 2, 16, check_attribute, label);
 }
 
@@ -641,7 +714,8 @@ static ck_status screen(const unsigned char *b, size_t size, const span *holes, 
                         const char *label)
 {
     size = declared_end(b, size);
-    heap_table t = {.holes = holes, .n_holes = n_holes};
+    size_t v2_left = size;
+    heap_table t = {.holes = holes, .n_holes = n_holes, .v2_left = &v2_left};
     ck_status st = CK_OK;
     for (size_t at = 0, run; st == CK_OK && at + 5 <= size;) {
         at = data_from(&t, at, &run);
