@@ -82,6 +82,25 @@ static void fit_blas_threads(int argc, char **argv, char **envp)
 __attribute__((section(".preinit_array"),
                used)) static void (*const preinit)(int, char **, char **) = fit_blas_threads;
 
+/* Linked with OpenBLAS's static archive (cmake/cli-link.cmake), the tool
+ * runs OpenBLAS's constructor among its own, after libc's: one of higher
+ * priority runs first and can still choose OpenBLAS's thread count.
+ * ckeras sets OpenBLAS to one thread and stops the others at its first
+ * load anyway, so they are not started at all: GOTO_NUM_THREADS, the one
+ * of OpenBLAS's variables ckeras's own pool does not read, is set when the
+ * user set none of them, and removed again in main (cli_setup_process).
+ * Starting and stopping the threads cost `ckeras predict` 1-2 ms. Linked
+ * with the shared OpenBLAS, whose constructor has already run, this
+ * changes nothing. */
+static bool blas_threads_kept;
+
+__attribute__((constructor(101))) static void keep_blas_to_one_thread(void)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") &&
+        !getenv("OMP_NUM_THREADS"))
+        blas_threads_kept = setenv("GOTO_NUM_THREADS", "1", 0) == 0;
+}
+
 static bool stdout_writable;
 
 /* A closed descriptor 0, 1 or 2 gets /dev/null: otherwise the next file
@@ -167,6 +186,8 @@ static void heap_on_huge_pages(void)
 
 void cli_setup_process(void)
 {
+    if (blas_threads_kept)
+        unsetenv("GOTO_NUM_THREADS");
     heap_on_huge_pages();
     fill_closed_descriptors();
     /* Past 'ulimit -f' a write fails with EFBIG, which the save reports
