@@ -119,13 +119,7 @@ static void set_root_attr(const char *name, const char *text)
     hid_t f = H5Fopen(ck_test_path("m.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
     ck_assert_int_ge(H5Adelete(f, name), 0);
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, strlen(text));
-    hid_t a = H5Acreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    ck_assert_int_ge(H5Awrite(a, t, text), 0);
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
+    ck_test_write_string_attr(f, name, text, strlen(text));
     H5Fclose(f);
 }
 

@@ -468,19 +468,14 @@ static void copy_as_version_2(const char *from, const char *to)
     hid_t src = H5Fopen(from, H5F_ACC_RDONLY, H5P_DEFAULT),
           dst = H5Fcreate(to, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     copy_group(src, dst);
-    hid_t g = H5Gopen2(dst, "dense", H5P_DEFAULT), t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    hid_t g = H5Gopen2(dst, "dense", H5P_DEFAULT);
     char text[200];
     memset(text, 'x', sizeof text);
-    H5Tset_size(t, sizeof text);
     for (int i = 0; i < 20; i++) {
         char name[16];
         snprintf(name, sizeof name, "note_%d", i);
-        hid_t a = H5Acreate2(g, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-        ck_assert_int_ge(H5Awrite(a, t, text), 0);
-        H5Aclose(a);
+        ck_test_write_string_attr(g, name, text, sizeof text);
     }
-    H5Sclose(s);
-    H5Tclose(t);
     H5Gclose(g);
     H5Fclose(dst);
     H5Fclose(src);
@@ -568,13 +563,7 @@ static void set_model_config(const char *path, const char *text, size_t len)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert_int_ge(H5Adelete(f, "model_config"), 0);
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, len);
-    hid_t a = H5Acreate2(f, "model_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
-    ck_assert_int_ge(H5Awrite(a, t, text), 0);
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
+    ck_test_write_string_attr(f, "model_config", text, len);
     H5Fclose(f);
 }
 

@@ -424,13 +424,7 @@ static void set_backend(const char *path, const char *group, const char *backend
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
     if (H5Aexists(g, "backend") > 0)
         H5Adelete(g, "backend");
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, strlen(backend));
-    hid_t a = H5Acreate2(g, "backend", t, s, H5P_DEFAULT, H5P_DEFAULT);
-    ck_assert_int_ge(H5Awrite(a, t, backend), 0);
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
+    ck_test_write_string_attr(g, "backend", backend, strlen(backend));
     H5Gclose(g);
     H5Fclose(f);
 }

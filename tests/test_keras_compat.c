@@ -645,13 +645,7 @@ static void make_input(const ref_model *rm, seq *s, float *x)
 
 static void attr_string(hid_t obj, const char *name, const char *value)
 {
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, strlen(value) + 1);
-    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    ck_assert_int_ge(H5Awrite(a, t, value), 0);
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
+    ck_test_write_string_attr(obj, name, value, strlen(value) + 1);
 }
 
 /* A name list: h5py's fixed-length 'S' array (no NUL on the longest) or,

@@ -51,6 +51,18 @@ const char *ck_test_shared(const char *relative)
     return path;
 }
 
+void ck_test_write_string_attr(int64_t obj, const char *name, const char *text, size_t len)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, len);
+    hid_t a = H5Acreate2((hid_t)obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_ge(H5Awrite(a, t, text), 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
 size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank,
                        long long dims[6])
 {

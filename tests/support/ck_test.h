@@ -79,6 +79,9 @@ void ck_test_survives_alloc_failures(ck_test_layers_fn make, const ck_tensor *x,
  * number of values, 0 on failure. */
 size_t ck_test_read_h5(const char *path, const char *dataset, float **data, int *rank,
                        long long dims[6]);
+/* Gives obj (an HDF5 file, group or dataset id) a scalar attribute of len
+ * bytes of fixed-length string, as h5py writes Python bytes. */
+void ck_test_write_string_attr(int64_t obj, const char *name, const char *text, size_t len);
 
 /* A scratch directory per test binary: make, path of a file in it (the
  * last eight results stay valid), and remove with its files. */
