@@ -394,11 +394,12 @@ END_TEST
 
 /* The pool's passes over a parameter array: the first non-finite value
  * whichever thread's chunk holds it, the whole array zeroed, at sizes
- * around the chunk length. */
+ * around the chunk length and around the 8 chunks from which the search
+ * is shared. */
 START_TEST(test_parallel_passes)
 {
-    const size_t sizes[] = {0, 1, 16383, 16384, 16385, 70001};
-    enum { MAX = 70001 };
+    const size_t sizes[] = {0, 1, 16383, 16384, 16385, 70001, 131072, 131073, 200003};
+    enum { MAX = 200003 };
     static float x[MAX];
     int threads = ck_get_num_threads();
     ck_assert_ok(ck_set_num_threads(2));

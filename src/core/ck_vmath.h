@@ -99,7 +99,8 @@ void ck_vtanh(const float *x, float *y, size_t n);
 /* Index of the first NaN or Inf in x, or n if all are finite. */
 size_t ck_vfind_nonfinite(const float *x, size_t n);
 /* The search, and zeroing, over the pool's threads, for whole parameter
- * arrays (inside a pool task they run on the calling thread). */
+ * arrays and input batches (inside a pool task they run on the calling
+ * thread; a short search always does). */
 size_t ck_vfind_nonfinite_par(const float *x, size_t n);
 void ck_vzero_par(float *x, size_t n);
 

@@ -785,7 +785,7 @@ static ck_status check_input(const ck_model *m, const ck_tensor *x)
     size_t n = ck_tensor_size(x);
     if (n == 0)
         return ck_error(CK_ERR_SHAPE, "input shape %s is too large", got);
-    size_t bad = ck_vfind_nonfinite(x->data, n);
+    size_t bad = ck_vfind_nonfinite_par(x->data, n);
     if (bad < n)
         return ck_error(CK_ERR_NUMERIC, "input value #%zu is %s", bad,
                         isnan(x->data[bad]) ? "NaN" : "infinite");

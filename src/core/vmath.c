@@ -130,8 +130,13 @@ static int par_chunks(size_t n)
     return (int)((n + PAR_CHUNK - 1) / PAR_CHUNK);
 }
 
+/* Below this many chunks, waking a second thread costs about what it saves. */
+#define PAR_MIN_CHUNKS 8
+
 size_t ck_vfind_nonfinite_par(const float *x, size_t n)
 {
+    if (par_chunks(n) < PAR_MIN_CHUNKS)
+        return find_nonfinite_loop(x, n);
     par_job j = {.in = x, .n = n};
     atomic_init(&j.first, n);
     ck_pool_run(par_chunks(n), find_chunk, &j);
