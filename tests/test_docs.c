@@ -179,8 +179,8 @@ static bool real_at(const char *s, double *value, const char **end)
 
 /* Printed reals agree when they differ by less than 5% or 1e-3: on the same
  * kernels (pin_kernels) a trained model's numbers can still move in the last
- * digits from one CPU to another (the C library's exp and tanh take other
- * paths), and the docs must still run there. With prefix, got may go on
+ * digits on another machine (other builds of the libraries, a CPU without
+ * AVX2), and the docs must still run there. With prefix, got may go on
  * after the n shown characters. */
 static bool text_matches(const char *got, const char *want, size_t n, bool prefix)
 {
