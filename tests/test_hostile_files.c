@@ -257,6 +257,59 @@ static int load_flooded_keras(void)
     return refused(st, CK_ERR_FORMAT, "corrupt HDF5 file");
 }
 
+/* Makes the first local heap with a free block in the file at path list
+ * that block as its own successor; 0 when no heap has a free block. */
+static int loop_local_heap_free_list(const char *path)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    ck_assert_ok(ck_read_file(path, &bytes, &len));
+    unsigned char *b = (unsigned char *)bytes;
+    int looped = 0;
+    for (size_t at = 0; !looped && at + 32 <= len; at++) {
+        if (memcmp(b + at, "HEAP", 4) != 0 || b[at + 4] != 0)
+            continue;
+        uint64_t size = 0, free = 0, seg = 0;
+        for (int k = 7; k >= 0; k--) {
+            size = size << 8 | b[at + 8 + k];
+            free = free << 8 | b[at + 16 + k];
+            seg = seg << 8 | b[at + 24 + k];
+        }
+        if (free == 1 || seg + size > len || free + 16 > size)
+            continue;
+        memcpy(b + seg + free, &free, 8); /* little-endian host, as the file */
+        looped = 1;
+    }
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+    free(bytes);
+    return looped;
+}
+
+static int load_looped_heap(void)
+{
+    ck_model *m = NULL;
+    ck_status st = ck_model_load(ck_test_path("loop.h5"), &m);
+    ck_model_free(m);
+    return refused(st, CK_ERR_FORMAT, "free list that loops");
+}
+
+/* libhdf5 1.10 followed a local heap's free list that comes back on
+ * itself for ever, allocating all the while (found by fuzz_h5_weights). */
+START_TEST(local_heap_free_list_loop_refused)
+{
+    ck_test_make_dir("ckhost");
+    ck_model *m = small_model(3);
+    ck_assert_ok(ck_model_save(m, ck_test_path("loop.h5")));
+    ck_model_free(m);
+    ck_assert_int_eq(loop_local_heap_free_list(ck_test_path("loop.h5")), 1);
+    run_within(load_looped_heap, 5, "loading a file whose local heap's free list loops");
+    ck_test_remove_dir();
+}
+END_TEST
+
 /* The same flood in the weights member of a .keras (screened in memory). */
 START_TEST(flooded_heap_in_keras_screened_in_linear_time)
 {
@@ -949,6 +1002,7 @@ static Suite *suite(void)
     tcase_add_test(tc, directory_and_device_named);
     tcase_add_test(tc, flooded_heap_screened_in_linear_time);
     tcase_add_test(tc, flooded_heap_in_keras_screened_in_linear_time);
+    tcase_add_test(tc, local_heap_free_list_loop_refused);
     tcase_add_test(tc, sparse_file_screened_quickly);
     tcase_add_test(tc, version_2_header_checksums_screened);
     tcase_add_test(tc, external_storage_and_virtual_datasets_refused);

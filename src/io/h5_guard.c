@@ -487,6 +487,35 @@ static ck_status check_continuation(const unsigned char *b, size_t size, const h
                : CK_OK;
 }
 
+/* A local heap ("HEAP", version 0, 3 reserved bytes, then the data
+ * segment's size, the offset of the first free block and the segment's
+ * address). libhdf5 1.10 follows the free list, block to block, allocating
+ * a node for each, and never notices a list that comes back on itself: a
+ * fuzzed file took all memory. Each free block holds the next one's offset
+ * and its own size (16 bytes), so a list longer than the segment holds
+ * blocks of 16 bytes is a loop. A list that leaves the segment stops the
+ * walk: libhdf5 refuses that one itself. */
+#define HEAP_FREE_NONE 1
+#define HEAP_FREE_BLOCK 16
+
+static ck_status check_local_heap(const unsigned char *b, size_t size, const heap_table *t,
+                                  size_t at, const char *label)
+{
+    (void)t;
+    uint64_t seg_size = read_le(b + at + 8, 8), free = read_le(b + at + 16, 8),
+             seg = read_le(b + at + 24, 8);
+    if (b[at + 4] != 0 || seg > size || seg_size > size - seg)
+        return CK_OK;
+    for (uint64_t steps = 0; free != HEAP_FREE_NONE; steps++) {
+        if (free > seg_size - HEAP_FREE_BLOCK || seg_size < HEAP_FREE_BLOCK)
+            return CK_OK;
+        if (steps > seg_size / HEAP_FREE_BLOCK)
+            return corrupt_header(label, "local heap", at, "has a free list that loops");
+        free = read_le(b + seg + free, 8);
+    }
+    return CK_OK;
+}
+
 /* Whether a version 1 object header message header starts at `at`: a
  * known type, a size in 8-byte units and 3 zero reserved bytes. */
 static bool is_message_header(const unsigned char *b, size_t at)
@@ -703,10 +732,12 @@ static ck_status check_headers(const unsigned char *b, size_t size, const heap_t
                                const char *label)
 {
     static const unsigned char continuation[4] = {0x10, 0, 0x10, 0}, header[2] = {1, 0},
-                               attribute[2] = {0x0c, 0}, header_v2[4] = {'O', 'H', 'D', 'R'};
+                               attribute[2] = {0x0c, 0}, header_v2[4] = {'O', 'H', 'D', 'R'},
+                               local_heap[4] = {'H', 'E', 'A', 'P'};
     CK_TRY(scan_metadata(b, size, t, continuation, 4, 24, check_continuation, label));
     CK_TRY(scan_metadata(b, size, t, header, 2, 24, check_object_header, label));
     CK_TRY(scan_metadata(b, size, t, header_v2, 4, 8, check_v2_header, label));
+    CK_TRY(scan_metadata(b, size, t, local_heap, 4, 32, check_local_heap, label));
     return scan_metadata(b, size, t, attribute, 2, 16, check_attribute, label);
 }
 
