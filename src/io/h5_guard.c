@@ -74,6 +74,10 @@ typedef struct heap_table {
      * overlap, so a file's own add up to less than its size, and a file
      * whose headers claim more is refused (each would be hashed again). */
     size_t *v2_left;
+    /* Local heaps' free blocks left to walk: real heaps do not overlap, so
+     * all their free blocks together fit the file 16 bytes each; a file of
+     * many heaps sharing one long list would be walked over and over. */
+    size_t *free_blocks_left;
 } heap_table;
 
 static uint64_t read_le(const unsigned char *p, int bytes)
@@ -501,7 +505,6 @@ static ck_status check_continuation(const unsigned char *b, size_t size, const h
 static ck_status check_local_heap(const unsigned char *b, size_t size, const heap_table *t,
                                   size_t at, const char *label)
 {
-    (void)t;
     uint64_t seg_size = read_le(b + at + 8, 8), free = read_le(b + at + 16, 8),
              seg = read_le(b + at + 24, 8);
     if (b[at + 4] != 0 || seg > size || seg_size > size - seg)
@@ -511,6 +514,10 @@ static ck_status check_local_heap(const unsigned char *b, size_t size, const hea
             return CK_OK;
         if (steps > seg_size / HEAP_FREE_BLOCK)
             return corrupt_header(label, "local heap", at, "has a free list that loops");
+        if (*t->free_blocks_left == 0)
+            return corrupt_header(label, "local heap", at,
+                                  "has free blocks that other heaps hold too");
+        --*t->free_blocks_left;
         free = read_le(b + seg + free, 8);
     }
     return CK_OK;
@@ -745,8 +752,11 @@ static ck_status screen(const unsigned char *b, size_t size, const span *holes, 
                         const char *label)
 {
     size = declared_end(b, size);
-    size_t v2_left = size;
-    heap_table t = {.holes = holes, .n_holes = n_holes, .v2_left = &v2_left};
+    size_t v2_left = size, free_blocks_left = size / HEAP_FREE_BLOCK;
+    heap_table t = {.holes = holes,
+                    .n_holes = n_holes,
+                    .v2_left = &v2_left,
+                    .free_blocks_left = &free_blocks_left};
     ck_status st = CK_OK;
     for (size_t at = 0, run; st == CK_OK && at + 5 <= size;) {
         at = data_from(&t, at, &run);
