@@ -261,30 +261,20 @@ static int load_flooded_keras(void)
  * that block as its own successor; 0 when no heap has a free block. */
 static int loop_local_heap_free_list(const char *path)
 {
-    char *bytes = NULL;
-    size_t len = 0;
-    ck_assert_ok(ck_read_file(path, &bytes, &len));
-    unsigned char *b = (unsigned char *)bytes;
-    int looped = 0;
-    for (size_t at = 0; !looped && at + 32 <= len; at++) {
-        if (memcmp(b + at, "HEAP", 4) != 0 || b[at + 4] != 0)
+    static unsigned char b[1 << 16];
+    size_t n = slurp(path, b, sizeof b), at[16];
+    int heaps = find_all(b, n, "HEAP", at, 16), looped = 0;
+    for (int i = 0; i < heaps && !looped; i++) {
+        uint64_t f[3]; /* segment size, first free block, segment address */
+        if (at[i] + 32 > n || b[at[i] + 4] != 0)
             continue;
-        uint64_t size = 0, free = 0, seg = 0;
-        for (int k = 7; k >= 0; k--) {
-            size = size << 8 | b[at + 8 + k];
-            free = free << 8 | b[at + 16 + k];
-            seg = seg << 8 | b[at + 24 + k];
-        }
-        if (free == 1 || seg + size > len || free + 16 > size)
+        memcpy(f, b + at[i] + 8, sizeof f); /* little-endian host, as the file */
+        if (f[1] == 1 || f[2] + f[0] > n || f[1] + 16 > f[0])
             continue;
-        memcpy(b + seg + free, &free, 8); /* little-endian host, as the file */
+        memcpy(b + f[2] + f[1], &f[1], 8);
         looped = 1;
     }
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
-    fclose(f);
-    free(bytes);
+    spill(path, b, n);
     return looped;
 }
 

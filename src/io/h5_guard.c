@@ -510,7 +510,7 @@ static ck_status check_local_heap(const unsigned char *b, size_t size, const hea
     if (b[at + 4] != 0 || seg > size || seg_size > size - seg)
         return CK_OK;
     for (uint64_t steps = 0; free != HEAP_FREE_NONE; steps++) {
-        if (free > seg_size - HEAP_FREE_BLOCK || seg_size < HEAP_FREE_BLOCK)
+        if (seg_size < HEAP_FREE_BLOCK || free > seg_size - HEAP_FREE_BLOCK)
             return CK_OK;
         if (steps > seg_size / HEAP_FREE_BLOCK)
             return corrupt_header(label, "local heap", at, "has a free list that loops");
